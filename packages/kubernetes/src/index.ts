@@ -1,0 +1,28 @@
+/**
+ * `@leasekit/kubernetes`: leases on Kubernetes `coordination.k8s.io/v1` Lease objects.
+ *
+ * - `KubeClient`: the configured Kubernetes client, with layers that load it (default rules,
+ *   in-cluster, file, string, `Config`).
+ * - `KubernetesLeaseStore`: the `LeaseStore` of `@leasekit/core` over Lease objects.
+ *
+ * ```ts
+ * program.pipe(
+ *   Effect.provide(KubernetesLeaseStore.layer),
+ *   Effect.provide(KubeClient.layerDefault())
+ * )
+ * ```
+ *
+ * The RBAC a contender needs is in `rbac/lease-role.yaml` of this package.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as KubeClient from "./KubeClient.ts"
+
+/**
+ * @since 0.1.0
+ */
+export * as KubernetesLeaseStore from "./KubernetesLeaseStore.ts"

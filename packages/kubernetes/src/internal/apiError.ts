@@ -1,0 +1,197 @@
+/**
+ * Conversion of everything a Kubernetes request can fail with into a `LeaseStoreError`.
+ *
+ * Inputs: `ApiException` (HTTP status + the raw `Status` body as a string), the `Watch` class's
+ * errors (an `Error` with `statusCode`, no body), `ERROR` watch events (a `Status` object),
+ * `RequiredError`, and network errors from `fetch` (`TypeError: fetch failed` with a `cause`
+ * carrying an errno or TLS code).
+ *
+ * Mapping: 404 `NotFound`; 409 `AlreadyExists` or `Conflict` by the Status `reason`; 401
+ * `Unauthorized`; 403 `Forbidden` (the detail names the verb, `leases.coordination.k8s.io`, the
+ * namespace and the Role rule to add); 400 / 422 `Invalid`; 429, 5xx and connection failures
+ * `Unavailable`. Guarantees: `ApiException` never escapes except as `cause`; details never
+ * contain request headers (where bearer tokens live).
+ *
+ * @internal
+ */
+import { ApiException, RequiredError } from "@kubernetes/client-node"
+import { LeaseStore } from "@leasekit/core"
+import type { LeaseRecord } from "@leasekit/core"
+
+type LeaseStoreError = LeaseStore.LeaseStoreError
+type LeaseStoreErrorReason = LeaseStore.LeaseStoreErrorReason
+type LeaseStoreOperation = LeaseStore.LeaseStoreOperation
+
+/** What a message about a failed request can say about where it went. */
+export interface RequestContext {
+  readonly operation: LeaseStoreOperation
+  readonly key?: LeaseRecord.LeaseKey | undefined
+  /** The namespace the request addressed; undefined for all namespaces. */
+  readonly namespace: string | undefined
+  /** The RBAC verb the request needed (`get`, `list`, `watch`, `create`, `update`, `delete`). */
+  readonly verb: string
+  readonly user: string
+  readonly context: string
+  readonly server: string
+  /** Whether the credentials were already reloaded for this request (for the 401 message). */
+  readonly reloaded?: boolean
+}
+
+/** The parts of a Kubernetes `Status` object we read. */
+export interface Status {
+  readonly code?: number
+  readonly reason?: string
+  readonly message?: string
+  readonly details?: { readonly kind?: string; readonly name?: string }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** Reads a `Status` from a raw body (a JSON string, usually) or an object. */
+export const parseStatus = (body: unknown): Status => {
+  let value: unknown = body
+  if (typeof body === "string") {
+    try {
+      value = JSON.parse(body)
+    } catch {
+      return {}
+    }
+  }
+  if (!isObject(value)) return {}
+  const details = isObject(value["details"]) ? value["details"] : undefined
+  return {
+    ...(typeof value["code"] === "number" ? { code: value["code"] } : {}),
+    ...(typeof value["reason"] === "string" ? { reason: value["reason"] } : {}),
+    ...(typeof value["message"] === "string" ? { message: value["message"] } : {}),
+    ...(details === undefined ? {} : {
+      details: {
+        ...(typeof details["kind"] === "string" ? { kind: details["kind"] } : {}),
+        ...(typeof details["name"] === "string" ? { name: details["name"] } : {})
+      }
+    })
+  }
+}
+
+const make = (ctx: RequestContext, reason: LeaseStoreErrorReason, detail: string, cause: unknown): LeaseStoreError =>
+  new LeaseStore.LeaseStoreError({ operation: ctx.operation, key: ctx.key, reason, detail, cause })
+
+const where = (ctx: RequestContext) =>
+  ctx.namespace === undefined ? "in all namespaces" : `in namespace "${ctx.namespace}"`
+
+const forbiddenDetail = (ctx: RequestContext, status: Status): string => {
+  const allNamespaces = ctx.namespace === undefined
+  const rule = `{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["${ctx.verb}"] }`
+  const grant = allNamespaces
+    ? `add the rule ${rule} to a ClusterRole bound to it with a ClusterRoleBinding`
+    : `add the rule ${rule} to a Role in namespace "${ctx.namespace}" bound to it (see rbac/lease-role.yaml in @leasekit/kubernetes)`
+  const consequence = ctx.verb === "watch" || ctx.operation === "watch"
+    ? " Without list and watch, waiting contenders poll every retryPeriod instead of being told of changes."
+    : ctx.verb === "delete"
+    ? " Without delete, release with the default mode (clear the holder) instead of deleting the lease."
+    : ctx.verb === "list"
+    ? " Without list, listing leases (`leasekit list`) is unavailable."
+    : ""
+  const said = status.message === undefined ? "" : ` The API server said: ${status.message}.`
+  return `user "${ctx.user}" (context "${ctx.context}") may not ${ctx.verb} leases.coordination.k8s.io ${
+    where(ctx)
+  }: ${grant}.${consequence}${said}`
+}
+
+/** The error for an HTTP status (with the `Status` body when there is one). */
+export const fromStatus = (ctx: RequestContext, code: number, status: Status, cause: unknown): LeaseStoreError => {
+  const said = status.message ?? status.reason ?? `HTTP ${code}`
+  switch (code) {
+    case 404: {
+      if (status.details?.kind === "namespaces" || (ctx.operation === "create" && status.details?.kind !== "leases")) {
+        const ns = status.details?.name ?? ctx.namespace ?? "?"
+        return make(ctx, "NotFound", `namespace "${ns}" does not exist; create it (kubectl create namespace ${ns}) or use another namespace`, cause)
+      }
+      return make(ctx, "NotFound", `the lease does not exist (${said})`, cause)
+    }
+    case 409:
+      return status.reason === "AlreadyExists"
+        ? make(ctx, "AlreadyExists", `a lease with this name already exists (${said})`, cause)
+        : make(ctx, "Conflict", `the lease changed since the record was read (${said})`, cause)
+    case 401:
+      return make(
+        ctx,
+        "Unauthorized",
+        `the API server at ${ctx.server} rejected the credentials of user "${ctx.user}" (context "${ctx.context}")${
+          ctx.reloaded === true ? " even after re-reading its token file" : ""
+        }: renew the token or client certificate in the kubeconfig (or the pod's service-account token)`,
+        cause
+      )
+    case 403:
+      return make(ctx, "Forbidden", forbiddenDetail(ctx, status), cause)
+    case 400:
+    case 422:
+      return make(ctx, "Invalid", `the API server rejected the lease as invalid: ${said}`, cause)
+    case 410:
+      return make(ctx, "Unavailable", `the requested resourceVersion is too old (${said})`, cause)
+    case 429:
+      return make(ctx, "Unavailable", `the API server is throttling requests (429 ${said}); retry later`, cause)
+    default:
+      if (code >= 500) return make(ctx, "Unavailable", `the API server failed (${code} ${said})`, cause)
+      return make(ctx, "Invalid", `unexpected answer from the API server (${code} ${said})`, cause)
+  }
+}
+
+const tlsCodes = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_NOT_YET_VALID"
+])
+
+/** The innermost error code of a network failure (`fetch failed` wraps the socket error). */
+const networkCode = (error: unknown): string | undefined => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && isObject(current); depth++) {
+    if (typeof current["code"] === "string") return current["code"]
+    current = current["cause"]
+  }
+  return undefined
+}
+
+const innermostMessage = (error: unknown): string => {
+  let current: unknown = error
+  let message = error instanceof Error ? error.message : String(error)
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    message = current.message
+    current = current.cause
+  }
+  return message
+}
+
+/** Converts anything a request failed with. */
+export const fromCause = (ctx: RequestContext, cause: unknown): LeaseStoreError => {
+  if (cause instanceof LeaseStore.LeaseStoreError) return cause
+  if (cause instanceof ApiException) {
+    return fromStatus(ctx, cause.code, parseStatus(cause.body), cause)
+  }
+  if (isObject(cause) && typeof cause["statusCode"] === "number") {
+    return fromStatus(ctx, cause["statusCode"], {}, cause)
+  }
+  if (cause instanceof RequiredError) {
+    return make(ctx, "Invalid", `the request is missing a required field: ${cause.message}`, cause)
+  }
+  const code = networkCode(cause)
+  if (code !== undefined && tlsCodes.has(code)) {
+    return make(
+      ctx,
+      "Unavailable",
+      `TLS verification of the API server at ${ctx.server} failed (${code}): check certificate-authority / certificate-authority-data of the cluster in the kubeconfig`,
+      cause
+    )
+  }
+  return make(
+    ctx,
+    "Unavailable",
+    `cannot reach the API server at ${ctx.server} (${code ?? "error"}: ${innermostMessage(cause)})`,
+    cause
+  )
+}

@@ -1,0 +1,130 @@
+/**
+ * Conversion between a `coordination.k8s.io/v1` Lease object and leasekit's `LeaseRecord`.
+ *
+ * Field for field as client-go's `LeaseLock` does it (`resourcelock/leaselock.go`):
+ * `holderIdentity` ↔ `holder`, `leaseDurationSeconds` ↔ `durationSeconds`, `acquireTime` /
+ * `renewTime` (MicroTime, six fractional digits) ↔ epoch milliseconds, `leaseTransitions` ↔
+ * `transitions`; labels and annotations travel in the record's metadata.
+ *
+ * Guarantees: reading never throws. An object that is not what the API promises (no spec, a
+ * field of the wrong type, an unreadable time — e.g. written by hand with `kubectl edit`) maps to a
+ * record with that field absent; numbers are taken as they are (a negative duration stays
+ * negative: judging it is the algorithm's job). Does not: validate what it writes — the API server
+ * does, and rejects it with 422.
+ *
+ * @internal
+ */
+import type { LeaseRecord as Record_ } from "@leasekit/core"
+import * as MicroTime from "./microTime.ts"
+
+type LeaseKey = Record_.LeaseKey
+type LeaseMetadata = Record_.LeaseMetadata
+type LeaseRecord = Record_.LeaseRecord
+type LeaseSpec = Record_.LeaseSpec
+
+/** The JSON shape of a Lease as it is sent to the API server. */
+export interface LeaseBody {
+  apiVersion: "coordination.k8s.io/v1"
+  kind: "Lease"
+  metadata: {
+    name: string
+    namespace: string
+    resourceVersion?: string
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+  }
+  spec: {
+    holderIdentity?: string
+    leaseDurationSeconds?: number
+    acquireTime?: string
+    renewTime?: string
+    leaseTransitions?: number
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+const stringMap = (value: unknown): Record<string, string> | undefined => {
+  if (!isObject(value)) return undefined
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v === "string") out[k] = v
+  }
+  return out
+}
+
+const finiteNumber = (value: unknown): number | undefined =>
+  typeof value === "number" && Number.isFinite(value) ? value : undefined
+
+/**
+ * The resourceVersion of an object, or `""` when it has none (a record with an empty version
+ * never matches a stored one, so a write made from it fails with `Conflict`).
+ */
+export const versionOf = (object: unknown): string => {
+  const metadata = isObject(object) ? object["metadata"] : undefined
+  const version = isObject(metadata) ? metadata["resourceVersion"] : undefined
+  return typeof version === "string" ? version : ""
+}
+
+/** Reads any value as a lease record; `fallbackKey` fills a missing name or namespace. */
+export const toRecord = (object: unknown, fallbackKey: LeaseKey): LeaseRecord => {
+  const root = isObject(object) ? object : {}
+  const metadata = isObject(root["metadata"]) ? root["metadata"] : {}
+  const spec = isObject(root["spec"]) ? root["spec"] : {}
+  const name = typeof metadata["name"] === "string" ? metadata["name"] : fallbackKey.name
+  const namespace = typeof metadata["namespace"] === "string" ? metadata["namespace"] : fallbackKey.namespace
+
+  const labels = stringMap(metadata["labels"])
+  const annotations = stringMap(metadata["annotations"])
+  const recordMetadata: LeaseMetadata = {
+    ...(labels === undefined ? {} : { labels }),
+    ...(annotations === undefined ? {} : { annotations })
+  }
+
+  const holder = typeof spec["holderIdentity"] === "string" ? spec["holderIdentity"] : undefined
+  const durationSeconds = finiteNumber(spec["leaseDurationSeconds"])
+  const acquireTime = MicroTime.parse(spec["acquireTime"])
+  const renewTime = MicroTime.parse(spec["renewTime"])
+  const transitions = finiteNumber(spec["leaseTransitions"])
+
+  return {
+    key: { namespace, name },
+    version: versionOf(root),
+    metadata: recordMetadata,
+    ...(holder === undefined ? {} : { holder }),
+    ...(durationSeconds === undefined ? {} : { durationSeconds }),
+    ...(acquireTime === undefined ? {} : { acquireTime }),
+    ...(renewTime === undefined ? {} : { renewTime }),
+    ...(transitions === undefined ? {} : { transitions })
+  }
+}
+
+/** The Lease object to send for `spec` under `key`; `version` makes a PUT conditional. */
+export const toBody = (
+  key: LeaseKey,
+  spec: LeaseSpec,
+  metadata: LeaseMetadata,
+  version?: string
+): LeaseBody => {
+  const acquireTime = spec.acquireTime === undefined ? undefined : MicroTime.format(spec.acquireTime)
+  const renewTime = spec.renewTime === undefined ? undefined : MicroTime.format(spec.renewTime)
+  return {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: {
+      name: key.name,
+      namespace: key.namespace,
+      ...(version === undefined ? {} : { resourceVersion: version }),
+      ...(metadata.labels === undefined ? {} : { labels: { ...metadata.labels } }),
+      ...(metadata.annotations === undefined ? {} : { annotations: { ...metadata.annotations } })
+    },
+    spec: {
+      ...(spec.holder === undefined ? {} : { holderIdentity: spec.holder }),
+      ...(spec.durationSeconds === undefined ? {} : { leaseDurationSeconds: spec.durationSeconds }),
+      ...(acquireTime === undefined ? {} : { acquireTime }),
+      ...(renewTime === undefined ? {} : { renewTime }),
+      ...(spec.transitions === undefined ? {} : { leaseTransitions: spec.transitions })
+    }
+  }
+}
