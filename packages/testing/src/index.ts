@@ -1,0 +1,27 @@
+/**
+ * `@leasekit/testing`: a real local Kubernetes control plane (etcd + kube-apiserver) for tests,
+ * and a TCP fault proxy to put between a client and it.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Finding the etcd / kube-apiserver / kubectl binaries.
+ *
+ * @since 0.1.0
+ */
+export * as ControlPlaneAssets from "./ControlPlaneAssets.ts"
+
+/**
+ * Starting, controlling and inspecting a local control plane.
+ *
+ * @since 0.1.0
+ */
+export * as ControlPlane from "./ControlPlane.ts"
+
+/**
+ * A TCP proxy with latency, blackhole and reset faults.
+ *
+ * @since 0.1.0
+ */
+export * as FaultProxy from "./FaultProxy.ts"
