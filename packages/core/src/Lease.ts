@@ -1,0 +1,333 @@
+/**
+ * Leases: mutually exclusive, time-bounded locks, held as scoped resources.
+ *
+ * `acquire` waits until this contender holds the lease, then keeps it renewed from a background
+ * fiber tied to the surrounding `Scope`, and releases it when the scope closes. The held lease
+ * tells for certain when it is lost (`lost` fails with a `LeaseLostError`), and `guard` interrupts
+ * the work it protects *before* any other contender can take the lease over.
+ *
+ * Guarantees, assuming the clocks of all contenders run at nearly the same rate (offsets between
+ * machines do not matter) and that holder identities are unique:
+ * - at most one contender believes it holds the lease at any instant: a holder declares loss at
+ *   `renewDeadline` after sending its last successful renewal, while a contender takes over only
+ *   after observing the record unchanged for `duration > renewDeadline`;
+ * - expiry is judged on the contender's own monotonic clock from when *it* observed the record —
+ *   never by comparing someone else's `renewTime` with local wall time (unless `maxClockSkew` is
+ *   opted into);
+ * - the fencing `token` (the record's `leaseTransitions`) strictly increases with every change of
+ *   holder, as long as the object is not deleted;
+ * - a renewal costs one store call; a graceful release hands over to a watching waiter at once.
+ *
+ * Does not guarantee: that work outside `guard` stops on loss (check `isHeld` or pass `token` to
+ * the systems you write to — fencing is the only protection against a process paused past its
+ * deadline); exclusion against writers that ignore the protocol (`kubectl edit`).
+ *
+ * @since 0.1.0
+ */
+import { Deferred, Duration, Effect, Option, Queue, Ref, Schedule, Scope, Stream } from "effect"
+import { LeaseAcquisitionError } from "./LeaseError.ts"
+import type { InvalidLeaseOptions, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
+import * as LeaseOptions from "./LeaseOptions.ts"
+import type { LeaseKey, LeaseRecord } from "./LeaseRecord.ts"
+import { isHeld as recordIsHeld } from "./LeaseRecord.ts"
+import { isTransient, LeaseStore, LeaseStoreError, type LeaseStoreService } from "./LeaseStore.ts"
+import { bounded } from "./internal/boundedStore.ts"
+import * as Contender from "./internal/contender.ts"
+import type { Memory } from "./internal/observations.ts"
+import { memoryOf, observe } from "./internal/observations.ts"
+import * as Telemetry from "./internal/telemetry.ts"
+import * as Tenure from "./internal/tenure.ts"
+
+/**
+ * A lease this contender holds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeldLease {
+  readonly key: LeaseKey
+  /** The identity written into the record. */
+  readonly holder: string
+  /** Fencing token: the record's transitions counter after our acquisition. Pass it to the systems
+   * you write to and have them reject writes carrying a lower token than one already seen. */
+  readonly token: number
+  readonly options: LeaseOptions.ResolvedLeaseOptions
+  /** Fails with `LeaseLostError` when the lease is lost; never succeeds. */
+  readonly lost: Effect.Effect<never, LeaseLostError>
+  /** Held, not released, and the renew deadline not yet passed (judged by the clock now, so it is
+   * right even if the renewal fiber has not had a chance to run). */
+  readonly isHeld: Effect.Effect<boolean>
+  /** The last record this contender wrote or adopted. */
+  readonly record: Effect.Effect<LeaseRecord>
+  /** Renews now (retrying until the deadline). */
+  readonly renew: Effect.Effect<void, LeaseLostError>
+  /** Releases now, before the scope closes. */
+  readonly release: Effect.Effect<void, LeaseRelinquishmentError>
+  /** Runs `self`, interrupting it with `LeaseLostError` as soon as the lease is lost. */
+  readonly guard: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LeaseLostError, R>
+}
+
+/**
+ * Options of `acquire`: the lease options plus how long to wait.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AcquireOptions extends LeaseOptions.LeaseOptions {
+  /** Give up after this long with `LeaseAcquisitionError` (reason `Timeout`). Default: wait forever. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+const storeError = (key: LeaseKey, error: LeaseStoreError) =>
+  new LeaseAcquisitionError({ key, reason: { _tag: "Store", error }, cause: error })
+
+/**
+ * One attempt; when it wins, the tenure starts in `scope` without a gap in which an interruption
+ * could leave an acquired lease without its release finalizer. Only the read is interruptible.
+ */
+const attemptIn = (
+  store: LeaseStoreService,
+  memory: Memory,
+  options: LeaseOptions.ResolvedLeaseOptions,
+  scope: Scope.Scope,
+  known: Option.Option<Option.Option<LeaseRecord>>
+) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const state = Option.isSome(known) ? known.value : yield* restore(store.get(options.key))
+      const attempt = yield* Contender.attempt(store, memory, options, Option.some(state))
+      if (attempt._tag !== "Acquired") return attempt
+      const held: HeldLease = yield* Tenure.start(store, options, attempt, scope)
+      return { _tag: "Held", held } as const
+    })
+  )
+
+/**
+ * One attempt with already-resolved options: `Some` when acquired, `None` when someone else holds
+ * the lease. A lost race is re-read and retried a few times.
+ *
+ * @since 0.1.0
+ * @category internals
+ */
+export const tryAcquireResolved = (
+  options: LeaseOptions.ResolvedLeaseOptions
+): Effect.Effect<Option.Option<HeldLease>, LeaseAcquisitionError, LeaseStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const rawStore = yield* LeaseStore
+    const store = bounded(rawStore, options.requestTimeout)
+    const memory = memoryOf(rawStore)
+    const scope = yield* Scope.Scope
+    for (let races = 0;; races++) {
+      const outcome = yield* attemptIn(store, memory, options, scope, Option.none()).pipe(
+        Effect.mapError((error) => storeError(options.key, error))
+      )
+      if (outcome._tag === "Held") return Option.some(outcome.held)
+      if (outcome._tag === "Busy" || races >= 3) return Option.none()
+    }
+  }).pipe(
+    Effect.withSpan("leasekit.lease.tryAcquire", { attributes: Telemetry.attributes(options.key) }),
+    Telemetry.annotate(options.key, options.holder)
+  )
+
+/**
+ * Acquires with already-resolved options, waiting as long as `timeout` allows (forever when
+ * undefined). Used by `acquire` and by `LeaderElection`, which keeps one identity across terms.
+ *
+ * @since 0.1.0
+ * @category internals
+ */
+export const acquireResolved = (
+  options: LeaseOptions.ResolvedLeaseOptions,
+  timeout?: Duration.Duration
+): Effect.Effect<HeldLease, LeaseAcquisitionError, LeaseStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const rawStore = yield* LeaseStore
+    const store = bounded(rawStore, options.requestTimeout)
+    const memory = memoryOf(rawStore)
+    const scope = yield* Scope.Scope
+    const lastHolder = yield* Ref.make<string | undefined>(undefined)
+
+    const wait = Effect.scoped(Effect.gen(function*() {
+      // Wake-ups from the watch, newest only: a watched state, or `None` ("re-read now") when the
+      // watch became unavailable. The watch starts on the first busy answer.
+      const wakeups = yield* Queue.sliding<Option.Option<Option.Option<LeaseRecord>>>(1)
+      const watching = yield* Ref.make<"off" | "live" | "unavailable">("off")
+      const waitScope = yield* Scope.Scope
+      // Starting the watch waits for its first answer (the current state, or a refusal), so that
+      // the wait that follows knows whether to rely on it or to poll.
+      const startWatch = Effect.gen(function*() {
+        if ((yield* Ref.get(watching)) !== "off") return
+        yield* Ref.set(watching, "live")
+        const answered = yield* Deferred.make<void>()
+        yield* rawStore.watch(options.key).pipe(
+          Stream.runForEach((state) =>
+            observe(memory, options.key, state).pipe(
+              Effect.andThen(Queue.offer(wakeups, Option.some(state))),
+              Effect.andThen(Deferred.succeed(answered, undefined))
+            )
+          ),
+          // A watch that ends or fails transiently is resumed (it starts again with the current state).
+          Effect.andThen(Effect.fail(
+            new LeaseStoreError({ operation: "watch", key: options.key, reason: "Unavailable", detail: "watch ended" })
+          )),
+          Effect.retry({ schedule: Schedule.spaced(options.retryPeriod), while: isTransient }),
+          Effect.catch((error) =>
+            Effect.gen(function*() {
+              yield* Ref.set(watching, "unavailable")
+              // Wake a waiter that relied on the watch; it re-reads and from now on polls.
+              if (!(yield* Deferred.succeed(answered, undefined))) yield* Queue.offer(wakeups, Option.none())
+              yield* Effect.logDebug(`watch unavailable, polling every ${Duration.format(options.retryPeriod)}: ${error.message}`)
+            })
+          ),
+          Effect.forkIn(waitScope)
+        )
+        yield* Deferred.await(answered).pipe(Effect.timeoutOption(options.requestTimeout))
+      })
+      /** The next wake-up, or none after `maxWait`. */
+      const nextChange = (maxWait: Duration.Duration) =>
+        Queue.take(wakeups).pipe(
+          Effect.timeoutOrElse({ duration: maxWait, orElse: () => Effect.succeed(Option.none()) })
+        )
+
+      let known = Option.none<Option.Option<LeaseRecord>>()
+      while (true) {
+        const outcome = yield* attemptIn(store, memory, options, scope, known).pipe(
+          Effect.catchIf(isTransient, (error) =>
+            Effect.logDebug(`acquire attempt failed, retrying: ${error.message}`).pipe(
+              Effect.as({ _tag: "Transient" } as const)
+            )),
+          Effect.mapError((error) => storeError(options.key, error))
+        )
+        switch (outcome._tag) {
+          case "Held":
+            return outcome.held
+          case "Busy": {
+            yield* Ref.set(lastHolder, outcome.holder)
+            yield* startWatch
+            const live = (yield* Ref.get(watching)) === "live"
+            known = yield* nextChange(live ? outcome.expiresIn : Duration.min(outcome.expiresIn, options.retryPeriod))
+            break
+          }
+          case "Raced":
+            yield* startWatch
+            known = yield* nextChange(options.retryPeriod)
+            break
+          case "Transient":
+            yield* Effect.sleep(options.retryPeriod)
+            known = Option.none()
+            break
+        }
+      }
+    }))
+
+    return yield* timeout === undefined ? wait : wait.pipe(
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () =>
+          Ref.get(lastHolder).pipe(Effect.flatMap((holder) =>
+            Effect.fail(new LeaseAcquisitionError({ key: options.key, reason: { _tag: "Timeout", holder, waited: timeout } }))
+          ))
+      })
+    )
+  }).pipe(
+    Effect.withSpan("leasekit.lease.acquire", { attributes: Telemetry.attributes(options.key) }),
+    Telemetry.annotate(options.key, options.holder)
+  )
+
+/**
+ * Acquires the lease, waiting until it is free (watch-driven: a graceful release hands over at
+ * once; a dead holder's lease is taken `duration` after this contender first saw it unchanged).
+ * The lease is renewed in the background and released when the scope closes.
+ *
+ * @since 0.1.0
+ * @category acquiring
+ */
+export const acquire = (
+  options: AcquireOptions
+): Effect.Effect<HeldLease, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolved = yield* LeaseOptions.resolve(options)
+    const timeout = options.timeout === undefined ? undefined : yield* LeaseOptions.decodeDuration("timeout", options.timeout)
+    return yield* acquireResolved(resolved, timeout)
+  })
+
+/**
+ * One attempt, never waiting: `Some` when acquired (renewed and released like `acquire`), `None`
+ * when another contender holds the lease.
+ *
+ * @since 0.1.0
+ * @category acquiring
+ */
+export const tryAcquire = (
+  options: LeaseOptions.LeaseOptions
+): Effect.Effect<Option.Option<HeldLease>, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Scope.Scope> =>
+  Effect.flatMap(LeaseOptions.resolve(options), tryAcquireResolved)
+
+/**
+ * Runs an effect while holding the lease: acquires (waiting), guards the effect — it is
+ * interrupted with `LeaseLostError` if the lease is lost — and releases afterwards, on success,
+ * failure and interruption alike.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withLease = (options: AcquireOptions) =>
+<A, E, R>(
+  self: Effect.Effect<A, E, R> | ((lease: HeldLease) => Effect.Effect<A, E, R>)
+): Effect.Effect<
+  A,
+  E | LeaseAcquisitionError | LeaseLostError | InvalidLeaseOptions,
+  LeaseStore | Exclude<R, Scope.Scope>
+> =>
+  Effect.scoped(
+    Effect.flatMap(acquire(options), (lease) => lease.guard(typeof self === "function" ? self(lease) : self))
+  )
+
+/**
+ * What one contender can tell about a lease without taking it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LeaseInspection {
+  readonly key: LeaseKey
+  readonly record: Option.Option<LeaseRecord>
+  /** The current holder, if any. */
+  readonly holder: Option.Option<string>
+  /** The fencing token the current holder got (the transitions counter). */
+  readonly token: Option.Option<number>
+  /** Time until this contender would consider the lease expired, judged from when this process
+   * first saw the current version; zero when free or expired. */
+  readonly expiresIn: Duration.Duration
+  /** The duration this contender honours for the record (after capping hostile values). */
+  readonly honouredDuration: Duration.Duration
+}
+
+/**
+ * Reads the lease and judges it as a contender would, without writing anything.
+ *
+ * @since 0.1.0
+ * @category inspecting
+ */
+export const inspect = (
+  key: LeaseKey,
+  options: Partial<Omit<LeaseOptions.LeaseOptions, "namespace" | "name">> = {}
+): Effect.Effect<LeaseInspection, LeaseStoreError | InvalidLeaseOptions, LeaseStore> =>
+  Effect.gen(function*() {
+    const resolved = yield* LeaseOptions.resolve({ ...options, ...key, holder: options.holder ?? "leasekit-inspector" })
+    const rawStore = yield* LeaseStore
+    const record = yield* bounded(rawStore, resolved.requestTimeout).get(resolved.key)
+    const judgement = yield* Contender.judge(memoryOf(rawStore), resolved, record)
+    const honoured = Option.match(record, {
+      onNone: () => resolved.duration,
+      onSome: (r) => Duration.millis(Contender.honouredDurationMillis(r, resolved))
+    })
+    return {
+      key: resolved.key,
+      record,
+      holder: Option.flatMap(record, (r) => recordIsHeld(r) ? Option.some(r.holder!) : Option.none()),
+      token: Option.map(record, Contender.transitionsOf),
+      expiresIn: judgement._tag === "Held" ? judgement.expiresIn : Duration.zero,
+      honouredDuration: honoured
+    }
+  }).pipe(Effect.withSpan("leasekit.lease.inspect", { attributes: Telemetry.attributes(key) }))

@@ -1,0 +1,167 @@
+/**
+ * The errors of the lease algorithm, one per concern, each with a tagged `reason`.
+ *
+ * - `LeaseAcquisitionError`: the lease could not be taken (someone else holds it, the wait timed
+ *   out, or the store failed).
+ * - `LeaseRelinquishmentError`: the lease could not be released (someone else holds it now, or the
+ *   store failed).
+ * - `LeaseLostError`: a held lease was lost (taken over, deleted, or not renewed in time).
+ * - `InvalidLeaseOptions`: the options were rejected before any store call.
+ *
+ * Every error carries the lease's key and a message a person can act on. Store failures are kept
+ * as `cause` (a `LeaseStoreError`), never flattened into a string.
+ *
+ * @since 0.1.0
+ */
+import { Data, Duration } from "effect"
+import type { LeaseKey } from "./LeaseRecord.ts"
+import { formatKey } from "./LeaseRecord.ts"
+import type { LeaseStoreError } from "./LeaseStore.ts"
+
+const describeHolder = (holder: string | undefined): string =>
+  holder === undefined || holder === "" ? "nobody" : `"${holder}"`
+
+/**
+ * Why an acquisition failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AcquisitionReason =
+  /** Another contender holds the lease; `expiresIn` is this contender's estimate, if it has one. */
+  | { readonly _tag: "HeldByOther"; readonly holder: string; readonly expiresIn?: Duration.Duration }
+  /** The wait ran out; `holder` is who held the lease when it did. */
+  | { readonly _tag: "Timeout"; readonly holder: string | undefined; readonly waited: Duration.Duration }
+  /** The store failed in a way that waiting will not fix (forbidden, invalid, …). */
+  | { readonly _tag: "Store"; readonly error: LeaseStoreError }
+
+/**
+ * The lease could not be acquired.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LeaseAcquisitionError extends Data.TaggedError("LeaseAcquisitionError")<{
+  readonly key: LeaseKey
+  readonly reason: AcquisitionReason
+  readonly cause?: LeaseStoreError
+}> {
+  override get message(): string {
+    const lease = `lease ${formatKey(this.key)}`
+    switch (this.reason._tag) {
+      case "HeldByOther": {
+        const expires = this.reason.expiresIn === undefined
+          ? ""
+          : ` (expires in ${Duration.format(this.reason.expiresIn)} unless renewed)`
+        return `${lease} is held by ${describeHolder(this.reason.holder)}${expires}`
+      }
+      case "Timeout":
+        return `${lease}: gave up waiting after ${Duration.format(this.reason.waited)}; it is held by ${
+          describeHolder(this.reason.holder)
+        }`
+      case "Store":
+        return `${lease} could not be acquired: ${this.reason.error.message}`
+    }
+  }
+}
+
+/**
+ * Why a release failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RelinquishmentReason =
+  | { readonly _tag: "HeldByOther"; readonly holder: string }
+  | { readonly _tag: "Store"; readonly error: LeaseStoreError }
+
+/**
+ * The lease could not be released.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LeaseRelinquishmentError extends Data.TaggedError("LeaseRelinquishmentError")<{
+  readonly key: LeaseKey
+  readonly reason: RelinquishmentReason
+  readonly cause?: LeaseStoreError
+}> {
+  override get message(): string {
+    const lease = `lease ${formatKey(this.key)}`
+    switch (this.reason._tag) {
+      case "HeldByOther":
+        return `${lease} cannot be released: it is held by ${describeHolder(this.reason.holder)}, not by us`
+      case "Store":
+        return `${lease} could not be released: ${this.reason.error.message}`
+    }
+  }
+}
+
+/**
+ * Why a held lease was lost.
+ *
+ * - `Taken`: the record now names another holder.
+ * - `Released`: someone else cleared the holder (e.g. `leasekit release --force`).
+ * - `Deleted`: the object was deleted.
+ * - `DeadlineExceeded`: no renewal succeeded within `renewDeadline` of the last successful one;
+ *   the holder gives the lease up before any contender could take it over.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type LossReason =
+  | { readonly _tag: "Taken"; readonly by: string }
+  | { readonly _tag: "Released" }
+  | { readonly _tag: "Deleted" }
+  | { readonly _tag: "DeadlineExceeded"; readonly lastRenewal: Date; readonly lastError?: LeaseStoreError }
+
+/**
+ * A held lease was lost.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LeaseLostError extends Data.TaggedError("LeaseLostError")<{
+  readonly key: LeaseKey
+  readonly holder: string
+  readonly reason: LossReason
+  readonly cause?: LeaseStoreError
+}> {
+  override get message(): string {
+    const lease = `lease ${formatKey(this.key)} lost by "${this.holder}"`
+    switch (this.reason._tag) {
+      case "Taken":
+        return `${lease}: it is now held by ${describeHolder(this.reason.by)}`
+      case "Released":
+        return `${lease}: someone else released it`
+      case "Deleted":
+        return `${lease}: the lease object was deleted`
+      case "DeadlineExceeded": {
+        const why = this.reason.lastError === undefined ? "" : ` (last error: ${this.reason.lastError.message})`
+        return `${lease}: not renewed since ${this.reason.lastRenewal.toISOString()}, renew deadline passed${why}`
+      }
+    }
+  }
+}
+
+/**
+ * Options were rejected before anything was sent to the store.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidLeaseOptions extends Data.TaggedError("InvalidLeaseOptions")<{
+  readonly field: string
+  readonly value: unknown
+  readonly rule: string
+}> {
+  override get message(): string {
+    return `invalid lease option ${this.field} = ${formatValue(this.value)}: ${this.rule}`
+  }
+}
+
+const formatValue = (value: unknown): string => {
+  if (Duration.isDuration(value)) return Duration.format(value)
+  if (typeof value === "string") return JSON.stringify(value)
+  return String(value)
+}

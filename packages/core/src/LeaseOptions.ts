@@ -1,0 +1,269 @@
+/**
+ * Lease options, their defaults, and the rules they must satisfy.
+ *
+ * Timing follows client-go's leader election, with whole-second durations because the Lease API
+ * stores `leaseDurationSeconds` as an integer:
+ *
+ * | option           | default                       | meaning                                                  |
+ * |------------------|-------------------------------|----------------------------------------------------------|
+ * | `duration`       | 20 s                          | how long contenders wait on an unchanged record          |
+ * | `renewInterval`  | duration / 3                  | time between successful renewals                         |
+ * | `renewDeadline`  | duration × 2/3                | the holder gives up when no renewal succeeded this long  |
+ * | `retryPeriod`    | min(2 s, renewInterval)       | spacing of retries and of polls when watch is unavailable |
+ * | `requestTimeout` | min(5 s, retryPeriod)         | bound on each store call                                 |
+ *
+ * Rules, checked before any store call: `duration` whole seconds ≥ 1;
+ * `duration > renewDeadline > renewInterval > 0`; `0 < retryPeriod ≤ renewDeadline`;
+ * `0 < requestTimeout ≤ renewDeadline`; namespace a DNS-1123 label (≤ 63); name a DNS-1123
+ * subdomain (≤ 253); holder non-empty, ≤ 128 characters. A violation fails with
+ * `InvalidLeaseOptions` naming the field, the value and the rule.
+ *
+ * Guarantees: a `ResolvedLeaseOptions` always satisfies every rule above. Does not guarantee:
+ * that the timings suit your network — `renewDeadline - renewInterval` must leave room for a few
+ * `requestTimeout`s of retries.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Option } from "effect"
+import { InvalidLeaseOptions } from "./LeaseError.ts"
+import * as LeaseHolder from "./LeaseHolder.ts"
+import type { LeaseKey } from "./LeaseRecord.ts"
+
+/**
+ * What a caller may set for one lease.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LeaseOptions {
+  readonly namespace: string
+  readonly name: string
+  /** This contender's identity; default: a fresh `LeaseHolder.make` identity. */
+  readonly holder?: string | undefined
+  /** Default 20 seconds; whole seconds, at least 1. */
+  readonly duration?: Duration.Input | undefined
+  /** Default `duration / 3`. */
+  readonly renewInterval?: Duration.Input | undefined
+  /** Default `duration × 2/3`. */
+  readonly renewDeadline?: Duration.Input | undefined
+  /** Default `min(2 s, renewInterval)`. */
+  readonly retryPeriod?: Duration.Input | undefined
+  /** Default `min(5 s, retryPeriod)`. */
+  readonly requestTimeout?: Duration.Input | undefined
+  /** `"clear"` (default) empties the holder and keeps the object and its transitions counter;
+   * `"delete"` removes the object (fencing tokens then restart from 0). */
+  readonly releaseMode?: "clear" | "delete" | undefined
+  /** Opt-in: also treat a record as expired once `renewTime + its duration + maxClockSkew` is
+   * past by this contender's wall clock, for fast takeover after restarts. Trusts clock offsets
+   * to be below `maxClockSkew`. Default: off. */
+  readonly maxClockSkew?: Duration.Input | undefined
+  /** The longest `leaseDurationSeconds` this contender honours in someone else's record, so a
+   * hand-written huge duration cannot pin a lease forever. Default 1 hour; at least `duration`. */
+  readonly maxHonouredDuration?: Duration.Input | undefined
+}
+
+/**
+ * Options after defaults and validation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedLeaseOptions {
+  readonly key: LeaseKey
+  readonly holder: string
+  readonly duration: Duration.Duration
+  readonly durationSeconds: number
+  readonly renewInterval: Duration.Duration
+  readonly renewDeadline: Duration.Duration
+  readonly retryPeriod: Duration.Duration
+  readonly requestTimeout: Duration.Duration
+  readonly releaseMode: "clear" | "delete"
+  readonly maxClockSkew: Option.Option<Duration.Duration>
+  readonly maxHonouredDuration: Duration.Duration
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults = {
+  duration: Duration.seconds(20),
+  retryPeriod: Duration.seconds(2),
+  requestTimeout: Duration.seconds(5),
+  maxHonouredDuration: Duration.hours(1)
+} as const
+
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+const invalid = (field: string, value: unknown, rule: string) => new InvalidLeaseOptions({ field, value, rule })
+
+/**
+ * Decodes one duration option: finite and not negative, or `InvalidLeaseOptions` naming `field`.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const decodeDuration = (field: string, input: Duration.Input): Effect.Effect<Duration.Duration, InvalidLeaseOptions> =>
+  Option.match(Duration.fromInput(input), {
+    onNone: () => Effect.fail(invalid(field, input, "must be a duration such as \"10 seconds\" or a number of milliseconds")),
+    onSome: (duration) =>
+      !Duration.isFinite(duration)
+        ? Effect.fail(invalid(field, input, "must be finite"))
+        : Duration.isNegative(duration)
+        ? Effect.fail(invalid(field, input, "must not be negative"))
+        : Effect.succeed(duration)
+  })
+
+const decodeOr = (
+  field: string,
+  input: Duration.Input | undefined,
+  fallback: () => Duration.Duration
+): Effect.Effect<Duration.Duration, InvalidLeaseOptions> =>
+  input === undefined ? Effect.succeed(fallback()) : decodeDuration(field, input)
+
+const check = (condition: boolean, field: string, value: unknown, rule: string) =>
+  condition ? Effect.void : Effect.fail(invalid(field, value, rule))
+
+const { isGreaterThan: gt, isGreaterThanOrEqualTo: gte, isLessThanOrEqualTo: lte } = Duration
+
+/**
+ * Only the naming rules: namespace a DNS-1123 label, name a DNS-1123 subdomain.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validateKey = (key: LeaseKey): Effect.Effect<LeaseKey, InvalidLeaseOptions> =>
+  Effect.gen(function*() {
+    yield* check(typeof key.namespace === "string" && key.namespace.length > 0, "namespace", key.namespace, "is required")
+    yield* check(key.namespace.length <= 63, "namespace", key.namespace, "must be at most 63 characters")
+    yield* check(
+      dns1123Label.test(key.namespace),
+      "namespace",
+      key.namespace,
+      "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit"
+    )
+    yield* check(typeof key.name === "string" && key.name.length > 0, "name", key.name, "is required")
+    yield* check(key.name.length <= 253, "name", key.name, "must be at most 253 characters")
+    yield* check(
+      dns1123Subdomain.test(key.name),
+      "name",
+      key.name,
+      "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit"
+    )
+    return { namespace: key.namespace, name: key.name }
+  })
+
+/**
+ * Only the holder rule: non-empty, at most 128 characters, no surrounding whitespace.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validateHolder = (holder: string): Effect.Effect<string, InvalidLeaseOptions> =>
+  Effect.gen(function*() {
+    yield* check(typeof holder === "string" && holder.trim().length > 0, "holder", holder, "must not be empty")
+    yield* check(holder.length <= LeaseHolder.maxLength, "holder", holder, `must be at most ${LeaseHolder.maxLength} characters`)
+    yield* check(holder.trim() === holder, "holder", holder, "must not start or end with whitespace")
+    return holder
+  })
+
+/**
+ * Applies the defaults and checks every rule; draws a fresh holder identity when none is given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve = (options: LeaseOptions): Effect.Effect<ResolvedLeaseOptions, InvalidLeaseOptions> =>
+  Effect.gen(function*() {
+    const key = yield* validateKey({ namespace: options.namespace, name: options.name })
+    const holder = yield* (options.holder === undefined ? LeaseHolder.make : validateHolder(options.holder))
+
+    const duration = yield* decodeOr("duration", options.duration, () => defaults.duration)
+    const durationMillis = Duration.toMillis(duration)
+    yield* check(
+      durationMillis >= 1000 && durationMillis % 1000 === 0,
+      "duration",
+      duration,
+      "must be a whole number of seconds, at least 1 second (the Lease API stores integer seconds)"
+    )
+    const renewInterval = yield* decodeOr(
+      "renewInterval",
+      options.renewInterval,
+      () => Duration.millis(Math.floor(durationMillis / 3))
+    )
+    const renewDeadline = yield* decodeOr(
+      "renewDeadline",
+      options.renewDeadline,
+      () => Duration.millis(Math.floor((durationMillis * 2) / 3))
+    )
+    const retryPeriod = yield* decodeOr("retryPeriod", options.retryPeriod, () => Duration.min(defaults.retryPeriod, renewInterval))
+    const requestTimeout = yield* decodeOr(
+      "requestTimeout",
+      options.requestTimeout,
+      () => Duration.min(defaults.requestTimeout, retryPeriod)
+    )
+    const maxHonouredDuration = yield* decodeOr("maxHonouredDuration", options.maxHonouredDuration, () =>
+      Duration.max(defaults.maxHonouredDuration, duration))
+    const maxClockSkew = options.maxClockSkew === undefined
+      ? Option.none()
+      : Option.some(yield* decodeDuration("maxClockSkew", options.maxClockSkew))
+
+    yield* check(gt(renewInterval, Duration.zero), "renewInterval", renewInterval, "must be greater than 0")
+    yield* check(
+      gt(renewDeadline, renewInterval),
+      "renewDeadline",
+      renewDeadline,
+      `must be greater than renewInterval (${Duration.format(renewInterval)})`
+    )
+    yield* check(
+      gt(duration, renewDeadline),
+      "renewDeadline",
+      renewDeadline,
+      `must be less than duration (${Duration.format(duration)}): the holder must give up before a contender may take over`
+    )
+    yield* check(gt(retryPeriod, Duration.zero), "retryPeriod", retryPeriod, "must be greater than 0")
+    yield* check(
+      lte(retryPeriod, renewDeadline),
+      "retryPeriod",
+      retryPeriod,
+      `must be at most renewDeadline (${Duration.format(renewDeadline)})`
+    )
+    yield* check(gt(requestTimeout, Duration.zero), "requestTimeout", requestTimeout, "must be greater than 0")
+    yield* check(
+      lte(requestTimeout, renewDeadline),
+      "requestTimeout",
+      requestTimeout,
+      `must be at most renewDeadline (${Duration.format(renewDeadline)})`
+    )
+    yield* check(
+      gte(maxHonouredDuration, duration),
+      "maxHonouredDuration",
+      maxHonouredDuration,
+      `must be at least duration (${Duration.format(duration)})`
+    )
+    if (Option.isSome(maxClockSkew)) {
+      yield* check(gte(maxClockSkew.value, Duration.zero), "maxClockSkew", maxClockSkew.value, "must not be negative")
+    }
+    const releaseMode = options.releaseMode ?? "clear"
+    yield* check(
+      releaseMode === "clear" || releaseMode === "delete",
+      "releaseMode",
+      releaseMode,
+      "must be \"clear\" or \"delete\""
+    )
+
+    return {
+      key,
+      holder,
+      duration,
+      durationSeconds: durationMillis / 1000,
+      renewInterval,
+      renewDeadline,
+      retryPeriod,
+      requestTimeout,
+      releaseMode,
+      maxClockSkew,
+      maxHonouredDuration
+    }
+  })

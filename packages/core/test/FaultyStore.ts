@@ -1,0 +1,71 @@
+/**
+ * A memory store wrapped for tests: it counts calls per operation and injects faults.
+ *
+ * A fault is chosen per call by a rule that sees the operation and the spec being written, so a
+ * test can fail only one holder's writes (its renewals) while a contender's go through. A fault
+ * can be "applied" — the write lands and the caller is told it timed out — the ambiguous outcome
+ * real networks produce.
+ */
+import { Context, Effect, Layer, Option, Ref } from "effect"
+import { LeaseStore } from "../src/LeaseStore.ts"
+import type { LeaseStoreErrorReason, LeaseStoreOperation, LeaseStoreService } from "../src/LeaseStore.ts"
+import { LeaseStoreError, makeMemory } from "../src/LeaseStore.ts"
+import type { LeaseSpec } from "../src/LeaseRecord.ts"
+
+export interface Fault {
+  readonly reason: LeaseStoreErrorReason
+  /** Apply the write, then report the failure anyway. */
+  readonly applied?: boolean
+}
+
+export type FaultRule = (operation: LeaseStoreOperation, spec: LeaseSpec | undefined) => Fault | undefined
+
+export class Probe extends Context.Service<Probe, {
+  /** The store without counting or faults: an administrator's direct access. */
+  readonly admin: LeaseStoreService
+  readonly calls: (operation?: LeaseStoreOperation) => Effect.Effect<number>
+  readonly resetCalls: Effect.Effect<void>
+  readonly setFaults: (rule: FaultRule | undefined) => Effect.Effect<void>
+}>()("test/Probe") {}
+
+export const layer = (options: { readonly watch?: boolean } = {}): Layer.Layer<LeaseStore | Probe> =>
+  Layer.effectContext(Effect.gen(function*() {
+    const admin = yield* makeMemory(options)
+    const counts = yield* Ref.make(new Map<LeaseStoreOperation, number>())
+    const rule = yield* Ref.make<FaultRule | undefined>(undefined)
+
+    const call = <A>(operation: LeaseStoreOperation, spec: LeaseSpec | undefined, effect: Effect.Effect<A, LeaseStoreError>) =>
+      Effect.gen(function*() {
+        yield* Ref.update(counts, (m) => new Map(m).set(operation, (m.get(operation) ?? 0) + 1))
+        const fault = (yield* Ref.get(rule))?.(operation, spec)
+        if (fault === undefined) return yield* effect
+        if (fault.applied === true) yield* Effect.ignore(effect)
+        return yield* Effect.fail(new LeaseStoreError({ operation, reason: fault.reason, detail: "injected fault" }))
+      })
+
+    const store: LeaseStoreService = {
+      get: (key) => call("get", undefined, admin.get(key)),
+      list: (namespace) => call("list", undefined, admin.list(namespace)),
+      create: (key, spec, metadata) => call("create", spec, admin.create(key, spec, metadata)),
+      update: (record, spec) => call("update", spec, admin.update(record, spec)),
+      remove: (record) => call("remove", undefined, admin.remove(record)),
+      watch: admin.watch
+    }
+    const probe = Probe.of({
+      admin,
+      calls: (operation) =>
+        Ref.get(counts).pipe(Effect.map((m) =>
+          operation === undefined ? [...m.values()].reduce((a, b) => a + b, 0) : m.get(operation) ?? 0
+        )),
+      resetCalls: Ref.set(counts, new Map()),
+      setFaults: (next) => Ref.set(rule, next)
+    })
+    return Context.make(LeaseStore, store).pipe(Context.add(Probe, probe))
+  }))
+
+/** Reads a lease through the admin view; fails the test when it is absent. */
+export const read = (key: { namespace: string; name: string }) =>
+  Effect.gen(function*() {
+    const probe = yield* Probe
+    return Option.getOrThrow(yield* probe.admin.get(key))
+  })
