@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Scope } from "effect"
+import { Cause, Effect, Layer, Scope } from "effect"
 import * as Lease from "./Lease.ts"
 import type { InvalidLeaseOptions, LeaseAcquisitionError } from "./LeaseError.ts"
 import { LeaseLostError } from "./LeaseError.ts"
@@ -67,7 +67,9 @@ export const layer = <A, E, R>(
 ): Layer.Layer<never, never, LeaseStore | Exclude<R, Scope.Scope>> =>
   Layer.effectDiscard(
     run(options, whileLeading).pipe(
-      Effect.tapCause((cause) => Effect.logError("leader election stopped", cause)),
+      Effect.tapCause((cause) =>
+        Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError("leader election stopped", cause)
+      ),
       Effect.ignore,
       Effect.forkScoped
     )
