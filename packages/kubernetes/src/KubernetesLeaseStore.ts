@@ -151,7 +151,13 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
             )
         })
       )
+    // Reads are idempotent: one immediate retry when a pooled connection was reset under them.
+    const read = verb === "get" || verb === "list"
     return once(false).pipe(
+      Effect.catchIf(
+        (error) => read && ApiError.isConnectionReset(error),
+        () => once(false)
+      ),
       Effect.catchIf(
         (error) => error.reason === "Unauthorized",
         (error) =>
@@ -231,7 +237,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
         api.deleteNamespacedLease({
           name: record.key.name,
           namespace: record.key.namespace,
-          body: { preconditions: { resourceVersion: record.version } }
+          body: { preconditions: LeaseObject.preconditionsOf(record.version) }
         }, o)).pipe(Effect.asVoid)
 
   /** The lease's current state and the resourceVersion to watch from. */
@@ -319,17 +325,17 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
             switch (type) {
               case "ADDED":
               case "MODIFIED": {
-                resourceVersion = LeaseObject.versionOf(object) || resourceVersion
+                resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
                 emit(Option.some(toRecord(object, key)))
                 return "continue"
               }
               case "DELETED": {
-                resourceVersion = LeaseObject.versionOf(object) || resourceVersion
+                resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
                 emit(Option.none())
                 return "continue"
               }
               case "BOOKMARK": {
-                resourceVersion = LeaseObject.versionOf(object) || resourceVersion
+                resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
                 return "continue"
               }
               case "ERROR": {

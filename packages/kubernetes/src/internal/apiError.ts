@@ -110,9 +110,14 @@ export const fromStatus = (ctx: RequestContext, code: number, status: Status, ca
       return make(ctx, "NotFound", `the lease does not exist (${said})`, cause)
     }
     case 409:
-      return status.reason === "AlreadyExists"
-        ? make(ctx, "AlreadyExists", `a lease with this name already exists (${said})`, cause)
-        : make(ctx, "Conflict", `the lease changed since the record was read (${said})`, cause)
+      if (status.reason === "AlreadyExists") {
+        return make(ctx, "AlreadyExists", `a lease with this name already exists (${said})`, cause)
+      }
+      // The uid precondition of an update failed against no object at all: it was deleted.
+      if (status.message !== undefined && /UID in object meta: *$/.test(status.message)) {
+        return make(ctx, "NotFound", "the lease does not exist (it was deleted since the record was read)", cause)
+      }
+      return make(ctx, "Conflict", `the lease changed since the record was read (${said})`, cause)
     case 401:
       return make(
         ctx,
@@ -165,6 +170,17 @@ const innermostMessage = (error: unknown): string => {
     current = current.cause
   }
   return message
+}
+
+const resetCodes = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"])
+
+/**
+ * Whether a request failed because a (pooled) connection was closed under it — worth one
+ * immediate retry for reads, as client-go does.
+ */
+export const isConnectionReset = (error: LeaseStoreError): boolean => {
+  const code = networkCode(error.cause)
+  return error.reason === "Unavailable" && code !== undefined && resetCodes.has(code)
 }
 
 /** Converts anything a request failed with. */

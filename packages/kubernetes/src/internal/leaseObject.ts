@@ -30,6 +30,7 @@ export interface LeaseBody {
     name: string
     namespace: string
     resourceVersion?: string
+    uid?: string
     labels?: Record<string, string>
     annotations?: Record<string, string>
   }
@@ -57,14 +58,36 @@ const stringMap = (value: unknown): Record<string, string> | undefined => {
 const finiteNumber = (value: unknown): number | undefined =>
   typeof value === "number" && Number.isFinite(value) ? value : undefined
 
+const metadataString = (object: unknown, field: string): string => {
+  const metadata = isObject(object) ? object["metadata"] : undefined
+  const value = isObject(metadata) ? metadata[field] : undefined
+  return typeof value === "string" ? value : ""
+}
+
+/** The `metadata.resourceVersion` of an object, `""` when it has none. */
+export const resourceVersionOf = (object: unknown): string => metadataString(object, "resourceVersion")
+
 /**
- * The resourceVersion of an object, or `""` when it has none (a record with an empty version
- * never matches a stored one, so a write made from it fails with `Conflict`).
+ * A record's version: the object's `resourceVersion`, followed by `/` and its `uid` when it has
+ * one. The uid is what makes an update of a *deleted* lease fail: Leases allow create-on-update,
+ * so a PUT carrying only a resourceVersion would silently re-create a lease someone deleted; a
+ * PUT carrying the uid fails instead (the server checks it as a precondition). The version is
+ * opaque to everyone else. `""` when the object has no resourceVersion (such a record never
+ * matches a stored one, so a write made from it fails with `Conflict`).
  */
 export const versionOf = (object: unknown): string => {
-  const metadata = isObject(object) ? object["metadata"] : undefined
-  const version = isObject(metadata) ? metadata["resourceVersion"] : undefined
-  return typeof version === "string" ? version : ""
+  const resourceVersion = resourceVersionOf(object)
+  if (resourceVersion === "") return ""
+  const uid = metadataString(object, "uid")
+  return uid === "" ? resourceVersion : `${resourceVersion}/${uid}`
+}
+
+/** The preconditions a version stands for. */
+export const preconditionsOf = (version: string): { readonly resourceVersion: string; readonly uid?: string } => {
+  const slash = version.indexOf("/")
+  return slash < 0
+    ? { resourceVersion: version }
+    : { resourceVersion: version.slice(0, slash), uid: version.slice(slash + 1) }
 }
 
 /** Reads any value as a lease record; `fallbackKey` fills a missing name or namespace. */
@@ -109,13 +132,15 @@ export const toBody = (
 ): LeaseBody => {
   const acquireTime = spec.acquireTime === undefined ? undefined : MicroTime.format(spec.acquireTime)
   const renewTime = spec.renewTime === undefined ? undefined : MicroTime.format(spec.renewTime)
+  const preconditions = version === undefined ? undefined : preconditionsOf(version)
   return {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
     metadata: {
       name: key.name,
       namespace: key.namespace,
-      ...(version === undefined ? {} : { resourceVersion: version }),
+      ...(preconditions === undefined ? {} : { resourceVersion: preconditions.resourceVersion }),
+      ...(preconditions?.uid === undefined ? {} : { uid: preconditions.uid }),
       ...(metadata.labels === undefined ? {} : { labels: { ...metadata.labels } }),
       ...(metadata.annotations === undefined ? {} : { annotations: { ...metadata.annotations } })
     },

@@ -1,0 +1,350 @@
+/**
+ * KubernetesLeaseStore against a real kube-apiserver (with etcd) started by @leasekit/testing:
+ * the core conformance suite, RBAC (restricted and no-rights users), the MicroTime wire format,
+ * token rotation, and transport failures. No HTTP is mocked.
+ */
+import { assert, layer } from "@effect/vitest"
+import { LeaseStore } from "@leasekit/core"
+import { suite } from "@leasekit/core/testing"
+import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
+import { ControlPlane, FaultProxy } from "@leasekit/testing"
+import { Duration, Effect, Layer, Option, Queue, Schedule, Stream } from "effect"
+import * as fs from "node:fs/promises"
+import * as net from "node:net"
+import * as path from "node:path"
+
+const namespace = "leasekit-test"
+const memoMap = Effect.runSync(Layer.makeMemoMap)
+const controlPlane = ControlPlane.layer({ namespace })
+
+const clientLayer = (user: ControlPlane.UserName) =>
+  Layer.unwrap(
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      return KubeClient.layerFromFile(cp.users[user].kubeconfig)
+    })
+  ).pipe(Layer.provide(controlPlane))
+
+suite("kubernetes", KubernetesLeaseStore.layer.pipe(Layer.provide(clientLayer("admin"))), {
+  namespace,
+  otherNamespace: "default",
+  prefix: "conformance",
+  memoMap,
+  layerTimeout: "4 minutes"
+})
+
+const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
+
+/** A store as `user` (its client's connections closed with the test's scope). */
+const storeAs = (user: ControlPlane.UserName, options?: KubernetesLeaseStore.Options) =>
+  Effect.gen(function*() {
+    const cp = yield* ControlPlane.ControlPlane
+    const client = yield* KubeClient.makeFromFile(cp.users[user].kubeconfig)
+    return KubernetesLeaseStore.make(client, options)
+  })
+
+const storeFromKubeconfig = (file: string, options?: KubernetesLeaseStore.Options) =>
+  Effect.gen(function*() {
+    const client = yield* KubeClient.makeFromFile(file)
+    return KubernetesLeaseStore.make(client, options)
+  })
+
+/** A loopback port nothing listens on (bound, then released). */
+const closedPort = Effect.promise(() =>
+  new Promise<number>((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+)
+
+const leasePath = (ns: string, name = "") =>
+  `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases${name === "" ? "" : `/${name}`}`
+
+/** Posts as admin and fails the test unless the API server accepts it. */
+const adminPost = (apiPath: string, body: unknown) =>
+  Effect.gen(function*() {
+    const cp = yield* ControlPlane.ControlPlane
+    const response = yield* cp.request({ method: "POST", path: apiPath, body })
+    assert.isTrue(response.status >= 200 && response.status < 300, `POST ${apiPath}: ${response.status} ${response.body}`)
+    return response.json as Record<string, unknown>
+  })
+
+layer(controlPlane, { memoMap, excludeTestServices: true, timeout: "4 minutes" })("KubernetesLeaseStore on a real API server", (it) => {
+  it.effect("writes the fields client-go's LeaseLock writes, times as MicroTime with six digits", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const store = yield* storeAs("admin")
+      const key = { namespace, name: `format-${suffix()}` }
+      const created = yield* store.create(key, {
+        holder: "host_1234_abcd",
+        durationSeconds: 15,
+        acquireTime: 1_700_000_000_123,
+        renewTime: 1_700_000_000_123,
+        transitions: 0
+      })
+      const released = yield* store.update(created, { ...created, holder: "", durationSeconds: 1 })
+      const raw = yield* cp.request({ path: leasePath(namespace, key.name) })
+      assert.strictEqual(raw.status, 200)
+      const object = raw.json as { spec: Record<string, unknown> }
+      assert.deepStrictEqual(Object.keys(object.spec).sort(), [
+        "acquireTime",
+        "holderIdentity",
+        "leaseDurationSeconds",
+        "leaseTransitions",
+        "renewTime"
+      ])
+      assert.strictEqual(object.spec["acquireTime"], "2023-11-14T22:13:20.123000Z")
+      assert.match(String(object.spec["renewTime"]), /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/)
+      assert.strictEqual(object.spec["holderIdentity"], "", "release writes an empty holder, as client-go does")
+      assert.strictEqual(object.spec["leaseDurationSeconds"], 1)
+      const read = Option.getOrThrow(yield* store.get(key))
+      assert.strictEqual(read.version, released.version)
+      assert.strictEqual(read.holder, "")
+    }))
+
+  it.effect("reads a lease written by someone else (kubectl-style, sparse and odd) without failing", () =>
+    Effect.gen(function*() {
+      const store = yield* storeAs("admin")
+      const name = `foreign-${suffix()}`
+      yield* adminPost(leasePath(namespace), {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name, labels: { owner: "kubectl" } },
+        spec: { holderIdentity: "someone", renewTime: "2024-01-02T03:04:05.678901Z", leaseDurationSeconds: 3 }
+      })
+      const bare = `bare-${suffix()}`
+      yield* adminPost(leasePath(namespace), { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: bare } })
+      const foreign = Option.getOrThrow(yield* store.get({ namespace, name }))
+      assert.strictEqual(foreign.holder, "someone")
+      assert.strictEqual(foreign.durationSeconds, 3)
+      assert.isUndefined(foreign.acquireTime)
+      assert.closeTo(foreign.renewTime!, Date.UTC(2024, 0, 2, 3, 4, 5, 678) + 0.901, 0.001)
+      assert.deepStrictEqual(foreign.metadata.labels, { owner: "kubectl" })
+      const empty = Option.getOrThrow(yield* store.get({ namespace, name: bare }))
+      assert.deepStrictEqual(
+        { holder: empty.holder, durationSeconds: empty.durationSeconds, transitions: empty.transitions },
+        { holder: undefined, durationSeconds: undefined, transitions: undefined }
+      )
+    }))
+
+  it.effect("the restricted user (get, create, update) can take, renew and clear a lease", () =>
+    Effect.gen(function*() {
+      const store = yield* storeAs("restricted")
+      const key = { namespace, name: `restricted-${suffix()}` }
+      const created = yield* store.create(key, { holder: "r", durationSeconds: 10, transitions: 0 })
+      const renewed = yield* store.update(created, { holder: "r", durationSeconds: 10, transitions: 0, renewTime: 1 })
+      const cleared = yield* store.update(renewed, { holder: "", durationSeconds: 1, transitions: 0 })
+      assert.strictEqual(Option.getOrThrow(yield* store.get(key)).version, cleared.version)
+      const conflict = yield* Effect.flip(store.update(created, { holder: "late" }))
+      assert.strictEqual(conflict.reason, "Conflict")
+    }))
+
+  it.effect("the restricted user's watch and delete fail Forbidden, naming the rule to add", () =>
+    Effect.gen(function*() {
+      const store = yield* storeAs("restricted")
+      const key = { namespace, name: `restricted-${suffix()}` }
+      const created = yield* store.create(key, { holder: "r" })
+
+      const watchError = yield* store.watch(key).pipe(
+        Stream.runDrain,
+        Effect.flip,
+        Effect.timeout("10 seconds")
+      )
+      assert.instanceOf(watchError, LeaseStore.LeaseStoreError)
+      assert.strictEqual(watchError.reason, "Forbidden")
+      assert.strictEqual(watchError.operation, "watch")
+      assert.include(watchError.detail, "leases.coordination.k8s.io")
+      assert.include(watchError.detail, `namespace "${namespace}"`)
+      assert.include(watchError.detail, `resources: ["leases"]`)
+      assert.include(watchError.detail, "poll")
+      assert.include(watchError.detail, "restricted")
+
+      const deleteError = yield* Effect.flip(store.remove(created))
+      assert.strictEqual(deleteError.reason, "Forbidden")
+      assert.strictEqual(deleteError.operation, "remove")
+      assert.include(deleteError.detail, `verbs: ["delete"]`)
+      assert.include(deleteError.detail, `namespace "${namespace}"`)
+
+      const listError = yield* Effect.flip(store.list(namespace))
+      assert.strictEqual(listError.reason, "Forbidden")
+      assert.include(listError.detail, `verbs: ["list"]`)
+      const allError = yield* Effect.flip(store.list(undefined))
+      assert.strictEqual(allError.reason, "Forbidden")
+      assert.include(allError.detail, "ClusterRole")
+    }))
+
+  it.effect("a user without rights gets Forbidden naming verb, resource, namespace and rule", () =>
+    Effect.gen(function*() {
+      const store = yield* storeAs("nobody")
+      const key = { namespace, name: `nobody-${suffix()}` }
+      const getError = yield* Effect.flip(store.get(key))
+      assert.strictEqual(getError.reason, "Forbidden")
+      assert.include(getError.detail, `may not get leases.coordination.k8s.io in namespace "${namespace}"`)
+      assert.include(getError.detail, `{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get"] }`)
+      assert.include(getError.message, "nobody")
+      const createError = yield* Effect.flip(store.create(key, { holder: "n" }))
+      assert.strictEqual(createError.reason, "Forbidden")
+      assert.include(createError.detail, `verbs: ["create"]`)
+    }))
+
+  it.effect("create in a namespace that does not exist fails NotFound, naming the namespace", () =>
+    Effect.gen(function*() {
+      const store = yield* storeAs("admin")
+      const error = yield* Effect.flip(store.create({ namespace: "no-such-namespace", name: "x" }, { holder: "a" }))
+      assert.strictEqual(error.reason, "NotFound")
+      assert.include(error.detail, "no-such-namespace")
+      assert.include(error.detail, "kubectl create namespace")
+    }))
+
+  it.effect("a malformed lease is rejected with Invalid", () =>
+    Effect.gen(function*() {
+      const store = yield* storeAs("admin")
+      const error = yield* Effect.flip(store.create({ namespace, name: `bad-${suffix()}` }, { durationSeconds: 1.5 }))
+      assert.strictEqual(error.reason, "Invalid")
+      const badName = yield* Effect.flip(store.create({ namespace, name: "Not_A_DNS_Name" }, { holder: "a" }))
+      assert.strictEqual(badName.reason, "Invalid")
+    }))
+
+  it.effect("a rotated service-account token in a token file keeps working (401 → re-read → retry)", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const sa = `rotator-${suffix()}`
+      const saPath = `/api/v1/namespaces/${namespace}/serviceaccounts`
+      yield* adminPost(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, {
+        metadata: { name: sa },
+        rules: [{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] }]
+      })
+      yield* adminPost(`/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, {
+        metadata: { name: sa },
+        subjects: [{ kind: "ServiceAccount", name: sa, namespace }],
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: sa }
+      })
+      const mint = Effect.gen(function*() {
+        yield* adminPost(saPath, { metadata: { name: sa } })
+        const request = yield* adminPost(`${saPath}/${sa}/token`, {
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenRequest",
+          spec: { expirationSeconds: 3600 }
+        })
+        return (request["status"] as { token: string }).token
+      })
+
+      const dir = yield* Effect.promise(() => fs.mkdtemp(path.join(cp.dir, "rotation-")))
+      const tokenFile = path.join(dir, "token")
+      const kubeconfigFile = path.join(dir, "config")
+      const base = JSON.parse(yield* Effect.promise(() => fs.readFile(cp.users.admin.kubeconfig, "utf8")))
+      base.users = [{ name: "admin", user: { tokenFile: "token" } }]
+      yield* Effect.promise(() => fs.writeFile(kubeconfigFile, JSON.stringify(base)))
+
+      const first = yield* mint
+      yield* Effect.promise(() => fs.writeFile(tokenFile, `${first}\n`))
+      const store = yield* storeFromKubeconfig(kubeconfigFile)
+      const key = { namespace, name: `rotation-${suffix()}` }
+      const created = yield* store.create(key, { holder: "rotating", durationSeconds: 5 })
+
+      // Rotate: a new ServiceAccount object (new UID) invalidates every token of the old one.
+      const deleted = yield* cp.request({ method: "DELETE", path: `${saPath}/${sa}` })
+      assert.strictEqual(deleted.status, 200, deleted.body)
+      const second = yield* mint
+      yield* Effect.promise(() => fs.writeFile(tokenFile, `${second}\n`))
+
+      const oldTokenConfig = path.join(dir, "old-token")
+      yield* Effect.promise(() =>
+        fs.writeFile(oldTokenConfig, JSON.stringify({ ...base, users: [{ name: "admin", user: { token: first } }] }))
+      )
+      const stale = yield* storeFromKubeconfig(oldTokenConfig)
+      // The API server caches token reviews for 10 s: wait until it rejects the first token.
+      const staleError = yield* stale.get(key).pipe(
+        Effect.andThen(Effect.fail("still accepted" as const)),
+        Effect.retry({ while: (e) => e === "still accepted", schedule: Schedule.spaced("500 millis") }),
+        Effect.flip,
+        Effect.timeout("30 seconds")
+      )
+      assert.instanceOf(staleError, LeaseStore.LeaseStoreError)
+      assert.strictEqual(staleError.reason, "Unauthorized", "the first token is revoked")
+      assert.notInclude(staleError.message, first)
+      assert.include(staleError.detail, "rejected the credentials")
+
+      const renewed = yield* store.update(created, { holder: "rotating", durationSeconds: 5, renewTime: 2 })
+      assert.notStrictEqual(renewed.version, created.version)
+      assert.isTrue(Option.isSome(yield* store.get(key)))
+    }))
+
+  it.effect("an unreachable server fails Unavailable, naming the server", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const port = yield* closedPort
+      const server = `https://127.0.0.1:${port}`
+      const file = yield* cp.writeKubeconfig({ user: "admin", server, path: path.join(cp.dir, `closed-${suffix()}`) })
+      const store = yield* storeFromKubeconfig(file)
+      const error = yield* Effect.flip(store.get({ namespace, name: "any" }))
+      assert.strictEqual(error.reason, "Unavailable")
+      assert.include(error.detail, server)
+      assert.include(error.detail, "ECONNREFUSED")
+      assert.isTrue(LeaseStore.isTransient(error))
+    }))
+
+  it.effect("a server that does not answer fails Timeout after requestTimeout", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const proxy = yield* FaultProxy.make({ target: { port: cp.port } })
+      const file = yield* cp.writeKubeconfig({ user: "admin", server: proxy.url, path: path.join(cp.dir, `proxy-${suffix()}`) })
+      const store = yield* storeFromKubeconfig(file, { requestTimeout: "700 millis" })
+      const key = { namespace, name: `blackhole-${suffix()}` }
+      yield* store.create(key, { holder: "a" })
+      yield* proxy.blackhole(true)
+      const started = Date.now()
+      const error = yield* Effect.flip(store.get(key))
+      const elapsed = Date.now() - started
+      assert.strictEqual(error.reason, "Timeout")
+      assert.isBelow(elapsed, 5_000)
+      yield* proxy.blackhole(false)
+      yield* proxy.resetAll
+      assert.isTrue(Option.isSome(yield* store.get(key)), "works again once the server answers")
+    }))
+
+  it.effect("a watch keeps delivering states after its connection is reset", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const proxy = yield* FaultProxy.make({ target: { port: cp.port } })
+      const file = yield* cp.writeKubeconfig({ user: "admin", server: proxy.url, path: path.join(cp.dir, `proxy-${suffix()}`) })
+      const watcher = yield* storeFromKubeconfig(file)
+      const writer = yield* storeAs("admin")
+      const key = { namespace, name: `reset-${suffix()}` }
+      const states = yield* Stream.toQueue(watcher.watch(key), { capacity: "unbounded" })
+      const next = Queue.take(states).pipe(Effect.timeout("10 seconds"))
+      assert.isTrue(Option.isNone(yield* next))
+      const created = yield* writer.create(key, { holder: "one" })
+      assert.strictEqual(Option.getOrThrow(yield* next).version, created.version)
+
+      const reset = yield* proxy.resetAll
+      assert.isAtLeast(reset, 1)
+      const updated = yield* writer.update(created, { holder: "two" })
+      let seen = yield* next
+      while (Option.isSome(seen) && seen.value.version === created.version) seen = yield* next
+      assert.strictEqual(Option.getOrThrow(seen).version, updated.version)
+    }))
+
+  it.effect("a watch outlives the server's watch timeout by resuming from the last resourceVersion", () =>
+    Effect.gen(function*() {
+      const watcher = yield* storeAs("admin", { watchReconnect: "1 second" })
+      const writer = yield* storeAs("admin")
+      const key = { namespace, name: `resume-${suffix()}` }
+      const created = yield* writer.create(key, { holder: "one" })
+      const states = yield* Stream.toQueue(watcher.watch(key), { capacity: "unbounded" })
+      const next = Queue.take(states).pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(Option.getOrThrow(yield* next).version, created.version)
+      yield* Effect.sleep(Duration.millis(2_500))
+      const updated = yield* writer.update(created, { holder: "two" })
+      assert.strictEqual(Option.getOrThrow(yield* next).version, updated.version)
+      yield* Effect.sleep(Duration.millis(1_500))
+      yield* writer.remove(updated)
+      assert.isTrue(Option.isNone(yield* next))
+      assert.isTrue(Option.isNone(yield* Queue.poll(states)), "no repeated states after reconnects")
+    }))
+})
