@@ -26,7 +26,12 @@
  * @since 0.1.0
  */
 import { Observable, Watch } from "@kubernetes/client-node"
-import type { ConfigurationOptions, RequestContext as KubeRequestContext, ResponseContext } from "@kubernetes/client-node"
+import type {
+  ConfigurationOptions,
+  RequestContext as KubeRequestContext,
+  ResponseContext,
+  V1Lease
+} from "@kubernetes/client-node"
 import { LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
 import { Clock, Duration, Effect, Layer, Option, Queue, Stream } from "effect"
@@ -59,6 +64,13 @@ export interface Options {
 }
 
 const fieldManager = "leasekit"
+
+/**
+ * The generated client types `acquireTime` / `renewTime` as `Date` and would serialize them with
+ * three fractional digits; the body carries MicroTime strings, which its serializer passes
+ * through unchanged. Hence the one cast, here.
+ */
+const asLease = (body: LeaseObject.LeaseBody): V1Lease => body as unknown as V1Lease
 
 /** Per-request options that abort the request with `signal`. */
 const withSignal = (signal: AbortSignal): ConfigurationOptions => ({
@@ -205,7 +217,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
     request("create", "create", key, key.namespace, (o) =>
       api.createNamespacedLease({
         namespace: key.namespace,
-        body: LeaseObject.toBody(key, spec, metadata) as never,
+        body: asLease(LeaseObject.toBody(key, spec, metadata)),
         fieldManager
       }, o)).pipe(Effect.map((lease) => toRecord(lease, key)))
 
@@ -226,7 +238,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
         api.replaceNamespacedLease({
           name: record.key.name,
           namespace: record.key.namespace,
-          body: LeaseObject.toBody(record.key, spec, record.metadata, record.version) as never,
+          body: asLease(LeaseObject.toBody(record.key, spec, record.metadata, record.version)),
           fieldManager
         }, o)).pipe(Effect.map((lease) => toRecord(lease, record.key)))
 

@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { KubeClient } from "../src/index.ts"
+import * as KubeConfigInternal from "../src/internal/kubeconfig.ts"
 
 const secret = "s3cr3t-bearer-token-that-must-never-be-printed"
 
@@ -100,6 +101,35 @@ describe("KubeClient", () => {
       const error = yield* failure(KubeClient.layerInCluster())
       assert.strictEqual(error.reason, "NoCluster")
       assert.include(error.message, "KUBERNETES_SERVICE_HOST")
+    }))
+
+  it.effect("in a pod: the service account's token, CA and namespace, the API server from the environment", () =>
+    Effect.gen(function*() {
+      const root = tempDir()
+      fs.writeFileSync(path.join(root, "token"), `${secret}\n`)
+      fs.writeFileSync(path.join(root, "ca.crt"), "-----BEGIN CERTIFICATE-----\n")
+      fs.writeFileSync(path.join(root, "namespace"), "jobs")
+      const loaded = yield* KubeConfigInternal.inCluster({
+        root,
+        env: { KUBERNETES_SERVICE_HOST: "fd00::1", KUBERNETES_SERVICE_PORT: "443" }
+      })
+      assert.strictEqual(loaded.server, "https://[fd00::1]:443")
+      assert.strictEqual(loaded.namespace, "jobs")
+      assert.strictEqual(loaded.context, "in-cluster")
+      assert.strictEqual(loaded.kubeConfig.getCurrentCluster()?.caFile, path.join(root, "ca.crt"))
+      assert.isTrue(loaded.kubeConfig.tokenFiles.has("service-account"))
+      assert.strictEqual(loaded.kubeConfig.tokenFiles.get("service-account")?.token, secret, "trimmed")
+      fs.writeFileSync(path.join(root, "token"), "rotated")
+      assert.isTrue(yield* Effect.promise(() => loaded.kubeConfig.reloadCredentials()))
+      assert.isFalse(yield* Effect.promise(() => loaded.kubeConfig.reloadCredentials()), "unchanged: no retry")
+
+      fs.rmSync(path.join(root, "token"))
+      const noToken = yield* Effect.flip(KubeConfigInternal.inCluster({
+        root,
+        env: { KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" }
+      }))
+      assert.strictEqual(noToken.reason, "NoCredentials")
+      assert.include(noToken.message, "automountServiceAccountToken")
     }))
 
   it.effect("a valid kubeconfig gives the context's namespace, user and server", () =>

@@ -83,6 +83,20 @@ describe("Lease objects", () => {
     })
   })
 
+  it("carry the uid in the version, so a write made from the record is conditioned on both", () => {
+    const record = LeaseObject.toRecord({ metadata: { resourceVersion: "42", uid: "u-1" } }, key)
+    assert.strictEqual(record.version, "42/u-1")
+    assert.deepStrictEqual(LeaseObject.preconditionsOf(record.version), { resourceVersion: "42", uid: "u-1" })
+    assert.deepStrictEqual(LeaseObject.preconditionsOf("42"), { resourceVersion: "42" })
+    assert.deepStrictEqual(LeaseObject.toBody(key, {}, {}, record.version).metadata, {
+      name: "lock",
+      namespace: "ns",
+      resourceVersion: "42",
+      uid: "u-1"
+    })
+    assert.strictEqual(LeaseObject.resourceVersionOf({ metadata: { resourceVersion: "42", uid: "u-1" } }), "42")
+  })
+
   it("map hostile objects to records with the odd fields absent or as they are", () => {
     for (const hostile of [null, undefined, 7, "lease", [], {}, { spec: null }, { metadata: [], spec: [] }]) {
       assert.deepStrictEqual(LeaseObject.toRecord(hostile, key), { key, version: "", metadata: {} })
