@@ -1,0 +1,39 @@
+/**
+ * `@leasekit/promise` — Kubernetes Lease locks for code that does not use Effect.
+ *
+ * ```ts
+ * import { IntervalLease } from "@leasekit/promise"
+ *
+ * const lease = new IntervalLease({ namespace: "jobs", leaseName: "nightly-report" })
+ * await lease.run(async (signal, token) => {
+ *   // runs while this process holds the lease; `signal` aborts if it is lost
+ * })
+ * await lease.close()
+ * ```
+ *
+ * Built on `@leasekit/core` (the algorithm) and `@leasekit/kubernetes` (the store) through an
+ * Effect `ManagedRuntime`; see `IntervalLease.ts` for what is and is not guaranteed.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export { IntervalLease, type IntervalLeaseOptions, type LockOptions, type LostHandler } from "./IntervalLease.ts"
+
+/** @since 0.1.0 */
+export {
+  type AcquisitionFailure,
+  type InspectionFailure,
+  InvalidLeaseOptionsError,
+  LeaseAcquisitionError,
+  LeaseError,
+  LeaseInspectionError,
+  type LeaseLocation,
+  LeaseLostError,
+  type LossReason,
+  LeaseRelinquishmentError,
+  type RelinquishmentFailure
+} from "./LeaseError.ts"
+
+/** @since 0.1.0 */
+export * as LeaseRuntime from "./LeaseRuntime.ts"

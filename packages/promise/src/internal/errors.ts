@@ -1,0 +1,107 @@
+/**
+ * Conversions from the errors of `@leasekit/core` (and the kubeconfig loader) to this package's
+ * `Error` classes. The core error is kept as `cause`; its message, already readable, is reused.
+ */
+import type { InvalidLeaseOptions, LeaseStoreError } from "@leasekit/core"
+import {
+  LeaseAcquisitionError as CoreAcquisitionError,
+  LeaseLostError as CoreLostError,
+  LeaseRelinquishmentError as CoreRelinquishmentError
+} from "@leasekit/core"
+import { KubeClient } from "@leasekit/kubernetes"
+import { Duration } from "effect"
+import {
+  InvalidLeaseOptionsError,
+  LeaseAcquisitionError,
+  LeaseError,
+  LeaseInspectionError,
+  type LeaseLocation,
+  LeaseLostError,
+  LeaseRelinquishmentError
+} from "../LeaseError.ts"
+
+export const fromAcquisition = (location: LeaseLocation, error: CoreAcquisitionError): LeaseAcquisitionError => {
+  const reason = error.reason
+  switch (reason._tag) {
+    case "HeldByOther":
+      return new LeaseAcquisitionError({
+        ...location,
+        message: error.message,
+        reason: "HeldByOther",
+        holder: reason.holder,
+        expiresInMs: reason.expiresIn === undefined ? undefined : Duration.toMillis(reason.expiresIn),
+        cause: error
+      })
+    case "Timeout":
+      return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Timeout", holder: reason.holder, cause: error })
+    case "Store":
+      return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Store", cause: error })
+  }
+}
+
+export const fromRelinquishment = (location: LeaseLocation, error: CoreRelinquishmentError): LeaseRelinquishmentError =>
+  error.reason._tag === "HeldByOther"
+    ? new LeaseRelinquishmentError({
+      ...location,
+      message: error.message,
+      reason: "HeldByOther",
+      holder: error.reason.holder,
+      cause: error
+    })
+    : new LeaseRelinquishmentError({ ...location, message: error.message, reason: "Store", cause: error })
+
+export const fromLoss = (location: LeaseLocation, error: CoreLostError): LeaseLostError => {
+  const reason = error.reason
+  return new LeaseLostError({
+    ...location,
+    message: error.message,
+    reason: reason._tag,
+    holder: error.holder,
+    takenBy: reason._tag === "Taken" ? reason.by : undefined,
+    lastRenewal: reason._tag === "DeadlineExceeded" ? reason.lastRenewal : undefined,
+    cause: error
+  })
+}
+
+export const fromInspection = (location: LeaseLocation, error: LeaseStoreError): LeaseInspectionError =>
+  new LeaseInspectionError({
+    ...location,
+    message: `lease ${location.namespace}/${location.leaseName} could not be read: ${error.message}`,
+    reason: "Store",
+    cause: error
+  })
+
+/** Core names the lease `name` and its duration `duration`; this API says `leaseName` and `durationSeconds`. */
+const fieldNames: Record<string, string> = { name: "leaseName", duration: "durationSeconds" }
+
+export const fromInvalidOptions = (location: LeaseLocation, error: InvalidLeaseOptions): InvalidLeaseOptionsError =>
+  new InvalidLeaseOptionsError({
+    ...location,
+    field: fieldNames[error.field] ?? error.field,
+    value: Duration.isDuration(error.value) ? Duration.format(error.value) : error.value,
+    rule: error.rule,
+    cause: error
+  })
+
+/**
+ * Any failure that reaches the Promise boundary: this package's errors pass through, core errors
+ * are converted, a kubeconfig that cannot be loaded becomes `InvalidLeaseOptionsError`, anything
+ * else (the failure of a store layer you supplied) is passed on as it is.
+ */
+export const fromUnknown = (location: LeaseLocation, error: unknown): unknown => {
+  if (error instanceof LeaseError) return error
+  if (error instanceof CoreAcquisitionError) return fromAcquisition(location, error)
+  if (error instanceof CoreRelinquishmentError) return fromRelinquishment(location, error)
+  if (error instanceof CoreLostError) return fromLoss(location, error)
+  if (error instanceof KubeClient.KubeConfigError) {
+    return new InvalidLeaseOptionsError({
+      ...location,
+      field: "kubeconfig",
+      value: error.source,
+      rule: `must be a usable kubeconfig (${error.reason})`,
+      message: `the Kubernetes client cannot be configured: ${error.message}`,
+      cause: error
+    })
+  }
+  return error
+}
