@@ -303,7 +303,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
       ).then(
         (c) => {
           controller = c
-          if (interrupted) c.abort()
+          if (interrupted || ending !== undefined) c.abort()
         },
         (error: unknown) => resume(Effect.succeed({ _tag: "Failed", cause: error, events }))
       )
