@@ -1,0 +1,382 @@
+/**
+ * IntervalLease over the core's in-memory store, on the real clock with short durations: the
+ * semantics of every method without a control plane. The same behaviours run against a real
+ * kube-apiserver in test/integration/promise.test.ts.
+ */
+import { LeaseStore } from "@leasekit/core"
+import { Effect, Option } from "effect"
+import { afterEach, assert, beforeEach, describe, it } from "vitest"
+import {
+  IntervalLease,
+  type IntervalLeaseOptions,
+  InvalidLeaseOptionsError,
+  LeaseAcquisitionError,
+  LeaseError,
+  LeaseLostError,
+  LeaseRelinquishmentError,
+  LeaseRuntime
+} from "../src/index.ts"
+
+const namespace = "jobs"
+let runtime: LeaseRuntime.LeaseRuntime
+let leases: Array<IntervalLease> = []
+
+beforeEach(() => {
+  runtime = LeaseRuntime.fromLayer(LeaseStore.layerMemory())
+})
+
+afterEach(async () => {
+  await Promise.all(leases.map((lease) => lease.close()))
+  leases = []
+  await runtime.dispose()
+})
+
+let counter = 0
+const uniqueName = () => `lease-${++counter}`
+
+/** A lease on the shared memory store; closed after the test. */
+const make = (options: Partial<IntervalLeaseOptions> & { readonly leaseName: string }) => {
+  const lease = new IntervalLease({ namespace, durationSeconds: 3, runtime, ...options })
+  leases.push(lease)
+  return lease
+}
+
+/** Reads the record straight from the store. */
+const record = (leaseName: string) =>
+  runtime.runPromise(Effect.gen(function*() {
+    const store = yield* LeaseStore.LeaseStore
+    return yield* store.get({ namespace, name: leaseName })
+  }))
+
+/** Overwrites the holder, as an admin would (a CAS write from the current record). */
+const overwrite = (leaseName: string, holder: string) =>
+  runtime.runPromise(Effect.gen(function*() {
+    const store = yield* LeaseStore.LeaseStore
+    const current = Option.getOrThrow(yield* store.get({ namespace, name: leaseName }))
+    yield* store.update(current, { ...current, holder, renewTime: Date.now(), transitions: (current.transitions ?? 0) + 1 })
+  }))
+
+/** Polls `condition` every 20 ms until it holds, failing after `timeoutMs`. */
+const eventually = async (condition: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = "condition") => {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`${what} not reached within ${timeoutMs}ms`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
+  try {
+    await promise
+  } catch (error) {
+    return error
+  }
+  return assert.fail("expected a rejection")
+}
+
+describe("IntervalLease options", () => {
+  it("defaults the lease name to the namespace and the duration to 20 seconds", () => {
+    const lease = new IntervalLease({ namespace, runtime })
+    assert.strictEqual(IntervalLease.DEFAULT_LEASE_DURATION, 20)
+    assert.strictEqual(lease.durationSeconds, 20)
+    assert.strictEqual(lease.leaseName, namespace)
+    assert.strictEqual(lease.namespace, namespace)
+    assert.match(lease.holder, /_\d+_[a-z0-9]{6}$/)
+    assert.notStrictEqual(new IntervalLease({ namespace, runtime }).holder, lease.holder)
+  })
+
+  it("rejects bad options in the constructor, naming the field", () => {
+    const cases: Array<[IntervalLeaseOptions, string]> = [
+      [{ namespace: "Jobs" }, "namespace"],
+      [{ namespace, leaseName: "no_underscores" }, "leaseName"],
+      [{ namespace, durationSeconds: 2.5 }, "durationSeconds"],
+      [{ namespace, durationSeconds: 0 }, "durationSeconds"],
+      [{ namespace, durationSeconds: 3, renewDeadline: "5 seconds" }, "renewDeadline"],
+      [{ namespace, holder: "" }, "holder"]
+    ]
+    for (const [options, field] of cases) {
+      let thrown: unknown
+      try {
+        new IntervalLease({ ...options, runtime })
+      } catch (error) {
+        thrown = error
+      }
+      assert.instanceOf(thrown, InvalidLeaseOptionsError, field)
+      assert.isTrue(thrown instanceof LeaseError)
+      assert.strictEqual((thrown as InvalidLeaseOptionsError).field, field)
+      assert.include((thrown as Error).message, field)
+    }
+  })
+
+  it("a kubeconfig that cannot be loaded rejects the first call with InvalidLeaseOptionsError", async () => {
+    const lease = new IntervalLease({ namespace, kubeconfig: "/nonexistent/kubeconfig" })
+    try {
+      const error = await rejection(lease.acquire())
+      assert.instanceOf(error, InvalidLeaseOptionsError)
+      assert.strictEqual((error as InvalidLeaseOptionsError).field, "kubeconfig")
+      assert.include((error as Error).message, "/nonexistent/kubeconfig")
+      assert.isDefined((error as Error).cause)
+      assert.instanceOf(await rejection(lease.tryAcquire()), InvalidLeaseOptionsError)
+    } finally {
+      await lease.close()
+    }
+  })
+})
+
+describe("IntervalLease acquire / renew / release", () => {
+  it("acquires a free lease, renews its own, and rejects another holder naming it", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const b = make({ leaseName: name, holder: "b" })
+    assert.isFalse(a.checkAlive())
+    await a.acquire()
+    assert.isTrue(a.checkAlive())
+    assert.isTrue(await a.isAcquired())
+    const first = Option.getOrThrow(await record(name))
+    assert.strictEqual(first.holder, "a")
+    assert.strictEqual(first.durationSeconds, 3)
+
+    await a.acquire() // already ours: renewed
+    const renewed = Option.getOrThrow(await record(name))
+    assert.notStrictEqual(renewed.version, first.version)
+    assert.strictEqual(renewed.transitions, first.transitions)
+    await a.renew()
+    assert.isTrue(await a.tryRenew())
+
+    const error = await rejection(b.acquire())
+    assert.instanceOf(error, LeaseAcquisitionError)
+    const acquisition = error as LeaseAcquisitionError
+    assert.strictEqual(acquisition.reason, "HeldByOther")
+    assert.strictEqual(acquisition.holder, "a")
+    assert.strictEqual(acquisition.namespace, namespace)
+    assert.strictEqual(acquisition.leaseName, name)
+    assert.include(acquisition.message, "\"a\"")
+    assert.isAbove(acquisition.expiresInMs ?? 0, 0)
+    assert.strictEqual((acquisition.cause as { _tag: string })._tag, "LeaseAcquisitionError")
+    assert.isFalse(await b.tryAcquire())
+    assert.isNull(await b.acquireWithToken())
+    assert.instanceOf(await rejection(b.renew()), LeaseAcquisitionError)
+    assert.isFalse(await b.tryRenew())
+    assert.isFalse(await b.isAcquired())
+    assert.isFalse(b.checkAlive())
+  })
+
+  it("release hands the lease over; tokens strictly increase with each holder", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const b = make({ leaseName: name, holder: "b" })
+    const first = await a.acquireWithToken()
+    assert.deepStrictEqual(first, { token: "0" })
+    assert.deepStrictEqual(await a.acquireWithToken(), { token: "0" }) // renewing keeps the token
+    await a.release()
+    assert.isFalse(a.checkAlive())
+    assert.isFalse(await a.isAcquired())
+    assert.strictEqual(Option.getOrThrow(await record(name)).holder, "")
+    const second = await b.acquireWithToken()
+    assert.deepStrictEqual(second, { token: "1" })
+    assert.isTrue(await b.tryRelease())
+    const third = await a.acquireWithToken()
+    assert.deepStrictEqual(third, { token: "2" })
+  })
+
+  it("release is a no-op when never held", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const b = make({ leaseName: name, holder: "b" })
+    await a.acquire()
+    await b.release()
+    assert.isTrue(await b.tryRelease())
+    await b.unlockWithRetry()
+    assert.strictEqual(Option.getOrThrow(await record(name)).holder, "a")
+  })
+
+  it("releaseMode delete removes the object", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a", releaseMode: "delete" })
+    await a.acquire()
+    await a.release()
+    assert.isTrue(Option.isNone(await record(name)))
+  })
+})
+
+describe("IntervalLease expiry", () => {
+  it("isExpired: absent, held, released", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const b = make({ leaseName: name, holder: "b" })
+    assert.isTrue(await b.isExpired())
+    await a.acquire()
+    assert.isFalse(await b.isExpired())
+    assert.isFalse(await a.isExpired())
+    await a.release()
+    assert.isTrue(await b.isExpired())
+  })
+
+  it("a lease left by a dead holder expires its duration after this process first saw it", async () => {
+    const name = uniqueName()
+    const b = make({ leaseName: name, holder: "b", durationSeconds: 1 })
+    await runtime.runPromise(Effect.gen(function*() {
+      const store = yield* LeaseStore.LeaseStore
+      yield* store.create({ namespace, name }, { holder: "dead", durationSeconds: 1, renewTime: 0, acquireTime: 0, transitions: 4 })
+    }))
+    const seen = Date.now()
+    assert.isFalse(await b.isExpired())
+    assert.isFalse(await b.tryAcquire())
+    await eventually(() => b.isExpired(), 3_000, "expiry")
+    assert.isAtLeast(Date.now() - seen, 900)
+    assert.deepStrictEqual(await b.acquireWithToken(), { token: "5" })
+  })
+
+  it("check resolves while nothing is held and while renewals succeed", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    await a.check(0)
+    await a.acquire()
+    await a.check(0)
+    const error = await rejection(a.check(-1))
+    assert.instanceOf(error, InvalidLeaseOptionsError)
+  })
+})
+
+describe("IntervalLease loss", () => {
+  it("onLost fires once when someone overwrites the holder; release then rejects", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const seen: Array<LeaseLostError> = []
+    const other: Array<LeaseLostError> = []
+    a.onLost((error) => seen.push(error))
+    const unsubscribe = a.onLost((error) => other.push(error))
+    a.onLost(() => {
+      throw new Error("a handler that throws does not stop the others")
+    })
+    unsubscribe()
+    await a.acquire()
+    await overwrite(name, "intruder")
+    await eventually(() => seen.length > 0, 3_000, "onLost")
+    assert.lengthOf(seen, 1)
+    assert.lengthOf(other, 0)
+    const lost = seen[0]!
+    assert.instanceOf(lost, LeaseLostError)
+    assert.strictEqual(lost.reason, "Taken")
+    assert.strictEqual(lost.takenBy, "intruder")
+    assert.strictEqual(lost.holder, "a")
+    assert.strictEqual(lost.leaseName, name)
+    assert.isFalse(a.checkAlive())
+    assert.isFalse(await a.isAcquired())
+    const error = await rejection(a.release())
+    assert.instanceOf(error, LeaseRelinquishmentError)
+    assert.strictEqual((error as LeaseRelinquishmentError).reason, "HeldByOther")
+    assert.strictEqual((error as LeaseRelinquishmentError).holder, "intruder")
+    assert.lengthOf(seen, 1)
+  })
+
+  it("isAcquired notices an overwrite before the next renewal and fires onLost", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a", durationSeconds: 30 })
+    const seen: Array<LeaseLostError> = []
+    a.onLost((error) => seen.push(error))
+    await a.acquire()
+    await overwrite(name, "intruder")
+    assert.isFalse(await a.isAcquired())
+    assert.lengthOf(seen, 1)
+    assert.isFalse(await a.tryRelease())
+    // after a loss, acquire reports the new holder
+    const error = await rejection(a.acquire())
+    assert.strictEqual((error as LeaseAcquisitionError).holder, "intruder")
+  })
+})
+
+describe("IntervalLease lock and run", () => {
+  it("lock waits for a release and takes over at once", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a", durationSeconds: 30 })
+    const b = make({ leaseName: name, holder: "b", durationSeconds: 30 })
+    await a.acquire()
+    let locked = false
+    const waiting = b.lock({ timeoutMs: 5_000 }).then(() => (locked = true))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.isFalse(locked)
+    const released = Date.now()
+    await a.release()
+    await waiting
+    assert.isBelow(Date.now() - released, 1_000)
+    assert.isTrue(b.checkAlive())
+    await b.lock() // already held: resolves at once
+  })
+
+  it("lock rejects on timeout and on abort, and close stops a waiting lock", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a", durationSeconds: 30 })
+    const b = make({ leaseName: name, holder: "b", durationSeconds: 30 })
+    await a.acquire()
+
+    const timedOut = await rejection(b.lock({ timeoutMs: 200 }))
+    assert.instanceOf(timedOut, LeaseAcquisitionError)
+    assert.strictEqual((timedOut as LeaseAcquisitionError).reason, "Timeout")
+    assert.strictEqual((timedOut as LeaseAcquisitionError).holder, "a")
+
+    const controller = new AbortController()
+    const waiting = rejection(b.lock({ signal: controller.signal }))
+    setTimeout(() => controller.abort(new Error("stop")), 100)
+    const aborted = await waiting
+    assert.instanceOf(aborted, LeaseAcquisitionError)
+    assert.strictEqual((aborted as LeaseAcquisitionError).reason, "Aborted")
+    assert.strictEqual(((aborted as LeaseAcquisitionError).cause as Error).message, "stop")
+
+    const already = await rejection(b.lock({ signal: AbortSignal.abort() }))
+    assert.strictEqual((already as LeaseAcquisitionError).reason, "Aborted")
+    assert.instanceOf(await rejection(b.lock({ timeoutMs: -1 })), InvalidLeaseOptionsError)
+
+    const pending = rejection(b.lock())
+    setTimeout(() => void b.close(), 100)
+    const closed = await pending
+    assert.strictEqual((closed as LeaseAcquisitionError).reason, "Closed")
+    assert.strictEqual((await rejection(b.acquire()) as LeaseAcquisitionError).reason, "Closed")
+    assert.isFalse(await b.isAcquired())
+    await b.release()
+    assert.strictEqual(Option.getOrThrow(await record(name)).holder, "a")
+  })
+
+  it("run holds the lease while fn runs, passes the token, and releases afterwards", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const result = await a.run(async (signal, token) => {
+      assert.isFalse(signal.aborted)
+      assert.strictEqual(token, "0")
+      assert.strictEqual(Option.getOrThrow(await record(name)).holder, "a")
+      return 42
+    })
+    assert.strictEqual(result, 42)
+    assert.strictEqual(Option.getOrThrow(await record(name)).holder, "")
+    const failure = await rejection(a.run(() => Promise.reject(new Error("boom"))))
+    assert.strictEqual((failure as Error).message, "boom")
+    assert.strictEqual(Option.getOrThrow(await record(name)).holder, "")
+    assert.isFalse(a.checkAlive())
+  })
+
+  it("run aborts fn's signal when the lease is lost and rejects with LeaseLostError", async () => {
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const outcome = rejection(a.run((signal) =>
+      new Promise((_, reject) => {
+        signal.addEventListener("abort", () => reject(signal.reason))
+      })
+    ))
+    await eventually(() => a.checkAlive(), 2_000, "acquired")
+    await overwrite(name, "intruder")
+    const error = await outcome
+    assert.instanceOf(error, LeaseLostError)
+    assert.strictEqual((error as LeaseLostError).takenBy, "intruder")
+    assert.strictEqual(Option.getOrThrow(await record(name)).holder, "intruder")
+  })
+
+  it("close releases what is held and is idempotent", async () => {
+    const name = uniqueName()
+    const a = new IntervalLease({ namespace, leaseName: name, holder: "a", durationSeconds: 3, runtime })
+    await a.acquire()
+    await Promise.all([a.close(), a.close()])
+    assert.strictEqual(Option.getOrThrow(await record(name)).holder, "")
+    assert.isFalse(a.checkAlive())
+    await a[Symbol.asyncDispose]()
+  })
+})
