@@ -3,7 +3,10 @@
  *
  * Each store call is one API request (two for a `list` with many pages): `get` reads, `create`
  * POSTs, `update` PUTs the whole object carrying `metadata.resourceVersion` (the API server's
- * compare-and-swap), `remove` DELETEs with a `preconditions.resourceVersion`. `watch` lists the
+ * compare-and-swap) and `metadata.uid`, `remove` DELETEs with `preconditions` on both. The uid
+ * matters: Leases allow create-on-update, so a PUT with only a resourceVersion would re-create a
+ * lease that was deleted since it was read; with the uid it fails `NotFound` instead. The
+ * record's opaque `version` is therefore `"<resourceVersion>/<uid>"`. `watch` lists the
  * one lease with a field selector on its name (current state and a resourceVersion), then watches
  * from that resourceVersion, resumes from the last one seen whenever the server ends the watch,
  * and re-lists when the server answers 410 Gone. Objects are read and written exactly as
@@ -18,10 +21,14 @@
  * rule. A watch that is forbidden fails with `Forbidden` (the algorithm then polls); one that
  * cannot reconnect fails with `Unavailable`.
  *
+ * Reads (`get`, `list`) are retried once at once when a pooled connection was reset under them;
+ * writes never are (their outcome is unknown: `Unavailable`).
+ *
  * Does not: cache anything between calls (the version travels in the record); keep fields of the
  * object leasekit does not model — an `update` replaces the object with the record's spec, labels
- * and annotations (owner references, finalizers and `spec.strategy` / `preferredHolder` are not
- * carried over, exactly as client-go's `LeaseLock.Update` replaces the spec).
+ * and annotations. `spec.strategy` / `preferredHolder` are dropped as client-go's
+ * `LeaseLock.Update` drops them; unlike client-go, which writes back the whole object it read,
+ * owner references and finalizers set by someone else are dropped too.
  *
  * @since 0.1.0
  */
