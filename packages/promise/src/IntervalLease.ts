@@ -21,8 +21,11 @@
  *   fires every `onLost` handler once and aborts the signal `run` passed to its callback;
  * - the token (`acquireWithToken`, `run`) strictly increases with every change of holder as long as
  *   the Lease object is not deleted (`releaseMode: "delete"` restarts it from 0);
- * - operations that change what the instance holds run one at a time; `close()` interrupts a
- *   waiting `lock`, releases what is held and, unless the runtime was passed in, closes the client.
+ * - operations that change what the instance holds (acquire, renew, lock, release and their
+ *   variants) run one at a time, so one instance never holds two tenures; a `release()` called
+ *   while `lock()` waits therefore runs after the wait ends — stop a wait with its `signal`,
+ *   `timeoutMs` or `close()`, which interrupts it, releases what is held and, unless the runtime
+ *   was passed in, closes the Kubernetes client.
  *
  * Does not guarantee:
  * - that work stops when the lease is lost: `run` aborts its signal, but only code that honours
@@ -514,6 +517,8 @@ export class IntervalLease implements AsyncDisposable {
    * - rejects with `LeaseAcquisitionError` (`Closed`) if the instance was closed while `fn` ran;
    * - otherwise settles as `fn` did. A release that fails for a store reason is logged, not thrown
    *   (the work is done; the lease expires by itself).
+   *
+   * If this instance already held the lease, `run` uses that tenure and still releases it afterwards.
    */
   async run<T>(fn: (signal: AbortSignal, token: string) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
     await this.lock(options)
