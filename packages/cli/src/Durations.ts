@@ -1,0 +1,73 @@
+/**
+ * Durations as people type and read them on a command line.
+ *
+ * Parsing accepts `500ms`, `20s`, `5m`, `1h`, combinations such as `1m30s`, a bare number of
+ * seconds (`20`, as flock's `-w`), and Effect's long form (`"20 seconds"`). Formatting is compact
+ * and keeps the precision that matters at each scale: `12ms`, `3.62s`, `4m05s`, `2h03m`.
+ *
+ * Guarantees: a parsed duration is finite and not negative; anything else is a usage error
+ * naming the flag and the value. Does not: enforce a lease's own rules (whole seconds for
+ * `--duration`) — the core validates those and names the rule.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Option } from "effect"
+import * as ExitCode from "./ExitCode.ts"
+
+const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const compact = /^(\d+(?:\.\d+)?(?:ms|s|m|h))+$/
+const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/g
+
+/**
+ * Parses a duration given to `flag`, failing with a usage error.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = (flag: string, input: string): Effect.Effect<Duration.Duration, ExitCode.CliExit> => {
+  const text = input.trim()
+  if (/^\d+(\.\d+)?$/.test(text)) return Effect.succeed(Duration.millis(Math.round(Number(text) * 1000)))
+  if (compact.test(text)) {
+    let millis = 0
+    for (const [, amount, unit] of text.matchAll(part)) millis += Number(amount) * units[unit!]!
+    return Effect.succeed(Duration.millis(Math.round(millis)))
+  }
+  const long = Duration.fromInput(text as Duration.Input)
+  if (Option.isSome(long) && Duration.isFinite(long.value) && !Duration.isNegative(long.value)) {
+    return Effect.succeed(long.value)
+  }
+  return Effect.fail(
+    ExitCode.usage(
+      `${flag} ${JSON.stringify(input)} is not a duration`,
+      `write it like 500ms, 20s, 5m, 1h or 1m30s (a bare number means seconds)`
+    )
+  )
+}
+
+/**
+ * Formats milliseconds compactly: `12ms`, `3.62s`, `42.1s`, `4m05s`, `2h03m`.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatMillis = (millis: number): string => {
+  const sign = millis < 0 ? "-" : ""
+  const ms = Math.abs(millis)
+  if (ms < 1000) return `${sign}${Math.round(ms)}ms`
+  if (ms < 10_000) return `${sign}${(ms / 1000).toFixed(2)}s`
+  if (ms < 60_000) return `${sign}${(ms / 1000).toFixed(1)}s`
+  if (ms < 3_600_000) {
+    const minutes = Math.floor(ms / 60_000)
+    return `${sign}${minutes}m${String(Math.floor((ms % 60_000) / 1000)).padStart(2, "0")}s`
+  }
+  const hours = Math.floor(ms / 3_600_000)
+  return `${sign}${hours}h${String(Math.floor((ms % 3_600_000) / 60_000)).padStart(2, "0")}m`
+}
+
+/**
+ * Formats a `Duration` like `formatMillis`.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const format = (duration: Duration.Duration): string => formatMillis(Duration.toMillis(duration))

@@ -1,0 +1,180 @@
+/**
+ * Exit codes of the `leasekit` binary, and the one failure type every command ends with.
+ *
+ * Codes follow sysexits(3) where one fits, the shell where a child process is involved:
+ *
+ * | code    | name            | when                                                                 |
+ * |---------|-----------------|----------------------------------------------------------------------|
+ * | 0       |                 | success; for `run`: CMD exited 0                                     |
+ * | 1–255   |                 | `run`: CMD's own exit status (128+N when CMD was killed by signal N) |
+ * | 64      | EX_USAGE        | bad command line or lease options (name, duration, missing --force)  |
+ * | 69      | EX_UNAVAILABLE  | the API server cannot be reached, fails or times out                  |
+ * | 70      | EX_SOFTWARE     | an unexpected internal error (a bug: please report it)               |
+ * | 75      | EX_TEMPFAIL     | the lease is held (`--try`) or the wait timed out (`--timeout`);     |
+ * |         |                 | settable with `--conflict-exit-code`, like flock's `-E`              |
+ * | 77      | EX_NOPERM       | RBAC forbids it, or the credentials are rejected                     |
+ * | 78      | EX_CONFIG       | the kubeconfig cannot be used, or the namespace does not exist       |
+ * | 79      |                 | `run`: the lease was lost while CMD ran (CMD was stopped)            |
+ * | 126/127 |                 | `run`: CMD is not executable / not found (as in a shell)             |
+ * | 130     |                 | interrupted (SIGINT/SIGTERM) before CMD started                      |
+ *
+ * Guarantees: every expected failure leaves the process as a `CliExit` carrying one of these
+ * codes, a one-line problem and, where there is one, a one-line fix — never a stack trace.
+ * Does not guarantee: that codes 64–79 cannot also be CMD's own status under `run` (a child may
+ * exit with any code; pick `--conflict-exit-code` outside the range your command uses).
+ *
+ * @since 0.1.0
+ */
+import { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError, LeaseStoreError, InvalidLeaseOptions } from "@leasekit/core"
+import { KubeClient } from "@leasekit/kubernetes"
+import { ControlPlane, ControlPlaneAssets } from "@leasekit/testing"
+import { Data } from "effect"
+
+/**
+ * The codes, by name.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const codes = {
+  ok: 0,
+  usage: 64,
+  unavailable: 69,
+  software: 70,
+  tempfail: 75,
+  noperm: 77,
+  config: 78,
+  lost: 79,
+  notExecutable: 126,
+  notFound: 127,
+  interrupted: 130
+} as const
+
+/**
+ * How a command ends when it does not end with 0. `problem` is one line saying what happened,
+ * `fix` one line saying what to do; both absent for a silent exit (`run` passing on CMD's status).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CliExit extends Data.TaggedError("CliExit")<{
+  readonly code: number
+  readonly problem?: string | undefined
+  readonly fix?: string | undefined
+}> {
+  override get message(): string {
+    return this.problem ?? `exit ${this.code}`
+  }
+}
+
+/**
+ * A silent exit with `code` (nothing printed).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const silent = (code: number): CliExit => new CliExit({ code })
+
+/**
+ * An exit with a message.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fail = (code: number, problem: string, fix?: string): CliExit =>
+  new CliExit({ code, problem, ...(fix === undefined ? {} : { fix }) })
+
+/**
+ * A usage error (64).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const usage = (problem: string, fix?: string): CliExit => fail(codes.usage, problem, fix)
+
+const connectionFix =
+  "check that the cluster is up and that --kubeconfig / --context (or $KUBECONFIG) point at it; `kubectl cluster-info` shows where they lead"
+
+const permissionFix =
+  "grant the rule named above (examples/kubernetes/rbac.yaml has a Role for leasekit), or use a kubeconfig / --context that has it"
+
+/** The exit for a store failure. */
+const fromStoreError = (error: LeaseStoreError, problem: string = error.message): CliExit => {
+  switch (error.reason) {
+    case "Forbidden":
+      return fail(codes.noperm, problem, permissionFix)
+    case "Unauthorized":
+      return fail(codes.noperm, problem, "log in again or fix the credentials of the kubeconfig's user")
+    case "Unavailable":
+    case "Timeout":
+      return fail(codes.unavailable, problem, connectionFix)
+    case "NotFound":
+      return fail(codes.config, problem, "pass an existing namespace with -n, or create it")
+    case "Conflict":
+    case "AlreadyExists":
+      return fail(codes.tempfail, problem, "the lease changed meanwhile; run the command again")
+    case "Invalid":
+    case "Unsupported":
+      return fail(codes.software, problem, "this is unexpected from a Kubernetes API server; run with --verbose and report it")
+  }
+}
+
+/**
+ * The exit for any failure a command can end with. Known errors get their code and a fix;
+ * anything else is an internal error (70).
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const fromError = (error: unknown): CliExit => {
+  if (error instanceof CliExit) return error
+  if (error instanceof InvalidLeaseOptions) {
+    return usage(error.message, "see --help for the accepted values")
+  }
+  if (error instanceof LeaseAcquisitionError) {
+    switch (error.reason._tag) {
+      case "HeldByOther":
+      case "Timeout":
+        return fail(codes.tempfail, error.message, "wait longer (--timeout), or see who holds it with `leasekit status`")
+      case "Store":
+        return fromStoreError(error.reason.error, error.message)
+    }
+  }
+  if (error instanceof LeaseRelinquishmentError) {
+    return error.reason._tag === "Store"
+      ? fromStoreError(error.reason.error, error.message)
+      : fail(codes.tempfail, error.message, "someone else holds it now; there is nothing to release")
+  }
+  if (error instanceof LeaseLostError) {
+    return fail(codes.lost, error.message)
+  }
+  if (error instanceof LeaseStoreError) return fromStoreError(error)
+  if (error instanceof KubeClient.KubeConfigError) {
+    return fail(codes.config, error.message, "pass a usable file with --kubeconfig (or $KUBECONFIG), or pick a context with --context")
+  }
+  if (error instanceof ControlPlaneAssets.ControlPlaneAssetsError) {
+    return fail(
+      codes.unavailable,
+      "the control-plane binaries (kube-apiserver, etcd) are not installed",
+      `build them once with \`${ControlPlaneAssets.installCommand}\`, or point KUBEBUILDER_ASSETS at a folder holding them`
+    )
+  }
+  if (error instanceof ControlPlane.ControlPlaneError) {
+    const [first] = error.message.split("\n")
+    return fail(codes.unavailable, `the local control plane failed: ${first}`, "run with --verbose to see the component's log")
+  }
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  return fail(codes.software, `internal error: ${text}`, "run with --verbose for details and report it")
+}
+
+/**
+ * The text printed for an exit: `leasekit: <problem>` and, when there is one, `  fix: <fix>`.
+ * Empty for a silent exit.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const render = (exit: CliExit): string =>
+  exit.problem === undefined
+    ? ""
+    : `leasekit: ${exit.problem}\n${exit.fix === undefined ? "" : `  fix: ${exit.fix}\n`}`

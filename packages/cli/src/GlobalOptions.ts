@@ -1,0 +1,129 @@
+/**
+ * The options every command takes — `--kubeconfig`, `--context`, `--verbose` — and what they
+ * build: the logger, the Kubernetes client and the lease store a command runs with.
+ *
+ * - `--kubeconfig PATH`: the kubeconfig file (several joined with `:` are merged, as kubectl
+ *   does); default `$KUBECONFIG`, then `~/.kube/config`, then the pod's service account.
+ * - `--context NAME`: a context of that kubeconfig instead of its `current-context`.
+ * - `--verbose`: structured logs (one JSON object per line, debug level) on stderr.
+ *
+ * Guarantees: logs and leasekit's own messages go to stderr, never stdout (stdout carries a
+ * command's results, or CMD's output under `run`); without `--verbose` only warnings and errors
+ * are logged, one line each. Does not: check that the cluster is reachable — the first request
+ * does, and its failure is reported with exit code 69.
+ *
+ * @since 0.1.0
+ */
+import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
+import { Cause, Layer, Logger, Option, References } from "effect"
+import { Flag } from "effect/cli"
+
+/**
+ * The parsed global options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GlobalOptions {
+  readonly kubeconfig: Option.Option<string>
+  readonly context: Option.Option<string>
+  readonly verbose: boolean
+}
+
+/**
+ * The flags, to spread into a command's configuration.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const flags = {
+  kubeconfig: Flag.String("kubeconfig").pipe(
+    Flag.withMetavar("PATH"),
+    Flag.withDescription("kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the pod's service account)"),
+    Flag.optional
+  ),
+  context: Flag.String("context").pipe(
+    Flag.withMetavar("NAME"),
+    Flag.withDescription("kubeconfig context to use (default: its current-context)"),
+    Flag.optional
+  ),
+  verbose: Flag.Boolean("verbose").pipe(
+    Flag.withDescription("structured logs (JSON lines, debug level) on stderr"),
+    Flag.withDefault(false)
+  )
+} as const
+
+/**
+ * `-n, --namespace`, for commands that address one namespace.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const namespace = Flag.String("namespace").pipe(
+  Flag.withAlias("n"),
+  Flag.withMetavar("NS"),
+  Flag.withDescription("namespace of the lease (default: the context's namespace, else \"default\")"),
+  Flag.optional
+)
+
+/**
+ * `-o, --output text|json`.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const output = Flag.Literals("output", ["text", "json"]).pipe(
+  Flag.withAlias("o"),
+  Flag.withDescription("output format"),
+  Flag.withDefault("text" as const)
+)
+
+const messageText = (message: unknown): string =>
+  Array.isArray(message) ? message.map(messageText).join(" ") : typeof message === "string" ? message : String(message)
+
+/** Warnings and errors as `leasekit: warning: …` lines on stderr. */
+const conciseLogger = Logger.make((options) => {
+  const level = options.logLevel === "Warn" ? "warning" : options.logLevel.toLowerCase()
+  const cause = options.cause.reasons.length === 0 ? "" : ` (${Cause.pretty(options.cause).split("\n")[0]})`
+  process.stderr.write(`leasekit: ${level}: ${messageText(options.message)}${cause}\n`)
+})
+
+/** One JSON object per line on stderr. */
+const jsonLogger = Logger.map(Logger.formatJson, (line) => {
+  process.stderr.write(`${line}\n`)
+})
+
+/**
+ * The logger for `verbose`: JSON lines at debug level, or concise warnings.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const loggerLayer = (verbose: boolean): Layer.Layer<never> =>
+  Layer.mergeAll(
+    Logger.layer([verbose ? jsonLogger : conciseLogger]),
+    Layer.succeed(References.MinimumLogLevel, verbose ? "Debug" : "Warn")
+  )
+
+/**
+ * The Kubernetes client the options select.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const kubeClientLayer = (options: GlobalOptions): Layer.Layer<KubeClient.KubeClient, KubeClient.KubeConfigError> => {
+  const select = { context: Option.getOrUndefined(options.context) }
+  return Option.match(options.kubeconfig, {
+    onNone: () => KubeClient.layerDefault(select),
+    onSome: (path) => KubeClient.layerFromFile(path, select)
+  })
+}
+
+/**
+ * The client and the Kubernetes lease store over it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const storeLayer = (options: GlobalOptions) =>
+  KubernetesLeaseStore.layer.pipe(Layer.provideMerge(kubeClientLayer(options)))

@@ -1,0 +1,192 @@
+/**
+ * What `leasekit status` and `leasekit list` show about a lease: one observer's view of a record,
+ * in text for people and JSON for scripts.
+ *
+ * Expiry is shown two ways, because an observer that has just looked cannot know more:
+ * - `expiresInSeconds` — the contender's rule (the one leasekit and client-go act on): a record
+ *   expires once this observer has seen it unchanged for its duration. A one-shot observer has
+ *   seen it for no time yet, so this is an upper bound: a contender starting now would take the
+ *   lease over after at most this long, if the holder stops renewing.
+ * - `renewTimeExpiresInSeconds` — `renewTime + duration − now` by this machine's wall clock: a
+ *   better estimate when clocks are synchronised, negative once the holder is overdue. A lease
+ *   whose estimate is negative is shown as `stale` (held, but not renewed in time).
+ *
+ * Guarantees: the JSON field names and meanings above are stable; times are ISO-8601 UTC; a
+ * missing lease is a view with `exists: false`, not an error. Does not guarantee: that the holder
+ * still holds the lease by the time the output is read.
+ *
+ * @since 0.1.0
+ */
+import type { LeaseKey } from "@leasekit/core"
+import { LeaseRecord } from "@leasekit/core"
+import { Option } from "effect"
+import * as Durations from "./Durations.ts"
+
+type Record_ = LeaseRecord.LeaseRecord
+
+/**
+ * `absent` (no object), `free` (no holder), `held`, or `stale` (held but overdue by renewTime).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type State = "absent" | "free" | "held" | "stale"
+
+/**
+ * One lease as an observer sees it (also the JSON shape).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LeaseView {
+  readonly namespace: string
+  readonly name: string
+  readonly exists: boolean
+  readonly state: State
+  readonly holder: string | null
+  /** The fencing token of the current (or last) tenure: `spec.leaseTransitions`. */
+  readonly token: number | null
+  readonly durationSeconds: number | null
+  readonly acquireTime: string | null
+  readonly renewTime: string | null
+  readonly acquiredSecondsAgo: number | null
+  readonly renewedSecondsAgo: number | null
+  /** Upper bound, by the contender's rule (see the module comment); null unless held. */
+  readonly expiresInSeconds: number | null
+  /** By renewTime and this machine's clock; negative when overdue; null unless held. */
+  readonly renewTimeExpiresInSeconds: number | null
+  /** The object's resourceVersion. */
+  readonly version: string | null
+}
+
+const seconds = (millis: number) => Math.round(millis) / 1000
+
+/**
+ * The view of `record` (none: the lease does not exist) at wall-clock `now`, with the
+ * contender's `expiresInMillis` judgement when the caller made one.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  key: LeaseKey,
+  record: Option.Option<Record_>,
+  now: number,
+  expiresInMillis?: number
+): LeaseView => {
+  if (Option.isNone(record)) {
+    return {
+      namespace: key.namespace,
+      name: key.name,
+      exists: false,
+      state: "absent",
+      holder: null,
+      token: null,
+      durationSeconds: null,
+      acquireTime: null,
+      renewTime: null,
+      acquiredSecondsAgo: null,
+      renewedSecondsAgo: null,
+      expiresInSeconds: null,
+      renewTimeExpiresInSeconds: null,
+      version: null
+    }
+  }
+  const r = record.value
+  const held = LeaseRecord.isHeld(r)
+  const durationSeconds = r.durationSeconds ?? null
+  const byRenewTime = held && r.renewTime !== undefined && durationSeconds !== null
+    ? seconds(r.renewTime + durationSeconds * 1000 - now)
+    : null
+  return {
+    namespace: key.namespace,
+    name: key.name,
+    exists: true,
+    state: !held ? "free" : byRenewTime !== null && byRenewTime < 0 ? "stale" : "held",
+    holder: held ? r.holder! : null,
+    token: r.transitions ?? 0,
+    durationSeconds,
+    acquireTime: r.acquireTime === undefined ? null : new Date(r.acquireTime).toISOString(),
+    renewTime: r.renewTime === undefined ? null : new Date(r.renewTime).toISOString(),
+    acquiredSecondsAgo: r.acquireTime === undefined ? null : seconds(now - r.acquireTime),
+    renewedSecondsAgo: r.renewTime === undefined ? null : seconds(now - r.renewTime),
+    expiresInSeconds: held
+      ? expiresInMillis !== undefined ? seconds(expiresInMillis) : durationSeconds
+      : null,
+    renewTimeExpiresInSeconds: byRenewTime,
+    version: r.version
+  }
+}
+
+const ago = (s: number | null) => s === null ? "-" : `${Durations.formatMillis(s * 1000)} ago`
+
+const stateText: Record<State, string> = {
+  absent: "does not exist (free)",
+  free: "free (released)",
+  held: "held",
+  stale: "held, but overdue: not renewed within its duration (the holder may be gone)"
+}
+
+/**
+ * The text of `leasekit status`.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderStatus = (view: LeaseView): string => {
+  const rows: Array<[string, string]> = [["Lease", `${view.namespace}/${view.name}`], ["State", stateText[view.state]]]
+  if (view.exists) {
+    rows.push(["Holder", view.holder ?? "-"])
+    rows.push(["Token", `${view.token} (leaseTransitions: the fencing token of the ${view.holder === null ? "last" : "current"} tenure)`])
+    rows.push(["Acquired", view.acquireTime === null ? "-" : `${view.acquireTime} (${ago(view.acquiredSecondsAgo)})`])
+    rows.push(["Renewed", view.renewTime === null ? "-" : `${view.renewTime} (${ago(view.renewedSecondsAgo)})`])
+    rows.push(["Duration", view.durationSeconds === null ? "-" : `${view.durationSeconds}s`])
+    if (view.expiresInSeconds !== null) {
+      const estimate = view.renewTimeExpiresInSeconds === null
+        ? ""
+        : view.renewTimeExpiresInSeconds >= 0
+        ? `~${Durations.formatMillis(view.renewTimeExpiresInSeconds * 1000)} by its renewTime (synchronised clocks); `
+        : `overdue by ${Durations.formatMillis(-view.renewTimeExpiresInSeconds * 1000)} by its renewTime; `
+      rows.push([
+        "Expires",
+        `${estimate}a contender starting now takes over after at most ${Durations.formatMillis(view.expiresInSeconds * 1000)} without renewal`
+      ])
+    }
+  }
+  const width = Math.max(...rows.map(([label]) => label.length)) + 2
+  return rows.map(([label, value]) => `${`${label}:`.padEnd(width)}${value}`).join("\n") + "\n"
+}
+
+/**
+ * A plain table: columns padded to their widest cell.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i]!)).join("   ").trimEnd()
+  return [line(header), ...rows.map(line)].join("\n") + "\n"
+}
+
+/**
+ * The text of `leasekit list`; the namespace column only when listing all namespaces.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderList = (views: ReadonlyArray<LeaseView>, allNamespaces: boolean): string => {
+  if (views.length === 0) return ""
+  const header = [...(allNamespaces ? ["NAMESPACE"] : []), "NAME", "HOLDER", "STATE", "TOKEN", "RENEWED", "DURATION"]
+  const rows = views.map((v) => [
+    ...(allNamespaces ? [v.namespace] : []),
+    v.name,
+    v.holder ?? "-",
+    v.state,
+    String(v.token ?? "-"),
+    ago(v.renewedSecondsAgo),
+    v.durationSeconds === null ? "-" : `${v.durationSeconds}s`
+  ])
+  return table(header, rows)
+}

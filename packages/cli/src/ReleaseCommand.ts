@@ -1,0 +1,118 @@
+/**
+ * `leasekit release NAME --force`: an administrator clears a stuck holder.
+ *
+ * Writes what a holder's own release writes — an empty holder and `leaseDurationSeconds: 1`,
+ * keeping the object and its transitions counter, so fencing tokens keep increasing — as a
+ * compare-and-swap on the version just read (a concurrent change is re-read, at most a few
+ * times). Refuses without `--force` (exit 64): the holder may still be working, and it only
+ * notices at its next renewal (within a third of the lease duration); a `leasekit run` holder
+ * then stops its command and exits 79.
+ *
+ * Guarantees: a lease that does not exist or is already free is left alone (exit 0: nothing to
+ * do). Does not guarantee: that the previous holder's work has stopped — that is what fencing
+ * tokens are for.
+ *
+ * @since 0.1.0
+ */
+import { LeaseRecord, LeaseStore } from "@leasekit/core"
+import { KubeClient } from "@leasekit/kubernetes"
+import { Clock, Effect, Option } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as ExitCode from "./ExitCode.ts"
+import * as GlobalOptions from "./GlobalOptions.ts"
+
+const config = {
+  ...GlobalOptions.flags,
+  namespace: GlobalOptions.namespace,
+  force: Flag.Boolean("force").pipe(
+    Flag.withDescription("really clear the holder (required: the holder may still be working)"),
+    Flag.withDefault(false)
+  ),
+  output: GlobalOptions.output,
+  name: Argument.String("name").pipe(Argument.withDescription("the lease"))
+}
+
+/**
+ * What `release` did (also the JSON output).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Released {
+  readonly namespace: string
+  readonly name: string
+  /** Whether this command cleared a holder. */
+  readonly released: boolean
+  /** `released`, `absent` (no such lease) or `free` (no holder). */
+  readonly outcome: "released" | "absent" | "free"
+  readonly previousHolder: string | null
+  readonly token: number | null
+}
+
+const describe = (r: Released): string => {
+  const lease = `lease ${r.namespace}/${r.name}`
+  switch (r.outcome) {
+    case "released":
+      return `released ${lease}: it was held by "${r.previousHolder}" (token ${r.token}); that holder loses it at its next renewal\n`
+    case "absent":
+      return `${lease} does not exist; nothing to release\n`
+    case "free":
+      return `${lease} is already free; nothing to release\n`
+  }
+}
+
+/**
+ * The `release` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("release", config, (c) =>
+  Effect.gen(function*() {
+    const client = yield* KubeClient.KubeClient
+    const store = yield* LeaseStore.LeaseStore
+    const key = { namespace: Option.getOrElse(c.namespace, () => client.namespace), name: c.name }
+    const base = { namespace: key.namespace, name: key.name }
+    let result: Released | undefined
+    for (let attempt = 0; result === undefined; attempt++) {
+      const current = yield* store.get(key)
+      if (Option.isNone(current)) {
+        result = { ...base, released: false, outcome: "absent", previousHolder: null, token: null }
+        break
+      }
+      const record = current.value
+      if (!LeaseRecord.isHeld(record)) {
+        result = { ...base, released: false, outcome: "free", previousHolder: null, token: record.transitions ?? 0 }
+        break
+      }
+      if (!c.force) {
+        return yield* ExitCode.usage(
+          `refusing to release lease ${key.namespace}/${key.name} held by "${record.holder}" without --force`,
+          "its holder may still be working and only notices at its next renewal; pass --force if you are sure"
+        )
+      }
+      const now = yield* Clock.currentTimeMillis
+      const token = record.transitions ?? 0
+      const written = yield* store.update(record, { holder: "", durationSeconds: 1, acquireTime: now, renewTime: now, transitions: token }).pipe(
+        Effect.as(true),
+        Effect.catchIf((e) => e.reason === "Conflict" && attempt < 3, () => Effect.succeed(false)),
+        Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeed(false))
+      )
+      if (written) result = { ...base, released: true, outcome: "released", previousHolder: record.holder!, token }
+    }
+    const text = c.output === "json" ? `${JSON.stringify(result, null, 2)}\n` : describe(result)
+    yield* Effect.sync(() => process.stdout.write(text))
+  }).pipe(
+    Effect.provide(GlobalOptions.storeLayer(c)),
+    Effect.mapError(ExitCode.fromError),
+    Effect.provide(GlobalOptions.loggerLayer(c.verbose))
+  )).pipe(
+    Command.withDescription(
+      "Clear the holder of the lease NAME (admin: a stuck holder). Requires --force. The object and its " +
+        "fencing-token counter are kept; the previous holder notices at its next renewal."
+    ),
+    Command.withShortDescription("clear a stuck holder (admin; needs --force)"),
+    Command.withExamples([
+      { command: "leasekit release nightly-report --force", description: "free the lease now" }
+    ])
+  )

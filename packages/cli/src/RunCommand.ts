@@ -1,0 +1,211 @@
+/**
+ * `leasekit run NAME -- CMD [ARGS…]`: flock for Kubernetes. Holds the lease while CMD runs.
+ *
+ * Acquires the lease (waiting by default, bounded by `--timeout`; one attempt with `--try`),
+ * starts CMD with `LEASEKIT_TOKEN` (the fencing token), `LEASEKIT_HOLDER` and `LEASEKIT_LEASE`
+ * (`namespace/name`) added to its environment, renews the lease in the background, passes
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 on to CMD (see `Supervisor.ts`), and releases the
+ * lease once CMD has exited, exiting with CMD's status. When the lease is lost while CMD runs —
+ * another holder took it, an admin released it, or it could not be renewed before the renew
+ * deadline — CMD gets SIGTERM, SIGKILL after `--grace`, and leasekit exits with 79.
+ *
+ * Guarantees (those of `Lease` in @leasekit/core, under its clock-rate assumption): CMD is
+ * started only while the lease is held; on loss, CMD is signalled before any other contender can
+ * take the lease over; the lease is released only after CMD has ended. Does not guarantee: that
+ * CMD stops within the renew margin — `--grace` is a wall-clock allowance, and work a CMD does
+ * after the lease passed to someone else is only caught by fencing (compare `LEASEKIT_TOKEN` in
+ * the systems it writes to).
+ *
+ * @since 0.1.0
+ */
+import { Lease } from "@leasekit/core"
+import { KubeClient } from "@leasekit/kubernetes"
+import { Effect, Option } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as Durations from "./Durations.ts"
+import * as ExitCode from "./ExitCode.ts"
+import * as GlobalOptions from "./GlobalOptions.ts"
+import * as Supervisor from "./Supervisor.ts"
+
+const config = {
+  ...GlobalOptions.flags,
+  namespace: GlobalOptions.namespace,
+  duration: Flag.String("duration").pipe(
+    Flag.withMetavar("DURATION"),
+    Flag.withDescription("lease duration: how long others wait after the holder stops renewing (whole seconds)"),
+    Flag.withDefault("20s")
+  ),
+  wait: Flag.Boolean("wait").pipe(Flag.withDescription("wait until the lease is free (the default)"), Flag.withDefault(false)),
+  try: Flag.Boolean("try").pipe(
+    Flag.withDescription("one attempt: exit 75 (--conflict-exit-code) at once if the lease is held"),
+    Flag.withDefault(false)
+  ),
+  timeout: Flag.String("timeout").pipe(
+    Flag.withMetavar("DURATION"),
+    Flag.withDescription("give up waiting after this long, exit 75 (default: wait forever)"),
+    Flag.optional
+  ),
+  grace: Flag.String("grace").pipe(
+    Flag.withMetavar("DURATION"),
+    Flag.withDescription("on loss of the lease, time between SIGTERM and SIGKILL to CMD"),
+    Flag.withDefault("10s")
+  ),
+  holder: Flag.String("holder").pipe(
+    Flag.withMetavar("ID"),
+    Flag.withDescription("holder identity written into the lease (default: pod or host name, pid and a random suffix)"),
+    Flag.optional
+  ),
+  conflictExitCode: Flag.Int("conflict-exit-code").pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription("exit code when the lease is held (--try) or the wait timed out"),
+    Flag.withDefault(ExitCode.codes.tempfail)
+  ),
+  name: Argument.String("name").pipe(Argument.withDescription("the lease (a Lease object's name)")),
+  command: Argument.String("command").pipe(
+    Argument.withDescription("CMD [ARGS…], after `--`"),
+    Argument.variadic()
+  )
+}
+
+type Config = Command.Command.Config.Infer<typeof config>
+
+/** Validates the command line before anything is sent. */
+const parseOptions = (c: Config) =>
+  Effect.gen(function*() {
+    if (c.command.length === 0) {
+      return yield* ExitCode.usage("no command given", `put it after \`--\`: leasekit run ${c.name} -- CMD [ARGS…]`)
+    }
+    if (c.try && c.wait) return yield* ExitCode.usage("--try and --wait exclude each other", "pass one of them")
+    if (c.try && Option.isSome(c.timeout)) {
+      return yield* ExitCode.usage("--timeout means nothing with --try (it never waits)", "drop one of them")
+    }
+    if (!Number.isInteger(c.conflictExitCode) || c.conflictExitCode < 0 || c.conflictExitCode > 255) {
+      return yield* ExitCode.usage(`--conflict-exit-code ${c.conflictExitCode} is not an exit code`, "pick one from 0 to 255")
+    }
+    const duration = yield* Durations.parse("--duration", c.duration)
+    const grace = yield* Durations.parse("--grace", c.grace)
+    const timeout = Option.isSome(c.timeout) ? Option.some(yield* Durations.parse("--timeout", c.timeout.value)) : Option.none()
+    return { duration, grace, timeout }
+  })
+
+const held = (code: number, problem: string, name: string, why: string) =>
+  ExitCode.fail(code, problem, `${why}; see who holds it with \`leasekit status ${name}\``)
+
+/** The program of `run`, given its parsed configuration. */
+const program = (c: Config) =>
+  Effect.gen(function*() {
+    const { duration, grace, timeout } = yield* parseOptions(c)
+    const client = yield* KubeClient.KubeClient
+    const namespace = Option.getOrElse(c.namespace, () => client.namespace)
+    const options = {
+      namespace,
+      name: c.name,
+      duration,
+      ...(Option.isSome(c.holder) ? { holder: c.holder.value } : {})
+    }
+
+    // One read first: an API server that cannot be reached (or refuses us) is reported at once
+    // (69, 77) instead of being waited out like a brief outage while the lease is awaited.
+    const before = yield* Lease.inspect({ namespace, name: c.name })
+    if (!c.try && Option.isSome(before.holder)) {
+      yield* Effect.logInfo(`lease ${namespace}/${c.name} is held by "${before.holder.value}"; waiting`)
+    }
+
+    const lease = c.try
+      ? yield* Lease.tryAcquire(options).pipe(
+        Effect.flatMap(Option.match({
+          onSome: Effect.succeed,
+          onNone: () =>
+            Lease.inspect({ namespace, name: c.name }).pipe(
+              Effect.map((i) => Option.getOrElse(i.holder, () => "another contender")),
+              Effect.orElseSucceed(() => "another contender"),
+              Effect.flatMap((holder) =>
+                Effect.fail(
+                  held(c.conflictExitCode, `lease ${namespace}/${c.name} is held by "${holder}"`, c.name, "not waiting (--try); drop --try to wait")
+                )
+              )
+            )
+        }))
+      )
+      : yield* Lease.acquire({ ...options, ...(Option.isSome(timeout) ? { timeout: timeout.value } : {}) }).pipe(
+        Effect.mapError((error) =>
+          error._tag === "LeaseAcquisitionError" && error.reason._tag === "Timeout"
+            ? held(c.conflictExitCode, error.message, c.name, "wait longer with --timeout")
+            : error
+        )
+      )
+    yield* Effect.logInfo(`acquired lease ${namespace}/${c.name} as "${lease.holder}" with token ${lease.token}`)
+
+    const [file, ...args] = c.command
+    const child = yield* Supervisor.spawn(file!, args, {
+      grace,
+      env: {
+        ...process.env,
+        LEASEKIT_TOKEN: String(lease.token),
+        LEASEKIT_HOLDER: lease.holder,
+        LEASEKIT_LEASE: `${namespace}/${c.name}`
+      }
+    }).pipe(
+      Effect.catchTag("SpawnError", (error) =>
+        Effect.fail(
+          ExitCode.fail(
+            error.code === "ENOENT" ? ExitCode.codes.notFound : ExitCode.codes.notExecutable,
+            error.message,
+            "check the command's spelling, its path and $PATH"
+          )
+        ))
+    )
+    yield* Effect.logDebug(`started ${file} (pid ${child.pid}${child.ownGroup ? ", own process group" : ""})`)
+    yield* Supervisor.forwardSignals(child)
+
+    const outcome = yield* Effect.raceFirst(
+      child.ended.pipe(Effect.map((ended) => ({ _tag: "Ended", ended }) as const)),
+      lease.lost.pipe(Effect.catch((error) => Effect.succeed({ _tag: "Lost", error } as const)))
+    )
+    if (outcome._tag === "Ended") {
+      const status = Supervisor.statusOf(outcome.ended)
+      yield* Effect.logDebug(`command exited with status ${status}; releasing the lease`)
+      if (status !== 0) return yield* ExitCode.silent(status)
+      return
+    }
+    yield* Effect.sync(() =>
+      process.stderr.write(`leasekit: stopping the command: SIGTERM now, SIGKILL after ${Durations.format(grace)}\n`)
+    )
+    const ended = yield* child.stop(grace)
+    const how = ended.signal === null ? `it exited with ${ended.code}` : `it was killed by ${ended.signal}`
+    const reason = outcome.error.reason._tag
+    return yield* ExitCode.fail(
+      ExitCode.codes.lost,
+      `${outcome.error.message}; the command was stopped (${how})`,
+      reason === "DeadlineExceeded"
+        ? "renewals did not reach the API server in time: check the network and the API server's load, or use a longer --duration"
+        : `someone else changed the lease (\`leasekit release --force\`, kubectl, or a contender with the same --holder); see \`leasekit status ${c.name}\``
+    )
+  }).pipe(Effect.scoped)
+
+/**
+ * The `run` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("run", config, (c) =>
+  program(c).pipe(
+    Effect.provide(GlobalOptions.storeLayer(c)),
+    Effect.mapError(ExitCode.fromError),
+    Effect.provide(GlobalOptions.loggerLayer(c.verbose))
+  )).pipe(
+    Command.withDescription(
+      "Run CMD while holding the lease NAME: wait for it (or --try), renew it while CMD runs, pass signals on, " +
+        "stop CMD if the lease is lost (exit 79), release it when CMD exits, and exit with CMD's status. " +
+        "CMD sees LEASEKIT_TOKEN (fencing token), LEASEKIT_HOLDER and LEASEKIT_LEASE. " +
+        "Exit codes: CMD's status; 64 usage; 69 API unreachable; 75 held (--try) or --timeout; 77 forbidden; 78 bad kubeconfig; 79 lease lost."
+    ),
+    Command.withShortDescription("run a command while holding a lease (flock for Kubernetes)"),
+    Command.withExamples([
+      { command: "leasekit run nightly-report -- ./report.sh --full", description: "wait for the lease, then run the report" },
+      { command: "leasekit run -n jobs db-migrate --try -- npm run migrate", description: "skip (exit 75) if another run holds it" },
+      { command: "leasekit run backup --timeout 5m --duration 30s -- sh -c 'pg_dump … > /backup/db.sql'", description: "wait at most 5 minutes" },
+      { command: "leasekit run sync --conflict-exit-code 0 --try -- ./sync.sh", description: "a held lease is not an error (CronJob)" }
+    ])
+  )
