@@ -3,8 +3,8 @@
  * semantics of every method without a control plane. The same behaviours run against a real
  * kube-apiserver in test/integration/promise.test.ts.
  */
-import { LeaseStore } from "@leasekit/core"
-import { Effect, Option } from "effect"
+import { LeaseStore, LeaseStoreError } from "@leasekit/core"
+import { Effect, Layer, Option } from "effect"
 import { afterEach, assert, beforeEach, describe, it } from "vitest"
 import {
   IntervalLease,
@@ -81,7 +81,7 @@ describe("IntervalLease options", () => {
     assert.strictEqual(lease.durationSeconds, 20)
     assert.strictEqual(lease.leaseName, namespace)
     assert.strictEqual(lease.namespace, namespace)
-    assert.match(lease.holder, /_\d+_[a-z0-9]{6}$/)
+    assert.include(lease.holder, `_${process.pid}_`, "a fresh core identity: <host>_<pid>_<random>")
     assert.notStrictEqual(new IntervalLease({ namespace, runtime }).holder, lease.holder)
   })
 
@@ -283,6 +283,55 @@ describe("IntervalLease loss", () => {
     // after a loss, acquire reports the new holder
     const error = await rejection(a.acquire())
     assert.strictEqual((error as LeaseAcquisitionError).holder, "intruder")
+  })
+})
+
+describe("IntervalLease release failures", () => {
+  /** A memory store whose updates fail with Forbidden while `refuse.updates` is set. */
+  const refuse = { updates: false }
+  const refusing = Layer.effect(
+    LeaseStore.LeaseStore,
+    Effect.map(LeaseStore.makeMemory(), (store): LeaseStore.LeaseStoreService => ({
+      ...store,
+      update: (record, spec) =>
+        refuse.updates
+          ? Effect.fail(new LeaseStoreError({ operation: "update", key: record.key, reason: "Forbidden", detail: "refused by the test" }))
+          : store.update(record, spec)
+    }))
+  )
+
+  it("a failed release stops renewal and rejects with Store; unlockWithRetry retries until it succeeds or is aborted", async () => {
+    refuse.updates = false
+    runtime = LeaseRuntime.fromLayer(refusing)
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a", retryPeriod: "100 millis" })
+    try {
+      await a.acquire()
+      refuse.updates = true
+      const error = await rejection(a.release())
+      assert.instanceOf(error, LeaseRelinquishmentError)
+      assert.strictEqual((error as LeaseRelinquishmentError).reason, "Store")
+      assert.strictEqual(((error as LeaseRelinquishmentError).cause as { _tag: string })._tag, "LeaseRelinquishmentError")
+      assert.isFalse(a.checkAlive(), "renewal has stopped")
+
+      setTimeout(() => (refuse.updates = false), 300)
+      await a.unlockWithRetry()
+      assert.strictEqual(Option.getOrThrow(await record(name)).holder, "")
+
+      await a.acquire()
+      refuse.updates = true
+      const controller = new AbortController()
+      setTimeout(() => controller.abort(), 300)
+      const aborted = await rejection(a.unlockWithRetry({ signal: controller.signal }))
+      assert.instanceOf(aborted, LeaseRelinquishmentError)
+      assert.strictEqual((aborted as LeaseRelinquishmentError).reason, "Aborted")
+      refuse.updates = false
+      await a.release() // the failed release is retried by the next one
+      assert.strictEqual(Option.getOrThrow(await record(name)).holder, "")
+      assert.isTrue(await a.tryAcquire(), "and the instance can acquire again")
+    } finally {
+      refuse.updates = false
+    }
   })
 })
 
