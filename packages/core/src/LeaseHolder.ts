@@ -29,7 +29,7 @@ const suffixAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 const randomSuffix = Effect.gen(function*() {
   let suffix = ""
   for (let i = 0; i < 6; i++) {
-    suffix += suffixAlphabet[yield* Random.nextIntBetween(0, suffixAlphabet.length)]
+    suffix += suffixAlphabet[yield* Random.nextIntBetween(0, suffixAlphabet.length, { halfOpen: true })]
   }
   return suffix
 })

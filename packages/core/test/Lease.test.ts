@@ -242,6 +242,20 @@ describe("Lease", () => {
       assert.instanceOf(error, LeaseRelinquishmentError)
       assert.deepStrictEqual(error.reason, { _tag: "HeldByOther", holder: "intruder" })
       assert.strictEqual((yield* read(key)).holder, "intruder")
+      assert.deepStrictEqual((yield* Effect.flip(a.lost)).reason, { _tag: "Taken", by: "intruder" }, "the loss is signalled")
+    })))
+
+  it.effect("renewing after release does nothing and signals no loss", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* Lease.acquire(opts("a"))
+      yield* a.release
+      yield* probe.resetCalls
+      yield* a.renew
+      assert.strictEqual(yield* probe.calls(), 0)
+      const lost = yield* Effect.forkChild(a.lost)
+      yield* settle
+      assert.isUndefined(lost.pollUnsafe(), "lost has not fired")
     })))
 
   it.effect("releasing an expired lease succeeds", () =>

@@ -139,9 +139,13 @@ export const start = (
       )
     )
 
-    /** Renews now, retrying until the deadline; a definite loss or the deadline ends the tenure. */
+    /** Renews now, retrying until the deadline; a definite loss or the deadline ends the tenure.
+     * Does nothing once the lease was released; fails again with the loss once it was lost. */
     const renewUntilDeadline: Effect.Effect<void, LeaseLostError> = Effect.gen(function*() {
-      const { sentAt } = yield* Ref.get(state)
+      const { released, sentAt } = yield* Ref.get(state)
+      if (released) return
+      const lost = yield* Deferred.poll(lostSignal)
+      if (Option.isSome(lost)) return yield* lost.value
       const remaining = sentAt + deadlineMillis - (yield* monotonicMillis)
       const deadlineExceeded = Effect.suspend(() =>
         Ref.get(state).pipe(Effect.flatMap((s) =>
@@ -197,6 +201,9 @@ export const start = (
         if (lossOf(current) !== undefined) return
         const record = Option.getOrThrow(current)
         if (record.holder !== holder) {
+          // Someone else holds it: that is a loss we had not seen yet; record it so that nothing
+          // (the finalizer, a later release) tries again.
+          yield* declareLost(new Loss({ _tag: "Taken", by: record.holder! }))
           return yield* Effect.fail(new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: record.holder! } }))
         }
         yield* Ref.update(state, (s) => ({ ...s, last: record }))
