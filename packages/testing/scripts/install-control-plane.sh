@@ -84,12 +84,13 @@ fi
 
 # --- 1. the system ----------------------------------------------------------------------------
 step "checking the system"
-if [[ ! -r /etc/os-release ]] || ! grep -qE '^(ID|ID_LIKE)=.*debian' /etc/os-release; then
+OS_RELEASE=${LEASEKIT_OS_RELEASE:-/etc/os-release} # overridable to test the refusal below
+if [[ ! -r "$OS_RELEASE" ]] || ! grep -qE '^(ID|ID_LIKE)=.*debian' "$OS_RELEASE"; then
   die "this script builds the control plane from Debian packages and only runs on Debian 12 (bookworm).
 $(alternatives_hint)"
 fi
-# shellcheck disable=SC1091
-. /etc/os-release
+# shellcheck disable=SC1090
+. "$OS_RELEASE"
 if [[ "${VERSION_CODENAME:-}" != bookworm ]]; then
   log "warning: this recipe is verified on Debian 12 (bookworm); this is '${PRETTY_NAME:-unknown}'. Trying anyway."
 fi
@@ -214,16 +215,22 @@ if [[ -d _output && ! -f _output/.leasekit-build-ok ]]; then
 fi
 mkdir -p .go/src/k8s.io
 ln -sfn "$TREE" .go/src/k8s.io/kubernetes
+rm -f _output/.leasekit-build-ok
 BUILD_LOG="$DEST/build.log"
+# `make` runs in its own process group (job control on), so that an interrupted script stops the
+# whole build (go, compile, link) and not just make.
+set -m
 (
   cd .go/src/k8s.io/kubernetes
   export GOPATH="$TREE/.go" CGO_ENABLED=0 GOFLAGS=-mod=vendor GOPROXY=off GO111MODULE=on
-  export GOCACHE="$DEST/.gocache"
   export KUBE_GIT_VERSION="$KUBE_VERSION" KUBE_GIT_TREE_STATE=clean
   exec make WHAT="cmd/kube-apiserver cmd/kubectl"
 ) >"$BUILD_LOG" 2>&1 &
 MAKE_PID=$!
-trap 'kill -- "$MAKE_PID" 2>/dev/null || true' EXIT
+set +m
+stop_build() { kill -TERM -- "-$MAKE_PID" 2>/dev/null || true; }
+trap 'stop_build' EXIT
+trap 'stop_build; trap - EXIT; die "interrupted; the unfinished build is removed on the next run"' INT TERM
 log "make WHAT=\"cmd/kube-apiserver cmd/kubectl\" (pid $MAKE_PID, log: $BUILD_LOG)"
 LAST_BEAT=$(date +%s)
 SHOWN=0
@@ -237,12 +244,12 @@ while kill -0 "$MAKE_PID" 2>/dev/null; do
   fi
   if (($(date +%s) - LAST_BEAT >= 15)); then
     LAST_BEAT=$(date +%s)
-    log "... still building ($(elapsed)s elapsed; go processes: $(pgrep -c -x compile 2>/dev/null || true) compiling)"
+    log "... still building ($(elapsed)s elapsed; compiler processes running: $(pgrep -c -x compile 2>/dev/null || true))"
   fi
 done
 MAKE_STATUS=0
 wait "$MAKE_PID" || MAKE_STATUS=$?
-trap - EXIT
+trap - EXIT INT TERM
 if ((MAKE_STATUS != 0)); then
   tail -n 30 "$BUILD_LOG" >&2
   die "make failed with status $MAKE_STATUS (full log: $BUILD_LOG). Re-running this script removes _output/ and retries."
