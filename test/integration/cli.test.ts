@@ -1,0 +1,423 @@
+/**
+ * The `leasekit` binary, run as a child process against a real kube-apiserver (with etcd) started
+ * by @leasekit/testing: `run` (exit codes, environment, signal forwarding, loss, release),
+ * `status` / `list` / `release --force` in text and JSON, the error exit codes (usage, forbidden,
+ * unreachable, bad kubeconfig), and the demo. Nothing is mocked; every wait polls a condition
+ * and is bounded.
+ */
+import { assert, layer } from "@effect/vitest"
+import { ControlPlane } from "@leasekit/testing"
+import { Duration, Effect, Schedule, Scope } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+const namespace = "leasekit-cli"
+const bin = Path.resolve(import.meta.dirname, "../../packages/cli/bin/leasekit")
+const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
+
+interface Ended {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+interface Running {
+  readonly pid: number
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly ended: Effect.Effect<Ended>
+  readonly kill: (signal: NodeJS.Signals) => void
+}
+
+/** Starts `leasekit args…` (stdin not a terminal); killed when the scope closes if still running. */
+const start = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): Effect.Effect<Running, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const { KUBECONFIG: _ignored, ...rest } = process.env
+      const child = ChildProcess.spawn(bin, [...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...rest, ...env } })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+      const ended = new Promise<Ended>((resolve) =>
+        child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
+      )
+      return {
+        pid: child.pid!,
+        stdout: () => stdout,
+        stderr: () => stderr,
+        ended: Effect.promise(() => ended),
+        kill: (signal: NodeJS.Signals) => void child.kill(signal),
+        child
+      }
+    }),
+    (running) => Effect.sync(() => running.child.exitCode === null && running.child.kill("SIGKILL"))
+  )
+
+/** Runs `leasekit args…` to completion (bounded). */
+const leasekit = (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) =>
+  Effect.scoped(Effect.flatMap(start(args, env), (p) => p.ended)).pipe(
+    Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`leasekit ${args.join(" ")} did not end within 60s`)) })
+  )
+
+/** Polls `condition` every 50 ms until it holds; fails the test after `timeout`. */
+const waitFor = <E, R>(what: string, condition: Effect.Effect<boolean, E, R>, timeout: Duration.Input = "30 seconds") =>
+  condition.pipe(
+    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (ok) => ok }),
+    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) }),
+    Effect.asVoid
+  )
+
+const waitUntil = (what: string, condition: () => boolean, timeout?: Duration.Input) =>
+  waitFor(what, Effect.sync(condition), timeout)
+
+/** A temporary folder for a test's marker files, removed with the scope. */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-cli-test-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`
+
+interface LeaseObject {
+  readonly metadata: { readonly resourceVersion: string } & Record<string, unknown>
+  readonly spec: {
+    readonly holderIdentity?: string
+    readonly leaseTransitions?: number
+    readonly renewTime?: string
+  } & Record<string, unknown>
+}
+
+/** The Lease object as the API server has it (admin), or undefined when absent. */
+const readLease = (name: string) =>
+  Effect.gen(function*() {
+    const cp = yield* ControlPlane.ControlPlane
+    const response = yield* cp.request({ path: leasePath(name) })
+    if (response.status === 404) return undefined
+    assert.strictEqual(response.status, 200, response.body)
+    return response.json as LeaseObject
+  })
+
+/** A loopback port nothing listens on. */
+const closedPort = Effect.promise(() =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+)
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const sh = (script: string) => ["sh", "-c", script]
+
+layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "4 minutes" })("leasekit CLI", (it) => {
+  const admin = Effect.map(ControlPlane.ControlPlane, (cp) => ["--kubeconfig", cp.users.admin.kubeconfig])
+
+  it.effect("run exits with CMD's status, gives CMD the fencing token, holder and lease, and releases the lease when CMD exits", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `exit-${suffix()}`
+      const out = Path.join(dir, "env")
+      const ended = yield* leasekit([
+        "run",
+        ...kube,
+        name,
+        "--holder",
+        "cli-test-holder",
+        "--",
+        ...sh(`echo "$LEASEKIT_TOKEN $LEASEKIT_HOLDER $LEASEKIT_LEASE" > ${out}; exit 3`)
+      ])
+      assert.strictEqual(ended.code, 3, ended.stderr)
+      assert.strictEqual(ended.stderr, "", "a command's own failure is not leasekit's to report")
+      assert.strictEqual(Fs.readFileSync(out, "utf8").trim(), `0 cli-test-holder ${namespace}/${name}`)
+      const lease = yield* readLease(name)
+      assert.strictEqual(lease?.spec.holderIdentity, "", "released: the holder is cleared")
+
+      const again = yield* leasekit(["run", ...kube, name, "--", ...sh(`echo "$LEASEKIT_TOKEN" > ${out}`)])
+      assert.strictEqual(again.code, 0, again.stderr)
+      assert.strictEqual(Fs.readFileSync(out, "utf8").trim(), "1", "the next tenure gets a higher token")
+    }).pipe(Effect.scoped))
+
+  it.effect("run --try exits 75 at once while another process holds the lease (or --conflict-exit-code), without running CMD", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `try-${suffix()}`
+      const started = Path.join(dir, "started")
+      const holder = yield* start(["run", ...kube, name, "--holder", "the-holder", "--", ...sh(`touch ${started}; sleep 60`)])
+      yield* waitUntil("the holder's command to start", () => Fs.existsSync(started))
+
+      const refused = yield* leasekit(["run", ...kube, name, "--try", "--", ...sh(`touch ${dir}/ran`)])
+      assert.strictEqual(refused.code, 75, refused.stderr)
+      assert.include(refused.stderr, `lease ${namespace}/${name} is held by "the-holder"`)
+      assert.include(refused.stderr, "fix:")
+      assert.notInclude(refused.stderr, "    at ", "no stack trace")
+
+      const quiet = yield* leasekit(["run", ...kube, name, "--try", "--conflict-exit-code", "0", "--", ...sh(`touch ${dir}/ran`)])
+      assert.strictEqual(quiet.code, 0, quiet.stderr)
+      assert.isFalse(Fs.existsSync(Path.join(dir, "ran")), "CMD never ran")
+      holder.kill("SIGKILL")
+    }).pipe(Effect.scoped))
+
+  it.effect("run --timeout exits 75 when the lease stays held", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `timeout-${suffix()}`
+      const started = Path.join(dir, "started")
+      const holder = yield* start(["run", ...kube, name, "--", ...sh(`touch ${started}; sleep 60`)])
+      yield* waitUntil("the holder's command to start", () => Fs.existsSync(started))
+
+      const gaveUp = yield* leasekit(["run", ...kube, name, "--timeout", "2s", "--", ...sh(`touch ${dir}/ran`)])
+      assert.strictEqual(gaveUp.code, 75, gaveUp.stderr)
+      assert.include(gaveUp.stderr, "gave up waiting after 2s")
+      assert.isFalse(Fs.existsSync(Path.join(dir, "ran")))
+      holder.kill("SIGKILL")
+    }).pipe(Effect.scoped))
+
+  it.effect("run stops CMD — SIGTERM, then SIGKILL after --grace — and exits 79 when an admin takes the lease over", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `lost-${suffix()}`
+      const pidFile = Path.join(dir, "pid")
+      const termFile = Path.join(dir, "term")
+      // CMD ignores SIGTERM: only the SIGKILL after --grace stops it.
+      const holder = yield* start([
+        "run",
+        ...kube,
+        name,
+        "--duration",
+        "3s",
+        "--grace",
+        "1s",
+        "--",
+        ...sh(`trap 'echo TERM >> ${termFile}' TERM; echo $$ > ${pidFile}; while :; do sleep 0.1; done`)
+      ])
+      yield* waitUntil("CMD to start", () => Fs.existsSync(pidFile) && Fs.readFileSync(pidFile, "utf8").trim() !== "")
+      const childPid = Number(Fs.readFileSync(pidFile, "utf8").trim())
+
+      const lease = (yield* readLease(name))!
+      const overwrite = yield* cp.request({
+        method: "PUT",
+        path: leasePath(name),
+        body: { ...lease, spec: { ...lease.spec, holderIdentity: "admin-took-it" } }
+      })
+      assert.strictEqual(overwrite.status, 200, overwrite.body)
+
+      const ended = yield* holder.ended
+      assert.strictEqual(ended.code, 79, ended.stderr)
+      assert.isTrue(Fs.existsSync(termFile), "CMD got SIGTERM first")
+      assert.include(ended.stderr, "now held by \"admin-took-it\"")
+      assert.include(ended.stderr, "sending SIGKILL")
+      assert.include(ended.stderr, "killed by SIGKILL")
+      assert.isFalse(alive(childPid), "CMD is gone")
+      assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "admin-took-it", "a lease taken over is not ours to release")
+    }).pipe(Effect.scoped))
+
+  it.effect("SIGTERM to leasekit reaches CMD; the lease stays held and renewed until CMD exits, then is released", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `signal-${suffix()}`
+      const started = Path.join(dir, "started")
+      const termFile = Path.join(dir, "term")
+      // CMD takes 3 s to shut down — longer than the renew deadline (2 s of a 3 s lease).
+      const holder = yield* start([
+        "run",
+        ...kube,
+        name,
+        "--duration",
+        "3s",
+        "--holder",
+        "signal-holder",
+        "--",
+        ...sh(`trap 'touch ${termFile}; sleep 3; exit 42' TERM; touch ${started}; while :; do sleep 0.1; done`)
+      ])
+      yield* waitUntil("CMD to start", () => Fs.existsSync(started))
+      holder.kill("SIGTERM")
+      yield* waitUntil("CMD to receive SIGTERM", () => Fs.existsSync(termFile), "10 seconds")
+      const atTerm = (yield* readLease(name))!
+      yield* waitFor(
+        "a renewal while CMD shuts down",
+        readLease(name).pipe(Effect.map((l) => l?.spec.renewTime !== atTerm.spec.renewTime)),
+        "2500 millis"
+      )
+      const during = (yield* readLease(name))!
+      assert.strictEqual(during.spec.holderIdentity, "signal-holder", "still held while CMD shuts down")
+      assert.isTrue(alive(holder.pid), "leasekit waits for CMD")
+
+      const ended = yield* holder.ended
+      assert.strictEqual(ended.code, 42, ended.stderr)
+      assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "", "released after CMD exited")
+    }).pipe(Effect.scoped))
+
+  it.effect("status, list and release --force, in text and JSON", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `show-${suffix()}`
+      const started = Path.join(dir, "started")
+      const holder = yield* start([
+        "run",
+        ...kube,
+        name,
+        "--duration",
+        "3s",
+        "--holder",
+        "show-holder",
+        "--",
+        ...sh(`touch ${started}; while :; do sleep 0.1; done`)
+      ])
+      yield* waitUntil("CMD to start", () => Fs.existsSync(started))
+
+      const text = yield* leasekit(["status", ...kube, name])
+      assert.strictEqual(text.code, 0, text.stderr)
+      assert.match(text.stdout, new RegExp(`Lease:\\s+${namespace}/${name}`))
+      assert.match(text.stdout, /State:\s+held/)
+      assert.match(text.stdout, /Holder:\s+show-holder/)
+      assert.match(text.stdout, /Token:\s+0 /)
+      assert.match(text.stdout, /Duration:\s+3s/)
+      assert.match(text.stdout, /Expires:.*at most 3\.00s/)
+
+      const json = yield* leasekit(["status", ...kube, name, "-o", "json"])
+      assert.strictEqual(json.code, 0, json.stderr)
+      const status = JSON.parse(json.stdout) as Record<string, unknown>
+      assert.deepInclude(status, {
+        namespace,
+        name,
+        exists: true,
+        state: "held",
+        holder: "show-holder",
+        token: 0,
+        durationSeconds: 3,
+        expiresInSeconds: 3
+      })
+      assert.isString(status["renewTime"])
+
+      const absent = JSON.parse((yield* leasekit(["status", ...kube, `${name}-absent`, "-o", "json"])).stdout) as Record<string, unknown>
+      assert.deepInclude(absent, { exists: false, state: "absent", holder: null })
+
+      const list = yield* leasekit(["list", ...kube, "-n", namespace])
+      assert.strictEqual(list.code, 0, list.stderr)
+      assert.match(list.stdout, /^NAME\s+HOLDER\s+STATE\s+TOKEN\s+RENEWED\s+DURATION$/m)
+      assert.match(list.stdout, new RegExp(`^${name}\\s+show-holder\\s+held\\s+0\\s+.*ago\\s+3s$`, "m"))
+      const all = yield* leasekit(["list", ...kube, "-A", "-o", "json"])
+      assert.strictEqual(all.code, 0, all.stderr)
+      const listed = (JSON.parse(all.stdout) as Array<Record<string, unknown>>).find((v) => v["name"] === name)
+      assert.deepInclude(listed, { namespace, holder: "show-holder", state: "held" })
+
+      const refused = yield* leasekit(["release", ...kube, name])
+      assert.strictEqual(refused.code, 64, refused.stderr)
+      assert.include(refused.stderr, "without --force")
+
+      const released = yield* leasekit(["release", ...kube, name, "--force", "-o", "json"])
+      assert.strictEqual(released.code, 0, released.stderr)
+      assert.deepStrictEqual(JSON.parse(released.stdout), {
+        namespace,
+        name,
+        released: true,
+        outcome: "released",
+        previousHolder: "show-holder",
+        token: 0
+      })
+      const lease = yield* readLease(name)
+      assert.strictEqual(lease?.spec.holderIdentity, "")
+
+      // The holder notices at its next renewal: CMD is stopped and leasekit exits 79.
+      const ended = yield* holder.ended
+      assert.strictEqual(ended.code, 79, ended.stderr)
+      assert.include(ended.stderr, "someone else released it")
+
+      const again = yield* leasekit(["release", ...kube, name, "--force"])
+      assert.strictEqual(again.code, 0, again.stderr)
+      assert.include(again.stdout, "already free; nothing to release")
+    }).pipe(Effect.scoped))
+
+  it.effect("a command-line mistake exits 64 with one line and the fix, never a stack trace", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      for (
+        const [args, expected] of [
+          [["run", ...kube, "x"], "no command given"],
+          [["run", ...kube, "x", "--bogus", "--", "true"], "Unrecognized flag: --bogus"],
+          [["run", ...kube, "Not_A_Name", "--", "true"], "invalid lease option name"],
+          [["run", ...kube, "x", "--duration", "1.5s", "--", "true"], "whole number of seconds"],
+          [["list", ...kube, "-A", "-n", "x"], "exclude each other"]
+        ] as const
+      ) {
+        const ended = yield* leasekit(args)
+        assert.strictEqual(ended.code, 64, `${args.join(" ")}: ${ended.stderr}`)
+        const lines = ended.stderr.trimEnd().split("\n")
+        assert.strictEqual(lines.length, 2, ended.stderr)
+        assert.include(lines[0], expected)
+        assert.match(lines[1]!, /^ {2}fix: /)
+      }
+    }))
+
+  it.effect("forbidden by RBAC exits 77 and names the missing rule", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const nobody = yield* leasekit(["run", "--kubeconfig", cp.users.nobody.kubeconfig, "forbidden", "--", "true"])
+      assert.strictEqual(nobody.code, 77, nobody.stderr)
+      assert.include(nobody.stderr, "may not get leases.coordination.k8s.io")
+      const list = yield* leasekit(["list", "--kubeconfig", cp.users.restricted.kubeconfig])
+      assert.strictEqual(list.code, 77, list.stderr)
+      assert.include(list.stderr, "verbs: [\"list\"]")
+    }))
+
+  it.effect("an unreachable API server exits 69; an unusable kubeconfig exits 78", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const dir = yield* tempDir
+      const dead = yield* cp.writeKubeconfig({
+        user: "admin",
+        server: `https://127.0.0.1:${yield* closedPort}`,
+        path: Path.join(dir, "dead.kubeconfig")
+      })
+      const unreachable = yield* leasekit(["run", "--kubeconfig", dead, "x", "--", "true"])
+      assert.strictEqual(unreachable.code, 69, unreachable.stderr)
+      assert.include(unreachable.stderr, "cannot reach the API server")
+      const status = yield* leasekit(["status", "--kubeconfig", dead, "x"])
+      assert.strictEqual(status.code, 69, status.stderr)
+
+      const missing = yield* leasekit(["status", "--kubeconfig", Path.join(dir, "nope"), "x"])
+      assert.strictEqual(missing.code, 78, missing.stderr)
+      const context = yield* leasekit(["status", "--kubeconfig", cp.users.admin.kubeconfig, "--context", "nope", "x"])
+      assert.strictEqual(context.code, 78, context.stderr)
+      assert.include(context.stderr, "context \"nope\" is not defined")
+    }).pipe(Effect.scoped))
+
+  it.effect("the demo runs three workers through handovers and failovers and reports increasing tokens", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const ended = yield* Effect.scoped(Effect.flatMap(start(["demo", ...kube, "-n", namespace, "--duration", "3s"]), (p) => p.ended)).pipe(
+        Effect.timeoutOrElse({ duration: "110 seconds", orElse: () => Effect.die(new Error("the demo did not end within 110s")) })
+      )
+      assert.strictEqual(ended.code, 0, `${ended.stdout}\n${ended.stderr}`)
+      assert.include(ended.stdout, "Summary")
+      assert.strictEqual(ended.stdout.match(/^\s+\d+\s+handover\s/gm)?.length, 3, ended.stdout)
+      assert.strictEqual(ended.stdout.match(/^\s+\d+\s+failover\s/gm)?.length, 2, ended.stdout)
+      assert.include(ended.stdout, "strictly increasing")
+      assert.include(ended.stdout, "overlapping between holders: 0")
+      const leftovers = JSON.parse((yield* leasekit(["list", ...kube, "-n", namespace, "-o", "json"])).stdout) as Array<{ name: string }>
+      assert.isFalse(leftovers.some((l) => l.name.startsWith("leasekit-demo-")), "the demo deletes its lease on a cluster it did not start")
+    }), { timeout: 150_000 })
+})
