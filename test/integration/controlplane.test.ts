@@ -226,6 +226,16 @@ layer(ControlPlane.layer(), { excludeTestServices: true, timeout: "180 seconds" 
       assert.deepStrictEqual(yield* cp.countRequests(filter), { create: 1, get: 2, update: 1 })
       const events = yield* cp.auditEvents(filter)
       assert.deepStrictEqual(events.map((e) => e.code), [201, 200, 200, 200])
+      // Counting one phase only: what happens after a mark.
+      const mark = yield* cp.auditMark
+      yield* cp.request({ user: "restricted", path })
+      yield* retryFor(
+        cp.countRequests({ ...filter, after: mark }).pipe(
+          Effect.filterOrFail((counts) => counts["get"] === 1, () => new Error("get not audited yet"))
+        ),
+        "10 seconds"
+      )
+      assert.deepStrictEqual(yield* cp.countRequests({ ...filter, after: mark }), { get: 1 })
     }))
 
   it.effect("a paused API server lets requests time out; resumed, it answers again", () =>

@@ -161,6 +161,18 @@ export interface AuditFilter {
   readonly name?: string | undefined
   readonly verb?: string | undefined
   readonly user?: string | undefined
+  /** Only events logged after this mark (from `auditMark`), e.g. to count one benchmark phase. */
+  readonly after?: AuditMark | undefined
+}
+
+/**
+ * A position in the audit log, from `auditMark`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AuditMark {
+  readonly offset: number
 }
 
 /**
@@ -276,6 +288,8 @@ export interface ControlPlaneService {
     readonly server?: string | undefined
     readonly path?: string | undefined
   }) => Effect.Effect<string, ControlPlaneError>
+  /** The current end of the audit log, to count only what happens after it (`AuditFilter.after`). */
+  readonly auditMark: Effect.Effect<AuditMark, ControlPlaneError>
   /** Audit events matching `filter`, one per request, in log order. */
   readonly auditEvents: (filter?: AuditFilter) => Effect.Effect<ReadonlyArray<AuditEvent>, ControlPlaneError>
   /** Number of audited requests per verb matching `filter`, e.g. `{ get: 3, update: 12 }`. */
@@ -374,6 +388,21 @@ const toAuditEvent = (line: string): AuditEvent | undefined => {
     code: typeof status["code"] === "number" ? status["code"] : undefined,
     requestURI: asString(raw["requestURI"]) ?? "",
     receivedAt: asString(raw["requestReceivedTimestamp"]) ?? ""
+  }
+}
+
+/** The file's content from byte `offset` on ("" when it does not exist). */
+const readFrom = (file: string, offset: number): string => {
+  if (!Fs.existsSync(file)) return ""
+  if (offset === 0) return Fs.readFileSync(file, "utf8")
+  const fd = Fs.openSync(file, "r")
+  try {
+    const size = Fs.fstatSync(fd).size
+    const buffer = Buffer.alloc(Math.max(0, size - offset))
+    Fs.readSync(fd, buffer, 0, buffer.length, offset)
+    return buffer.toString("utf8")
+  } finally {
+    Fs.closeSync(fd)
   }
 }
 
@@ -745,7 +774,7 @@ export const make = (
           try: () => {
             const seen = new Set<string>()
             const events: Array<AuditEvent> = []
-            const text = Fs.existsSync(auditLog) ? Fs.readFileSync(auditLog, "utf8") : ""
+            const text = readFrom(auditLog, filter.after?.offset ?? 0)
             for (const line of text.split("\n")) {
               const event = line === "" ? undefined : toAuditEvent(line)
               if (event === undefined || seen.has(event.auditID)) continue
@@ -793,6 +822,12 @@ export const make = (
       waitReady: (timeout) => awaitReady(slots.apiserver, timeout ?? startTimeout),
       request,
       writeKubeconfig,
+      auditMark: audit
+        ? Effect.try({
+          try: () => ({ offset: Fs.existsSync(auditLog) ? Fs.statSync(auditLog).size : 0 }),
+          catch: setupError("cannot read the audit log")
+        })
+        : Effect.fail(new ControlPlaneError({ reason: "InvalidState", detail: "auditing is off (options.audit)" })),
       auditEvents,
       countRequests: (filter) =>
         auditEvents(filter).pipe(Effect.map((events) => {

@@ -29,7 +29,7 @@ import * as Path from "node:path"
  * @since 0.1.0
  * @category constants
  */
-export const installCommand = "npx --yes pnpm@12.21.0 --filter @leasekit/testing install-control-plane"
+export const installCommand = "npx --yes pnpm@12.21.0 --filter @leasekit/testing run install-control-plane"
 
 /**
  * Resolved paths of the control-plane binaries.
