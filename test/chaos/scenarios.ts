@@ -1,0 +1,734 @@
+/**
+ * The chaos scenarios and their runner.
+ *
+ * Each scenario starts N ≥ 4 contender processes (`contender.ts`) against one real control plane
+ * (`@leasekit/testing`), injects one kind of fault for a bounded time, stops the contenders
+ * (SIGTERM: they release and exit; SIGKILL after a bound), and hands the journals, its own journal
+ * of faults and the fenced resource to the independent checker (`checker.ts`). Every wait polls a
+ * condition with a bound; every fault is undone in a finalizer; no contender survives its scenario
+ * (checked through `/proc`, and a lifeline reaper covers a runner killed without finalizers).
+ *
+ * Scenarios run one after another on one control plane (they restart its components). Each has
+ * its own lease, fenced resource and folder. `quick` mode is bounded to a few minutes in total (for
+ * CI); `long` runs each scenario for several minutes (the soak in RESULTS.md).
+ */
+import type { ControlPlane } from "@leasekit/testing"
+import { FaultProxy } from "@leasekit/testing"
+import { Effect, Option, Schedule, Scope } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import type { Report } from "./checker.ts"
+import { check, violations } from "./checker.ts"
+import * as Fence from "./fence.ts"
+import * as Hostile from "./hostile.ts"
+import type { Contender } from "./processes.ts"
+import { awaitExit, isAlive, poll, reaper, signal, spawn } from "./processes.ts"
+import type { ContenderConfig, ContenderEvent, FenceTarget, RunnerEvent, Timing } from "./protocol.ts"
+import { append, now, readLines } from "./protocol.ts"
+
+type ControlPlaneService = ControlPlane.ControlPlaneService
+type FaultProxyService = FaultProxy.FaultProxyService
+
+export type Mode = "quick" | "long"
+
+/** Lease timing of most scenarios: failover in seconds, with a 2 s margin between the holder's
+ * deadline and the earliest takeover. */
+export const normalTiming: Timing = {
+  durationSeconds: 6,
+  renewIntervalMillis: 1_500,
+  renewDeadlineMillis: 4_000,
+  retryPeriodMillis: 750,
+  requestTimeoutMillis: 1_500,
+  maxHonouredSeconds: 12
+}
+
+/** For an API server restart (≈ 8–15 s on two cores) that the holder must ride out. */
+export const patientTiming: Timing = {
+  durationSeconds: 40,
+  renewIntervalMillis: 3_000,
+  renewDeadlineMillis: 30_000,
+  retryPeriodMillis: 1_000,
+  requestTimeoutMillis: 2_000,
+  maxHonouredSeconds: 80
+}
+
+export interface ScenarioContext {
+  readonly name: string
+  readonly mode: Mode
+  readonly cp: ControlPlaneService
+  readonly timing: Timing
+  readonly dir: string
+  /** Fault injection must finish by this instant (shared timeline). */
+  readonly until: number
+  readonly namespace: string
+  readonly lease: string
+  readonly fence: FenceTarget
+  /** Every contender spawned so far (killed ones included). */
+  readonly contenders: ReadonlyArray<Contender>
+  readonly spawnContender: Effect.Effect<Contender>
+  readonly proxyOf: (contender: Contender) => FaultProxyService | undefined
+  readonly log: (event: RunnerEvent) => void
+  readonly events: (contender: Contender) => ReadonlyArray<ContenderEvent>
+}
+
+export interface Scenario {
+  readonly name: string
+  /** What is injected, for the table. */
+  readonly faults: string
+  readonly timing: Timing
+  readonly contenders: number
+  /** Each contender reaches the API server through its own FaultProxy. */
+  readonly proxies: boolean
+  readonly writes: number
+  readonly workMillis: number
+  /** Seconds of fault injection per mode. */
+  readonly budget: { readonly quick: number; readonly long: number }
+  readonly inject: (ctx: ScenarioContext) => Effect.Effect<void, unknown>
+}
+
+export interface ScenarioResult {
+  readonly scenario: Scenario
+  readonly report: Report
+  readonly violations: ReadonlyArray<string>
+  readonly orphans: ReadonlyArray<number>
+  readonly seconds: number
+  readonly dir: string
+}
+
+// --- helpers used by the injectors ----------------------------------------------------------
+
+/** The contender that is inside its critical section now, with its token. */
+export const holderInSection = (ctx: ScenarioContext): Option.Option<{ readonly contender: Contender; readonly token: number }> => {
+  for (const contender of ctx.contenders) {
+    if (contender.hasExited() || contender.stopped) continue
+    const events = ctx.events(contender)
+    let token: number | undefined
+    let valid = false
+    for (const e of events) {
+      if (e.e === "acquired") {
+        token = e.token
+        valid = false
+      } else if (e.e === "valid" && e.token === token) valid = true
+      else if (e.e === "section" || e.e === "lost" || e.e === "found-out" || e.e === "exit" || e.e === "self-pause") {
+        token = undefined
+      }
+    }
+    if (token !== undefined && valid) return Option.some({ contender, token })
+  }
+  return Option.none()
+}
+
+export const awaitHolder = (ctx: ScenarioContext, timeout = 30_000) =>
+  poll(Effect.sync(() => holderInSection(ctx)), timeout, 100)
+
+/** Someone other than `except` journaled a `valid` after `after`. */
+export const awaitProgress = (ctx: ScenarioContext, after: number, timeout: number, except?: Contender) =>
+  poll(
+    Effect.sync(() => {
+      for (const c of ctx.contenders) {
+        if (c === except) continue
+        if (ctx.events(c).some((e) => e.e === "valid" && e.t > after)) return Option.some(c)
+      }
+      return Option.none()
+    }),
+    timeout,
+    200
+  )
+
+const jitter = (min: number, max: number) => Effect.sleep(`${Math.floor(min + Math.random() * (max - min))} millis`)
+
+/** Kills the component's process with SIGKILL and starts it again; journals the outage. */
+const killAndRestart = (
+  ctx: ScenarioContext,
+  component: ControlPlane.Component,
+  what: string,
+  keepDown: (killedAt: number) => Effect.Effect<void>
+) =>
+  Effect.gen(function*() {
+    const holder = holderInSection(ctx)
+    const pid = yield* ctx.cp.pid(component)
+    if (Option.isNone(pid)) return
+    const from = now()
+    try {
+      process.kill(-pid.value, "SIGKILL")
+    } catch {
+      process.kill(pid.value, "SIGKILL")
+    }
+    ctx.log({ e: "fault", t: from, kind: `kill ${component}`, detail: what })
+    yield* poll(Effect.map(ctx.cp.state(component), (s) => (s === "exited" ? Option.some(s) : Option.none())), 15_000, 100)
+    yield* keepDown(from)
+    yield* ctx.cp.start(component).pipe(Effect.orDie)
+    if (component === "etcd") yield* ctx.cp.waitReady("60 seconds").pipe(Effect.orDie)
+    const to = now()
+    ctx.log({
+      e: "outage",
+      from,
+      to,
+      what,
+      ...(Option.isSome(holder) ? { holder: holder.value.contender.config.holder, token: holder.value.token } : {})
+    })
+    return { from, to }
+  }).pipe(
+    // Whatever happens, leave the component running.
+    Effect.ensuring(ctx.cp.start(component).pipe(Effect.ignore))
+  )
+
+const fenceToken = (ctx: ScenarioContext) =>
+  Fence.read(ctx.fence).pipe(Effect.map((s) => s.token), Effect.orElseSucceed(() => -Infinity))
+
+// --- the scenarios --------------------------------------------------------------------------
+
+const sigkill: Scenario = {
+  name: "sigkill-holder",
+  faults: "SIGKILL of the holder inside its critical section; a fresh contender replaces it",
+  timing: normalTiming,
+  contenders: 4,
+  proxies: false,
+  writes: 3,
+  workMillis: 400,
+  budget: { quick: 25, long: 200 },
+  inject: (ctx) =>
+    Effect.gen(function*() {
+      while (now() < ctx.until) {
+        const held = yield* awaitHolder(ctx)
+        if (Option.isNone(held)) continue
+        yield* jitter(0, 1_200)
+        const t = now()
+        if (!signal(held.value.contender, "SIGKILL")) continue
+        ctx.log({ e: "fault", t, kind: "SIGKILL holder", target: held.value.contender.config.holder })
+        yield* ctx.spawnContender
+        yield* awaitProgress(ctx, t, ctx.timing.durationSeconds * 3_000 + 20_000, held.value.contender)
+        // Some healthy handovers between faults.
+        yield* jitter(1_500, 4_000)
+      }
+    })
+}
+
+const sigstop: Scenario = {
+  name: "sigstop-holder",
+  faults: "SIGSTOP of the holder past the lease duration, then SIGCONT (alternately at a random moment and between its check and its write)",
+  timing: normalTiming,
+  contenders: 4,
+  proxies: false,
+  writes: 3,
+  workMillis: 500,
+  budget: { quick: 30, long: 200 },
+  inject: (ctx) =>
+    Effect.gen(function*() {
+      let round = 0
+      while (now() < ctx.until) {
+        const held = yield* awaitHolder(ctx)
+        if (Option.isNone(held)) continue
+        const { contender, token } = held.value
+        const self = round++ % 2 === 1
+        let from: number
+        if (self) {
+          const trigger = Path.join(ctx.dir, "control", `pause-${contender.config.holder}`)
+          Fs.writeFileSync(trigger, "")
+          const paused = yield* poll(
+            Effect.sync(() => {
+              const e = ctx.events(contender).find((x) => x.e === "self-pause" && x.token === token)
+              return e === undefined ? Option.none() : Option.some(e.t)
+            }),
+            ctx.timing.durationSeconds * 1000 + 5_000,
+            50
+          )
+          Fs.rmSync(trigger, { force: true })
+          // It may have consumed the trigger just as we gave up: look once more.
+          const pausedAt = Option.isSome(paused)
+            ? paused
+            : Option.fromUndefinedOr(ctx.events(contender).find((x) => x.e === "self-pause" && x.token === token)?.t)
+          if (Option.isNone(pausedAt)) continue
+          contender.stopped = true
+          from = pausedAt.value
+        } else {
+          yield* jitter(0, 500)
+          from = now()
+          if (!signal(contender, "SIGSTOP")) continue
+          // It may have left its section just before the signal: then this was no holder's pause.
+          const left = ctx.events(contender).some((e) =>
+            (e.e === "section" || e.e === "found-out") && e.token === token && e.t < from
+          )
+          if (left) {
+            signal(contender, "SIGCONT")
+            continue
+          }
+        }
+        ctx.log({ e: "fault", t: from, kind: self ? "self-SIGSTOP before write" : "SIGSTOP holder", target: contender.config.holder })
+        // Stay stopped past the lease duration and until a newer token has written to the resource.
+        yield* poll(
+          Effect.gen(function*() {
+            if (now() < from + ctx.timing.durationSeconds * 1000 + 1000) return Option.none()
+            return (yield* fenceToken(ctx)) > token ? Option.some(true) : Option.none()
+          }),
+          ctx.timing.durationSeconds * 3000 + 20_000,
+          200
+        ).pipe(Effect.ensuring(Effect.sync(() => signal(contender, "SIGCONT"))))
+        const to = now()
+        ctx.log({ e: "pause", holder: contender.config.holder, token, kind: self ? "self" : "external", from, to })
+        yield* poll(
+          Effect.sync(() =>
+            ctx.events(contender).some((e) =>
+                e.t >= to && (e.e === "write" || e.e === "found-out" || e.e === "lost" || e.e === "section")
+              )
+              ? Option.some(true)
+              : Option.none()
+          ),
+          15_000
+        )
+      }
+    })
+}
+
+const apiserverShort: Scenario = {
+  name: "apiserver-restart-short",
+  faults: "kube-apiserver SIGKILLed and restarted at once (down < renewDeadline 30 s): the holder keeps the lease",
+  timing: patientTiming,
+  contenders: 4,
+  proxies: false,
+  writes: 6,
+  workMillis: 1_000,
+  budget: { quick: 15, long: 200 },
+  inject: (ctx) =>
+    Effect.gen(function*() {
+      while (now() < ctx.until) {
+        const held = yield* awaitHolder(ctx, 60_000)
+        if (Option.isNone(held)) continue
+        yield* jitter(0, 1_000)
+        const outage = yield* killAndRestart(ctx, "apiserver", "apiserver down (short)", () => Effect.void)
+        if (outage === undefined) continue
+        yield* awaitProgress(ctx, outage.to, 60_000)
+        yield* jitter(2_000, 5_000)
+      }
+    })
+}
+
+const apiserverLong: Scenario = {
+  name: "apiserver-down-long",
+  faults: "kube-apiserver SIGKILLed and kept down past the lease duration: the holder declares loss at its deadline",
+  timing: normalTiming,
+  contenders: 4,
+  proxies: false,
+  writes: 4,
+  workMillis: 600,
+  budget: { quick: 15, long: 200 },
+  inject: (ctx) =>
+    Effect.gen(function*() {
+      while (now() < ctx.until) {
+        const held = yield* awaitHolder(ctx, 60_000)
+        if (Option.isNone(held)) continue
+        const { contender, token } = held.value
+        const outage = yield* killAndRestart(ctx, "apiserver", "apiserver down (long)", (killedAt) =>
+          Effect.gen(function*() {
+            // The holder must find out by itself, at its deadline.
+            yield* poll(
+              Effect.sync(() =>
+                ctx.events(contender).some((e) => e.e === "lost" && e.token === token) ? Option.some(true) : Option.none()
+              ),
+              ctx.timing.renewDeadlineMillis + 15_000
+            )
+            yield* poll(
+              Effect.sync(() => now() > killedAt + ctx.timing.durationSeconds * 1000 + 1000 ? Option.some(true) : Option.none()),
+              ctx.timing.durationSeconds * 1000 + 5_000
+            )
+          }))
+        if (outage === undefined) continue
+        yield* awaitProgress(ctx, outage.to, 60_000)
+        yield* jitter(1_000, 3_000)
+      }
+    })
+}
+
+const etcdRestart: Scenario = {
+  name: "etcd-restart",
+  faults: "etcd SIGKILLed and restarted under load, down for 0 s, 2 s or renewDeadline + 1 s",
+  timing: normalTiming,
+  contenders: 4,
+  proxies: false,
+  writes: 3,
+  workMillis: 400,
+  budget: { quick: 20, long: 200 },
+  inject: (ctx) =>
+    Effect.gen(function*() {
+      const downtimes = [0, 2_000, ctx.timing.renewDeadlineMillis + 1_000]
+      let round = 0
+      while (now() < ctx.until) {
+        yield* awaitHolder(ctx, 60_000)
+        yield* jitter(0, 1_000)
+        const down = downtimes[round++ % downtimes.length]!
+        const outage = yield* killAndRestart(ctx, "etcd", `etcd down ${down / 1000} s`, () => Effect.sleep(`${down} millis`))
+        if (outage === undefined) continue
+        yield* awaitProgress(ctx, outage.to, 60_000)
+        yield* jitter(1_000, 3_000)
+      }
+    })
+}
+
+/** Applies a fault to the holder's own connection until someone else took over, then undoes it. */
+const holderConnectionFault = (
+  ctx: ScenarioContext,
+  kind: string,
+  apply: (proxy: FaultProxyService) => Effect.Effect<void>
+) =>
+  Effect.gen(function*() {
+    while (now() < ctx.until) {
+      const held = yield* awaitHolder(ctx)
+      if (Option.isNone(held)) continue
+      const proxy = ctx.proxyOf(held.value.contender)
+      if (proxy === undefined) return
+      const t = now()
+      yield* Effect.gen(function*() {
+        yield* apply(proxy)
+        ctx.log({ e: "fault", t, kind, target: held.value.contender.config.holder })
+        yield* awaitProgress(ctx, t, ctx.timing.durationSeconds * 3_000 + 20_000, held.value.contender)
+        yield* jitter(1_000, 3_000)
+      }).pipe(Effect.ensuring(proxy.pass))
+      yield* jitter(1_000, 2_000)
+    }
+  })
+
+const latency: Scenario = {
+  name: "latency-holder",
+  faults: "latency above the request timeout (2 × 2.5 s per round trip) on the holder's connection",
+  timing: normalTiming,
+  contenders: 4,
+  proxies: true,
+  writes: 3,
+  workMillis: 500,
+  budget: { quick: 20, long: 200 },
+  inject: (ctx) =>
+    holderConnectionFault(ctx, "latency on holder's connection", (proxy) =>
+      proxy.latency(`${ctx.timing.requestTimeoutMillis + 1000} millis`))
+}
+
+const blackhole: Scenario = {
+  name: "blackhole-holder",
+  faults: "blackhole (partition) of the holder's connection until another contender took over",
+  timing: normalTiming,
+  contenders: 4,
+  proxies: true,
+  writes: 3,
+  workMillis: 500,
+  budget: { quick: 20, long: 200 },
+  inject: (ctx) => holderConnectionFault(ctx, "blackhole of holder's connection", (proxy) => proxy.blackhole(true))
+}
+
+const resets: Scenario = {
+  name: "connection-resets",
+  faults: "TCP resets of every contender's connections every 0.5–2 s",
+  timing: normalTiming,
+  contenders: 4,
+  proxies: true,
+  writes: 3,
+  workMillis: 400,
+  budget: { quick: 20, long: 200 },
+  inject: (ctx) =>
+    Effect.gen(function*() {
+      while (now() < ctx.until) {
+        yield* jitter(500, 2_000)
+        let total = 0
+        for (const c of ctx.contenders) {
+          const proxy = ctx.proxyOf(c)
+          if (proxy !== undefined && !c.hasExited()) total += yield* proxy.resetAll
+        }
+        if (total > 0) ctx.log({ e: "fault", t: now(), kind: "reset connections", detail: String(total) })
+      }
+    })
+}
+
+const hostileRecords: Scenario = {
+  name: "hostile-records",
+  faults: "an admin overwrites the lease with hostile records (see hostile.ts), held or free",
+  timing: normalTiming,
+  contenders: 4,
+  proxies: false,
+  writes: 3,
+  workMillis: 400,
+  budget: { quick: 60, long: 200 },
+  inject: (ctx) =>
+    Effect.gen(function*() {
+      const own = ctx.timing.durationSeconds * 1000
+      const cap = (ctx.timing.maxHonouredSeconds ?? 3600) * 1000
+      let i = 0
+      while (now() < ctx.until) {
+        const variant = Hostile.variants[i++ % Hostile.variants.length]!
+        // Alternately over a held lease and over whatever is there.
+        if (i % 2 === 1) yield* awaitHolder(ctx)
+        const record = yield* Hostile.readRaw(ctx.cp, ctx.namespace, ctx.lease).pipe(Effect.orElseSucceed(() => undefined))
+        const current = Number(record?.spec?.["leaseTransitions"] ?? 0)
+        const high = Math.max(current, yield* fenceToken(ctx), 0) + 1
+        const t = now()
+        yield* Hostile.write(ctx.cp, ctx.namespace, ctx.lease, variant, high)
+        ctx.log({
+          e: "admin",
+          t,
+          variant: variant.name,
+          via: variant.via,
+          blocksMillis: variant.blocks(own, cap),
+          resetsTokens: variant.resetsTokens
+        })
+        if (variant.corrupts) {
+          // Nobody can read or write it; wait until any holder gave up, then repair as an admin.
+          yield* poll(
+            Effect.sync(() => Option.isNone(holderInSection(ctx)) ? Option.some(true) : Option.none()),
+            ctx.timing.renewDeadlineMillis + 15_000
+          )
+          yield* Effect.sleep(`${own} millis`)
+          yield* Hostile.repair(ctx.cp, ctx.namespace, ctx.lease, Math.max(high, yield* fenceToken(ctx)) + 1)
+          ctx.log({ e: "outage", from: t, to: now(), what: "lease undecodable until repaired" })
+        }
+        yield* awaitProgress(ctx, t, variant.blocks(own, cap) + own * 3 + 20_000)
+        if (variant.resetsTokens) {
+          // The repair a careful admin makes: move the counter above every token handed out.
+          yield* awaitHolder(ctx)
+          const fenceHigh = yield* fenceToken(ctx)
+          const r = now()
+          yield* Hostile.repair(ctx.cp, ctx.namespace, ctx.lease, Math.max(fenceHigh, 0) + 1)
+          ctx.log({ e: "admin", t: r, variant: "repair: leaseTransitions above the fence's token", via: "etcd", blocksMillis: 0, resetsTokens: false })
+          yield* awaitProgress(ctx, r, own * 3 + 20_000)
+        }
+        yield* jitter(500, 2_000)
+      }
+    })
+}
+
+export const scenarios: ReadonlyArray<Scenario> = [
+  sigkill,
+  sigstop,
+  apiserverShort,
+  apiserverLong,
+  etcdRestart,
+  latency,
+  blackhole,
+  resets,
+  hostileRecords
+]
+
+// --- the runner -----------------------------------------------------------------------------
+
+/** Incremental JSON-lines reader (journals only grow). */
+const journalReader = () => {
+  const cache = new Map<string, { offset: number; rest: string; events: Array<ContenderEvent> }>()
+  return (file: string): ReadonlyArray<ContenderEvent> => {
+    let entry = cache.get(file)
+    if (entry === undefined) {
+      entry = { offset: 0, rest: "", events: [] }
+      cache.set(file, entry)
+    }
+    if (!Fs.existsSync(file)) return entry.events
+    const size = Fs.statSync(file).size
+    if (size > entry.offset) {
+      const fd = Fs.openSync(file, "r")
+      try {
+        const buffer = Buffer.alloc(size - entry.offset)
+        Fs.readSync(fd, buffer, 0, buffer.length, entry.offset)
+        entry.offset = size
+        const text = entry.rest + buffer.toString("utf8")
+        const lines = text.split("\n")
+        entry.rest = lines.pop() ?? ""
+        for (const line of lines) {
+          if (line.trim() === "") continue
+          try {
+            entry.events.push(JSON.parse(line) as ContenderEvent)
+          } catch {
+            // torn line
+          }
+        }
+      } finally {
+        Fs.closeSync(fd)
+      }
+    }
+    return entry.events
+  }
+}
+
+export interface RunOptions {
+  readonly mode: Mode
+  /** Parent folder for scenario folders (journals, logs). */
+  readonly dir: string
+  readonly onProgress?: ((line: string) => void) | undefined
+}
+
+/** Runs one scenario against `cp` and checks it. */
+export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options: RunOptions) =>
+  Effect.gen(function*() {
+    const started = now()
+    const say = options.onProgress ?? (() => {})
+    const dir = Path.join(options.dir, scenario.name)
+    Fs.mkdirSync(Path.join(dir, "control"), { recursive: true })
+    const runnerJournal = Path.join(dir, "runner.jsonl")
+    const log = (event: RunnerEvent) => append(runnerJournal, event)
+    const namespace = cp.namespace
+    const lease = `chaos-${scenario.name}-${Math.random().toString(36).slice(2, 7)}`
+    const fence = Fence.targetFromKubeconfig(cp.users.admin.kubeconfig, namespace, `fence-${lease}`)
+    yield* Fence.create(fence)
+    const budget = scenario.budget[options.mode] * 1000
+    const contenders: Array<Contender> = []
+    const proxies = new Map<Contender, FaultProxyService>()
+    const read = journalReader()
+    const spawnedPids: Array<number> = []
+
+    const report = yield* Effect.scoped(Effect.gen(function*() {
+      yield* reaper(dir)
+      const scope = yield* Scope.Scope
+      const timing = scenario.timing
+      // Contenders exit by themselves well after the scenario should have ended.
+      const exitAt = now() + budget + 10 * 60_000
+      const spawnContender = Effect.gen(function*() {
+        const n = contenders.length
+        const user: ControlPlane.UserName = n % 2 === 0 ? "admin" : "restricted"
+        let kubeconfig = cp.users[user].kubeconfig
+        let proxy: FaultProxyService | undefined
+        if (scenario.proxies) {
+          proxy = yield* FaultProxy.make({ target: { port: cp.port } }).pipe(Effect.orDie, Scope.provide(scope))
+          kubeconfig = yield* cp.writeKubeconfig({ user, server: proxy.url, path: Path.join(dir, `kubeconfig-c${n}.json`) }).pipe(
+            Effect.orDie
+          )
+        }
+        const holder = `${scenario.name}-c${n}`
+        const config: ContenderConfig = {
+          holder,
+          kubeconfig,
+          namespace,
+          lease,
+          timing,
+          fence,
+          rounds: 100_000,
+          writes: scenario.writes,
+          workMillis: scenario.workMillis,
+          acquireTimeoutMillis: Math.max(60_000, timing.durationSeconds * 3000),
+          exitAt,
+          journal: Path.join(dir, `${holder}.jsonl`),
+          control: Path.join(dir, "control")
+        }
+        const contender = yield* spawn(config, dir, Path.join(dir, `${holder}.log`)).pipe(Scope.provide(scope))
+        contenders.push(contender)
+        spawnedPids.push(contender.pid)
+        if (proxy !== undefined) proxies.set(contender, proxy)
+        return contender
+      })
+      for (let i = 0; i < scenario.contenders; i++) yield* spawnContender
+
+      const ctx: ScenarioContext = {
+        name: scenario.name,
+        mode: options.mode,
+        cp,
+        timing,
+        dir,
+        until: now() + budget,
+        namespace,
+        lease,
+        fence,
+        contenders,
+        spawnContender,
+        proxyOf: (c) => proxies.get(c),
+        log,
+        events: (c) => read(c.config.journal)
+      }
+      // The system works before any fault: someone enters a critical section.
+      const first = yield* awaitProgress(ctx, 0, 60_000)
+      if (Option.isNone(first)) log({ e: "note", t: now(), text: "no critical section within 60 s of the start" })
+      say(`${scenario.name}: contenders up, injecting faults for ${budget / 1000} s`)
+      const until = now() + budget
+      yield* scenario.inject({ ...ctx, until }).pipe(
+        Effect.timeoutOption(budget + 120_000),
+        Effect.catchCause((cause) => Effect.sync(() => log({ e: "note", t: now(), text: `injector failed: ${String(cause)}` })))
+      )
+      // Undo faults, let the last holder show progress, then stop everyone gracefully.
+      for (const proxy of proxies.values()) yield* proxy.pass
+      yield* cp.start("apiserver").pipe(Effect.ignore)
+      yield* cp.start("etcd").pipe(Effect.ignore)
+      for (const c of contenders) signal(c, "SIGCONT")
+      yield* awaitProgress(ctx, now(), scenario.timing.durationSeconds * 3000 + 20_000)
+      for (const c of contenders) signal(c, "SIGTERM")
+      for (const c of contenders) yield* awaitExit(c, 15_000)
+      const state = yield* Fence.read(fence).pipe(
+        Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 }),
+        Effect.orDie
+      )
+      return check({
+        timing,
+        journals: contenders.map((c) => readLines<ContenderEvent>(c.config.journal)),
+        runner: readLines<RunnerEvent>(runnerJournal),
+        fence: state
+      })
+    }))
+    // The scope closed: every contender was killed if it had not exited. Verify.
+    const orphans = spawnedPids.filter(isAlive)
+    const result: ScenarioResult = {
+      scenario,
+      report,
+      violations: violations(report),
+      orphans,
+      seconds: (now() - started) / 1000,
+      dir
+    }
+    say(`${scenario.name}: ${report.sections} critical sections, ${report.overlaps.length} overlaps, ${report.staleAccepted.length} stale writes accepted (${result.seconds.toFixed(0)} s)`)
+    return result
+  })
+
+// --- the table ------------------------------------------------------------------------------
+
+const seconds = (millis: number) => `${(millis / 1000).toFixed(1)} s`
+
+const faultSummary = (result: ScenarioResult): string => {
+  const r = result.report
+  const parts: Array<string> = []
+  if (r.faults > 0) parts.push(`${r.faults} faults`)
+  if (r.adminWrites > 0) parts.push(`${r.adminWrites} admin writes`)
+  if (r.outages.length > 0) parts.push(`${r.outages.length} outages`)
+  if (r.pauses.total > 0) parts.push(`${r.pauses.total} pauses`)
+  return parts.join(", ") || "none"
+}
+
+const notes = (result: ScenarioResult): string => {
+  const r = result.report
+  const parts: Array<string> = []
+  parts.push(`writes ${r.writes.accepted} ok / ${r.writes.rejected} fenced`)
+  if (r.pauses.total > 0) parts.push(`pauses: ${r.pauses.foundOut} found out, ${r.pauses.fenced} fenced`)
+  const kept = r.outages.filter((o) => o.holderKept === true).length
+  const lost = r.outages.filter((o) => o.holderKept === false).length
+  if (r.outages.length > 0) {
+    parts.push(`outages ≤ ${seconds(Math.max(...r.outages.map((o) => o.millis)))}, holder kept ${kept} / lost ${lost}`)
+  }
+  if (r.lossDeclaredAfterMillis.length > 0) {
+    parts.push(`deadline losses declared ${seconds(Math.min(...r.lossDeclaredAfterMillis))}–${seconds(Math.max(...r.lossDeclaredAfterMillis))} after last renewal`)
+  }
+  if (r.takeoverAfterLastRenewalMillis.length > 0) {
+    parts.push(`next holder ≥ ${seconds(Math.min(...r.takeoverAfterLastRenewalMillis))} after it`)
+  }
+  const lossText = Object.entries(r.losses).map(([k, v]) => `${v} ${k}`).join(", ")
+  if (lossText !== "") parts.push(`losses: ${lossText}`)
+  if (r.excusedOverlaps.length > 0) {
+    parts.push(`${r.excusedOverlaps.length} overlaps after an admin freed the held lease (≤ ${
+      seconds(Math.max(...r.excusedOverlaps.map((o) => o.millis)))
+    }, fenced)`)
+  }
+  if (r.tokenResetsByAdmin > 0) parts.push(`${r.tokenResetsByAdmin} token resets by admin`)
+  if (r.stuck.length > 0) parts.push(`${r.stuck.length} stuck > ${seconds(r.stuckThresholdMillis)}`)
+  if (r.tokenRegressions.length > 0) parts.push(`${r.tokenRegressions.length} token regressions`)
+  if (result.orphans.length > 0) parts.push(`${result.orphans.length} ORPHANS`)
+  return parts.join("; ")
+}
+
+/** The results as a Markdown table. */
+export const table = (results: ReadonlyArray<ScenarioResult>): string => {
+  const header = "| scenario | faults injected | critical sections | overlaps | stale writes accepted | max failover | max gap | time | notes |"
+  const rule = "|---|---|---:|---:|---:|---:|---:|---:|---|"
+  const rows = results.map((r) =>
+    `| ${r.scenario.name} | ${faultSummary(r)} | ${r.report.sections} | ${r.report.overlaps.length} | ${r.report.staleAccepted.length} | ${
+      seconds(r.report.maxFailoverMillis)
+    } | ${seconds(r.report.maxGapMillis)} | ${r.seconds.toFixed(0)} s | ${notes(r)} |`
+  )
+  const total = results.reduce(
+    (acc, r) => ({
+      sections: acc.sections + r.report.sections,
+      overlaps: acc.overlaps + r.report.overlaps.length,
+      stale: acc.stale + r.report.staleAccepted.length,
+      seconds: acc.seconds + r.seconds
+    }),
+    { sections: 0, overlaps: 0, stale: 0, seconds: 0 }
+  )
+  const footer = `| **total** | | ${total.sections} | ${total.overlaps} | ${total.stale} | | | ${(total.seconds / 60).toFixed(1)} min | |`
+  return [header, rule, ...rows, footer].join("\n")
+}
