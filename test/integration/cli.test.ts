@@ -149,9 +149,14 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const lease = yield* readLease(name)
       assert.strictEqual(lease?.spec.holderIdentity, "", "released: the holder is cleared")
 
-      const again = yield* leasekit(["run", ...kube, name, "--", ...sh(`echo "$LEASEKIT_TOKEN" > ${out}`)])
+      const again = yield* leasekit(["run", ...kube, name, "--verbose", "--", ...sh(`echo "$LEASEKIT_TOKEN" > ${out}`)])
       assert.strictEqual(again.code, 0, again.stderr)
       assert.strictEqual(Fs.readFileSync(out, "utf8").trim(), "1", "the next tenure gets a higher token")
+      const logs = again.stderr.trim().split("\n").map((line) => JSON.parse(line) as { message: unknown; level: string })
+      assert.isTrue(
+        logs.some((l) => String(l.message).includes(`acquired lease ${namespace}/${name}`)),
+        "--verbose logs structured JSON lines on stderr"
+      )
     }).pipe(Effect.scoped))
 
   it.effect("run --try exits 75 at once while another process holds the lease (or --conflict-exit-code), without running CMD", () =>
@@ -230,6 +235,31 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.include(ended.stderr, "killed by SIGKILL")
       assert.isFalse(alive(childPid), "CMD is gone")
       assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "admin-took-it", "a lease taken over is not ours to release")
+    }).pipe(Effect.scoped))
+
+  it.effect("run stops CMD and exits 79 when no renewal reaches the API server before the renew deadline", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const started = Path.join(dir, "started")
+      const holder = yield* start([
+        "run",
+        ...kube,
+        `deadline-${suffix()}`,
+        "--duration",
+        "3s",
+        "--grace",
+        "1s",
+        "--",
+        ...sh(`touch ${started}; while :; do sleep 0.1; done`)
+      ])
+      yield* waitUntil("CMD to start", () => Fs.existsSync(started))
+      yield* cp.pause("apiserver")
+      const ended = yield* holder.ended.pipe(Effect.ensuring(Effect.orDie(cp.resume("apiserver"))))
+      assert.strictEqual(ended.code, 79, ended.stderr)
+      assert.include(ended.stderr, "renew deadline passed")
+      yield* cp.waitReady("30 seconds")
     }).pipe(Effect.scoped))
 
   it.effect("SIGTERM to leasekit reaches CMD; the lease stays held and renewed until CMD exits, then is released", () =>

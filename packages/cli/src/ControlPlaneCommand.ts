@@ -80,5 +80,6 @@ const start = Command.make("start", {
 export const command = Command.make("control-plane").pipe(
   Command.withDescription("A local Kubernetes control plane to try leasekit against."),
   Command.withShortDescription("local control plane (start)"),
-  Command.withSubcommands([start])
+  Command.withSubcommands([start]),
+  Command.withExamples([{ command: "leasekit control-plane start", description: "run one until Ctrl-C" }])
 )

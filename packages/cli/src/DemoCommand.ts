@@ -354,7 +354,7 @@ const config = {
     Flag.withDescription("lease duration (whole seconds): the failover time"),
     Flag.withDefault("4s")
   ),
-  workers: Flag.Int("workers").pipe(Flag.withDescription("worker processes contending"), Flag.withDefault(3))
+  workers: Flag.Int("workers").pipe(Flag.withMetavar("N"), Flag.withDescription("worker processes contending"), Flag.withDefault(3))
 }
 
 /**
