@@ -71,8 +71,12 @@ const cliLayer = Layer.mergeAll(
   CliConfig.layer({ builtIns: [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Completions] })
 )
 
+/** The arguments; a leading `--` (as `pnpm run leasekit -- …` passes it) is dropped. */
+const argv = process.argv.slice(2)
+const args = argv[0] === "--" ? argv.slice(1) : argv
+
 /** Runs the CLI and succeeds with the exit code. */
-const main = Command.run(leasekit, { version }).pipe(
+const main = Command.runWith(leasekit, { version })(args).pipe(
   Effect.as(ExitCode.codes.ok as number),
   Effect.catch((error) => {
     if (CliError.isCliError(error)) return Effect.succeed(ExitCode.codes.usage as number)
