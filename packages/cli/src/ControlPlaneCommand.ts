@@ -38,6 +38,8 @@ const start = Command.make("start", {
 }, (c) =>
   Effect.gen(function*() {
     const cp = yield* EmbeddedControlPlane.start({ namespace: c.namespace })
+    // Finalizers run in reverse: this line comes after the control plane is gone.
+    yield* Effect.addFinalizer(() => Effect.sync(() => process.stderr.write("control plane stopped and removed\n")))
     const admin = Option.isSome(c.kubeconfig)
       ? yield* cp.writeKubeconfig({ user: "admin", path: c.kubeconfig.value }).pipe(Effect.mapError(ExitCode.fromError))
       : cp.users.admin.kubeconfig
@@ -57,7 +59,6 @@ const start = Command.make("start", {
     return yield* Effect.never
   }).pipe(
     Effect.scoped,
-    Effect.ensuring(Effect.sync(() => process.stderr.write("control plane stopped and removed\n"))),
     Effect.provide(GlobalOptions.loggerLayer(c.verbose))
   )).pipe(
     Command.withDescription(

@@ -53,7 +53,7 @@ const install: Effect.Effect<void, ExitCode.CliExit> = Effect.callback<void, Exi
           ExitCode.fail(
             ExitCode.codes.unavailable,
             `building the control plane failed (${signal ?? `exit ${code}`}); its output is above`,
-            "fix what it reports, or point KUBEBUILDER_ASSETS at a folder with kube-apiserver and etcd, or use --kubeconfig with an existing cluster"
+            "fix what it reports, or point KUBEBUILDER_ASSETS at a folder with kube-apiserver and etcd, or give the demo an existing cluster with --kubeconfig"
           )
         )
     ))
