@@ -12,22 +12,20 @@ import { Duration, Effect, Layer, Option, Queue, Schedule, Stream } from "effect
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import * as path from "node:path"
+import * as Cluster from "./cluster.ts"
 
 const namespace = "leasekit-test"
 const memoMap = Effect.runSync(Layer.makeMemoMap)
 const controlPlane = ControlPlane.layer({ namespace })
 
-const clientLayer = (user: ControlPlane.UserName) =>
-  Layer.unwrap(
-    Effect.gen(function*() {
-      const cp = yield* ControlPlane.ControlPlane
-      return KubeClient.layerFromFile(cp.users[user].kubeconfig)
-    })
-  ).pipe(Layer.provide(controlPlane))
+// The conformance run needs nothing but an admin client, so it runs on "a cluster" (./cluster.ts):
+// an existing one when LEASEKIT_TEST_KUBECONFIG or KUBECONFIG names it, else this file's control
+// plane (shared through memoMap). The suites below need its users and faults and always run locally.
+const cluster = Cluster.layer({ namespace, otherNamespace: `${namespace}-other`, controlPlane })
 
-suite("kubernetes", KubernetesLeaseStore.layer.pipe(Layer.provide(clientLayer("admin"))), {
-  namespace,
-  otherNamespace: "default",
+suite("kubernetes", KubernetesLeaseStore.layer.pipe(Layer.provide(Cluster.adminClient), Layer.provide(cluster)), {
+  namespace: Cluster.namespaceFor(namespace),
+  otherNamespace: Cluster.namespaceFor(`${namespace}-other`),
   prefix: "conformance",
   memoMap,
   layerTimeout: "4 minutes"
