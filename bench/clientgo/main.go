@@ -2,7 +2,7 @@
 // built on client-go's tools/leaderelection with a resourcelock.LeaseLock, exactly as a
 // controller would use it (ReleaseOnCancel: true, default timings 15 s / 10 s / 2 s).
 //
-// It prints one JSON object per line on stdout, timestamps in Unix microseconds:
+// It prints one JSON object per line on stdout, timestamps in microseconds of CLOCK_MONOTONIC:
 //
 //	{"ev":"ready","pid":1234,"identity":"..."}
 //	{"ev":"leading","t":...,"name":"..."}             it became the leader
@@ -48,6 +48,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	coordinationclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
@@ -63,7 +64,16 @@ var (
 	out   = bufio.NewWriter(os.Stdout)
 )
 
-func micros() int64 { return time.Now().UnixNano() / 1000 }
+// micros is CLOCK_MONOTONIC in microseconds: the clock Node's process.hrtime reads too, so the
+// timestamps of all contenders (Go and Node) and of the orchestrator are directly comparable and
+// immune to wall-clock adjustments.
+func micros() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(err)
+	}
+	return ts.Sec*1_000_000 + ts.Nsec/1000
+}
 
 // emit writes one event line and flushes it at once: the orchestrator times events as they come.
 func emit(fields map[string]interface{}) {
@@ -278,8 +288,8 @@ func (c *contender) join(cmd joinCmd) error {
 			rounds := 0
 			for ctx.Err() == nil {
 				round, endRound := context.WithCancel(ctx)
-				leaderelection.RunOrDie(round, config(cmd.Name, func(leadCtx context.Context) {
-					critical(leadCtx, leases, namespace, cmd.Name, c.identity, cmd.FenceDir)
+				leaderelection.RunOrDie(round, config(cmd.Name, func(context.Context) {
+					critical(leases, namespace, cmd.Name, c.identity, cmd.FenceDir)
 					endRound() // give the lease up (ReleaseOnCancel) and contend again
 				}, func() {}))
 				endRound()
@@ -303,12 +313,17 @@ func (c *contender) join(cmd joinCmd) error {
 }
 
 // critical is one critical section guarded by the lease, checked two ways: an O_EXCL marker file
-// that only one process can hold at a time, and the fencing token, which must exceed the last
-// one written by any contender.
-func critical(ctx context.Context, leases coordinationclient.LeasesGetter, namespace, name, identity, fenceDir string) {
+// that only one process can hold at a time, and the fencing token, which must exceed the last one
+// written by any other contender (the same process may see its own token again: a lease it
+// re-acquired without a successful release in between is the same tenure, and client-go keeps
+// leaseTransitions when the holder identity does not change).
+func critical(leases coordinationclient.LeasesGetter, namespace, name, identity, fenceDir string) {
 	t0 := micros()
 	ev := map[string]interface{}{"ev": "cs", "t0": t0}
 	problems := []string{}
+	// Not the leader context: a release asked for meanwhile must not cut the section short.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	lease, err := leases.Leases(namespace).Get(ctx, name, metav1.GetOptions{})
 	token := int32(-1)
 	if err != nil {
@@ -325,6 +340,7 @@ func critical(ctx context.Context, leases coordinationclient.LeasesGetter, names
 	if fenceDir != "" {
 		marker := filepath.Join(fenceDir, "occupied")
 		f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		entered := err == nil
 		if err != nil {
 			problems = append(problems, "another contender is inside: "+err.Error())
 		} else {
@@ -332,15 +348,18 @@ func critical(ctx context.Context, leases coordinationclient.LeasesGetter, names
 		}
 		tokenFile := filepath.Join(fenceDir, "token")
 		if raw, err := ioutil.ReadFile(tokenFile); err == nil {
-			if last, err := strconv.Atoi(strings.TrimSpace(string(raw))); err == nil && int32(last) >= token {
-				problems = append(problems, fmt.Sprintf("token %d not above the last one written (%d)", token, last))
+			var last, pid int
+			if _, err := fmt.Sscanf(string(raw), "%d %d", &last, &pid); err == nil {
+				if int32(last) > token || (int32(last) == token && pid != os.Getpid()) {
+					problems = append(problems, fmt.Sprintf("token %d not above the last one written (%d, by pid %d)", token, last, pid))
+				}
 			}
 		}
 		tmp := fmt.Sprintf("%s.%d", tokenFile, os.Getpid())
-		if err := ioutil.WriteFile(tmp, []byte(strconv.Itoa(int(token))), 0o644); err == nil {
+		if err := ioutil.WriteFile(tmp, []byte(fmt.Sprintf("%d %d", token, os.Getpid())), 0o644); err == nil {
 			os.Rename(tmp, tokenFile)
 		}
-		if err == nil {
+		if entered {
 			os.Remove(marker)
 		}
 	}
@@ -358,6 +377,7 @@ func (c *contender) release() {
 	cancel, done := c.cancel, c.done
 	c.mu.Unlock()
 	if cancel == nil {
+		emit(map[string]interface{}{"ev": "released", "t": micros(), "led": false})
 		return
 	}
 	emit(map[string]interface{}{"ev": "releasing", "t": micros()})

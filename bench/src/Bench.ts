@@ -1,0 +1,48 @@
+/**
+ * What every figure gets: the run's settings, the control plane, the audit log, the contender
+ * pool, and small helpers for timing and progress.
+ */
+import type { ControlPlane } from "@leasekit/testing"
+import type { AuditLog } from "./AuditLog.ts"
+import type { Contender, Pool, SpawnContext } from "./Contenders.ts"
+import { nextEvent } from "./Contenders.ts"
+import type { Event, JoinCommand, UsageEvent } from "./Protocol.ts"
+
+export interface Bench {
+  readonly quick: boolean
+  readonly controlPlane: ControlPlane.ControlPlaneService
+  readonly namespace: string
+  readonly audit: AuditLog
+  readonly pool: Pool
+  readonly spawnContext: SpawnContext
+  readonly outDir: string
+  readonly log: (message: string) => void
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Uniformly distributed in [lo, hi). */
+export const uniform = (lo: number, hi: number): number => lo + Math.random() * (hi - lo)
+
+/** Sends `join` and waits until this contender leads. */
+export const joinAndLead = async (c: Contender, join: Omit<JoinCommand, "cmd">, timeoutMs = 60_000) => {
+  const leading = nextEvent([c], ({ event }) => event.ev === "leading", timeoutMs, `${c.label} leading ${join.name}`)
+  c.send({ cmd: "join", ...join })
+  return (await leading).event as Extract<Event, { ev: "leading" }>
+}
+
+/** Sends `release` to each and waits until each has left the election. */
+export const releaseAll = async (contenders: ReadonlyArray<Contender>, timeoutMs = 60_000): Promise<void> => {
+  await Promise.all(contenders.map((c) => {
+    const released = nextEvent([c], ({ event }) => event.ev === "released", timeoutMs, `${c.label} released`)
+    c.send({ cmd: "release" })
+    return released
+  }))
+}
+
+/** Asks for a `usage` event and returns it. */
+export const usageOf = async (c: Contender, gc = false) => {
+  const usage = nextEvent([c], ({ event }) => event.ev === "usage", 30_000, `${c.label} usage`)
+  c.send({ cmd: "usage", gc })
+  return (await usage).event as UsageEvent
+}

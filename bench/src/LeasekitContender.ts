@@ -1,0 +1,414 @@
+/**
+ * The leasekit contender process of the benchmarks: `Lease.acquire` / `HeldLease.release` on the
+ * Kubernetes store, driven by the line protocol of `Protocol.ts` (the same one the client-go
+ * baseline speaks), so that both are timed by the same orchestrator code.
+ *
+ *   node src/LeasekitContender.ts --kubeconfig <file>
+ *
+ * Besides the election itself it counts the store calls it makes, times every renewal against its
+ * schedule (the previous successful write + `renewInterval`: `Schedule.spaced` starts the next
+ * renewal that long after the previous one completed), and can run the renewal microbenchmarks of
+ * figure 6. It exits when stdin ends or on SIGTERM / SIGINT, releasing what it holds first.
+ */
+import { CoordinationV1Api } from "@kubernetes/client-node"
+import type { V1Lease } from "@kubernetes/client-node"
+import { Lease, LeaseHolder, LeaseStore } from "@leasekit/core"
+import type { HeldLease, LeaseStoreError } from "@leasekit/core"
+import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option } from "effect"
+import * as Fs from "node:fs"
+import * as Inspector from "node:inspector/promises"
+import * as Path from "node:path"
+import { PerformanceObserver } from "node:perf_hooks"
+import * as Readline from "node:readline"
+import * as V8 from "node:v8"
+import type { Command, Event, JoinCommand, MicrobenchCommand } from "./Protocol.ts"
+import { nowMicros } from "./Protocol.ts"
+
+const emit = (event: Event): void => {
+  process.stdout.write(JSON.stringify(event) + "\n")
+}
+
+const argument = (flag: string): string | undefined => {
+  const i = process.argv.indexOf(flag)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+const kubeconfig = argument("--kubeconfig") ?? process.env["KUBECONFIG"]
+if (kubeconfig === undefined) {
+  process.stderr.write("LeasekitContender: --kubeconfig <file> is required\n")
+  process.exit(2)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store calls, counted and timed
+
+const counters = { gets: 0, creates: 0, updates: 0, failures: 0 }
+const lastSuccess = new Map<string, number>()
+let lateness: Array<number> = []
+let renewIntervalMicros = 0
+let tracking = false
+
+const keyId = (key: { readonly namespace: string; readonly name: string }) => `${key.namespace}/${key.name}`
+
+/** Wraps a store: counts calls, and for each update of a lease held here, how late it was sent. */
+const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStoreService => {
+  const failed = <A>(self: Effect.Effect<A, LeaseStoreError>) =>
+    Effect.tapError(self, () => Effect.sync(() => counters.failures++))
+  const succeeded = (id: string) => <A>(self: Effect.Effect<A, LeaseStoreError>) =>
+    Effect.tap(self, () => Effect.sync(() => lastSuccess.set(id, nowMicros())))
+  return {
+    ...inner,
+    get: (key) =>
+      Effect.suspend(() => {
+        counters.gets++
+        return failed(inner.get(key))
+      }),
+    create: (key, spec, metadata) =>
+      Effect.suspend(() => {
+        counters.creates++
+        return inner.create(key, spec, metadata).pipe(failed, succeeded(keyId(key)))
+      }),
+    update: (record, spec) =>
+      Effect.suspend(() => {
+        counters.updates++
+        const id = keyId(record.key)
+        const previous = lastSuccess.get(id)
+        if (tracking && previous !== undefined && spec.holder !== "") {
+          lateness.push(nowMicros() - (previous + renewIntervalMicros))
+        }
+        return inner.update(record, spec).pipe(failed, succeeded(id))
+      })
+  }
+}
+
+const logToStderr = Logger.layer([Logger.withConsoleError(Logger.formatSimple)])
+
+const kubeClient = KubeClient.layerFromFile(kubeconfig)
+const kubeStore = Layer.effect(
+  LeaseStore.LeaseStore,
+  Effect.gen(function*() {
+    return instrumented(yield* LeaseStore.LeaseStore)
+  })
+).pipe(Layer.provide(KubernetesLeaseStore.layer))
+const runtime = ManagedRuntime.make(Layer.mergeAll(kubeStore, logToStderr).pipe(Layer.provideMerge(kubeClient)))
+const memoryRuntime = ManagedRuntime.make(Layer.mergeAll(LeaseStore.layerMemory(), logToStderr))
+
+const holder = Effect.runSync(LeaseHolder.make)
+
+// ---------------------------------------------------------------------------------------------
+// Joining
+
+interface Active {
+  readonly stop: Deferred.Deferred<void>
+  readonly fiber: Fiber.Fiber<void, unknown>
+}
+let active: Active | undefined
+
+const optionsOf = (cmd: JoinCommand, name: string): Lease.AcquireOptions => ({
+  namespace: cmd.namespace ?? "leasekit-test",
+  name,
+  holder,
+  ...(cmd.leaseDurationMs === undefined ? {} : { duration: cmd.leaseDurationMs }),
+  ...(cmd.renewIntervalMs === undefined ? {} : { renewInterval: cmd.renewIntervalMs }),
+  ...(cmd.renewDeadlineMs === undefined ? {} : { renewDeadline: cmd.renewDeadlineMs }),
+  ...(cmd.retryPeriodMs === undefined ? {} : { retryPeriod: cmd.retryPeriodMs })
+})
+
+/** Acquires, unless `stop` completes first (then `None`; a lease won meanwhile is released by the scope). */
+const acquireUnlessStopped = (options: Lease.AcquireOptions, stop: Deferred.Deferred<void>) =>
+  Effect.raceFirst(
+    Effect.map(Lease.acquire(options), Option.some),
+    Effect.as(Deferred.await(stop), Option.none<HeldLease>())
+  )
+
+/**
+ * One critical section, checked two ways: an O_EXCL marker file only one process can hold, and the
+ * fencing token, which must exceed the last token written by any other process (the same process
+ * may see its own token again only if it re-took its own lease without a release in between).
+ */
+const critical = (held: HeldLease, fenceDir: string | undefined) =>
+  Effect.gen(function*() {
+    const t0 = nowMicros()
+    const problems: Array<string> = []
+    if (!(yield* held.isHeld)) problems.push("the lease is not held inside the critical section")
+    if (fenceDir !== undefined) {
+      yield* Effect.sync(() => {
+        const marker = Path.join(fenceDir, "occupied")
+        let entered = false
+        try {
+          Fs.closeSync(Fs.openSync(marker, "wx"))
+          entered = true
+        } catch (error) {
+          problems.push(`another contender is inside: ${String(error)}`)
+        }
+        const tokenFile = Path.join(fenceDir, "token")
+        if (Fs.existsSync(tokenFile)) {
+          const [last, pid] = Fs.readFileSync(tokenFile, "utf8").trim().split(" ").map(Number)
+          if (last! > held.token || (last === held.token && pid !== process.pid)) {
+            problems.push(`token ${held.token} not above the last one written (${last}, by pid ${pid})`)
+          }
+        }
+        const tmp = `${tokenFile}.${process.pid}`
+        Fs.writeFileSync(tmp, `${held.token} ${process.pid}`)
+        Fs.renameSync(tmp, tokenFile)
+        if (entered) Fs.rmSync(marker)
+      })
+    }
+    emit({
+      ev: "cs",
+      t0,
+      t1: nowMicros(),
+      token: held.token,
+      ok: problems.length === 0,
+      ...(problems.length > 0 ? { problems } : {})
+    })
+  })
+
+const holdOne = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const held = yield* acquireUnlessStopped(optionsOf(cmd, cmd.name), stop)
+    if (Option.isNone(held)) return false
+    emit({ ev: "leading", t: nowMicros(), name: cmd.name, token: held.value.token })
+    yield* Deferred.await(stop)
+    emit({ ev: "releasing", t: nowMicros() })
+    tracking = false
+    yield* held.value.release
+    return true
+  })).pipe(Effect.tap((led) => Effect.sync(() => emit({ ev: "released", t: nowMicros(), led }))))
+
+const loop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
+  Effect.gen(function*() {
+    let rounds = 0
+    while (!(yield* Deferred.isDone(stop))) {
+      const led = yield* Effect.scoped(Effect.gen(function*() {
+        const held = yield* acquireUnlessStopped(optionsOf(cmd, cmd.name), stop)
+        if (Option.isNone(held)) return false
+        yield* critical(held.value, cmd.fenceDir)
+        yield* held.value.release
+        return true
+      }))
+      if (led) rounds++
+    }
+    emit({ ev: "released", t: nowMicros(), rounds })
+  })
+
+const holdMany = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const count = cmd.count ?? 1
+    const names = Array.from({ length: count }, (_, i) => `${cmd.name}-${i}`)
+    const acquired = yield* Effect.raceFirst(
+      Effect.forEach(names, (name) => Lease.acquire(optionsOf(cmd, name)), {
+        concurrency: cmd.concurrency ?? 32,
+        discard: true
+      }).pipe(Effect.as(true)),
+      Effect.as(Deferred.await(stop), false)
+    )
+    if (acquired) emit({ ev: "leading", t: nowMicros(), name: cmd.name, count })
+    yield* Deferred.await(stop)
+    emit({ ev: "releasing", t: nowMicros() })
+    tracking = false
+    return acquired
+  })).pipe(Effect.tap((led) => Effect.sync(() => emit({ ev: "released", t: nowMicros(), led }))))
+
+const join = (cmd: JoinCommand) => {
+  if (active !== undefined) return emit({ ev: "error", msg: "already joined; release first" })
+  renewIntervalMicros = 1000 * (cmd.renewIntervalMs ?? Math.floor((cmd.leaseDurationMs ?? 20_000) / 3))
+  lateness = []
+  lastSuccess.clear()
+  tracking = true
+  const stop = Deferred.makeUnsafe<void>()
+  const program = cmd.count !== undefined && cmd.count > 1
+    ? holdMany(cmd, stop)
+    : cmd.mode === "loop"
+    ? loop(cmd, stop)
+    : holdOne(cmd, stop)
+  const fiber = runtime.runFork(program.pipe(
+    Effect.asVoid,
+    Effect.catchCause((cause) => Effect.sync(() => emit({ ev: "error", msg: String(cause) })))
+  ))
+  const entry: Active = { stop, fiber }
+  active = entry
+  fiber.addObserver(() => {
+    if (active === entry) active = undefined
+  })
+}
+
+/** Leaves the election and waits until the program ended (the lease released). */
+const release = async (): Promise<void> => {
+  const current = active
+  if (current === undefined) return emit({ ev: "released", t: nowMicros(), led: false })
+  Deferred.doneUnsafe(current.stop, Exit.void)
+  await runtime.runPromise(Fiber.await(current.fiber))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage and microbenchmarks
+
+const gc = (globalThis as { gc?: () => void }).gc
+
+const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
+
+const usage = (withGc: boolean) => {
+  if (withGc && gc !== undefined) gc()
+  const cpu = process.cpuUsage()
+  const memory = process.memoryUsage()
+  const samples = lateness
+  lateness = []
+  const sorted = [...samples].sort((a, b) => a - b)
+  emit({
+    ev: "usage",
+    t: nowMicros(),
+    cpuMicros: cpu.user + cpu.system,
+    rss: memory.rss,
+    heapUsed: memory.heapUsed,
+    ...counters,
+    latenessN: sorted.length,
+    latenessP50: percentile(sorted, 0.5),
+    latenessP99: percentile(sorted, 0.99),
+    latenessMax: percentile(sorted, 1),
+    lateness: samples
+  })
+}
+
+let gcCount = 0
+new PerformanceObserver((list) => {
+  gcCount += list.getEntries().length
+}).observe({ entryTypes: ["gc"] })
+
+/** Runs `step` `iterations` times twice: once timing each call, once counting allocated bytes. */
+const measure = (iterations: number, step: Effect.Effect<void, unknown>) =>
+  Effect.gen(function*() {
+    const cpuMicros: Array<number> = []
+    const wallMicros: Array<number> = []
+    for (let i = 0; i < iterations; i++) {
+      const cpu0 = process.cpuUsage()
+      const t0 = nowMicros()
+      yield* step
+      const t1 = nowMicros()
+      const cpu1 = process.cpuUsage(cpu0)
+      cpuMicros.push(cpu1.user + cpu1.system)
+      wallMicros.push(t1 - t0)
+    }
+    // Allocations: a full GC, then the heap's growth over up to 1,000 iterations during which no
+    // GC ran (the process runs with a large young generation so that none needs to).
+    const allocationIterations = Math.min(iterations, 1_000)
+    const pause = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+    if (gc !== undefined) gc()
+    yield* pause
+    const gcBefore = gcCount
+    const heapBefore = V8.getHeapStatistics().used_heap_size
+    for (let i = 0; i < allocationIterations; i++) yield* step
+    const heapAfter = V8.getHeapStatistics().used_heap_size
+    yield* pause
+    const gcs = gcCount - gcBefore
+    return {
+      cpuMicros,
+      wallMicros,
+      bytesPerIteration: gcs === 0 ? (heapAfter - heapBefore) / allocationIterations : undefined,
+      gcDuringMeasurement: gcs
+    }
+  })
+
+const microbench = async (cmd: MicrobenchCommand) => {
+  const key = { namespace: cmd.namespace, name: cmd.name }
+  // Long timings: no background renewal runs during the measurement.
+  const options = { ...key, holder, duration: Duration.hours(1) }
+  const renewals = (held: HeldLease) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < cmd.warmup; i++) yield* held.renew
+      return yield* measure(cmd.iterations, held.renew)
+    })
+  const result = cmd.target === "memory"
+    ? await memoryRuntime.runPromise(Effect.scoped(Effect.flatMap(Lease.acquire(options), renewals)))
+    : cmd.target === "kubernetes"
+    ? await runtime.runPromise(Effect.scoped(Effect.flatMap(Lease.acquire(options), renewals)))
+    : await runtime.runPromise(Effect.gen(function*() {
+      // The same PUT as a renewal, through the same pooled client, awaited in a plain loop.
+      const api: CoordinationV1Api = (yield* KubeClient.KubeClient).coordination
+      let lease: V1Lease = yield* Effect.promise(() =>
+        api.createNamespacedLease({
+          namespace: key.namespace,
+          body: {
+            metadata: { name: key.name },
+            spec: { holderIdentity: holder, leaseDurationSeconds: 3600, leaseTransitions: 0 }
+          }
+        })
+      )
+      const step = Effect.promise(async () => {
+        const renewTime = new Date().toISOString().replace("Z", "000Z")
+        lease = await api.replaceNamespacedLease({
+          name: key.name,
+          namespace: key.namespace,
+          body: { ...lease, spec: { ...lease.spec, renewTime: renewTime as unknown as Date } }
+        })
+      })
+      for (let i = 0; i < cmd.warmup; i++) yield* step
+      return yield* measure(cmd.iterations, step)
+    }))
+  emit({ ev: "microbench", target: cmd.target, ...result })
+}
+
+/** A CPU profile of this process over the next `seconds` (V8's sampling profiler, 1 ms). */
+const profile = async (seconds: number, file: string) => {
+  const session = new Inspector.Session()
+  session.connect()
+  try {
+    await session.post("Profiler.enable")
+    await session.post("Profiler.setSamplingInterval", { interval: 1000 })
+    await session.post("Profiler.start")
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+    const { profile } = await session.post("Profiler.stop")
+    Fs.writeFileSync(file, JSON.stringify(profile))
+    emit({ ev: "profile", file })
+  } finally {
+    session.disconnect()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command loop
+
+let quitting = false
+const quit = async () => {
+  if (quitting) return
+  quitting = true
+  await release().catch(() => undefined)
+  await runtime.dispose().catch(() => undefined)
+  await memoryRuntime.dispose().catch(() => undefined)
+  process.exit(0)
+}
+process.on("SIGTERM", () => void quit())
+process.on("SIGINT", () => void quit())
+
+const handle = (line: string) => {
+  let command: Command
+  try {
+    command = JSON.parse(line) as Command
+  } catch (error) {
+    return emit({ ev: "error", msg: `bad command: ${String(error)}` })
+  }
+  switch (command.cmd) {
+    case "join":
+      return join(command)
+    case "release":
+      return void release()
+    case "usage":
+      return usage(command.gc === true)
+    case "microbench":
+      return void microbench(command).catch((error) => emit({ ev: "error", msg: `microbench: ${String(error)}` }))
+    case "profile":
+      return void profile(command.seconds, command.file).catch((error) =>
+        emit({ ev: "profile", file: command.file, error: String(error) })
+      )
+    case "quit":
+      return void quit()
+  }
+}
+
+// Build the client before announcing readiness, so that the first join is not slowed by it.
+await runtime.runPromise(Effect.void)
+const lines = Readline.createInterface({ input: process.stdin })
+lines.on("line", handle)
+lines.on("close", () => void quit())
+emit({ ev: "ready", t: nowMicros(), pid: process.pid, identity: holder })

@@ -1,0 +1,120 @@
+/**
+ * The line protocol between the benchmark orchestrator and its contender processes — the leasekit
+ * contender (`LeasekitContender.ts`) and the client-go baseline (`clientgo/main.go`) speak the
+ * same one, so every figure drives and times both the same way.
+ *
+ * Commands go to the contender's stdin, one JSON object per line; events come back on stdout, one
+ * JSON object per line. Timestamps (`t`, `t0`, `t1`) are microseconds of `CLOCK_MONOTONIC`, which
+ * Node's `process.hrtime` and the Go program both read: comparable across processes on one
+ * machine, and immune to wall-clock adjustments. A contender exits when its stdin ends, so no
+ * contender outlives the orchestrator.
+ */
+
+/** Enter the election for `name` (or `count` leases `name-0` … when `count > 1`). */
+export interface JoinCommand {
+  readonly cmd: "join"
+  readonly name: string
+  readonly namespace?: string | undefined
+  readonly leaseDurationMs?: number | undefined
+  readonly renewDeadlineMs?: number | undefined
+  readonly retryPeriodMs?: number | undefined
+  /** leasekit only: renewal interval (client-go renews every retryPeriod). */
+  readonly renewIntervalMs?: number | undefined
+  /** `hold`: lead until released. `loop`: acquire → critical section → release, until released. */
+  readonly mode?: "hold" | "loop" | undefined
+  /** Folder shared by all contenders of a loop run, for the mutual-exclusion checks. */
+  readonly fenceDir?: string | undefined
+  readonly count?: number | undefined
+  /** leasekit only: how many acquisitions run at once when `count > 1`. */
+  readonly concurrency?: number | undefined
+}
+
+/**
+ * leasekit only: cost of one renewal, measured in the contender (`store`: the in-memory store, or
+ * the Kubernetes store on the real API server; `raw`: a bare `replaceNamespacedLease` call
+ * through @kubernetes/client-node without Effect, for comparison).
+ */
+export interface MicrobenchCommand {
+  readonly cmd: "microbench"
+  readonly namespace: string
+  readonly name: string
+  readonly target: "memory" | "kubernetes" | "raw"
+  readonly iterations: number
+  readonly warmup: number
+}
+
+export type Command =
+  | JoinCommand
+  | MicrobenchCommand
+  | { readonly cmd: "release" }
+  | { readonly cmd: "usage"; readonly gc?: boolean | undefined }
+  /** leasekit only: a CPU profile of the next `seconds`, written to `file` (.cpuprofile). */
+  | { readonly cmd: "profile"; readonly seconds: number; readonly file: string }
+  | { readonly cmd: "quit" }
+
+/** Resource usage of a contender process (answer to `usage`). */
+export interface UsageEvent {
+  readonly ev: "usage"
+  readonly t: number
+  /** User + system CPU time of the process so far. */
+  readonly cpuMicros: number
+  readonly rss: number
+  /** Go: bytes allocated so far (`TotalAlloc`); Node: heap in use. */
+  readonly totalAlloc?: number | undefined
+  readonly heapUsed?: number | undefined
+  readonly gets: number
+  readonly creates: number
+  readonly updates: number
+  readonly failures: number
+  /** Renewal lateness since the previous `usage` (µs): sent − (previous success + interval). */
+  readonly latenessN: number
+  readonly latenessP50: number
+  readonly latenessP99: number
+  readonly latenessMax: number
+  /** leasekit only: every lateness sample since the previous `usage` (µs). */
+  readonly lateness?: ReadonlyArray<number> | undefined
+}
+
+/** One critical section in loop mode, with the result of its mutual-exclusion checks. */
+export interface CriticalSectionEvent {
+  readonly ev: "cs"
+  readonly t0: number
+  readonly t1: number
+  readonly token: number
+  readonly ok: boolean
+  readonly problems?: ReadonlyArray<string> | undefined
+}
+
+/** Per-iteration samples of a microbenchmark. */
+export interface MicrobenchEvent {
+  readonly ev: "microbench"
+  readonly target: MicrobenchCommand["target"]
+  /** CPU time (user + system) of each iteration, µs. */
+  readonly cpuMicros: ReadonlyArray<number>
+  /** Wall time of each iteration, µs. */
+  readonly wallMicros: ReadonlyArray<number>
+  /** Bytes allocated per iteration, measured over all iterations with no GC in between; absent
+   * when a garbage collection happened anyway. */
+  readonly bytesPerIteration: number | undefined
+  readonly gcDuringMeasurement: number
+}
+
+export type Event =
+  | { readonly ev: "ready"; readonly t: number; readonly pid: number; readonly identity: string }
+  | { readonly ev: "leading"; readonly t: number; readonly name: string; readonly token?: number; readonly count?: number }
+  | { readonly ev: "releasing"; readonly t: number }
+  | { readonly ev: "released"; readonly t: number; readonly led?: boolean; readonly rounds?: number }
+  | { readonly ev: "error"; readonly msg: string }
+  | { readonly ev: "profile"; readonly file: string; readonly error?: string | undefined }
+  | UsageEvent
+  | CriticalSectionEvent
+  | MicrobenchEvent
+
+/** The timestamp of an event that has one (`ready`, `leading`, `releasing`, `released`, `usage`). */
+export const timeOf = (event: Event): number => {
+  if ("t" in event) return event.t
+  throw new Error(`event ${event.ev} has no timestamp`)
+}
+
+/** Microseconds of `CLOCK_MONOTONIC`. */
+export const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n)

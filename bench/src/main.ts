@@ -1,0 +1,286 @@
+/**
+ * leasekit's benchmarks, side by side with client-go's leader election, on a real local control
+ * plane (etcd + kube-apiserver from `@leasekit/testing`). Writes `RESULTS.md` and two SVG plots.
+ *
+ *   node src/main.ts [--quick] [--out <dir>] [--wait-quiet <minutes>] [--only 1,2,…]
+ *
+ * `--quick` takes every figure with few samples (under 3 minutes); the full run takes the numbers
+ * meant for the committed RESULTS.md (about 30 minutes). `--wait-quiet` first waits, polling once
+ * a minute for at most that many minutes, until the 1-minute load average is below 1 (default:
+ * 30 in the full run, 0 with --quick); RESULTS.md says whether the machine was quiet.
+ *
+ * Every process started here is stopped at the end, on failure, and on SIGINT / SIGTERM.
+ */
+import { ControlPlane } from "@leasekit/testing"
+import { Effect } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { AuditLog } from "./AuditLog.ts"
+import type { Bench } from "./Bench.ts"
+import { sleep } from "./Bench.ts"
+import { killAll, Pool, running } from "./Contenders.ts"
+import * as Contention from "./figures/Contention.ts"
+import * as Failover from "./figures/Failover.ts"
+import * as Handover from "./figures/Handover.ts"
+import * as RequestsPerOperation from "./figures/RequestsPerOperation.ts"
+import * as RuntimeCost from "./figures/RuntimeCost.ts"
+import * as Scale from "./figures/Scale.ts"
+import * as Machine from "./Machine.ts"
+import type { ProfileSummary } from "./Profile.ts"
+import { summarizeProfile } from "./Profile.ts"
+import * as Report from "./Report.ts"
+
+const benchDir = Path.resolve(import.meta.dirname, "..")
+const args = process.argv.slice(2)
+const flag = (name: string) => args.includes(name)
+const option = (name: string) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : undefined
+}
+const quick = flag("--quick")
+const outDir = Path.resolve(option("--out") ?? benchDir)
+const waitQuietMinutes = Number(option("--wait-quiet") ?? (quick ? 0 : 30))
+const only = option("--only")?.split(",").map(Number)
+const wanted = (figure: number) => only === undefined || only.includes(figure)
+
+const settings = quick
+  ? {
+    fig1: { cycles: 1, windowSeconds: 12 },
+    fig2: { waiters: [1, 4, 16], leasekit: 15, clientgo: 4 },
+    fig3: [{ seconds: 5, trials: 2 }, { seconds: 15, trials: 1 }],
+    fig4: { contenders: [2, 8, 32], seconds: 4 },
+    fig5: { leasekit: [1000], clientgo: [] as Array<number>, settleSeconds: 1, windowSeconds: 40 / 3, profileSeconds: 5 },
+    fig6: { memory: 2_000, kubernetes: 200 }
+  }
+  : {
+    fig1: { cycles: 5, windowSeconds: 120 },
+    fig2: { waiters: [1, 4, 16], leasekit: 200, clientgo: 200 },
+    fig3: [{ seconds: 5, trials: 20 }, { seconds: 15, trials: 10 }],
+    fig4: { contenders: [2, 8, 32], seconds: 30 },
+    fig5: { leasekit: [100, 1000, 10000], clientgo: [100, 1000], settleSeconds: 8, windowSeconds: 60, profileSeconds: 20 },
+    fig6: { memory: 20_000, kubernetes: 2_000 }
+  }
+export type Settings = typeof settings
+
+const started = Date.now()
+const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}\n`)
+
+// ---------------------------------------------------------------------------------------------
+// No process outlives the run.
+
+process.on("exit", killAll)
+const abort = new AbortController()
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping contenders and the control plane`)
+    killAll()
+    abort.abort()
+    setTimeout(() => process.exit(130), 30_000).unref()
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const waitQuiet = async () => {
+  const threshold = 1.0
+  const first = Os.loadavg()
+  const start = Date.now()
+  if (waitQuietMinutes <= 0) return { waitedSeconds: 0, loadAtStart: first, reached: first[0]! < threshold, threshold, asked: false }
+  let load = first
+  while (load[0]! >= threshold && Date.now() - start < waitQuietMinutes * 60_000) {
+    log(`load average ${load.map((l) => l.toFixed(2)).join(" ")} ≥ ${threshold}: waiting for a quiet machine (up to ${waitQuietMinutes} min)`)
+    await sleep(60_000)
+    load = Os.loadavg()
+  }
+  return { waitedSeconds: (Date.now() - start) / 1000, loadAtStart: load, reached: load[0]! < threshold, threshold, asked: true }
+}
+
+const buildClientgo = (): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const child = ChildProcess.spawn("bash", [Path.join(benchDir, "clientgo", "build.sh")], { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
+    child.on("exit", (code) =>
+      code === 0 ? resolve(out.trim().split("\n").pop()!) : reject(new Error(`clientgo/build.sh failed (exit ${code})`))
+    )
+  })
+
+const run = (controlPlane: ControlPlane.ControlPlaneService, clientgoBinary: string, quiet: Report.Quiet) =>
+  Effect.tryPromise({
+    try: async () => {
+      const runDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-bench-"))
+      const spawnContext = {
+        kubeconfig: controlPlane.users.admin.kubeconfig,
+        clientgoBinary,
+        logDir: runDir,
+        benchDir
+      }
+      const auditFile = controlPlane.auditLog
+      if (auditFile._tag === "None") throw new Error("the control plane has no audit log")
+      const pool = new Pool(spawnContext)
+      const bench: Bench = {
+        quick,
+        controlPlane,
+        namespace: controlPlane.namespace,
+        audit: new AuditLog(auditFile.value),
+        pool,
+        spawnContext,
+        outDir: runDir,
+        log
+      }
+      log(`contender logs and profiles in ${runDir}`)
+      const results: Report.Results = {
+        mode: quick ? "quick" : "full",
+        startedAt: new Date(started).toISOString(),
+        durationSeconds: 0,
+        machine: Machine.machine(),
+        versions: Machine.versions({
+          benchDir,
+          kubeApiserver: controlPlane.assets.kubeApiserver,
+          etcd: controlPlane.assets.etcd,
+          clientgoBinary
+        }),
+        quiet,
+        loads: [],
+        settings,
+        requests: [],
+        handover: [],
+        failover: [],
+        contention: [],
+        scale: [],
+        runtimeCost: undefined,
+        profiles: {},
+        errors: []
+      }
+      const attempt = async (figure: string, body: () => Promise<void>) => {
+        results.loads.push({ figure, load: Os.loadavg() })
+        log(`${figure} ...`)
+        try {
+          await body()
+        } catch (error) {
+          log(`${figure} FAILED: ${String(error)}`)
+          results.errors.push({ figure, message: String(error) })
+        }
+      }
+      const profile = (name: string, file: string | undefined) => {
+        if (file === undefined) return
+        try {
+          results.profiles[name] = summarizeProfile(file) satisfies ProfileSummary
+        } catch (error) {
+          results.errors.push({ figure: `profile ${name}`, message: String(error) })
+        }
+      }
+
+      // Contenders for figures 2 and 4: started before anything is measured in the full run; in
+      // the quick run beside figures 1 and 3 (which count requests and wait on timers).
+      const poolSize = wanted(4) ? Math.max(...settings.fig4.contenders) : wanted(2) ? Math.max(...settings.fig2.waiters) + 1 : 1
+      const warming = (async () => {
+        log(`starting ${poolSize} leasekit and ${poolSize} client-go contenders`)
+        const warm = await Promise.all([pool.take("leasekit", poolSize), pool.take("client-go", poolSize)])
+        pool.give(warm.flat())
+        log(`contenders ready`)
+      })()
+      if (!quick) await warming
+
+      // Figures 1 and 3 together: figure 1 counts requests (per lease), figure 3 waits on timers.
+      await Promise.all([
+        wanted(1)
+          ? attempt("figure 1: requests per operation", async () => {
+            results.requests.push(
+              ...(await Promise.all((["leasekit", "client-go"] as const).map((kind) =>
+                RequestsPerOperation.run(bench, kind, settings.fig1.cycles, settings.fig1.windowSeconds)
+              )))
+            )
+          })
+          : Promise.resolve(),
+        wanted(3)
+          ? attempt("figure 3: failover after SIGKILL", async () => {
+            for (const { seconds, trials } of settings.fig3) {
+              results.failover.push(
+                ...(await Promise.all((["leasekit", "client-go"] as const).map((kind) => Failover.run(bench, kind, seconds, trials))))
+              )
+            }
+          })
+          : Promise.resolve()
+      ])
+
+      await warming
+
+      // Figure 2: leasekit series one after another; client-go's (which spend their time polling)
+      // all at once beside them.
+      if (wanted(2)) {
+        await attempt("figure 2: handover after graceful release", async () => {
+          const clientgo = Promise.all(
+            settings.fig2.waiters.map((w) => Handover.run(bench, "client-go", w, settings.fig2.clientgo))
+          )
+          for (const w of settings.fig2.waiters) results.handover.push(await Handover.run(bench, "leasekit", w, settings.fig2.leasekit))
+          results.handover.push(...(await clientgo))
+        })
+      }
+
+      if (wanted(4)) {
+        await attempt("figure 4: contended throughput", async () => {
+          for (const n of settings.fig4.contenders) {
+            for (const kind of ["leasekit", "client-go"] as const) {
+              const r = await Contention.run(bench, kind, n, settings.fig4.seconds)
+              log(`  fig 4 ${kind} N=${n}: ${r.perSecond.toFixed(1)} critical sections/s, ${r.violations.length} violations`)
+              results.contention.push(r)
+            }
+          }
+        })
+      }
+      await pool.shrink(0)
+
+      if (wanted(5)) {
+        await attempt("figure 5: scale in one process", async () => {
+          const { clientgo, leasekit, profileSeconds, settleSeconds, windowSeconds } = settings.fig5
+          for (const n of leasekit) {
+            const r = await Scale.run(bench, "leasekit", n, { settleSeconds, windowSeconds, profileSeconds: n === 1000 ? profileSeconds : 0 })
+            results.scale.push(r)
+            profile(`scale-${n}`, r.profileFile)
+          }
+          for (const n of clientgo) {
+            results.scale.push(await Scale.run(bench, "client-go", n, { settleSeconds, windowSeconds, profileSeconds: 0 }))
+          }
+        })
+      }
+
+      if (wanted(6)) {
+        await attempt("figure 6: cost of the Effect runtime", async () => {
+          results.runtimeCost = await RuntimeCost.run(bench, settings.fig6)
+          profile("renewal", results.runtimeCost.profileFile)
+        })
+      }
+
+      results.durationSeconds = (Date.now() - started) / 1000
+      results.loads.push({ figure: "end", load: Os.loadavg() })
+      Fs.writeFileSync(Path.join(runDir, "results.json"), JSON.stringify(results, null, 2))
+      Report.write(outDir, results)
+      log(`wrote ${Path.join(outDir, "RESULTS.md")} (raw results: ${Path.join(runDir, "results.json")})`)
+      return results
+    },
+    catch: (error) => error
+  })
+
+const program = Effect.scoped(Effect.gen(function*() {
+  const quiet = yield* Effect.promise(waitQuiet)
+  log("building the client-go baseline and starting the control plane")
+  const [clientgoBinary, controlPlane] = yield* Effect.all([
+    Effect.tryPromise({ try: buildClientgo, catch: (error) => error }),
+    ControlPlane.make({ namespace: "leasekit-bench", startTimeout: "120 seconds" })
+  ], { concurrency: 2 })
+  log(`control plane up at ${controlPlane.server}`)
+  return yield* run(controlPlane, clientgoBinary, quiet).pipe(Effect.ensuring(Effect.sync(killAll)))
+}))
+
+const exit = await Effect.runPromiseExit(program, { signal: abort.signal })
+// Contenders were killed; give them a moment to be reaped before checking.
+await sleep(200)
+if (running() > 0) log(`warning: ${running()} contender processes still running`)
+if (exit._tag === "Failure") {
+  log(`failed: ${String(exit.cause)}`)
+  process.exit(1)
+}
+log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`)
