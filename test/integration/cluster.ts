@@ -441,7 +441,11 @@ const external = (options: LayerOptions, kubeconfig: string, variable: string) =
     const namespace = namespaceFor(options.namespace)
     const otherNamespace = namespaceFor(options.otherNamespace ?? `${options.namespace}-other`)
     const dir = yield* scratch
-    const client = yield* loadClient(kubeconfig)
+    const client = yield* loadClient(kubeconfig).pipe(
+      Effect.mapError((e) =>
+        new ClusterError({ detail: `${variable} names the cluster to test against, but ${e.detail}`, cause: e.cause })
+      )
+    )
     yield* ownNamespace(client.kubeConfig, client.server, namespace)
     yield* ownNamespace(client.kubeConfig, client.server, otherNamespace)
     const restricted = options.restricted === true
