@@ -18,11 +18,14 @@
  *   holder re-adopted its own lease, or an admin lowered `leaseTransitions` in between;
  * - stuck periods: gaps between belief intervals longer than `duration + retryPeriod +
  *   requestTimeout`, after removing the time during which nobody could have progressed (API server
- *   or etcd down, a hostile record an admin wrote that rightly blocks for its duration);
+ *   or etcd down, a hostile record an admin wrote that rightly blocks for its duration), plus, under
+ *   added latency, the time a write the holder gave up on may linger in the network and still land
+ *   (it restarts everyone's observation of the record);
  * - failover: the gap after a tenure that ended without a release (lost, killed, paused);
  * - how each SIGSTOP pause ended (found out before writing, or rejected by the fence), how late
  *   after the last renewal a holder declared a deadline loss, and how soon after that anyone else
- *   took over (must be ≥ `duration`).
+ *   took over (must be ≥ `duration`, unless the holder itself cleared the record after declaring
+ *   the loss).
  */
 import type { FenceState } from "./fence.ts"
 import type { ContenderEvent, RunnerEvent, Timing } from "./protocol.ts"
@@ -112,6 +115,7 @@ export const check = (input: {
   const begun = new Set<string>()
   const acceptedIds: Array<{ id: string; token: number }> = []
   const deadlineLosses: Array<{ holder: string; token: number; t: number; lastRenewal: number }> = []
+  const releasing: Array<{ holder: string; token: number; t: number }> = []
   let readoptions = 0
   for (const journal of input.journals) {
     let current: Tenure | undefined
@@ -130,6 +134,9 @@ export const check = (input: {
           break
         case "released":
           if (current !== undefined) current.released = true
+          break
+        case "releasing":
+          releasing.push({ holder: event.holder, token: event.token, t: event.t })
           break
         case "lost":
           losses[event.reason] = (losses[event.reason] ?? 0) + 1
@@ -243,7 +250,12 @@ export const check = (input: {
       maxGapMillis = Math.max(maxGapMillis, gap)
       if (!prev.released) maxFailoverMillis = Math.max(maxFailoverMillis, gap)
       const unexcused = gap - covered(prev.end, next.start, excused)
-      if (unexcused > stuckThresholdMillis) {
+      const linger = Math.max(0, ...runner.map((e) =>
+        e.e === "fault" && e.lingerMillis !== undefined && e.t >= prev.acquiredAt - durationMillis && e.t <= next.start
+          ? e.lingerMillis
+          : 0
+      ))
+      if (unexcused > stuckThresholdMillis + linger) {
         stuck.push(`${(gap / 1000).toFixed(1)} s without a holder after ${prev.holder} (token ${prev.token}; ${
           (unexcused / 1000).toFixed(1)
         } s not explained by an outage or an admin's record)`)
@@ -263,6 +275,9 @@ export const check = (input: {
     const next = tenures.find((t) => t.holder !== loss.holder && t.start > loss.lastRenewal && t.token >= loss.token)
     if (next === undefined) continue
     const after = next.start - loss.lastRenewal
+    // The holder itself may clear the record once it declared the loss: not a takeover then.
+    const cleared = releasing.some((r) => r.holder === loss.holder && r.token === loss.token && r.t <= next.start)
+    if (cleared) continue
     takeoverAfterLastRenewalMillis.push(after)
     if (after < durationMillis) {
       earlyTakeovers.push(`${next.holder} started ${after.toFixed(0)} ms after ${loss.holder}'s last renewal (< ${durationMillis} ms)`)
@@ -296,10 +311,16 @@ export const check = (input: {
   // --- outages: did the holder of the moment keep its lease? --------------------------------
   const outages = runner.filter((e): e is Extract<RunnerEvent, { e: "outage" }> => e.e === "outage").map((o) => {
     const events = o.holder === undefined ? [] : byHolder.get(o.holder) ?? []
-    const holderKept = o.holder === undefined
-      ? undefined
-      : events.some((e) => e.e === "valid" && e.token === o.token && e.t > o.to) &&
-        !events.some((e) => e.e === "lost" && e.token === o.token && e.t <= o.to + timing.renewDeadlineMillis)
+    // Kept: it neither lost nor found out it lost the lease, and it went on afterwards (acted as
+    // holder after the outage, or released the lease normally).
+    const gaveUp = events.some((e) =>
+      (e.e === "lost" || e.e === "found-out") && e.token === o.token && e.t >= o.from
+    )
+    const wentOn = events.some((e) =>
+      (e.e === "valid" && e.token === o.token && e.t > o.to) ||
+      (e.e === "released" && e.token === o.token && e.t > o.from)
+    )
+    const holderKept = o.holder === undefined ? undefined : !gaveUp && wentOn
     return { what: o.what, millis: o.to - o.from, holderKept }
   })
 

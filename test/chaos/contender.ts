@@ -147,9 +147,11 @@ const round = (index: number) =>
   Effect.scoped(Effect.gen(function*() {
     const lease = yield* Lease.acquire(leaseOptions)
     journal({ e: "acquired", t: now(), holder, token: lease.token, round: index })
+    let lossReason: string | undefined
     yield* lease.lost.pipe(
       Effect.catch((error) =>
-        Effect.sync(() =>
+        Effect.sync(() => {
+          lossReason = error.reason._tag
           journal({
             e: "lost",
             t: now(),
@@ -159,7 +161,7 @@ const round = (index: number) =>
             lastRenewal: error.reason._tag === "DeadlineExceeded" ? error.reason.lastRenewal.getTime() : undefined,
             message: error.message
           })
-        )
+        })
       ),
       Effect.forkScoped
     )
@@ -178,15 +180,18 @@ const round = (index: number) =>
       rejected: stats.rejected,
       outcome
     })
-    if (outcome === "completed") {
-      const released = yield* Effect.result(lease.release)
-      journal(
-        released._tag === "Success"
-          ? { e: "released", t: now(), holder, token: lease.token }
-          : { e: "release-failed", t: now(), holder, token: lease.token, message: released.failure.message }
-      )
-    }
-    // Otherwise the scope's finalizer decides (it clears a lease lost to the deadline).
+    // Released explicitly (rather than by the scope's finalizer) to journal it. As the finalizer
+    // does: a lease taken, cleared or deleted by someone else is not ours to release; one that
+    // passed its deadline may still name us, and clearing it hands it over sooner.
+    yield* Effect.yieldNow // let the loss watcher record a loss that ended the section
+    if (lossReason === "Taken" || lossReason === "Released" || lossReason === "Deleted") return
+    journal({ e: "releasing", t: now(), holder, token: lease.token, afterLoss: outcome !== "completed" })
+    const released = yield* Effect.result(lease.release)
+    journal(
+      released._tag === "Success"
+        ? { e: "released", t: now(), holder, token: lease.token }
+        : { e: "release-failed", t: now(), holder, token: lease.token, message: released.failure.message }
+    )
   }))
 
 const main = Effect.gen(function*() {

@@ -24,6 +24,10 @@
  * | `holderIdentity: ""`                 | released: free                                | at once                           | n + 1       |
  * | garbage `holderIdentity`             | held by that (foreign) identity               | after its duration unchanged      | n + 1       |
  * | `leaseTransitions: -5` (etcd)        | counted as 0                                  | after its duration unchanged      | 1 (reset)   |
+ * | `leaseTransitions: 2147483647`       | the next value does not fit the API's int32   | never (BUG, reported: refused as Invalid) | —   |
+ *
+ * Messages quote a foreign holder verbatim (BUG, reported): a `holderIdentity` with a newline
+ * forges log lines; `hostile.test.ts` keeps both bugs as expected failures.
  *
  * A holder whose record an admin overwrites loses the lease at its next renewal (`Taken` by the
  * new holder, or `Released` when the new record names nobody), never later than its deadline.

@@ -103,6 +103,9 @@ export type ContenderEvent =
     readonly rejected: number
     readonly outcome: "completed" | "found-out" | "lost"
   }
+  /** About to release (after the section, or after losing the lease to its deadline — the record
+   * may still name us, and clearing it hands it over sooner). */
+  | { readonly e: "releasing"; readonly t: number; readonly holder: string; readonly token: number; readonly afterLoss: boolean }
   | { readonly e: "released"; readonly t: number; readonly holder: string; readonly token: number }
   | { readonly e: "release-failed"; readonly t: number; readonly holder: string; readonly token: number; readonly message: string }
   | { readonly e: "self-pause"; readonly t: number; readonly holder: string; readonly token: number }
@@ -119,7 +122,16 @@ export type WriteOutcome = "accepted" | "rejected" | "found-out" | "failed"
 
 /** One line of the runner's journal: the faults it injected and what an admin wrote. */
 export type RunnerEvent =
-  | { readonly e: "fault"; readonly t: number; readonly kind: string; readonly target?: string | undefined; readonly detail?: string | undefined }
+  | {
+    readonly e: "fault"
+    readonly t: number
+    readonly kind: string
+    readonly target?: string | undefined
+    readonly detail?: string | undefined
+    /** How long a write sent during the fault may linger in the network before it lands (added
+     * latency): such a late write restarts the other contenders' observation of the record. */
+    readonly lingerMillis?: number | undefined
+  }
   /** A window in which the lease could not be written by anyone (API server or etcd down). */
   | {
     readonly e: "outage"

@@ -368,7 +368,8 @@ const etcdRestart: Scenario = {
 const holderConnectionFault = (
   ctx: ScenarioContext,
   kind: string,
-  apply: (proxy: FaultProxyService) => Effect.Effect<void>
+  apply: (proxy: FaultProxyService) => Effect.Effect<void>,
+  lingerMillis?: number
 ) =>
   Effect.gen(function*() {
     while (now() < ctx.until) {
@@ -379,7 +380,7 @@ const holderConnectionFault = (
       const t = now()
       yield* Effect.gen(function*() {
         yield* apply(proxy)
-        ctx.log({ e: "fault", t, kind, target: held.value.contender.config.holder })
+        ctx.log({ e: "fault", t, kind, target: held.value.contender.config.holder, lingerMillis })
         yield* awaitProgress(ctx, t, ctx.timing.durationSeconds * 3_000 + 20_000, held.value.contender)
         yield* jitter(1_000, 3_000)
       }).pipe(Effect.ensuring(proxy.pass))
@@ -397,8 +398,12 @@ const latency: Scenario = {
   workMillis: 500,
   budget: { quick: 20, long: 200 },
   inject: (ctx) =>
-    holderConnectionFault(ctx, "latency on holder's connection", (proxy) =>
-      proxy.latency(`${ctx.timing.requestTimeoutMillis + 1000} millis`))
+    holderConnectionFault(
+      ctx,
+      "latency on holder's connection",
+      (proxy) => proxy.latency(`${ctx.timing.requestTimeoutMillis + 1000} millis`),
+      ctx.timing.requestTimeoutMillis + 1000
+    )
 }
 
 const blackhole: Scenario = {

@@ -1,0 +1,30 @@
+/**
+ * `pnpm test:chaos [--long] [--only a,b]`: runs the `chaos` vitest project (every scenario against
+ * the real control plane, then the hostile-record suite) in quick mode — a few minutes, for CI —
+ * or, with `--long`, as the soak (several minutes per scenario, 30+ minutes in total). The table
+ * is printed at the end, and written to `--out FILE` when given. vitest itself does not accept
+ * unknown flags, hence this wrapper: it passes the mode on in `LEASEKIT_CHAOS_MODE`.
+ *
+ *   node test/chaos/main.ts [--long] [--only sigkill-holder,etcd-restart] [--out table.md] [--config vitest.config.ts]
+ */
+import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
+
+const args = process.argv.slice(2)
+const option = (name: string) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? args[i + 1] : undefined
+}
+const root = Path.resolve(import.meta.dirname, "..", "..")
+const config = option("--config")
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  LEASEKIT_CHAOS_MODE: args.includes("--long") ? "long" : "quick",
+  ...(option("--only") === undefined ? {} : { LEASEKIT_CHAOS_ONLY: option("--only") }),
+  ...(option("--out") === undefined ? {} : { LEASEKIT_CHAOS_OUT: Path.resolve(option("--out")!) })
+}
+const vitest = Path.join(root, "node_modules", ".bin", "vitest")
+const vitestArgs = ["run", "--root", root, ...(config === undefined ? ["--project", "chaos"] : ["--config", config])]
+const child = ChildProcess.spawn(vitest, vitestArgs, { cwd: root, env, stdio: "inherit" })
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal))
+child.on("exit", (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)))
