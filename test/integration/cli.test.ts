@@ -219,13 +219,18 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       yield* waitUntil("CMD to start", () => Fs.existsSync(pidFile) && Fs.readFileSync(pidFile, "utf8").trim() !== "")
       const childPid = Number(Fs.readFileSync(pidFile, "utf8").trim())
 
-      const lease = (yield* readLease(name))!
-      const overwrite = yield* cp.request({
-        method: "PUT",
-        path: leasePath(name),
-        body: { ...lease, spec: { ...lease.spec, holderIdentity: "admin-took-it" } }
-      })
-      assert.strictEqual(overwrite.status, 200, overwrite.body)
+      // A compare-and-swap like any writer's; a renewal in between (409) means read again.
+      const overwrite = readLease(name).pipe(
+        Effect.flatMap((lease) =>
+          cp.request({
+            method: "PUT",
+            path: leasePath(name),
+            body: { ...lease!, spec: { ...lease!.spec, holderIdentity: "admin-took-it" } }
+          })
+        ),
+        Effect.map((response) => response.status === 200)
+      )
+      yield* waitFor("the admin's overwrite to succeed", overwrite, "10 seconds")
 
       const ended = yield* holder.ended
       assert.strictEqual(ended.code, 79, ended.stderr)
@@ -325,7 +330,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.match(text.stdout, /Holder:\s+show-holder/)
       assert.match(text.stdout, /Token:\s+0 /)
       assert.match(text.stdout, /Duration:\s+3s/)
-      assert.match(text.stdout, /Expires:.*at most 3\.00s/)
+      assert.match(text.stdout, /Expires:.*at most (3\.00|2\.9\d)s/, "a one-shot observer waits up to the duration")
 
       const json = yield* leasekit(["status", ...kube, name, "-o", "json"])
       assert.strictEqual(json.code, 0, json.stderr)
@@ -337,9 +342,10 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
         state: "held",
         holder: "show-holder",
         token: 0,
-        durationSeconds: 3,
-        expiresInSeconds: 3
+        durationSeconds: 3
       })
+      // Judged from this observer's first sight of the record, a few milliseconds ago at most.
+      assert.closeTo(status["expiresInSeconds"] as number, 3, 0.1)
       assert.isString(status["renewTime"])
 
       const absent = JSON.parse((yield* leasekit(["status", ...kube, `${name}-absent`, "-o", "json"])).stdout) as Record<string, unknown>

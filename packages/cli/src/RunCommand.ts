@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Lease } from "@leasekit/core"
+import { Lease, LeaseOptions } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -104,6 +104,8 @@ const program = (c: Config) =>
       ...(Option.isSome(c.holder) ? { holder: c.holder.value } : {})
     }
 
+    // Every option is checked (64) before anything is sent.
+    yield* LeaseOptions.resolve(options)
     // One read first: an API server that cannot be reached (or refuses us) is reported at once
     // (69, 77) instead of being waited out like a brief outage while the lease is awaited.
     const before = yield* Lease.inspect({ namespace, name: c.name })
