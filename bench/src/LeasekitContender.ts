@@ -262,6 +262,8 @@ const usage = (withGc: boolean) => {
     cpuMicros: cpu.user + cpu.system,
     rss: memory.rss,
     heapUsed: memory.heapUsed,
+    external: memory.external,
+    youngGeneration: V8.getHeapSpaceStatistics().find((space) => space.space_name === "new_space")?.physical_space_size ?? 0,
     ...counters,
     latenessN: sorted.length,
     latenessP50: percentile(sorted, 0.5),

@@ -61,7 +61,11 @@ export interface UsageEvent {
   readonly rss: number
   /** Go: bytes allocated so far (`TotalAlloc`); Node: heap in use. */
   readonly totalAlloc?: number | undefined
+  /** Node: V8 heap in use, memory held by C++ objects bound to JS (external), and the committed
+   * size of the young generation (empty right after a GC, yet resident). */
   readonly heapUsed?: number | undefined
+  readonly external?: number | undefined
+  readonly youngGeneration?: number | undefined
   readonly gets: number
   readonly creates: number
   readonly updates: number

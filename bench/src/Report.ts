@@ -113,7 +113,7 @@ export const goals = (r: Results): Array<Goal> => {
       met: violations === 0 && sections > 0
     })
   }
-  const scale1000 = r.scale.find((x) => x.kind === "leasekit" && x.leases === 1000)
+  const scale1000 = r.scale.find((x) => x.kind === "leasekit" && x.leases === 1000 && x.nodeFlags.length === 0)
   if (scale1000 !== undefined) {
     out.push(
       {
@@ -348,14 +348,19 @@ const scaleSection = (r: Results) => {
     x.ok
       ? [
         fmt(x.leases, 0),
-        label(x.kind),
+        `${label(x.kind)}${x.nodeFlags.length > 0 ? ` (node ${x.nodeFlags.join(" ")})` : ""}`,
         `${fmt(x.acquireSeconds, 1)} s`,
         `${fmt(x.idleRssMB, 0)} → ${fmt(x.heldRssMB, 0)} MB (+${fmt(x.heldRssMB - x.idleRssMB, 1)})`,
+        x.kind === "leasekit"
+          ? `+${fmt(x.heldHeapMB - x.idleHeapMB, 1)} MB (${fmt(((x.heldHeapMB - x.idleHeapMB) * 1024) / x.leases, 1)} KiB per lease); young generation ${
+            fmt(x.youngGenerationMB, 0)
+          } MB`
+          : "–",
         pct(x.cpuShare),
         `${fmt(x.requestsPerSecond, 1)} (ideal ${fmt(x.kind === "leasekit" ? x.leases / (20 / 3) : x.leases, 1)})`,
         medianP99(x.latenessMs, 1)
       ]
-      : [fmt(x.leases, 0), label(x.kind), `**failed**: ${x.failure ?? ""}`, "", "", "", ""]
+      : [fmt(x.leases, 0), label(x.kind), `**failed**: ${x.failure ?? ""}`, "", "", "", "", ""]
   )
   return [
     "## 5. Scale: many leases held by one process",
@@ -365,6 +370,7 @@ const scaleSection = (r: Results) => {
       "",
       "acquiring all",
       "RSS idle → holding (after full GC)",
+      "JS heap + external retained, after full GC",
       "CPU, share of one core",
       "requests / s at the server",
       "renewal lateness ms, median / p99 (n)"
@@ -489,7 +495,7 @@ const handoverPlot = (r: Results) => {
 const latenessPlot = (r: Results) => {
   const series: Array<Plot.Series> = []
   for (const kind of ["leasekit", "client-go"] as const) {
-    const points = r.scale.filter((x) => x.kind === kind && x.ok).sort((a, b) => a.leases - b.leases)
+    const points = r.scale.filter((x) => x.kind === kind && x.ok && x.nodeFlags.length === 0).sort((a, b) => a.leases - b.leases)
     if (points.length === 0) continue
     const color = kind === "leasekit" ? "#08519c" : "#a63603"
     series.push(

@@ -51,7 +51,14 @@ const settings = quick
     fig2: { waiters: [1, 4, 16], leasekit: 15, clientgo: 4 },
     fig3: [{ seconds: 5, trials: 2 }, { seconds: 15, trials: 1 }],
     fig4: { contenders: [2, 8, 32], seconds: 4 },
-    fig5: { leasekit: [1000], clientgo: [] as Array<number>, settleSeconds: 1, windowSeconds: 40 / 3, profileSeconds: 5 },
+    fig5: {
+      leasekit: [1000],
+      clientgo: [] as Array<number>,
+      tuned: [] as Array<{ leases: number; nodeFlags: Array<string> }>,
+      settleSeconds: 1,
+      windowSeconds: 40 / 3,
+      profileSeconds: 5
+    },
     fig6: { memory: 2_000, kubernetes: 200 }
   }
   : {
@@ -59,7 +66,15 @@ const settings = quick
     fig2: { waiters: [1, 4, 16], leasekit: 200, clientgo: 200 },
     fig3: [{ seconds: 5, trials: 20 }, { seconds: 15, trials: 10 }],
     fig4: { contenders: [2, 8, 32], seconds: 30 },
-    fig5: { leasekit: [100, 1000, 10000], clientgo: [100, 1000], settleSeconds: 8, windowSeconds: 60, profileSeconds: 20 },
+    fig5: {
+      leasekit: [100, 1000, 10000],
+      clientgo: [100, 1000],
+      // A tuning variant: the young generation capped (see Findings: memory at 1,000 leases).
+      tuned: [{ leases: 1000, nodeFlags: ["--max-semi-space-size=16"] }],
+      settleSeconds: 8,
+      windowSeconds: 60,
+      profileSeconds: 20
+    },
     fig6: { memory: 20_000, kubernetes: 2_000 }
   }
 export type Settings = typeof settings
@@ -235,11 +250,14 @@ const run = (controlPlane: ControlPlane.ControlPlaneService, clientgoBinary: str
 
       if (wanted(5)) {
         await attempt("figure 5: scale in one process", async () => {
-          const { clientgo, leasekit, profileSeconds, settleSeconds, windowSeconds } = settings.fig5
+          const { clientgo, leasekit, profileSeconds, settleSeconds, tuned, windowSeconds } = settings.fig5
           for (const n of leasekit) {
             const r = await Scale.run(bench, "leasekit", n, { settleSeconds, windowSeconds, profileSeconds: n === 1000 ? profileSeconds : 0 })
             results.scale.push(r)
             profile(`scale-${n}`, r.profileFile)
+          }
+          for (const { leases, nodeFlags } of tuned) {
+            results.scale.push(await Scale.run(bench, "leasekit", leases, { settleSeconds, windowSeconds, profileSeconds: 0 }, nodeFlags))
           }
           for (const n of clientgo) {
             results.scale.push(await Scale.run(bench, "client-go", n, { settleSeconds, windowSeconds, profileSeconds: 0 }))

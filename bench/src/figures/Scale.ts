@@ -17,7 +17,7 @@ import type { Bench } from "../Bench.ts"
 import { sleep, usageOf } from "../Bench.ts"
 import type { Kind } from "../Contenders.ts"
 import { nextEvent, spawn } from "../Contenders.ts"
-import type { Event } from "../Protocol.ts"
+import type { Event, UsageEvent } from "../Protocol.ts"
 import { nowMicros } from "../Protocol.ts"
 import type { Summary } from "../Statistics.ts"
 import { summarize } from "../Statistics.ts"
@@ -25,12 +25,19 @@ import { summarize } from "../Statistics.ts"
 export interface ScaleResult {
   readonly kind: Kind
   readonly leases: number
+  /** Extra Node flags of this run (a tuning variant), if any. */
+  readonly nodeFlags: ReadonlyArray<string>
   readonly ok: boolean
   readonly failure?: string | undefined
   readonly acquireSeconds: number
   readonly windowSeconds: number
   readonly idleRssMB: number
   readonly heldRssMB: number
+  /** V8 heap in use + external memory, after a full GC (Node only). */
+  readonly idleHeapMB: number
+  readonly heldHeapMB: number
+  /** Committed young generation while holding (Node only). */
+  readonly youngGenerationMB: number
   readonly cpuShare: number
   readonly requestsPerSecond: number
   /** Renewal lateness, ms. For client-go only median, p99 and n are known (computed in Go). */
@@ -38,25 +45,33 @@ export interface ScaleResult {
   readonly profileFile?: string | undefined
 }
 
+const heapOf = (u: UsageEvent) =>
+  u.heapUsed === undefined ? Number.NaN : (u.heapUsed + (u.external ?? 0)) / 2 ** 20
+
 export const run = async (
   bench: Bench,
   kind: Kind,
   leases: number,
-  timing: { readonly settleSeconds: number; readonly windowSeconds: number; readonly profileSeconds: number }
+  timing: { readonly settleSeconds: number; readonly windowSeconds: number; readonly profileSeconds: number },
+  nodeFlags: ReadonlyArray<string> = []
 ): Promise<ScaleResult> => {
   const { profileSeconds, settleSeconds, windowSeconds } = timing
-  const c = await spawn(bench.spawnContext, kind)
+  const c = await spawn(bench.spawnContext, kind, { nodeFlags })
   const name = `f5-${kind}-${leases}-${Date.now().toString(36)}`
   const prefix = `${name}-`
   const { audit } = bench
   const empty: ScaleResult = {
     kind,
     leases,
+    nodeFlags,
     ok: false,
     acquireSeconds: Number.NaN,
     windowSeconds: 0,
     idleRssMB: Number.NaN,
     heldRssMB: Number.NaN,
+    idleHeapMB: Number.NaN,
+    heldHeapMB: Number.NaN,
+    youngGenerationMB: Number.NaN,
     cpuShare: Number.NaN,
     requestsPerSecond: Number.NaN,
     latenessMs: summarize([])
@@ -111,11 +126,15 @@ export const run = async (
     return {
       kind,
       leases,
+      nodeFlags,
       ok: true,
       acquireSeconds,
       windowSeconds: elapsed,
       idleRssMB: idle.rss / 2 ** 20,
       heldRssMB: held.rss / 2 ** 20,
+      idleHeapMB: heapOf(idle),
+      heldHeapMB: heapOf(held),
+      youngGenerationMB: (held.youngGeneration ?? Number.NaN) / 2 ** 20,
       cpuShare: (u1.cpuMicros - u0.cpuMicros) / (t1 - t0),
       requestsPerSecond: requests / elapsed,
       latenessMs,
