@@ -20,7 +20,7 @@
  */
 import { Lease, LeaseOptions } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
-import { Effect, Option } from "effect"
+import { Deferred, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
@@ -139,8 +139,12 @@ const program = (c: Config) =>
     yield* Effect.logInfo(`acquired lease ${namespace}/${c.name} as "${lease.holder}" with token ${lease.token}`)
 
     const [file, ...args] = c.command
+    const ownGroup = Supervisor.defaultOwnGroup()
+    const spawned = yield* Deferred.make<Supervisor.Child>()
+    yield* Supervisor.forwardSignals(spawned, ownGroup)
     const child = yield* Supervisor.spawn(file!, args, {
       grace,
+      ownGroup,
       env: {
         ...process.env,
         LEASEKIT_TOKEN: String(lease.token),
@@ -157,8 +161,8 @@ const program = (c: Config) =>
           )
         ))
     )
+    yield* Deferred.succeed(spawned, child)
     yield* Effect.logDebug(`started ${file} (pid ${child.pid}${child.ownGroup ? ", own process group" : ""})`)
-    yield* Supervisor.forwardSignals(child)
 
     const outcome = yield* Effect.raceFirst(
       child.ended.pipe(Effect.map((ended) => ({ _tag: "Ended", ended }) as const)),

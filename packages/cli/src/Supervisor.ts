@@ -116,8 +116,10 @@ export const spawn = (
   args: ReadonlyArray<string>,
   options: SpawnOptions
 ): Effect.Effect<Child, SpawnError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const ownGroup = options.ownGroup ?? !process.stdin.isTTY
+  // Uninterruptible from the spawn until the stop finalizer is registered: an interruption in
+  // between would leave a running command that nothing stops.
+  Effect.uninterruptible(Effect.gen(function*() {
+    const ownGroup = options.ownGroup ?? defaultOwnGroup()
     const endedSignal = yield* Deferred.make<Ended>()
     const proc = yield* Effect.callback<ChildProcess.ChildProcess, SpawnError>((resume) => {
       const child = ChildProcess.spawn(command, [...args], { stdio: "inherit", env: options.env, detached: ownGroup })
@@ -157,7 +159,16 @@ export const spawn = (
       Deferred.isDone(endedSignal).pipe(Effect.flatMap((done) => done ? Effect.void : Effect.asVoid(stop(options.grace))))
     )
     return { pid, ownGroup, ended, signal, stop }
-  })
+  }))
+
+/**
+ * Whether a command gets a process group of its own by default: yes, unless stdin is a terminal
+ * (whose Ctrl-C must reach the command directly).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultOwnGroup = (): boolean => !process.stdin.isTTY
 
 /**
  * The signals forwarded to the command.
@@ -168,23 +179,24 @@ export const spawn = (
 export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"]
 
 /**
- * For the lifetime of the scope, passes the signals leasekit receives on to `child` instead of
- * acting on them; the previous handlers are put back when the scope closes. Each forwarded
- * signal is logged at debug level.
+ * For the lifetime of the scope, passes the signals leasekit receives on to the command instead
+ * of acting on them; the previous handlers are put back when the scope closes. Install it before
+ * spawning: a signal that arrives before the command exists is delivered to it as soon as it does
+ * (`child` completes), so none is lost in between. Each forwarded signal is logged at debug level.
  *
  * @since 0.1.0
  * @category signals
  */
-export const forwardSignals = (child: Child): Effect.Effect<void, never, Scope.Scope> =>
+export const forwardSignals = (child: Deferred.Deferred<Child>, ownGroup: boolean): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
     // The terminal delivers these to the whole foreground group, the command included.
-    const fromTerminal = new Set<NodeJS.Signals>(child.ownGroup ? [] : ["SIGINT", "SIGQUIT"])
+    const fromTerminal = new Set<NodeJS.Signals>(ownGroup ? [] : ["SIGINT", "SIGQUIT"])
     const run = Effect.runForkWith(yield* Effect.context<never>())
     const forward = (sig: NodeJS.Signals) => () => {
       const terminal = fromTerminal.has(sig)
       run(
         Effect.logDebug(`received ${sig}; ${terminal ? "the terminal delivered it" : "forwarding it"} to the command`).pipe(
-          Effect.andThen(terminal ? Effect.void : child.signal(sig))
+          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) => c.signal(sig)))
         )
       )
     }
