@@ -97,7 +97,7 @@ const attemptIn = (
       const state = Option.isSome(known) ? known.value : yield* restore(store.get(options.key))
       const attempt = yield* Contender.attempt(store, memory, options, Option.some(state))
       if (attempt._tag !== "Acquired") return attempt
-      const held: HeldLease = yield* Tenure.start(store, options, attempt, scope)
+      const held = yield* Tenure.start(store, options, attempt, scope)
       return { _tag: "Held", held } as const
     })
   )

@@ -17,30 +17,17 @@
  * failures are retried every `retryPeriod` until the deadline.
  */
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
+import type { HeldLease } from "../Lease.ts"
 import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { LossReason } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
-import type { LeaseKey, LeaseRecord } from "../LeaseRecord.ts"
+import type { LeaseRecord } from "../LeaseRecord.ts"
 import { isHeld } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
 import { holdingSpec } from "./contender.ts"
 import { monotonicMillis } from "./observations.ts"
 import * as Telemetry from "./telemetry.ts"
-
-/** The held lease as the public API exposes it (see `Lease.HeldLease`). */
-export interface Tenure {
-  readonly key: LeaseKey
-  readonly holder: string
-  readonly token: number
-  readonly options: ResolvedLeaseOptions
-  readonly lost: Effect.Effect<never, LeaseLostError>
-  readonly isHeld: Effect.Effect<boolean>
-  readonly record: Effect.Effect<LeaseRecord>
-  readonly renew: Effect.Effect<void, LeaseLostError>
-  readonly release: Effect.Effect<void, LeaseRelinquishmentError>
-  readonly guard: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LeaseLostError, R>
-}
 
 interface State {
   readonly last: LeaseRecord
@@ -80,7 +67,7 @@ export const start = (
   options: ResolvedLeaseOptions,
   acquired: { readonly record: LeaseRecord; readonly sentAt: number; readonly sentWall: number },
   scope: Scope.Scope
-): Effect.Effect<Tenure> =>
+): Effect.Effect<HeldLease> =>
   Effect.gen(function*() {
     const { holder, key } = options
     const token = acquired.record.transitions ?? 0
