@@ -103,26 +103,43 @@ const attemptIn = (
   )
 
 /**
- * One attempt with already-resolved options: `Some` when acquired, `None` when someone else holds
- * the lease. A lost race is re-read and retried a few times.
+ * One attempt with already-resolved options, never waiting. Fails with `HeldByOther` (naming the
+ * holder and when this contender would consider the lease expired) when someone else holds it. A
+ * lost compare-and-swap race is re-read and retried, a few times (then `Contended`).
  *
  * @since 0.1.0
  * @category internals
  */
 export const tryAcquireResolved = (
   options: LeaseOptions.ResolvedLeaseOptions
-): Effect.Effect<Option.Option<HeldLease>, LeaseAcquisitionError, LeaseStore | Scope.Scope> =>
+): Effect.Effect<HeldLease, LeaseAcquisitionError, LeaseStore | Scope.Scope> =>
   Effect.gen(function*() {
     const rawStore = yield* LeaseStore
     const store = bounded(rawStore, options.requestTimeout)
     const memory = memoryOf(rawStore)
     const scope = yield* Scope.Scope
+    const maxRaces = 3
     for (let races = 0;; races++) {
       const outcome = yield* attemptIn(store, memory, options, scope, Option.none()).pipe(
         Effect.mapError((error) => storeError(options.key, error))
       )
-      if (outcome._tag === "Held") return Option.some(outcome.held)
-      if (outcome._tag === "Busy" || races >= 3) return Option.none()
+      switch (outcome._tag) {
+        case "Held":
+          return outcome.held
+        case "Busy":
+          return yield* Effect.fail(
+            new LeaseAcquisitionError({
+              key: options.key,
+              reason: { _tag: "HeldByOther", holder: outcome.holder, expiresIn: outcome.expiresIn }
+            })
+          )
+        case "Raced":
+          if (races + 1 >= maxRaces) {
+            return yield* Effect.fail(
+              new LeaseAcquisitionError({ key: options.key, reason: { _tag: "Contended", races: maxRaces } })
+            )
+          }
+      }
     }
   }).pipe(
     Effect.withSpan("leasekit.lease.tryAcquire", { attributes: Telemetry.attributes(options.key) }),
@@ -261,7 +278,14 @@ export const acquire = (
 export const tryAcquire = (
   options: LeaseOptions.LeaseOptions
 ): Effect.Effect<Option.Option<HeldLease>, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Scope.Scope> =>
-  Effect.flatMap(LeaseOptions.resolve(options), tryAcquireResolved)
+  Effect.flatMap(LeaseOptions.resolve(options), (resolved) =>
+    tryAcquireResolved(resolved).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf(
+        (error) => error._tag === "LeaseAcquisitionError" && error.reason._tag === "HeldByOther",
+        () => Effect.succeed(Option.none())
+      )
+    ))
 
 /**
  * Runs an effect while holding the lease: acquires (waiting), guards the effect — it is

@@ -32,6 +32,8 @@ export type AcquisitionReason =
   | { readonly _tag: "HeldByOther"; readonly holder: string; readonly expiresIn?: Duration.Duration }
   /** The wait ran out; `holder` is who held the lease when it did. */
   | { readonly _tag: "Timeout"; readonly holder: string | undefined; readonly waited: Duration.Duration }
+  /** A single attempt lost the compare-and-swap race this many times in a row. */
+  | { readonly _tag: "Contended"; readonly races: number }
   /** The store failed in a way that waiting will not fix (forbidden, invalid, …). */
   | { readonly _tag: "Store"; readonly error: LeaseStoreError }
 
@@ -59,6 +61,8 @@ export class LeaseAcquisitionError extends Data.TaggedError("LeaseAcquisitionErr
         return `${lease}: gave up waiting after ${Duration.format(this.reason.waited)}; it is held by ${
           describeHolder(this.reason.holder)
         }`
+      case "Contended":
+        return `${lease}: lost the race to other contenders ${this.reason.races} times in a row; try again`
       case "Store":
         return `${lease} could not be acquired: ${this.reason.error.message}`
     }

@@ -748,34 +748,15 @@ export class IntervalLease implements AsyncDisposable {
 
   /**
    * One acquisition without waiting: renew the live tenure, or take the lease. When another holder
-   * has it, fail `HeldByOther` naming the holder (read back, since a single attempt only says
-   * "busy"); a lease found free on that read is attempted again.
+   * has it, the core fails `HeldByOther` naming the holder — no extra read.
    */
   get #acquireOnce(): Effect.Effect<number, LeaseAcquisitionError | CoreAcquisitionError, LeaseStore.LeaseStore> {
     const self = this
     return this.#serialized(Effect.gen(function*() {
       const live = yield* self.#renewLive
       if (Option.isSome(live)) return live.value.held.token
-      for (let attempt = 1;; attempt++) {
-        const taken = yield* self.#take(Lease.tryAcquireResolved(self.#options))
-        if (Option.isSome(taken)) return taken.value.held.token
-        const inspection = yield* self.#inspect.pipe(
-          Effect.mapError((e) =>
-            new LeaseAcquisitionError({ ...self.#location, message: e.message, reason: "Store", cause: e.cause })
-          )
-        )
-        if (Option.isSome(inspection.holder) || attempt >= 3) {
-          const holder = Option.getOrElse(inspection.holder, () => "")
-          return yield* Effect.fail(
-            new CoreAcquisitionError({
-              key: self.#options.key,
-              reason: Duration.isZero(inspection.expiresIn)
-                ? { _tag: "HeldByOther", holder }
-                : { _tag: "HeldByOther", holder, expiresIn: inspection.expiresIn }
-            })
-          )
-        }
-      }
+      const taken = yield* self.#take(Effect.map(Lease.tryAcquireResolved(self.#options), Option.some))
+      return Option.getOrThrow(taken).held.token
     }))
   }
 

@@ -53,13 +53,14 @@ export abstract class LeaseError extends Error {
  * - `Timeout`: `lock`'s `timeoutMs` ran out.
  * - `Aborted`: the caller's `AbortSignal` fired (`cause` is `signal.reason`).
  * - `Closed`: `close()` was called on this instance.
+ * - `Contended`: other contenders won the compare-and-swap race several times in a row; try again.
  * - `Store`: the API server refused or failed in a way waiting does not fix (forbidden, invalid,
  *   unreachable for longer than the request timeout).
  *
  * @since 0.1.0
  * @category errors
  */
-export type AcquisitionFailure = "HeldByOther" | "Timeout" | "Aborted" | "Closed" | "Store"
+export type AcquisitionFailure = "HeldByOther" | "Timeout" | "Aborted" | "Closed" | "Contended" | "Store"
 
 /**
  * The lease could not be acquired.

@@ -34,6 +34,8 @@ export const fromAcquisition = (location: LeaseLocation, error: CoreAcquisitionE
       })
     case "Timeout":
       return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Timeout", holder: reason.holder, cause: error })
+    case "Contended":
+      return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Contended", cause: error })
     case "Store":
       return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Store", cause: error })
   }
