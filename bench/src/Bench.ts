@@ -17,7 +17,16 @@ export interface Bench {
   readonly spawnContext: SpawnContext
   readonly outDir: string
   readonly log: (message: string) => void
+  /** Process ids of the control plane, for CPU accounting. */
+  readonly controlPlanePids: { readonly apiserver: number; readonly etcd: number }
 }
+
+/** CPU accounting groups: the API server, etcd, and the given contenders (by kind). */
+export const cpuGroups = (bench: Bench, contenders: ReadonlyArray<Contender>) => () => ({
+  "kube-apiserver": [bench.controlPlanePids.apiserver],
+  "etcd": [bench.controlPlanePids.etcd],
+  "contenders": contenders.filter((c) => c.alive).map((c) => c.pid)
+})
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 

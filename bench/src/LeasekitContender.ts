@@ -15,8 +15,9 @@ import type { V1Lease } from "@kubernetes/client-node"
 import { Lease, LeaseHolder, LeaseStore } from "@leasekit/core"
 import type { HeldLease, LeaseStoreError } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option, Stream } from "effect"
 import * as Fs from "node:fs"
+import * as Https from "node:https"
 import * as Inspector from "node:inspector/promises"
 import * as Path from "node:path"
 import { PerformanceObserver } from "node:perf_hooks"
@@ -50,12 +51,32 @@ let tracking = false
 
 const keyId = (key: { readonly namespace: string; readonly name: string }) => `${key.namespace}/${key.name}`
 
+/**
+ * Experiment (figure 2, `jitter`): emulates a proposed change to the acquire loop of core — a
+ * waiter that has lost races lately waits a random moment (up to 4 ms × 2^lost races, at most
+ * 64 ms) before writing to a lease it saw freed, and does not write at all when its watch showed a
+ * change meanwhile. Off by default.
+ */
+let jitter = false
+let lostRaces = 0
+const watched = new Map<string, string | undefined>()
+
 /** Wraps a store: counts calls, and for each update of a lease held here, how late it was sent. */
 const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStoreService => {
   const failed = <A>(self: Effect.Effect<A, LeaseStoreError>) =>
     Effect.tapError(self, () => Effect.sync(() => counters.failures++))
   const succeeded = (id: string) => <A>(self: Effect.Effect<A, LeaseStoreError>) =>
     Effect.tap(self, () => Effect.sync(() => lastSuccess.set(id, nowMicros())))
+  const send = (record: Parameters<LeaseStore.LeaseStoreService["update"]>[0], spec: Parameters<LeaseStore.LeaseStoreService["update"]>[1]) =>
+    Effect.suspend(() => {
+      counters.updates++
+      const id = keyId(record.key)
+      const previous = lastSuccess.get(id)
+      if (tracking && previous !== undefined && spec.holder !== "") {
+        lateness.push(nowMicros() - (previous + renewIntervalMicros))
+      }
+      return inner.update(record, spec).pipe(failed, succeeded(id))
+    })
   return {
     ...inner,
     get: (key) =>
@@ -68,16 +89,32 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
         counters.creates++
         return inner.create(key, spec, metadata).pipe(failed, succeeded(keyId(key)))
       }),
-    update: (record, spec) =>
-      Effect.suspend(() => {
-        counters.updates++
-        const id = keyId(record.key)
-        const previous = lastSuccess.get(id)
-        if (tracking && previous !== undefined && spec.holder !== "") {
-          lateness.push(nowMicros() - (previous + renewIntervalMicros))
+    update: (record, spec) => {
+      const taking = spec.holder !== "" && record.holder !== spec.holder
+      if (!jitter || !taking) return send(record, spec)
+      const id = keyId(record.key)
+      return Effect.gen(function*() {
+        const before = watched.get(id)
+        if (lostRaces > 0) yield* Effect.sleep(Duration.millis(Math.random() * Math.min(64, 4 * 2 ** Math.min(lostRaces, 4))))
+        if (watched.get(id) !== before) {
+          lostRaces++
+          return yield* new LeaseStore.LeaseStoreError({
+            operation: "update",
+            key: record.key,
+            reason: "Conflict",
+            detail: "the watch showed a newer version while waiting (not sent)"
+          })
         }
-        return inner.update(record, spec).pipe(failed, succeeded(id))
+        return yield* send(record, spec).pipe(
+          Effect.tap(() => Effect.sync(() => (lostRaces = 0))),
+          Effect.tapError((e) => Effect.sync(() => e.reason === "Conflict" && lostRaces++))
+        )
       })
+    },
+    watch: (key) =>
+      inner.watch(key).pipe(
+        Stream.tap((state) => Effect.sync(() => watched.set(keyId(key), Option.isSome(state) ? state.value.version : undefined)))
+      )
   }
 }
 
@@ -216,6 +253,8 @@ const join = (cmd: JoinCommand) => {
   lateness = []
   lastSuccess.clear()
   tracking = true
+  jitter = cmd.jitter === true
+  lostRaces = 0
   const stop = Deferred.makeUnsafe<void>()
   const program = cmd.count !== undefined && cmd.count > 1
     ? holdMany(cmd, stop)
@@ -279,10 +318,14 @@ new PerformanceObserver((list) => {
 }).observe({ entryTypes: ["gc"] })
 
 /** Runs `step` `iterations` times twice: once timing each call, once counting allocated bytes. */
-const measure = (iterations: number, step: Effect.Effect<void, unknown>) =>
+const measure = (iterations: number, step: Effect.Effect<void, unknown>, timed = true) =>
   Effect.gen(function*() {
     const cpuMicros: Array<number> = []
     const wallMicros: Array<number> = []
+    if (!timed) {
+      for (let i = 0; i < iterations; i++) yield* step
+      return { cpuMicros, wallMicros, bytesPerIteration: undefined, gcDuringMeasurement: 0 }
+    }
     for (let i = 0; i < iterations; i++) {
       const cpu0 = process.cpuUsage()
       const t0 = nowMicros()
@@ -312,6 +355,42 @@ const measure = (iterations: number, step: Effect.Effect<void, unknown>) =>
     }
   })
 
+const microTimeNow = () => new Date().toISOString().replace("Z", "000Z")
+
+/**
+ * A bare HTTPS client for the microbenchmark: node:https on one keep-alive connection, the CA and
+ * bearer token from the (JSON) kubeconfig the control plane writes, JSON in and out.
+ */
+const bareHttps = () => {
+  const config = JSON.parse(Fs.readFileSync(kubeconfig, "utf8")) as {
+    clusters: Array<{ cluster: { server: string; "certificate-authority-data": string } }>
+    users: Array<{ user: { token: string } }>
+  }
+  const server = config.clusters[0]!.cluster.server
+  const ca = Buffer.from(config.clusters[0]!.cluster["certificate-authority-data"], "base64")
+  const token = config.users[0]!.user.token
+  const agent = new Https.Agent({ keepAlive: true, maxSockets: 1, ca })
+  return (method: string, path: string, body: unknown) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const request = Https.request(`${server}${path}`, {
+        method,
+        agent,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json" }
+      }, (response) => {
+        const chunks: Array<Buffer> = []
+        response.on("data", (chunk: Buffer) => chunks.push(chunk))
+        response.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8")
+          if ((response.statusCode ?? 500) >= 300) reject(new Error(`${method} ${path}: ${response.statusCode} ${text}`))
+          else resolve(JSON.parse(text) as Record<string, unknown>)
+        })
+        response.on("error", reject)
+      })
+      request.on("error", reject)
+      request.end(JSON.stringify(body))
+    })
+}
+
 const microbench = async (cmd: MicrobenchCommand) => {
   const key = { namespace: cmd.namespace, name: cmd.name }
   // Long timings: no background renewal runs during the measurement.
@@ -319,13 +398,14 @@ const microbench = async (cmd: MicrobenchCommand) => {
   const renewals = (held: HeldLease) =>
     Effect.gen(function*() {
       for (let i = 0; i < cmd.warmup; i++) yield* held.renew
-      return yield* measure(cmd.iterations, held.renew)
+      return yield* measure(cmd.iterations, held.renew, cmd.timed)
     })
   const result = cmd.target === "memory"
     ? await memoryRuntime.runPromise(Effect.scoped(Effect.flatMap(Lease.acquire(options), renewals)))
     : cmd.target === "kubernetes"
     ? await runtime.runPromise(Effect.scoped(Effect.flatMap(Lease.acquire(options), renewals)))
-    : await runtime.runPromise(Effect.gen(function*() {
+    : cmd.target === "raw"
+    ? await runtime.runPromise(Effect.gen(function*() {
       // The same PUT as a renewal, through the same pooled client, awaited in a plain loop.
       const api: CoordinationV1Api = (yield* KubeClient.KubeClient).coordination
       let lease: V1Lease = yield* Effect.promise(() =>
@@ -338,15 +418,31 @@ const microbench = async (cmd: MicrobenchCommand) => {
         })
       )
       const step = Effect.promise(async () => {
-        const renewTime = new Date().toISOString().replace("Z", "000Z")
         lease = await api.replaceNamespacedLease({
           name: key.name,
           namespace: key.namespace,
-          body: { ...lease, spec: { ...lease.spec, renewTime: renewTime as unknown as Date } }
+          body: { ...lease, spec: { ...lease.spec, renewTime: microTimeNow() as unknown as Date } }
         })
       })
       for (let i = 0; i < cmd.warmup; i++) yield* step
-      return yield* measure(cmd.iterations, step)
+      return yield* measure(cmd.iterations, step, cmd.timed)
+    }))
+    : await runtime.runPromise(Effect.gen(function*() {
+      const put = bareHttps()
+      let lease = yield* Effect.promise(() =>
+        put("POST", `/apis/coordination.k8s.io/v1/namespaces/${key.namespace}/leases`, {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: { name: key.name, namespace: key.namespace },
+          spec: { holderIdentity: holder, leaseDurationSeconds: 3600, leaseTransitions: 0 }
+        })
+      )
+      const path = `/apis/coordination.k8s.io/v1/namespaces/${key.namespace}/leases/${key.name}`
+      const step = Effect.promise(async () => {
+        lease = await put("PUT", path, { ...lease, spec: { ...lease["spec"] as object, renewTime: microTimeNow() } })
+      })
+      for (let i = 0; i < cmd.warmup; i++) yield* step
+      return yield* measure(cmd.iterations, step, cmd.timed)
     }))
   emit({ ev: "microbench", target: cmd.target, ...result })
 }

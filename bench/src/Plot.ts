@@ -67,7 +67,7 @@ export const render = (options: PlotOptions): string => {
   const width = options.width ?? 760
   const height = options.height ?? 420
   const margin = { left: 70, right: 20, top: 40, bottom: 55 }
-  const legendWidth = 190
+  const legendWidth = 240
   const plotW = width - margin.left - margin.right - legendWidth
   const plotH = height - margin.top - margin.bottom
   const all = options.series.flatMap((s) => s.points)

@@ -25,6 +25,8 @@ export interface JoinCommand {
   /** Folder shared by all contenders of a loop run, for the mutual-exclusion checks. */
   readonly fenceDir?: string | undefined
   readonly count?: number | undefined
+  /** leasekit only: the jittered-attempt experiment of figure 2 (see LeasekitContender.ts). */
+  readonly jitter?: boolean | undefined
   /** leasekit only: how many acquisitions run at once when `count > 1`. */
   readonly concurrency?: number | undefined
 }
@@ -32,15 +34,18 @@ export interface JoinCommand {
 /**
  * leasekit only: cost of one renewal, measured in the contender (`store`: the in-memory store, or
  * the Kubernetes store on the real API server; `raw`: a bare `replaceNamespacedLease` call
- * through @kubernetes/client-node without Effect, for comparison).
+ * through @kubernetes/client-node without Effect; `https`: the same PUT with node:https and
+ * JSON.stringify on a keep-alive connection — the floor for one renewal over HTTP from Node).
  */
 export interface MicrobenchCommand {
   readonly cmd: "microbench"
   readonly namespace: string
   readonly name: string
-  readonly target: "memory" | "kubernetes" | "raw"
+  readonly target: "memory" | "kubernetes" | "raw" | "https"
   readonly iterations: number
   readonly warmup: number
+  /** Default true. False: just run the iterations (under a profiler), no per-call measurement. */
+  readonly timed?: boolean | undefined
 }
 
 export type Command =

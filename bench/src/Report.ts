@@ -84,7 +84,7 @@ export const goals = (r: Results): Array<Goal> => {
       }
     )
   }
-  for (const h of r.handover.filter((x) => x.kind === "leasekit")) {
+  for (const h of r.handover.filter((x) => x.kind === "leasekit" && !x.jitter)) {
     const t = s(h.latencyMs)
     out.push({
       id: `handover-${h.waiters}`,
@@ -234,7 +234,7 @@ const requestsSection = (r: Results) => {
 const handoverSection = (r: Results) => {
   if (r.handover.length === 0) return ""
   const waiters = [...new Set(r.handover.map((h) => h.waiters))].sort((a, b) => a - b)
-  const get = (k: Kind, w: number) => r.handover.find((h) => h.kind === k && h.waiters === w)
+  const get = (k: Kind, w: number, jitter = false) => r.handover.find((h) => h.kind === k && h.waiters === w && h.jitter === jitter)
   const rows = waiters.map((w) => {
     const lk = get("leasekit", w)
     const go = get("client-go", w)
@@ -252,6 +252,7 @@ const handoverSection = (r: Results) => {
     ]
   })
   const lk16 = get("leasekit", 16)
+  const experiment = r.handover.find((h) => h.jitter)
   const verbs = (h: HandoverResult | undefined) =>
     h === undefined ? "–" : Object.entries(h.verbsPerHandover).map(([v, n]) => `${v} ${fmt(n, 2)}`).join(", ")
   return [
@@ -269,6 +270,29 @@ const handoverSection = (r: Results) => {
     ], rows),
     "",
     `Requests per handover by verb with 16 waiters — leasekit: ${verbs(lk16)}; client-go: ${verbs(get("client-go", 16))}.`,
+    "",
+    ...(experiment === undefined ? [] : [
+      "",
+      `**Experiment** — the fix proposed for the thundering herd (Findings), emulated in the leasekit contender: with ${experiment.waiters} waiters,`,
+      `handover ${medianP99(s(experiment.latencyMs), 1)} ms, ${fmt(experiment.writesPerHandover, 1)} writes per handover (${
+        fmt(experiment.conflictsPerHandover, 1)
+      } conflicts), ${fmt(experiment.cpuMsPerHandover["contenders"] ?? Number.NaN, 1)} ms of contender CPU per handover.`
+    ]),
+    "",
+    "CPU time per handover, by process, while each series ran (the API server's and etcd's include the concurrent",
+    "client-go series), and how busy the machine's cores were:",
+    "",
+    table(
+      ["waiters", "", "contenders ms", "kube-apiserver ms", "etcd ms", "machine busy"],
+      r.handover.map((h) => [
+        String(h.waiters),
+        `${label(h.kind)}${h.jitter ? " (experiment)" : ""}`,
+        fmt(h.cpuMsPerHandover["contenders"] ?? Number.NaN, 1),
+        fmt(h.cpuMsPerHandover["kube-apiserver"] ?? Number.NaN, 1),
+        fmt(h.cpuMsPerHandover["etcd"] ?? Number.NaN, 1),
+        pct(h.machineBusy)
+      ])
+    ),
     "Watches are not counted as requests (one long-lived watch per waiting leasekit contender, re-opened every 25 s).",
     "",
     "![Handover latency distribution](handover.svg)"
@@ -314,6 +338,9 @@ const contentionSection = (r: Results) => {
     fmt(c.requestsPerSecond, 0),
     fmt(c.writesPerCriticalSection, 1),
     String(c.sameTenure),
+    `${fmt(c.cpuMsPerSection["contenders"] ?? Number.NaN, 1)} / ${fmt(c.cpuMsPerSection["kube-apiserver"] ?? Number.NaN, 1)} / ${
+      fmt(c.cpuMsPerSection["etcd"] ?? Number.NaN, 1)
+    } (${pct(c.machineBusy)})`,
     c.violations.length === 0 ? "0" : `**${c.violations.length}**: ${c.violations.slice(0, 3).join("; ")}`
   ])
   return [
@@ -329,6 +356,7 @@ const contentionSection = (r: Results) => {
       "requests / s",
       "writes / section",
       "re-took own lease unreleased",
+      "CPU ms / section: contenders / apiserver / etcd (machine busy)",
       "exclusion violations"
     ], rows),
     "",
@@ -358,9 +386,10 @@ const scaleSection = (r: Results) => {
           : "–",
         pct(x.cpuShare),
         `${fmt(x.requestsPerSecond, 1)} (ideal ${fmt(x.kind === "leasekit" ? x.leases / (20 / 3) : x.leases, 1)})`,
+        `${pct(x.apiserverShare)} / ${pct(x.etcdShare)} (${pct(x.machineBusy)})`,
         medianP99(x.latenessMs, 1)
       ]
-      : [fmt(x.leases, 0), label(x.kind), `**failed**: ${x.failure ?? ""}`, "", "", "", "", ""]
+      : [fmt(x.leases, 0), label(x.kind), `**failed**: ${x.failure ?? ""}`, "", "", "", "", "", ""]
   )
   return [
     "## 5. Scale: many leases held by one process",
@@ -373,6 +402,7 @@ const scaleSection = (r: Results) => {
       "JS heap + external retained, after full GC",
       "CPU, share of one core",
       "requests / s at the server",
+      "kube-apiserver / etcd CPU (machine busy)",
       "renewal lateness ms, median / p99 (n)"
     ], rows),
     "",
@@ -390,7 +420,8 @@ const runtimeSection = (r: Results) => {
   const names = {
     memory: "leasekit `HeldLease.renew`, in-memory store (algorithm + Effect runtime, no I/O)",
     kubernetes: "leasekit `HeldLease.renew`, Kubernetes store (one PUT to the real API server)",
-    raw: "bare `replaceNamespacedLease` through the same client, plain `await` loop (no Effect, no leasekit)"
+    raw: "bare `replaceNamespacedLease` through the same client, plain `await` loop (no Effect, no leasekit)",
+    https: "the same PUT with node:https + JSON.stringify on one keep-alive connection (the floor over HTTP)"
   } as const
   for (const run of rc?.runs ?? []) {
     rows.push([
@@ -429,8 +460,10 @@ const profileSection = (r: Results) => {
   if (entries.length === 0) return ""
   const parts = ["## Where the CPU time goes (profiles)", ""]
   for (const [name, p] of entries) {
-    const title = name === "renewal"
-      ? "Renewal loop on the Kubernetes store (figure 6)"
+    const title = name === "renewal-kubernetes"
+      ? "`HeldLease.renew` in a loop on the Kubernetes store (figure 6)"
+      : name === "renewal-memory"
+      ? "`HeldLease.renew` in a loop on the in-memory store (figure 6)"
       : `${name.replace("scale-", "")} leases held, steady state (figure 5)`
     parts.push(
       `### ${title}`,
@@ -469,13 +502,23 @@ const handoverPlot = (r: Results) => {
   }
   const series: Array<Plot.Series> = []
   for (const kind of ["leasekit", "client-go"] as const) {
-    r.handover.filter((h) => h.kind === kind).sort((a, b) => a.waiters - b.waiters).forEach((h, i) => {
+    r.handover.filter((h) => h.kind === kind && !h.jitter).sort((a, b) => a.waiters - b.waiters).forEach((h, i) => {
       series.push({
         label: `${label(kind)}, ${h.waiters} waiter${h.waiters > 1 ? "s" : ""} (n=${h.latencyMs.length})`,
         color: colors[kind][i % 3]!,
         points: Plot.ecdf(h.latencyMs.map((x) => Math.max(x, 0.1))),
         steps: true
       })
+    })
+  }
+  const experiment = r.handover.find((h) => h.jitter)
+  if (experiment !== undefined) {
+    series.push({
+      label: `leasekit, ${experiment.waiters} waiters, jittered (experiment)`,
+      color: colors.leasekit[2]!,
+      dashed: true,
+      points: Plot.ecdf(experiment.latencyMs.map((x) => Math.max(x, 0.1))),
+      steps: true
     })
   }
   const all = r.handover.flatMap((h) => h.latencyMs)
@@ -517,7 +560,7 @@ const latenessPlot = (r: Results) => {
     yLabel: "lateness (ms, log scale)",
     xLog: true,
     yLog: true,
-    xDomain: [10 ** Math.floor(Math.log10(Math.min(100, ...xs))), 10 ** Math.ceil(Math.log10(Math.max(1000, ...xs)))],
+    xDomain: [10 ** Math.floor(Math.log10(Math.min(100, ...xs) / 1.5)), 10 ** Math.ceil(Math.log10(Math.max(1000, ...xs) * 1.5))],
     yDomain: [10 ** Math.floor(Math.log10(Math.min(0.1, ...ys))), 10 ** Math.ceil(Math.log10(Math.max(1000, ...ys)))],
     series,
     hLines: [{ y: 100, label: "p99 goal at 1,000 leases: 100 ms" }]

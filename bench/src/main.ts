@@ -122,7 +122,12 @@ const buildClientgo = (): Promise<string> =>
     )
   })
 
-const run = (controlPlane: ControlPlane.ControlPlaneService, clientgoBinary: string, quiet: Report.Quiet) =>
+const run = (
+  controlPlane: ControlPlane.ControlPlaneService,
+  clientgoBinary: string,
+  quiet: Report.Quiet,
+  controlPlanePids: Bench["controlPlanePids"]
+) =>
   Effect.tryPromise({
     try: async () => {
       const runDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-bench-"))
@@ -143,7 +148,8 @@ const run = (controlPlane: ControlPlane.ControlPlaneService, clientgoBinary: str
         pool,
         spawnContext,
         outDir: runDir,
-        log
+        log,
+        controlPlanePids
       }
       log(`contender logs and profiles in ${runDir}`)
       const results: Report.Results = {
@@ -231,6 +237,9 @@ const run = (controlPlane: ControlPlane.ControlPlaneService, clientgoBinary: str
             settings.fig2.waiters.map((w) => Handover.run(bench, "client-go", w, settings.fig2.clientgo))
           )
           for (const w of settings.fig2.waiters) results.handover.push(await Handover.run(bench, "leasekit", w, settings.fig2.leasekit))
+          // The experiment: the proposed jittered attempt, emulated in the contender (see Findings).
+          const w = Math.max(...settings.fig2.waiters)
+          results.handover.push(await Handover.run(bench, "leasekit", w, settings.fig2.leasekit, { jitter: true }))
           results.handover.push(...(await clientgo))
         })
       }
@@ -268,7 +277,8 @@ const run = (controlPlane: ControlPlane.ControlPlaneService, clientgoBinary: str
       if (wanted(6)) {
         await attempt("figure 6: cost of the Effect runtime", async () => {
           results.runtimeCost = await RuntimeCost.run(bench, settings.fig6)
-          profile("renewal", results.runtimeCost.profileFile)
+          profile("renewal-kubernetes", results.runtimeCost.profiles.kubernetes)
+          profile("renewal-memory", results.runtimeCost.profiles.memory)
         })
       }
 
@@ -290,7 +300,9 @@ const program = Effect.scoped(Effect.gen(function*() {
     ControlPlane.make({ namespace: "leasekit-bench", startTimeout: "120 seconds" })
   ], { concurrency: 2 })
   log(`control plane up at ${controlPlane.server}`)
-  return yield* run(controlPlane, clientgoBinary, quiet).pipe(Effect.ensuring(Effect.sync(killAll)))
+  const pid = (component: ControlPlane.Component) => Effect.map(controlPlane.pid(component), (p) => p._tag === "Some" ? p.value : -1)
+  const pids = { apiserver: yield* pid("apiserver"), etcd: yield* pid("etcd") }
+  return yield* run(controlPlane, clientgoBinary, quiet, pids).pipe(Effect.ensuring(Effect.sync(killAll)))
 }))
 
 const exit = await Effect.runPromiseExit(program, { signal: abort.signal })

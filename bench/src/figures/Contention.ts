@@ -13,7 +13,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type { Bench } from "../Bench.ts"
-import { releaseAll, sleep } from "../Bench.ts"
+import { cpuGroups, releaseAll, sleep } from "../Bench.ts"
+import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Contender, Kind } from "../Contenders.ts"
 import { onEvents } from "../Contenders.ts"
 import type { CriticalSectionEvent } from "../Protocol.ts"
@@ -39,6 +40,9 @@ export interface ContentionResult {
   readonly sameTenure: number
   readonly requestsPerSecond: number
   readonly writesPerCriticalSection: number
+  /** CPU time per critical section, ms, by process group, and how busy the machine was. */
+  readonly cpuMsPerSection: Record<string, number>
+  readonly machineBusy: number
 }
 
 export const run = async (bench: Bench, kind: Kind, n: number, seconds: number): Promise<ContentionResult> => {
@@ -54,11 +58,14 @@ export const run = async (bench: Bench, kind: Kind, n: number, seconds: number):
   const t0 = nowMicros()
   let t1 = t0
   let m1 = m0
+  const cpu = CpuAccounting.start(cpuGroups(bench, contenders))
+  let usage: CpuAccounting.CpuUsage | undefined
   try {
     for (const c of contenders) c.send({ cmd: "join", name, namespace: bench.namespace, mode: "loop", fenceDir })
     await sleep(seconds * 1000)
     t1 = nowMicros()
     m1 = audit.mark()
+    usage = cpu.stop()
   } finally {
     await releaseAll(contenders).catch(() => undefined)
     unsubscribe()
@@ -107,6 +114,8 @@ export const run = async (bench: Bench, kind: Kind, n: number, seconds: number):
     violations,
     sameTenure,
     requestsPerSecond: records.filter((r) => r.verb !== "watch").length / elapsed,
-    writesPerCriticalSection: inWindow === 0 ? Number.NaN : writes / inWindow
+    writesPerCriticalSection: inWindow === 0 ? Number.NaN : writes / inWindow,
+    cpuMsPerSection: Object.fromEntries(Object.entries(usage?.byGroup ?? {}).map(([k, ms]) => [k, ms / Math.max(1, inWindow)])),
+    machineBusy: usage?.machineBusy ?? Number.NaN
   }
 }

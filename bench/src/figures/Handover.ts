@@ -12,7 +12,8 @@
  */
 import { isWrite } from "../AuditLog.ts"
 import type { Bench } from "../Bench.ts"
-import { releaseAll, sleep, uniform } from "../Bench.ts"
+import { cpuGroups, releaseAll, sleep, uniform } from "../Bench.ts"
+import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Contender, Kind } from "../Contenders.ts"
 import { nextEvent } from "../Contenders.ts"
 import { timeOf } from "../Protocol.ts"
@@ -20,6 +21,8 @@ import { timeOf } from "../Protocol.ts"
 export interface HandoverResult {
   readonly kind: Kind
   readonly waiters: number
+  /** The jittered-attempt experiment (leasekit only). */
+  readonly jitter: boolean
   /** Release start → new leader, ms. */
   readonly latencyMs: Array<number>
   /** Release start → the holder's release write answered, ms. */
@@ -28,23 +31,36 @@ export interface HandoverResult {
   readonly writesPerHandover: number
   readonly conflictsPerHandover: number
   readonly verbsPerHandover: Record<string, number>
+  /** CPU time per handover, ms, by process group (the API server's and etcd's include whatever
+   * else ran against them meanwhile), and how busy the machine was. */
+  readonly cpuMsPerHandover: Record<string, number>
+  readonly machineBusy: number
 }
 
-export const run = async (bench: Bench, kind: Kind, waiters: number, handovers: number): Promise<HandoverResult> => {
+export const run = async (
+  bench: Bench,
+  kind: Kind,
+  waiters: number,
+  handovers: number,
+  experiment: { readonly jitter?: boolean } = {}
+): Promise<HandoverResult> => {
   const contenders = await bench.pool.take(kind, waiters + 1)
   const name = `f2-${kind}-${waiters}-${Date.now().toString(36)}`
-  const join = { cmd: "join" as const, name, namespace: bench.namespace }
+  const join = { cmd: "join" as const, name, namespace: bench.namespace, ...(experiment.jitter ? { jitter: true } : {}) }
   const latencyMs: Array<number> = []
   const releaseMs: Array<number> = []
   const { audit } = bench
   let m0 = 0
   let m1 = 0
+  let cpu: ReturnType<typeof CpuAccounting.start> | undefined
+  let usage: CpuAccounting.CpuUsage | undefined
   try {
     const first = nextEvent(contenders, ({ event }) => event.ev === "leading", 60_000, `first leader of ${name}`)
     for (const c of contenders) c.send(join)
     let holder: Contender = (await first).contender
     await sleep(1_000) // every waiter has read the lease (and, for leasekit, is watching it)
     m0 = audit.mark()
+    cpu = CpuAccounting.start(cpuGroups(bench, contenders))
     for (let h = 0; h < handovers; h++) {
       await sleep(uniform(200, 600))
       const current = holder
@@ -65,6 +81,7 @@ export const run = async (bench: Bench, kind: Kind, waiters: number, handovers: 
     }
     await sleep(300) // the last re-join's read lands before the mark
     m1 = audit.mark()
+    usage = cpu.stop()
   } finally {
     await releaseAll(contenders).catch(() => undefined)
     bench.pool.give(contenders)
@@ -78,11 +95,14 @@ export const run = async (bench: Bench, kind: Kind, waiters: number, handovers: 
   return {
     kind,
     waiters,
+    jitter: experiment.jitter === true,
     latencyMs,
     releaseMs,
     requestsPerHandover: records.filter((r) => r.verb !== "watch").length / handovers,
     writesPerHandover: records.filter(isWrite).length / handovers,
     conflictsPerHandover: records.filter((r) => isWrite(r) && r.code === 409).length / handovers,
-    verbsPerHandover: verbs
+    verbsPerHandover: verbs,
+    cpuMsPerHandover: Object.fromEntries(Object.entries(usage?.byGroup ?? {}).map(([k, ms]) => [k, ms / handovers])),
+    machineBusy: usage?.machineBusy ?? Number.NaN
   }
 }

@@ -6,10 +6,12 @@
  * - on the in-memory store: the algorithm and the Effect runtime alone, no I/O;
  * - on the Kubernetes store against the real API server: one PUT per renewal;
  * - for comparison, the same PUT through the same pooled @kubernetes/client-node client, awaited
- *   in a plain loop without Effect or leasekit.
+ *   in a plain loop without Effect or leasekit;
+ * - and the same PUT with node:https and JSON.stringify on one keep-alive connection: the floor
+ *   for a renewal over HTTP from Node.
  * CPU time is per call (process user + system time, all threads); allocations are the heap's
- * growth over up to 1,000 calls during which no GC ran, per call. A CPU profile of the Kubernetes
- * renewal loop says where the time goes.
+ * growth over up to 1,000 calls during which no GC ran, per call. CPU profiles of the Kubernetes and
+ * in-memory renewal loops say where the time goes.
  */
 import * as Path from "node:path"
 import type { Bench } from "../Bench.ts"
@@ -18,7 +20,8 @@ import type { MicrobenchEvent } from "../Protocol.ts"
 
 export interface RuntimeCostResult {
   readonly runs: ReadonlyArray<MicrobenchEvent>
-  readonly profileFile?: string | undefined
+  /** CPU profiles of the renewal loops, by target. */
+  readonly profiles: Partial<Record<"kubernetes" | "memory", string>>
 }
 
 export const run = async (bench: Bench, iterations: { memory: number; kubernetes: number }): Promise<RuntimeCostResult> => {
@@ -26,9 +29,9 @@ export const run = async (bench: Bench, iterations: { memory: number; kubernetes
     nodeFlags: ["--min-semi-space-size=128", "--max-semi-space-size=128"]
   })
   const runs: Array<MicrobenchEvent> = []
-  let profileFile: string | undefined
+  const profiles: Partial<Record<"kubernetes" | "memory", string>> = {}
   try {
-    for (const target of ["memory", "kubernetes", "raw"] as const) {
+    for (const target of ["memory", "kubernetes", "raw", "https"] as const) {
       const n = target === "memory" ? iterations.memory : iterations.kubernetes
       const done = nextEvent([c], ({ event }) => event.ev === "microbench", 600_000, `microbench ${target}`)
       c.send({
@@ -42,27 +45,30 @@ export const run = async (bench: Bench, iterations: { memory: number; kubernetes
       runs.push((await done).event as MicrobenchEvent)
       bench.log(`  fig 6: ${target} done (${n} renewals)`)
     }
-    // Where a Kubernetes renewal's CPU time goes: profile a second run of that loop.
-    profileFile = Path.join(bench.outDir, "profile-renewal.cpuprofile")
-    const profiled = nextEvent([c], ({ event }) => event.ev === "profile", 600_000, "profile")
-    const loop = nextEvent([c], ({ event }) => event.ev === "microbench", 600_000, "profiled microbench")
+    // Where a renewal's CPU time goes: profile a second run of the Kubernetes loop and of the
+    // in-memory loop, each long enough to outlast its profile.
     const seconds = bench.quick ? 3 : 10
-    // Enough renewals to outlast the profile (the allocation pass adds up to 1,000 more).
-    const wallMicros = [...(runs[1]?.wallMicros ?? [])].sort((a, b) => a - b)
-    const perRenewal = Math.max(100, wallMicros[Math.floor(wallMicros.length / 2)] ?? 3_000)
-    c.send({ cmd: "profile", seconds, file: profileFile })
-    c.send({
-      cmd: "microbench",
-      namespace: bench.namespace,
-      name: `f6-profiled-${Date.now().toString(36)}`,
-      target: "kubernetes",
-      iterations: Math.ceil((seconds * 1e6) / perRenewal),
-      warmup: 0
-    })
-    const [p] = await Promise.all([profiled, loop])
-    if (p.event.ev === "profile" && p.event.error !== undefined) profileFile = undefined
+    for (const target of ["kubernetes", "memory"] as const) {
+      const file = Path.join(bench.outDir, `profile-renewal-${target}.cpuprofile`)
+      const wall = [...(runs.find((x) => x.target === target)?.wallMicros ?? [])].sort((a, b) => a - b)
+      const perRenewal = Math.max(10, wall[Math.floor(wall.length / 2)] ?? 1_000)
+      const profiled = nextEvent([c], ({ event }) => event.ev === "profile", 600_000, "profile")
+      const loop = nextEvent([c], ({ event }) => event.ev === "microbench", 600_000, "profiled microbench")
+      c.send({ cmd: "profile", seconds, file })
+      c.send({
+        cmd: "microbench",
+        namespace: bench.namespace,
+        name: `f6-profiled-${target}-${Date.now().toString(36)}`,
+        target,
+        iterations: Math.ceil((seconds * 1.2e6) / perRenewal),
+        warmup: 0,
+        timed: false
+      })
+      const [p] = await Promise.all([profiled, loop])
+      if (!(p.event.ev === "profile" && p.event.error !== undefined)) profiles[target] = file
+    }
   } finally {
     await stop(c)
   }
-  return { runs, profileFile }
+  return { runs, profiles }
 }

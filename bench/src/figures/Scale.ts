@@ -14,7 +14,8 @@
  */
 import * as Path from "node:path"
 import type { Bench } from "../Bench.ts"
-import { sleep, usageOf } from "../Bench.ts"
+import { cpuGroups, sleep, usageOf } from "../Bench.ts"
+import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Kind } from "../Contenders.ts"
 import { nextEvent, spawn } from "../Contenders.ts"
 import type { Event, UsageEvent } from "../Protocol.ts"
@@ -43,6 +44,10 @@ export interface ScaleResult {
   /** Renewal lateness, ms. For client-go only median, p99 and n are known (computed in Go). */
   readonly latenessMs: Summary
   readonly profileFile?: string | undefined
+  /** CPU share of one core of the API server and of etcd during the window. */
+  readonly apiserverShare: number
+  readonly etcdShare: number
+  readonly machineBusy: number
 }
 
 const heapOf = (u: UsageEvent) =>
@@ -74,7 +79,10 @@ export const run = async (
     youngGenerationMB: Number.NaN,
     cpuShare: Number.NaN,
     requestsPerSecond: Number.NaN,
-    latenessMs: summarize([])
+    latenessMs: summarize([]),
+    apiserverShare: Number.NaN,
+    etcdShare: Number.NaN,
+    machineBusy: Number.NaN
   }
   try {
     await sleep(1_000)
@@ -95,7 +103,9 @@ export const run = async (
     const u0 = await usageOf(c)
     const mA = audit.mark()
     const t0 = nowMicros()
+    const cpu = CpuAccounting.start(cpuGroups(bench, [c]))
     await sleep(windowSeconds * 1000)
+    const usage = cpu.stop()
     const u1 = await usageOf(c)
     const mB = audit.mark()
     const t1 = nowMicros()
@@ -138,7 +148,10 @@ export const run = async (
       cpuShare: (u1.cpuMicros - u0.cpuMicros) / (t1 - t0),
       requestsPerSecond: requests / elapsed,
       latenessMs,
-      profileFile
+      profileFile,
+      apiserverShare: (usage.byGroup["kube-apiserver"] ?? Number.NaN) / usage.wallMs,
+      etcdShare: (usage.byGroup["etcd"] ?? Number.NaN) / usage.wallMs,
+      machineBusy: usage.machineBusy
     }
   } finally {
     c.kill("SIGKILL")
