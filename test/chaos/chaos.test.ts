@@ -25,6 +25,7 @@ const only = process.env["LEASEKIT_CHAOS_ONLY"]?.split(",").map((s) => s.trim())
 const selected = scenarios.filter((s) => only === undefined || only.includes(s.name))
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-chaos-"))
 const results: Array<ScenarioResult> = []
+let keep = process.env["LEASEKIT_CHAOS_KEEP"] === "1"
 
 afterAll(() => {
   if (results.length === 0) return
@@ -32,8 +33,7 @@ afterAll(() => {
   console.log(`\nchaos (${mode})\n\n${text}\n`)
   const out = process.env["LEASEKIT_CHAOS_OUT"]
   if (out !== undefined && out !== "") Fs.writeFileSync(out, text + "\n")
-  const failed = results.some((r) => r.violations.length > 0 || r.orphans.length > 0 || r.report.stuck.length > 0)
-  if (failed) console.log(`journals kept in ${dir}`)
+  if (keep) console.log(`journals kept in ${dir}`)
   else Fs.rmSync(dir, { recursive: true, force: true })
 })
 
@@ -92,11 +92,15 @@ layer(ControlPlane.layer({ namespace: "leasekit-chaos", audit: false }), { exclu
             const cp = yield* ControlPlane.ControlPlane
             const result = yield* runScenario(cp, scenario, { mode, dir })
             results.push(result)
-            assert.deepStrictEqual(result.violations, [], `violations (journals in ${result.dir})`)
-            assert.deepStrictEqual(result.orphans, [], "contender processes outlived the scenario")
-            assert.deepStrictEqual(result.report.stuck, [], "the lease was stuck")
-            assert.isAtLeast(result.report.sections, 2, "critical sections ran")
-            expectations[scenario.name]?.(result)
+            yield* Effect.sync(() => {
+              assert.deepStrictEqual(result.violations, [], `violations (journals in ${result.dir})`)
+              assert.deepStrictEqual(result.orphans, [], "contender processes outlived the scenario")
+              assert.deepStrictEqual(result.report.stuck, [], "the lease was stuck")
+              assert.isAtLeast(result.report.sections, 2, "critical sections ran")
+              expectations[scenario.name]?.(result)
+            }).pipe(Effect.tapCause(() => Effect.sync(() => {
+              keep = true
+            })))
           }),
         timeoutOf(scenario)
       )

@@ -67,7 +67,14 @@ export interface Report {
   /** History entries no contender journaled as begun. */
   readonly phantomWrites: ReadonlyArray<string>
   readonly losses: Readonly<Record<string, number>>
-  readonly pauses: { readonly total: number; readonly foundOut: number; readonly fenced: number; readonly other: ReadonlyArray<string> }
+  /** `missed`: the process was stopped just after it had left its section (not counted in total). */
+  readonly pauses: {
+    readonly total: number
+    readonly foundOut: number
+    readonly fenced: number
+    readonly missed: number
+    readonly other: ReadonlyArray<string>
+  }
   /** Deadline losses: how long after its last successful renewal the holder declared the loss. */
   readonly lossDeclaredAfterMillis: ReadonlyArray<number>
   /** After each deadline loss, how long after that last renewal the next holder started. */
@@ -116,6 +123,7 @@ export const check = (input: {
   const acceptedIds: Array<{ id: string; token: number }> = []
   const deadlineLosses: Array<{ holder: string; token: number; t: number; lastRenewal: number }> = []
   const releasing: Array<{ holder: string; token: number; t: number }> = []
+  const releasedTokens = new Set<string>()
   let readoptions = 0
   for (const journal of input.journals) {
     let current: Tenure | undefined
@@ -134,6 +142,7 @@ export const check = (input: {
           break
         case "released":
           if (current !== undefined) current.released = true
+          releasedTokens.add(`${event.holder}#${event.token}`)
           break
         case "releasing":
           releasing.push({ holder: event.holder, token: event.token, t: event.t })
@@ -276,7 +285,8 @@ export const check = (input: {
     if (next === undefined) continue
     const after = next.start - loss.lastRenewal
     // The holder itself may clear the record once it declared the loss: not a takeover then.
-    const cleared = releasing.some((r) => r.holder === loss.holder && r.token === loss.token && r.t <= next.start)
+    const cleared = releasing.some((r) => r.holder === loss.holder && r.token === loss.token && r.t <= next.start) &&
+      releasedTokens.has(`${loss.holder}#${loss.token}`)
     if (cleared) continue
     takeoverAfterLastRenewalMillis.push(after)
     if (after < durationMillis) {
@@ -293,6 +303,7 @@ export const check = (input: {
   const pauseEvents = runner.filter((e): e is Extract<RunnerEvent, { e: "pause" }> => e.e === "pause")
   let foundOut = 0
   let fenced = 0
+  let missed = 0
   const other: Array<string> = []
   for (const pause of pauseEvents) {
     // What the holder did next: a write (the fence decides) or stopping (it found out). The
@@ -302,7 +313,11 @@ export const check = (input: {
       (e.e === "write" || e.e === "found-out" || e.e === "section")
     )
     const first = after[0]
-    if (first === undefined) other.push(`${pause.holder}: nothing journaled after the pause`)
+    const events = byHolder.get(pause.holder) ?? []
+    // Stopped just after it left its section (a line timed before the stop, written after it).
+    const leftBefore = events.some((e) => (e.e === "section" || e.e === "found-out") && e.token === pause.token && e.t < pause.from)
+    if (leftBefore) missed++
+    else if (first === undefined) other.push(`${pause.holder}: nothing journaled after the pause`)
     else if (first.e === "write" && first.outcome === "rejected") fenced++
     else if (first.e === "write" && first.outcome === "accepted") other.push(`${pause.holder}: a write was accepted after the pause`)
     else foundOut++
@@ -340,7 +355,7 @@ export const check = (input: {
     lostWrites,
     phantomWrites,
     losses,
-    pauses: { total: pauseEvents.length, foundOut, fenced, other },
+    pauses: { total: pauseEvents.length - missed, foundOut, fenced, missed, other },
     lossDeclaredAfterMillis,
     takeoverAfterLastRenewalMillis,
     earlyTakeovers,

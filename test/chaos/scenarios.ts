@@ -186,7 +186,7 @@ const sigkill: Scenario = {
   proxies: false,
   writes: 3,
   workMillis: 400,
-  budget: { quick: 25, long: 200 },
+  budget: { quick: 20, long: 200 },
   inject: (ctx) =>
     Effect.gen(function*() {
       while (now() < ctx.until) {
@@ -212,7 +212,7 @@ const sigstop: Scenario = {
   proxies: false,
   writes: 3,
   workMillis: 500,
-  budget: { quick: 30, long: 200 },
+  budget: { quick: 25, long: 200 },
   inject: (ctx) =>
     Effect.gen(function*() {
       let round = 0
@@ -288,7 +288,7 @@ const apiserverShort: Scenario = {
   proxies: false,
   writes: 6,
   workMillis: 1_000,
-  budget: { quick: 15, long: 200 },
+  budget: { quick: 10, long: 200 },
   inject: (ctx) =>
     Effect.gen(function*() {
       while (now() < ctx.until) {
@@ -311,7 +311,7 @@ const apiserverLong: Scenario = {
   proxies: false,
   writes: 4,
   workMillis: 600,
-  budget: { quick: 15, long: 200 },
+  budget: { quick: 10, long: 200 },
   inject: (ctx) =>
     Effect.gen(function*() {
       while (now() < ctx.until) {
@@ -347,7 +347,7 @@ const etcdRestart: Scenario = {
   proxies: false,
   writes: 3,
   workMillis: 400,
-  budget: { quick: 20, long: 200 },
+  budget: { quick: 15, long: 200 },
   inject: (ctx) =>
     Effect.gen(function*() {
       const downtimes = [0, 2_000, ctx.timing.renewDeadlineMillis + 1_000]
@@ -396,7 +396,7 @@ const latency: Scenario = {
   proxies: true,
   writes: 3,
   workMillis: 500,
-  budget: { quick: 20, long: 200 },
+  budget: { quick: 15, long: 200 },
   inject: (ctx) =>
     holderConnectionFault(
       ctx,
@@ -414,7 +414,7 @@ const blackhole: Scenario = {
   proxies: true,
   writes: 3,
   workMillis: 500,
-  budget: { quick: 20, long: 200 },
+  budget: { quick: 15, long: 200 },
   inject: (ctx) => holderConnectionFault(ctx, "blackhole of holder's connection", (proxy) => proxy.blackhole(true))
 }
 
@@ -426,7 +426,7 @@ const resets: Scenario = {
   proxies: true,
   writes: 3,
   workMillis: 400,
-  budget: { quick: 20, long: 200 },
+  budget: { quick: 15, long: 200 },
   inject: (ctx) =>
     Effect.gen(function*() {
       while (now() < ctx.until) {
@@ -449,7 +449,7 @@ const hostileRecords: Scenario = {
   proxies: false,
   writes: 3,
   workMillis: 400,
-  budget: { quick: 60, long: 200 },
+  budget: { quick: 45, long: 200 },
   inject: (ctx) =>
     Effect.gen(function*() {
       const own = ctx.timing.durationSeconds * 1000
