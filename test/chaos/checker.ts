@@ -127,6 +127,7 @@ export const check = (input: {
   let readoptions = 0
   for (const journal of input.journals) {
     let current: Tenure | undefined
+    let releasingAfterLoss = false
     const all: Array<Tenure> = []
     for (const event of journal) {
       switch (event.e) {
@@ -141,11 +142,13 @@ export const check = (input: {
           }
           break
         case "released":
-          if (current !== undefined) current.released = true
+          // A release after a loss still ends the tenure involuntarily (it counts as failover).
+          if (current !== undefined && !releasingAfterLoss) current.released = true
           releasedTokens.add(`${event.holder}#${event.token}`)
           break
         case "releasing":
           releasing.push({ holder: event.holder, token: event.token, t: event.t })
+          releasingAfterLoss = event.afterLoss
           break
         case "lost":
           losses[event.reason] = (losses[event.reason] ?? 0) + 1
