@@ -464,6 +464,8 @@ const profileSection = (r: Results) => {
       ? "`HeldLease.renew` in a loop on the Kubernetes store (figure 6)"
       : name === "renewal-memory"
       ? "`HeldLease.renew` in a loop on the in-memory store (figure 6)"
+      : name === "handover-waiter"
+      ? "One leasekit contender during the handover series with 16 waiters (figure 2)"
       : `${name.replace("scale-", "")} leases held, steady state (figure 5)`
     parts.push(
       `### ${title}`,

@@ -3,6 +3,7 @@
  * plane (etcd + kube-apiserver from `@leasekit/testing`). Writes `RESULTS.md` and two SVG plots.
  *
  *   node src/main.ts [--quick] [--out <dir>] [--wait-quiet <minutes>] [--only 1,2,…]
+ *   node src/main.ts --report-from <results.json> [--out <dir>]   (re-render only)
  *
  * `--quick` takes every figure with few samples (under 3 minutes); the full run takes the numbers
  * meant for the committed RESULTS.md (about 30 minutes). `--wait-quiet` first waits, polling once
@@ -236,10 +237,14 @@ const run = (
           const clientgo = Promise.all(
             settings.fig2.waiters.map((w) => Handover.run(bench, "client-go", w, settings.fig2.clientgo))
           )
-          for (const w of settings.fig2.waiters) results.handover.push(await Handover.run(bench, "leasekit", w, settings.fig2.leasekit))
+          const most = Math.max(...settings.fig2.waiters)
+          for (const w of settings.fig2.waiters) {
+            const profileFile = w === most ? Path.join(runDir, "profile-handover-waiter.cpuprofile") : undefined
+            results.handover.push(await Handover.run(bench, "leasekit", w, settings.fig2.leasekit, profileFile ? { profileFile } : {}))
+            if (profileFile !== undefined) profile("handover-waiter", profileFile)
+          }
           // The experiment: the proposed jittered attempt, emulated in the contender (see Findings).
-          const w = Math.max(...settings.fig2.waiters)
-          results.handover.push(await Handover.run(bench, "leasekit", w, settings.fig2.leasekit, { jitter: true }))
+          results.handover.push(await Handover.run(bench, "leasekit", most, settings.fig2.leasekit, { jitter: true }))
           results.handover.push(...(await clientgo))
         })
       }
@@ -304,6 +309,14 @@ const program = Effect.scoped(Effect.gen(function*() {
   const pids = { apiserver: yield* pid("apiserver"), etcd: yield* pid("etcd") }
   return yield* run(controlPlane, clientgoBinary, quiet, pids).pipe(Effect.ensuring(Effect.sync(killAll)))
 }))
+
+// Re-render RESULTS.md and the plots from a run's results.json (e.g. after Findings.ts changed).
+const reportFrom = option("--report-from")
+if (reportFrom !== undefined) {
+  Report.write(outDir, JSON.parse(Fs.readFileSync(reportFrom, "utf8")) as Report.Results)
+  log(`wrote ${Path.join(outDir, "RESULTS.md")} from ${reportFrom}`)
+  process.exit(0)
+}
 
 const exit = await Effect.runPromiseExit(program, { signal: abort.signal })
 // Contenders were killed; give them a moment to be reaped before checking.

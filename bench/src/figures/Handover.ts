@@ -42,7 +42,7 @@ export const run = async (
   kind: Kind,
   waiters: number,
   handovers: number,
-  experiment: { readonly jitter?: boolean } = {}
+  experiment: { readonly jitter?: boolean; readonly profileFile?: string } = {}
 ): Promise<HandoverResult> => {
   const contenders = await bench.pool.take(kind, waiters + 1)
   const name = `f2-${kind}-${waiters}-${Date.now().toString(36)}`
@@ -61,6 +61,14 @@ export const run = async (
     await sleep(1_000) // every waiter has read the lease (and, for leasekit, is watching it)
     m0 = audit.mark()
     cpu = CpuAccounting.start(cpuGroups(bench, contenders))
+    let profiled: Promise<unknown> = Promise.resolve()
+    if (experiment.profileFile !== undefined && kind === "leasekit") {
+      // One contender's CPU profile over (most of) the series: mostly waiting, sometimes holding.
+      const target = contenders.find((c) => c !== holder)!
+      const seconds = Math.max(3, Math.min(30, handovers * 0.4))
+      profiled = nextEvent([target], ({ event }) => event.ev === "profile", (seconds + 120) * 1000, "profile")
+      target.send({ cmd: "profile", seconds, file: experiment.profileFile })
+    }
     for (let h = 0; h < handovers; h++) {
       await sleep(uniform(200, 600))
       const current = holder
@@ -82,6 +90,7 @@ export const run = async (
     await sleep(300) // the last re-join's read lands before the mark
     m1 = audit.mark()
     usage = cpu.stop()
+    await profiled
   } finally {
     await releaseAll(contenders).catch(() => undefined)
     bench.pool.give(contenders)
