@@ -311,8 +311,10 @@ export const check = (input: {
   for (const pause of pauseEvents) {
     // What the holder did next: a write (the fence decides) or stopping (it found out). The
     // asynchronous `lost` notification is not an action.
+    // A stopped process timestamps nothing: every line timed after `from` was made after SIGCONT
+    // (`to` is taken by the runner just before it, the contender may be quicker to journal).
     const after = (byHolder.get(pause.holder) ?? []).filter((e) =>
-      e.t >= pause.to && "token" in e && e.token === pause.token &&
+      e.t > pause.from && "token" in e && e.token === pause.token &&
       (e.e === "write" || e.e === "found-out" || e.e === "section")
     )
     const first = after[0]

@@ -256,6 +256,7 @@ const sigstop: Scenario = {
         }
         ctx.log({ e: "fault", t: from, kind: self ? "self-SIGSTOP before write" : "SIGSTOP holder", target: contender.config.holder })
         // Stay stopped past the lease duration and until a newer token has written to the resource.
+        let to = 0
         yield* poll(
           Effect.gen(function*() {
             if (now() < from + ctx.timing.durationSeconds * 1000 + 1000) return Option.none()
@@ -263,8 +264,10 @@ const sigstop: Scenario = {
           }),
           ctx.timing.durationSeconds * 3000 + 20_000,
           200
-        ).pipe(Effect.ensuring(Effect.sync(() => signal(contender, "SIGCONT"))))
-        const to = now()
+        ).pipe(Effect.ensuring(Effect.sync(() => {
+          to = now()
+          signal(contender, "SIGCONT")
+        })))
         ctx.log({ e: "pause", holder: contender.config.holder, token, kind: self ? "self" : "external", from, to })
         yield* poll(
           Effect.sync(() =>
@@ -651,6 +654,8 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
         Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 }),
         Effect.orDie
       )
+      Fs.writeFileSync(Path.join(dir, "fence.json"), JSON.stringify(state))
+      Fs.writeFileSync(Path.join(dir, "timing.json"), JSON.stringify(timing))
       return check({
         timing,
         journals: contenders.map((c) => readLines<ContenderEvent>(c.config.journal)),

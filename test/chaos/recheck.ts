@@ -1,0 +1,50 @@
+/**
+ * Runs the checker again over kept journals (a folder printed by a run with `--keep`, or by a
+ * failed one): `node test/chaos/recheck.ts /tmp/leasekit-chaos-XXXX [--verbose]`. Needs no control
+ * plane: each scenario folder holds the journals, `runner.jsonl`, the fenced resource's final
+ * state (`fence.json`) and the timing (`timing.json`).
+ */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { check, violations } from "./checker.ts"
+import type { FenceState } from "./fence.ts"
+import type { ContenderEvent, RunnerEvent, Timing } from "./protocol.ts"
+import { readLines } from "./protocol.ts"
+import type { ScenarioResult } from "./scenarios.ts"
+import { scenarios, table } from "./scenarios.ts"
+
+const dir = process.argv[2]
+if (dir === undefined || !Fs.existsSync(dir)) {
+  console.error("usage: node test/chaos/recheck.ts <folder of a chaos run> [--verbose]")
+  process.exit(2)
+}
+const results: Array<ScenarioResult> = []
+for (const scenario of scenarios) {
+  const folder = Path.join(dir, scenario.name)
+  if (!Fs.existsSync(Path.join(folder, "fence.json"))) continue
+  const files = Fs.readdirSync(folder).filter((f) => f.endsWith(".jsonl") && f !== "runner.jsonl")
+  const journals = files.map((f) => readLines<ContenderEvent>(Path.join(folder, f)))
+  const runner = readLines<RunnerEvent>(Path.join(folder, "runner.jsonl"))
+  const report = check({
+    timing: JSON.parse(Fs.readFileSync(Path.join(folder, "timing.json"), "utf8")) as Timing,
+    journals,
+    runner,
+    fence: JSON.parse(Fs.readFileSync(Path.join(folder, "fence.json"), "utf8")) as FenceState
+  })
+  const times = journals.flat().map((e) => e.t)
+  results.push({
+    scenario,
+    report,
+    violations: violations(report),
+    orphans: [],
+    seconds: times.length === 0 ? 0 : (Math.max(...times) - Math.min(...times)) / 1000,
+    dir: folder
+  })
+}
+console.log(table(results))
+for (const r of results) {
+  for (const v of r.violations) console.log(`VIOLATION ${r.scenario.name}: ${v}`)
+  for (const s of r.report.stuck) console.log(`stuck ${r.scenario.name}: ${s}`)
+  for (const p of r.report.pauses.other) console.log(`pause ${r.scenario.name}: ${p}`)
+  if (process.argv.includes("--verbose")) console.log(r.scenario.name, JSON.stringify(r.report, null, 2))
+}
