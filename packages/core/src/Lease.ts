@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Option, Queue, Ref, Schedule, Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Option, Queue, Random, Ref, Schedule, Scope, Stream } from "effect"
 import { LeaseAcquisitionError } from "./LeaseError.ts"
 import type { InvalidLeaseOptions, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseOptions from "./LeaseOptions.ts"
@@ -142,7 +142,7 @@ export const tryAcquireResolved = (
       }
     }
   }).pipe(
-    Effect.withSpan("leasekit.lease.tryAcquire", { attributes: Telemetry.attributes(options.key) }),
+    Telemetry.span("leasekit.lease.tryAcquire", options.key),
     Telemetry.annotate(options.key, options.holder)
   )
 
@@ -207,7 +207,16 @@ export const acquireResolved = (
         )
 
       let known = Option.none<Option.Option<LeaseRecord>>()
+      let races = 0
       while (true) {
+        if (races > 0 && Option.isSome(known)) {
+          // This waiter lost the last race: when many wait, a release wakes them all at once and
+          // each would send a write that all but one lose (a thundering herd). Back off a little,
+          // at random, and judge the newest state instead: usually it already names the winner.
+          yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, Math.min(64, 4 * 2 ** races))))
+          const newer = yield* Queue.poll(wakeups)
+          if (Option.isSome(newer)) known = newer.value
+        }
         const outcome = yield* attemptIn(store, memory, options, scope, known).pipe(
           Effect.catchIf(isTransient, (error) =>
             Effect.logDebug(`acquire attempt failed, retrying: ${error.message}`).pipe(
@@ -226,6 +235,7 @@ export const acquireResolved = (
             break
           }
           case "Raced":
+            races++
             yield* startWatch
             known = yield* nextChange(options.retryPeriod)
             break
@@ -247,7 +257,7 @@ export const acquireResolved = (
       })
     )
   }).pipe(
-    Effect.withSpan("leasekit.lease.acquire", { attributes: Telemetry.attributes(options.key) }),
+    Telemetry.span("leasekit.lease.acquire", options.key),
     Telemetry.annotate(options.key, options.holder)
   )
 
@@ -354,4 +364,4 @@ export const inspect = (
       expiresIn: judgement._tag === "Held" ? judgement.expiresIn : Duration.zero,
       honouredDuration: honoured
     }
-  }).pipe(Effect.withSpan("leasekit.lease.inspect", { attributes: Telemetry.attributes(key) }))
+  }).pipe(Telemetry.span("leasekit.lease.inspect", key))

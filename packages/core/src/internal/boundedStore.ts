@@ -8,6 +8,7 @@ import { Duration, Effect } from "effect"
 import type { LeaseKey } from "../LeaseRecord.ts"
 import type { LeaseStoreOperation, LeaseStoreService } from "../LeaseStore.ts"
 import { LeaseStoreError } from "../LeaseStore.ts"
+import * as Telemetry from "./telemetry.ts"
 
 export const bounded = (
   store: LeaseStoreService,
@@ -27,9 +28,7 @@ export const bounded = (
             })
           )
       }),
-      Effect.withSpan(`leasekit.store.${operation}`, {
-        attributes: key === undefined ? {} : { "lease.namespace": key.namespace, "lease.name": key.name }
-      })
+      Telemetry.span(`leasekit.store.${operation}`, key)
     )
   return {
     get: (key) => call("get", key, store.get(key)),

@@ -75,6 +75,7 @@ export const start = (
     const lostSignal = yield* Deferred.make<never, LeaseLostError>()
     const writes = yield* Semaphore.make(1)
     const annotate = Telemetry.annotate(key, holder)
+    const metrics = Telemetry.forLease(key)
     const deadlineMillis = Duration.toMillis(options.renewDeadline)
 
     const declareLost = (loss: Loss) =>
@@ -86,8 +87,8 @@ export const start = (
           ...(loss.cause === undefined ? {} : { cause: loss.cause })
         })
         if (yield* Deferred.fail(lostSignal, error)) {
-          yield* Telemetry.count(Telemetry.losses, key, { reason: loss.reason._tag })
-          yield* Telemetry.setHeld(key, false)
+          yield* metrics.lost(loss.reason._tag)
+          yield* metrics.setHeld(false)
           yield* Effect.logWarning(error.message)
         }
         return error
@@ -107,7 +108,7 @@ export const start = (
         )
         if (Option.isSome(outcome)) {
           yield* Ref.update(state, (s) => ({ ...s, last: outcome.value, sentAt, sentWall, lastError: undefined }))
-          yield* Telemetry.count(Telemetry.renewals, key)
+          yield* metrics.renewed
           yield* Effect.logDebug("lease renewed")
           return
         }
@@ -150,7 +151,7 @@ export const start = (
           e instanceof LeaseStoreError
             ? Effect.all([
               Ref.update(state, (s) => ({ ...s, lastError: e })),
-              Telemetry.count(Telemetry.renewalFailures, key),
+              metrics.renewalFailed,
               Effect.logWarning(`lease renewal failed, retrying every ${Duration.format(options.retryPeriod)}: ${e.message}`)
             ])
             : Effect.void
@@ -160,7 +161,7 @@ export const start = (
       )
     }).pipe(
       Effect.catch((e) => e instanceof Loss ? Effect.flatMap(declareLost(e), Effect.fail) : Effect.die(e)),
-      Effect.withSpan("leasekit.lease.renew", { attributes: Telemetry.attributes(key) }),
+      Telemetry.span("leasekit.lease.renew", key),
       annotate
     )
 
@@ -212,11 +213,11 @@ export const start = (
         yield* Fiber.interrupt(renewer)
         yield* releaseWrite
         yield* Ref.update(state, (s) => ({ ...s, released: true }))
-        yield* Telemetry.count(Telemetry.releases, key)
-        yield* Telemetry.setHeld(key, false)
+        yield* metrics.released
+        yield* metrics.setHeld(false)
         yield* Effect.logDebug("lease released")
       })
-    ).pipe(Effect.withSpan("leasekit.lease.release", { attributes: Telemetry.attributes(key) }), annotate)
+    ).pipe(Telemetry.span("leasekit.lease.release", key), annotate)
 
     // The finalizer. A lease taken, cleared or deleted by someone else is not ours to release; one
     // lost to the deadline may still name us, and clearing it hands it over sooner.
@@ -234,8 +235,8 @@ export const start = (
       })
     )
 
-    yield* Telemetry.count(Telemetry.acquisitions, key)
-    yield* Telemetry.setHeld(key, true)
+    yield* metrics.acquired
+    yield* metrics.setHeld(true)
     yield* Effect.logDebug(`lease acquired, token ${token}`).pipe(annotate)
 
     const isHeldNow = Effect.gen(function*() {
