@@ -92,6 +92,7 @@ const fencedWrite = (lease: HeldLease, stats: SectionStats) =>
     journal({ e: "write-begin", t: now(), holder, token, id })
     let attempts = 0
     let detail: string | undefined
+    const giveUpAt = now() + 60_000
     const done = (outcome: WriteOutcome, stored?: number) => {
       journal({ e: "write", t: now(), holder, token, id, outcome, stored, attempts, detail })
       return outcome
@@ -99,7 +100,8 @@ const fencedWrite = (lease: HeldLease, stats: SectionStats) =>
     while (true) {
       attempts++
       if (attempts > 1 && !(yield* check(lease, stats, "write-retry"))) return done("found-out")
-      if (attempts > 40) return done("failed")
+      // Retries end when isHeld turns false; this bound only covers an unreachable resource.
+      if (now() > giveUpAt) return done("failed")
       const read = yield* Effect.result(Fence.read(config.fence))
       if (read._tag === "Failure") {
         detail = read.failure.message
