@@ -138,10 +138,42 @@ const scaleMemory: Explanation = (r) => {
 
 const lateness: Explanation = (r) => {
   const s = scaleOf(r, 1000)
+  const tuned = scaleOf(r, 1000, true)
   return [
-    `Renewal lateness follows the process's CPU load: ${fmt((s?.cpuShare ?? Number.NaN) * 100, 1)} % of a core in this process, and the machine was`,
-    `${fmt((s?.machineBusy ?? Number.NaN) * 100, 0)} % busy during the window. The fixes for CPU above shorten the time each renewal holds the event loop.`
+    "**Cause: the event loop is busy when renewal timers are due** — renewal lateness is event-loop delay. Over the",
+    `window the loop's delay was p99 ${fmt(s?.eventLoopDelayP99Ms ?? Number.NaN, 1)} ms, max ${fmt(s?.eventLoopDelayMaxMs ?? Number.NaN, 0)} ms; the longest GC pause ${
+      fmt(s?.gcPauseMaxMs ?? Number.NaN, 1)
+    } ms (${fmt(s?.gcPauseTotalMs ?? Number.NaN, 0)} ms of GC in ${fmt(s?.windowSeconds ?? Number.NaN, 0)} s). Two things make`,
+    `it bursty: the leases were acquired within ${fmt(s?.acquireSeconds ?? Number.NaN, 1)} s, and \`Schedule.spaced(renewInterval)\` keeps that phase, so`,
+    `1,000 renewals fall due within ${fmt(s?.acquireSeconds ?? Number.NaN, 1)} s of every 6.7 s period (${fmt(1000 / Math.max(0.1, s?.acquireSeconds ?? Number.NaN), 0)} per second, about ${
+      fmt(((1000 / Math.max(0.1, s?.acquireSeconds ?? Number.NaN)) * (s === undefined ? Number.NaN : (s.cpuShare * 1e6) / s.requestsPerSecond)) / 1e4, 0)
+    } % of a core while it lasts);`,
+    `and the young generation of ${fmt(s?.youngGenerationMB ?? Number.NaN, 0)} MB makes each scavenge long. With the young generation capped`,
+    tuned === undefined
+      ? "(`--max-semi-space-size=16`, measured in the full run) the GC part shrinks."
+      : `(\`--max-semi-space-size=16\`) lateness p99 was ${fmt(tuned.latenessMs.p99, 1)} ms, longest GC pause ${fmt(tuned.gcPauseMaxMs ?? Number.NaN, 1)} ms.`,
+    "",
+    "**Fixes:** `packages/core/src/internal/tenure.ts`, the renewer: `Schedule.spaced(renewInterval)` with jitter",
+    "(e.g. `Schedule.jittered`, or a random first delay in [renewInterval/2, renewInterval]) so that leases taken",
+    "together spread their renewals over the period — lateness then only depends on the average load; the CPU fixes",
+    "above shorten each renewal's turn on the event loop; and a capped young generation for many-lease processes."
   ]
+}
+
+/** Observations on goals that are met, where the margin is thin or the mechanism matters. */
+export const notes = (r: Results, goals: ReadonlyArray<Goal>): Array<string> => {
+  const out: Array<string> = []
+  const herd = goals.filter((g) => g.id.startsWith("handover-") && g.met === true)
+  const h = r.handover.find((x) => x.kind === "leasekit" && !x.jitter && x.waiters === 16)
+  if (herd.length > 0 && h !== undefined && goals.every((g) => !(g.id.startsWith("handover-") && g.met === false))) {
+    out.push(
+      "### Met, with a thin margin: handover with 16 waiters is a thundering herd",
+      "",
+      ...handover(r, herd[0]!).map((line) => line.replace("**Cause: a thundering herd,", "**What happens: a thundering herd,")),
+      ""
+    )
+  }
+  return out
 }
 
 const explanations: ReadonlyArray<{ readonly id: RegExp; readonly explain: Explanation }> = [

@@ -20,7 +20,7 @@ import * as Fs from "node:fs"
 import * as Https from "node:https"
 import * as Inspector from "node:inspector/promises"
 import * as Path from "node:path"
-import { PerformanceObserver } from "node:perf_hooks"
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
 import * as Readline from "node:readline"
 import * as V8 from "node:v8"
 import type { Command, Event, JoinCommand, MicrobenchCommand } from "./Protocol.ts"
@@ -289,6 +289,14 @@ const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
 
 const usage = (withGc: boolean) => {
+  const pauses = gcPauses
+  gcPauses = []
+  const delay = {
+    eventLoopDelayP50Ms: eventLoopDelay.percentile(50) / 1e6,
+    eventLoopDelayP99Ms: eventLoopDelay.percentile(99) / 1e6,
+    eventLoopDelayMaxMs: eventLoopDelay.max / 1e6
+  }
+  eventLoopDelay.reset()
   if (withGc && gc !== undefined) gc()
   const cpu = process.cpuUsage()
   const memory = process.memoryUsage()
@@ -308,14 +316,26 @@ const usage = (withGc: boolean) => {
     latenessP50: percentile(sorted, 0.5),
     latenessP99: percentile(sorted, 0.99),
     latenessMax: percentile(sorted, 1),
-    lateness: samples
+    lateness: samples,
+    ...delay,
+    gcPauses: pauses.length,
+    gcPauseTotalMs: pauses.reduce((a, b) => a + b, 0),
+    gcPauseMaxMs: pauses.reduce((a, b) => Math.max(a, b), 0)
   })
 }
 
 let gcCount = 0
+let gcPauses: Array<number> = []
 new PerformanceObserver((list) => {
-  gcCount += list.getEntries().length
+  for (const entry of list.getEntries()) {
+    gcCount++
+    gcPauses.push(entry.duration)
+  }
 }).observe({ entryTypes: ["gc"] })
+
+/** How late the event loop runs its callbacks (what delays a renewal timer), reset by `usage`. */
+const eventLoopDelay = monitorEventLoopDelay({ resolution: 5 })
+eventLoopDelay.enable()
 
 /** Runs `step` `iterations` times twice: once timing each call, once counting allocated bytes. */
 const measure = (iterations: number, step: Effect.Effect<void, unknown>, timed = true) =>
@@ -335,9 +355,9 @@ const measure = (iterations: number, step: Effect.Effect<void, unknown>, timed =
       cpuMicros.push(cpu1.user + cpu1.system)
       wallMicros.push(t1 - t0)
     }
-    // Allocations: a full GC, then the heap's growth over up to 1,000 iterations during which no
-    // GC ran (the process runs with a large young generation so that none needs to).
-    const allocationIterations = Math.min(iterations, 1_000)
+    // Allocations: a full GC, then the heap's growth over up to 200 iterations during which no GC
+    // ran (the process runs with a 128 MB young generation so that none needs to).
+    const allocationIterations = Math.min(iterations, 200)
     const pause = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
     if (gc !== undefined) gc()
     yield* pause

@@ -82,6 +82,13 @@ export interface UsageEvent {
   readonly latenessMax: number
   /** leasekit only: every lateness sample since the previous `usage` (µs). */
   readonly lateness?: ReadonlyArray<number> | undefined
+  /** leasekit only, since the previous `usage`: event-loop delay percentiles and GC pauses. */
+  readonly eventLoopDelayP50Ms?: number | undefined
+  readonly eventLoopDelayP99Ms?: number | undefined
+  readonly eventLoopDelayMaxMs?: number | undefined
+  readonly gcPauses?: number | undefined
+  readonly gcPauseTotalMs?: number | undefined
+  readonly gcPauseMaxMs?: number | undefined
 }
 
 /** One critical section in loop mode, with the result of its mutual-exclusion checks. */

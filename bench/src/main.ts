@@ -4,6 +4,7 @@
  *
  *   node src/main.ts [--quick] [--out <dir>] [--wait-quiet <minutes>] [--only 1,2,…]
  *   node src/main.ts --report-from <results.json> [--out <dir>]   (re-render only)
+ *   node src/main.ts --update <results.json> --only 5,6            (re-run some figures into a run)
  *
  * `--quick` takes every figure with few samples (under 3 minutes); the full run takes the numbers
  * meant for the committed RESULTS.md (about 30 minutes). `--wait-quiet` first waits, polling once
@@ -41,6 +42,8 @@ const option = (name: string) => {
   return i >= 0 ? args[i + 1] : undefined
 }
 const quick = flag("--quick")
+/** Re-run the `--only` figures into an existing results.json, keeping the other figures. */
+const update = option("--update")
 const outDir = Path.resolve(option("--out") ?? benchDir)
 const waitQuietMinutes = Number(option("--wait-quiet") ?? (quick ? 0 : 30))
 const only = option("--only")?.split(",").map(Number)
@@ -123,6 +126,32 @@ const buildClientgo = (): Promise<string> =>
     )
   })
 
+/** An earlier run's results with the figures to re-run emptied, noted as re-run. */
+const merged = (earlier: Report.Results, fresh: Report.Results): Report.Results => {
+  const figures = only ?? []
+  const keep = <K extends keyof Report.Results>(key: K, figure: number) => (figures.includes(figure) ? fresh[key] : earlier[key])
+  return {
+    ...earlier,
+    requests: keep("requests", 1),
+    handover: keep("handover", 2),
+    failover: keep("failover", 3),
+    contention: keep("contention", 4),
+    scale: keep("scale", 5),
+    runtimeCost: keep("runtimeCost", 6),
+    profiles: Object.fromEntries(Object.entries(earlier.profiles).filter(([name]) =>
+      !(figures.includes(2) && name.startsWith("handover")) &&
+      !(figures.includes(5) && name.startsWith("scale")) &&
+      !(figures.includes(6) && name.startsWith("renewal"))
+    )),
+    errors: earlier.errors.filter((e) => !figures.some((f) => e.figure.startsWith(`figure ${f}:`))),
+    loads: [...earlier.loads, ...fresh.loads],
+    reruns: [
+      ...(earlier.reruns ?? []),
+      { figures, at: fresh.startedAt, quiet: fresh.quiet }
+    ]
+  }
+}
+
 const run = (
   controlPlane: ControlPlane.ControlPlaneService,
   clientgoBinary: string,
@@ -153,7 +182,7 @@ const run = (
         controlPlanePids
       }
       log(`contender logs and profiles in ${runDir}`)
-      const results: Report.Results = {
+      const fresh: Report.Results = {
         mode: quick ? "quick" : "full",
         startedAt: new Date(started).toISOString(),
         durationSeconds: 0,
@@ -174,8 +203,10 @@ const run = (
         scale: [],
         runtimeCost: undefined,
         profiles: {},
-        errors: []
+        errors: [],
+        reruns: []
       }
+      const results: Report.Results = update === undefined ? fresh : merged(JSON.parse(Fs.readFileSync(update, "utf8")), fresh)
       const attempt = async (figure: string, body: () => Promise<void>) => {
         results.loads.push({ figure, load: Os.loadavg() })
         log(`${figure} ...`)
@@ -287,7 +318,7 @@ const run = (
         })
       }
 
-      results.durationSeconds = (Date.now() - started) / 1000
+      if (update === undefined) results.durationSeconds = (Date.now() - started) / 1000
       results.loads.push({ figure: "end", load: Os.loadavg() })
       Fs.writeFileSync(Path.join(runDir, "results.json"), JSON.stringify(results, null, 2))
       Report.write(outDir, results)

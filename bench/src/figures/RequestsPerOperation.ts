@@ -4,7 +4,8 @@
  * one lease at default timings (leasekit 20 s / renew every 6.7 s; client-go 15 s / 10 s / 2 s).
  *
  * Each cycle uses a fresh lease: join (acquire absent) → [hold for the window — whole renewal
- * periods, from just after one renewal to just after the k-th next one — first cycle only] →
+ * periods, from just after one renewal to just after the k-th next one — last cycle only, so that
+ * the process's CPU per renewal is measured warm] →
  * wait for a renewal → release → join (acquire released) → wait for a renewal → release. Phases
  * are delimited by audit-log marks; inside a holding phase the requests are cut into operations at
  * each successful write (an acquisition ends with its first successful create/update, each later
@@ -92,7 +93,7 @@ export const run = async (bench: Bench, kind: Kind, cycles: number, windowSecond
       const m0 = audit.mark()
       await joinAndLead(contender, join)
       await audit.settle()
-      if (cycle === 0) {
+      if (cycle === cycles - 1) {
         // The window runs from just after one renewal to just after the k-th next one, so that it
         // spans whole renewal periods even when it is short.
         const k = Math.max(1, Math.round((windowSeconds * 1000) / renewEveryMs))

@@ -10,7 +10,7 @@
  * - and the same PUT with node:https and JSON.stringify on one keep-alive connection: the floor
  *   for a renewal over HTTP from Node.
  * CPU time is per call (process user + system time, all threads); allocations are the heap's
- * growth over up to 1,000 calls during which no GC ran, per call. CPU profiles of the Kubernetes and
+ * growth over 200 calls during which no GC ran, per call. CPU profiles of the Kubernetes and
  * in-memory renewal loops say where the time goes.
  */
 import * as Path from "node:path"

@@ -12,6 +12,7 @@
  * window, so that profiling does not inflate the CPU share). The process is then killed without
  * releasing (N release requests would only slow the run down).
  */
+import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type { Bench } from "../Bench.ts"
 import { cpuGroups, sleep, usageOf } from "../Bench.ts"
@@ -21,7 +22,7 @@ import { nextEvent, spawn } from "../Contenders.ts"
 import type { Event, UsageEvent } from "../Protocol.ts"
 import { nowMicros } from "../Protocol.ts"
 import type { Summary } from "../Statistics.ts"
-import { summarize } from "../Statistics.ts"
+import { fmt, summarize } from "../Statistics.ts"
 
 export interface ScaleResult {
   readonly kind: Kind
@@ -48,6 +49,43 @@ export interface ScaleResult {
   readonly apiserverShare: number
   readonly etcdShare: number
   readonly machineBusy: number
+  /** leasekit only, over the window: event-loop delay and GC pauses, ms. */
+  readonly eventLoopDelayP99Ms?: number | undefined
+  readonly eventLoopDelayMaxMs?: number | undefined
+  readonly gcPauseMaxMs?: number | undefined
+  readonly gcPauseTotalMs?: number | undefined
+  /** On failure: peak RSS while acquiring, and how many leases had been created. */
+  readonly peakRssMB?: number | undefined
+  readonly created?: number | undefined
+}
+
+/** Largest RSS a scale contender may reach before the bench stops it. */
+const rssLimitBytes = 4 * 2 ** 30
+
+/** Samples a process's RSS every 200 ms; `tripped` resolves (after a SIGKILL) past `limit`. */
+const memoryWatchdog = (pid: number, limit: number) => {
+  let peak = 0
+  let trip: () => void = () => undefined
+  const tripped = new Promise<void>((resolve) => (trip = resolve))
+  const timer = setInterval(() => {
+    const rss = rssOf(pid)
+    peak = Math.max(peak, rss)
+    if (rss > limit) {
+      process.kill(pid, "SIGKILL")
+      clearInterval(timer)
+      trip()
+    }
+  }, 200)
+  return { tripped, peak: () => peak, stop: () => clearInterval(timer) }
+}
+
+const rssOf = (pid: number): number => {
+  try {
+    const line = Fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))
+    return line === undefined ? 0 : Number(line.replace(/\D+/g, "")) * 1024
+  } catch {
+    return 0
+  }
 }
 
 const heapOf = (u: UsageEvent) =>
@@ -90,13 +128,33 @@ export const run = async (
     const acquireStart = nowMicros()
     // Acquiring is bounded: a machine that cannot even create the leases fast enough is a result.
     const acquireBudgetMs = 60_000 + leases * 30
+    // A process that runs away is stopped before it takes the machine down (it is shared).
+    const watchdog = memoryWatchdog(c.pid, rssLimitBytes)
     const leading = nextEvent([c], ({ event }) => event.ev === "leading", acquireBudgetMs, `${leases} leases acquired`)
     c.send({ cmd: "join", name, namespace: bench.namespace, count: leases, concurrency: 32 })
-    const acquired = await leading.then(() => true, () => false)
+    const acquired = await Promise.race([
+      leading.then(() => "ok" as const, () => "timeout" as const),
+      c.exited.then(() => "exited" as const),
+      watchdog.tripped.then(() => "memory" as const)
+    ])
     const acquireSeconds = (nowMicros() - acquireStart) / 1e6
-    if (!acquired) {
-      return { ...empty, acquireSeconds, failure: `not all ${leases} leases were acquired within ${acquireBudgetMs / 1000} s` }
+    if (acquired !== "ok") {
+      watchdog.stop()
+      const created = audit.events(0, undefined, (n) => n.startsWith(prefix)).filter((r) => r.verb === "create" && r.code === 201).length
+      const why = acquired === "memory"
+        ? `the contender's RSS passed ${fmt(rssLimitBytes / 2 ** 30, 0)} GiB after ${fmt(acquireSeconds, 0)} s (stopped by the bench)`
+        : acquired === "exited"
+        ? `the contender process died after ${fmt(acquireSeconds, 0)} s`
+        : `not all ${leases} leases were acquired within ${acquireBudgetMs / 1000} s`
+      return {
+        ...empty,
+        acquireSeconds,
+        peakRssMB: watchdog.peak() / 2 ** 20,
+        created,
+        failure: `${why}; ${created} of ${leases} leases had been created; peak RSS ${fmt(watchdog.peak() / 2 ** 30, 1)} GiB`
+      }
     }
+    watchdog.stop()
     bench.log(`  fig 5 ${kind} ${leases}: acquired in ${acquireSeconds.toFixed(1)} s`)
     // In the full run every lease renews once before the window opens.
     await sleep(settleSeconds * 1000)
@@ -151,7 +209,11 @@ export const run = async (
       profileFile,
       apiserverShare: (usage.byGroup["kube-apiserver"] ?? Number.NaN) / usage.wallMs,
       etcdShare: (usage.byGroup["etcd"] ?? Number.NaN) / usage.wallMs,
-      machineBusy: usage.machineBusy
+      machineBusy: usage.machineBusy,
+      eventLoopDelayP99Ms: u1.eventLoopDelayP99Ms,
+      eventLoopDelayMaxMs: u1.eventLoopDelayMaxMs,
+      gcPauseMaxMs: u1.gcPauseMaxMs,
+      gcPauseTotalMs: u1.gcPauseTotalMs
     }
   } finally {
     c.kill("SIGKILL")
