@@ -18,6 +18,15 @@ export default defineConfig({
           hookTimeout: 180_000,
           fileParallelism: false
         }
+      },
+      {
+        test: {
+          name: "chaos",
+          include: ["test/chaos/**/*.test.ts"],
+          testTimeout: 900_000,
+          hookTimeout: 180_000,
+          fileParallelism: false
+        }
       }
     ]
   }
