@@ -58,6 +58,10 @@ export class AuditLog {
    */
   events(from: number, to: number | undefined, name?: string | ((name: string) => boolean)): Array<AuditRecord> {
     const end = to ?? this.mark()
+    if (this.mark() < from) {
+      // A rotated log would silently count nothing: refuse instead.
+      throw new Error(`the audit log ${this.path} shrank below offset ${from}: it was rotated (raise --audit-log-maxsize)`)
+    }
     if (end <= from) return []
     const fd = Fs.openSync(this.path, "r")
     let text: string

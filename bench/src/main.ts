@@ -333,7 +333,9 @@ const program = Effect.scoped(Effect.gen(function*() {
   log("building the client-go baseline and starting the control plane")
   const [clientgoBinary, controlPlane] = yield* Effect.all([
     Effect.tryPromise({ try: buildClientgo, catch: (error) => error }),
-    ControlPlane.make({ namespace: "leasekit-bench", startTimeout: "120 seconds" })
+    // The audit log must not rotate (kube-apiserver rotates it at 100 MB by default): phases are
+    // delimited by offsets in one file. It is deleted with the control plane's folder.
+    ControlPlane.make({ namespace: "leasekit-bench", startTimeout: "120 seconds", apiserverArgs: ["--audit-log-maxsize=100000"] })
   ], { concurrency: 2 })
   log(`control plane up at ${controlPlane.server}`)
   const pid = (component: ControlPlane.Component) => Effect.map(controlPlane.pid(component), (p) => p._tag === "Some" ? p.value : -1)
