@@ -67,9 +67,11 @@ const expectations: Record<string, (result: ScenarioResult) => void> = {
   },
   "latency-holder": (r) => {
     assert.isAtLeast(r.report.faults, 1)
+    assert.isAtLeast(r.report.losses["DeadlineExceeded"] ?? 0, 1, "the slowed holder never declared a deadline loss")
   },
   "blackhole-holder": (r) => {
     assert.isAtLeast(r.report.faults, 1)
+    assert.isAtLeast(r.report.losses["DeadlineExceeded"] ?? 0, 1, "the partitioned holder never declared a deadline loss")
   },
   "connection-resets": (r) => {
     assert.isAtLeast(r.report.faults, 1)

@@ -98,28 +98,39 @@ export interface ScenarioResult {
 // --- helpers used by the injectors ----------------------------------------------------------
 
 /** The contender that is inside its critical section now, with its token. */
-export const holderInSection = (ctx: ScenarioContext): Option.Option<{ readonly contender: Contender; readonly token: number }> => {
+export const holderInSection = (
+  ctx: ScenarioContext
+): Option.Option<{ readonly contender: Contender; readonly token: number; readonly acquiredAt: number }> => {
   for (const contender of ctx.contenders) {
     if (contender.hasExited() || contender.stopped) continue
     const events = ctx.events(contender)
     let token: number | undefined
+    let acquiredAt = 0
     let valid = false
     for (const e of events) {
       if (e.e === "acquired") {
         token = e.token
+        acquiredAt = e.t
         valid = false
       } else if (e.e === "valid" && e.token === token) valid = true
       else if (e.e === "section" || e.e === "lost" || e.e === "found-out" || e.e === "exit" || e.e === "self-pause") {
         token = undefined
       }
     }
-    if (token !== undefined && valid) return Option.some({ contender, token })
+    if (token !== undefined && valid) return Option.some({ contender, token, acquiredAt })
   }
   return Option.none()
 }
 
-export const awaitHolder = (ctx: ScenarioContext, timeout = 30_000) =>
-  poll(Effect.sync(() => holderInSection(ctx)), timeout, 100)
+/** A holder inside its section; with `fresh`, one that acquired at most `fresh` ms ago. */
+export const awaitHolder = (ctx: ScenarioContext, timeout = 30_000, fresh?: number) =>
+  poll(
+    Effect.sync(() =>
+      Option.filter(holderInSection(ctx), (h) => fresh === undefined || now() - h.acquiredAt <= fresh)
+    ),
+    timeout,
+    fresh === undefined ? 100 : 50
+  )
 
 /** Someone other than `except` journaled a `valid` after `after`. */
 export const awaitProgress = (ctx: ScenarioContext, after: number, timeout: number, except?: Contender) =>
@@ -376,7 +387,8 @@ const holderConnectionFault = (
 ) =>
   Effect.gen(function*() {
     while (now() < ctx.until) {
-      const held = yield* awaitHolder(ctx)
+      // At the start of a section, so that the holder must renew through the fault.
+      const held = yield* awaitHolder(ctx, 30_000, 1_000)
       if (Option.isNone(held)) continue
       const proxy = ctx.proxyOf(held.value.contender)
       if (proxy === undefined) return
@@ -397,8 +409,10 @@ const latency: Scenario = {
   timing: normalTiming,
   contenders: 4,
   proxies: true,
-  writes: 3,
-  workMillis: 500,
+  // Sections longer than renewDeadline: the holder must renew through the fault while it can
+  // still reach the fenced resource directly — partitioned from the lock, not from the resource.
+  writes: 8,
+  workMillis: 600,
   budget: { quick: 15, long: 200 },
   inject: (ctx) =>
     holderConnectionFault(
@@ -415,8 +429,10 @@ const blackhole: Scenario = {
   timing: normalTiming,
   contenders: 4,
   proxies: true,
-  writes: 3,
-  workMillis: 500,
+  // Sections longer than renewDeadline: the holder must renew through the fault while it can
+  // still reach the fenced resource directly — partitioned from the lock, not from the resource.
+  writes: 8,
+  workMillis: 600,
   budget: { quick: 15, long: 200 },
   inject: (ctx) => holderConnectionFault(ctx, "blackhole of holder's connection", (proxy) => proxy.blackhole(true))
 }
