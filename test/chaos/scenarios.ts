@@ -148,6 +148,15 @@ export const awaitProgress = (ctx: ScenarioContext, after: number, timeout: numb
 
 const jitter = (min: number, max: number) => Effect.sleep(`${Math.floor(min + Math.random() * (max - min))} millis`)
 
+/** SIGKILL to the process group led by `pid` (the control plane's servers lead their own). */
+const killGroup = (pid: number): void => {
+  try {
+    process.kill(-pid, "SIGKILL")
+  } catch {
+    process.kill(pid, "SIGKILL")
+  }
+}
+
 /** Kills the component's process with SIGKILL and starts it again; journals the outage. */
 const killAndRestart = (
   ctx: ScenarioContext,
@@ -160,11 +169,7 @@ const killAndRestart = (
     const pid = yield* ctx.cp.pid(component)
     if (Option.isNone(pid)) return
     const from = now()
-    try {
-      process.kill(-pid.value, "SIGKILL")
-    } catch {
-      process.kill(pid.value, "SIGKILL")
-    }
+    killGroup(pid.value)
     ctx.log({ e: "fault", t: from, kind: `kill ${component}`, detail: what })
     yield* poll(Effect.map(ctx.cp.state(component), (s) => (s === "exited" ? Option.some(s) : Option.none())), 15_000, 100)
     yield* keepDown(from)
