@@ -145,26 +145,45 @@ const scaleMemory: Explanation = (r) => {
   ]
 }
 
+/** How the machine's busy time split between this process, the control plane and everything else. */
+const machineShare = (r: Results, s: ScaleResult): string => {
+  const cores = r.machine.cores
+  const ours = (s.cpuShare / cores) * 100
+  const controlPlane = ((s.apiserverShare + s.etcdShare) / cores) * 100
+  const other = Math.max(0, s.machineBusy * 100 - ours - controlPlane)
+  return `the machine's ${cores} cores were ${fmt(s.machineBusy * 100, 0)} % busy during the window — ${fmt(ours, 0)} % this process, ${
+    fmt(controlPlane, 0)
+  } % the API server and etcd, ${fmt(other, 0)} % other work on this shared machine`
+}
+
 const lateness: Explanation = (r) => {
   const s = scaleOf(r, 1000)
   const tuned = scaleOf(r, 1000, true)
+  if (s === undefined) return ["Not measured."]
+  const burst = 1000 / Math.max(0.1, s.acquireSeconds)
+  const perRenewal = (s.cpuShare * 1e6) / s.requestsPerSecond
   return [
-    "**Cause: the event loop is busy when renewal timers are due** — renewal lateness is event-loop delay. Over the",
-    `window the loop's delay was p99 ${fmt(s?.eventLoopDelayP99Ms ?? Number.NaN, 1)} ms, max ${fmt(s?.eventLoopDelayMaxMs ?? Number.NaN, 0)} ms; the longest GC pause ${
-      fmt(s?.gcPauseMaxMs ?? Number.NaN, 1)
-    } ms (${fmt(s?.gcPauseTotalMs ?? Number.NaN, 0)} ms of GC in ${fmt(s?.windowSeconds ?? Number.NaN, 0)} s). Two things make`,
-    `it bursty: the leases were acquired within ${fmt(s?.acquireSeconds ?? Number.NaN, 1)} s, and \`Schedule.spaced(renewInterval)\` keeps that phase, so`,
-    `1,000 renewals fall due within ${fmt(s?.acquireSeconds ?? Number.NaN, 1)} s of every 6.7 s period (${fmt(1000 / Math.max(0.1, s?.acquireSeconds ?? Number.NaN), 0)} per second, about ${
-      fmt(((1000 / Math.max(0.1, s?.acquireSeconds ?? Number.NaN)) * (s === undefined ? Number.NaN : (s.cpuShare * 1e6) / s.requestsPerSecond)) / 1e4, 0)
-    } % of a core while it lasts);`,
-    `and the young generation of ${fmt(s?.youngGenerationMB ?? Number.NaN, 0)} MB makes each scavenge long. With the young generation capped`,
-    tuned === undefined
-      ? "(`--max-semi-space-size=16`, measured in the full run) the GC part shrinks."
-      : `(\`--max-semi-space-size=16\`) lateness p99 was ${fmt(tuned.latenessMs.p99, 1)} ms, longest GC pause ${fmt(tuned.gcPauseMaxMs ?? Number.NaN, 1)} ms.`,
+    "**Cause: the event loop is busy when renewal timers are due** — lateness is event-loop delay: over the window",
+    `p99 ${fmt(s.eventLoopDelayP99Ms ?? Number.NaN, 1)} ms, max ${fmt(s.eventLoopDelayMaxMs ?? Number.NaN, 0)} ms; the longest GC pause was ${
+      fmt(s.gcPauseMaxMs ?? Number.NaN, 1)
+    } ms (${fmt(s.gcPauseTotalMs ?? Number.NaN, 0)} ms of GC in ${fmt(s.windowSeconds, 0)} s). Three things feed it:`,
+    "",
+    `1. Other load: ${machineShare(r, s)}. Lateness is sensitive to that.`,
+    `2. Bursts: the leases were acquired within ${fmt(s.acquireSeconds, 1)} s and \`Schedule.spaced(renewInterval)\` keeps that phase, so`,
+    `   1,000 renewals fall due within ${fmt(s.acquireSeconds, 1)} s of every 6.7 s period: ${fmt(burst, 0)} per second, about ${
+      fmt((burst * perRenewal) / 1e4, 0)
+    } % of a core while it lasts.`,
+    `3. Garbage collection: a young generation of ${fmt(s.youngGenerationMB, 0)} MB makes each scavenge long. ${
+      tuned === undefined
+        ? "Capping it (`--max-semi-space-size=16`) is measured in the full run."
+        : `Capped (\`--max-semi-space-size=16\`), in the same run: lateness p99 ${fmt(tuned.latenessMs.p99, 1)} ms, longest GC pause ${
+          fmt(tuned.gcPauseMaxMs ?? Number.NaN, 1)
+        } ms.`
+    }`,
     "",
     "**Fixes:** `packages/core/src/internal/tenure.ts`, the renewer: `Schedule.spaced(renewInterval)` with jitter",
     "(e.g. `Schedule.jittered`, or a random first delay in [renewInterval/2, renewInterval]) so that leases taken",
-    "together spread their renewals over the period — lateness then only depends on the average load; the CPU fixes",
+    "together spread their renewals over the period — lateness then depends on the average load only; the CPU fixes",
     "above shorten each renewal's turn on the event loop; and a capped young generation for many-lease processes."
   ]
 }

@@ -169,16 +169,14 @@ const critical = (held: HeldLease, fenceDir: string | undefined) =>
     const problems: Array<string> = []
     if (!(yield* held.isHeld)) problems.push("the lease is not held inside the critical section")
     if (fenceDir !== undefined) {
+      const marker = Path.join(fenceDir, "occupied")
+      const tokenFile = Path.join(fenceDir, "token")
+      // O_EXCL: creating the marker fails if another contender is inside.
+      const entered = yield* Effect.try(() => Fs.closeSync(Fs.openSync(marker, "wx"))).pipe(
+        Effect.as(true),
+        Effect.catch((error) => Effect.sync(() => problems.push(`another contender is inside: ${String(error.cause)}`)).pipe(Effect.as(false)))
+      )
       yield* Effect.sync(() => {
-        const marker = Path.join(fenceDir, "occupied")
-        let entered = false
-        try {
-          Fs.closeSync(Fs.openSync(marker, "wx"))
-          entered = true
-        } catch (error) {
-          problems.push(`another contender is inside: ${String(error)}`)
-        }
-        const tokenFile = Path.join(fenceDir, "token")
         if (Fs.existsSync(tokenFile)) {
           const [last, pid] = Fs.readFileSync(tokenFile, "utf8").trim().split(" ").map(Number)
           if (last! > held.token || (last === held.token && pid !== process.pid)) {

@@ -67,7 +67,7 @@ export const render = (options: PlotOptions): string => {
   const width = options.width ?? 760
   const height = options.height ?? 420
   const margin = { left: 70, right: 20, top: 40, bottom: 55 }
-  const legendWidth = 240
+  const legendWidth = 250
   const plotW = width - margin.left - margin.right - legendWidth
   const plotH = height - margin.top - margin.bottom
   const all = options.series.flatMap((s) => s.points)
@@ -115,11 +115,13 @@ export const render = (options: PlotOptions): string => {
       `<text x="${plotW - 4}" y="${Number(y) - 4}" text-anchor="end" fill="#c00">${escape(h.label)}</text>`
     )
   }
-  for (const v of options.vLines ?? []) {
+  for (const [i, v] of (options.vLines ?? []).entries()) {
     const x = sx(v.x).toFixed(1)
     parts.push(
       `<line x1="${x}" x2="${x}" y1="0" y2="${plotH}" stroke="#c00" stroke-dasharray="2,3"/>`,
-      `<text x="${Number(x) + 4}" y="12" fill="#c00">${escape(v.label)}</text>`
+      Number(x) > plotW * 0.7
+        ? `<text x="${Number(x) - 4}" y="${plotH - 8 - i * 16}" text-anchor="end" fill="#c00">${escape(v.label)}</text>`
+        : `<text x="${Number(x) + 4}" y="${plotH - 8 - i * 16}" fill="#c00">${escape(v.label)}</text>`
     )
   }
   options.series.forEach((s, i) => {
