@@ -18,8 +18,13 @@ import type { LeaseKey } from "./LeaseRecord.ts"
 import { formatKey } from "./LeaseRecord.ts"
 import type { LeaseStoreError } from "./LeaseStore.ts"
 
-const describeHolder = (holder: string | undefined): string =>
-  holder === undefined || holder === "" ? "nobody" : `"${holder}"`
+/** A holder identity as messages show it: quoted and escaped (a hand-written one may hold newlines
+ * or control characters that would forge log lines), and cut to a readable length. */
+const describeHolder = (holder: string | undefined): string => {
+  if (holder === undefined || holder === "") return "nobody"
+  const shown = holder.length > 160 ? `${holder.slice(0, 160)}…` : holder
+  return JSON.stringify(shown)
+}
 
 /**
  * Why an acquisition failed.
@@ -132,7 +137,7 @@ export class LeaseLostError extends Data.TaggedError("LeaseLostError")<{
   readonly cause?: LeaseStoreError
 }> {
   override get message(): string {
-    const lease = `lease ${formatKey(this.key)} lost by "${this.holder}"`
+    const lease = `lease ${formatKey(this.key)} lost by ${describeHolder(this.holder)}`
     switch (this.reason._tag) {
       case "Taken":
         return `${lease}: it is now held by ${describeHolder(this.reason.by)}`

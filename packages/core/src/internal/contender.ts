@@ -10,7 +10,8 @@
  * Hostile records (hand-written by an admin) are judged defensively: a missing, zero, negative or
  * fractional `leaseDurationSeconds` is replaced by this contender's own duration; one above
  * `maxHonouredDuration` is capped there, so nothing pins a lease forever; a negative or missing
- * `leaseTransitions` counts as 0.
+ * `leaseTransitions` counts as 0, and one at the int32 maximum wraps to 0 on the next change of
+ * holder (the API would refuse anything larger).
  */
 import { Clock, Duration, Effect, Option } from "effect"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
@@ -40,6 +41,16 @@ export const honouredDurationMillis = (record: LeaseSpec, options: ResolvedLease
   const seconds = record.durationSeconds
   if (seconds === undefined || !Number.isInteger(seconds) || seconds <= 0) return Duration.toMillis(options.duration)
   return Math.min(seconds * 1000, Duration.toMillis(options.maxHonouredDuration))
+}
+
+/** The largest `leaseTransitions` the API accepts (an int32). */
+const maxTransitions = 2_147_483_647
+
+/** The counter after a change of holder; wraps to 0 at the int32 maximum rather than write a value
+ * the API refuses (which would pin the lease). Fencing tokens restart then, as after a deletion. */
+export const nextTransitions = (record: LeaseSpec): number => {
+  const current = transitionsOf(record)
+  return current >= maxTransitions ? 0 : current + 1
 }
 
 /** A record's transitions counter, read defensively. */
@@ -123,7 +134,7 @@ export const attempt = (
         judgement.record,
         holdingSpec(options, sentWall, judgement.record.acquireTime ?? sentWall, transitionsOf(judgement.record))
       )
-      : store.update(judgement.record, holdingSpec(options, sentWall, sentWall, transitionsOf(judgement.record) + 1))
+      : store.update(judgement.record, holdingSpec(options, sentWall, sentWall, nextTransitions(judgement.record)))
     const writtenFrom = judgement._tag === "Absent" ? undefined : judgement.record.version
     return yield* write.pipe(
       Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall })),
