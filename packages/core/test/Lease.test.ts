@@ -341,6 +341,23 @@ describe("Lease", () => {
       assert.strictEqual((yield* Deferred.await(b.acquired)).at, 60_000)
     })))
 
+  it.effect("a transitions counter at the int32 maximum wraps to 0 instead of pinning the lease", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* probe.admin.create(key, { holder: "", durationSeconds: 1, transitions: 2_147_483_647 })
+      const lease = yield* Lease.acquire(opts("b"))
+      assert.strictEqual(lease.token, 0)
+    })))
+
+  it.effect("a hand-written holder identity is quoted escaped in messages, on one line", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* probe.admin.create(key, { holder: "evil\nlevel=INFO message=forged", durationSeconds: 20 })
+      const error = yield* Effect.flip(Lease.acquire(opts("b", { timeout: "1 second" })).pipe(Effect.forkChild, Effect.tap(() => advance(1)), Effect.flatMap(Fiber.join)))
+      assert.notMatch(error.message, /\n/)
+      assert.include(error.message, "evil\\nlevel")
+    })))
+
   it.effect("a hostile zero or missing leaseDurationSeconds is replaced by the contender's own", () =>
     withStore(Effect.gen(function*() {
       const probe = yield* Probe
