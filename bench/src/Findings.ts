@@ -97,7 +97,9 @@ const scaleCpu: Explanation = (r) => {
     "   `LeaseObject.toBody` and the response through `JSON.parse` + `LeaseObject.toRecord`, instead of",
     `   \`CoordinationV1Api.replaceNamespacedLease\` (≈ ${fmt(raw.cpu - https.cpu, 0)} µs per renewal here); at the least stop passing a`,
     "   per-call middleware configuration (`withSignal`) and aborting the signal after completion — undici then builds",
-    "   an abort error with a stack trace for every finished request (`UndiciError` in the profiles).",
+    "   an abort error with a stack trace for every finished request (`UndiciError` in the profiles). Note also that",
+    "   client-node builds a new undici `Agent` for every request (`applySecurityAuthentication` → `createDispatcher`),",
+    "   which `LeasekitKubeConfig` (`packages/kubernetes/src/internal/kubeconfig.ts`) then closes to reuse its first one.",
     "2. Fewer Effect operations per renewal in core. The in-memory renewal profile is the Effect interpreter itself",
     `   (${topEffect(renewalProfile)}). A renewal on the Kubernetes store runs three nested`,
     "   `timeoutOrElse` — `renewUntilDeadline` in `packages/core/src/internal/tenure.ts`, `call` in",
@@ -115,7 +117,7 @@ const scaleCpu: Explanation = (r) => {
     `Of one renewal's ${fmt(kube.cpu, 0)} µs, about ${fmt(https.cpu, 0)} µs is the HTTPS floor, ${fmt(raw.cpu - https.cpu, 0)} µs what @kubernetes/client-node adds (fix 1)`,
     `and ${fmt(kube.cpu - raw.cpu, 0)} µs what leasekit adds around the request (fixes 2–3: the in-memory renewal shows the algorithm itself`,
     `costs only ${fmt(mem.cpu, 0)} µs; the rest is the per-call machinery that is cheap on a synchronous store and not around real I/O —`,
-    "a forked timeout fiber and a timer per call, twice; two spans; the request's own `tryPromise` + `timeoutOrElse`).",
+    "three forked timeout fibers and timers per renewal, two spans, the request's own `tryPromise`).",
     "With all of them, a renewal approaches the floor: about 5 % of a core at 1,000 leases on this CPU."
   ]
 }

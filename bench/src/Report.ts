@@ -302,7 +302,10 @@ const handoverSection = (r: Results) => {
         pct(h.machineBusy)
       ])
     ),
+    "",
     "Watches are not counted as requests (one long-lived watch per waiting leasekit contender, re-opened every 25 s).",
+    "The get and list per leasekit handover are the former holder joining again as a waiter (a read, then its watch's",
+    "initial list); client-go's gets are its waiters' polls.",
     "",
     "![Handover latency distribution](handover.svg)"
   ].join("\n")
@@ -373,10 +376,43 @@ const contentionSection = (r: Results) => {
     "file) → release → acquire. All critical sections of all processes, ordered by start, must not overlap and must carry",
     "strictly increasing tokens — except that one process may carry the same token in consecutive sections when it",
     "re-took its own lease because its release did not go through (client-go keeps `leaseTransitions` for an unchanged",
-    "holder identity; counted apart as \"re-took own lease unreleased\"). A client-go contender that just released starts",
-    "its next election at once with a read",
-    "while the others only poll every 2–4.4 s, so it mostly wins again: the largest share shows it."
+    "holder identity; counted apart as \"re-took own lease unreleased\").",
+    ...contentionNotes(r)
   ].join("\n")
+}
+
+/** What the contention table says, in words, from its own numbers. */
+const contentionNotes = (r: Results): Array<string> => {
+  const lk = r.contention.filter((c) => c.kind === "leasekit").sort((a, b) => a.contenders - b.contenders)
+  const go = r.contention.filter((c) => c.kind === "client-go").sort((a, b) => a.contenders - b.contenders)
+  const out: Array<string> = []
+  const first = lk[0]
+  const last = lk[lk.length - 1]
+  if (first !== undefined && last !== undefined && last !== first) {
+    out.push(
+      "",
+      `leasekit hands the lease over through the watch, so throughput is bounded by CPU: ${fmt(first.perSecond, 0)} sections/s with ${first.contenders}`,
+      `contenders, ${fmt(last.perSecond, 1)} with ${last.contenders}, when the machine was ${pct(last.machineBusy)} busy and every section cost ${
+        fmt(last.cpuMsPerSection["contenders"] ?? Number.NaN, 0)
+      } ms of contender CPU and ${fmt(last.writesPerCriticalSection, 1)} writes — the thundering herd of figure 2 (same fix).`
+    )
+  }
+  const g2 = go[0]
+  const gN = go[go.length - 1]
+  if (g2 !== undefined && gN !== undefined) {
+    const retook = go.reduce((a, c) => a + c.sameTenure, 0)
+    out.push(
+      "",
+      `client-go's waiters poll (every 2 s plus up to 120 % jitter), so its throughput is bounded by polling: ${fmt(g2.perSecond, 1)} sections/s with`,
+      `${g2.contenders} contenders, ${fmt(gN.perSecond, 1)} with ${gN.contenders}. A contender that just released starts its next election at once and often`,
+      `wins again before anyone polls (largest share ${pct(g2.maxShare)} with ${g2.contenders}). ${retook} times a client-go contender re-took its own`,
+      "lease unreleased: cancelling the elector while its renewal request is in flight cancels that request, and the",
+      "`ReleaseOnCancel` write that follows is built from a stale or emptied lock object and fails (\"the object has been",
+      "modified\", \"resource name may not be empty\" in its log) — the lease stays held by a stopped elector until it",
+      "expires, or until the same process joins again and takes it back."
+    )
+  }
+  return out
 }
 
 const scaleSection = (r: Results) => {
