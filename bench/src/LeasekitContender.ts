@@ -15,7 +15,7 @@ import type { V1Lease } from "@kubernetes/client-node"
 import { Lease, LeaseHolder, LeaseStore } from "@leasekit/core"
 import type { HeldLease, LeaseStoreError } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Https from "node:https"
 import * as Inspector from "node:inspector/promises"
@@ -51,16 +51,6 @@ let tracking = false
 
 const keyId = (key: { readonly namespace: string; readonly name: string }) => `${key.namespace}/${key.name}`
 
-/**
- * Experiment (figure 2, `jitter`): emulates a proposed change to the acquire loop of core — a
- * waiter that has lost races lately waits a random moment (up to 4 ms × 2^lost races, at most
- * 64 ms) before writing to a lease it saw freed, and does not write at all when its watch showed a
- * change meanwhile. Off by default.
- */
-let jitter = false
-let lostRaces = 0
-const watched = new Map<string, string | undefined>()
-
 /** Wraps a store: counts calls, and for each update of a lease held here, how late it was sent. */
 const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStoreService => {
   const failed = <A>(self: Effect.Effect<A, LeaseStoreError>) =>
@@ -89,32 +79,7 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
         counters.creates++
         return inner.create(key, spec, metadata).pipe(failed, succeeded(keyId(key)))
       }),
-    update: (record, spec) => {
-      const taking = spec.holder !== "" && record.holder !== spec.holder
-      if (!jitter || !taking) return send(record, spec)
-      const id = keyId(record.key)
-      return Effect.gen(function*() {
-        const before = watched.get(id)
-        if (lostRaces > 0) yield* Effect.sleep(Duration.millis(Math.random() * Math.min(64, 4 * 2 ** Math.min(lostRaces, 4))))
-        if (watched.get(id) !== before) {
-          lostRaces++
-          return yield* new LeaseStore.LeaseStoreError({
-            operation: "update",
-            key: record.key,
-            reason: "Conflict",
-            detail: "the watch showed a newer version while waiting (not sent)"
-          })
-        }
-        return yield* send(record, spec).pipe(
-          Effect.tap(() => Effect.sync(() => (lostRaces = 0))),
-          Effect.tapError((e) => Effect.sync(() => e.reason === "Conflict" && lostRaces++))
-        )
-      })
-    },
-    watch: (key) =>
-      inner.watch(key).pipe(
-        Stream.tap((state) => Effect.sync(() => watched.set(keyId(key), Option.isSome(state) ? state.value.version : undefined)))
-      )
+    update: send
   }
 }
 
@@ -253,8 +218,6 @@ const join = (cmd: JoinCommand) => {
   lateness = []
   lastSuccess.clear()
   tracking = true
-  jitter = cmd.jitter === true
-  lostRaces = 0
   const stop = Deferred.makeUnsafe<void>()
   const program = cmd.count !== undefined && cmd.count > 1
     ? holdMany(cmd, stop)

@@ -25,8 +25,6 @@ export interface JoinCommand {
   /** Folder shared by all contenders of a loop run, for the mutual-exclusion checks. */
   readonly fenceDir?: string | undefined
   readonly count?: number | undefined
-  /** leasekit only: the jittered-attempt experiment of figure 2 (see LeasekitContender.ts). */
-  readonly jitter?: boolean | undefined
   /** leasekit only: how many acquisitions run at once when `count > 1`. */
   readonly concurrency?: number | undefined
 }

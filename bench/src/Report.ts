@@ -20,6 +20,14 @@ import type { ProfileSummary } from "./Profile.ts"
 import type { Summary } from "./Statistics.ts"
 import { fmt, medianP99, summarize } from "./Statistics.ts"
 
+export interface Provenance {
+  readonly commit: string
+  readonly dirty: boolean
+}
+
+const commitOf = (p: Provenance | undefined) =>
+  p === undefined ? "unknown" : `${p.commit}${p.dirty ? " with uncommitted changes to core, kubernetes or bench" : ""}`
+
 export interface Quiet {
   readonly waitedSeconds: number
   readonly loadAtStart: ReadonlyArray<number>
@@ -35,6 +43,8 @@ export interface Results {
   machine: Machine
   versions: Versions
   quiet: Quiet
+  /** The commit measured; `dirty` when core, kubernetes or bench had uncommitted changes. */
+  provenance?: Provenance | undefined
   loads: Array<{ figure: string; load: ReadonlyArray<number> }>
   settings: unknown
   requests: Array<RequestsResult>
@@ -46,7 +56,7 @@ export interface Results {
   profiles: Record<string, ProfileSummary>
   errors: Array<{ figure: string; message: string }>
   /** Figures re-run later into these results (`--update`), with when and how quiet it was. */
-  reruns?: Array<{ figures: ReadonlyArray<number>; at: string; quiet: Quiet }>
+  reruns?: Array<{ figures: ReadonlyArray<number>; at: string; quiet: Quiet; provenance?: Provenance | undefined }>
 }
 
 export interface Goal {
@@ -86,7 +96,7 @@ export const goals = (r: Results): Array<Goal> => {
       }
     )
   }
-  for (const h of r.handover.filter((x) => x.kind === "leasekit" && !x.jitter)) {
+  for (const h of r.handover.filter((x) => x.kind === "leasekit")) {
     const t = s(h.latencyMs)
     out.push({
       id: `handover-${h.waiters}`,
@@ -168,13 +178,14 @@ const machineSection = (r: Results) => {
       ["kube-apiserver", v.kubeApiserver],
       ["etcd", v.etcd],
       ["client-go (baseline)", v.clientGo],
-      ["Go (baseline)", v.go]
+      ["Go (baseline)", v.go],
+      ["leasekit measured at", `commit ${commitOf(r.provenance)}`]
     ]),
     "",
     quietLine,
     `1-minute load average when each figure started: ${loads}.`,
     ...(r.reruns ?? []).map((x) =>
-      `Figure${x.figures.length > 1 ? "s" : ""} ${x.figures.join(", ")} re-run on ${x.at.slice(0, 16).replace("T", " ")} UTC into these results (after a harness fix)${
+      `Figure${x.figures.length > 1 ? "s" : ""} ${x.figures.join(", ")} re-run on ${x.at.slice(0, 16).replace("T", " ")} UTC at commit ${commitOf(x.provenance)} into these results${
         x.quiet.asked ? `, ${x.quiet.reached ? "on a quiet machine" : "on a busy machine"} (load ${x.quiet.loadAtStart[0]!.toFixed(2)})` : ""
       }.`
     )
@@ -243,7 +254,7 @@ const requestsSection = (r: Results) => {
 const handoverSection = (r: Results) => {
   if (r.handover.length === 0) return ""
   const waiters = [...new Set(r.handover.map((h) => h.waiters))].sort((a, b) => a - b)
-  const get = (k: Kind, w: number, jitter = false) => r.handover.find((h) => h.kind === k && h.waiters === w && h.jitter === jitter)
+  const get = (k: Kind, w: number) => r.handover.find((h) => h.kind === k && h.waiters === w)
   const rows = waiters.map((w) => {
     const lk = get("leasekit", w)
     const go = get("client-go", w)
@@ -261,7 +272,6 @@ const handoverSection = (r: Results) => {
     ]
   })
   const lk16 = get("leasekit", 16)
-  const experiment = r.handover.find((h) => h.jitter)
   const verbs = (h: HandoverResult | undefined) =>
     h === undefined ? "–" : Object.entries(h.verbsPerHandover).map(([v, n]) => `${v} ${fmt(n, 2)}`).join(", ")
   return [
@@ -280,13 +290,6 @@ const handoverSection = (r: Results) => {
     "",
     `Requests per handover by verb with 16 waiters — leasekit: ${verbs(lk16)}; client-go: ${verbs(get("client-go", 16))}.`,
     "",
-    ...(experiment === undefined ? [] : [
-      "",
-      `**Experiment** — the fix proposed for the thundering herd (Findings), emulated in the leasekit contender: with ${experiment.waiters} waiters,`,
-      `handover ${medianP99(s(experiment.latencyMs), 1)} ms, ${fmt(experiment.writesPerHandover, 1)} writes per handover (${
-        fmt(experiment.conflictsPerHandover, 1)
-      } conflicts), ${fmt(experiment.cpuMsPerHandover["contenders"] ?? Number.NaN, 1)} ms of contender CPU per handover.`
-    ]),
     "",
     "CPU time per handover, by process, while each series ran (the API server's and etcd's include the concurrent",
     "client-go series), and how busy the machine's cores were:",
@@ -295,7 +298,7 @@ const handoverSection = (r: Results) => {
       ["waiters", "", "contenders ms", "kube-apiserver ms", "etcd ms", "machine busy"],
       r.handover.map((h) => [
         String(h.waiters),
-        `${label(h.kind)}${h.jitter ? " (experiment)" : ""}`,
+        label(h.kind),
         fmt(h.cpuMsPerHandover["contenders"] ?? Number.NaN, 1),
         fmt(h.cpuMsPerHandover["kube-apiserver"] ?? Number.NaN, 1),
         fmt(h.cpuMsPerHandover["etcd"] ?? Number.NaN, 1),
@@ -613,23 +616,13 @@ const handoverPlot = (r: Results) => {
   }
   const series: Array<Plot.Series> = []
   for (const kind of ["leasekit", "client-go"] as const) {
-    r.handover.filter((h) => h.kind === kind && !h.jitter).sort((a, b) => a.waiters - b.waiters).forEach((h, i) => {
+    r.handover.filter((h) => h.kind === kind).sort((a, b) => a.waiters - b.waiters).forEach((h, i) => {
       series.push({
         label: `${label(kind)}, ${h.waiters} waiter${h.waiters > 1 ? "s" : ""} (n=${h.latencyMs.length})`,
         color: colors[kind][i % 3]!,
         points: Plot.ecdf(h.latencyMs.map((x) => Math.max(x, 0.1))),
         steps: true
       })
-    })
-  }
-  const experiment = r.handover.find((h) => h.jitter)
-  if (experiment !== undefined) {
-    series.push({
-      label: `leasekit, ${experiment.waiters}, jittered (experiment)`,
-      color: colors.leasekit[2]!,
-      dashed: true,
-      points: Plot.ecdf(experiment.latencyMs.map((x) => Math.max(x, 0.1))),
-      steps: true
     })
   }
   const all = r.handover.flatMap((h) => h.latencyMs)

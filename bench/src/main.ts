@@ -116,6 +116,22 @@ const waitQuiet = async () => {
   return { waitedSeconds: (Date.now() - start) / 1000, loadAtStart: load, reached: load[0]! < threshold, threshold, asked: true }
 }
 
+/** The commit measured, and whether the packages measured differ from it. */
+const provenance = () => {
+  const git = (args: ReadonlyArray<string>) => {
+    try {
+      return ChildProcess.execFileSync("git", [...args], { cwd: benchDir, encoding: "utf8" }).trim()
+    } catch {
+      return "unknown"
+    }
+  }
+  const paths = ["../packages/core", "../packages/kubernetes", "."]
+  return {
+    commit: git(["rev-parse", "--short", "HEAD"]),
+    dirty: git(["status", "--porcelain", "--", ...paths]) !== ""
+  }
+}
+
 const buildClientgo = (): Promise<string> =>
   new Promise((resolve, reject) => {
     const child = ChildProcess.spawn("bash", [Path.join(benchDir, "clientgo", "build.sh")], { stdio: ["ignore", "pipe", "inherit"] })
@@ -147,7 +163,7 @@ const merged = (earlier: Report.Results, fresh: Report.Results): Report.Results 
     loads: [...earlier.loads, ...fresh.loads],
     reruns: [
       ...(earlier.reruns ?? []),
-      { figures, at: fresh.startedAt, quiet: fresh.quiet }
+      { figures, at: fresh.startedAt, quiet: fresh.quiet, provenance: fresh.provenance }
     ]
   }
 }
@@ -194,6 +210,7 @@ const run = (
           clientgoBinary
         }),
         quiet,
+        provenance: provenance(),
         loads: [],
         settings,
         requests: [],
@@ -274,8 +291,6 @@ const run = (
             results.handover.push(await Handover.run(bench, "leasekit", w, settings.fig2.leasekit, profileFile ? { profileFile } : {}))
             if (profileFile !== undefined) profile("handover-waiter", profileFile)
           }
-          // The experiment: the proposed jittered attempt, emulated in the contender (see Findings).
-          results.handover.push(await Handover.run(bench, "leasekit", most, settings.fig2.leasekit, { jitter: true }))
           results.handover.push(...(await clientgo))
         })
       }

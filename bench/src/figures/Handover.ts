@@ -21,8 +21,6 @@ import { timeOf } from "../Protocol.ts"
 export interface HandoverResult {
   readonly kind: Kind
   readonly waiters: number
-  /** The jittered-attempt experiment (leasekit only). */
-  readonly jitter: boolean
   /** Release start → new leader, ms. */
   readonly latencyMs: Array<number>
   /** Release start → the holder's release write answered, ms. */
@@ -42,11 +40,11 @@ export const run = async (
   kind: Kind,
   waiters: number,
   handovers: number,
-  experiment: { readonly jitter?: boolean; readonly profileFile?: string } = {}
+  options: { readonly profileFile?: string } = {}
 ): Promise<HandoverResult> => {
   const contenders = await bench.pool.take(kind, waiters + 1)
   const name = `f2-${kind}-${waiters}-${Date.now().toString(36)}`
-  const join = { cmd: "join" as const, name, namespace: bench.namespace, ...(experiment.jitter ? { jitter: true } : {}) }
+  const join = { cmd: "join" as const, name, namespace: bench.namespace }
   const latencyMs: Array<number> = []
   const releaseMs: Array<number> = []
   const { audit } = bench
@@ -62,12 +60,12 @@ export const run = async (
     m0 = audit.mark()
     cpu = CpuAccounting.start(cpuGroups(bench, contenders))
     let profiled: Promise<unknown> = Promise.resolve()
-    if (experiment.profileFile !== undefined && kind === "leasekit") {
+    if (options.profileFile !== undefined && kind === "leasekit") {
       // One contender's CPU profile over (most of) the series: mostly waiting, sometimes holding.
       const target = contenders.find((c) => c !== holder)!
       const seconds = Math.max(3, Math.min(30, handovers * 0.4))
       profiled = nextEvent([target], ({ event }) => event.ev === "profile", (seconds + 120) * 1000, "profile")
-      target.send({ cmd: "profile", seconds, file: experiment.profileFile })
+      target.send({ cmd: "profile", seconds, file: options.profileFile })
     }
     for (let h = 0; h < handovers; h++) {
       await sleep(uniform(200, 600))
@@ -104,7 +102,6 @@ export const run = async (
   return {
     kind,
     waiters,
-    jitter: experiment.jitter === true,
     latencyMs,
     releaseMs,
     requestsPerHandover: records.filter((r) => r.verb !== "watch").length / handovers,
