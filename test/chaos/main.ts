@@ -5,7 +5,9 @@
  * is printed at the end, and written to `--out FILE` when given. vitest itself does not accept
  * unknown flags, hence this wrapper: it passes the mode on in `LEASEKIT_CHAOS_MODE`.
  *
- *   node test/chaos/main.ts [--long] [--only sigkill-holder,etcd-restart] [--out table.md] [--config vitest.config.ts]
+ *   node test/chaos/main.ts [--long] [--only sigkill-holder,etcd-restart] [--out table.md] [--config other.config.ts]
+ *
+ * `LEASEKIT_CHAOS_KEEP=1` keeps the journals (they are kept anyway when a scenario fails).
  */
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
