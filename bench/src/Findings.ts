@@ -98,8 +98,8 @@ const scaleCpu: Explanation = (r) => {
     "   `packages/core/src/internal/boundedStore.ts`, and `request` in the Kubernetes store — each forking a fiber and",
     "   arming a timer (`forkUnsafe`). Drop the bounded-store timeout for stores that bound their own requests (a",
     "   capability flag on `LeaseStoreService`, set by the Kubernetes store), keeping one timeout on the happy path.",
-    "3. Already done in core while this benchmark ran (commit d9ba17f, after figure 6 first showed them): spans",
-    "   without stack capture (`Telemetry.span`) and metrics attributed once per tenure (`Telemetry.forLease`).",
+    "3. Already done in core (commit d9ba17f, measured here): spans without stack capture (`Telemetry.span`) and",
+    "   metrics attributed once per tenure (`Telemetry.forLease`).",
     "4. Measure again with figure 6 (`pnpm bench --quick --only 6`): the in-memory row shows fix 2, the Kubernetes row",
     "   fix 1.",
     "",
@@ -130,7 +130,7 @@ const scaleMemory: Explanation = (r) => {
       ? "  (not measured in this run: the full run measures it as a variant of figure 5)"
       : `  measured as a figure 5 variant: RSS +${fmt(tuned.heldRssMB - tuned.idleRssMB, 0)} MB, CPU ${fmt(tuned.cpuShare * 100, 1)} % of a core, lateness p99 ${
         fmt(tuned.latenessMs.p99, 1)
-      } ms —`,
+      } ms with the machine ${fmt(tuned.machineBusy * 100, 0)} % busy —`,
     "  and allocate less per renewal (the changes listed for CPU: a bare HTTPS PUT allocates",
     `  ${fmt(https.bytes / 1024, 0)} KiB against ${fmt(kube.bytes / 1024, 0)} KiB through leasekit and client-node), which keeps V8 from growing it in the first place.`
   ]

@@ -290,7 +290,6 @@ const handoverSection = (r: Results) => {
     "",
     `Requests per handover by verb with 16 waiters — leasekit: ${verbs(lk16)}; client-go: ${verbs(get("client-go", 16))}.`,
     "",
-    "",
     "CPU time per handover, by process, while each series ran (the API server's and etcd's include the concurrent",
     "client-go series), and how busy the machine's cores were:",
     "",
