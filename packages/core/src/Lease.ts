@@ -208,6 +208,12 @@ export const acquireResolved = (
 
       let known = Option.none<Option.Option<LeaseRecord>>()
       let races = 0
+      // Once the store has answered this waiter, a refusal is taken as passing (a restarting API
+      // server refuses authorized users for a moment, until its RBAC caches sync) and retried; a
+      // refusal of the very first request is a misconfiguration and fails at once.
+      let answered = false
+      const retryable = (error: LeaseStoreError) =>
+        isTransient(error) || (answered && (error.reason === "Forbidden" || error.reason === "Unauthorized"))
       while (true) {
         if (races > 0 && Option.isSome(known)) {
           // This waiter lost the last race: when many wait, a release wakes them all at once and
@@ -218,7 +224,8 @@ export const acquireResolved = (
           if (Option.isSome(newer)) known = newer.value
         }
         const outcome = yield* attemptIn(store, memory, options, scope, known).pipe(
-          Effect.catchIf(isTransient, (error) =>
+          Effect.tap(() => Effect.sync(() => (answered = true))),
+          Effect.catchIf(retryable, (error) =>
             Effect.logDebug(`acquire attempt failed, retrying: ${error.message}`).pipe(
               Effect.as({ _tag: "Transient" } as const)
             )),

@@ -314,6 +314,30 @@ describe("Lease", () => {
       })))
   })
 
+  it.effect("a waiting acquire retries a refusal after the store has answered it (an API server restarting)", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* Lease.acquire(opts("a"))
+      const b = yield* contend("b")
+      yield* settle
+      let refusals = 2
+      yield* probe.setFaults((op) => op === "get" && refusals-- > 0 ? { reason: "Forbidden" } : undefined)
+      yield* advance(20)
+      yield* a.release
+      yield* advance(4)
+      assert.isTrue(yield* Deferred.isDone(b.acquired))
+      assert.strictEqual((yield* read(key)).holder, "b")
+    }), { watch: false }))
+
+  it.effect("a waiting acquire whose very first request is refused fails at once", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* probe.setFaults((op) => op === "get" ? { reason: "Forbidden" } : undefined)
+      const error = yield* Effect.flip(Lease.acquire(opts("b")))
+      assert.strictEqual(error._tag, "LeaseAcquisitionError")
+      assert.strictEqual(error._tag === "LeaseAcquisitionError" ? error.reason._tag : undefined, "Store")
+    })))
+
   it.effect("waits by polling every retryPeriod when the store cannot watch", () =>
     withStore(
       Effect.gen(function*() {
