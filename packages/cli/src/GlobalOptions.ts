@@ -15,8 +15,9 @@
  * @since 0.1.0
  */
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
-import { Cause, Layer, Logger, Option, References } from "effect"
+import { Cause, Effect, Layer, Logger, Option, References } from "effect"
 import { Flag } from "effect/cli"
+import * as ExitCode from "./ExitCode.ts"
 
 /**
  * The parsed global options.
@@ -127,3 +128,18 @@ export const kubeClientLayer = (options: GlobalOptions): Layer.Layer<KubeClient.
  */
 export const storeLayer = (options: GlobalOptions) =>
   KubernetesLeaseStore.layer.pipe(Layer.provideMerge(kubeClientLayer(options)))
+
+/**
+ * Runs a command's program against the Kubernetes store `options` describe, with the logger
+ * `--verbose` selects; its failures become exit codes.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const withStore = (options: GlobalOptions) =>
+<A, E, R>(self: Effect.Effect<A, E, R>) =>
+  self.pipe(
+    Effect.provide(storeLayer(options)),
+    Effect.mapError(ExitCode.fromError),
+    Effect.provide(loggerLayer(options.verbose))
+  )

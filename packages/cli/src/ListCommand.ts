@@ -57,11 +57,7 @@ export const command = Command.make("list", config, (c) =>
         process.stderr.write(`leasekit: no leases ${namespace === undefined ? "in any namespace" : `in namespace "${namespace}"`}\n`)
       )
     }
-  }).pipe(
-    Effect.provide(GlobalOptions.storeLayer(c)),
-    Effect.mapError(ExitCode.fromError),
-    Effect.provide(GlobalOptions.loggerLayer(c.verbose))
-  )).pipe(
+  }).pipe(GlobalOptions.withStore(c))).pipe(
     Command.withDescription("List the leases of a namespace (default: the context's) or of all namespaces (-A)."),
     Command.withShortDescription("list leases"),
     Command.withExamples([

@@ -102,11 +102,7 @@ export const command = Command.make("release", config, (c) =>
     }
     const text = c.output === "json" ? `${JSON.stringify(result, null, 2)}\n` : describe(result)
     yield* Effect.sync(() => process.stdout.write(text))
-  }).pipe(
-    Effect.provide(GlobalOptions.storeLayer(c)),
-    Effect.mapError(ExitCode.fromError),
-    Effect.provide(GlobalOptions.loggerLayer(c.verbose))
-  )).pipe(
+  }).pipe(GlobalOptions.withStore(c))).pipe(
     Command.withDescription(
       "Clear the holder of the lease NAME (admin: a stuck holder). Requires --force. The object and its " +
         "fencing-token counter are kept; the previous holder notices at its next renewal."

@@ -196,11 +196,7 @@ const program = (c: Config) =>
  * @category commands
  */
 export const command = Command.make("run", config, (c) =>
-  program(c).pipe(
-    Effect.provide(GlobalOptions.storeLayer(c)),
-    Effect.mapError(ExitCode.fromError),
-    Effect.provide(GlobalOptions.loggerLayer(c.verbose))
-  )).pipe(
+  program(c).pipe(GlobalOptions.withStore(c))).pipe(
     Command.withDescription(
       "Run CMD while holding the lease NAME: wait for it (or --try), renew it while CMD runs, pass signals on, " +
         "stop CMD if the lease is lost (exit 79), release it when CMD exits, and exit with CMD's status. " +

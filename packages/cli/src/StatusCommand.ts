@@ -14,7 +14,6 @@ import { Lease } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
 import { Clock, Duration, Effect, Option } from "effect"
 import { Argument, Command } from "effect/cli"
-import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import * as LeaseView from "./LeaseView.ts"
 
@@ -40,11 +39,7 @@ export const command = Command.make("status", config, (c) =>
     yield* Effect.sync(() =>
       process.stdout.write(c.output === "json" ? `${JSON.stringify(view, null, 2)}\n` : LeaseView.renderStatus(view))
     )
-  }).pipe(
-    Effect.provide(GlobalOptions.storeLayer(c)),
-    Effect.mapError(ExitCode.fromError),
-    Effect.provide(GlobalOptions.loggerLayer(c.verbose))
-  )).pipe(
+  }).pipe(GlobalOptions.withStore(c))).pipe(
     Command.withDescription(
       "Show who holds the lease NAME, when it was acquired and last renewed, its duration, when it expires " +
         "(as this observer judges it) and its fencing token. A missing lease is reported, with exit code 0."
