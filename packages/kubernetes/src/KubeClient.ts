@@ -12,7 +12,8 @@
  * logs never contain bearer tokens or keys; TLS verification stays on unless the kubeconfig sets
  * `insecure-skip-tls-verify`; bearer tokens from files (`users[].user.tokenFile`, the in-cluster
  * service-account token) are re-read every minute and on `reloadCredentials`, so rotated tokens
- * keep working; one connection pool serves all requests and is closed with the layer.
+ * keep working; one pool of keep-alive connections serves all requests but watches, one HTTP/2
+ * connection serves the watches, and both are closed with the layer.
  *
  * Does not: check that the server is reachable or that the credentials are accepted — the first
  * request does (a lock client should start even while the API server is briefly away).
@@ -24,6 +25,7 @@ import type { KubeConfig } from "@kubernetes/client-node"
 import { Config, Context, Effect, Layer, Option } from "effect"
 import * as NodePath from "node:path"
 import * as Internal from "./internal/kubeconfig.ts"
+import * as RestClient from "./internal/restClient.ts"
 
 export {
   /**
@@ -43,6 +45,15 @@ export {
 } from "./internal/kubeconfig.ts"
 
 /**
+ * JSON requests to the API server over pooled keep-alive connections, authenticated as the
+ * kubeconfig's user: what `KubernetesLeaseStore` sends all but its watches through.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KubeRestClient = RestClient.RestClient
+
+/**
  * A configured Kubernetes client.
  *
  * @since 0.1.0
@@ -51,8 +62,10 @@ export {
 export interface KubeClientService {
   /** The client configuration (credentials, TLS, the selected context). */
   readonly kubeConfig: KubeConfig
-  /** The `coordination.k8s.io/v1` API. */
+  /** The generated `coordination.k8s.io/v1` API of `@kubernetes/client-node`, for callers of their own. */
   readonly coordination: CoordinationV1Api
+  /** Requests on leasekit's own connection pool (at most 100 connections). */
+  readonly rest: KubeRestClient
   /** The namespace to use when a caller names none: the option, the context's, or `"default"`. */
   readonly namespace: string
   /** The kubeconfig context in use (`"in-cluster"` in a pod). */
@@ -64,9 +77,9 @@ export interface KubeClientService {
   /** Where the configuration came from (a file path, `"(kubeconfig string)"`, `"(in-cluster)"`). */
   readonly source: string
   /**
-   * Re-reads the current user's bearer-token file. Succeeds with `true` when the token changed
-   * (a request rejected with 401 is then worth one retry), `false` when there is no token file
-   * or it is unchanged.
+   * Re-reads the current user's bearer-token file and TLS material (client certificate files).
+   * Succeeds with `true` when something changed (a request rejected with 401 is then worth one
+   * retry), `false` when nothing did.
    */
   readonly reloadCredentials: Effect.Effect<boolean>
 }
@@ -96,15 +109,33 @@ const build = (load: Effect.Effect<Internal.Loaded, Internal.KubeConfigError>) =
   Effect.gen(function*() {
     const loaded = yield* Effect.acquireRelease(load, (l) => Effect.promise(() => l.kubeConfig.close()))
     const kubeConfig = loaded.kubeConfig
+    const rest = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => RestClient.make(kubeConfig, loaded.server, { maxSockets: 100 }),
+        catch: (cause) =>
+          new Internal.KubeConfigError({
+            reason: "Invalid",
+            source: loaded.source,
+            detail: `cluster of context "${loaded.context}": ${cause instanceof Error ? cause.message : String(cause)}`,
+            cause
+          })
+      }),
+      (r) => Effect.sync(r.close)
+    )
     return KubeClient.of({
       kubeConfig,
       coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+      rest,
       namespace: loaded.namespace,
       context: loaded.context,
       user: loaded.user,
       server: loaded.server,
       source: loaded.source,
-      reloadCredentials: Effect.promise(() => kubeConfig.reloadCredentials())
+      reloadCredentials: Effect.promise(async () => {
+        const token = await kubeConfig.reloadCredentials()
+        const tls = rest.reload()
+        return token || tls
+      })
     })
   })
 

@@ -14,12 +14,15 @@
  * `renewTime` as MicroTime with six fractional digits, `leaseTransitions`), so leasekit and
  * client-go leader electors share a lease.
  *
+ * Requests go out on the client's own keep-alive connection pool (`KubeClient.rest`, plain JSON over
+ * `node:https`) — a renewal costs one small PUT and little more; watches use client-node's `Watch`.
+ *
  * Guarantees: every request is bounded by `requestTimeout` (then `Timeout`) and is aborted when
  * interrupted; at most `maxRequestsInFlight` requests are in flight at once (overload queues
- * inside the store instead of piling up streams on the connection); a 401 is retried once after re-reading the user's token file (rotated
- * service-account tokens keep working); `V1Lease` and `ApiException` never leave this package —
- * failures are `LeaseStoreError`s keeping the original as `cause`; a 403 names the missing RBAC
- * rule. A watch that is forbidden fails with `Forbidden` (the algorithm then polls); one that
+ * inside the store instead of piling up on the API server); a 401 is retried once after
+ * re-reading the user's token file and certificates (rotated service-account tokens keep
+ * working); transport types never leave this package — failures are `LeaseStoreError`s keeping
+ * the original as `cause`; a 403 names the missing RBAC rule. A watch that is forbidden fails with `Forbidden` (the algorithm then polls); one that
  * cannot reconnect fails with `Unavailable`.
  *
  * Reads (`get`, `list`) are retried once at once when a pooled connection was reset under them;
@@ -33,19 +36,14 @@
  *
  * @since 0.1.0
  */
-import { Observable, Watch } from "@kubernetes/client-node"
-import type {
-  ConfigurationOptions,
-  RequestContext as KubeRequestContext,
-  ResponseContext,
-  V1Lease
-} from "@kubernetes/client-node"
+import { Watch } from "@kubernetes/client-node"
 import { LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
 import { Clock, Duration, Effect, Layer, Option, Queue, Semaphore, Stream } from "effect"
 import { KubeClient, type KubeClientService } from "./KubeClient.ts"
 import * as ApiError from "./internal/apiError.ts"
 import * as LeaseObject from "./internal/leaseObject.ts"
+import type { Method } from "./internal/restClient.ts"
 
 type LeaseKey = LeaseRecord.LeaseKey
 type Record_ = LeaseRecord.LeaseRecord
@@ -71,37 +69,28 @@ export interface Options {
   readonly listPageSize?: number
   /**
    * Requests (other than watches) in flight at once through this store; more wait for a turn,
-   * within their `requestTimeout`. Default 100 — below the API server's HTTP/2 stream limit (250).
-   * Without a bound, an overloaded API server turns thousands of renewals into thousands of
-   * timed-out, reset HTTP/2 streams on one connection, which Node flushes at a cost that blocks
-   * the event loop while memory grows without bound (measured in `bench/`, 10,000 leases).
+   * within their `requestTimeout`. Default 100 (the client's connection pool has 100
+   * connections). Without a bound, an overloaded API server turns thousands of renewals into
+   * thousands of open, then timed-out and aborted requests (measured in `bench/`, 10,000 leases).
    */
   readonly maxRequestsInFlight?: number
 }
 
 const fieldManager = "leasekit"
 
-/**
- * The generated client types `acquireTime` / `renewTime` as `Date` and would serialize them with
- * three fractional digits; the body carries MicroTime strings, which its serializer passes
- * through unchanged. Hence the one cast, here.
- */
-const asLease = (body: LeaseObject.LeaseBody): V1Lease => body as unknown as V1Lease
+const leasesPath = (namespace: string | undefined) =>
+  namespace === undefined
+    ? "/apis/coordination.k8s.io/v1/leases"
+    : `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`
 
-/** Per-request options that abort the request with `signal`. */
-const withSignal = (signal: AbortSignal): ConfigurationOptions => ({
-  middleware: [{
-    pre: (context: KubeRequestContext) => {
-      context.setSignal(signal)
-      return new Observable(Promise.resolve(context))
-    },
-    post: (response: ResponseContext) => new Observable(Promise.resolve(response))
-  }],
-  middlewareMergeStrategy: "append"
-})
+const leasePath = (key: LeaseKey) => `${leasesPath(key.namespace)}/${encodeURIComponent(key.name)}`
 
-const leasesPath = (namespace: string) =>
-  `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`
+const withQuery = (path: string, query: Record<string, string | number | undefined>) => {
+  const params = new URLSearchParams()
+  for (const [name, value] of Object.entries(query)) if (value !== undefined) params.set(name, String(value))
+  const text = params.toString()
+  return text === "" ? path : `${path}?${text}`
+}
 
 type State = Option.Option<Record_>
 
@@ -133,7 +122,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
   )
   const pageSize = options.listPageSize ?? 500
   const inFlight = Semaphore.withPermit(Semaphore.makeUnsafe(Math.max(1, options.maxRequestsInFlight ?? 100)))
-  const api = client.coordination
+  const rest = client.rest
 
   const contextFor = (
     operation: LeaseStoreOperation,
@@ -153,20 +142,22 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
   })
 
   /** One API request: bounded, abortable, errors mapped, a 401 retried once after a token reload. */
-  const request = <A>(
+  const request = (
     operation: LeaseStoreOperation,
     verb: string,
     key: LeaseKey | undefined,
     namespace: string | undefined,
-    send: (options: ConfigurationOptions) => Promise<A>
-  ): Effect.Effect<A, LeaseStoreError> => {
+    method: Method,
+    path: string,
+    body?: unknown
+  ): Effect.Effect<unknown, LeaseStoreError> => {
     const once = (reloaded: boolean) =>
       Effect.tryPromise({
-        try: (signal) => send(withSignal(signal)),
+        try: (signal) => rest.request(method, path, body, signal),
         catch: (cause) => ApiError.fromCause(contextFor(operation, verb, key, namespace, reloaded), cause)
       }).pipe(
         // Waiting for a turn counts against the timeout: a request that times out while queued
-        // never opened a stream.
+        // never opened a connection.
         inFlight,
         Effect.timeoutOrElse({
           duration: requestTimeout,
@@ -184,7 +175,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
         })
       )
     // Reads are idempotent: one immediate retry when a pooled connection was reset under them.
-    const read = verb === "get" || verb === "list"
+    const read = method === "GET"
     return once(false).pipe(
       Effect.catchIf(
         (error) => read && ApiError.isConnectionReset(error),
@@ -200,11 +191,9 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
     )
   }
 
-  const toRecord = (object: unknown, key: LeaseKey) => LeaseObject.toRecord(object, key)
-
   const get = (key: LeaseKey): Effect.Effect<State, LeaseStoreError> =>
-    request("get", "get", key, key.namespace, (o) => api.readNamespacedLease(key, o)).pipe(
-      Effect.map((lease) => Option.some(toRecord(lease, key))),
+    request("get", "get", key, key.namespace, "GET", leasePath(key)).pipe(
+      Effect.map((lease) => Option.some(LeaseObject.toRecord(lease, key))),
       Effect.catchIf((error) => error.reason === "NotFound", () => Effect.succeed(Option.none()))
     )
 
@@ -213,33 +202,33 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
       const records: Array<Record_> = []
       let continueToken: string | undefined
       do {
-        const page = yield* request("list", "list", undefined, namespace, (o) =>
-          namespace === undefined
-            ? api.listLeaseForAllNamespaces({
-              limit: pageSize,
-              ...(continueToken === undefined ? {} : { _continue: continueToken })
-            }, o)
-            : api.listNamespacedLease({
-              namespace,
-              limit: pageSize,
-              ...(continueToken === undefined ? {} : { _continue: continueToken })
-            }, o))
-        for (const item of page.items ?? []) {
-          records.push(toRecord(item, { namespace: namespace ?? "", name: "" }))
+        const page = yield* request(
+          "list",
+          "list",
+          undefined,
+          namespace,
+          "GET",
+          withQuery(leasesPath(namespace), { limit: pageSize, continue: continueToken })
+        )
+        for (const item of LeaseObject.itemsOf(page)) {
+          records.push(LeaseObject.toRecord(item, { namespace: namespace ?? "", name: "" }))
         }
-        const next = page.metadata?._continue
-        continueToken = next === undefined || next === "" ? undefined : next
+        const next = LeaseObject.continueOf(page)
+        continueToken = next === "" ? undefined : next
       } while (continueToken !== undefined)
       return records
     })
 
   const create = (key: LeaseKey, spec: LeaseRecord.LeaseSpec, metadata: LeaseRecord.LeaseMetadata = {}) =>
-    request("create", "create", key, key.namespace, (o) =>
-      api.createNamespacedLease({
-        namespace: key.namespace,
-        body: asLease(LeaseObject.toBody(key, spec, metadata)),
-        fieldManager
-      }, o)).pipe(Effect.map((lease) => toRecord(lease, key)))
+    request(
+      "create",
+      "create",
+      key,
+      key.namespace,
+      "POST",
+      withQuery(leasesPath(key.namespace), { fieldManager }),
+      LeaseObject.toBody(key, spec, metadata)
+    ).pipe(Effect.map((lease) => LeaseObject.toRecord(lease, key)))
 
   const staleRecord = (operation: LeaseStoreOperation, record: Record_) =>
     Effect.fail(
@@ -254,37 +243,39 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
   const update = (record: Record_, spec: LeaseRecord.LeaseSpec) =>
     record.version === ""
       ? staleRecord("update", record)
-      : request("update", "update", record.key, record.key.namespace, (o) =>
-        api.replaceNamespacedLease({
-          name: record.key.name,
-          namespace: record.key.namespace,
-          body: asLease(LeaseObject.toBody(record.key, spec, record.metadata, record.version)),
-          fieldManager
-        }, o)).pipe(Effect.map((lease) => toRecord(lease, record.key)))
+      : request(
+        "update",
+        "update",
+        record.key,
+        record.key.namespace,
+        "PUT",
+        withQuery(leasePath(record.key), { fieldManager }),
+        LeaseObject.toBody(record.key, spec, record.metadata, record.version)
+      ).pipe(Effect.map((lease) => LeaseObject.toRecord(lease, record.key)))
 
   const remove = (record: Record_) =>
     record.version === ""
       ? staleRecord("remove", record)
-      : request("remove", "delete", record.key, record.key.namespace, (o) =>
-        api.deleteNamespacedLease({
-          name: record.key.name,
-          namespace: record.key.namespace,
-          body: { preconditions: LeaseObject.preconditionsOf(record.version) }
-        }, o)).pipe(Effect.asVoid)
+      : request("remove", "delete", record.key, record.key.namespace, "DELETE", leasePath(record.key), {
+        preconditions: LeaseObject.preconditionsOf(record.version)
+      }).pipe(Effect.asVoid)
 
   /** The lease's current state and the resourceVersion to watch from. */
   const listOne = (key: LeaseKey) =>
-    request("watch", "list", key, key.namespace, (o) =>
-      api.listNamespacedLease({
-        namespace: key.namespace,
-        fieldSelector: `metadata.name=${key.name}`
-      }, o)).pipe(
-        Effect.map((page) => {
-          const item = (page.items ?? []).find((lease) => lease.metadata?.name === key.name)
-          const state: State = item === undefined ? Option.none() : Option.some(toRecord(item, key))
-          return { state, resourceVersion: page.metadata?.resourceVersion ?? "" }
-        })
-      )
+    request(
+      "watch",
+      "list",
+      key,
+      key.namespace,
+      "GET",
+      withQuery(leasesPath(key.namespace), { fieldSelector: `metadata.name=${key.name}` })
+    ).pipe(
+      Effect.map((page) => {
+        const item = LeaseObject.itemsOf(page).find((lease) => LeaseObject.nameOf(lease) === key.name)
+        const state: State = item === undefined ? Option.none() : Option.some(LeaseObject.toRecord(item, key))
+        return { state, resourceVersion: LeaseObject.resourceVersionOf(page) }
+      })
+    )
 
   /** One watch connection from `resourceVersion`, feeding `onEvent` until it ends. */
   const watchOnce = (
@@ -358,7 +349,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
               case "ADDED":
               case "MODIFIED": {
                 resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
-                emit(Option.some(toRecord(object, key)))
+                emit(Option.some(LeaseObject.toRecord(object, key)))
                 return "continue"
               }
               case "DELETED": {

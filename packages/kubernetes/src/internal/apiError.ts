@@ -1,22 +1,22 @@
 /**
  * Conversion of everything a Kubernetes request can fail with into a `LeaseStoreError`.
  *
- * Inputs: `ApiException` (HTTP status + the raw `Status` body as a string), the `Watch` class's
- * errors (an `Error` with `statusCode`, no body), `ERROR` watch events (a `Status` object),
- * `RequiredError`, and network errors from `fetch` (`TypeError: fetch failed` with a `cause`
- * carrying an errno or TLS code).
+ * Inputs: `RestStatusError` (HTTP status + the raw `Status` body as a string), the `Watch` class's
+ * errors (an `Error` with `statusCode`, no body), `ERROR` watch events (a `Status` object), and
+ * network errors: the socket's own (`node:https`, an errno or TLS `code`) or `fetch`'s
+ * (`TypeError: fetch failed` with a `cause` carrying one).
  *
  * Mapping: 404 `NotFound`; 409 `AlreadyExists` or `Conflict` by the Status `reason`; 401
  * `Unauthorized`; 403 `Forbidden` (the detail names the verb, `leases.coordination.k8s.io`, the
  * namespace and the Role rule to add); 400 / 422 `Invalid`; 429, 5xx and connection failures
- * `Unavailable`. Guarantees: `ApiException` never escapes except as `cause`; details never
+ * `Unavailable`. Guarantees: transport errors never escape except as `cause`; details never
  * contain request headers (where bearer tokens live).
  *
  * @internal
  */
-import { ApiException, RequiredError } from "@kubernetes/client-node"
 import { LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
+import { RestStatusError } from "./restClient.ts"
 
 type LeaseStoreError = LeaseStore.LeaseStoreError
 type LeaseStoreErrorReason = LeaseStore.LeaseStoreErrorReason
@@ -186,14 +186,11 @@ export const isConnectionReset = (error: LeaseStoreError): boolean => {
 /** Converts anything a request failed with. */
 export const fromCause = (ctx: RequestContext, cause: unknown): LeaseStoreError => {
   if (cause instanceof LeaseStore.LeaseStoreError) return cause
-  if (cause instanceof ApiException) {
-    return fromStatus(ctx, cause.code, parseStatus(cause.body), cause)
+  if (cause instanceof RestStatusError) {
+    return fromStatus(ctx, cause.statusCode, parseStatus(cause.body), cause)
   }
   if (isObject(cause) && typeof cause["statusCode"] === "number") {
     return fromStatus(ctx, cause["statusCode"], {}, cause)
-  }
-  if (cause instanceof RequiredError) {
-    return make(ctx, "Invalid", `the request is missing a required field: ${cause.message}`, cause)
   }
   const code = networkCode(cause)
   if (code !== undefined && tlsCodes.has(code)) {

@@ -117,12 +117,8 @@ export class LeasekitKubeConfig extends KubeConfig {
   private dispatcher: Dispatcher | undefined
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context)
-    const user = this.getCurrentUser()
-    const tokenFile = user === null ? undefined : this.tokenFiles.get(user.name)
-    if (tokenFile !== undefined) {
-      await tokenFile.refreshIfStale()
-      context.setHeaderParam("Authorization", `Bearer ${tokenFile.token}`)
-    }
+    const authorization = await this.tokenFileAuthorization()
+    if (authorization !== undefined) context.setHeaderParam("Authorization", authorization)
     // The parent builds a new connection pool per request; keep the first and reuse it.
     const fresh = context.getDispatcher()
     if (fresh !== undefined) {
@@ -134,7 +130,18 @@ export class LeasekitKubeConfig extends KubeConfig {
       }
     }
   }
-  /** Re-reads the current user's token file (and drops pooled connections). True if it changed. */
+  /**
+   * The `Authorization` header from the current user's token file (re-read when a minute old), or
+   * undefined when the user has none.
+   */
+  async tokenFileAuthorization(): Promise<string | undefined> {
+    const user = this.getCurrentUser()
+    const tokenFile = user === null ? undefined : this.tokenFiles.get(user.name)
+    if (tokenFile === undefined) return undefined
+    await tokenFile.refreshIfStale()
+    return `Bearer ${tokenFile.token}`
+  }
+  /** Re-reads the current user's token file. True if it changed. */
   async reloadCredentials(): Promise<boolean> {
     const user = this.getCurrentUser()
     const tokenFile = user === null ? undefined : this.tokenFiles.get(user.name)

@@ -67,6 +67,18 @@ const metadataString = (object: unknown, field: string): string => {
 /** The `metadata.resourceVersion` of an object, `""` when it has none. */
 export const resourceVersionOf = (object: unknown): string => metadataString(object, "resourceVersion")
 
+/** The `metadata.name` of an object, `""` when it has none. */
+export const nameOf = (object: unknown): string => metadataString(object, "name")
+
+/** The `items` of a `LeaseList` (none when the answer has no list of items). */
+export const itemsOf = (list: unknown): ReadonlyArray<unknown> => {
+  const items = isObject(list) ? list["items"] : undefined
+  return Array.isArray(items) ? items : []
+}
+
+/** The `metadata.continue` token of a list page, `""` on the last page. */
+export const continueOf = (list: unknown): string => metadataString(list, "continue")
+
 /**
  * A record's version: the object's `resourceVersion`, followed by `/` and its `uid` when it has
  * one. The uid is what makes an update of a *deleted* lease fail: Leases allow create-on-update,
