@@ -678,6 +678,7 @@ const latenessPlot = (r: Results) => {
 }
 
 export const write = (outDir: string, r: Results): void => {
+  Fs.mkdirSync(outDir, { recursive: true })
   const gs = goals(r)
   const header = [
     "# leasekit benchmarks, side by side with client-go",

@@ -8,7 +8,8 @@
  * `@kubernetes/client-node` a config it can use, wrapped in `LeasekitKubeConfig`, which
  * - sends the token of a `tokenFile` (or in-cluster service-account token), re-read once a
  *   minute as client-go does, and at once on `reloadCredentials` (after a 401);
- * - reuses one HTTP dispatcher (connection pool) for all requests, closed with the client.
+ * - reuses one HTTP dispatcher (connection pool) for client-node's own requests (the store's
+ *   watches; its other requests go through `restClient.ts`), closed with the client.
  *
  * Guarantees: no bearer token or key material ever appears in an error (YAML errors carry only
  * the line and column, not the offending text). Does not: support `exec` / `auth-provider`
