@@ -24,6 +24,7 @@
  * @since 0.1.0
  */
 import { Context, Data, Effect, Layer, Option, PubSub, Ref, Semaphore, Stream } from "effect"
+import type { Duration } from "effect"
 import type { LeaseKey, LeaseMetadata, LeaseRecord, LeaseSpec } from "./LeaseRecord.ts"
 import { formatKey } from "./LeaseRecord.ts"
 
@@ -112,6 +113,13 @@ export interface LeaseStoreService {
   readonly remove: (record: LeaseRecord) => Effect.Effect<void, LeaseStoreError>
   /** The current state, then every later one; `None` while the object does not exist. */
   readonly watch: (key: LeaseKey) => Stream.Stream<Option.Option<LeaseRecord>, LeaseStoreError>
+  /**
+   * Optional, for stores that bound their own requests: the same store (sharing its connections
+   * and limits) with every call but `watch` failing with `Timeout` after `timeout`. The algorithm
+   * then uses it instead of adding a timeout of its own around each call — one timer per request
+   * instead of two. A store without it is bounded by the algorithm.
+   */
+  readonly withRequestTimeout?: ((timeout: Duration.Duration) => LeaseStoreService) | undefined
 }
 
 /**

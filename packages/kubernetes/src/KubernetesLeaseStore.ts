@@ -115,7 +115,7 @@ type WatchEnd =
  * @category constructors
  */
 export const make = (client: KubeClientService, options: Options = {}): LeaseStore.LeaseStoreService => {
-  const requestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "5 seconds")
+  const defaultRequestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "5 seconds")
   const watchReconnectSeconds = Math.max(
     1,
     Math.min(29, Math.floor(Duration.toSeconds(Duration.fromInputUnsafe(options.watchReconnect ?? "25 seconds"))))
@@ -124,289 +124,294 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
   const inFlight = Semaphore.withPermit(Semaphore.makeUnsafe(Math.max(1, options.maxRequestsInFlight ?? 100)))
   const rest = client.rest
 
-  const contextFor = (
-    operation: LeaseStoreOperation,
-    verb: string,
-    key: LeaseKey | undefined,
-    namespace: string | undefined,
-    reloaded = false
-  ): ApiError.RequestContext => ({
-    operation,
-    key,
-    namespace,
-    verb,
-    user: client.user,
-    context: client.context,
-    server: client.server,
-    reloaded
-  })
-
-  /** One API request: bounded, abortable, errors mapped, a 401 retried once after a token reload. */
-  const request = (
-    operation: LeaseStoreOperation,
-    verb: string,
-    key: LeaseKey | undefined,
-    namespace: string | undefined,
-    method: Method,
-    path: string,
-    body?: unknown
-  ): Effect.Effect<unknown, LeaseStoreError> => {
-    const once = (reloaded: boolean) =>
-      Effect.tryPromise({
-        try: (signal) => rest.request(method, path, body, signal),
-        catch: (cause) => ApiError.fromCause(contextFor(operation, verb, key, namespace, reloaded), cause)
-      }).pipe(
-        // Waiting for a turn counts against the timeout: a request that times out while queued
-        // never opened a connection.
-        inFlight,
-        Effect.timeoutOrElse({
-          duration: requestTimeout,
-          orElse: () =>
-            Effect.fail(
-              new LeaseStore.LeaseStoreError({
-                operation,
-                key,
-                reason: "Timeout",
-                detail: `no answer from the API server at ${client.server} within ${
-                  Duration.format(requestTimeout)
-                } (the request may still have been applied)`
-              })
-            )
-        })
-      )
-    // Reads are idempotent: one immediate retry when a pooled connection was reset under them.
-    const read = method === "GET"
-    return once(false).pipe(
-      Effect.catchIf(
-        (error) => read && ApiError.isConnectionReset(error),
-        () => once(false)
-      ),
-      Effect.catchIf(
-        (error) => error.reason === "Unauthorized",
-        (error) =>
-          client.reloadCredentials.pipe(
-            Effect.flatMap((changed) => changed ? once(true) : Effect.fail(error))
-          )
-      )
-    )
-  }
-
-  const get = (key: LeaseKey): Effect.Effect<State, LeaseStoreError> =>
-    request("get", "get", key, key.namespace, "GET", leasePath(key)).pipe(
-      Effect.map((lease) => Option.some(LeaseObject.toRecord(lease, key))),
-      Effect.catchIf((error) => error.reason === "NotFound", () => Effect.succeed(Option.none()))
-    )
-
-  const list = (namespace: string | undefined): Effect.Effect<ReadonlyArray<Record_>, LeaseStoreError> =>
-    Effect.gen(function*() {
-      const records: Array<Record_> = []
-      let continueToken: string | undefined
-      do {
-        const page = yield* request(
-          "list",
-          "list",
-          undefined,
-          namespace,
-          "GET",
-          withQuery(leasesPath(namespace), { limit: pageSize, continue: continueToken })
-        )
-        for (const item of LeaseObject.itemsOf(page)) {
-          records.push(LeaseObject.toRecord(item, { namespace: namespace ?? "", name: "" }))
-        }
-        const next = LeaseObject.continueOf(page)
-        continueToken = next === "" ? undefined : next
-      } while (continueToken !== undefined)
-      return records
+  /** The store with every request bounded by `requestTimeout`; all views share the pool and the limit. */
+  const build = (requestTimeout: Duration.Duration): LeaseStore.LeaseStoreService => {
+    const contextFor = (
+      operation: LeaseStoreOperation,
+      verb: string,
+      key: LeaseKey | undefined,
+      namespace: string | undefined,
+      reloaded = false
+    ): ApiError.RequestContext => ({
+      operation,
+      key,
+      namespace,
+      verb,
+      user: client.user,
+      context: client.context,
+      server: client.server,
+      reloaded
     })
 
-  const create = (key: LeaseKey, spec: LeaseRecord.LeaseSpec, metadata: LeaseRecord.LeaseMetadata = {}) =>
-    request(
-      "create",
-      "create",
-      key,
-      key.namespace,
-      "POST",
-      withQuery(leasesPath(key.namespace), { fieldManager }),
-      LeaseObject.toBody(key, spec, metadata)
-    ).pipe(Effect.map((lease) => LeaseObject.toRecord(lease, key)))
-
-  const staleRecord = (operation: LeaseStoreOperation, record: Record_) =>
-    Effect.fail(
-      new LeaseStore.LeaseStoreError({
-        operation,
-        key: record.key,
-        reason: "Conflict",
-        detail: "the record carries no resourceVersion, so it cannot be the stored one; read the lease again"
-      })
-    )
-
-  const update = (record: Record_, spec: LeaseRecord.LeaseSpec) =>
-    record.version === ""
-      ? staleRecord("update", record)
-      : request(
-        "update",
-        "update",
-        record.key,
-        record.key.namespace,
-        "PUT",
-        withQuery(leasePath(record.key), { fieldManager }),
-        LeaseObject.toBody(record.key, spec, record.metadata, record.version)
-      ).pipe(Effect.map((lease) => LeaseObject.toRecord(lease, record.key)))
-
-  const remove = (record: Record_) =>
-    record.version === ""
-      ? staleRecord("remove", record)
-      : request("remove", "delete", record.key, record.key.namespace, "DELETE", leasePath(record.key), {
-        preconditions: LeaseObject.preconditionsOf(record.version)
-      }).pipe(Effect.asVoid)
-
-  /** The lease's current state and the resourceVersion to watch from. */
-  const listOne = (key: LeaseKey) =>
-    request(
-      "watch",
-      "list",
-      key,
-      key.namespace,
-      "GET",
-      withQuery(leasesPath(key.namespace), { fieldSelector: `metadata.name=${key.name}` })
-    ).pipe(
-      Effect.map((page) => {
-        const item = LeaseObject.itemsOf(page).find((lease) => LeaseObject.nameOf(lease) === key.name)
-        const state: State = item === undefined ? Option.none() : Option.some(LeaseObject.toRecord(item, key))
-        return { state, resourceVersion: LeaseObject.resourceVersionOf(page) }
-      })
-    )
-
-  /** One watch connection from `resourceVersion`, feeding `onEvent` until it ends. */
-  const watchOnce = (
-    key: LeaseKey,
-    resourceVersion: string,
-    onEvent: (type: string, object: unknown) => "continue" | "gone" | ApiError.Status
-  ) =>
-    Effect.callback<WatchEnd>((resume) => {
-      let controller: AbortController | undefined
-      let interrupted = false
-      let events = 0
-      let ending: WatchEnd | undefined
-      const watch = new Watch(client.kubeConfig)
-      watch.watch(
-        leasesPath(key.namespace),
-        {
-          fieldSelector: `metadata.name=${key.name}`,
-          resourceVersion,
-          allowWatchBookmarks: true,
-          timeoutSeconds: watchReconnectSeconds
-        },
-        (type, object) => {
-          if (ending !== undefined) return
-          events++
-          const next = onEvent(type, object)
-          if (next === "continue") return
-          ending = next === "gone" ? { _tag: "Gone" } : { _tag: "Failed", cause: next, status: next, events }
-          controller?.abort()
-        },
-        (error: unknown) => {
-          if (ending !== undefined) return resume(Effect.succeed(ending))
-          if (error === null || error === undefined) return resume(Effect.succeed({ _tag: "Ended", events }))
-          const isTimeout = error instanceof Error && error.name === "TimeoutError" && events > 0
-          resume(Effect.succeed(isTimeout ? { _tag: "Ended", events } : { _tag: "Failed", cause: error, events }))
-        }
-      ).then(
-        (c) => {
-          controller = c
-          if (interrupted || ending !== undefined) c.abort()
-        },
-        (error: unknown) => resume(Effect.succeed({ _tag: "Failed", cause: error, events }))
-      )
-      return Effect.sync(() => {
-        interrupted = true
-        controller?.abort()
-      })
-    })
-
-  const watch = (key: LeaseKey): Stream.Stream<State, LeaseStoreError> =>
-    Stream.callback<State, LeaseStoreError>((queue) =>
-      Effect.gen(function*() {
-        let last: State | undefined
-        const emit = (state: State) => {
-          if (last !== undefined && sameState(last, state)) return
-          last = state
-          Queue.offerUnsafe(queue, state)
-        }
-        const relist = Effect.gen(function*() {
-          const { resourceVersion, state } = yield* listOne(key)
-          emit(state)
-          return resourceVersion
-        })
-
-        let resourceVersion = yield* relist
-        let failures = 0
-        let reloaded = false
-        while (true) {
-          const startedAt = yield* Clock.currentTimeMillis
-          const end = yield* watchOnce(key, resourceVersion, (type, object) => {
-            switch (type) {
-              case "ADDED":
-              case "MODIFIED": {
-                resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
-                emit(Option.some(LeaseObject.toRecord(object, key)))
-                return "continue"
-              }
-              case "DELETED": {
-                resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
-                emit(Option.none())
-                return "continue"
-              }
-              case "BOOKMARK": {
-                resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
-                return "continue"
-              }
-              case "ERROR": {
-                const status = ApiError.parseStatus(object)
-                return status.code === 410 ? "gone" : status
-              }
-              default:
-                return "continue"
-            }
+    /** One API request: bounded, abortable, errors mapped, a 401 retried once after a token reload. */
+    const request = (
+      operation: LeaseStoreOperation,
+      verb: string,
+      key: LeaseKey | undefined,
+      namespace: string | undefined,
+      method: Method,
+      path: string,
+      body?: unknown
+    ): Effect.Effect<unknown, LeaseStoreError> => {
+      const once = (reloaded: boolean) =>
+        Effect.tryPromise({
+          try: (signal) => rest.request(method, path, body, signal),
+          catch: (cause) => ApiError.fromCause(contextFor(operation, verb, key, namespace, reloaded), cause)
+        }).pipe(
+          // Waiting for a turn counts against the timeout: a request that times out while queued
+          // never opened a connection.
+          inFlight,
+          Effect.timeoutOrElse({
+            duration: requestTimeout,
+            orElse: () =>
+              Effect.fail(
+                new LeaseStore.LeaseStoreError({
+                  operation,
+                  key,
+                  reason: "Timeout",
+                  detail: `no answer from the API server at ${client.server} within ${
+                    Duration.format(requestTimeout)
+                  } (the request may still have been applied)`
+                })
+              )
           })
-          switch (end._tag) {
-            case "Ended":
-              failures = 0
-              // A server that ends watches at once must not make this a busy loop.
-              if (end.events === 0 && (yield* Clock.currentTimeMillis) - startedAt < 1000) yield* Effect.sleep("1 second")
-              break
-            case "Gone":
-              failures = 0
-              resourceVersion = yield* relist
-              break
-            case "Failed": {
-              const code = end.status?.code ?? statusCodeOf(end.cause)
-              if (code === 410) {
+        )
+      // Reads are idempotent: one immediate retry when a pooled connection was reset under them.
+      const read = method === "GET"
+      return once(false).pipe(
+        Effect.catchIf(
+          (error) => read && ApiError.isConnectionReset(error),
+          () => once(false)
+        ),
+        Effect.catchIf(
+          (error) => error.reason === "Unauthorized",
+          (error) =>
+            client.reloadCredentials.pipe(
+              Effect.flatMap((changed) => changed ? once(true) : Effect.fail(error))
+            )
+        )
+      )
+    }
+
+    const get = (key: LeaseKey): Effect.Effect<State, LeaseStoreError> =>
+      request("get", "get", key, key.namespace, "GET", leasePath(key)).pipe(
+        Effect.map((lease) => Option.some(LeaseObject.toRecord(lease, key))),
+        Effect.catchIf((error) => error.reason === "NotFound", () => Effect.succeed(Option.none()))
+      )
+
+    const list = (namespace: string | undefined): Effect.Effect<ReadonlyArray<Record_>, LeaseStoreError> =>
+      Effect.gen(function*() {
+        const records: Array<Record_> = []
+        let continueToken: string | undefined
+        do {
+          const page = yield* request(
+            "list",
+            "list",
+            undefined,
+            namespace,
+            "GET",
+            withQuery(leasesPath(namespace), { limit: pageSize, continue: continueToken })
+          )
+          for (const item of LeaseObject.itemsOf(page)) {
+            records.push(LeaseObject.toRecord(item, { namespace: namespace ?? "", name: "" }))
+          }
+          const next = LeaseObject.continueOf(page)
+          continueToken = next === "" ? undefined : next
+        } while (continueToken !== undefined)
+        return records
+      })
+
+    const create = (key: LeaseKey, spec: LeaseRecord.LeaseSpec, metadata: LeaseRecord.LeaseMetadata = {}) =>
+      request(
+        "create",
+        "create",
+        key,
+        key.namespace,
+        "POST",
+        withQuery(leasesPath(key.namespace), { fieldManager }),
+        LeaseObject.toBody(key, spec, metadata)
+      ).pipe(Effect.map((lease) => LeaseObject.toRecord(lease, key)))
+
+    const staleRecord = (operation: LeaseStoreOperation, record: Record_) =>
+      Effect.fail(
+        new LeaseStore.LeaseStoreError({
+          operation,
+          key: record.key,
+          reason: "Conflict",
+          detail: "the record carries no resourceVersion, so it cannot be the stored one; read the lease again"
+        })
+      )
+
+    const update = (record: Record_, spec: LeaseRecord.LeaseSpec) =>
+      record.version === ""
+        ? staleRecord("update", record)
+        : request(
+          "update",
+          "update",
+          record.key,
+          record.key.namespace,
+          "PUT",
+          withQuery(leasePath(record.key), { fieldManager }),
+          LeaseObject.toBody(record.key, spec, record.metadata, record.version)
+        ).pipe(Effect.map((lease) => LeaseObject.toRecord(lease, record.key)))
+
+    const remove = (record: Record_) =>
+      record.version === ""
+        ? staleRecord("remove", record)
+        : request("remove", "delete", record.key, record.key.namespace, "DELETE", leasePath(record.key), {
+          preconditions: LeaseObject.preconditionsOf(record.version)
+        }).pipe(Effect.asVoid)
+
+    /** The lease's current state and the resourceVersion to watch from. */
+    const listOne = (key: LeaseKey) =>
+      request(
+        "watch",
+        "list",
+        key,
+        key.namespace,
+        "GET",
+        withQuery(leasesPath(key.namespace), { fieldSelector: `metadata.name=${key.name}` })
+      ).pipe(
+        Effect.map((page) => {
+          const item = LeaseObject.itemsOf(page).find((lease) => LeaseObject.nameOf(lease) === key.name)
+          const state: State = item === undefined ? Option.none() : Option.some(LeaseObject.toRecord(item, key))
+          return { state, resourceVersion: LeaseObject.resourceVersionOf(page) }
+        })
+      )
+
+    /** One watch connection from `resourceVersion`, feeding `onEvent` until it ends. */
+    const watchOnce = (
+      key: LeaseKey,
+      resourceVersion: string,
+      onEvent: (type: string, object: unknown) => "continue" | "gone" | ApiError.Status
+    ) =>
+      Effect.callback<WatchEnd>((resume) => {
+        let controller: AbortController | undefined
+        let interrupted = false
+        let events = 0
+        let ending: WatchEnd | undefined
+        const watch = new Watch(client.kubeConfig)
+        watch.watch(
+          leasesPath(key.namespace),
+          {
+            fieldSelector: `metadata.name=${key.name}`,
+            resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds: watchReconnectSeconds
+          },
+          (type, object) => {
+            if (ending !== undefined) return
+            events++
+            const next = onEvent(type, object)
+            if (next === "continue") return
+            ending = next === "gone" ? { _tag: "Gone" } : { _tag: "Failed", cause: next, status: next, events }
+            controller?.abort()
+          },
+          (error: unknown) => {
+            if (ending !== undefined) return resume(Effect.succeed(ending))
+            if (error === null || error === undefined) return resume(Effect.succeed({ _tag: "Ended", events }))
+            const isTimeout = error instanceof Error && error.name === "TimeoutError" && events > 0
+            resume(Effect.succeed(isTimeout ? { _tag: "Ended", events } : { _tag: "Failed", cause: error, events }))
+          }
+        ).then(
+          (c) => {
+            controller = c
+            if (interrupted || ending !== undefined) c.abort()
+          },
+          (error: unknown) => resume(Effect.succeed({ _tag: "Failed", cause: error, events }))
+        )
+        return Effect.sync(() => {
+          interrupted = true
+          controller?.abort()
+        })
+      })
+
+    const watch = (key: LeaseKey): Stream.Stream<State, LeaseStoreError> =>
+      Stream.callback<State, LeaseStoreError>((queue) =>
+        Effect.gen(function*() {
+          let last: State | undefined
+          const emit = (state: State) => {
+            if (last !== undefined && sameState(last, state)) return
+            last = state
+            Queue.offerUnsafe(queue, state)
+          }
+          const relist = Effect.gen(function*() {
+            const { resourceVersion, state } = yield* listOne(key)
+            emit(state)
+            return resourceVersion
+          })
+
+          let resourceVersion = yield* relist
+          let failures = 0
+          let reloaded = false
+          while (true) {
+            const startedAt = yield* Clock.currentTimeMillis
+            const end = yield* watchOnce(key, resourceVersion, (type, object) => {
+              switch (type) {
+                case "ADDED":
+                case "MODIFIED": {
+                  resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
+                  emit(Option.some(LeaseObject.toRecord(object, key)))
+                  return "continue"
+                }
+                case "DELETED": {
+                  resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
+                  emit(Option.none())
+                  return "continue"
+                }
+                case "BOOKMARK": {
+                  resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
+                  return "continue"
+                }
+                case "ERROR": {
+                  const status = ApiError.parseStatus(object)
+                  return status.code === 410 ? "gone" : status
+                }
+                default:
+                  return "continue"
+              }
+            })
+            switch (end._tag) {
+              case "Ended":
+                failures = 0
+                // A server that ends watches at once must not make this a busy loop.
+                if (end.events === 0 && (yield* Clock.currentTimeMillis) - startedAt < 1000) yield* Effect.sleep("1 second")
+                break
+              case "Gone":
                 failures = 0
                 resourceVersion = yield* relist
                 break
-              }
-              const ctx = contextFor("watch", "watch", key, key.namespace, reloaded)
-              const error = end.status?.code === undefined
-                ? ApiError.fromCause(ctx, end.cause)
-                : ApiError.fromStatus(ctx, end.status.code, end.status, end.cause)
-              if (error.reason === "Unauthorized" && !reloaded && (yield* client.reloadCredentials)) {
-                reloaded = true
+              case "Failed": {
+                const code = end.status?.code ?? statusCodeOf(end.cause)
+                if (code === 410) {
+                  failures = 0
+                  resourceVersion = yield* relist
+                  break
+                }
+                const ctx = contextFor("watch", "watch", key, key.namespace, reloaded)
+                const error = end.status?.code === undefined
+                  ? ApiError.fromCause(ctx, end.cause)
+                  : ApiError.fromStatus(ctx, end.status.code, end.status, end.cause)
+                if (error.reason === "Unauthorized" && !reloaded && (yield* client.reloadCredentials)) {
+                  reloaded = true
+                  break
+                }
+                if (error.reason !== "Unavailable" && error.reason !== "Timeout") return yield* Effect.fail(error)
+                failures = end.events > 0 ? 1 : failures + 1
+                if (failures > 3) return yield* Effect.fail(error)
+                yield* Effect.sleep(Duration.millis(200 * 2 ** failures))
                 break
               }
-              if (error.reason !== "Unavailable" && error.reason !== "Timeout") return yield* Effect.fail(error)
-              failures = end.events > 0 ? 1 : failures + 1
-              if (failures > 3) return yield* Effect.fail(error)
-              yield* Effect.sleep(Duration.millis(200 * 2 ** failures))
-              break
             }
+            if (end._tag !== "Failed") reloaded = false
           }
-          if (end._tag !== "Failed") reloaded = false
-        }
-      })
-    )
+        })
+      )
 
-  return LeaseStore.LeaseStore.of({ get, list, create, update, remove, watch })
+    return LeaseStore.LeaseStore.of({ get, list, create, update, remove, watch, withRequestTimeout: build })
+  }
+
+  return build(defaultRequestTimeout)
 }
 
 /**

@@ -2,7 +2,9 @@
  * The store as the algorithm calls it: every call bounded by the request timeout and traced.
  *
  * A call that does not answer within `requestTimeout` fails with reason `Timeout` — an ambiguous
- * outcome the caller resolves by reading back. `watch` is not bounded (it is meant to stay open).
+ * outcome the caller resolves by reading back. A store that bounds its own requests
+ * (`withRequestTimeout`) is asked to use `requestTimeout`; any other is wrapped in a timeout here.
+ * `watch` is not bounded (it is meant to stay open).
  */
 import { Duration, Effect } from "effect"
 import type { LeaseKey } from "../LeaseRecord.ts"
@@ -14,8 +16,10 @@ export const bounded = (
   store: LeaseStoreService,
   requestTimeout: Duration.Duration
 ): LeaseStoreService => {
+  const selfBounded = store.withRequestTimeout?.(requestTimeout)
+  const inner = selfBounded ?? store
   const call = <A>(operation: LeaseStoreOperation, key: LeaseKey | undefined, effect: Effect.Effect<A, LeaseStoreError>) =>
-    effect.pipe(
+    (selfBounded !== undefined ? effect : effect.pipe(
       Effect.timeoutOrElse({
         duration: requestTimeout,
         orElse: () =>
@@ -27,15 +31,14 @@ export const bounded = (
               detail: `no answer within ${Duration.format(requestTimeout)}; the outcome is unknown`
             })
           )
-      }),
-      Telemetry.span(`leasekit.store.${operation}`, key)
-    )
+      })
+    )).pipe(Telemetry.span(`leasekit.store.${operation}`, key))
   return {
-    get: (key) => call("get", key, store.get(key)),
-    list: (namespace) => call("list", undefined, store.list(namespace)),
-    create: (key, spec, metadata) => call("create", key, store.create(key, spec, metadata)),
-    update: (record, spec) => call("update", record.key, store.update(record, spec)),
-    remove: (record) => call("remove", record.key, store.remove(record)),
-    watch: store.watch
+    get: (key) => call("get", key, inner.get(key)),
+    list: (namespace) => call("list", undefined, inner.list(namespace)),
+    create: (key, spec, metadata) => call("create", key, inner.create(key, spec, metadata)),
+    update: (record, spec) => call("update", record.key, inner.update(record, spec)),
+    remove: (record) => call("remove", record.key, inner.remove(record)),
+    watch: inner.watch
   }
 }
