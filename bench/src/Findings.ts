@@ -64,56 +64,57 @@ const scaleOf = (r: Results, leases: number, flags = false): ScaleResult | undef
 
 const scaleCpu: Explanation = (r) => {
   const s = scaleOf(r, 1000)
+  const go = r.scale.find((x) => x.kind === "client-go" && x.leases === 1000)
   const p = r.profiles["scale-1000"]
   const mem = microbench(r, "memory")
   const kube = microbench(r, "kubernetes")
   const raw = microbench(r, "raw")
   const https = microbench(r, "https")
   const perRenewal = s === undefined ? Number.NaN : (s.cpuShare * 1e6) / s.requestsPerSecond
+  const goPerRequest = go === undefined ? Number.NaN : (go.cpuShare * 1e6) / go.requestsPerSecond
   const renewalProfile = r.profiles["renewal-memory"]
   return [
-    `**Cause: the cost of one renewal's HTTP request in Node.** At 1,000 leases the process sends ${fmt(s?.requestsPerSecond ?? Number.NaN, 0)}`,
-    `renewals per second and used ${fmt((s?.cpuShare ?? Number.NaN) * 100, 1)} % of a core, about ${fmt(perRenewal, 0)} µs of CPU per renewal; the goal`,
-    `(< 5 %) allows ${fmt(0.05e6 / (1000 / (20 / 3)), 0)} µs. Figure 6 takes one renewal apart (CPU medians): the same PUT with bare`,
-    `node:https costs ${fmt(https.cpu, 0)} µs; through @kubernetes/client-node (fetch on undici, WHATWG streams, its ObjectSerializer)`,
-    `${fmt(raw.cpu, 0)} µs; \`HeldLease.renew\` on the Kubernetes store ${fmt(kube.cpu, 0)} µs; the algorithm and the Effect runtime alone`,
-    `(in-memory store) ${fmt(mem.cpu, 0)} µs. The steady-state profile at 1,000 leases agrees: HTTP client and Node internals`,
-    `${share(p, isHttp)} of the busy time, the Effect runtime ${share(p, isEffect)}, leasekit's own code ${share(p, isLeasekit)}, garbage`,
-    `collection ${share(p, (n) => n === "V8 garbage collector")}. Even the bare HTTPS floor is ${fmt(https.cpu, 0)} µs on this CPU, so the goal needs`,
-    "a renewal close to it.",
+    `**Cause: what one renewal's HTTPS request costs in Node, times ${fmt(s?.requestsPerSecond ?? Number.NaN, 0)} renewals per second.** At 1,000 leases the process`,
+    `used ${fmt((s?.cpuShare ?? Number.NaN) * 100, 1)} % of a core, about ${fmt(perRenewal, 0)} µs of CPU per renewal; the goal (< 5 %) allows ${fmt(0.05e6 / (1000 / (20 / 3)), 0)} µs.`,
+    `Figure 6 takes one renewal apart (CPU medians, hot loop): the same PUT with bare node:https costs ${fmt(https.cpu, 0)} µs,`,
+    `\`HeldLease.renew\` on the Kubernetes store ${fmt(kube.cpu, 0)} µs, the algorithm and the Effect runtime alone (in-memory store)`,
+    `${fmt(mem.cpu, 0)} µs, and the generated @kubernetes/client-node call leasekit used before ${fmt(raw.cpu, 0)} µs. So a renewal now costs`,
+    `about ${fmt(kube.cpu - https.cpu, 0)} µs more than the bare HTTPS floor. In the steady state with 1,000 leases each renewal costs more than in`,
+    "the hot loop: the profile at 1,000 leases shows HTTP client and Node internals",
+    `${share(p, isHttp)} of the busy time, the Effect runtime ${share(p, isEffect)}, leasekit's own code ${share(p, isLeasekit)}, garbage collection`,
+    `${share(p, (n) => n === "V8 garbage collector")} — 1,000 sleeping renewers' timers, a young generation scavenged under a steady allocation rate, and`,
+    "requests that overlap instead of running back to back.",
     "",
-    "**Fixes, by expected effect:**",
+    `For scale: client-go, holding the same 1,000 leases in the same run, used ${fmt((go?.cpuShare ?? Number.NaN) * 100, 1)} % of a core — ${
+      fmt(goPerRequest, 0)
+    } µs per`,
+    "request, but it sends a GET and a PUT every 2 s per lease where leasekit sends one PUT every 6.7 s.",
     "",
-    "1. `packages/kubernetes/src/KubernetesLeaseStore.ts`, `update` (the renewal path): send the PUT on a plain",
-    "   keep-alive HTTPS connection (node:https agent, or undici `Pool.request`) with the body from",
-    "   `LeaseObject.toBody` and the response through `JSON.parse` + `LeaseObject.toRecord`, instead of",
-    `   \`CoordinationV1Api.replaceNamespacedLease\` (≈ ${fmt(raw.cpu - https.cpu, 0)} µs per renewal here); at the least stop passing a`,
-    "   per-call middleware configuration (`withSignal`) and aborting the signal after completion — undici then builds",
-    "   an abort error with a stack trace for every finished request (`UndiciError` in the profiles). Note also that",
-    "   client-node builds a new undici `Agent` for every request (`applySecurityAuthentication` → `createDispatcher`),",
-    "   which `LeasekitKubeConfig` (`packages/kubernetes/src/internal/kubeconfig.ts`) then closes to reuse its first one.",
-    "2. Fewer Effect operations per renewal in core. The in-memory renewal profile is the Effect interpreter itself",
-    `   (${topEffect(renewalProfile)}). A renewal on the Kubernetes store runs three nested`,
-    "   `timeoutOrElse` — `renewUntilDeadline` in `packages/core/src/internal/tenure.ts`, `call` in",
-    "   `packages/core/src/internal/boundedStore.ts`, and `request` in the Kubernetes store — each forking a fiber and",
-    "   arming a timer (`forkUnsafe`). Drop the bounded-store timeout for stores that bound their own requests (a",
-    "   capability flag on `LeaseStoreService`, set by the Kubernetes store), keeping one timeout on the happy path.",
-    "3. Already done in core (commit d9ba17f, measured here): spans without stack capture (`Telemetry.span`) and",
-    "   metrics attributed once per tenure (`Telemetry.forLease`).",
-    "4. Measure again with figure 6 (`pnpm bench --quick --only 6`): the in-memory row shows fix 2, the Kubernetes row",
-    "   fix 1.",
+    "**Fixed in this round (each measured with figure 6 and figure 5 before the next):**",
     "",
-    `Of one renewal's ${fmt(kube.cpu, 0)} µs, about ${fmt(https.cpu, 0)} µs is the HTTPS floor, ${fmt(raw.cpu - https.cpu, 0)} µs what @kubernetes/client-node adds (fix 1)`,
-    `and ${fmt(kube.cpu - raw.cpu, 0)} µs what leasekit adds around the request (fix 2: the in-memory renewal shows the algorithm itself`,
-    `costs only ${fmt(mem.cpu, 0)} µs; the rest is the per-call machinery that is cheap on a synchronous store and not around real I/O —`,
-    "three forked timeout fibers and timers per renewal, two spans, the request's own `tryPromise`).",
-    "With all of them, a renewal approaches the floor: about 5 % of a core at 1,000 leases on this CPU."
+    "1. `packages/kubernetes/src/internal/restClient.ts`: the store's requests (all but watches) go out on leasekit's own",
+    "   keep-alive `node:https` pool with JSON in and out, not through client-node's generated API, which read the CA and",
+    "   client-certificate files and built a new undici `Agent` for every request and went through `fetch` and WHATWG streams",
+    "   (1,277 → about 400 µs per renewal in the hot loop).",
+    "2. The same file: one TLS secure context for every connection, and the pool keeps the connections a burst opened",
+    "   (idle ones close after 60 s). Before, the pool closed all but 16 after each burst and re-handshook for the next:",
+    "   17 % of the 1,000-lease profile was TLS set-up (`addCACert`, `setSession`, `destroySSL`).",
+    "3. `packages/core/src/internal/boundedStore.ts`: a store that bounds its own requests (`withRequestTimeout`) gets",
+    "   no second timeout around each call from the algorithm: one timer per request instead of two (−15 KiB allocated",
+    "   per renewal).",
+    "",
+    "**What would fix the rest:** the goal allows a renewal barely above the bare HTTPS floor on this CPU, so it needs a",
+    "cheaper request than Node's HTTP/1.1 client: one HTTP/2 session (`node:http2`, multiplexed like client-go's",
+    "connection) or undici's `Pool.request`, to be measured as another figure 6 row; and fewer Effect operations per",
+    `renewal — the in-memory renewal is the Effect interpreter itself (${topEffect(renewalProfile)}): two spans and log`,
+    "annotations are built for every renewal even when no tracer is installed."
   ]
 }
 
 const scaleMemory: Explanation = (r) => {
   const s = scaleOf(r, 1000)
   const tuned = scaleOf(r, 1000, true)
+  const flags = tuned?.nodeFlags.join(" ") ?? "--max-semi-space-size=8"
   const kube = microbench(r, "kubernetes")
   const https = microbench(r, "https")
   const heap = s === undefined ? Number.NaN : s.heldHeapMB - s.idleHeapMB
@@ -121,18 +122,23 @@ const scaleMemory: Explanation = (r) => {
     "**Cause: the V8 young generation, not the leases.** After a full GC the JS heap (plus external memory) of the",
     `process holding 1,000 leases is only ${fmt(heap, 1)} MB above the idle process (${fmt((heap * 1024) / 1000, 1)} KiB per lease), but V8 had grown`,
     `the young generation ("new space") to ${fmt(s?.youngGenerationMB ?? Number.NaN, 0)} MB to absorb the allocation rate of ${fmt(s?.requestsPerSecond ?? Number.NaN, 0)} renewals per`,
-    `second at ${fmt(kube.bytes / 1024, 0)} KiB allocated per renewal (figure 6), and keeps it committed although it is empty after a GC: RSS`,
-    `+${fmt((s?.heldRssMB ?? Number.NaN) - (s?.idleRssMB ?? Number.NaN), 0)} MB. (The idle process itself is ${fmt(s?.idleRssMB ?? Number.NaN, 0)} MB; measured apart on this machine, a bare Node 24`,
+    `second at ${fmt(kube.bytes / 1024, 0)} KiB allocated per renewal (figure 6; 168 KiB through client-node before), and keeps it committed although it is empty`,
+    `after a GC: RSS +${fmt((s?.heldRssMB ?? Number.NaN) - (s?.idleRssMB ?? Number.NaN), 0)} MB. (The idle process itself is ${
+      fmt(s?.idleRssMB ?? Number.NaN, 0)
+    } MB; measured apart on this machine, a bare Node 24`,
     "process is 43 MB and importing @kubernetes/client-node alone brings it to 132 MB.)",
     "",
-    "**Fixes:** cap the young generation of processes that hold many leases — `node --max-semi-space-size=16`",
+    `**Fix, for processes that hold many leases:** cap the young generation — \`node ${flags}\``,
     tuned === undefined
-      ? "  (not measured in this run: the full run measures it as a variant of figure 5)"
+      ? "  (not measured in this run: the full run measures it as a variant of figure 5)."
       : `  measured as a figure 5 variant: RSS +${fmt(tuned.heldRssMB - tuned.idleRssMB, 0)} MB, CPU ${fmt(tuned.cpuShare * 100, 1)} % of a core, lateness p99 ${
         fmt(tuned.latenessMs.p99, 1)
-      } ms with the machine ${fmt(tuned.machineBusy * 100, 0)} % busy —`,
-    "  and allocate less per renewal (the changes listed for CPU: a bare HTTPS PUT allocates",
-    `  ${fmt(https.bytes / 1024, 0)} KiB against ${fmt(kube.bytes / 1024, 0)} KiB through leasekit and client-node), which keeps V8 from growing it in the first place.`
+      } ms with the machine ${fmt(tuned.machineBusy * 100, 0)} % busy.`,
+    "  A library cannot set V8 flags for its host process; the README says when to. What leasekit itself can still do",
+    `  is allocate less per renewal (a bare HTTPS PUT allocates ${fmt(https.bytes / 1024, 0)} KiB against ${
+      fmt(kube.bytes / 1024, 0)
+    } KiB through leasekit), which keeps V8 from`,
+    "  growing the young generation in the first place."
   ]
 }
 
@@ -166,8 +172,8 @@ const lateness: Explanation = (r) => {
     } % of a core while it lasts.`,
     `3. Garbage collection: a young generation of ${fmt(s.youngGenerationMB, 0)} MB makes each scavenge long. ${
       tuned === undefined
-        ? "Capping it (`--max-semi-space-size=16`) is measured in the full run."
-        : `Capped (\`--max-semi-space-size=16\`), in the same run: lateness p99 ${fmt(tuned.latenessMs.p99, 1)} ms, longest GC pause ${
+        ? "Capping it (`--max-semi-space-size=8`) is measured in the full run."
+        : `Capped (\`${tuned.nodeFlags.join(" ")}\`), in the same run: lateness p99 ${fmt(tuned.latenessMs.p99, 1)} ms, longest GC pause ${
           fmt(tuned.gcPauseMaxMs ?? Number.NaN, 1)
         } ms.`
     }`,

@@ -74,7 +74,7 @@ const settings = quick
       leasekit: [100, 1000, 10000],
       clientgo: [100, 1000],
       // A tuning variant: the young generation capped (see Findings: memory at 1,000 leases).
-      tuned: [{ leases: 1000, nodeFlags: ["--max-semi-space-size=16"] }],
+      tuned: [{ leases: 1000, nodeFlags: ["--max-semi-space-size=8"] }],
       settleSeconds: 8,
       windowSeconds: 60,
       profileSeconds: 20
