@@ -105,7 +105,10 @@ export const command = Command.make("release", config, (c) =>
   }).pipe(GlobalOptions.withStore(c))).pipe(
     Command.withDescription(
       "Clear the holder of the lease NAME (admin: a stuck holder). Requires --force. The object and its " +
-        "fencing-token counter are kept; the previous holder notices at its next renewal."
+        "fencing-token counter are kept; the previous holder notices at its next renewal. Until then it " +
+        "still believes it holds the lease while a waiting contender may already have taken it: two holders " +
+        "at once, against which only fencing tokens protect (the new holder's token is higher). Use it for " +
+        "holders that are gone, not to pre-empt a live one."
     ),
     Command.withShortDescription("clear a stuck holder (admin; needs --force)"),
     Command.withExamples([

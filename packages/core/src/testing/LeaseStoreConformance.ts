@@ -18,8 +18,8 @@
  * @since 0.1.0
  */
 import { assert, layer as layerTest } from "@effect/vitest"
-import type { Duration, Layer } from "effect"
-import { Effect, Option, Queue, Stream } from "effect"
+import type { Layer } from "effect"
+import { Duration, Effect, Option, Queue, Stream } from "effect"
 import type { LeaseKey, LeaseMetadata, LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
 import { formatKey, specOf } from "../LeaseRecord.ts"
 import type { LeaseStoreErrorReason, LeaseStoreOperation } from "../LeaseStore.ts"
@@ -440,6 +440,21 @@ export const suite = <E>(name: string, layer: Layer.Layer<LeaseStore, E>, option
             assert.isTrue(sameState(first, Option.some(updated)), `unexpected state ${describeState(first)}`)
           }
         }
+      }))
+
+    it.effect("a view with its own request timeout (withRequestTimeout, if offered) is the same store", () =>
+      Effect.gen(function*() {
+        const store = yield* LeaseStore
+        const view = store.withRequestTimeout?.(Duration.seconds(3))
+        if (view === undefined) return
+        const key = yield* freshKey("timeout-view")
+        const created = yield* view.create(key, { holder: "through-the-view" })
+        assert.isTrue(sameState(yield* store.get(key), Option.some(created)), "a write through the view is the store's")
+        const updated = yield* store.update(created, { holder: "through-the-store" })
+        assert.isTrue(sameState(yield* view.get(key), Option.some(updated)), "the view reads the store's writes")
+        const stale = yield* Effect.flip(view.update(created, { holder: "stale" }))
+        assertStoreError(stale, { reason: "Conflict", operation: "update", key })
+        assert.isDefined(view.withRequestTimeout, "a view can be re-bounded too")
       }))
   })
 }
