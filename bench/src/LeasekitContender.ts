@@ -67,8 +67,12 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
       }
       return inner.update(record, spec).pipe(failed, succeeded(id))
     })
+  const { withRequestTimeout, ...calls } = inner
   return {
-    ...inner,
+    ...calls,
+    // The algorithm uses the self-bounded view when there is one: instrument it too, or the
+    // renewals would bypass the counting.
+    ...(withRequestTimeout === undefined ? {} : { withRequestTimeout: (timeout) => instrumented(withRequestTimeout(timeout)) }),
     get: (key) =>
       Effect.suspend(() => {
         counters.gets++

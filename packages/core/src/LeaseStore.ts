@@ -117,7 +117,9 @@ export interface LeaseStoreService {
    * Optional, for stores that bound their own requests: the same store (sharing its connections
    * and limits) with every call but `watch` failing with `Timeout` after `timeout`. The algorithm
    * then uses it instead of adding a timeout of its own around each call — one timer per request
-   * instead of two. A store without it is bounded by the algorithm.
+   * instead of two. A store without it is bounded by the algorithm. A wrapper around a store must
+   * not copy this field as it is (the algorithm would call the inner view and bypass the wrapper):
+   * wrap the view as well, or leave the field out.
    */
   readonly withRequestTimeout?: ((timeout: Duration.Duration) => LeaseStoreService) | undefined
 }
