@@ -9,6 +9,7 @@ import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { ControlPlane } from "@leasekit/testing"
 import { ConfigProvider, Effect, Layer, Option } from "effect"
 import * as fs from "node:fs/promises"
+import * as http from "node:http"
 import * as net from "node:net"
 import * as path from "node:path"
 
@@ -181,6 +182,64 @@ layer(controlPlane, { excludeTestServices: true, timeout: "4 minutes" })("KubeCl
       config.clusters[0]!.cluster["insecure-skip-tls-verify"] = true
       const insecure = yield* writeTemp("config", JSON.stringify(config))
       yield* roundTrip(KubeClient.layerFromFile(insecure))
+    }))
+
+  it.effect("a client certificate authenticates, from files and from inline data", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const config = yield* adminKubeconfig
+      const { certFile, keyFile } = cp.clientCertificate
+      config.users[0]!.user = { "client-certificate": certFile, "client-key": keyFile }
+      const fromFiles = yield* writeTemp("config", JSON.stringify(config))
+      yield* roundTrip(KubeClient.layerFromFile(fromFiles))
+
+      const base64 = (file: string) => Effect.promise(() => fs.readFile(file).then((b) => b.toString("base64")))
+      config.users[0]!.user = { "client-certificate-data": yield* base64(certFile), "client-key-data": yield* base64(keyFile) }
+      const inline = yield* writeTemp("config", JSON.stringify(config))
+      yield* roundTrip(KubeClient.layerFromFile(inline))
+
+      // A certificate without its key would silently make every request anonymous: refused at once.
+      config.users[0]!.user = { "client-certificate-data": yield* base64(certFile) }
+      const noKey = yield* writeTemp("config", JSON.stringify(config))
+      const error = yield* Effect.flip(roundTrip(KubeClient.layerFromFile(noKey)))
+      assert.instanceOf(error, KubeClient.KubeConfigError)
+      assert.strictEqual(error.reason, "NoCredentials")
+      assert.include(error.message, "no client-key")
+    }))
+
+  it.effect("a cluster's http proxy-url carries every request (an HTTP CONNECT proxy between client and server)", () =>
+    Effect.gen(function*() {
+      const tunnels: Array<string> = []
+      const proxy = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          new Promise<http.Server>((resolve) => {
+            const server = http.createServer((_, response) => response.writeHead(405).end())
+            server.on("connect", (request: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+              tunnels.push(request.url ?? "")
+              const [host, port] = (request.url ?? "").split(":")
+              const upstream = net.connect(Number(port), host, () => {
+                client.write("HTTP/1.1 200 Connection Established\r\n\r\n")
+                upstream.write(head)
+                upstream.pipe(client)
+                client.pipe(upstream)
+              })
+              upstream.on("error", () => client.destroy())
+              client.on("error", () => upstream.destroy())
+            })
+            server.listen(0, "127.0.0.1", () => resolve(server))
+          })
+        ),
+        (server) => Effect.sync(() => server.close())
+      )
+      const address = proxy.address()
+      const proxyPort = typeof address === "object" && address !== null ? address.port : 0
+      const cp = yield* ControlPlane.ControlPlane
+      const config = yield* adminKubeconfig
+      config.clusters[0]!.cluster["proxy-url"] = `http://127.0.0.1:${proxyPort}`
+      const file = yield* writeTemp("config", JSON.stringify(config))
+      yield* roundTrip(KubeClient.layerFromFile(file))
+      assert.isAbove(tunnels.length, 0, "the requests went through the proxy")
+      assert.include(tunnels, `127.0.0.1:${cp.port}`)
     }))
 
   it.effect("a client builds while the server is unreachable and fails its requests with Unavailable", () =>

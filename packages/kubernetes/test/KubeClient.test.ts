@@ -44,6 +44,16 @@ describe("KubeClient", () => {
       assert.include(error.message, "KUBECONFIG")
     }))
 
+  it.effect("a SOCKS proxy-url fails with Invalid, saying which proxies work", () =>
+    Effect.gen(function*() {
+      const config = JSON.parse(kubeconfig())
+      config.clusters[0].cluster["proxy-url"] = "socks5://127.0.0.1:1080"
+      const error = yield* failure(KubeClient.layerFromString(JSON.stringify(config)))
+      assert.strictEqual(error.reason, "Invalid")
+      assert.include(error.message, "socks5://127.0.0.1:1080")
+      assert.include(error.message, "http:// and https:// proxies")
+    }))
+
   it.effect("a directory fails with Unreadable", () =>
     Effect.gen(function*() {
       const error = yield* failure(KubeClient.layerFromFile(tempDir()))

@@ -8,7 +8,8 @@
  *   its own etcd (plain HTTP on loopback, data in the temp folder);
  * - RBAC on, static bearer tokens for three users: `admin` (group `system:masters`),
  *   `restricted` (may only get/create/update `coordination.k8s.io` leases in `namespace`) and
- *   `nobody` (authenticated, no rights); a kubeconfig file per user;
+ *   `nobody` (authenticated, no rights); a kubeconfig file per user; and a client certificate
+ *   for `cert-admin` (group `system:masters`);
  * - the namespace (default `leasekit-test`) with the Role and RoleBinding for `restricted`,
  *   already effective (checked, not assumed);
  * - an audit log (Metadata level, every resource request by the three users) with accessors to
@@ -256,6 +257,11 @@ export interface ControlPlaneService {
   /** The temporary folder (deleted when the scope closes). */
   readonly dir: string
   readonly users: { readonly [U in UserName]: ControlPlaneUser }
+  /**
+   * A client certificate the API server accepts (`--client-ca-file` is the CA above): user
+   * `cert-admin` in group `system:masters`, as PEM files.
+   */
+  readonly clientCertificate: { readonly user: string; readonly certFile: string; readonly keyFile: string }
   /** `kubectl` from the assets, when they have one. */
   readonly kubectl: Option.Option<string>
   readonly assets: ControlPlaneAssets
@@ -510,6 +516,7 @@ export const make = (
         `--cert-dir=${file("apiserver-certs")}`,
         `--tls-cert-file=${pki.certFile}`,
         `--tls-private-key-file=${pki.keyFile}`,
+        `--client-ca-file=${pki.caFile}`,
         `--token-auth-file=${file("tokens.csv")}`,
         "--authorization-mode=RBAC",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -802,6 +809,7 @@ export const make = (
       caPem: pki.caPem,
       dir,
       users,
+      clientCertificate: { user: "cert-admin", certFile: pki.clientCertFile, keyFile: pki.clientKeyFile },
       kubectl: assets.kubectl,
       assets,
       auditLog: audit ? Option.some(auditLog) : Option.none(),

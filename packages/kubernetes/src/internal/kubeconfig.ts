@@ -373,6 +373,20 @@ export const fromRaw = (
       }
     }
 
+    const has = (field: string) =>
+      (typeof user[field] === "string" && user[field] !== "") ||
+      (typeof user[`${field}-data`] === "string" && user[`${field}-data`] !== "")
+    if (has("client-certificate") !== has("client-key")) {
+      const [present, missing] = has("client-certificate")
+        ? ["client-certificate", "client-key"]
+        : ["client-key", "client-certificate"]
+      return yield* fail(
+        "NoCredentials",
+        source,
+        `user "${userName}" has a ${present} but no ${missing}: a client certificate needs both; add ${missing} (or ${missing}-data)`
+      )
+    }
+
     // Token files: client-node reads `token-file` once (and throws for a missing one of *any*
     // user) and ignores kubectl's `tokenFile`. Take both out and serve them ourselves.
     const kubeConfig = new LeasekitKubeConfig()

@@ -1,7 +1,8 @@
 /**
- * Throwaway credentials for one control plane: a CA and a serving certificate for 127.0.0.1 and
- * localhost (signed by `openssl`), an RSA key pair for service-account tokens and random bearer
- * tokens (both from `node:crypto`).
+ * Throwaway credentials for one control plane: a CA, a serving certificate for 127.0.0.1 and
+ * localhost and a client certificate for user `cert-admin` in group `system:masters` (signed by
+ * `openssl`), an RSA key pair for service-account tokens and random bearer tokens (both from
+ * `node:crypto`).
  *
  * Node can make keys but not certificates, so certificates need the `openssl` command (Debian's
  * `openssl` package; present on nearly every system). The result is checked with
@@ -22,6 +23,9 @@ export interface Pki {
   readonly caPem: string
   readonly certFile: string
   readonly keyFile: string
+  /** A client certificate (CN `cert-admin`, O `system:masters`) and its key. */
+  readonly clientCertFile: string
+  readonly clientKeyFile: string
   readonly serviceAccountPublicKeyFile: string
   readonly serviceAccountPrivateKeyFile: string
 }
@@ -43,6 +47,12 @@ extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc
+[v3_client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 `
 
 const ecKeyPem = (): string =>
@@ -61,6 +71,7 @@ export const make = (dir: string, openssl = "openssl"): Effect.Effect<Pki, Error
       Fs.writeFileSync(file("openssl.cnf"), opensslConfig)
       Fs.writeFileSync(file("ca.key"), ecKeyPem(), { mode: 0o600 })
       Fs.writeFileSync(file("apiserver.key"), ecKeyPem(), { mode: 0o600 })
+      Fs.writeFileSync(file("client.key"), ecKeyPem(), { mode: 0o600 })
       const sa = Crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
       Fs.writeFileSync(file("sa.key"), sa.privateKey.export({ type: "pkcs1", format: "pem" }), { mode: 0o600 })
       Fs.writeFileSync(file("sa.pub"), sa.publicKey.export({ type: "spki", format: "pem" }))
@@ -77,6 +88,13 @@ export const make = (dir: string, openssl = "openssl"): Effect.Effect<Pki, Error
       "x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", "2",
       "-out", "apiserver.crt", "-days", "30", "-extfile", cnf, "-extensions", "v3_server"
     ], dir)
+    yield* run(openssl, [
+      "req", "-new", "-key", "client.key", "-out", "client.csr", "-config", cnf, "-subj", "/O=system:masters/CN=cert-admin"
+    ], dir)
+    yield* run(openssl, [
+      "x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", "3",
+      "-out", "client.crt", "-days", "30", "-extfile", cnf, "-extensions", "v3_client"
+    ], dir)
     const caPem = Fs.readFileSync(file("ca.crt"), "utf8")
     const ca = new Crypto.X509Certificate(caPem)
     const serving = new Crypto.X509Certificate(Fs.readFileSync(file("apiserver.crt")))
@@ -88,6 +106,8 @@ export const make = (dir: string, openssl = "openssl"): Effect.Effect<Pki, Error
       caPem,
       certFile: file("apiserver.crt"),
       keyFile: file("apiserver.key"),
+      clientCertFile: file("client.crt"),
+      clientKeyFile: file("client.key"),
       serviceAccountPublicKeyFile: file("sa.pub"),
       serviceAccountPrivateKeyFile: file("sa.key")
     }
