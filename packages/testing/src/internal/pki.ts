@@ -81,20 +81,16 @@ export const make = (dir: string, openssl = "openssl"): Effect.Effect<Pki, Error
       "req", "-x509", "-new", "-key", "ca.key", "-out", "ca.crt", "-days", "30",
       "-config", cnf, "-extensions", "v3_ca", "-subj", "/CN=leasekit-test-ca"
     ], dir)
-    yield* run(openssl, [
-      "req", "-new", "-key", "apiserver.key", "-out", "apiserver.csr", "-config", cnf, "-subj", "/CN=kube-apiserver"
-    ], dir)
-    yield* run(openssl, [
-      "x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", "2",
-      "-out", "apiserver.crt", "-days", "30", "-extfile", cnf, "-extensions", "v3_server"
-    ], dir)
-    yield* run(openssl, [
-      "req", "-new", "-key", "client.key", "-out", "client.csr", "-config", cnf, "-subj", "/O=system:masters/CN=cert-admin"
-    ], dir)
-    yield* run(openssl, [
-      "x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", "3",
-      "-out", "client.crt", "-days", "30", "-extfile", cnf, "-extensions", "v3_client"
-    ], dir)
+    /** Signs `<name>.key`'s certificate for `subject` with the CA, with extensions `section`. */
+    const issue = (name: string, subject: string, serial: number, section: string) =>
+      run(openssl, ["req", "-new", "-key", `${name}.key`, "-out", `${name}.csr`, "-config", cnf, "-subj", subject], dir).pipe(
+        Effect.andThen(run(openssl, [
+          "x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", String(serial),
+          "-out", `${name}.crt`, "-days", "30", "-extfile", cnf, "-extensions", section
+        ], dir))
+      )
+    yield* issue("apiserver", "/CN=kube-apiserver", 2, "v3_server")
+    yield* issue("client", "/O=system:masters/CN=cert-admin", 3, "v3_client")
     const caPem = Fs.readFileSync(file("ca.crt"), "utf8")
     const ca = new Crypto.X509Certificate(caPem)
     const serving = new Crypto.X509Certificate(Fs.readFileSync(file("apiserver.crt")))
