@@ -17,6 +17,7 @@ import type { HeldLease, LeaseStoreError } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option } from "effect"
 import * as Fs from "node:fs"
+import * as Http2 from "node:http2"
 import * as Https from "node:https"
 import * as Inspector from "node:inspector/promises"
 import * as Path from "node:path"
@@ -378,6 +379,42 @@ const bareHttps = () => {
     })
 }
 
+/**
+ * The same bare client over one HTTP/2 session (`node:http2`): one TLS connection multiplexing
+ * every request, as client-go's transport does.
+ */
+const bareHttp2 = () => {
+  const config = JSON.parse(Fs.readFileSync(kubeconfig, "utf8")) as {
+    clusters: Array<{ cluster: { server: string; "certificate-authority-data": string } }>
+    users: Array<{ user: { token: string } }>
+  }
+  const ca = Buffer.from(config.clusters[0]!.cluster["certificate-authority-data"], "base64")
+  const token = config.users[0]!.user.token
+  const session = Http2.connect(config.clusters[0]!.cluster.server, { ca })
+  session.unref()
+  return (method: string, path: string, body: unknown) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const stream = session.request({
+        ":method": method,
+        ":path": path,
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        accept: "application/json"
+      })
+      let status = 0
+      const chunks: Array<Buffer> = []
+      stream.on("response", (headers) => (status = Number(headers[":status"])))
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk))
+      stream.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8")
+        if (status >= 300) reject(new Error(`${method} ${path}: ${status} ${text}`))
+        else resolve(JSON.parse(text) as Record<string, unknown>)
+      })
+      stream.on("error", reject)
+      stream.end(JSON.stringify(body))
+    })
+}
+
 const microbench = async (cmd: MicrobenchCommand) => {
   const key = { namespace: cmd.namespace, name: cmd.name }
   // Long timings: no background renewal runs during the measurement.
@@ -415,7 +452,7 @@ const microbench = async (cmd: MicrobenchCommand) => {
       return yield* measure(cmd.iterations, step, cmd.timed)
     }))
     : await runtime.runPromise(Effect.gen(function*() {
-      const put = bareHttps()
+      const put = cmd.target === "http2" ? bareHttp2() : bareHttps()
       let lease = yield* Effect.promise(() =>
         put("POST", `/apis/coordination.k8s.io/v1/namespaces/${key.namespace}/leases`, {
           apiVersion: "coordination.k8s.io/v1",

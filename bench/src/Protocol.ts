@@ -33,13 +33,14 @@ export interface JoinCommand {
  * leasekit only: cost of one renewal, measured in the contender (`store`: the in-memory store, or
  * the Kubernetes store on the real API server; `raw`: a bare `replaceNamespacedLease` call
  * through @kubernetes/client-node without Effect; `https`: the same PUT with node:https and
- * JSON.stringify on a keep-alive connection — the floor for one renewal over HTTP from Node).
+ * JSON.stringify on a keep-alive connection — the floor for one renewal over HTTP from Node;
+ * `http2`: the same over one node:http2 session).
  */
 export interface MicrobenchCommand {
   readonly cmd: "microbench"
   readonly namespace: string
   readonly name: string
-  readonly target: "memory" | "kubernetes" | "raw" | "https"
+  readonly target: "memory" | "kubernetes" | "raw" | "https" | "http2"
   readonly iterations: number
   readonly warmup: number
   /** Default true. False: just run the iterations (under a profiler), no per-call measurement. */

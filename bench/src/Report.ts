@@ -527,7 +527,8 @@ const runtimeSection = (r: Results) => {
     memory: "leasekit `HeldLease.renew`, in-memory store (algorithm + Effect runtime, no I/O)",
     kubernetes: "leasekit `HeldLease.renew`, Kubernetes store (one PUT to the real API server)",
     raw: "the same PUT through client-node's generated `replaceNamespacedLease` (leasekit's request path before this round), plain `await` loop",
-    https: "the same PUT with node:https + JSON.stringify on one keep-alive connection (the floor over HTTP)"
+    https: "the same PUT with node:https + JSON.stringify on one keep-alive connection (the floor over HTTP/1.1)",
+    http2: "the same PUT with node:http2 + JSON.stringify on one HTTP/2 session (the floor over HTTP/2)"
   } as const
   for (const run of rc?.runs ?? []) {
     rows.push([

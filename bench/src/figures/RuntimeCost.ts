@@ -8,7 +8,7 @@
  * - for comparison, the same PUT through the same pooled @kubernetes/client-node client, awaited
  *   in a plain loop without Effect or leasekit;
  * - and the same PUT with node:https and JSON.stringify on one keep-alive connection: the floor
- *   for a renewal over HTTP from Node.
+ *   for a renewal over HTTP/1.1 from Node; and with node:http2 on one session (the HTTP/2 floor).
  * CPU time is per call (process user + system time, all threads); allocations are the heap's
  * growth over 200 calls during which no GC ran, per call. CPU profiles of the Kubernetes and
  * in-memory renewal loops say where the time goes.
@@ -31,7 +31,7 @@ export const run = async (bench: Bench, iterations: { memory: number; kubernetes
   const runs: Array<MicrobenchEvent> = []
   const profiles: Partial<Record<"kubernetes" | "memory", string>> = {}
   try {
-    for (const target of ["memory", "kubernetes", "raw", "https"] as const) {
+    for (const target of ["memory", "kubernetes", "raw", "https", "http2"] as const) {
       const n = target === "memory" ? iterations.memory : iterations.kubernetes
       const done = nextEvent([c], ({ event }) => event.ev === "microbench", 600_000, `microbench ${target}`)
       c.send({
