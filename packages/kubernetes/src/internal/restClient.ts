@@ -135,6 +135,8 @@ export const make = (
   const secure = url.protocol === "https:"
   const transport = secure ? Https : Http
   const prefix = url.pathname.replace(/\/$/, "")
+  // `URL` keeps the brackets of an IPv6 host; `http.request` wants them off.
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1")
   const proxyUrl = kubeConfig.getCurrentCluster()?.proxyUrl
   if (proxyUrl !== undefined && proxyUrl !== "" && !/^https?:\/\//.test(proxyUrl)) {
     throw new Error(
@@ -186,7 +188,7 @@ export const make = (
       const payload = body === undefined ? undefined : JSON.stringify(body)
       const request = transport.request({
         protocol: url.protocol,
-        hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+        hostname,
         port: url.port,
         path: prefix + path,
         method,
