@@ -345,18 +345,25 @@ const measure = (iterations: number, step: Effect.Effect<void, unknown>, timed =
 
 const microTimeNow = () => new Date().toISOString().replace("Z", "000Z")
 
+/** Server, CA and bearer token from the (JSON) kubeconfig the control plane writes. */
+const bareCredentials = () => {
+  const config = JSON.parse(Fs.readFileSync(kubeconfig, "utf8")) as {
+    clusters: Array<{ cluster: { server: string; "certificate-authority-data": string } }>
+    users: Array<{ user: { token: string } }>
+  }
+  return {
+    server: config.clusters[0]!.cluster.server,
+    ca: Buffer.from(config.clusters[0]!.cluster["certificate-authority-data"], "base64"),
+    token: config.users[0]!.user.token
+  }
+}
+
 /**
  * A bare HTTPS client for the microbenchmark: node:https on one keep-alive connection, the CA and
  * bearer token from the (JSON) kubeconfig the control plane writes, JSON in and out.
  */
 const bareHttps = () => {
-  const config = JSON.parse(Fs.readFileSync(kubeconfig, "utf8")) as {
-    clusters: Array<{ cluster: { server: string; "certificate-authority-data": string } }>
-    users: Array<{ user: { token: string } }>
-  }
-  const server = config.clusters[0]!.cluster.server
-  const ca = Buffer.from(config.clusters[0]!.cluster["certificate-authority-data"], "base64")
-  const token = config.users[0]!.user.token
+  const { ca, server, token } = bareCredentials()
   const agent = new Https.Agent({ keepAlive: true, maxSockets: 1, ca })
   return (method: string, path: string, body: unknown) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -384,13 +391,8 @@ const bareHttps = () => {
  * every request, as client-go's transport does.
  */
 const bareHttp2 = () => {
-  const config = JSON.parse(Fs.readFileSync(kubeconfig, "utf8")) as {
-    clusters: Array<{ cluster: { server: string; "certificate-authority-data": string } }>
-    users: Array<{ user: { token: string } }>
-  }
-  const ca = Buffer.from(config.clusters[0]!.cluster["certificate-authority-data"], "base64")
-  const token = config.users[0]!.user.token
-  const session = Http2.connect(config.clusters[0]!.cluster.server, { ca })
+  const { ca, server, token } = bareCredentials()
+  const session = Http2.connect(server, { ca })
   session.unref()
   return (method: string, path: string, body: unknown) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {

@@ -99,9 +99,10 @@ export class TokenFile {
       return false
     }
   }
-  /** client-go re-reads token files once a minute. */
-  async refreshIfStale(): Promise<void> {
+  /** The `Authorization` header; the file is re-read first when a minute old, as client-go does. */
+  async authorization(): Promise<string> {
     if (Date.now() - this.readAt > 60_000) await this.reload()
+    return `Bearer ${this.token}`
   }
 }
 
@@ -118,8 +119,8 @@ export class LeasekitKubeConfig extends KubeConfig {
   private dispatcher: Dispatcher | undefined
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(context)
-    const authorization = await this.tokenFileAuthorization()
-    if (authorization !== undefined) context.setHeaderParam("Authorization", authorization)
+    const tokenFile = this.currentTokenFile()
+    if (tokenFile !== undefined) context.setHeaderParam("Authorization", await tokenFile.authorization())
     // The parent builds a new connection pool per request; keep the first and reuse it.
     const fresh = context.getDispatcher()
     if (fresh !== undefined) {
@@ -131,23 +132,14 @@ export class LeasekitKubeConfig extends KubeConfig {
       }
     }
   }
-  /**
-   * The `Authorization` header from the current user's token file (re-read when a minute old), or
-   * undefined when the user has none.
-   */
-  async tokenFileAuthorization(): Promise<string | undefined> {
+  /** The current user's token file, if it has one. */
+  currentTokenFile(): TokenFile | undefined {
     const user = this.getCurrentUser()
-    const tokenFile = user === null ? undefined : this.tokenFiles.get(user.name)
-    if (tokenFile === undefined) return undefined
-    await tokenFile.refreshIfStale()
-    return `Bearer ${tokenFile.token}`
+    return user === null ? undefined : this.tokenFiles.get(user.name)
   }
   /** Re-reads the current user's token file. True if it changed. */
   async reloadCredentials(): Promise<boolean> {
-    const user = this.getCurrentUser()
-    const tokenFile = user === null ? undefined : this.tokenFiles.get(user.name)
-    if (tokenFile === undefined) return false
-    return tokenFile.reload()
+    return (await this.currentTokenFile()?.reload()) ?? false
   }
   /** Closes pooled connections; the config may still be used afterwards (a new pool is made). */
   async close(): Promise<void> {

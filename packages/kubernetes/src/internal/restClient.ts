@@ -9,9 +9,9 @@
  * costs.
  *
  * Guarantees: TLS material (CA, client certificate and key, `insecure-skip-tls-verify`,
- * `tls-server-name`) and the static headers (bearer token, basic auth, impersonation) are read from
- * the current context of the loaded kubeconfig when the client is built, and again on `reload`
- * (so rotated client-certificate files are picked up after a 401); users with
+ * `tls-server-name`) and the static headers (bearer token, basic auth, impersonation) are taken
+ * from the current context of the loaded kubeconfig when the client is built; `reload` re-reads
+ * the CA and certificate *files* (so rotated client certificates are picked up after a 401); users with
  * `exec` or `auth-provider` credentials get their `Authorization` header from client-node on every
  * request (it caches the plugin's token until it expires); token files are served by
  * `LeasekitKubeConfig` (re-read every minute). At most `maxSockets` connections are open; a
@@ -58,58 +58,57 @@ export interface RestClient {
    */
   readonly request: (method: Method, path: string, body: unknown, signal: AbortSignal) => Promise<unknown>
   /**
-   * Re-reads TLS material and static headers from the kubeconfig; true when something changed
-   * (false, keeping the old ones, when they cannot be read).
+   * Re-reads the CA and client-certificate files; true when they changed (false, keeping the old
+   * ones, when they cannot be read).
    */
   readonly reload: () => boolean
   /** Closes every pooled connection. */
   readonly close: () => void
 }
 
-/** What the kubeconfig says about connecting: TLS options for the agent, headers for requests. */
-interface Credentials {
-  readonly tls: Https.AgentOptions
-  readonly headers: Readonly<Record<string, string>>
-  /** The `Authorization` header must be asked for per request (exec / auth-provider plugins). */
-  readonly dynamic: boolean
-  /** Comparable form of the TLS material, to see whether a reload changed it. */
-  readonly fingerprint: string
-}
-
 const readFile = (file: string | undefined, data: string | undefined): Buffer | undefined =>
   file !== undefined && file !== "" ? Fs.readFileSync(file) : data !== undefined && data !== "" ? Buffer.from(data, "base64") : undefined
 
-/** TLS material and static headers of the current context, read as client-node reads them. */
-const readCredentials = (kubeConfig: LeasekitKubeConfig): Credentials => {
+/** The TLS material of the current context: inline data, or files read now (as client-node reads them). */
+const readTlsMaterial = (kubeConfig: LeasekitKubeConfig) => {
   const cluster = kubeConfig.getCurrentCluster()
   const user = kubeConfig.getCurrentUser()
-  const ca = readFile(cluster?.caFile, cluster?.caData)
-  const cert = readFile(user?.certFile, user?.certData)
-  const key = readFile(user?.keyFile, user?.keyData)
-  // One secure context for every connection: given the CA and keys instead, Node parses them
-  // again for each new connection.
-  const secureContext = Tls.createSecureContext({
-    ...(ca === undefined ? {} : { ca }),
-    ...(cert === undefined ? {} : { cert }),
-    ...(key === undefined ? {} : { key })
-  })
-  const tls: Https.AgentOptions = {
-    secureContext,
+  const material = {
+    ca: readFile(cluster?.caFile, cluster?.caData),
+    cert: readFile(user?.certFile, user?.certData),
+    key: readFile(user?.keyFile, user?.keyData)
+  }
+  /** Comparable form, to see whether a reload changed anything. */
+  const fingerprint = [material.ca, material.cert, material.key].map((b) => b?.toString("base64") ?? "").join("/")
+  return { material, fingerprint }
+}
+
+/** Agent options for `material`: one secure context for every connection (given the CA and keys
+ * instead, Node parses them again for each new connection). */
+const tlsOptions = (kubeConfig: LeasekitKubeConfig, material: ReturnType<typeof readTlsMaterial>["material"]): Https.AgentOptions => {
+  const cluster = kubeConfig.getCurrentCluster()
+  const { ca, cert, key } = material
+  return {
+    secureContext: Tls.createSecureContext({
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(key === undefined ? {} : { key })
+    }),
     ...(cluster?.skipTLSVerify === true ? { rejectUnauthorized: false } : {}),
     ...(cluster?.tlsServerName === undefined || cluster.tlsServerName === "" ? {} : { servername: cluster.tlsServerName })
   }
-  const headers: Record<string, string> = {}
+}
+
+/** The headers every request carries: the static credentials of the (loaded, unchanging) kubeconfig. */
+const staticHeaders = (kubeConfig: LeasekitKubeConfig): Readonly<Record<string, string>> => {
+  const user = kubeConfig.getCurrentUser()
+  const headers: Record<string, string> = { Accept: "application/json" }
   if (user?.impersonateUser !== undefined && user.impersonateUser !== "") headers["Impersonate-User"] = user.impersonateUser
   if (user?.token !== undefined && user.token !== "") headers["Authorization"] = `Bearer ${user.token}`
   else if (user?.username !== undefined && user.username !== "") {
     headers["Authorization"] = `Basic ${Buffer.from(`${user.username}:${user.password ?? ""}`).toString("base64")}`
   }
-  return {
-    tls,
-    headers,
-    dynamic: user !== null && (user.exec !== undefined || user.authProvider !== undefined),
-    fingerprint: [ca, cert, key].map((b) => b?.toString("base64") ?? "").join("/") + `/${cluster?.skipTLSVerify}/${cluster?.tlsServerName}`
-  }
+  return headers
 }
 
 /** The `Authorization` header client-node computes for an `exec` / `auth-provider` user. */
@@ -167,15 +166,22 @@ export const make = (
     for (const sockets of Object.values(old.freeSockets)) for (const socket of sockets ?? []) socket.destroy()
   }
 
-  let credentials = readCredentials(kubeConfig)
-  let agent = newAgent(credentials.tls)
+  let tls = readTlsMaterial(kubeConfig)
+  let agent = newAgent(tlsOptions(kubeConfig, tls.material))
 
-  const authorization = async (): Promise<Readonly<Record<string, string>>> => {
-    const fromFile = await kubeConfig.tokenFileAuthorization()
-    const fromPlugin = fromFile === undefined && credentials.dynamic ? await pluginAuthorization(kubeConfig) : undefined
-    const header = fromFile ?? fromPlugin
-    return header === undefined ? credentials.headers : { ...credentials.headers, Authorization: header }
-  }
+  // The user (and so its token file or plugin) is fixed once the kubeconfig is loaded.
+  const baseHeaders = staticHeaders(kubeConfig)
+  const tokenFile = kubeConfig.currentTokenFile()
+  const user = kubeConfig.getCurrentUser()
+  const plugin = user !== null && (user.exec !== undefined || user.authProvider !== undefined)
+  const withAuthorization = (header: string | undefined) =>
+    header === undefined ? baseHeaders : { ...baseHeaders, Authorization: header }
+  const headers = async (): Promise<Readonly<Record<string, string>>> =>
+    tokenFile !== undefined
+      ? withAuthorization(await tokenFile.authorization())
+      : plugin
+      ? withAuthorization(await pluginAuthorization(kubeConfig))
+      : baseHeaders
 
   const send = (
     method: Method,
@@ -194,13 +200,9 @@ export const make = (
         method,
         agent,
         signal,
-        headers: {
-          ...headers,
-          Accept: "application/json",
-          ...(payload === undefined
-            ? {}
-            : { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) })
-        }
+        headers: payload === undefined
+          ? headers
+          : { ...headers, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) }
       }, (response) => {
         let text = ""
         response.setEncoding("utf8")
@@ -223,22 +225,19 @@ export const make = (
     })
 
   return {
-    request: (method, path, body, signal) => authorization().then((headers) => send(method, path, body, signal, headers)),
+    request: (method, path, body, signal) => headers().then((h) => send(method, path, body, signal, h)),
     reload: () => {
-      let next: Credentials
+      let next: ReturnType<typeof readTlsMaterial>
       try {
-        next = readCredentials(kubeConfig)
+        next = readTlsMaterial(kubeConfig)
       } catch {
         return false
       }
-      const changed = next.fingerprint !== credentials.fingerprint ||
-        JSON.stringify(next.headers) !== JSON.stringify(credentials.headers)
-      if (next.fingerprint !== credentials.fingerprint) {
-        retire(agent)
-        agent = newAgent(next.tls)
-      }
-      credentials = next
-      return changed
+      if (next.fingerprint === tls.fingerprint) return false
+      retire(agent)
+      agent = newAgent(tlsOptions(kubeConfig, next.material))
+      tls = next
+      return true
     },
     close: () => agent.destroy()
   }
