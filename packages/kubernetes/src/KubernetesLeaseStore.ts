@@ -28,11 +28,20 @@
  * Reads (`get`, `list`) are retried once at once when a pooled connection was reset under them;
  * writes never are (their outcome is unknown: `Unavailable`).
  *
- * Does not: cache anything between calls (the version travels in the record); keep fields of the
- * object leasekit does not model — an `update` replaces the object with the record's spec, labels
- * and annotations. `spec.strategy` / `preferredHolder` are dropped as client-go's
- * `LeaseLock.Update` drops them; unlike client-go, which writes back the whole object it read,
- * owner references and finalizers set by someone else are dropped too.
+ * An `update` keeps the whole object as read and replaces only the spec fields the algorithm owns
+ * (`holderIdentity`, `leaseDurationSeconds`, `acquireTime`, `renewTime`, `leaseTransitions`), as
+ * client-go's `LeaseLock` writes back the object it read: owner references (garbage collection of
+ * a Lease owned by a Deployment), finalizers, labels, annotations and spec fields of newer API
+ * servers (`strategy`, `preferredHolder`) survive renewals and releases. For that, each record this
+ * store hands out (from `get`, `list`, `create`, `update` and `watch`) is associated, by its
+ * identity and inside this store instance, with the object it was made from; the record itself
+ * stays neutral.
+ *
+ * Does not: cache anything between calls that a write depends on (the version travels in the
+ * record; the object kept beside a record is that same observation). A record this store instance
+ * did not hand out — built by hand, by spreading, or by another store — has no object beside it:
+ * its `update` is built from the record alone (spec, labels and annotations), dropping what
+ * leasekit does not model.
  *
  * @since 0.1.0
  */
@@ -124,6 +133,15 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
   const inFlight = Semaphore.withPermit(Semaphore.makeUnsafe(Math.max(1, options.maxRequestsInFlight ?? 100)))
   const rest = client.rest
 
+  // The object each record handed out was made from, by the record's identity (shared by every
+  // `withRequestTimeout` view): an update starts from it, so fields leasekit does not model survive.
+  const objects = new WeakMap<Record_, object>()
+  const recordOf = (object: unknown, fallbackKey: LeaseKey): Record_ => {
+    const record = LeaseObject.toRecord(object, fallbackKey)
+    if (typeof object === "object" && object !== null) objects.set(record, object)
+    return record
+  }
+
   /** The store with every request bounded by `requestTimeout`; all views share the pool and the limit. */
   const build = (requestTimeout: Duration.Duration): LeaseStore.LeaseStoreService => {
     const contextFor = (
@@ -195,7 +213,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
 
     const get = (key: LeaseKey): Effect.Effect<State, LeaseStoreError> =>
       request("get", "get", key, key.namespace, "GET", leasePath(key)).pipe(
-        Effect.map((lease) => Option.some(LeaseObject.toRecord(lease, key))),
+        Effect.map((lease) => Option.some(recordOf(lease, key))),
         Effect.catchIf((error) => error.reason === "NotFound", () => Effect.succeed(Option.none()))
       )
 
@@ -213,7 +231,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
             withQuery(leasesPath(namespace), { limit: pageSize, continue: continueToken })
           )
           for (const item of LeaseObject.itemsOf(page)) {
-            records.push(LeaseObject.toRecord(item, { namespace: namespace ?? "", name: "" }))
+            records.push(recordOf(item, { namespace: namespace ?? "", name: "" }))
           }
           const next = LeaseObject.continueOf(page)
           continueToken = next === "" ? undefined : next
@@ -230,7 +248,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
         "POST",
         withQuery(leasesPath(key.namespace), { fieldManager }),
         LeaseObject.toBody(key, spec, metadata)
-      ).pipe(Effect.map((lease) => LeaseObject.toRecord(lease, key)))
+      ).pipe(Effect.map((lease) => recordOf(lease, key)))
 
     const staleRecord = (operation: LeaseStoreOperation, record: Record_) =>
       Effect.fail(
@@ -252,8 +270,8 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
           record.key.namespace,
           "PUT",
           withQuery(leasePath(record.key), { fieldManager }),
-          LeaseObject.toBody(record.key, spec, record.metadata, record.version)
-        ).pipe(Effect.map((lease) => LeaseObject.toRecord(lease, record.key)))
+          LeaseObject.toUpdateBody(record, spec, objects.get(record))
+        ).pipe(Effect.map((lease) => recordOf(lease, record.key)))
 
     const remove = (record: Record_) =>
       record.version === ""
@@ -274,7 +292,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
       ).pipe(
         Effect.map((page) => {
           const item = LeaseObject.itemsOf(page).find((lease) => LeaseObject.nameOf(lease) === key.name)
-          const state: State = item === undefined ? Option.none() : Option.some(LeaseObject.toRecord(item, key))
+          const state: State = item === undefined ? Option.none() : Option.some(recordOf(item, key))
           return { state, resourceVersion: LeaseObject.resourceVersionOf(page) }
         })
       )
@@ -351,7 +369,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
                 case "ADDED":
                 case "MODIFIED": {
                   resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
-                  emit(Option.some(LeaseObject.toRecord(object, key)))
+                  emit(Option.some(recordOf(object, key)))
                   return "continue"
                 }
                 case "DELETED": {

@@ -6,6 +6,13 @@
  * `renewTime` (MicroTime, six fractional digits) ↔ epoch milliseconds, `leaseTransitions` ↔
  * `transitions`; labels and annotations travel in the record's metadata.
  *
+ * Writing back: `toUpdateBody` starts from the object as it was read and replaces only the spec
+ * fields the algorithm owns (the five above), the resourceVersion and the uid, so whatever leasekit
+ * does not model survives a renewal or a release — `metadata.ownerReferences`, `finalizers`, labels,
+ * annotations, and spec fields of newer API servers such as `strategy` / `preferredHolder`
+ * (coordinated leader election, Kubernetes 1.31+). `metadata.managedFields` is left out of the body:
+ * the API server then keeps the stored one (server-side apply bookkeeping, not ours to rewrite).
+ *
  * Guarantees: reading never throws. An object that is not what the API promises (no spec, a
  * field of the wrong type, an unreadable time — e.g. written by hand with `kubectl edit`) maps to a
  * record with that field absent; numbers are taken as they are (a negative duration stays
@@ -22,26 +29,41 @@ type LeaseMetadata = Record_.LeaseMetadata
 type LeaseRecord = Record_.LeaseRecord
 type LeaseSpec = Record_.LeaseSpec
 
-/** The JSON shape of a Lease as it is sent to the API server. */
+/**
+ * The JSON shape of a Lease as it is sent to the API server: the fields leasekit writes, and —
+ * in an update made from the object as read — every other field of that object.
+ */
 export interface LeaseBody {
-  apiVersion: "coordination.k8s.io/v1"
-  kind: "Lease"
-  metadata: {
-    name: string
-    namespace: string
-    resourceVersion?: string
-    uid?: string
-    labels?: Record<string, string>
-    annotations?: Record<string, string>
+  readonly [field: string]: unknown
+  readonly apiVersion: "coordination.k8s.io/v1"
+  readonly kind: "Lease"
+  readonly metadata: {
+    readonly [field: string]: unknown
+    readonly name: string
+    readonly namespace: string
+    readonly resourceVersion?: string
+    readonly uid?: string
+    readonly labels?: Record<string, string>
+    readonly annotations?: Record<string, string>
   }
-  spec: {
-    holderIdentity?: string
-    leaseDurationSeconds?: number
-    acquireTime?: string
-    renewTime?: string
-    leaseTransitions?: number
+  readonly spec: {
+    readonly [field: string]: unknown
+    readonly holderIdentity?: string
+    readonly leaseDurationSeconds?: number
+    readonly acquireTime?: string
+    readonly renewTime?: string
+    readonly leaseTransitions?: number
   }
 }
+
+/** The spec fields the algorithm owns: an update sets them from the new spec (or removes them). */
+const ownedSpecFields: ReadonlyArray<string> = [
+  "holderIdentity",
+  "leaseDurationSeconds",
+  "acquireTime",
+  "renewTime",
+  "leaseTransitions"
+]
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -163,5 +185,28 @@ export const toBody = (
       ...(renewTime === undefined ? {} : { renewTime }),
       ...(spec.transitions === undefined ? {} : { leaseTransitions: spec.transitions })
     }
+  }
+}
+
+/**
+ * The Lease object to PUT for `spec` over `record`. With `read` — the object `record` was made
+ * from — the body is that object with the owned spec fields, `resourceVersion` and `uid` replaced
+ * (and the record's labels and annotations, which are the object's); every other field is sent as
+ * it was read, none is added. Without it (a record this store did not hand out), the body is
+ * built from the record alone, as `toBody` does.
+ */
+export const toUpdateBody = (record: LeaseRecord, spec: LeaseSpec, read?: unknown): LeaseBody => {
+  const own = toBody(record.key, spec, record.metadata, record.version)
+  if (!isObject(read)) return own
+  const { apiVersion: _apiVersion, kind: _kind, metadata: readMetadata, spec: readSpec, ...rest } = read
+  const { managedFields: _managedFields, ...keptMetadata } = isObject(readMetadata) ? readMetadata : {}
+  const keptSpec: Record<string, unknown> = { ...(isObject(readSpec) ? readSpec : {}) }
+  for (const field of ownedSpecFields) delete keptSpec[field]
+  return {
+    apiVersion: own.apiVersion,
+    kind: own.kind,
+    ...rest,
+    metadata: { ...keptMetadata, ...own.metadata },
+    spec: { ...keptSpec, ...own.spec }
   }
 }
