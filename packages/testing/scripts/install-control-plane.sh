@@ -17,13 +17,17 @@
 # Environment:
 #   LEASEKIT_KUBERNETES_SOURCE_VERSION  Debian source version to fetch (default: newest available)
 #   LEASEKIT_CONTROL_PLANE_REBUILD=1    ignore the cache and rebuild
+#   MIRROR                              the Debian mirror (URL) for the bookworm deb-src entry, when
+#                                       the system has none (default: the one the system's apt
+#                                       configuration uses for bookworm; no host is built in)
 set -Eeuo pipefail
 
 START_SECONDS=$(date +%s)
 STEP=0
 TOTAL_STEPS=6
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/leasekit/control-plane"
-SOURCES_FILE=/etc/apt/sources.list.d/leasekit-bookworm-src.sources
+APT_ETC=/etc/apt
+SOURCES_FILE=$APT_ETC/sources.list.d/leasekit-bookworm-src.sources
 
 elapsed() { echo $(($(date +%s) - START_SECONDS)); }
 log() { printf '[%4ss] %s\n' "$(elapsed)" "$*"; }
@@ -141,21 +145,52 @@ log "go:   $(go version)"
 # --- 3. kubernetes source package -------------------------------------------------------------
 step "fetching Debian's kubernetes source package"
 has_bookworm_deb_src() {
-  grep -rhsE '^[[:space:]]*deb-src[[:space:]].*[[:space:]]bookworm[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list && return 0
+  grep -rhsE '^[[:space:]]*deb-src[[:space:]].*[[:space:]]bookworm[[:space:]]' "$APT_ETC/sources.list" "$APT_ETC"/sources.list.d/*.list && return 0
   # deb822: a stanza whose Types include deb-src and whose Suites include bookworm
   awk 'BEGIN{RS=""; found=0} /Types:[^\n]*deb-src/ && /Suites:[^\n]*bookworm([ \t\n]|$)/ && !/Enabled:[ \t]*no/ {found=1} END{exit !found}' \
-    /etc/apt/sources.list.d/*.sources 2>/dev/null
+    "$APT_ETC"/sources.list.d/*.sources 2>/dev/null
 }
-if ! has_bookworm_deb_src >/dev/null; then
-  # The mirror in use for bookworm main: deb822 first, then one-line format, then the default.
-  MIRROR=$(awk 'BEGIN{RS=""} /Suites:[^\n]*bookworm([ \t\n]|$)/ && /Types:[^\n]*deb/ {if (match($0, /URIs:[ \t]*[^ \t\n]+/)) {s=substr($0, RSTART, RLENGTH); sub(/URIs:[ \t]*/, "", s); print s; exit}}' \
-    /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  if [[ -z "$MIRROR" ]]; then
-    MIRROR=$(grep -rhsE '^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]+[[:space:]]+bookworm[[:space:]]' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list | head -1 |
+# The mirror the system's apt configuration uses for bookworm: the first URI of an enabled deb822
+# stanza (*.sources) whose Types include deb (or deb-src) and whose Suites include bookworm, else
+# the URI of the first one-line `deb … bookworm …` entry. Prints nothing when there is none.
+derive_mirror() {
+  local mirror
+  mirror=$(awk '
+    function flush(   n, u, j) {
+      if (enabled !~ /^[ \t]*[Nn]o/ && (" " types " ") ~ /[ \t]deb(-src)?[ \t]/ && (" " suites " ") ~ /[ \t]bookworm[ \t]/) {
+        n = split(uris, u, /[ \t]+/)
+        for (j = 1; j <= n; j++) if (u[j] != "") { print u[j]; found = 1; exit }
+      }
+      types = ""; suites = ""; uris = ""; enabled = ""; last = ""
+    }
+    FNR == 1 { flush() }
+    /^[ \t]*#/ { next }
+    /^[ \t]*$/ { flush(); next }
+    /^[ \t]/ { if (last == "types") types = types " " $0; else if (last == "suites") suites = suites " " $0; else if (last == "uris") uris = uris " " $0; next }
+    {
+      colon = index($0, ":"); if (colon == 0) next
+      last = tolower(substr($0, 1, colon - 1)); value = substr($0, colon + 1)
+      if (last == "types") types = value; else if (last == "suites") suites = value
+      else if (last == "uris") uris = value; else if (last == "enabled") enabled = value
+    }
+    END { if (!found) flush() }
+  ' "$APT_ETC"/sources.list.d/*.sources 2>/dev/null || true)
+  if [[ -z "$mirror" ]]; then
+    mirror=$(grep -hsE '^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?[^[:space:]]+[[:space:]]+bookworm[[:space:]]' \
+      "$APT_ETC/sources.list" "$APT_ETC"/sources.list.d/*.list | head -1 |
       sed -E 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/' || true)
   fi
-  MIRROR=${MIRROR:-http://deb.debian.org/debian}
+  printf '%s' "$mirror"
+}
+if ! has_bookworm_deb_src >/dev/null; then
+  MIRROR=${MIRROR:-$(derive_mirror)}
+  if [[ -z "$MIRROR" ]]; then
+    die "cannot tell which Debian mirror this system uses for bookworm: no enabled 'deb ... bookworm' entry in
+$APT_ETC/sources.list.d/*.sources, $APT_ETC/sources.list or $APT_ETC/sources.list.d/*.list.
+Set MIRROR to the URL of a Debian mirror that serves bookworm (MIRROR=<url> pnpm control-plane:install),
+or add a 'deb-src' entry for bookworm (component main) to the apt configuration yourself.
+$(alternatives_hint)"
+  fi
   log "adding deb-src for bookworm ($MIRROR) in $SOURCES_FILE"
   "${SUDO[@]}" tee "$SOURCES_FILE" >/dev/null <<EOF
 # Added by leasekit's install-control-plane.sh: Debian's kubernetes source package.
