@@ -135,10 +135,11 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
 
   // The object each record handed out was made from, by the record's identity (shared by every
   // `withRequestTimeout` view): an update starts from it, so fields leasekit does not model survive.
-  const objects = new WeakMap<Record_, object>()
+  const objects = new WeakMap<Record_, Record<string, unknown>>()
   const recordOf = (object: unknown, fallbackKey: LeaseKey): Record_ => {
     const record = LeaseObject.toRecord(object, fallbackKey)
-    if (typeof object === "object" && object !== null) objects.set(record, object)
+    const kept = LeaseObject.retained(object)
+    if (kept !== undefined) objects.set(record, kept)
     return record
   }
 

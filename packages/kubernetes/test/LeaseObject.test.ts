@@ -129,6 +129,16 @@ describe("LeaseObject", () => {
     assert.deepStrictEqual(copy, stored)
   })
 
+  it("what is kept beside a record is the object without managedFields, and updates the same way", () => {
+    const kept = LeaseObject.retained(stored)
+    assert.isDefined(kept)
+    assert.notProperty(kept["metadata"], "managedFields")
+    assert.property(stored.metadata, "managedFields", "the object as read is not modified")
+    const record = LeaseObject.toRecord(stored, key)
+    assert.deepStrictEqual(LeaseObject.toUpdateBody(record, renewal, kept), LeaseObject.toUpdateBody(record, renewal, stored))
+    assert.isUndefined(LeaseObject.retained("not an object"))
+  })
+
   it("without the object as read, an update is built from the record alone (labels and annotations kept)", () => {
     const record = LeaseObject.toRecord(stored, key)
     const body = LeaseObject.toUpdateBody(record, { holder: "b" }, undefined)

@@ -189,6 +189,19 @@ export const toBody = (
 }
 
 /**
+ * What of an object as read is kept beside its record for a later `toUpdateBody`: all of it but
+ * `metadata.managedFields`, which an update leaves out anyway (dropping it early saves memory while
+ * the record lives). `undefined` when the value is not an object.
+ */
+export const retained = (object: unknown): Record<string, unknown> | undefined => {
+  if (!isObject(object)) return undefined
+  const metadata = object["metadata"]
+  if (!isObject(metadata) || !("managedFields" in metadata)) return object
+  const { managedFields: _managedFields, ...kept } = metadata
+  return { ...object, metadata: kept }
+}
+
+/**
  * The Lease object to PUT for `spec` over `record`. With `read` — the object `record` was made
  * from — the body is that object with the owned spec fields, `resourceVersion` and `uid` replaced
  * (and the record's labels and annotations, which are the object's); every other field is sent as
