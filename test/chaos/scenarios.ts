@@ -38,8 +38,7 @@ export const normalTiming: Timing = {
   renewIntervalMillis: 1_500,
   renewDeadlineMillis: 4_000,
   retryPeriodMillis: 750,
-  requestTimeoutMillis: 1_500,
-  maxHonouredSeconds: 12
+  requestTimeoutMillis: 1_500
 }
 
 /** For an API server restart (≈ 8–15 s on two cores) that the holder must ride out. */
@@ -48,8 +47,7 @@ export const patientTiming: Timing = {
   renewIntervalMillis: 3_000,
   renewDeadlineMillis: 30_000,
   retryPeriodMillis: 1_000,
-  requestTimeoutMillis: 2_000,
-  maxHonouredSeconds: 80
+  requestTimeoutMillis: 2_000
 }
 
 export interface ScenarioContext {
@@ -478,9 +476,12 @@ const hostileRecords: Scenario = {
     Effect.gen(function*() {
       const own = ctx.timing.durationSeconds * 1000
       const cap = (ctx.timing.maxHonouredSeconds ?? 3600) * 1000
+      // A variant that rightly blocks the lease for the honoured cap (an hour: no valid option may
+      // lower it) would stall the scenario; the cap is pinned by hostile.test.ts and core's unit tests.
+      const variants = Hostile.variants.filter((v) => v.blocks(own, cap) <= 10 * own)
       let i = 0
       while (now() < ctx.until) {
-        const variant = Hostile.variants[i++ % Hostile.variants.length]!
+        const variant = variants[i++ % variants.length]!
         // Alternately over a held lease and over whatever is there.
         if (i % 2 === 1) yield* awaitHolder(ctx)
         const record = yield* Hostile.readRaw(ctx.cp, ctx.namespace, ctx.lease).pipe(Effect.orElseSucceed(() => undefined))

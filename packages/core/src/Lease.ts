@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Option, Queue, Random, Ref, Schedule, Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, Option, Queue, Random, Ref, Schedule, Scope, Stream } from "effect"
 import { LeaseAcquisitionError } from "./LeaseError.ts"
 import type { InvalidLeaseOptions, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseOptions from "./LeaseOptions.ts"
@@ -83,7 +83,9 @@ const storeError = (key: LeaseKey, error: LeaseStoreError) =>
 
 /**
  * One attempt; when it wins, the tenure starts in `scope` without a gap in which an interruption
- * could leave an acquired lease without its release finalizer. Only the read is interruptible.
+ * could leave an acquired lease without its release finalizer. Only the read is interruptible. A
+ * win whose deadline already passed (a slow write or read-back) is not handed out: `Stale`, and
+ * the caller tries again from a fresh read.
  */
 const attemptIn = (
   store: LeaseStoreService,
@@ -97,10 +99,29 @@ const attemptIn = (
       const state = Option.isSome(known) ? known.value : yield* restore(store.get(options.key))
       const attempt = yield* Contender.attempt(store, memory, options, Option.some(state))
       if (attempt._tag !== "Acquired") return attempt
+      if (yield* Tenure.isStale(options, attempt)) {
+        yield* Effect.logDebug("acquired, but the answer came after the renew deadline; trying again")
+        return { _tag: "Stale" } as const
+      }
       const held = yield* Tenure.start(store, options, attempt, scope)
       return { _tag: "Held", held } as const
     })
   )
+
+/**
+ * Runs `acquiring` with a scope of its own for the tenure, a child of the caller's: when
+ * `acquiring` does not succeed (it failed, timed out or was interrupted, possibly after its write
+ * landed), that scope is closed, so a failed acquisition never leaves a lease held.
+ */
+const inChildScope = <A, E, R>(
+  acquiring: (scope: Scope.Scope) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const child = yield* Scope.fork(yield* Scope.Scope)
+    return yield* acquiring(child).pipe(
+      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(child, exit))
+    )
+  })
 
 /**
  * One attempt with already-resolved options, never waiting. Fails with `HeldByOther` (naming the
@@ -117,30 +138,32 @@ export const tryAcquireResolved = (
     const rawStore = yield* LeaseStore
     const store = bounded(rawStore, options.requestTimeout)
     const memory = memoryOf(rawStore)
-    const scope = yield* Scope.Scope
-    const maxRaces = 3
-    for (let races = 0;; races++) {
-      const outcome = yield* attemptIn(store, memory, options, scope, Option.none()).pipe(
-        Effect.mapError((error) => storeError(options.key, error))
-      )
-      switch (outcome._tag) {
-        case "Held":
-          return outcome.held
-        case "Busy":
-          return yield* Effect.fail(
-            new LeaseAcquisitionError({
-              key: options.key,
-              reason: { _tag: "HeldByOther", holder: outcome.holder, expiresIn: outcome.expiresIn }
-            })
-          )
-        case "Raced":
-          if (races + 1 >= maxRaces) {
+    return yield* inChildScope((scope) => Effect.gen(function*() {
+      const maxRaces = 3
+      for (let races = 0;; races++) {
+        const outcome = yield* attemptIn(store, memory, options, scope, Option.none()).pipe(
+          Effect.mapError((error) => storeError(options.key, error))
+        )
+        switch (outcome._tag) {
+          case "Held":
+            return outcome.held
+          case "Busy":
             return yield* Effect.fail(
-              new LeaseAcquisitionError({ key: options.key, reason: { _tag: "Contended", races: maxRaces } })
+              new LeaseAcquisitionError({
+                key: options.key,
+                reason: { _tag: "HeldByOther", holder: outcome.holder, expiresIn: outcome.expiresIn }
+              })
             )
-          }
+          case "Raced":
+          case "Stale":
+            if (races + 1 >= maxRaces) {
+              return yield* Effect.fail(
+                new LeaseAcquisitionError({ key: options.key, reason: { _tag: "Contended", races: maxRaces } })
+              )
+            }
+        }
       }
-    }
+    }))
   }).pipe(
     Telemetry.span("leasekit.lease.tryAcquire", options.key),
     Telemetry.annotate(options.key, options.holder)
@@ -161,10 +184,9 @@ export const acquireResolved = (
     const rawStore = yield* LeaseStore
     const store = bounded(rawStore, options.requestTimeout)
     const memory = memoryOf(rawStore)
-    const scope = yield* Scope.Scope
     const lastHolder = yield* Ref.make<string | undefined>(undefined)
 
-    const wait = Effect.scoped(Effect.gen(function*() {
+    const wait = (scope: Scope.Scope) => Effect.scoped(Effect.gen(function*() {
       // Wake-ups from the watch, newest only: a watched state, or `None` ("re-read now") when the
       // watch became unavailable. The watch starts on the first busy answer.
       const wakeups = yield* Queue.sliding<Option.Option<Option.Option<LeaseRecord>>>(1)
@@ -198,7 +220,12 @@ export const acquireResolved = (
           ),
           Effect.forkIn(waitScope)
         )
-        yield* Deferred.await(answered).pipe(Effect.timeoutOption(options.requestTimeout))
+        // A watch that has not answered within the request timeout is not relied on: poll.
+        const first = yield* Deferred.await(answered).pipe(Effect.timeoutOption(options.requestTimeout))
+        if (Option.isNone(first)) {
+          yield* Ref.set(watching, "unavailable")
+          yield* Effect.logDebug(`watch gave no answer within ${Duration.format(options.requestTimeout)}; polling`)
+        }
       })
       /** The next wake-up, or none after `maxWait`. */
       const nextChange = (maxWait: Duration.Duration) =>
@@ -237,10 +264,18 @@ export const acquireResolved = (
           case "Busy": {
             yield* Ref.set(lastHolder, outcome.holder)
             yield* startWatch
+            // A live holder writes every renewInterval, so a live watch is never silent for much
+            // longer; a watch can go silent without failing, though, so it is trusted for at most
+            // renewInterval before the next read.
             const live = (yield* Ref.get(watching)) === "live"
-            known = yield* nextChange(live ? outcome.expiresIn : Duration.min(outcome.expiresIn, options.retryPeriod))
+            known = yield* nextChange(
+              Duration.min(outcome.expiresIn, live ? options.renewInterval : options.retryPeriod)
+            )
             break
           }
+          case "Stale":
+            known = Option.none()
+            break
           case "Raced":
             races++
             yield* startWatch
@@ -254,14 +289,18 @@ export const acquireResolved = (
       }
     }))
 
-    return yield* timeout === undefined ? wait : wait.pipe(
-      Effect.timeoutOrElse({
-        duration: timeout,
-        orElse: () =>
-          Ref.get(lastHolder).pipe(Effect.flatMap((holder) =>
-            Effect.fail(new LeaseAcquisitionError({ key: options.key, reason: { _tag: "Timeout", holder, waited: timeout } }))
-          ))
-      })
+    return yield* inChildScope((scope) =>
+      timeout === undefined ? wait(scope) : wait(scope).pipe(
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Ref.get(lastHolder).pipe(Effect.flatMap((holder) =>
+              Effect.fail(
+                new LeaseAcquisitionError({ key: options.key, reason: { _tag: "Timeout", holder, waited: timeout } })
+              )
+            ))
+        })
+      )
     )
   }).pipe(
     Telemetry.span("leasekit.lease.acquire", options.key),

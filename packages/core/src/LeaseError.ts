@@ -114,6 +114,9 @@ export class LeaseRelinquishmentError extends Data.TaggedError("LeaseRelinquishm
  * - `Deleted`: the object was deleted.
  * - `DeadlineExceeded`: no renewal succeeded within `renewDeadline` of the last successful one;
  *   the holder gives the lease up before any contender could take it over.
+ * - `Relinquished`: this holder began releasing the lease while guarded work was running (or
+ *   about to start): the work is stopped before the release is written. `lost` never fails with
+ *   it; only `guard` (and what is built on it) does.
  *
  * @since 0.1.0
  * @category errors
@@ -123,6 +126,7 @@ export type LossReason =
   | { readonly _tag: "Released" }
   | { readonly _tag: "Deleted" }
   | { readonly _tag: "DeadlineExceeded"; readonly lastRenewal: Date; readonly lastError?: LeaseStoreError }
+  | { readonly _tag: "Relinquished" }
 
 /**
  * A held lease was lost.
@@ -149,6 +153,8 @@ export class LeaseLostError extends Data.TaggedError("LeaseLostError")<{
         const why = this.reason.lastError === undefined ? "" : ` (last error: ${this.reason.lastError.message})`
         return `${lease}: not renewed since ${this.reason.lastRenewal.toISOString()}, renew deadline passed${why}`
       }
+      case "Relinquished":
+        return `${lease}: it is being released by its holder, so the guarded work was stopped`
     }
   }
 }

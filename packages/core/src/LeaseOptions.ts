@@ -12,11 +12,25 @@
  * | `retryPeriod`    | min(2 s, renewInterval)       | spacing of retries and of polls when watch is unavailable |
  * | `requestTimeout` | min(5 s, retryPeriod)         | bound on each store call                                 |
  *
- * Rules, checked before any store call: `duration` whole seconds ≥ 1;
+ * Rules, checked before any store call: `duration` whole seconds, 1 s to 1 hour;
  * `duration > renewDeadline > renewInterval > 0`; `0 < retryPeriod ≤ renewDeadline`;
- * `0 < requestTimeout ≤ renewDeadline`; namespace a DNS-1123 label (≤ 63); name a DNS-1123
- * subdomain (≤ 253); holder non-empty, ≤ 128 characters. A violation fails with
- * `InvalidLeaseOptions` naming the field, the value and the rule.
+ * `0 < requestTimeout ≤ renewDeadline − renewInterval`; `maxHonouredDuration ≥ 1 hour`;
+ * namespace a DNS-1123 label (≤ 63); name a DNS-1123 subdomain (≤ 253); holder non-empty,
+ * ≤ 128 characters. A violation fails with `InvalidLeaseOptions` naming the field, the value
+ * and the rule.
+ *
+ * Why the two rules about an hour: a contender honours at most `maxHonouredDuration` of someone
+ * else's record (so a hand-written huge duration cannot pin a lease forever). If a holder could
+ * declare a longer duration than another contender honours, that contender would take over while
+ * the holder still believes it holds the lease. So every leasekit holder declares at most an hour
+ * and every leasekit contender honours at least an hour: no two participants with valid options
+ * can disagree. A *foreign* holder (e.g. client-go) that declares more than a contender's
+ * `maxHonouredDuration` is honoured only up to it — give such fleets a larger
+ * `maxHonouredDuration`.
+ *
+ * Why `requestTimeout ≤ renewDeadline − renewInterval`: a renewal is sent `renewInterval` after
+ * the last successful write and must get its answer (or give up on it) before the deadline, or
+ * no renewal could ever succeed in time.
  *
  * Guarantees: a `ResolvedLeaseOptions` always satisfies every rule above. Does not guarantee:
  * that the timings suit your network — `renewDeadline - renewInterval` must leave room for a few
@@ -40,7 +54,7 @@ export interface LeaseOptions {
   readonly name: string
   /** This contender's identity; default: a fresh `LeaseHolder.make` identity. */
   readonly holder?: string | undefined
-  /** Default 20 seconds; whole seconds, at least 1. */
+  /** Default 20 seconds; whole seconds, from 1 second to 1 hour. */
   readonly duration?: Duration.Input | undefined
   /** Default `duration / 3`. */
   readonly renewInterval?: Duration.Input | undefined
@@ -48,7 +62,7 @@ export interface LeaseOptions {
   readonly renewDeadline?: Duration.Input | undefined
   /** Default `min(2 s, renewInterval)`. */
   readonly retryPeriod?: Duration.Input | undefined
-  /** Default `min(5 s, retryPeriod)`. */
+  /** Default `min(5 s, retryPeriod)`; at most `renewDeadline − renewInterval`. */
   readonly requestTimeout?: Duration.Input | undefined
   /** `"clear"` (default) empties the holder and keeps the object and its transitions counter;
    * `"delete"` removes the object (fencing tokens then restart from 0). */
@@ -58,7 +72,8 @@ export interface LeaseOptions {
    * to be below `maxClockSkew`. Default: off. */
   readonly maxClockSkew?: Duration.Input | undefined
   /** The longest `leaseDurationSeconds` this contender honours in someone else's record, so a
-   * hand-written huge duration cannot pin a lease forever. Default 1 hour; at least `duration`. */
+   * hand-written huge duration cannot pin a lease forever. Default 1 hour; at least 1 hour (the
+   * longest `duration` a leasekit holder may declare). */
   readonly maxHonouredDuration?: Duration.Input | undefined
 }
 
@@ -92,6 +107,16 @@ export const defaults = {
   requestTimeout: Duration.seconds(5),
   maxHonouredDuration: Duration.hours(1)
 } as const
+
+/**
+ * The longest `duration` a holder may declare, and the least `maxHonouredDuration` a contender may
+ * honour: equal, so that no two participants with valid options disagree on how long a silent
+ * record is honoured.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxDuration: Duration.Duration = Duration.hours(1)
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
@@ -203,8 +228,16 @@ export const resolve = (options: LeaseOptions): Effect.Effect<ResolvedLeaseOptio
       options.requestTimeout,
       () => Duration.min(defaults.requestTimeout, retryPeriod)
     )
+    yield* check(
+      lte(duration, maxDuration),
+      "duration",
+      duration,
+      `must be at most ${Duration.format(maxDuration)}: contenders honour at most ${
+        Duration.format(maxDuration)
+      } of a record by default, and would take over from a holder that declared more`
+    )
     const maxHonouredDuration = yield* decodeOr("maxHonouredDuration", options.maxHonouredDuration, () =>
-      Duration.max(defaults.maxHonouredDuration, duration))
+      defaults.maxHonouredDuration)
     const maxClockSkew = options.maxClockSkew === undefined
       ? Option.none()
       : Option.some(yield* decodeDuration("maxClockSkew", options.maxClockSkew))
@@ -231,16 +264,20 @@ export const resolve = (options: LeaseOptions): Effect.Effect<ResolvedLeaseOptio
     )
     yield* check(gt(requestTimeout, Duration.zero), "requestTimeout", requestTimeout, "must be greater than 0")
     yield* check(
-      lte(requestTimeout, renewDeadline),
+      lte(requestTimeout, Duration.subtract(renewDeadline, renewInterval)),
       "requestTimeout",
       requestTimeout,
-      `must be at most renewDeadline (${Duration.format(renewDeadline)})`
+      `must be at most renewDeadline − renewInterval (${
+        Duration.format(Duration.subtract(renewDeadline, renewInterval))
+      }): a renewal sent on schedule must get its answer before the renew deadline`
     )
     yield* check(
-      gte(maxHonouredDuration, duration),
+      gte(maxHonouredDuration, maxDuration),
       "maxHonouredDuration",
       maxHonouredDuration,
-      `must be at least duration (${Duration.format(duration)})`
+      `must be at least ${
+        Duration.format(maxDuration)
+      }: a leasekit holder may declare a duration up to that long, and a contender honouring less would take over from it too early`
     )
     if (Option.isSome(maxClockSkew)) {
       yield* check(gte(maxClockSkew.value, Duration.zero), "maxClockSkew", maxClockSkew.value, "must not be negative")

@@ -32,7 +32,12 @@ const rejected: ReadonlyArray<[string, LeaseOptions.LeaseOptions, string, string
   ["retryPeriod above renewDeadline", { ...valid, retryPeriod: "14 seconds" }, "retryPeriod", "at most renewDeadline"],
   ["a zero retryPeriod", { ...valid, retryPeriod: 0 }, "retryPeriod", "greater than 0"],
   ["requestTimeout above renewDeadline", { ...valid, requestTimeout: "14 seconds" }, "requestTimeout", "at most renewDeadline"],
-  ["maxHonouredDuration below duration", { ...valid, maxHonouredDuration: "10 seconds" }, "maxHonouredDuration", "at least duration"],
+  // Hole 5 of "The guarantee, closed": a holder declaring more than contenders honour was taken over
+  // while it still believed it held the lease; now neither side may leave the hour.
+  ["maxHonouredDuration below an hour", { ...valid, maxHonouredDuration: "59 minutes" }, "maxHonouredDuration", "at least 1h"],
+  ["a duration above an hour", { ...valid, duration: "2 hours" }, "duration", "at most 1h"],
+  // Hole 3: a renewal sent on schedule must be able to get its answer before the deadline.
+  ["requestTimeout above renewDeadline − renewInterval", { ...valid, requestTimeout: "7 seconds" }, "requestTimeout", "renewDeadline − renewInterval"],
   ["a negative maxClockSkew", { ...valid, maxClockSkew: -1 }, "maxClockSkew", "must not be negative"],
   ["an unknown release mode", { ...valid, releaseMode: "drop" as "clear" }, "releaseMode", "\"clear\" or \"delete\""]
 ]

@@ -128,11 +128,13 @@ export class LeaseRelinquishmentError extends LeaseError {
  * - `Deleted`: the Lease object was deleted.
  * - `DeadlineExceeded`: no renewal succeeded within the renew deadline (or, from `check`, the last
  *   renewal is older than the lease duration plus the tolerance).
+ * - `Relinquished`: this instance released the lease while work it guarded was running; the work
+ *   was told to stop (its signal aborted) before the release was written.
  *
  * @since 0.1.0
  * @category errors
  */
-export type LossReason = "Taken" | "Released" | "Deleted" | "DeadlineExceeded"
+export type LossReason = "Taken" | "Released" | "Deleted" | "DeadlineExceeded" | "Relinquished"
 
 /**
  * A lease this instance held was lost.

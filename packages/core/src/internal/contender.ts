@@ -4,7 +4,8 @@
  * A record is free when it is absent, names no holder, names us, or has expired — expiry judged
  * only by this contender's own observation (see `observations.ts`), optionally also by
  * `renewTime` when `maxClockSkew` is set. Taking is a single write: `create` for an absent
- * lease, a compare-and-swap `update` otherwise. A lost race is reported as such (the caller
+ * lease, a compare-and-swap `update` otherwise; every taking write increments the transitions
+ * counter (the fencing token), also when the record already names us. A lost race is reported as such (the caller
  * re-reads; it never assumes), and a write with an unknown outcome is resolved by reading back.
  *
  * Hostile records (hand-written by an admin) are judged defensively: a missing, zero, negative or
@@ -105,9 +106,6 @@ export const holdingSpec = (
   transitions
 })
 
-const isRace = (error: LeaseStoreError) =>
-  error.reason === "Conflict" || error.reason === "AlreadyExists" || error.reason === "NotFound"
-
 /**
  * One attempt: read (unless the state is already known, e.g. from a watch), judge, and write if
  * the lease is free. Fails only with store errors the caller must handle (transient ones after a
@@ -127,15 +125,19 @@ export const attempt = (
     }
     const sentAt = yield* monotonicMillis
     const sentWall = yield* Clock.currentTimeMillis
+    // Every acquisition starts a new tenure with a greater token, also when the record already
+    // names us (a lease we lost to the deadline, or one a previous process of ours held): late
+    // writes of an earlier tenure must be distinguishable from this one's.
     const write = judgement._tag === "Absent"
       ? store.create(options.key, holdingSpec(options, sentWall, sentWall, 0))
-      : judgement._tag === "Ours"
-      ? store.update(
-        judgement.record,
-        holdingSpec(options, sentWall, judgement.record.acquireTime ?? sentWall, transitionsOf(judgement.record))
-      )
       : store.update(judgement.record, holdingSpec(options, sentWall, sentWall, nextTransitions(judgement.record)))
     const writtenFrom = judgement._tag === "Absent" ? undefined : judgement.record.version
+    // A create answered NotFound means the namespace does not exist: not a race, an error to
+    // report at once. An update answered NotFound means the object was deleted meanwhile: a race.
+    const isRace = (error: LeaseStoreError) =>
+      judgement._tag === "Absent"
+        ? error.reason === "AlreadyExists"
+        : error.reason === "Conflict" || error.reason === "NotFound"
     return yield* write.pipe(
       Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall })),
       Effect.catchIf(isRace, () => Effect.succeed<Attempt>({ _tag: "Raced" })),

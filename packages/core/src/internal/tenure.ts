@@ -4,17 +4,32 @@
  * Safety argument. Every write we make is *sent* at a monotonic instant `sentAt`; any contender
  * observes the resulting version no earlier than that, and may take over only after seeing it
  * unchanged for the lease duration, i.e. not before `sentAt + duration` (measured on its own
- * clock). We declare the lease lost at `sentAt + renewDeadline` of the last successful write,
+ * clock). A watchdog, armed from the acquiring write's `sentAt` and independent of the renewal
+ * schedule, declares the lease lost at `sentAt + renewDeadline` of the last successful write,
  * with `renewDeadline < duration`, unless a renewal has succeeded since. So the holder stops
  * believing it holds the lease — its `lost` signal fires and guarded work is interrupted — before
  * anyone else can start believing it does. Assumption: the clocks of the processes run at nearly
  * the same *rate* (their offsets do not matter); the margin `duration - renewDeadline` absorbs
  * rate differences and scheduling delay.
  *
+ * The tenure ends for guarded work *before* any write that could let someone else in:
+ * - `guard` checks before it starts the work (a lost, released or overdue lease runs no step) and
+ *   races the work against the end of the tenure;
+ * - `release` first ends the tenure for guarded work (interrupts it and waits for it to stop),
+ *   and only then writes; the watchdog stays armed until the release write is confirmed, so a
+ *   release that cannot reach the store still declares `DeadlineExceeded` in time;
+ * - a release whose answer was lost (it may have landed) and that then finds another holder
+ *   *was* a release: it is not reported as a loss.
+ *
  * Renewal is one compare-and-swap from the last record we wrote (one store call, no read). On a
  * conflict we read back: a record that still names us (someone added a label) is adopted and the
  * renewal retried; any other holder, a cleared holder or a deleted object is a loss. Transient
- * failures are retried every `retryPeriod` until the deadline.
+ * failures are retried every `retryPeriod`; only the watchdog decides when it is too late. Every
+ * renewal attempt checks, under the write permit, that the tenure has not ended.
+ *
+ * Does not guarantee: that work outside `guard` stops, nor that work that ignores interruption
+ * (an uninterruptible region) stops in time; that a process paused past its deadline (GC,
+ * SIGSTOP) notices before it acts — only a fence on the token protects against that.
  */
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
 import type { HeldLease } from "../Lease.ts"
@@ -29,13 +44,22 @@ import { holdingSpec } from "./contender.ts"
 import { monotonicMillis } from "./observations.ts"
 import * as Telemetry from "./telemetry.ts"
 
+/**
+ * Where the tenure is:
+ * - `Held`: renewed in the background; guarded work may run.
+ * - `Stopping`: a release has begun; guarded work is being stopped, renewals go on meanwhile.
+ * - `Releasing`: the release write is being made (or failed); no more renewals.
+ * - `Released`: the release write was confirmed; nothing more happens.
+ */
+type Phase = "Held" | "Stopping" | "Releasing" | "Released"
+
 interface State {
   readonly last: LeaseRecord
   /** Monotonic millisecond at which the last successful write was sent. */
   readonly sentAt: number
   /** Wall-clock millisecond of the same instant, for messages. */
   readonly sentWall: number
-  readonly released: boolean
+  readonly phase: Phase
   readonly lastError: LeaseStoreError | undefined
 }
 
@@ -57,27 +81,54 @@ const lossOf = (record: Option.Option<LeaseRecord>): Loss | undefined =>
     ? new Loss({ _tag: "Released" })
     : undefined
 
+/** What a successful acquisition hands to the tenure. */
+export interface Acquired {
+  readonly record: LeaseRecord
+  readonly sentAt: number
+  readonly sentWall: number
+}
+
 /**
- * Starts a tenure from a successful acquisition: registers the release finalizer and forks the
- * renewer into `scope`. Must run uninterruptibly right after the acquiring write, so that no
- * acquired lease goes without its finalizer.
+ * Starts a tenure from a successful acquisition: arms the deadline watchdog, forks the renewer
+ * and registers the release finalizer in `scope`. Must run uninterruptibly right after the
+ * acquiring write, so that no acquired lease goes without its finalizer.
  */
 export const start = (
   store: LeaseStoreService,
   options: ResolvedLeaseOptions,
-  acquired: { readonly record: LeaseRecord; readonly sentAt: number; readonly sentWall: number },
+  acquired: Acquired,
   scope: Scope.Scope
 ): Effect.Effect<HeldLease> =>
   Effect.gen(function*() {
     const { holder, key } = options
     const token = acquired.record.transitions ?? 0
-    const state = yield* Ref.make<State>({ ...acquired, last: acquired.record, released: false, lastError: undefined })
+    const state = yield* Ref.make<State>({
+      last: acquired.record,
+      sentAt: acquired.sentAt,
+      sentWall: acquired.sentWall,
+      phase: "Held",
+      lastError: undefined
+    })
+    /** Fails when the lease is lost (never on our own release). */
     const lostSignal = yield* Deferred.make<never, LeaseLostError>()
+    /** Fails when the tenure ends for guarded work: on loss, or when our release begins. */
+    const endedSignal = yield* Deferred.make<never, LeaseLostError>()
+    /** One per running `guard`, completed when its work has stopped. */
+    const guards = yield* Ref.make<ReadonlySet<Deferred.Deferred<void>>>(new Set())
     const writes = yield* Semaphore.make(1)
+    const releases = yield* Semaphore.make(1)
     const annotate = Telemetry.annotate(key, holder)
     const metrics = Telemetry.forLease(key)
     const deadlineMillis = Duration.toMillis(options.renewDeadline)
+    const renewIntervalMillis = Duration.toMillis(options.renewInterval)
 
+    const deadlineLoss = (s: State) =>
+      new Loss(
+        { _tag: "DeadlineExceeded", lastRenewal: new Date(s.sentWall), ...(s.lastError ? { lastError: s.lastError } : {}) },
+        s.lastError
+      )
+
+    /** Declares the loss once (unless the release was already confirmed) and returns the error. */
     const declareLost = (loss: Loss) =>
       Effect.gen(function*() {
         const error = new LeaseLostError({
@@ -86,20 +137,56 @@ export const start = (
           reason: loss.reason,
           ...(loss.cause === undefined ? {} : { cause: loss.cause })
         })
-        if (yield* Deferred.fail(lostSignal, error)) {
-          yield* metrics.lost(loss.reason._tag)
-          yield* metrics.setHeld(false)
-          yield* Effect.logWarning(error.message)
-        }
+        const existing = yield* Deferred.poll(lostSignal)
+        if (Option.isSome(existing)) return yield* Effect.flip(existing.value)
+        if ((yield* Ref.get(state)).phase === "Released") return error
+        yield* Deferred.fail(lostSignal, error)
+        yield* Deferred.fail(endedSignal, error)
+        yield* metrics.lost(loss.reason._tag)
+        yield* metrics.setHeld(false)
+        yield* Effect.logWarning(error.message)
         return error
       })
 
+    /** The lease is lost once the deadline of the last successful write has passed. */
+    const overdue = Effect.gen(function*() {
+      const s = yield* Ref.get(state)
+      return s.phase !== "Released" && (yield* monotonicMillis) >= s.sentAt + deadlineMillis ? Option.some(s) : Option.none()
+    })
+
+    /** Declares `DeadlineExceeded` when the deadline has passed; otherwise fails with a loss
+     * already declared, if any. Used before anything that relies on holding the lease. */
+    const ensureHeld = Effect.gen(function*() {
+      const ended = yield* Deferred.poll(endedSignal)
+      if (Option.isSome(ended)) return yield* ended.value
+      const late = yield* overdue
+      if (Option.isSome(late)) return yield* Effect.fail(yield* declareLost(deadlineLoss(late.value)))
+    })
+
+    /** Sleeps until the deadline of the last successful write, then declares the loss unless a
+     * renewal moved the deadline meanwhile (then sleeps again). */
+    const watchdog = Effect.gen(function*() {
+      while (true) {
+        if (yield* Deferred.isDone(lostSignal)) return
+        const s = yield* Ref.get(state)
+        if (s.phase === "Released") return
+        const remaining = s.sentAt + deadlineMillis - (yield* monotonicMillis)
+        if (remaining <= 0) {
+          yield* declareLost(deadlineLoss(s))
+          return
+        }
+        yield* Effect.sleep(Duration.millis(remaining))
+      }
+    })
+
     const renewalSpec = (last: LeaseRecord, now: number) => holdingSpec(options, now, last.acquireTime ?? now, token)
 
-    /** One renewal: a CAS from the last record; on conflict, read back and adopt if still ours. */
+    /** One renewal, under the write permit: a CAS from the last record; on conflict, read back and
+     * adopt if still ours. Writes nothing once a release write has begun or the lease is lost. */
     const renewOnce: Effect.Effect<void, LeaseStoreError | Loss> = Effect.gen(function*() {
       for (let adopted = 0;; adopted++) {
-        const { last } = yield* Ref.get(state)
+        const { last, phase } = yield* Ref.get(state)
+        if (phase === "Releasing" || phase === "Released" || (yield* Deferred.isDone(lostSignal))) return
         const sentAt = yield* monotonicMillis
         const sentWall = yield* Clock.currentTimeMillis
         const outcome = yield* store.update(last, renewalSpec(last, sentWall)).pipe(
@@ -121,32 +208,22 @@ export const start = (
         yield* Ref.update(state, (s) => ({ ...s, last: record }))
       }
     }).pipe(
+      writes.withPermit,
       Effect.catchIf(
         (e): e is LeaseStoreError => e instanceof LeaseStoreError && e.reason === "NotFound",
         (e) => Effect.fail(new Loss({ _tag: "Deleted" }, e))
       )
     )
 
-    /** Renews now, retrying until the deadline; a definite loss or the deadline ends the tenure.
-     * Does nothing once the lease was released; fails again with the loss once it was lost. */
-    const renewUntilDeadline: Effect.Effect<void, LeaseLostError> = Effect.gen(function*() {
-      const { released, sentAt } = yield* Ref.get(state)
-      if (released) return
+    /** Renews now, retrying every `retryPeriod` until it succeeds or the lease is lost (the
+     * watchdog alone decides when it is too late). Does nothing once a release has begun to
+     * write; fails with the loss once the lease is lost. */
+    const renew: Effect.Effect<void, LeaseLostError> = Effect.gen(function*() {
       const lost = yield* Deferred.poll(lostSignal)
       if (Option.isSome(lost)) return yield* lost.value
-      const remaining = sentAt + deadlineMillis - (yield* monotonicMillis)
-      const deadlineExceeded = Effect.suspend(() =>
-        Ref.get(state).pipe(Effect.flatMap((s) =>
-          Effect.fail(
-            new Loss(
-              { _tag: "DeadlineExceeded", lastRenewal: new Date(s.sentWall), ...(s.lastError ? { lastError: s.lastError } : {}) },
-              s.lastError
-            )
-          )
-        ))
-      )
-      if (remaining <= 0) return yield* deadlineExceeded
-      yield* writes.withPermit(renewOnce).pipe(
+      const late = yield* overdue
+      if (Option.isSome(late)) return yield* Effect.fail(yield* declareLost(deadlineLoss(late.value)))
+      const attempts = renewOnce.pipe(
         Effect.tapError((e) =>
           e instanceof LeaseStoreError
             ? Effect.all([
@@ -157,70 +234,108 @@ export const start = (
             : Effect.void
         ),
         Effect.retry({ schedule: Schedule.spaced(options.retryPeriod), while: (e) => e instanceof LeaseStoreError }),
-        Effect.timeoutOrElse({ duration: Duration.millis(remaining), orElse: () => deadlineExceeded })
+        Effect.catch((e) => e instanceof Loss ? Effect.flatMap(declareLost(e), Effect.fail) : Effect.die(e))
       )
-    }).pipe(
-      Effect.catch((e) => e instanceof Loss ? Effect.flatMap(declareLost(e), Effect.fail) : Effect.die(e)),
-      Telemetry.span("leasekit.lease.renew", key),
-      annotate
-    )
+      yield* Effect.raceFirst(Deferred.await(lostSignal), attempts)
+    }).pipe(Telemetry.span("leasekit.lease.renew", key), annotate)
 
-    const renewer = yield* renewUntilDeadline.pipe(
-      Effect.schedule(Schedule.spaced(options.renewInterval)),
-      Effect.ignore,
-      Effect.forkIn(scope)
-    )
-
-    /** Writes the release: clears the holder (client-go's convention) or deletes the object. */
-    const releaseWrite: Effect.Effect<void, LeaseRelinquishmentError> = Effect.gen(function*() {
-      for (let adopted = 0;; adopted++) {
-        const { last } = yield* Ref.get(state)
-        const now = yield* Clock.currentTimeMillis
-        const write = options.releaseMode === "delete"
-          ? store.remove(last)
-          : store.update(last, { holder: "", durationSeconds: 1, acquireTime: now, renewTime: now, transitions: token })
-        const done = yield* write.pipe(
-          Effect.as(true),
-          Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeed(true)),
-          Effect.catchIf((e) => e.reason === "Conflict" && adopted < 3, () => Effect.succeed(false))
-        )
-        if (done) return
-        const current = yield* store.get(key)
-        if (lossOf(current) !== undefined) return
-        const record = Option.getOrThrow(current)
-        if (record.holder !== holder) {
-          // Someone else holds it: that is a loss we had not seen yet; record it so that nothing
-          // (the finalizer, a later release) tries again.
-          yield* declareLost(new Loss({ _tag: "Taken", by: record.holder! }))
-          return yield* Effect.fail(new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: record.holder! } }))
+    /** Renews `renewInterval` after each successful write was sent, while the tenure lasts. */
+    const renewer = Effect.gen(function*() {
+      while (true) {
+        const s = yield* Ref.get(state)
+        if (s.phase === "Releasing" || s.phase === "Released" || (yield* Deferred.isDone(lostSignal))) return
+        const wait = s.sentAt + renewIntervalMillis - (yield* monotonicMillis)
+        if (wait > 0) {
+          yield* Effect.sleep(Duration.millis(wait))
+          continue
         }
-        yield* Ref.update(state, (s) => ({ ...s, last: record }))
+        yield* Effect.ignore(renew)
       }
-    }).pipe(
-      Effect.retry({
-        schedule: Schedule.spaced(options.retryPeriod).pipe(Schedule.upTo({ duration: options.duration })),
-        while: (e) => e instanceof LeaseStoreError && isTransient(e)
-      }),
-      Effect.catchIf(
-        (e): e is LeaseStoreError => e instanceof LeaseStoreError,
-        (error) => Effect.fail(new LeaseRelinquishmentError({ key, reason: { _tag: "Store", error }, cause: error }))
-      )
-    )
+    })
 
-    const release: Effect.Effect<void, LeaseRelinquishmentError> = writes.withPermit(
+    const watchdogFiber = yield* Effect.forkIn(watchdog.pipe(annotate), scope)
+    const renewerFiber = yield* Effect.forkIn(renewer, scope)
+
+    /** Writes the release: clears the holder (client-go's convention) or deletes the object. A
+     * write whose answer was lost may have landed: if we then find the lease cleared, deleted or
+     * taken by someone else, our release did its job. */
+    const releaseWrite = Effect.gen(function*() {
+      const ambiguous = yield* Ref.make(false)
+      const once = Effect.gen(function*() {
+        for (let adopted = 0;; adopted++) {
+          const { last } = yield* Ref.get(state)
+          const now = yield* Clock.currentTimeMillis
+          const write = options.releaseMode === "delete"
+            ? store.remove(last)
+            : store.update(last, { holder: "", durationSeconds: 1, acquireTime: now, renewTime: now, transitions: token })
+          const done = yield* write.pipe(
+            Effect.as(true),
+            Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeed(true)),
+            Effect.catchIf((e) => e.reason === "Conflict" && adopted < 3, () => Effect.succeed(false)),
+            Effect.tapError((e) => isTransient(e) ? Ref.set(ambiguous, true) : Effect.void)
+          )
+          if (done) return
+          const current = yield* store.get(key)
+          if (lossOf(current) !== undefined) return
+          const record = Option.getOrThrow(current)
+          if (record.holder !== holder) {
+            if (yield* Ref.get(ambiguous)) {
+              yield* Effect.logDebug(
+                `an earlier release write may have landed; the lease is now held by ${JSON.stringify(record.holder)}`
+              )
+              return
+            }
+            // Someone else holds it and our release cannot have let them in: a loss we had not
+            // seen yet. Record it so that nothing (the finalizer, a later release) tries again.
+            yield* declareLost(new Loss({ _tag: "Taken", by: record.holder! }))
+            return yield* Effect.fail(
+              new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: record.holder! } })
+            )
+          }
+          yield* Ref.update(state, (s) => ({ ...s, last: record }))
+        }
+      })
+      return yield* once.pipe(
+        Effect.retry({
+          schedule: Schedule.spaced(options.retryPeriod).pipe(Schedule.upTo({ duration: options.duration })),
+          while: (e) => e instanceof LeaseStoreError && isTransient(e)
+        }),
+        Effect.catchIf(
+          (e): e is LeaseStoreError => e instanceof LeaseStoreError,
+          (error) => Effect.fail(new LeaseRelinquishmentError({ key, reason: { _tag: "Store", error }, cause: error }))
+        )
+      )
+    })
+
+    /** Ends the tenure for guarded work and waits until every guarded effect has stopped. */
+    const stopGuards = Effect.gen(function*() {
+      yield* Deferred.fail(endedSignal, new LeaseLostError({ key, holder, reason: { _tag: "Relinquished" } }))
+      yield* Effect.forEach(yield* Ref.get(guards), Deferred.await, { discard: true })
+    })
+
+    const release: Effect.Effect<void, LeaseRelinquishmentError> = releases.withPermit(
       Effect.gen(function*() {
-        if ((yield* Ref.get(state)).released) return
-        yield* Fiber.interrupt(renewer)
-        yield* releaseWrite
-        yield* Ref.update(state, (s) => ({ ...s, released: true }))
+        const { phase } = yield* Ref.get(state)
+        if (phase === "Released") return
+        if (phase === "Held") yield* Ref.update(state, (s) => ({ ...s, phase: "Stopping" as const }))
+        yield* stopGuards
+        yield* Effect.uninterruptible(writes.withPermit(Effect.gen(function*() {
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
+          yield* releaseWrite
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Released" as const }))
+        })))
+        yield* Fiber.interrupt(renewerFiber)
+        yield* Fiber.interrupt(watchdogFiber)
         yield* metrics.released
         yield* metrics.setHeld(false)
         yield* Effect.logDebug("lease released")
       })
     ).pipe(Telemetry.span("leasekit.lease.release", key), annotate)
 
-    // The finalizer. A lease taken, cleared or deleted by someone else is not ours to release; one
-    // lost to the deadline may still name us, and clearing it hands it over sooner.
+    // The finalizer. It runs before the renewer and the watchdog are interrupted (finalizers run
+    // in reverse order), so loss detection stays armed while it writes. A lease taken, cleared or
+    // deleted by someone else is not ours to release; one lost to the deadline may still name us,
+    // and clearing it hands it over sooner.
     yield* Scope.addFinalizer(
       scope,
       Effect.gen(function*() {
@@ -241,9 +356,28 @@ export const start = (
 
     const isHeldNow = Effect.gen(function*() {
       const s = yield* Ref.get(state)
-      if (s.released || (yield* Deferred.isDone(lostSignal))) return false
+      if (s.phase !== "Held" || (yield* Deferred.isDone(endedSignal))) return false
       return (yield* monotonicMillis) < s.sentAt + deadlineMillis
     })
+
+    const guard = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | LeaseLostError, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const stopped = yield* Deferred.make<void>()
+          yield* Ref.update(guards, (set) => new Set(set).add(stopped))
+          // The loss arm is armed first; the work checks, in its own fiber and right before its
+          // first step, that the tenure has not ended and its deadline has not passed.
+          return yield* restore(Effect.raceFirst(Deferred.await(endedSignal), Effect.andThen(ensureHeld, self))).pipe(
+            Effect.ensuring(
+              Ref.update(guards, (set) => {
+                const next = new Set(set)
+                next.delete(stopped)
+                return next
+              }).pipe(Effect.andThen(Deferred.succeed(stopped, undefined)))
+            )
+          )
+        })
+      )
 
     return {
       key,
@@ -253,8 +387,13 @@ export const start = (
       lost: Deferred.await(lostSignal),
       isHeld: isHeldNow,
       record: Effect.map(Ref.get(state), (s) => s.last),
-      renew: renewUntilDeadline,
+      renew,
       release,
-      guard: (self) => Effect.raceFirst(self, Deferred.await(lostSignal))
+      guard
     }
   })
+
+/** Whether an acquisition's deadline (`sentAt + renewDeadline`) has already passed: such a lease
+ * must not be handed out. */
+export const isStale = (options: ResolvedLeaseOptions, acquired: Acquired): Effect.Effect<boolean> =>
+  Effect.map(monotonicMillis, (now) => now >= acquired.sentAt + Duration.toMillis(options.renewDeadline))
