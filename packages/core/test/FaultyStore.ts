@@ -6,17 +6,27 @@
  * can be "applied" — the write lands and the caller is told it timed out — the ambiguous outcome
  * real networks produce.
  */
-import { Context, Effect, Layer, Option, Ref } from "effect"
+import { Context, Effect, Layer, Option, Ref, Stream } from "effect"
+import type { Duration } from "effect"
 import { LeaseStore } from "../src/LeaseStore.ts"
 import type { LeaseStoreErrorReason, LeaseStoreOperation, LeaseStoreService } from "../src/LeaseStore.ts"
 import { LeaseStoreError, makeMemory } from "../src/LeaseStore.ts"
 import type { LeaseSpec } from "../src/LeaseRecord.ts"
 
 export interface Fault {
-  readonly reason: LeaseStoreErrorReason
+  /** The failure to report; none: the call goes through (only delayed). */
+  readonly reason?: LeaseStoreErrorReason
   /** Apply the write, then report the failure anyway. */
   readonly applied?: boolean
+  /** Virtual time before the answer (after applying, when the write is applied). */
+  readonly delay?: Duration.Input
 }
+
+/**
+ * How `watch` behaves: `normal`; `silent` (answers with the current state, then never again,
+ * without failing — a watch that hung); `mute` (never answers at all).
+ */
+export type WatchMode = "normal" | "silent" | "mute"
 
 export type FaultRule = (operation: LeaseStoreOperation, spec: LeaseSpec | undefined) => Fault | undefined
 
@@ -26,6 +36,8 @@ export class Probe extends Context.Service<Probe, {
   readonly calls: (operation?: LeaseStoreOperation) => Effect.Effect<number>
   readonly resetCalls: Effect.Effect<void>
   readonly setFaults: (rule: FaultRule | undefined) => Effect.Effect<void>
+  /** Applies to watches started from now on. */
+  readonly setWatch: (mode: WatchMode) => Effect.Effect<void>
 }>()("test/Probe") {}
 
 export const layer = (options: { readonly watch?: boolean } = {}): Layer.Layer<LeaseStore | Probe> =>
@@ -39,9 +51,13 @@ export const layer = (options: { readonly watch?: boolean } = {}): Layer.Layer<L
         yield* Ref.update(counts, (m) => new Map(m).set(operation, (m.get(operation) ?? 0) + 1))
         const fault = (yield* Ref.get(rule))?.(operation, spec)
         if (fault === undefined) return yield* effect
+        const pause = fault.delay === undefined ? Effect.void : Effect.sleep(fault.delay)
+        if (fault.reason === undefined) return yield* Effect.andThen(pause, effect)
         if (fault.applied === true) yield* Effect.ignore(effect)
+        yield* pause
         return yield* Effect.fail(new LeaseStoreError({ operation, reason: fault.reason, detail: "injected fault" }))
       })
+    const watchMode = yield* Ref.make<WatchMode>("normal")
 
     const store: LeaseStoreService = {
       get: (key) => call("get", undefined, admin.get(key)),
@@ -49,7 +65,12 @@ export const layer = (options: { readonly watch?: boolean } = {}): Layer.Layer<L
       create: (key, spec, metadata) => call("create", spec, admin.create(key, spec, metadata)),
       update: (record, spec) => call("update", spec, admin.update(record, spec)),
       remove: (record) => call("remove", undefined, admin.remove(record)),
-      watch: admin.watch
+      watch: (key) =>
+        Stream.unwrap(Effect.map(Ref.get(watchMode), (mode) =>
+          mode === "normal" ? admin.watch(key) : mode === "silent"
+            ? Stream.concat(Stream.take(admin.watch(key), 1), Stream.never)
+            : Stream.never
+        ))
     }
     const probe = Probe.of({
       admin,
@@ -58,7 +79,8 @@ export const layer = (options: { readonly watch?: boolean } = {}): Layer.Layer<L
           operation === undefined ? [...m.values()].reduce((a, b) => a + b, 0) : m.get(operation) ?? 0
         )),
       resetCalls: Ref.set(counts, new Map()),
-      setFaults: (next) => Ref.set(rule, next)
+      setFaults: (next) => Ref.set(rule, next),
+      setWatch: (mode) => Ref.set(watchMode, mode)
     })
     return Context.make(LeaseStore, store).pipe(Context.add(Probe, probe))
   }))

@@ -1,47 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Ref } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Option, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import * as Lease from "../src/Lease.ts"
 import { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "../src/LeaseError.ts"
 import { specOf } from "../src/LeaseRecord.ts"
-import * as FaultyStore from "./FaultyStore.ts"
 import { Probe, read } from "./FaultyStore.ts"
 
-const key = { namespace: "jobs", name: "nightly-report" }
-const start = Date.parse("2026-11-21T10:00:00.000Z")
-const opts = (holder: string, extra: Partial<Lease.AcquireOptions> = {}): Lease.AcquireOptions => ({
-  ...key,
-  holder,
-  duration: "20 seconds",
-  ...extra
-})
-
-/** Runs `test` on a fresh store with the virtual clock at `start`. */
-const withStore = <A, E, R>(test: Effect.Effect<A, E, R>, options: { readonly watch?: boolean } = {}) =>
-  TestClock.setTime(start).pipe(Effect.andThen(test), Effect.provide(FaultyStore.layer(options)))
-
-/** Lets forked fibers run up to their next wait without moving the virtual clock. */
-const settle = TestClock.adjust(0)
-
-/** Advances the virtual clock one second at a time, so every fiber sees each instant. */
-const advance = (seconds: number) => Effect.repeat(TestClock.adjust("1 second"), { times: seconds - 1 })
-
-const now = Clock.currentTimeMillis
-const elapsed = Effect.map(now, (t) => t - start)
-
-/** Forks an acquisition that records when it succeeded and keeps the lease until interrupted. */
-const contend = (holder: string, extra: Partial<Lease.AcquireOptions> = {}) =>
-  Effect.gen(function*() {
-    const acquired = yield* Deferred.make<{ readonly at: number; readonly token: number }, LeaseAcquisitionError>()
-    const fiber = yield* Effect.scoped(
-      Lease.acquire(opts(holder, extra)).pipe(
-        Effect.tap((lease) => Effect.flatMap(elapsed, (at) => Deferred.succeed(acquired, { at, token: lease.token }))),
-        Effect.tapError((e) => e._tag === "LeaseAcquisitionError" ? Deferred.fail(acquired, e) : Effect.void),
-        Effect.andThen(Effect.never)
-      )
-    ).pipe(Effect.forkChild)
-    return { acquired, fiber }
-  })
+import { advance, contend, elapsed, key, opts, settle, start, withStore } from "./Scene.ts"
 
 describe("Lease", () => {
   it.effect("acquiring an absent lease creates it with the fields client-go writes", () =>
