@@ -7,20 +7,30 @@
  * the work it protects *before* any other contender can take the lease over.
  *
  * Guarantees, assuming the clocks of all contenders run at nearly the same rate (offsets between
- * machines do not matter) and that holder identities are unique:
- * - at most one contender believes it holds the lease at any instant: a holder declares loss at
- *   `renewDeadline` after sending its last successful renewal, while a contender takes over only
- *   after observing the record unchanged for `duration > renewDeadline`;
+ * machines do not matter), that holder identities are unique and that every participant's options
+ * are valid:
+ * - at most one contender believes it holds the lease at any instant: a holder's watchdog declares
+ *   loss at `renewDeadline` after it *sent* its last successful write, while a contender takes
+ *   over only after observing the record unchanged for `duration > renewDeadline`, or once the
+ *   holder cleared it — which it does only after its guarded work stopped;
+ * - `acquire` never hands out a lease whose deadline has already passed, and an `acquire` that
+ *   fails, times out or is interrupted leaves no lease held (the tenure lives in a child scope
+ *   that is closed then);
+ * - `guard` runs no step of its work on a lease that is lost, being released or past its deadline,
+ *   and interrupts the work — waiting for it to stop — on loss and when a release begins;
  * - expiry is judged on the contender's own monotonic clock from when *it* observed the record —
  *   never by comparing someone else's `renewTime` with local wall time (unless `maxClockSkew` is
  *   opted into);
- * - the fencing `token` (the record's `leaseTransitions`) strictly increases with every change of
- *   holder, as long as the object is not deleted;
- * - a renewal costs one store call; a graceful release hands over to a watching waiter at once.
+ * - the fencing `token` (the record's `leaseTransitions`) is greater for every new tenure than for
+ *   any earlier one, as long as the object is not deleted and the counter does not wrap at the
+ *   int32 maximum;
+ * - a renewal costs one store call; a graceful release hands over to a watching waiter at once; a
+ *   waiter trusts a watch for at most `renewInterval` before reading again.
  *
- * Does not guarantee: that work outside `guard` stops on loss (check `isHeld` or pass `token` to
- * the systems you write to — fencing is the only protection against a process paused past its
- * deadline); exclusion against writers that ignore the protocol (`kubectl edit`).
+ * Does not guarantee: that work outside `guard`, or work that ignores interruption, stops on loss
+ * (check `isHeld` or pass `token` to the systems you write to — fencing is the only protection
+ * against a process paused past its deadline); exclusion against writers that ignore the protocol
+ * (`kubectl edit`).
  *
  * @since 0.1.0
  */
@@ -59,11 +69,16 @@ export interface HeldLease {
   readonly isHeld: Effect.Effect<boolean>
   /** The last record this contender wrote or adopted. */
   readonly record: Effect.Effect<LeaseRecord>
-  /** Renews now (retrying until the deadline). */
+  /** Renews now, retrying every `retryPeriod` until it succeeds or the lease is lost. Does nothing
+   * once a release has begun to write. */
   readonly renew: Effect.Effect<void, LeaseLostError>
-  /** Releases now, before the scope closes. */
+  /** Releases now, before the scope closes: first interrupts guarded work and waits for it to stop
+   * (`guard` fails with reason `Relinquished`), then writes. Loss detection stays armed until the
+   * write is confirmed. */
   readonly release: Effect.Effect<void, LeaseRelinquishmentError>
-  /** Runs `self`, interrupting it with `LeaseLostError` as soon as the lease is lost. */
+  /** Runs `self` while the lease is held: fails with `LeaseLostError` without starting it when the
+   * lease is lost, being released or past its deadline; otherwise interrupts it as soon as the
+   * lease is lost or a release begins, and returns once it has stopped. */
   readonly guard: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LeaseLostError, R>
 }
 
