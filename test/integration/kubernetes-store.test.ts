@@ -1,10 +1,11 @@
 /**
  * KubernetesLeaseStore against a real kube-apiserver (with etcd) started by @leasekit/testing:
  * the core conformance suite, RBAC (restricted and no-rights users), the MicroTime wire format,
- * token rotation, and transport failures. No HTTP is mocked.
+ * token rotation, transport failures, a missing namespace, and writes that keep what leasekit does
+ * not model (ownerReferences, finalizers, labels, annotations). No HTTP is mocked.
  */
 import { assert, layer } from "@effect/vitest"
-import { LeaseStore } from "@leasekit/core"
+import { LeaseRecord, LeaseStore } from "@leasekit/core"
 import { suite } from "@leasekit/core/testing"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { ControlPlane, FaultProxy } from "@leasekit/testing"
@@ -195,8 +196,25 @@ layer(controlPlane, { memoMap, excludeTestServices: true, timeout: "4 minutes" }
       const store = yield* storeAs("admin")
       const error = yield* Effect.flip(store.create({ namespace: "no-such-namespace", name: "x" }, { holder: "a" }))
       assert.strictEqual(error.reason, "NotFound")
-      assert.include(error.detail, "no-such-namespace")
-      assert.include(error.detail, "kubectl create namespace")
+      assert.include(error.detail, `namespace "no-such-namespace" does not exist`)
+      assert.include(error.detail, "kubectl create namespace no-such-namespace")
+      assert.include(error.detail, "--namespace")
+      assert.include(error.message, `namespace "no-such-namespace" does not exist`)
+    }))
+
+  it.effect("create in a namespace being deleted fails Forbidden, saying so instead of naming an RBAC rule", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const store = yield* storeAs("admin")
+      // Without a namespace controller (a bare kube-apiserver) a deleted namespace stays Terminating.
+      const doomed = `terminating-${suffix()}`
+      yield* adminPost("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: doomed } })
+      const deleted = yield* cp.request({ method: "DELETE", path: `/api/v1/namespaces/${doomed}` })
+      assert.isTrue(deleted.status === 200 || deleted.status === 202, deleted.body)
+      const error = yield* Effect.flip(store.create({ namespace: doomed, name: "x" }, { holder: "a" }))
+      assert.strictEqual(error.reason, "Forbidden")
+      assert.include(error.detail, `namespace "${doomed}" is being deleted`)
+      assert.notInclude(error.detail, "Role")
     }))
 
   it.effect("a malformed lease is rejected with Invalid", () =>
@@ -346,6 +364,156 @@ layer(controlPlane, { memoMap, excludeTestServices: true, timeout: "4 minutes" }
       assert.isTrue(Option.isNone(yield* Queue.poll(states)), "no repeated states after reconnects")
     }))
 })
+
+// Hole 7 of issue 11: a write keeps the whole object as read. Runs on "a cluster" (an existing one
+// when named, else this file's control plane), as admin. `spec.strategy` / `spec.preferredHolder`
+// are sent too, but kube-apiserver 1.20 (the local control plane) does not know them and drops
+// them on create, so here they are only checked to be kept *as the server stored them*; that they
+// survive the PUT body is pinned by the unit test packages/kubernetes/test/LeaseObject.test.ts.
+// Its own namespaces: on an existing cluster the conformance suite's are still Terminating when
+// this block starts (layers of consecutive blocks are built one after the other, not shared).
+const fieldsNamespace = "leasekit-fields"
+const clusterWithClient = Layer.provideMerge(
+  Cluster.adminClient,
+  Cluster.layer({ namespace: fieldsNamespace, controlPlane: ControlPlane.layer({ namespace: fieldsNamespace }) })
+)
+
+type Json = { readonly [field: string]: unknown }
+const field = (value: unknown, name: string): unknown =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Json)[name] : undefined
+
+/** What leasekit does not model, as the API server stores it. */
+const unmodelled = (lease: unknown) => {
+  const metadata = field(lease, "metadata")
+  const spec = field(lease, "spec")
+  return {
+    ownerReferences: field(metadata, "ownerReferences"),
+    finalizers: field(metadata, "finalizers"),
+    labels: field(metadata, "labels"),
+    annotations: field(metadata, "annotations"),
+    strategy: field(spec, "strategy"),
+    preferredHolder: field(spec, "preferredHolder")
+  }
+}
+
+/** The field managers named in `metadata.managedFields`. */
+const managersOf = (lease: unknown): ReadonlyArray<unknown> => {
+  const managedFields = field(field(lease, "metadata"), "managedFields")
+  return Array.isArray(managedFields) ? managedFields.map((entry) => field(entry, "manager")) : []
+}
+
+/**
+ * A lease owned by a ConfigMap, with a finalizer, labels and annotations, written by another field
+ * manager; the finalizer is removed and both objects deleted when the test's scope closes.
+ */
+const foreignLease = (prefix: string) =>
+  Effect.gen(function*() {
+    const c = yield* Cluster.Cluster
+    const ns = c.namespace
+    const name = `${prefix}-${suffix()}`
+    const owner = yield* c.request({
+      method: "POST",
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `${name}-owner` } }
+    })
+    assert.strictEqual(owner.status, 201, owner.body)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* c.request({
+          method: "PATCH",
+          path: leasePath(ns, name),
+          body: { metadata: { finalizers: null } },
+          contentType: "application/merge-patch+json"
+        })
+        yield* c.request({ method: "DELETE", path: leasePath(ns, name) })
+        yield* c.request({ method: "DELETE", path: `/api/v1/namespaces/${ns}/configmaps/${name}-owner` })
+      }).pipe(Effect.orDie)
+    )
+    const created = yield* c.request({
+      method: "POST",
+      path: `${leasePath(ns)}?fieldManager=someone-else`,
+      body: {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: {
+          name,
+          labels: { app: "report" },
+          annotations: { "example.com/note": "kept" },
+          ownerReferences: [{
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            name: `${name}-owner`,
+            uid: field(field(owner.json, "metadata"), "uid")
+          }],
+          finalizers: ["example.com/keep"]
+        },
+        spec: {
+          holderIdentity: "holder-1",
+          leaseDurationSeconds: 15,
+          acquireTime: "2025-01-01T00:00:00.000000Z",
+          renewTime: "2025-01-01T00:00:00.000000Z",
+          leaseTransitions: 1,
+          strategy: "OldestEmulationVersion",
+          preferredHolder: "holder-2"
+        }
+      }
+    })
+    assert.strictEqual(created.status, 201, created.body)
+    const stored = unmodelled(created.json)
+    assert.lengthOf(stored.ownerReferences as ReadonlyArray<unknown>, 1)
+    assert.deepStrictEqual(stored.finalizers, ["example.com/keep"])
+    assert.include(managersOf(created.json), "someone-else")
+    const read = Effect.map(c.request({ path: leasePath(ns, name) }), (r) => r.json)
+    return { key: { namespace: ns, name }, stored, read }
+  })
+
+layer(clusterWithClient, { excludeTestServices: true, timeout: "4 minutes" })(
+  "KubernetesLeaseStore keeps what it does not model",
+  (it) => {
+    it.effect("a renewal and a release keep ownerReferences, finalizers, labels and annotations", () =>
+      Effect.gen(function*() {
+        const store = KubernetesLeaseStore.make(yield* KubeClient.KubeClient)
+        const lease = yield* foreignLease("keep")
+        const record = Option.getOrThrow(yield* store.get(lease.key))
+
+        const renewed = yield* store.update(record, { ...LeaseRecord.specOf(record), renewTime: 1_700_000_010_000 })
+        assert.strictEqual(renewed.renewTime, 1_700_000_010_000)
+        const afterRenewal = yield* lease.read
+        assert.deepStrictEqual(unmodelled(afterRenewal), lease.stored)
+        // The PUT leaves managedFields out, so the server keeps the stored entries.
+        assert.include(managersOf(afterRenewal), "someone-else", "the other manager's managedFields are kept")
+
+        const released = yield* store.update(renewed, {
+          holder: "",
+          durationSeconds: 1,
+          acquireTime: 1_700_000_020_000,
+          renewTime: 1_700_000_020_000,
+          transitions: 1
+        })
+        assert.isFalse(LeaseRecord.isHeld(released))
+        const afterRelease = yield* lease.read
+        assert.deepStrictEqual(unmodelled(afterRelease), lease.stored)
+        assert.include(managersOf(afterRelease), "someone-else")
+      }))
+
+    it.effect("writes from a watched or listed record keep them too", () =>
+      Effect.gen(function*() {
+        const store = KubernetesLeaseStore.make(yield* KubeClient.KubeClient)
+        const lease = yield* foreignLease("keep-watched")
+        const states = yield* Stream.toQueue(store.watch(lease.key), { capacity: "unbounded" })
+        const watched = Option.getOrThrow(yield* Queue.take(states).pipe(Effect.timeout("10 seconds")))
+        yield* store.update(watched, { ...LeaseRecord.specOf(watched), holder: "holder-2" })
+        assert.deepStrictEqual(unmodelled(yield* lease.read), lease.stored)
+
+        const listed = (yield* store.list(lease.key.namespace)).find((r) => r.key.name === lease.key.name)
+        assert.isDefined(listed)
+        yield* store.update(listed, { ...LeaseRecord.specOf(listed), holder: "holder-3" })
+        const after = yield* lease.read
+        assert.strictEqual(field(field(after, "spec"), "holderIdentity"), "holder-3")
+        assert.deepStrictEqual(unmodelled(after), lease.stored)
+      }))
+  }
+)
 
 // A control plane whose API server watches etcd directly (no watch cache, so no bookmarks) and
 // compacts etcd every second: a watch resumed from an old resourceVersion gets 410 Gone.

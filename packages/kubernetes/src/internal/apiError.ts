@@ -6,9 +6,10 @@
  * network errors: the socket's own (`node:https`, an errno or TLS `code`) or `fetch`'s
  * (`TypeError: fetch failed` with a `cause` carrying one).
  *
- * Mapping: 404 `NotFound`; 409 `AlreadyExists` or `Conflict` by the Status `reason`; 401
- * `Unauthorized`; 403 `Forbidden` (the detail names the verb, `leases.coordination.k8s.io`, the
- * namespace and the Role rule to add); 400 / 422 `Invalid`; 429, 5xx and connection failures
+ * Mapping: 404 `NotFound` (a create in a namespace that does not exist says so, naming it); 409
+ * `AlreadyExists` or `Conflict` by the Status `reason`; 401 `Unauthorized`; 403 `Forbidden` (the
+ * detail names the verb, `leases.coordination.k8s.io`, the namespace and the Role rule to add — or
+ * that the namespace is being deleted); 400 / 422 `Invalid`; 429, 5xx and connection failures
  * `Unavailable`. Guarantees: transport errors never escape except as `cause`; details never
  * contain request headers (where bearer tokens live).
  *
@@ -105,7 +106,12 @@ export const fromStatus = (ctx: RequestContext, code: number, status: Status, ca
     case 404: {
       if (status.details?.kind === "namespaces" || (ctx.operation === "create" && status.details?.kind !== "leases")) {
         const ns = status.details?.name ?? ctx.namespace ?? "?"
-        return make(ctx, "NotFound", `namespace "${ns}" does not exist; create it (kubectl create namespace ${ns}) or use another namespace`, cause)
+        return make(
+          ctx,
+          "NotFound",
+          `namespace "${ns}" does not exist: create it (kubectl create namespace ${ns}) or pass the right namespace (leasekit --namespace, or the lease's namespace option)`,
+          cause
+        )
       }
       return make(ctx, "NotFound", `the lease does not exist (${said})`, cause)
     }
@@ -128,6 +134,15 @@ export const fromStatus = (ctx: RequestContext, code: number, status: Status, ca
         cause
       )
     case 403:
+      // The namespace lifecycle admission refuses new objects in a namespace being deleted: not RBAC.
+      if (status.message !== undefined && /because it is being terminated/.test(status.message)) {
+        return make(
+          ctx,
+          "Forbidden",
+          `namespace "${ctx.namespace ?? "?"}" is being deleted (Terminating), so no lease can be created in it: wait until it is gone and create it again, or pass another namespace (${status.message})`,
+          cause
+        )
+      }
       return make(ctx, "Forbidden", forbiddenDetail(ctx, status), cause)
     case 400:
     case 422:
