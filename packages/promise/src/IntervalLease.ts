@@ -440,7 +440,8 @@ export class IntervalLease implements AsyncDisposable {
   checkAlive(): boolean {
     const tenure = this.#tenure
     if (tenure === undefined || this.#closing !== undefined) return false
-    const exit = Effect.runSyncExit(this.#isLive(tenure))
+    // On the lease's runtime: the renew deadline is judged by the clock the tenure runs on.
+    const exit = this.#runtime.runSyncExit(this.#isLive(tenure))
     return Exit.isSuccess(exit) && exit.value
   }
 
