@@ -3,10 +3,11 @@
  * by @leasekit/testing: `run` (exit codes, environment, signal forwarding, loss, release),
  * `status` / `list` / `release --force` in text and JSON, the error exit codes (usage, forbidden,
  * unreachable, bad kubeconfig), and the demo. Nothing is mocked; every wait polls a condition
- * and is bounded.
+ * and is bounded. One test partitions one `leasekit` process from the API server on purpose, with a
+ * FaultProxy between them.
  */
 import { assert, layer } from "@effect/vitest"
-import { ControlPlane } from "@leasekit/testing"
+import { ControlPlane, FaultProxy } from "@leasekit/testing"
 import { Duration, Effect, Schedule, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
@@ -212,7 +213,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
         "--duration",
         "3s",
         "--grace",
-        "1s",
+        "700ms",
         "--",
         ...sh(`trap 'echo TERM >> ${termFile}' TERM; echo $$ > ${pidFile}; while :; do sleep 0.1; done`)
       ])
@@ -254,8 +255,6 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
         `deadline-${suffix()}`,
         "--duration",
         "3s",
-        "--grace",
-        "1s",
         "--",
         ...sh(`touch ${started}; while :; do sleep 0.1; done`)
       ])
@@ -266,6 +265,50 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.include(ended.stderr, "renew deadline passed")
       yield* cp.waitReady("30 seconds")
     }).pipe(Effect.scoped))
+
+  it.effect("on a loss by the renew deadline, the default --grace SIGKILLs a CMD that ignores SIGTERM before the next holder's CMD starts", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `grace-${suffix()}`
+      // The first holder reaches the API server through a proxy that is then partitioned; the
+      // second one directly. --duration 3s: loss declared 2 s after the last renewal, takeover
+      // 3 s after it; the default grace is 500 ms (10 s before: the old CMD ran on for seconds
+      // into the next holder's tenure).
+      const proxy = yield* FaultProxy.make({ target: { port: cp.port } })
+      const partitioned = yield* FaultProxy.kubeconfig(proxy, "admin")
+      const beats = Path.join(dir, "beats")
+      const nextStarted = Path.join(dir, "next-started")
+      const first = yield* start([
+        "run",
+        "--kubeconfig",
+        partitioned,
+        name,
+        "--duration",
+        "3s",
+        "--",
+        ...sh(`trap '' TERM; while :; do date +%s%N >> ${beats}; sleep 0.02; done`)
+      ])
+      yield* waitUntil("the first holder's CMD to start", () => Fs.existsSync(beats))
+      const next = yield* start(["run", ...kube, name, "--duration", "3s", "--", ...sh(`date +%s%N > ${nextStarted}`)])
+      yield* proxy.blackhole(true)
+
+      const lost = yield* first.ended.pipe(Effect.ensuring(proxy.blackhole(false)))
+      const took = yield* next.ended
+      assert.strictEqual(took.code, 0, took.stderr)
+      const lastBeat = Fs.readFileSync(beats, "utf8").trim().split("\n").filter((l) => /^\d+$/.test(l)).map(BigInt).at(-1)!
+      const nextStart = BigInt(Fs.readFileSync(nextStarted, "utf8").trim())
+      assert.isTrue(
+        lastBeat < nextStart,
+        `the old CMD ran until ${(Number(lastBeat - nextStart) / 1e6).toFixed(0)} ms after the next holder's CMD started`
+      )
+      assert.strictEqual(lost.code, 79, lost.stderr)
+      assert.include(lost.stderr, "renew deadline passed")
+      assert.include(lost.stderr, "SIGKILL after 500ms")
+      assert.include(lost.stderr, "killed by SIGKILL")
+    }).pipe(Effect.scoped))
+
 
   it.effect("SIGTERM to leasekit reaches CMD; the lease stays held and renewed until CMD exits, then is released", () =>
     Effect.gen(function*() {
@@ -396,6 +439,10 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
           [["run", ...kube, "x", "--bogus", "--", "true"], "Unrecognized flag: --bogus"],
           [["run", ...kube, "Not_A_Name", "--", "true"], "invalid lease option name"],
           [["run", ...kube, "x", "--duration", "1.5s", "--", "true"], "whole number of seconds"],
+          [["run", ...kube, "x", "--duration", "2h", "--", "true"], "--duration 2h: invalid lease option duration = 2h: must be at most 1h"],
+          [["run", ...kube, "x", "--grace", "10s", "--", "true"], "--grace 10s does not fit the lease's safety margin"],
+          [["run", ...kube, "x", "--duration", "3s", "--grace", "1s", "--", "true"], "--grace 1s does not fit"],
+          [["run", "--kubeconfig", "/nonexistent", "x", "--grace", "10s", "--", "true"], "--grace 10s does not fit"],
           [["list", ...kube, "-A", "-n", "x"], "exclude each other"]
         ] as const
       ) {

@@ -10,21 +10,26 @@
  * deadline — CMD gets SIGTERM, SIGKILL after `--grace`, and leasekit exits with 79.
  *
  * Guarantees (those of `Lease` in @leasekit/core, under its clock-rate assumption): CMD is
- * started only while the lease is held; on loss, CMD is signalled before any other contender can
- * take the lease over; the lease is released only after CMD has ended. Does not guarantee: that
- * CMD stops within the renew margin — `--grace` is a wall-clock allowance, and work a CMD does
- * after the lease passed to someone else is only caught by fencing (compare `LEASEKIT_TOKEN` in
- * the systems it writes to).
+ * started only while the lease is held; on a loss by the renew deadline, CMD is signalled at the
+ * deadline and SIGKILLed within the grace, which `RunOptions.ts` keeps inside the margin
+ * `duration − renewDeadline` before any other contender may take the lease over; the lease is
+ * released only after CMD has ended. Does not guarantee: that SIGKILL ends every process CMD
+ * started (those outside its process group, or — when stdin is a terminal — its children), nor
+ * anything for a loss that is not declared by the deadline (another holder or an admin already
+ * took the lease: CMD is then overlapping it from the start); work a CMD does after the lease
+ * passed to someone else is only caught by fencing (compare `LEASEKIT_TOKEN` in the systems it
+ * writes to).
  *
  * @since 0.1.0
  */
-import { Lease, LeaseOptions } from "@leasekit/core"
+import { Lease } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
 import { Deferred, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
+import * as RunOptions from "./RunOptions.ts"
 import * as Supervisor from "./Supervisor.ts"
 
 const config = {
@@ -47,8 +52,12 @@ const config = {
   ),
   grace: Flag.String("grace").pipe(
     Flag.withMetavar("DURATION"),
-    Flag.withDescription("on loss of the lease, time between SIGTERM and SIGKILL to CMD"),
-    Flag.withDefault("10s")
+    Flag.withDescription(
+      "on loss of the lease, time between SIGTERM and SIGKILL to CMD. It must fit the margin between the declared loss " +
+        "and the earliest takeover, duration − renewDeadline (a third of --duration): default half of it (3.33s at " +
+        "--duration 20s), at most three quarters (5s at 20s; more is refused, exit 64 — raise --duration for a longer grace)"
+    ),
+    Flag.optional
   ),
   holder: Flag.String("holder").pipe(
     Flag.withMetavar("ID"),
@@ -69,43 +78,19 @@ const config = {
 
 type Config = Command.Command.Config.Infer<typeof config>
 
-/** Validates the command line before anything is sent. */
-const parseOptions = (c: Config) =>
-  Effect.gen(function*() {
-    if (c.command.length === 0) {
-      return yield* ExitCode.usage("no command given", `put it after \`--\`: leasekit run ${c.name} -- CMD [ARGS…]`)
-    }
-    if (c.try && c.wait) return yield* ExitCode.usage("--try and --wait exclude each other", "pass one of them")
-    if (c.try && Option.isSome(c.timeout)) {
-      return yield* ExitCode.usage("--timeout means nothing with --try (it never waits)", "drop one of them")
-    }
-    if (!Number.isInteger(c.conflictExitCode) || c.conflictExitCode < 0 || c.conflictExitCode > 255) {
-      return yield* ExitCode.usage(`--conflict-exit-code ${c.conflictExitCode} is not an exit code`, "pick one from 0 to 255")
-    }
-    const duration = yield* Durations.parse("--duration", c.duration)
-    const grace = yield* Durations.parse("--grace", c.grace)
-    const timeout = Option.isSome(c.timeout) ? Option.some(yield* Durations.parse("--timeout", c.timeout.value)) : Option.none()
-    return { duration, grace, timeout }
-  })
-
 const held = (code: number, problem: string, name: string, why: string) =>
   ExitCode.fail(code, problem, `${why}; see who holds it with \`leasekit status ${name}\``)
 
 /** The program of `run`, given its parsed configuration. */
 const program = (c: Config) =>
   Effect.gen(function*() {
-    const { duration, grace, timeout } = yield* parseOptions(c)
     const client = yield* KubeClient.KubeClient
     const namespace = Option.getOrElse(c.namespace, () => client.namespace)
-    const options = {
-      namespace,
-      name: c.name,
-      duration,
-      ...(Option.isSome(c.holder) ? { holder: c.holder.value } : {})
-    }
-
-    // Every option is checked (64) before anything is sent.
-    yield* LeaseOptions.resolve(options)
+    // Every option, the grace included, is checked (64) before anything is sent.
+    const { grace, lease: options, resolved, timeout } = yield* RunOptions.resolve(c, namespace)
+    yield* Effect.logDebug(
+      `grace ${Durations.format(grace)} of the margin ${Durations.format(RunOptions.margin(resolved))} (duration − renewDeadline)`
+    )
     // One read first: an API server that cannot be reached (or refuses us) is reported at once
     // (69, 77) instead of being waited out like a brief outage while the lease is awaited.
     const before = yield* Lease.inspect({ namespace, name: c.name })
@@ -196,7 +181,11 @@ const program = (c: Config) =>
  * @category commands
  */
 export const command = Command.make("run", config, (c) =>
-  program(c).pipe(GlobalOptions.withStore(c))).pipe(
+  // The flags are checked before the kubeconfig is even read (with `-n`, else a stand-in
+  // namespace: no rule but the namespace's own depends on it), and again with the real one.
+  RunOptions.resolve(c, Option.getOrElse(c.namespace, () => "default")).pipe(
+    Effect.andThen(program(c).pipe(GlobalOptions.withStore(c)))
+  )).pipe(
     Command.withDescription(
       "Run CMD while holding the lease NAME: wait for it (or --try), renew it while CMD runs, pass signals on, " +
         "stop CMD if the lease is lost (exit 79), release it when CMD exits, and exit with CMD's status. " +

@@ -1,6 +1,6 @@
 /**
- * The pure parts of the CLI: duration flags, the observer's view of a lease, and the mapping of
- * failures to exit codes. The binary itself is tested against a real API server in
+ * The pure parts of the CLI: duration flags, `run`'s option resolution and grace rule, the
+ * observer's view of a lease, and the mapping of failures to exit codes. The binary itself is tested against a real API server in
  * test/integration/cli.test.ts.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -11,6 +11,7 @@ import * as DemoView from "../src/DemoView.ts"
 import * as Durations from "../src/Durations.ts"
 import * as ExitCode from "../src/ExitCode.ts"
 import * as LeaseView from "../src/LeaseView.ts"
+import * as RunOptions from "../src/RunOptions.ts"
 
 const key = { namespace: "jobs", name: "nightly" }
 
@@ -44,6 +45,102 @@ describe("Durations", () => {
     assert.strictEqual(Durations.formatMillis(7_380_000), "2h03m")
     assert.strictEqual(Durations.formatMillis(-1500), "-1.50s")
   })
+})
+
+describe("RunOptions", () => {
+  const flags = (overrides: Partial<RunOptions.RunFlags> = {}): RunOptions.RunFlags => ({
+    name: "nightly",
+    command: ["true"],
+    duration: "20s",
+    wait: false,
+    try: false,
+    timeout: Option.none(),
+    grace: Option.none(),
+    holder: Option.none(),
+    conflictExitCode: 75,
+    ...overrides
+  })
+  const resolve = (overrides: Partial<RunOptions.RunFlags> = {}) => RunOptions.resolve(flags(overrides), "jobs")
+  const millis = Duration.toMillis
+
+  it.effect("the default --grace is half the margin duration − renewDeadline: 3.33s at the default 20s, not 10s", () =>
+    Effect.gen(function*() {
+      const options = yield* resolve()
+      assert.strictEqual(millis(RunOptions.margin(options.resolved)), 6667)
+      assert.strictEqual(millis(options.grace), 3333)
+      assert.strictEqual(millis((yield* resolve({ duration: "3s" })).grace), 500)
+      assert.strictEqual(millis((yield* resolve({ duration: "1h" })).grace), 600_000)
+    }))
+
+  it.effect("every --duration from 1s to 1h resolves (the core's rules), and its default grace fits inside its margin", () =>
+    Effect.gen(function*() {
+      for (let seconds = 1; seconds <= 3600; seconds++) {
+        const { grace, resolved } = yield* resolve({ duration: `${seconds}s` })
+        const margin = millis(RunOptions.margin(resolved))
+        assert.isAbove(margin, 0)
+        assert.isAtMost(millis(grace), millis(RunOptions.maxGrace(resolved)), `--duration ${seconds}s`)
+        assert.isAtMost(millis(RunOptions.maxGrace(resolved)), margin * 0.75, `--duration ${seconds}s`)
+      }
+    }), 60_000)
+
+  it.effect("an explicit --grace up to three quarters of the margin is taken as given", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(millis((yield* resolve({ grace: Option.some("5s") })).grace), 5000)
+      assert.strictEqual(millis((yield* resolve({ grace: Option.some("0") })).grace), 0)
+      assert.strictEqual(millis((yield* resolve({ duration: "40s", grace: Option.some("10s") })).grace), 10_000)
+    }))
+
+  it.effect("a --grace that does not fit the margin is a usage error naming the flag, the value, the rule and a --duration that fits", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(resolve({ grace: Option.some("10s") }))
+      assert.strictEqual(error.code, ExitCode.codes.usage)
+      assert.include(error.problem, "--grace 10s does not fit")
+      assert.include(error.problem, "duration − renewDeadline")
+      assert.include(error.problem, "within 6.67s")
+      assert.include(error.problem, "at most three quarters of that, 5.00s")
+      assert.include(error.fix, "lower --grace to at most 5.00s, or raise --duration to at least 40s")
+      assert.strictEqual(ExitCode.render(error).split("\n").length, 3, "one line and the fix")
+
+      const justOver = yield* Effect.flip(resolve({ grace: Option.some("5001ms") }))
+      assert.strictEqual(justOver.code, ExitCode.codes.usage)
+      const tooLongForAnyDuration = yield* Effect.flip(resolve({ grace: Option.some("16m") }))
+      assert.include(tooLongForAnyDuration.fix, "at most 15m00s with the longest --duration (1h)")
+    }))
+
+  it.effect("the suggested --duration is the shortest that fits the grace", () =>
+    Effect.gen(function*() {
+      for (const grace of [1, 250, 999, 1000, 5001, 10_000, 61_234, 900_000]) {
+        const suggested = yield* RunOptions.minimumDurationFor(Duration.millis(grace))
+        if (Option.isNone(suggested)) return assert.fail(`no --duration for a ${grace}ms grace`)
+        const seconds = Duration.toSeconds(suggested.value)
+        yield* resolve({ duration: `${seconds}s`, grace: Option.some(`${grace}ms`) })
+        if (seconds > 1) {
+          const shorter = yield* Effect.flip(resolve({ duration: `${seconds - 1}s`, grace: Option.some(`${grace}ms`) }))
+          assert.strictEqual(shorter.code, ExitCode.codes.usage, `${grace}ms at ${seconds - 1}s`)
+        }
+      }
+      assert.isTrue(Option.isNone(yield* RunOptions.minimumDurationFor(Duration.millis(900_001))))
+    }))
+
+  it.effect("a lease option the core refuses is a usage error naming the flag it came from", () =>
+    Effect.gen(function*() {
+      const long = yield* Effect.flip(resolve({ duration: "2h" }))
+      assert.strictEqual(long.code, ExitCode.codes.usage)
+      assert.include(long.problem, "--duration 2h: invalid lease option duration = 2h: must be at most 1h")
+      assert.include(long.fix, "--duration")
+      const name = yield* Effect.flip(resolve({ name: "Not_A_Name" }))
+      assert.include(name.problem, "NAME: invalid lease option name")
+      const holder = yield* Effect.flip(resolve({ holder: Option.some(" x") }))
+      assert.include(holder.problem, "--holder: invalid lease option holder")
+    }))
+
+  it.effect("rejects contradictory flags before resolving anything", () =>
+    Effect.gen(function*() {
+      assert.include((yield* Effect.flip(resolve({ command: [] }))).problem, "no command given")
+      assert.include((yield* Effect.flip(resolve({ try: true, wait: true }))).problem, "exclude each other")
+      assert.include((yield* Effect.flip(resolve({ try: true, timeout: Option.some("5s") }))).problem, "--timeout means nothing")
+      assert.include((yield* Effect.flip(resolve({ conflictExitCode: 256 }))).problem, "not an exit code")
+    }))
 })
 
 describe("LeaseView", () => {
