@@ -3,8 +3,9 @@
  * by @leasekit/testing: `run` (exit codes, environment, signal forwarding, loss, release),
  * `status` / `list` / `release --force` in text and JSON, the error exit codes (usage, forbidden,
  * unreachable, bad kubeconfig), and the demo. Nothing is mocked; every wait polls a condition
- * and is bounded. One test partitions one `leasekit` process from the API server on purpose, with a
- * FaultProxy between them.
+ * and is bounded. Two tests pause or partition one `leasekit` process on purpose: a preload that
+ * SIGSTOPs the process at a chosen log line (as a GC pause or SIGSTOP would), and a FaultProxy
+ * between one process and the API server.
  */
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane, FaultProxy } from "@leasekit/testing"
@@ -125,6 +126,37 @@ const alive = (pid: number) => {
 }
 
 const sh = (script: string) => ["sh", "-c", script]
+
+/** The state letter of a process (`/proc/PID/stat`): `T` when stopped. */
+const processState = (pid: number): string => {
+  try {
+    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
+  } catch {
+    return "gone"
+  }
+}
+
+/** A `--require` preload that SIGSTOPs the process once, right after it wrote a stderr line
+ * containing `marker` (a pause at an exact point, as a GC pause or a SIGSTOP would make one). */
+const pauseAfter = (dir: string, marker: string): NodeJS.ProcessEnv => {
+  const file = Path.join(dir, "pause-after.cjs")
+  Fs.writeFileSync(
+    file,
+    `const write = process.stderr.write.bind(process.stderr)
+let paused = false
+process.stderr.write = (chunk, ...rest) => {
+  const result = write(chunk, ...rest)
+  if (!paused && String(chunk).includes(${JSON.stringify(marker)})) {
+    paused = true
+    process.kill(process.pid, "SIGSTOP")
+  }
+  return result
+}
+`
+  )
+  return { NODE_OPTIONS: `--require ${file}` }
+}
 
 layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "4 minutes" })("leasekit CLI", (it) => {
   const admin = Effect.map(ControlPlane.ControlPlane, (cp) => ["--kubeconfig", cp.users.admin.kubeconfig])
@@ -309,6 +341,37 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.include(lost.stderr, "killed by SIGKILL")
     }).pipe(Effect.scoped))
 
+  it.effect("run re-checks the lease right before starting CMD: lost after the acquisition (paused, another holder took over), it exits 79 and CMD never starts", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `prespawn-${suffix()}`
+      const ran = Path.join(dir, "ran")
+      const nextStarted = Path.join(dir, "next-started")
+      // Stopped right after logging the acquisition, before starting CMD.
+      const paused = yield* start(
+        ["run", ...kube, name, "--duration", "2s", "--holder", "paused-holder", "--verbose", "--", ...sh(`touch ${ran}`)],
+        pauseAfter(dir, "acquired lease")
+      )
+      yield* waitUntil("leasekit to stop right after the acquisition", () => processState(paused.pid) === "T")
+      assert.include(paused.stderr(), "acquired lease")
+
+      const next = yield* start(["run", ...kube, name, "--duration", "2s", "--holder", "next-holder", "--", ...sh(`touch ${nextStarted}; sleep 60`)])
+      yield* waitUntil("the next holder's CMD to start", () => Fs.existsSync(nextStarted), "20 seconds")
+      paused.kill("SIGCONT")
+
+      const ended = yield* paused.ended
+      assert.strictEqual(ended.code, 79, ended.stderr)
+      assert.include(ended.stderr, "renew deadline passed")
+      assert.include(ended.stderr, "the command was not started")
+      assert.notInclude(ended.stderr, "started sh")
+      assert.isFalse(Fs.existsSync(ran), "CMD never ran")
+      assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "next-holder", "the next holder keeps the lease")
+
+      next.kill("SIGTERM")
+      const nextEnded = yield* next.ended
+      assert.strictEqual(nextEnded.code, 143, "CMD's status: killed by the forwarded SIGTERM")
+    }).pipe(Effect.scoped))
 
   it.effect("SIGTERM to leasekit reaches CMD; the lease stays held and renewed until CMD exits, then is released", () =>
     Effect.gen(function*() {

@@ -14,7 +14,8 @@
  * |         |                 | settable with `--conflict-exit-code`, like flock's `-E`              |
  * | 77      | EX_NOPERM       | RBAC forbids it, or the credentials are rejected                     |
  * | 78      | EX_CONFIG       | the kubeconfig cannot be used, or the namespace does not exist       |
- * | 79      |                 | `run`: the lease was lost while CMD ran (CMD was stopped)            |
+ * | 79      |                 | `run`: the lease was lost while CMD ran (CMD was stopped), or before |
+ * |         |                 | CMD started (CMD was not started)                                    |
  * | 126/127 |                 | `run`: CMD is not executable / not found (as in a shell)             |
  * | 130     |                 | interrupted (SIGINT/SIGTERM) before CMD started                      |
  *

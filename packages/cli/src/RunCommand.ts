@@ -7,7 +7,10 @@
  * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 on to CMD (see `Supervisor.ts`), and releases the
  * lease once CMD has exited, exiting with CMD's status. When the lease is lost while CMD runs —
  * another holder took it, an admin released it, or it could not be renewed before the renew
- * deadline — CMD gets SIGTERM, SIGKILL after `--grace`, and leasekit exits with 79.
+ * deadline — CMD gets SIGTERM, SIGKILL after `--grace`, and leasekit exits with 79. The lease is
+ * checked once more right before CMD is started: a lease lost (or past its renew deadline, as
+ * after a long pause of this process) between the acquisition and the start exits 79 without
+ * starting CMD.
  *
  * Guarantees (those of `Lease` in @leasekit/core, under its clock-rate assumption): CMD is
  * started only while the lease is held; on a loss by the renew deadline, CMD is signalled at the
@@ -127,6 +130,21 @@ const program = (c: Config) =>
     const ownGroup = Supervisor.defaultOwnGroup()
     const spawned = yield* Deferred.make<Supervisor.Child>()
     yield* Supervisor.forwardSignals(spawned, ownGroup)
+    // Held right now? The acquisition may lie a while back (a paused process, a slow start):
+    // a lease lost or past its renew deadline meanwhile starts no CMD. The check is the guard's
+    // own pre-check (it also names the loss), made immediately before the spawn.
+    yield* lease.guard(Effect.void).pipe(
+      Effect.catchTag("LeaseLostError", (error) =>
+        Effect.fail(
+          ExitCode.fail(
+            ExitCode.codes.lost,
+            `${error.message}; the command was not started (the lease was lost between its acquisition and the start)`,
+            error.reason._tag === "DeadlineExceeded"
+              ? "no renewal succeeded before the renew deadline (this process paused or starved, or the API server unreachable): check the machine's load and the network, or use a longer --duration"
+              : `see who holds it with \`leasekit status ${c.name}\``
+          )
+        ))
+    )
     const child = yield* Supervisor.spawn(file!, args, {
       grace,
       ownGroup,
