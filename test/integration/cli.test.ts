@@ -506,6 +506,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
           [["run", ...kube, "x", "--grace", "10s", "--", "true"], "--grace 10s does not fit the lease's safety margin"],
           [["run", ...kube, "x", "--duration", "3s", "--grace", "1s", "--", "true"], "--grace 1s does not fit"],
           [["run", "--kubeconfig", "/nonexistent", "x", "--grace", "10s", "--", "true"], "--grace 10s does not fit"],
+          [["demo", "--duration", "2h"], "--duration 2h: invalid lease option duration = 2h: must be at most 1h"],
           [["list", ...kube, "-A", "-n", "x"], "exclude each other"]
         ] as const
       ) {

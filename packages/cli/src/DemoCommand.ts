@@ -22,6 +22,7 @@
  *
  * @since 0.1.0
  */
+import { LeaseOptions } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Clock, Duration, Effect, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -370,6 +371,11 @@ export const command = Command.make("demo", config, (c) =>
     if (millis < 2000 || millis % 1000 !== 0) {
       return yield* ExitCode.usage(`--duration ${c.duration} does not suit the demo`, "give whole seconds, at least 2s (e.g. 4s)")
     }
+    // The workers' lease options must pass the core's rules (e.g. at most 1 hour): checked here,
+    // before the control plane starts, rather than by each worker.
+    yield* LeaseOptions.resolve({ namespace: "default", name: "leasekit-demo", holder: "demo", duration }).pipe(
+      Effect.mapError((error) => ExitCode.usage(`--duration ${c.duration}: ${error.message}`, "give whole seconds from 2s to 1h (e.g. 4s)"))
+    )
     if (!Number.isInteger(c.workers) || c.workers < 2 || c.workers > 10) {
       return yield* ExitCode.usage(`--workers ${c.workers} does not suit the demo`, "give 2 to 10")
     }
