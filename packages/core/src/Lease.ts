@@ -106,7 +106,7 @@ const attemptIn = (
   store: LeaseStoreService,
   memory: Memory,
   options: LeaseOptions.ResolvedLeaseOptions,
-  scope: Scope.Scope,
+  scope: Scope.Closeable,
   known: Option.Option<Option.Option<LeaseRecord>>
 ) =>
   Effect.uninterruptibleMask((restore) =>
@@ -115,7 +115,8 @@ const attemptIn = (
       const attempt = yield* Contender.attempt(store, memory, options, Option.some(state))
       if (attempt._tag !== "Acquired") return attempt
       if (yield* Tenure.isStale(options, attempt)) {
-        yield* Effect.logDebug("acquired, but the answer came after the renew deadline; trying again")
+        yield* Effect.logDebug("acquired, but the answer came after the renew deadline; clearing it and trying again")
+        yield* Tenure.clearStale(store, attempt)
         return { _tag: "Stale" } as const
       }
       const held = yield* Tenure.start(store, options, attempt, scope)
@@ -129,13 +130,17 @@ const attemptIn = (
  * landed), that scope is closed, so a failed acquisition never leaves a lease held.
  */
 const inChildScope = <A, E, R>(
-  acquiring: (scope: Scope.Scope) => Effect.Effect<A, E, R>
+  acquiring: (scope: Scope.Closeable) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R | Scope.Scope> =>
   Effect.gen(function*() {
     const child = yield* Scope.fork(yield* Scope.Scope)
-    return yield* acquiring(child).pipe(
+    const acquired = yield* acquiring(child).pipe(
       Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(child, exit))
     )
+    // The caller's scope closed while we waited: the tenure was released as soon as it started,
+    // and handing it out would look like a lease that is held.
+    if (child.state._tag === "Closed") return yield* Effect.interrupt
+    return acquired
   })
 
 /**
@@ -201,7 +206,7 @@ export const acquireResolved = (
     const memory = memoryOf(rawStore)
     const lastHolder = yield* Ref.make<string | undefined>(undefined)
 
-    const wait = (scope: Scope.Scope) => Effect.scoped(Effect.gen(function*() {
+    const wait = (scope: Scope.Closeable) => Effect.scoped(Effect.gen(function*() {
       // Wake-ups from the watch, newest only: a watched state, or `None` ("re-read now") when the
       // watch became unavailable. The watch starts on the first busy answer.
       const wakeups = yield* Queue.sliding<Option.Option<Option.Option<LeaseRecord>>>(1)

@@ -20,6 +20,13 @@ export interface Fault {
   readonly applied?: boolean
   /** Virtual time before the answer (after applying, when the write is applied). */
   readonly delay?: Duration.Input
+  /** (Review) For a call that goes through: perform it at once, answer only after this long — a
+   * read whose answer is stale by the time it arrives, a write whose answer is slow. */
+  readonly answerAfter?: Duration.Input
+  /** (Review) The request stays in flight: the write is applied this long after the call, whatever
+   * happened to the caller meanwhile (timed out, interrupted). The caller is answered with
+   * `reason` after `delay`, or never when `reason` is absent (the bounded store times it out). */
+  readonly lateApply?: Duration.Input
 }
 
 /**
@@ -51,6 +58,17 @@ export const layer = (options: { readonly watch?: boolean } = {}): Layer.Layer<L
         yield* Ref.update(counts, (m) => new Map(m).set(operation, (m.get(operation) ?? 0) + 1))
         const fault = (yield* Ref.get(rule))?.(operation, spec)
         if (fault === undefined) return yield* effect
+        if (fault.lateApply !== undefined) {
+          yield* Effect.forkDetach(Effect.sleep(fault.lateApply).pipe(Effect.andThen(Effect.ignore(effect))))
+          if (fault.reason === undefined) return yield* Effect.never
+          if (fault.delay !== undefined) yield* Effect.sleep(fault.delay)
+          return yield* Effect.fail(new LeaseStoreError({ operation, reason: fault.reason, detail: "injected fault" }))
+        }
+        if (fault.answerAfter !== undefined && fault.reason === undefined) {
+          const answer = yield* effect
+          yield* Effect.sleep(fault.answerAfter)
+          return answer
+        }
         const pause = fault.delay === undefined ? Effect.void : Effect.sleep(fault.delay)
         if (fault.reason === undefined) return yield* Effect.andThen(pause, effect)
         if (fault.applied === true) yield* Effect.ignore(effect)

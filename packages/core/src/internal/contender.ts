@@ -142,26 +142,31 @@ export const attempt = (
       Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall })),
       Effect.catchIf(isRace, () => Effect.succeed<Attempt>({ _tag: "Raced" })),
       Effect.catchIf(isTransient, (error) =>
-        readBack(store, options, writtenFrom, error).pipe(
+        readBack(store, options, writtenFrom, sentWall, error).pipe(
           Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall }))
         ))
     )
   })
 
 /**
- * Resolves a write whose outcome is unknown: if the record now names us at a version other than
- * the one we wrote from, the write was applied. Otherwise the original error stands.
+ * Resolves a write whose outcome is unknown: if the record now is *this* write — it names us, at a
+ * version other than the one we wrote from, with the `renewTime` this write carried — the write
+ * was applied, and its deadline counts from its send. A record naming us that an earlier write of
+ * ours left (one that landed late) is not taken for this one: its send was earlier, and a
+ * contender may have been watching it since. Otherwise the original error stands.
  */
 const readBack = (
   store: LeaseStoreService,
   options: ResolvedLeaseOptions,
   writtenFrom: string | undefined,
+  renewTime: number,
   original: LeaseStoreError
 ): Effect.Effect<LeaseRecord, LeaseStoreError> =>
   store.get(options.key).pipe(
     Effect.mapError(() => original),
     Effect.flatMap((state) =>
-      Option.isSome(state) && state.value.holder === options.holder && state.value.version !== writtenFrom
+      Option.isSome(state) && state.value.holder === options.holder && state.value.version !== writtenFrom &&
+        state.value.renewTime === renewTime
         ? Effect.succeed(state.value)
         : Effect.fail(original)
     )

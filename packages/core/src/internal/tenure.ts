@@ -31,7 +31,7 @@
  * (an uninterruptible region) stops in time; that a process paused past its deadline (GC,
  * SIGSTOP) notices before it acts — only a fence on the token protects against that.
  */
-import { Clock, Deferred, Duration, Effect, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
 import type { HeldLease } from "../Lease.ts"
 import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { LossReason } from "../LeaseError.ts"
@@ -81,6 +81,17 @@ const lossOf = (record: Option.Option<LeaseRecord>): Loss | undefined =>
     ? new Loss({ _tag: "Released" })
     : undefined
 
+/** One running `guard`: told to stop through `stop`, reports through `stopped`. */
+interface Guard {
+  readonly stop: Deferred.Deferred<never, LeaseLostError>
+  readonly stopped: Deferred.Deferred<void>
+}
+
+/** The guards (of any tenure) whose work the current fiber runs inside. */
+const CallingGuards = Context.Reference<ReadonlySet<Guard>>("@leasekit/core/internal/tenure/CallingGuards", {
+  defaultValue: () => new Set()
+})
+
 /** What a successful acquisition hands to the tenure. */
 export interface Acquired {
   readonly record: LeaseRecord
@@ -97,7 +108,7 @@ export const start = (
   store: LeaseStoreService,
   options: ResolvedLeaseOptions,
   acquired: Acquired,
-  scope: Scope.Scope
+  scope: Scope.Closeable
 ): Effect.Effect<HeldLease> =>
   Effect.gen(function*() {
     const { holder, key } = options
@@ -111,10 +122,8 @@ export const start = (
     })
     /** Fails when the lease is lost (never on our own release). */
     const lostSignal = yield* Deferred.make<never, LeaseLostError>()
-    /** Fails when the tenure ends for guarded work: on loss, or when our release begins. */
-    const endedSignal = yield* Deferred.make<never, LeaseLostError>()
-    /** One per running `guard`, completed when its work has stopped. */
-    const guards = yield* Ref.make<ReadonlySet<Deferred.Deferred<void>>>(new Set())
+    /** The running `guard`s of this tenure. */
+    const guards = yield* Ref.make<ReadonlySet<Guard>>(new Set())
     const writes = yield* Semaphore.make(1)
     const releases = yield* Semaphore.make(1)
     const annotate = Telemetry.annotate(key, holder)
@@ -141,7 +150,7 @@ export const start = (
         if (Option.isSome(existing)) return yield* Effect.flip(existing.value)
         if ((yield* Ref.get(state)).phase === "Released") return error
         yield* Deferred.fail(lostSignal, error)
-        yield* Deferred.fail(endedSignal, error)
+        yield* Effect.forEach(yield* Ref.get(guards), (guard) => Deferred.fail(guard.stop, error), { discard: true })
         yield* metrics.lost(loss.reason._tag)
         yield* metrics.setHeld(false)
         yield* Effect.logWarning(error.message)
@@ -154,11 +163,14 @@ export const start = (
       return s.phase !== "Released" && (yield* monotonicMillis) >= s.sentAt + deadlineMillis ? Option.some(s) : Option.none()
     })
 
-    /** Declares `DeadlineExceeded` when the deadline has passed; otherwise fails with a loss
-     * already declared, if any. Used before anything that relies on holding the lease. */
+    const relinquished = new LeaseLostError({ key, holder, reason: { _tag: "Relinquished" } })
+
+    /** Fails with the loss already declared, or `Relinquished` once a release began, or declares
+     * `DeadlineExceeded` when the deadline has passed. Used before any guarded step. */
     const ensureHeld = Effect.gen(function*() {
-      const ended = yield* Deferred.poll(endedSignal)
-      if (Option.isSome(ended)) return yield* ended.value
+      const lost = yield* Deferred.poll(lostSignal)
+      if (Option.isSome(lost)) return yield* lost.value
+      if ((yield* Ref.get(state)).phase !== "Held") return yield* Effect.fail(relinquished)
       const late = yield* overdue
       if (Option.isSome(late)) return yield* Effect.fail(yield* declareLost(deadlineLoss(late.value)))
     })
@@ -307,13 +319,17 @@ export const start = (
       )
     })
 
-    /** Ends the tenure for guarded work and waits until every guarded effect has stopped. */
+    /** Ends the tenure for guarded work and waits until every guarded effect has stopped — but
+     * those the release is called from (e.g. a guarded effect releasing its own lease early): it
+     * cannot wait for itself, and what it does after releasing is its own choice. */
     const stopGuards = Effect.gen(function*() {
-      yield* Deferred.fail(endedSignal, new LeaseLostError({ key, holder, reason: { _tag: "Relinquished" } }))
-      yield* Effect.forEach(yield* Ref.get(guards), Deferred.await, { discard: true })
+      const caller = yield* CallingGuards
+      const others = [...(yield* Ref.get(guards))].filter((guard) => !caller.has(guard))
+      yield* Effect.forEach(others, (guard) => Deferred.fail(guard.stop, relinquished), { discard: true })
+      yield* Effect.forEach(others, (guard) => Deferred.await(guard.stopped), { discard: true })
     })
 
-    const release: Effect.Effect<void, LeaseRelinquishmentError> = releases.withPermit(
+    const releaseTenure: Effect.Effect<void, LeaseRelinquishmentError> = releases.withPermit(
       Effect.gen(function*() {
         const { phase } = yield* Ref.get(state)
         if (phase === "Released") return
@@ -344,11 +360,15 @@ export const start = (
           const failure = yield* Effect.flip(lost.value)
           if (failure.reason._tag !== "DeadlineExceeded") return
         }
-        yield* release.pipe(
+        yield* releaseTenure.pipe(
           Effect.catch((error) => Effect.logWarning(`lease not released on scope close: ${error.message}`))
         )
       })
     )
+
+    /** The explicit release also closes the tenure's scope, so that nothing of the tenure stays
+     * registered in a long-lived caller's scope. */
+    const release = Effect.andThen(releaseTenure, Scope.close(scope, Exit.void))
 
     yield* metrics.acquired
     yield* metrics.setHeld(true)
@@ -356,24 +376,28 @@ export const start = (
 
     const isHeldNow = Effect.gen(function*() {
       const s = yield* Ref.get(state)
-      if (s.phase !== "Held" || (yield* Deferred.isDone(endedSignal))) return false
+      if (s.phase !== "Held" || (yield* Deferred.isDone(lostSignal))) return false
       return (yield* monotonicMillis) < s.sentAt + deadlineMillis
     })
 
     const guard = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | LeaseLostError, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          const stopped = yield* Deferred.make<void>()
-          yield* Ref.update(guards, (set) => new Set(set).add(stopped))
-          // The loss arm is armed first; the work checks, in its own fiber and right before its
+          const entry: Guard = { stop: yield* Deferred.make<never, LeaseLostError>(), stopped: yield* Deferred.make<void>() }
+          yield* Ref.update(guards, (set) => new Set(set).add(entry))
+          const caller = yield* CallingGuards
+          // The stop arm is armed first; the work checks, in its own fiber and right before its
           // first step, that the tenure has not ended and its deadline has not passed.
-          return yield* restore(Effect.raceFirst(Deferred.await(endedSignal), Effect.andThen(ensureHeld, self))).pipe(
+          const work = Effect.andThen(ensureHeld, self).pipe(
+            Effect.provideService(CallingGuards, new Set(caller).add(entry))
+          )
+          return yield* restore(Effect.raceFirst(Deferred.await(entry.stop), work)).pipe(
             Effect.ensuring(
               Ref.update(guards, (set) => {
                 const next = new Set(set)
-                next.delete(stopped)
+                next.delete(entry)
                 return next
-              }).pipe(Effect.andThen(Deferred.succeed(stopped, undefined)))
+              }).pipe(Effect.andThen(Deferred.succeed(entry.stopped, undefined)))
             )
           )
         })
@@ -394,6 +418,24 @@ export const start = (
   })
 
 /** Whether an acquisition's deadline (`sentAt + renewDeadline`) has already passed: such a lease
- * must not be handed out. */
+ * must not be handed out (see `clearStale`). */
 export const isStale = (options: ResolvedLeaseOptions, acquired: Acquired): Effect.Effect<boolean> =>
   Effect.map(monotonicMillis, (now) => now >= acquired.sentAt + Duration.toMillis(options.renewDeadline))
+
+/**
+ * Gives up an acquisition that came too late to be handed out: clears the record it wrote (a
+ * compare-and-swap from that very record, so it can only undo our own write), so that it is free
+ * at once rather than after a duration. Best effort: a failure is logged, and the record then
+ * expires by itself.
+ */
+export const clearStale = (store: LeaseStoreService, acquired: Acquired): Effect.Effect<void> =>
+  store.update(acquired.record, {
+    holder: "",
+    durationSeconds: 1,
+    acquireTime: acquired.sentWall,
+    renewTime: acquired.sentWall,
+    transitions: acquired.record.transitions ?? 0
+  }).pipe(
+    Effect.asVoid,
+    Effect.catch((error) => Effect.logDebug(`a late acquisition could not be cleared: ${error.message}`))
+  )
