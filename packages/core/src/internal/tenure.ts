@@ -310,7 +310,8 @@ export const start = (
       return yield* once.pipe(
         Effect.retry({
           schedule: Schedule.spaced(options.retryPeriod).pipe(Schedule.upTo({ duration: options.duration })),
-          while: (e) => e instanceof LeaseStoreError && isTransient(e)
+          // Once the lease is lost to its deadline, clearing it only hands it over sooner: one try.
+          while: (e) => e instanceof LeaseStoreError && isTransient(e) && !Deferred.isDoneUnsafe(lostSignal)
         }),
         Effect.catchIf(
           (e): e is LeaseStoreError => e instanceof LeaseStoreError,
