@@ -19,6 +19,22 @@
  *   any other contender may take it over;
  * - an unexpected loss (taken over, released or deleted by someone else, renew deadline passed)
  *   fires every `onLost` handler once and aborts the signal `run` passed to its callback;
+ * - `run`'s callback is the core's guarded work: it is not started on a lease that is no longer
+ *   held, and a `release()` (or a variant) or `close()` ends the tenure for it *before* anything
+ *   is written: its signal aborts (reason: a `LeaseLostError` with reason `Relinquished`; for
+ *   `close()` the `LeaseAcquisitionError` with reason `Closed`) and the release waits for the
+ *   callback to settle, at most `renewDeadline` — the core keeps renewing meanwhile, so the
+ *   callback keeps exclusive use while it stops. `run` then rejects with that reason: its work
+ *   was not protected to the end. The bound is `renewDeadline` because that is the time the
+ *   lease already gives guarded work to notice the end of a tenure (the core declares a loss that
+ *   long after its last renewal); it only keeps a callback that ignores its signal from holding
+ *   the lease for ever. A callback that calls `release()` or `close()` itself is neither stopped
+ *   nor waited for (it is waiting for the release), and `run` then settles as the callback does
+ *   (or rejects with `Closed`);
+ * - `onLost` does not fire for this instance's own `release()` / `close()`, and a release whose
+ *   write landed but whose answer was lost counts as released even when another contender has
+ *   taken the lease meanwhile (no `onLost`; `run` settles as its callback did). `checkAlive()`
+ *   and `isAcquired()` say false from the moment a release begins;
  * - the token (`acquireWithToken`, `run`) strictly increases with every change of holder as long as
  *   the Lease object is not deleted (`releaseMode: "delete"` restarts it from 0);
  * - operations that change what the instance holds (acquire, renew, lock, release and their
@@ -28,8 +44,14 @@
  *   was passed in, closes the Kubernetes client.
  *
  * Does not guarantee:
- * - that work stops when the lease is lost: `run` aborts its signal, but only code that honours
- *   the signal (or checks `checkAlive()`, or fences its writes with the token) stops in time;
+ * - that work stops when the lease is lost or released: `run` aborts its signal, but only code
+ *   that honours the signal (or checks `checkAlive()`, or fences its writes with the token) stops
+ *   in time. A callback still running `renewDeadline` after its signal aborted is left running
+ *   while the release is written (a warning is logged); `run` still settles only when it does;
+ * - that a release which cannot reach the API server ends quietly: loss detection stays armed
+ *   until the release is written, so if it is not written by the renew deadline, `onLost` fires
+ *   (`DeadlineExceeded`) — the Lease may still name this instance, and others take it over once
+ *   it expires;
  * - exclusion against writers that ignore the protocol (an admin editing the Lease);
  * - a wall-clock notion of expiry. Expiry is judged as *this process* observes it (client-go's
  *   rule): a lease held by someone else counts as expired once this process — strictly, this
@@ -49,6 +71,7 @@ import {
   LeaseOptions
 } from "@leasekit/core"
 import { Cause, Clock, Duration, Effect, Exit, Option, Schedule, Scope, Semaphore } from "effect"
+import { AsyncLocalStorage } from "node:async_hooks"
 import * as Convert from "./internal/errors.ts"
 import {
   InvalidLeaseOptionsError,
@@ -132,10 +155,17 @@ interface Tenure {
   readonly scope: Scope.Closeable
   /** Set once the core declared the lease lost. */
   lost: LeaseLostError | undefined
-  /** A release failed: renewal has stopped; the next release retries, the next acquire starts over. */
+  /** A release began: the tenure is no longer live. If the release failed, renewal has stopped;
+   * the next release retries, the next acquire starts over. */
   releasing: boolean
-  /** Internal loss listeners (`run`). */
-  readonly listeners: Set<LostHandler>
+  /** The `run` whose own callback began the release (or close), if one did: that callback is
+   * neither stopped nor waited for — it is waiting for the release. */
+  releasedBy: Run | undefined
+}
+
+/** One call of `run`: what its callback's async context carries. */
+interface Run {
+  readonly tenure: Tenure
 }
 
 type Outcome<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly error: unknown }
@@ -170,6 +200,8 @@ export class IntervalLease implements AsyncDisposable {
   readonly #permit: Semaphore.Semaphore
   readonly #handlers = new Set<LostHandler>()
   readonly #closeController = new AbortController()
+  /** The `run` whose callback the current async context is inside, if any. */
+  readonly #callbacks = new AsyncLocalStorage<Run>()
   #tenure: Tenure | undefined = undefined
   #closing: Promise<void> | undefined = undefined
 
@@ -333,22 +365,29 @@ export class IntervalLease implements AsyncDisposable {
   // ---------------------------------------------------------------------------------------------
 
   /**
-   * Stops renewal and releases the lease this instance holds (clears the holder, or deletes the
-   * object with `releaseMode: "delete"`). A lease that is gone, or that still names this instance
-   * after its deadline passed, is released without complaint; one that another holder has now
-   * rejects with `LeaseRelinquishmentError` (`HeldByOther`). Resolves without any request when
-   * this instance holds nothing (never acquired, already released). When the API server keeps
-   * failing (after retrying for up to the lease duration) it rejects with reason `Store`; renewal
-   * has then stopped and the next `release()` / `unlockWithRetry()` tries again.
+   * Releases the lease this instance holds: first ends the tenure for a running `run` callback
+   * (aborts its signal with a `Relinquished` `LeaseLostError` and waits for it to settle, at most
+   * `renewDeadline`, the lease still renewed meanwhile), then stops renewal and clears the holder
+   * (or deletes the object with `releaseMode: "delete"`). From the moment it begins, `checkAlive()`
+   * and `isAcquired()` say false. A lease that is gone, or that still names this instance after its
+   * deadline passed, is released without complaint, and so is one another contender took after
+   * this release's write landed (its answer lost); one that another holder took otherwise rejects
+   * with `LeaseRelinquishmentError` (`HeldByOther`). Resolves without any request when this
+   * instance holds nothing (never acquired, already released). When the API server keeps failing
+   * (after retrying for up to the lease duration) it rejects with reason `Store`; renewal has then
+   * stopped and the next `release()` / `unlockWithRetry()` tries again.
    */
   release(): Promise<void> {
-    return this.#run(this.#releaseOnce, { operation: "release", whenClosed: () => undefined })
+    return this.#run(this.#releaseOnce(this.#callbacks.getStore()), {
+      operation: "release",
+      whenClosed: () => undefined
+    })
   }
 
   /** `release`, resolving `false` instead of rejecting when another holder has the lease now. */
   tryRelease(): Promise<boolean> {
     return this.#run(
-      this.#releaseOnce.pipe(
+      this.#releaseOnce(this.#callbacks.getStore()).pipe(
         Effect.as(true),
         Effect.catchIf((e) => e.reason === "HeldByOther", () => Effect.succeed(false))
       ),
@@ -362,7 +401,7 @@ export class IntervalLease implements AsyncDisposable {
    * another holder has now is not retried: that rejects at once with `HeldByOther`.
    */
   unlockWithRetry(options: { readonly signal?: AbortSignal | undefined } = {}): Promise<void> {
-    const retried = this.#releaseOnce.pipe(
+    const retried = this.#releaseOnce(this.#callbacks.getStore()).pipe(
       Effect.tapError((e) =>
         e.reason === "Store"
           ? Effect.logWarning(`${e.message}; retrying in ${Duration.format(this.#options.retryPeriod)}`)
@@ -376,11 +415,12 @@ export class IntervalLease implements AsyncDisposable {
   /**
    * Releases what this instance holds (like `release()`, but never rejecting for it: a release
    * that fails is logged and the lease expires by itself), stops a waiting `lock`, aborts the
-   * signal of a running `run` callback, and closes the Kubernetes client unless the runtime was
-   * passed in. Idempotent. Afterwards acquiring rejects with reason `Closed`.
+   * signal of a running `run` callback (reason: the `Closed` `LeaseAcquisitionError`) and waits
+   * for it before the release is written, as `release()` does, and closes the Kubernetes client
+   * unless the runtime was passed in. Idempotent. Afterwards acquiring rejects with reason `Closed`.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#closeNow()
+    this.#closing ??= this.#closeNow(this.#callbacks.getStore())
     return this.#closing
   }
 
@@ -395,7 +435,7 @@ export class IntervalLease implements AsyncDisposable {
 
   /**
    * Whether this instance holds the lease and it has not expired: the core still considers it
-   * held (not released, not lost, renew deadline not passed) *and* a fresh read of the Lease
+   * held (no release begun, not lost, renew deadline not passed) *and* a fresh read of the Lease
    * names this instance. When the read names someone else, the loss is confirmed through the core
    * at once (so `onLost` fires now rather than at the next renewal). Rejects with
    * `LeaseInspectionError` when the Lease cannot be read.
@@ -434,7 +474,7 @@ export class IntervalLease implements AsyncDisposable {
 
   /**
    * Whether this instance holds the lease right now, as the core knows it locally — no request is
-   * made: not released, not lost, and the renew deadline of the last successful renewal not passed.
+   * made: no release begun, not lost, and the renew deadline of the last successful renewal not passed.
    * While it is true, no other contender following the protocol can hold the lease.
    */
   checkAlive(): boolean {
@@ -510,16 +550,27 @@ export class IntervalLease implements AsyncDisposable {
 
   /**
    * Waits for the lease (as `lock`, with its `signal` and `timeoutMs`), runs `fn` with a signal and
-   * the fencing token, and releases the lease afterwards whatever happens. The signal aborts when
-   * the lease is lost (its reason is the `LeaseLostError`), when `options.signal` aborts, and when
-   * the instance is closed. `run` settles only after `fn` has settled, then:
+   * the fencing token, and releases the lease afterwards whatever happens. `fn` runs as the core's
+   * guarded work: it is not started when the lease is no longer held, and its signal aborts when
+   * the lease is lost (the reason is the `LeaseLostError`), when this instance's `release()` (or a
+   * variant) begins (a `LeaseLostError` with reason `Relinquished`), when the instance is closed
+   * (the `LeaseAcquisitionError` with reason `Closed`), and when `options.signal` aborts (its
+   * reason). A release or close waits for `fn` to settle — at most `renewDeadline` after the
+   * abort, the lease renewed meanwhile — before it writes. `run` settles only after `fn` has
+   * settled, then:
    * - rejects with `LeaseLostError` if the lease was lost while `fn` ran (even if `fn` resolved —
-   *   its work was not protected to the end); a release that finds another holder counts as such;
+   *   its work was not protected to the end); a release that finds another holder, without its
+   *   own write having let them in, counts as such;
    * - rejects with `LeaseAcquisitionError` (`Closed`) if the instance was closed while `fn` ran;
+   * - rejects with the `Relinquished` `LeaseLostError` (the signal's reason) if a release of this
+   *   instance began while `fn` ran;
    * - otherwise settles as `fn` did. A release that fails for a store reason is logged, not thrown
    *   (the work is done; the lease expires by itself).
    *
-   * If this instance already held the lease, `run` uses that tenure and still releases it afterwards.
+   * `fn` may end the tenure early itself (`await lease.release()` inside it): its own signal is
+   * then not aborted and the release does not wait for it, and `run` settles as `fn` does. If this
+   * instance already held the lease, `run` uses that tenure and still releases it afterwards; so
+   * when several `run`s share one tenure, the first to finish stops the others.
    */
   async run<T>(fn: (signal: AbortSignal, token: string) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
     await this.lock(options)
@@ -532,21 +583,20 @@ export class IntervalLease implements AsyncDisposable {
     const abort = (reason: unknown) => {
       if (!controller.signal.aborted) controller.abort(reason)
     }
-    const onLoss: LostHandler = (error) => abort(error)
     const onCallerAbort = () => abort(options.signal?.reason)
     const onClose = () => abort(this.#closeController.signal.reason)
-    if (tenure.lost !== undefined) abort(tenure.lost)
-    tenure.listeners.add(onLoss)
     options.signal?.addEventListener("abort", onCallerAbort, { once: true })
     this.#closeController.signal.addEventListener("abort", onClose, { once: true })
     if (options.signal?.aborted) onCallerAbort()
-    let outcome: Outcome<T>
+    if (this.#closeController.signal.aborted) onClose()
+    const work = this.#guarded(tenure, fn, controller.signal, abort)
+    let exit: Exit.Exit<Outcome<T>, unknown>
+    let outcome: Outcome<T> | undefined
     try {
-      outcome = { ok: true, value: await fn(controller.signal, String(tenure.held.token)) }
-    } catch (error) {
-      outcome = { ok: false, error }
+      exit = await this.#runtime.runPromiseExit(work.effect)
+      // A release stops waiting for `fn` after `renewDeadline`; `run` does not settle before it.
+      outcome = await work.settled()
     } finally {
-      tenure.listeners.delete(onLoss)
       options.signal?.removeEventListener("abort", onCallerAbort)
       this.#closeController.signal.removeEventListener("abort", onClose)
     }
@@ -556,14 +606,8 @@ export class IntervalLease implements AsyncDisposable {
         await this.release()
       } catch (error) {
         if (error instanceof LeaseRelinquishmentError && error.reason === "HeldByOther") {
-          lost ??= new LeaseLostError({
-            ...this.#location,
-            message: `lease ${this.#key} was taken by "${error.holder}" while run() held it`,
-            reason: "Taken",
-            holder: this.holder,
-            takenBy: error.holder,
-            cause: error
-          })
+          // The core declared that loss (`Taken`) before failing; `#releaseOnce` recorded it.
+          lost ??= tenure.lost
         } else if (!(error instanceof LeaseAcquisitionError && error.reason === "Closed")) {
           this.#log(`lease ${this.#key}: not released after run(), it will expire by itself: ${String(error)}`)
         }
@@ -571,7 +615,14 @@ export class IntervalLease implements AsyncDisposable {
     }
     if (lost !== undefined) throw lost
     if (this.#closeController.signal.aborted) throw this.#closedError("acquire")
-    if (!outcome.ok) throw outcome.error
+    if (Exit.isFailure(exit) && !(work.releasedItself() && outcome !== undefined)) {
+      // The tenure ended for `fn` by a release of this instance (a loss is `lost` above).
+      const reason = controller.signal.reason
+      if (reason instanceof LeaseLostError) throw reason
+      const failure = Cause.findErrorOption(exit.cause)
+      throw Option.isSome(failure) ? Convert.fromUnknown(this.#location, failure.value) : Cause.squash(exit.cause)
+    }
+    if (outcome === undefined || !outcome.ok) throw outcome?.error
     return outcome.value
   }
 
@@ -665,6 +716,99 @@ export class IntervalLease implements AsyncDisposable {
     )
   }
 
+  /**
+   * `fn` as the core's guarded work on `tenure`, built with `Effect.callback`: the core starts it
+   * only while the lease is held, and when the tenure ends for guarded work — a loss, or a release
+   * or close of this instance — interrupts it. The interruption aborts `fn`'s signal with the
+   * reason and waits for `fn` to settle, at most `renewDeadline`; the core's release writes only
+   * after that. `settled` is `fn`'s outcome once it settles (`undefined` if it never started).
+   */
+  #guarded<T>(
+    tenure: Tenure,
+    fn: (signal: AbortSignal, token: string) => Promise<T> | T,
+    signal: AbortSignal,
+    abort: (reason: unknown) => void
+  ): {
+    readonly effect: Effect.Effect<Outcome<T>, CoreLostError>
+    readonly settled: () => Promise<Outcome<T> | undefined>
+    /** Whether the callback itself released the lease (or closed the instance). */
+    readonly releasedItself: () => boolean
+  } {
+    const self = this
+    const bound = this.#options.renewDeadline
+    const run: Run = { tenure }
+    let running: Promise<Outcome<T>> | undefined
+    const work = Effect.callback<Outcome<T>>((resume) => {
+      const started = new Promise<T>((resolve) =>
+        resolve(this.#callbacks.run(run, () => fn(signal, String(tenure.held.token))))
+      ).then(
+        (value): Outcome<T> => ({ ok: true, value }),
+        (error): Outcome<T> => ({ ok: false, error })
+      )
+      running = started
+      void started.then((outcome) => resume(Effect.succeed(outcome)))
+      return Effect.gen(function*() {
+        // A callback releasing its own lease waits for that release: it can be neither stopped
+        // nor waited for, and what it does afterwards is its own choice.
+        if (tenure.releasedBy === run) return
+        if (!signal.aborted) abort(yield* self.#endReason(tenure))
+        const stopped = yield* Effect.timeoutOption(Effect.promise(() => started), bound)
+        if (Option.isNone(stopped)) {
+          yield* Effect.logWarning(
+            `lease ${self.#key}: run()'s callback did not stop within ${
+              Duration.format(bound)
+            } (the renew deadline) of its signal aborting; no longer waiting for it (it still runs)`
+          )
+        }
+      })
+    })
+    // The core stops guarded work on a loss by itself; `lost` is raced as well because a loss the
+    // renewer declares does not always reach the guards (core bug, reported: the renewal race
+    // interrupts `declareLost` between failing `lost` and stopping the guards).
+    const untilLost = Effect.flatMap(Effect.flip(tenure.held.lost), Effect.fail)
+    const effect = tenure.held.guard(Effect.raceFirst(work, untilLost)).pipe(
+      Effect.tapError((error) => error.reason._tag === "Relinquished" ? Effect.void : this.#notifyLost(tenure, error))
+    )
+    return {
+      effect,
+      settled: () => running ?? Promise.resolve(undefined),
+      releasedItself: () => tenure.releasedBy === run
+    }
+  }
+
+  /**
+   * Why the core ended `tenure` for guarded work: a loss (recorded here first if only the core knew
+   * it yet), else a release of this instance began, else the runtime is going away (closed).
+   */
+  #endReason(tenure: Tenure): Effect.Effect<Error> {
+    const self = this
+    return Effect.gen(function*() {
+      yield* self.#recordLoss(tenure)
+      if (tenure.lost !== undefined) return tenure.lost
+      if (tenure.releasing) {
+        return new LeaseLostError({
+          ...self.#location,
+          message: `lease ${self.#key}: released by this instance while run()'s callback was running; the callback was told to stop before the release is written`,
+          reason: "Relinquished",
+          holder: self.holder
+        })
+      }
+      return self.#closedError("acquire")
+    })
+  }
+
+  /**
+   * Records a loss the core has declared but this instance has not heard of yet (its watcher is a
+   * fiber of its own and may run later). Never waits: the core fails `lost` before it ends the
+   * tenure for guarded work and before it fails a release with `HeldByOther`.
+   */
+  #recordLoss(tenure: Tenure): Effect.Effect<void> {
+    return Effect.flip(tenure.held.lost).pipe(
+      Effect.timeoutOption(Duration.zero),
+      Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: (error) => this.#notifyLost(tenure, error) }))
+    )
+  }
+
   /** Records the core's loss of `tenure` (once) and tells the handlers. */
   #notifyLost(tenure: Tenure, error: CoreLostError): Effect.Effect<void> {
     return Effect.suspend(() => {
@@ -672,7 +816,7 @@ export class IntervalLease implements AsyncDisposable {
       const lost = Convert.fromLoss(this.#location, error)
       tenure.lost = lost
       const failures: Array<unknown> = []
-      for (const handler of [...tenure.listeners, ...this.#handlers]) {
+      for (const handler of this.#handlers) {
         try {
           handler(lost)
         } catch (thrown) {
@@ -732,7 +876,7 @@ export class IntervalLease implements AsyncDisposable {
         const scope = yield* Scope.make()
         const exit = yield* Effect.exit(restore(Scope.provide(scope)(acquisition)))
         if (Exit.isSuccess(exit) && Option.isSome(exit.value)) {
-          const tenure: Tenure = { held: exit.value.value, scope, lost: undefined, releasing: false, listeners: new Set() }
+          const tenure: Tenure = { held: exit.value.value, scope, lost: undefined, releasing: false, releasedBy: undefined }
           self.#tenure = tenure
           yield* tenure.held.lost.pipe(
             Effect.catch((error) => self.#notifyLost(tenure, error)),
@@ -777,29 +921,34 @@ export class IntervalLease implements AsyncDisposable {
   }
 
   /**
-   * One release of the tenure through the core. Success or another holder ends the tenure; a
-   * store failure keeps it (renewal stopped) for the next release to retry.
+   * One release of the tenure through the core, which first stops `run`'s callback (see
+   * `#guarded`) and then writes; `caller` is the `run` whose callback called it, if one did.
+   * Success or another holder ends the tenure; a store failure keeps it (renewal stopped) for the
+   * next release to retry.
    */
-  get #releaseOnce(): Effect.Effect<void, LeaseRelinquishmentError> {
+  #releaseOnce(caller: Run | undefined): Effect.Effect<void, LeaseRelinquishmentError> {
     const self = this
     return this.#serialized(Effect.gen(function*() {
       const tenure = self.#tenure
       if (tenure === undefined) return
+      // From here on the tenure is not live (`checkAlive`, `isAcquired`); the core stops `run`'s
+      // callback before it writes — unless that callback is the one releasing.
+      tenure.releasing = true
+      if (caller?.tenure === tenure) tenure.releasedBy = caller
       const released = yield* Effect.exit(tenure.held.release)
       if (Exit.isSuccess(released)) return yield* self.#dispose(tenure)
       const error = Cause.findErrorOption(released.cause)
       if (Option.isNone(error)) return yield* Effect.failCause(released.cause).pipe(Effect.orDie)
       const converted = Convert.fromRelinquishment(self.#location, error.value)
       if (converted.reason === "HeldByOther") {
+        yield* self.#recordLoss(tenure)
         yield* self.#dispose(tenure)
-      } else {
-        tenure.releasing = true
       }
       return yield* Effect.fail(converted)
     }))
   }
 
-  async #closeNow(): Promise<void> {
+  async #closeNow(caller: Run | undefined): Promise<void> {
     this.#closeController.abort(this.#closedError("acquire"))
     // Waits for an interrupted operation to let go of the permit, then ends the tenure; needs no
     // store service of its own (the core's finalizer carries its store), so it runs even when the
@@ -807,7 +956,9 @@ export class IntervalLease implements AsyncDisposable {
     const self = this
     const exit = await Effect.runPromiseExit(self.#serialized(Effect.suspend(() => {
       const tenure = self.#tenure
-      return tenure === undefined ? Effect.void : self.#dispose(tenure)
+      if (tenure === undefined) return Effect.void
+      if (caller?.tenure === tenure) tenure.releasedBy = caller
+      return self.#dispose(tenure)
     })))
     if (this.#ownsRuntime) await this.#runtime.dispose()
     if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)

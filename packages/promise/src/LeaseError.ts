@@ -7,7 +7,8 @@
  *   store failed, or a retrying release was aborted).
  * - `LeaseLostError`: a lease this instance held was lost (taken over, released or deleted by
  *   someone else, or not renewed in time) — passed to `onLost` handlers, used as the abort reason
- *   of `run`'s signal, and thrown by `run` and `check`.
+ *   of `run`'s signal, and thrown by `run` and `check`; with reason `Relinquished`, `run`'s
+ *   callback was stopped because this instance began releasing the lease.
  * - `LeaseInspectionError`: the lease could not be read (`isAcquired`, `isExpired`).
  * - `InvalidLeaseOptionsError`: the options (or the kubeconfig they point to) cannot work.
  *
@@ -128,8 +129,10 @@ export class LeaseRelinquishmentError extends LeaseError {
  * - `Deleted`: the Lease object was deleted.
  * - `DeadlineExceeded`: no renewal succeeded within the renew deadline (or, from `check`, the last
  *   renewal is older than the lease duration plus the tolerance).
- * - `Relinquished`: this instance released the lease while work it guarded was running; the work
- *   was told to stop (its signal aborted) before the release was written.
+ * - `Relinquished`: not a loss to someone else: a `release()` (or a variant) of this instance began
+ *   while `run`'s callback was running. The callback's signal aborted with it, the release waited
+ *   for the callback (at most `renewDeadline`) before writing, and `run` rejects with it. Never
+ *   passed to `onLost`.
  *
  * @since 0.1.0
  * @category errors

@@ -1,10 +1,13 @@
 /**
- * IntervalLease over the core's in-memory store, on the real clock with short durations: the
- * semantics of every method without a control plane. The same behaviours run against a real
- * kube-apiserver in test/integration/promise.test.ts.
+ * IntervalLease over the core's in-memory store: the semantics of every method without a control
+ * plane. Most tests run on the real clock with short durations; those about releasing while
+ * `run`'s callback runs put the lease's runtime on `TestClock`, so every duration of the core
+ * (renewals, the deadline, retries, the wait for the callback) passes only when the test says.
+ * The same behaviours run against a real kube-apiserver in test/integration/promise.test.ts.
  */
 import { LeaseStore, LeaseStoreError } from "@leasekit/core"
-import { Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Logger, Option } from "effect"
+import { TestClock } from "effect/testing"
 import { afterEach, assert, beforeEach, describe, it } from "vitest"
 import {
   IntervalLease,
@@ -73,6 +76,81 @@ const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
   }
   return assert.fail("expected a rejection")
 }
+
+/** Waits `ms` of real time. */
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** The messages logged through the runtime of `onVirtualClock`. */
+let logged: Array<string> = []
+
+/**
+ * Puts the leases of this test on a runtime with `TestClock` (and a logger that records into
+ * `logged`) over `store`.
+ */
+const onVirtualClock = async (store: Layer.Layer<LeaseStore.LeaseStore> = LeaseStore.layerMemory()) => {
+  await runtime.dispose()
+  logged = []
+  const capture = Logger.make((options) => {
+    const message = options.message
+    logged.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+  })
+  runtime = LeaseRuntime.fromLayer(
+    Layer.mergeAll(store, TestClock.layer(), Logger.layer([capture], { mergeWithExisting: true }))
+  )
+}
+
+/** Moves the virtual clock of `onVirtualClock` on. */
+const adjust = (duration: Duration.Input) => runtime.runPromise(TestClock.adjust(duration))
+
+/**
+ * The memory store with its release writes (updates that clear the holder) under the test's
+ * control: `hold` keeps them from being applied until it resolves; `loseAnswer` applies the next
+ * one and then answers `Timeout`, as a request whose answer was lost would. `sent` counts them.
+ */
+const releaseWrites = () => {
+  const control: { hold: Promise<void> | undefined; loseAnswer: boolean; sent: number } = {
+    hold: undefined,
+    loseAnswer: false,
+    sent: 0
+  }
+  const layer = Layer.effect(
+    LeaseStore.LeaseStore,
+    Effect.map(LeaseStore.makeMemory(), (store): LeaseStore.LeaseStoreService => ({
+      ...store,
+      withRequestTimeout: undefined,
+      update: (record, spec) =>
+        spec.holder !== ""
+          ? store.update(record, spec)
+          : Effect.gen(function*() {
+            control.sent++
+            const hold = control.hold
+            if (hold !== undefined) yield* Effect.promise(() => hold)
+            const written = yield* store.update(record, spec)
+            if (!control.loseAnswer) return written
+            control.loseAnswer = false
+            return yield* Effect.fail(
+              new LeaseStoreError({ operation: "update", key: record.key, reason: "Timeout", detail: "the answer was lost (the write landed)" })
+            )
+          })
+    }))
+  )
+  return { control, layer }
+}
+
+/** A callback for `run` that records its signal and settles only when the test says. */
+const controlledCallback = <T>() => {
+  let finish: (value: T) => void = () => undefined
+  let started: (signal: AbortSignal) => void = () => undefined
+  const signal = new Promise<AbortSignal>((resolve) => (started = resolve))
+  const fn = (s: AbortSignal) =>
+    new Promise<T>((resolve) => {
+      finish = resolve
+      started(s)
+    })
+  return { fn, signal, finish: (value: T) => finish(value) }
+}
+
+const holderOf = async (leaseName: string) => Option.getOrUndefined(await record(leaseName))?.holder
 
 describe("IntervalLease options", () => {
   it("defaults the lease name to the namespace and the duration to 20 seconds", () => {
@@ -427,5 +505,240 @@ describe("IntervalLease lock and run", () => {
     assert.strictEqual(Option.getOrThrow(await record(name)).holder, "")
     assert.isFalse(a.checkAlive())
     await a[Symbol.asyncDispose]()
+  })
+})
+
+describe("IntervalLease releasing, also while run's callback runs (virtual clock)", () => {
+  it("release() aborts the callback's signal (Relinquished), waits for it before writing, and run rejects", async () => {
+    await onVirtualClock()
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const losses: Array<LeaseLostError> = []
+    a.onLost((error) => losses.push(error))
+    const work = controlledCallback<string>()
+    const running = a.run(work.fn)
+    running.catch(() => undefined) // awaited below; not unhandled if an assertion fails first
+    const signal = await work.signal
+    try {
+      assert.isTrue(a.checkAlive())
+      let released = false
+      const releasing = a.release().then(() => (released = true))
+      assert.isFalse(a.checkAlive(), "not alive from the moment release() is called")
+      await eventually(() => signal.aborted, 1_000, "the callback's signal aborted by release()")
+      assert.instanceOf(signal.reason, LeaseLostError)
+      assert.strictEqual((signal.reason as LeaseLostError).reason, "Relinquished")
+      assert.strictEqual((signal.reason as LeaseLostError).holder, "a")
+      assert.isFalse(a.checkAlive())
+      assert.isFalse(await a.isAcquired(), "not acquired while the release waits for the callback")
+      await pause(50)
+      assert.isFalse(released, "the release waits for the callback")
+      assert.strictEqual(await holderOf(name), "a", "nothing is written while the callback runs")
+
+      work.finish("finished anyway")
+      await releasing
+      assert.strictEqual(await holderOf(name), "")
+      const error = await rejection(running)
+      assert.strictEqual(error, signal.reason, "run rejects with the signal's reason: its work was cut short")
+      assert.lengthOf(losses, 0, "onLost does not fire for the instance's own release")
+      assert.isFalse(a.checkAlive())
+    } finally {
+      work.finish("cleanup")
+    }
+  })
+
+  it("close() aborts the callback's signal (Closed), waits for it before writing, and run rejects with Closed", async () => {
+    await onVirtualClock()
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const losses: Array<LeaseLostError> = []
+    a.onLost((error) => losses.push(error))
+    const work = controlledCallback<string>()
+    const running = a.run(work.fn)
+    running.catch(() => undefined) // awaited below; not unhandled if an assertion fails first
+    const signal = await work.signal
+    try {
+      let closed = false
+      const closing = a.close().then(() => (closed = true))
+      assert.isFalse(a.checkAlive())
+      await eventually(() => signal.aborted, 1_000, "the callback's signal aborted by close()")
+      assert.instanceOf(signal.reason, LeaseAcquisitionError)
+      assert.strictEqual((signal.reason as LeaseAcquisitionError).reason, "Closed")
+      await pause(50)
+      assert.isFalse(closed, "close waits for the callback")
+      assert.strictEqual(await holderOf(name), "a", "nothing is written while the callback runs")
+
+      work.finish("finished anyway")
+      await closing
+      assert.strictEqual(await holderOf(name), "")
+      const error = await rejection(running)
+      assert.instanceOf(error, LeaseAcquisitionError)
+      assert.strictEqual((error as LeaseAcquisitionError).reason, "Closed")
+      assert.lengthOf(losses, 0, "onLost does not fire for the instance's own close")
+    } finally {
+      work.finish("cleanup")
+    }
+  })
+
+  it("a callback that ignores its signal holds the release back for at most renewDeadline; the overrun is logged", async () => {
+    await onVirtualClock()
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" }) // duration 3 s: renewDeadline 2 s, renewInterval 1 s
+    const losses: Array<LeaseLostError> = []
+    a.onLost((error) => losses.push(error))
+    const work = controlledCallback<string>()
+    let settled = false
+    const running = rejection(a.run(work.fn)).finally(() => (settled = true))
+    running.catch(() => undefined)
+    const signal = await work.signal
+    try {
+      let released = false
+      const releasing = a.release().then(() => (released = true))
+      await eventually(() => signal.aborted, 1_000, "the callback's signal aborted by release()")
+
+      await adjust("1500 millis") // the lease is renewed meanwhile (every second)
+      await pause(20)
+      assert.isFalse(released, "still waiting for the callback")
+      assert.strictEqual(await holderOf(name), "a")
+      assert.lengthOf(losses, 0, "renewed while waiting: not lost")
+
+      await adjust("500 millis") // renewDeadline after the abort: the release goes ahead
+      await eventually(() => released, 1_000, "the release after the bound")
+      await releasing
+      assert.strictEqual(await holderOf(name), "")
+      assert.isTrue(logged.some((line) => line.includes("did not stop")), logged.join("\n"))
+      assert.isFalse(settled, "run settles only once its callback has")
+
+      work.finish("late")
+      const error = await running
+      assert.instanceOf(error, LeaseLostError)
+      assert.strictEqual((error as LeaseLostError).reason, "Relinquished")
+      assert.lengthOf(losses, 0)
+    } finally {
+      work.finish("cleanup")
+    }
+  })
+
+  it("a release whose answer was lost while a waiter took over: run resolves, onLost stays silent", async () => {
+    const { control, layer } = releaseWrites()
+    await onVirtualClock(layer)
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const b = make({ leaseName: name, holder: "b" })
+    const losses: Array<LeaseLostError> = []
+    a.onLost((error) => losses.push(error))
+    const work = controlledCallback<number>()
+    const running = a.run(work.fn)
+    running.catch(() => undefined)
+    await work.signal
+    try {
+      const waiting = b.lock()
+      await pause(20) // b reads the lease (held by a) and watches it
+      control.loseAnswer = true
+      work.finish(7)
+      await waiting // the clearing write landed: b takes the lease at once
+      assert.strictEqual(await holderOf(name), "b")
+      await adjust("1 second") // a's release retries (retryPeriod), reads back b: its own write let b in
+      assert.strictEqual(await running, 7, "fn finished under the lease: run settles as fn did")
+      assert.lengthOf(losses, 0, "not a loss: the release landed")
+      assert.isFalse(a.checkAlive())
+      assert.isTrue(b.checkAlive())
+      assert.strictEqual(await holderOf(name), "b")
+    } finally {
+      work.finish(0)
+    }
+  })
+
+  it("checkAlive() and isAcquired() say false from the moment release() is called, while its write is in flight", async () => {
+    const { control, layer } = releaseWrites()
+    await onVirtualClock(layer)
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const losses: Array<LeaseLostError> = []
+    a.onLost((error) => losses.push(error))
+    await a.acquire()
+    assert.isTrue(a.checkAlive())
+    let open: () => void = () => undefined
+    control.hold = new Promise<void>((resolve) => (open = resolve))
+    try {
+      const releasing = a.release()
+      assert.isFalse(a.checkAlive(), "false at once")
+      await eventually(() => control.sent > 0, 1_000, "the release write sent")
+      assert.isFalse(a.checkAlive())
+      assert.isFalse(await a.isAcquired())
+      assert.strictEqual(await holderOf(name), "a", "the write has not been applied yet")
+      open()
+      await releasing
+      assert.strictEqual(await holderOf(name), "")
+      assert.isFalse(a.checkAlive())
+      assert.lengthOf(losses, 0)
+    } finally {
+      open()
+    }
+  })
+})
+
+describe("IntervalLease run: the callback's own release, and losses found by the renewer", () => {
+  /** Settles with `promise`, or with "still pending" after `ms` of real time. */
+  const within = <T>(promise: Promise<T>, ms: number) =>
+    Promise.race([promise, pause(ms).then(() => "still pending" as const)])
+
+  it("a callback may release its own lease: it is neither aborted nor waited for, and run settles as it did", async () => {
+    await onVirtualClock()
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const losses: Array<LeaseLostError> = []
+    a.onLost((error) => losses.push(error))
+    const running = a.run(async (signal) => {
+      await a.release()
+      return signal.aborted ? "aborted" : "released early"
+    })
+    running.catch(() => undefined)
+    assert.strictEqual(await within(running, 1_000), "released early")
+    assert.strictEqual(await holderOf(name), "")
+    assert.isFalse(a.checkAlive())
+    assert.lengthOf(losses, 0)
+  })
+
+  it("a callback may close its own instance: close does not wait for it, and run rejects with Closed", async () => {
+    await onVirtualClock()
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    const running = a.run(async () => {
+      await a.close()
+      return "closed"
+    })
+    const outcome = await within(rejection(running), 1_000)
+    assert.instanceOf(outcome, LeaseAcquisitionError)
+    assert.strictEqual((outcome as LeaseAcquisitionError).reason, "Closed")
+    assert.strictEqual(await holderOf(name), "")
+  })
+
+  it("the callback is stopped when a renewal finds the lease taken, also when the store answers from timers (as HTTP does)", async () => {
+    const hop = Effect.promise(() => pause(5))
+    await runtime.dispose()
+    runtime = LeaseRuntime.fromLayer(Layer.effect(
+      LeaseStore.LeaseStore,
+      Effect.map(LeaseStore.makeMemory(), (store): LeaseStore.LeaseStoreService => ({
+        ...store,
+        withRequestTimeout: undefined,
+        get: (key) => Effect.andThen(hop, store.get(key)),
+        update: (current, spec) => Effect.andThen(hop, store.update(current, spec))
+      }))
+    ))
+    const name = uniqueName()
+    const a = make({ leaseName: name, holder: "a" })
+    let signal: AbortSignal | undefined
+    const running = rejection(a.run((s) =>
+      new Promise((_, reject) => {
+        signal = s
+        s.addEventListener("abort", () => reject(s.reason))
+      })
+    ))
+    await eventually(() => signal !== undefined, 2_000, "run started")
+    await overwrite(name, "intruder")
+    const error = await within(running, 3_000)
+    assert.instanceOf(error, LeaseLostError)
+    assert.strictEqual((error as LeaseLostError).reason, "Taken")
+    assert.strictEqual(signal?.reason, error)
   })
 })
