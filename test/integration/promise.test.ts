@@ -369,6 +369,76 @@ describe("IntervalLease on a real API server", () => {
     assert.isFalse(a.checkAlive())
   })
 
+  /**
+   * A `run` callback that, once its signal aborts, reads the Lease (to see that nothing was
+   * written yet), takes `stopMs` to stop and resolves.
+   */
+  const slowToStop = (name: string, stopMs: number) => {
+    const seen: { signal?: AbortSignal; holderAtAbort?: string | undefined; finishedAt?: number } = {}
+    const fn = (signal: AbortSignal) =>
+      new Promise<string>((resolve) => {
+        seen.signal = signal
+        signal.addEventListener("abort", () => {
+          void (async () => {
+            seen.holderAtAbort = (await read(name))?.spec.holderIdentity
+            await new Promise((wait) => setTimeout(wait, stopMs))
+            seen.finishedAt = Date.now()
+            resolve("stopped")
+          })()
+        })
+      })
+    return { seen, fn }
+  }
+
+  it("release() during run: the callback's signal aborts (Relinquished) and the waiter gets the lease only after the callback stopped", async () => {
+    const name = `run-release-${suffix()}`
+    const a = contender(name, "holder-a")
+    const b = contender(name, "holder-b")
+    const losses: Array<LeaseLostError> = []
+    a.onLost((error) => losses.push(error))
+    const work = slowToStop(name, 500)
+    const running = rejection(a.run(work.fn))
+    await eventually("run started", () => work.seen.signal !== undefined)
+    let lockedAt = 0
+    const waiting = b.lock({ timeoutMs: 20_000 }).then(() => (lockedAt = Date.now()))
+    await eventually("b is waiting", async () => (await b.isExpired()) === false)
+
+    await a.release()
+    assert.isFalse(a.checkAlive())
+    const signal = work.seen.signal!
+    assert.instanceOf(signal.reason, LeaseLostError)
+    assert.strictEqual((signal.reason as LeaseLostError).reason, "Relinquished")
+    assert.strictEqual(work.seen.holderAtAbort, "holder-a", "nothing was written when the signal aborted")
+    assert.isDefined(work.seen.finishedAt, "release() resolved only after the callback stopped")
+    await waiting
+    assert.isAtLeast(lockedAt, work.seen.finishedAt!, "the next holder started after the callback stopped")
+    assert.strictEqual((await read(name))?.spec.holderIdentity, "holder-b")
+    assert.strictEqual(await running, signal.reason, "run rejects with the signal's reason")
+    assert.lengthOf(losses, 0, "onLost does not fire for the instance's own release")
+  })
+
+  it("close() during run: the callback's signal aborts (Closed) and the release is written only after it stopped", async () => {
+    const name = `run-close-${suffix()}`
+    const a = contender(name, "holder-a")
+    const losses: Array<LeaseLostError> = []
+    a.onLost((error) => losses.push(error))
+    const work = slowToStop(name, 500)
+    const running = rejection(a.run(work.fn))
+    await eventually("run started", () => work.seen.signal !== undefined)
+
+    await a.close()
+    const signal = work.seen.signal!
+    assert.instanceOf(signal.reason, LeaseAcquisitionError)
+    assert.strictEqual((signal.reason as LeaseAcquisitionError).reason, "Closed")
+    assert.strictEqual(work.seen.holderAtAbort, "holder-a", "nothing was written when the signal aborted")
+    assert.isDefined(work.seen.finishedAt, "close() resolved only after the callback stopped")
+    assert.strictEqual((await read(name))?.spec.holderIdentity, "")
+    const error = await running
+    assert.instanceOf(error, LeaseAcquisitionError)
+    assert.strictEqual((error as LeaseAcquisitionError).reason, "Closed")
+    assert.lengthOf(losses, 0, "onLost does not fire for the instance's own close")
+  })
+
   it("check resolves while renewals succeed; loses the lease and rejects when the API server stops answering", async () => {
     const name = `check-${suffix()}`
     const a = contender(name, "holder-a", { durationSeconds: 2 })
