@@ -49,6 +49,20 @@ describe("the guarantee", () => {
       })))
   })
 
+  it.effect("a loss found by a renewal over a store that answers later stops the guarded work", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const timeline = yield* makeTimeline
+      const lease = yield* Lease.acquire(opts("a"))
+      yield* lease.guard(Effect.never).pipe(Effect.catch(() => timeline.mark("work stopped")), Effect.forkChild)
+      yield* probe.admin.update(yield* read(key), { ...specOf(yield* read(key)), holder: "intruder" })
+      // Every call answers 5 ms later, as over a network.
+      yield* probe.setFaults(() => ({ delay: "5 millis" }))
+      yield* advance(8)
+      assert.strictEqual((yield* Effect.flip(lease.lost)).reason._tag, "Taken")
+      assert.isDefined(yield* timeline.at("work stopped"), "lost fired but the guarded work ran on")
+    })))
+
   describe("2. release stops guarded work first, and loss detection stays armed until it lands", () => {
     it.effect("(a) a release that cannot reach the store stops the work at once and still declares the loss at the deadline", () =>
       withStore(Effect.gen(function*() {

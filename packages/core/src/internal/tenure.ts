@@ -137,9 +137,10 @@ export const start = (
         s.lastError
       )
 
-    /** Declares the loss once (unless the release was already confirmed) and returns the error. */
+    /** Declares the loss once (unless the release was already confirmed) and returns the error.
+     * Uninterruptible: the fiber declaring it may be raced against the very signal it fails. */
     const declareLost = (loss: Loss) =>
-      Effect.gen(function*() {
+      Effect.uninterruptible(Effect.gen(function*() {
         const error = new LeaseLostError({
           key,
           holder,
@@ -155,7 +156,7 @@ export const start = (
         yield* metrics.setHeld(false)
         yield* Effect.logWarning(error.message)
         return error
-      })
+      }))
 
     /** The lease is lost once the deadline of the last successful write has passed. */
     const overdue = Effect.gen(function*() {
