@@ -1,0 +1,145 @@
+/**
+ * The mutants the mutation check (`mutate.ts`) applies, one at a time, to a copy of
+ * `packages/core`: each must make the simulator report a violation within the CI seed budget.
+ *
+ * Each mutant names one file under `packages/core/src`, an exact `search` text that must occur
+ * there exactly once, and its `replace`. When core changes and a search no longer applies, the
+ * check fails loudly: update the mutant to re-introduce the same fault in the new code.
+ */
+export interface Mutant {
+  readonly name: string
+  /** What the mutant breaks, in a person's words. */
+  readonly description: string
+  /** Relative to the repository root, under `packages/core/src/`. */
+  readonly file: string
+  readonly search: string
+  readonly replace: string
+}
+
+export const mutants: ReadonlyArray<Mutant> = [
+  {
+    name: "renew-deadline-from-answer",
+    description: "a renewal's deadline is measured from its answer instead of its send",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `        if (Option.isSome(outcome)) {
+          yield* Ref.update(state, (s) => ({ ...s, last: outcome.value, sentAt, sentWall, lastError: undefined }))`,
+    replace: `        if (Option.isSome(outcome)) {
+          const answeredAt = yield* monotonicMillis
+          yield* Ref.update(state, (s) => ({ ...s, last: outcome.value, sentAt: answeredAt, sentWall, lastError: undefined }))`
+  },
+  {
+    name: "acquire-deadline-from-answer",
+    description: "an acquisition's deadline is measured from its answer instead of its send",
+    file: "packages/core/src/internal/contender.ts",
+    search: `      Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall })),
+      Effect.catchIf(isRace,`,
+    replace: `      Effect.flatMap((record) =>
+        Effect.map(monotonicMillis, (answeredAt): Attempt => ({ _tag: "Acquired", record, sentAt: answeredAt, sentWall }))
+      ),
+      Effect.catchIf(isRace,`
+  },
+  {
+    name: "expiry-by-remote-renewTime",
+    description: "expiry judged on the record's renewTime against the local wall clock",
+    file: "packages/core/src/internal/contender.ts",
+    search: "const expiresIn = seen.since + duration - (yield* monotonicMillis)",
+    replace: "const expiresIn = (record.renewTime ?? 0) + duration - (yield* Clock.currentTimeMillis)"
+  },
+  {
+    name: "guard-without-precheck",
+    description: "guard starts the work without checking that the tenure is still on and in time",
+    file: "packages/core/src/internal/tenure.ts",
+    search: "Effect.raceFirst(Deferred.await(endedSignal), Effect.andThen(ensureHeld, self))",
+    replace: "Effect.raceFirst(Deferred.await(endedSignal), self)"
+  },
+  {
+    name: "guard-forks-work-first",
+    description: "guard races the work first and the loss second, with no pre-check (hole 1)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: "Effect.raceFirst(Deferred.await(endedSignal), Effect.andThen(ensureHeld, self))",
+    replace: "Effect.raceFirst(self, Deferred.await(endedSignal))"
+  },
+  {
+    name: "release-writes-before-stopping-work",
+    description: "release writes the cleared record before it stops guarded work (hole 2b)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `        yield* stopGuards
+        yield* Effect.uninterruptible(writes.withPermit(Effect.gen(function*() {
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
+          yield* releaseWrite
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Released" as const }))
+        })))`,
+    replace: `        yield* Effect.uninterruptible(writes.withPermit(Effect.gen(function*() {
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
+          yield* releaseWrite
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Released" as const }))
+        })))
+        yield* stopGuards`
+  },
+  {
+    name: "release-disarms-watchdog",
+    description: "release stops loss detection before its write is confirmed (hole 2a)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `        yield* stopGuards
+`,
+    replace: `        yield* stopGuards
+        yield* Fiber.interrupt(watchdogFiber)
+`
+  },
+  {
+    name: "stale-acquisition-handed-out",
+    description: "an acquisition answered after its deadline is handed out (hole 3)",
+    file: "packages/core/src/Lease.ts",
+    search: "if (yield* Tenure.isStale(options, attempt)) {",
+    replace: "if (false && (yield* Tenure.isStale(options, attempt))) {"
+  },
+  {
+    name: "tenure-in-callers-scope",
+    description: "the tenure starts in the caller's scope: a failed acquire can keep the lease (hole 4)",
+    file: "packages/core/src/Lease.ts",
+    search: `    const child = yield* Scope.fork(yield* Scope.Scope)
+    return yield* acquiring(child).pipe(
+      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(child, exit))
+    )`,
+    replace: `    return yield* acquiring(yield* Scope.Scope)`
+  },
+  {
+    name: "honoured-cap-below-an-hour",
+    description: "maxHonouredDuration may be as low as the contender's own duration again (hole 5)",
+    file: "packages/core/src/LeaseOptions.ts",
+    search: "gte(maxHonouredDuration, maxDuration)",
+    replace: "gte(maxHonouredDuration, duration)"
+  },
+  {
+    name: "ambiguous-release-is-loss",
+    description: "a release whose answer was lost and that then finds another holder is reported as a loss (hole 6)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: "if (yield* Ref.get(ambiguous)) {",
+    replace: "if (false) {"
+  },
+  {
+    name: "renew-after-release",
+    description: "a renewal attempt does not re-check that the tenure has ended (hole 8)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `        const { last, phase } = yield* Ref.get(state)
+        if (phase === "Releasing" || phase === "Released" || (yield* Deferred.isDone(lostSignal))) return`,
+    replace: `        const { last } = yield* Ref.get(state)`
+  },
+  {
+    name: "trust-silent-watch",
+    description: "a waiter trusts a live watch until the holder's expiry, never re-reading (hole 9)",
+    file: "packages/core/src/Lease.ts",
+    search: "Duration.min(outcome.expiresIn, live ? options.renewInterval : options.retryPeriod)",
+    replace: "live ? outcome.expiresIn : Duration.min(outcome.expiresIn, options.retryPeriod)"
+  },
+  {
+    name: "token-reused-on-own-record",
+    description: "re-taking a record that names us keeps its token (tokens must grow per tenure)",
+    file: "packages/core/src/internal/contender.ts",
+    search: ": store.update(judgement.record, holdingSpec(options, sentWall, sentWall, nextTransitions(judgement.record)))",
+    replace: `: store.update(
+        judgement.record,
+        holdingSpec(options, sentWall, sentWall, judgement._tag === "Ours" ? transitionsOf(judgement.record) : nextTransitions(judgement.record))
+      )`
+  }
+]
