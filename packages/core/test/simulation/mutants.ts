@@ -49,15 +49,21 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "guard-without-precheck",
     description: "guard starts the work without checking that the tenure is still on and in time",
     file: "packages/core/src/internal/tenure.ts",
-    search: "Effect.raceFirst(Deferred.await(endedSignal), Effect.andThen(ensureHeld, self))",
-    replace: "Effect.raceFirst(Deferred.await(endedSignal), self)"
+    search: "const work = Effect.andThen(ensureHeld, self).pipe(",
+    replace: "const work = self.pipe("
   },
   {
     name: "guard-forks-work-first",
     description: "guard races the work first and the loss second, with no pre-check (hole 1)",
     file: "packages/core/src/internal/tenure.ts",
-    search: "Effect.raceFirst(Deferred.await(endedSignal), Effect.andThen(ensureHeld, self))",
-    replace: "Effect.raceFirst(self, Deferred.await(endedSignal))"
+    search: `          const work = Effect.andThen(ensureHeld, self).pipe(
+            Effect.provideService(CallingGuards, new Set(caller).add(entry))
+          )
+          return yield* restore(Effect.raceFirst(Deferred.await(entry.stop), work)).pipe(`,
+    replace: `          const work = self.pipe(
+            Effect.provideService(CallingGuards, new Set(caller).add(entry))
+          )
+          return yield* restore(Effect.raceFirst(work, Deferred.await(entry.stop))).pipe(`
   },
   {
     name: "release-writes-before-stopping-work",
@@ -95,13 +101,12 @@ export const mutants: ReadonlyArray<Mutant> = [
   },
   {
     name: "tenure-in-callers-scope",
-    description: "the tenure starts in the caller's scope: a failed acquire can keep the lease (hole 4)",
+    description: "the tenure's scope is not closed when acquire fails: it lives as long as the caller's (hole 4)",
     file: "packages/core/src/Lease.ts",
-    search: `    const child = yield* Scope.fork(yield* Scope.Scope)
-    return yield* acquiring(child).pipe(
+    search: `    const acquired = yield* acquiring(child).pipe(
       Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(child, exit))
     )`,
-    replace: `    return yield* acquiring(yield* Scope.Scope)`
+    replace: `    const acquired = yield* acquiring(child)`
   },
   {
     name: "honoured-cap-below-an-hour",
