@@ -10,7 +10,7 @@
  * | `renewInterval`  | duration / 3                  | time between successful renewals                         |
  * | `renewDeadline`  | duration × 2/3                | the holder gives up when no renewal succeeded this long  |
  * | `retryPeriod`    | min(2 s, renewInterval)       | spacing of retries and of polls when watch is unavailable |
- * | `requestTimeout` | min(5 s, retryPeriod)         | bound on each store call                                 |
+ * | `requestTimeout` | min(5 s, retryPeriod, renewDeadline − renewInterval) | bound on each store call |
  *
  * Rules, checked before any store call: `duration` whole seconds, 1 s to 1 hour;
  * `duration > renewDeadline > renewInterval > 0`; `0 < retryPeriod ≤ renewDeadline`;
@@ -62,7 +62,7 @@ export interface LeaseOptions {
   readonly renewDeadline?: Duration.Input | undefined
   /** Default `min(2 s, renewInterval)`. */
   readonly retryPeriod?: Duration.Input | undefined
-  /** Default `min(5 s, retryPeriod)`; at most `renewDeadline − renewInterval`. */
+  /** Default `min(5 s, retryPeriod, renewDeadline − renewInterval)`; at most `renewDeadline − renewInterval`. */
   readonly requestTimeout?: Duration.Input | undefined
   /** `"clear"` (default) empties the holder and keeps the object and its transitions counter;
    * `"delete"` removes the object (fencing tokens then restart from 0). */
@@ -226,7 +226,7 @@ export const resolve = (options: LeaseOptions): Effect.Effect<ResolvedLeaseOptio
     const requestTimeout = yield* decodeOr(
       "requestTimeout",
       options.requestTimeout,
-      () => Duration.min(defaults.requestTimeout, retryPeriod)
+      () => Duration.min(Duration.min(defaults.requestTimeout, retryPeriod), Duration.subtract(renewDeadline, renewInterval))
     )
     yield* check(
       lte(duration, maxDuration),

@@ -54,6 +54,18 @@ describe("LeaseOptions", () => {
       assert.strictEqual(resolved.releaseMode, "clear")
     }))
 
+  it.effect("the default requestTimeout keeps to its rule when the other timings are set by hand", () =>
+    Effect.gen(function*() {
+      const resolved = yield* LeaseOptions.resolve({
+        ...valid,
+        duration: "4 seconds",
+        renewInterval: "1 second",
+        renewDeadline: "3 seconds",
+        retryPeriod: "2500 millis"
+      })
+      assert.strictEqual(Duration.toMillis(resolved.requestTimeout), 2_000, "renewDeadline − renewInterval")
+    }))
+
   it.effect("short leases get a retry period no longer than the renew interval", () =>
     Effect.gen(function*() {
       const resolved = yield* LeaseOptions.resolve({ ...valid, duration: "3 seconds" })
