@@ -762,11 +762,8 @@ export class IntervalLease implements AsyncDisposable {
         }
       })
     })
-    // The core stops guarded work on a loss by itself; `lost` is raced as well because a loss the
-    // renewer declares does not always reach the guards (core bug, reported: the renewal race
-    // interrupts `declareLost` between failing `lost` and stopping the guards).
-    const untilLost = Effect.flatMap(Effect.flip(tenure.held.lost), Effect.fail)
-    const effect = tenure.held.guard(Effect.raceFirst(work, untilLost)).pipe(
+    // The core stops guarded work on a loss and when a release begins, and waits for it to stop.
+    const effect = tenure.held.guard(work).pipe(
       Effect.tapError((error) => error.reason._tag === "Relinquished" ? Effect.void : this.#notifyLost(tenure, error))
     )
     return {
