@@ -1,19 +1,39 @@
 /**
- * The mutants the mutation check (`mutate.ts`) applies, one at a time, to a copy of
- * `packages/core`: each must make the simulator report a violation within the CI seed budget.
+ * The mutants the mutation check (`mutate.ts`) applies, one at a time, to a copy of the
+ * workspace's packages: each must be caught — by default, the simulator must report a violation
+ * within the CI seed budget; a mutant the simulator cannot reach (the memory store has no
+ * namespaces and no Kubernetes objects) names, in `checkedBy`, the regression test that pins it,
+ * and that test must fail on the mutated copy (and pass on an unmutated one).
  *
- * Each mutant names one file under `packages/core/src`, an exact `search` text that must occur
- * there exactly once, and its `replace`. When core changes and a search no longer applies, the
+ * Each mutant names one file under `packages/<package>/src`, an exact `search` text that must occur
+ * there exactly once, and its `replace`. When the code changes and a search no longer applies, the
  * check fails loudly: update the mutant to re-introduce the same fault in the new code.
  */
+
+/**
+ * How a mutant is caught: by the simulator's CI budget, or by one regression test file run with
+ * vitest in the mutated copy — all of it, or with `testName` only the tests whose full name
+ * contains that text.
+ */
+export type CheckedBy =
+  | "simulator"
+  | {
+    /** Relative to the repository root, under `packages/<package>/test/`. */
+    readonly test: string
+    /** A literal part of the tests' full names (describe blocks and title), passed to vitest as `-t`. */
+    readonly testName?: string
+  }
+
 export interface Mutant {
   readonly name: string
   /** What the mutant breaks, in a person's words. */
   readonly description: string
-  /** Relative to the repository root, under `packages/core/src/`. */
+  /** Relative to the repository root, under `packages/<package>/src/` (`packages/core/src/` for the simulator). */
   readonly file: string
   readonly search: string
   readonly replace: string
+  /** Default: `"simulator"`. */
+  readonly checkedBy?: CheckedBy
 }
 
 export const mutants: ReadonlyArray<Mutant> = [
@@ -146,5 +166,25 @@ export const mutants: ReadonlyArray<Mutant> = [
         judgement.record,
         holdingSpec(options, sentWall, sentWall, judgement._tag === "Ours" ? transitionsOf(judgement.record) : nextTransitions(judgement.record))
       )`
+  },
+  {
+    name: "create-notfound-is-race",
+    description: "create answering NotFound (a missing namespace) is taken for a lost race: a waiting acquire retries forever (hole 10)",
+    file: "packages/core/src/internal/contender.ts",
+    search: `? error.reason === "AlreadyExists"`,
+    replace: `? error.reason === "AlreadyExists" || error.reason === "NotFound"`,
+    checkedBy: {
+      test: "packages/core/test/Guarantee.test.ts",
+      testName: "create answering NotFound fails a waiting acquire at once, naming the store's error"
+    }
+  },
+  {
+    name: "put-body-from-record-only",
+    description:
+      "the Kubernetes store's PUT body is built from the record only, ignoring the object as read: ownerReferences, finalizers and unknown spec fields are erased (hole 7)",
+    file: "packages/kubernetes/src/internal/leaseObject.ts",
+    search: "  if (!isObject(read)) return own\n",
+    replace: "  return own // the object as read is not used: the body is the record's alone\n",
+    checkedBy: { test: "packages/kubernetes/test/LeaseObject.test.ts" }
   }
 ]
