@@ -43,8 +43,12 @@ export const run = <A, E, R>(
     while (true) {
       const outcome = yield* term.pipe(
         Effect.map((value) => ({ _tag: "Done", value }) as const),
+        // Only a loss of *this* lease is a reason to re-enter; `whileLeading` failing with the
+        // loss of another lease it guards work with is its own failure.
         Effect.catchIf(
-          (error): error is LeaseLostError => error instanceof LeaseLostError,
+          (error): error is LeaseLostError =>
+            error instanceof LeaseLostError && error.holder === resolved.holder &&
+            error.key.namespace === resolved.key.namespace && error.key.name === resolved.key.name,
           (error) => Effect.succeed({ _tag: "Lost", error } as const)
         )
       )

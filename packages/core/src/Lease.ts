@@ -44,7 +44,7 @@ import { isTransient, LeaseStore, LeaseStoreError, type LeaseStoreService } from
 import { bounded } from "./internal/boundedStore.ts"
 import * as Contender from "./internal/contender.ts"
 import type { Memory } from "./internal/observations.ts"
-import { memoryOf, observe } from "./internal/observations.ts"
+import { memoryOf, monotonicMillis, observe } from "./internal/observations.ts"
 import * as Telemetry from "./internal/telemetry.ts"
 import * as Tenure from "./internal/tenure.ts"
 
@@ -255,6 +255,10 @@ export const acquireResolved = (
 
       let known = Option.none<Option.Option<LeaseRecord>>()
       let races = 0
+      // States from the watch are acted on for at most renewInterval after the last read: a watch
+      // can lag behind (an overloaded server delivers events late, in order) without going silent.
+      let lastRead = yield* monotonicMillis
+      const renewIntervalMillis = Duration.toMillis(options.renewInterval)
       // Once the store has answered this waiter, a refusal is taken as passing (a restarting API
       // server refuses authorized users for a moment, until its RBAC caches sync) and retried; a
       // refusal of the very first request is a misconfiguration and fails at once.
@@ -270,6 +274,9 @@ export const acquireResolved = (
           const newer = yield* Queue.poll(wakeups)
           if (Option.isSome(newer)) known = newer.value
         }
+        const now = yield* monotonicMillis
+        if (Option.isSome(known) && now - lastRead >= renewIntervalMillis) known = Option.none()
+        if (Option.isNone(known)) lastRead = now
         const outcome = yield* attemptIn(store, memory, options, scope, known).pipe(
           Effect.tap(() => Effect.sync(() => (answered = true))),
           Effect.catchIf(retryable, (error) =>
@@ -285,11 +292,12 @@ export const acquireResolved = (
             yield* Ref.set(lastHolder, outcome.holder)
             yield* startWatch
             // A live holder writes every renewInterval, so a live watch is never silent for much
-            // longer; a watch can go silent without failing, though, so it is trusted for at most
-            // renewInterval before the next read.
+            // longer; a watch can go silent (or lag) without failing, though, so it is trusted for
+            // at most renewInterval after the last read.
             const live = (yield* Ref.get(watching)) === "live"
+            const untilRead = Duration.millis(Math.max(0, lastRead + renewIntervalMillis - (yield* monotonicMillis)))
             known = yield* nextChange(
-              Duration.min(outcome.expiresIn, live ? options.renewInterval : options.retryPeriod)
+              Duration.min(outcome.expiresIn, live ? untilRead : options.retryPeriod)
             )
             break
           }

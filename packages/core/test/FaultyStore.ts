@@ -31,9 +31,10 @@ export interface Fault {
 
 /**
  * How `watch` behaves: `normal`; `silent` (answers with the current state, then never again,
- * without failing — a watch that hung); `mute` (never answers at all).
+ * without failing — a watch that hung); `mute` (never answers at all); `{ lag }` (every event
+ * delivered `lag` after the previous one — an overloaded server whose backlog grows).
  */
-export type WatchMode = "normal" | "silent" | "mute"
+export type WatchMode = "normal" | "silent" | "mute" | { readonly lag: Duration.Input }
 
 export type FaultRule = (operation: LeaseStoreOperation, spec: LeaseSpec | undefined) => Fault | undefined
 
@@ -87,7 +88,10 @@ export const layer = (options: { readonly watch?: boolean } = {}): Layer.Layer<L
         Stream.unwrap(Effect.map(Ref.get(watchMode), (mode) =>
           mode === "normal" ? admin.watch(key) : mode === "silent"
             ? Stream.concat(Stream.take(admin.watch(key), 1), Stream.never)
-            : Stream.never
+            : mode === "mute"
+            ? Stream.never
+            // every event takes `lag` to deliver, one after the other: a backlog that grows
+            : Stream.mapEffect(admin.watch(key), (state) => Effect.as(Effect.sleep(mode.lag), state))
         ))
     }
     const probe = Probe.of({

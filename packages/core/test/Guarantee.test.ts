@@ -169,6 +169,7 @@ describe("the guarantee", () => {
           op === "update" && spec?.holder === "" && clears++ === 0 ? { reason: "Timeout", applied: true } : undefined
         )
         const release = yield* lease.release.pipe(Effect.result, Effect.forkChild)
+        yield* settle
         yield* advance(5)
         assert.strictEqual((yield* Deferred.await(b.acquired)).at, 0)
         const result = yield* Fiber.join(release)
@@ -227,6 +228,21 @@ describe("the guarantee", () => {
         yield* advance(19)
         const at = (yield* Deferred.await(b.acquired)).at
         assert.isAtMost(at, 1_000 + 6_666, `noticed the release only at ${at} ms`)
+      })))
+
+    it.effect("a watch that lags behind with a growing backlog delays a handover by at most renewInterval", () =>
+      withStore(Effect.gen(function*() {
+        const probe = yield* Probe
+        // a renews every 500 ms; b's watch delivers one event a second: always stale, never silent.
+        const timing = { duration: "4 seconds", renewInterval: "500 millis", renewDeadline: "2 seconds", retryPeriod: "500 millis" } as const
+        const lease = yield* Lease.acquire(opts("a", timing))
+        yield* probe.setWatch({ lag: "1 second" })
+        const b = yield* contend("b", { duration: "4 seconds" }) // renewInterval 1.333 s
+        yield* advance(10)
+        yield* lease.release
+        yield* advance(15)
+        const at = (yield* Deferred.await(b.acquired)).at
+        assert.isAtMost(at, 10_000 + 1_333 + 500, `noticed the release only at ${at} ms`)
       })))
 
     it.effect("a watch that never answers is not relied on: the waiter polls", () =>

@@ -484,6 +484,7 @@ describe("review", () => {
         let removes = 0
         yield* probe.setFaults((op) => op === "remove" && removes++ === 0 ? { reason: "Timeout", applied: true } : undefined)
         const release = yield* lease.release.pipe(Effect.result, Effect.forkChild)
+        yield* settle // the release runs in a fiber of its own: let it start before the clock moves
         yield* advance(10)
         assert.strictEqual((yield* Fiber.join(release))._tag, "Success")
         assert.isUndefined(yield* timeline.at("lost"))

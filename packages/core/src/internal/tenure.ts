@@ -31,7 +31,7 @@
  * (an uninterruptible region) stops in time; that a process paused past its deadline (GC,
  * SIGSTOP) notices before it acts — only a fence on the token protects against that.
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
 import type { HeldLease } from "../Lease.ts"
 import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { LossReason } from "../LeaseError.ts"
@@ -85,12 +85,22 @@ const lossOf = (record: Option.Option<LeaseRecord>): Loss | undefined =>
 interface Guard {
   readonly stop: Deferred.Deferred<never, LeaseLostError>
   readonly stopped: Deferred.Deferred<void>
+  /** The fiber that runs the guarded effect, once it started. */
+  workFiber: number | undefined
+  /** The guard of the same tenure whose work fiber started this one (a guard nested in the
+   * guarded work itself, not in a fiber it forked): it waits for this one to finish. */
+  readonly parent: Guard | undefined
 }
 
-/** The guards (of any tenure) whose work the current fiber runs inside. */
-const CallingGuards = Context.Reference<ReadonlySet<Guard>>("@leasekit/core/internal/tenure/CallingGuards", {
-  defaultValue: () => new Set()
-})
+/** The guards whose work the fiber `fiber` runs: its own and those waiting on it through nesting. */
+const guardsOf = (guards: ReadonlySet<Guard>, fiber: number): ReadonlySet<Guard> => {
+  const result = new Set<Guard>()
+  for (const guard of guards) {
+    if (guard.workFiber !== fiber) continue
+    for (let g: Guard | undefined = guard; g !== undefined; g = g.parent) result.add(g)
+  }
+  return result
+}
 
 /** What a successful acquisition hands to the tenure. */
 export interface Acquired {
@@ -125,7 +135,9 @@ export const start = (
     /** The running `guard`s of this tenure. */
     const guards = yield* Ref.make<ReadonlySet<Guard>>(new Set())
     const writes = yield* Semaphore.make(1)
-    const releases = yield* Semaphore.make(1)
+    /** The release in progress, shared by every caller; cleared when it fails, so that a later
+     * release tries again. */
+    const releasing = yield* Ref.make<Deferred.Deferred<void, LeaseRelinquishmentError> | undefined>(undefined)
     const annotate = Telemetry.annotate(key, holder)
     const metrics = Telemetry.forLease(key)
     const deadlineMillis = Duration.toMillis(options.renewDeadline)
@@ -321,34 +333,70 @@ export const start = (
       )
     })
 
-    /** Ends the tenure for guarded work and waits until every guarded effect has stopped — but
-     * those the release is called from (e.g. a guarded effect releasing its own lease early): it
-     * cannot wait for itself, and what it does after releasing is its own choice. */
-    const stopGuards = Effect.gen(function*() {
-      const caller = yield* CallingGuards
-      const others = [...(yield* Ref.get(guards))].filter((guard) => !caller.has(guard))
-      yield* Effect.forEach(others, (guard) => Deferred.fail(guard.stop, relinquished), { discard: true })
-      yield* Effect.forEach(others, (guard) => Deferred.await(guard.stopped), { discard: true })
-    })
-
-    const releaseTenure: Effect.Effect<void, LeaseRelinquishmentError> = releases.withPermit(
+    /**
+     * Ends the tenure for guarded work: tells every guard to stop but those whose work is the
+     * releasing fiber itself (a guarded effect releasing its own lease early, or in its
+     * finalizer) — it cannot wait for itself, and what it does after releasing is its own choice.
+     * Work that merely runs *inside* a guard (a fiber it forked) is stopped. Answers the guards to
+     * wait for.
+     */
+    const stopGuards = (exempt: ReadonlySet<Guard>) =>
       Effect.gen(function*() {
-        const { phase } = yield* Ref.get(state)
-        if (phase === "Released") return
-        if (phase === "Held") yield* Ref.update(state, (s) => ({ ...s, phase: "Stopping" as const }))
-        yield* stopGuards
-        yield* Effect.uninterruptible(writes.withPermit(Effect.gen(function*() {
+        const others = [...(yield* Ref.get(guards))].filter((guard) => !exempt.has(guard))
+        yield* Effect.forEach(others, (guard) => Deferred.fail(guard.stop, relinquished), { discard: true })
+        return others
+      })
+
+    /** The rest of the release, once guarded work was told to stop: wait for it to stop, then
+     * write; loss detection stays armed until the write is confirmed. */
+    const finishRelease = (stopping: ReadonlyArray<Guard>): Effect.Effect<void, LeaseRelinquishmentError> =>
+      Effect.gen(function*() {
+        yield* Effect.forEach(stopping, (guard) => Deferred.await(guard.stopped), { discard: true })
+        if ((yield* Ref.get(state)).phase === "Released") return
+        yield* writes.withPermit(Effect.gen(function*() {
           yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
           yield* releaseWrite
           yield* Ref.update(state, (s) => ({ ...s, phase: "Released" as const }))
-        })))
+        }))
         yield* Fiber.interrupt(renewerFiber)
         yield* Fiber.interrupt(watchdogFiber)
         yield* metrics.released
         yield* metrics.setHeld(false)
         yield* Effect.logDebug("lease released")
-      })
-    ).pipe(Telemetry.span("leasekit.lease.release", key), annotate)
+      }).pipe(Telemetry.span("leasekit.lease.release", key), annotate)
+
+    /**
+     * Releases, or joins the release in progress. The caller's fiber ends the tenure for guarded
+     * work at once; the rest runs to its end in a fiber of its own, so a caller that is
+     * interrupted (a timeout, or the guarded work it runs in being stopped by this very release)
+     * cannot leave the tenure half-released. Answers `Confirmed` once the write is confirmed, or
+     * `Pending` when the caller is guarded work that the release in progress waits for — it must
+     * return, not wait, for the release to go on.
+     */
+    const releaseTenure: Effect.Effect<"Confirmed" | "Pending", LeaseRelinquishmentError> = Effect.uninterruptibleMask(
+      (restore) =>
+        Effect.gen(function*() {
+          const own = guardsOf(yield* Ref.get(guards), yield* Effect.fiberId)
+          const fresh = yield* Deferred.make<void, LeaseRelinquishmentError>()
+          const running = yield* Ref.modify(releasing, (current) =>
+            current === undefined ? [fresh, fresh] as const : [current, current] as const
+          )
+          if (running === fresh) {
+            if ((yield* Ref.get(state)).phase === "Held") yield* Ref.update(state, (s) => ({ ...s, phase: "Stopping" as const }))
+            const stopping = yield* stopGuards(own)
+            yield* finishRelease(stopping).pipe(
+              Effect.tapError(() => Ref.set(releasing, undefined)),
+              Effect.exit,
+              Effect.flatMap((exit) => Deferred.done(fresh, exit)),
+              Effect.forkDetach
+            )
+          } else if ([...own].some((guard) => Deferred.isDoneUnsafe(guard.stop))) {
+            return "Pending" as const
+          }
+          yield* restore(Deferred.await(running))
+          return "Confirmed" as const
+        })
+    )
 
     // The finalizer. It runs before the renewer and the watchdog are interrupted (finalizers run
     // in reverse order), so loss detection stays armed while it writes. A lease taken, cleared or
@@ -368,9 +416,12 @@ export const start = (
       })
     )
 
-    /** The explicit release also closes the tenure's scope, so that nothing of the tenure stays
-     * registered in a long-lived caller's scope. */
-    const release = Effect.andThen(releaseTenure, Scope.close(scope, Exit.void))
+    /** The explicit release also closes the tenure's scope once the release is confirmed, so that
+     * nothing of the tenure stays registered in a long-lived caller's scope. */
+    const release = Effect.flatMap(
+      releaseTenure,
+      (outcome) => outcome === "Confirmed" ? Scope.close(scope, Exit.void) : Effect.void
+    )
 
     yield* metrics.acquired
     yield* metrics.setHeld(true)
@@ -385,13 +436,20 @@ export const start = (
     const guard = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | LeaseLostError, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          const entry: Guard = { stop: yield* Deferred.make<never, LeaseLostError>(), stopped: yield* Deferred.make<void>() }
+          const caller = yield* Effect.fiberId
+          const entry: Guard = {
+            stop: yield* Deferred.make<never, LeaseLostError>(),
+            stopped: yield* Deferred.make<void>(),
+            workFiber: undefined,
+            parent: [...(yield* Ref.get(guards))].find((guard) => guard.workFiber === caller)
+          }
           yield* Ref.update(guards, (set) => new Set(set).add(entry))
-          const caller = yield* CallingGuards
           // The stop arm is armed first; the work checks, in its own fiber and right before its
           // first step, that the tenure has not ended and its deadline has not passed.
-          const work = Effect.andThen(ensureHeld, self).pipe(
-            Effect.provideService(CallingGuards, new Set(caller).add(entry))
+          const work = Effect.fiberId.pipe(
+            Effect.flatMap((id) => Effect.sync(() => (entry.workFiber = id))),
+            Effect.andThen(ensureHeld),
+            Effect.andThen(self)
           )
           return yield* restore(Effect.raceFirst(Deferred.await(entry.stop), work)).pipe(
             Effect.ensuring(
