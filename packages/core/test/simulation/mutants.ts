@@ -32,6 +32,8 @@ export interface Mutant {
   readonly file: string
   readonly search: string
   readonly replace: string
+  /** Further replacements in the same file, for a fault that spans two places. */
+  readonly andAlso?: ReadonlyArray<{ readonly search: string; readonly replace: string }>
   /** Default: `"simulator"`. */
   readonly checkedBy?: CheckedBy
 }
@@ -69,19 +71,19 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "guard-without-precheck",
     description: "guard starts the work without checking that the tenure is still on and in time",
     file: "packages/core/src/internal/tenure.ts",
-    search: "const work = Effect.andThen(ensureHeld, self).pipe(",
-    replace: "const work = self.pipe("
+    search: `            Effect.andThen(ensureHeld),
+            Effect.andThen(self)`,
+    replace: `            Effect.andThen(self)`
   },
   {
     name: "guard-forks-work-first",
     description: "guard races the work first and the loss second, with no pre-check (hole 1)",
     file: "packages/core/src/internal/tenure.ts",
-    search: `          const work = Effect.andThen(ensureHeld, self).pipe(
-            Effect.provideService(CallingGuards, new Set(caller).add(entry))
+    search: `            Effect.andThen(ensureHeld),
+            Effect.andThen(self)
           )
           return yield* restore(Effect.raceFirst(Deferred.await(entry.stop), work)).pipe(`,
-    replace: `          const work = self.pipe(
-            Effect.provideService(CallingGuards, new Set(caller).add(entry))
+    replace: `            Effect.andThen(self)
           )
           return yield* restore(Effect.raceFirst(work, Deferred.await(entry.stop))).pipe(`
   },
@@ -89,26 +91,33 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "release-writes-before-stopping-work",
     description: "release writes the cleared record before it stops guarded work (hole 2b)",
     file: "packages/core/src/internal/tenure.ts",
-    search: `        yield* stopGuards
-        yield* Effect.uninterruptible(writes.withPermit(Effect.gen(function*() {
+    search: `            const stopping = yield* stopGuards(own)`,
+    replace: `            const stopping: ReadonlyArray<Guard> = []`,
+    andAlso: [{
+      search: `        yield* Effect.forEach(stopping, (guard) => Deferred.await(guard.stopped), { discard: true })
+        if ((yield* Ref.get(state)).phase === "Released") return
+        yield* writes.withPermit(Effect.gen(function*() {
           yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
           yield* releaseWrite
           yield* Ref.update(state, (s) => ({ ...s, phase: "Released" as const }))
-        })))`,
-    replace: `        yield* Effect.uninterruptible(writes.withPermit(Effect.gen(function*() {
+        }))`,
+      replace: `        if ((yield* Ref.get(state)).phase === "Released") return
+        yield* writes.withPermit(Effect.gen(function*() {
           yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
           yield* releaseWrite
           yield* Ref.update(state, (s) => ({ ...s, phase: "Released" as const }))
-        })))
-        yield* stopGuards`
+        }))
+        const late = yield* stopGuards(new Set())
+        yield* Effect.forEach([...stopping, ...late], (guard) => Deferred.await(guard.stopped), { discard: true })`
+    }]
   },
   {
     name: "release-disarms-watchdog",
     description: "release stops loss detection before its write is confirmed (hole 2a)",
     file: "packages/core/src/internal/tenure.ts",
-    search: `        yield* stopGuards
+    search: `        yield* Effect.forEach(stopping, (guard) => Deferred.await(guard.stopped), { discard: true })
 `,
-    replace: `        yield* stopGuards
+    replace: `        yield* Effect.forEach(stopping, (guard) => Deferred.await(guard.stopped), { discard: true })
         yield* Fiber.interrupt(watchdogFiber)
 `
   },
@@ -152,10 +161,14 @@ export const mutants: ReadonlyArray<Mutant> = [
   },
   {
     name: "trust-silent-watch",
-    description: "a waiter trusts a live watch until the holder's expiry, never re-reading (hole 9)",
+    description: "a waiter trusts a live watch until the holder's expiry, never re-reading (hole 9, and a lagging watch)",
     file: "packages/core/src/Lease.ts",
-    search: "Duration.min(outcome.expiresIn, live ? options.renewInterval : options.retryPeriod)",
-    replace: "live ? outcome.expiresIn : Duration.min(outcome.expiresIn, options.retryPeriod)"
+    search: "Duration.min(outcome.expiresIn, live ? untilRead : options.retryPeriod)",
+    replace: "live ? outcome.expiresIn : Duration.min(outcome.expiresIn, options.retryPeriod)",
+    andAlso: [{
+      search: "if (Option.isSome(known) && now - lastRead >= renewIntervalMillis) known = Option.none()",
+      replace: "if (Option.isSome(known) && now < 0) known = Option.none()"
+    }]
   },
   {
     name: "token-reused-on-own-record",

@@ -111,7 +111,11 @@ const check = async (mutant: Mutant): Promise<Verdict> => {
   }
   const dir = path.join(root, mutant.name)
   MutantCopy.make(dir)
-  const notApplied = MutantCopy.mutate(dir, mutant.file, mutant.search, mutant.replace)
+  const edits = [{ search: mutant.search, replace: mutant.replace }, ...(mutant.andAlso ?? [])]
+  const notApplied = edits.reduce<string | undefined>(
+    (failed, edit) => failed ?? MutantCopy.mutate(dir, mutant.file, edit.search, edit.replace),
+    undefined
+  )
   if (notApplied !== undefined) {
     if (!keep) fs.rmSync(dir, { recursive: true, force: true })
     return { _tag: "not-applied", detail: notApplied }
