@@ -449,7 +449,8 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   const settled: Mark = { seq: events.find((e) => e.t >= plan.settledAt)?.seq ?? end.seq, t: plan.settledAt }
   for (const a of attempts.values()) {
     if (!a.blocking) continue
-    const from = a.call.seq > settled.seq ? a.call : settled
+    // (`settled` is the first event at or after settledAt — possibly this very call)
+    const from = a.call.seq >= settled.seq ? a.call : settled
     const to = first(a.done, end)
     if (to.seq <= from.seq) continue
     const waiter = timings.get(a.c)!
