@@ -4,21 +4,13 @@
  * by the virtual clock and the fault-injecting memory store.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Option, Ref } from "effect"
+import { Deferred, Duration, Effect, Fiber, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as Lease from "../src/Lease.ts"
 import { LeaseAcquisitionError, LeaseLostError } from "../src/LeaseError.ts"
 import { specOf } from "../src/LeaseRecord.ts"
 import { Probe, read } from "./FaultyStore.ts"
-import { advance, contend, elapsed, key, opts, settle, withStore } from "./Scene.ts"
-
-/** A log of `[event, virtual ms since start]`, for asserting the order of things. */
-const makeTimeline = Effect.gen(function*() {
-  const events = yield* Ref.make<ReadonlyArray<readonly [string, number]>>([])
-  const mark = (event: string) => Effect.flatMap(elapsed, (t) => Ref.update(events, (e) => [...e, [event, t] as const]))
-  const at = (event: string) => Effect.map(Ref.get(events), (e) => e.find(([name]) => name === event)?.[1])
-  return { mark, at, all: Ref.get(events) }
-})
+import { advance, contend, key, makeTimeline, opts, settle, withStore } from "./Scene.ts"
 
 describe("the guarantee", () => {
   describe("1. guard never runs work on a lease that is already lost", () => {

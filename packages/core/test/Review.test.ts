@@ -14,15 +14,7 @@ import { LeaseLostError } from "../src/LeaseError.ts"
 import { LeaseStore } from "../src/LeaseStore.ts"
 import { specOf } from "../src/LeaseRecord.ts"
 import { Probe, read } from "./FaultyStore.ts"
-import { advance, contend, elapsed, key, opts, settle, withStore } from "./Scene.ts"
-
-/** A log of `[event, virtual ms since start]`. */
-const makeTimeline = Effect.gen(function*() {
-  const events = yield* Ref.make<ReadonlyArray<readonly [string, number]>>([])
-  const mark = (event: string) => Effect.flatMap(elapsed, (t) => Ref.update(events, (e) => [...e, [event, t] as const]))
-  const at = (event: string) => Effect.map(Ref.get(events), (e) => e.find(([name]) => name === event)?.[1])
-  return { mark, at, all: Ref.get(events) }
-})
+import { advance, contend, key, makeTimeline, opts, settle, withStore } from "./Scene.ts"
 
 /** Advances the virtual clock in steps of `ms` milliseconds, `times` times. */
 const step = (ms: number, times: number) => Effect.repeat(TestClock.adjust(ms), { times: times - 1 })

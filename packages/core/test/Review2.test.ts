@@ -15,15 +15,7 @@ import { LeaseStore } from "../src/LeaseStore.ts"
 import { specOf } from "../src/LeaseRecord.ts"
 import * as MicroTime from "../../kubernetes/src/internal/microTime.ts"
 import { Probe, read } from "./FaultyStore.ts"
-import { advance, contend, elapsed, key, opts, settle, withStore } from "./Scene.ts"
-
-/** A log of `[event, virtual ms since start]`. */
-const makeTimeline = Effect.gen(function*() {
-  const events = yield* Ref.make<ReadonlyArray<readonly [string, number]>>([])
-  const mark = (event: string) => Effect.flatMap(elapsed, (t) => Ref.update(events, (e) => [...e, [event, t] as const]))
-  const at = (event: string) => Effect.map(Ref.get(events), (e) => e.find(([name]) => name === event)?.[1])
-  return { mark, at, all: Ref.get(events) }
-})
+import { advance, contend, key, makeTimeline, opts, settle, withStore } from "./Scene.ts"
 
 const otherKey = { namespace: "jobs", name: "other-report" }
 

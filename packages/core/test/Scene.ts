@@ -2,7 +2,7 @@
  * The scene most core tests share: one lease key, a fault-injecting memory store, the virtual
  * clock set to a fixed instant, and contenders forked as fibers that record when they acquired.
  */
-import { Clock, Deferred, Effect } from "effect"
+import { Clock, Deferred, Effect, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import * as Lease from "../src/Lease.ts"
 import type { LeaseAcquisitionError } from "../src/LeaseError.ts"
@@ -43,3 +43,11 @@ export const contend = (holder: string, extra: Partial<Lease.AcquireOptions> = {
     ).pipe(Effect.forkChild)
     return { acquired, fiber }
   })
+
+/** A log of `[event, virtual ms since start]`, for asserting the order of things. */
+export const makeTimeline = Effect.gen(function*() {
+  const events = yield* Ref.make<ReadonlyArray<readonly [string, number]>>([])
+  const mark = (event: string) => Effect.flatMap(elapsed, (t) => Ref.update(events, (e) => [...e, [event, t] as const]))
+  const at = (event: string) => Effect.map(Ref.get(events), (e) => e.find(([name]) => name === event)?.[1])
+  return { mark, at, all: Ref.get(events) }
+})
