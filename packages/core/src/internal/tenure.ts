@@ -31,7 +31,7 @@
  * (an uninterruptible region) stops in time; that a process paused past its deadline (GC,
  * SIGSTOP) notices before it acts — only a fence on the token protects against that.
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
 import type { HeldLease } from "../Lease.ts"
 import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { LossReason } from "../LeaseError.ts"
@@ -91,6 +91,12 @@ interface Guard {
    * guarded work itself, not in a fiber it forked): it waits for this one to finish. */
   readonly parent: Guard | undefined
 }
+
+/** The guards (of any tenure) inside whose work the current fiber runs — directly, or in a fiber
+ * that work forked (forks inherit it). */
+const CallingGuards = Context.Reference<ReadonlySet<Guard>>("@leasekit/core/internal/tenure/CallingGuards", {
+  defaultValue: () => new Set()
+})
 
 /** The guards whose work the fiber `fiber` runs: its own and those waiting on it through nesting. */
 const guardsOf = (guards: ReadonlySet<Guard>, fiber: number): ReadonlySet<Guard> => {
@@ -278,8 +284,11 @@ export const start = (
       }
     })
 
-    const watchdogFiber = yield* Effect.forkIn(watchdog.pipe(annotate), scope)
-    const renewerFiber = yield* Effect.forkIn(renewer, scope)
+    // Not forked into the scope: loss detection must outlive a scope that closes while a release
+    // is still waiting for guarded work to stop. Both end by themselves once the lease is lost or
+    // a release write was made, and are interrupted once the release is confirmed.
+    const watchdogFiber = yield* Effect.forkDetach(watchdog.pipe(annotate))
+    const renewerFiber = yield* Effect.forkDetach(renewer)
 
     /** Writes the release: clears the holder (client-go's convention) or deletes the object. A
      * write whose answer was lost may have landed: if we then find the lease cleared, deleted or
@@ -368,15 +377,22 @@ export const start = (
     /**
      * Releases, or joins the release in progress. The caller's fiber ends the tenure for guarded
      * work at once; the rest runs to its end in a fiber of its own, so a caller that is
-     * interrupted (a timeout, or the guarded work it runs in being stopped by this very release)
-     * cannot leave the tenure half-released. Answers `Confirmed` once the write is confirmed, or
-     * `Pending` when the caller is guarded work that the release in progress waits for — it must
-     * return, not wait, for the release to go on.
+     * interrupted cannot leave the tenure half-released.
+     *
+     * Called from inside guarded work of this tenure, it must not wait for guarded work to stop —
+     * that work may be waiting for the caller. So: the guard whose work fiber *is* the caller (a
+     * guarded effect releasing its lease early) is not stopped, and the caller waits for the write
+     * unless its own guard is told to stop meanwhile (by a release that began elsewhere); any other
+     * caller inside guarded work (a fiber the work forked, a finalizer there, a timeout around the
+     * release) does not wait at all: the write follows once the work it belongs to has stopped.
+     * Answers `Confirmed` once the write is confirmed, `Pending` when it did not wait.
      */
     const releaseTenure: Effect.Effect<"Confirmed" | "Pending", LeaseRelinquishmentError> = Effect.uninterruptibleMask(
       (restore) =>
         Effect.gen(function*() {
-          const own = guardsOf(yield* Ref.get(guards), yield* Effect.fiberId)
+          const live = yield* Ref.get(guards)
+          const own = guardsOf(live, yield* Effect.fiberId)
+          const inside = [...(yield* CallingGuards)].some((guard) => live.has(guard))
           const fresh = yield* Deferred.make<void, LeaseRelinquishmentError>()
           const running = yield* Ref.modify(releasing, (current) =>
             current === undefined ? [fresh, fresh] as const : [current, current] as const
@@ -390,28 +406,44 @@ export const start = (
               Effect.flatMap((exit) => Deferred.done(fresh, exit)),
               Effect.forkDetach
             )
-          } else if ([...own].some((guard) => Deferred.isDoneUnsafe(guard.stop))) {
-            return "Pending" as const
           }
+          if (own.size > 0) {
+            const toldToStop = Effect.raceAll([...own].map((guard) => Effect.flip(Deferred.await(guard.stop))))
+            return yield* restore(Effect.raceFirst(
+              Effect.as(Deferred.await(running), "Confirmed" as const),
+              Effect.as(toldToStop, "Pending" as const)
+            ))
+          }
+          if (inside) return "Pending" as const
           yield* restore(Deferred.await(running))
           return "Confirmed" as const
         })
     )
 
-    // The finalizer. It runs before the renewer and the watchdog are interrupted (finalizers run
-    // in reverse order), so loss detection stays armed while it writes. A lease taken, cleared or
-    // deleted by someone else is not ours to release; one lost to the deadline may still name us,
-    // and clearing it hands it over sooner.
+    // The finalizer. The renewer and the watchdog are not the scope's: they stay armed while it
+    // writes, and while a release it only joined (`Pending`) waits for guarded work to stop. A
+    // lease taken, cleared or deleted by someone else is not ours to release; one lost to the
+    // deadline may still name us, and clearing it hands it over sooner.
     yield* Scope.addFinalizer(
       scope,
       Effect.gen(function*() {
         const lost = yield* Deferred.poll(lostSignal)
         if (Option.isSome(lost)) {
           const failure = yield* Effect.flip(lost.value)
-          if (failure.reason._tag !== "DeadlineExceeded") return
+          if (failure.reason._tag !== "DeadlineExceeded") {
+            yield* Fiber.interrupt(renewerFiber)
+            return yield* Fiber.interrupt(watchdogFiber)
+          }
         }
         yield* releaseTenure.pipe(
-          Effect.catch((error) => Effect.logWarning(`lease not released on scope close: ${error.message}`))
+          Effect.catch((error) =>
+            // Guarded work was stopped before the write was tried: nothing of the tenure is left to
+            // watch over. (A `Pending` release interrupts them itself once it is done.)
+            Effect.logWarning(`lease not released on scope close: ${error.message}`).pipe(
+              Effect.andThen(Fiber.interrupt(renewerFiber)),
+              Effect.andThen(Fiber.interrupt(watchdogFiber))
+            )
+          )
         )
       })
     )
@@ -449,7 +481,8 @@ export const start = (
           const work = Effect.fiberId.pipe(
             Effect.flatMap((id) => Effect.sync(() => (entry.workFiber = id))),
             Effect.andThen(ensureHeld),
-            Effect.andThen(self)
+            Effect.andThen(self),
+            Effect.provideService(CallingGuards, new Set(yield* CallingGuards).add(entry))
           )
           return yield* restore(Effect.raceFirst(Deferred.await(entry.stop), work)).pipe(
             Effect.ensuring(
