@@ -74,7 +74,9 @@ export interface HeldLease {
   readonly renew: Effect.Effect<void, LeaseLostError>
   /** Releases now, before the scope closes: first interrupts guarded work and waits for it to stop
    * (`guard` fails with reason `Relinquished`), then writes. Loss detection stays armed until the
-   * write is confirmed. */
+   * write is confirmed. Called from inside guarded work (of any lease) it returns at once, without
+   * waiting for the write; the guarded effect that called it is not interrupted but keeps the
+   * lease, still guarded, until it returns — the write follows then. */
   readonly release: Effect.Effect<void, LeaseRelinquishmentError>
   /** Runs `self` while the lease is held: fails with `LeaseLostError` without starting it when the
    * lease is lost, being released or past its deadline; otherwise interrupts it as soon as the

@@ -93,7 +93,7 @@ interface Guard {
 }
 
 /** The guards (of any tenure) inside whose work the current fiber runs — directly, or in a fiber
- * that work forked (forks inherit it). */
+ * that work forked (forks inherit it); some may have finished since. */
 const CallingGuards = Context.Reference<ReadonlySet<Guard>>("@leasekit/core/internal/tenure/CallingGuards", {
   defaultValue: () => new Set()
 })
@@ -343,21 +343,20 @@ export const start = (
     })
 
     /**
-     * Ends the tenure for guarded work: tells every guard to stop but those whose work is the
-     * releasing fiber itself (a guarded effect releasing its own lease early, or in its
-     * finalizer) — it cannot wait for itself, and what it does after releasing is its own choice.
-     * Work that merely runs *inside* a guard (a fiber it forked) is stopped. Answers the guards to
-     * wait for.
+     * Ends the tenure for guarded work: tells every guard to stop but `spared` — the guards whose
+     * work fiber is the releasing fiber itself, and those nesting them (see `releaseTenure`), which
+     * are left to finish. Answers every guard running now: the write waits for all of them.
      */
-    const stopGuards = (exempt: ReadonlySet<Guard>) =>
+    const stopGuards = (spared: ReadonlySet<Guard>) =>
       Effect.gen(function*() {
-        const others = [...(yield* Ref.get(guards))].filter((guard) => !exempt.has(guard))
-        yield* Effect.forEach(others, (guard) => Deferred.fail(guard.stop, relinquished), { discard: true })
-        return others
+        const running = [...(yield* Ref.get(guards))]
+        const told = running.filter((guard) => !spared.has(guard))
+        yield* Effect.forEach(told, (guard) => Deferred.fail(guard.stop, relinquished), { discard: true })
+        return running
       })
 
-    /** The rest of the release, once guarded work was told to stop: wait for it to stop, then
-     * write; loss detection stays armed until the write is confirmed. */
+    /** The rest of the release, once guarded work was told to stop: wait until every guarded
+     * effect has stopped, then write; loss detection stays armed until the write is confirmed. */
     const finishRelease = (stopping: ReadonlyArray<Guard>): Effect.Effect<void, LeaseRelinquishmentError> =>
       Effect.gen(function*() {
         yield* Effect.forEach(stopping, (guard) => Deferred.await(guard.stopped), { discard: true })
@@ -376,23 +375,22 @@ export const start = (
 
     /**
      * Releases, or joins the release in progress. The caller's fiber ends the tenure for guarded
-     * work at once; the rest runs to its end in a fiber of its own, so a caller that is
-     * interrupted cannot leave the tenure half-released.
+     * work at once (new guards refuse to start, running ones are told to stop); the rest — waiting
+     * until every guarded effect has stopped, the write, closing the tenure's scope — runs to its
+     * end in a fiber of its own, so a caller that is interrupted cannot leave it half-done.
      *
-     * Called from inside guarded work of this tenure, it must not wait for guarded work to stop —
-     * that work may be waiting for the caller. So: the guard whose work fiber *is* the caller (a
-     * guarded effect releasing its lease early) is not stopped, and the caller waits for the write
-     * unless its own guard is told to stop meanwhile (by a release that began elsewhere); any other
-     * caller inside guarded work (a fiber the work forked, a finalizer there, a timeout around the
-     * release) does not wait at all: the write follows once the work it belongs to has stopped.
-     * Answers `Confirmed` once the write is confirmed, `Pending` when it did not wait.
+     * A caller inside guarded work — of any lease, directly or in a fiber that work forked — never
+     * waits: the work it belongs to may be waiting for it. It answers `Pending` at once. The guard
+     * whose work fiber *is* the caller (and the guards nesting it) is not interrupted but left to
+     * finish: a guarded effect that releases its own lease "early" keeps it, still guarded, until
+     * it returns, and the write follows then. Any other caller waits for the write and answers
+     * `Confirmed`.
      */
     const releaseTenure: Effect.Effect<"Confirmed" | "Pending", LeaseRelinquishmentError> = Effect.uninterruptibleMask(
       (restore) =>
         Effect.gen(function*() {
-          const live = yield* Ref.get(guards)
-          const own = guardsOf(live, yield* Effect.fiberId)
-          const inside = [...(yield* CallingGuards)].some((guard) => live.has(guard))
+          const own = guardsOf(yield* Ref.get(guards), yield* Effect.fiberId)
+          const inside = [...(yield* CallingGuards)].some((guard) => !Deferred.isDoneUnsafe(guard.stopped))
           const fresh = yield* Deferred.make<void, LeaseRelinquishmentError>()
           const running = yield* Ref.modify(releasing, (current) =>
             current === undefined ? [fresh, fresh] as const : [current, current] as const
@@ -401,18 +399,12 @@ export const start = (
             if ((yield* Ref.get(state)).phase === "Held") yield* Ref.update(state, (s) => ({ ...s, phase: "Stopping" as const }))
             const stopping = yield* stopGuards(own)
             yield* finishRelease(stopping).pipe(
+              Effect.andThen(Scope.close(scope, Exit.void)),
               Effect.tapError(() => Ref.set(releasing, undefined)),
               Effect.exit,
               Effect.flatMap((exit) => Deferred.done(fresh, exit)),
               Effect.forkDetach
             )
-          }
-          if (own.size > 0) {
-            const toldToStop = Effect.raceAll([...own].map((guard) => Effect.flip(Deferred.await(guard.stop))))
-            return yield* restore(Effect.raceFirst(
-              Effect.as(Deferred.await(running), "Confirmed" as const),
-              Effect.as(toldToStop, "Pending" as const)
-            ))
           }
           if (inside) return "Pending" as const
           yield* restore(Deferred.await(running))
@@ -427,6 +419,7 @@ export const start = (
     yield* Scope.addFinalizer(
       scope,
       Effect.gen(function*() {
+        if ((yield* Ref.get(state)).phase === "Released") return
         const lost = yield* Deferred.poll(lostSignal)
         if (Option.isSome(lost)) {
           const failure = yield* Effect.flip(lost.value)
@@ -448,12 +441,7 @@ export const start = (
       })
     )
 
-    /** The explicit release also closes the tenure's scope once the release is confirmed, so that
-     * nothing of the tenure stays registered in a long-lived caller's scope. */
-    const release = Effect.flatMap(
-      releaseTenure,
-      (outcome) => outcome === "Confirmed" ? Scope.close(scope, Exit.void) : Effect.void
-    )
+    const release = Effect.asVoid(releaseTenure)
 
     yield* metrics.acquired
     yield* metrics.setHeld(true)
