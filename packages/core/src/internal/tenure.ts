@@ -40,7 +40,7 @@ import type { LeaseRecord } from "../LeaseRecord.ts"
 import { isHeld } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
-import { holdingSpec } from "./contender.ts"
+import { holdingSpec, transitionsOf } from "./contender.ts"
 import { monotonicMillis } from "./observations.ts"
 import * as Telemetry from "./telemetry.ts"
 
@@ -128,7 +128,11 @@ export const start = (
 ): Effect.Effect<HeldLease> =>
   Effect.gen(function*() {
     const { holder, key } = options
-    const token = acquired.record.transitions ?? 0
+    const token = transitionsOf(acquired.record)
+    /** Whether a record is this tenure's: it names us *and* carries this tenure's token — a newer
+     * tenure of the same identity (taken after this one ended, while its release write was still
+     * pending) has a greater one and must not be renewed or cleared by this tenure. */
+    const isThisTenure = (record: LeaseRecord) => record.holder === holder && transitionsOf(record) === token
     const state = yield* Ref.make<State>({
       last: acquired.record,
       sentAt: acquired.sentAt,
@@ -234,7 +238,7 @@ export const start = (
         const loss = lossOf(current)
         if (loss !== undefined) return yield* Effect.fail(loss)
         const record = Option.getOrThrow(current)
-        if (record.holder !== holder) return yield* Effect.fail(new Loss({ _tag: "Taken", by: record.holder! }))
+        if (!isThisTenure(record)) return yield* Effect.fail(new Loss({ _tag: "Taken", by: record.holder! }))
         yield* Effect.logDebug(`lease changed by someone else but still names us (version ${record.version}); adopting it`)
         yield* Ref.update(state, (s) => ({ ...s, last: record }))
       }
@@ -312,6 +316,12 @@ export const start = (
           const current = yield* store.get(key)
           if (lossOf(current) !== undefined) return
           const record = Option.getOrThrow(current)
+          if (record.holder === holder && !isThisTenure(record)) {
+            // A newer tenure of our own identity took it over from this one's record (possible only
+            // after this tenure ended for its holder): nothing of this tenure is left to release.
+            yield* Effect.logDebug("the lease was taken again by a newer tenure of this holder; nothing to release")
+            return
+          }
           if (record.holder !== holder) {
             if (yield* Ref.get(ambiguous)) {
               yield* Effect.logDebug(
@@ -420,6 +430,9 @@ export const start = (
       scope,
       Effect.gen(function*() {
         if ((yield* Ref.get(state)).phase === "Released") return
+        // The scope is closing: the tenure ends for every guarded effect, also one a release begun
+        // from inside it had left to finish (it would otherwise hold the close up for ever).
+        yield* Effect.forEach(yield* Ref.get(guards), (guard) => Deferred.fail(guard.stop, relinquished), { discard: true })
         const lost = yield* Deferred.poll(lostSignal)
         if (Option.isSome(lost)) {
           const failure = yield* Effect.flip(lost.value)
