@@ -22,8 +22,9 @@
  *   *was* a release: it is not reported as a loss.
  *
  * Renewal is one compare-and-swap from the last record we wrote (one store call, no read). On a
- * conflict we read back: a record that still names us (someone added a label) is adopted and the
- * renewal retried; any other holder, a cleared holder or a deleted object is a loss. Transient
+ * conflict we read back: a record that is still this tenure's — our holder and our token (someone
+ * added a label) — is adopted and the renewal retried; any other holder or token, a cleared holder
+ * or a deleted object is a loss. Transient
  * failures are retried every `retryPeriod`; only the watchdog decides when it is too late. Every
  * renewal attempt checks, under the write permit, that the tenure has not ended.
  *
@@ -129,10 +130,15 @@ export const start = (
   Effect.gen(function*() {
     const { holder, key } = options
     const token = transitionsOf(acquired.record)
+    const acquireTime = acquired.record.acquireTime
     /** Whether a record is this tenure's: it names us *and* carries this tenure's token — a newer
      * tenure of the same identity (taken after this one ended, while its release write was still
-     * pending) has a greater one and must not be renewed or cleared by this tenure. */
-    const isThisTenure = (record: LeaseRecord) => record.holder === holder && transitionsOf(record) === token
+     * pending) has a greater one and must not be renewed or cleared by this tenure. With release
+     * mode `delete` tokens restart on every new object, so the tenure's `acquireTime` must match
+     * too. */
+    const isThisTenure = (record: LeaseRecord) =>
+      record.holder === holder && transitionsOf(record) === token &&
+      (options.releaseMode !== "delete" || record.acquireTime === acquireTime)
     const state = yield* Ref.make<State>({
       last: acquired.record,
       sentAt: acquired.sentAt,
@@ -238,6 +244,12 @@ export const start = (
         const loss = lossOf(current)
         if (loss !== undefined) return yield* Effect.fail(loss)
         const record = Option.getOrThrow(current)
+        if (record.holder === holder && !isThisTenure(record) && (yield* Ref.get(state)).phase !== "Held") {
+          // A newer tenure of our own identity took the lease over after this one's release began:
+          // not a loss of this tenure; it just stops renewing (its release will find nothing left).
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
+          return
+        }
         if (!isThisTenure(record)) return yield* Effect.fail(new Loss({ _tag: "Taken", by: record.holder! }))
         yield* Effect.logDebug(`lease changed by someone else but still names us (version ${record.version}); adopting it`)
         yield* Ref.update(state, (s) => ({ ...s, last: record }))
