@@ -17,7 +17,9 @@
  *   races the work against the end of the tenure;
  * - `release` first ends the tenure for guarded work (interrupts it and waits for it to stop),
  *   and only then writes; the watchdog stays armed until the release write is confirmed, so a
- *   release that cannot reach the store still declares `DeadlineExceeded` in time;
+ *   release that cannot reach the store still declares `DeadlineExceeded` in time. Called from
+ *   inside guarded work it never waits (that work may be waiting for it): the guarded effect that
+ *   called it finishes first, still guarded, and the write follows;
  * - a release whose answer was lost (it may have landed) and that then finds another holder
  *   *was* a release: it is not reported as a loss.
  *
@@ -117,9 +119,10 @@ export interface Acquired {
 }
 
 /**
- * Starts a tenure from a successful acquisition: arms the deadline watchdog, forks the renewer
- * and registers the release finalizer in `scope`. Must run uninterruptibly right after the
- * acquiring write, so that no acquired lease goes without its finalizer.
+ * Starts a tenure from a successful acquisition: arms the deadline watchdog, starts the renewer
+ * (both fibers of the tenure's own, not of `scope`) and registers the release finalizer in
+ * `scope`, which the release closes once its write is confirmed. Must run uninterruptibly right
+ * after the acquiring write, so that no acquired lease goes without its finalizer.
  */
 export const start = (
   store: LeaseStoreService,
