@@ -2,7 +2,8 @@
  * A fourth independent review, of 4006711 (spared guard chain; "Pending" for callers inside guarded
  * work; renewer and watchdog forkDetach'ed).
  *
- * A failing test is a finding; a test expected to fail that passed is marked `// holds:`.
+ * Every test that failed on the reviewed commit (a finding) was fixed after it; those marked
+ * `// holds:` were attacks that did not break it. All stay as regression tests.
  * Fibers that may deadlock are forked detached and their scopes never closed, so that a finding
  * fails its assertion instead of hanging the test.
  */

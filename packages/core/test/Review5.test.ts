@@ -2,7 +2,8 @@
  * A fifth independent review, of 20dab0f (spared guard chain awaited; "Pending" for a caller inside
  * any live guard; the detached release closes the tenure's scope).
  *
- * A failing test is a finding; a test expected to fail that passed is marked `// holds:`.
+ * Every test that failed on the reviewed commit (a finding) was fixed after it; those marked
+ * `// holds:` were attacks that did not break it. All stay as regression tests.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
