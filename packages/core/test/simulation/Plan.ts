@@ -128,29 +128,13 @@ const drawOptions = (prng: Prng.Prng, baseSeconds: number, key: LeaseKey, holder
     const r = exit.value
     return {
       options,
-      timings: {
-        duration: Duration.toMillis(r.duration),
-        renewInterval: Duration.toMillis(r.renewInterval),
-        renewDeadline: Duration.toMillis(r.renewDeadline),
-        retryPeriod: Duration.toMillis(r.retryPeriod),
-        requestTimeout: Duration.toMillis(r.requestTimeout),
-        maxHonouredDuration: Duration.toMillis(r.maxHonouredDuration),
-        releaseMode: r.releaseMode
-      }
+      timings: timingsOf(r)
     }
   }
   const r = Effect.runSync(LeaseOptions.resolve({ ...key, holder }))
   return {
     options: { duration: r.duration },
-    timings: {
-      duration: Duration.toMillis(r.duration),
-      renewInterval: Duration.toMillis(r.renewInterval),
-      renewDeadline: Duration.toMillis(r.renewDeadline),
-      retryPeriod: Duration.toMillis(r.retryPeriod),
-      requestTimeout: Duration.toMillis(r.requestTimeout),
-      maxHonouredDuration: Duration.toMillis(r.maxHonouredDuration),
-      releaseMode: r.releaseMode
-    }
+    timings: timingsOf(r)
   }
 }
 
@@ -243,3 +227,14 @@ export const draw = (seed: number): Plan => {
   const bound = Math.max(...contenders.map((c) => livenessBound(plan, c.timings)))
   return { ...plan, endAt: settledAt + round(1.25 * bound) }
 }
+
+/** Resolved options as the checker measures them, in milliseconds. */
+const timingsOf = (r: LeaseOptions.ResolvedLeaseOptions) => ({
+  duration: Duration.toMillis(r.duration),
+  renewInterval: Duration.toMillis(r.renewInterval),
+  renewDeadline: Duration.toMillis(r.renewDeadline),
+  retryPeriod: Duration.toMillis(r.retryPeriod),
+  requestTimeout: Duration.toMillis(r.requestTimeout),
+  maxHonouredDuration: Duration.toMillis(r.maxHonouredDuration),
+  releaseMode: r.releaseMode
+})
