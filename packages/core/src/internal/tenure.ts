@@ -39,7 +39,7 @@ import type { HeldLease } from "../Lease.ts"
 import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { LossReason } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
-import type { LeaseRecord } from "../LeaseRecord.ts"
+import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
 import { isHeld } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
@@ -110,6 +110,15 @@ const guardsOf = (guards: ReadonlySet<Guard>, fiber: number): ReadonlySet<Guard>
   }
   return result
 }
+
+/** The spec of a released lease, as client-go writes it: no holder, duration 1, the counter kept. */
+const releasedSpec = (now: number, transitions: number): LeaseSpec => ({
+  holder: "",
+  durationSeconds: 1,
+  acquireTime: now,
+  renewTime: now,
+  transitions
+})
 
 /** What a successful acquisition hands to the tenure. */
 export interface Acquired {
@@ -320,7 +329,7 @@ export const start = (
           const now = yield* Clock.currentTimeMillis
           const write = options.releaseMode === "delete"
             ? store.remove(last)
-            : store.update(last, { holder: "", durationSeconds: 1, acquireTime: now, renewTime: now, transitions: token })
+            : store.update(last, releasedSpec(now, token))
           const done = yield* write.pipe(
             Effect.as(true),
             Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeed(true)),
@@ -538,13 +547,7 @@ export const isStale = (options: ResolvedLeaseOptions, acquired: Acquired): Effe
  * expires by itself.
  */
 export const clearStale = (store: LeaseStoreService, acquired: Acquired): Effect.Effect<void> =>
-  store.update(acquired.record, {
-    holder: "",
-    durationSeconds: 1,
-    acquireTime: acquired.sentWall,
-    renewTime: acquired.sentWall,
-    transitions: acquired.record.transitions ?? 0
-  }).pipe(
+  store.update(acquired.record, releasedSpec(acquired.sentWall, acquired.record.transitions ?? 0)).pipe(
     Effect.asVoid,
     Effect.catch((error) => Effect.logDebug(`a late acquisition could not be cleared: ${error.message}`))
   )
