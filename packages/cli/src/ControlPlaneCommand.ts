@@ -16,7 +16,6 @@
 import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as EmbeddedControlPlane from "./EmbeddedControlPlane.ts"
-import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 
 const start = Command.make("start", {
@@ -41,7 +40,7 @@ const start = Command.make("start", {
     // Finalizers run in reverse: this line comes after the control plane is gone.
     yield* Effect.addFinalizer(() => Effect.sync(() => process.stderr.write("control plane stopped and removed\n")))
     const admin = Option.isSome(c.kubeconfig)
-      ? yield* cp.writeKubeconfig({ user: "admin", path: c.kubeconfig.value }).pipe(Effect.mapError(ExitCode.fromError))
+      ? yield* EmbeddedControlPlane.writeKubeconfig(cp, { user: "admin", path: c.kubeconfig.value })
       : cp.users.admin.kubeconfig
     yield* Effect.sync(() => {
       process.stdout.write(`export KUBECONFIG=${admin}\n`)

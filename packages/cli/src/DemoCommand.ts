@@ -27,6 +27,7 @@ import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Clock, Duration, Effect, Option, Schedule } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as ChildProcess from "node:child_process"
+import * as Path from "node:path"
 import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import * as DemoView from "./DemoView.ts"
@@ -38,7 +39,8 @@ import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import * as LeaseView from "./LeaseView.ts"
 
-const workerScript = fileURLToPath(new URL("./DemoWorker.ts", import.meta.url))
+/** The worker's script beside this module: `DemoWorker.ts` in the sources, `DemoWorker.js` when built. */
+const workerScript = fileURLToPath(new URL(`./DemoWorker${Path.extname(fileURLToPath(import.meta.url))}`, import.meta.url))
 
 /** Wall-clock milliseconds, sub-millisecond precision (the workers use the same clock). */
 const now = () => performance.timeOrigin + performance.now()

@@ -7,6 +7,11 @@
  * once (Debian 12: builds kube-apiserver from Debian's source package, about 5 minutes on two
  * cores, then cached) with its progress streamed to stderr.
  *
+ * `@leasekit/testing` is not a dependency of the CLI (an optional peer): it is loaded here, only when
+ * `control-plane start` or `demo` without `--kubeconfig` runs, so `run`, `status`, `list` and
+ * `release` never load the test rig. When it is not installed, those two commands fail with exit 69
+ * and say how to install it.
+ *
  * Guarantees: everything started is stopped and its temporary folder deleted when the scope
  * closes, also when interrupted (Ctrl-C), and — through the testing package's watchdog — when
  * this process is killed. Does not: start anything resembling a full cluster (no scheduler, no
@@ -14,28 +19,48 @@
  *
  * @since 0.1.0
  */
-import { ControlPlane, ControlPlaneAssets } from "@leasekit/testing"
+import type { ControlPlane, ControlPlaneAssets } from "@leasekit/testing"
 import { Clock, Effect, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
-import { fileURLToPath } from "node:url"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 
-/**
- * The install script of @leasekit/testing.
- *
- * @since 0.1.0
- * @category constants
- */
-export const installScript: string = fileURLToPath(
-  new URL("../scripts/install-control-plane.sh", import.meta.resolve("@leasekit/testing"))
-)
+type Testing = typeof import("@leasekit/testing")
+
+/** `@leasekit/testing`, loaded on first use (Node caches the module). */
+const testing: Effect.Effect<Testing, ExitCode.CliExit> = Effect.tryPromise({
+  try: () => import("@leasekit/testing"),
+  catch: (error) =>
+    ExitCode.fail(
+      ExitCode.codes.unavailable,
+      `the local control plane needs @leasekit/testing, which could not be loaded (${
+        error instanceof Error ? error.message.split("\n")[0] : String(error)
+      })`,
+      "install it beside the CLI (`npm install -g @leasekit/testing`), or give the demo a cluster with --kubeconfig"
+    )
+})
+
+/** The exit for a failure of the testing package. */
+const fromTestingError = (t: Testing) => (error: unknown): ExitCode.CliExit => {
+  if (error instanceof t.ControlPlaneAssets.ControlPlaneAssetsError) {
+    return ExitCode.fail(
+      ExitCode.codes.unavailable,
+      "the control-plane binaries (kube-apiserver, etcd) are not installed",
+      `build them once with \`${t.ControlPlaneAssets.installCommand}\`, or point KUBEBUILDER_ASSETS at a folder holding them`
+    )
+  }
+  if (error instanceof t.ControlPlane.ControlPlaneError) {
+    const [first] = error.message.split("\n")
+    return ExitCode.fail(ExitCode.codes.unavailable, `the local control plane failed: ${first}`, "run with --verbose to see the component's log")
+  }
+  return ExitCode.fromError(error)
+}
 
 const configured = () =>
   ["KUBEBUILDER_ASSETS", "TEST_ASSET_KUBE_APISERVER", "TEST_ASSET_ETCD"].some((name) => (process.env[name] ?? "") !== "")
 
 /** Runs the install script, its output (stdout too) streamed to stderr. */
-const install: Effect.Effect<void, ExitCode.CliExit> = Effect.callback<void, ExitCode.CliExit>((resume) => {
+const install = (installScript: string): Effect.Effect<void, ExitCode.CliExit> => Effect.callback<void, ExitCode.CliExit>((resume) => {
   process.stderr.write(
     `leasekit: the control-plane binaries are not built yet; building them once with ${installScript}\n` +
       "leasekit: (Debian 12: apt packages + kube-apiserver from source, about 5 minutes on 2 cores; cached afterwards)\n"
@@ -66,13 +91,17 @@ const install: Effect.Effect<void, ExitCode.CliExit> = Effect.callback<void, Exi
  * @since 0.1.0
  * @category constructors
  */
-export const assets: Effect.Effect<ControlPlaneAssets.ControlPlaneAssets, ExitCode.CliExit> = ControlPlaneAssets.resolve.pipe(
-  Effect.catch((error) =>
-    configured()
-      ? Effect.fail(ExitCode.fail(ExitCode.codes.unavailable, error.message.split("\n")[0]!, "fix KUBEBUILDER_ASSETS / TEST_ASSET_* or unset them"))
-      : install.pipe(Effect.andThen(ControlPlaneAssets.resolve), Effect.mapError(ExitCode.fromError))
-  )
-)
+export const assets: Effect.Effect<ControlPlaneAssets.ControlPlaneAssets, ExitCode.CliExit> = Effect.flatMap(testing, (t) =>
+  t.ControlPlaneAssets.resolve.pipe(
+    Effect.catch((error) =>
+      configured()
+        ? Effect.fail(ExitCode.fail(ExitCode.codes.unavailable, error.message.split("\n")[0]!, "fix KUBEBUILDER_ASSETS / TEST_ASSET_* or unset them"))
+        : install(t.ControlPlaneAssets.installScript).pipe(
+          Effect.andThen(t.ControlPlaneAssets.resolve),
+          Effect.mapError(fromTestingError(t))
+        )
+    )
+  ))
 
 /**
  * Starts the control plane for the lifetime of the scope, telling stderr what happens.
@@ -84,11 +113,25 @@ export const start = (
   options: { readonly namespace?: string | undefined; readonly quiet?: boolean | undefined } = {}
 ): Effect.Effect<ControlPlane.ControlPlaneService, ExitCode.CliExit, Scope.Scope> =>
   Effect.gen(function*() {
+    const t = yield* testing
     const found = yield* assets
     const say = (text: string) => options.quiet === true ? Effect.void : Effect.sync(() => process.stderr.write(`${text}\n`))
     yield* say(`starting a local control plane (etcd + kube-apiserver from ${found.source}) …`)
     const started = yield* Clock.currentTimeMillis
-    const cp = yield* ControlPlane.make({ assets: found, namespace: options.namespace }).pipe(Effect.mapError(ExitCode.fromError))
+    const cp = yield* t.ControlPlane.make({ assets: found, namespace: options.namespace }).pipe(Effect.mapError(fromTestingError(t)))
     yield* say(`control plane ready in ${Durations.formatMillis((yield* Clock.currentTimeMillis) - started)}: ${cp.server}`)
     return cp
   })
+
+/**
+ * Writes a user's kubeconfig of a started control plane to `path` (see `ControlPlane`'s
+ * `writeKubeconfig`), its failure as a `CliExit`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const writeKubeconfig = (
+  cp: ControlPlane.ControlPlaneService,
+  options: Parameters<ControlPlane.ControlPlaneService["writeKubeconfig"]>[0]
+): Effect.Effect<string, ExitCode.CliExit> =>
+  Effect.flatMap(testing, (t) => cp.writeKubeconfig(options).pipe(Effect.mapError(fromTestingError(t))))

@@ -28,7 +28,6 @@
  */
 import { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError, LeaseStoreError, InvalidLeaseOptions } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
-import { ControlPlane, ControlPlaneAssets } from "@leasekit/testing"
 import { Data } from "effect"
 
 /**
@@ -152,17 +151,6 @@ export const fromError = (error: unknown): CliExit => {
   if (error instanceof LeaseStoreError) return fromStoreError(error)
   if (error instanceof KubeClient.KubeConfigError) {
     return fail(codes.config, error.message, "pass a usable file with --kubeconfig (or $KUBECONFIG), or pick a context with --context")
-  }
-  if (error instanceof ControlPlaneAssets.ControlPlaneAssetsError) {
-    return fail(
-      codes.unavailable,
-      "the control-plane binaries (kube-apiserver, etcd) are not installed",
-      `build them once with \`${ControlPlaneAssets.installCommand}\`, or point KUBEBUILDER_ASSETS at a folder holding them`
-    )
-  }
-  if (error instanceof ControlPlane.ControlPlaneError) {
-    const [first] = error.message.split("\n")
-    return fail(codes.unavailable, `the local control plane failed: ${first}`, "run with --verbose to see the component's log")
   }
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   return fail(codes.software, `internal error: ${text}`, "run with --verbose for details and report it")

@@ -5,7 +5,7 @@
  * 1. `KUBEBUILDER_ASSETS` — the envtest convention: a folder containing `kube-apiserver` and
  *    `etcd` (and `kubectl` when present);
  * 2. `TEST_ASSET_KUBE_APISERVER` + `TEST_ASSET_ETCD` (+ optional `TEST_ASSET_KUBECTL`);
- * 3. the cache filled by `pnpm --filter @leasekit/testing install-control-plane`:
+ * 3. the cache filled by the package's install script (`installCommand`):
  *    `${XDG_CACHE_HOME:-$HOME/.cache}/leasekit/control-plane/<version>/bin`, newest version first.
  *
  * Variables are read through Effect's `Config`, so a test can supply its own `ConfigProvider`.
@@ -22,6 +22,16 @@ import { Config, Data, Effect, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+
+/**
+ * The script that builds and caches the binaries on Debian 12 (`scripts/install-control-plane.sh`
+ * of this package, wherever it is installed: the same path from `src/` and from `dist/`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const installScript: string = fileURLToPath(new URL("../scripts/install-control-plane.sh", import.meta.url))
 
 /**
  * The command that builds and caches the binaries on Debian 12.
@@ -29,7 +39,7 @@ import * as Path from "node:path"
  * @since 0.1.0
  * @category constants
  */
-export const installCommand = "npx --yes pnpm@12.21.0 --filter @leasekit/testing run install-control-plane"
+export const installCommand: string = `bash ${installScript}`
 
 /**
  * Resolved paths of the control-plane binaries.
