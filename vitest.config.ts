@@ -21,6 +21,15 @@ export default defineConfig({
       },
       {
         test: {
+          name: "consumer",
+          include: ["test/consumer/**/*.test.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+          fileParallelism: false
+        }
+      },
+      {
+        test: {
           name: "chaos",
           include: ["test/chaos/**/*.test.ts"],
           testTimeout: 900_000,

@@ -13,10 +13,9 @@
  * systems stop — pass `lease.token` along and have those systems reject lower tokens.
  *
  * Run it locally against any cluster (or `leasekit control-plane start`):
- *   KUBECONFIG=… LEASE_NAMESPACE=leasekit-test node examples/kubernetes/leader.ts
- * (from a directory where @leasekit/core and @leasekit/kubernetes resolve, e.g. copied into
- * packages/cli/ as the example image does).
+ *   npm install && KUBECONFIG=… LEASE_NAMESPACE=leasekit-test node leader.ts
  */
+// #region readme
 import { NodeRuntime } from "@effect/platform-node"
 import { LeaderElection } from "@leasekit/core"
 import type { HeldLease } from "@leasekit/core"
@@ -46,3 +45,4 @@ const App = Election.pipe(
 )
 
 NodeRuntime.runMain(Layer.launch(App))
+// #endregion
