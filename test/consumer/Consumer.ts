@@ -11,15 +11,20 @@
  * dependencies come from those tarballs (direct and transitive: npm `overrides`), everything else
  * from the registry the machine's npm is configured with.
  *
+ * `registry` serves the packed `@leasekit/*` packages as an npm registry would (package documents
+ * and tarballs with their integrity, on loopback), so that `npm install -g @leasekit/cli` and
+ * `npx` can be run exactly as a user runs them, with `--@leasekit:registry=<its URL>`: npm takes
+ * `@leasekit/*` from it and every other package from the machine's configured registry.
+ *
  * Guarantees: nothing is installed or written inside the workspace; the temporary folder is
- * removed when the layer is released. Child processes run with a bounded time and are killed
- * when it passes. Does not: publish anything, or test `npm install -g` of the CLI (its
- * `@leasekit/*` dependencies are not on a registry before the first release; a local install
- * exercises the same `bin` link and shebang).
+ * removed and the registry closed when the layer is released. Child processes run with a bounded
+ * time and are killed when it passes. Does not: publish anything.
  */
 import { Context, Effect, Layer } from "effect"
 import * as ChildProcess from "node:child_process"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
+import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 
@@ -107,6 +112,8 @@ export interface ConsumerService {
   readonly nodes: ReadonlyMap<string, string>
   /** Installs `app` (a folder with a package.json) with `@leasekit/*` from the tarballs. */
   readonly install: (app: string) => Effect.Effect<void>
+  /** The npm flag that takes `@leasekit/*` from the tarballs: `--@leasekit:registry=http://127.0.0.1:…/`. */
+  readonly registryFlag: string
 }
 
 /** @category tags */
@@ -153,6 +160,61 @@ const installNodes = (into: string) =>
   })
 
 /**
+ * Serves the tarballs as the `@leasekit` scope of an npm registry, on loopback, for the scope.
+ * Only what npm asks for when installing is answered: `GET /@leasekit%2f<name>` (the package
+ * document: one version, `latest`, its manifest, the tarball's URL, sha1 and sha512 integrity) and
+ * `GET /tarballs/<file>`; anything else is a 404.
+ */
+const registry = (tarballs: Readonly<Record<Published, string>>) =>
+  Effect.acquireRelease(
+    Effect.callback<Http.Server>((resume) => {
+      const documents = new Map<string, (base: string) => unknown>()
+      const files = new Map<string, string>()
+      for (const pkg of published) {
+        const tarball = tarballs[pkg]
+        const bytes = Fs.readFileSync(tarball)
+        const manifest = JSON.parse(ChildProcess.execFileSync("tar", ["xzOf", tarball, "package/package.json"], { encoding: "utf8" })) as {
+          readonly name: string
+          readonly version: string
+        }
+        files.set(Path.basename(tarball), tarball)
+        documents.set(manifest.name, (base) => ({
+          name: manifest.name,
+          "dist-tags": { latest: manifest.version },
+          versions: {
+            [manifest.version]: {
+              ...manifest,
+              _id: `${manifest.name}@${manifest.version}`,
+              dist: {
+                tarball: `${base}/tarballs/${Path.basename(tarball)}`,
+                shasum: Crypto.createHash("sha1").update(bytes).digest("hex"),
+                integrity: `sha512-${Crypto.createHash("sha512").update(bytes).digest("base64")}`
+              }
+            }
+          }
+        }))
+      }
+      const server = Http.createServer((request, response) => {
+        const base = `http://${request.headers.host}`
+        const path = decodeURIComponent(new URL(request.url ?? "/", base).pathname)
+        const document = documents.get(path.slice(1))
+        if (request.method === "GET" && document !== undefined) {
+          response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(document(base)))
+          return
+        }
+        const file = path.startsWith("/tarballs/") ? files.get(path.slice("/tarballs/".length)) : undefined
+        if (request.method === "GET" && file !== undefined) {
+          response.writeHead(200, { "content-type": "application/octet-stream" }).end(Fs.readFileSync(file))
+          return
+        }
+        response.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "not found" }))
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+  ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as { port: number }).port}/`))
+
+/**
  * Packs the packages and installs the declared Node versions, once for a test file.
  *
  * @category layers
@@ -186,7 +248,8 @@ export const layer: Layer.Layer<Consumer> = Layer.effect(
         Fs.writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
         yield* npmInstall(app)
       })
-    return { dir, tarballs, versions, nodes, install }
+    const url = yield* registry(tarballs)
+    return { dir, tarballs, versions, nodes, install, registryFlag: `--@leasekit:registry=${url}` }
   }).pipe(Effect.orDie)
 )
 

@@ -171,6 +171,35 @@ layer(Layer.mergeAll(ControlPlane.layer({ namespace }), appLayer), { excludeTest
         assert.include(npx.stdout, versions.cli)
       }))
 
+    it.effect("npm install -g @leasekit/cli, as a user runs it: the global leasekit runs, and run NAME -- true takes the lease", () =>
+      Effect.gen(function*() {
+        const cp = yield* ControlPlane.ControlPlane
+        const { dir, registryFlag, versions } = yield* Consumer
+        const prefix = Path.join(dir, "global")
+        const env = withNode(process.execPath)
+        yield* exec("npm", ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "--loglevel=error", registryFlag, "@leasekit/cli"], {
+          cwd: dir,
+          env,
+          timeoutMs: 300_000
+        }).pipe(Effect.flatMap(ok("npm install -g @leasekit/cli")))
+        const bin = Path.join(prefix, "bin", "leasekit")
+        const shown = yield* exec(bin, ["--version"], { cwd: dir, env }).pipe(Effect.flatMap(ok("global leasekit --version")))
+        assert.include(shown.stdout, versions.cli)
+        const run = yield* exec(bin, ["run", `consumer-global-${suffix()}`, "--kubeconfig", cp.users.admin.kubeconfig, "-n", namespace, "--", "true"], {
+          cwd: dir,
+          env
+        })
+        assert.strictEqual(run.code, 0, run.stderr)
+        assert.isFalse(Fs.existsSync(Path.join(prefix, "lib", "node_modules", "@leasekit", "testing")), "the CLI pulled in the test rig")
+        // and npx, from the registry, in a folder with no package.json
+        const npx = yield* exec("npx", ["--yes", registryFlag, "--package", "@leasekit/cli", "leasekit", "--version"], {
+          cwd: dir,
+          env: { ...env, npm_config_cache: Path.join(dir, "npx-cache") },
+          timeoutMs: 300_000
+        }).pipe(Effect.flatMap(ok("npx --package @leasekit/cli leasekit --version")))
+        assert.include(npx.stdout, versions.cli)
+      }))
+
     it.effect("the installed CLI never loads the test rig: without @leasekit/testing, control-plane start says what to install", () =>
       Effect.gen(function*() {
         const cwd = yield* app
