@@ -22,6 +22,7 @@
  *
  * The RBAC a contender needs is in `rbac/lease-role.yaml` of this package.
  *
+ * @module @leasekit/kubernetes
  * @since 0.1.0
  */
 
