@@ -20,7 +20,7 @@
  * (`declare function writeReport(…): …`), so every example compiles as written. A ```ts fence left
  * open fails the check, and so does finding no example at all.
  *
- * Plain `node:` modules, not Effect's platform: a build-time script that reads some forty files and
+ * Plain `node:` modules, not Effect's platform: a build-time script that reads some sixty files and
  * runs one process, as the workspace's other scripts (the simulator's `mutate.ts`) do.
  */
 import { spawnSync } from "node:child_process"
