@@ -4,6 +4,7 @@
  * Each module is exported as a namespace (`Lease.acquire`, `LeaseStore.layerMemory`), as Effect's
  * own packages do. There is no Kubernetes in here: `@leasekit/kubernetes` supplies that store.
  *
+ * @module @leasekit/core
  * @since 0.1.0
  */
 

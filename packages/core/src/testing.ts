@@ -5,6 +5,7 @@
  * contract it pins). It needs `@effect/vitest` (an optional peer dependency of `@leasekit/core`)
  * and is meant to be imported from test files only.
  *
+ * @module @leasekit/core/testing
  * @since 0.1.0
  */
 export {

@@ -6,6 +6,14 @@
  * - `KubernetesLeaseStore`: the `LeaseStore` of `@leasekit/core` over Lease objects.
  *
  * ```ts
+ * import { Lease } from "@leasekit/core"
+ * import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
+ * import { Effect } from "effect"
+ *
+ * const program = Lease.withLease({ namespace: "jobs", name: "nightly-report" })(
+ *   Effect.log("holding jobs/nightly-report")
+ * )
+ *
  * program.pipe(
  *   Effect.provide(KubernetesLeaseStore.layer),
  *   Effect.provide(KubeClient.layerDefault())
@@ -14,6 +22,7 @@
  *
  * The RBAC a contender needs is in `rbac/lease-role.yaml` of this package.
  *
+ * @module @leasekit/kubernetes
  * @since 0.1.0
  */
 

@@ -174,8 +174,12 @@ type Outcome<A> = { readonly ok: true; readonly value: A } | { readonly ok: fals
  * A lock on one Kubernetes Lease, renewed in the background while held.
  *
  * ```ts
+ * import { IntervalLease } from "@leasekit/promise"
+ *
+ * declare function writeReport(signal: AbortSignal, fencingToken: string): Promise<void> // your work
+ *
  * const lease = new IntervalLease({ namespace: "jobs", leaseName: "nightly-report" })
- * await lease.run(async (signal, token) => { ... })   // waits, runs, releases
+ * await lease.run((signal, token) => writeReport(signal, token))   // waits, runs, releases
  * await lease.close()
  * ```
  *

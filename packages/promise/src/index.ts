@@ -14,6 +14,7 @@
  * Built on `@leasekit/core` (the algorithm) and `@leasekit/kubernetes` (the store) through an
  * Effect `ManagedRuntime`; see `IntervalLease.ts` for what is and is not guaranteed.
  *
+ * @module @leasekit/promise
  * @since 0.1.0
  */
 

@@ -2,6 +2,7 @@
  * `@leasekit/testing`: a real local Kubernetes control plane (etcd + kube-apiserver) for tests,
  * and a TCP fault proxy to put between a client and it.
  *
+ * @module @leasekit/testing
  * @since 0.1.0
  */
 

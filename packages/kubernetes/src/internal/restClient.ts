@@ -43,13 +43,18 @@ export class RestStatusError extends Error {
   }
 }
 
-/** The HTTP methods the lease store uses. */
+/**
+ * The HTTP methods the lease store uses.
+ *
+ * @inline
+ */
 export type Method = "GET" | "POST" | "PUT" | "DELETE"
 
 /**
  * JSON requests to one API server.
  *
  * @internal
+ * @inline
  */
 export interface RestClient {
   /**
