@@ -136,10 +136,10 @@ layer(Layer.mergeAll(ControlPlane.layer({ namespace }), appLayer), { excludeTest
         assert.match(core.stdout, /token=\d+/)
       }))
 
-    it.effect("the user's tsc type-checks a consumer under NodeNext and bundler resolution (strict; the types are real, not any)", () =>
+    it.effect("the user's tsc type-checks a consumer under NodeNext and bundler resolution (strict; the types are real, not any), and emits declarations for a library re-exporting leasekit types", () =>
       Effect.gen(function*() {
         const cwd = yield* app
-        for (const config of ["tsconfig.nodenext.json", "tsconfig.bundler.json"]) {
+        for (const config of ["tsconfig.nodenext.json", "tsconfig.bundler.json", "tsconfig.declaration.json"]) {
           const ended = yield* exec(Path.join(cwd, "node_modules", ".bin", "tsc"), ["-p", config], { cwd })
           assert.strictEqual(ended.code, 0, `tsc -p ${config}:\n${ended.stdout}${ended.stderr}`)
         }

@@ -36,7 +36,7 @@ const testing: Effect.Effect<Testing, ExitCode.CliExit> = Effect.tryPromise({
       `the local control plane needs @leasekit/testing, which could not be loaded (${
         error instanceof Error ? error.message.split("\n")[0] : String(error)
       })`,
-      "install it beside the CLI (`npm install -g @leasekit/testing`), or give the demo a cluster with --kubeconfig"
+      "install it beside the CLI (`npm install -g @leasekit/testing` for a global CLI, `npm install -D @leasekit/testing` in a project), or give the demo a cluster with --kubeconfig"
     )
 })
 

@@ -51,7 +51,15 @@ export {
  * @since 0.1.0
  * @category models
  */
-export type KubeRestClient = RestClient.RestClient
+export interface KubeRestClient extends RestClient.RestClient {}
+
+/**
+ * The HTTP methods `KubeRestClient.request` sends.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KubeRestMethod = RestClient.Method
 
 /**
  * A configured Kubernetes client.
