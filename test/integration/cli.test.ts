@@ -178,7 +178,8 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       ])
       assert.strictEqual(ended.code, 3, ended.stderr)
       assert.strictEqual(ended.stderr, "", "a command's own failure is not leasekit's to report")
-      assert.strictEqual(Fs.readFileSync(out, "utf8").trim(), `0 cli-test-holder ${namespace}/${name}`)
+      // --holder ID is made unique to the process: ID_ and five random characters
+      assert.match(Fs.readFileSync(out, "utf8").trim(), new RegExp(`^0 cli-test-holder_[a-z0-9]{5} ${namespace}/${name}$`))
       const lease = yield* readLease(name)
       assert.strictEqual(lease?.spec.holderIdentity, "", "released: the holder is cleared")
 
@@ -203,7 +204,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
 
       const refused = yield* leasekit(["run", ...kube, name, "--try", "--", ...sh(`touch ${dir}/ran`)])
       assert.strictEqual(refused.code, 75, refused.stderr)
-      assert.include(refused.stderr, `lease ${namespace}/${name} is held by "the-holder"`)
+      assert.match(refused.stderr, new RegExp(`lease ${namespace}/${name} is held by "the-holder_[a-z0-9]{5}"`))
       assert.include(refused.stderr, "fix:")
       assert.notInclude(refused.stderr, "    at ", "no stack trace")
 
@@ -366,7 +367,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.include(ended.stderr, "the command was not started")
       assert.notInclude(ended.stderr, "started sh")
       assert.isFalse(Fs.existsSync(ran), "CMD never ran")
-      assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "next-holder", "the next holder keeps the lease")
+      assert.match((yield* readLease(name))?.spec.holderIdentity ?? "", /^next-holder_[a-z0-9]{5}$/, "the next holder keeps the lease")
 
       next.kill("SIGTERM")
       const nextEnded = yield* next.ended
@@ -402,7 +403,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
         "2500 millis"
       )
       const during = (yield* readLease(name))!
-      assert.strictEqual(during.spec.holderIdentity, "signal-holder", "still held while CMD shuts down")
+      assert.match(during.spec.holderIdentity ?? "", /^signal-holder_[a-z0-9]{5}$/, "still held while CMD shuts down")
       assert.isTrue(alive(holder.pid), "leasekit waits for CMD")
 
       const ended = yield* holder.ended
@@ -433,7 +434,8 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.strictEqual(text.code, 0, text.stderr)
       assert.match(text.stdout, new RegExp(`Lease:\\s+${namespace}/${name}`))
       assert.match(text.stdout, /State:\s+held/)
-      assert.match(text.stdout, /Holder:\s+show-holder/)
+      assert.match(text.stdout, /Holder:\s+show-holder_[a-z0-9]{5}\n/)
+      const showHolder = /Holder:\s+(show-holder_[a-z0-9]{5})/.exec(text.stdout)![1]!
       assert.match(text.stdout, /Token:\s+0 /)
       assert.match(text.stdout, /Duration:\s+3s/)
       assert.match(text.stdout, /Expires:.*at most (3\.00|2\.9\d)s/, "a one-shot observer waits up to the duration")
@@ -446,7 +448,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
         name,
         exists: true,
         state: "held",
-        holder: "show-holder",
+        holder: showHolder,
         token: 0,
         durationSeconds: 3
       })
@@ -460,11 +462,11 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const list = yield* leasekit(["list", ...kube, "-n", namespace])
       assert.strictEqual(list.code, 0, list.stderr)
       assert.match(list.stdout, /^NAME\s+HOLDER\s+STATE\s+TOKEN\s+RENEWED\s+DURATION$/m)
-      assert.match(list.stdout, new RegExp(`^${name}\\s+show-holder\\s+held\\s+0\\s+.*ago\\s+3s$`, "m"))
+      assert.match(list.stdout, new RegExp(`^${name}\\s+${showHolder}\\s+held\\s+0\\s+.*ago\\s+3s$`, "m"))
       const all = yield* leasekit(["list", ...kube, "-A", "-o", "json"])
       assert.strictEqual(all.code, 0, all.stderr)
       const listed = (JSON.parse(all.stdout) as Array<Record<string, unknown>>).find((v) => v["name"] === name)
-      assert.deepInclude(listed, { namespace, holder: "show-holder", state: "held" })
+      assert.deepInclude(listed, { namespace, holder: showHolder, state: "held" })
 
       const refused = yield* leasekit(["release", ...kube, name])
       assert.strictEqual(refused.code, 64, refused.stderr)
@@ -477,13 +479,13 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
         name,
         released: true,
         outcome: "released",
-        previousHolder: "show-holder",
+        previousHolder: showHolder,
         token: 0
       })
       const lease = yield* readLease(name)
       assert.strictEqual(lease?.spec.holderIdentity, "")
 
-      // The holder notices at its next renewal: CMD is stopped and leasekit exits 79.
+      // The holder notices (through the lease's watch, or at its next renewal): CMD is stopped and leasekit exits 79.
       const ended = yield* holder.ended
       assert.strictEqual(ended.code, 79, ended.stderr)
       assert.include(ended.stderr, "someone else released it")

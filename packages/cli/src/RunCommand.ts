@@ -1,13 +1,17 @@
 /**
  * `leasekit run NAME -- CMD [ARGS…]`: flock for Kubernetes. Holds the lease while CMD runs.
  *
- * Acquires the lease (waiting by default, bounded by `--timeout`; one attempt with `--try`),
+ * Acquires the lease as `Acquisition.ts` describes (one attempt always; then waiting by default,
+ * bounded by `--timeout`, with a line on stderr unless `--quiet`; with `--try` an answer at once,
+ * unless the record looks overdue — then it is observed, and taken over if its holder stays silent
+ * for its duration),
  * starts CMD with `LEASEKIT_TOKEN` (the fencing token), `LEASEKIT_HOLDER` and `LEASEKIT_LEASE`
  * (`namespace/name`) added to its environment, renews the lease in the background, passes
  * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 on to CMD (see `Supervisor.ts`), and releases the
  * lease once CMD has exited, exiting with CMD's status. When the lease is lost while CMD runs —
  * another holder took it, an admin released it, or it could not be renewed before the renew
- * deadline — CMD gets SIGTERM, SIGKILL after `--grace`, and leasekit exits with 79. The lease is
+ * deadline — CMD gets SIGTERM, SIGKILL after `--grace`, and leasekit exits with 79; a takeover
+ * that the lease's watch shows (`TenureWatch.ts`) is acted on at once, not at the next renewal. The lease is
  * checked once more right before CMD is started: a lease lost (or past its renew deadline, as
  * after a long pause of this process) between the acquisition and the start exits 79 without
  * starting CMD.
@@ -25,15 +29,16 @@
  *
  * @since 0.1.0
  */
-import { Lease } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
 import { Deferred, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import * as Acquisition from "./Acquisition.ts"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import * as RunOptions from "./RunOptions.ts"
 import * as Supervisor from "./Supervisor.ts"
+import * as TenureWatch from "./TenureWatch.ts"
 
 const config = {
   ...GlobalOptions.flags,
@@ -64,8 +69,13 @@ const config = {
   ),
   holder: Flag.String("holder").pipe(
     Flag.withMetavar("ID"),
-    Flag.withDescription("holder identity written into the lease (default: pod or host name, pid and a random suffix)"),
+    Flag.withDescription("holder identity written into the lease, with a random suffix that makes it unique to this process (default: pod or host name, pid and a random suffix)"),
     Flag.optional
+  ),
+  quiet: Flag.Boolean("quiet").pipe(
+    Flag.withAlias("q"),
+    Flag.withDescription("no lines on stderr while waiting for the lease"),
+    Flag.withDefault(false)
   ),
   conflictExitCode: Flag.Int("conflict-exit-code").pipe(
     Flag.withMetavar("N"),
@@ -81,9 +91,6 @@ const config = {
 
 type Config = Command.Command.Config.Infer<typeof config>
 
-const held = (code: number, problem: string, name: string, why: string) =>
-  ExitCode.fail(code, problem, `${why}; see who holds it with \`leasekit status ${name}\``)
-
 /** The program of `run`, given its parsed configuration. */
 const program = (c: Config) =>
   Effect.gen(function*() {
@@ -94,36 +101,14 @@ const program = (c: Config) =>
     yield* Effect.logDebug(
       `grace ${Durations.format(grace)} of the margin ${Durations.format(RunOptions.margin(resolved))} (duration − renewDeadline)`
     )
-    // One read first: an API server that cannot be reached (or refuses us) is reported at once
-    // (69, 77) instead of being waited out like a brief outage while the lease is awaited.
-    const before = yield* Lease.inspect({ namespace, name: c.name })
-    if (!c.try && Option.isSome(before.holder)) {
-      yield* Effect.logInfo(`lease ${namespace}/${c.name} is held by "${before.holder.value}"; waiting`)
-    }
-
-    const lease = c.try
-      ? yield* Lease.tryAcquire(options).pipe(
-        Effect.flatMap(Option.match({
-          onSome: Effect.succeed,
-          onNone: () =>
-            Lease.inspect({ namespace, name: c.name }).pipe(
-              Effect.map((i) => Option.getOrElse(i.holder, () => "another contender")),
-              Effect.orElseSucceed(() => "another contender"),
-              Effect.flatMap((holder) =>
-                Effect.fail(
-                  held(c.conflictExitCode, `lease ${namespace}/${c.name} is held by "${holder}"`, c.name, "not waiting (--try); drop --try to wait")
-                )
-              )
-            )
-        }))
-      )
-      : yield* Lease.acquire({ ...options, ...(Option.isSome(timeout) ? { timeout: timeout.value } : {}) }).pipe(
-        Effect.mapError((error) =>
-          error._tag === "LeaseAcquisitionError" && error.reason._tag === "Timeout"
-            ? held(c.conflictExitCode, error.message, c.name, "wait longer with --timeout")
-            : error
-        )
-      )
+    const lease = yield* Acquisition.acquire({
+      lease: options,
+      resolved,
+      try: c.try,
+      timeout,
+      conflictExitCode: c.conflictExitCode,
+      quiet: c.quiet
+    })
     yield* Effect.logInfo(`acquired lease ${namespace}/${c.name} as "${lease.holder}" with token ${lease.token}`)
 
     const [file, ...args] = c.command
@@ -167,10 +152,12 @@ const program = (c: Config) =>
     yield* Deferred.succeed(spawned, child)
     yield* Effect.logDebug(`started ${file} (pid ${child.pid}${child.ownGroup ? ", own process group" : ""})`)
 
-    const outcome = yield* Effect.raceFirst(
+    const outcome = yield* Effect.raceAll([
       child.ended.pipe(Effect.map((ended) => ({ _tag: "Ended", ended }) as const)),
-      lease.lost.pipe(Effect.catch((error) => Effect.succeed({ _tag: "Lost", error } as const)))
-    )
+      lease.lost.pipe(Effect.catch((error) => Effect.succeed({ _tag: "Lost", error, seen: "" } as const))),
+      // a takeover the lease's watch shows stops CMD now, not at the next renewal
+      TenureWatch.takenOver(lease).pipe(Effect.map((error) => ({ _tag: "Lost", error, seen: " (seen through the lease's watch)" } as const)))
+    ])
     if (outcome._tag === "Ended") {
       const status = Supervisor.statusOf(outcome.ended)
       yield* Effect.logDebug(`command exited with status ${status}; releasing the lease`)
@@ -185,10 +172,10 @@ const program = (c: Config) =>
     const reason = outcome.error.reason._tag
     return yield* ExitCode.fail(
       ExitCode.codes.lost,
-      `${outcome.error.message}; the command was stopped (${how})`,
+      `${outcome.error.message}${outcome.seen}; the command was stopped (${how})`,
       reason === "DeadlineExceeded"
         ? "renewals did not reach the API server in time: check the network and the API server's load, or use a longer --duration"
-        : `someone else changed the lease (\`leasekit release --force\`, kubectl, or a contender with the same --holder); see \`leasekit status ${c.name}\``
+        : `someone else changed the lease (\`leasekit release --force\`, kubectl, or another contender); see \`leasekit status ${c.name}\``
     )
   }).pipe(Effect.scoped)
 

@@ -31,8 +31,8 @@
  *
  * @since 0.1.0
  */
-import { type InvalidLeaseOptions, LeaseOptions } from "@leasekit/core"
-import { Duration, Effect, Option } from "effect"
+import { type InvalidLeaseOptions, LeaseHolder, LeaseOptions } from "@leasekit/core"
+import { Duration, Effect, Option, Random } from "effect"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 
@@ -190,6 +190,33 @@ export const invalidOption = (error: InvalidLeaseOptions, flags: RunFlags): Exit
   return ExitCode.usage(`${flag}: ${error.message}`, fix)
 }
 
+/** The random part `uniqueHolder` appends: `_` and five characters. */
+const holderSuffixLength = 6
+
+/**
+ * A `--holder ID` made unique to this process: `ID_<5 random characters>`. Two `run` processes
+ * given the same `--holder` would otherwise share one identity, and a contender adopts a record
+ * naming its own identity as its own tenure: both would run CMD at once, with the same token, and
+ * the first to end would release the other's lease. With the suffix the second waits (or `--try`
+ * answers "held") like any other contender; `ID` stays readable in `status` and `list`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const uniqueHolder = (id: string, flags: RunFlags): Effect.Effect<string, ExitCode.CliExit> =>
+  Effect.gen(function*() {
+    yield* LeaseOptions.validateHolder(id).pipe(Effect.mapError((error) => invalidOption(error, flags)))
+    if (id.length > LeaseHolder.maxLength - holderSuffixLength) {
+      return yield* ExitCode.usage(
+        `--holder: must be at most ${LeaseHolder.maxLength - holderSuffixLength} characters (leasekit appends a unique suffix)`,
+        "give a shorter --holder, or leave it out"
+      )
+    }
+    let suffix = "_"
+    for (let i = 1; i < holderSuffixLength; i++) suffix += "abcdefghijklmnopqrstuvwxyz0123456789"[yield* Random.nextIntBetween(0, 36, { halfOpen: true })]
+    return `${id}${suffix}`
+  })
+
 /**
  * Checks the flags and resolves the options `run` uses, before anything is sent. The namespace
  * is the one `-n` names or the kubeconfig context's.
@@ -217,7 +244,7 @@ export const resolve = (flags: RunFlags, namespace: string): Effect.Effect<RunOp
       namespace,
       name: flags.name,
       duration,
-      ...(Option.isSome(flags.holder) ? { holder: flags.holder.value } : {})
+      ...(Option.isSome(flags.holder) ? { holder: yield* uniqueHolder(flags.holder.value, flags) } : {})
     }).pipe(Effect.mapError((error) => invalidOption(error, flags)))
     const grace = yield* resolveGrace(resolved, flags.grace, flags.duration)
     return {
