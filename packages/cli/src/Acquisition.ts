@@ -77,10 +77,11 @@ const say = (quiet: boolean, line: string) => quiet ? Effect.void : Effect.sync(
 const held = (settings: Settings, problem: string, fix: string) =>
   ExitCode.fail(settings.conflictExitCode, problem, `${fix}; see who holds it with \`leasekit status ${settings.resolved.key.name}\``)
 
-/** One line about the current record: who holds it, when it was renewed. */
-const describe = (key: LeaseKey) =>
+/** One line about the current record: who holds it, when it was renewed — judged with this
+ * contender's own options (the duration it honours for a record that declares none is its own). */
+const describe = (key: LeaseKey, options: LeaseOptions.LeaseOptions) =>
   Effect.gen(function*() {
-    const inspection = yield* Lease.inspect(key)
+    const inspection = yield* Lease.inspect(key, { duration: options.duration })
     const now = yield* Clock.currentTimeMillis
     return Option.match(inspection.record, {
       onNone: () => ({ text: `lease ${LeaseRecord.formatKey(key)} does not exist yet`, record: Option.none<LeaseRecord.LeaseRecord>(), inspection }),
@@ -96,20 +97,28 @@ const describe = (key: LeaseKey) =>
     })
   })
 
+/** What a renewal or a takeover changes in a record (a label edit changes none of it). */
+const tenureOf = (record: LeaseRecord.LeaseRecord) => `${record.holder ?? ""}|${record.renewTime ?? ""}|${record.transitions ?? 0}`
+
 /**
- * Succeeds once the record is held by a holder other than `self` in a version other than
- * `since`: a live holder renewed it, or another contender took it. Polls every `every`.
+ * Succeeds once the record is held by a holder other than `self` and its holder, `renewTime` or
+ * transitions counter differ from `since`'s: a live holder renewed it, or another contender took
+ * it (metadata edits, such as a label, do not count). Polls every `every`.
  */
-const changedToAnotherHolder = (key: LeaseKey, since: string, self: string, every: Duration.Duration) =>
+const renewedOrTaken = (key: LeaseKey, since: LeaseRecord.LeaseRecord, self: string, every: Duration.Duration) =>
   Effect.gen(function*() {
     const store = yield* LeaseStore.LeaseStore
     return yield* store.get(key).pipe(
-      Effect.map(Option.filter((record) => record.version !== since && LeaseRecord.isHeld(record) && record.holder !== self)),
+      Effect.map(Option.filter((record) => LeaseRecord.isHeld(record) && record.holder !== self && tenureOf(record) !== tenureOf(since))),
       Effect.orElseSucceed(() => Option.none<LeaseRecord.LeaseRecord>()),
       Effect.repeat({ schedule: Schedule.spaced(every), until: Option.isSome }),
       Effect.map((found) => (found as Option.Some<LeaseRecord.LeaseRecord>).value)
     )
   })
+
+/** How many times `--try` attempts when the lease turns out free (or absent) right after an
+ * attempt found it held: a holder that released meanwhile. */
+const attemptsWhenFreed = 3
 
 /**
  * Takes the lease as `run` does (see the module header), for the lifetime of the scope.
@@ -120,17 +129,39 @@ const changedToAnotherHolder = (key: LeaseKey, since: string, self: string, ever
 export const acquire = (settings: Settings): Effect.Effect<HeldLease, unknown, LeaseStore.LeaseStore | Scope.Scope> =>
   Effect.gen(function*() {
     const { key } = settings.resolved
-    const first = yield* Lease.tryAcquire(settings.lease)
-    if (Option.isSome(first)) return first.value
-    const now = yield* Clock.currentTimeMillis
-    const current = yield* describe(key)
+    // The first attempt. Waiting, a lost race or a transient store error is left to the wait
+    // (the core retries them, and still fails at once when its very first request gets no
+    // answer); with --try a lost race means others are taking it: held.
+    const attempt = Lease.tryAcquire(settings.lease).pipe(
+      Effect.catchTag("LeaseAcquisitionError", (error) =>
+        error.reason._tag === "Contended" || (!settings.try && error.reason._tag === "Store" && LeaseStore.isTransient(error.reason.error))
+          ? Effect.succeed(Option.none<HeldLease>())
+          : Effect.fail(error))
+    )
+    let current: Effect.Success<ReturnType<typeof describe>> | undefined
+    let now = 0
+    for (let round = 1;; round++) {
+      const first = yield* attempt
+      if (Option.isSome(first)) return first.value
+      now = yield* Clock.currentTimeMillis
+      current = yield* describe(key, settings.lease)
+      const freed = Option.match(current.record, { onNone: () => true, onSome: (record) => !LeaseRecord.isHeld(record) })
+      if (!(settings.try && freed && round < attemptsWhenFreed)) break
+    }
     const honoured = current.inspection.honouredDuration
     const retry = Duration.toMillis(settings.resolved.retryPeriod)
     const observing = Duration.millis(Duration.toMillis(honoured) + 2 * retry + Duration.toMillis(settings.resolved.requestTimeout))
 
     if (settings.try) {
       const record = Option.getOrUndefined(current.record)
-      if (record === undefined || !overdue(record, honoured, now)) {
+      if (record === undefined || !LeaseRecord.isHeld(record)) {
+        return yield* held(
+          settings,
+          `lease ${LeaseRecord.formatKey(key)} changes hands quickly: each of ${attemptsWhenFreed} attempts found it taken, then free`,
+          "not waiting (--try); drop --try to wait"
+        )
+      }
+      if (!overdue(record, honoured, now)) {
         return yield* held(settings, current.text, "not waiting (--try); drop --try to wait")
       }
       yield* say(
@@ -140,7 +171,7 @@ export const acquire = (settings: Settings): Effect.Effect<HeldLease, unknown, L
       )
       const outcome = yield* Effect.raceFirst(
         Lease.acquire({ ...settings.lease, timeout: observing }).pipe(Effect.map((lease) => ({ _tag: "Acquired", lease }) as const)),
-        changedToAnotherHolder(key, record.version, settings.resolved.holder, settings.resolved.retryPeriod).pipe(
+        renewedOrTaken(key, record, settings.resolved.holder, settings.resolved.retryPeriod).pipe(
           Effect.map((record) => ({ _tag: "Renewed", record }) as const)
         )
       ).pipe(
@@ -167,7 +198,7 @@ export const acquire = (settings: Settings): Effect.Effect<HeldLease, unknown, L
     yield* say(settings.quiet, `${current.text}; waiting${bound}`)
     const started = yield* Clock.currentTimeMillis
     const progress = Effect.gen(function*() {
-      const line = yield* describe(key)
+      const line = yield* describe(key, settings.lease)
       const waited = (yield* Clock.currentTimeMillis) - started
       yield* say(settings.quiet, `still waiting (${Durations.formatMillis(waited)}): ${line.text}`)
     }).pipe(

@@ -198,20 +198,23 @@ const holderSuffixLength = 6
  * given the same `--holder` would otherwise share one identity, and a contender adopts a record
  * naming its own identity as its own tenure: both would run CMD at once, with the same token, and
  * the first to end would release the other's lease. With the suffix the second waits (or `--try`
- * answers "held") like any other contender; `ID` stays readable in `status` and `list`.
+ * answers "held") like any other contender; `ID` stays readable in `status` and `list`. The price:
+ * a run can never re-take a lease its crashed predecessor held under the same `--holder` at once
+ * (it waits out the duration like everyone else), and a nested `leasekit run --holder
+ * "$LEASEKIT_HOLDER"` on the same lease waits for its parent instead of adopting its lease.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const uniqueHolder = (id: string, flags: RunFlags): Effect.Effect<string, ExitCode.CliExit> =>
   Effect.gen(function*() {
-    yield* LeaseOptions.validateHolder(id).pipe(Effect.mapError((error) => invalidOption(error, flags)))
     if (id.length > LeaseHolder.maxLength - holderSuffixLength) {
       return yield* ExitCode.usage(
         `--holder: must be at most ${LeaseHolder.maxLength - holderSuffixLength} characters (leasekit appends a unique suffix)`,
         "give a shorter --holder, or leave it out"
       )
     }
+    yield* LeaseOptions.validateHolder(id).pipe(Effect.mapError((error) => invalidOption(error, flags)))
     let suffix = "_"
     for (let i = 1; i < holderSuffixLength; i++) suffix += "abcdefghijklmnopqrstuvwxyz0123456789"[yield* Random.nextIntBetween(0, 36, { halfOpen: true })]
     return `${id}${suffix}`
@@ -231,7 +234,10 @@ export const resolve = (flags: RunFlags, namespace: string): Effect.Effect<RunOp
     }
     if (flags.try && flags.wait) return yield* ExitCode.usage("--try and --wait exclude each other", "pass one of them")
     if (flags.try && Option.isSome(flags.timeout)) {
-      return yield* ExitCode.usage("--timeout means nothing with --try (it never waits)", "drop one of them")
+      return yield* ExitCode.usage(
+        "--timeout means nothing with --try (it waits only to judge a holder that looks dead, for at most that lease's duration)",
+        "drop one of them"
+      )
     }
     if (!Number.isInteger(flags.conflictExitCode) || flags.conflictExitCode < 0 || flags.conflictExitCode > 255) {
       return yield* ExitCode.usage(`--conflict-exit-code ${flags.conflictExitCode} is not an exit code`, "pick one from 0 to 255")

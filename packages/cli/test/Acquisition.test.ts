@@ -1,0 +1,343 @@
+/**
+ * `run`'s acquisition (Acquisition.ts), its watch of the tenure (TenureWatch.ts) and the unique
+ * --holder (RunOptions.uniqueHolder), on the memory store with the TestClock — written by an
+ * adversarial review of issue 20. The tests marked "(found)" failed on the first version of the
+ * change and pin its fixes; "(control)" runs the core alone under the same faults; the others pin
+ * what held.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Lease, LeaseRecord, LeaseStore } from "@leasekit/core"
+import type { LeaseSpec } from "@leasekit/core/LeaseRecord"
+import { Effect, Exit, Fiber, Option } from "effect"
+import { TestClock } from "effect/testing"
+import * as Acquisition from "../src/Acquisition.ts"
+import * as ExitCode from "../src/ExitCode.ts"
+import * as RunOptions from "../src/RunOptions.ts"
+import * as TenureWatch from "../src/TenureWatch.ts"
+
+const key = { namespace: "jobs", name: "nightly" }
+const start = Date.parse("2026-11-21T10:00:00.000Z")
+
+const flags = (extra: Partial<RunOptions.RunFlags> = {}): RunOptions.RunFlags => ({
+  name: key.name,
+  command: ["true"],
+  duration: "20s",
+  wait: false,
+  try: false,
+  timeout: Option.none(),
+  grace: Option.none(),
+  holder: Option.some("runner"),
+  conflictExitCode: 75,
+  ...extra
+})
+
+const settingsFor = (f: RunOptions.RunFlags) =>
+  Effect.map(RunOptions.resolve(f, key.namespace), (r): Acquisition.Settings => ({
+    lease: r.lease,
+    resolved: r.resolved,
+    try: f.try,
+    timeout: r.timeout,
+    conflictExitCode: f.conflictExitCode,
+    quiet: true
+  }))
+
+/** Advances the virtual clock one second at a time. */
+const advance = (seconds: number) => Effect.repeat(TestClock.adjust("1 second"), { times: seconds - 1 })
+
+/** Runs `acquire` in a fiber while the clock advances `seconds`; its exit (the lease stays held until the test's scope closes). */
+const acquireWhileAdvancing = (settings: Acquisition.Settings, seconds: number) =>
+  Effect.gen(function*() {
+    const fiber = yield* Acquisition.acquire(settings).pipe(Effect.forkChild)
+    yield* advance(seconds)
+    return yield* Fiber.await(fiber)
+  })
+
+const describeExit = (exit: Exit.Exit<unknown, unknown>): string => {
+  if (Exit.isSuccess(exit)) return "acquired"
+  const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+  const cli = ExitCode.fromError(error)
+  return `exit ${cli.code}: ${cli.problem ?? ""}`
+}
+
+const deadRecord = (spec: Partial<LeaseSpec> = {}): LeaseSpec => ({
+  holder: "crashed-run_abcde",
+  durationSeconds: 20,
+  acquireTime: start - 3_600_000,
+  renewTime: start - 3_600_000,
+  transitions: 3,
+  ...spec
+})
+
+describe("Acquisition", () => {
+  it.effect(
+    "(found) --wait: a lease that other runs take and release between our read and our write is waited for, not a 70 'internal error'",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(start)
+        const base = yield* LeaseStore.makeMemory()
+        const created = yield* base.create(key, deadRecord())
+        yield* base.update(created, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: 3 })
+        const settings = yield* settingsFor(flags())
+        // high churn: three times, another run takes the free lease and releases it again between
+        // this run's read and its compare-and-swap (short commands, many waiters)
+        let churns = 3
+        const store: LeaseStore.LeaseStoreService = {
+          ...base,
+          update: (record, spec) =>
+            Effect.gen(function*() {
+              if (spec.holder === settings.resolved.holder && churns > 0) {
+                churns--
+                const current = Option.getOrThrow(yield* base.get(key))
+                const taken = yield* base.update(current, { ...deadRecord({ holder: "other-run", transitions: (current.transitions ?? 0) + 1 }), renewTime: start })
+                yield* base.update(taken, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: taken.transitions! })
+              }
+              return yield* base.update(record, spec)
+            })
+        }
+        const exit = yield* acquireWhileAdvancing(settings, 10).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
+        assert.strictEqual(describeExit(exit), "acquired", "the core's Lease.acquire waits out lost races; run --wait must too")
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect("(control) the core's Lease.acquire under the same churn acquires", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const base = yield* LeaseStore.makeMemory()
+      const created = yield* base.create(key, deadRecord())
+      yield* base.update(created, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: 3 })
+      const settings = yield* settingsFor(flags())
+      let churns = 3
+      const store: LeaseStore.LeaseStoreService = {
+        ...base,
+        update: (record, spec) =>
+          Effect.gen(function*() {
+            if (spec.holder === settings.resolved.holder && churns > 0) {
+              churns--
+              const current = Option.getOrThrow(yield* base.get(key))
+              const taken = yield* base.update(current, { ...deadRecord({ holder: "other-run", transitions: (current.transitions ?? 0) + 1 }), renewTime: start })
+              yield* base.update(taken, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: taken.transitions! })
+            }
+            return yield* base.update(record, spec)
+          })
+      }
+      const fiber = yield* Lease.acquire(settings.lease).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+      yield* advance(10)
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
+    }).pipe(Effect.scoped))
+
+  it.effect(
+    "(found) --wait: a first write that timed out (and may have landed) during an API blip is retried, not exit 69 with the lease left naming us",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(start)
+        const base = yield* LeaseStore.makeMemory()
+        const settings = yield* settingsFor(flags())
+        // an API server blip at the start: the create lands but its answer is lost, and the
+        // read-back fails too; a second later everything answers again
+        let blip = true
+        const store: LeaseStore.LeaseStoreService = {
+          ...base,
+          create: (k, spec, metadata) =>
+            blip
+              ? base.create(k, spec, metadata).pipe(
+                Effect.andThen(Effect.fail(new LeaseStore.LeaseStoreError({ operation: "create", key: k, reason: "Timeout", detail: "injected" })))
+              )
+              : base.create(k, spec, metadata),
+          get: (k) =>
+            Effect.suspend(() => {
+              if (blip && Option.isSome(Effect.runSync(base.get(k)))) {
+                blip = false
+                return Effect.fail(new LeaseStore.LeaseStoreError({ operation: "get", key: k, reason: "Unavailable", detail: "injected" }))
+              }
+              return base.get(k)
+            })
+        }
+        const exit = yield* acquireWhileAdvancing(settings, 10).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
+        const left = Option.getOrThrow(yield* base.get(key))
+        assert.strictEqual(
+          describeExit(exit),
+          "acquired",
+          `--wait gave up on a transient error of its first write; the lease is left naming ${left.holder} (this run), so every other run waits out its duration`
+        )
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect("(control) the flow before the change (Lease.inspect, then Lease.acquire) acquires through the same blip", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const base = yield* LeaseStore.makeMemory()
+      const settings = yield* settingsFor(flags())
+      let blip = true
+      const store: LeaseStore.LeaseStoreService = {
+        ...base,
+        create: (k, spec, metadata) =>
+          blip
+            ? base.create(k, spec, metadata).pipe(
+              Effect.andThen(Effect.fail(new LeaseStore.LeaseStoreError({ operation: "create", key: k, reason: "Timeout", detail: "injected" })))
+            )
+            : base.create(k, spec, metadata),
+        get: (k) =>
+          Effect.suspend(() => {
+            if (blip && Option.isSome(Effect.runSync(base.get(k)))) {
+              blip = false
+              return Effect.fail(new LeaseStore.LeaseStoreError({ operation: "get", key: k, reason: "Unavailable", detail: "injected" }))
+            }
+            return base.get(k)
+          })
+      }
+      const fiber = yield* Lease.inspect(key).pipe(
+        Effect.andThen(Lease.acquire(settings.lease)),
+        Effect.provideService(LeaseStore.LeaseStore, store),
+        Effect.forkChild
+      )
+      yield* advance(10)
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
+    }).pipe(Effect.scoped))
+
+  it.effect(
+    "(found) --try: a dead holder's record without leaseDurationSeconds is taken over once silent for the duration this run honours (--duration 60s)",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(start)
+        const store = yield* LeaseStore.makeMemory()
+        // leaseDurationSeconds is optional in the Lease API; the core honours the contender's own --duration then
+        const { durationSeconds: _omit, ...noDuration } = deadRecord()
+        yield* store.create(key, noDuration)
+        const settings = yield* settingsFor(flags({ try: true, duration: "60s" }))
+        const exit = yield* acquireWhileAdvancing(settings, 120).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
+        assert.strictEqual(describeExit(exit), "acquired", "a fresh --try process can never take it over: every run observes 26 s, the core needs 60 s")
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "(found) --try: a label edit on a dead holder's record is not reported as 'the holder is alive'",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(start)
+        const store = yield* LeaseStore.makeMemory()
+        const dead = yield* store.create(key, deadRecord())
+        const settings = yield* settingsFor(flags({ try: true }))
+        const fiber = yield* Acquisition.acquire(settings).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+        yield* advance(3)
+        // `kubectl label lease nightly team=reports`: metadata only, holder and renewTime unchanged
+        yield* store.update({ ...dead, metadata: { labels: { team: "reports" } } }, LeaseRecord.specOf(dead))
+        yield* advance(60)
+        const exit = yield* Fiber.await(fiber)
+        // without the poller, the core's acquire takes it over 20 s after the edit, inside the 26 s window
+        assert.strictEqual(describeExit(exit), "acquired")
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "(found) --try: a lease released between the first attempt and the description is taken, not answered 'held' with 'is free'",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(start)
+        const base = yield* LeaseStore.makeMemory()
+        const live = yield* base.create(key, deadRecord({ renewTime: start - 1000, acquireTime: start - 1000 }))
+        const settings = yield* settingsFor(flags({ try: true }))
+        // the live holder's command ends right after our first read: it releases (as every run does)
+        let gets = 0
+        const store: LeaseStore.LeaseStoreService = {
+          ...base,
+          get: (k) =>
+            base.get(k).pipe(Effect.tap(() =>
+              ++gets === 1
+                ? base.update(live, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: 3 })
+                : Effect.void
+            ))
+        }
+        const exit = yield* acquireWhileAdvancing(settings, 1).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
+        assert.strictEqual(describeExit(exit), "acquired")
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect("(held) --try: a live holder that looked overdue (clock skew) is answered held within a renew interval, nothing written", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const store = yield* LeaseStore.makeMemory()
+      let record = yield* store.create(key, deadRecord())
+      const settings = yield* settingsFor(flags({ try: true }))
+      const fiber = yield* Acquisition.acquire(settings).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+      for (let i = 0; i < 30; i++) {
+        yield* advance(1)
+        // the holder renews every 6 s, with a clock an hour behind
+        if (i % 6 === 5) record = yield* store.update(record, { ...LeaseRecord.specOf(record), renewTime: record.renewTime! + 6000 })
+      }
+      const exit = yield* Fiber.await(fiber)
+      assert.match(describeExit(exit), /^exit 75: .*holder is alive/)
+      assert.strictEqual(Option.getOrThrow(yield* store.get(key)).holder, "crashed-run_abcde")
+    }).pipe(Effect.scoped))
+
+  it.effect("(held) --try: two observers of one dead record: exactly one takes it, the other answers held", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const store = yield* LeaseStore.makeMemory()
+      yield* store.create(key, deadRecord())
+      const a = yield* settingsFor(flags({ try: true, holder: Option.some("a") }))
+      const b = yield* settingsFor(flags({ try: true, holder: Option.some("b") }))
+      const fa = yield* Acquisition.acquire(a).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+      const fb = yield* Acquisition.acquire(b).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+      yield* advance(40)
+      const outcomes = [describeExit(yield* Fiber.await(fa)), describeExit(yield* Fiber.await(fb))]
+      assert.strictEqual(outcomes.filter((o) => o === "acquired").length, 1, outcomes.join(" | "))
+    }).pipe(Effect.scoped))
+})
+
+describe("TenureWatch", () => {
+  const held = (store: LeaseStore.LeaseStoreService) =>
+    Effect.gen(function*() {
+      const settings = yield* settingsFor(flags())
+      const lease = yield* Acquisition.acquire(settings).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
+      const watch = yield* TenureWatch.takenOver(lease).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+      yield* TestClock.adjust(0)
+      return { lease, watch }
+    })
+
+  it.effect("(held) renewals, a label edit, a duration edit and a dropped transitions field (token 0) do not stop CMD", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const store = yield* LeaseStore.makeMemory()
+      const { lease, watch } = yield* held(store)
+      assert.strictEqual(lease.token, 0)
+      yield* advance(20) // three renewals
+      let current = Option.getOrThrow(yield* store.get(key))
+      current = yield* store.update({ ...current, metadata: { labels: { a: "b" } } }, LeaseRecord.specOf(current))
+      current = yield* store.update(current, { ...LeaseRecord.specOf(current), durationSeconds: 99 })
+      const { transitions: _t, ...noTransitions } = LeaseRecord.specOf(current)
+      yield* store.update(current, noTransitions)
+      yield* advance(20)
+      assert.isUndefined(watch.pollUnsafe(), "the watch reported a loss")
+      assert.isTrue(yield* lease.isHeld)
+    }).pipe(Effect.scoped))
+
+  it.effect("(held) a force release is reported as Released", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const store = yield* LeaseStore.makeMemory()
+      const { watch } = yield* held(store)
+      const current = Option.getOrThrow(yield* store.get(key))
+      yield* store.update(current, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: current.transitions! })
+      yield* TestClock.adjust(0)
+      const error = yield* Fiber.join(watch)
+      assert.strictEqual(error.reason._tag, "Released")
+    }).pipe(Effect.scoped))
+
+  it.effect("(held) without watch permission the watch reports nothing and does not end", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const store = yield* LeaseStore.makeMemory({ watch: false })
+      const { watch } = yield* held(store)
+      yield* advance(30)
+      assert.isUndefined(watch.pollUnsafe())
+    }).pipe(Effect.scoped))
+})
+
+describe("uniqueHolder", () => {
+  it.effect("(found) a 123–128 character --holder is refused, but a 129-character one is told 'at most 128'", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(RunOptions.resolve(flags({ holder: Option.some("a".repeat(129)) }), key.namespace))
+      assert.include(`${error.problem} ${error.fix}`, "122", `${error.problem} / fix: ${error.fix}`)
+    }))
+})
+
