@@ -21,6 +21,8 @@
  *
  * Guarantees: every expected failure leaves the process as a `CliExit` carrying one of these
  * codes, a one-line problem and, where there is one, a one-line fix — never a stack trace.
+ * `render` prints both through `Printable.printable`: what they quote from a Lease or an API
+ * server (holder identities, server messages) cannot break the line or drive the terminal.
  * Does not guarantee: that codes 64–79 cannot also be CMD's own status under `run` (a child may
  * exit with any code; pick `--conflict-exit-code` outside the range your command uses).
  *
@@ -29,6 +31,7 @@
 import { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError, LeaseStoreError, InvalidLeaseOptions } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
 import { Data } from "effect"
+import { printable } from "./Printable.ts"
 
 /**
  * The codes, by name.
@@ -157,8 +160,8 @@ export const fromError = (error: unknown): CliExit => {
 }
 
 /**
- * The text printed for an exit: `leasekit: <problem>` and, when there is one, `  fix: <fix>`.
- * Empty for a silent exit.
+ * The text printed for an exit: `leasekit: <problem>` and, when there is one, `  fix: <fix>`,
+ * each one line (control characters escaped). Empty for a silent exit.
  *
  * @since 0.1.0
  * @category rendering
@@ -166,4 +169,4 @@ export const fromError = (error: unknown): CliExit => {
 export const render = (exit: CliExit): string =>
   exit.problem === undefined
     ? ""
-    : `leasekit: ${exit.problem}\n${exit.fix === undefined ? "" : `  fix: ${exit.fix}\n`}`
+    : `leasekit: ${printable(exit.problem)}\n${exit.fix === undefined ? "" : `  fix: ${printable(exit.fix)}\n`}`
