@@ -141,7 +141,7 @@ export const fromStatus = (ctx: RequestContext, code: number, status: Status, ca
         return make(
           ctx,
           "NotFound",
-          `namespace "${ns}" does not exist: create it (kubectl create namespace ${ns}) or pass the right namespace (leasekit --namespace, or the lease's namespace option)`,
+          `namespace "${ns}" does not exist: create it (kubectl create namespace ${ns}) or use a namespace that exists`,
           cause
         )
       }
