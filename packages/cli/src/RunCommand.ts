@@ -35,7 +35,13 @@ import * as GlobalOptions from "./GlobalOptions.ts"
 import * as RunOptions from "./RunOptions.ts"
 import * as Supervisor from "./Supervisor.ts"
 
-const config = {
+/**
+ * The flags and arguments of `run` (its CMD after `--`: see `CommandLine.ts`).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const config = {
   ...GlobalOptions.flags,
   namespace: GlobalOptions.namespace,
   duration: Flag.String("duration").pipe(
@@ -74,7 +80,7 @@ const config = {
   ),
   name: Argument.String("name").pipe(Argument.withDescription("the lease (a Lease object's name)")),
   command: Argument.String("command").pipe(
-    Argument.withDescription("CMD [ARGS…], after `--`"),
+    Argument.withDescription("CMD [ARGS…]: the command to run; it must follow `--` (64 otherwise, so that its own flags are never read as leasekit's)"),
     Argument.variadic()
   )
 }
