@@ -51,7 +51,7 @@ export const flags = {
     Flag.optional
   ),
   verbose: Flag.Boolean("verbose").pipe(
-    Flag.withDescription("structured logs (JSON lines, debug level) on stderr"),
+    Flag.withDescription("structured logs (JSON lines, debug level) on stderr (default: off — warnings and errors only, one line each)"),
     Flag.withDefault(false)
   )
 } as const
@@ -77,7 +77,7 @@ export const namespace = Flag.String("namespace").pipe(
  */
 export const output = Flag.Literals("output", ["text", "json"]).pipe(
   Flag.withAlias("o"),
-  Flag.withDescription("output format"),
+  Flag.withDescription("output format (default: text)"),
   Flag.withDefault("text" as const)
 )
 

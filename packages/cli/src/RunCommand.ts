@@ -46,12 +46,12 @@ export const config = {
   namespace: GlobalOptions.namespace,
   duration: Flag.String("duration").pipe(
     Flag.withMetavar("DURATION"),
-    Flag.withDescription("lease duration: how long others wait after the holder stops renewing (whole seconds)"),
+    Flag.withDescription("lease duration: how long others wait after the holder stops renewing, whole seconds from 1s to 1h (default: 20s)"),
     Flag.withDefault("20s")
   ),
   wait: Flag.Boolean("wait").pipe(Flag.withDescription("wait until the lease is free (the default)"), Flag.withDefault(false)),
   try: Flag.Boolean("try").pipe(
-    Flag.withDescription("one attempt: exit 75 (--conflict-exit-code) at once if the lease is held"),
+    Flag.withDescription("one attempt: exit 75 (--conflict-exit-code) at once if the lease is held (default: off — wait)"),
     Flag.withDefault(false)
   ),
   timeout: Flag.String("timeout").pipe(
@@ -75,7 +75,7 @@ export const config = {
   ),
   conflictExitCode: Flag.Int("conflict-exit-code").pipe(
     Flag.withMetavar("N"),
-    Flag.withDescription("exit code when the lease is held (--try) or the wait timed out"),
+    Flag.withDescription("exit code when the lease is held (--try) or the wait timed out (default: 75)"),
     Flag.withDefault(ExitCode.codes.tempfail)
   ),
   name: Argument.String("name").pipe(Argument.withDescription("the lease (a Lease object's name)")),
