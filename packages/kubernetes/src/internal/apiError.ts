@@ -141,7 +141,7 @@ export const fromStatus = (ctx: RequestContext, code: number, status: Status, ca
         return make(
           ctx,
           "NotFound",
-          `namespace "${ns}" does not exist: create it (kubectl create namespace ${ns}) or use a namespace that exists`,
+          `namespace "${ns}" does not exist: create it (kubectl create namespace ${ns}) or use a namespace that exists (leasekit: -n/--namespace)`,
           cause
         )
       }
