@@ -21,7 +21,7 @@ import * as GlobalOptions from "./GlobalOptions.ts"
 const start = Command.make("start", {
   kubeconfig: Flag.String("kubeconfig").pipe(
     Flag.withMetavar("PATH"),
-    Flag.withDescription("also write the admin kubeconfig to PATH"),
+    Flag.withDescription("also write the admin kubeconfig to PATH (default: only into the control plane's temporary folder)"),
     Flag.optional
   ),
   context: GlobalOptions.flags.context.pipe(
@@ -31,7 +31,7 @@ const start = Command.make("start", {
   namespace: Flag.String("namespace").pipe(
     Flag.withAlias("n"),
     Flag.withMetavar("NS"),
-    Flag.withDescription("namespace to create, where the restricted user may use leases"),
+    Flag.withDescription("namespace to create, where the restricted user may use leases (default: leasekit-test)"),
     Flag.withDefault("leasekit-test")
   )
 }, (c) =>

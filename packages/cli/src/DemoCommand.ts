@@ -351,13 +351,18 @@ const demo = (settings: Settings) =>
 
 const config = {
   ...GlobalOptions.flags,
-  namespace: GlobalOptions.namespace,
+  kubeconfig: GlobalOptions.flags.kubeconfig.pipe(
+    Flag.withDescription("run on this cluster (default: a local control plane started for the demo; $KUBECONFIG alone is not used)")
+  ),
+  namespace: GlobalOptions.namespace.pipe(
+    Flag.withDescription("namespace of the demo's lease (default: with --kubeconfig the context's namespace, else leasekit-test)")
+  ),
   duration: Flag.String("duration").pipe(
     Flag.withMetavar("DURATION"),
-    Flag.withDescription("lease duration (whole seconds): the failover time"),
+    Flag.withDescription("lease duration (whole seconds): the failover time (default: 4s)"),
     Flag.withDefault("4s")
   ),
-  workers: Flag.Int("workers").pipe(Flag.withMetavar("N"), Flag.withDescription("worker processes contending"), Flag.withDefault(3))
+  workers: Flag.Int("workers").pipe(Flag.withMetavar("N"), Flag.withDescription("worker processes contending, 2 to 10 (default: 3)"), Flag.withDefault(3))
 }
 
 /**

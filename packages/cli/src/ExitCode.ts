@@ -8,7 +8,8 @@
  * | 0       |                 | success; for `run`: CMD exited 0                                     |
  * | 1–255   |                 | `run`: CMD's own exit status (128+N when CMD was killed by signal N) |
  * | 64      | EX_USAGE        | bad command line or lease options (name, duration, missing --force)  |
- * | 69      | EX_UNAVAILABLE  | the API server cannot be reached, fails or times out                  |
+ * | 69      | EX_UNAVAILABLE  | the API server cannot be reached, fails or times out, or the server  |
+ * |         |                 | the kubeconfig names is not a Kubernetes API server                  |
  * | 70      | EX_SOFTWARE     | an unexpected internal error (a bug: please report it)               |
  * | 75      | EX_TEMPFAIL     | the lease is held (`--try`) or the wait timed out (`--timeout`);     |
  * |         |                 | settable with `--conflict-exit-code`, like flock's `-E`              |
@@ -20,7 +21,11 @@
  * | 130     |                 | interrupted (SIGINT/SIGTERM) before CMD started                      |
  *
  * Guarantees: every expected failure leaves the process as a `CliExit` carrying one of these
- * codes, a one-line problem and, where there is one, a one-line fix — never a stack trace.
+ * codes, a one-line problem and, where there is one, a one-line fix — never a stack trace. The
+ * problem is said in the command line's words: a library error's own hints (its options, its
+ * layers) are left out, and the fix names flags. `render` prints both through
+ * `Printable.printable`: what they quote from a Lease or an API server (holder identities, server
+ * messages) cannot break the line or drive the terminal.
  * Does not guarantee: that codes 64–79 cannot also be CMD's own status under `run` (a child may
  * exit with any code; pick `--conflict-exit-code` outside the range your command uses).
  *
@@ -29,6 +34,7 @@
 import { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError, LeaseStoreError, InvalidLeaseOptions } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
 import { Data } from "effect"
+import { printable } from "./Printable.ts"
 
 /**
  * The codes, by name.
@@ -92,14 +98,31 @@ export const fail = (code: number, problem: string, fix?: string): CliExit =>
  */
 export const usage = (problem: string, fix?: string): CliExit => fail(codes.usage, problem, fix)
 
+const leaseOf = (key: { readonly namespace: string; readonly name: string }) => `${key.namespace}/${key.name}`
+
 const connectionFix =
   "check that the cluster is up and that --kubeconfig / --context (or $KUBECONFIG) point at it; `kubectl cluster-info` shows where they lead"
 
 const permissionFix =
   "grant the rule named above (examples/kubernetes/rbac.yaml has a Role for leasekit), or use a kubeconfig / --context that has it"
 
+const doing: Record<LeaseStoreError["operation"], string> = {
+  get: "reading",
+  list: "listing",
+  create: "creating",
+  update: "updating",
+  remove: "deleting",
+  watch: "watching"
+}
+
+/** A store failure in the command line's words: what was being done, and the detail (no reason tag). */
+const storeProblem = (error: LeaseStoreError): string =>
+  error.key === undefined
+    ? `${doing[error.operation]} leases: ${error.detail}`
+    : `${doing[error.operation]} lease ${error.key.namespace}/${error.key.name}: ${error.detail}`
+
 /** The exit for a store failure. */
-const fromStoreError = (error: LeaseStoreError, problem: string = error.message): CliExit => {
+const fromStoreError = (error: LeaseStoreError, problem: string = storeProblem(error)): CliExit => {
   switch (error.reason) {
     case "Forbidden":
       return fail(codes.noperm, problem, permissionFix)
@@ -113,8 +136,11 @@ const fromStoreError = (error: LeaseStoreError, problem: string = error.message)
     case "Conflict":
     case "AlreadyExists":
       return fail(codes.tempfail, problem, "the lease changed meanwhile; run the command again")
-    case "Invalid":
     case "Unsupported":
+      // The Kubernetes store's only Unsupported outside watches (which fall back to polling): the
+      // server answered like no Kubernetes API server would.
+      return fail(codes.unavailable, problem, "point --kubeconfig / --context (or $KUBECONFIG) at a Kubernetes API server; `kubectl cluster-info` shows where they lead")
+    case "Invalid":
       return fail(codes.software, problem, "this is unexpected from a Kubernetes API server; run with --verbose and report it")
   }
 }
@@ -137,12 +163,12 @@ export const fromError = (error: unknown): CliExit => {
       case "Timeout":
         return fail(codes.tempfail, error.message, "wait longer (--timeout), or see who holds it with `leasekit status`")
       case "Store":
-        return fromStoreError(error.reason.error, error.message)
+        return fromStoreError(error.reason.error, `lease ${leaseOf(error.key)} could not be acquired: ${error.reason.error.detail}`)
     }
   }
   if (error instanceof LeaseRelinquishmentError) {
     return error.reason._tag === "Store"
-      ? fromStoreError(error.reason.error, error.message)
+      ? fromStoreError(error.reason.error, `lease ${leaseOf(error.key)} could not be released: ${error.reason.error.detail}`)
       : fail(codes.tempfail, error.message, "someone else holds it now; there is nothing to release")
   }
   if (error instanceof LeaseLostError) {
@@ -150,15 +176,25 @@ export const fromError = (error: unknown): CliExit => {
   }
   if (error instanceof LeaseStoreError) return fromStoreError(error)
   if (error instanceof KubeClient.KubeConfigError) {
-    return fail(codes.config, error.message, "pass a usable file with --kubeconfig (or $KUBECONFIG), or pick a context with --context")
+    // The detail without the library's hint (its options and layerConfig's variables): the fix
+    // names the flags instead.
+    return fail(
+      codes.config,
+      `kubeconfig ${error.source}: ${error.detail}`,
+      error.reason === "UnknownContext"
+        ? "pick one of its contexts with --context, or set its current-context (`kubectl config use-context NAME`)"
+        : error.reason === "NotFound"
+        ? "pass a kubeconfig file with --kubeconfig, set $KUBECONFIG, or create ~/.kube/config"
+        : "pass a usable file with --kubeconfig (or $KUBECONFIG), or pick a context with --context"
+    )
   }
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   return fail(codes.software, `internal error: ${text}`, "run with --verbose for details and report it")
 }
 
 /**
- * The text printed for an exit: `leasekit: <problem>` and, when there is one, `  fix: <fix>`.
- * Empty for a silent exit.
+ * The text printed for an exit: `leasekit: <problem>` and, when there is one, `  fix: <fix>`,
+ * each one line (control characters escaped). Empty for a silent exit.
  *
  * @since 0.1.0
  * @category rendering
@@ -166,4 +202,4 @@ export const fromError = (error: unknown): CliExit => {
 export const render = (exit: CliExit): string =>
   exit.problem === undefined
     ? ""
-    : `leasekit: ${exit.problem}\n${exit.fix === undefined ? "" : `  fix: ${exit.fix}\n`}`
+    : `leasekit: ${printable(exit.problem)}\n${exit.fix === undefined ? "" : `  fix: ${printable(exit.fix)}\n`}`

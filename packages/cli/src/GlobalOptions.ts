@@ -9,7 +9,8 @@
  *
  * Guarantees: logs and leasekit's own messages go to stderr, never stdout (stdout carries a
  * command's results, or CMD's output under `run`); without `--verbose` only warnings and errors
- * are logged, one line each. Does not: check that the cluster is reachable — the first request
+ * are logged, one line each (control characters escaped, `Printable.ts`; with `--verbose`, JSON
+ * escapes them). Does not: check that the cluster is reachable — the first request
  * does, and its failure is reported with exit code 69.
  *
  * @since 0.1.0
@@ -18,6 +19,7 @@ import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Cause, Effect, Layer, Logger, Option, References } from "effect"
 import { Flag } from "effect/cli"
 import * as ExitCode from "./ExitCode.ts"
+import { printable } from "./Printable.ts"
 
 /**
  * The parsed global options.
@@ -49,7 +51,7 @@ export const flags = {
     Flag.optional
   ),
   verbose: Flag.Boolean("verbose").pipe(
-    Flag.withDescription("structured logs (JSON lines, debug level) on stderr"),
+    Flag.withDescription("structured logs (JSON lines, debug level) on stderr (default: off — warnings and errors only, one line each)"),
     Flag.withDefault(false)
   )
 } as const
@@ -75,7 +77,7 @@ export const namespace = Flag.String("namespace").pipe(
  */
 export const output = Flag.Literals("output", ["text", "json"]).pipe(
   Flag.withAlias("o"),
-  Flag.withDescription("output format"),
+  Flag.withDescription("output format (default: text)"),
   Flag.withDefault("text" as const)
 )
 
@@ -86,7 +88,7 @@ const messageText = (message: unknown): string =>
 const conciseLogger = Logger.make((options) => {
   const level = options.logLevel === "Warn" ? "warning" : options.logLevel.toLowerCase()
   const cause = options.cause.reasons.length === 0 ? "" : ` (${Cause.pretty(options.cause).split("\n")[0]})`
-  process.stderr.write(`leasekit: ${level}: ${messageText(options.message)}${cause}\n`)
+  process.stderr.write(`leasekit: ${level}: ${printable(`${messageText(options.message)}${cause}`)}\n`)
 })
 
 /** One JSON object per line on stderr. */

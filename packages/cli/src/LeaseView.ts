@@ -11,9 +11,16 @@
  *   better estimate when clocks are synchronised, negative once the holder is overdue. A lease
  *   whose estimate is negative is shown as `stale` (held, but not renewed in time).
  *
+ * Times the holder wrote that lie ahead of this machine's clock (clock skew between the holder and
+ * this observer) are shown as such — "12.0s in the future (clock skew?)" — never as a negative age;
+ * the JSON keeps the signed figures (`renewedSecondsAgo` < 0).
+ *
  * Guarantees: the JSON field names and meanings above are stable; times are ISO-8601 UTC; a
- * missing lease is a view with `exists: false`, not an error. Does not guarantee: that the holder
- * still holds the lease by the time the output is read.
+ * missing lease is a view with `exists: false`, not an error; the text renderings print every
+ * value that comes from the Lease (names, holder identity) through `Printable.printable`, so
+ * control characters in them are escaped and cannot forge lines or drive the terminal (JSON is
+ * escaped by JSON). Does not guarantee: that the holder still holds the lease by the time the
+ * output is read.
  *
  * @since 0.1.0
  */
@@ -21,6 +28,7 @@ import type { LeaseKey } from "@leasekit/core"
 import { LeaseRecord } from "@leasekit/core"
 import { Option } from "effect"
 import * as Durations from "./Durations.ts"
+import { printable } from "./Printable.ts"
 
 type Record_ = LeaseRecord.LeaseRecord
 
@@ -118,7 +126,19 @@ export const make = (
   }
 }
 
-const ago = (s: number | null) => s === null ? "-" : `${Durations.formatMillis(s * 1000)} ago`
+/**
+ * How long ago a time the holder wrote was, by this machine's clock: `4.20s ago`, or — when it lies
+ * ahead of this clock — `12.0s in the future (clock skew?)`, never a negative age.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const ago = (secondsAgo: number | null): string =>
+  secondsAgo === null
+    ? "-"
+    : secondsAgo < 0
+    ? `${Durations.formatMillis(-secondsAgo * 1000)} in the future (clock skew?)`
+    : `${Durations.formatMillis(secondsAgo * 1000)} ago`
 
 const stateText: Record<State, string> = {
   absent: "does not exist (free)",
@@ -134,9 +154,9 @@ const stateText: Record<State, string> = {
  * @category rendering
  */
 export const renderStatus = (view: LeaseView): string => {
-  const rows: Array<[string, string]> = [["Lease", `${view.namespace}/${view.name}`], ["State", stateText[view.state]]]
+  const rows: Array<[string, string]> = [["Lease", printable(`${view.namespace}/${view.name}`)], ["State", stateText[view.state]]]
   if (view.exists) {
-    rows.push(["Holder", view.holder ?? "-"])
+    rows.push(["Holder", view.holder === null ? "-" : printable(view.holder)])
     rows.push(["Token", `${view.token} (leaseTransitions: the fencing token of the ${view.holder === null ? "last" : "current"} tenure)`])
     rows.push(["Acquired", view.acquireTime === null ? "-" : `${view.acquireTime} (${ago(view.acquiredSecondsAgo)})`])
     rows.push(["Renewed", view.renewTime === null ? "-" : `${view.renewTime} (${ago(view.renewedSecondsAgo)})`])
@@ -144,6 +164,8 @@ export const renderStatus = (view: LeaseView): string => {
     if (view.expiresInSeconds !== null) {
       const estimate = view.renewTimeExpiresInSeconds === null
         ? ""
+        : view.renewedSecondsAgo !== null && view.renewedSecondsAgo < 0
+        ? "no estimate by its renewTime, which lies ahead of this machine's clock (clock skew?); "
         : view.renewTimeExpiresInSeconds >= 0
         ? `~${Durations.formatMillis(view.renewTimeExpiresInSeconds * 1000)} by its renewTime (synchronised clocks); `
         : `overdue by ${Durations.formatMillis(-view.renewTimeExpiresInSeconds * 1000)} by its renewTime; `
@@ -180,9 +202,9 @@ export const renderList = (views: ReadonlyArray<LeaseView>, allNamespaces: boole
   if (views.length === 0) return ""
   const header = [...(allNamespaces ? ["NAMESPACE"] : []), "NAME", "HOLDER", "STATE", "TOKEN", "RENEWED", "DURATION"]
   const rows = views.map((v) => [
-    ...(allNamespaces ? [v.namespace] : []),
-    v.name,
-    v.holder ?? "-",
+    ...(allNamespaces ? [printable(v.namespace)] : []),
+    printable(v.name),
+    v.holder === null ? "-" : printable(v.holder),
     v.state,
     String(v.token ?? "-"),
     ago(v.renewedSecondsAgo),

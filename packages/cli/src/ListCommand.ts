@@ -23,7 +23,7 @@ const config = {
   namespace: GlobalOptions.namespace,
   allNamespaces: Flag.Boolean("all-namespaces").pipe(
     Flag.withAlias("A"),
-    Flag.withDescription("list the leases of every namespace"),
+    Flag.withDescription("list the leases of every namespace (default: off — only the -n or the context's namespace)"),
     Flag.withDefault(false)
   ),
   output: GlobalOptions.output

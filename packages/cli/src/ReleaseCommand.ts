@@ -9,8 +9,10 @@
  * then stops its command and exits 79.
  *
  * Guarantees: a lease that does not exist or is already free is left alone (exit 0: nothing to
- * do). Does not guarantee: that the previous holder's work has stopped — that is what fencing
- * tokens are for.
+ * do); with `-o json` every outcome, the refusal included, is one JSON object on stdout (the
+ * refusal also says so on stderr and exits 64); holder identities in text output are escaped
+ * (`Printable.ts`). Does not guarantee: that the previous holder's work has stopped — that is what
+ * fencing tokens are for.
  *
  * @since 0.1.0
  */
@@ -20,12 +22,13 @@ import { Clock, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
+import { printable } from "./Printable.ts"
 
 const config = {
   ...GlobalOptions.flags,
   namespace: GlobalOptions.namespace,
   force: Flag.Boolean("force").pipe(
-    Flag.withDescription("really clear the holder (required: the holder may still be working)"),
+    Flag.withDescription("really clear the holder (required: the holder may still be working; without it, exit 64)"),
     Flag.withDefault(false)
   ),
   output: GlobalOptions.output,
@@ -43,21 +46,32 @@ export interface Released {
   readonly name: string
   /** Whether this command cleared a holder. */
   readonly released: boolean
-  /** `released`, `absent` (no such lease) or `free` (no holder). */
-  readonly outcome: "released" | "absent" | "free"
+  /**
+   * `released`, `absent` (no such lease), `free` (no holder), or `refused` (held, and no
+   * `--force`: exit 64).
+   */
+  readonly outcome: "released" | "absent" | "free" | "refused"
+  /** The holder this command cleared. */
   readonly previousHolder: string | null
   readonly token: number | null
+  /** For `refused` only: who holds the lease. */
+  readonly holder?: string
+  /** For `refused` only: why nothing was released (as on stderr). */
+  readonly error?: string
 }
 
+/** The text output of an outcome that exits 0 (a refusal is an error, on stderr). */
 const describe = (r: Released): string => {
   const lease = `lease ${r.namespace}/${r.name}`
   switch (r.outcome) {
     case "released":
-      return `released ${lease}: it was held by "${r.previousHolder}" (token ${r.token}); that holder loses it at its next renewal\n`
+      return `released ${lease}: it was held by "${r.previousHolder}" (token ${r.token}); that holder loses it at its next renewal`
     case "absent":
-      return `${lease} does not exist; nothing to release\n`
+      return `${lease} does not exist; nothing to release`
     case "free":
-      return `${lease} is already free; nothing to release\n`
+      return `${lease} is already free; nothing to release`
+    case "refused":
+      return r.error ?? `${lease} is held; nothing was released`
   }
 }
 
@@ -86,10 +100,23 @@ export const command = Command.make("release", config, (c) =>
         break
       }
       if (!c.force) {
-        return yield* ExitCode.usage(
+        const refusal = ExitCode.usage(
           `refusing to release lease ${key.namespace}/${key.name} held by "${record.holder}" without --force`,
           "its holder may still be working and only notices at its next renewal; pass --force if you are sure"
         )
+        if (c.output === "json") {
+          const refused: Released = {
+            ...base,
+            released: false,
+            outcome: "refused",
+            previousHolder: null,
+            holder: record.holder!,
+            token: record.transitions ?? 0,
+            error: refusal.message
+          }
+          yield* Effect.sync(() => process.stdout.write(`${JSON.stringify(refused, null, 2)}\n`))
+        }
+        return yield* refusal
       }
       const now = yield* Clock.currentTimeMillis
       const token = record.transitions ?? 0
@@ -100,7 +127,7 @@ export const command = Command.make("release", config, (c) =>
       )
       if (written) result = { ...base, released: true, outcome: "released", previousHolder: record.holder!, token }
     }
-    const text = c.output === "json" ? `${JSON.stringify(result, null, 2)}\n` : describe(result)
+    const text = c.output === "json" ? `${JSON.stringify(result, null, 2)}\n` : `${printable(describe(result))}\n`
     yield* Effect.sync(() => process.stdout.write(text))
   }).pipe(GlobalOptions.withStore(c))).pipe(
     Command.withDescription(

@@ -40,17 +40,23 @@ import * as RunOptions from "./RunOptions.ts"
 import * as Supervisor from "./Supervisor.ts"
 import * as TenureWatch from "./TenureWatch.ts"
 
-const config = {
+/**
+ * The flags and arguments of `run` (its CMD after `--`: see `CommandLine.ts`).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const config = {
   ...GlobalOptions.flags,
   namespace: GlobalOptions.namespace,
   duration: Flag.String("duration").pipe(
     Flag.withMetavar("DURATION"),
-    Flag.withDescription("lease duration: how long others wait after the holder stops renewing (whole seconds)"),
+    Flag.withDescription("lease duration: how long others wait after the holder stops renewing, whole seconds from 1s to 1h (default: 20s)"),
     Flag.withDefault("20s")
   ),
   wait: Flag.Boolean("wait").pipe(Flag.withDescription("wait until the lease is free (the default)"), Flag.withDefault(false)),
   try: Flag.Boolean("try").pipe(
-    Flag.withDescription("one attempt: exit 75 (--conflict-exit-code) at once if the lease is held"),
+    Flag.withDescription("one attempt: exit 75 (--conflict-exit-code) at once if the lease is held (default: off — wait)"),
     Flag.withDefault(false)
   ),
   timeout: Flag.String("timeout").pipe(
@@ -79,12 +85,12 @@ const config = {
   ),
   conflictExitCode: Flag.Int("conflict-exit-code").pipe(
     Flag.withMetavar("N"),
-    Flag.withDescription("exit code when the lease is held (--try) or the wait timed out"),
+    Flag.withDescription("exit code when the lease is held (--try) or the wait timed out (default: 75)"),
     Flag.withDefault(ExitCode.codes.tempfail)
   ),
   name: Argument.String("name").pipe(Argument.withDescription("the lease (a Lease object's name)")),
   command: Argument.String("command").pipe(
-    Argument.withDescription("CMD [ARGS…], after `--`"),
+    Argument.withDescription("CMD [ARGS…]: the command to run; it must follow `--` (64 otherwise, so that its own flags are never read as leasekit's)"),
     Argument.variadic()
   )
 }

@@ -22,7 +22,9 @@
  * inside the store instead of piling up on the API server); a 401 is retried once after
  * re-reading the user's token file and certificates (rotated service-account tokens keep
  * working); transport types never leave this package — failures are `LeaseStoreError`s keeping
- * the original as `cause`; a 403 names the missing RBAC rule. A watch that is forbidden fails with `Forbidden` (the algorithm then polls); one that
+ * the original as `cause`; a 403 names the missing RBAC rule; a lease is absent (`get` → `None`)
+ * only when a Kubernetes API server answered 404 with a `Status` — any other 404 (a server that is
+ * not a Kubernetes API server) fails with `Unsupported`, naming the server. A watch that is forbidden fails with `Forbidden` (the algorithm then polls); one that
  * cannot reconnect fails with `Unavailable`.
  *
  * Reads (`get`, `list`) are retried once at once when a pooled connection was reset under them;

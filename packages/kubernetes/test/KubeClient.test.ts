@@ -83,6 +83,23 @@ describe("KubeClient", () => {
       assert.include(none.message, "use-context")
     }))
 
+  it.effect("the detail speaks of the configuration only; the library's own options (layerConfig, { context }) are in the hint", () =>
+    Effect.gen(function*() {
+      const errors = [
+        yield* failure(KubeClient.layerFromFile(path.join(tempDir(), "nope.yaml"))),
+        yield* failure(KubeClient.layerFromString(kubeconfig(), { context: "prod" })),
+        yield* failure(KubeClient.layerFromString(kubeconfig({ current: "" }))),
+        yield* failure(KubeClient.layerInCluster())
+      ]
+      for (const error of errors) {
+        assert.notMatch(error.detail, /layerConfig|LEASEKIT_|\{ context \}/, error.detail)
+        assert.isString(error.hint)
+        assert.isTrue(error.message.endsWith(`; ${error.hint}`), error.message)
+      }
+      assert.include(errors[0]!.detail, "the file does not exist")
+      assert.include(errors[1]!.detail, "context \"prod\" is not defined (defined: ctx1")
+    }))
+
   it.effect("a context without a cluster fails with NoCluster, without a user with NoCredentials", () =>
     Effect.gen(function*() {
       const noCluster = yield* failure(KubeClient.layerFromString(kubeconfig(), { context: "ctx-no-cluster" }))

@@ -469,7 +469,11 @@ export const start = (
           Effect.catch((error) =>
             // Guarded work was stopped before the write was tried: nothing of the tenure is left to
             // watch over. (A `Pending` release interrupts them itself once it is done.)
-            Effect.logWarning(`lease not released on scope close: ${error.message}`).pipe(
+            Effect.logWarning(
+              `${error.message}; it was not released when its holder finished, so others can take it only once it has gone unrenewed for ${
+                Duration.format(options.duration)
+              }`
+            ).pipe(
               Effect.andThen(Fiber.interrupt(renewerFiber)),
               Effect.andThen(Fiber.interrupt(watchdogFiber))
             )

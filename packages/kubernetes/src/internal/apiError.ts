@@ -6,7 +6,11 @@
  * network errors: the socket's own (`node:https`, an errno or TLS `code`) or `fetch`'s
  * (`TypeError: fetch failed` with a `cause` carrying one).
  *
- * Mapping: 404 `NotFound` (a create in a namespace that does not exist says so, naming it); 409
+ * Mapping: 404 `NotFound` (a create in a namespace that does not exist says so, naming it) — but
+ * only when the answer is a Kubernetes `Status` object (`kind: "Status"`): a 404 with any other body
+ * (a web server's "page not found", a proxy's HTML) comes from something that is not a Kubernetes
+ * API server, or not the lease API of one, and is `Unsupported`, naming the server, so that a
+ * wrong server URL is never taken for "the lease does not exist"; 409
  * `AlreadyExists` or `Conflict` by the Status `reason`; 401 `Unauthorized`; 403 `Forbidden` (the
  * detail names the verb, `leases.coordination.k8s.io`, the namespace and the Role rule to add — or
  * that the namespace is being deleted); 400 / 422 `Invalid`; 429, 5xx and connection failures
@@ -48,6 +52,34 @@ export interface Status {
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** Whether a raw answer body is a Kubernetes `Status` object (what every API server error carries). */
+export const isStatusObject = (body: string): boolean => {
+  try {
+    const value: unknown = JSON.parse(body)
+    return isObject(value) && value["kind"] === "Status"
+  } catch {
+    return false
+  }
+}
+
+/** The start of a body, on one line, for a message (quoted and escaped). */
+const preview = (body: string): string => {
+  const text = body.replace(/\s+/g, " ").trim()
+  return text === "" ? "an empty body" : JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text)
+}
+
+/**
+ * The error for a 404 that is not a Kubernetes `Status`: the server is not a Kubernetes API server
+ * (or a path prefix in its URL is wrong, or it does not serve coordination.k8s.io/v1).
+ */
+export const notKubernetes = (ctx: RequestContext, code: number, body: string, cause: unknown): LeaseStoreError =>
+  make(
+    ctx,
+    "Unsupported",
+    `the server at ${ctx.server} is not a Kubernetes API server: it answered ${code} with ${preview(body)}, not a Kubernetes Status object (or it does not serve coordination.k8s.io/v1 Leases at that URL); check the server URL, including any path, of the kubeconfig's cluster`,
+    cause
+  )
 
 /** Reads a `Status` from a raw body (a JSON string, usually) or an object. */
 export const parseStatus = (body: unknown): Status => {
@@ -109,7 +141,7 @@ export const fromStatus = (ctx: RequestContext, code: number, status: Status, ca
         return make(
           ctx,
           "NotFound",
-          `namespace "${ns}" does not exist: create it (kubectl create namespace ${ns}) or pass the right namespace (leasekit --namespace, or the lease's namespace option)`,
+          `namespace "${ns}" does not exist: create it (kubectl create namespace ${ns}) or use a namespace that exists (leasekit: -n/--namespace)`,
           cause
         )
       }
@@ -202,6 +234,7 @@ export const isConnectionReset = (error: LeaseStoreError): boolean => {
 export const fromCause = (ctx: RequestContext, cause: unknown): LeaseStoreError => {
   if (cause instanceof LeaseStore.LeaseStoreError) return cause
   if (cause instanceof RestStatusError) {
+    if (cause.statusCode === 404 && !isStatusObject(cause.body)) return notKubernetes(ctx, cause.statusCode, cause.body, cause)
     return fromStatus(ctx, cause.statusCode, parseStatus(cause.body), cause)
   }
   if (isObject(cause) && typeof cause["statusCode"] === "number") {

@@ -42,7 +42,10 @@ export type KubeConfigErrorReason = "NotFound" | "Unreadable" | "Invalid" | "Unk
 
 /**
  * A kubeconfig (or in-cluster configuration) that cannot be used. The message names the problem
- * and the fix; it never contains credentials.
+ * and the fix; it never contains credentials. `detail` says what is wrong in terms of the
+ * configuration itself; `hint`, where there is one, how a program using this library points it
+ * elsewhere (its options and `layerConfig`'s variables) — a command-line tool shows `detail` with
+ * its own flags instead.
  *
  * @since 0.1.0
  * @category errors
@@ -52,10 +55,12 @@ export class KubeConfigError extends Data.TaggedError("KubeConfigError")<{
   /** Where the configuration came from: a file path, `"kubeconfig string"`, `"in-cluster"`. */
   readonly source: string
   readonly detail: string
+  /** How a program using this library chooses another configuration (the message ends with it). */
+  readonly hint?: string | undefined
   readonly cause?: unknown
 }> {
   override get message(): string {
-    return `kubeconfig ${this.source}: ${this.reason}: ${this.detail}`
+    return `kubeconfig ${this.source}: ${this.reason}: ${this.detail}${this.hint === undefined ? "" : `; ${this.hint}`}`
   }
 }
 
@@ -160,8 +165,16 @@ export interface Loaded {
   readonly namespace: string
 }
 
-const fail = (reason: KubeConfigErrorReason, source: string, detail: string, cause?: unknown) =>
-  Effect.fail(new KubeConfigError({ reason, source, detail, ...(cause === undefined ? {} : { cause }) }))
+const fail = (reason: KubeConfigErrorReason, source: string, detail: string, cause?: unknown, hint?: string) =>
+  Effect.fail(
+    new KubeConfigError({
+      reason,
+      source,
+      detail,
+      ...(hint === undefined ? {} : { hint }),
+      ...(cause === undefined ? {} : { cause })
+    })
+  )
 
 const envHint =
   "set KUBECONFIG (or LEASEKIT_KUBECONFIG with KubeClient.layerConfig) to a kubeconfig file, create ~/.kube/config, or run in a pod with a service account"
@@ -175,7 +188,7 @@ export const readFile = (file: string): Effect.Effect<string, KubeConfigError> =
     Effect.catch((cause) => {
       const code = errnoCode(cause)
       if (code === "ENOENT" || code === "ENOTDIR") {
-        return fail("NotFound", file, `the file does not exist; ${envHint}`)
+        return fail("NotFound", file, "the file does not exist", undefined, envHint)
       }
       return fail(
         "Unreadable",
@@ -291,7 +304,9 @@ export const fromRaw = (
       return yield* fail(
         "UnknownContext",
         source,
-        `no current-context is set and no context was requested (${availableText}); pass { context } (LEASEKIT_CONTEXT with layerConfig) or run \`kubectl config use-context NAME\``
+        `no current-context is set and no context was requested (${availableText})`,
+        undefined,
+        "pass { context } (LEASEKIT_CONTEXT with layerConfig) or run `kubectl config use-context NAME`"
       )
     }
     const contextEntry = contexts.find((c) => nameOf(c) === requested)
@@ -299,7 +314,9 @@ export const fromRaw = (
       return yield* fail(
         "UnknownContext",
         source,
-        `context "${requested}" is not defined (${availableText}); pass one of them as { context } (LEASEKIT_CONTEXT with layerConfig) or fix current-context`
+        `context "${requested}" is not defined (${availableText})`,
+        undefined,
+        "pass one of them as { context } (LEASEKIT_CONTEXT with layerConfig) or fix current-context"
       )
     }
     const context = isObject(contextEntry["context"]) ? contextEntry["context"] : {}
@@ -444,7 +461,7 @@ export const fromFiles = (
 ): Effect.Effect<Loaded, KubeConfigError> =>
   Effect.gen(function*() {
     const source = files.join(path.delimiter)
-    if (files.length === 0) return yield* fail("NotFound", "(none)", `no kubeconfig file given; ${envHint}`)
+    if (files.length === 0) return yield* fail("NotFound", "(none)", "no kubeconfig file given", undefined, envHint)
     if (files.length === 1) {
       const file = path.resolve(files[0]!)
       const raw = yield* parse(yield* readFile(file), file)
@@ -460,7 +477,7 @@ export const fromFiles = (
       raws.push(absolutize(raw, path.dirname(file)))
     }
     if (raws.length === 0) {
-      return yield* fail("NotFound", source, `none of these kubeconfig files exists; ${envHint}`)
+      return yield* fail("NotFound", source, "none of these kubeconfig files exists", undefined, envHint)
     }
     return yield* fromRaw(merge(raws), source, undefined, options)
   })
@@ -508,7 +525,9 @@ export const inCluster = (
       return yield* fail(
         "NoCluster",
         source,
-        `not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT are unset); use a kubeconfig instead: ${envHint}`
+        "not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST / KUBERNETES_SERVICE_PORT are unset)",
+        undefined,
+        `use a kubeconfig instead: ${envHint}`
       )
     }
     const tokenPath = path.join(root, "token")
@@ -555,6 +574,8 @@ export const fromDefault = (
     return yield* fail(
       "NotFound",
       "(default)",
-      `no kubeconfig found: KUBECONFIG is unset, ${homeConfig} does not exist, and this is not a pod; ${envHint}`
+      `no kubeconfig found: KUBECONFIG is unset, ${homeConfig} does not exist, and this is not a pod`,
+      undefined,
+      envHint
     )
   })

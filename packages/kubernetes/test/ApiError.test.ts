@@ -1,0 +1,74 @@
+/**
+ * How an API server's error answers become `LeaseStoreError`s (`internal/apiError.ts`): above all,
+ * that a 404 counts as "the lease does not exist" only when a Kubernetes API server said so.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as ApiError from "../src/internal/apiError.ts"
+import { RestStatusError } from "../src/internal/restClient.ts"
+
+const ctx: ApiError.RequestContext = {
+  operation: "get",
+  key: { namespace: "jobs", name: "nightly" },
+  namespace: "jobs",
+  verb: "get",
+  user: "u1",
+  context: "ctx1",
+  server: "https://10.0.0.1:6443"
+}
+
+const answer = (status: number, body: string) =>
+  ApiError.fromCause(ctx, new RestStatusError("GET", "/apis/coordination.k8s.io/v1/namespaces/jobs/leases/nightly", status, body))
+
+const leaseNotFound = JSON.stringify({
+  kind: "Status",
+  apiVersion: "v1",
+  metadata: {},
+  status: "Failure",
+  message: "leases.coordination.k8s.io \"nightly\" not found",
+  reason: "NotFound",
+  details: { name: "nightly", group: "coordination.k8s.io", kind: "leases" },
+  code: 404
+})
+
+describe("ApiError", () => {
+  it("a 404 Status from a Kubernetes API server means the lease does not exist", () => {
+    const error = answer(404, leaseNotFound)
+    assert.strictEqual(error.reason, "NotFound")
+    assert.include(error.detail, "the lease does not exist")
+  })
+
+  it("a 404 whose body is not a Kubernetes Status is not 'absent': the server is named as not a Kubernetes API server", () => {
+    for (
+      const body of [
+        "404 page not found\n",
+        "<html><head><title>404 Not Found</title></head><body>nginx</body></html>",
+        JSON.stringify({ error: "not found", code: 404 }),
+        JSON.stringify({ kind: "Lease", code: 404 }),
+        "[]",
+        ""
+      ]
+    ) {
+      const error = answer(404, body)
+      assert.strictEqual(error.reason, "Unsupported", body)
+      assert.include(error.detail, "the server at https://10.0.0.1:6443 is not a Kubernetes API server", body)
+      assert.include(error.detail, "check the server URL", body)
+      assert.notInclude(error.detail, "\n", "one line, whatever the body holds")
+    }
+    assert.include(answer(404, "404 page not found\n").detail, "answered 404 with \"404 page not found\"")
+    assert.include(answer(404, "").detail, "with an empty body")
+    assert.include(answer(404, "x".repeat(500)).detail, `"${"x".repeat(80)}…"`, "a long body is cut")
+  })
+
+  it("other statuses keep their mapping, with or without a Status body", () => {
+    assert.strictEqual(answer(403, JSON.stringify({ kind: "Status", code: 403, reason: "Forbidden" })).reason, "Forbidden")
+    assert.strictEqual(answer(503, "<html>Service Unavailable</html>").reason, "Unavailable")
+    assert.strictEqual(answer(409, JSON.stringify({ kind: "Status", code: 409, reason: "Conflict" })).reason, "Conflict")
+  })
+
+  it("isStatusObject accepts exactly JSON objects of kind Status", () => {
+    assert.isTrue(ApiError.isStatusObject(leaseNotFound))
+    assert.isFalse(ApiError.isStatusObject("not json"))
+    assert.isFalse(ApiError.isStatusObject("null"))
+    assert.isFalse(ApiError.isStatusObject(JSON.stringify({ kind: "status" })))
+  })
+})
