@@ -33,6 +33,7 @@ import { Lease, LeaseRecord, LeaseStore } from "@leasekit/core"
 import { Clock, Duration, Effect, Option, Schedule, Scope } from "effect"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
+import { printable } from "./Printable.ts"
 
 /**
  * What `acquire` needs to know.
@@ -55,8 +56,7 @@ export interface Settings {
 }
 
 /** Text from a lease (holder identities are written by anyone): quoted, control characters escaped. */
-export const quote = (text: string): string =>
-  `"${text.replace(/[\u0000-\u001f\u007f-\u009f\\"]/g, (c) => c === "\\" || c === "\"" ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}"`
+const quote = (text: string): string => `"${printable(text)}"`
 
 /** When the record was last renewed, by this machine's clock, as text. */
 const renewedAgo = (record: LeaseRecord.LeaseRecord, now: number): string => {
@@ -71,6 +71,7 @@ const renewedAgo = (record: LeaseRecord.LeaseRecord, now: number): string => {
 const overdue = (record: LeaseRecord.LeaseRecord, honoured: Duration.Duration, now: number): boolean =>
   LeaseRecord.isHeld(record) && record.renewTime !== undefined && now - record.renewTime > Duration.toMillis(honoured)
 
+/** A line on stderr (its parts from the lease are escaped where they are quoted). */
 const say = (quiet: boolean, line: string) => quiet ? Effect.void : Effect.sync(() => void process.stderr.write(`leasekit: ${line}\n`))
 
 /** The exit for a lease held by someone else. */
