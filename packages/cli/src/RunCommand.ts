@@ -4,22 +4,29 @@
  * Acquires the lease (waiting by default, bounded by `--timeout`; one attempt with `--try`),
  * starts CMD with `LEASEKIT_TOKEN` (the fencing token), `LEASEKIT_HOLDER` and `LEASEKIT_LEASE`
  * (`namespace/name`) added to its environment, renews the lease in the background, passes
- * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 on to CMD (see `Supervisor.ts`), and releases the
- * lease once CMD has exited, exiting with CMD's status. When the lease is lost while CMD runs —
- * another holder took it, an admin released it, or it could not be renewed before the renew
- * deadline — CMD gets SIGTERM, SIGKILL after `--grace`, and leasekit exits with 79. The lease is
- * checked once more right before CMD is started: a lease lost (or past its renew deadline, as
- * after a long pause of this process) between the acquisition and the start exits 79 without
- * starting CMD.
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 on to CMD's process group, and releases the lease
+ * once CMD *and its process group* have ended, exiting with CMD's status (`Supervisor.ts` says
+ * what is supervised, and how, when stdin is a terminal). Processes CMD leaves behind in its group
+ * (`sh -c 'job &'`) keep the lease held and renewed until they exit, or with `--survivors stop`
+ * get SIGTERM and SIGKILL after `--grace` before the release. When the lease is lost while CMD or
+ * what it left runs — another holder took it, an admin released it, or it could not be renewed
+ * before the renew deadline — the whole group gets SIGTERM, SIGKILL after `--grace` to whatever is
+ * left, and leasekit exits with 79 once the group is empty. After a forwarded SIGINT, SIGTERM,
+ * SIGHUP or SIGQUIT, CMD gets all the time it takes, but what it leaves in its group once it
+ * exited is stopped the same way. The lease is checked once more right before CMD is started: a
+ * lease lost (or past its renew deadline, as after a long pause of this process) between the
+ * acquisition and the start exits 79 without starting CMD. If leasekit dies (SIGKILL, OOM, crash)
+ * while CMD's group runs, a dead man's switch SIGKILLs the group (`DeadMansSwitch.ts`).
  *
  * Guarantees (those of `Lease` in @leasekit/core, under its clock-rate assumption): CMD is
- * started only while the lease is held; on a loss by the renew deadline, CMD is signalled at the
- * deadline and SIGKILLed within the grace, which `RunOptions.ts` keeps inside the margin
+ * started only while the lease is held; on a loss by the renew deadline, CMD's group is signalled
+ * at the deadline and SIGKILLed within the grace, which `RunOptions.ts` keeps inside the margin
  * `duration − renewDeadline` before any other contender may take the lease over; the lease is
- * released only after CMD has ended. Does not guarantee: that SIGKILL ends every process CMD
- * started (those outside its process group, or — when stdin is a terminal — its children), nor
- * anything for a loss that is not declared by the deadline (another holder or an admin already
- * took the lease: CMD is then overlapping it from the start); work a CMD does after the lease
+ * released only after CMD and its process group have ended. Does not guarantee: that SIGKILL ends
+ * every process CMD started (those that left its process group, or — when stdin is a terminal —
+ * its children), nor anything for a loss that is not declared by the deadline (another holder or
+ * an admin already took the lease: CMD is then overlapping it from the start), nor anything while
+ * leasekit is paused (SIGSTOP, a frozen VM) rather than dead; work a CMD does after the lease
  * passed to someone else is only caught by fencing (compare `LEASEKIT_TOKEN` in the systems it
  * writes to).
  *
@@ -66,6 +73,13 @@ const config = {
     Flag.withMetavar("ID"),
     Flag.withDescription("holder identity written into the lease (default: pod or host name, pid and a random suffix)"),
     Flag.optional
+  ),
+  survivors: Flag.Literals("survivors", ["wait", "stop"]).pipe(
+    Flag.withDescription(
+      "when CMD exits and leaves live processes in its process group (as `sh -c 'job &'`): wait — keep the lease held " +
+        "and renewed until they have exited (the default, as flock); stop — SIGTERM them, SIGKILL after --grace, then release"
+    ),
+    Flag.withDefault("wait" as const)
   ),
   conflictExitCode: Flag.Int("conflict-exit-code").pipe(
     Flag.withMetavar("N"),
@@ -129,7 +143,7 @@ const program = (c: Config) =>
     const [file, ...args] = c.command
     const ownGroup = Supervisor.defaultOwnGroup()
     const spawned = yield* Deferred.make<Supervisor.Child>()
-    yield* Supervisor.forwardSignals(spawned, ownGroup)
+    const forwarding = yield* Supervisor.forwardSignals(spawned, ownGroup)
     // Held right now? The acquisition may lie a while back (a paused process, a slow start):
     // a lease lost or past its renew deadline meanwhile starts no CMD. The check is the guard's
     // own pre-check (it also names the loss), made immediately before the spawn.
@@ -167,25 +181,28 @@ const program = (c: Config) =>
     yield* Deferred.succeed(spawned, child)
     yield* Effect.logDebug(`started ${file} (pid ${child.pid}${child.ownGroup ? ", own process group" : ""})`)
 
-    const outcome = yield* Effect.raceFirst(
-      child.ended.pipe(Effect.map((ended) => ({ _tag: "Ended", ended }) as const)),
-      lease.lost.pipe(Effect.catch((error) => Effect.succeed({ _tag: "Lost", error } as const)))
-    )
-    if (outcome._tag === "Ended") {
+    const outcome = yield* Supervisor.supervise(child, {
+      lost: lease.lost,
+      forwarding,
+      survivors: c.survivors,
+      grace,
+      notify: (line) => Effect.sync(() => process.stderr.write(`leasekit: ${line}\n`))
+    })
+    if (outcome._tag === "Exited") {
       const status = Supervisor.statusOf(outcome.ended)
       yield* Effect.logDebug(`command exited with status ${status}; releasing the lease`)
       if (status !== 0) return yield* ExitCode.silent(status)
       return
     }
-    yield* Effect.sync(() =>
-      process.stderr.write(`leasekit: stopping the command: SIGTERM now, SIGKILL after ${Durations.format(grace)}\n`)
-    )
-    const ended = yield* child.stop(grace)
-    const how = ended.signal === null ? `it exited with ${ended.code}` : `it was killed by ${ended.signal}`
+    const how = Supervisor.describeEnded(outcome.ended)
     const reason = outcome.error.reason._tag
     return yield* ExitCode.fail(
       ExitCode.codes.lost,
-      `${outcome.error.message}; the command was stopped (${how})`,
+      outcome.during === "running"
+        ? `${outcome.error.message}; the command was stopped (${how})`
+        : `${outcome.error.message}; the command had already exited with status ${
+          Supervisor.statusOf(outcome.ended)
+        }, and the processes it left in its process group were stopped`,
       reason === "DeadlineExceeded"
         ? "renewals did not reach the API server in time: check the network and the API server's load, or use a longer --duration"
         : `someone else changed the lease (\`leasekit release --force\`, kubectl, or a contender with the same --holder); see \`leasekit status ${c.name}\``
