@@ -4,7 +4,8 @@
  * after --grace — on loss and on a stop signal, not only the command's own process; processes the
  * command leaves behind keep the lease held until they exit (default) or are stopped
  * (`--survivors stop`); a SIGKILLed leasekit takes its command and the command's group with it
- * (the dead man's switch), also when stdin is a terminal.
+ * (the dead man's switch), also when stdin is a terminal; a release the API server does not
+ * answer is bounded by the grace and reported plainly, with the command's status kept.
  *
  * The commands are small `sh` scripts whose children ignore SIGTERM (`trap '' TERM`) and write
  * their pid, or a heartbeat, into files the test reads. A process counts as running while
@@ -341,5 +342,39 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       process.kill(leasekitPid, "SIGKILL")
       yield* waitUntil("the command to be gone", () => !running(cmd), "2 seconds")
       script.kill("SIGKILL")
+    }).pipe(Effect.scoped))
+
+  it.effect("a release the API server does not answer is given up after the grace and reported plainly; leasekit exits with CMD's status, and does not call the ended command's lease lost", () =>
+    Effect.gen(function*() {
+      const cp = yield* ControlPlane.ControlPlane
+      const dir = yield* tempDir
+      const name = `unreleased-${suffix()}`
+      const proxy = yield* FaultProxy.make({ target: { port: cp.port } })
+      const partitioned = yield* FaultProxy.kubeconfig(proxy, "admin")
+      const go = Path.join(dir, "go")
+      const cmdEnded = Path.join(dir, "ended")
+      // --duration 6s: renewals every 2 s, deadline 4 s after the last one, default grace 1 s.
+      const holder = yield* start([
+        "run",
+        "--kubeconfig",
+        partitioned,
+        name,
+        "--duration",
+        "6s",
+        "--",
+        ...sh(`touch ${dir}/started; while [ ! -e ${go} ]; do sleep 0.02; done; date +%s%3N > ${cmdEnded}; exit 3`)
+      ])
+      yield* waitUntil("CMD to start", () => Fs.existsSync(Path.join(dir, "started")))
+      yield* proxy.blackhole(true)
+      Fs.writeFileSync(go, "")
+      const ended = yield* endOf(holder).pipe(Effect.ensuring(proxy.blackhole(false)))
+      assert.strictEqual(ended.code, 3, ended.stderr)
+      const after = ended.at - Number(Fs.readFileSync(cmdEnded, "utf8").trim())
+      assert.isAtMost(after, 1000 + 1500, `leasekit exited ${after} ms after CMD (grace 1 s)`)
+      assert.include(ended.stderr, `could not release the lease ${namespace}/${name} (no answer from the API server within 1.00s)`)
+      assert.include(ended.stderr, "it expires by itself 6s (--duration) after its last renewal")
+      assert.notMatch(ended.stderr, /\blost\b/, "CMD had ended: nothing was lost")
+      assert.strictEqual(ended.stderr.trim().split("\n").length, 1, ended.stderr)
+      assert.notStrictEqual((yield* readLease(name))?.spec.holderIdentity, "", "not released: it expires by itself")
     }).pipe(Effect.scoped))
 })

@@ -18,6 +18,12 @@
  * acquisition and the start exits 79 without starting CMD. If leasekit dies (SIGKILL, OOM, crash)
  * while CMD's group runs, a dead man's switch SIGKILLs the group (`DeadMansSwitch.ts`).
  *
+ * The release waits at most the grace (the default grace when `--grace` is shorter): one that is
+ * not confirmed by then — the API server unreachable at the end — is reported in one line ("could
+ * not release the lease (…): it expires by itself …") and leasekit exits at once with CMD's status.
+ * Both graces fit inside the margin before the renew deadline, so a command that ended is not
+ * reported "lost" while its release is tried, unless renewals were already failing before.
+ *
  * Guarantees (those of `Lease` in @leasekit/core, under its clock-rate assumption): CMD is
  * started only while the lease is held; on a loss by the renew deadline, CMD's group is signalled
  * at the deadline and SIGKILLed within the grace, which `RunOptions.ts` keeps inside the margin
@@ -34,7 +40,7 @@
  */
 import { Lease } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
-import { Deferred, Effect, Option } from "effect"
+import { Deferred, Duration, Effect, Option, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
@@ -97,6 +103,37 @@ type Config = Command.Command.Config.Infer<typeof config>
 
 const held = (code: number, problem: string, name: string, why: string) =>
   ExitCode.fail(code, problem, `${why}; see who holds it with \`leasekit status ${name}\``)
+
+/**
+ * Releases the lease once CMD and its group have ended, waiting at most `bound`. A release that is
+ * not confirmed by then (the API server unreachable, or refusing) is reported in one line and
+ * leasekit leaves at once with CMD's status: the lease expires by itself. Leaving at once means
+ * `process.exit`: the core keeps retrying the release (and watching the renew deadline) in the
+ * background until the deadline, which would keep Node running — and then report a loss — for a
+ * command that ended long before.
+ */
+const releaseWithin = (lease: Lease.HeldLease, bound: Duration.Duration, status: number) =>
+  Effect.gen(function*() {
+    const released = yield* lease.release.pipe(Effect.timeoutOption(bound), Effect.result)
+    if (Result.isSuccess(released) && Option.isSome(released.success)) return
+    if (Result.isFailure(released) && released.failure.reason._tag === "HeldByOther") {
+      // Taken over after CMD ended: nothing of ours is left to release.
+      return yield* Effect.logDebug(released.failure.message)
+    }
+    const why = Result.isSuccess(released)
+      ? `no answer from the API server within ${Durations.format(bound)}`
+      : released.failure.reason._tag === "Store"
+      ? released.failure.reason.error.message
+      : released.failure.message
+    const { key, options } = lease
+    yield* Effect.sync(() => {
+      process.stderr.write(
+        `leasekit: could not release the lease ${key.namespace}/${key.name} (${why}): it expires by itself ` +
+          `${Duration.toSeconds(options.duration)}s (--duration) after its last renewal\n`
+      )
+      process.exit(status)
+    })
+  })
 
 /** The program of `run`, given its parsed configuration. */
 const program = (c: Config) =>
@@ -191,6 +228,10 @@ const program = (c: Config) =>
     if (outcome._tag === "Exited") {
       const status = Supervisor.statusOf(outcome.ended)
       yield* Effect.logDebug(`command exited with status ${status}; releasing the lease`)
+      // Bounded by the grace — at least the default one, so that a short --grace chosen for a
+      // quick SIGKILL does not cut the release short. Either fits in the margin before the renew
+      // deadline, so a release that gives up does not first see the lease "lost".
+      yield* releaseWithin(lease, Duration.max(grace, RunOptions.defaultGrace(resolved)), status)
       if (status !== 0) return yield* ExitCode.silent(status)
       return
     }
