@@ -27,7 +27,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Scope } from "effect"
+import { Effect, Result, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import type * as Net from "node:net"
 
@@ -64,22 +64,19 @@ export interface DeadMansSwitch {
  */
 export const make: Effect.Effect<DeadMansSwitch, never, Scope.Scope> = Effect.acquireRelease(
   Effect.gen(function*() {
-    const problems: Array<string> = []
-    const child = yield* Effect.sync(() => {
-      try {
-        return ChildProcess.spawn("/bin/sh", ["-c", script, "leasekit-dead-mans-switch", String(process.pid)], {
+    const spawned = yield* Effect.result(Effect.try({
+      try: () =>
+        ChildProcess.spawn("/bin/sh", ["-c", script, "leasekit-dead-mans-switch", String(process.pid)], {
           stdio: ["pipe", "ignore", "inherit"],
           detached: true
-        })
-      } catch (error) {
-        problems.push(String(error))
-        return undefined
-      }
-    })
-    if (child === undefined) {
-      yield* Effect.logDebug(`no dead man's switch (${problems.join("; ")}): the command is not stopped if leasekit dies`)
+        }),
+      catch: String
+    }))
+    if (Result.isFailure(spawned)) {
+      yield* Effect.logDebug(`no dead man's switch (${spawned.failure}): the command is not stopped if leasekit dies`)
       return { arm: () => {}, disarm: () => {} }
     }
+    const child = spawned.success
     const run = Effect.runForkWith(yield* Effect.context<never>())
     child.once("error", (error) =>
       run(Effect.logDebug(`no dead man's switch (${error.message}): the command is not stopped if leasekit dies`)))

@@ -336,8 +336,9 @@ export const forwardSignals = (
       const terminal = fromTerminal.has(sig)
       run(
         Effect.logDebug(`received ${sig}; ${terminal ? "the terminal delivered it" : "forwarding it"} to the command`).pipe(
-          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) => c.signal(sig))),
-          Effect.andThen(stoppingSignals.includes(sig) ? Deferred.succeed(stopRequested, sig) : Effect.void)
+          // Recorded before it reaches the command, so that whoever sees the command end sees it.
+          Effect.andThen(stoppingSignals.includes(sig) ? Deferred.succeed(stopRequested, sig) : Effect.void),
+          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) => c.signal(sig)))
         )
       )
     }
