@@ -7,30 +7,45 @@
  * for its duration),
  * starts CMD with `LEASEKIT_TOKEN` (the fencing token), `LEASEKIT_HOLDER` and `LEASEKIT_LEASE`
  * (`namespace/name`) added to its environment, renews the lease in the background, passes
- * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 on to CMD (see `Supervisor.ts`), and releases the
- * lease once CMD has exited, exiting with CMD's status. When the lease is lost while CMD runs —
- * another holder took it, an admin released it, or it could not be renewed before the renew
- * deadline — CMD gets SIGTERM, SIGKILL after `--grace`, and leasekit exits with 79; a takeover
- * that the lease's watch shows (`TenureWatch.ts`) is acted on at once, not at the next renewal. The lease is
- * checked once more right before CMD is started: a lease lost (or past its renew deadline, as
- * after a long pause of this process) between the acquisition and the start exits 79 without
- * starting CMD.
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 on to CMD's process group, and releases the lease
+ * once CMD *and its process group* have ended, exiting with CMD's status (`Supervisor.ts` says
+ * what is supervised, and how, when stdin is a terminal). Processes CMD leaves behind in its group
+ * (`sh -c 'job &'`) keep the lease held and renewed until they exit, or with `--survivors stop`
+ * get SIGTERM and SIGKILL after `--grace` before the release. When the lease is lost while CMD or
+ * what it left runs — another holder took it, an admin released it, or it could not be renewed
+ * before the renew deadline — the whole group gets SIGTERM, SIGKILL after `--grace` to whatever is
+ * left, and leasekit exits with 79 once the group is empty. After a forwarded SIGINT, SIGTERM,
+ * SIGHUP or SIGQUIT, CMD gets all the time it takes, but what it leaves in its group once it
+ * exited is stopped the same way. The lease is checked once more right before CMD is started: a
+ * lease lost (or past its renew deadline, as after a long pause of this process) between the
+ * acquisition and the start exits 79 without starting CMD. A takeover that the lease's watch
+ * shows (`TenureWatch.ts`) counts as a loss at once, not at the next renewal. If leasekit dies (SIGKILL, OOM, crash)
+ * while CMD's group runs, a dead man's switch SIGKILLs the group (`DeadMansSwitch.ts`).
+ *
+ * The release waits at most the grace (the default grace when `--grace` is shorter): one that is
+ * not confirmed by then — the API server unreachable at the end — is reported in one line ("could
+ * not release the lease (…): it expires by itself …") and leasekit exits at once with CMD's status.
+ * Both graces fit inside the margin before the renew deadline, so a command that ended is not
+ * reported "lost" while its release is tried, unless renewals were already failing before.
  *
  * Guarantees (those of `Lease` in @leasekit/core, under its clock-rate assumption): CMD is
- * started only while the lease is held; on a loss by the renew deadline, CMD is signalled at the
- * deadline and SIGKILLed within the grace, which `RunOptions.ts` keeps inside the margin
+ * started only while the lease is held; on a loss by the renew deadline, CMD's group is signalled
+ * at the deadline and SIGKILLed within the grace, which `RunOptions.ts` keeps inside the margin
  * `duration − renewDeadline` before any other contender may take the lease over; the lease is
- * released only after CMD has ended. Does not guarantee: that SIGKILL ends every process CMD
- * started (those outside its process group, or — when stdin is a terminal — its children), nor
- * anything for a loss that is not declared by the deadline (another holder or an admin already
- * took the lease: CMD is then overlapping it from the start); work a CMD does after the lease
+ * released only after CMD and its process group have ended. Does not guarantee: that SIGKILL ends
+ * every process CMD started (those that left its process group, or — when stdin is a terminal —
+ * its children), nor anything for a loss that is not declared by the deadline (another holder or
+ * an admin already took the lease: CMD is then overlapping it from the start), nor anything while
+ * leasekit is paused (SIGSTOP, a frozen VM) rather than dead; work a CMD does after the lease
  * passed to someone else is only caught by fencing (compare `LEASEKIT_TOKEN` in the systems it
  * writes to).
  *
  * @since 0.1.0
  */
+import type { HeldLease } from "@leasekit/core"
+import { LeaseStore } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
-import { Deferred, Effect, Option } from "effect"
+import { Deferred, Duration, Effect, Option, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Acquisition from "./Acquisition.ts"
 import * as Durations from "./Durations.ts"
@@ -83,6 +98,13 @@ export const config = {
     Flag.withDescription("no lines on stderr while waiting for the lease"),
     Flag.withDefault(false)
   ),
+  survivors: Flag.Literals("survivors", ["wait", "stop"]).pipe(
+    Flag.withDescription(
+      "when CMD exits and leaves live processes in its process group (as `sh -c 'job &'`): wait — keep the lease held " +
+        "and renewed until they have exited (the default, as flock); stop — SIGTERM them, SIGKILL after --grace, then release"
+    ),
+    Flag.withDefault("wait" as const)
+  ),
   conflictExitCode: Flag.Int("conflict-exit-code").pipe(
     Flag.withMetavar("N"),
     Flag.withDescription("exit code when the lease is held (--try) or the wait timed out (default: 75)"),
@@ -96,6 +118,37 @@ export const config = {
 }
 
 type Config = Command.Command.Config.Infer<typeof config>
+
+/**
+ * Releases the lease once CMD and its group have ended, waiting at most `bound`. A release that is
+ * not confirmed by then (the API server unreachable, or refusing) is reported in one line and
+ * leasekit leaves at once with CMD's status: the lease expires by itself. Leaving at once means
+ * `process.exit`: the core keeps retrying the release (and watching the renew deadline) in the
+ * background until the deadline, which would keep Node running — and then report a loss — for a
+ * command that ended long before.
+ */
+const releaseWithin = (lease: HeldLease, bound: Duration.Duration, status: number) =>
+  Effect.gen(function*() {
+    const released = yield* lease.release.pipe(Effect.timeoutOption(bound), Effect.result)
+    if (Result.isSuccess(released) && Option.isSome(released.success)) return
+    if (Result.isFailure(released) && released.failure.reason._tag === "HeldByOther") {
+      // Taken over after CMD ended: nothing of ours is left to release.
+      return yield* Effect.logDebug(released.failure.message)
+    }
+    const why = Result.isSuccess(released)
+      ? `no answer from the API server within ${Durations.format(bound)}`
+      : released.failure.reason._tag === "Store"
+      ? released.failure.reason.error.message
+      : released.failure.message
+    const { key, options } = lease
+    yield* Effect.sync(() => {
+      process.stderr.write(
+        `leasekit: could not release the lease ${key.namespace}/${key.name} (${why}): it expires by itself ` +
+          `${Duration.toSeconds(options.duration)}s (--duration) after its last renewal\n`
+      )
+      process.exit(status)
+    })
+  })
 
 /** The program of `run`, given its parsed configuration. */
 const program = (c: Config) =>
@@ -120,7 +173,7 @@ const program = (c: Config) =>
     const [file, ...args] = c.command
     const ownGroup = Supervisor.defaultOwnGroup()
     const spawned = yield* Deferred.make<Supervisor.Child>()
-    yield* Supervisor.forwardSignals(spawned, ownGroup)
+    const forwarding = yield* Supervisor.forwardSignals(spawned, ownGroup)
     // Held right now? The acquisition may lie a while back (a paused process, a slow start):
     // a lease lost or past its renew deadline meanwhile starts no CMD. The check is the guard's
     // own pre-check (it also names the loss), made immediately before the spawn.
@@ -158,27 +211,42 @@ const program = (c: Config) =>
     yield* Deferred.succeed(spawned, child)
     yield* Effect.logDebug(`started ${file} (pid ${child.pid}${child.ownGroup ? ", own process group" : ""})`)
 
-    const outcome = yield* Effect.raceAll([
-      child.ended.pipe(Effect.map((ended) => ({ _tag: "Ended", ended }) as const)),
-      lease.lost.pipe(Effect.catch((error) => Effect.succeed({ _tag: "Lost", error, seen: "" } as const))),
-      // a takeover the lease's watch shows stops CMD now, not at the next renewal
-      TenureWatch.takenOver(lease).pipe(Effect.map((error) => ({ _tag: "Lost", error, seen: " (seen through the lease's watch)" } as const)))
-    ])
-    if (outcome._tag === "Ended") {
+    // A takeover the lease's watch shows is a loss now, not at the next renewal.
+    let seenByWatch = false
+    const lost = Effect.raceFirst(
+      lease.lost,
+      TenureWatch.takenOver(lease).pipe(
+        Effect.tap(() => Effect.sync(() => (seenByWatch = true))),
+        Effect.flatMap(Effect.fail),
+        Effect.provideService(LeaseStore.LeaseStore, yield* LeaseStore.LeaseStore)
+      )
+    )
+    const outcome = yield* Supervisor.supervise(child, {
+      lost,
+      forwarding,
+      survivors: c.survivors,
+      grace,
+      notify: (line) => Effect.sync(() => process.stderr.write(`leasekit: ${line}\n`))
+    })
+    if (outcome._tag === "Exited") {
       const status = Supervisor.statusOf(outcome.ended)
       yield* Effect.logDebug(`command exited with status ${status}; releasing the lease`)
+      // Bounded by the grace — at least the default one, so that a short --grace chosen for a
+      // quick SIGKILL does not cut the release short. Either fits in the margin before the renew
+      // deadline, so a release that gives up does not first see the lease "lost".
+      yield* releaseWithin(lease, Duration.max(grace, RunOptions.defaultGrace(resolved)), status)
       if (status !== 0) return yield* ExitCode.silent(status)
       return
     }
-    yield* Effect.sync(() =>
-      process.stderr.write(`leasekit: stopping the command: SIGTERM now, SIGKILL after ${Durations.format(grace)}\n`)
-    )
-    const ended = yield* child.stop(grace)
-    const how = ended.signal === null ? `it exited with ${ended.code}` : `it was killed by ${ended.signal}`
+    const how = Supervisor.describeEnded(outcome.ended)
     const reason = outcome.error.reason._tag
     return yield* ExitCode.fail(
       ExitCode.codes.lost,
-      `${outcome.error.message}${outcome.seen}; the command was stopped (${how})`,
+      outcome.during === "running"
+        ? `${outcome.error.message}${seenByWatch ? " (seen through the lease's watch)" : ""}; the command was stopped (${how})`
+        : `${outcome.error.message}; the command had already exited with status ${
+          Supervisor.statusOf(outcome.ended)
+        }, and the processes it left in its process group were stopped`,
       reason === "DeadlineExceeded"
         ? "renewals did not reach the API server in time: check the network and the API server's load, or use a longer --duration"
         : `someone else changed the lease (\`leasekit release --force\`, kubectl, or another contender); see \`leasekit status ${c.name}\``

@@ -1,30 +1,62 @@
 /**
- * Supervising the command `leasekit run` holds a lease for: start it, pass signals on, stop it
- * (SIGTERM, then SIGKILL after a grace period), and report how it ended.
+ * Supervising the command `leasekit run` holds a lease for: start it, pass signals on, stop it and
+ * everything it started (SIGTERM, then SIGKILL after a grace period), deal with what it leaves
+ * behind, and report how it ended.
  *
  * Process groups. When stdin is not a terminal (cron, Kubernetes, CI, scripts) the command runs
- * in a process group of its own, and every signal — forwarded or sent on loss — goes to that
- * whole group, so a shell script's own children stop too. When stdin is a terminal the command
- * stays in leasekit's group so that it can use the terminal; the terminal then delivers Ctrl-C
- * (SIGINT) and Ctrl-\ (SIGQUIT) to it directly, so those two are not forwarded a second time, and
- * signals reach the command's process only.
+ * in a process group of its own, and the *group* is what is supervised: every signal — forwarded
+ * or sent to stop it — goes to the whole group, and the command counts as finished only once its
+ * own process has exited *and* no live process is left in its group (`ProcessGroup.ts`; zombies do
+ * not count). When stdin is a terminal the command stays in leasekit's group so that it can use
+ * the terminal; the terminal then delivers Ctrl-C (SIGINT) and Ctrl-\ (SIGQUIT) to every process
+ * of that foreground group directly, so those two are not forwarded a second time, other signals
+ * reach the command's own process only, and only that process is supervised: its children are
+ * neither waited for nor stopped (they share a group with leasekit itself and whatever else the
+ * shell started with it, which leasekit cannot signal as a whole).
  *
- * Forwarding. While the command runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent
- * to leasekit are passed on and do not stop leasekit: it keeps renewing the lease until the
- * command has exited, then releases it. The usual handlers (interrupt on SIGINT/SIGTERM) are put
- * back when the command has exited.
+ * Forwarding. While the command (or its group) runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1
+ * and SIGUSR2 sent to leasekit are passed on and do not stop leasekit: it keeps renewing the lease
+ * until the command has exited. The first four ask for a stop: once the command's own process
+ * has exited after one of them, whatever it left in its group is stopped (SIGTERM, SIGKILL after
+ * the grace), not waited for. The usual handlers (interrupt on SIGINT/SIGTERM) are put back when
+ * the scope closes.
  *
- * Guarantees: when the scope closes, the command is not running any more — if it still is, it
- * is stopped (SIGTERM, SIGKILL after the grace period) and awaited — so a lease released by an
- * enclosing scope is released after the command ended. Does not guarantee: anything if
- * leasekit itself is SIGKILLed (the command keeps running; in a pod, the container ending stops
- * it), nor that processes which left the command's process group (daemons) are stopped.
+ * `supervise` runs the command to its end:
+ * - the lease lost while the command runs: the group gets SIGTERM, SIGKILL after the grace to
+ *   whatever is left of it — also when the command's own process exited at the SIGTERM while a
+ *   child of it ignores it — and `supervise` returns once the group is empty;
+ * - the command exits and left live processes in its group ("survivors", as `sh -c 'job &'`):
+ *   with `wait` (the default, as flock, whose lock is held while any process holds the file) they
+ *   keep the lease held and renewed until they have exited; with `stop` they are stopped (SIGTERM,
+ *   SIGKILL after the grace). A loss or a stop signal while waiting stops them too.
+ *
+ * Parent death. A dead man's switch (`DeadMansSwitch.ts`) is armed with the command's group (with
+ * the command's process alone when stdin is a terminal) right after the start, and disarmed once
+ * the group is empty: if leasekit dies in between — SIGKILL, OOM killer, crash — the switch
+ * SIGKILLs the group within milliseconds, so the command cannot outlive the lease.
+ *
+ * Why `node:child_process` and not `effect/process`: `run` needs the command's terminating signal
+ * (for the 128+N status), inherited stdio, a group of its own only when stdin is not a terminal,
+ * and supervision of the group after its leader exited; `ChildProcess` reports an exit code only
+ * and its group handling ends with the leader.
+ *
+ * Guarantees: when the scope closes, no live process is left in the command's group — if one
+ * is, the group is stopped (SIGTERM, SIGKILL after the grace) and awaited — so a lease released
+ * by an enclosing scope is released after the command and its group ended. Does not guarantee:
+ * that processes which left the command's process group (`setsid`, daemons), or — when stdin is a
+ * terminal — the command's children, are waited for or stopped; that a process leasekit may not
+ * signal (another user's, through a setuid program) is stopped (it is reported after the SIGKILL);
+ * anything for the instants between leasekit's death and the switch's SIGKILL, or when the switch
+ * could not be started (no `/bin/sh`) or was itself SIGKILLed.
  *
  * @since 0.1.0
  */
-import { Data, Deferred, Duration, Effect, Option, Scope } from "effect"
+import { Data, Deferred, Duration, Effect, Option, Ref, Schedule, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
+import * as DeadMansSwitch from "./DeadMansSwitch.ts"
+import * as Durations from "./Durations.ts"
+import * as ProcessGroup from "./ProcessGroup.ts"
 
 /**
  * How the command ended.
@@ -47,6 +79,15 @@ export interface Ended {
  */
 export const statusOf = (ended: Ended): number =>
   ended.code ?? 128 + (ended.signal === null ? 0 : (Os.constants.signals[ended.signal] ?? 0))
+
+/**
+ * How `ended` reads in a message: `it exited with 3`, `it was killed by SIGKILL`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const describeEnded = (ended: Ended): string =>
+  ended.signal === null ? `it exited with ${ended.code}` : `it was killed by ${ended.signal}`
 
 /**
  * The command could not be started.
@@ -80,13 +121,22 @@ export class SpawnError extends Data.TaggedError("SpawnError")<{
  */
 export interface Child {
   readonly pid: number
-  /** Whether it runs in a process group of its own (signals then go to the whole group). */
+  /** Whether it runs in a process group of its own (signals then go to the whole group, and the
+   * group is supervised). */
   readonly ownGroup: boolean
-  /** Waits until it ended. */
+  /** Waits until the command's own process ended. */
   readonly ended: Effect.Effect<Ended>
-  /** Sends `signal` (to its group when it has its own); no-op once it ended. */
+  /** Waits until the command's own process ended and no live process is left in its group (its
+   * own process only, without a group of its own). */
+  readonly settled: Effect.Effect<Ended>
+  /** The live processes in its group now (empty without a group of its own); `undefined` when
+   * the group has some but the system cannot list them. */
+  readonly members: Effect.Effect<ReadonlyArray<number> | undefined>
+  /** Sends `signal` to its group (to its own process without a group of its own); no-op once
+   * nothing is left to signal. */
   readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
-  /** SIGTERM, then SIGKILL if it has not ended after `grace`; waits until it ended. */
+  /** SIGTERM, then SIGKILL to whatever is left after `grace`; waits until settled (after the
+   * SIGKILL, for a bounded time: a process leasekit may not signal is reported and left). */
   readonly stop: (grace: Duration.Duration) => Effect.Effect<Ended>
 }
 
@@ -104,9 +154,18 @@ export interface SpawnOptions {
   readonly grace: Duration.Duration
 }
 
+/** How often an emptying group is looked at: soon at first, then every 100 ms. */
+const pollGroup = Schedule.min([Schedule.exponential("10 millis"), Schedule.spaced("100 millis")])
+
+/** How long processes of the group that exit with the command may take before they count as left behind. */
+const settling = Duration.millis(100)
+
+/** How long the group may take to disappear after SIGKILL before what is left is reported. */
+const afterKill = Duration.seconds(2)
+
 /**
- * Starts `command` with `args`, stdio inherited. When the scope closes while it runs, it is
- * stopped and awaited.
+ * Starts `command` with `args`, stdio inherited, and arms a dead man's switch on it. When the
+ * scope closes while the command or anything of its group runs, the group is stopped and awaited.
  *
  * @since 0.1.0
  * @category constructors
@@ -120,45 +179,100 @@ export const spawn = (
   // between would leave a running command that nothing stops.
   Effect.uninterruptible(Effect.gen(function*() {
     const ownGroup = options.ownGroup ?? defaultOwnGroup()
+    // Started first, so that it is there the moment the command is; disarmed (by its own
+    // finalizer) after the stop finalizer below has run.
+    const deadMansSwitch = yield* DeadMansSwitch.make
     const endedSignal = yield* Deferred.make<Ended>()
     const proc = yield* Effect.callback<ChildProcess.ChildProcess, SpawnError>((resume) => {
       const child = ChildProcess.spawn(command, [...args], { stdio: "inherit", env: options.env, detached: ownGroup })
+      // Armed at once: the pid is known as soon as spawn() returns (undefined when it failed).
+      if (child.pid !== undefined) {
+        deadMansSwitch.arm(
+          ownGroup ? [-child.pid, child.pid] : [child.pid],
+          ownGroup ? `the command's process group ${child.pid}` : `the command (pid ${child.pid})`
+        )
+      }
       const onError = (error: NodeJS.ErrnoException) =>
         resume(Effect.fail(new SpawnError({ command, code: error.code ?? "error", cause: error })))
       child.once("error", onError)
       child.once("spawn", () => {
         child.off("error", onError)
-        child.once("exit", (code, signal) => Deferred.doneUnsafe(endedSignal, Effect.succeed({ code, signal })))
+        child.once("exit", (code, signal) => {
+          // Without a group of its own, the command's process is all that is supervised.
+          if (!ownGroup) deadMansSwitch.disarm()
+          Deferred.doneUnsafe(endedSignal, Effect.succeed({ code, signal }))
+        })
         resume(Effect.succeed(child))
       })
     })
     const pid = proc.pid!
+    const group = ownGroup ? ProcessGroup.make(pid) : undefined
     const ended = Deferred.await(endedSignal)
-    const signal = (sig: NodeJS.Signals) =>
-      Effect.gen(function*() {
-        if (yield* Deferred.isDone(endedSignal)) return
-        yield* Effect.sync(() => {
+    /** Set once the group was seen empty: its number may be reused from then on. */
+    const gone = yield* Ref.make(false)
+
+    /** Settled now? Disarms the switch the first time it is. */
+    const settledNow = Effect.gen(function*() {
+      if (yield* Ref.get(gone)) return true
+      if (!(yield* Deferred.isDone(endedSignal))) return false
+      if (group !== undefined && group.hasLiveMember()) return false
+      yield* Ref.set(gone, true)
+      deadMansSwitch.disarm()
+      return true
+    })
+    const settled = settledNow.pipe(
+      Effect.repeat({ schedule: pollGroup, until: (done) => done }),
+      Effect.andThen(ended)
+    )
+    const members = Effect.map(Ref.get(gone), (isGone) => group === undefined || isGone ? [] : group.liveMembers())
+
+    /** Sends `sig` to the group, or to the command's process (Node ignores a kill once it exited). */
+    const send = (sig: NodeJS.Signals) =>
+      Effect.flatMap(Ref.get(gone), (isGone) =>
+        Effect.sync(() => {
+          if (isGone) return
+          // A command that left its group (setsid) still gets it when nobody in the group did.
+          if (group !== undefined && group.signal(sig)) return
           try {
-            if (ownGroup) process.kill(-pid, sig)
-            else proc.kill(sig)
+            proc.kill(sig)
           } catch {
             // Already gone (ESRCH): the exit event is on its way.
           }
-        })
+        }))
+    const signal = (sig: NodeJS.Signals) =>
+      Effect.gen(function*() {
+        if (yield* settledNow) return
+        yield* send(sig)
       })
+
+    const what = group === undefined ? `the command (pid ${pid})` : `the command's process group ${pid}`
     const stop = (grace: Duration.Duration) =>
       Effect.gen(function*() {
-        yield* signal("SIGTERM")
-        const done = yield* Effect.timeoutOption(ended, grace)
+        if (yield* settledNow) return yield* ended
+        yield* send("SIGTERM")
+        const done = yield* Effect.timeoutOption(settled, grace)
         if (Option.isSome(done)) return done.value
-        yield* Effect.logWarning(`command (pid ${pid}) still running ${Duration.format(grace)} after SIGTERM; sending SIGKILL`)
-        yield* signal("SIGKILL")
+        const left = yield* members
+        yield* Effect.logWarning(
+          `${what} ${group === undefined ? "still running" : `still has ${ProcessGroup.describe(left)} running`} ` +
+            `${Durations.format(grace)} after SIGTERM; sending SIGKILL`
+        )
+        yield* send("SIGKILL")
+        // The command's own process too, should it have left the group.
+        yield* Effect.sync(() => proc.kill("SIGKILL"))
+        const killed = yield* Effect.timeoutOption(settled, afterKill)
+        if (Option.isSome(killed)) return killed.value
+        yield* Effect.logWarning(
+          `${what} still has ${ProcessGroup.describe(yield* members)} running ${Durations.format(afterKill)} after ` +
+            "SIGKILL (not ours to signal?); leaving them"
+        )
         return yield* ended
       })
+
     yield* Effect.addFinalizer(() =>
-      Deferred.isDone(endedSignal).pipe(Effect.flatMap((done) => done ? Effect.void : Effect.asVoid(stop(options.grace))))
+      settledNow.pipe(Effect.flatMap((done) => done ? Effect.void : Effect.asVoid(stop(options.grace))))
     )
-    return { pid, ownGroup, ended, signal, stop }
+    return { pid, ownGroup, ended, settled, members, signal, stop } satisfies Child
   }))
 
 /**
@@ -179,6 +293,28 @@ export const defaultOwnGroup = (): boolean => !process.stdin.isTTY
 export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"]
 
 /**
+ * The forwarded signals that ask for a stop: after one of them, what the command leaves in its
+ * group is stopped rather than waited for.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const stoppingSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"]
+
+/**
+ * What `forwardSignals` tells.
+ *
+ * @since 0.1.0
+ * @category signals
+ */
+export interface Forwarding {
+  /** Completes with the first stopping signal leasekit received (see `stoppingSignals`). */
+  readonly stopRequested: Effect.Effect<NodeJS.Signals>
+  /** That signal, if one was received so far. */
+  readonly stopRequestedYet: Effect.Effect<Option.Option<NodeJS.Signals>>
+}
+
+/**
  * For the lifetime of the scope, passes the signals leasekit receives on to the command instead
  * of acting on them; the previous handlers are put back when the scope closes. Install it before
  * spawning: a signal that arrives before the command exists is delivered to it as soon as it does
@@ -187,15 +323,21 @@ export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTE
  * @since 0.1.0
  * @category signals
  */
-export const forwardSignals = (child: Deferred.Deferred<Child>, ownGroup: boolean): Effect.Effect<void, never, Scope.Scope> =>
+export const forwardSignals = (
+  child: Deferred.Deferred<Child>,
+  ownGroup: boolean
+): Effect.Effect<Forwarding, never, Scope.Scope> =>
   Effect.gen(function*() {
     // The terminal delivers these to the whole foreground group, the command included.
     const fromTerminal = new Set<NodeJS.Signals>(ownGroup ? [] : ["SIGINT", "SIGQUIT"])
+    const stopRequested = yield* Deferred.make<NodeJS.Signals>()
     const run = Effect.runForkWith(yield* Effect.context<never>())
     const forward = (sig: NodeJS.Signals) => () => {
       const terminal = fromTerminal.has(sig)
       run(
         Effect.logDebug(`received ${sig}; ${terminal ? "the terminal delivered it" : "forwarding it"} to the command`).pipe(
+          // Recorded before it reaches the command, so that whoever sees the command end sees it.
+          Effect.andThen(stoppingSignals.includes(sig) ? Deferred.succeed(stopRequested, sig) : Effect.void),
           Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) => c.signal(sig)))
         )
       )
@@ -218,4 +360,109 @@ export const forwardSignals = (child: Deferred.Deferred<Child>, ownGroup: boolea
           }
         })
     )
+    return {
+      stopRequested: Deferred.await(stopRequested),
+      stopRequestedYet: Deferred.poll(stopRequested).pipe(
+        Effect.flatMap(Option.match({ onNone: () => Effect.succeedNone, onSome: Effect.map(Option.some) }))
+      )
+    }
+  })
+
+/**
+ * What happens to live processes the command leaves in its group when it exits by itself:
+ * `wait` — they keep the lease held (and renewed) until they have exited; `stop` — SIGTERM,
+ * SIGKILL after the grace, then the lease is released.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Survivors = "wait" | "stop"
+
+/**
+ * How a supervised command ended: by itself (and its group with it), or stopped because the lease
+ * was lost — while its own process ran (`running`), or while processes it left behind ran.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Supervised<E> =
+  | { readonly _tag: "Exited"; readonly ended: Ended }
+  | { readonly _tag: "Lost"; readonly error: E; readonly ended: Ended; readonly during: "running" | "survivors" }
+
+/**
+ * Options of `supervise`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SuperviseOptions<E> {
+  /** Fails when the lease is lost. */
+  readonly lost: Effect.Effect<never, E>
+  /** Whether and when leasekit was asked to stop (`forwardSignals`). */
+  readonly forwarding: Forwarding
+  readonly survivors: Survivors
+  /** Between SIGTERM and SIGKILL. */
+  readonly grace: Duration.Duration
+  /** Tells the user, one line (without the `leasekit: ` prefix). */
+  readonly notify: (line: string) => Effect.Effect<void>
+}
+
+/**
+ * Runs the command to its end — its own process and its group — as the module header describes,
+ * and returns how it ended. When it returns, no live process is left in the command's group (but
+ * those a SIGKILL could not end, which are reported).
+ *
+ * @since 0.1.0
+ * @category supervising
+ */
+export const supervise = <E>(child: Child, options: SuperviseOptions<E>): Effect.Effect<Supervised<E>> =>
+  Effect.gen(function*() {
+    const { grace, notify } = options
+    const plan = `SIGTERM now, SIGKILL after ${Durations.format(grace)}`
+    const lostNow = options.lost.pipe(Effect.catch((error) => Effect.succeed({ _tag: "Lost", error } as const)))
+
+    const first = yield* Effect.raceFirst(child.ended.pipe(Effect.map((ended) => ({ _tag: "Ended", ended }) as const)), lostNow)
+    if (first._tag === "Lost") {
+      yield* notify(`stopping the command: ${plan}`)
+      const ended = yield* child.stop(grace)
+      return { _tag: "Lost", error: first.error, ended, during: "running" } as const
+    }
+    const ended = first.ended
+    const status = statusOf(ended)
+    // Processes of the group that are exiting with the command (a pipeline, a signal that reached
+    // them all) are not survivors: give them a moment before looking.
+    if (Option.isSome(yield* Effect.timeoutOption(child.settled, settling))) return { _tag: "Exited", ended } as const
+    const left = yield* child.members
+    if (left !== undefined && left.length === 0) return { _tag: "Exited", ended } as const
+    const survivors = ProcessGroup.describe(left)
+
+    const stopping = yield* options.forwarding.stopRequestedYet
+    if (Option.isSome(stopping) || options.survivors === "stop") {
+      const why = Option.isSome(stopping) ? `after ${stopping.value}` : `with status ${status}`
+      yield* notify(`the command exited ${why} and left ${survivors} in its group; stopping them: ${plan}`)
+      yield* child.stop(grace)
+      return { _tag: "Exited", ended } as const
+    }
+
+    yield* notify(
+      `the command exited with status ${status} and left ${survivors} in its group; ` +
+        "holding the lease until they exit (--survivors stop stops them instead)"
+    )
+    const next = yield* Effect.raceAllFirst([
+      child.settled.pipe(Effect.as({ _tag: "Settled" } as const)),
+      lostNow,
+      options.forwarding.stopRequested.pipe(Effect.map((signal) => ({ _tag: "Stop", signal }) as const))
+    ])
+    switch (next._tag) {
+      case "Settled":
+        return { _tag: "Exited", ended } as const
+      case "Stop":
+        yield* notify(`stopping what the command left in its group (${next.signal}): ${plan}`)
+        yield* child.stop(grace)
+        return { _tag: "Exited", ended } as const
+      case "Lost":
+        yield* notify(`stopping what the command left in its group: ${plan}`)
+        yield* child.stop(grace)
+        return { _tag: "Lost", error: next.error, ended, during: "survivors" } as const
+    }
   })

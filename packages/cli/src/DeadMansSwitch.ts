@@ -1,0 +1,106 @@
+/**
+ * A dead man's switch for `leasekit run`: a tiny `/bin/sh` process that SIGKILLs the command (its
+ * whole process group) when leasekit dies without having seen the command through — SIGKILLed,
+ * killed by the OOM killer, crashed — so that the command cannot outlive the lease it runs under.
+ *
+ * How it notices. leasekit holds the write end of a pipe whose read end is the switch's stdin.
+ * The switch reads one line naming what to kill (`arm`), then waits for a second line. When
+ * leasekit is done with the command it writes that line (`disarm`) and the switch exits quietly;
+ * when leasekit dies instead, the kernel closes its end of the pipe, the switch reads end-of-file,
+ * and SIGKILLs the targets at once (and says so on stderr, which it shares with leasekit). No
+ * parent-death signal is involved: `prctl(PR_SET_PDEATHSIG)` (util-linux's `setpriv --pdeathsig`)
+ * is Linux-only, covers only the process it is set on — the direct child, not its group — and
+ * would have to wrap CMD's exec (changing its argv[0], error messages and exit codes for a command
+ * not found); end-of-file on a pipe works for any death, on any POSIX system, for any target.
+ *
+ * The switch runs in a session of its own (so no signal meant for leasekit's job or terminal
+ * reaches it) and ignores every catchable signal; leasekit's pipe end is close-on-exec, so the
+ * command does not inherit it and cannot keep the switch from noticing.
+ *
+ * Guarantees: once armed, if leasekit's process ends before `disarm`, the targets get SIGKILL
+ * within milliseconds. Does not protect: the command when `/bin/sh` cannot be started (the switch
+ * is then absent; logged at debug level) or when the switch itself is SIGKILLed; processes that
+ * left the command's process group (`setsid`, daemons), nor — when the command shares leasekit's
+ * group because stdin is a terminal — anything but the command's own process; the instants
+ * between leasekit's death and the SIGKILL; a leasekit that is paused (SIGSTOP, a frozen VM) rather
+ * than dead — only fencing with `LEASEKIT_TOKEN` protects the data then.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Result, Scope } from "effect"
+import * as ChildProcess from "node:child_process"
+import type * as Net from "node:net"
+
+/**
+ * The switch's script; `$1` is leasekit's pid. Armed by two lines — the targets (`-PGID` for a
+ * group, `PID` for one process, space-separated) and what they are, for the message — and
+ * disarmed by a third; end-of-file before the third fires it.
+ */
+const script = "trap '' HUP INT QUIT TERM USR1 USR2 PIPE TSTP TTIN TTOU; " +
+  "IFS= read -r targets || exit 0; IFS= read -r what || what=$targets; read -r _ && exit 0; killed=; " +
+  "for t in $targets; do kill -s KILL -- \"$t\" 2>/dev/null && killed=1; done; " +
+  "[ -z \"$killed\" ] || echo \"leasekit: leasekit (pid $1) died while the command ran; SIGKILLed $what\" >&2"
+
+/**
+ * An armed-or-not switch.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeadMansSwitch {
+  /** From now on, leasekit's death SIGKILLs `targets` (negative numbers are process groups);
+   * `what` names them in the message the switch then prints. Only the first call counts. */
+  readonly arm: (targets: ReadonlyArray<number>, what: string) => void
+  /** Stands the switch down: it exits without killing anything. Idempotent. */
+  readonly disarm: () => void
+}
+
+/**
+ * Starts a switch (not yet armed); it is disarmed when the scope closes. Never fails: a switch
+ * that cannot be started is logged at debug level and does nothing.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<DeadMansSwitch, never, Scope.Scope> = Effect.acquireRelease(
+  Effect.gen(function*() {
+    const spawned = yield* Effect.result(Effect.try({
+      try: () =>
+        ChildProcess.spawn("/bin/sh", ["-c", script, "leasekit-dead-mans-switch", String(process.pid)], {
+          stdio: ["pipe", "ignore", "inherit"],
+          detached: true
+        }),
+      catch: String
+    }))
+    if (Result.isFailure(spawned)) {
+      yield* Effect.logDebug(`no dead man's switch (${spawned.failure}): the command is not stopped if leasekit dies`)
+      return { arm: () => {}, disarm: () => {} }
+    }
+    const child = spawned.success
+    const run = Effect.runForkWith(yield* Effect.context<never>())
+    child.once("error", (error) =>
+      run(Effect.logDebug(`no dead man's switch (${error.message}): the command is not stopped if leasekit dies`)))
+    // The pipe closes when the switch is gone (EPIPE) — nothing to do about it then.
+    child.stdin!.on("error", () => {})
+    // Neither the switch nor its pipe keeps leasekit running.
+    child.unref()
+    ;(child.stdin as Net.Socket).unref()
+    let armed = false
+    let disarmed = false
+    return {
+      arm: (targets: ReadonlyArray<number>, what: string) => {
+        if (armed || disarmed) return
+        armed = true
+        child.stdin!.write(`${targets.join(" ")}\n${what.replace(/\n/g, " ")}\n`)
+      },
+      disarm: () => {
+        if (disarmed) return
+        disarmed = true
+        // Unarmed, end-of-file on the first line stands it down too.
+        if (armed) child.stdin!.write("disarm\n")
+        child.stdin!.end()
+      }
+    } satisfies DeadMansSwitch
+  }),
+  (deadMansSwitch) => Effect.sync(deadMansSwitch.disarm)
+)
