@@ -8,54 +8,28 @@
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@leasekit/testing"
 import { Clock, Effect, Schedule } from "effect"
-import { leasekit, start, waitUntil } from "./leasekitProcess.ts"
+import { leaseObjects, microTime } from "./leaseObjects.ts"
+import { admin, leasekit, start, waitUntil } from "./leasekitProcess.ts"
 
 const namespace = "leasekit-cli-acquire"
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
-const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`
-
-/** Kubernetes MicroTime of `millis`. */
-const microTime = (millis: number) => new Date(millis).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z")
-
-interface LeaseObject {
-  readonly metadata: Record<string, unknown>
-  readonly spec: Record<string, unknown>
-}
+const { readLease, writeLease } = leaseObjects(namespace)
 
 /** Writes a record as another client would (admin): `holder`, renewed at `renewTime`, lasting `seconds`. */
 const writeRecord = (name: string, holder: string, renewTime: number, seconds: number) =>
-  Effect.gen(function*() {
-    const cp = yield* ControlPlane.ControlPlane
-    const spec = { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: microTime(renewTime), renewTime: microTime(renewTime), leaseTransitions: 3 }
-    const current = yield* cp.request({ path: leasePath(name) })
-    const response = current.status === 404
-      ? yield* cp.request({
-        method: "POST",
-        path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-        body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name }, spec }
-      })
-      : yield* cp.request({ method: "PUT", path: leasePath(name), body: { ...(current.json as LeaseObject), spec } })
-    assert.isBelow(response.status, 300, response.body)
-  })
+  writeLease(name, { holderIdentity: holder, leaseDurationSeconds: seconds, acquireTime: microTime(renewTime), renewTime: microTime(renewTime), leaseTransitions: 3 })
 
 /** Milliseconds since the record's renewTime, by this machine's clock. */
 const renewedAgo = (name: string) =>
   Effect.gen(function*() {
-    const cp = yield* ControlPlane.ControlPlane
-    const response = yield* cp.request({ path: leasePath(name) })
-    const renewTime = (response.json as LeaseObject).spec["renewTime"] as string
+    const renewTime = (yield* readLease(name))!.spec.renewTime!
     return (yield* Clock.currentTimeMillis) - Date.parse(renewTime)
   })
 
-const holderOf = (name: string) =>
-  Effect.gen(function*() {
-    const cp = yield* ControlPlane.ControlPlane
-    const response = yield* cp.request({ path: leasePath(name) })
-    return response.status === 404 ? undefined : ((response.json as LeaseObject).spec["holderIdentity"] as string | undefined)
-  })
+const holderOf = (name: string) => Effect.map(readLease(name), (lease) => lease?.spec.holderIdentity)
 
 layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "4 minutes" })("leasekit run: getting the lease", (it) => {
-  const flags = Effect.map(ControlPlane.ControlPlane, (cp) => ["--kubeconfig", cp.users.admin.kubeconfig, "-n", namespace])
+  const flags = Effect.map(admin, (kube) => [...kube, "-n", namespace])
 
   it.effect("--try takes over a lease last renewed an hour ago once it stayed unchanged for its duration", () =>
     Effect.gen(function*() {

@@ -11,76 +11,18 @@
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@leasekit/testing"
 import { Effect } from "effect"
-import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
-import * as Os from "node:os"
 import * as Path from "node:path"
+import { leaseObjects, microTime } from "./leaseObjects.ts"
+import { admin, leasekit, makeTempDir } from "./leasekitProcess.ts"
 
 const namespace = "leasekit-cli-args"
-const bin = Path.resolve(import.meta.dirname, "../../packages/cli/bin/leasekit")
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
-
-interface Ended {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Starts `leasekit args…` (stdin not a terminal); killed when the scope closes if still running. */
-const start = (args: ReadonlyArray<string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const { KUBECONFIG: _ignored, ...env } = process.env
-      const child = ChildProcess.spawn(bin, [...args], { stdio: ["ignore", "pipe", "pipe"], env })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-      const ended = new Promise<Ended>((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })))
-      return { child, ended: Effect.promise(() => ended) }
-    }),
-    ({ child }) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
-  )
-
-/** Runs `leasekit args…` to completion (bounded). */
-const leasekit = (...args: ReadonlyArray<string>) =>
-  Effect.scoped(Effect.flatMap(start(args), (p) => p.ended)).pipe(
-    Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`leasekit ${args.join(" ")} did not end within 60s`)) })
-  )
+const { createLease, readLease } = leaseObjects(namespace)
 
 /** A temporary folder, removed with the scope. */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-cli-args-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
-
-const leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`
-
-/** The Lease object as the API server has it (admin), or undefined when absent. */
-const readLease = (name: string) =>
-  Effect.gen(function*() {
-    const cp = yield* ControlPlane.ControlPlane
-    const response = yield* cp.request({ path: `${leasesPath}/${name}` })
-    if (response.status === 404) return undefined
-    assert.strictEqual(response.status, 200, response.body)
-    return response.json as { readonly spec: { readonly holderIdentity?: string } }
-  })
-
-/** A MicroTime `offsetMillis` from now. */
-const microTime = (offsetMillis: number) => new Date(Date.now() + offsetMillis).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z")
-
-/** Creates a Lease as another writer would (admin, not through leasekit). */
-const createLease = (name: string, spec: Record<string, unknown>) =>
-  Effect.gen(function*() {
-    const cp = yield* ControlPlane.ControlPlane
-    const response = yield* cp.request({
-      method: "POST",
-      path: leasesPath,
-      body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace }, spec }
-    })
-    assert.strictEqual(response.status, 201, response.body)
-  })
+const tempDir = makeTempDir("leasekit-cli-args-")
 
 /** An HTTP server on loopback that answers every request with `status` and `body`, and a
  * kubeconfig pointing at it; closed with the scope. */
@@ -118,8 +60,6 @@ const notKubernetes = (dir: string, status: number, body: string) =>
 const terminalControls = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/
 
 layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "4 minutes" })("leasekit command line and output", (it) => {
-  const admin = Effect.map(ControlPlane.ControlPlane, (cp) => ["--kubeconfig", cp.users.admin.kubeconfig])
-
   it.effect("run without `--` exits 64 with the corrected line: CMD's own flags are not read as leasekit's, nothing is run or written", () =>
     Effect.gen(function*() {
       const kube = yield* admin
@@ -135,7 +75,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
           [["run", ...kube, name, "touch", marker], `leasekit run --kubeconfig ${kube[1]} ${name} -- touch ${marker}`]
         ] as const
       ) {
-        const ended = yield* leasekit(...args)
+        const ended = yield* leasekit(args)
         assert.strictEqual(ended.code, 64, `${args.join(" ")}: ${ended.stderr}`)
         assert.strictEqual(ended.stdout, "", "no help, no output")
         const lines = ended.stderr.trimEnd().split("\n")
@@ -146,7 +86,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.isFalse(Fs.existsSync(marker), "CMD never ran")
       assert.isUndefined(yield* readLease(name), "nothing was written")
 
-      const noName = yield* leasekit("run", ...kube, "--", "touch", marker)
+      const noName = yield* leasekit(["run", ...kube, "--", "touch", marker])
       assert.strictEqual(noName.code, 64, noName.stderr)
       assert.include(noName.stderr, "no NAME before `--`")
       assert.isFalse(Fs.existsSync(marker))
@@ -156,10 +96,10 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
     Effect.gen(function*() {
       const kube = yield* admin
       const name = `dash-${suffix()}`
-      const echo = yield* leasekit("run", ...kube, name, "--", "echo", "-n", "hi")
+      const echo = yield* leasekit(["run", ...kube, name, "--", "echo", "-n", "hi"])
       assert.strictEqual(echo.code, 0, echo.stderr)
       assert.strictEqual(echo.stdout, "hi", "echo saw -n")
-      const printf = yield* leasekit("run", ...kube, name, "--try", "--", "printf", "%s|", "--help", "-n", "--", "--verbose")
+      const printf = yield* leasekit(["run", ...kube, name, "--try", "--", "printf", "%s|", "--help", "-n", "--", "--verbose"])
       assert.strictEqual(printf.code, 0, printf.stderr)
       assert.strictEqual(printf.stdout, "--help|-n|--|--verbose|")
       assert.strictEqual(printf.stderr, "")
@@ -170,14 +110,14 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const kube = yield* admin
       const dir = yield* tempDir
       const name = `cmd-${suffix()}`
-      const empty = yield* leasekit("run", ...kube, name, "--", "")
+      const empty = yield* leasekit(["run", ...kube, name, "--", ""])
       assert.strictEqual(empty.code, 64, empty.stderr)
       assert.include(empty.stderr, "the command after `--` is empty")
       assert.notInclude(empty.stderr, "internal error")
       assert.isUndefined(yield* readLease(name), "nothing was written")
 
       for (const missing of [Path.join(dir, "no-such-program"), `no-such-program-${suffix()}`]) {
-        const ended = yield* leasekit("run", ...kube, name, "--", missing, "arg")
+        const ended = yield* leasekit(["run", ...kube, name, "--", missing, "arg"])
         assert.strictEqual(ended.code, 127, ended.stderr)
         assert.include(ended.stderr, missing)
         assert.notInclude(ended.stderr, "    at ", "no stack trace")
@@ -185,7 +125,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       }
       const script = Path.join(dir, "not-executable.sh")
       Fs.writeFileSync(script, "#!/bin/sh\necho hi\n", { mode: 0o644 })
-      const notExecutable = yield* leasekit("run", ...kube, name, "--", script)
+      const notExecutable = yield* leasekit(["run", ...kube, name, "--", script])
       assert.strictEqual(notExecutable.code, 126, notExecutable.stderr)
       assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "")
     }).pipe(Effect.scoped))
@@ -195,20 +135,20 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const cp = yield* ControlPlane.ControlPlane
       const kubeconfig = cp.users.admin.kubeconfig
       const name = `global-${suffix()}`
-      const ran = yield* leasekit("--kubeconfig", kubeconfig, "-n", namespace, "--verbose", "run", name, "--holder", "global-holder", "--", "true")
+      const ran = yield* leasekit(["--kubeconfig", kubeconfig, "-n", namespace, "--verbose", "run", name, "--holder", "global-holder", "--", "true"])
       assert.strictEqual(ran.code, 0, ran.stderr)
       const logs = ran.stderr.trim().split("\n").map((line) => JSON.parse(line) as { message: unknown })
       assert.isTrue(logs.some((l) => String(l.message).includes(`acquired lease ${namespace}/${name}`)), "--verbose: JSON log lines")
 
-      const status = yield* leasekit("--kubeconfig", kubeconfig, "--namespace", namespace, "status", name, "-o", "json")
+      const status = yield* leasekit(["--kubeconfig", kubeconfig, "--namespace", namespace, "status", name, "-o", "json"])
       assert.strictEqual(status.code, 0, status.stderr)
       assert.deepInclude(JSON.parse(status.stdout), { namespace, name, exists: true, state: "free", token: 0 })
 
-      const list = yield* leasekit(`--kubeconfig=${kubeconfig}`, "list", "-n", namespace)
+      const list = yield* leasekit([`--kubeconfig=${kubeconfig}`, "list", "-n", namespace])
       assert.strictEqual(list.code, 0, list.stderr)
       assert.match(list.stdout, new RegExp(`^${name}\\s`, "m"))
 
-      const context = yield* leasekit("--kubeconfig", kubeconfig, "--context", "nope", "release", name)
+      const context = yield* leasekit(["--kubeconfig", kubeconfig, "--context", "nope", "release", name])
       assert.strictEqual(context.code, 78, context.stderr)
       assert.include(context.stderr, "context \"nope\" is not defined")
     }))
@@ -217,7 +157,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
     Effect.gen(function*() {
       const helps = new Map<string, string>()
       for (const path of [["run"], ["status"], ["list"], ["release"], ["demo"], ["control-plane", "start"]]) {
-        const help = yield* leasekit(...path, "--help")
+        const help = yield* leasekit([...path, "--help"])
         assert.strictEqual(help.code, 0, help.stderr)
         helps.set(path.join(" "), help.stdout)
         const flags = help.stdout.split("\nFLAGS\n")[1]!.split("\n\n")[0]!.split("\n")
@@ -242,17 +182,17 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const dir = yield* tempDir
       const kubeconfig = yield* notKubernetes(dir, 404, "404 page not found\n")
       for (const output of ["text", "json"]) {
-        const status = yield* leasekit("status", "--kubeconfig", kubeconfig, "nightly", "-o", output)
+        const status = yield* leasekit(["status", "--kubeconfig", kubeconfig, "nightly", "-o", output])
         assert.strictEqual(status.code, 69, status.stderr)
         assert.strictEqual(status.stdout, "", "no 'does not exist', no exists: false")
         assert.include(status.stderr, "is not a Kubernetes API server")
         assert.include(status.stderr, "answered 404 with \"404 page not found\"")
         assert.include(status.stderr, "fix: point --kubeconfig / --context")
       }
-      const release = yield* leasekit("release", "--kubeconfig", kubeconfig, "nightly", "--force")
+      const release = yield* leasekit(["release", "--kubeconfig", kubeconfig, "nightly", "--force"])
       assert.strictEqual(release.code, 69, release.stderr)
       assert.notInclude(release.stdout, "does not exist")
-      const run = yield* leasekit("run", "--kubeconfig", kubeconfig, "nightly", "--", "true")
+      const run = yield* leasekit(["run", "--kubeconfig", kubeconfig, "nightly", "--", "true"])
       assert.strictEqual(run.code, 69, run.stderr)
       assert.include(run.stderr, "is not a Kubernetes API server")
     }).pipe(Effect.scoped))
@@ -264,18 +204,18 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       yield* createLease(name, {
         holderIdentity: "fast-clock",
         leaseDurationSeconds: 20,
-        acquireTime: microTime(3_500_000),
-        renewTime: microTime(3_540_000),
+        acquireTime: microTime(Date.now() + 3_500_000),
+        renewTime: microTime(Date.now() + 3_540_000),
         leaseTransitions: 1
       })
-      const status = yield* leasekit("status", ...kube, "-n", namespace, name)
+      const status = yield* leasekit(["status", ...kube, "-n", namespace, name])
       assert.strictEqual(status.code, 0, status.stderr)
       assert.notMatch(status.stdout, /-\d+m\d\ds ago/)
       assert.match(status.stdout, /^Renewed:\s+\S+ \(5[89]m\d\ds in the future \(clock skew\?\)\)$/m)
       assert.match(status.stdout, /^Acquired:\s+\S+ \(5[78]m\d\ds in the future \(clock skew\?\)\)$/m)
-      const list = yield* leasekit("list", ...kube, "-n", namespace)
+      const list = yield* leasekit(["list", ...kube, "-n", namespace])
       assert.match(list.stdout, new RegExp(`^${name}\\s+fast-clock\\s+held\\s+1\\s+5[89]m\\d\\ds in the future \\(clock skew\\?\\)\\s+20s$`, "m"))
-      const json = JSON.parse((yield* leasekit("status", ...kube, "-n", namespace, name, "-o", "json")).stdout) as Record<string, number>
+      const json = JSON.parse((yield* leasekit(["status", ...kube, "-n", namespace, name, "-o", "json"])).stdout) as Record<string, number>
       assert.isBelow(json["renewedSecondsAgo"]!, -3500, "the JSON keeps the signed figure")
     }))
 
@@ -283,8 +223,8 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
     Effect.gen(function*() {
       const kube = yield* admin
       const name = `refuse-${suffix()}`
-      yield* createLease(name, { holderIdentity: "busy-holder", leaseDurationSeconds: 30, renewTime: microTime(0), leaseTransitions: 4 })
-      const refused = yield* leasekit("release", ...kube, "-n", namespace, name, "-o", "json")
+      yield* createLease(name, { holderIdentity: "busy-holder", leaseDurationSeconds: 30, renewTime: microTime(Date.now()), leaseTransitions: 4 })
+      const refused = yield* leasekit(["release", ...kube, "-n", namespace, name, "-o", "json"])
       assert.strictEqual(refused.code, 64, refused.stderr)
       assert.deepStrictEqual(JSON.parse(refused.stdout), {
         namespace,
@@ -298,7 +238,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       })
       assert.include(refused.stderr, "without --force", "stderr says it too")
       assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "busy-holder", "nothing was written")
-      const text = yield* leasekit("release", ...kube, "-n", namespace, name)
+      const text = yield* leasekit(["release", ...kube, "-n", namespace, name])
       assert.strictEqual(text.code, 64)
       assert.strictEqual(text.stdout, "", "text output: the refusal on stderr only")
     }))
@@ -309,38 +249,38 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const name = `hostile-${suffix()}`
       const holder = "evil\u001b[2J\u001b[H\nState:  free (forged)\r\u009b2K\u0007"
       const shown = "evil\\x1b[2J\\x1b[H\\nState:  free (forged)\\r\\x9b2K\\x07"
-      yield* createLease(name, { holderIdentity: holder, leaseDurationSeconds: 60, renewTime: microTime(0), leaseTransitions: 2 })
+      yield* createLease(name, { holderIdentity: holder, leaseDurationSeconds: 60, renewTime: microTime(Date.now()), leaseTransitions: 2 })
 
-      const status = yield* leasekit("status", ...kube, "-n", namespace, name)
+      const status = yield* leasekit(["status", ...kube, "-n", namespace, name])
       assert.strictEqual(status.code, 0, status.stderr)
       assert.notMatch(status.stdout, terminalControls)
       assert.include(status.stdout, `Holder:   ${shown}\n`)
       assert.strictEqual(status.stdout.match(/^State:/gm)?.length, 1, "no forged State line")
 
-      const list = yield* leasekit("list", ...kube, "-n", namespace)
+      const list = yield* leasekit(["list", ...kube, "-n", namespace])
       assert.notMatch(list.stdout, terminalControls)
       assert.include(list.stdout, shown)
       assert.notMatch(list.stdout, /^State:/m)
 
-      const tried = yield* leasekit("run", ...kube, "-n", namespace, name, "--try", "--", "true")
+      const tried = yield* leasekit(["run", ...kube, "-n", namespace, name, "--try", "--", "true"])
       assert.strictEqual(tried.code, 75, tried.stderr)
       assert.notMatch(tried.stderr, terminalControls)
       assert.include(tried.stderr, "is held by")
       assert.strictEqual(tried.stderr.trimEnd().split("\n").length, 2, "one line and the fix")
 
-      const refused = yield* leasekit("release", ...kube, "-n", namespace, name)
+      const refused = yield* leasekit(["release", ...kube, "-n", namespace, name])
       assert.notMatch(refused.stderr, terminalControls)
       assert.strictEqual(refused.stderr.trimEnd().split("\n").length, 2)
 
-      const released = yield* leasekit("release", ...kube, "-n", namespace, name, "--force")
+      const released = yield* leasekit(["release", ...kube, "-n", namespace, name, "--force"])
       assert.strictEqual(released.code, 0, released.stderr)
       assert.notMatch(released.stdout, terminalControls)
       assert.include(released.stdout, shown)
 
-      const json = yield* leasekit("status", ...kube, "-n", namespace, name, "-o", "json")
+      const json = yield* leasekit(["status", ...kube, "-n", namespace, name, "-o", "json"])
       assert.strictEqual((JSON.parse(json.stdout) as { state: string }).state, "free")
-      yield* createLease(`${name}-2`, { holderIdentity: holder, leaseDurationSeconds: 60, renewTime: microTime(0) })
-      const raw = JSON.parse((yield* leasekit("status", ...kube, "-n", namespace, `${name}-2`, "-o", "json")).stdout) as { holder: string }
+      yield* createLease(`${name}-2`, { holderIdentity: holder, leaseDurationSeconds: 60, renewTime: microTime(Date.now()) })
+      const raw = JSON.parse((yield* leasekit(["status", ...kube, "-n", namespace, `${name}-2`, "-o", "json"])).stdout) as { holder: string }
       assert.strictEqual(raw.holder, holder, "JSON carries the exact value (escaped by JSON)")
     }))
 
@@ -349,16 +289,16 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const cp = yield* ControlPlane.ControlPlane
       const dir = yield* tempDir
       const library = /layerConfig|LEASEKIT_KUBECONFIG|LEASEKIT_CONTEXT|\{ context \}|scope close|Effect|: (Unavailable|NotFound|Forbidden):/
-      const missing = yield* leasekit("status", "--kubeconfig", Path.join(dir, "nope"), "x")
+      const missing = yield* leasekit(["status", "--kubeconfig", Path.join(dir, "nope"), "x"])
       assert.strictEqual(missing.code, 78, missing.stderr)
       assert.include(missing.stderr, "the file does not exist")
-      const context = yield* leasekit("status", "--kubeconfig", cp.users.admin.kubeconfig, "--context", "nope", "x")
+      const context = yield* leasekit(["status", "--kubeconfig", cp.users.admin.kubeconfig, "--context", "nope", "x"])
       assert.strictEqual(context.code, 78, context.stderr)
       assert.include(context.stderr, "fix: pick one of its contexts with --context")
-      const forbidden = yield* leasekit("status", "--kubeconfig", cp.users.nobody.kubeconfig, "-n", namespace, "x")
+      const forbidden = yield* leasekit(["status", "--kubeconfig", cp.users.nobody.kubeconfig, "-n", namespace, "x"])
       assert.strictEqual(forbidden.code, 77, forbidden.stderr)
       assert.include(forbidden.stderr, `leasekit: reading lease ${namespace}/x: user`)
-      const acquire = yield* leasekit("run", "--kubeconfig", cp.users.restricted.kubeconfig, "-n", "default", `x-${suffix()}`, "--", "true")
+      const acquire = yield* leasekit(["run", "--kubeconfig", cp.users.restricted.kubeconfig, "-n", "default", `x-${suffix()}`, "--", "true"])
       assert.strictEqual(acquire.code, 77, acquire.stderr)
       for (const ended of [missing, context, forbidden, acquire]) assert.notMatch(ended.stderr, library, ended.stderr)
     }).pipe(Effect.scoped))

@@ -13,97 +13,34 @@
  * machines never happens. Nothing is mocked; every wait polls a condition and is bounded.
  */
 import { assert, layer } from "@effect/vitest"
-import { ControlPlane, FaultProxy } from "@leasekit/testing"
-import { Duration, Effect, Schedule, Scope } from "effect"
-import * as ChildProcess from "node:child_process"
+import { ControlPlane } from "@leasekit/testing"
+import { Duration, Effect } from "effect"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
+import { leaseObjects } from "./leaseObjects.ts"
+import { admin, adminThroughProxy, beatsIn, bin, makeTempDir, polling, reap, running, type Running, sh, spawn as spawnProcess } from "./leasekitProcess.ts"
 
 const namespace = "leasekit-cli-process"
-const bin = Path.resolve(import.meta.dirname, "../../packages/cli/bin/leasekit")
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
+const { overwriteHolder, readLease } = leaseObjects(namespace)
 
-interface Ended {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-  /** Wall-clock milliseconds when the process exited. */
-  readonly at: number
-}
+/** Starts `file args…`; its `ended` waits until the process itself exited (the command may hold
+ * its stdio longer), with the output that was on its way then. */
+const spawn = (file: string, args: ReadonlyArray<string>) => spawnProcess(file, args, {}, { endedOn: "exit" })
 
-interface Running {
-  readonly pid: number
-  readonly stderr: () => string
-  /** Waits until leasekit exited (its own process: the command may hold its stdio longer). */
-  readonly ended: Effect.Effect<Ended>
-  readonly kill: (signal: NodeJS.Signals) => void
-}
+const start = (args: ReadonlyArray<string>) => spawn(bin, args)
 
-/** Starts `file args…` (stdin not a terminal); killed when the scope closes if still running. */
-const spawn = (file: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): Effect.Effect<Running, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const { KUBECONFIG: _ignored, ...rest } = process.env
-      const child = ChildProcess.spawn(file, [...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...rest, ...env } })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-      const ended = new Promise<Ended>((resolve) =>
-        child.once("exit", (code, signal) => resolve({ code, signal, stdout, stderr, at: Date.now() }))
-      )
-      return {
-        pid: child.pid!,
-        stderr: () => stderr,
-        // The output that was on its way when it exited, too (a moment, not the command's lifetime).
-        ended: Effect.promise(() => ended).pipe(
-          Effect.tap(() => Effect.sleep("50 millis")),
-          Effect.map((e) => ({ ...e, stdout, stderr }))
-        ),
-        kill: (signal: NodeJS.Signals) => void child.kill(signal),
-        child
-      }
-    }),
-    (running) => Effect.sync(() => running.child.exitCode === null && running.child.kill("SIGKILL"))
-  )
-
-const start = (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) => spawn(bin, args, env)
-
-/** Polls `condition` every 20 ms until it holds; fails the test after `timeout`. */
-const waitFor = <E, R>(what: string, condition: Effect.Effect<boolean, E, R>, timeout: Duration.Input = "20 seconds") =>
-  condition.pipe(
-    Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (ok) => ok }),
-    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) }),
-    Effect.asVoid
-  )
-
-const waitUntil = (what: string, condition: () => boolean, timeout?: Duration.Input) =>
-  waitFor(what, Effect.sync(condition), timeout)
+/** This suite's waits poll every 20 ms, for 20 s unless the call names another timeout. */
+const { waitFor, waitUntil } = polling("20 millis", "20 seconds")
 
 /** Waits for leasekit's exit, bounded. */
-const endOf = (running: Running, timeout: Duration.Input = "30 seconds") =>
-  running.ended.pipe(
+const endOf = (holder: Running, timeout: Duration.Input = "30 seconds") =>
+  holder.ended.pipe(
     Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(new Error(`leasekit did not exit within ${Duration.format(Duration.fromInputUnsafe(timeout))}`)) })
   )
 
 /** A temporary folder for a test's files, removed with the scope. */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-process-test-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
-
-/** Whether `pid` is running (or stopped): listed in /proc and not a zombie. */
-const running = (pid: number): boolean => {
-  try {
-    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
-    return state !== "Z" && state !== "X"
-  } catch {
-    return false
-  }
-}
+const tempDir = makeTempDir("leasekit-process-test-")
 
 /** The pid a command wrote into `file`, once it has. */
 const pidIn = (file: string) =>
@@ -111,63 +48,13 @@ const pidIn = (file: string) =>
     Effect.map(() => Number(Fs.readFileSync(file, "utf8").trim()))
   )
 
-/** SIGKILLs `pid` (a leftover of a failing test) when the scope closes. */
-const reap = (pid: number) =>
-  Effect.addFinalizer(() =>
-    Effect.sync(() => {
-      try {
-        process.kill(pid, "SIGKILL")
-      } catch {
-        // gone
-      }
-    })
-  )
-
-/** The nanosecond timestamps a heartbeat file holds. */
-const beatsIn = (file: string): Array<bigint> =>
-  Fs.existsSync(file) ? Fs.readFileSync(file, "utf8").split("\n").filter((l) => /^\d+$/.test(l)).map(BigInt) : []
-
-const sh = (script: string) => ["sh", "-c", script]
-
 /** A child of CMD (a subshell in the background) that ignores SIGTERM and SIGINT, as do its own
  * children; writes its pid into `pidFile` and, every 20 ms, a timestamp into `beats` (when given),
  * until killed. */
 const stubbornChild = (pidFile: string, beats?: string) =>
   `(trap '' TERM INT; while :; do ${beats === undefined ? "" : `date +%s%N >> ${beats}; `}sleep 0.02; done) & echo $! > ${pidFile};`
 
-const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`
-
-interface LeaseObject {
-  readonly metadata: { readonly resourceVersion: string } & Record<string, unknown>
-  readonly spec: { readonly holderIdentity?: string; readonly renewTime?: string } & Record<string, unknown>
-}
-
-/** The Lease object as the API server has it (admin), or undefined when absent. */
-const readLease = (name: string) =>
-  Effect.gen(function*() {
-    const cp = yield* ControlPlane.ControlPlane
-    const response = yield* cp.request({ path: leasePath(name) })
-    if (response.status === 404) return undefined
-    assert.strictEqual(response.status, 200, response.body)
-    return response.json as LeaseObject
-  })
-
-/** An admin's compare-and-swap that names another holder (a renewal in between: read again). */
-const takeOver = (name: string, holder: string) =>
-  Effect.gen(function*() {
-    const cp = yield* ControlPlane.ControlPlane
-    const overwrite = readLease(name).pipe(
-      Effect.flatMap((lease) =>
-        cp.request({ method: "PUT", path: leasePath(name), body: { ...lease!, spec: { ...lease!.spec, holderIdentity: holder } } })
-      ),
-      Effect.map((response) => response.status === 200)
-    )
-    yield* waitFor("the takeover to succeed", overwrite, "10 seconds")
-  })
-
 layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "4 minutes" })("leasekit run: the command's processes", (it) => {
-  const admin = Effect.map(ControlPlane.ControlPlane, (cp) => ["--kubeconfig", cp.users.admin.kubeconfig])
-
   it.effect("on a takeover, a child that ignores SIGTERM gets SIGKILL after --grace although CMD itself exited at the SIGTERM; leasekit exits 79 only once it is gone", () =>
     Effect.gen(function*() {
       const kube = yield* admin
@@ -180,7 +67,8 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       yield* reap(child)
 
       const beforeTakeover = Date.now()
-      yield* takeOver(name, "admin-took-it")
+      // An admin's compare-and-swap that names another holder (a renewal in between: read again).
+      yield* waitFor("the takeover to succeed", overwriteHolder(name, "admin-took-it"), "10 seconds")
       const ended = yield* endOf(holder)
       assert.strictEqual(ended.code, 79, ended.stderr)
       assert.isFalse(running(child), "the child is gone when leasekit exits")
@@ -193,15 +81,13 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
 
   it.effect("on a loss by the renew deadline, a child of CMD that ignores SIGTERM is SIGKILLed before the next holder's CMD starts", () =>
     Effect.gen(function*() {
-      const cp = yield* ControlPlane.ControlPlane
       const kube = yield* admin
       const dir = yield* tempDir
       const name = `deadline-${suffix()}`
       // The first holder reaches the API server through a proxy that is then partitioned; the next
       // one directly. --duration 3s: loss declared 2 s after the last renewal, takeover 3 s after
       // it, default grace 500 ms.
-      const proxy = yield* FaultProxy.make({ target: { port: cp.port } })
-      const partitioned = yield* FaultProxy.kubeconfig(proxy, "admin")
+      const { kubeconfig: partitioned, proxy } = yield* adminThroughProxy
       const beats = Path.join(dir, "beats")
       const nextStarted = Path.join(dir, "next-started")
       const first = yield* start(["run", "--kubeconfig", partitioned, name, "--duration", "3s", "--", ...sh(`${stubbornChild(Path.join(dir, "child"), beats)} wait`)])
@@ -346,11 +232,9 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
 
   it.effect("a release the API server does not answer is given up after the grace and reported plainly; leasekit exits with CMD's status, and does not call the ended command's lease lost", () =>
     Effect.gen(function*() {
-      const cp = yield* ControlPlane.ControlPlane
       const dir = yield* tempDir
       const name = `unreleased-${suffix()}`
-      const proxy = yield* FaultProxy.make({ target: { port: cp.port } })
-      const partitioned = yield* FaultProxy.kubeconfig(proxy, "admin")
+      const { kubeconfig: partitioned, proxy } = yield* adminThroughProxy
       const go = Path.join(dir, "go")
       const cmdEnded = Path.join(dir, "ended")
       // --duration 6s: renewals every 2 s, deadline 4 s after the last one, default grace 1 s.

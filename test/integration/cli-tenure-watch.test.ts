@@ -6,11 +6,12 @@
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@leasekit/testing"
 import { Effect } from "effect"
-import { start, waitUntil } from "./leasekitProcess.ts"
+import { leaseObjects } from "./leaseObjects.ts"
+import { admin, start, waitUntil } from "./leasekitProcess.ts"
 
 const namespace = "leasekit-review-watch"
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
-const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`
+const { leasePath } = leaseObjects(namespace)
 
 /** `kubectl label` / `kubectl annotate`: a merge patch of the metadata only. */
 const patchMetadata = (name: string, metadata: Record<string, unknown>) =>
@@ -26,7 +27,7 @@ const patchMetadata = (name: string, metadata: Record<string, unknown>) =>
   })
 
 layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "4 minutes" })("(Review) TenureWatch, real API server", (it) => {
-  const flags = Effect.map(ControlPlane.ControlPlane, (cp) => ["--kubeconfig", cp.users.admin.kubeconfig, "-n", namespace])
+  const flags = Effect.map(admin, (kube) => [...kube, "-n", namespace])
 
   it.effect("label and annotation edits, renewals and a watch reconnect do not stop CMD", () =>
     Effect.gen(function*() {

@@ -8,101 +8,20 @@
  * between one process and the API server.
  */
 import { assert, layer } from "@effect/vitest"
-import { ControlPlane, FaultProxy } from "@leasekit/testing"
-import { Duration, Effect, Schedule, Scope } from "effect"
-import * as ChildProcess from "node:child_process"
+import { ControlPlane } from "@leasekit/testing"
+import { Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
-import * as Os from "node:os"
 import * as Path from "node:path"
+import { leaseObjects } from "./leaseObjects.ts"
+import { admin, adminThroughProxy, alive, beatsIn, leasekit, makeTempDir, processState, sh, start, waitFor, waitUntil } from "./leasekitProcess.ts"
 
 const namespace = "leasekit-cli"
-const bin = Path.resolve(import.meta.dirname, "../../packages/cli/bin/leasekit")
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
-
-interface Ended {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-interface Running {
-  readonly pid: number
-  readonly stdout: () => string
-  readonly stderr: () => string
-  readonly ended: Effect.Effect<Ended>
-  readonly kill: (signal: NodeJS.Signals) => void
-}
-
-/** Starts `leasekit args…` (stdin not a terminal); killed when the scope closes if still running. */
-const start = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): Effect.Effect<Running, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const { KUBECONFIG: _ignored, ...rest } = process.env
-      const child = ChildProcess.spawn(bin, [...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...rest, ...env } })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-      const ended = new Promise<Ended>((resolve) =>
-        child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
-      )
-      return {
-        pid: child.pid!,
-        stdout: () => stdout,
-        stderr: () => stderr,
-        ended: Effect.promise(() => ended),
-        kill: (signal: NodeJS.Signals) => void child.kill(signal),
-        child
-      }
-    }),
-    (running) => Effect.sync(() => running.child.exitCode === null && running.child.kill("SIGKILL"))
-  )
-
-/** Runs `leasekit args…` to completion (bounded). */
-const leasekit = (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) =>
-  Effect.scoped(Effect.flatMap(start(args, env), (p) => p.ended)).pipe(
-    Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`leasekit ${args.join(" ")} did not end within 60s`)) })
-  )
-
-/** Polls `condition` every 50 ms until it holds; fails the test after `timeout`. */
-const waitFor = <E, R>(what: string, condition: Effect.Effect<boolean, E, R>, timeout: Duration.Input = "30 seconds") =>
-  condition.pipe(
-    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (ok) => ok }),
-    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) }),
-    Effect.asVoid
-  )
-
-const waitUntil = (what: string, condition: () => boolean, timeout?: Duration.Input) =>
-  waitFor(what, Effect.sync(condition), timeout)
+const { overwriteHolder, readLease } = leaseObjects(namespace)
 
 /** A temporary folder for a test's marker files, removed with the scope. */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-cli-test-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
-
-const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`
-
-interface LeaseObject {
-  readonly metadata: { readonly resourceVersion: string } & Record<string, unknown>
-  readonly spec: {
-    readonly holderIdentity?: string
-    readonly leaseTransitions?: number
-    readonly renewTime?: string
-  } & Record<string, unknown>
-}
-
-/** The Lease object as the API server has it (admin), or undefined when absent. */
-const readLease = (name: string) =>
-  Effect.gen(function*() {
-    const cp = yield* ControlPlane.ControlPlane
-    const response = yield* cp.request({ path: leasePath(name) })
-    if (response.status === 404) return undefined
-    assert.strictEqual(response.status, 200, response.body)
-    return response.json as LeaseObject
-  })
+const tempDir = makeTempDir("leasekit-cli-test-")
 
 /** A loopback port nothing listens on. */
 const closedPort = Effect.promise(() =>
@@ -115,27 +34,6 @@ const closedPort = Effect.promise(() =>
     })
   })
 )
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-const sh = (script: string) => ["sh", "-c", script]
-
-/** The state letter of a process (`/proc/PID/stat`): `T` when stopped. */
-const processState = (pid: number): string => {
-  try {
-    const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
-  } catch {
-    return "gone"
-  }
-}
 
 /** A `--require` preload that SIGSTOPs the process once, right after it wrote a stderr line
  * containing `marker` (a pause at an exact point, as a GC pause or a SIGSTOP would make one). */
@@ -159,8 +57,6 @@ process.stderr.write = (chunk, ...rest) => {
 }
 
 layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "4 minutes" })("leasekit CLI", (it) => {
-  const admin = Effect.map(ControlPlane.ControlPlane, (cp) => ["--kubeconfig", cp.users.admin.kubeconfig])
-
   it.effect("run exits with CMD's status, gives CMD the fencing token, holder and lease, and releases the lease when CMD exits", () =>
     Effect.gen(function*() {
       const kube = yield* admin
@@ -232,7 +128,6 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
 
   it.effect("run stops CMD — SIGTERM, then SIGKILL after --grace — and exits 79 when an admin takes the lease over", () =>
     Effect.gen(function*() {
-      const cp = yield* ControlPlane.ControlPlane
       const kube = yield* admin
       const dir = yield* tempDir
       const name = `lost-${suffix()}`
@@ -254,17 +149,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const childPid = Number(Fs.readFileSync(pidFile, "utf8").trim())
 
       // A compare-and-swap like any writer's; a renewal in between (409) means read again.
-      const overwrite = readLease(name).pipe(
-        Effect.flatMap((lease) =>
-          cp.request({
-            method: "PUT",
-            path: leasePath(name),
-            body: { ...lease!, spec: { ...lease!.spec, holderIdentity: "admin-took-it" } }
-          })
-        ),
-        Effect.map((response) => response.status === 200)
-      )
-      yield* waitFor("the admin's overwrite to succeed", overwrite, "10 seconds")
+      yield* waitFor("the admin's overwrite to succeed", overwriteHolder(name, "admin-took-it"), "10 seconds")
 
       const ended = yield* holder.ended
       assert.strictEqual(ended.code, 79, ended.stderr)
@@ -301,7 +186,6 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
 
   it.effect("on a loss by the renew deadline, the default --grace SIGKILLs a CMD that ignores SIGTERM before the next holder's CMD starts", () =>
     Effect.gen(function*() {
-      const cp = yield* ControlPlane.ControlPlane
       const kube = yield* admin
       const dir = yield* tempDir
       const name = `grace-${suffix()}`
@@ -309,8 +193,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       // second one directly. --duration 3s: loss declared 2 s after the last renewal, takeover
       // 3 s after it; the default grace is 500 ms (10 s before: the old CMD ran on for seconds
       // into the next holder's tenure).
-      const proxy = yield* FaultProxy.make({ target: { port: cp.port } })
-      const partitioned = yield* FaultProxy.kubeconfig(proxy, "admin")
+      const { kubeconfig: partitioned, proxy } = yield* adminThroughProxy
       const beats = Path.join(dir, "beats")
       const nextStarted = Path.join(dir, "next-started")
       const first = yield* start([
@@ -330,7 +213,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const lost = yield* first.ended.pipe(Effect.ensuring(proxy.blackhole(false)))
       const took = yield* next.ended
       assert.strictEqual(took.code, 0, took.stderr)
-      const lastBeat = Fs.readFileSync(beats, "utf8").trim().split("\n").filter((l) => /^\d+$/.test(l)).map(BigInt).at(-1)!
+      const lastBeat = beatsIn(beats).at(-1)!
       const nextStart = BigInt(Fs.readFileSync(nextStarted, "utf8").trim())
       assert.isTrue(
         lastBeat < nextStart,
@@ -557,9 +440,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
   it.effect("the demo runs three workers through handovers and failovers and reports increasing tokens", () =>
     Effect.gen(function*() {
       const kube = yield* admin
-      const ended = yield* Effect.scoped(Effect.flatMap(start(["demo", ...kube, "-n", namespace, "--duration", "3s"]), (p) => p.ended)).pipe(
-        Effect.timeoutOrElse({ duration: "110 seconds", orElse: () => Effect.die(new Error("the demo did not end within 110s")) })
-      )
+      const ended = yield* leasekit(["demo", ...kube, "-n", namespace, "--duration", "3s"], {}, "110 seconds")
       assert.strictEqual(ended.code, 0, `${ended.stdout}\n${ended.stderr}`)
       assert.include(ended.stdout, "Summary")
       assert.strictEqual(ended.stdout.match(/^\s+\d+\s+handover\s/gm)?.length, 3, ended.stdout)
