@@ -14,22 +14,12 @@ import * as Acquisition from "../src/Acquisition.ts"
 import * as ExitCode from "../src/ExitCode.ts"
 import * as RunOptions from "../src/RunOptions.ts"
 import * as TenureWatch from "../src/TenureWatch.ts"
+import { runFlags } from "./fixtures.ts"
 
 const key = { namespace: "jobs", name: "nightly" }
 const start = Date.parse("2026-11-21T10:00:00.000Z")
 
-const flags = (extra: Partial<RunOptions.RunFlags> = {}): RunOptions.RunFlags => ({
-  name: key.name,
-  command: ["true"],
-  duration: "20s",
-  wait: false,
-  try: false,
-  timeout: Option.none(),
-  grace: Option.none(),
-  holder: Option.some("runner"),
-  conflictExitCode: 75,
-  ...extra
-})
+const flags = (extra: Partial<RunOptions.RunFlags> = {}) => runFlags({ name: key.name, holder: Option.some("runner"), ...extra })
 
 const settingsFor = (f: RunOptions.RunFlags) =>
   Effect.map(RunOptions.resolve(f, key.namespace), (r): Acquisition.Settings => ({
@@ -68,32 +58,69 @@ const deadRecord = (spec: Partial<LeaseSpec> = {}): LeaseSpec => ({
   ...spec
 })
 
+/** A free record (released): no holder, renewed at `start`. */
+const freeRecord = (transitions: number): LeaseSpec => ({ holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions })
+
+/** The dead record, released: a free lease at `start`. */
+const releasedLease = Effect.gen(function*() {
+  const base = yield* LeaseStore.makeMemory()
+  const created = yield* base.create(key, deadRecord())
+  yield* base.update(created, freeRecord(3))
+  return base
+})
+
+/** High churn: `times` times, another run takes the free lease and releases it again between
+ * `holder`'s read and its compare-and-swap (short commands, many waiters). */
+const churning = (base: LeaseStore.LeaseStoreService, holder: string, times: number): LeaseStore.LeaseStoreService => {
+  let churns = times
+  return {
+    ...base,
+    update: (record, spec) =>
+      Effect.gen(function*() {
+        if (spec.holder === holder && churns > 0) {
+          churns--
+          const current = Option.getOrThrow(yield* base.get(key))
+          const taken = yield* base.update(current, { ...deadRecord({ holder: "other-run", transitions: (current.transitions ?? 0) + 1 }), renewTime: start })
+          yield* base.update(taken, freeRecord(taken.transitions!))
+        }
+        return yield* base.update(record, spec)
+      })
+  }
+}
+
+/** An API server blip at the start: the create lands but its answer is lost, and the read-back
+ * fails too; a second later everything answers again. */
+const blipping = (base: LeaseStore.LeaseStoreService): LeaseStore.LeaseStoreService => {
+  let blip = true
+  return {
+    ...base,
+    create: (k, spec, metadata) =>
+      blip
+        ? base.create(k, spec, metadata).pipe(
+          Effect.andThen(Effect.fail(new LeaseStore.LeaseStoreError({ operation: "create", key: k, reason: "Timeout", detail: "injected" })))
+        )
+        : base.create(k, spec, metadata),
+    get: (k) =>
+      Effect.suspend(() => {
+        if (blip && Option.isSome(Effect.runSync(base.get(k)))) {
+          blip = false
+          return Effect.fail(new LeaseStore.LeaseStoreError({ operation: "get", key: k, reason: "Unavailable", detail: "injected" }))
+        }
+        return base.get(k)
+      })
+  }
+}
+
 describe("Acquisition", () => {
   it.effect(
     "(found) --wait: a lease that other runs take and release between our read and our write is waited for, not a 70 'internal error'",
     () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(start)
-        const base = yield* LeaseStore.makeMemory()
-        const created = yield* base.create(key, deadRecord())
-        yield* base.update(created, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: 3 })
+        const base = yield* releasedLease
         const settings = yield* settingsFor(flags())
-        // high churn: three times, another run takes the free lease and releases it again between
-        // this run's read and its compare-and-swap (short commands, many waiters)
-        let churns = 3
-        const store: LeaseStore.LeaseStoreService = {
-          ...base,
-          update: (record, spec) =>
-            Effect.gen(function*() {
-              if (spec.holder === settings.resolved.holder && churns > 0) {
-                churns--
-                const current = Option.getOrThrow(yield* base.get(key))
-                const taken = yield* base.update(current, { ...deadRecord({ holder: "other-run", transitions: (current.transitions ?? 0) + 1 }), renewTime: start })
-                yield* base.update(taken, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: taken.transitions! })
-              }
-              return yield* base.update(record, spec)
-            })
-        }
+        // high churn: three times, between this run's read and its compare-and-swap
+        const store = churning(base, settings.resolved.holder, 3)
         const exit = yield* acquireWhileAdvancing(settings, 10).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
         assert.strictEqual(describeExit(exit), "acquired", "the core's Lease.acquire waits out lost races; run --wait must too")
       }).pipe(Effect.scoped)
@@ -102,24 +129,9 @@ describe("Acquisition", () => {
   it.effect("(control) the core's Lease.acquire under the same churn acquires", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(start)
-      const base = yield* LeaseStore.makeMemory()
-      const created = yield* base.create(key, deadRecord())
-      yield* base.update(created, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: 3 })
+      const base = yield* releasedLease
       const settings = yield* settingsFor(flags())
-      let churns = 3
-      const store: LeaseStore.LeaseStoreService = {
-        ...base,
-        update: (record, spec) =>
-          Effect.gen(function*() {
-            if (spec.holder === settings.resolved.holder && churns > 0) {
-              churns--
-              const current = Option.getOrThrow(yield* base.get(key))
-              const taken = yield* base.update(current, { ...deadRecord({ holder: "other-run", transitions: (current.transitions ?? 0) + 1 }), renewTime: start })
-              yield* base.update(taken, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: taken.transitions! })
-            }
-            return yield* base.update(record, spec)
-          })
-      }
+      const store = churning(base, settings.resolved.holder, 3)
       const fiber = yield* Lease.acquire(settings.lease).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
       yield* advance(10)
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
@@ -132,26 +144,8 @@ describe("Acquisition", () => {
         yield* TestClock.setTime(start)
         const base = yield* LeaseStore.makeMemory()
         const settings = yield* settingsFor(flags())
-        // an API server blip at the start: the create lands but its answer is lost, and the
-        // read-back fails too; a second later everything answers again
-        let blip = true
-        const store: LeaseStore.LeaseStoreService = {
-          ...base,
-          create: (k, spec, metadata) =>
-            blip
-              ? base.create(k, spec, metadata).pipe(
-                Effect.andThen(Effect.fail(new LeaseStore.LeaseStoreError({ operation: "create", key: k, reason: "Timeout", detail: "injected" })))
-              )
-              : base.create(k, spec, metadata),
-          get: (k) =>
-            Effect.suspend(() => {
-              if (blip && Option.isSome(Effect.runSync(base.get(k)))) {
-                blip = false
-                return Effect.fail(new LeaseStore.LeaseStoreError({ operation: "get", key: k, reason: "Unavailable", detail: "injected" }))
-              }
-              return base.get(k)
-            })
-        }
+        // an API server blip at the start
+        const store = blipping(base)
         const exit = yield* acquireWhileAdvancing(settings, 10).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
         const left = Option.getOrThrow(yield* base.get(key))
         assert.strictEqual(
@@ -167,24 +161,7 @@ describe("Acquisition", () => {
       yield* TestClock.setTime(start)
       const base = yield* LeaseStore.makeMemory()
       const settings = yield* settingsFor(flags())
-      let blip = true
-      const store: LeaseStore.LeaseStoreService = {
-        ...base,
-        create: (k, spec, metadata) =>
-          blip
-            ? base.create(k, spec, metadata).pipe(
-              Effect.andThen(Effect.fail(new LeaseStore.LeaseStoreError({ operation: "create", key: k, reason: "Timeout", detail: "injected" })))
-            )
-            : base.create(k, spec, metadata),
-        get: (k) =>
-          Effect.suspend(() => {
-            if (blip && Option.isSome(Effect.runSync(base.get(k)))) {
-              blip = false
-              return Effect.fail(new LeaseStore.LeaseStoreError({ operation: "get", key: k, reason: "Unavailable", detail: "injected" }))
-            }
-            return base.get(k)
-          })
-      }
+      const store = blipping(base)
       const fiber = yield* Lease.inspect(key).pipe(
         Effect.andThen(Lease.acquire(settings.lease)),
         Effect.provideService(LeaseStore.LeaseStore, store),
@@ -243,7 +220,7 @@ describe("Acquisition", () => {
           get: (k) =>
             base.get(k).pipe(Effect.tap(() =>
               ++gets === 1
-                ? base.update(live, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: 3 })
+                ? base.update(live, freeRecord(3))
                 : Effect.void
             ))
         }
@@ -317,7 +294,7 @@ describe("TenureWatch", () => {
       const store = yield* LeaseStore.makeMemory()
       const { watch } = yield* held(store)
       const current = Option.getOrThrow(yield* store.get(key))
-      yield* store.update(current, { holder: "", durationSeconds: 1, acquireTime: start, renewTime: start, transitions: current.transitions! })
+      yield* store.update(current, freeRecord(current.transitions!))
       yield* TestClock.adjust(0)
       const error = yield* Fiber.join(watch)
       assert.strictEqual(error.reason._tag, "Released")

@@ -12,6 +12,7 @@ import * as Durations from "../src/Durations.ts"
 import * as ExitCode from "../src/ExitCode.ts"
 import * as LeaseView from "../src/LeaseView.ts"
 import * as RunOptions from "../src/RunOptions.ts"
+import { runFlags } from "./fixtures.ts"
 
 const key = { namespace: "jobs", name: "nightly" }
 
@@ -48,19 +49,7 @@ describe("Durations", () => {
 })
 
 describe("RunOptions", () => {
-  const flags = (overrides: Partial<RunOptions.RunFlags> = {}): RunOptions.RunFlags => ({
-    name: "nightly",
-    command: ["true"],
-    duration: "20s",
-    wait: false,
-    try: false,
-    timeout: Option.none(),
-    grace: Option.none(),
-    holder: Option.none(),
-    conflictExitCode: 75,
-    ...overrides
-  })
-  const resolve = (overrides: Partial<RunOptions.RunFlags> = {}) => RunOptions.resolve(flags(overrides), "jobs")
+  const resolve = (overrides: Partial<RunOptions.RunFlags> = {}) => RunOptions.resolve(runFlags(overrides), "jobs")
   const millis = Duration.toMillis
 
   it.effect("the default --grace is half the margin duration − renewDeadline: 3.33s at the default 20s, not 10s", () =>

@@ -6,18 +6,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import * as ExitCode from "../src/ExitCode.ts"
 import * as RunOptions from "../src/RunOptions.ts"
+import { runFlags } from "./fixtures.ts"
 
-const flags = (holder: string): RunOptions.RunFlags => ({
-  name: "nightly",
-  command: ["true"],
-  duration: "20s",
-  wait: false,
-  try: false,
-  timeout: Option.none(),
-  grace: Option.none(),
-  holder: Option.some(holder),
-  conflictExitCode: 75
-})
+const flags = (holder: string) => runFlags({ holder: Option.some(holder) })
 
 describe("RunOptions.uniqueHolder", () => {
   it.effect("appends _ and five random characters, different for every process", () =>
