@@ -36,6 +36,7 @@ export interface Running {
   readonly stderr: () => string
   readonly ended: Effect.Effect<Ended>
   readonly kill: (signal: NodeJS.Signals) => void
+  readonly child: ChildProcess.ChildProcess
 }
 
 export interface SpawnOptions {
@@ -45,6 +46,9 @@ export interface SpawnOptions {
    * stdio longer), and then 50 ms later with the output that was on its way when it exited too.
    */
   readonly endedOn?: "close" | "exit"
+  /** stdin, stdout and stderr of the process (default: stdin ignored, stdout and stderr piped
+   * and collected). A slot that is not `"pipe"` is not collected. */
+  readonly stdio?: ChildProcess.StdioOptions
 }
 
 /** Starts `file args…` (stdin not a terminal); SIGKILLed when the scope closes if still running. */
@@ -57,11 +61,11 @@ export const spawn = (
   Effect.acquireRelease(
     Effect.sync(() => {
       const { KUBECONFIG: _ignored, ...rest } = process.env
-      const child = ChildProcess.spawn(file, [...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...rest, ...env } })
+      const child = ChildProcess.spawn(file, [...args], { stdio: options.stdio ?? ["ignore", "pipe", "pipe"], env: { ...rest, ...env } })
       let stdout = ""
       let stderr = ""
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+      child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+      child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
       const ended = new Promise<Ended>((resolve) => {
         const onEnd = (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal, stdout, stderr, at: Date.now() })
         if (options.endedOn === "exit") child.once("exit", onEnd)

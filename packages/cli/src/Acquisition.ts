@@ -34,6 +34,7 @@ import { Clock, Duration, Effect, Option, Schedule, Scope } from "effect"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 import { printable } from "./Printable.ts"
+import * as Stderr from "./Stderr.ts"
 
 /**
  * What `acquire` needs to know.
@@ -72,7 +73,7 @@ const overdue = (record: LeaseRecord.LeaseRecord, honoured: Duration.Duration, n
   LeaseRecord.isHeld(record) && record.renewTime !== undefined && now - record.renewTime > Duration.toMillis(honoured)
 
 /** A line on stderr (its parts from the lease are escaped where they are quoted). */
-const say = (quiet: boolean, line: string) => quiet ? Effect.void : Effect.sync(() => void process.stderr.write(`leasekit: ${line}\n`))
+const say = (quiet: boolean, line: string) => quiet ? Effect.void : Effect.sync(() => Stderr.line(`leasekit: ${line}\n`))
 
 /** The exit for a lease held by someone else. */
 const held = (settings: Settings, problem: string, fix: string) =>

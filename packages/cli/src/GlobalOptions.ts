@@ -20,6 +20,7 @@ import { Cause, Effect, Layer, Logger, Option, References } from "effect"
 import { Flag } from "effect/cli"
 import * as ExitCode from "./ExitCode.ts"
 import { printable } from "./Printable.ts"
+import * as Stderr from "./Stderr.ts"
 
 /**
  * The parsed global options.
@@ -88,12 +89,12 @@ const messageText = (message: unknown): string =>
 const conciseLogger = Logger.make((options) => {
   const level = options.logLevel === "Warn" ? "warning" : options.logLevel.toLowerCase()
   const cause = options.cause.reasons.length === 0 ? "" : ` (${Cause.pretty(options.cause).split("\n")[0]})`
-  process.stderr.write(`leasekit: ${level}: ${printable(`${messageText(options.message)}${cause}`)}\n`)
+  Stderr.line(`leasekit: ${level}: ${printable(`${messageText(options.message)}${cause}`)}\n`)
 })
 
 /** One JSON object per line on stderr. */
 const jsonLogger = Logger.map(Logger.formatJson, (line) => {
-  process.stderr.write(`${line}\n`)
+  Stderr.line(`${line}\n`)
 })
 
 /**

@@ -47,11 +47,13 @@ import { LeaseStore } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
 import { Deferred, Duration, Effect, Option, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import * as Fs from "node:fs"
 import * as Acquisition from "./Acquisition.ts"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import * as RunOptions from "./RunOptions.ts"
+import * as Stderr from "./Stderr.ts"
 import * as Supervisor from "./Supervisor.ts"
 import * as TenureWatch from "./TenureWatch.ts"
 
@@ -129,7 +131,30 @@ type Config = Command.Command.Config.Infer<typeof config>
  */
 const releaseWithin = (lease: HeldLease, bound: Duration.Duration, status: number) =>
   Effect.gen(function*() {
-    const released = yield* lease.release.pipe(Effect.timeoutOption(bound), Effect.result)
+    const { key, options } = lease
+    const expires = `it expires by itself ${Duration.toSeconds(options.duration)}s (--duration) after its last renewal`
+    const leave = (line: string) => {
+      Stderr.flush()
+      try {
+        Fs.writeSync(2, line)
+      } catch {
+        // stderr closed: nothing more to say
+      }
+      process.exit(status)
+    }
+    // SIGINT / SIGTERM while the release waits (the API server unreachable, a long grace):
+    // CMD has ended, so leave at once with its status; the lease expires by itself.
+    const stopSignal = Effect.callback<never>(() => {
+      const on = (signal: NodeJS.Signals) =>
+        leave(`leasekit: ${signal}: gave up releasing the lease ${key.namespace}/${key.name}; ${expires}\n`)
+      process.once("SIGINT", on)
+      process.once("SIGTERM", on)
+      return Effect.sync(() => {
+        process.off("SIGINT", on)
+        process.off("SIGTERM", on)
+      })
+    })
+    const released = yield* Effect.raceFirst(lease.release.pipe(Effect.timeoutOption(bound)), stopSignal).pipe(Effect.result)
     if (Result.isSuccess(released) && Option.isSome(released.success)) return
     if (Result.isFailure(released) && released.failure.reason._tag === "HeldByOther") {
       // Taken over after CMD ended: nothing of ours is left to release.
@@ -140,14 +165,7 @@ const releaseWithin = (lease: HeldLease, bound: Duration.Duration, status: numbe
       : released.failure.reason._tag === "Store"
       ? released.failure.reason.error.message
       : released.failure.message
-    const { key, options } = lease
-    yield* Effect.sync(() => {
-      process.stderr.write(
-        `leasekit: could not release the lease ${key.namespace}/${key.name} (${why}): it expires by itself ` +
-          `${Duration.toSeconds(options.duration)}s (--duration) after its last renewal\n`
-      )
-      process.exit(status)
-    })
+    yield* Effect.sync(() => leave(`leasekit: could not release the lease ${key.namespace}/${key.name} (${why}): ${expires}\n`))
   })
 
 /** The program of `run`, given its parsed configuration. */
@@ -226,7 +244,7 @@ const program = (c: Config) =>
       forwarding,
       survivors: c.survivors,
       grace,
-      notify: (line) => Effect.sync(() => process.stderr.write(`leasekit: ${line}\n`))
+      notify: (line) => Effect.sync(() => Stderr.line(`leasekit: ${line}\n`))
     })
     if (outcome._tag === "Exited") {
       const status = Supervisor.statusOf(outcome.ended)

@@ -21,6 +21,7 @@ import * as Fs from "node:fs"
 import * as CommandLine from "./CommandLine.ts"
 import * as ExitCode from "./ExitCode.ts"
 import { builtIns, leasekit, rules } from "./RootCommand.ts"
+import * as Stderr from "./Stderr.ts"
 
 const version = (JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version
 
@@ -37,6 +38,14 @@ const presenter = CliOutput.layerPresenter({
 
 const cliLayer = Layer.mergeAll(NodeServices.layer, presenter, CliConfig.layer({ builtIns }))
 
+// A closed stdout or stderr (`leasekit list | head`, a log reader gone) must not crash leasekit
+// while it holds a lease: lines are lost, the process goes on (see Stderr.ts).
+process.stdout.on("error", () => {})
+process.stderr.on("error", () => {})
+// SIGUSR1 would open Node's inspector on 127.0.0.1:9229 (shared by every container of a pod);
+// with a listener it does nothing — `run` passes it on to CMD while CMD runs.
+process.on("SIGUSR1", () => {})
+
 /** The arguments; a leading `--` (as `pnpm run leasekit -- …` passes it) is dropped. */
 const argv = process.argv.slice(2)
 const args = CommandLine.prepare(argv[0] === "--" ? argv.slice(1) : argv, leasekit, rules)
@@ -49,6 +58,7 @@ const main = Effect.fromResult(args).pipe(
     if (CliError.isCliError(error)) return Effect.succeed(ExitCode.codes.usage as number)
     const exit = ExitCode.fromError(error)
     return Effect.sync(() => {
+      Stderr.flush()
       process.stderr.write(ExitCode.render(exit))
       return exit.code
     })
@@ -66,6 +76,7 @@ const main = Effect.fromResult(args).pipe(
           `internal error: ${first}`,
           verbose ? "the full cause follows; please report it" : "run with --verbose for details and report it"
         )
+        Stderr.flush()
         process.stderr.write(ExitCode.render(exit))
         if (verbose) process.stderr.write(`${Cause.pretty(cause)}\n`)
         return exit.code
@@ -76,7 +87,8 @@ const main = Effect.fromResult(args).pipe(
 
 NodeRuntime.runMain(main, {
   disableErrorReporting: true,
-  teardown: (exit, onExit) =>
+  teardown: (exit, onExit) => {
+    Stderr.flush()
     onExit(
       Exit.isSuccess(exit)
         ? exit.value as number
@@ -84,4 +96,5 @@ NodeRuntime.runMain(main, {
         ? ExitCode.codes.interrupted
         : ExitCode.codes.software
     )
+  }
 })
