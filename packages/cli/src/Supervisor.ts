@@ -188,8 +188,10 @@ export const spawn = (
       // Armed at once: the pid is known as soon as spawn() returns (undefined when it failed).
       if (child.pid !== undefined) {
         deadMansSwitch.arm(
-          ownGroup ? [-child.pid, child.pid] : [child.pid],
-          ownGroup ? `the command's process group ${child.pid}` : `the command (pid ${child.pid})`
+          ownGroup
+            ? [{ _tag: "Session", sid: child.pid }, { _tag: "Process", pid: child.pid }]
+            : [{ _tag: "Process", pid: child.pid }],
+          ownGroup ? `the command's process group ${child.pid} and every process of its session` : `the command (pid ${child.pid})`
         )
       }
       const onError = (error: NodeJS.ErrnoException) =>
@@ -206,7 +208,9 @@ export const spawn = (
       })
     })
     const pid = proc.pid!
-    const group = ownGroup ? ProcessGroup.make(pid) : undefined
+    // Its own group is also a session of its own (`detached: true` is `setsid`): the session is
+    // what is watched and signalled, so that what moved to a group of its own (`timeout`) is too.
+    const group = ownGroup ? ProcessGroup.session(pid) : undefined
     const ended = Deferred.await(endedSignal)
     /** Set once the group was seen empty: its number may be reused from then on. */
     const gone = yield* Ref.make(false)
@@ -231,7 +235,7 @@ export const spawn = (
       Effect.flatMap(Ref.get(gone), (isGone) =>
         Effect.sync(() => {
           if (isGone) return
-          // A command that left its group (setsid) still gets it when nobody in the group did.
+          // The command's own process still gets it when nobody in the session did.
           if (group !== undefined && group.signal(sig)) return
           try {
             proc.kill(sig)
@@ -245,11 +249,13 @@ export const spawn = (
         yield* send(sig)
       })
 
-    const what = group === undefined ? `the command (pid ${pid})` : `the command's process group ${pid}`
+    const what = group === undefined ? `the command (pid ${pid})` : `the command's session ${pid}`
     const stop = (grace: Duration.Duration) =>
       Effect.gen(function*() {
         if (yield* settledNow) return yield* ended
         yield* send("SIGTERM")
+        // A process stopped (SIGTSTP passed on, SIGSTOP) acts on the SIGTERM only once continued.
+        yield* send("SIGCONT")
         const done = yield* Effect.timeoutOption(settled, grace)
         if (Option.isSome(done)) return done.value
         const left = yield* members
@@ -257,10 +263,22 @@ export const spawn = (
           `${what} ${group === undefined ? "still running" : `still has ${ProcessGroup.describe(left)} running`} ` +
             `${Durations.format(grace)} after SIGTERM; sending SIGKILL`
         )
-        yield* send("SIGKILL")
-        // The command's own process too, should it have left the group.
-        yield* Effect.sync(() => proc.kill("SIGKILL"))
-        const killed = yield* Effect.timeoutOption(settled, afterKill)
+        // The command's own process too, should nothing else be left to signal. Sent again at each
+        // look until the session is empty: a process forked while the session was being listed
+        // (a group of its own not yet signalled) gets it the next time.
+        const kill = send("SIGKILL").pipe(Effect.andThen(Effect.sync(() => {
+          try {
+            proc.kill("SIGKILL")
+          } catch {
+            // Already gone.
+          }
+        })))
+        const killed = yield* kill.pipe(
+          Effect.andThen(settledNow),
+          Effect.repeat({ schedule: pollGroup, until: (done) => done }),
+          Effect.andThen(ended),
+          Effect.timeoutOption(afterKill)
+        )
         if (Option.isSome(killed)) return killed.value
         yield* Effect.logWarning(
           `${what} still has ${ProcessGroup.describe(yield* members)} running ${Durations.format(afterKill)} after ` +
@@ -291,6 +309,21 @@ export const defaultOwnGroup = (): boolean => !process.stdin.isTTY
  * @category constants
  */
 export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"]
+
+/**
+ * Job control, while the command has a group (a session) of its own: SIGTSTP and SIGCONT are
+ * passed on to it and do not stop leasekit, which keeps renewing the lease for the paused command;
+ * SIGTTIN and SIGTTOU (a background read or write on leasekit's terminal) are ignored. Without a
+ * group of its own the command shares leasekit's job, which the terminal stops and continues as a
+ * whole: these keep their usual effect then.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const jobControlSignals: ReadonlyArray<NodeJS.Signals> = ["SIGTSTP", "SIGCONT", "SIGTTIN", "SIGTTOU"]
+
+/** The job control signals that are not passed on, only kept from stopping leasekit. */
+const ignoredSignals: ReadonlyArray<NodeJS.Signals> = ["SIGTTIN", "SIGTTOU"]
 
 /**
  * The forwarded signals that ask for a stop: after one of them, what the command leaves in its
@@ -333,6 +366,7 @@ export const forwardSignals = (
     const stopRequested = yield* Deferred.make<NodeJS.Signals>()
     const run = Effect.runForkWith(yield* Effect.context<never>())
     const forward = (sig: NodeJS.Signals) => () => {
+      if (ignoredSignals.includes(sig)) return void run(Effect.logDebug(`received ${sig}; ignoring it`))
       const terminal = fromTerminal.has(sig)
       run(
         Effect.logDebug(`received ${sig}; ${terminal ? "the terminal delivered it" : "forwarding it"} to the command`).pipe(
@@ -344,7 +378,7 @@ export const forwardSignals = (
     }
     yield* Effect.acquireRelease(
       Effect.sync(() =>
-        forwardedSignals.map((sig) => {
+        [...forwardedSignals, ...(ownGroup ? jobControlSignals : [])].map((sig) => {
           const previous = process.rawListeners(sig) as Array<(...args: Array<unknown>) => void>
           process.removeAllListeners(sig)
           const handler = forward(sig)
@@ -419,7 +453,13 @@ export const supervise = <E>(child: Child, options: SuperviseOptions<E>): Effect
   Effect.gen(function*() {
     const { grace, notify } = options
     const plan = `SIGTERM now, SIGKILL after ${Durations.format(grace)}`
-    const lostNow = options.lost.pipe(Effect.catch((error) => Effect.succeed({ _tag: "Lost", error } as const)))
+    // The loss is watched once, for the whole supervision: every wait below races it.
+    const loss = yield* Deferred.make<{ readonly _tag: "Lost"; readonly error: E }>()
+    yield* options.lost.pipe(
+      Effect.catch((error) => Deferred.succeed(loss, { _tag: "Lost", error } as const)),
+      Effect.forkScoped
+    )
+    const lostNow = Deferred.await(loss)
 
     const first = yield* Effect.raceFirst(child.ended.pipe(Effect.map((ended) => ({ _tag: "Ended", ended }) as const)), lostNow)
     if (first._tag === "Lost") {
@@ -429,23 +469,49 @@ export const supervise = <E>(child: Child, options: SuperviseOptions<E>): Effect
     }
     const ended = first.ended
     const status = statusOf(ended)
-    // Processes of the group that are exiting with the command (a pipeline, a signal that reached
-    // them all) are not survivors: give them a moment before looking.
-    if (Option.isSome(yield* Effect.timeoutOption(child.settled, settling))) return { _tag: "Exited", ended } as const
+    const exited = { _tag: "Exited", ended } as const
+    const lostWhileLeft = (error: E) =>
+      Effect.gen(function*() {
+        yield* notify(`stopping what the command left running: ${plan}`)
+        yield* child.stop(grace)
+        return { _tag: "Lost", error, ended, during: "survivors" } as const
+      })
+    /** Stops what the command left. A loss meanwhile does not restart the stop — its SIGTERM went
+     * out before the loss, so its SIGKILL comes within the grace of it — but is how it ends. */
+    const stopLeft = (line: string) =>
+      Effect.gen(function*() {
+        yield* notify(line)
+        yield* child.stop(grace)
+        const lost = yield* Deferred.poll(loss)
+        if (Option.isNone(lost)) return exited
+        const { error } = yield* lost.value
+        return { _tag: "Lost", error, ended, during: "survivors" } as const
+      })
+
+    // Processes of the session that are exiting with the command (a pipeline, a signal that
+    // reached them all) are not survivors: give them a moment before looking — a moment the loss
+    // cuts short, so that it does not add to the time between the loss and the SIGKILL.
+    const afterExit = yield* Effect.raceFirst(
+      Effect.timeoutOption(child.settled, settling).pipe(Effect.map(Option.match({
+        onNone: () => ({ _tag: "Left" }) as const,
+        onSome: () => ({ _tag: "Settled" }) as const
+      }))),
+      lostNow
+    )
+    if (afterExit._tag === "Settled") return exited
     const left = yield* child.members
-    if (left !== undefined && left.length === 0) return { _tag: "Exited", ended } as const
+    if (left !== undefined && left.length === 0) return exited
+    if (afterExit._tag === "Lost") return yield* lostWhileLeft(afterExit.error)
     const survivors = ProcessGroup.describe(left)
 
     const stopping = yield* options.forwarding.stopRequestedYet
     if (Option.isSome(stopping) || options.survivors === "stop") {
       const why = Option.isSome(stopping) ? `after ${stopping.value}` : `with status ${status}`
-      yield* notify(`the command exited ${why} and left ${survivors} in its group; stopping them: ${plan}`)
-      yield* child.stop(grace)
-      return { _tag: "Exited", ended } as const
+      return yield* stopLeft(`the command exited ${why} and left ${survivors} running; stopping them: ${plan}`)
     }
 
     yield* notify(
-      `the command exited with status ${status} and left ${survivors} in its group; ` +
+      `the command exited with status ${status} and left ${survivors} running; ` +
         "holding the lease until they exit (--survivors stop stops them instead)"
     )
     const next = yield* Effect.raceAllFirst([
@@ -455,14 +521,10 @@ export const supervise = <E>(child: Child, options: SuperviseOptions<E>): Effect
     ])
     switch (next._tag) {
       case "Settled":
-        return { _tag: "Exited", ended } as const
+        return exited
       case "Stop":
-        yield* notify(`stopping what the command left in its group (${next.signal}): ${plan}`)
-        yield* child.stop(grace)
-        return { _tag: "Exited", ended } as const
+        return yield* stopLeft(`stopping what the command left running (${next.signal}): ${plan}`)
       case "Lost":
-        yield* notify(`stopping what the command left in its group: ${plan}`)
-        yield* child.stop(grace)
-        return { _tag: "Lost", error: next.error, ended, during: "survivors" } as const
+        return yield* lostWhileLeft(next.error)
     }
-  })
+  }).pipe(Effect.scoped)
