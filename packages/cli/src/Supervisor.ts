@@ -313,9 +313,11 @@ export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTE
 /**
  * Job control, while the command has a group (a session) of its own: SIGTSTP and SIGCONT are
  * passed on to it and do not stop leasekit, which keeps renewing the lease for the paused command;
- * SIGTTIN and SIGTTOU (a background read or write on leasekit's terminal) are ignored. Without a
- * group of its own the command shares leasekit's job, which the terminal stops and continues as a
- * whole: these keep their usual effect then.
+ * SIGTTIN and SIGTTOU (a background read or write on leasekit's terminal) are ignored. SIGTSTP is
+ * passed on as SIGSTOP: the command's group, alone in its session, is an orphaned process group,
+ * for which the kernel discards the stop of SIGTSTP. Without a group of its own the command shares
+ * leasekit's job, which the terminal stops and continues as a whole: these keep their usual effect
+ * then.
  *
  * @since 0.1.0
  * @category constants
@@ -368,11 +370,15 @@ export const forwardSignals = (
     const forward = (sig: NodeJS.Signals) => () => {
       if (ignoredSignals.includes(sig)) return void run(Effect.logDebug(`received ${sig}; ignoring it`))
       const terminal = fromTerminal.has(sig)
+      // An orphaned group (the command's own session) is not stopped by SIGTSTP.
+      const sent: NodeJS.Signals = sig === "SIGTSTP" ? "SIGSTOP" : sig
       run(
-        Effect.logDebug(`received ${sig}; ${terminal ? "the terminal delivered it" : "forwarding it"} to the command`).pipe(
+        Effect.logDebug(
+          `received ${sig}; ${terminal ? "the terminal delivered it" : `forwarding it${sent === sig ? "" : ` as ${sent}`}`} to the command`
+        ).pipe(
           // Recorded before it reaches the command, so that whoever sees the command end sees it.
           Effect.andThen(stoppingSignals.includes(sig) ? Deferred.succeed(stopRequested, sig) : Effect.void),
-          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) => c.signal(sig)))
+          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) => c.signal(sent)))
         )
       )
     }
