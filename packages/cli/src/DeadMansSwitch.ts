@@ -1,7 +1,8 @@
 /**
  * A dead man's switch for `leasekit run`: a tiny `/bin/sh` process that SIGKILLs the command (its
- * whole process group) when leasekit dies without having seen the command through — SIGKILLed,
- * killed by the OOM killer, crashed — so that the command cannot outlive the lease it runs under.
+ * whole session: every process group in it) when leasekit dies without having seen the command
+ * through — SIGKILLed, killed by the OOM killer, crashed — so that the command cannot outlive the
+ * lease it runs under.
  *
  * How it notices. leasekit holds the write end of a pipe whose read end is the switch's stdin.
  * The switch reads one line naming what to kill (`arm`), then waits for a second line. When
@@ -20,8 +21,10 @@
  * Guarantees: once armed, if leasekit's process ends before `disarm`, the targets get SIGKILL
  * within milliseconds. Does not protect: the command when `/bin/sh` cannot be started (the switch
  * is then absent; logged at debug level) or when the switch itself is SIGKILLed; processes that
- * left the command's process group (`setsid`, daemons), nor — when the command shares leasekit's
- * group because stdin is a terminal — anything but the command's own process; the instants
+ * left the command's session (a further `setsid`: `setsid(1)`, daemons), nor — with neither
+ * `pkill` nor `/proc` — processes of the session outside the command's process group, nor — when
+ * the command shares leasekit's group because stdin is a terminal — anything but the command's own
+ * process; a process forked while the switch kills, if it outlives both passes; the instants
  * between leasekit's death and the SIGKILL; a leasekit that is paused (SIGSTOP, a frozen VM) rather
  * than dead — only fencing with `LEASEKIT_TOKEN` protects the data then.
  *
