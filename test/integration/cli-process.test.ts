@@ -11,14 +11,21 @@
  * their pid, or a heartbeat, into files the test reads. A process counts as running while
  * `/proc/PID/stat` shows it and not as a zombie: orphans are reaped by PID 1, which on some
  * machines never happens. Nothing is mocked; every wait polls a condition and is bounded.
+ *
+ * What CMD supervises is its session, not only its process group: a job run under GNU `timeout`
+ * (which moves itself into a group of its own) is stopped on a loss, and SIGKILLed by the dead
+ * man's switch. A process whose main thread exited while its other threads work (python3 calls
+ * `pthread_exit` through ctypes) reads as a zombie, and still counts as running. SIGTSTP to
+ * leasekit pauses CMD, not leasekit, which keeps the lease.
  */
 import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@leasekit/testing"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { leaseObjects } from "./leaseObjects.ts"
-import { admin, adminThroughProxy, beatsIn, bin, makeTempDir, polling, reap, running, type Running, sh, spawn as spawnProcess } from "./leasekitProcess.ts"
+import * as ChildProcess from "node:child_process"
+import { admin, adminThroughProxy, beatsIn, bin, makeTempDir, polling, processState, reap, running, type Running, sh, spawn as spawnProcess } from "./leasekitProcess.ts"
 
 const namespace = "leasekit-cli-process"
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
@@ -53,6 +60,30 @@ const pidIn = (file: string) =>
  * until killed. */
 const stubbornChild = (pidFile: string, beats?: string) =>
   `(trap '' TERM INT; while :; do ${beats === undefined ? "" : `date +%s%N >> ${beats}; `}sleep 0.02; done) & echo $! > ${pidFile};`
+
+/** The first pid in `/proc/PID/stat`'s process group field. */
+const groupOf = (pid: number) => {
+  const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2])
+}
+
+const python = ChildProcess.spawnSync("python3", ["-c", "import ctypes, threading"]).status === 0
+
+/** python3 FILE BEATS PIDFILE: ignores SIGTERM, starts a thread that appends a timestamp to BEATS
+ * every 20 ms, writes its pid to PIDFILE, then ends its main thread (pthread_exit): from then on
+ * /proc/PID/stat shows it as a zombie ("Z") while its second thread works on. */
+const zombieLeaderScript = [
+  "import ctypes, threading, time, os, signal, sys",
+  "signal.signal(signal.SIGTERM, signal.SIG_IGN)",
+  "def work():",
+  "    while True:",
+  "        with open(sys.argv[1], 'a') as f: f.write('%d\\n' % time.time_ns())",
+  "        time.sleep(0.02)",
+  "threading.Thread(target=work).start()",
+  "with open(sys.argv[2] + '.tmp', 'w') as f: f.write('%d\\n' % os.getpid())",
+  "os.rename(sys.argv[2] + '.tmp', sys.argv[2])",
+  "ctypes.CDLL(None).pthread_exit(None)"
+].join("\n")
 
 layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "4 minutes" })("leasekit run: the command's processes", (it) => {
   it.effect("on a takeover, a child that ignores SIGTERM gets SIGKILL after --grace although CMD itself exited at the SIGTERM; leasekit exits 79 only once it is gone", () =>
@@ -260,5 +291,193 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.notMatch(ended.stderr, /\blost\b/, "CMD had ended: nothing was lost")
       assert.strictEqual(ended.stderr.trim().split("\n").length, 1, ended.stderr)
       assert.notStrictEqual((yield* readLease(name))?.spec.holderIdentity, "", "not released: it expires by itself")
+    }).pipe(Effect.scoped))
+  it.effect("on a takeover, a job CMD runs under GNU `timeout` (which moves itself into a process group of its own) is stopped too: the whole session is", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `timeout-${suffix()}`
+      const beats = Path.join(dir, "beats")
+      // A cron script's usual shape: `timeout` bounds the job. The job does not ignore SIGTERM.
+      const holder = yield* start([
+        "run",
+        ...kube,
+        name,
+        "--duration",
+        "3s",
+        "--grace",
+        "500ms",
+        "--",
+        ...sh(`timeout 60 sh -c 'echo $$ > ${dir}/job; while :; do date +%s%N >> ${beats}; sleep 0.02; done'; echo done`)
+      ])
+      const job = yield* pidIn(Path.join(dir, "job"))
+      const jobGroup = groupOf(job)
+      yield* reap(job)
+      yield* reap(-jobGroup)
+      assert.notStrictEqual(jobGroup, holder.pid, "the job runs in a group of its own")
+      yield* waitUntil("the job's beats", () => beatsIn(beats).length > 2)
+      yield* waitFor("the takeover to succeed", overwriteHolder(name, "admin-took-it"), "10 seconds")
+      const ended = yield* endOf(holder)
+      assert.strictEqual(ended.code, 79, ended.stderr)
+      const before = beatsIn(beats).length
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual(
+        beatsIn(beats).length,
+        before,
+        `leasekit exited 79 ("the command was stopped") while the job under timeout (pid ${job}, group ${jobGroup}) still works`
+      )
+      assert.isFalse(running(job), "the job is gone")
+    }).pipe(Effect.scoped))
+
+  it.effect("SIGKILL of leasekit: its dead man's switch SIGKILLs a job CMD runs under GNU `timeout` (in a process group of its own) too", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const holder = yield* start([
+        "run",
+        ...kube,
+        `sigkill-timeout-${suffix()}`,
+        "--duration",
+        "3s",
+        "--",
+        ...sh(`timeout 60 sh -c 'trap "" TERM; echo $$ > ${dir}/job; while :; do sleep 0.02; done'`)
+      ])
+      const job = yield* pidIn(Path.join(dir, "job"))
+      const jobGroup = groupOf(job)
+      yield* reap(job)
+      yield* reap(-jobGroup)
+      holder.kill("SIGKILL")
+      yield* waitUntil("the job to be gone", () => !running(job), "2 seconds")
+      yield* waitUntil("the switch to report", () => holder.stderr().includes("SIGKILLed the command's process group"), "2 seconds")
+    }).pipe(Effect.scoped))
+
+  it.effect.skipIf(!python)(
+    "on a loss by the renew deadline, a process of CMD's group whose main thread exited (its other threads working, SIGTERM ignored) is SIGKILLed before the next holder's CMD starts",
+    () =>
+      Effect.gen(function*() {
+        const kube = yield* admin
+        const dir = yield* tempDir
+        const name = `zombie-leader-deadline-${suffix()}`
+        const script = Path.join(dir, "worker.py")
+        Fs.writeFileSync(script, zombieLeaderScript)
+        const beats = Path.join(dir, "beats")
+        const nextStarted = Path.join(dir, "next-started")
+        const { kubeconfig: partitioned, proxy } = yield* adminThroughProxy
+        const first = yield* start(["run", "--kubeconfig", partitioned, name, "--duration", "3s", "--", ...sh(`python3 ${script} ${beats} ${dir}/worker & wait`)])
+        const worker = yield* pidIn(Path.join(dir, "worker"))
+        yield* reap(worker)
+        yield* waitUntil("the worker's beats", () => beatsIn(beats).length > 2)
+        const next = yield* start(["run", ...kube, name, "--duration", "3s", "--", ...sh(`date +%s%N > ${nextStarted}`)])
+        yield* proxy.blackhole(true)
+
+        const lost = yield* endOf(first).pipe(Effect.ensuring(proxy.blackhole(false)))
+        const took = yield* endOf(next)
+        assert.strictEqual(lost.code, 79, lost.stderr)
+        assert.strictEqual(took.code, 0, took.stderr)
+        yield* Effect.sleep("200 millis")
+        const lastBeat = beatsIn(beats).at(-1)!
+        const nextStart = BigInt(Fs.readFileSync(nextStarted, "utf8").trim())
+        assert.isTrue(
+          lastBeat < nextStart,
+          `the old CMD's worker ran on ${(Number(lastBeat - nextStart) / 1e6).toFixed(0)} ms after the next holder's CMD started ` +
+            `(leasekit's stderr: ${lost.stderr})`
+        )
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect.skipIf(!python)(
+    "--survivors wait: a survivor whose main thread exited while its other threads work keeps the lease held until it is gone",
+    () =>
+      Effect.gen(function*() {
+        const kube = yield* admin
+        const dir = yield* tempDir
+        const name = `zombie-leader-survivor-${suffix()}`
+        const script = Path.join(dir, "worker.py")
+        Fs.writeFileSync(script, zombieLeaderScript)
+        const beats = Path.join(dir, "beats")
+        const holder = yield* start([
+          "run",
+          ...kube,
+          name,
+          "--duration",
+          "3s",
+          "--",
+          ...sh(`python3 ${script} ${beats} ${dir}/worker & while [ ! -s ${dir}/worker ]; do sleep 0.02; done`)
+        ])
+        const worker = yield* pidIn(Path.join(dir, "worker"))
+        yield* reap(worker)
+        // Longer than --duration: a lease not renewed meanwhile would have expired.
+        const ended = yield* holder.ended.pipe(Effect.timeoutOption("3500 millis"))
+        if (Option.isSome(ended)) {
+          const before = beatsIn(beats).length
+          yield* Effect.sleep("200 millis")
+          const working = beatsIn(beats).length > before
+          assert.isFalse(
+            working,
+            `leasekit exited (code ${ended.value.code}) and the lease's holder is now ` +
+              `${JSON.stringify((yield* readLease(name))?.spec.holderIdentity)} while a process of CMD's group still works (stderr: ${ended.value.stderr})`
+          )
+        }
+        assert.include(holder.stderr(), "holding the lease until they exit")
+        assert.notStrictEqual((yield* readLease(name))?.spec.holderIdentity, "", "held while the survivor works")
+
+        process.kill(worker, "SIGKILL")
+        const done = yield* endOf(holder)
+        assert.strictEqual(done.code, 0, done.stderr)
+        assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "", "released once the survivor is gone")
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect("SIGTSTP to leasekit (Ctrl-Z, `kill -TSTP`) pauses CMD's group, not leasekit, which keeps the lease; SIGCONT resumes CMD; CMD never runs under a lease that passed on", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `tstp-${suffix()}`
+      const beats = Path.join(dir, "beats")
+      const nextStarted = Path.join(dir, "next-started")
+      const holder = yield* start(["run", ...kube, name, "--duration", "3s", "--", ...sh(`echo $$ > ${dir}/cmd; while :; do date +%s%N >> ${beats}; sleep 0.02; done`)])
+      const cmd = yield* pidIn(Path.join(dir, "cmd"))
+      yield* reap(-cmd)
+      yield* waitUntil("CMD's first beat", () => beatsIn(beats).length > 0)
+      const next = yield* start(["run", ...kube, name, "--duration", "3s", "--verbose", "--", ...sh(`date +%s%N > ${nextStarted}`)])
+      yield* waitUntil("the next holder to wait for the lease", () => next.stderr().includes("; waiting"))
+      holder.kill("SIGTSTP")
+      yield* waitUntil("CMD to be stopped", () => processState(cmd) === "T", "2 seconds")
+      assert.notStrictEqual(processState(holder.pid), "T", "leasekit is not stopped")
+      // Longer than --duration: a lease not renewed meanwhile would pass to the next holder.
+      const took = yield* next.ended.pipe(Effect.timeoutOption("4 seconds"))
+      assert.isTrue(Option.isNone(took), "the next holder still waits: the lease is renewed while CMD is paused")
+      assert.notStrictEqual(processState(holder.pid), "T", "leasekit is still not stopped")
+      assert.strictEqual(processState(cmd), "T", "CMD is still paused")
+
+      holder.kill("SIGCONT")
+      const resumed = beatsIn(beats).length
+      yield* waitUntil("CMD to beat again", () => beatsIn(beats).length > resumed, "2 seconds")
+      holder.kill("SIGTERM")
+      const ended = yield* endOf(holder)
+      assert.strictEqual(ended.code, 143, ended.stderr)
+      const nextEnded = yield* endOf(next)
+      assert.strictEqual(nextEnded.code, 0, nextEnded.stderr)
+      const lastBeat = beatsIn(beats).at(-1)!
+      const nextStart = BigInt(Fs.readFileSync(nextStarted, "utf8").trim())
+      assert.isTrue(lastBeat < nextStart, `CMD ran on ${(Number(lastBeat - nextStart) / 1e6).toFixed(0)} ms after the next holder's CMD started`)
+    }).pipe(Effect.scoped))
+
+  it.effect("--survivors stop: a takeover while the survivors are being stopped is a loss (exit 79), not CMD's status", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `survivors-stop-lost-${suffix()}`
+      const holder = yield* start(["run", ...kube, name, "--duration", "3s", "--grace", "700ms", "--survivors", "stop", "--", ...sh(`${stubbornChild(`${dir}/survivor`)} exit 0`)])
+      yield* reap(yield* pidIn(Path.join(dir, "survivor")))
+      yield* waitUntil("leasekit to stop the survivor", () => holder.stderr().includes("stopping them"), "10 seconds")
+      yield* waitFor("the takeover to succeed", overwriteHolder(name, "admin-took-it"), "10 seconds")
+      const ended = yield* endOf(holder)
+      assert.strictEqual(
+        ended.code,
+        79,
+        `the lease was taken while the processes CMD left in its group ran (README: exit 79); stderr: ${ended.stderr}`
+      )
+      assert.include(ended.stderr, "the command had already exited with status 0")
     }).pipe(Effect.scoped))
 })

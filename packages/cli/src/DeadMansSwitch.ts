@@ -1,7 +1,8 @@
 /**
  * A dead man's switch for `leasekit run`: a tiny `/bin/sh` process that SIGKILLs the command (its
- * whole process group) when leasekit dies without having seen the command through — SIGKILLed,
- * killed by the OOM killer, crashed — so that the command cannot outlive the lease it runs under.
+ * whole session: every process group in it) when leasekit dies without having seen the command
+ * through — SIGKILLed, killed by the OOM killer, crashed — so that the command cannot outlive the
+ * lease it runs under.
  *
  * How it notices. leasekit holds the write end of a pipe whose read end is the switch's stdin.
  * The switch reads one line naming what to kill (`arm`), then waits for a second line. When
@@ -20,8 +21,10 @@
  * Guarantees: once armed, if leasekit's process ends before `disarm`, the targets get SIGKILL
  * within milliseconds. Does not protect: the command when `/bin/sh` cannot be started (the switch
  * is then absent; logged at debug level) or when the switch itself is SIGKILLed; processes that
- * left the command's process group (`setsid`, daemons), nor — when the command shares leasekit's
- * group because stdin is a terminal — anything but the command's own process; the instants
+ * left the command's session (a further `setsid`: `setsid(1)`, daemons), nor — with neither
+ * `pkill` nor `/proc` — processes of the session outside the command's process group, nor — when
+ * the command shares leasekit's group because stdin is a terminal — anything but the command's own
+ * process; a process forked while the switch kills, if it outlives both passes; the instants
  * between leasekit's death and the SIGKILL; a leasekit that is paused (SIGSTOP, a frozen VM) rather
  * than dead — only fencing with `LEASEKIT_TOKEN` protects the data then.
  *
@@ -32,14 +35,41 @@ import * as ChildProcess from "node:child_process"
 import type * as Net from "node:net"
 
 /**
- * The switch's script; `$1` is leasekit's pid. Armed by two lines — the targets (`-PGID` for a
- * group, `PID` for one process, space-separated) and what they are, for the message — and
- * disarmed by a third; end-of-file before the third fires it.
+ * The switch's script; `$1` is leasekit's pid. Armed by two lines — the targets, space-separated
+ * (`sSID` for a session, `-PGID` for a process group, `PID` for one process), and what they are,
+ * for the message — and disarmed by a third; end-of-file before the third fires it.
+ *
+ * A session is killed in this order: the process group of its leader (one `kill`, at once), then
+ * every other process of the session — by `pkill -KILL -s SID` when `pkill` is there (procps,
+ * BusyBox, BSD), else by reading `/proc/PID/stat` in the shell (the session is field 6, counted
+ * after the last `) `, since the command name may hold spaces and parentheses; a name holding a
+ * newline hides its process from this loop). Twice, for what a dying process forked meanwhile.
+ * Where neither `pkill` nor `/proc` exists (macOS has `pkill`) only the leader's group is killed.
  */
-const script = "trap '' HUP INT QUIT TERM USR1 USR2 PIPE TSTP TTIN TTOU; " +
+const script = "trap '' HUP INT QUIT TERM USR1 USR2 PIPE TSTP TTIN TTOU; pk=$(command -v pkill); " +
+  "ks() { s=$1; r=1; if [ -n \"$pk\" ]; then \"$pk\" -KILL -s \"$s\" 2>/dev/null && r=0; " +
+  "elif [ -d /proc/self ]; then for f in /proc/[0-9]*/stat; do " +
+  "IFS= read -r l 2>/dev/null <\"$f\" || continue; l=${l##*) }; set -- $l; [ \"$4\" = \"$s\" ] || continue; " +
+  "p=${f#/proc/}; kill -s KILL -- \"${p%/stat}\" 2>/dev/null && r=0; done; fi; return $r; }; " +
   "IFS= read -r targets || exit 0; IFS= read -r what || what=$targets; read -r _ && exit 0; killed=; " +
-  "for t in $targets; do kill -s KILL -- \"$t\" 2>/dev/null && killed=1; done; " +
+  "for t in $targets; do case $t in " +
+  "s*) kill -s KILL -- \"-${t#s}\" 2>/dev/null && killed=1; ks \"${t#s}\" && killed=1; ks \"${t#s}\";; " +
+  "*) kill -s KILL -- \"$t\" 2>/dev/null && killed=1;; esac; done; " +
   "[ -z \"$killed\" ] || echo \"leasekit: leasekit (pid $1) died while the command ran; SIGKILLed $what\" >&2"
+
+/**
+ * What a switch kills: a process, a process group, or a session (every process group in it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Target =
+  | { readonly _tag: "Process"; readonly pid: number }
+  | { readonly _tag: "Group"; readonly pgid: number }
+  | { readonly _tag: "Session"; readonly sid: number }
+
+const encode = (target: Target): string =>
+  target._tag === "Process" ? String(target.pid) : target._tag === "Group" ? `-${target.pgid}` : `s${target.sid}`
 
 /**
  * An armed-or-not switch.
@@ -48,9 +78,9 @@ const script = "trap '' HUP INT QUIT TERM USR1 USR2 PIPE TSTP TTIN TTOU; " +
  * @category models
  */
 export interface DeadMansSwitch {
-  /** From now on, leasekit's death SIGKILLs `targets` (negative numbers are process groups);
-   * `what` names them in the message the switch then prints. Only the first call counts. */
-  readonly arm: (targets: ReadonlyArray<number>, what: string) => void
+  /** From now on, leasekit's death SIGKILLs `targets`; `what` names them in the message the switch
+   * then prints. Only the first call counts. */
+  readonly arm: (targets: ReadonlyArray<Target>, what: string) => void
   /** Stands the switch down: it exits without killing anything. Idempotent. */
   readonly disarm: () => void
 }
@@ -88,10 +118,10 @@ export const make: Effect.Effect<DeadMansSwitch, never, Scope.Scope> = Effect.ac
     let armed = false
     let disarmed = false
     return {
-      arm: (targets: ReadonlyArray<number>, what: string) => {
+      arm: (targets: ReadonlyArray<Target>, what: string) => {
         if (armed || disarmed) return
         armed = true
-        child.stdin!.write(`${targets.join(" ")}\n${what.replace(/\n/g, " ")}\n`)
+        child.stdin!.write(`${targets.map(encode).join(" ")}\n${what.replace(/\n/g, " ")}\n`)
       },
       disarm: () => {
         if (disarmed) return

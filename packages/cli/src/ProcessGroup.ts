@@ -1,22 +1,35 @@
 /**
- * The processes of a process group, as `leasekit run` sees them: whether any is still alive, which
- * ones, and sending the group a signal.
+ * The processes of a process group, or of a session, as `leasekit run` sees them: whether any is
+ * still alive, which ones, and sending all of them a signal.
+ *
+ * Group or session. `make(pgid)` watches a process group. `session(sid)` watches a session: CMD
+ * runs as a session leader (Node's `detached: true` calls `setsid`), and the processes it starts
+ * stay in its session even when they move to a process group of their own — GNU `timeout` does
+ * (`setpgid(0, 0)`), so do the jobs of a `set -m` script. A signal to a session goes to every
+ * process group found in it (`kill(-pgid)` for each: a process group never spans two sessions),
+ * so nothing but a further `setsid` (a new session, as `setsid(1)` and daemons do) escapes it.
  *
  * Alive means "running or stopped, not a zombie". On Linux a process that has exited stays in its
  * group as a zombie until its parent reaps it, and `kill(-pgid, 0)` still succeeds for it; orphans
  * are reaped by PID 1, which in a container (or a sandbox whose PID 1 is not an init) may never
  * happen — with `leasekit run` as PID 1 they are leasekit's, and Node does not reap processes it
- * did not start. So on Linux membership is read from `/proc` (`/proc/PID/stat`: state and process
- * group), zombies excluded; `kill(-pgid, 0)` answering `ESRCH` is the cheap "empty" answer checked
- * first, and the members found by the last scan are checked before the whole of `/proc` is read
- * again. Without `/proc` (macOS) `kill(-pgid, 0)` decides, with `EPERM` taken as "only zombies
- * left", as Effect's own process spawner does; a live member that leasekit may not signal counts as
- * gone there.
+ * did not start. So on Linux membership is read from `/proc` (`/proc/PID/stat`: state, process
+ * group, session), zombies excluded. A process whose main thread exited while its other threads
+ * run on (`pthread_exit` in `main`) also reads as a zombie there (`Z`): a `Z` process counts as
+ * alive while any of its threads (`/proc/PID/task/TID/stat`) is not a zombie. For a group,
+ * `kill(-pgid, 0)` answering `ESRCH` is the cheap "empty" answer checked first; for a group and a
+ * session alike, the members found by the last scan are checked before the whole of `/proc` is
+ * read again. Without `/proc` (macOS) a session is watched as the process group of its leader
+ * (the same number), and `kill(-pgid, 0)` decides, with `EPERM` taken as "only zombies left", as
+ * Effect's own process spawner does; a live member that leasekit may not signal counts as gone
+ * there.
  *
- * Guarantees: on Linux, `hasLiveMember` is false exactly when no live process is in the group
- * (as of the moment it looked). Does not: tell a zombie from a live process that leasekit may not
- * signal where there is no `/proc`; follow processes that left the group (`setsid`, `setpgid`,
- * daemons) — they are not members any more, and nothing here sees or stops them.
+ * Guarantees: on Linux, `hasLiveMember` is false exactly when no live process is in the group (the
+ * session) as of the moment it looked. Does not: tell a zombie from a live process that leasekit
+ * may not signal where there is no `/proc`; see processes that left the group (`setpgid`) when
+ * watching a group, or that left the session (`setsid`, daemons) — they are not members any more,
+ * and nothing here sees or stops them; without `/proc`, see the processes of a session outside its
+ * leader's group.
  *
  * @since 0.1.0
  */
@@ -32,27 +45,58 @@ const hasProc = (() => {
   }
 })()
 
-/** State and process group of a process from `/proc/PID/stat`, or undefined when it is gone. */
-const statOf = (pid: number): { readonly state: string; readonly pgid: number } | undefined => {
+interface Stat {
+  readonly state: string
+  readonly pgid: number
+  readonly sid: number
+}
+
+/** The stat line of `/proc/PATH/stat` from its state on: "pid (comm) state ppid pgrp session …";
+ * comm may hold spaces and parentheses, so it is split after the last ")". */
+const readStat = (path: string): Stat | undefined => {
   let stat: string
   try {
-    stat = Fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    stat = Fs.readFileSync(`/proc/${path}/stat`, "latin1")
   } catch {
     return undefined
   }
-  // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ")".
-  const [state = "", , pgid = ""] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 3)
-  return { state, pgid: Number(pgid) }
+  const [state = "", , pgid = "", sid = ""] = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 4)
+  return { state, pgid: Number(pgid), sid: Number(sid) }
 }
 
-const isLiveMember = (pid: number, pgid: number): boolean => {
-  const stat = statOf(pid)
-  return stat !== undefined && stat.pgid === pgid && stat.state !== "Z" && stat.state !== "X"
+const exited = (state: string) => state === "Z" || state === "X" || state === "x" || state === ""
+
+/** Whether a process whose stat reads `stat` is alive: not a zombie — or a zombie only because its
+ * main thread exited, while another of its threads still runs. */
+const isAlive = (pid: number, stat: Stat): boolean => {
+  if (!exited(stat.state)) return true
+  if (stat.state !== "Z") return false
+  let tasks: Array<string>
+  try {
+    tasks = Fs.readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return false
+  }
+  return tasks.some((tid) => {
+    const task = readStat(`${pid}/task/${tid}`)
+    return task !== undefined && !exited(task.state)
+  })
 }
 
-/** Reads all of `/proc`: the live members of `pgid`. */
-const scan = (pgid: number): Array<number> => {
-  const members: Array<number> = []
+/** What is watched: the processes whose `key` (process group or session) is `id`. */
+interface Watched {
+  readonly key: "pgid" | "sid"
+  readonly id: number
+}
+
+const isLiveMember = (pid: number, watched: Watched): boolean => {
+  const stat = readStat(String(pid))
+  return stat !== undefined && stat[watched.key] === watched.id && isAlive(pid, stat)
+}
+
+/** Reads all of `/proc`: the live members, with their process groups. */
+const scan = (watched: Watched): Array<{ readonly pid: number; readonly pgid: number }> => {
+  const members: Array<{ readonly pid: number; readonly pgid: number }> = []
   let entries: Array<string>
   try {
     entries = Fs.readdirSync("/proc")
@@ -63,7 +107,8 @@ const scan = (pgid: number): Array<number> => {
     const first = entry.charCodeAt(0)
     if (first < 48 || first > 57) continue
     const pid = Number(entry)
-    if (isLiveMember(pid, pgid)) members.push(pid)
+    const stat = readStat(entry)
+    if (stat !== undefined && stat[watched.key] === watched.id && isAlive(pid, stat)) members.push({ pid, pgid: stat.pgid })
   }
   return members
 }
@@ -78,20 +123,71 @@ const probe = (pgid: number): "exists" | "none" | "denied" => {
   }
 }
 
+/** `kill(-pgid, signal)`: false when there was none to signal. */
+const signalGroup = (pgid: number, sig: NodeJS.Signals): boolean => {
+  try {
+    process.kill(-pgid, sig)
+    return true
+  } catch {
+    // ESRCH: nobody left; EPERM: nobody we may signal.
+    return false
+  }
+}
+
 /**
- * A process group, watched by one observer (the last members it found are remembered).
+ * A process group or a session, watched by one observer (the last members it found are
+ * remembered).
  *
  * @since 0.1.0
  * @category models
  */
 export interface ProcessGroup {
+  /** The process group's id, or the session's (its leader's pid, the id of the leader's group too). */
   readonly pgid: number
-  /** Whether a live (not zombie) process is in the group now. */
+  /** Whether this watches a session rather than a process group. */
+  readonly session: boolean
+  /** Whether a live (not zombie) process is in the group (the session) now. */
   readonly hasLiveMember: () => boolean
   /** The live members now (Linux); elsewhere an empty list when the group looks empty, else `undefined`. */
   readonly liveMembers: () => ReadonlyArray<number> | undefined
-  /** Sends `signal` to every process of the group; false when there was none to signal. */
+  /** Sends `signal` to every process of the group (of every process group of the session); false
+   * when there was none to signal. */
   readonly signal: (signal: NodeJS.Signals) => boolean
+}
+
+const watch = (watched: Watched): ProcessGroup => {
+  const { id } = watched
+  const session = watched.key === "sid"
+  let known: ReadonlyArray<number> = []
+  const rescan = () => {
+    const members = scan(watched)
+    known = members.map((m) => m.pid)
+    return members
+  }
+  const liveMembers = (): ReadonlyArray<number> | undefined => {
+    if (!hasProc) return probe(id) === "exists" ? undefined : []
+    // A session's members may all be in other groups than its leader's: no shortcut there.
+    if (!session && probe(id) === "none") return []
+    rescan()
+    return known
+  }
+  const hasLiveMember = (): boolean => {
+    if (!hasProc) return probe(id) === "exists"
+    if (!session && probe(id) === "none") return false
+    if (known.some((pid) => isLiveMember(pid, watched))) return true
+    return rescan().length > 0
+  }
+  const signal = (sig: NodeJS.Signals): boolean => {
+    if (!session || !hasProc) return signalGroup(id, sig)
+    // The leader's group first (the usual case: everything is in it), then every other group
+    // found in the session. A group with only zombies left in it takes the signal harmlessly.
+    let any = signalGroup(id, sig)
+    const groups = new Set(rescan().map((m) => m.pgid))
+    groups.delete(id)
+    for (const pgid of groups) if (signalGroup(pgid, sig)) any = true
+    return any
+  }
+  return { pgid: id, session, hasLiveMember, liveMembers, signal }
 }
 
 /**
@@ -100,34 +196,16 @@ export interface ProcessGroup {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (pgid: number): ProcessGroup => {
-  let known: ReadonlyArray<number> = []
-  const liveMembers = (): ReadonlyArray<number> | undefined => {
-    const answer = probe(pgid)
-    if (answer === "none" || (answer === "denied" && !hasProc)) return []
-    if (!hasProc) return undefined
-    known = scan(pgid)
-    return known
-  }
-  const hasLiveMember = (): boolean => {
-    const answer = probe(pgid)
-    if (answer === "none" || (answer === "denied" && !hasProc)) return false
-    if (!hasProc) return true
-    if (known.some((pid) => isLiveMember(pid, pgid))) return true
-    known = scan(pgid)
-    return known.length > 0
-  }
-  const signal = (sig: NodeJS.Signals): boolean => {
-    try {
-      process.kill(-pgid, sig)
-      return true
-    } catch {
-      // ESRCH: nobody left; EPERM: nobody we may signal.
-      return false
-    }
-  }
-  return { pgid, hasLiveMember, liveMembers, signal }
-}
+export const make = (pgid: number): ProcessGroup => watch({ key: "pgid", id: pgid })
+
+/**
+ * Watches the session `sid` — every process group in it (without `/proc`: the process group
+ * `sid`, its leader's).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const session = (sid: number): ProcessGroup => watch({ key: "sid", id: sid })
 
 /**
  * The pids as a message shows them: `pid 12`, `pids 12, 13`, or `processes` when unknown.

@@ -7,20 +7,22 @@
  * for its duration),
  * starts CMD with `LEASEKIT_TOKEN` (the fencing token), `LEASEKIT_HOLDER` and `LEASEKIT_LEASE`
  * (`namespace/name`) added to its environment, renews the lease in the background, passes
- * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 on to CMD's process group, and releases the lease
- * once CMD *and its process group* have ended, exiting with CMD's status (`Supervisor.ts` says
- * what is supervised, and how, when stdin is a terminal). Processes CMD leaves behind in its group
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 (and SIGTSTP/SIGCONT) on to CMD's session, and
+ * releases the lease once CMD *and its session* have ended, exiting with CMD's status
+ * (`Supervisor.ts` says what is supervised — every process group of CMD's session, which only a
+ * further `setsid` leaves — and how, when stdin is a terminal). Processes CMD leaves behind
  * (`sh -c 'job &'`) keep the lease held and renewed until they exit, or with `--survivors stop`
  * get SIGTERM and SIGKILL after `--grace` before the release. When the lease is lost while CMD or
  * what it left runs — another holder took it, an admin released it, or it could not be renewed
- * before the renew deadline — the whole group gets SIGTERM, SIGKILL after `--grace` to whatever is
- * left, and leasekit exits with 79 once the group is empty. After a forwarded SIGINT, SIGTERM,
- * SIGHUP or SIGQUIT, CMD gets all the time it takes, but what it leaves in its group once it
+ * before the renew deadline — the whole session gets SIGTERM, SIGKILL after `--grace` to whatever
+ * is left, and leasekit exits with 79 once the session is empty (also when the loss comes while
+ * the processes CMD left are being stopped). After a forwarded SIGINT, SIGTERM,
+ * SIGHUP or SIGQUIT, CMD gets all the time it takes, but what it leaves in its session once it
  * exited is stopped the same way. The lease is checked once more right before CMD is started: a
  * lease lost (or past its renew deadline, as after a long pause of this process) between the
  * acquisition and the start exits 79 without starting CMD. A takeover that the lease's watch
  * shows (`TenureWatch.ts`) counts as a loss at once, not at the next renewal. If leasekit dies (SIGKILL, OOM, crash)
- * while CMD's group runs, a dead man's switch SIGKILLs the group (`DeadMansSwitch.ts`).
+ * while CMD's session runs, a dead man's switch SIGKILLs the session (`DeadMansSwitch.ts`).
  *
  * The release waits at most the grace (the default grace when `--grace` is shorter): one that is
  * not confirmed by then — the API server unreachable at the end — is reported in one line ("could
@@ -29,11 +31,11 @@
  * reported "lost" while its release is tried, unless renewals were already failing before.
  *
  * Guarantees (those of `Lease` in @leasekit/core, under its clock-rate assumption): CMD is
- * started only while the lease is held; on a loss by the renew deadline, CMD's group is signalled
+ * started only while the lease is held; on a loss by the renew deadline, CMD's session is signalled
  * at the deadline and SIGKILLed within the grace, which `RunOptions.ts` keeps inside the margin
  * `duration − renewDeadline` before any other contender may take the lease over; the lease is
- * released only after CMD and its process group have ended. Does not guarantee: that SIGKILL ends
- * every process CMD started (those that left its process group, or — when stdin is a terminal —
+ * released only after CMD and its session have ended. Does not guarantee: that SIGKILL ends
+ * every process CMD started (those that left its session by a further `setsid`, or — when stdin is a terminal —
  * its children), nor anything for a loss that is not declared by the deadline (another holder or
  * an admin already took the lease: CMD is then overlapping it from the start), nor anything while
  * leasekit is paused (SIGSTOP, a frozen VM) rather than dead; work a CMD does after the lease
@@ -102,7 +104,7 @@ export const config = {
   ),
   survivors: Flag.Literals("survivors", ["wait", "stop"]).pipe(
     Flag.withDescription(
-      "when CMD exits and leaves live processes in its process group (as `sh -c 'job &'`): wait — keep the lease held " +
+      "when CMD exits and leaves live processes in its session (as `sh -c 'job &'`): wait — keep the lease held " +
         "and renewed until they have exited (the default, as flock); stop — SIGTERM them, SIGKILL after --grace, then release"
     ),
     Flag.withDefault("wait" as const)
@@ -227,7 +229,7 @@ const program = (c: Config) =>
         ))
     )
     yield* Deferred.succeed(spawned, child)
-    yield* Effect.logDebug(`started ${file} (pid ${child.pid}${child.ownGroup ? ", own process group" : ""})`)
+    yield* Effect.logDebug(`started ${file} (pid ${child.pid}${child.ownGroup ? ", own session" : ""})`)
 
     // A takeover the lease's watch shows is a loss now, not at the next renewal.
     let seenByWatch = false
@@ -264,7 +266,7 @@ const program = (c: Config) =>
         ? `${outcome.error.message}${seenByWatch ? " (seen through the lease's watch)" : ""}; the command was stopped (${how})`
         : `${outcome.error.message}; the command had already exited with status ${
           Supervisor.statusOf(outcome.ended)
-        }, and the processes it left in its process group were stopped`,
+        }, and the processes it left running were stopped`,
       reason === "DeadlineExceeded"
         ? "renewals did not reach the API server in time: check the network and the API server's load, or use a longer --duration"
         : `someone else changed the lease (\`leasekit release --force\`, kubectl, or another contender); see \`leasekit status ${c.name}\``

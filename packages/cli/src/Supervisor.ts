@@ -3,51 +3,69 @@
  * everything it started (SIGTERM, then SIGKILL after a grace period), deal with what it leaves
  * behind, and report how it ended.
  *
- * Process groups. When stdin is not a terminal (cron, Kubernetes, CI, scripts) the command runs
- * in a process group of its own, and the *group* is what is supervised: every signal — forwarded
- * or sent to stop it — goes to the whole group, and the command counts as finished only once its
- * own process has exited *and* no live process is left in its group (`ProcessGroup.ts`; zombies do
- * not count). When stdin is a terminal the command stays in leasekit's group so that it can use
- * the terminal; the terminal then delivers Ctrl-C (SIGINT) and Ctrl-\ (SIGQUIT) to every process
- * of that foreground group directly, so those two are not forwarded a second time, other signals
- * reach the command's own process only, and only that process is supervised: its children are
- * neither waited for nor stopped (they share a group with leasekit itself and whatever else the
- * shell started with it, which leasekit cannot signal as a whole).
+ * Sessions. When stdin is not a terminal (cron, Kubernetes, CI, scripts) the command runs in a
+ * session of its own (Node's `detached: true` calls `setsid`; its process group is then its own
+ * too), and the *session* is what is supervised: every process the command starts stays in it,
+ * also one that moves to a process group of its own — GNU `timeout` does, and so do the jobs of
+ * a `set -m` script. Every signal — forwarded or sent to stop it — goes to every process group of
+ * the session (`ProcessGroup.ts`, from `/proc`), and the command counts as finished only once its
+ * own process has exited *and* no live process is left in its session (zombies do not count, but
+ * a process whose main thread exited while its other threads run does). Only a further `setsid`
+ * (`setsid(1)`, a daemon's double fork) leaves the session, and escapes supervision. Without
+ * `/proc` (macOS) the session is supervised as the command's process group. When stdin is a
+ * terminal the command stays in leasekit's group so that it can use the terminal; the terminal
+ * then delivers Ctrl-C (SIGINT) and Ctrl-\ (SIGQUIT) to every process of that foreground group
+ * directly, so those two are not forwarded a second time, other signals reach the command's own
+ * process only, and only that process is supervised: its children are neither waited for nor
+ * stopped (they share a group with leasekit itself and whatever else the shell started with it,
+ * which leasekit cannot signal as a whole).
  *
- * Forwarding. While the command (or its group) runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1
+ * Forwarding. While the command (or its session) runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1
  * and SIGUSR2 sent to leasekit are passed on and do not stop leasekit: it keeps renewing the lease
  * until the command has exited. The first four ask for a stop: once the command's own process
- * has exited after one of them, whatever it left in its group is stopped (SIGTERM, SIGKILL after
- * the grace), not waited for. The usual handlers (interrupt on SIGINT/SIGTERM) are put back when
- * the scope closes.
+ * has exited after one of them, whatever it left in its session is stopped (SIGTERM, SIGKILL after
+ * the grace), not waited for. Job control (a session of its own only): SIGTSTP (Ctrl-Z, `kill
+ * -TSTP`) does not stop leasekit; it pauses the command's session — sent on as SIGSTOP, since the
+ * kernel discards SIGTSTP's stop in an orphaned process group, which a session leader's group
+ * always is — and leasekit keeps the lease held and renewed for the paused command; SIGCONT is
+ * passed on; SIGTTIN and SIGTTOU are ignored. The usual handlers (interrupt on SIGINT/SIGTERM) are
+ * put back when the scope closes.
  *
- * `supervise` runs the command to its end:
- * - the lease lost while the command runs: the group gets SIGTERM, SIGKILL after the grace to
- *   whatever is left of it — also when the command's own process exited at the SIGTERM while a
- *   child of it ignores it — and `supervise` returns once the group is empty;
- * - the command exits and left live processes in its group ("survivors", as `sh -c 'job &'`):
- *   with `wait` (the default, as flock, whose lock is held while any process holds the file) they
- *   keep the lease held and renewed until they have exited; with `stop` they are stopped (SIGTERM,
- *   SIGKILL after the grace). A loss or a stop signal while waiting stops them too.
+ * `supervise` runs the command to its end. The loss of the lease is watched once, for all of it,
+ * and every wait races it:
+ * - the lease lost while the command runs: the session gets SIGTERM (and SIGCONT, for what is
+ *   paused), SIGKILL after the grace to whatever is left of it — also when the command's own
+ *   process exited at the SIGTERM while a child of it ignores it — and `supervise` returns once
+ *   the session is empty;
+ * - the command exits: processes of its session get up to 100 ms to exit with it (a pipeline); a
+ *   loss cuts that short, so it adds nothing to the time between the loss and the SIGKILL. Those
+ *   still live then are "survivors" (as `sh -c 'job &'`): with `wait` (the default, as flock, whose
+ *   lock is held while any process holds the file) they keep the lease held and renewed until they
+ *   have exited; with `stop` they are stopped (SIGTERM, SIGKILL after the grace). A loss or a stop
+ *   signal while waiting stops them too. A loss while they are being stopped does not restart the
+ *   stop (its SIGTERM went out before the loss, so its SIGKILL comes within the grace of the loss)
+ *   but is how it ends: `Lost`, `during: "survivors"`.
  *
- * Parent death. A dead man's switch (`DeadMansSwitch.ts`) is armed with the command's group (with
+ * Parent death. A dead man's switch (`DeadMansSwitch.ts`) is armed with the command's session (with
  * the command's process alone when stdin is a terminal) right after the start, and disarmed once
- * the group is empty: if leasekit dies in between — SIGKILL, OOM killer, crash — the switch
- * SIGKILLs the group within milliseconds, so the command cannot outlive the lease.
+ * the session is empty: if leasekit dies in between — SIGKILL, OOM killer, crash — the switch
+ * SIGKILLs the session within milliseconds, so the command cannot outlive the lease.
  *
  * Why `node:child_process` and not `effect/process`: `run` needs the command's terminating signal
  * (for the 128+N status), inherited stdio, a group of its own only when stdin is not a terminal,
- * and supervision of the group after its leader exited; `ChildProcess` reports an exit code only
+ * and supervision of the session after its leader exited; `ChildProcess` reports an exit code only
  * and its group handling ends with the leader.
  *
- * Guarantees: when the scope closes, no live process is left in the command's group — if one
- * is, the group is stopped (SIGTERM, SIGKILL after the grace) and awaited — so a lease released
- * by an enclosing scope is released after the command and its group ended. Does not guarantee:
- * that processes which left the command's process group (`setsid`, daemons), or — when stdin is a
- * terminal — the command's children, are waited for or stopped; that a process leasekit may not
- * signal (another user's, through a setuid program) is stopped (it is reported after the SIGKILL);
- * anything for the instants between leasekit's death and the switch's SIGKILL, or when the switch
- * could not be started (no `/bin/sh`) or was itself SIGKILLed.
+ * Guarantees: when the scope closes, no live process is left in the command's session — if one
+ * is, the session is stopped (SIGTERM, SIGKILL after the grace) and awaited — so a lease released
+ * by an enclosing scope is released after the command and its session ended. Does not guarantee:
+ * that processes which left the command's session (a further `setsid`: `setsid(1)`, daemons) —
+ * or, without `/proc`, its process group — or, when stdin is a terminal, the command's children,
+ * are waited for or stopped; that a process leasekit may not signal (another user's, through a
+ * setuid program) is stopped (it is reported after the SIGKILL); anything for the instants between
+ * leasekit's death and the switch's SIGKILL, or when the switch could not be started (no `/bin/sh`)
+ * or was itself SIGKILLed; that a paused command acts on a forwarded stop signal before it is
+ * continued (SIGCONT).
  *
  * @since 0.1.0
  */
@@ -121,19 +139,19 @@ export class SpawnError extends Data.TaggedError("SpawnError")<{
  */
 export interface Child {
   readonly pid: number
-  /** Whether it runs in a process group of its own (signals then go to the whole group, and the
-   * group is supervised). */
+  /** Whether it runs in a session (and process group) of its own: signals then go to every
+   * process group of the session, and the session is supervised. */
   readonly ownGroup: boolean
   /** Waits until the command's own process ended. */
   readonly ended: Effect.Effect<Ended>
-  /** Waits until the command's own process ended and no live process is left in its group (its
-   * own process only, without a group of its own). */
+  /** Waits until the command's own process ended and no live process is left in its session (its
+   * own process only, without a session of its own). */
   readonly settled: Effect.Effect<Ended>
-  /** The live processes in its group now (empty without a group of its own); `undefined` when
-   * the group has some but the system cannot list them. */
+  /** The live processes in its session now (empty without a session of its own); `undefined`
+   * when the session has some but the system cannot list them. */
   readonly members: Effect.Effect<ReadonlyArray<number> | undefined>
-  /** Sends `signal` to its group (to its own process without a group of its own); no-op once
-   * nothing is left to signal. */
+  /** Sends `signal` to every process group of its session (to its own process without a session
+   * of its own); no-op once nothing is left to signal. */
   readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
   /** SIGTERM, then SIGKILL to whatever is left after `grace`; waits until settled (after the
    * SIGKILL, for a bounded time: a process leasekit may not signal is reported and left). */
@@ -148,24 +166,25 @@ export interface Child {
  */
 export interface SpawnOptions {
   readonly env: NodeJS.ProcessEnv
-  /** Default: a group of its own unless stdin is a terminal. */
+  /** Default: a session (and group) of its own unless stdin is a terminal. */
   readonly ownGroup?: boolean | undefined
   /** Grace period of the stop on scope close. */
   readonly grace: Duration.Duration
 }
 
-/** How often an emptying group is looked at: soon at first, then every 100 ms. */
+/** How often an emptying session is looked at: soon at first, then every 100 ms. */
 const pollGroup = Schedule.min([Schedule.exponential("10 millis"), Schedule.spaced("100 millis")])
 
-/** How long processes of the group that exit with the command may take before they count as left behind. */
+/** How long processes of the session that exit with the command may take before they count as left
+ * behind (cut short by a loss). */
 const settling = Duration.millis(100)
 
-/** How long the group may take to disappear after SIGKILL before what is left is reported. */
+/** How long the session may take to empty after SIGKILL before what is left is reported. */
 const afterKill = Duration.seconds(2)
 
 /**
  * Starts `command` with `args`, stdio inherited, and arms a dead man's switch on it. When the
- * scope closes while the command or anything of its group runs, the group is stopped and awaited.
+ * scope closes while the command or anything of its session runs, the session is stopped and awaited.
  *
  * @since 0.1.0
  * @category constructors
@@ -188,8 +207,10 @@ export const spawn = (
       // Armed at once: the pid is known as soon as spawn() returns (undefined when it failed).
       if (child.pid !== undefined) {
         deadMansSwitch.arm(
-          ownGroup ? [-child.pid, child.pid] : [child.pid],
-          ownGroup ? `the command's process group ${child.pid}` : `the command (pid ${child.pid})`
+          ownGroup
+            ? [{ _tag: "Session", sid: child.pid }, { _tag: "Process", pid: child.pid }]
+            : [{ _tag: "Process", pid: child.pid }],
+          ownGroup ? `the command's process group ${child.pid} and every process of its session` : `the command (pid ${child.pid})`
         )
       }
       const onError = (error: NodeJS.ErrnoException) =>
@@ -206,9 +227,11 @@ export const spawn = (
       })
     })
     const pid = proc.pid!
-    const group = ownGroup ? ProcessGroup.make(pid) : undefined
+    // Its own group is also a session of its own (`detached: true` is `setsid`): the session is
+    // what is watched and signalled, so that what moved to a group of its own (`timeout`) is too.
+    const group = ownGroup ? ProcessGroup.session(pid) : undefined
     const ended = Deferred.await(endedSignal)
-    /** Set once the group was seen empty: its number may be reused from then on. */
+    /** Set once the session was seen empty: its number may be reused from then on. */
     const gone = yield* Ref.make(false)
 
     /** Settled now? Disarms the switch the first time it is. */
@@ -226,12 +249,12 @@ export const spawn = (
     )
     const members = Effect.map(Ref.get(gone), (isGone) => group === undefined || isGone ? [] : group.liveMembers())
 
-    /** Sends `sig` to the group, or to the command's process (Node ignores a kill once it exited). */
+    /** Sends `sig` to the session, or to the command's process (Node ignores a kill once it exited). */
     const send = (sig: NodeJS.Signals) =>
       Effect.flatMap(Ref.get(gone), (isGone) =>
         Effect.sync(() => {
           if (isGone) return
-          // A command that left its group (setsid) still gets it when nobody in the group did.
+          // The command's own process still gets it when nobody in the session did.
           if (group !== undefined && group.signal(sig)) return
           try {
             proc.kill(sig)
@@ -245,11 +268,13 @@ export const spawn = (
         yield* send(sig)
       })
 
-    const what = group === undefined ? `the command (pid ${pid})` : `the command's process group ${pid}`
+    const what = group === undefined ? `the command (pid ${pid})` : `the command's session ${pid}`
     const stop = (grace: Duration.Duration) =>
       Effect.gen(function*() {
         if (yield* settledNow) return yield* ended
         yield* send("SIGTERM")
+        // A process stopped (SIGTSTP passed on, SIGSTOP) acts on the SIGTERM only once continued.
+        yield* send("SIGCONT")
         const done = yield* Effect.timeoutOption(settled, grace)
         if (Option.isSome(done)) return done.value
         const left = yield* members
@@ -257,10 +282,22 @@ export const spawn = (
           `${what} ${group === undefined ? "still running" : `still has ${ProcessGroup.describe(left)} running`} ` +
             `${Durations.format(grace)} after SIGTERM; sending SIGKILL`
         )
-        yield* send("SIGKILL")
-        // The command's own process too, should it have left the group.
-        yield* Effect.sync(() => proc.kill("SIGKILL"))
-        const killed = yield* Effect.timeoutOption(settled, afterKill)
+        // The command's own process too, should nothing else be left to signal. Sent again at each
+        // look until the session is empty: a process forked while the session was being listed
+        // (a group of its own not yet signalled) gets it the next time.
+        const kill = send("SIGKILL").pipe(Effect.andThen(Effect.sync(() => {
+          try {
+            proc.kill("SIGKILL")
+          } catch {
+            // Already gone.
+          }
+        })))
+        const killed = yield* kill.pipe(
+          Effect.andThen(settledNow),
+          Effect.repeat({ schedule: pollGroup, until: (done) => done }),
+          Effect.andThen(ended),
+          Effect.timeoutOption(afterKill)
+        )
         if (Option.isSome(killed)) return killed.value
         yield* Effect.logWarning(
           `${what} still has ${ProcessGroup.describe(yield* members)} running ${Durations.format(afterKill)} after ` +
@@ -276,7 +313,7 @@ export const spawn = (
   }))
 
 /**
- * Whether a command gets a process group of its own by default: yes, unless stdin is a terminal
+ * Whether a command gets a session (and process group) of its own by default: yes, unless stdin is a terminal
  * (whose Ctrl-C must reach the command directly).
  *
  * @since 0.1.0
@@ -293,8 +330,25 @@ export const defaultOwnGroup = (): boolean => !process.stdin.isTTY
 export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"]
 
 /**
+ * Job control, while the command has a group (a session) of its own: SIGTSTP and SIGCONT are
+ * passed on to it and do not stop leasekit, which keeps renewing the lease for the paused command;
+ * SIGTTIN and SIGTTOU (a background read or write on leasekit's terminal) are ignored. SIGTSTP is
+ * passed on as SIGSTOP: the command's group, alone in its session, is an orphaned process group,
+ * for which the kernel discards the stop of SIGTSTP. Without a group of its own the command shares
+ * leasekit's job, which the terminal stops and continues as a whole: these keep their usual effect
+ * then.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const jobControlSignals: ReadonlyArray<NodeJS.Signals> = ["SIGTSTP", "SIGCONT", "SIGTTIN", "SIGTTOU"]
+
+/** The job control signals that are not passed on, only kept from stopping leasekit. */
+const ignoredSignals: ReadonlyArray<NodeJS.Signals> = ["SIGTTIN", "SIGTTOU"]
+
+/**
  * The forwarded signals that ask for a stop: after one of them, what the command leaves in its
- * group is stopped rather than waited for.
+ * session is stopped rather than waited for.
  *
  * @since 0.1.0
  * @category constants
@@ -333,18 +387,23 @@ export const forwardSignals = (
     const stopRequested = yield* Deferred.make<NodeJS.Signals>()
     const run = Effect.runForkWith(yield* Effect.context<never>())
     const forward = (sig: NodeJS.Signals) => () => {
+      if (ignoredSignals.includes(sig)) return void run(Effect.logDebug(`received ${sig}; ignoring it`))
       const terminal = fromTerminal.has(sig)
+      // An orphaned group (the command's own session) is not stopped by SIGTSTP.
+      const sent: NodeJS.Signals = sig === "SIGTSTP" ? "SIGSTOP" : sig
       run(
-        Effect.logDebug(`received ${sig}; ${terminal ? "the terminal delivered it" : "forwarding it"} to the command`).pipe(
+        Effect.logDebug(
+          `received ${sig}; ${terminal ? "the terminal delivered it" : `forwarding it${sent === sig ? "" : ` as ${sent}`}`} to the command`
+        ).pipe(
           // Recorded before it reaches the command, so that whoever sees the command end sees it.
           Effect.andThen(stoppingSignals.includes(sig) ? Deferred.succeed(stopRequested, sig) : Effect.void),
-          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) => c.signal(sig)))
+          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) => c.signal(sent)))
         )
       )
     }
     yield* Effect.acquireRelease(
       Effect.sync(() =>
-        forwardedSignals.map((sig) => {
+        [...forwardedSignals, ...(ownGroup ? jobControlSignals : [])].map((sig) => {
           const previous = process.rawListeners(sig) as Array<(...args: Array<unknown>) => void>
           process.removeAllListeners(sig)
           const handler = forward(sig)
@@ -369,7 +428,7 @@ export const forwardSignals = (
   })
 
 /**
- * What happens to live processes the command leaves in its group when it exits by itself:
+ * What happens to live processes the command leaves in its session when it exits by itself:
  * `wait` — they keep the lease held (and renewed) until they have exited; `stop` — SIGTERM,
  * SIGKILL after the grace, then the lease is released.
  *
@@ -379,7 +438,7 @@ export const forwardSignals = (
 export type Survivors = "wait" | "stop"
 
 /**
- * How a supervised command ended: by itself (and its group with it), or stopped because the lease
+ * How a supervised command ended: by itself (and its session with it), or stopped because the lease
  * was lost — while its own process ran (`running`), or while processes it left behind ran.
  *
  * @since 0.1.0
@@ -408,8 +467,8 @@ export interface SuperviseOptions<E> {
 }
 
 /**
- * Runs the command to its end — its own process and its group — as the module header describes,
- * and returns how it ended. When it returns, no live process is left in the command's group (but
+ * Runs the command to its end — its own process and its session — as the module header describes,
+ * and returns how it ended. When it returns, no live process is left in the command's session (but
  * those a SIGKILL could not end, which are reported).
  *
  * @since 0.1.0
@@ -419,7 +478,13 @@ export const supervise = <E>(child: Child, options: SuperviseOptions<E>): Effect
   Effect.gen(function*() {
     const { grace, notify } = options
     const plan = `SIGTERM now, SIGKILL after ${Durations.format(grace)}`
-    const lostNow = options.lost.pipe(Effect.catch((error) => Effect.succeed({ _tag: "Lost", error } as const)))
+    // The loss is watched once, for the whole supervision: every wait below races it.
+    const loss = yield* Deferred.make<{ readonly _tag: "Lost"; readonly error: E }>()
+    yield* options.lost.pipe(
+      Effect.catch((error) => Deferred.succeed(loss, { _tag: "Lost", error } as const)),
+      Effect.forkScoped
+    )
+    const lostNow = Deferred.await(loss)
 
     const first = yield* Effect.raceFirst(child.ended.pipe(Effect.map((ended) => ({ _tag: "Ended", ended }) as const)), lostNow)
     if (first._tag === "Lost") {
@@ -429,23 +494,49 @@ export const supervise = <E>(child: Child, options: SuperviseOptions<E>): Effect
     }
     const ended = first.ended
     const status = statusOf(ended)
-    // Processes of the group that are exiting with the command (a pipeline, a signal that reached
-    // them all) are not survivors: give them a moment before looking.
-    if (Option.isSome(yield* Effect.timeoutOption(child.settled, settling))) return { _tag: "Exited", ended } as const
+    const exited = { _tag: "Exited", ended } as const
+    const lostWhileLeft = (error: E) =>
+      Effect.gen(function*() {
+        yield* notify(`stopping what the command left running: ${plan}`)
+        yield* child.stop(grace)
+        return { _tag: "Lost", error, ended, during: "survivors" } as const
+      })
+    /** Stops what the command left. A loss meanwhile does not restart the stop — its SIGTERM went
+     * out before the loss, so its SIGKILL comes within the grace of it — but is how it ends. */
+    const stopLeft = (line: string) =>
+      Effect.gen(function*() {
+        yield* notify(line)
+        yield* child.stop(grace)
+        const lost = yield* Deferred.poll(loss)
+        if (Option.isNone(lost)) return exited
+        const { error } = yield* lost.value
+        return { _tag: "Lost", error, ended, during: "survivors" } as const
+      })
+
+    // Processes of the session that are exiting with the command (a pipeline, a signal that
+    // reached them all) are not survivors: give them a moment before looking — a moment the loss
+    // cuts short, so that it does not add to the time between the loss and the SIGKILL.
+    const afterExit = yield* Effect.raceFirst(
+      Effect.timeoutOption(child.settled, settling).pipe(Effect.map(Option.match({
+        onNone: () => ({ _tag: "Left" }) as const,
+        onSome: () => ({ _tag: "Settled" }) as const
+      }))),
+      lostNow
+    )
+    if (afterExit._tag === "Settled") return exited
     const left = yield* child.members
-    if (left !== undefined && left.length === 0) return { _tag: "Exited", ended } as const
+    if (left !== undefined && left.length === 0) return exited
+    if (afterExit._tag === "Lost") return yield* lostWhileLeft(afterExit.error)
     const survivors = ProcessGroup.describe(left)
 
     const stopping = yield* options.forwarding.stopRequestedYet
     if (Option.isSome(stopping) || options.survivors === "stop") {
       const why = Option.isSome(stopping) ? `after ${stopping.value}` : `with status ${status}`
-      yield* notify(`the command exited ${why} and left ${survivors} in its group; stopping them: ${plan}`)
-      yield* child.stop(grace)
-      return { _tag: "Exited", ended } as const
+      return yield* stopLeft(`the command exited ${why} and left ${survivors} running; stopping them: ${plan}`)
     }
 
     yield* notify(
-      `the command exited with status ${status} and left ${survivors} in its group; ` +
+      `the command exited with status ${status} and left ${survivors} running; ` +
         "holding the lease until they exit (--survivors stop stops them instead)"
     )
     const next = yield* Effect.raceAllFirst([
@@ -455,14 +546,10 @@ export const supervise = <E>(child: Child, options: SuperviseOptions<E>): Effect
     ])
     switch (next._tag) {
       case "Settled":
-        return { _tag: "Exited", ended } as const
+        return exited
       case "Stop":
-        yield* notify(`stopping what the command left in its group (${next.signal}): ${plan}`)
-        yield* child.stop(grace)
-        return { _tag: "Exited", ended } as const
+        return yield* stopLeft(`stopping what the command left running (${next.signal}): ${plan}`)
       case "Lost":
-        yield* notify(`stopping what the command left in its group: ${plan}`)
-        yield* child.stop(grace)
-        return { _tag: "Lost", error: next.error, ended, during: "survivors" } as const
+        return yield* lostWhileLeft(next.error)
     }
-  })
+  }).pipe(Effect.scoped)
