@@ -38,7 +38,7 @@ const spawn = (file: string, args: ReadonlyArray<string>) => spawnProcess(file, 
 const start = (args: ReadonlyArray<string>) => spawn(bin, args)
 
 /** This suite's waits poll every 20 ms, for 20 s unless the call names another timeout. */
-const { waitFor, waitUntil } = polling("20 millis", "20 seconds")
+const { pidIn, waitFor, waitUntil } = polling("20 millis", "20 seconds")
 
 /** Waits for leasekit's exit, bounded. */
 const endOf = (holder: Running, timeout: Duration.Input = "30 seconds") =>
@@ -50,11 +50,6 @@ const endOf = (holder: Running, timeout: Duration.Input = "30 seconds") =>
 const tempDir = makeTempDir("leasekit-process-test-")
 
 /** The pid a command wrote into `file`, once it has. */
-const pidIn = (file: string) =>
-  waitUntil(`a pid in ${Path.basename(file)}`, () => Fs.existsSync(file) && /^\d+\n/.test(Fs.readFileSync(file, "utf8"))).pipe(
-    Effect.map(() => Number(Fs.readFileSync(file, "utf8").trim()))
-  )
-
 /** A child of CMD (a subshell in the background) that ignores SIGTERM and SIGINT, as do its own
  * children; writes its pid into `pidFile` and, every 20 ms, a timestamp into `beats` (when given),
  * until killed. */

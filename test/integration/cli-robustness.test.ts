@@ -12,17 +12,12 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { leaseObjects } from "./leaseObjects.ts"
-import { admin, beatsIn, makeTempDir, reap, sh, start, waitFor, waitUntil } from "./leasekitProcess.ts"
+import { admin, beatsIn, makeTempDir, pidIn, reap, sh, start, waitFor, waitUntil } from "./leasekitProcess.ts"
 
 const namespace = "leasekit-cli-robust"
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
 const { overwriteHolder, readLease } = leaseObjects(namespace)
 const tempDir = makeTempDir("leasekit-cli-robust-")
-
-const pidIn = (file: string) =>
-  waitUntil(`a pid in ${Path.basename(file)}`, () => Fs.existsSync(file) && /^\d+\n/.test(Fs.readFileSync(file, "utf8"))).pipe(
-    Effect.map(() => Number(Fs.readFileSync(file, "utf8").trim()))
-  )
 
 layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "4 minutes" })("leasekit run, robust", (it) => {
   it.effect("a stderr pipe that is full (its reader stalled): on a takeover CMD's group is still stopped within the grace", () =>

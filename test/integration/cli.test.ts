@@ -41,16 +41,35 @@ const pauseAfter = (dir: string, marker: string): NodeJS.ProcessEnv => {
   const file = Path.join(dir, "pause-after.cjs")
   Fs.writeFileSync(
     file,
-    `const write = process.stderr.write.bind(process.stderr)
+    `const marker = ${JSON.stringify(marker)}
 let paused = false
+const pause = () => {
+  paused = true
+  process.kill(process.pid, "SIGSTOP")
+}
+const write = process.stderr.write.bind(process.stderr)
 process.stderr.write = (chunk, ...rest) => {
   const result = write(chunk, ...rest)
-  if (!paused && String(chunk).includes(${JSON.stringify(marker)})) {
-    paused = true
-    process.kill(process.pid, "SIGSTOP")
-  }
+  if (!paused && String(chunk).includes(marker)) pause()
   return result
 }
+// leasekit's own lines go through asynchronous fs.write on fd 2 (Stderr.ts): the marked one is
+// written synchronously here, then the process stops — right after the line, as above.
+const fs = require("node:fs")
+const fsWrite = fs.write
+fs.write = function (fd, data, ...rest) {
+  if (fd !== 2 || paused || !String(data).includes(marker)) return fsWrite.call(this, fd, data, ...rest)
+  const callback = rest.find((arg) => typeof arg === "function")
+  let error = null
+  try {
+    fs.writeSync(2, data)
+  } catch (e) {
+    error = e
+  }
+  pause()
+  if (callback !== undefined) process.nextTick(() => callback(error, String(data).length, data))
+}
+require("node:module").syncBuiltinESMExports()
 `
   )
   return { NODE_OPTIONS: `--require ${file}` }
@@ -232,13 +251,15 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const name = `prespawn-${suffix()}`
       const ran = Path.join(dir, "ran")
       const nextStarted = Path.join(dir, "next-started")
-      // Stopped right after logging the acquisition, before starting CMD.
+      // Stopped right after the core logged the acquisition (its debug line is written as it is
+      // logged: the lines before it went out during the acquisition's round trips), before `run`
+      // re-checks the lease and starts CMD.
       const paused = yield* start(
         ["run", ...kube, name, "--duration", "2s", "--holder", "paused-holder", "--verbose", "--", ...sh(`touch ${ran}`)],
-        pauseAfter(dir, "acquired lease")
+        pauseAfter(dir, "lease acquired, token")
       )
       yield* waitUntil("leasekit to stop right after the acquisition", () => processState(paused.pid) === "T")
-      assert.include(paused.stderr(), "acquired lease")
+      assert.include(paused.stderr(), "lease acquired, token")
 
       const next = yield* start(["run", ...kube, name, "--duration", "2s", "--holder", "next-holder", "--", ...sh(`touch ${nextStarted}; sleep 60`)])
       yield* waitUntil("the next holder's CMD to start", () => Fs.existsSync(nextStarted), "20 seconds")

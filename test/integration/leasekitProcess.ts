@@ -108,11 +108,16 @@ export const polling = (every: Duration.Input, timeout: Duration.Input) => {
       Effect.asVoid
     )
   const waitUntil = (what: string, condition: () => boolean, within?: Duration.Input) => waitFor(what, Effect.sync(condition), within)
-  return { waitFor, waitUntil }
+  /** The pid a command wrote into `file` (`echo $$ > file`), once it is there. */
+  const pidIn = (file: string) =>
+    waitUntil(`a pid in ${Path.basename(file)}`, () => Fs.existsSync(file) && /^\d+\n/.test(Fs.readFileSync(file, "utf8"))).pipe(
+      Effect.map(() => Number(Fs.readFileSync(file, "utf8").trim()))
+    )
+  return { waitFor, waitUntil, pidIn }
 }
 
 /** Polls every 50 ms; fails the test after 30 s unless the call names another timeout. */
-export const { waitFor, waitUntil } = polling("50 millis", "30 seconds")
+export const { pidIn, waitFor, waitUntil } = polling("50 millis", "30 seconds")
 
 /** The control plane's admin, as `leasekit` flags. */
 export const admin = Effect.map(ControlPlane.ControlPlane, (cp) => ["--kubeconfig", cp.users.admin.kubeconfig])
