@@ -458,6 +458,23 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.isTrue(lastBeat < nextStart, `CMD ran on ${(Number(lastBeat - nextStart) / 1e6).toFixed(0)} ms after the next holder's CMD started`)
     }).pipe(Effect.scoped))
 
+  it.effect("SIGTERM to leasekit while CMD is paused (SIGTSTP) reaches CMD: it is continued and stops", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const dir = yield* tempDir
+      const name = `tstp-term-${suffix()}`
+      const holder = yield* start(["run", ...kube, name, "--duration", "3s", "--", ...sh(`echo $$ > ${dir}/cmd; while :; do sleep 0.02; done`)])
+      const cmd = yield* pidIn(Path.join(dir, "cmd"))
+      yield* reap(-cmd)
+      holder.kill("SIGTSTP")
+      yield* waitUntil("CMD to be stopped", () => processState(cmd) === "T", "2 seconds")
+      holder.kill("SIGTERM")
+      const ended = yield* endOf(holder)
+      assert.strictEqual(ended.code, 143, `CMD was killed by the forwarded SIGTERM: ${ended.stderr}`)
+      assert.isFalse(running(cmd), "CMD is gone")
+      assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "", "released")
+    }).pipe(Effect.scoped))
+
   it.effect("--survivors stop: a takeover while the survivors are being stopped is a loss (exit 79), not CMD's status", () =>
     Effect.gen(function*() {
       const kube = yield* admin

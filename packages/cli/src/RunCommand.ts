@@ -88,7 +88,9 @@ export const config = {
     Flag.withDescription(
       "on loss of the lease, time between SIGTERM and SIGKILL to CMD. It must fit the margin between the declared loss " +
         "and the earliest takeover, duration − renewDeadline (a third of --duration): default half of it (3.33s at " +
-        "--duration 20s), at most three quarters (5s at 20s; more is refused, exit 64 — raise --duration for a longer grace)"
+        "--duration 20s), at most three quarters (5s at 20s; more is refused, exit 64 — raise --duration for a longer grace). " +
+        "The same time is given to what CMD leaves running when it is stopped (--survivors stop, a forwarded stop signal), " +
+        "and bounds the release at the end (at least the default)"
     ),
     Flag.optional
   ),

@@ -64,8 +64,8 @@
  * are waited for or stopped; that a process leasekit may not signal (another user's, through a
  * setuid program) is stopped (it is reported after the SIGKILL); anything for the instants between
  * leasekit's death and the switch's SIGKILL, or when the switch could not be started (no `/bin/sh`)
- * or was itself SIGKILLed; that a paused command acts on a forwarded stop signal before it is
- * continued (SIGCONT).
+ * or was itself SIGKILLed. (A command paused by a passed-on SIGTSTP gets SIGCONT right after a
+ * forwarded stop signal, so that it acts on it.)
  *
  * @since 0.1.0
  */
@@ -397,7 +397,9 @@ export const forwardSignals = (
         ).pipe(
           // Recorded before it reaches the command, so that whoever sees the command end sees it.
           Effect.andThen(stoppingSignals.includes(sig) ? Deferred.succeed(stopRequested, sig) : Effect.void),
-          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) => c.signal(sent)))
+          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) =>
+            // A command paused by a passed-on SIGTSTP acts on a stop signal only once continued.
+            ownGroup && stoppingSignals.includes(sig) ? Effect.andThen(c.signal(sent), c.signal("SIGCONT")) : c.signal(sent)))
         )
       )
     }
