@@ -8,19 +8,48 @@
  * @since 0.1.0
  */
 
-/** @since 0.1.0 */
+/**
+ * Leases: mutually exclusive, time-bounded locks, held as scoped resources.
+ *
+ * @since 0.1.0
+ */
 export * as Lease from "./Lease.ts"
-/** @since 0.1.0 */
+/**
+ * Leader election: hold a lease for as long as possible, run work while holding it, and go back
+ * into the election after every loss.
+ *
+ * @since 0.1.0
+ */
 export * as LeaderElection from "./LeaderElection.ts"
-/** @since 0.1.0 */
+/**
+ * The errors of the lease algorithm, one per concern, each with a tagged `reason`.
+ *
+ * @since 0.1.0
+ */
 export * as LeaseError from "./LeaseError.ts"
-/** @since 0.1.0 */
+/**
+ * Holder identities: who a lease record says holds it.
+ *
+ * @since 0.1.0
+ */
 export * as LeaseHolder from "./LeaseHolder.ts"
-/** @since 0.1.0 */
+/**
+ * Lease options, their defaults, and the rules they must satisfy.
+ *
+ * @since 0.1.0
+ */
 export * as LeaseOptions from "./LeaseOptions.ts"
-/** @since 0.1.0 */
+/**
+ * The neutral view of one lease object, as a store hands it out.
+ *
+ * @since 0.1.0
+ */
 export * as LeaseRecord from "./LeaseRecord.ts"
-/** @since 0.1.0 */
+/**
+ * The storage contract behind leases, and an in-memory implementation of it.
+ *
+ * @since 0.1.0
+ */
 export * as LeaseStore from "./LeaseStore.ts"
 
 export type { HeldLease } from "./Lease.ts"

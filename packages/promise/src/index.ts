@@ -36,5 +36,9 @@ export {
   type RelinquishmentFailure
 } from "./LeaseError.ts"
 
-/** @since 0.1.0 */
+/**
+ * The runtime an `IntervalLease` runs on: an Effect `ManagedRuntime` providing a `LeaseStore`.
+ *
+ * @since 0.1.0
+ */
 export * as LeaseRuntime from "./LeaseRuntime.ts"
