@@ -463,9 +463,11 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const kube = yield* admin
       const dir = yield* tempDir
       const name = `tstp-term-${suffix()}`
-      const holder = yield* start(["run", ...kube, name, "--duration", "3s", "--", ...sh(`echo $$ > ${dir}/cmd; while :; do sleep 0.02; done`)])
+      const beats = Path.join(dir, "beats")
+      const holder = yield* start(["run", ...kube, name, "--duration", "3s", "--", ...sh(`echo $$ > ${dir}/cmd; while :; do date +%s%N >> ${beats}; sleep 0.02; done`)])
       const cmd = yield* pidIn(Path.join(dir, "cmd"))
       yield* reap(-cmd)
+      yield* waitUntil("CMD's first beats", () => beatsIn(beats).length > 2)
       holder.kill("SIGTSTP")
       yield* waitUntil("CMD to be stopped", () => processState(cmd) === "T", "2 seconds")
       holder.kill("SIGTERM")
