@@ -110,8 +110,10 @@ fi
 log "ok: ${PRETTY_NAME:-Debian}, $(nproc) cores, cache at $CACHE_ROOT"
 
 # --- 2. Debian packages -----------------------------------------------------------------------
-step "installing Debian packages (etcd-server, golang-go, rsync, make, dpkg-dev, openssl)"
-PACKAGES=(etcd-server golang-go rsync make dpkg-dev openssl)
+# python3: the CLI's process tests start a worker whose main thread exits while its threads work on
+# (pthread_exit through ctypes), which only a real program can do.
+step "installing Debian packages (etcd-server, golang-go, rsync, make, dpkg-dev, openssl, python3)"
+PACKAGES=(etcd-server golang-go rsync make dpkg-dev openssl python3)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
