@@ -185,18 +185,26 @@ describe("IntervalLease on a real API server", () => {
     assert.isTrue(await a.isExpired(), "a released lease is expired")
   })
 
-  it("release is a no-op when never held; tryRelease and unlockWithRetry too", async () => {
+  it("release by an instance that never held the lease: HeldByOther while another holds it (tryRelease false), a no-op once it is free", async () => {
     const name = `noop-${suffix()}`
     const a = contender(name, "holder-a")
     const b = contender(name, "holder-b")
-    await a.acquire()
     await b.release()
-    assert.isTrue(await b.tryRelease())
-    await b.unlockWithRetry()
+    assert.isTrue(await b.tryRelease(), "absent: nothing to do")
+    assert.isUndefined(await read(name), "nothing written")
+    await a.acquire()
+    const refused = await rejection(b.release())
+    assert.instanceOf(refused, LeaseRelinquishmentError)
+    assert.strictEqual((refused as LeaseRelinquishmentError).reason, "HeldByOther")
+    assert.strictEqual((refused as LeaseRelinquishmentError).holder, "holder-a")
+    assert.isFalse(await b.tryRelease())
+    assert.strictEqual((await rejection(b.unlockWithRetry()) as LeaseRelinquishmentError).reason, "HeldByOther")
     assert.strictEqual((await read(name))?.spec.holderIdentity, "holder-a")
     await a.unlockWithRetry()
     assert.strictEqual((await read(name))?.spec.holderIdentity, "")
     assert.isTrue(await a.tryRelease(), "released already: nothing to do")
+    await b.release()
+    assert.isTrue(await b.tryRelease(), "free: nothing to do")
   })
 
   it("onLost fires once after an admin overwrites the holder; release then rejects naming the new holder", async () => {

@@ -68,7 +68,8 @@ import {
   Lease,
   LeaseAcquisitionError as CoreAcquisitionError,
   type LeaseLostError as CoreLostError,
-  LeaseOptions
+  LeaseOptions,
+  LeaseRelinquishmentError as CoreRelinquishmentError
 } from "@leasekit/core"
 import { Cause, Clock, Duration, Effect, Exit, Option, Schedule, Scope, Semaphore } from "effect"
 import { AsyncLocalStorage } from "node:async_hooks"
@@ -376,8 +377,11 @@ export class IntervalLease implements AsyncDisposable {
    * and `isAcquired()` say false. A lease that is gone, or that still names this instance after its
    * deadline passed, is released without complaint, and so is one another contender took after
    * this release's write landed (its answer lost); one that another holder took otherwise rejects
-   * with `LeaseRelinquishmentError` (`HeldByOther`). Resolves without any request when this
-   * instance holds nothing (never acquired, already released). When the API server keeps failing
+   * with `LeaseRelinquishmentError` (`HeldByOther`). When this instance holds nothing (never
+   * acquired, already released) it reads the Lease once and writes nothing: it rejects with
+   * `HeldByOther` (naming the holder) when another holder has the lease now and it has not expired
+   * (as this process judges), as Solo's `release()` does, and resolves when the lease is absent,
+   * free, expired or names this instance. When the API server keeps failing
    * (after retrying for up to the lease duration) it rejects with reason `Store`; renewal has then
    * stopped and the next `release()` / `unlockWithRetry()` tries again.
    */
@@ -925,13 +929,13 @@ export class IntervalLease implements AsyncDisposable {
    * One release of the tenure through the core, which first stops `run`'s callback (see
    * `#guarded`) and then writes; `caller` is the `run` whose callback called it, if one did.
    * Success or another holder ends the tenure; a store failure keeps it (renewal stopped) for the
-   * next release to retry.
+   * next release to retry. Without a tenure, see `#releaseNothing`.
    */
-  #releaseOnce(caller: Run | undefined): Effect.Effect<void, LeaseRelinquishmentError> {
+  #releaseOnce(caller: Run | undefined): Effect.Effect<void, LeaseRelinquishmentError, LeaseStore.LeaseStore> {
     const self = this
     return this.#serialized(Effect.gen(function*() {
       const tenure = self.#tenure
-      if (tenure === undefined) return
+      if (tenure === undefined) return yield* self.#releaseNothing
       // From here on the tenure is not live (`checkAlive`, `isAcquired`); the core stops `run`'s
       // callback before it writes — unless that callback is the one releasing.
       tenure.releasing = true
@@ -947,6 +951,38 @@ export class IntervalLease implements AsyncDisposable {
       }
       return yield* Effect.fail(converted)
     }))
+  }
+
+  /**
+   * A release by an instance that holds nothing: one read, no write. Fails `HeldByOther` when
+   * another holder has the lease now and it has not expired as this process judges (Solo's
+   * `release()` throws then); succeeds when it is absent, free, expired or names this instance.
+   */
+  get #releaseNothing(): Effect.Effect<void, LeaseRelinquishmentError, LeaseStore.LeaseStore> {
+    const key = this.#options.key
+    return Lease.inspect(key, { ...this.#timing, holder: this.#options.holder }).pipe(
+      Effect.catchTag("LeaseStoreError", (error) =>
+        Effect.fail(
+          Convert.fromRelinquishment(
+            this.#location,
+            new CoreRelinquishmentError({ key, reason: { _tag: "Store", error }, cause: error })
+          )
+        )),
+      // The options were validated in the constructor; a rejection here is a bug, not an input error.
+      Effect.catchTag("InvalidLeaseOptions", (e) => Effect.die(e)),
+      Effect.flatMap((inspection) => {
+        const holder = Option.getOrUndefined(inspection.holder)
+        if (holder === undefined || holder === this.#options.holder || Duration.isZero(inspection.expiresIn)) {
+          return Effect.void
+        }
+        return Effect.fail(
+          Convert.fromRelinquishment(
+            this.#location,
+            new CoreRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder } })
+          )
+        )
+      })
+    )
   }
 
   async #closeNow(caller: Run | undefined): Promise<void> {

@@ -257,15 +257,31 @@ describe("IntervalLease acquire / renew / release", () => {
     assert.deepStrictEqual(third, { token: "2" })
   })
 
-  it("release is a no-op when never held", async () => {
+  it("release by an instance that never held the lease writes nothing: a no-op when absent or free, HeldByOther while another holds it", async () => {
     const name = uniqueName()
     const a = make({ leaseName: name, holder: "a" })
     const b = make({ leaseName: name, holder: "b" })
+    await b.release() // absent
+    assert.isTrue(await b.tryRelease())
+    await b.unlockWithRetry()
+    assert.isTrue(Option.isNone(await record(name)))
+
     await a.acquire()
+    const held = Option.getOrThrow(await record(name))
+    const error = await rejection(b.release())
+    assert.instanceOf(error, LeaseRelinquishmentError)
+    assert.strictEqual((error as LeaseRelinquishmentError).reason, "HeldByOther")
+    assert.strictEqual((error as LeaseRelinquishmentError).holder, "a")
+    assert.isFalse(await b.tryRelease())
+    const retried = await rejection(b.unlockWithRetry())
+    assert.strictEqual((retried as LeaseRelinquishmentError).reason, "HeldByOther", "not retried")
+    assert.strictEqual(Option.getOrThrow(await record(name)).version, held.version, "nothing written")
+
+    await a.release() // free
     await b.release()
     assert.isTrue(await b.tryRelease())
     await b.unlockWithRetry()
-    assert.strictEqual(Option.getOrThrow(await record(name)).holder, "a")
+    assert.strictEqual(Option.getOrThrow(await record(name)).holder, "")
   })
 
   it("releaseMode delete removes the object", async () => {
