@@ -96,7 +96,7 @@ const kubeStore = Layer.effect(
   Effect.gen(function*() {
     return instrumented(yield* LeaseStore.LeaseStore)
   })
-).pipe(Layer.provide(KubernetesLeaseStore.layer))
+).pipe(Layer.provide(KubernetesLeaseStore.layer), (store) => Layer.provideMerge(Lease.layer, store))
 const runtime = ManagedRuntime.make(Layer.mergeAll(kubeStore, logToStderr).pipe(Layer.provideMerge(kubeClient)))
 const memoryRuntime = ManagedRuntime.make(Layer.mergeAll(LeaseStore.layerMemory(), logToStderr))
 

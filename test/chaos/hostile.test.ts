@@ -36,7 +36,7 @@ const store = Effect.gen(function*() {
 })
 
 const withStore = <A, E, R>(s: LeaseStore.LeaseStoreService, self: Effect.Effect<A, E, R>) =>
-  Effect.provideService(self, LeaseStore.LeaseStore, s)
+  self.pipe(Effect.provideServiceEffect(Lease.Lease, Lease.make), Effect.provideService(LeaseStore.LeaseStore, s))
 
 const leasePath = (name = "") => `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases${name === "" ? "" : `/${name}`}`
 

@@ -128,7 +128,7 @@ const attemptsWhenFreed = 3
  * @since 0.1.0
  * @category constructors
  */
-export const acquire = (settings: Settings): Effect.Effect<HeldLease, unknown, LeaseStore.LeaseStore | Scope.Scope> =>
+export const acquire = (settings: Settings): Effect.Effect<HeldLease, unknown, Lease.Lease | LeaseStore.LeaseStore | Scope.Scope> =>
   Effect.gen(function*() {
     const { key } = settings.resolved
     // The first attempt. Waiting, a lost race or a transient store error is left to the wait

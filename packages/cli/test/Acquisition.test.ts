@@ -32,6 +32,10 @@ const settingsFor = (f: RunOptions.RunFlags) =>
   }))
 
 /** Advances the virtual clock one second at a time. */
+/** Runs `self` as a process of its own would: its own `Lease` service over `store`. */
+const inProcess = (store: LeaseStore.LeaseStoreService) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  self.pipe(Effect.provideServiceEffect(Lease.Lease, Lease.make), Effect.provideService(LeaseStore.LeaseStore, store))
+
 const advance = (seconds: number) => Effect.repeat(TestClock.adjust("1 second"), { times: seconds - 1 })
 
 /** Runs `acquire` in a fiber while the clock advances `seconds`; its exit (the lease stays held until the test's scope closes). */
@@ -121,7 +125,7 @@ describe("Acquisition", () => {
         const settings = yield* settingsFor(flags())
         // high churn: three times, between this run's read and its compare-and-swap
         const store = churning(base, settings.resolved.holder, 3)
-        const exit = yield* acquireWhileAdvancing(settings, 10).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
+        const exit = yield* acquireWhileAdvancing(settings, 10).pipe(inProcess(store))
         assert.strictEqual(describeExit(exit), "acquired", "the core's Lease.acquire waits out lost races; run --wait must too")
       }).pipe(Effect.scoped)
   )
@@ -132,7 +136,7 @@ describe("Acquisition", () => {
       const base = yield* releasedLease
       const settings = yield* settingsFor(flags())
       const store = churning(base, settings.resolved.holder, 3)
-      const fiber = yield* Lease.acquire(settings.lease).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+      const fiber = yield* Lease.acquire(settings.lease).pipe(inProcess(store), Effect.forkChild)
       yield* advance(10)
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
     }).pipe(Effect.scoped))
@@ -146,7 +150,7 @@ describe("Acquisition", () => {
         const settings = yield* settingsFor(flags())
         // an API server blip at the start
         const store = blipping(base)
-        const exit = yield* acquireWhileAdvancing(settings, 10).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
+        const exit = yield* acquireWhileAdvancing(settings, 10).pipe(inProcess(store))
         const left = Option.getOrThrow(yield* base.get(key))
         assert.strictEqual(
           describeExit(exit),
@@ -164,7 +168,7 @@ describe("Acquisition", () => {
       const store = blipping(base)
       const fiber = yield* Lease.inspect(key).pipe(
         Effect.andThen(Lease.acquire(settings.lease)),
-        Effect.provideService(LeaseStore.LeaseStore, store),
+        inProcess(store),
         Effect.forkChild
       )
       yield* advance(10)
@@ -181,7 +185,7 @@ describe("Acquisition", () => {
         const { durationSeconds: _omit, ...noDuration } = deadRecord()
         yield* store.create(key, noDuration)
         const settings = yield* settingsFor(flags({ try: true, duration: "60s" }))
-        const exit = yield* acquireWhileAdvancing(settings, 120).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
+        const exit = yield* acquireWhileAdvancing(settings, 120).pipe(inProcess(store))
         assert.strictEqual(describeExit(exit), "acquired", "a fresh --try process can never take it over: every run observes 26 s, the core needs 60 s")
       }).pipe(Effect.scoped)
   )
@@ -194,7 +198,7 @@ describe("Acquisition", () => {
         const store = yield* LeaseStore.makeMemory()
         const dead = yield* store.create(key, deadRecord())
         const settings = yield* settingsFor(flags({ try: true }))
-        const fiber = yield* Acquisition.acquire(settings).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+        const fiber = yield* Acquisition.acquire(settings).pipe(inProcess(store), Effect.forkChild)
         yield* advance(3)
         // `kubectl label lease nightly team=reports`: metadata only, holder and renewTime unchanged
         yield* store.update({ ...dead, metadata: { labels: { team: "reports" } } }, LeaseRecord.specOf(dead))
@@ -224,7 +228,7 @@ describe("Acquisition", () => {
                 : Effect.void
             ))
         }
-        const exit = yield* acquireWhileAdvancing(settings, 1).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
+        const exit = yield* acquireWhileAdvancing(settings, 1).pipe(inProcess(store))
         assert.strictEqual(describeExit(exit), "acquired")
       }).pipe(Effect.scoped)
   )
@@ -235,7 +239,7 @@ describe("Acquisition", () => {
       const store = yield* LeaseStore.makeMemory()
       let record = yield* store.create(key, deadRecord())
       const settings = yield* settingsFor(flags({ try: true }))
-      const fiber = yield* Acquisition.acquire(settings).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+      const fiber = yield* Acquisition.acquire(settings).pipe(inProcess(store), Effect.forkChild)
       for (let i = 0; i < 30; i++) {
         yield* advance(1)
         // the holder renews every 6 s, with a clock an hour behind
@@ -253,8 +257,8 @@ describe("Acquisition", () => {
       yield* store.create(key, deadRecord())
       const a = yield* settingsFor(flags({ try: true, holder: Option.some("a") }))
       const b = yield* settingsFor(flags({ try: true, holder: Option.some("b") }))
-      const fa = yield* Acquisition.acquire(a).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
-      const fb = yield* Acquisition.acquire(b).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+      const fa = yield* Acquisition.acquire(a).pipe(inProcess(store), Effect.forkChild)
+      const fb = yield* Acquisition.acquire(b).pipe(inProcess(store), Effect.forkChild)
       yield* advance(40)
       const outcomes = [describeExit(yield* Fiber.await(fa)), describeExit(yield* Fiber.await(fb))]
       assert.strictEqual(outcomes.filter((o) => o === "acquired").length, 1, outcomes.join(" | "))
@@ -265,8 +269,8 @@ describe("TenureWatch", () => {
   const held = (store: LeaseStore.LeaseStoreService) =>
     Effect.gen(function*() {
       const settings = yield* settingsFor(flags())
-      const lease = yield* Acquisition.acquire(settings).pipe(Effect.provideService(LeaseStore.LeaseStore, store))
-      const watch = yield* TenureWatch.takenOver(lease).pipe(Effect.provideService(LeaseStore.LeaseStore, store), Effect.forkChild)
+      const lease = yield* Acquisition.acquire(settings).pipe(inProcess(store))
+      const watch = yield* TenureWatch.takenOver(lease).pipe(inProcess(store), Effect.forkChild)
       yield* TestClock.adjust(0)
       return { lease, watch }
     })

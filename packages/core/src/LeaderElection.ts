@@ -2,9 +2,18 @@
  * Leader election: hold a lease for as long as possible, run work while holding it, and go back
  * into the election after every loss.
  *
- * `run` competes for the lease, runs `whileLeading` guarded by it (interrupted before anyone else
- * can lead), and, when the lease is lost, waits its turn again with the same identity. `layer`
- * does the same in the background of a Layer — a singleton service for a replicated deployment.
+ * `run` competes for the lease with one contender (one identity across terms), runs
+ * `whileLeading` guarded by it (interrupted before anyone else can lead), and, when the lease is
+ * lost, waits its turn again. `make` does the same in the background of a scope and tells where
+ * the election stands (`status`, `changes`); `layer` is `make` as a Layer — a singleton service for
+ * a replicated deployment.
+ *
+ * Failures are never silent. Invalid options and a store that refuses the very first request for
+ * good (RBAC forbids it, the namespace does not exist) fail `run`, `make` and the layer's build.
+ * Transient store failures are retried inside the wait. A refusal that comes later, in the
+ * background, makes `make`/`layer` report `Failing` (with the error and the next retry) and retry
+ * with a backoff that doubles from `retryPeriod` up to `duration`, logging each failure as an error;
+ * `run` fails with it.
  *
  * Guarantees: those of `Lease` — at most one leader at a time under the clock-rate assumption.
  * Does not guarantee: that `whileLeading` runs to completion; it is interrupted on loss and
@@ -12,12 +21,106 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Layer, Scope } from "effect"
+import { Cause, Duration, Effect, Fiber, Layer, Scope, Stream, SubscriptionRef } from "effect"
 import * as Lease from "./Lease.ts"
-import type { InvalidLeaseOptions, LeaseAcquisitionError } from "./LeaseError.ts"
-import { LeaseLostError } from "./LeaseError.ts"
-import * as LeaseOptions from "./LeaseOptions.ts"
+import type { LeaseContender, TryAcquireResult } from "./LeaseContender.ts"
+import type { InvalidLeaseOptions } from "./LeaseError.ts"
+import { LeaseAcquisitionError, LeaseLostError } from "./LeaseError.ts"
+import type * as LeaseOptions from "./LeaseOptions.ts"
 import type { LeaseStore } from "./LeaseStore.ts"
+
+/**
+ * Where an election stands.
+ *
+ * - `Campaigning`: waiting for the lease (no holder seen, or not yet read).
+ * - `Following`: another contender holds the lease; this one waits to take over.
+ * - `Leading`: this contender holds the lease and runs `whileLeading` (the fencing `token`).
+ * - `Failing`: the store refused for good after the election started; retried after `retryingIn`.
+ * - `Stopped`: the election is over — `whileLeading` completed or failed, or the election was
+ *   asked to stop on a permanent failure.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Status =
+  | { readonly _tag: "Campaigning" }
+  | { readonly _tag: "Following"; readonly holder: string }
+  | { readonly _tag: "Leading"; readonly token: number }
+  | { readonly _tag: "Failing"; readonly error: LeaseAcquisitionError; readonly retryingIn: Duration.Duration }
+  | { readonly _tag: "Stopped"; readonly cause: Cause.Cause<unknown> }
+
+/**
+ * A running election.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Election<A, E> {
+  /** Where the election stands now. */
+  readonly status: Effect.Effect<Status>
+  /** The status now, then every change. */
+  readonly changes: Stream.Stream<Status>
+  /** Waits for the election to end: `whileLeading`'s result once it completes while leading. */
+  readonly await: Effect.Effect<A, E | LeaseAcquisitionError>
+}
+
+/** Whether `error` is the loss of this contender's lease (not of another lease `whileLeading`
+ * guards work with — that is its own failure). */
+const isOwnLoss = (self: LeaseContender) => (error: unknown): error is LeaseLostError =>
+  error instanceof LeaseLostError && error.holder === self.holder &&
+  error.key.namespace === self.key.namespace && error.key.name === self.key.name
+
+/** Store failures a waiting contender gives up on; `Contended` is only a lost race. */
+const isPermanent = (error: LeaseAcquisitionError) => error.reason._tag !== "Contended"
+
+/**
+ * The terms of one contender, one after another, from a first answer: leads when it holds the
+ * lease, waits (reporting who leads) when it does not. `onFailure` decides what a permanent
+ * failure of the wait does: fail, or wait and try again.
+ */
+const terms = <A, E, R>(
+  self: LeaseContender,
+  first: TryAcquireResult | undefined,
+  whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>,
+  setStatus: (status: Status) => Effect.Effect<void>,
+  onFailure: (error: LeaseAcquisitionError, failures: number) => Effect.Effect<void, LeaseAcquisitionError>
+): Effect.Effect<A, E | LeaseAcquisitionError, Exclude<R, Scope.Scope>> =>
+  Effect.gen(function*() {
+    let answer = first
+    let failures = 0
+    while (true) {
+      let lease: Lease.HeldLease
+      if (answer?._tag === "Acquired") {
+        lease = answer.lease
+      } else {
+        yield* setStatus(answer === undefined ? { _tag: "Campaigning" } : { _tag: "Following", holder: answer.holder })
+        const acquired = yield* Effect.result(self.acquire())
+        if (acquired._tag === "Failure") {
+          if (!isPermanent(acquired.failure)) continue
+          yield* onFailure(acquired.failure, ++failures)
+          answer = undefined
+          continue
+        }
+        lease = acquired.success
+      }
+      failures = 0
+      yield* setStatus({ _tag: "Leading", token: lease.token })
+      yield* Effect.logDebug(`leading with token ${lease.token}`)
+      const outcome = yield* lease.guard(Effect.scoped(whileLeading(lease))).pipe(
+        Effect.map((value) => ({ _tag: "Done", value }) as const),
+        Effect.catchIf(isOwnLoss(self), (error) => Effect.succeed({ _tag: "Lost", error } as const))
+      )
+      if (outcome._tag === "Done") return outcome.value
+      yield* Effect.logInfo(`stopped leading: ${outcome.error.message}; re-entering the election`)
+      answer = undefined
+    }
+  })
+
+/** The first answer, read where the caller can see its failure: `undefined` after a lost race. */
+const firstAnswer = (self: LeaseContender) =>
+  self.tryAcquire.pipe(
+    Effect.catchIf((error) => !isPermanent(error), () => Effect.succeed(undefined))
+  )
 
 /**
  * Leads whenever it can: acquires the lease (waiting), runs `whileLeading` until it completes or
@@ -32,35 +135,55 @@ export const run = <A, E, R>(
   options: LeaseOptions.LeaseOptions,
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Exclude<R, Scope.Scope>> =>
+  Effect.scoped(Effect.gen(function*() {
+    const self = yield* Lease.contender(options).pipe(Effect.provideServiceEffect(Lease.Lease, Lease.serviceForStore))
+    const first = yield* firstAnswer(self)
+    return yield* terms(self, first, whileLeading, () => Effect.void, (error) => Effect.fail(error))
+  }))
+
+/**
+ * Starts an election in the background of the current scope and returns at once with its
+ * status; the lease is released when the scope closes. Fails — before anything runs in the
+ * background — on invalid options or when the store refuses the first request for good (forbidden,
+ * missing namespace). A refusal later on is reported as `Failing` and retried with a backoff from
+ * `retryPeriod` doubling up to `duration`.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const make = <A, E, R>(
+  options: LeaseOptions.LeaseOptions,
+  whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>
+): Effect.Effect<Election<A, E>, LeaseAcquisitionError | InvalidLeaseOptions, Lease.Lease | Scope.Scope | Exclude<R, Scope.Scope>> =>
   Effect.gen(function*() {
-    const resolved = yield* LeaseOptions.resolve(options)
-    const term = Effect.scoped(
-      Effect.flatMap(Lease.acquireResolved(resolved), (lease) =>
-        Effect.logDebug(`leading with token ${lease.token}`).pipe(
-          Effect.andThen(lease.guard(whileLeading(lease)))
-        ))
+    const self = yield* Lease.contender(options)
+    const status = yield* SubscriptionRef.make<Status>({ _tag: "Campaigning" })
+    const setStatus = (next: Status) => SubscriptionRef.set(status, next)
+    const first = yield* firstAnswer(self)
+    const { duration, retryPeriod } = self.options
+    const backoff = (error: LeaseAcquisitionError, failures: number) =>
+      Effect.gen(function*() {
+        const retryingIn = Duration.min(Duration.times(retryPeriod, 2 ** Math.min(failures - 1, 20)), duration)
+        yield* setStatus({ _tag: "Failing", error, retryingIn })
+        yield* Effect.logError(`leader election failing, retrying in ${Duration.format(retryingIn)}: ${error.message}`)
+        yield* Effect.sleep(retryingIn)
+      })
+    const fiber = yield* terms(self, first, whileLeading, setStatus, backoff).pipe(
+      Effect.onExit((exit) => exit._tag === "Success" ? setStatus({ _tag: "Stopped", cause: Cause.empty }) : setStatus({ _tag: "Stopped", cause: exit.cause })),
+      Effect.forkScoped
     )
-    while (true) {
-      const outcome = yield* term.pipe(
-        Effect.map((value) => ({ _tag: "Done", value }) as const),
-        // Only a loss of *this* lease is a reason to re-enter; `whileLeading` failing with the
-        // loss of another lease it guards work with is its own failure.
-        Effect.catchIf(
-          (error): error is LeaseLostError =>
-            error instanceof LeaseLostError && error.holder === resolved.holder &&
-            error.key.namespace === resolved.key.namespace && error.key.name === resolved.key.name,
-          (error) => Effect.succeed({ _tag: "Lost", error } as const)
-        )
-      )
-      if (outcome._tag === "Done") return outcome.value
-      yield* Effect.logInfo(`stopped leading: ${outcome.error.message}; re-entering the election`)
+    return {
+      status: SubscriptionRef.get(status),
+      changes: SubscriptionRef.changes(status),
+      await: Fiber.join(fiber)
     }
   })
 
 /**
- * A Layer that runs `run(options, whileLeading)` in the background for as long as the layer is
- * alive: a singleton across replicas. Building the layer does not wait for leadership. A
- * permanent failure (e.g. forbidden by RBAC) is logged as an error.
+ * A Layer that runs the election (`make`) in the background for as long as the layer is alive:
+ * a singleton across replicas. Building the layer does not wait for leadership, but it fails on
+ * invalid options or a store that refuses for good (see `make`). `whileLeading` failing ends the
+ * election; that is logged as an error.
  *
  * @since 0.1.0
  * @category layers
@@ -68,13 +191,16 @@ export const run = <A, E, R>(
 export const layer = <A, E, R>(
   options: LeaseOptions.LeaseOptions,
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>
-): Layer.Layer<never, never, LeaseStore | Exclude<R, Scope.Scope>> =>
-  Layer.effectDiscard(
-    run(options, whileLeading).pipe(
+): Layer.Layer<never, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Exclude<R, Scope.Scope>> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const election = yield* make(options, whileLeading).pipe(Effect.provideServiceEffect(Lease.Lease, Lease.serviceForStore))
+    yield* election.await.pipe(
       Effect.tapCause((cause) =>
         Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError("leader election stopped", cause)
       ),
       Effect.ignore,
       Effect.forkScoped
     )
-  )
+  }))
+
+

@@ -34,19 +34,18 @@
  *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Exit, Option, Queue, Random, Ref, Schedule, Scope, Stream } from "effect"
-import { LeaseAcquisitionError } from "./LeaseError.ts"
-import type { InvalidLeaseOptions, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
+import { Context, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
+import type { LeaseContender, TryAcquireResult } from "./LeaseContender.ts"
+import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseOptions from "./LeaseOptions.ts"
 import type { LeaseKey, LeaseRecord } from "./LeaseRecord.ts"
-import { isHeld as recordIsHeld } from "./LeaseRecord.ts"
-import { isTransient, LeaseStore, LeaseStoreError, type LeaseStoreService } from "./LeaseStore.ts"
+import { LeaseStore, type LeaseStoreError, type LeaseStoreService } from "./LeaseStore.ts"
+import * as Attempt from "./internal/attempt.ts"
 import { bounded } from "./internal/boundedStore.ts"
 import * as Contender from "./internal/contender.ts"
-import type { Memory } from "./internal/observations.ts"
-import { memoryOf, monotonicMillis, observe } from "./internal/observations.ts"
+import { makeMemory } from "./internal/observations.ts"
+import * as Observer from "./internal/observer.ts"
 import * as Telemetry from "./internal/telemetry.ts"
-import * as Tenure from "./internal/tenure.ts"
 
 /**
  * A lease this contender holds.
@@ -95,248 +94,6 @@ export interface AcquireOptions extends LeaseOptions.LeaseOptions {
   readonly timeout?: Duration.Input | undefined
 }
 
-const storeError = (key: LeaseKey, error: LeaseStoreError) =>
-  new LeaseAcquisitionError({ key, reason: { _tag: "Store", error }, cause: error })
-
-/**
- * One attempt; when it wins, the tenure starts in `scope` without a gap in which an interruption
- * could leave an acquired lease without its release finalizer. Only the read is interruptible. A
- * win whose deadline already passed (a slow write or read-back) is not handed out: `Stale`, and
- * the caller tries again from a fresh read.
- */
-const attemptIn = (
-  store: LeaseStoreService,
-  memory: Memory,
-  options: LeaseOptions.ResolvedLeaseOptions,
-  scope: Scope.Closeable,
-  known: Option.Option<Option.Option<LeaseRecord>>
-) =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function*() {
-      const state = Option.isSome(known) ? known.value : yield* restore(store.get(options.key))
-      const attempt = yield* Contender.attempt(store, memory, options, Option.some(state))
-      if (attempt._tag !== "Acquired") return attempt
-      if (yield* Tenure.isStale(options, attempt)) {
-        yield* Effect.logDebug("acquired, but the answer came after the renew deadline; clearing it and trying again")
-        yield* Tenure.clearStale(store, attempt)
-        return { _tag: "Stale" } as const
-      }
-      const held = yield* Tenure.start(store, options, attempt, scope)
-      return { _tag: "Held", held } as const
-    })
-  )
-
-/**
- * Runs `acquiring` with a scope of its own for the tenure, a child of the caller's: when
- * `acquiring` does not succeed (it failed, timed out or was interrupted, possibly after its write
- * landed), that scope is closed, so a failed acquisition never leaves a lease held.
- */
-const inChildScope = <A, E, R>(
-  acquiring: (scope: Scope.Closeable) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R | Scope.Scope> =>
-  Effect.gen(function*() {
-    const child = yield* Scope.fork(yield* Scope.Scope)
-    const acquired = yield* acquiring(child).pipe(
-      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(child, exit))
-    )
-    // The caller's scope closed while we waited: the tenure was released as soon as it started,
-    // and handing it out would look like a lease that is held.
-    if (child.state._tag === "Closed") return yield* Effect.interrupt
-    return acquired
-  })
-
-/**
- * One attempt with already-resolved options, never waiting. Fails with `HeldByOther` (naming the
- * holder and when this contender would consider the lease expired) when someone else holds it. A
- * lost compare-and-swap race is re-read and retried, a few times (then `Contended`).
- *
- * @since 0.1.0
- * @category internals
- */
-export const tryAcquireResolved = (
-  options: LeaseOptions.ResolvedLeaseOptions
-): Effect.Effect<HeldLease, LeaseAcquisitionError, LeaseStore | Scope.Scope> =>
-  Effect.gen(function*() {
-    const rawStore = yield* LeaseStore
-    const store = bounded(rawStore, options.requestTimeout)
-    const memory = memoryOf(rawStore)
-    return yield* inChildScope((scope) => Effect.gen(function*() {
-      const maxRaces = 3
-      for (let races = 0;; races++) {
-        const outcome = yield* attemptIn(store, memory, options, scope, Option.none()).pipe(
-          Effect.mapError((error) => storeError(options.key, error))
-        )
-        switch (outcome._tag) {
-          case "Held":
-            return outcome.held
-          case "Busy":
-            return yield* Effect.fail(
-              new LeaseAcquisitionError({
-                key: options.key,
-                reason: { _tag: "HeldByOther", holder: outcome.holder, expiresIn: outcome.expiresIn }
-              })
-            )
-          case "Raced":
-          case "Stale":
-            if (races + 1 >= maxRaces) {
-              return yield* Effect.fail(
-                new LeaseAcquisitionError({ key: options.key, reason: { _tag: "Contended", races: maxRaces } })
-              )
-            }
-        }
-      }
-    }))
-  }).pipe(
-    Telemetry.span("leasekit.lease.tryAcquire", options.key),
-    Telemetry.annotate(options.key, options.holder)
-  )
-
-/**
- * Acquires with already-resolved options, waiting as long as `timeout` allows (forever when
- * undefined). Used by `acquire` and by `LeaderElection`, which keeps one identity across terms.
- *
- * @since 0.1.0
- * @category internals
- */
-export const acquireResolved = (
-  options: LeaseOptions.ResolvedLeaseOptions,
-  timeout?: Duration.Duration
-): Effect.Effect<HeldLease, LeaseAcquisitionError, LeaseStore | Scope.Scope> =>
-  Effect.gen(function*() {
-    const rawStore = yield* LeaseStore
-    const store = bounded(rawStore, options.requestTimeout)
-    const memory = memoryOf(rawStore)
-    const lastHolder = yield* Ref.make<string | undefined>(undefined)
-
-    const wait = (scope: Scope.Closeable) => Effect.scoped(Effect.gen(function*() {
-      // Wake-ups from the watch, newest only: a watched state, or `None` ("re-read now") when the
-      // watch became unavailable. The watch starts on the first busy answer.
-      const wakeups = yield* Queue.sliding<Option.Option<Option.Option<LeaseRecord>>>(1)
-      const watching = yield* Ref.make<"off" | "live" | "unavailable">("off")
-      const waitScope = yield* Scope.Scope
-      // Starting the watch waits for its first answer (the current state, or a refusal), so that
-      // the wait that follows knows whether to rely on it or to poll.
-      const startWatch = Effect.gen(function*() {
-        if ((yield* Ref.get(watching)) !== "off") return
-        yield* Ref.set(watching, "live")
-        const answered = yield* Deferred.make<void>()
-        yield* rawStore.watch(options.key).pipe(
-          Stream.runForEach((state) =>
-            observe(memory, options.key, state).pipe(
-              Effect.andThen(Queue.offer(wakeups, Option.some(state))),
-              Effect.andThen(Deferred.succeed(answered, undefined))
-            )
-          ),
-          // A watch that ends or fails transiently is resumed (it starts again with the current state).
-          Effect.andThen(Effect.fail(
-            new LeaseStoreError({ operation: "watch", key: options.key, reason: "Unavailable", detail: "watch ended" })
-          )),
-          Effect.retry({ schedule: Schedule.spaced(options.retryPeriod), while: isTransient }),
-          Effect.catch((error) =>
-            Effect.gen(function*() {
-              yield* Ref.set(watching, "unavailable")
-              // Wake a waiter that relied on the watch; it re-reads and from now on polls.
-              if (!(yield* Deferred.succeed(answered, undefined))) yield* Queue.offer(wakeups, Option.none())
-              yield* Effect.logDebug(`watch unavailable, polling every ${Duration.format(options.retryPeriod)}: ${error.message}`)
-            })
-          ),
-          Effect.forkIn(waitScope)
-        )
-        // A watch that has not answered within the request timeout is not relied on: poll.
-        const first = yield* Deferred.await(answered).pipe(Effect.timeoutOption(options.requestTimeout))
-        if (Option.isNone(first)) {
-          yield* Ref.set(watching, "unavailable")
-          yield* Effect.logDebug(`watch gave no answer within ${Duration.format(options.requestTimeout)}; polling`)
-        }
-      })
-      /** The next wake-up, or none after `maxWait`. */
-      const nextChange = (maxWait: Duration.Duration) =>
-        Queue.take(wakeups).pipe(
-          Effect.timeoutOrElse({ duration: maxWait, orElse: () => Effect.succeed(Option.none()) })
-        )
-
-      let known = Option.none<Option.Option<LeaseRecord>>()
-      let races = 0
-      // States from the watch are acted on for at most renewInterval after the last read: a watch
-      // can lag behind (an overloaded server delivers events late, in order) without going silent.
-      let lastRead = yield* monotonicMillis
-      const renewIntervalMillis = Duration.toMillis(options.renewInterval)
-      // Once the store has answered this waiter, a refusal is taken as passing (a restarting API
-      // server refuses authorized users for a moment, until its RBAC caches sync) and retried; a
-      // refusal of the very first request is a misconfiguration and fails at once.
-      let answered = false
-      const retryable = (error: LeaseStoreError) =>
-        isTransient(error) || (answered && (error.reason === "Forbidden" || error.reason === "Unauthorized"))
-      while (true) {
-        if (races > 0 && Option.isSome(known)) {
-          // This waiter lost the last race: when many wait, a release wakes them all at once and
-          // each would send a write that all but one lose (a thundering herd). Back off a little,
-          // at random, and judge the newest state instead: usually it already names the winner.
-          yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(0, Math.min(64, 4 * 2 ** races))))
-          const newer = yield* Queue.poll(wakeups)
-          if (Option.isSome(newer)) known = newer.value
-        }
-        const now = yield* monotonicMillis
-        if (Option.isSome(known) && now - lastRead >= renewIntervalMillis) known = Option.none()
-        if (Option.isNone(known)) lastRead = now
-        const outcome = yield* attemptIn(store, memory, options, scope, known).pipe(
-          Effect.tap(() => Effect.sync(() => (answered = true))),
-          Effect.catchIf(retryable, (error) =>
-            Effect.logDebug(`acquire attempt failed, retrying: ${error.message}`).pipe(
-              Effect.as({ _tag: "Transient" } as const)
-            )),
-          Effect.mapError((error) => storeError(options.key, error))
-        )
-        switch (outcome._tag) {
-          case "Held":
-            return outcome.held
-          case "Busy": {
-            yield* Ref.set(lastHolder, outcome.holder)
-            yield* startWatch
-            // A live holder writes every renewInterval, so a live watch is never silent for much
-            // longer; a watch can go silent (or lag) without failing, though, so it is trusted for
-            // at most renewInterval after the last read.
-            const live = (yield* Ref.get(watching)) === "live"
-            const untilRead = Duration.millis(Math.max(0, lastRead + renewIntervalMillis - (yield* monotonicMillis)))
-            known = yield* nextChange(
-              Duration.min(outcome.expiresIn, live ? untilRead : options.retryPeriod)
-            )
-            break
-          }
-          case "Stale":
-            known = Option.none()
-            break
-          case "Raced":
-            races++
-            yield* startWatch
-            known = yield* nextChange(options.retryPeriod)
-            break
-          case "Transient":
-            yield* Effect.sleep(options.retryPeriod)
-            known = Option.none()
-            break
-        }
-      }
-    }))
-
-    return yield* inChildScope((scope) =>
-      timeout === undefined ? wait(scope) : wait(scope).pipe(
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () =>
-            Ref.get(lastHolder).pipe(Effect.flatMap((holder) =>
-              Effect.fail(
-                new LeaseAcquisitionError({ key: options.key, reason: { _tag: "Timeout", holder, waited: timeout } })
-              )
-            ))
-        })
-      )
-    )
-  }).pipe(
-    Telemetry.span("leasekit.lease.acquire", options.key),
-    Telemetry.annotate(options.key, options.holder)
-  )
-
 /**
  * Acquires the lease, waiting until it is free (watch-driven: a graceful release hands over at
  * once; a dead holder's lease is taken `duration` after this contender first saw it unchanged).
@@ -349,14 +106,15 @@ export const acquire = (
   options: AcquireOptions
 ): Effect.Effect<HeldLease, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Scope.Scope> =>
   Effect.gen(function*() {
-    const resolved = yield* LeaseOptions.resolve(options)
     const timeout = options.timeout === undefined ? undefined : yield* LeaseOptions.decodeDuration("timeout", options.timeout)
-    return yield* acquireResolved(resolved, timeout)
+    const self = yield* (yield* serviceForStore).contender(options)
+    return yield* self.acquire(timeout)
   })
 
 /**
  * One attempt, never waiting: `Some` when acquired (renewed and released like `acquire`), `None`
- * when another contender holds the lease.
+ * when another contender holds the lease. `contender(options)` and its `tryAcquire` also say who
+ * holds it.
  *
  * @since 0.1.0
  * @category acquiring
@@ -364,14 +122,8 @@ export const acquire = (
 export const tryAcquire = (
   options: LeaseOptions.LeaseOptions
 ): Effect.Effect<Option.Option<HeldLease>, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Scope.Scope> =>
-  Effect.flatMap(LeaseOptions.resolve(options), (resolved) =>
-    tryAcquireResolved(resolved).pipe(
-      Effect.map(Option.some),
-      Effect.catchIf(
-        (error) => error._tag === "LeaseAcquisitionError" && error.reason._tag === "HeldByOther",
-        () => Effect.succeed(Option.none())
-      )
-    ))
+  Effect.flatMap(Effect.flatMap(serviceForStore, (service) => service.contender(options)), (self) =>
+    Effect.map(self.tryAcquire, (result) => result._tag === "Acquired" ? Option.some(result.lease) : Option.none()))
 
 /**
  * Runs an effect while holding the lease: acquires (waiting), guards the effect — it is
@@ -414,6 +166,103 @@ export interface LeaseInspection {
 }
 
 /**
+ * Options of `inspect` and `observe`: the timing of the contender whose judgement is wanted.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type InspectOptions = Partial<Omit<LeaseOptions.LeaseOptions, "namespace" | "name">>
+
+/**
+ * The algorithm as a service, made from a `LeaseStore`. It owns what one process knows of its
+ * leases: the memory of when it first saw each record version — the basis of every expiry
+ * judgement — shared by every contender, inspection and observer made from it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LeaseService {
+  /** The store this service runs on. */
+  readonly store: LeaseStoreService
+  /** A contender with one identity, for as long as the scope lasts (its tenure is released
+   * when the scope closes). Its options are resolved and validated here, once. */
+  readonly contender: (options: LeaseOptions.LeaseOptions) => Effect.Effect<LeaseContender, InvalidLeaseOptions, Scope.Scope>
+  /** Reads the lease and judges it as a contender with these options would, writing nothing. */
+  readonly inspect: (key: LeaseKey, options?: InspectOptions) => Effect.Effect<LeaseInspection, LeaseStoreError | InvalidLeaseOptions>
+  /** Who holds the lease, as it changes (see `observe`). */
+  readonly observe: (key: LeaseKey, options?: InspectOptions) => Stream.Stream<LeaseInspection, LeaseStoreError | InvalidLeaseOptions>
+}
+
+/**
+ * The `Lease` service. The store layers (`LeaseStore.layerMemory`, the Kubernetes layers) provide
+ * it beside the store; over a store of your own, provide `Lease.layer`.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class Lease extends Context.Service<Lease, LeaseService>()("@leasekit/core/Lease") {}
+
+/** The options of an inspection or observation: a holder is needed to judge, none is written. */
+const resolveInspect = (key: LeaseKey, options: InspectOptions) =>
+  LeaseOptions.resolve({ ...options, ...key, holder: options.holder ?? "leasekit-inspector" })
+
+/**
+ * Makes the service from the `LeaseStore` in context, with a memory of its own.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make: Effect.Effect<LeaseService, never, LeaseStore> = Effect.gen(function*() {
+  const store = yield* LeaseStore
+  const memory = makeMemory()
+  return Lease.of({
+    store,
+    contender: (options) => Effect.flatMap(LeaseOptions.resolve(options), (resolved) => Contender.make(store, memory, resolved)),
+    inspect: (key, options = {}) =>
+      Effect.gen(function*() {
+        const resolved = yield* resolveInspect(key, options)
+        const state = yield* bounded(store, resolved.requestTimeout).get(resolved.key)
+        return Attempt.inspection(resolved, state, yield* Attempt.judge(memory, resolved, state))
+      }).pipe(Telemetry.span("leasekit.lease.inspect", key)),
+    observe: (key, options = {}) =>
+      Stream.unwrap(Effect.map(resolveInspect(key, options), (resolved) =>
+        Observer.observe(bounded(store, resolved.requestTimeout), memory, resolved)))
+  })
+})
+
+/**
+ * The `Lease` service over the `LeaseStore` in context.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Lease, never, LeaseStore> = Layer.effect(Lease, make)
+
+/**
+ * The `Lease` service for the `LeaseStore` in context: the one provided beside it (by the store
+ * layers, or `layer`), or — for a store provided without one, or a store other than the one the
+ * provided service runs on — a service made for this call alone, whose memory of the lease lasts
+ * as long as the call. (The functions that predate the service require only a `LeaseStore`.)
+ */
+export const serviceForStore: Effect.Effect<LeaseService, never, LeaseStore> = Effect.gen(function*() {
+  const store = yield* LeaseStore
+  const provided = yield* Effect.serviceOption(Lease)
+  return Option.isSome(provided) && provided.value.store === store ? provided.value : yield* make
+})
+
+/**
+ * A contender with one identity, for as long as the scope lasts: `acquire`, `tryAcquire` (which
+ * says who holds the lease), `current`, `release` and `events` (see `LeaseContender`).
+ *
+ * @since 0.2.0
+ * @category acquiring
+ */
+export const contender = (
+  options: LeaseOptions.LeaseOptions
+): Effect.Effect<LeaseContender, InvalidLeaseOptions, Lease | Scope.Scope> =>
+  Lease.use((service) => service.contender(options))
+
+/**
  * Reads the lease and judges it as a contender would, without writing anything.
  *
  * @since 0.1.0
@@ -421,23 +270,25 @@ export interface LeaseInspection {
  */
 export const inspect = (
   key: LeaseKey,
-  options: Partial<Omit<LeaseOptions.LeaseOptions, "namespace" | "name">> = {}
+  options: InspectOptions = {}
 ): Effect.Effect<LeaseInspection, LeaseStoreError | InvalidLeaseOptions, LeaseStore> =>
-  Effect.gen(function*() {
-    const resolved = yield* LeaseOptions.resolve({ ...options, ...key, holder: options.holder ?? "leasekit-inspector" })
-    const rawStore = yield* LeaseStore
-    const record = yield* bounded(rawStore, resolved.requestTimeout).get(resolved.key)
-    const judgement = yield* Contender.judge(memoryOf(rawStore), resolved, record)
-    const honoured = Option.match(record, {
-      onNone: () => resolved.duration,
-      onSome: (r) => Duration.millis(Contender.honouredDurationMillis(r, resolved))
-    })
-    return {
-      key: resolved.key,
-      record,
-      holder: Option.flatMap(record, (r) => recordIsHeld(r) ? Option.some(r.holder!) : Option.none()),
-      token: Option.map(record, Contender.transitionsOf),
-      expiresIn: judgement._tag === "Held" ? judgement.expiresIn : Duration.zero,
-      honouredDuration: honoured
-    }
-  }).pipe(Telemetry.span("leasekit.lease.inspect", key))
+  Effect.flatMap(serviceForStore, (service) => service.inspect(key, options))
+
+/**
+ * Who holds the lease, as it changes, without contending: client-go's `OnNewLeader` / `GetLeader`
+ * for code that must know the leader (routing requests to it, dashboards). Emits the current state
+ * first, then a new inspection whenever the record changes or this observer judges the holder
+ * expired. Follows the store's watch, polling every `retryPeriod` where watching is not allowed;
+ * a report lags the store by at most `renewInterval + requestTimeout` (see
+ * `internal/observer.ts`). Transient store failures are retried; a refusal ends the stream.
+ *
+ * @since 0.2.0
+ * @category inspecting
+ */
+export const observe = (
+  key: LeaseKey,
+  options: InspectOptions = {}
+): Stream.Stream<LeaseInspection, LeaseStoreError | InvalidLeaseOptions, Lease> =>
+  Stream.unwrap(Lease.useSync((service) => service.observe(key, options)))
+
+export type { LeaseContender, TryAcquireResult }

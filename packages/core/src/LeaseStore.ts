@@ -24,6 +24,9 @@
  * @since 0.1.0
  */
 import { Context, Data, Effect, Layer, Option, PubSub, Ref, Semaphore, Stream } from "effect"
+// `Lease.ts` imports this module too: nothing from it may be used at module load here (only
+// inside `layerMemory`), so that either module can be imported first.
+import * as Lease from "./Lease.ts"
 import type { Duration } from "effect"
 import type { LeaseKey, LeaseMetadata, LeaseRecord, LeaseSpec } from "./LeaseRecord.ts"
 import { formatKey } from "./LeaseRecord.ts"
@@ -255,10 +258,10 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<LeaseStor
   })
 
 /**
- * A fresh in-memory store per layer build.
+ * A fresh in-memory store per layer build, with the `Lease` service over it.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<LeaseStore> =>
-  Layer.effect(LeaseStore, makeMemory(options))
+export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<LeaseStore | Lease.Lease> =>
+  Layer.provideMerge(Lease.layer, Layer.effect(LeaseStore, makeMemory(options)))

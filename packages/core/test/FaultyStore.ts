@@ -8,6 +8,7 @@
  */
 import { Context, Effect, Layer, Option, Ref, Stream } from "effect"
 import type { Duration } from "effect"
+import * as Lease from "../src/Lease.ts"
 import { LeaseStore } from "../src/LeaseStore.ts"
 import type { LeaseStoreErrorReason, LeaseStoreOperation, LeaseStoreService } from "../src/LeaseStore.ts"
 import { LeaseStoreError, makeMemory } from "../src/LeaseStore.ts"
@@ -48,7 +49,10 @@ export class Probe extends Context.Service<Probe, {
   readonly setWatch: (mode: WatchMode) => Effect.Effect<void>
 }>()("test/Probe") {}
 
-export const layer = (options: { readonly watch?: boolean } = {}): Layer.Layer<LeaseStore | Probe> =>
+export const layer = (options: { readonly watch?: boolean } = {}): Layer.Layer<LeaseStore | Probe | Lease.Lease> =>
+  Layer.provideMerge(Lease.layer, storeLayer(options))
+
+const storeLayer = (options: { readonly watch?: boolean }): Layer.Layer<LeaseStore | Probe> =>
   Layer.effectContext(Effect.gen(function*() {
     const admin = yield* makeMemory(options)
     const counts = yield* Ref.make(new Map<LeaseStoreOperation, number>())

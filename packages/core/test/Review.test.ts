@@ -65,7 +65,7 @@ describe("review", () => {
         yield* advance(13)
         // c is another process: its own observation memory (memory is kept per store object).
         const store = yield* LeaseStore
-        const c = yield* contend("c", timing).pipe(Effect.provideService(LeaseStore, { ...store }))
+        const c = yield* contend("c", timing).pipe(Effect.provideServiceEffect(Lease.Lease, Lease.make), Effect.provideService(LeaseStore, { ...store }))
         yield* advance(30)
         const bAcquired = yield* timeline.at("b acquired")
         const bLost = yield* timeline.at("b lost")

@@ -360,7 +360,7 @@ describe("review 2", () => {
         const a = yield* Lease.tryAcquire(opts("a", timing)).pipe(Effect.result, Effect.forkChild)
         yield* settle
         // c: another process, on a path without faults (the rule counts a's calls only).
-        const c = yield* contend("c", timing).pipe(Effect.provideService(LeaseStore, { ...probe.admin }))
+        const c = yield* contend("c", timing).pipe(Effect.provideServiceEffect(Lease.Lease, Lease.make), Effect.provideService(LeaseStore, { ...probe.admin }))
         yield* advance(30)
         const aResult = yield* Fiber.join(a)
         assert.isTrue(aResult._tag === "Success" && Option.isNone(aResult.success), "the stale acquisition was not handed out")

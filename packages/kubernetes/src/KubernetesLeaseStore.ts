@@ -48,7 +48,7 @@
  * @since 0.1.0
  */
 import { Watch } from "@kubernetes/client-node"
-import { LeaseStore } from "@leasekit/core"
+import { Lease, LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
 import { Clock, Duration, Effect, Layer, Option, Queue, Semaphore, Stream } from "effect"
 import { KubeClient, type KubeClientService } from "./KubeClient.ts"
@@ -436,28 +436,27 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
 }
 
 /**
- * The Kubernetes store, on the `KubeClient` in context.
+ * The Kubernetes store with options, on the `KubeClient` in context, with the `Lease` service
+ * over it.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<LeaseStore.LeaseStore, never, KubeClient> = Layer.effect(
-  LeaseStore.LeaseStore,
-  Effect.gen(function*() {
-    return make(yield* KubeClient)
-  })
-)
+export const layerWith = (options: Options): Layer.Layer<LeaseStore.LeaseStore | Lease.Lease, never, KubeClient> =>
+  Layer.provideMerge(
+    Lease.layer,
+    Layer.effect(
+      LeaseStore.LeaseStore,
+      Effect.gen(function*() {
+        return make(yield* KubeClient, options)
+      })
+    )
+  )
 
 /**
- * The Kubernetes store with options, on the `KubeClient` in context.
+ * The Kubernetes store, on the `KubeClient` in context, with the `Lease` service over it.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerWith = (options: Options): Layer.Layer<LeaseStore.LeaseStore, never, KubeClient> =>
-  Layer.effect(
-    LeaseStore.LeaseStore,
-    Effect.gen(function*() {
-      return make(yield* KubeClient, options)
-    })
-  )
+export const layer: Layer.Layer<LeaseStore.LeaseStore | Lease.Lease, never, KubeClient> = layerWith({})

@@ -356,7 +356,10 @@ export class IntervalLease implements AsyncDisposable {
         }
         yield* self.#take(
           Effect.map(
-            Lease.acquireResolved(self.#options, remaining === undefined ? undefined : Duration.millis(remaining)),
+            Effect.flatMap(
+              self.#contender,
+              (contender) => contender.acquire(remaining === undefined ? undefined : Duration.millis(remaining))
+            ),
             Option.some
           )
         )
@@ -638,6 +641,32 @@ export class IntervalLease implements AsyncDisposable {
   // Internals
   // ---------------------------------------------------------------------------------------------
 
+  /** The options of this instance's contender (one identity: the resolved holder). */
+  get #contenderOptions(): LeaseOptions.LeaseOptions {
+    return { ...this.#timing, namespace: this.#location.namespace, name: this.#location.leaseName, holder: this.#options.holder }
+  }
+
+  /** A contender with this instance's identity, in the current scope (the options were validated
+   * in the constructor: a rejection here is a bug). */
+  get #contender() {
+    return Lease.contender(this.#contenderOptions).pipe(Effect.catchTag("InvalidLeaseOptions", (e) => Effect.die(e)))
+  }
+
+  /** One attempt that never waits; another holder fails with the core's `HeldByOther`. */
+  get #tryAcquireOnce(): Effect.Effect<HeldLease, CoreAcquisitionError, Lease.Lease | Scope.Scope> {
+    const key = this.#options.key
+    return Effect.flatMap(this.#contender, (contender) =>
+      Effect.flatMap(contender.tryAcquire, (result) =>
+        result._tag === "Acquired"
+          ? Effect.succeed(result.lease)
+          : Effect.fail(
+            new CoreAcquisitionError({
+              key,
+              reason: { _tag: "HeldByOther", holder: result.holder, expiresIn: result.expiresIn }
+            })
+          )))
+  }
+
   get #key(): string {
     return `${this.#location.namespace}/${this.#location.leaseName}`
   }
@@ -679,7 +708,7 @@ export class IntervalLease implements AsyncDisposable {
    * errors; an interruption by `signal` or by `close()` becomes `Aborted` / `Closed`.
    */
   async #run<A>(
-    effect: Effect.Effect<A, unknown, LeaseStore.LeaseStore>,
+    effect: Effect.Effect<A, unknown, Lease.Lease | LeaseStore.LeaseStore>,
     options: {
       readonly operation: "acquire" | "release" | "inspect"
       readonly signal?: AbortSignal | undefined
@@ -716,7 +745,7 @@ export class IntervalLease implements AsyncDisposable {
   }
 
   /** Reads the lease and judges it as a contender with this instance's timing would. */
-  get #inspect(): Effect.Effect<Lease.LeaseInspection, LeaseInspectionError, LeaseStore.LeaseStore> {
+  get #inspect(): Effect.Effect<Lease.LeaseInspection, LeaseInspectionError, Lease.Lease | LeaseStore.LeaseStore> {
     return Lease.inspect(this.#options.key, this.#timing).pipe(
       Effect.catchTag("LeaseStoreError", (e) => Effect.fail(Convert.fromInspection(this.#location, e))),
       // The options were validated in the constructor; a rejection here is a bug, not an input error.
@@ -873,8 +902,8 @@ export class IntervalLease implements AsyncDisposable {
    * always either installed or released.
    */
   #take<E>(
-    acquisition: Effect.Effect<Option.Option<HeldLease>, E, LeaseStore.LeaseStore | Scope.Scope>
-  ): Effect.Effect<Option.Option<Tenure>, E, LeaseStore.LeaseStore> {
+    acquisition: Effect.Effect<Option.Option<HeldLease>, E, Lease.Lease | LeaseStore.LeaseStore | Scope.Scope>
+  ): Effect.Effect<Option.Option<Tenure>, E, Lease.Lease | LeaseStore.LeaseStore> {
     const self = this
     return Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
@@ -900,12 +929,12 @@ export class IntervalLease implements AsyncDisposable {
    * One acquisition without waiting: renew the live tenure, or take the lease. When another holder
    * has it, the core fails `HeldByOther` naming the holder — no extra read.
    */
-  get #acquireOnce(): Effect.Effect<number, LeaseAcquisitionError | CoreAcquisitionError, LeaseStore.LeaseStore> {
+  get #acquireOnce(): Effect.Effect<number, LeaseAcquisitionError | CoreAcquisitionError, Lease.Lease | LeaseStore.LeaseStore> {
     const self = this
     return this.#serialized(Effect.gen(function*() {
       const live = yield* self.#renewLive
       if (Option.isSome(live)) return live.value.held.token
-      const taken = yield* self.#take(Effect.map(Lease.tryAcquireResolved(self.#options), Option.some))
+      const taken = yield* self.#take(Effect.map(self.#tryAcquireOnce, Option.some))
       return Option.getOrThrow(taken).held.token
     }))
   }
@@ -931,7 +960,7 @@ export class IntervalLease implements AsyncDisposable {
    * Success or another holder ends the tenure; a store failure keeps it (renewal stopped) for the
    * next release to retry. Without a tenure, see `#releaseNothing`.
    */
-  #releaseOnce(caller: Run | undefined): Effect.Effect<void, LeaseRelinquishmentError, LeaseStore.LeaseStore> {
+  #releaseOnce(caller: Run | undefined): Effect.Effect<void, LeaseRelinquishmentError, Lease.Lease | LeaseStore.LeaseStore> {
     const self = this
     return this.#serialized(Effect.gen(function*() {
       const tenure = self.#tenure
@@ -958,7 +987,7 @@ export class IntervalLease implements AsyncDisposable {
    * another holder has the lease now and it has not expired as this process judges (Solo's
    * `release()` throws then); succeeds when it is absent, free, expired or names this instance.
    */
-  get #releaseNothing(): Effect.Effect<void, LeaseRelinquishmentError, LeaseStore.LeaseStore> {
+  get #releaseNothing(): Effect.Effect<void, LeaseRelinquishmentError, Lease.Lease | LeaseStore.LeaseStore> {
     const key = this.#options.key
     return Lease.inspect(key, { ...this.#timing, holder: this.#options.holder }).pipe(
       Effect.catchTag("LeaseStoreError", (error) =>

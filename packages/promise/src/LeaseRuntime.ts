@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import type { LeaseStore } from "@leasekit/core"
+import { Lease, type LeaseStore } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Layer, ManagedRuntime } from "effect"
 
@@ -24,7 +24,7 @@ import { Layer, ManagedRuntime } from "effect"
  * @since 0.1.0
  * @category models
  */
-export type LeaseRuntime = ManagedRuntime.ManagedRuntime<LeaseStore.LeaseStore, unknown>
+export type LeaseRuntime = ManagedRuntime.ManagedRuntime<LeaseStore.LeaseStore | Lease.Lease, unknown>
 
 /**
  * Where the Kubernetes client comes from.
@@ -48,7 +48,7 @@ export interface KubernetesOptions {
  */
 export const layerKubernetes = (
   options: KubernetesOptions = {}
-): Layer.Layer<LeaseStore.LeaseStore, KubeClient.KubeConfigError> => {
+): Layer.Layer<LeaseStore.LeaseStore | Lease.Lease, KubeClient.KubeConfigError> => {
   const select = { context: options.context }
   const client = options.kubeconfig === undefined || options.kubeconfig === ""
     ? KubeClient.layerDefault(select)
@@ -66,9 +66,10 @@ export const make = (options: KubernetesOptions = {}): LeaseRuntime => ManagedRu
 
 /**
  * A runtime over any store layer — `LeaseStore.layerMemory()` from `@leasekit/core` for tests, or
- * a store of your own.
+ * a store of your own — with a `Lease` service of its own over that store.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromLayer = <E>(layer: Layer.Layer<LeaseStore.LeaseStore, E>): LeaseRuntime => ManagedRuntime.make(layer)
+export const fromLayer = <E>(layer: Layer.Layer<LeaseStore.LeaseStore, E>): LeaseRuntime =>
+  ManagedRuntime.make(Layer.provideMerge(Lease.layer, layer))

@@ -1,173 +1,215 @@
 /**
- * One contender's view of a lease: judging a record, and one attempt to take it.
+ * The contender handle (see `LeaseContender.ts` for what it promises): one identity, its options
+ * resolved once, at most one tenure at a time, and the events of its tenures.
  *
- * A record is free when it is absent, names no holder, names us, or has expired — expiry judged
- * only by this contender's own observation (see `observations.ts`), optionally also by
- * `renewTime` when `maxClockSkew` is set. Taking is a single write: `create` for an absent
- * lease, a compare-and-swap `update` otherwise; every taking write increments the transitions
- * counter (the fencing token), also when the record already names us. A lost race is reported as such (the caller
- * re-reads; it never assumes), and a write with an unknown outcome is resolved by reading back.
- *
- * Hostile records (hand-written by an admin) are judged defensively: a missing, zero, negative or
- * fractional `leaseDurationSeconds` is replaced by this contender's own duration; one above
- * `maxHonouredDuration` is capped there, so nothing pins a lease forever; a negative or missing
- * `leaseTransitions` counts as 0, and one at the int32 maximum wraps to 0 on the next change of
- * holder (the API would refuse anything larger).
+ * Every tenure starts in a scope of its own, a child of the contender's: an acquisition that does
+ * not succeed (it failed, timed out, was interrupted, or found the lease held) closes that scope,
+ * so no lease stays held by an attempt nobody got; releasing a tenure, or a new acquisition after
+ * a tenure ended, closes the old tenure's scope (whose finalizer clears a lease lost to its
+ * deadline, see `tenure.ts`); closing the contender's scope closes them all.
  */
-import { Clock, Duration, Effect, Option } from "effect"
+import { Duration, Effect, Exit, Option, PubSub, Ref, Scope, Semaphore, Stream } from "effect"
+import type { HeldLease } from "../Lease.ts"
+import type { LeaseContender, LeaseEvent, TryAcquireResult } from "../LeaseContender.ts"
+import { LeaseAcquisitionError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
-import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
+import type { LeaseRecord } from "../LeaseRecord.ts"
 import { isHeld } from "../LeaseRecord.ts"
-import type { LeaseStoreService } from "../LeaseStore.ts"
-import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
+import type { LeaseStoreError, LeaseStoreService } from "../LeaseStore.ts"
+import * as Attempt from "./attempt.ts"
+import { bounded } from "./boundedStore.ts"
 import type { Memory } from "./observations.ts"
-import { monotonicMillis, observe } from "./observations.ts"
+import * as Telemetry from "./telemetry.ts"
+import * as Tenure from "./tenure.ts"
+import * as Waiting from "./waiting.ts"
 
-/** How this contender judges the lease right now. */
-export type Judgement =
-  | { readonly _tag: "Absent" }
-  | { readonly _tag: "Free"; readonly record: LeaseRecord }
-  | { readonly _tag: "Ours"; readonly record: LeaseRecord }
-  | { readonly _tag: "Expired"; readonly record: LeaseRecord }
-  | { readonly _tag: "Held"; readonly record: LeaseRecord; readonly holder: string; readonly expiresIn: Duration.Duration }
-
-/** The outcome of one attempt. */
-export type Attempt =
-  | { readonly _tag: "Acquired"; readonly record: LeaseRecord; readonly sentAt: number; readonly sentWall: number }
-  | { readonly _tag: "Busy"; readonly holder: string; readonly expiresIn: Duration.Duration }
-  | { readonly _tag: "Raced" }
-
-/** The duration this contender honours for someone else's record, in milliseconds. */
-export const honouredDurationMillis = (record: LeaseSpec, options: ResolvedLeaseOptions): number => {
-  const seconds = record.durationSeconds
-  if (seconds === undefined || !Number.isInteger(seconds) || seconds <= 0) return Duration.toMillis(options.duration)
-  return Math.min(seconds * 1000, Duration.toMillis(options.maxHonouredDuration))
+interface Tenancy {
+  readonly held: HeldLease
+  readonly scope: Scope.Closeable
 }
 
-/** The largest `leaseTransitions` the API accepts (an int32). */
-const maxTransitions = 2_147_483_647
+/** How many lost races in a row a single attempt (`tryAcquire`) accepts before `Contended`. */
+const maxRaces = 3
 
-/** The counter after a change of holder; wraps to 0 at the int32 maximum rather than write a value
- * the API refuses (which would pin the lease). Fencing tokens restart then, as after a deletion. */
-export const nextTransitions = (record: LeaseSpec): number => {
-  const current = transitionsOf(record)
-  return current >= maxTransitions ? 0 : current + 1
-}
-
-/** A record's transitions counter, read defensively. */
-export const transitionsOf = (record: LeaseSpec): number =>
-  record.transitions !== undefined && Number.isInteger(record.transitions) && record.transitions > 0
-    ? record.transitions
-    : 0
-
-/** Observes `state` now and judges it. */
-export const judge = (
+/** Makes a contender in the current scope. `store` is the raw store; `memory` the service's. */
+export const make = (
+  rawStore: LeaseStoreService,
   memory: Memory,
-  options: ResolvedLeaseOptions,
-  state: Option.Option<LeaseRecord>
-): Effect.Effect<Judgement> =>
+  options: ResolvedLeaseOptions
+): Effect.Effect<LeaseContender, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const seen = yield* observe(memory, options.key, state)
-    if (Option.isNone(state)) return { _tag: "Absent" } as const
-    const record = state.value
-    if (!isHeld(record)) return { _tag: "Free", record } as const
-    if (record.holder === options.holder) return { _tag: "Ours", record } as const
-    const duration = honouredDurationMillis(record, options)
-    const expiresIn = seen.since + duration - (yield* monotonicMillis)
-    if (expiresIn <= 0 || (yield* expiredByRenewTime(record, duration, options))) {
-      return { _tag: "Expired", record } as const
-    }
-    return { _tag: "Held", record, holder: record.holder!, expiresIn: Duration.millis(expiresIn) } as const
-  })
+    const { key, holder } = options
+    const scope = yield* Scope.Scope
+    const store = bounded(rawStore, options.requestTimeout)
+    const events = yield* PubSub.unbounded<LeaseEvent>()
+    // Subscribers' streams end when the contender's scope closes. The finalizer that ends them is
+    // registered on the first subscription only: a contender nobody listens to (the one behind
+    // `Lease.acquire`) leaves nothing registered in its scope once its tenure is released.
+    const endEvents = yield* Effect.cached(Scope.addFinalizer(scope, PubSub.shutdown(events)))
+    const emit = (event: LeaseEvent) => Effect.asVoid(PubSub.publish(events, event))
+    const permit = yield* Semaphore.make(1)
+    const current = yield* Ref.make(Option.none<Tenancy>())
+    const storeError = (error: LeaseStoreError) =>
+      new LeaseAcquisitionError({ key, reason: { _tag: "Store", error }, cause: error })
 
-const expiredByRenewTime = (record: LeaseRecord, durationMillis: number, options: ResolvedLeaseOptions) =>
-  Option.match(options.maxClockSkew, {
-    onNone: () => Effect.succeed(false),
-    onSome: (skew) =>
-      record.renewTime === undefined
-        ? Effect.succeed(false)
-        : Effect.map(
-          Clock.currentTimeMillis,
-          (now) => record.renewTime! + durationMillis + Duration.toMillis(skew) < now
+    /**
+     * One attempt; when it wins, the tenure starts in `tenureScope` without a gap in which an
+     * interruption could leave an acquired lease without its release finalizer. Only the read is
+     * interruptible. A win whose deadline already passed (a slow write or read-back) is not handed
+     * out: `Stale`, and the caller tries again from a fresh read.
+     */
+    const attemptIn = (
+      tenureScope: Scope.Closeable,
+      known: Option.Option<Option.Option<LeaseRecord>>
+    ): Effect.Effect<Waiting.Outcome<HeldLease>, LeaseStoreError> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const state = Option.isSome(known) ? known.value : yield* restore(store.get(key))
+          const attempt = yield* Attempt.attempt(store, memory, options, Option.some(state))
+          if (attempt._tag !== "Acquired") return attempt
+          if (yield* Tenure.isStale(options, attempt)) {
+            yield* Effect.logDebug("acquired, but the answer came after the renew deadline; clearing it and trying again")
+            yield* Tenure.clearStale(store, attempt)
+            return { _tag: "Stale" } as const
+          }
+          const held = yield* Tenure.start(store, options, attempt, tenureScope, emit)
+          yield* Ref.set(current, Option.some({ held, scope: tenureScope }))
+          yield* emit({ _tag: "Acquired", token: held.token, record: attempt.record })
+          return { _tag: "Held", held } as const
+        })
+      )
+
+    /**
+     * Runs `acquiring` with a new tenure scope, a child of the contender's: unless `acquiring`
+     * answers with a held lease, that scope is closed, so a failed acquisition never leaves a
+     * lease held. A contender whose scope closed meanwhile hands nothing out.
+     */
+    const inTenureScope = <A, E>(
+      acquiring: (tenureScope: Scope.Closeable) => Effect.Effect<A, E>,
+      isHeld: (a: A) => boolean
+    ): Effect.Effect<A, E> =>
+      Effect.gen(function*() {
+        const tenureScope = yield* Scope.fork(scope)
+        const result = yield* acquiring(tenureScope).pipe(
+          Effect.onExit((exit) => Exit.isSuccess(exit) && isHeld(exit.value) ? Effect.void : Scope.close(tenureScope, exit))
         )
-  })
+        // The contender's scope closed while we waited: the tenure was released as soon as it
+        // started, and handing it out would look like a lease that is held.
+        if (tenureScope.state._tag === "Closed" && isHeld(result)) return yield* Effect.interrupt
+        return result
+      })
 
-/** The spec a holder writes when it takes or renews the lease. */
-export const holdingSpec = (
-  options: ResolvedLeaseOptions,
-  now: number,
-  acquireTime: number,
-  transitions: number
-): LeaseSpec => ({
-  holder: options.holder,
-  durationSeconds: options.durationSeconds,
-  acquireTime,
-  renewTime: now,
-  transitions
-})
+    /** Forgets a tenure: it is no longer `current`. */
+    const forget = (tenancy: Tenancy) =>
+      Ref.update(current, (c) => Option.isSome(c) && c.value === tenancy ? Option.none() : c)
 
-/**
- * One attempt: read (unless the state is already known, e.g. from a watch), judge, and write if
- * the lease is free. Fails only with store errors the caller must handle (transient ones after a
- * read-back could not confirm the write).
- */
-export const attempt = (
-  store: LeaseStoreService,
-  memory: Memory,
-  options: ResolvedLeaseOptions,
-  known: Option.Option<Option.Option<LeaseRecord>>
-): Effect.Effect<Attempt, LeaseStoreError> =>
-  Effect.gen(function*() {
-    const state = Option.isSome(known) ? known.value : yield* store.get(options.key)
-    const judgement = yield* judge(memory, options, state)
-    if (judgement._tag === "Held") {
-      return { _tag: "Busy", holder: judgement.holder, expiresIn: judgement.expiresIn } as const
+    /** Ends a tenure that is over: closes its scope (its finalizer clears a lease lost to its
+     * deadline), and forgets it. */
+    const dispose = (tenancy: Tenancy) => Effect.andThen(forget(tenancy), Scope.close(tenancy.scope, Exit.void))
+
+    /** The tenure in progress, renewed now; `None` when there is none (an ended one is disposed of). */
+    const renewCurrent = Effect.gen(function*() {
+      const tenancy = yield* Ref.get(current)
+      if (Option.isNone(tenancy)) return Option.none<HeldLease>()
+      const { held } = tenancy.value
+      if (yield* held.isHeld) {
+        const renewed = yield* Effect.exit(held.renew)
+        if (Exit.isSuccess(renewed)) return Option.some(held)
+      }
+      yield* dispose(tenancy.value)
+      return Option.none<HeldLease>()
+    })
+
+    const tryAcquire: Effect.Effect<TryAcquireResult, LeaseAcquisitionError> = permit.withPermit(
+      Effect.gen(function*() {
+        const live = yield* renewCurrent
+        if (Option.isSome(live)) return { _tag: "Acquired", lease: live.value } as const
+        return yield* inTenureScope(
+          (tenureScope) =>
+            Effect.gen(function*() {
+              for (let races = 1;; races++) {
+                const outcome = yield* attemptIn(tenureScope, Option.none()).pipe(Effect.mapError(storeError))
+                switch (outcome._tag) {
+                  case "Held":
+                    return { _tag: "Acquired", lease: outcome.held } as const
+                  case "Busy":
+                    return {
+                      _tag: "HeldByOther",
+                      holder: outcome.holder,
+                      expiresIn: outcome.expiresIn,
+                      record: outcome.record
+                    } as const
+                  case "Raced":
+                  case "Stale":
+                    if (races >= maxRaces) {
+                      return yield* Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Contended", races } }))
+                    }
+                }
+              }
+            }),
+          (result) => result._tag === "Acquired"
+        )
+      })
+    ).pipe(Telemetry.span("leasekit.lease.tryAcquire", key), Telemetry.annotate(key, holder))
+
+    const acquire = (timeout?: Duration.Duration): Effect.Effect<HeldLease, LeaseAcquisitionError> =>
+      permit.withPermit(Effect.gen(function*() {
+        const live = yield* renewCurrent
+        if (Option.isSome(live)) return live.value
+        const lastHolder = yield* Ref.make<string | undefined>(undefined)
+        const wait = (tenureScope: Scope.Closeable) =>
+          Waiting.waitFor(
+            store,
+            memory,
+            options,
+            (known) => attemptIn(tenureScope, known),
+            (holder) => Ref.set(lastHolder, holder)
+          ).pipe(Effect.mapError(storeError))
+        return yield* inTenureScope(
+          (tenureScope) =>
+            timeout === undefined ? wait(tenureScope) : wait(tenureScope).pipe(
+              Effect.timeoutOrElse({
+                duration: timeout,
+                orElse: () =>
+                  Effect.flatMap(Ref.get(lastHolder), (holder) =>
+                    Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Timeout", holder, waited: timeout } })))
+              })
+            ),
+          () => true
+        )
+      })).pipe(Telemetry.span("leasekit.lease.acquire", key), Telemetry.annotate(key, holder))
+
+    const release: Effect.Effect<void, LeaseRelinquishmentError> = permit.withPermit(Effect.gen(function*() {
+      const tenancy = yield* Ref.get(current)
+      if (Option.isNone(tenancy)) {
+        // Nothing held: only say whether someone else holds it (one read, no write).
+        const state = yield* store.get(key).pipe(
+          Effect.mapError((error) => new LeaseRelinquishmentError({ key, reason: { _tag: "Store", error }, cause: error }))
+        )
+        if (Option.isSome(state) && isHeld(state.value) && state.value.holder !== holder) {
+          return yield* Effect.fail(
+            new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: state.value.holder! } })
+          )
+        }
+        return
+      }
+      yield* tenancy.value.held.release.pipe(
+        // Released (the tenure closes its own scope once the write is confirmed, also when a
+        // release from inside guarded work answered before), or held by someone else now: this
+        // tenure is over either way. A store failure keeps it, so that the next release retries.
+        Effect.tap(() => forget(tenancy.value)),
+        Effect.tapError((error) => error.reason._tag === "HeldByOther" ? dispose(tenancy.value) : Effect.void)
+      )
+    })).pipe(Telemetry.span("leasekit.lease.release", key), Telemetry.annotate(key, holder))
+
+    return {
+      key,
+      holder,
+      options,
+      acquire,
+      tryAcquire,
+      current: Effect.map(Ref.get(current), Option.map((t) => t.held)),
+      release,
+      events: Stream.unwrap(Effect.as(endEvents, Stream.fromPubSub(events)))
     }
-    const sentAt = yield* monotonicMillis
-    const sentWall = yield* Clock.currentTimeMillis
-    // Every acquisition starts a new tenure with a greater token, also when the record already
-    // names us (a lease we lost to the deadline, or one a previous process of ours held): late
-    // writes of an earlier tenure must be distinguishable from this one's.
-    const write = judgement._tag === "Absent"
-      ? store.create(options.key, holdingSpec(options, sentWall, sentWall, 0))
-      : store.update(judgement.record, holdingSpec(options, sentWall, sentWall, nextTransitions(judgement.record)))
-    const writtenFrom = judgement._tag === "Absent" ? undefined : judgement.record.version
-    // A create answered NotFound means the namespace does not exist: not a race, an error to
-    // report at once. An update answered NotFound means the object was deleted meanwhile: a race.
-    const isRace = (error: LeaseStoreError) =>
-      judgement._tag === "Absent"
-        ? error.reason === "AlreadyExists"
-        : error.reason === "Conflict" || error.reason === "NotFound"
-    return yield* write.pipe(
-      Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall })),
-      Effect.catchIf(isRace, () => Effect.succeed<Attempt>({ _tag: "Raced" })),
-      Effect.catchIf(isTransient, (error) =>
-        readBack(store, options, writtenFrom, sentWall, error).pipe(
-          Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall }))
-        ))
-    )
   })
-
-/**
- * Resolves a write whose outcome is unknown: if the record now is *this* write — it names us, at a
- * version other than the one we wrote from, with the `renewTime` this write carried — the write
- * was applied, and its deadline counts from its send. A record naming us that an earlier write of
- * ours left (one that landed late) is not taken for this one: its send was earlier, and a
- * contender may have been watching it since. Otherwise the original error stands.
- */
-const readBack = (
-  store: LeaseStoreService,
-  options: ResolvedLeaseOptions,
-  writtenFrom: string | undefined,
-  renewTime: number,
-  original: LeaseStoreError
-): Effect.Effect<LeaseRecord, LeaseStoreError> =>
-  store.get(options.key).pipe(
-    Effect.mapError(() => original),
-    Effect.flatMap((state) =>
-      Option.isSome(state) && state.value.holder === options.holder && state.value.version !== writtenFrom &&
-        state.value.renewTime === renewTime
-        ? Effect.succeed(state.value)
-        : Effect.fail(original)
-    )
-  )

@@ -7,14 +7,14 @@
  * has stayed at that version for the lease duration. This is client-go's rule; it is immune to
  * clock offsets and needs only clock *rates* to be close.
  *
- * The memory is kept per store instance (one Kubernetes client, one in-memory store), so that
- * repeated single attempts from one process accumulate observation time, while separate stores —
- * separate tests — never share it.
+ * The memory belongs to one `Lease` service (see `Lease.ts`): every contender, inspection and
+ * observer made from that service shares it, so repeated single attempts accumulate observation
+ * time, while separate services — separate processes in a simulation, separate tests — never
+ * share it. Nothing here is module-level state.
  */
 import { Clock, Effect, Option } from "effect"
 import type { LeaseKey, LeaseRecord } from "../LeaseRecord.ts"
 import { formatKey } from "../LeaseRecord.ts"
-import type { LeaseStoreService } from "../LeaseStore.ts"
 
 /** The version last seen and the monotonic millisecond at which it was first seen. */
 export interface Observation {
@@ -22,19 +22,11 @@ export interface Observation {
   readonly since: number
 }
 
-const memory = new WeakMap<LeaseStoreService, Map<string, Observation>>()
-
-/** What this process has observed through `store` (the raw store, not a per-call wrapper). */
+/** What one `Lease` service has observed, per lease. */
 export type Memory = Map<string, Observation>
 
-export const memoryOf = (store: LeaseStoreService): Memory => {
-  let map = memory.get(store)
-  if (map === undefined) {
-    map = new Map()
-    memory.set(store, map)
-  }
-  return map
-}
+/** An empty memory, for a new `Lease` service. */
+export const makeMemory = (): Memory => new Map()
 
 /** Monotonic milliseconds from Effect's `Clock` (so `TestClock` drives it). */
 export const monotonicMillis: Effect.Effect<number> = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos / 1_000_000n))

@@ -26,9 +26,11 @@
  * Renewal is one compare-and-swap from the last record we wrote (one store call, no read). On a
  * conflict we read back: a record that is still this tenure's — our holder and our token (someone
  * added a label) — is adopted and the renewal retried; any other holder or token, a cleared holder
- * or a deleted object is a loss. Transient
- * failures are retried every `retryPeriod`; only the watchdog decides when it is too late. Every
- * renewal attempt checks, under the write permit, that the tenure has not ended.
+ * or a deleted object is a loss. The release write goes through the same compare-and-swap-and-adopt
+ * step (`swap`). Transient failures are retried every `retryPeriod`; only the watchdog decides when
+ * it is too late. Every renewal attempt checks, under the write permit, that the tenure has not
+ * ended. Every change is also told to the contender's `emit` (its `events` stream), never awaited
+ * beyond handing it over.
  *
  * Does not guarantee: that work outside `guard` stops, nor that work that ignores interruption
  * (an uninterruptible region) stops in time; that a process paused past its deadline (GC,
@@ -36,6 +38,7 @@
  */
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
 import type { HeldLease } from "../Lease.ts"
+import type { LeaseEvent } from "../LeaseContender.ts"
 import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { LossReason } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
@@ -43,7 +46,7 @@ import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
 import { isHeld } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
-import { holdingSpec, transitionsOf } from "./contender.ts"
+import { holdingSpec, transitionsOf } from "./attempt.ts"
 import { monotonicMillis } from "./observations.ts"
 import * as Telemetry from "./telemetry.ts"
 
@@ -120,6 +123,16 @@ const releasedSpec = (now: number, transitions: number): LeaseSpec => ({
   transitions
 })
 
+/** The outcome of a compare-and-swap that adopts records still this tenure's (see `swap`). */
+type Swapped<A> =
+  | { readonly _tag: "Written"; readonly value: A }
+  /** The tenure ended meanwhile (checked before every write): nothing was written. */
+  | { readonly _tag: "Skipped" }
+  /** The object was deleted or its holder cleared. */
+  | { readonly _tag: "Gone"; readonly loss: Loss }
+  /** The record belongs to another holder, or to a newer tenure of the same holder. */
+  | { readonly _tag: "Foreign"; readonly record: LeaseRecord }
+
 /** What a successful acquisition hands to the tenure. */
 export interface Acquired {
   readonly record: LeaseRecord
@@ -137,7 +150,8 @@ export const start = (
   store: LeaseStoreService,
   options: ResolvedLeaseOptions,
   acquired: Acquired,
-  scope: Scope.Closeable
+  scope: Scope.Closeable,
+  emit: (event: LeaseEvent) => Effect.Effect<void>
 ): Effect.Effect<HeldLease> =>
   Effect.gen(function*() {
     const { holder, key } = options
@@ -195,6 +209,7 @@ export const start = (
         yield* metrics.lost(loss.reason._tag)
         yield* metrics.setHeld(false)
         yield* Effect.logWarning(error.message)
+        yield* emit({ _tag: "Lost", token, error })
         return error
       }))
 
@@ -234,37 +249,72 @@ export const start = (
 
     const renewalSpec = (last: LeaseRecord, now: number) => holdingSpec(options, now, last.acquireTime ?? now, token)
 
-    /** One renewal, under the write permit: a CAS from the last record; on conflict, read back and
-     * adopt if still ours. Writes nothing once a release write has begun or the lease is lost. */
+    /**
+     * One compare-and-swap from the last record of this tenure: `write(last)` unless `ended` says
+     * the tenure is over. When the object changed meanwhile (`Conflict`) the record is read back:
+     * still this tenure's (someone added a label) — adopted and the write tried again, at most three
+     * times; deleted or cleared — `Gone`; anyone else's — `Foreign`. Shared by renewal and release.
+     */
+    const swap = <A>(
+      write: (last: LeaseRecord) => Effect.Effect<A, LeaseStoreError>,
+      ended: Effect.Effect<boolean>
+    ): Effect.Effect<Swapped<A>, LeaseStoreError> =>
+      Effect.gen(function*() {
+        for (let adopted = 0;; adopted++) {
+          if (yield* ended) return { _tag: "Skipped" } as const
+          const { last } = yield* Ref.get(state)
+          const written = yield* write(last).pipe(
+            Effect.map(Option.some),
+            Effect.catchIf((e) => e.reason === "Conflict" && adopted < 3, () => Effect.succeed(Option.none()))
+          )
+          if (Option.isSome(written)) return { _tag: "Written", value: written.value } as const
+          const current = yield* store.get(key)
+          const loss = lossOf(current)
+          if (loss !== undefined) return { _tag: "Gone", loss } as const
+          const record = Option.getOrThrow(current)
+          if (!isThisTenure(record)) return { _tag: "Foreign", record } as const
+          yield* Effect.logDebug(`lease changed by someone else but still names us (version ${record.version}); adopting it`)
+          yield* Ref.update(state, (s) => ({ ...s, last: record }))
+        }
+      })
+
+    /** One renewal, under the write permit. Writes nothing once a release write has begun or the
+     * lease is lost. */
     const renewOnce: Effect.Effect<void, LeaseStoreError | Loss> = Effect.gen(function*() {
-      for (let adopted = 0;; adopted++) {
-        const { last, phase } = yield* Ref.get(state)
-        if (phase === "Releasing" || phase === "Released" || (yield* Deferred.isDone(lostSignal))) return
-        const sentAt = yield* monotonicMillis
-        const sentWall = yield* Clock.currentTimeMillis
-        const outcome = yield* store.update(last, renewalSpec(last, sentWall)).pipe(
-          Effect.map(Option.some),
-          Effect.catchIf((e) => e.reason === "Conflict" && adopted < 3, () => Effect.succeed(Option.none()))
-        )
-        if (Option.isSome(outcome)) {
-          yield* Ref.update(state, (s) => ({ ...s, last: outcome.value, sentAt, sentWall, lastError: undefined }))
+      const ended = Effect.gen(function*() {
+        const { phase } = yield* Ref.get(state)
+        return phase === "Releasing" || phase === "Released" || (yield* Deferred.isDone(lostSignal))
+      })
+      const outcome = yield* swap((last) =>
+        Effect.gen(function*() {
+          const sentAt = yield* monotonicMillis
+          const sentWall = yield* Clock.currentTimeMillis
+          const record = yield* store.update(last, renewalSpec(last, sentWall))
+          return { record, sentAt, sentWall }
+        }), ended)
+      switch (outcome._tag) {
+        case "Skipped":
+          return
+        case "Written": {
+          const { record, sentAt, sentWall } = outcome.value
+          yield* Ref.update(state, (s) => ({ ...s, last: record, sentAt, sentWall, lastError: undefined }))
           yield* metrics.renewed
           yield* Effect.logDebug("lease renewed")
+          yield* emit({ _tag: "Renewed", token, record })
           return
         }
-        const current = yield* store.get(key)
-        const loss = lossOf(current)
-        if (loss !== undefined) return yield* Effect.fail(loss)
-        const record = Option.getOrThrow(current)
-        if (record.holder === holder && !isThisTenure(record) && (yield* Ref.get(state)).phase !== "Held") {
-          // A newer tenure of our own identity took the lease over after this one's release began:
-          // not a loss of this tenure; it just stops renewing (its release will find nothing left).
-          yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
-          return
+        case "Gone":
+          return yield* Effect.fail(outcome.loss)
+        case "Foreign": {
+          const record = outcome.record
+          if (record.holder === holder && (yield* Ref.get(state)).phase !== "Held") {
+            // A newer tenure of our own identity took the lease over after this one's release began:
+            // not a loss of this tenure; it just stops renewing (its release will find nothing left).
+            yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
+            return
+          }
+          return yield* Effect.fail(new Loss({ _tag: "Taken", by: record.holder! }))
         }
-        if (!isThisTenure(record)) return yield* Effect.fail(new Loss({ _tag: "Taken", by: record.holder! }))
-        yield* Effect.logDebug(`lease changed by someone else but still names us (version ${record.version}); adopting it`)
-        yield* Ref.update(state, (s) => ({ ...s, last: record }))
       }
     }).pipe(
       writes.withPermit,
@@ -288,6 +338,7 @@ export const start = (
             ? Effect.all([
               Ref.update(state, (s) => ({ ...s, lastError: e })),
               metrics.renewalFailed,
+              emit({ _tag: "RenewalFailing", token, error: e }),
               Effect.logWarning(`lease renewal failed, retrying every ${Duration.format(options.retryPeriod)}: ${e.message}`)
             ])
             : Effect.void
@@ -324,44 +375,36 @@ export const start = (
     const releaseWrite = Effect.gen(function*() {
       const ambiguous = yield* Ref.make(false)
       const once = Effect.gen(function*() {
-        for (let adopted = 0;; adopted++) {
-          const { last } = yield* Ref.get(state)
-          const now = yield* Clock.currentTimeMillis
+        const outcome = yield* swap((last) => {
           const write = options.releaseMode === "delete"
             ? store.remove(last)
-            : store.update(last, releasedSpec(now, token))
-          const done = yield* write.pipe(
-            Effect.as(true),
-            Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeed(true)),
-            Effect.catchIf((e) => e.reason === "Conflict" && adopted < 3, () => Effect.succeed(false)),
+            : Effect.flatMap(Clock.currentTimeMillis, (now) => store.update(last, releasedSpec(now, token)))
+          return write.pipe(
+            Effect.asVoid,
+            Effect.catchIf((e) => e.reason === "NotFound", () => Effect.void),
             Effect.tapError((e) => isTransient(e) ? Ref.set(ambiguous, true) : Effect.void)
           )
-          if (done) return
-          const current = yield* store.get(key)
-          if (lossOf(current) !== undefined) return
-          const record = Option.getOrThrow(current)
-          if (record.holder === holder && !isThisTenure(record)) {
-            // A newer tenure of our own identity took it over from this one's record (possible only
-            // after this tenure ended for its holder): nothing of this tenure is left to release.
-            yield* Effect.logDebug("the lease was taken again by a newer tenure of this holder; nothing to release")
-            return
-          }
-          if (record.holder !== holder) {
-            if (yield* Ref.get(ambiguous)) {
-              yield* Effect.logDebug(
-                `an earlier release write may have landed; the lease is now held by ${JSON.stringify(record.holder)}`
-              )
-              return
-            }
-            // Someone else holds it and our release cannot have let them in: a loss we had not
-            // seen yet. Record it so that nothing (the finalizer, a later release) tries again.
-            yield* declareLost(new Loss({ _tag: "Taken", by: record.holder! }))
-            return yield* Effect.fail(
-              new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: record.holder! } })
-            )
-          }
-          yield* Ref.update(state, (s) => ({ ...s, last: record }))
+        }, Effect.succeed(false))
+        if (outcome._tag !== "Foreign") return
+        const record = outcome.record
+        if (record.holder === holder) {
+          // A newer tenure of our own identity took it over from this one's record (possible only
+          // after this tenure ended for its holder): nothing of this tenure is left to release.
+          yield* Effect.logDebug("the lease was taken again by a newer tenure of this holder; nothing to release")
+          return
         }
+        if (yield* Ref.get(ambiguous)) {
+          yield* Effect.logDebug(
+            `an earlier release write may have landed; the lease is now held by ${JSON.stringify(record.holder)}`
+          )
+          return
+        }
+        // Someone else holds it and our release cannot have let them in: a loss we had not
+        // seen yet. Record it so that nothing (the finalizer, a later release) tries again.
+        yield* declareLost(new Loss({ _tag: "Taken", by: record.holder! }))
+        return yield* Effect.fail(
+          new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: record.holder! } })
+        )
       })
       return yield* once.pipe(
         Effect.retry({
@@ -405,6 +448,7 @@ export const start = (
         yield* metrics.released
         yield* metrics.setHeld(false)
         yield* Effect.logDebug("lease released")
+        yield* emit({ _tag: "Released", token })
       }).pipe(Telemetry.span("leasekit.lease.release", key), annotate)
 
     /**

@@ -25,8 +25,8 @@ import { Clock, Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
 import * as LeaderElection from "../../src/LeaderElection.ts"
 import * as Lease from "../../src/Lease.ts"
 import type { LeaseKey } from "../../src/LeaseRecord.ts"
-import { formatKey } from "../../src/LeaseRecord.ts"
 import type { LeaseStore } from "../../src/LeaseStore.ts"
+import { formatKey } from "../../src/LeaseRecord.ts"
 import type { History, OpKind } from "./History.ts"
 import type { ContenderPlan, OpChoice } from "./Plan.ts"
 import type { Prng } from "./Prng.ts"
@@ -60,7 +60,7 @@ const describe = (exit: Exit.Exit<unknown, unknown>): string => {
   return Exit.hasInterrupts(exit) ? "interrupted" : "died"
 }
 
-export const run = (ctx: ActorContext): Effect.Effect<void, never, LeaseStore> => {
+export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease | LeaseStore> => {
   const { history, plan, prng, session } = ctx
   const c = plan.id
   const d = plan.timings.duration
@@ -325,7 +325,7 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, LeaseStore> =
       history.record({ kind: "acquire-done", c, key: k, attempt, outcome: current === undefined ? "interrupted" : "held", detail: describe(exit) })
     })
 
-  const ops: Record<OpChoice, (key: LeaseKey) => Effect.Effect<void, never, LeaseStore>> = {
+  const ops: Record<OpChoice, (key: LeaseKey) => Effect.Effect<void, never, Lease.Lease | LeaseStore>> = {
     acquire: opAcquire,
     tryAcquire: opTryAcquire,
     withLease: opWithLease,

@@ -15,6 +15,7 @@
  */
 import { Clock, Duration, Effect, Exit, Fiber, Logger, Random, References, Scheduler, Scope } from "effect"
 import { TestClock } from "effect/testing"
+import * as Lease from "../../src/Lease.ts"
 import * as LeaseStore from "../../src/LeaseStore.ts"
 import { formatKey } from "../../src/LeaseRecord.ts"
 import * as Actor from "./Actor.ts"
@@ -87,6 +88,8 @@ const schedule = (plan: Plan, options: RunOptions) =>
         stopAt: plan.endAt,
         opCounts
       }).pipe(
+        // Each contender is a process of its own: its own `Lease` service (and memory) over its store.
+        Effect.provideServiceEffect(Lease.Lease, Lease.make),
         Effect.provideService(LeaseStore.LeaseStore, store),
         Effect.provideService(Clock.Clock, clock),
         Effect.provideService(Random.Random, Prng.asRandomService(root.fork(`random/${cp.id}`))),

@@ -52,7 +52,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "acquire-deadline-from-answer",
     description: "an acquisition's deadline is measured from its answer instead of its send",
-    file: "packages/core/src/internal/contender.ts",
+    file: "packages/core/src/internal/attempt.ts",
     search: `      Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall })),
       Effect.catchIf(isRace,`,
     replace: `      Effect.flatMap((record) =>
@@ -63,7 +63,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "expiry-by-remote-renewTime",
     description: "expiry judged on the record's renewTime against the local wall clock",
-    file: "packages/core/src/internal/contender.ts",
+    file: "packages/core/src/internal/attempt.ts",
     search: "const expiresIn = seen.since + duration - (yield* monotonicMillis)",
     replace: "const expiresIn = (record.renewTime ?? 0) + duration - (yield* Clock.currentTimeMillis)"
   },
@@ -173,7 +173,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "token-reused-on-own-record",
     description: "re-taking a record that names us keeps its token (tokens must grow per tenure)",
-    file: "packages/core/src/internal/contender.ts",
+    file: "packages/core/src/internal/attempt.ts",
     search: ": store.update(judgement.record, holdingSpec(options, sentWall, sentWall, nextTransitions(judgement.record)))",
     replace: `: store.update(
         judgement.record,
@@ -183,7 +183,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "create-notfound-is-race",
     description: "create answering NotFound (a missing namespace) is taken for a lost race: a waiting acquire retries forever (hole 10)",
-    file: "packages/core/src/internal/contender.ts",
+    file: "packages/core/src/internal/attempt.ts",
     search: `? error.reason === "AlreadyExists"`,
     replace: `? error.reason === "AlreadyExists" || error.reason === "NotFound"`,
     checkedBy: {

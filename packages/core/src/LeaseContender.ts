@@ -1,0 +1,94 @@
+/**
+ * A contender: one identity competing for one lease, for as long as its scope lasts.
+ *
+ * A contender is what every way of taking a lease is built on — `Lease.acquire`, `tryAcquire`
+ * and `withLease`, `LeaderElection`, the Promise facade and the CLI. Its options are resolved and
+ * validated once, when it is made. It holds at most one tenure at a time: `acquire` and
+ * `tryAcquire` answer with the tenure in progress (renewing it first) instead of starting a
+ * second one, and start a new one once the previous tenure was lost or released. `release` ends
+ * the tenure in progress; closing the contender's scope releases it too.
+ *
+ * Guarantees: those of `Lease` for every tenure it starts (at most one holder under the clock-rate
+ * assumption, loss declared before anyone can take over, no lease left held by an acquisition
+ * that failed, timed out or was interrupted). Calls that change what the contender holds
+ * (`acquire`, `tryAcquire`, `release`) run one at a time, in the order they were made.
+ *
+ * Does not guarantee: that `events` subscribers see events from before they subscribed; that a
+ * slow subscriber delays anything (events are buffered for each subscriber, never awaited).
+ *
+ * @since 0.2.0
+ */
+import type { Duration, Effect, Option, Stream } from "effect"
+import type { HeldLease } from "./Lease.ts"
+import type { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
+import type { ResolvedLeaseOptions } from "./LeaseOptions.ts"
+import type { LeaseKey, LeaseRecord } from "./LeaseRecord.ts"
+import type { LeaseStoreError } from "./LeaseStore.ts"
+
+/**
+ * The answer of one attempt that did not wait: the lease held by this contender, or who holds
+ * it and when this contender would judge it expired.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type TryAcquireResult =
+  | { readonly _tag: "Acquired"; readonly lease: HeldLease }
+  | {
+    readonly _tag: "HeldByOther"
+    /** The holder named in the record. */
+    readonly holder: string
+    /** Time until this contender would judge the record expired (its own observation). */
+    readonly expiresIn: Duration.Duration
+    /** The record as read, for callers that want more than the holder (e.g. its `renewTime`). */
+    readonly record: LeaseRecord
+  }
+
+/**
+ * What happens to a contender's tenures, in order.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type LeaseEvent =
+  | { readonly _tag: "Acquired"; readonly token: number; readonly record: LeaseRecord }
+  | { readonly _tag: "Renewed"; readonly token: number; readonly record: LeaseRecord }
+  | { readonly _tag: "RenewalFailing"; readonly token: number; readonly error: LeaseStoreError }
+  | { readonly _tag: "Lost"; readonly token: number; readonly error: LeaseLostError }
+  | { readonly _tag: "Released"; readonly token: number }
+
+/**
+ * One identity competing for one lease.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LeaseContender {
+  readonly key: LeaseKey
+  readonly holder: string
+  /** The options, resolved and validated once. */
+  readonly options: ResolvedLeaseOptions
+  /**
+   * Waits until this contender holds the lease (forever without `timeout`; then fails with reason
+   * `Timeout`). Answers at once with the tenure in progress, renewed first, when there is one.
+   * The tenure lasts until `release`, a loss, or the contender's scope closes.
+   */
+  readonly acquire: (timeout?: Duration.Duration) => Effect.Effect<HeldLease, LeaseAcquisitionError>
+  /**
+   * One attempt, never waiting for another holder: the lease (the tenure in progress, renewed, or
+   * a new one), or who holds it. Fails only for what is not contention (store errors, or reason
+   * `Contended` after a few lost races).
+   */
+  readonly tryAcquire: Effect.Effect<TryAcquireResult, LeaseAcquisitionError>
+  /** The latest tenure, from its acquisition until it is released or a new one starts; it may be
+   * lost meanwhile (`isHeld` says false, `lost` has failed). */
+  readonly current: Effect.Effect<Option.Option<HeldLease>>
+  /**
+   * Releases the tenure in progress (see `HeldLease.release`). Without one, it reads the lease
+   * once: held by another holder, it fails with reason `HeldByOther` (what the Promise API's
+   * `release` reports); free, absent or naming this contender, it does nothing.
+   */
+  readonly release: Effect.Effect<void, LeaseRelinquishmentError>
+  /** The events of every tenure of this contender from the moment of subscribing. */
+  readonly events: Stream.Stream<LeaseEvent>
+}

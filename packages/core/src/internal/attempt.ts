@@ -1,0 +1,191 @@
+/**
+ * One contender's view of a lease: judging a record, and one attempt to take it.
+ *
+ * A record is free when it is absent, names no holder, names us, or has expired — expiry judged
+ * only by this contender's own observation (see `observations.ts`), optionally also by
+ * `renewTime` when `maxClockSkew` is set. Taking is a single write: `create` for an absent
+ * lease, a compare-and-swap `update` otherwise; every taking write increments the transitions
+ * counter (the fencing token), also when the record already names us. A lost race is reported as such (the caller
+ * re-reads; it never assumes), and a write with an unknown outcome is resolved by reading back.
+ *
+ * Hostile records (hand-written by an admin) are judged defensively: a missing, zero, negative or
+ * fractional `leaseDurationSeconds` is replaced by this contender's own duration; one above
+ * `maxHonouredDuration` is capped there, so nothing pins a lease forever; a negative or missing
+ * `leaseTransitions` counts as 0, and one at the int32 maximum wraps to 0 on the next change of
+ * holder (the API would refuse anything larger).
+ */
+import { Clock, Duration, Effect, Option } from "effect"
+import type { LeaseInspection } from "../Lease.ts"
+import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
+import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
+import { isHeld } from "../LeaseRecord.ts"
+import type { LeaseStoreService } from "../LeaseStore.ts"
+import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
+import type { Memory } from "./observations.ts"
+import { monotonicMillis, observe } from "./observations.ts"
+
+/** How this contender judges the lease right now. */
+export type Judgement =
+  | { readonly _tag: "Absent" }
+  | { readonly _tag: "Free"; readonly record: LeaseRecord }
+  | { readonly _tag: "Ours"; readonly record: LeaseRecord }
+  | { readonly _tag: "Expired"; readonly record: LeaseRecord }
+  | { readonly _tag: "Held"; readonly record: LeaseRecord; readonly holder: string; readonly expiresIn: Duration.Duration }
+
+/** The outcome of one attempt. */
+export type Attempt =
+  | { readonly _tag: "Acquired"; readonly record: LeaseRecord; readonly sentAt: number; readonly sentWall: number }
+  | { readonly _tag: "Busy"; readonly record: LeaseRecord; readonly holder: string; readonly expiresIn: Duration.Duration }
+  | { readonly _tag: "Raced" }
+
+/** The duration this contender honours for someone else's record, in milliseconds. */
+export const honouredDurationMillis = (record: LeaseSpec, options: ResolvedLeaseOptions): number => {
+  const seconds = record.durationSeconds
+  if (seconds === undefined || !Number.isInteger(seconds) || seconds <= 0) return Duration.toMillis(options.duration)
+  return Math.min(seconds * 1000, Duration.toMillis(options.maxHonouredDuration))
+}
+
+/** The largest `leaseTransitions` the API accepts (an int32). */
+const maxTransitions = 2_147_483_647
+
+/** The counter after a change of holder; wraps to 0 at the int32 maximum rather than write a value
+ * the API refuses (which would pin the lease). Fencing tokens restart then, as after a deletion. */
+export const nextTransitions = (record: LeaseSpec): number => {
+  const current = transitionsOf(record)
+  return current >= maxTransitions ? 0 : current + 1
+}
+
+/** A record's transitions counter, read defensively. */
+export const transitionsOf = (record: LeaseSpec): number =>
+  record.transitions !== undefined && Number.isInteger(record.transitions) && record.transitions > 0
+    ? record.transitions
+    : 0
+
+/** What a judgement tells an inspector or an observer (see `Lease.inspect`). */
+export const inspection = (
+  options: ResolvedLeaseOptions,
+  state: Option.Option<LeaseRecord>,
+  judgement: Judgement
+): LeaseInspection => ({
+  key: options.key,
+  record: state,
+  holder: Option.flatMap(state, (r) => isHeld(r) ? Option.some(r.holder!) : Option.none()),
+  token: Option.map(state, transitionsOf),
+  expiresIn: judgement._tag === "Held" ? judgement.expiresIn : Duration.zero,
+  honouredDuration: Option.match(state, {
+    onNone: () => options.duration,
+    onSome: (r) => Duration.millis(honouredDurationMillis(r, options))
+  })
+})
+
+/** Observes `state` now and judges it. */
+export const judge = (
+  memory: Memory,
+  options: ResolvedLeaseOptions,
+  state: Option.Option<LeaseRecord>
+): Effect.Effect<Judgement> =>
+  Effect.gen(function*() {
+    const seen = yield* observe(memory, options.key, state)
+    if (Option.isNone(state)) return { _tag: "Absent" } as const
+    const record = state.value
+    if (!isHeld(record)) return { _tag: "Free", record } as const
+    if (record.holder === options.holder) return { _tag: "Ours", record } as const
+    const duration = honouredDurationMillis(record, options)
+    const expiresIn = seen.since + duration - (yield* monotonicMillis)
+    if (expiresIn <= 0 || (yield* expiredByRenewTime(record, duration, options))) {
+      return { _tag: "Expired", record } as const
+    }
+    return { _tag: "Held", record, holder: record.holder!, expiresIn: Duration.millis(expiresIn) } as const
+  })
+
+const expiredByRenewTime = (record: LeaseRecord, durationMillis: number, options: ResolvedLeaseOptions) =>
+  Option.match(options.maxClockSkew, {
+    onNone: () => Effect.succeed(false),
+    onSome: (skew) =>
+      record.renewTime === undefined
+        ? Effect.succeed(false)
+        : Effect.map(
+          Clock.currentTimeMillis,
+          (now) => record.renewTime! + durationMillis + Duration.toMillis(skew) < now
+        )
+  })
+
+/** The spec a holder writes when it takes or renews the lease. */
+export const holdingSpec = (
+  options: ResolvedLeaseOptions,
+  now: number,
+  acquireTime: number,
+  transitions: number
+): LeaseSpec => ({
+  holder: options.holder,
+  durationSeconds: options.durationSeconds,
+  acquireTime,
+  renewTime: now,
+  transitions
+})
+
+/**
+ * One attempt: read (unless the state is already known, e.g. from a watch), judge, and write if
+ * the lease is free. Fails only with store errors the caller must handle (transient ones after a
+ * read-back could not confirm the write).
+ */
+export const attempt = (
+  store: LeaseStoreService,
+  memory: Memory,
+  options: ResolvedLeaseOptions,
+  known: Option.Option<Option.Option<LeaseRecord>>
+): Effect.Effect<Attempt, LeaseStoreError> =>
+  Effect.gen(function*() {
+    const state = Option.isSome(known) ? known.value : yield* store.get(options.key)
+    const judgement = yield* judge(memory, options, state)
+    if (judgement._tag === "Held") {
+      return { _tag: "Busy", record: judgement.record, holder: judgement.holder, expiresIn: judgement.expiresIn } as const
+    }
+    const sentAt = yield* monotonicMillis
+    const sentWall = yield* Clock.currentTimeMillis
+    // Every acquisition starts a new tenure with a greater token, also when the record already
+    // names us (a lease we lost to the deadline, or one a previous process of ours held): late
+    // writes of an earlier tenure must be distinguishable from this one's.
+    const write = judgement._tag === "Absent"
+      ? store.create(options.key, holdingSpec(options, sentWall, sentWall, 0))
+      : store.update(judgement.record, holdingSpec(options, sentWall, sentWall, nextTransitions(judgement.record)))
+    const writtenFrom = judgement._tag === "Absent" ? undefined : judgement.record.version
+    // A create answered NotFound means the namespace does not exist: not a race, an error to
+    // report at once. An update answered NotFound means the object was deleted meanwhile: a race.
+    const isRace = (error: LeaseStoreError) =>
+      judgement._tag === "Absent"
+        ? error.reason === "AlreadyExists"
+        : error.reason === "Conflict" || error.reason === "NotFound"
+    return yield* write.pipe(
+      Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall })),
+      Effect.catchIf(isRace, () => Effect.succeed<Attempt>({ _tag: "Raced" })),
+      Effect.catchIf(isTransient, (error) =>
+        readBack(store, options, writtenFrom, sentWall, error).pipe(
+          Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall }))
+        ))
+    )
+  })
+
+/**
+ * Resolves a write whose outcome is unknown: if the record now is *this* write — it names us, at a
+ * version other than the one we wrote from, with the `renewTime` this write carried — the write
+ * was applied, and its deadline counts from its send. A record naming us that an earlier write of
+ * ours left (one that landed late) is not taken for this one: its send was earlier, and a
+ * contender may have been watching it since. Otherwise the original error stands.
+ */
+const readBack = (
+  store: LeaseStoreService,
+  options: ResolvedLeaseOptions,
+  writtenFrom: string | undefined,
+  renewTime: number,
+  original: LeaseStoreError
+): Effect.Effect<LeaseRecord, LeaseStoreError> =>
+  store.get(options.key).pipe(
+    Effect.mapError(() => original),
+    Effect.flatMap((state) =>
+      Option.isSome(state) && state.value.holder === options.holder && state.value.version !== writtenFrom &&
+        state.value.renewTime === renewTime
+        ? Effect.succeed(state.value)
+        : Effect.fail(original)
+    )
+  )

@@ -1,0 +1,85 @@
+/**
+ * Observing a lease without contending: who holds it, and when this observer judges it expired.
+ *
+ * The observer reads the lease, then follows it through the store's watch (polling every
+ * `retryPeriod` where watching is not allowed), judging every state exactly as a contender with
+ * the same options would (`attempt.ts`'s `judge`, on the `Lease` service's memory). It emits an
+ * inspection when the record changes (a new version), and when the holder's record expires as
+ * this observer judges it — at the instant it computed, not on the next event.
+ *
+ * Staleness bound: a report lags the store by at most `renewInterval + requestTimeout` while the
+ * watch is live (a state from the watch is trusted for at most `renewInterval` after the last read,
+ * then read afresh, and a read takes at most `requestTimeout`), and by at most
+ * `retryPeriod + requestTimeout` while polling. Within that bound, a holder it reports did hold
+ * the lease (its write had landed) — but it may already have released it or lost it to its
+ * deadline since.
+ *
+ * Does not guarantee: that every intermediate state is reported (a watch delivers the newest;
+ * states in between can be skipped), nor that a holder it reports still holds the lease now.
+ */
+import { Duration, Effect, Option, Queue, Schedule, Stream } from "effect"
+import type { LeaseInspection } from "../Lease.ts"
+import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
+import type { LeaseRecord } from "../LeaseRecord.ts"
+import type { LeaseStoreError, LeaseStoreService } from "../LeaseStore.ts"
+import { isTransient } from "../LeaseStore.ts"
+import { inspection, judge } from "./attempt.ts"
+import type { Memory } from "./observations.ts"
+import { monotonicMillis } from "./observations.ts"
+import { startableWatch, type Wakeup } from "./waiting.ts"
+
+/** What identifies a report: a new version, or the same version judged expired. */
+const identity = (report: LeaseInspection): string =>
+  `${Option.match(report.record, { onNone: () => "absent", onSome: (r) => r.version })}|${
+    Duration.isZero(report.expiresIn) ? "expired" : "live"
+  }`
+
+/** Observes one lease (see the module header). `store` is the request-bounded view. */
+export const observe = (
+  store: LeaseStoreService,
+  memory: Memory,
+  options: ResolvedLeaseOptions
+): Stream.Stream<LeaseInspection, LeaseStoreError> =>
+  Stream.callback<LeaseInspection, LeaseStoreError>((out) =>
+    Effect.gen(function*() {
+      const wakeups = yield* Queue.sliding<Wakeup>(1)
+      const watch = yield* startableWatch(store, memory, options, wakeups)
+      const renewIntervalMillis = Duration.toMillis(options.renewInterval)
+      // Transient failures are retried; a refusal (forbidden, missing namespace) ends the stream.
+      const read = store.get(options.key).pipe(
+        Effect.retry({ schedule: Schedule.spaced(options.retryPeriod), while: isTransient })
+      )
+      let state: Option.Option<LeaseRecord> = yield* read
+      let lastRead = yield* monotonicMillis
+      let live = yield* watch.start
+      let reported: string | undefined = undefined
+      while (true) {
+        const judgement = yield* judge(memory, options, state)
+        const report = inspection(options, state, judgement)
+        const id = identity(report)
+        if (id !== reported) {
+          reported = id
+          yield* Queue.offer(out, report)
+        }
+        const untilRead = Math.max(0, lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod)) -
+          (yield* monotonicMillis))
+        const maxWait = judgement._tag === "Held"
+          ? Math.min(Duration.toMillis(judgement.expiresIn), untilRead)
+          : untilRead
+        const wakeup = yield* Queue.take(wakeups).pipe(
+          Effect.timeoutOrElse({ duration: Duration.millis(maxWait), orElse: () => Effect.succeed<Wakeup>({ _tag: "Timer" }) })
+        )
+        if (wakeup._tag === "Changed") {
+          state = wakeup.state
+          continue
+        }
+        if (wakeup._tag === "WatchLost") live = false
+        // The expiry instant passed (judge again, same state), or the trust window ended: read.
+        const trusted = lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod))
+        if (wakeup._tag === "WatchLost" || (yield* monotonicMillis) >= trusted) {
+          lastRead = yield* monotonicMillis
+          state = yield* read
+        }
+      }
+    })
+  )
