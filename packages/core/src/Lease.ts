@@ -1,6 +1,14 @@
 /**
  * Leases: mutually exclusive, time-bounded locks, held as scoped resources.
  *
+ * The algorithm is a service, `Lease.Lease`, made from a `LeaseStore` (`Lease.layer`; the store
+ * layers provide it beside the store). It hands out contenders (`contender`, see
+ * `LeaseContender.ts`), inspects (`inspect`) and observes (`observe`). One acquisition, end to end:
+ * `acquire` → the service's `contender` (`internal/contender.ts`) → its `acquire` → the waiting
+ * state machine (`internal/waiting.ts`) → one attempt (`internal/attempt.ts`: judge, then one
+ * compare-and-swap on the store) → the tenure (`internal/tenure.ts`: renewal, loss, guard,
+ * release).
+ *
  * `acquire` waits until this contender holds the lease, then keeps it renewed from a background
  * fiber tied to the surrounding `Scope`, and releases it when the scope closes. The held lease
  * tells for certain when it is lost (`lost` fails with a `LeaseLostError`), and `guard` interrupts

@@ -22,6 +22,13 @@ export * as Lease from "./Lease.ts"
  */
 export * as LeaderElection from "./LeaderElection.ts"
 /**
+ * A contender: one identity competing for one lease, for as long as its scope lasts — what every
+ * way of taking a lease is built on.
+ *
+ * @since 0.2.0
+ */
+export * as LeaseContender from "./LeaseContender.ts"
+/**
  * The errors of the lease algorithm, one per concern, each with a tagged `reason`.
  *
  * @since 0.1.0
@@ -53,6 +60,7 @@ export * as LeaseRecord from "./LeaseRecord.ts"
 export * as LeaseStore from "./LeaseStore.ts"
 
 export type { HeldLease } from "./Lease.ts"
+export type { LeaseEvent, TryAcquireResult } from "./LeaseContender.ts"
 export { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 export type { LeaseKey } from "./LeaseRecord.ts"
 export { LeaseStoreError } from "./LeaseStore.ts"
