@@ -317,6 +317,44 @@ describe("review: contender", () => {
     })))
 
   // ---------------------------------------------------------------------------------------------
+  // Finding: LeaderElection.make, a later term, the scope closes. That term's tenure scope was
+  // forked after the election fiber, so it closes first: its finalizer stops whileLeading with
+  // `Relinquished` — taken for an own loss — and the still-running election re-enters. Before the
+  // finalizer has moved the tenure to Stopping, `acquire` → renewCurrent finds it "held", renews it
+  // (v5) and whileLeading STARTS AGAIN during shutdown (then is stopped). It re-enters once more:
+  // the contender's scope is closed, yet the acquire writes a new acquisition (token 2 → 3, v6)
+  // before it finds the closed scope and clears it (v7). Observed:
+  //   35000 closing rec=a/2/v4 · interrupted token 2 · Campaigning · Leading rec=a/2/v5 ·
+  //   start token 2 · interrupted token 2 · Campaigning · Stopped rec=/3/v7
+  // ---------------------------------------------------------------------------------------------
+  it.effect("closing a LeaderElection.make scope in a later term neither restarts whileLeading nor writes a new acquisition", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const scope = yield* Scope.make()
+      const terms = yield* Ref.make<ReadonlyArray<number>>([])
+      yield* LeaderElection.make(opts("a"), (lease) =>
+        Ref.update(terms, (t) => [...t, lease.token]).pipe(Effect.andThen(Effect.never))).pipe(Scope.provide(scope))
+      yield* settle
+      // someone takes the lease over, then dies: a leads again (second term)
+      const record = yield* read(key)
+      yield* probe.admin.update(record, { holder: "usurper", durationSeconds: 20, acquireTime: 0, renewTime: 0, transitions: 1 })
+      yield* fine(35)
+      const before = yield* read(key)
+      const closed = yield* Scope.close(scope, Exit.void).pipe(Effect.exit, Effect.forkDetach)
+      yield* fine(2)
+      const after = yield* read(key)
+      const exit = yield* Fiber.join(closed)
+      assert.deepStrictEqual(yield* Ref.get(terms), [0, 2], "whileLeading started again while the election's scope closed")
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual(after.holder, "")
+      assert.strictEqual(
+        after.transitions,
+        before.transitions,
+        `closing the election bumped the token ${before.transitions} → ${after.transitions} (a new acquisition was written)`
+      )
+    })))
+
+  // ---------------------------------------------------------------------------------------------
   // Controls (holds)
   // ---------------------------------------------------------------------------------------------
 
@@ -369,6 +407,34 @@ describe("review: contender", () => {
       assert.strictEqual((yield* read(key)).holder, "")
       yield* Scope.close(scope, Exit.void)
     })))
+
+  // holds: the observer reports the holders in the order they held, at once on a graceful
+  // release, and judges a silent holder expired only a full duration after it first saw it.
+  it.effect("observe reports a, then free, then b, and a dead holder as expired after a full duration", () =>
+    withStore(Effect.gen(function*() {
+      const reports = yield* Ref.make<ReadonlyArray<string>>([])
+      const scopeA = yield* Scope.make()
+      yield* Lease.acquire(opts("a")).pipe(Scope.provide(scopeA))
+      yield* Lease.observe(key).pipe(
+        Stream.runForEach((r) =>
+          Effect.flatMap(elapsed, (t) =>
+            Ref.update(reports, (l) => [...l, `${t} ${Option.getOrElse(r.holder, () => "-")} ${Duration.toMillis(r.expiresIn)}`])
+          )
+        ),
+        Effect.forkDetach
+      )
+      yield* settle
+      yield* fine(1)
+      yield* Scope.close(scopeA, Exit.void)
+      yield* fine(1)
+      const probe = yield* Probe
+      const cur = yield* read(key)
+      yield* probe.admin.update(cur, { holder: "b", durationSeconds: 20, acquireTime: 0, renewTime: 0, transitions: 5 })
+      yield* fine(25)
+      const all = yield* Ref.get(reports)
+      assert.deepStrictEqual(all.map((r) => r.split(" ").slice(0, 2).join(" ")), ["0 a", "1000 -", "2000 b", "22000 b"])
+      assert.isTrue(all[3]!.endsWith(" 0"), JSON.stringify(all))
+    }), { watch: true }))
 
   // holds: two processes simulated with two stores over one backend: each gets its own service
   // (and memory); exclusion holds and the second takes over only after a full duration.
