@@ -64,10 +64,16 @@ export interface Election<A, E> {
   readonly await: Effect.Effect<A, E | LeaseAcquisitionError>
 }
 
-/** Whether `error` is the loss of this contender's lease (not of another lease `whileLeading`
- * guards work with — that is its own failure). */
+/** Whether `error` is a loss of this contender's lease (not of another lease `whileLeading`
+ * guards work with — that is its own failure). `Relinquished` is not: it means the tenure is
+ * being released by this process (its scope is closing), and the election ends with it. */
 const isOwnLoss = (self: LeaseContender) => (error: unknown): error is LeaseLostError =>
-  error instanceof LeaseLostError && error.holder === self.holder &&
+  error instanceof LeaseLostError && error.holder === self.holder && error.reason._tag !== "Relinquished" &&
+  error.key.namespace === self.key.namespace && error.key.name === self.key.name
+
+/** Whether `error` says this contender's tenure is being released by this process. */
+const isOwnRelease = (self: LeaseContender) => (error: unknown): error is LeaseLostError =>
+  error instanceof LeaseLostError && error.holder === self.holder && error.reason._tag === "Relinquished" &&
   error.key.namespace === self.key.namespace && error.key.name === self.key.name
 
 /** Store failures a waiting contender gives up on; `Contended` is only a lost race. */
@@ -108,7 +114,9 @@ const terms = <A, E, R>(
       yield* Effect.logDebug(`leading with token ${lease.token}`)
       const outcome = yield* lease.guard(Effect.scoped(whileLeading(lease))).pipe(
         Effect.map((value) => ({ _tag: "Done", value }) as const),
-        Effect.catchIf(isOwnLoss(self), (error) => Effect.succeed({ _tag: "Lost", error } as const))
+        Effect.catchIf(isOwnLoss(self), (error) => Effect.succeed({ _tag: "Lost", error } as const)),
+        // Released by this process (the election's scope is closing): the election is over.
+        Effect.catchIf(isOwnRelease(self), () => Effect.interrupt)
       )
       if (outcome._tag === "Done") return outcome.value
       yield* Effect.logInfo(`stopped leading: ${outcome.error.message}; re-entering the election`)
@@ -169,7 +177,12 @@ export const make = <A, E, R>(
         yield* Effect.sleep(retryingIn)
       })
     const fiber = yield* terms(self, first, whileLeading, setStatus, backoff).pipe(
-      Effect.onExit((exit) => exit._tag === "Success" ? setStatus({ _tag: "Stopped", cause: Cause.empty }) : setStatus({ _tag: "Stopped", cause: exit.cause })),
+      // An election that ended — `whileLeading` completed or failed — leaves the lease to others.
+      Effect.onExit((exit) =>
+        Effect.ignore(self.release).pipe(
+          Effect.andThen(setStatus({ _tag: "Stopped", cause: exit._tag === "Success" ? Cause.empty : exit.cause }))
+        )
+      ),
       Effect.forkScoped
     )
     return {

@@ -249,14 +249,31 @@ export const layer: Layer.Layer<Lease, never, LeaseStore> = Layer.effect(Lease, 
 /**
  * The `Lease` service for the `LeaseStore` in context: the one provided beside it (by the store
  * layers, or `layer`), or — for a store provided without one, or a store other than the one the
- * provided service runs on — a service made for this call alone, whose memory of the lease lasts
- * as long as the call. (The functions that predate the service require only a `LeaseStore`.)
+ * provided service runs on — the service of that store object (made on first use, see
+ * `servicesOfBareStores`). The functions that predate the service require only a `LeaseStore`.
+ *
+ * @since 0.2.0
+ * @category constructors
  */
 export const serviceForStore: Effect.Effect<LeaseService, never, LeaseStore> = Effect.gen(function*() {
   const store = yield* LeaseStore
   const provided = yield* Effect.serviceOption(Lease)
-  return Option.isSome(provided) && provided.value.store === store ? provided.value : yield* make
+  if (Option.isSome(provided) && provided.value.store === store) return provided.value
+  const known = servicesOfBareStores.get(store)
+  if (known !== undefined) return known
+  const made = yield* make
+  servicesOfBareStores.set(store, made)
+  return made
 })
+
+/**
+ * The compatibility shim behind `serviceForStore`: the service made for a store provided without
+ * one (a store of your own, or one wrapped for metrics over a layer that provides `Lease`), kept
+ * for as long as that store object lives — so that repeated single attempts through it accumulate
+ * what they observed, as they did before the service existed. Code that provides `Lease` beside
+ * its store never reaches it.
+ */
+const servicesOfBareStores = new WeakMap<LeaseStoreService, LeaseService>()
 
 /**
  * A contender with one identity, for as long as the scope lasts: `acquire`, `tryAcquire` (which

@@ -281,7 +281,8 @@ describe("review: contender", () => {
       const again = yield* c.acquire().pipe(Effect.forkDetach)
       yield* fine(0.5)
       const rel = yield* t1.release.pipe(Effect.exit, Effect.forkDetach)
-      yield* fine(3)
+      // acquire now joins the release and takes a new tenure, whose write is delayed 2 s too.
+      yield* fine(6)
       const lease = yield* Fiber.join(again)
       const held = yield* lease.isHeld
       yield* Fiber.join(rel)

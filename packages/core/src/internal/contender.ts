@@ -6,9 +6,16 @@
  * not succeed (it failed, timed out, was interrupted, or found the lease held) closes that scope,
  * so no lease stays held by an attempt nobody got; releasing a tenure, or a new acquisition after
  * a tenure ended, closes the old tenure's scope (whose finalizer clears a lease lost to its
- * deadline, see `tenure.ts`); closing the contender's scope closes them all.
+ * deadline, see `tenure.ts`); closing the contender's scope closes them all — and ends an
+ * acquisition in progress at once, before it writes.
+ *
+ * A tenure stays `current` until its scope has closed — after its release was confirmed, also
+ * when the release was begun from inside its own guarded work (which keeps the lease until it
+ * returns): no second tenure starts before. The permit serializes only the decisions (which
+ * tenure, and starting a new one); nothing waits for guarded work while holding it, because
+ * guarded work may itself call the contender (`Effect.ensuring(contender.release)`).
  */
-import { Duration, Effect, Exit, Option, PubSub, Ref, Scope, Semaphore, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, Option, PubSub, Ref, Scope, Semaphore, Stream } from "effect"
 import type { HeldLease } from "../Lease.ts"
 import type { LeaseContender, LeaseEvent, TryAcquireResult } from "../LeaseContender.ts"
 import { LeaseAcquisitionError, LeaseRelinquishmentError } from "../LeaseError.ts"
@@ -27,6 +34,13 @@ interface Tenancy {
   readonly held: HeldLease
   readonly scope: Scope.Closeable
 }
+
+/** What the contender does about the tenure in `current`, decided under the permit. */
+type Next =
+  | { readonly _tag: "Live"; readonly held: HeldLease }
+  /** The tenure ended (lost) or its release began: finish it, outside the permit, then decide again. */
+  | { readonly _tag: "Finish"; readonly tenancy: Tenancy }
+  | { readonly _tag: "None" }
 
 /** How many lost races in a row a single attempt (`tryAcquire`) accepts before `Contended`. */
 const maxRaces = 3
@@ -65,6 +79,8 @@ export const make = (
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const state = Option.isSome(known) ? known.value : yield* restore(store.get(key))
+          // The contender's scope closed meanwhile: nobody would get this lease; write nothing.
+          if (tenureScope.state._tag === "Closed") return yield* Effect.interrupt
           const attempt = yield* Attempt.attempt(store, memory, options, Option.some(state))
           if (attempt._tag !== "Acquired") return attempt
           if (yield* Tenure.isStale(options, attempt)) {
@@ -82,7 +98,8 @@ export const make = (
     /**
      * Runs `acquiring` with a new tenure scope, a child of the contender's: unless `acquiring`
      * answers with a held lease, that scope is closed, so a failed acquisition never leaves a
-     * lease held. A contender whose scope closed meanwhile hands nothing out.
+     * lease held. The scope's last finalizer forgets the tenure (it is `current` until then) and
+     * ends an acquisition still in progress: a contender whose scope closed hands nothing out.
      */
     const inTenureScope = <A, E>(
       acquiring: (tenureScope: Scope.Closeable) => Effect.Effect<A, E>,
@@ -90,7 +107,14 @@ export const make = (
     ): Effect.Effect<A, E> =>
       Effect.gen(function*() {
         const tenureScope = yield* Scope.fork(scope)
-        const result = yield* acquiring(tenureScope).pipe(
+        const closed = yield* Deferred.make<void>()
+        yield* Scope.addFinalizer(
+          tenureScope,
+          Ref.update(current, (c) => Option.isSome(c) && c.value.scope === tenureScope ? Option.none() : c).pipe(
+            Effect.andThen(Deferred.succeed(closed, undefined))
+          )
+        )
+        const result = yield* Effect.raceFirst(acquiring(tenureScope), Effect.andThen(Deferred.await(closed), Effect.interrupt)).pipe(
           Effect.onExit((exit) => Exit.isSuccess(exit) && isHeld(exit.value) ? Effect.void : Scope.close(tenureScope, exit))
         )
         // The contender's scope closed while we waited: the tenure was released as soon as it
@@ -99,108 +123,162 @@ export const make = (
         return result
       })
 
-    /** Forgets a tenure: it is no longer `current`. */
-    const forget = (tenancy: Tenancy) =>
-      Ref.update(current, (c) => Option.isSome(c) && c.value === tenancy ? Option.none() : c)
+    /** Closes the scope of a tenure that is over (its finalizer clears a lease lost to its deadline). */
+    const dispose = (tenancy: Tenancy) => Scope.close(tenancy.scope, Exit.void)
 
-    /** Ends a tenure that is over: closes its scope (its finalizer clears a lease lost to its
-     * deadline), and forgets it. */
-    const dispose = (tenancy: Tenancy) => Effect.andThen(forget(tenancy), Scope.close(tenancy.scope, Exit.void))
-
-    /** The tenure in progress, renewed now; `None` when there is none (an ended one is disposed of). */
-    const renewCurrent = Effect.gen(function*() {
-      const tenancy = yield* Ref.get(current)
-      if (Option.isNone(tenancy)) return Option.none<HeldLease>()
-      const { held } = tenancy.value
-      if (yield* held.isHeld) {
-        const renewed = yield* Effect.exit(held.renew)
-        if (Exit.isSuccess(renewed)) return Option.some(held)
-      }
-      yield* dispose(tenancy.value)
-      return Option.none<HeldLease>()
-    })
-
-    const tryAcquire: Effect.Effect<TryAcquireResult, LeaseAcquisitionError> = permit.withPermit(
+    /**
+     * Decides, under the permit, what to do about the tenure in `current`: answer with it when it
+     * is live (renewed now, at most for `renewFor`, and still held after that), or have it finished.
+     */
+    const decide = (renewFor: Duration.Duration | undefined): Effect.Effect<Next> =>
       Effect.gen(function*() {
-        const live = yield* renewCurrent
-        if (Option.isSome(live)) return { _tag: "Acquired", lease: live.value } as const
-        return yield* inTenureScope(
-          (tenureScope) =>
-            Effect.gen(function*() {
-              for (let races = 1;; races++) {
-                const outcome = yield* attemptIn(tenureScope, Option.none()).pipe(Effect.mapError(storeError))
-                switch (outcome._tag) {
-                  case "Held":
-                    return { _tag: "Acquired", lease: outcome.held } as const
-                  case "Busy":
-                    return {
-                      _tag: "HeldByOther",
-                      holder: outcome.holder,
-                      expiresIn: outcome.expiresIn,
-                      record: outcome.record
-                    } as const
-                  case "Raced":
-                  case "Stale":
-                    if (races >= maxRaces) {
-                      return yield* Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Contended", races } }))
-                    }
-                }
-              }
-            }),
-          (result) => result._tag === "Acquired"
-        )
+        const tenancy = yield* Ref.get(current)
+        if (Option.isNone(tenancy)) return { _tag: "None" } as const
+        const { held } = tenancy.value
+        if (yield* held.isHeld) {
+          const renewal = renewFor === undefined ? Effect.exit(held.renew) : Effect.exit(held.renew).pipe(
+            Effect.timeoutOrElse({ duration: renewFor, orElse: () => Effect.succeed(Exit.void) })
+          )
+          const renewed = yield* renewal
+          // A release may have begun while the renewal was on the wire: such a tenure is not live.
+          if (Exit.isSuccess(renewed) && (yield* held.isHeld)) return { _tag: "Live", held } as const
+        }
+        return { _tag: "Finish", tenancy: tenancy.value } as const
       })
+
+    /**
+     * Finishes a tenure that is over, outside the permit: joins (or makes) its release — which
+     * waits for guarded work a release from inside it spared — and closes its scope. A lease
+     * another holder has now is not ours to release.
+     */
+    const finish = (tenancy: Tenancy) =>
+      Effect.ignore(tenancy.held.release).pipe(Effect.andThen(dispose(tenancy)))
+
+    /** Refuses to start anything once the contender's scope has closed. */
+    const ensureOpen = Effect.suspend(() => scope.state._tag === "Closed" ? Effect.interrupt : Effect.void)
+
+    /**
+     * The skeleton of `acquire` and `tryAcquire`: answers with the live tenure, finishes an ended
+     * one (outside the permit) and decides again, or — with no tenure — runs `start` under the
+     * permit.
+     */
+    const withTenure = <A>(
+      renewFor: Duration.Duration | undefined,
+      live: (held: HeldLease) => A,
+      start: Effect.Effect<A, LeaseAcquisitionError>
+    ): Effect.Effect<A, LeaseAcquisitionError> =>
+      Effect.gen(function*() {
+        while (true) {
+          yield* ensureOpen
+          const next = yield* permit.withPermit(Effect.gen(function*() {
+            const decided = yield* decide(renewFor)
+            if (decided._tag !== "None") return decided
+            return { _tag: "Started", value: yield* start } as const
+          }))
+          switch (next._tag) {
+            case "Live":
+              return live(next.held)
+            case "Started":
+              return next.value
+            case "Finish":
+              yield* finish(next.tenancy)
+          }
+        }
+      })
+
+    /** A single attempt's renewal of the live tenure is bounded: it never waits for a store that
+     * does not answer (the tenure stays live until its deadline anyway). */
+    const singleRenewal = Duration.times(options.requestTimeout, 2)
+
+    const tryAcquire: Effect.Effect<TryAcquireResult, LeaseAcquisitionError> = withTenure(
+      singleRenewal,
+      (lease): TryAcquireResult => ({ _tag: "Acquired", lease }),
+      inTenureScope(
+        (tenureScope) =>
+          Effect.gen(function*() {
+            for (let races = 1;; races++) {
+              const outcome = yield* attemptIn(tenureScope, Option.none()).pipe(Effect.mapError(storeError))
+              switch (outcome._tag) {
+                case "Held":
+                  return { _tag: "Acquired", lease: outcome.held } as const
+                case "Busy":
+                  return {
+                    _tag: "HeldByOther",
+                    holder: outcome.holder,
+                    expiresIn: outcome.expiresIn,
+                    record: outcome.record
+                  } as const
+                case "Raced":
+                case "Stale":
+                  if (races >= maxRaces) {
+                    return yield* Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Contended", races } }))
+                  }
+              }
+            }
+          }),
+        (result: TryAcquireResult) => result._tag === "Acquired"
+      )
     ).pipe(Telemetry.span("leasekit.lease.tryAcquire", key), Telemetry.annotate(key, holder))
 
     const acquire = (timeout?: Duration.Duration): Effect.Effect<HeldLease, LeaseAcquisitionError> =>
-      permit.withPermit(Effect.gen(function*() {
-        const live = yield* renewCurrent
-        if (Option.isSome(live)) return live.value
+      Effect.gen(function*() {
         const lastHolder = yield* Ref.make<string | undefined>(undefined)
-        const wait = (tenureScope: Scope.Closeable) =>
-          Waiting.waitFor(
-            store,
-            memory,
-            options,
-            (known) => attemptIn(tenureScope, known),
-            (holder) => Ref.set(lastHolder, holder)
-          ).pipe(Effect.mapError(storeError))
-        return yield* inTenureScope(
-          (tenureScope) =>
-            timeout === undefined ? wait(tenureScope) : wait(tenureScope).pipe(
-              Effect.timeoutOrElse({
-                duration: timeout,
-                orElse: () =>
-                  Effect.flatMap(Ref.get(lastHolder), (holder) =>
-                    Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Timeout", holder, waited: timeout } })))
-              })
-            ),
-          () => true
-        )
-      })).pipe(Telemetry.span("leasekit.lease.acquire", key), Telemetry.annotate(key, holder))
-
-    const release: Effect.Effect<void, LeaseRelinquishmentError> = permit.withPermit(Effect.gen(function*() {
-      const tenancy = yield* Ref.get(current)
-      if (Option.isNone(tenancy)) {
-        // Nothing held: only say whether someone else holds it (one read, no write).
-        const state = yield* store.get(key).pipe(
-          Effect.mapError((error) => new LeaseRelinquishmentError({ key, reason: { _tag: "Store", error }, cause: error }))
-        )
-        if (Option.isSome(state) && isHeld(state.value) && state.value.holder !== holder) {
-          return yield* Effect.fail(
-            new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: state.value.holder! } })
+        const acquiring = withTenure(
+          undefined,
+          (held) => held,
+          inTenureScope(
+            (tenureScope) =>
+              Waiting.waitFor(
+                store,
+                memory,
+                options,
+                (known) => attemptIn(tenureScope, known),
+                (holder) => Ref.set(lastHolder, holder)
+              ).pipe(Effect.mapError(storeError)),
+            () => true
           )
-        }
-        return
+        )
+        // The timeout bounds everything: renewing or finishing the tenure in progress, and the wait.
+        return yield* timeout === undefined ? acquiring : acquiring.pipe(
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () =>
+              Effect.flatMap(Ref.get(lastHolder), (holder) =>
+                Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Timeout", holder, waited: timeout } })))
+          })
+        )
+      }).pipe(Telemetry.span("leasekit.lease.acquire", key), Telemetry.annotate(key, holder))
+
+    /** Nothing held: only say whether someone else holds the lease (one read, no write). */
+    const releaseNothing = Effect.gen(function*() {
+      const state = yield* store.get(key).pipe(
+        Effect.mapError((error) => new LeaseRelinquishmentError({ key, reason: { _tag: "Store", error }, cause: error }))
+      )
+      if (Option.isSome(state) && isHeld(state.value) && state.value.holder !== holder) {
+        return yield* Effect.fail(
+          new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: state.value.holder! } })
+        )
       }
+    })
+
+    const release: Effect.Effect<void, LeaseRelinquishmentError> = Effect.gen(function*() {
+      // With no tenure, the permit orders this release after an acquisition in progress (which
+      // may yet start one); the release itself, which may wait for guarded work, runs outside it.
+      const tenancy = Option.isSome(yield* Ref.get(current))
+        ? yield* Ref.get(current)
+        : yield* permit.withPermit(Effect.gen(function*() {
+          const now = yield* Ref.get(current)
+          if (Option.isNone(now)) yield* releaseNothing
+          return now
+        }))
+      if (Option.isNone(tenancy)) return
+      // Confirmed or pending, the tenure closes its own scope once the write is confirmed (and is
+      // `current` until then). A lease held by someone else now ends the tenure; a store failure
+      // keeps it, so that the next release tries again.
       yield* tenancy.value.held.release.pipe(
-        // Released (the tenure closes its own scope once the write is confirmed, also when a
-        // release from inside guarded work answered before), or held by someone else now: this
-        // tenure is over either way. A store failure keeps it, so that the next release retries.
-        Effect.tap(() => forget(tenancy.value)),
         Effect.tapError((error) => error.reason._tag === "HeldByOther" ? dispose(tenancy.value) : Effect.void)
       )
-    })).pipe(Telemetry.span("leasekit.lease.release", key), Telemetry.annotate(key, holder))
+    }).pipe(Telemetry.span("leasekit.lease.release", key), Telemetry.annotate(key, holder))
 
     return {
       key,
