@@ -93,18 +93,22 @@ const terms = <A, E, R>(
 ): Effect.Effect<A, E | LeaseAcquisitionError, Exclude<R, Scope.Scope>> =>
   Effect.gen(function*() {
     let answer = first
+    /** Who took the lease over from this contender's last term, while it waits again. */
+    let takenBy: string | undefined = undefined
     let failures = 0
     while (true) {
       let lease: Lease.HeldLease
       if (answer?._tag === "Acquired") {
         lease = answer.lease
       } else {
-        yield* setStatus(answer === undefined ? { _tag: "Campaigning" } : { _tag: "Following", holder: answer.holder })
+        const holder = answer?.holder ?? takenBy
+        yield* setStatus(holder === undefined ? { _tag: "Campaigning" } : { _tag: "Following", holder })
         const acquired = yield* Effect.result(self.acquire())
         if (acquired._tag === "Failure") {
           if (!isPermanent(acquired.failure)) continue
           yield* onFailure(acquired.failure, ++failures)
           answer = undefined
+          takenBy = undefined
           continue
         }
         lease = acquired.success
@@ -121,6 +125,7 @@ const terms = <A, E, R>(
       if (outcome._tag === "Done") return outcome.value
       yield* Effect.logInfo(`stopped leading: ${outcome.error.message}; re-entering the election`)
       answer = undefined
+      takenBy = outcome.error.reason._tag === "Taken" ? outcome.error.reason.by : undefined
     }
   })
 
@@ -177,10 +182,12 @@ export const make = <A, E, R>(
         yield* Effect.sleep(retryingIn)
       })
     const fiber = yield* terms(self, first, whileLeading, setStatus, backoff).pipe(
-      // An election that ended — `whileLeading` completed or failed — leaves the lease to others.
+      // An election that is over holds nothing: release before reporting `Stopped` (the scope may
+      // live on — a layer — and a stopped election must not keep other replicas from leading).
       Effect.onExit((exit) =>
-        Effect.ignore(self.release).pipe(
-          Effect.andThen(setStatus({ _tag: "Stopped", cause: exit._tag === "Success" ? Cause.empty : exit.cause }))
+        Effect.andThen(
+          Effect.ignore(self.release),
+          setStatus({ _tag: "Stopped", cause: exit._tag === "Success" ? Cause.empty : exit.cause })
         )
       ),
       Effect.forkScoped

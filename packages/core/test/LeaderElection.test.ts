@@ -1,13 +1,45 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Fiber, Layer, Ref } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as LeaderElection from "../src/LeaderElection.ts"
+import { LeaseAcquisitionError } from "../src/LeaseError.ts"
 import { specOf } from "../src/LeaseRecord.ts"
 import * as FaultyStore from "./FaultyStore.ts"
 import { Probe, read } from "./FaultyStore.ts"
 
 const key = { namespace: "jobs", name: "singleton" }
 const advance = (seconds: number) => Effect.repeat(TestClock.adjust("1 second"), { times: seconds - 1 })
+const settle = Effect.repeat(TestClock.adjust(0), { times: 9 })
+
+/** A status as a short string, for asserting sequences. */
+const show = (status: LeaderElection.Status): string => {
+  switch (status._tag) {
+    case "Campaigning":
+      return "Campaigning"
+    case "Following":
+      return `Following(${status.holder})`
+    case "Leading":
+      return `Leading(${status.token})`
+    case "Failing":
+      return `Failing(${Duration.toMillis(status.retryingIn)})`
+    case "Stopped":
+      return status.cause.reasons.length === 0 ? "Stopped" : "Stopped(failed)"
+  }
+}
+
+/** Records every status of `election` (the current one first), with consecutive repeats dropped. */
+const recordChanges = <A, E>(election: LeaderElection.Election<A, E>) =>
+  Effect.gen(function*() {
+    const seen = yield* Ref.make<ReadonlyArray<string>>([])
+    yield* election.changes.pipe(
+      Stream.runForEach((status) => Ref.update(seen, (all) => all.at(-1) === show(status) ? all : [...all, show(status)])),
+      Effect.forkChild
+    )
+    yield* settle
+    return Ref.get(seen)
+  })
+
+const forbidden = (op: string) => op === "watch" ? undefined : { reason: "Forbidden" as const }
 
 describe("LeaderElection", () => {
   it.effect("run leads, loses, and leads again", () =>
@@ -54,5 +86,130 @@ describe("LeaderElection", () => {
         assert.strictEqual((yield* read(key)).holder, "me")
       }))
       assert.strictEqual((yield* read(key)).holder, "", "released when the layer is released")
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  it.effect("make: status goes Following -> Leading(token) -> (after a loss) Following -> Leading", () =>
+    Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* probe.admin.create(key, { holder: "other", durationSeconds: 20, transitions: 3 })
+      const election = yield* LeaderElection.make({ ...key, holder: "me" }, () => Effect.never)
+      yield* settle
+      assert.strictEqual(show(yield* election.status), "Following(other)", "the first answer named the holder")
+      const seen = yield* recordChanges(election)
+
+      yield* advance(20)
+      assert.strictEqual(show(yield* election.status), "Leading(4)")
+
+      // Someone takes the lease over (and then dies without renewing).
+      const record = yield* read(key)
+      yield* probe.admin.update(record, { ...specOf(record), holder: "usurper", transitions: 5 })
+      yield* advance(7)
+      assert.strictEqual(show(yield* election.status), "Following(usurper)", "lost to the usurper, waiting again")
+      yield* advance(20)
+      assert.strictEqual(show(yield* election.status), "Leading(6)")
+      assert.deepStrictEqual(yield* seen, ["Following(other)", "Leading(4)", "Following(usurper)", "Leading(6)"])
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  it.effect("make: status starts Campaigning on an absent lease and goes to Leading(0)", () =>
+    Effect.gen(function*() {
+      const election = yield* LeaderElection.make({ ...key, holder: "me" }, () => Effect.never)
+      const seen = yield* recordChanges(election)
+      assert.deepStrictEqual(yield* seen, ["Leading(0)"])
+      assert.strictEqual((yield* read(key)).holder, "me")
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  it.effect("a Forbidden first request fails make, run and the layer's build, and leaves nothing running", () =>
+    Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* probe.setFaults(forbidden)
+      const started = yield* Ref.make(0)
+      const work = () => Effect.andThen(Ref.update(started, (n) => n + 1), Effect.never)
+      const options = { ...key, holder: "me" }
+
+      const fromMake = yield* Effect.flip(LeaderElection.make(options, work))
+      const fromRun = yield* Effect.flip(LeaderElection.run(options, work))
+      const fromLayer = yield* Effect.flip(Effect.scoped(Layer.build(LeaderElection.layer(options, work))))
+      for (const error of [fromMake, fromRun, fromLayer]) {
+        assert.instanceOf(error, LeaseAcquisitionError)
+        assert.strictEqual(
+          error._tag === "LeaseAcquisitionError" && error.reason._tag === "Store" ? error.reason.error.reason : undefined,
+          "Forbidden"
+        )
+      }
+      const calls = yield* probe.calls()
+      yield* advance(60)
+      assert.strictEqual(yield* probe.calls(), calls, "no election retries in the background")
+      assert.strictEqual(yield* Ref.get(started), 0)
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  it.effect("a leader whose store starts refusing: Failing with a backoff doubling from retryPeriod up to duration, then leads again", () =>
+    Effect.gen(function*() {
+      const probe = yield* Probe
+      const election = yield* LeaderElection.make({ ...key, holder: "me" }, () => Effect.never)
+      const seen = yield* recordChanges(election)
+      yield* advance(1)
+      yield* probe.setFaults(forbidden)
+      // Renewals are refused from 6.67 s; the lease is lost at 13.33 s; every acquisition from then
+      // on is refused at its first request.
+      yield* advance(75)
+      const failing = yield* election.status
+      assert.strictEqual(failing._tag, "Failing")
+      assert.strictEqual(
+        failing._tag === "Failing" && failing.error.reason._tag === "Store" ? failing.error.reason.error.reason : undefined,
+        "Forbidden"
+      )
+      yield* probe.setFaults(undefined)
+      yield* advance(20)
+      const statuses = yield* seen
+      assert.deepStrictEqual(statuses.slice(0, 2), ["Leading(0)", "Campaigning"])
+      const backoffs = statuses.filter((s) => s.startsWith("Failing"))
+      assert.deepStrictEqual(backoffs.slice(0, 6), [
+        "Failing(2000)",
+        "Failing(4000)",
+        "Failing(8000)",
+        "Failing(16000)",
+        "Failing(20000)",
+        "Failing(20000)"
+      ])
+      assert.strictEqual(statuses.at(-1), "Leading(1)", "leads again once the store answers")
+      assert.strictEqual((yield* read(key)).holder, "me")
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  // The module header promises that "a refusal that comes later, in the background, makes
+  // make/layer report Failing". A waiter that has had an answer takes a refusal as an RBAC cache
+  // still syncing — for at most `duration` of refusals in a row (internal/waiting.ts); then the
+  // wait fails and the election reports it. (Failed with `Following` for ever before that bound.)
+  it.effect("a follower whose store starts refusing reports Failing instead of following silently", () =>
+    Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* probe.admin.create(key, { holder: "other", durationSeconds: 20, transitions: 3 })
+      const election = yield* LeaderElection.make({ ...key, holder: "me" }, () => Effect.never)
+      yield* settle
+      assert.strictEqual(show(yield* election.status), "Following(other)")
+      yield* advance(1)
+      yield* probe.setFaults(forbidden)
+      yield* advance(60)
+      assert.strictEqual((yield* election.status)._tag, "Failing", "a store that refuses for good is not silent")
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  it.effect("whileLeading completing gives Stopped, its result, and a released lease", () =>
+    Effect.gen(function*() {
+      const election = yield* LeaderElection.make({ ...key, holder: "me" }, (lease) => Effect.succeed(lease.token + 42))
+      yield* settle
+      assert.strictEqual(show(yield* election.status), "Stopped")
+      assert.strictEqual(yield* election.await, 42)
+      assert.strictEqual((yield* read(key)).holder, "")
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  it.effect("whileLeading failing gives Stopped with its failure, and await fails with it", () =>
+    Effect.gen(function*() {
+      const election = yield* LeaderElection.make({ ...key, holder: "me" }, () => Effect.fail("boom" as const))
+      yield* settle
+      const status = yield* election.status
+      assert.strictEqual(show(status), "Stopped(failed)")
+      assert.deepStrictEqual(status._tag === "Stopped" ? Cause.squash(status.cause) : undefined, "boom")
+      const exit = yield* Effect.exit(election.await)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual((yield* read(key)).holder, "")
     }).pipe(Effect.provide(FaultyStore.layer())))
 })

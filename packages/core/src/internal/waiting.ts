@@ -14,7 +14,8 @@
  * that lost a race backs off a random moment and judges the newest state (a release wakes every
  * waiter at once); a refusal (forbidden, unauthorized) of the very first request fails at once,
  * one after the store has answered is taken as passing (an API server syncing its RBAC caches)
- * and retried like transient errors, every `retryPeriod`.
+ * and retried like transient errors, every `retryPeriod` — for at most `duration` of refusals in a
+ * row, after which it fails (a permission really taken away is reported, not waited out).
  *
  * Guarantees: nothing about safety — that is the attempt's and the tenure's. Liveness: a waiter
  * never sleeps past the expiry instant it computed, nor past `retryPeriod` without a live watch.
@@ -82,8 +83,15 @@ export const waitFor = <H>(
     let races = 0
     let lastRead = yield* monotonicMillis
     let answered = false
-    const retryable = (error: LeaseStoreError) =>
-      isTransient(error) || (answered && (error.reason === "Forbidden" || error.reason === "Unauthorized"))
+    // Monotonic instant of the first refusal in the current run of refusals (reset by any answer).
+    let refusingSince: number | undefined = undefined
+    const refusalBudget = Duration.toMillis(options.duration)
+    const retryable = (error: LeaseStoreError, now: number) => {
+      if (isTransient(error)) return true
+      if (!answered || (error.reason !== "Forbidden" && error.reason !== "Unauthorized")) return false
+      refusingSince ??= now
+      return now - refusingSince < refusalBudget
+    }
 
     while (true) {
       if (waiting._tag === "Retrying") {
@@ -102,8 +110,13 @@ export const waitFor = <H>(
       if (waiting._tag === "Reading") lastRead = now
       const known = waiting._tag === "Judging" ? Option.some(waiting.state) : Option.none()
       const outcome = yield* attempt(known).pipe(
-        Effect.tap(() => Effect.sync(() => (answered = true))),
-        Effect.catchIf(retryable, (error) =>
+        Effect.tap(() =>
+          Effect.sync(() => {
+            answered = true
+            refusingSince = undefined
+          })
+        ),
+        Effect.catchIf((error) => retryable(error, now), (error) =>
           Effect.logDebug(`acquire attempt failed, retrying: ${error.message}`).pipe(
             Effect.as({ _tag: "Transient" } as const)
           ))
