@@ -26,6 +26,7 @@ import { Clock, Deferred, Duration, Effect, Exit, Option, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import * as LeaseView from "./LeaseView.ts"
+import * as Signals from "./Signals.ts"
 
 const config = {
   ...GlobalOptions.flags,
@@ -61,24 +62,7 @@ const stopSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM"]
  */
 const onStopSignal = Effect.gen(function*() {
   const stop = Deferred.makeUnsafe<void>()
-  yield* Effect.acquireRelease(
-    Effect.sync(() =>
-      stopSignals.map((sig) => {
-        const previous = process.rawListeners(sig) as Array<(...args: Array<unknown>) => void>
-        process.removeAllListeners(sig)
-        const handler = () => void Deferred.doneUnsafe(stop, Exit.void)
-        process.on(sig, handler)
-        return { sig, previous, handler }
-      })
-    ),
-    (installed) =>
-      Effect.sync(() => {
-        for (const { handler, previous, sig } of installed) {
-          process.off(sig, handler)
-          for (const listener of previous) process.on(sig, listener)
-        }
-      })
-  )
+  yield* Signals.intercept(stopSignals, () => void Deferred.doneUnsafe(stop, Exit.void))
   return Deferred.await(stop)
 })
 
