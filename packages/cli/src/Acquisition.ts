@@ -1,10 +1,17 @@
 /**
  * How `leasekit run` gets its lease: one attempt always, then — with `--try` — an answer, or —
- * by default — a wait that says what it waits for.
+ * by default — a wait that says what it waits for. Everything is done by one contender, made
+ * once from `run`'s resolved options (`Lease.contender`): its first attempt (`tryAcquire`), the
+ * wait (`acquire`) and the observation of an overdue record all judge the lease with the same
+ * options and the same memory of when the record was first seen.
  *
  * - **One attempt first**, whatever `--timeout` says: a free lease is taken even when `--timeout`
  *   is shorter than a round trip to the API server, and an API server that cannot be reached (or
  *   refuses us) is reported at once (69, 77) instead of being waited out.
+ * - **One read to answer.** The first attempt's answer for a held lease carries the record it
+ *   read (holder, `renewTime`, the duration this contender honours for it): the waiting line and
+ *   the `--try` decision below are made from it, without reading the lease again. A `--try` on a
+ *   held lease that is not overdue costs exactly one read and no write.
  * - **`--try` and a dead holder.** Every `--try` run is a fresh process: it has never seen the
  *   record before, so by the core's rule (a record is expired once *this* contender observed it
  *   unchanged for its duration) it could never take over from a holder that crashed — one crashed
@@ -17,7 +24,13 @@
  *   duration is taken over exactly as `--wait` would take it over. A record that is not overdue is
  *   answered "held" at once, with when it was last renewed.
  * - **Waiting says so**: one line on stderr when the wait starts (who holds the lease, when it
- *   was last renewed), then one every `progressEvery` while it lasts; `--quiet` silences them.
+ *   was last renewed, as the first attempt read it), then one every `progressEvery` while it
+ *   lasts (how long it has waited: it reads nothing); `--quiet` silences them.
+ * - **Lost races are no answer.** When the first attempt lost its races (others keep taking and
+ *   releasing the lease), `--try` answers "held" at once and `--wait` waits, saying so. A write
+ *   whose answer was lost (a timeout after the read had answered) is left to the wait as well,
+ *   which reads the lease and finds out (with `--try` it is reported: 69); a read that got no
+ *   answer is an API server that cannot be reached (69 at once).
  *
  * Guarantees: the takeover rule is the core's, unchanged — `renewTime` is only used to decide
  * whether observing is worth it, never to take a lease over, so a wrong clock can make `--try`
@@ -28,9 +41,9 @@
  *
  * @since 0.1.0
  */
-import type { HeldLease, LeaseKey, LeaseOptions } from "@leasekit/core"
+import type { HeldLease, LeaseKey } from "@leasekit/core"
 import { Lease, LeaseRecord, LeaseStore } from "@leasekit/core"
-import { Clock, Duration, Effect, Option, Schedule, Scope } from "effect"
+import { Clock, Duration, Effect, Option, Schedule } from "effect"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 import { printable } from "./Printable.ts"
@@ -43,8 +56,8 @@ import * as Stderr from "./Stderr.ts"
  * @category models
  */
 export interface Settings {
-  readonly lease: LeaseOptions.LeaseOptions
-  readonly resolved: LeaseOptions.ResolvedLeaseOptions
+  /** The contender `run` competes with, made once from its resolved options (`contender.options`). */
+  readonly contender: Lease.LeaseContender
   /** `--try`: answer instead of waiting (but observe an overdue record, see the module header). */
   readonly try: boolean
   /** `--timeout`: bound on the wait after the first attempt. */
@@ -77,27 +90,43 @@ const say = (quiet: boolean, line: string) => quiet ? Effect.void : Effect.sync(
 
 /** The exit for a lease held by someone else. */
 const held = (settings: Settings, problem: string, fix: string) =>
-  ExitCode.fail(settings.conflictExitCode, problem, `${fix}; see who holds it with \`leasekit status ${settings.resolved.key.name}\``)
+  ExitCode.fail(settings.conflictExitCode, problem, `${fix}; see who holds it with \`leasekit status ${settings.contender.key.name}\``)
 
-/** One line about the current record: who holds it, when it was renewed — judged with this
- * contender's own options (the duration it honours for a record that declares none is its own). */
-const describe = (key: LeaseKey, options: LeaseOptions.LeaseOptions) =>
-  Effect.gen(function*() {
-    const inspection = yield* Lease.inspect(key, { duration: options.duration })
-    const now = yield* Clock.currentTimeMillis
-    return Option.match(inspection.record, {
-      onNone: () => ({ text: `lease ${LeaseRecord.formatKey(key)} does not exist yet`, record: Option.none<LeaseRecord.LeaseRecord>(), inspection }),
-      onSome: (record) => ({
-        text: LeaseRecord.isHeld(record)
-          ? `lease ${LeaseRecord.formatKey(key)} is held by ${quote(record.holder!)} (${renewedAgo(record, now)}${
-            overdue(record, inspection.honouredDuration, now) ? ", overdue" : ""
-          })`
-          : `lease ${LeaseRecord.formatKey(key)} is free`,
-        record: Option.some(record),
-        inspection
-      })
-    })
-  })
+/** The fix of every "held" answer of `--try`. */
+const notWaiting = "not waiting (--try); drop --try to wait"
+
+/**
+ * What the first attempt found when it did not take the lease: another holder's record (as read,
+ * with the duration this contender honours for it), or no answer — it lost its races, or the
+ * store failed in a way the wait retries.
+ */
+type Found = HeldRecord | Unanswered
+
+interface HeldRecord {
+  readonly _tag: "Held"
+  readonly record: LeaseRecord.LeaseRecord
+  readonly honoured: Duration.Duration
+  readonly overdue: boolean
+  /** Who holds it and when it was last renewed. */
+  readonly text: string
+}
+
+interface Unanswered {
+  readonly _tag: "Unanswered"
+  readonly text: string
+}
+
+/** The first attempt's answer for a held lease, described (no read: the answer carries the record). */
+const heldBy = (key: LeaseKey, answer: Extract<Lease.TryAcquireResult, { _tag: "HeldByOther" }>, now: number): HeldRecord => {
+  const late = overdue(answer.record, answer.honouredDuration, now)
+  return {
+    _tag: "Held",
+    record: answer.record,
+    honoured: answer.honouredDuration,
+    overdue: late,
+    text: `lease ${LeaseRecord.formatKey(key)} is held by ${quote(answer.holder)} (${renewedAgo(answer.record, now)}${late ? ", overdue" : ""})`
+  }
+}
 
 /** What a renewal or a takeover changes in a record (a label edit changes none of it). */
 const tenureOf = (record: LeaseRecord.LeaseRecord) => `${record.holder ?? ""}|${record.renewTime ?? ""}|${record.transitions ?? 0}`
@@ -118,110 +147,110 @@ const renewedOrTaken = (key: LeaseKey, since: LeaseRecord.LeaseRecord, self: str
     )
   })
 
-/** How many times `--try` attempts when the lease turns out free (or absent) right after an
- * attempt found it held: a holder that released meanwhile. */
-const attemptsWhenFreed = 3
-
 /**
- * Takes the lease as `run` does (see the module header), for the lifetime of the scope.
- *
- * @since 0.1.0
- * @category constructors
+ * `--try` on a record that looks overdue: observes it (see the module header) — the contender
+ * waits for it, bounded by the record's duration and a few retries, while a poll looks for a
+ * renewal or a takeover by someone else.
  */
-export const acquire = (settings: Settings): Effect.Effect<HeldLease, unknown, Lease.Lease | LeaseStore.LeaseStore | Scope.Scope> =>
+const observeOverdue = (settings: Settings, found: HeldRecord) =>
   Effect.gen(function*() {
-    const { key } = settings.resolved
-    // The first attempt. Waiting, a lost race or a transient store error is left to the wait
-    // (the core retries them, and still fails at once when its very first request gets no
-    // answer); with --try a lost race means others are taking it: held.
-    const attempt = Lease.tryAcquire(settings.lease).pipe(
-      Effect.catchTag("LeaseAcquisitionError", (error) =>
-        error.reason._tag === "Contended" || (!settings.try && error.reason._tag === "Store" && LeaseStore.isTransient(error.reason.error))
-          ? Effect.succeed(Option.none<HeldLease>())
-          : Effect.fail(error))
+    const { contender } = settings
+    const { holder, key, requestTimeout, retryPeriod } = contender.options
+    const observing = Duration.millis(
+      Duration.toMillis(found.honoured) + 2 * Duration.toMillis(retryPeriod) + Duration.toMillis(requestTimeout)
     )
-    let current: Effect.Success<ReturnType<typeof describe>> | undefined
-    let now = 0
-    for (let round = 1;; round++) {
-      const first = yield* attempt
-      if (Option.isSome(first)) return first.value
-      now = yield* Clock.currentTimeMillis
-      current = yield* describe(key, settings.lease)
-      const freed = Option.match(current.record, { onNone: () => true, onSome: (record) => !LeaseRecord.isHeld(record) })
-      if (!(settings.try && freed && round < attemptsWhenFreed)) break
-    }
-    const honoured = current.inspection.honouredDuration
-    const retry = Duration.toMillis(settings.resolved.retryPeriod)
-    const observing = Duration.millis(Duration.toMillis(honoured) + 2 * retry + Duration.toMillis(settings.resolved.requestTimeout))
-
-    if (settings.try) {
-      const record = Option.getOrUndefined(current.record)
-      if (record === undefined || !LeaseRecord.isHeld(record)) {
+    yield* say(
+      settings.quiet,
+      `${found.text}: observing it for at most ${Durations.format(observing)} — a live holder renews before then, ` +
+        "a dead one's lease is taken over once unchanged for its duration"
+    )
+    const outcome = yield* Effect.raceFirst(
+      contender.acquire(observing).pipe(Effect.map((lease) => ({ _tag: "Acquired", lease }) as const)),
+      renewedOrTaken(key, found.record, holder, retryPeriod).pipe(Effect.map((record) => ({ _tag: "Renewed", record }) as const))
+    ).pipe(
+      Effect.catchTag("LeaseAcquisitionError", (error) =>
+        error.reason._tag === "Timeout" ? Effect.succeed({ _tag: "Silent" } as const) : Effect.fail(error))
+    )
+    switch (outcome._tag) {
+      case "Acquired":
+        yield* say(settings.quiet, `the holder stayed silent for its duration: took the lease over`)
+        return outcome.lease
+      case "Renewed":
         return yield* held(
           settings,
-          `lease ${LeaseRecord.formatKey(key)} changes hands quickly: each of ${attemptsWhenFreed} attempts found it taken, then free`,
-          "not waiting (--try); drop --try to wait"
+          `lease ${LeaseRecord.formatKey(key)} is held by ${quote(outcome.record.holder!)} (it looked overdue by this machine's clock, ` +
+            "but the record changed while observed: the holder is alive)",
+          notWaiting
         )
-      }
-      if (!overdue(record, honoured, now)) {
-        return yield* held(settings, current.text, "not waiting (--try); drop --try to wait")
-      }
-      yield* say(
-        settings.quiet,
-        `${current.text}: observing it for at most ${Durations.format(observing)} — a live holder renews before then, ` +
-          "a dead one's lease is taken over once unchanged for its duration"
-      )
-      const outcome = yield* Effect.raceFirst(
-        Lease.acquire({ ...settings.lease, timeout: observing }).pipe(Effect.map((lease) => ({ _tag: "Acquired", lease }) as const)),
-        renewedOrTaken(key, record, settings.resolved.holder, settings.resolved.retryPeriod).pipe(
-          Effect.map((record) => ({ _tag: "Renewed", record }) as const)
-        )
-      ).pipe(
-        Effect.catchTag("LeaseAcquisitionError", (error) =>
-          error.reason._tag === "Timeout" ? Effect.succeed({ _tag: "Silent" } as const) : Effect.fail(error))
-      )
-      switch (outcome._tag) {
-        case "Acquired":
-          yield* say(settings.quiet, `the holder stayed silent for its duration: took the lease over`)
-          return outcome.lease
-        case "Renewed":
-          return yield* held(
-            settings,
-            `lease ${LeaseRecord.formatKey(key)} is held by ${quote(outcome.record.holder!)} (it looked overdue by this machine's clock, ` +
-              "but the record changed while observed: the holder is alive)",
-            "not waiting (--try); drop --try to wait"
-          )
-        case "Silent":
-          return yield* held(settings, `${current.text}, and could not be taken over in ${Durations.format(observing)}`, "try again")
-      }
+      case "Silent":
+        return yield* held(settings, `${found.text}, and could not be taken over in ${Durations.format(observing)}`, "try again")
     }
+  })
 
-    const bound = Option.match(settings.timeout, { onNone: () => "", onSome: (t) => ` at most ${Durations.format(t)}` })
-    yield* say(settings.quiet, `${current.text}; waiting${bound}`)
+/** The wait of `--wait` (the default): `contender.acquire`, bounded by `--timeout`, with its lines. */
+const wait = (settings: Settings, found: Found) =>
+  Effect.gen(function*() {
+    const { contender, timeout } = settings
+    const bound = Option.match(timeout, { onNone: () => "", onSome: (t) => ` at most ${Durations.format(t)}` })
+    yield* say(settings.quiet, `${found.text}; waiting${bound}`)
+    const every = settings.progressEvery ?? Duration.seconds(30)
     const started = yield* Clock.currentTimeMillis
     const progress = Effect.gen(function*() {
-      const line = yield* describe(key, settings.lease)
       const waited = (yield* Clock.currentTimeMillis) - started
-      yield* say(settings.quiet, `still waiting (${Durations.formatMillis(waited)}): ${line.text}`)
-    }).pipe(
-      Effect.ignore,
-      Effect.repeat(Schedule.spaced(settings.progressEvery ?? Duration.seconds(30))),
-      Effect.delay(settings.progressEvery ?? Duration.seconds(30))
-    )
-    const waited = Lease.acquire({ ...settings.lease, ...(Option.isSome(settings.timeout) ? { timeout: settings.timeout.value } : {}) })
-    return yield* Effect.raceFirst(waited, settings.quiet ? Effect.never : Effect.andThen(progress, Effect.never)).pipe(
+      yield* say(settings.quiet, `still waiting (${Durations.formatMillis(waited)}) for lease ${LeaseRecord.formatKey(contender.key)}`)
+    }).pipe(Effect.repeat(Schedule.spaced(every)), Effect.delay(every))
+    return yield* Effect.raceFirst(
+      contender.acquire(Option.getOrUndefined(timeout)),
+      settings.quiet ? Effect.never : Effect.andThen(progress, Effect.never)
+    ).pipe(
       Effect.mapError((error) => {
-        if (error._tag !== "LeaseAcquisitionError" || error.reason._tag !== "Timeout") return error
-        const record = Option.getOrUndefined(current.record)
-        const tooShort = record !== undefined && overdue(record, honoured, now) && Option.isSome(settings.timeout) &&
-          Duration.isLessThan(settings.timeout.value, honoured)
+        if (error.reason._tag !== "Timeout") return error
+        const tooShort = found._tag === "Held" && found.overdue && Option.isSome(timeout) &&
+          Duration.isLessThan(timeout.value, found.honoured)
         return held(
           settings,
           error.message,
           tooShort
-            ? `the holder looks dead, but a lease is taken over only after it was seen unchanged for its duration: use --timeout of at least ${Durations.format(honoured)}`
+            ? `the holder looks dead, but a lease is taken over only after it was seen unchanged for its duration: use --timeout of at least ${
+              Durations.format(found.honoured)
+            }`
             : "wait longer with --timeout"
         )
       })
     )
+  })
+
+/**
+ * Takes the lease as `run` does (see the module header), for the lifetime of the contender's
+ * scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const acquire = (settings: Settings): Effect.Effect<HeldLease, unknown, LeaseStore.LeaseStore> =>
+  Effect.gen(function*() {
+    const { key } = settings.contender
+    const lease = `lease ${LeaseRecord.formatKey(key)}`
+    // The first attempt. Lost races, and a write whose answer was lost (the store did answer the
+    // read before it), are left to the wait, which retries them; with --try, lost races mean
+    // others are taking it: held. A read that got no answer is an API server we cannot reach:
+    // reported at once (69), not waited out.
+    const first = yield* settings.contender.tryAcquire.pipe(
+      Effect.catchTag("LeaseAcquisitionError", (error): Effect.Effect<Unanswered, unknown> => {
+        if (error.reason._tag === "Contended") {
+          const text = `${lease} changes hands quickly (lost the race to other contenders ${error.reason.races} times in a row)`
+          return settings.try ? Effect.fail(held(settings, text, notWaiting)) : Effect.succeed({ _tag: "Unanswered", text })
+        }
+        const store = error.reason._tag === "Store" ? error.reason.error : undefined
+        return !settings.try && store !== undefined && LeaseStore.isTransient(store) && store.operation !== "get"
+          ? Effect.succeed({ _tag: "Unanswered", text: `${lease}: the answer to our write was lost (${store.message})` })
+          : Effect.fail(error)
+      })
+    )
+    if (first._tag === "Acquired") return first.lease
+    if (first._tag === "Unanswered") return yield* wait(settings, first) // never with --try
+    const found = heldBy(key, first, yield* Clock.currentTimeMillis)
+    if (!settings.try) return yield* wait(settings, found)
+    if (!found.overdue) return yield* held(settings, found.text, notWaiting)
+    return yield* observeOverdue(settings, found)
   })

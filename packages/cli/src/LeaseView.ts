@@ -180,6 +180,50 @@ export const renderStatus = (view: LeaseView): string => {
 }
 
 /**
+ * Whether the view shows a holder this observer judges expired: held, and a contender with the
+ * observer's options would take it over now (`expiresInSeconds` 0).
+ *
+ * @since 0.2.0
+ * @category rendering
+ */
+export const isExpired = (view: LeaseView): boolean => view.holder !== null && view.expiresInSeconds === 0
+
+/**
+ * What `status --watch` reports a change for: the lease absent, free, held by a holder in a
+ * tenure (holder and token), or that tenure judged expired. A renewal, a label or any other edit
+ * that keeps these is not a change.
+ *
+ * @since 0.2.0
+ * @category rendering
+ */
+export const tenureOf = (view: LeaseView): string =>
+  !view.exists
+    ? "absent"
+    : view.holder === null
+    ? "free"
+    : `${isExpired(view) ? "expired" : "held"}|${view.token}|${view.holder}`
+
+/**
+ * The line of `status --watch` for a change: when it was seen (by this machine's clock) and what
+ * the lease is now.
+ *
+ * @since 0.2.0
+ * @category rendering
+ */
+export const renderChange = (view: LeaseView, now: number): string => {
+  const lease = `lease ${printable(`${view.namespace}/${view.name}`)}`
+  const what = !view.exists
+    ? `${lease} does not exist (free)`
+    : view.holder === null
+    ? `${lease} is free (released; last token ${view.token})`
+    : isExpired(view)
+    ? `${lease}: holder "${printable(view.holder)}" (token ${view.token}) is expired as this observer judges it — ` +
+      "not renewed for its duration: a contender may take it over now"
+    : `${lease} is held by "${printable(view.holder)}" (token ${view.token})`
+  return `${new Date(now).toISOString()}  ${what}\n`
+}
+
+/**
  * A plain table: columns padded to their widest cell.
  *
  * @since 0.1.0

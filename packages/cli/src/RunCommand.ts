@@ -45,7 +45,7 @@
  * @since 0.1.0
  */
 import type { HeldLease } from "@leasekit/core"
-import { LeaseStore } from "@leasekit/core"
+import { Lease, LeaseStore } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
 import { Deferred, Duration, Effect, Option, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -178,13 +178,14 @@ const program = (c: Config) =>
     const client = yield* KubeClient.KubeClient
     const namespace = Option.getOrElse(c.namespace, () => client.namespace)
     // Every option, the grace included, is checked (64) before anything is sent.
-    const { grace, lease: options, resolved, timeout } = yield* RunOptions.resolve(c, namespace)
+    const { grace, lease: options, timeout } = yield* RunOptions.resolve(c, namespace)
+    // One contender, made once from these options, does all of the acquisition.
+    const contender = yield* Lease.contender(options).pipe(Effect.mapError((error) => RunOptions.invalidOption(error, c)))
     yield* Effect.logDebug(
-      `grace ${Durations.format(grace)} of the margin ${Durations.format(RunOptions.margin(resolved))} (duration − renewDeadline)`
+      `grace ${Durations.format(grace)} of the margin ${Durations.format(RunOptions.margin(contender.options))} (duration − renewDeadline)`
     )
     const lease = yield* Acquisition.acquire({
-      lease: options,
-      resolved,
+      contender,
       try: c.try,
       timeout,
       conflictExitCode: c.conflictExitCode,
@@ -256,7 +257,7 @@ const program = (c: Config) =>
       // Bounded by the grace — at least the default one, so that a short --grace chosen for a
       // quick SIGKILL does not cut the release short. Either fits in the margin before the renew
       // deadline, so a release that gives up does not first see the lease "lost".
-      yield* releaseWithin(lease, Duration.max(grace, RunOptions.defaultGrace(resolved)), status)
+      yield* releaseWithin(lease, Duration.max(grace, RunOptions.defaultGrace(contender.options)), status)
       if (status !== 0) return yield* ExitCode.silent(status)
       return
     }

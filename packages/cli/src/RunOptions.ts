@@ -61,7 +61,7 @@ export interface RunFlags {
  * @category models
  */
 export interface RunOptions {
-  /** What is passed to `Lease.acquire` / `Lease.tryAcquire` (the holder resolved once). */
+  /** What `run`'s one contender is made from (`Lease.contender`; the holder resolved once). */
   readonly lease: LeaseOptions.LeaseOptions
   /** The same after the core's defaults and rules. */
   readonly resolved: LeaseOptions.ResolvedLeaseOptions

@@ -75,6 +75,7 @@ import * as Os from "node:os"
 import * as DeadMansSwitch from "./DeadMansSwitch.ts"
 import * as Durations from "./Durations.ts"
 import * as ProcessGroup from "./ProcessGroup.ts"
+import * as Signals from "./Signals.ts"
 
 /**
  * How the command ended.
@@ -386,7 +387,7 @@ export const forwardSignals = (
     const fromTerminal = new Set<NodeJS.Signals>(ownGroup ? [] : ["SIGINT", "SIGQUIT"])
     const stopRequested = yield* Deferred.make<NodeJS.Signals>()
     const run = Effect.runForkWith(yield* Effect.context<never>())
-    const forward = (sig: NodeJS.Signals) => () => {
+    const forward = (sig: NodeJS.Signals) => {
       if (ignoredSignals.includes(sig)) return void run(Effect.logDebug(`received ${sig}; ignoring it`))
       const terminal = fromTerminal.has(sig)
       // An orphaned group (the command's own session) is not stopped by SIGTSTP.
@@ -403,24 +404,7 @@ export const forwardSignals = (
         )
       )
     }
-    yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        [...forwardedSignals, ...(ownGroup ? jobControlSignals : [])].map((sig) => {
-          const previous = process.rawListeners(sig) as Array<(...args: Array<unknown>) => void>
-          process.removeAllListeners(sig)
-          const handler = forward(sig)
-          process.on(sig, handler)
-          return { sig, previous, handler }
-        })
-      ),
-      (installed) =>
-        Effect.sync(() => {
-          for (const { handler, previous, sig } of installed) {
-            process.off(sig, handler)
-            for (const listener of previous) process.on(sig, listener)
-          }
-        })
-    )
+    yield* Signals.intercept([...forwardedSignals, ...(ownGroup ? jobControlSignals : [])], forward)
     return {
       stopRequested: Deferred.await(stopRequested),
       stopRequestedYet: Deferred.poll(stopRequested).pipe(

@@ -8,7 +8,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Lease, LeaseRecord, LeaseStore } from "@leasekit/core"
 import type { LeaseSpec } from "@leasekit/core/LeaseRecord"
-import { Effect, Exit, Fiber, Option } from "effect"
+import { Effect, Exit, Fiber, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Acquisition from "../src/Acquisition.ts"
 import * as ExitCode from "../src/ExitCode.ts"
@@ -21,30 +21,53 @@ const start = Date.parse("2026-11-21T10:00:00.000Z")
 
 const flags = (extra: Partial<RunOptions.RunFlags> = {}) => runFlags({ name: key.name, holder: Option.some("runner"), ...extra })
 
+/** `run`'s settings for these flags: one contender made from the resolved options (in the scope
+ * of the test, with the `Lease` service in context). */
 const settingsFor = (f: RunOptions.RunFlags) =>
-  Effect.map(RunOptions.resolve(f, key.namespace), (r): Acquisition.Settings => ({
-    lease: r.lease,
-    resolved: r.resolved,
-    try: f.try,
-    timeout: r.timeout,
-    conflictExitCode: f.conflictExitCode,
-    quiet: true
-  }))
+  Effect.gen(function*() {
+    const options = yield* RunOptions.resolve(f, key.namespace)
+    const contender = yield* Lease.contender(options.lease)
+    return {
+      contender,
+      try: f.try,
+      timeout: options.timeout,
+      conflictExitCode: f.conflictExitCode,
+      quiet: true
+    } satisfies Acquisition.Settings
+  })
 
-/** Advances the virtual clock one second at a time. */
 /** Runs `self` as a process of its own would: its own `Lease` service over `store`. */
 const inProcess = (store: LeaseStore.LeaseStoreService) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   self.pipe(Effect.provideServiceEffect(Lease.Lease, Lease.make), Effect.provideService(LeaseStore.LeaseStore, store))
 
+/** `run`'s acquisition with these flags, as a process of its own over `store` (the lease stays
+ * held until the test's scope closes). */
+const acquireIn = (store: LeaseStore.LeaseStoreService, f: RunOptions.RunFlags) =>
+  settingsFor(f).pipe(Effect.flatMap(Acquisition.acquire), inProcess(store))
+
+/** Advances the virtual clock one second at a time. */
 const advance = (seconds: number) => Effect.repeat(TestClock.adjust("1 second"), { times: seconds - 1 })
 
-/** Runs `acquire` in a fiber while the clock advances `seconds`; its exit (the lease stays held until the test's scope closes). */
-const acquireWhileAdvancing = (settings: Acquisition.Settings, seconds: number) =>
+/** Runs `run`'s acquisition in a fiber while the clock advances `seconds`; its exit. */
+const acquireWhileAdvancing = (store: LeaseStore.LeaseStoreService, f: RunOptions.RunFlags, seconds: number) =>
   Effect.gen(function*() {
-    const fiber = yield* Acquisition.acquire(settings).pipe(Effect.forkChild)
+    const fiber = yield* acquireIn(store, f).pipe(Effect.forkChild)
     yield* advance(seconds)
     return yield* Fiber.await(fiber)
   })
+
+/** `store`, counting the calls made to it. */
+const counting = (base: LeaseStore.LeaseStoreService) => {
+  const calls = { get: 0, create: 0, update: 0, watch: 0 }
+  const store: LeaseStore.LeaseStoreService = {
+    ...base,
+    get: (k) => Effect.suspend(() => (calls.get++, base.get(k))),
+    create: (k, spec, metadata) => Effect.suspend(() => (calls.create++, base.create(k, spec, metadata))),
+    update: (record, spec) => Effect.suspend(() => (calls.update++, base.update(record, spec))),
+    watch: (k) => Stream.suspend(() => (calls.watch++, base.watch(k)))
+  }
+  return { store, calls }
+}
 
 const describeExit = (exit: Exit.Exit<unknown, unknown>): string => {
   if (Exit.isSuccess(exit)) return "acquired"
@@ -76,12 +99,13 @@ const releasedLease = Effect.gen(function*() {
 /** High churn: `times` times, another run takes the free lease and releases it again between
  * `holder`'s read and its compare-and-swap (short commands, many waiters). */
 const churning = (base: LeaseStore.LeaseStoreService, holder: string, times: number): LeaseStore.LeaseStoreService => {
+  // `run` makes --holder ID unique: ID_ and five random characters
   let churns = times
   return {
     ...base,
     update: (record, spec) =>
       Effect.gen(function*() {
-        if (spec.holder === holder && churns > 0) {
+        if (spec.holder?.startsWith(`${holder}_`) && churns > 0) {
           churns--
           const current = Option.getOrThrow(yield* base.get(key))
           const taken = yield* base.update(current, { ...deadRecord({ holder: "other-run", transitions: (current.transitions ?? 0) + 1 }), renewTime: start })
@@ -122,10 +146,9 @@ describe("Acquisition", () => {
       Effect.gen(function*() {
         yield* TestClock.setTime(start)
         const base = yield* releasedLease
-        const settings = yield* settingsFor(flags())
         // high churn: three times, between this run's read and its compare-and-swap
-        const store = churning(base, settings.resolved.holder, 3)
-        const exit = yield* acquireWhileAdvancing(settings, 10).pipe(inProcess(store))
+        const store = churning(base, "runner", 3)
+        const exit = yield* acquireWhileAdvancing(store, flags(), 10)
         assert.strictEqual(describeExit(exit), "acquired", "the core's Lease.acquire waits out lost races; run --wait must too")
       }).pipe(Effect.scoped)
   )
@@ -134,9 +157,9 @@ describe("Acquisition", () => {
     Effect.gen(function*() {
       yield* TestClock.setTime(start)
       const base = yield* releasedLease
-      const settings = yield* settingsFor(flags())
-      const store = churning(base, settings.resolved.holder, 3)
-      const fiber = yield* Lease.acquire(settings.lease).pipe(inProcess(store), Effect.forkChild)
+      const options = yield* RunOptions.resolve(flags(), key.namespace)
+      const store = churning(base, "runner", 3)
+      const fiber = yield* Lease.acquire(options.lease).pipe(inProcess(store), Effect.forkChild)
       yield* advance(10)
       assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
     }).pipe(Effect.scoped))
@@ -147,10 +170,9 @@ describe("Acquisition", () => {
       Effect.gen(function*() {
         yield* TestClock.setTime(start)
         const base = yield* LeaseStore.makeMemory()
-        const settings = yield* settingsFor(flags())
         // an API server blip at the start
         const store = blipping(base)
-        const exit = yield* acquireWhileAdvancing(settings, 10).pipe(inProcess(store))
+        const exit = yield* acquireWhileAdvancing(store, flags(), 10)
         const left = Option.getOrThrow(yield* base.get(key))
         assert.strictEqual(
           describeExit(exit),
@@ -164,10 +186,10 @@ describe("Acquisition", () => {
     Effect.gen(function*() {
       yield* TestClock.setTime(start)
       const base = yield* LeaseStore.makeMemory()
-      const settings = yield* settingsFor(flags())
+      const options = yield* RunOptions.resolve(flags(), key.namespace)
       const store = blipping(base)
       const fiber = yield* Lease.inspect(key).pipe(
-        Effect.andThen(Lease.acquire(settings.lease)),
+        Effect.andThen(Lease.acquire(options.lease)),
         inProcess(store),
         Effect.forkChild
       )
@@ -184,8 +206,7 @@ describe("Acquisition", () => {
         // leaseDurationSeconds is optional in the Lease API; the core honours the contender's own --duration then
         const { durationSeconds: _omit, ...noDuration } = deadRecord()
         yield* store.create(key, noDuration)
-        const settings = yield* settingsFor(flags({ try: true, duration: "60s" }))
-        const exit = yield* acquireWhileAdvancing(settings, 120).pipe(inProcess(store))
+        const exit = yield* acquireWhileAdvancing(store, flags({ try: true, duration: "60s" }), 120)
         assert.strictEqual(describeExit(exit), "acquired", "a fresh --try process can never take it over: every run observes 26 s, the core needs 60 s")
       }).pipe(Effect.scoped)
   )
@@ -197,8 +218,7 @@ describe("Acquisition", () => {
         yield* TestClock.setTime(start)
         const store = yield* LeaseStore.makeMemory()
         const dead = yield* store.create(key, deadRecord())
-        const settings = yield* settingsFor(flags({ try: true }))
-        const fiber = yield* Acquisition.acquire(settings).pipe(inProcess(store), Effect.forkChild)
+        const fiber = yield* acquireIn(store, flags({ try: true })).pipe(Effect.forkChild)
         yield* advance(3)
         // `kubectl label lease nightly team=reports`: metadata only, holder and renewTime unchanged
         yield* store.update({ ...dead, metadata: { labels: { team: "reports" } } }, LeaseRecord.specOf(dead))
@@ -210,26 +230,21 @@ describe("Acquisition", () => {
   )
 
   it.effect(
-    "(found) --try: a lease released between the first attempt and the description is taken, not answered 'held' with 'is free'",
+    "--try answers from its one read: a lease released right after that read is answered held, naming the holder it read (never 'is free')",
     () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(start)
         const base = yield* LeaseStore.makeMemory()
         const live = yield* base.create(key, deadRecord({ renewTime: start - 1000, acquireTime: start - 1000 }))
-        const settings = yield* settingsFor(flags({ try: true }))
         // the live holder's command ends right after our first read: it releases (as every run does)
-        let gets = 0
-        const store: LeaseStore.LeaseStoreService = {
+        let released = false
+        const { calls, store } = counting({
           ...base,
-          get: (k) =>
-            base.get(k).pipe(Effect.tap(() =>
-              ++gets === 1
-                ? base.update(live, freeRecord(3))
-                : Effect.void
-            ))
-        }
-        const exit = yield* acquireWhileAdvancing(settings, 1).pipe(inProcess(store))
-        assert.strictEqual(describeExit(exit), "acquired")
+          get: (k) => Effect.tap(base.get(k), () => released ? Effect.void : (released = true, base.update(live, freeRecord(3))))
+        })
+        const exit = yield* acquireWhileAdvancing(store, flags({ try: true }), 1)
+        assert.match(describeExit(exit), /^exit 75: lease jobs\/nightly is held by "crashed-run_abcde" \(last renewed 1\.00s ago\)$/)
+        assert.deepStrictEqual(calls, { get: 1, create: 0, update: 0, watch: 0 })
       }).pipe(Effect.scoped)
   )
 
@@ -238,8 +253,7 @@ describe("Acquisition", () => {
       yield* TestClock.setTime(start)
       const store = yield* LeaseStore.makeMemory()
       let record = yield* store.create(key, deadRecord())
-      const settings = yield* settingsFor(flags({ try: true }))
-      const fiber = yield* Acquisition.acquire(settings).pipe(inProcess(store), Effect.forkChild)
+      const fiber = yield* acquireIn(store, flags({ try: true })).pipe(Effect.forkChild)
       for (let i = 0; i < 30; i++) {
         yield* advance(1)
         // the holder renews every 6 s, with a clock an hour behind
@@ -255,21 +269,83 @@ describe("Acquisition", () => {
       yield* TestClock.setTime(start)
       const store = yield* LeaseStore.makeMemory()
       yield* store.create(key, deadRecord())
-      const a = yield* settingsFor(flags({ try: true, holder: Option.some("a") }))
-      const b = yield* settingsFor(flags({ try: true, holder: Option.some("b") }))
-      const fa = yield* Acquisition.acquire(a).pipe(inProcess(store), Effect.forkChild)
-      const fb = yield* Acquisition.acquire(b).pipe(inProcess(store), Effect.forkChild)
+      const fa = yield* acquireIn(store, flags({ try: true, holder: Option.some("a") })).pipe(Effect.forkChild)
+      const fb = yield* acquireIn(store, flags({ try: true, holder: Option.some("b") })).pipe(Effect.forkChild)
       yield* advance(40)
       const outcomes = [describeExit(yield* Fiber.await(fa)), describeExit(yield* Fiber.await(fb))]
       assert.strictEqual(outcomes.filter((o) => o === "acquired").length, 1, outcomes.join(" | "))
     }).pipe(Effect.scoped))
 })
 
+describe("Acquisition: one contender, one read", () => {
+  /** A live holder's record, renewed a second before `start`. */
+  const liveRecord = deadRecord({ holder: "live-run_abcde", renewTime: start - 1000, acquireTime: start - 1000 })
+
+  it.effect("--try on a held lease that is not overdue costs exactly one read and no write", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const base = yield* LeaseStore.makeMemory()
+      yield* base.create(key, liveRecord)
+      const { calls, store } = counting(base)
+      const exit = yield* acquireWhileAdvancing(store, flags({ try: true }), 1)
+      assert.strictEqual(describeExit(exit), "exit 75: lease jobs/nightly is held by \"live-run_abcde\" (last renewed 1.00s ago)")
+      assert.deepStrictEqual(calls, { get: 1, create: 0, update: 0, watch: 0 })
+    }).pipe(Effect.scoped))
+
+  it.effect("a free lease costs one read and one write (--try and --wait alike)", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      for (const f of [flags({ try: true }), flags()]) {
+        const { calls, store } = counting(yield* releasedLease)
+        const exit = yield* acquireWhileAdvancing(store, f, 1)
+        assert.strictEqual(describeExit(exit), "acquired")
+        assert.deepStrictEqual(calls, { get: 1, create: 0, update: 1, watch: 0 })
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("--wait on a held lease: its line comes from the first read, the wait is the same contender's", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const base = yield* LeaseStore.makeMemory()
+      const live = yield* base.create(key, liveRecord)
+      const { calls, store } = counting(base)
+      const fiber = yield* acquireIn(store, flags({ timeout: Option.some("1m") })).pipe(Effect.forkChild)
+      yield* TestClock.adjust(0)
+      // the first attempt's read, then the wait's own (it watches from then on)
+      assert.deepStrictEqual(calls, { get: 2, create: 0, update: 0, watch: 1 })
+      yield* base.update(live, freeRecord(3))
+      yield* TestClock.adjust(0)
+      assert.strictEqual(describeExit(yield* Fiber.await(fiber)), "acquired", "a release hands over through the watch")
+      assert.deepStrictEqual(calls, { get: 2, create: 0, update: 1, watch: 1 })
+    }).pipe(Effect.scoped))
+
+  it.effect("--wait: a first read that gets no answer (API server unreachable) exits 69 at once, not waited out", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const { calls, store } = counting({
+        ...(yield* LeaseStore.makeMemory()),
+        get: (k) => Effect.fail(new LeaseStore.LeaseStoreError({ operation: "get", key: k, reason: "Unavailable", detail: "connect ECONNREFUSED" }))
+      })
+      const fiber = yield* acquireIn(store, flags()).pipe(Effect.forkChild)
+      yield* TestClock.adjust(0)
+      assert.match(describeExit(yield* Fiber.await(fiber)), /^exit 69: /)
+      assert.deepStrictEqual(calls, { get: 1, create: 0, update: 0, watch: 0 })
+    }).pipe(Effect.scoped))
+
+  it.effect("--try when every attempt loses its race: held at once, without reading the lease again", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(start)
+      const { calls, store } = counting(churning(yield* releasedLease, "runner", 10))
+      const exit = yield* acquireWhileAdvancing(store, flags({ try: true }), 1)
+      assert.match(describeExit(exit), /^exit 75: lease jobs\/nightly changes hands quickly \(lost the race to other contenders 3 times in a row\)$/)
+      assert.strictEqual(calls.get, 3, "one read for each of the contender's three attempts")
+    }).pipe(Effect.scoped))
+})
+
 describe("TenureWatch", () => {
   const held = (store: LeaseStore.LeaseStoreService) =>
     Effect.gen(function*() {
-      const settings = yield* settingsFor(flags())
-      const lease = yield* Acquisition.acquire(settings).pipe(inProcess(store))
+      const lease = yield* acquireIn(store, flags())
       const watch = yield* TenureWatch.takenOver(lease).pipe(inProcess(store), Effect.forkChild)
       yield* TestClock.adjust(0)
       return { lease, watch }

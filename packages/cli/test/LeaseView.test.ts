@@ -45,3 +45,32 @@ describe("LeaseView times", () => {
     assert.include(status, "~15.0s by its renewTime")
   })
 })
+
+describe("status --watch", () => {
+  const view = (spec: Record<string, unknown> | undefined, expiresInMillis?: number) =>
+    LeaseView.make(key, spec === undefined ? Option.none() : record(spec), now, expiresInMillis)
+  const held = { holder: "a", durationSeconds: 20, renewTime: now - 1000, transitions: 2 }
+
+  it("a change is a new tenure (holder or token), a release, a deletion or the holder judged expired — a renewal is not", () => {
+    const tenure = (v: LeaseView.LeaseView) => LeaseView.tenureOf(v)
+    const start = tenure(view(held, 19_000))
+    assert.strictEqual(tenure(view({ ...held, renewTime: now, version: "8" }, 20_000)), start, "a renewal")
+    assert.strictEqual(tenure(view({ ...held, metadata: { labels: { a: "b" } } }, 19_000)), start, "a label")
+    assert.notStrictEqual(tenure(view({ ...held, transitions: 3 }, 20_000)), start, "the same holder's new tenure")
+    assert.notStrictEqual(tenure(view({ ...held, holder: "b", transitions: 3 }, 20_000)), start, "a new holder")
+    assert.notStrictEqual(tenure(view(held, 0)), start, "judged expired")
+    assert.strictEqual(tenure(view({ ...held, holder: "" })), "free")
+    assert.strictEqual(tenure(view(undefined)), "absent")
+  })
+
+  it("each change is one line, stamped with this machine's time, its parts from the lease escaped", () => {
+    const at = "2023-11-14T22:15:00.000Z"
+    assert.strictEqual(
+      LeaseView.renderChange(view({ ...held, holder: "evil\nforged" }, 19_000), now),
+      `${at}  lease jobs/nightly is held by "evil\\nforged" (token 2)\n`
+    )
+    assert.strictEqual(LeaseView.renderChange(view({ ...held, holder: "" }), now), `${at}  lease jobs/nightly is free (released; last token 2)\n`)
+    assert.strictEqual(LeaseView.renderChange(view(undefined), now), `${at}  lease jobs/nightly does not exist (free)\n`)
+    assert.match(LeaseView.renderChange(view(held, 0), now), /^\S+ {2}lease jobs\/nightly: holder "a" \(token 2\) is expired as this observer judges it — .*\n$/)
+  })
+})

@@ -40,6 +40,9 @@ export type TryAcquireResult =
     readonly holder: string
     /** Time until this contender would judge the record expired (its own observation). */
     readonly expiresIn: Duration.Duration
+    /** The duration this contender honours for the record (its `leaseDurationSeconds` after
+     * capping hostile values, or this contender's own duration when the record declares none). */
+    readonly honouredDuration: Duration.Duration
     /** The record as read, for callers that want more than the holder (e.g. its `renewTime`). */
     readonly record: LeaseRecord
   }

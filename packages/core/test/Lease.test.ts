@@ -351,6 +351,27 @@ describe("Lease", () => {
       assert.include(error.message, "evil\\nlevel")
     })))
 
+  it.effect("a contender's tryAcquire on a held lease answers from its one read: holder, expiry, honoured duration, record", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* probe.admin.create(key, { holder: "squatter", durationSeconds: 1e9, renewTime: start, transitions: 4 })
+      const b = yield* Lease.contender(opts("b"))
+      const answer = yield* b.tryAcquire
+      assert.strictEqual(answer._tag, "HeldByOther")
+      if (answer._tag !== "HeldByOther") return
+      assert.strictEqual(answer.holder, "squatter")
+      assert.strictEqual(answer.record.transitions, 4)
+      assert.strictEqual(answer.record.renewTime, start)
+      // 1e9 seconds are capped at maxHonouredDuration (an hour); a fresh contender saw it just now
+      assert.strictEqual(Duration.toMillis(answer.honouredDuration), 3_600_000)
+      assert.strictEqual(Duration.toMillis(answer.expiresIn), 3_600_000)
+      const { durationSeconds: _omit, ...undeclared } = specOf(yield* read(key))
+      yield* probe.admin.update(yield* read(key), undeclared)
+      const again = yield* b.tryAcquire
+      // a record that declares no duration is honoured for the contender's own (20 s)
+      assert.strictEqual(again._tag === "HeldByOther" ? Duration.toMillis(again.honouredDuration) : -1, 20_000)
+    })))
+
   it.effect("a hostile zero or missing leaseDurationSeconds is replaced by the contender's own", () =>
     withStore(Effect.gen(function*() {
       const probe = yield* Probe

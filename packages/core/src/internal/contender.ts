@@ -206,6 +206,7 @@ export const make = (
                     _tag: "HeldByOther",
                     holder: outcome.holder,
                     expiresIn: outcome.expiresIn,
+                    honouredDuration: Duration.millis(Attempt.honouredDurationMillis(outcome.record, options)),
                     record: outcome.record
                   } as const
                 case "Raced":
