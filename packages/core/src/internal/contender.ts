@@ -14,7 +14,6 @@ import type { LeaseContender, LeaseEvent, TryAcquireResult } from "../LeaseConte
 import { LeaseAcquisitionError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import type { LeaseRecord } from "../LeaseRecord.ts"
-import { isHeld } from "../LeaseRecord.ts"
 import type { LeaseStoreError, LeaseStoreService } from "../LeaseStore.ts"
 import * as Attempt from "./attempt.ts"
 import { bounded } from "./boundedStore.ts"
@@ -182,14 +181,14 @@ export const make = (
     const release: Effect.Effect<void, LeaseRelinquishmentError> = permit.withPermit(Effect.gen(function*() {
       const tenancy = yield* Ref.get(current)
       if (Option.isNone(tenancy)) {
-        // Nothing held: only say whether someone else holds it (one read, no write).
+        // Nothing held: only say whether someone else holds it, as this contender judges expiry
+        // (one read, no write).
         const state = yield* store.get(key).pipe(
           Effect.mapError((error) => new LeaseRelinquishmentError({ key, reason: { _tag: "Store", error }, cause: error }))
         )
-        if (Option.isSome(state) && isHeld(state.value) && state.value.holder !== holder) {
-          return yield* Effect.fail(
-            new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: state.value.holder! } })
-          )
+        const judgement = yield* Attempt.judge(memory, options, state)
+        if (judgement._tag === "Held") {
+          return yield* Effect.fail(new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: judgement.holder } }))
         }
         return
       }
