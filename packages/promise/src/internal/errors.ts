@@ -107,3 +107,25 @@ export const fromUnknown = (location: LeaseLocation, error: unknown): unknown =>
   }
   return error
 }
+
+/** What an `IntervalLease` call was doing, for the error a close or an abort answers it with. */
+export type Operation = "acquire" | "release" | "inspect"
+
+const keyOf = (location: LeaseLocation) => `${location.namespace}/${location.leaseName}`
+
+/** The answer of a call made to (or interrupted by) a closed instance. */
+export const closed = (location: LeaseLocation, operation: Operation): Error => {
+  const message = `lease ${keyOf(location)}: this IntervalLease is closed`
+  return operation === "inspect"
+    ? new LeaseInspectionError({ ...location, message, reason: "Closed" })
+    : new LeaseAcquisitionError({ ...location, message, reason: "Closed" })
+}
+
+/** The answer of a call whose `signal` aborted (`reason` is the signal's). */
+export const aborted = (location: LeaseLocation, operation: Operation, reason: unknown): Error => {
+  const why = reason instanceof Error ? `: ${reason.message}` : ""
+  const key = keyOf(location)
+  return operation === "release"
+    ? new LeaseRelinquishmentError({ ...location, message: `lease ${key}: release aborted${why}`, reason: "Aborted", cause: reason })
+    : new LeaseAcquisitionError({ ...location, message: `lease ${key}: acquisition aborted${why}`, reason: "Aborted", cause: reason })
+}
