@@ -1,44 +1,34 @@
 /**
- * `IntervalLease`: a Kubernetes Lease lock for code that does not use Effect.
- *
- * One instance is one core `LeaseContender` (one holder identity on one Lease object), made on its
- * first call inside its `LeaseRuntime`, in a `Scope` the instance owns until `close()`. It has the
- * surface of the systems it replaces (Hedera Solo's `IntervalLease`, actor-ts's `KubernetesLease`,
- * Go's leaselocker) plus a fencing token, a loss callback, `lock` and `run`; each method is a call
- * of the contender or of the lease it holds, so taking, renewing (every `renewInterval`, in the
- * background), judging expiry, detecting loss and releasing are the core's.
+ * `IntervalLease`: a Kubernetes Lease lock for code that does not use Effect, with the surface of
+ * the systems it replaces (Hedera Solo's `IntervalLease`, actor-ts's `KubernetesLease`, Go's
+ * leaselocker) plus a fencing token, a loss callback, `lock` and `run`. One instance is one core
+ * `LeaseContender` (one holder identity on one Lease object), made on its first call inside its
+ * `LeaseRuntime`, in a `Scope` the instance owns until `close()`: every method is a call of the
+ * contender or of the lease it holds, so renewing, judging expiry and detecting loss are the core's.
  *
  * Guarantees (the core's, assuming the clocks of all contenders run at nearly the same *rate* and
- * holder identities are unique):
- * - while `checkAlive()` is true no other contender following the protocol holds the lease (the
- *   core declares a loss `renewDeadline` after its last renewal was sent, before anyone may take
- *   over); `checkAlive()` and `isAcquired()` say false from the moment a release begins;
- * - an unexpected loss (taken, released or deleted by someone else, renew deadline passed) fires
- *   every `onLost` handler once and aborts the signal of `run`'s callback; this instance's own
- *   `release()` / `close()` does not, nor a release whose write landed but whose answer was lost;
- * - `run`'s callback is the core's guarded work: it does not start on a lease no longer held, and a
- *   release or `close()` aborts its signal and waits for it (at most `renewDeadline`, the lease
- *   renewed meanwhile) before anything is written — unless the callback itself called it;
- * - the token strictly increases with every change of holder while the Lease object is not deleted;
- * - calls that change what the instance holds run one at a time (the contender's permit), so it
- *   never holds two tenures; a `release()` made while `lock()` waits runs after the wait (stop a
- *   wait with its `signal`, `timeoutMs` or `close()`).
+ * holder identities are unique): while `checkAlive()` is true no other contender following the
+ * protocol holds the lease (a loss is declared `renewDeadline` after the last renewal was sent,
+ * before anyone may take over); it is false from the moment a release begins; an unexpected loss
+ * fires every `onLost` handler once and aborts `run`'s signal, this instance's own release or close
+ * does not (nor a release whose write landed but whose answer was lost); `run`'s callback is guarded
+ * work: not started on a lease no longer held, and told to stop (its signal aborts) and waited for —
+ * at most `renewDeadline`, the lease renewed meanwhile — before a release or close writes, unless
+ * it called that itself; tokens strictly increase with every change of holder while the object is
+ * not deleted; calls that change what the instance holds run one at a time (the contender's permit).
  *
- * Does not guarantee: that work stops on loss or release (only code honouring `run`'s signal,
- * checking `checkAlive()` or fencing its writes with the token does; a callback still running
- * `renewDeadline` after its signal aborted is left running while the release is written, with a
- * warning); that a release which cannot reach the API server ends quietly (loss detection stays
- * armed until it is written: `onLost` fires `DeadlineExceeded`); exclusion against writers ignoring
- * the protocol; a wall-clock notion of expiry: another holder's lease counts as expired once this
- * instance's runtime has seen it unchanged for its duration (client-go's rule; `maxClockSkew` opts
- * into comparing `renewTime` too) — `isExpired`, `acquire`, `tryAcquire`, `release` and `lock` all
- * judge so (`lock` wakes at once, watch-driven, when the holder releases).
+ * Does not guarantee: that work stops on loss or release (only code honouring `run`'s signal, or
+ * checking `checkAlive()`, or fencing its writes with the token does); that a release which cannot
+ * reach the API server ends quietly (loss detection stays armed until it is written: `onLost` fires
+ * `DeadlineExceeded`); exclusion against writers ignoring the protocol; a wall-clock notion of
+ * expiry: another holder's lease counts as expired once this instance's runtime has seen it
+ * unchanged for its duration (client-go's rule; `maxClockSkew` opts into comparing `renewTime`).
  *
  * @since 0.1.0
  */
 import type { HeldLease, LeaseStore } from "@leasekit/core"
-import { Lease, LeaseAcquisitionError as CoreAcquisitionError, type LeaseLostError as CoreLostError } from "@leasekit/core"
-import { LeaseOptions, type LeaseRelinquishmentError as CoreRelinquishmentError } from "@leasekit/core"
+import { Lease, type LeaseLostError as CoreLostError, LeaseOptions } from "@leasekit/core"
+import type { LeaseRelinquishmentError as CoreRelinquishmentError } from "@leasekit/core"
 import { Cause, Duration, Effect, Exit, Option, Schedule, Scope, Stream } from "effect"
 import { AsyncLocalStorage } from "node:async_hooks"
 import * as Convert from "./internal/errors.ts"
@@ -47,13 +37,18 @@ import { LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseRuntime from "./LeaseRuntime.ts"
 
 /**
- * Options of an `IntervalLease`. Durations other than `durationSeconds` take milliseconds or a
- * string such as `"5 seconds"`; their defaults and rules are the core's (`LeaseOptions`).
+ * Options of an `IntervalLease`. The timing options and `releaseMode` are the core's (`LeaseOptions`,
+ * its defaults and rules); durations take milliseconds or a string such as `"5 seconds"`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface IntervalLeaseOptions {
+export interface IntervalLeaseOptions extends
+  Pick<
+    LeaseOptions.LeaseOptions,
+    "renewInterval" | "renewDeadline" | "retryPeriod" | "requestTimeout" | "releaseMode" | "maxClockSkew" | "maxHonouredDuration"
+  >
+{
   /** The namespace of the Lease object (a DNS-1123 label). Required. */
   readonly namespace: string
   /** The name of the Lease object (a DNS-1123 subdomain). Default: the namespace. */
@@ -67,22 +62,6 @@ export interface IntervalLeaseOptions {
   readonly kubeconfig?: string | undefined
   /** The kubeconfig context to use. Default: its `current-context`. */
   readonly context?: string | undefined
-  /** Time between renewals. Default `duration / 3`. */
-  readonly renewInterval?: Duration.Input | undefined
-  /** The lease is given up when no renewal succeeded for this long. Default `duration × 2/3`. */
-  readonly renewDeadline?: Duration.Input | undefined
-  /** Spacing of retries (and of polls where watching is not allowed). Default `min(2 s, renewInterval)`. */
-  readonly retryPeriod?: Duration.Input | undefined
-  /** Bound on each API request. Default `min(5 s, retryPeriod)`. */
-  readonly requestTimeout?: Duration.Input | undefined
-  /** `"clear"` (default) empties the holder on release, keeping the object and its token counter;
-   * `"delete"` deletes the object (tokens restart from 0). */
-  readonly releaseMode?: "clear" | "delete" | undefined
-  /** Opt-in: a lease also counts as expired once `renewTime + duration + maxClockSkew` is past by
-   * this machine's clock. Default: off. */
-  readonly maxClockSkew?: Duration.Input | undefined
-  /** The longest `leaseDurationSeconds` honoured in someone else's record. Default 1 hour. */
-  readonly maxHonouredDuration?: Duration.Input | undefined
   /** A runtime shared by several leases (see `LeaseRuntime`): `kubeconfig` and `context` are then
    * ignored, and `close()` leaves it running. */
   readonly runtime?: LeaseRuntime.LeaseRuntime | undefined
@@ -110,13 +89,11 @@ export interface LockOptions {
 export type LostHandler = (error: LeaseLostError) => void
 
 /** One call of `run`, as its callback's async context carries it. `released`: the callback called
- * `release()` (or a variant) or `close()`, which must then neither stop nor wait for it (it waits
- * for them). The core cannot tell: the call reaches it from a fiber of its own, not the guarded one. */
+ * `release()` (or a variant) or `close()`, which must neither stop nor wait for it (it waits for
+ * them). The core cannot tell: such a call reaches it from a fiber of its own, not the guarded one. */
 interface Run {
   released: boolean
 }
-
-type Outcome<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly error: unknown }
 
 const isMillis = (value: unknown, min: number) => typeof value === "number" && value >= min && Number.isFinite(value)
 
@@ -146,51 +123,46 @@ export class IntervalLease implements AsyncDisposable {
 
   readonly #location: LeaseLocation
   readonly #options: LeaseOptions.ResolvedLeaseOptions
-  /** The timing options as given, for `Lease.inspect`. */
-  readonly #timing: Lease.InspectOptions
+  readonly #timing: Lease.InspectOptions // as given, for `Lease.inspect`
   readonly #runtime: LeaseRuntime.LeaseRuntime
   readonly #ownsRuntime: boolean
-  /** Where the contender lives; `close()` closes it, which releases what the contender holds. */
-  readonly #scope = Effect.runSync(Scope.make())
-  /** The contender, made once on first use; `#handle` once it is (for the synchronous `checkAlive`). */
+  readonly #scope = Effect.runSync(Scope.make()) // the contender's; `close()` closes it
+  /** The contender, made once on first use; `#handle` once made (for the synchronous `checkAlive`). */
   readonly #contender: Effect.Effect<Lease.LeaseContender, never, Lease.Lease>
   #handle: Lease.LeaseContender | undefined = undefined
   readonly #handlers = new Set<LostHandler>()
-  /** Each loss the core declared, converted once: the first conversion tells the handlers. */
-  readonly #losses = new WeakMap<CoreLostError, LeaseLostError>()
+  readonly #losses = new WeakMap<CoreLostError, LeaseLostError>() // each converted once (see `#loss`)
   readonly #closeController = new AbortController()
   readonly #callbacks = new AsyncLocalStorage<Run>()
-  /** Calls in flight: `close()` interrupts them and lets them finish before it ends anything. */
-  readonly #calls = new Set<Promise<unknown>>()
+  readonly #calls = new Set<Promise<unknown>>() // in flight: `close()` lets them finish first
   #closing: Promise<void> | undefined = undefined
 
   /** Checks the options (throwing `InvalidLeaseOptionsError`); nothing is sent and no kubeconfig is
    * read until the first call. */
   constructor(options: IntervalLeaseOptions) {
-    const { namespace, leaseName = namespace, durationSeconds = IntervalLease.DEFAULT_LEASE_DURATION } = options
+    const {
+      namespace, leaseName = namespace, durationSeconds = IntervalLease.DEFAULT_LEASE_DURATION,
+      holder, kubeconfig, context, runtime, ...timing
+    } = options
     this.#location = { namespace, leaseName }
     if (!Number.isInteger(durationSeconds) || durationSeconds < 1) {
       const rule = "must be a whole number of seconds, at least 1 (the Lease API stores integer seconds)"
       throw this.#invalid("durationSeconds", durationSeconds, rule)
     }
-    const { renewInterval, renewDeadline, retryPeriod, requestTimeout, releaseMode, maxClockSkew } = options
-    const duration = Duration.seconds(durationSeconds)
-    const timing = { duration, renewInterval, renewDeadline, retryPeriod, requestTimeout, releaseMode, maxClockSkew }
-    this.#timing = { ...timing, maxHonouredDuration: options.maxHonouredDuration }
-    const resolved = Effect.runSyncExit(
-      LeaseOptions.resolve({ ...this.#timing, namespace, name: leaseName, holder: options.holder })
-    )
+    this.#timing = { ...timing, duration: Duration.seconds(durationSeconds) }
+    const contender = { ...this.#timing, namespace, name: leaseName }
+    const resolved = Effect.runSyncExit(LeaseOptions.resolve({ ...contender, holder }))
     if (Exit.isFailure(resolved)) {
       const error = Cause.findErrorOption(resolved.cause)
       throw Option.isSome(error) ? Convert.fromInvalidOptions(this.#location, error.value) : Cause.squash(resolved.cause)
     }
     this.#options = resolved.value
-    this.#runtime = options.runtime ?? LeaseRuntime.make({ kubeconfig: options.kubeconfig, context: options.context })
-    this.#ownsRuntime = options.runtime === undefined
+    this.#runtime = runtime ?? LeaseRuntime.make({ kubeconfig, context })
+    this.#ownsRuntime = runtime === undefined
     const self = this
     this.#contender = Effect.runSync(Effect.cached(Effect.gen(function*() {
       // One identity: the holder resolved above. The options are valid, so a rejection is a bug.
-      const made = yield* Scope.provide(Lease.contender({ ...self.#timing, namespace, name: leaseName, holder: self.holder }), self.#scope)
+      const made = yield* Scope.provide(Lease.contender({ ...contender, holder: self.holder }), self.#scope)
       const losses = Stream.runForEach(made.events, (event) => event._tag === "Lost" ? self.#loss(event.error) : Effect.void)
       yield* Effect.forkIn(losses, self.#scope, { startImmediately: true })
       return (self.#handle = made)
@@ -206,56 +178,41 @@ export class IntervalLease implements AsyncDisposable {
   /** The lease duration this instance writes, in seconds. */
   get durationSeconds(): number { return this.#options.durationSeconds }
 
-  /** Takes the lease if it is absent, free or expired, renews it if this instance holds it, and
-   * otherwise rejects with `LeaseAcquisitionError` (`HeldByOther`, naming the holder and when it
-   * would expire). Never waits for another holder. A lease this instance lost is taken anew if it can be. */
-  acquire(): Promise<void> {
-    return this.#attempt(() => undefined)
-  }
-
-  /** `acquire`, resolving `false` instead of rejecting when another holder has the lease (other
-   * failures, which are not contention, still reject). */
-  tryAcquire(): Promise<boolean> {
-    return this.#attempt(() => true, () => false)
-  }
-
+  /** Takes the lease if it is absent, free or expired (or lost by this instance), renews it if this
+   * instance holds it, and otherwise rejects with `LeaseAcquisitionError` (`HeldByOther`, naming the
+   * holder and when it would expire). Never waits for another holder. */
+  acquire(): Promise<void> { return this.#attempt(() => undefined) }
+  /** `acquire`, resolving `false` when another holder has the lease (other failures still reject). */
+  tryAcquire(): Promise<boolean> { return this.#attempt(() => true, () => false) }
   /** Renews the lease this instance holds; otherwise the same as `acquire`. */
-  renew(): Promise<void> {
-    return this.acquire()
-  }
-
-  /** `renew`, resolving `false` instead of rejecting when another holder has the lease. */
-  tryRenew(): Promise<boolean> {
-    return this.tryAcquire()
-  }
-
-  /** `tryAcquire` that resolves the fencing token (the Lease's `leaseTransitions`, as a decimal
-   * string; renewing keeps it), or `null` when another holder has the lease. */
+  renew(): Promise<void> { return this.acquire() }
+  /** `renew`, resolving `false` when another holder has the lease. */
+  tryRenew(): Promise<boolean> { return this.tryAcquire() }
+  /** `tryAcquire` resolving the fencing token (the Lease's `leaseTransitions`, a decimal string;
+   * renewing keeps it), or `null` when another holder has the lease. */
   acquireWithToken(): Promise<{ readonly token: string } | null> {
     return this.#attempt((token) => ({ token: String(token) }), () => null)
   }
 
-  /** Waits until this instance holds the lease (at once, renewing it, when it does). Rejects with
-   * `LeaseAcquisitionError`: reason `Timeout` after `timeoutMs` of waiting, `Aborted` when `signal`
-   * aborts (`cause`: its reason), `Closed` when the instance is closed meanwhile. */
-  async lock(options: LockOptions = {}): Promise<void> {
-    await this.#lock(options)
-  }
+  /** Waits until this instance holds the lease (at once when it does, renewing it). Rejects with
+   * `LeaseAcquisitionError`: `Timeout` after `timeoutMs` of waiting, `Aborted` when `signal` aborts
+   * (`cause`: its reason), `Closed` when the instance is closed meanwhile. */
+  async lock(options: LockOptions = {}): Promise<void> { await this.#lock(options) }
 
   /**
-   * Releases the lease: first ends the tenure for a running `run` callback (see `run`), then stops
-   * renewal and clears the holder (or deletes the object). A lease gone or past its deadline is
-   * released quietly, and so is one taken after this release's write landed (its answer lost);
-   * one another holder took otherwise rejects with `LeaseRelinquishmentError` (`HeldByOther`).
-   * Holding nothing, it reads once and writes nothing: `HeldByOther` while another holder has an
-   * unexpired lease (as Solo's `release()`), else it resolves. A store failing for longer than the
-   * lease duration rejects with reason `Store`: renewal has stopped, the next release retries.
+   * Releases the lease: first ends the tenure for a running `run` callback, then stops renewal and
+   * clears the holder (or deletes the object). A lease gone, past its deadline, or taken after this
+   * release's write landed (its answer lost) is released quietly; one another holder took otherwise
+   * rejects with `LeaseRelinquishmentError` (`HeldByOther`). Holding nothing, it reads once and
+   * writes nothing: `HeldByOther` while another holder has an unexpired lease (as Solo's), else it
+   * resolves. A store failing for the lease duration rejects with `Store` (renewal has stopped; the
+   * next release retries).
    */
   release(): Promise<void> {
     return this.#run(this.#releasing(), { operation: "release", whenClosed: () => undefined })
   }
 
-  /** `release`, resolving `false` instead of rejecting when another holder has the lease. */
+  /** `release`, resolving `false` when another holder has the lease. */
   tryRelease(): Promise<boolean> {
     const released = this.#releasing().pipe(
       Effect.as(true),
@@ -269,25 +226,18 @@ export class IntervalLease implements AsyncDisposable {
   unlockWithRetry(options: { readonly signal?: AbortSignal | undefined } = {}): Promise<void> {
     const period = this.#options.retryPeriod
     const retried = this.#releasing().pipe(
-      Effect.tapError((e) => e.reason._tag === "Store" ? Effect.logWarning(`${e.message}; retrying in ${Duration.format(period)}`) : Effect.void),
+      Effect.tapError((e) => e.reason._tag === "Store" ? Effect.logWarning(`${e.message}; retrying`) : Effect.void),
       Effect.retry({ schedule: Schedule.spaced(period), while: (e) => e.reason._tag === "Store" })
     )
     return this.#run(retried, { operation: "release", signal: options.signal, whenClosed: () => undefined })
   }
 
-  /** Stops a waiting `lock`, releases what is held (a failure is logged: the lease then expires),
-   * aborting a running `run` callback's signal (reason: the `Closed` `LeaseAcquisitionError`) and
-   * waiting for it first, as `release()` does; closes the Kubernetes client unless the runtime was
-   * passed in. Idempotent; afterwards acquiring rejects with reason `Closed`. */
-  close(): Promise<void> {
-    this.#closing ??= this.#closeNow()
-    return this.#closing
-  }
-
+  /** Stops a waiting `lock`, releases what is held as `release()` does (aborting a running `run`
+   * callback's signal with the `Closed` `LeaseAcquisitionError`; a failure is logged), and closes the
+   * Kubernetes client unless the runtime was passed in. Idempotent; acquiring then rejects `Closed`. */
+  close(): Promise<void> { return (this.#closing ??= this.#closeNow()) }
   /** `close()`, for `await using lease = new IntervalLease(...)`. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close()
-  }
+  [Symbol.asyncDispose](): Promise<void> { return this.close() }
 
   /** Whether the core holds the lease (see `checkAlive`) *and* a fresh read names this instance;
    * when it names someone else, a renewal confirms the loss at once (`onLost` fires now). */
@@ -302,8 +252,7 @@ export class IntervalLease implements AsyncDisposable {
     return this.#run(check, { operation: "inspect", whenClosed: () => false })
   }
 
-  /** Whether the lease is absent, free, or expired as this process judges (see the module
-   * comment), whoever holds it. Rejects with `LeaseInspectionError` when it cannot be read. */
+  /** Whether the lease is absent, free, or expired as this process judges, whoever holds it. */
   isExpired(): Promise<boolean> {
     const expired = Effect.map(this.#inspect, (i) => Option.isNone(i.holder) || Duration.isZero(i.expiresIn))
     return this.#run(expired, { operation: "inspect" })
@@ -323,20 +272,18 @@ export class IntervalLease implements AsyncDisposable {
    * plus `maxTolerableExpiredMs` ago; resolves when it holds nothing or is releasing. */
   check(maxTolerableExpiredMs: number): Promise<void> {
     if (!isMillis(maxTolerableExpiredMs, 0)) {
-      return Promise.reject(this.#invalid("maxTolerableExpiredMs", maxTolerableExpiredMs, "must be a finite number of milliseconds, at least 0"))
+      const rule = "must be a finite number of milliseconds, at least 0"
+      return Promise.reject(this.#invalid("maxTolerableExpiredMs", maxTolerableExpiredMs, rule))
     }
     const self = this
     const check = Effect.gen(function*() {
-      const held = yield* self.#current
-      if (Option.isNone(held)) return
-      const lost = Option.getOrUndefined(yield* self.#lossOf(held.value))
-      if (lost === undefined && !(yield* held.value.isHeld)) return // a release has begun
-      const renewed = new Date((yield* held.value.record).renewTime ?? Date.now())
+      const held = Option.getOrUndefined(yield* self.#current)
+      const lost = held === undefined ? undefined : Option.getOrUndefined(yield* self.#lossOf(held))
+      if (held === undefined || (lost === undefined && !(yield* held.isHeld))) return // nothing held, or releasing
+      const renewed = new Date((yield* held.record).renewTime ?? Date.now())
       const expiredFor = Date.now() - renewed.getTime() - self.durationSeconds * 1000
       if (expiredFor <= maxTolerableExpiredMs) return
-      const message = `lease ${self.#key} held by "${self.holder}" has been expired for ${expiredFor}ms, more than the ${maxTolerableExpiredMs}ms tolerated (last renewal ${renewed.toISOString()}${lost ? `; ${lost.message}` : ""})`
-      const { reason, takenBy, cause } = lost ?? { reason: "DeadlineExceeded" as const }
-      return yield* Effect.fail(new LeaseLostError({ ...self.#location, message, reason, holder: self.holder, takenBy, lastRenewal: renewed, cause }))
+      return yield* Effect.fail(Convert.overdue(self.#location, self.holder, renewed, expiredFor, maxTolerableExpiredMs, lost))
     })
     return this.#run(check, { operation: "inspect", whenClosed: () => undefined })
   }
@@ -349,15 +296,14 @@ export class IntervalLease implements AsyncDisposable {
   }
 
   /**
-   * Waits for the lease (as `lock`), runs `fn(signal, token)` as the core's guarded work and releases
-   * the lease afterwards, whatever happens (a tenure already held is used, and released too). `fn`
-   * is not started on a lease no longer held. Its signal aborts on a loss (reason: the
-   * `LeaseLostError`), when a release of this instance begins (a `Relinquished` `LeaseLostError`),
-   * on `close()` (the `Closed` `LeaseAcquisitionError`) and when `options.signal` aborts; a release
-   * or close waits for `fn` (at most `renewDeadline`) before it writes. Once `fn` has settled, `run`
-   * rejects with the loss if the lease was lost meanwhile, with `Closed` if the instance was closed,
-   * with the signal's `Relinquished` reason if a release began, and otherwise settles as `fn` did.
-   * `fn` may release its own lease or close the instance: it is then neither aborted nor waited for.
+   * Waits for the lease (as `lock`), runs `fn(signal, token)` as the core's guarded work and then
+   * releases the lease whatever happens (a tenure already held is used, and released too). `fn` does
+   * not start on a lease no longer held; its signal aborts on a loss (reason: the `LeaseLostError`),
+   * when a release of this instance begins (a `Relinquished` `LeaseLostError`), on `close()` (the
+   * `Closed` `LeaseAcquisitionError`) and when `options.signal` aborts. Once `fn` has settled, `run`
+   * rejects with the loss if the lease was lost meanwhile, else `Closed` if the instance was closed,
+   * else the `Relinquished` reason if a release began, and otherwise settles as `fn` did. `fn` may
+   * release its own lease or close the instance: it is then neither aborted nor waited for.
    */
   async run<T>(fn: (signal: AbortSignal, token: string) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
     const held = await this.#lock(options)
@@ -365,64 +311,54 @@ export class IntervalLease implements AsyncDisposable {
     const signal = AbortSignal.any([ended.signal, this.#closeController.signal, ...options.signal ? [options.signal] : []])
     const self = this
     const marker: Run = { released: false }
-    let settled: Promise<Outcome<T>> | undefined
-    const work = Effect.callback<Outcome<T>>((resume) => {
-      const running = settled = new Promise<T>((resolve) =>
-        resolve(this.#callbacks.run(marker, () => fn(signal, String(held.token))))
-      ).then((value): Outcome<T> => ({ ok: true, value }), (error: unknown): Outcome<T> => ({ ok: false, error }))
-      void running.then((outcome) => resume(Effect.succeed(outcome)))
-      // The core ends the tenure for `fn` (a loss, a release or close) by interrupting this, and
+    let running: Promise<T> | undefined
+    const work = Effect.callback<void>((resume) => {
+      running = new Promise<T>((resolve) => resolve(this.#callbacks.run(marker, () => fn(signal, String(held.token)))))
+      const settled = running.then(() => undefined, () => undefined)
+      void settled.then(() => resume(Effect.void))
+      // The core ends the tenure for `fn` (a loss, a release, a close) by interrupting this, and
       // writes only once this returns: abort the signal and wait for `fn`, at most `renewDeadline`.
       return Effect.gen(function*() {
         if (marker.released) return
         if (!signal.aborted) ended.abort(yield* self.#endReason(held))
         const bound = self.#options.renewDeadline
-        if (Option.isNone(yield* Effect.timeoutOption(Effect.promise(() => running), bound))) {
+        if (Option.isNone(yield* Effect.timeoutOption(Effect.promise(() => settled), bound))) {
           yield* Effect.logWarning(`lease ${self.#key}: run()'s callback did not stop within ${
             Duration.format(bound)} (the renew deadline) of its signal aborting; no longer waiting for it (it still runs)`)
         }
       })
     })
     const exit = await this.#runtime.runPromiseExit(held.guard(work))
-    const outcome = await settled // the release stopped waiting after `renewDeadline`; `run` does not
-    const release = this.#using((c) => Effect.flatMap(c.current, (now) => Option.contains(now, held) ? c.release : Effect.void))
+    await running?.catch(() => undefined) // the release stops waiting after `renewDeadline`; `run` does not
+    const release = Effect.flatMap(this.#contender, (c) => Effect.flatMap(c.current, (now) => Option.contains(now, held) ? c.release : Effect.void))
     await this.#run(release, { operation: "release", whenClosed: () => undefined }).catch((error: unknown) => {
-      if (error instanceof LeaseRelinquishmentError && error.reason === "HeldByOther") return // the core declared the loss
-      this.#log(`lease ${this.#key}: not released after run(), it will expire by itself: ${String(error)}`)
+      if (error instanceof LeaseRelinquishmentError && error.reason === "HeldByOther") return // a loss, declared
+      Effect.runFork(Effect.logWarning(`lease ${this.#key}: not released after run(), it will expire by itself: ${error}`))
     })
     const lost = await Effect.runPromise(this.#lossOf(held))
     if (Option.isSome(lost)) throw lost.value
     if (this.#closing !== undefined) throw Convert.closed(this.#location, "acquire")
-    if (Exit.isFailure(exit) && !(marker.released && outcome !== undefined)) {
+    if (Exit.isFailure(exit) && !(marker.released && running !== undefined)) {
       if (signal.reason instanceof LeaseLostError) throw signal.reason // a release of this instance began
       const failure = Cause.findErrorOption(exit.cause)
       throw Option.isSome(failure) ? Convert.fromUnknown(this.#location, failure.value) : Cause.squash(exit.cause)
     }
-    if (outcome === undefined || !outcome.ok) throw outcome?.error
-    return outcome.value
+    return running as Promise<T> // started: the guard refused no work that reaches here
   }
 
-  get #key(): string {
-    return `${this.namespace}/${this.leaseName}`
-  }
+  get #key(): string { return `${this.namespace}/${this.leaseName}` }
 
   /** The contender's latest tenure; none before the contender is made. */
   get #current(): Effect.Effect<Option.Option<HeldLease>> {
     return Effect.suspend(() => this.#handle?.current ?? Effect.succeedNone)
   }
 
-  #using<A, E>(f: (contender: Lease.LeaseContender) => Effect.Effect<A, E>): Effect.Effect<A, E, Lease.Lease> {
-    return Effect.flatMap(this.#contender, f)
-  }
-
-  /** One `tryAcquire`: `onHeld(token)`, or `onBusy()` — without it, `HeldByOther` — when another holds it. */
+  /** One `tryAcquire`: `onHeld(token)`, else `onBusy()` or, without it, `HeldByOther`. */
   #attempt<A>(onHeld: (token: number) => A, onBusy?: () => A): Promise<A> {
-    const attempt = this.#using((c) =>
+    const attempt = Effect.flatMap(this.#contender, (c) =>
       Effect.flatMap(c.tryAcquire, (result) => {
         if (result._tag === "Acquired") return Effect.succeed(onHeld(result.lease.token))
-        if (onBusy !== undefined) return Effect.succeed(onBusy())
-        const reason = { _tag: "HeldByOther", holder: result.holder, expiresIn: result.expiresIn } as const
-        return Effect.fail(new CoreAcquisitionError({ key: c.key, reason }))
+        return onBusy !== undefined ? Effect.succeed(onBusy()) : Effect.fail(Convert.heldByOther(this.#location, c.key, result))
       })
     )
     return this.#run(attempt, { operation: "acquire" })
@@ -433,7 +369,7 @@ export class IntervalLease implements AsyncDisposable {
       return Promise.reject(this.#invalid("timeoutMs", timeoutMs, "must be a positive, finite number of milliseconds"))
     }
     const timeout = timeoutMs === undefined ? undefined : Duration.millis(timeoutMs)
-    return this.#run(this.#using((c) => c.acquire(timeout)), { operation: "acquire", signal })
+    return this.#run(Effect.flatMap(this.#contender, (c) => c.acquire(timeout)), { operation: "acquire", signal })
   }
 
   /** Marks the `run` whose callback calls this (see `Run`), if one does. */
@@ -444,7 +380,7 @@ export class IntervalLease implements AsyncDisposable {
 
   #releasing(): Effect.Effect<void, CoreRelinquishmentError, Lease.Lease> {
     this.#markCaller()
-    return this.#using((c) => c.release)
+    return Effect.flatMap(this.#contender, (c) => c.release)
   }
 
   async #closeNow(): Promise<void> {
@@ -471,19 +407,15 @@ export class IntervalLease implements AsyncDisposable {
     const lost = Convert.fromLoss(this.#location, error)
     this.#losses.set(error, lost)
     const call = (handler: LostHandler) =>
-      Effect.try(() => handler(lost)).pipe(Effect.catch((e) => Effect.logError(`lease ${this.#key}: an onLost handler threw`, e.cause)))
+      Effect.try(() => handler(lost)).pipe(Effect.catch((e) => Effect.logError(`lease ${this.#key}: onLost handler threw`, e.cause)))
     return Effect.as(Effect.forEach([...this.#handlers], call, { discard: true }), lost)
   }
 
   /** Why the core ended `held` for guarded work: a loss, else a close, else a release. */
   #endReason(held: HeldLease): Effect.Effect<Error> {
-    return Effect.map(this.#lossOf(held), Option.getOrElse((): Error =>
-      this.#closing !== undefined ? Convert.closed(this.#location, "acquire") : new LeaseLostError({
-        ...this.#location,
-        message: `lease ${this.#key}: released by this instance while run()'s callback was running; the callback was told to stop before the release is written`,
-        reason: "Relinquished",
-        holder: this.holder
-      })))
+    const ended = () =>
+      this.#closing !== undefined ? Convert.closed(this.#location, "acquire") : Convert.relinquished(this.#location, this.holder)
+    return Effect.map(this.#lossOf(held), Option.getOrElse(ended))
   }
 
   /** Reads the lease and judges it as this instance's contender would. */
@@ -494,7 +426,7 @@ export class IntervalLease implements AsyncDisposable {
     )
   }
 
-  /** Runs `effect`, converting failures to this package's errors; an interruption by `signal` or
+  /** Runs `effect`, converting failures to this package's errors; an interruption by `signal` or by
    * `close()` becomes `Aborted` / `Closed` (or `whenClosed()`). */
   async #run<A>(effect: Effect.Effect<A, unknown, Lease.Lease | LeaseStore.LeaseStore>, options: {
     readonly operation: Convert.Operation
@@ -505,22 +437,19 @@ export class IntervalLease implements AsyncDisposable {
     const closed = () => whenClosed !== undefined ? whenClosed() : Promise.reject(Convert.closed(this.#location, operation))
     if (this.#closing !== undefined) return closed()
     if (signal?.aborted) throw Convert.aborted(this.#location, operation, signal.reason)
-    const call = this.#runtime.runPromiseExit(effect, { signal: AbortSignal.any([this.#closeController.signal, ...signal ? [signal] : []]) })
+    const interrupt = AbortSignal.any([this.#closeController.signal, ...signal ? [signal] : []])
+    const call = this.#runtime.runPromiseExit(effect, { signal: interrupt })
     this.#calls.add(call)
     const exit = await call.finally(() => this.#calls.delete(call))
     if (Exit.isSuccess(exit)) return exit.value
     const failure = Cause.findErrorOption(exit.cause)
     if (Option.isSome(failure)) throw Convert.fromUnknown(this.#location, failure.value)
-    if (Cause.hasInterruptsOnly(exit.cause) && signal?.aborted) throw Convert.aborted(this.#location, operation, signal.reason)
-    if (Cause.hasInterruptsOnly(exit.cause) && this.#closeController.signal.aborted) return closed()
-    throw Cause.squash(exit.cause)
+    if (!Cause.hasInterruptsOnly(exit.cause)) throw Cause.squash(exit.cause)
+    if (signal?.aborted) throw Convert.aborted(this.#location, operation, signal.reason)
+    return this.#closeController.signal.aborted ? closed() : Promise.reject(Cause.squash(exit.cause))
   }
 
   #invalid(field: string, value: unknown, rule: string): InvalidLeaseOptionsError {
     return new InvalidLeaseOptionsError({ ...this.#location, field, value, rule })
-  }
-
-  #log(message: string): void {
-    Effect.runFork(Effect.logWarning(message))
   }
 }
