@@ -31,6 +31,8 @@ import { Lease, type LeaseLostError as CoreLostError, LeaseOptions } from "@leas
 import type { LeaseRelinquishmentError as CoreRelinquishmentError } from "@leasekit/core"
 import { Cause, Duration, Effect, Exit, Option, Schedule, Scope, Stream } from "effect"
 import { AsyncLocalStorage } from "node:async_hooks"
+import * as Callback from "./internal/callback.ts"
+import { Calls } from "./internal/calls.ts"
 import * as Convert from "./internal/errors.ts"
 import { InvalidLeaseOptionsError, type LeaseInspectionError, type LeaseLocation, LeaseLostError } from "./LeaseError.ts"
 import { LeaseRelinquishmentError } from "./LeaseError.ts"
@@ -132,9 +134,8 @@ export class IntervalLease implements AsyncDisposable {
   #handle: Lease.LeaseContender | undefined = undefined
   readonly #handlers = new Set<LostHandler>()
   readonly #losses = new WeakMap<CoreLostError, LeaseLostError>() // each converted once (see `#loss`)
-  readonly #closeController = new AbortController()
+  readonly #calls: Calls
   readonly #callbacks = new AsyncLocalStorage<Run>()
-  readonly #calls = new Set<Promise<unknown>>() // in flight: `close()` lets them finish first
   #closing: Promise<void> | undefined = undefined
 
   /** Checks the options (throwing `InvalidLeaseOptionsError`); nothing is sent and no kubeconfig is
@@ -159,6 +160,7 @@ export class IntervalLease implements AsyncDisposable {
     this.#options = resolved.value
     this.#runtime = runtime ?? LeaseRuntime.make({ kubeconfig, context })
     this.#ownsRuntime = runtime === undefined
+    this.#calls = new Calls(this.#runtime, this.#location)
     const self = this
     this.#contender = Effect.runSync(Effect.cached(Effect.gen(function*() {
       // One identity: the holder resolved above. The options are valid, so a rejection is a bug.
@@ -209,7 +211,7 @@ export class IntervalLease implements AsyncDisposable {
    * next release retries).
    */
   release(): Promise<void> {
-    return this.#run(this.#releasing(), { operation: "release", whenClosed: () => undefined })
+    return this.#calls.run(this.#releasing(), { operation: "release", whenClosed: () => undefined })
   }
 
   /** `release`, resolving `false` when another holder has the lease. */
@@ -218,7 +220,7 @@ export class IntervalLease implements AsyncDisposable {
       Effect.as(true),
       Effect.catchIf((e) => e.reason._tag === "HeldByOther", () => Effect.succeed(false))
     )
-    return this.#run(released, { operation: "release", whenClosed: () => true })
+    return this.#calls.run(released, { operation: "release", whenClosed: () => true })
   }
 
   /** `release`, retried every `retryPeriod` while it fails for a store reason, until it succeeds or
@@ -229,7 +231,7 @@ export class IntervalLease implements AsyncDisposable {
       Effect.tapError((e) => e.reason._tag === "Store" ? Effect.logWarning(`${e.message}; retrying`) : Effect.void),
       Effect.retry({ schedule: Schedule.spaced(period), while: (e) => e.reason._tag === "Store" })
     )
-    return this.#run(retried, { operation: "release", signal: options.signal, whenClosed: () => undefined })
+    return this.#calls.run(retried, { operation: "release", signal: options.signal, whenClosed: () => undefined })
   }
 
   /** Stops a waiting `lock`, releases what is held as `release()` does (aborting a running `run`
@@ -249,19 +251,19 @@ export class IntervalLease implements AsyncDisposable {
       if (Option.contains((yield* self.#inspect).holder, self.holder)) return true
       return yield* held.value.renew.pipe(Effect.as(true), Effect.catch((e) => Effect.as(self.#loss(e), false)))
     })
-    return this.#run(check, { operation: "inspect", whenClosed: () => false })
+    return this.#calls.run(check, { operation: "inspect", whenClosed: () => false })
   }
 
   /** Whether the lease is absent, free, or expired as this process judges, whoever holds it. */
   isExpired(): Promise<boolean> {
     const expired = Effect.map(this.#inspect, (i) => Option.isNone(i.holder) || Duration.isZero(i.expiresIn))
-    return this.#run(expired, { operation: "inspect" })
+    return this.#calls.run(expired, { operation: "inspect" })
   }
 
   /** Whether this instance holds the lease, as the core knows it without a request: no release
    * begun, not lost, renew deadline not passed. While true, no other contender can hold it. */
   checkAlive(): boolean {
-    if (this.#closing !== undefined) return false
+    if (this.#calls.closed.aborted) return false
     const held = Effect.flatMap(this.#current, (held) => Option.isSome(held) ? held.value.isHeld : Effect.succeed(false))
     const exit = this.#runtime.runSyncExit(held)
     return Exit.isSuccess(exit) && exit.value
@@ -285,7 +287,7 @@ export class IntervalLease implements AsyncDisposable {
       if (expiredFor <= maxTolerableExpiredMs) return
       return yield* Effect.fail(Convert.overdue(self.#location, self.holder, renewed, expiredFor, maxTolerableExpiredMs, lost))
     })
-    return this.#run(check, { operation: "inspect", whenClosed: () => undefined })
+    return this.#calls.run(check, { operation: "inspect", whenClosed: () => undefined })
   }
 
   /** Calls `handler` once for each unexpected loss of a lease this instance holds (never for its own
@@ -308,36 +310,28 @@ export class IntervalLease implements AsyncDisposable {
   async run<T>(fn: (signal: AbortSignal, token: string) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
     const held = await this.#lock(options)
     const ended = new AbortController()
-    const signal = AbortSignal.any([ended.signal, this.#closeController.signal, ...options.signal ? [options.signal] : []])
-    const self = this
+    const signal = AbortSignal.any([ended.signal, this.#calls.closed, ...options.signal ? [options.signal] : []])
     const marker: Run = { released: false }
-    let running: Promise<T> | undefined
-    const work = Effect.callback<void>((resume) => {
-      running = new Promise<T>((resolve) => resolve(this.#callbacks.run(marker, () => fn(signal, String(held.token)))))
-      const settled = running.then(() => undefined, () => undefined)
-      void settled.then(() => resume(Effect.void))
-      // The core ends the tenure for `fn` (a loss, a release, a close) by interrupting this, and
-      // writes only once this returns: abort the signal and wait for `fn`, at most `renewDeadline`.
-      return Effect.gen(function*() {
-        if (marker.released) return
-        if (!signal.aborted) ended.abort(yield* self.#endReason(held))
-        const bound = self.#options.renewDeadline
-        if (Option.isNone(yield* Effect.timeoutOption(Effect.promise(() => settled), bound))) {
-          yield* Effect.logWarning(`lease ${self.#key}: run()'s callback did not stop within ${
-            Duration.format(bound)} (the renew deadline) of its signal aborting; no longer waiting for it (it still runs)`)
-        }
-      })
+    // The core ended the tenure for `fn` (a loss, a release, a close): abort its signal and wait for
+    // it, unless `fn` itself is releasing (it waits for that release).
+    const stop = Effect.suspend(() => {
+      if (marker.released) return Effect.succeed(false)
+      return Effect.as(signal.aborted ? Effect.void : Effect.map(this.#endReason(held), (reason) => ended.abort(reason)), true)
     })
+    const start = () => this.#callbacks.run(marker, () => fn(signal, String(held.token)))
+    const { work, started } = Callback.make(start, stop, this.#options.renewDeadline, `lease ${this.#key}: run()'s callback`)
     const exit = await this.#runtime.runPromiseExit(held.guard(work))
+    const running = started()
     await running?.catch(() => undefined) // the release stops waiting after `renewDeadline`; `run` does not
-    const release = Effect.flatMap(this.#contender, (c) => Effect.flatMap(c.current, (now) => Option.contains(now, held) ? c.release : Effect.void))
-    await this.#run(release, { operation: "release", whenClosed: () => undefined }).catch((error: unknown) => {
+    const release = Effect.flatMap(this.#contender, (c) =>
+      Effect.flatMap(c.current, (now) => Option.contains(now, held) ? c.release : Effect.void))
+    await this.#calls.run(release, { operation: "release", whenClosed: () => undefined }).catch((error: unknown) => {
       if (error instanceof LeaseRelinquishmentError && error.reason === "HeldByOther") return // a loss, declared
       Effect.runFork(Effect.logWarning(`lease ${this.#key}: not released after run(), it will expire by itself: ${error}`))
     })
     const lost = await Effect.runPromise(this.#lossOf(held))
     if (Option.isSome(lost)) throw lost.value
-    if (this.#closing !== undefined) throw Convert.closed(this.#location, "acquire")
+    if (this.#calls.closed.aborted) throw Convert.closed(this.#location, "acquire")
     if (Exit.isFailure(exit) && !(marker.released && running !== undefined)) {
       if (signal.reason instanceof LeaseLostError) throw signal.reason // a release of this instance began
       const failure = Cause.findErrorOption(exit.cause)
@@ -361,7 +355,7 @@ export class IntervalLease implements AsyncDisposable {
         return onBusy !== undefined ? Effect.succeed(onBusy()) : Effect.fail(Convert.heldByOther(this.#location, c.key, result))
       })
     )
-    return this.#run(attempt, { operation: "acquire" })
+    return this.#calls.run(attempt, { operation: "acquire" })
   }
 
   #lock({ signal, timeoutMs }: LockOptions): Promise<HeldLease> {
@@ -369,7 +363,7 @@ export class IntervalLease implements AsyncDisposable {
       return Promise.reject(this.#invalid("timeoutMs", timeoutMs, "must be a positive, finite number of milliseconds"))
     }
     const timeout = timeoutMs === undefined ? undefined : Duration.millis(timeoutMs)
-    return this.#run(Effect.flatMap(this.#contender, (c) => c.acquire(timeout)), { operation: "acquire", signal })
+    return this.#calls.run(Effect.flatMap(this.#contender, (c) => c.acquire(timeout)), { operation: "acquire", signal })
   }
 
   /** Marks the `run` whose callback calls this (see `Run`), if one does. */
@@ -385,8 +379,7 @@ export class IntervalLease implements AsyncDisposable {
 
   async #closeNow(): Promise<void> {
     this.#markCaller()
-    this.#closeController.abort(Convert.closed(this.#location, "acquire"))
-    await Promise.allSettled(this.#calls)
+    await this.#calls.close()
     // Closing the scope releases the tenure; the core's finalizer carries its store, so this needs
     // no service and runs even when the runtime never got built.
     const exit = await Effect.runPromiseExit(Scope.close(this.#scope, Exit.void))
@@ -414,7 +407,7 @@ export class IntervalLease implements AsyncDisposable {
   /** Why the core ended `held` for guarded work: a loss, else a close, else a release. */
   #endReason(held: HeldLease): Effect.Effect<Error> {
     const ended = () =>
-      this.#closing !== undefined ? Convert.closed(this.#location, "acquire") : Convert.relinquished(this.#location, this.holder)
+      this.#calls.closed.aborted ? Convert.closed(this.#location, "acquire") : Convert.relinquished(this.#location, this.holder)
     return Effect.map(this.#lossOf(held), Option.getOrElse(ended))
   }
 
@@ -424,29 +417,6 @@ export class IntervalLease implements AsyncDisposable {
       Effect.catchTag("LeaseStoreError", (e) => Effect.fail(Convert.fromInspection(this.#location, e))),
       Effect.catchTag("InvalidLeaseOptions", (e) => Effect.die(e)) // checked in the constructor: a bug
     )
-  }
-
-  /** Runs `effect`, converting failures to this package's errors; an interruption by `signal` or by
-   * `close()` becomes `Aborted` / `Closed` (or `whenClosed()`). */
-  async #run<A>(effect: Effect.Effect<A, unknown, Lease.Lease | LeaseStore.LeaseStore>, options: {
-    readonly operation: Convert.Operation
-    readonly signal?: AbortSignal | undefined
-    readonly whenClosed?: (() => A) | undefined
-  }): Promise<A> {
-    const { operation, signal, whenClosed } = options
-    const closed = () => whenClosed !== undefined ? whenClosed() : Promise.reject(Convert.closed(this.#location, operation))
-    if (this.#closing !== undefined) return closed()
-    if (signal?.aborted) throw Convert.aborted(this.#location, operation, signal.reason)
-    const interrupt = AbortSignal.any([this.#closeController.signal, ...signal ? [signal] : []])
-    const call = this.#runtime.runPromiseExit(effect, { signal: interrupt })
-    this.#calls.add(call)
-    const exit = await call.finally(() => this.#calls.delete(call))
-    if (Exit.isSuccess(exit)) return exit.value
-    const failure = Cause.findErrorOption(exit.cause)
-    if (Option.isSome(failure)) throw Convert.fromUnknown(this.#location, failure.value)
-    if (!Cause.hasInterruptsOnly(exit.cause)) throw Cause.squash(exit.cause)
-    if (signal?.aborted) throw Convert.aborted(this.#location, operation, signal.reason)
-    return this.#closeController.signal.aborted ? closed() : Promise.reject(Cause.squash(exit.cause))
   }
 
   #invalid(field: string, value: unknown, rule: string): InvalidLeaseOptionsError {
