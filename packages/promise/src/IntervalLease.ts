@@ -30,7 +30,6 @@ import type { HeldLease, LeaseStore } from "@leasekit/core"
 import { Lease, type LeaseLostError as CoreLostError, LeaseOptions } from "@leasekit/core"
 import type { LeaseRelinquishmentError as CoreRelinquishmentError } from "@leasekit/core"
 import { Cause, Duration, Effect, Exit, Option, Schedule, Scope, Stream } from "effect"
-import { AsyncLocalStorage } from "node:async_hooks"
 import * as Callback from "./internal/callback.ts"
 import { Calls } from "./internal/calls.ts"
 import * as Convert from "./internal/errors.ts"
@@ -90,13 +89,6 @@ export interface LockOptions {
  */
 export type LostHandler = (error: LeaseLostError) => void
 
-/** One call of `run`, as its callback's async context carries it. `released`: the callback called
- * `release()` (or a variant) or `close()`, which must neither stop nor wait for it (it waits for
- * them). The core cannot tell: such a call reaches it from a fiber of its own, not the guarded one. */
-interface Run {
-  released: boolean
-}
-
 const isMillis = (value: unknown, min: number) => typeof value === "number" && value >= min && Number.isFinite(value)
 
 /**
@@ -135,7 +127,6 @@ export class IntervalLease implements AsyncDisposable {
   readonly #handlers = new Set<LostHandler>()
   readonly #losses = new WeakMap<CoreLostError, LeaseLostError>() // each converted once (see `#loss`)
   readonly #calls: Calls
-  readonly #callbacks = new AsyncLocalStorage<Run>()
   #closing: Promise<void> | undefined = undefined
 
   /** Checks the options (throwing `InvalidLeaseOptionsError`); nothing is sent and no kubeconfig is
@@ -311,15 +302,14 @@ export class IntervalLease implements AsyncDisposable {
     const held = await this.#lock(options)
     const ended = new AbortController()
     const signal = AbortSignal.any([ended.signal, this.#calls.closed, ...options.signal ? [options.signal] : []])
-    const marker: Run = { released: false }
-    // The core ended the tenure for `fn` (a loss, a release, a close): abort its signal and wait for
-    // it, unless `fn` itself is releasing (it waits for that release).
-    const stop = Effect.suspend(() => {
-      if (marker.released) return Effect.succeed(false)
-      return Effect.as(signal.aborted ? Effect.void : Effect.map(this.#endReason(held), (reason) => ended.abort(reason)), true)
-    })
-    const start = () => this.#callbacks.run(marker, () => fn(signal, String(held.token)))
-    const { work, started } = Callback.make(start, stop, this.#options.renewDeadline, `lease ${this.#key}: run()'s callback`)
+    // The core ended the tenure for `fn`: abort its signal (unless a close or the caller did) with the
+    // loss, else `Relinquished`.
+    const relinquished = () => Convert.relinquished(this.#location, this.holder)
+    const stop = Effect.suspend(() =>
+      signal.aborted ? Effect.void : Effect.map(this.#lossOf(held), (lost) => ended.abort(Option.getOrElse(lost, relinquished))))
+    const start = () => fn(signal, String(held.token))
+    const label = `lease ${this.#key}: run()'s callback`
+    const { work, started, released } = Callback.make(this, start, stop, this.#options.renewDeadline, label)
     const exit = await this.#runtime.runPromiseExit(held.guard(work))
     const running = started()
     await running?.catch(() => undefined) // the release stops waiting after `renewDeadline`; `run` does not
@@ -332,7 +322,7 @@ export class IntervalLease implements AsyncDisposable {
     const lost = await Effect.runPromise(this.#lossOf(held))
     if (Option.isSome(lost)) throw lost.value
     if (this.#calls.closed.aborted) throw Convert.closed(this.#location, "acquire")
-    if (Exit.isFailure(exit) && !(marker.released && running !== undefined)) {
+    if (Exit.isFailure(exit) && !(released() && running !== undefined)) {
       if (signal.reason instanceof LeaseLostError) throw signal.reason // a release of this instance began
       const failure = Cause.findErrorOption(exit.cause)
       throw Option.isSome(failure) ? Convert.fromUnknown(this.#location, failure.value) : Cause.squash(exit.cause)
@@ -366,19 +356,13 @@ export class IntervalLease implements AsyncDisposable {
     return this.#calls.run(Effect.flatMap(this.#contender, (c) => c.acquire(timeout)), { operation: "acquire", signal })
   }
 
-  /** Marks the `run` whose callback calls this (see `Run`), if one does. */
-  #markCaller(): void {
-    const run = this.#callbacks.getStore()
-    if (run !== undefined) run.released = true
-  }
-
   #releasing(): Effect.Effect<void, CoreRelinquishmentError, Lease.Lease> {
-    this.#markCaller()
+    Callback.markCaller(this)
     return Effect.flatMap(this.#contender, (c) => c.release)
   }
 
   async #closeNow(): Promise<void> {
-    this.#markCaller()
+    Callback.markCaller(this)
     await this.#calls.close()
     // Closing the scope releases the tenure; the core's finalizer carries its store, so this needs
     // no service and runs even when the runtime never got built.
@@ -404,19 +388,12 @@ export class IntervalLease implements AsyncDisposable {
     return Effect.as(Effect.forEach([...this.#handlers], call, { discard: true }), lost)
   }
 
-  /** Why the core ended `held` for guarded work: a loss, else a close, else a release. */
-  #endReason(held: HeldLease): Effect.Effect<Error> {
-    const ended = () =>
-      this.#calls.closed.aborted ? Convert.closed(this.#location, "acquire") : Convert.relinquished(this.#location, this.holder)
-    return Effect.map(this.#lossOf(held), Option.getOrElse(ended))
-  }
-
   /** Reads the lease and judges it as this instance's contender would. */
   get #inspect(): Effect.Effect<Lease.LeaseInspection, LeaseInspectionError, LeaseStore.LeaseStore> {
-    return Lease.inspect(this.#options.key, this.#timing).pipe(
-      Effect.catchTag("LeaseStoreError", (e) => Effect.fail(Convert.fromInspection(this.#location, e))),
-      Effect.catchTag("InvalidLeaseOptions", (e) => Effect.die(e)) // checked in the constructor: a bug
-    )
+    return Lease.inspect(this.#options.key, this.#timing).pipe(Effect.catchTags({ // options checked: invalid is a bug
+      LeaseStoreError: (e) => Effect.fail(Convert.fromInspection(this.#location, e)),
+      InvalidLeaseOptions: (e) => Effect.die(e)
+    }))
   }
 
   #invalid(field: string, value: unknown, rule: string): InvalidLeaseOptionsError {
