@@ -8,21 +8,19 @@
  *
  * Guarantees (the core's, assuming the clocks of all contenders run at nearly the same *rate* and
  * holder identities are unique): while `checkAlive()` is true no other contender following the
- * protocol holds the lease (a loss is declared `renewDeadline` after the last renewal was sent,
- * before anyone may take over); it is false from the moment a release begins; an unexpected loss
- * fires every `onLost` handler once and aborts `run`'s signal, this instance's own release or close
- * does not (nor a release whose write landed but whose answer was lost); `run`'s callback is guarded
- * work: not started on a lease no longer held, and told to stop (its signal aborts) and waited for —
- * at most `renewDeadline`, the lease renewed meanwhile — before a release or close writes, unless
- * it called that itself; tokens strictly increase with every change of holder while the object is
- * not deleted; calls that change what the instance holds run one at a time (the contender's permit).
+ * protocol holds the lease; it is false from the moment a release begins; an unexpected loss fires
+ * every `onLost` handler once and aborts `run`'s signal, this instance's own release or close does
+ * not (nor a release whose write landed but whose answer was lost); `run`'s callback is guarded
+ * work: not started on a lease no longer held, and told to stop and waited for (at most
+ * `renewDeadline`, the lease renewed meanwhile) before a release or close writes, unless it called
+ * that itself; tokens strictly increase with every change of holder while the object is not
+ * deleted; calls that change what the instance holds run one at a time (the contender's permit).
  *
- * Does not guarantee: that work stops on loss or release (only code honouring `run`'s signal, or
- * checking `checkAlive()`, or fencing its writes with the token does); that a release which cannot
- * reach the API server ends quietly (loss detection stays armed until it is written: `onLost` fires
- * `DeadlineExceeded`); exclusion against writers ignoring the protocol; a wall-clock notion of
- * expiry: another holder's lease counts as expired once this instance's runtime has seen it
- * unchanged for its duration (client-go's rule; `maxClockSkew` opts into comparing `renewTime`).
+ * Does not guarantee: that work stops on loss or release (only code honouring `run`'s signal,
+ * checking `checkAlive()` or fencing its writes with the token does); that a release which cannot
+ * reach the API server ends quietly (`onLost` fires `DeadlineExceeded`); exclusion against writers
+ * ignoring the protocol; a wall-clock notion of expiry: another holder's lease counts as expired
+ * once this runtime has seen it unchanged for its duration (client-go's rule; see `maxClockSkew`).
  *
  * @since 0.1.0
  */
@@ -37,6 +35,9 @@ import { InvalidLeaseOptionsError, type LeaseInspectionError, type LeaseLocation
 import { LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseRuntime from "./LeaseRuntime.ts"
 
+/** The core's options that an `IntervalLease` names or means otherwise. */
+type Own = "namespace" | "name" | "holder" | "duration"
+
 /**
  * Options of an `IntervalLease`. The timing options and `releaseMode` are the core's (`LeaseOptions`,
  * its defaults and rules); durations take milliseconds or a string such as `"5 seconds"`.
@@ -44,12 +45,7 @@ import * as LeaseRuntime from "./LeaseRuntime.ts"
  * @since 0.1.0
  * @category models
  */
-export interface IntervalLeaseOptions extends
-  Pick<
-    LeaseOptions.LeaseOptions,
-    "renewInterval" | "renewDeadline" | "retryPeriod" | "requestTimeout" | "releaseMode" | "maxClockSkew" | "maxHonouredDuration"
-  >
-{
+export interface IntervalLeaseOptions extends Pick<LeaseOptions.LeaseOptions, Exclude<keyof LeaseOptions.LeaseOptions, Own>> {
   /** The namespace of the Lease object (a DNS-1123 label). Required. */
   readonly namespace: string
   /** The name of the Lease object (a DNS-1123 subdomain). Default: the namespace. */
@@ -63,8 +59,7 @@ export interface IntervalLeaseOptions extends
   readonly kubeconfig?: string | undefined
   /** The kubeconfig context to use. Default: its `current-context`. */
   readonly context?: string | undefined
-  /** A runtime shared by several leases (see `LeaseRuntime`): `kubeconfig` and `context` are then
-   * ignored, and `close()` leaves it running. */
+  /** A runtime shared by several leases (see `LeaseRuntime`); `close()` leaves it running. */
   readonly runtime?: LeaseRuntime.LeaseRuntime | undefined
 }
 
@@ -192,35 +187,28 @@ export class IntervalLease implements AsyncDisposable {
    * (`cause`: its reason), `Closed` when the instance is closed meanwhile. */
   async lock(options: LockOptions = {}): Promise<void> { await this.#lock(options) }
 
-  /**
-   * Releases the lease: first ends the tenure for a running `run` callback, then stops renewal and
-   * clears the holder (or deletes the object). A lease gone, past its deadline, or taken after this
-   * release's write landed (its answer lost) is released quietly; one another holder took otherwise
-   * rejects with `LeaseRelinquishmentError` (`HeldByOther`). Holding nothing, it reads once and
-   * writes nothing: `HeldByOther` while another holder has an unexpired lease (as Solo's), else it
-   * resolves. A store failing for the lease duration rejects with `Store` (renewal has stopped; the
-   * next release retries).
-   */
+  /** Ends the tenure for a running `run` callback, then clears the holder (or deletes the object).
+   * Gone, past its deadline, or taken after this release's write landed: quiet; taken otherwise:
+   * `LeaseRelinquishmentError` (`HeldByOther`). Holding nothing, it reads once and writes nothing:
+   * `HeldByOther` while another holder has an unexpired lease (as Solo's). A store failing for the
+   * lease duration: `Store` (renewal has stopped; the next release retries). */
   release(): Promise<void> {
     return this.#calls.run(this.#releasing(), { operation: "release", whenClosed: () => undefined })
   }
 
   /** `release`, resolving `false` when another holder has the lease. */
   tryRelease(): Promise<boolean> {
-    const released = this.#releasing().pipe(
-      Effect.as(true),
-      Effect.catchIf((e) => e.reason._tag === "HeldByOther", () => Effect.succeed(false))
-    )
+    const heldByOther = (e: CoreRelinquishmentError) => e.reason._tag === "HeldByOther"
+    const released = this.#releasing().pipe(Effect.as(true), Effect.catchIf(heldByOther, () => Effect.succeed(false)))
     return this.#calls.run(released, { operation: "release", whenClosed: () => true })
   }
 
   /** `release`, retried every `retryPeriod` while it fails for a store reason, until it succeeds or
    * `signal` aborts (`Aborted`); `HeldByOther` is not retried. */
   unlockWithRetry(options: { readonly signal?: AbortSignal | undefined } = {}): Promise<void> {
-    const period = this.#options.retryPeriod
     const retried = this.#releasing().pipe(
       Effect.tapError((e) => e.reason._tag === "Store" ? Effect.logWarning(`${e.message}; retrying`) : Effect.void),
-      Effect.retry({ schedule: Schedule.spaced(period), while: (e) => e.reason._tag === "Store" })
+      Effect.retry({ schedule: Schedule.spaced(this.#options.retryPeriod), while: (e) => e.reason._tag === "Store" })
     )
     return this.#calls.run(retried, { operation: "release", signal: options.signal, whenClosed: () => undefined })
   }
@@ -288,16 +276,11 @@ export class IntervalLease implements AsyncDisposable {
     return () => void this.#handlers.delete(handler)
   }
 
-  /**
-   * Waits for the lease (as `lock`), runs `fn(signal, token)` as the core's guarded work and then
-   * releases the lease whatever happens (a tenure already held is used, and released too). `fn` does
-   * not start on a lease no longer held; its signal aborts on a loss (reason: the `LeaseLostError`),
-   * when a release of this instance begins (a `Relinquished` `LeaseLostError`), on `close()` (the
-   * `Closed` `LeaseAcquisitionError`) and when `options.signal` aborts. Once `fn` has settled, `run`
-   * rejects with the loss if the lease was lost meanwhile, else `Closed` if the instance was closed,
-   * else the `Relinquished` reason if a release began, and otherwise settles as `fn` did. `fn` may
-   * release its own lease or close the instance: it is then neither aborted nor waited for.
-   */
+  /** Waits for the lease (as `lock`), runs `fn(signal, token)` as guarded work, then releases it
+   * (a tenure already held is used, and released too). `fn`'s signal aborts on a loss (reason: the
+   * `LeaseLostError`), a release (`Relinquished`), `close()` (`Closed`) or `options.signal`. Once `fn`
+   * has settled, `run` rejects with the loss, else `Closed`, else `Relinquished` if one came, and
+   * otherwise settles as `fn` did; `fn` releasing or closing itself is neither aborted nor waited for. */
   async run<T>(fn: (signal: AbortSignal, token: string) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
     const held = await this.#lock(options)
     const ended = new AbortController()
@@ -307,9 +290,8 @@ export class IntervalLease implements AsyncDisposable {
     const relinquished = () => Convert.relinquished(this.#location, this.holder)
     const stop = Effect.suspend(() =>
       signal.aborted ? Effect.void : Effect.map(this.#lossOf(held), (lost) => ended.abort(Option.getOrElse(lost, relinquished))))
-    const start = () => fn(signal, String(held.token))
-    const label = `lease ${this.#key}: run()'s callback`
-    const { work, started, released } = Callback.make(this, start, stop, this.#options.renewDeadline, label)
+    const { work, started, released } = Callback.make(this, () => fn(signal, String(held.token)), stop,
+      this.#options.renewDeadline, `lease ${this.#key}: run()'s callback`)
     const exit = await this.#runtime.runPromiseExit(held.guard(work))
     const running = started()
     await running?.catch(() => undefined) // the release stops waiting after `renewDeadline`; `run` does not
