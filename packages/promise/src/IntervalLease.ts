@@ -242,9 +242,10 @@ export class IntervalLease implements AsyncDisposable {
   /** Whether this instance holds the lease, as the core knows it without a request: no release
    * begun, not lost, renew deadline not passed. While true, no other contender can hold it. */
   checkAlive(): boolean {
-    if (this.#calls.closed.aborted) return false
-    const held = Effect.flatMap(this.#current, (held) => Option.isSome(held) ? held.value.isHeld : Effect.succeed(false))
-    const exit = this.#runtime.runSyncExit(held)
+    const contender = this.#handle
+    if (contender === undefined || this.#calls.closed.aborted) return false // (the runtime may not be built)
+    const exit = this.#runtime.runSyncExit(Effect.flatMap(contender.current, (held) =>
+      Option.isSome(held) ? held.value.isHeld : Effect.succeed(false)))
     return Exit.isSuccess(exit) && exit.value
   }
 
@@ -256,6 +257,7 @@ export class IntervalLease implements AsyncDisposable {
       const rule = "must be a finite number of milliseconds, at least 0"
       return Promise.reject(this.#invalid("maxTolerableExpiredMs", maxTolerableExpiredMs, rule))
     }
+    if (this.#handle === undefined) return Promise.resolve() // never held: healthy, whatever the runtime
     const self = this
     const check = Effect.gen(function*() {
       const held = Option.getOrUndefined(yield* self.#current)
