@@ -206,9 +206,11 @@ export class IntervalLease implements AsyncDisposable {
   /** `release`, retried every `retryPeriod` while it fails for a store reason, until it succeeds or
    * `signal` aborts (`Aborted`); `HeldByOther` is not retried. */
   unlockWithRetry(options: { readonly signal?: AbortSignal | undefined } = {}): Promise<void> {
+    const period = this.#options.retryPeriod
+    const store = (e: CoreRelinquishmentError) => e.reason._tag === "Store"
     const retried = this.#releasing().pipe(
-      Effect.tapError((e) => e.reason._tag === "Store" ? Effect.logWarning(`${e.message}; retrying`) : Effect.void),
-      Effect.retry({ schedule: Schedule.spaced(this.#options.retryPeriod), while: (e) => e.reason._tag === "Store" })
+      Effect.tapError((e) => store(e) ? Effect.logWarning(`${e.message}; retrying in ${Duration.format(period)}`) : Effect.void),
+      Effect.retry({ schedule: Schedule.spaced(period), while: store })
     )
     return this.#calls.run(retried, { operation: "release", signal: options.signal, whenClosed: () => undefined })
   }
@@ -348,8 +350,7 @@ export class IntervalLease implements AsyncDisposable {
   async #closeNow(): Promise<void> {
     Callback.markCaller(this)
     await this.#calls.close()
-    // Closing the scope releases the tenure; the core's finalizer carries its store, so this needs
-    // no service and runs even when the runtime never got built.
+    // Releases the tenure (the core's finalizer carries its store: this runs even on no runtime).
     const exit = await Effect.runPromiseExit(Scope.close(this.#scope, Exit.void))
     if (this.#ownsRuntime) await this.#runtime.dispose()
     if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
