@@ -114,7 +114,6 @@ export class IntervalLease implements AsyncDisposable {
   readonly #options: LeaseOptions.ResolvedLeaseOptions
   readonly #timing: Lease.InspectOptions // as given, for `Lease.inspect`
   readonly #runtime: LeaseRuntime.LeaseRuntime
-  readonly #ownsRuntime: boolean
   readonly #scope = Effect.runSync(Scope.make()) // the contender's; `close()` closes it
   /** The contender, made once on first use; `#handle` once made (for the synchronous `checkAlive`). */
   readonly #contender: Effect.Effect<Lease.LeaseContender, never, Lease.Lease>
@@ -122,7 +121,6 @@ export class IntervalLease implements AsyncDisposable {
   readonly #handlers = new Set<LostHandler>()
   readonly #losses = new WeakMap<CoreLostError, LeaseLostError>() // each converted once (see `#loss`)
   readonly #calls: Calls
-  #closing: Promise<void> | undefined = undefined
 
   /** Checks the options (throwing `InvalidLeaseOptionsError`); nothing is sent and no kubeconfig is
    * read until the first call. */
@@ -145,8 +143,7 @@ export class IntervalLease implements AsyncDisposable {
     }
     this.#options = resolved.value
     this.#runtime = runtime ?? LeaseRuntime.make({ kubeconfig, context })
-    this.#ownsRuntime = runtime === undefined
-    this.#calls = new Calls(this.#runtime, this.#location)
+    this.#calls = new Calls(this.#runtime, runtime === undefined, this.#location)
     const self = this
     this.#contender = Effect.runSync(Effect.cached(Effect.gen(function*() {
       // One identity: the holder resolved above. The options are valid, so a rejection is a bug.
@@ -218,7 +215,11 @@ export class IntervalLease implements AsyncDisposable {
   /** Stops a waiting `lock`, releases what is held as `release()` does (aborting a running `run`
    * callback's signal with the `Closed` `LeaseAcquisitionError`; a failure is logged), and closes the
    * Kubernetes client unless the runtime was passed in. Idempotent; acquiring then rejects `Closed`. */
-  close(): Promise<void> { return (this.#closing ??= this.#closeNow()) }
+  close(): Promise<void> {
+    Callback.markCaller(this)
+    // Closing the scope releases the tenure (the core's finalizer carries its store: no runtime needed).
+    return this.#calls.close(() => Effect.runPromise(Scope.close(this.#scope, Exit.void)))
+  }
   /** `close()`, for `await using lease = new IntervalLease(...)`. */
   [Symbol.asyncDispose](): Promise<void> { return this.close() }
 
@@ -345,15 +346,6 @@ export class IntervalLease implements AsyncDisposable {
   #releasing(): Effect.Effect<void, CoreRelinquishmentError, Lease.Lease> {
     Callback.markCaller(this)
     return Effect.flatMap(this.#contender, (c) => c.release)
-  }
-
-  async #closeNow(): Promise<void> {
-    Callback.markCaller(this)
-    await this.#calls.close()
-    // Releases the tenure (the core's finalizer carries its store: this runs even on no runtime).
-    const exit = await Effect.runPromiseExit(Scope.close(this.#scope, Exit.void))
-    if (this.#ownsRuntime) await this.#runtime.dispose()
-    if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
   }
 
   /** The loss the core declared for `held`, if it did (never waits). */

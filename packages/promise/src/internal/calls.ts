@@ -1,9 +1,10 @@
 /**
  * The Promise boundary of an `IntervalLease`: every method runs one effect on the lease's runtime,
  * interruptible by the caller's `signal` and by `close()`, and settles like it, with failures
- * converted to this package's errors. Closing interrupts every call in flight and waits for them
- * to finish, so that what they were doing (an acquisition releasing what it took as it is
- * interrupted) is done before the tenure is released and the runtime disposed of.
+ * converted to this package's errors. Closing (once) interrupts every call in flight and waits for
+ * them to finish, so that what they were doing (an acquisition releasing what it took as it is
+ * interrupted) is done before the instance ends what it holds and the runtime, if it is the
+ * instance's own, is disposed of.
  */
 import type { Lease, LeaseStore } from "@leasekit/core"
 import { Cause, Effect, Exit, Option } from "effect"
@@ -22,12 +23,15 @@ export interface CallOptions<A> {
 
 export class Calls {
   readonly #runtime: LeaseRuntime
+  readonly #ownsRuntime: boolean
   readonly #location: LeaseLocation
   readonly #closed = new AbortController()
   readonly #inFlight = new Set<Promise<unknown>>()
+  #closing: Promise<void> | undefined = undefined
 
-  constructor(runtime: LeaseRuntime, location: LeaseLocation) {
+  constructor(runtime: LeaseRuntime, ownsRuntime: boolean, location: LeaseLocation) {
     this.#runtime = runtime
+    this.#ownsRuntime = ownsRuntime
     this.#location = location
   }
 
@@ -54,9 +58,17 @@ export class Calls {
     return this.#closed.signal.aborted ? closed() : Promise.reject(Cause.squash(exit.cause))
   }
 
-  /** Refuses new calls, interrupts those in flight and waits until they have finished. */
-  async close(): Promise<void> {
-    this.#closed.abort(Convert.closed(this.#location, "acquire"))
-    await Promise.allSettled(this.#inFlight)
+  /** Refuses new calls, interrupts those in flight, waits until they have finished, runs `end`, and
+   * disposes of the runtime if it is the instance's own. Idempotent: later calls join the first. */
+  close(end: () => Promise<void>): Promise<void> {
+    return this.#closing ??= (async () => {
+      this.#closed.abort(Convert.closed(this.#location, "acquire"))
+      await Promise.allSettled(this.#inFlight)
+      try {
+        await end()
+      } finally {
+        if (this.#ownsRuntime) await this.#runtime.dispose()
+      }
+    })()
   }
 }
