@@ -14,7 +14,9 @@
  * work: not started on a lease no longer held, and told to stop and waited for (at most
  * `renewDeadline`, the lease renewed meanwhile) before a release or close writes, unless it called
  * that itself; tokens strictly increase with every change of holder while the object is not
- * deleted; calls that change what the instance holds run one at a time (the contender's permit).
+ * deleted; calls that change what the instance holds run one at a time (the contender's permit: a
+ * `release()` made while `lock()` waits runs after the wait, which its `signal`, `timeoutMs` or
+ * `close()` stops).
  *
  * Does not guarantee: that work stops on loss or release (only code honouring `run`'s signal,
  * checking `checkAlive()` or fencing its writes with the token does); that a release which cannot
@@ -284,8 +286,9 @@ export class IntervalLease implements AsyncDisposable {
   /** Waits for the lease (as `lock`), runs `fn(signal, token)` as guarded work, then releases it
    * (a tenure already held is used, and released too). `fn`'s signal aborts on a loss (reason: the
    * `LeaseLostError`), a release (`Relinquished`), `close()` (`Closed`) or `options.signal`. Once `fn`
-   * has settled, `run` rejects with the loss, else `Closed`, else `Relinquished` if one came, and
-   * otherwise settles as `fn` did; `fn` releasing or closing itself is neither aborted nor waited for. */
+   * has settled, `run` rejects with a loss that came meanwhile, else `Closed` after a close, else
+   * `Relinquished` after a release, and otherwise settles as `fn` did. `fn` that releases or closes
+   * its own instance is neither aborted nor waited for, and `run` settles as `fn` did (or `Closed`). */
   async run<T>(fn: (signal: AbortSignal, token: string) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
     const held = await this.#lock(options)
     const ended = new AbortController()
