@@ -88,8 +88,9 @@ export interface LeaseContender {
   readonly current: Effect.Effect<Option.Option<HeldLease>>
   /**
    * Releases the tenure in progress (see `HeldLease.release`). Without one, it reads the lease
-   * once: held by another holder, it fails with reason `HeldByOther` (what the Promise API's
-   * `release` reports); free, absent or naming this contender, it does nothing.
+   * once: held by another holder that has not expired (as this contender judges expiry), it fails
+   * with reason `HeldByOther` (what the Promise API's `release` reports); free, absent, expired or
+   * naming this contender, it does nothing.
    */
   readonly release: Effect.Effect<void, LeaseRelinquishmentError>
   /** The events of every tenure of this contender from the moment of subscribing. */

@@ -21,7 +21,6 @@ import type { LeaseContender, LeaseEvent, TryAcquireResult } from "../LeaseConte
 import { LeaseAcquisitionError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import type { LeaseRecord } from "../LeaseRecord.ts"
-import { isHeld } from "../LeaseRecord.ts"
 import type { LeaseStoreError, LeaseStoreService } from "../LeaseStore.ts"
 import * as Attempt from "./attempt.ts"
 import { bounded } from "./boundedStore.ts"
@@ -255,9 +254,11 @@ export const make = (
       const state = yield* store.get(key).pipe(
         Effect.mapError((error) => new LeaseRelinquishmentError({ key, reason: { _tag: "Store", error }, cause: error }))
       )
-      if (Option.isSome(state) && isHeld(state.value) && state.value.holder !== holder) {
+      // Another holder whose lease has not expired, as this contender judges expiry.
+      const judgement = yield* Attempt.judge(memory, options, state)
+      if (judgement._tag === "Held") {
         return yield* Effect.fail(
-          new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: state.value.holder! } })
+          new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: judgement.holder } })
         )
       }
     })

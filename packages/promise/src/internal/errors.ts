@@ -1,8 +1,9 @@
 /**
- * Conversions from the errors of `@leasekit/core` (and the kubeconfig loader) to this package's
- * `Error` classes. The core error is kept as `cause`; its message, already readable, is reused.
+ * This package's `Error`s: conversions from the errors of `@leasekit/core` (and the kubeconfig
+ * loader), which keep the core error as `cause` and reuse its message, already readable; and the
+ * answers `IntervalLease` gives of its own (closed, aborted, relinquished, overdue).
  */
-import type { InvalidLeaseOptions, LeaseStoreError } from "@leasekit/core"
+import type { InvalidLeaseOptions, LeaseKey, LeaseStoreError } from "@leasekit/core"
 import {
   LeaseAcquisitionError as CoreAcquisitionError,
   LeaseLostError as CoreLostError,
@@ -107,3 +108,64 @@ export const fromUnknown = (location: LeaseLocation, error: unknown): unknown =>
   }
   return error
 }
+
+/** What an `IntervalLease` call was doing, for the error a close or an abort answers it with. */
+export type Operation = "acquire" | "release" | "inspect"
+
+const keyOf = (location: LeaseLocation) => `${location.namespace}/${location.leaseName}`
+
+/** The answer of a call made to (or interrupted by) a closed instance. */
+export const closed = (location: LeaseLocation, operation: Operation): Error => {
+  const message = `lease ${keyOf(location)}: this IntervalLease is closed`
+  return operation === "inspect"
+    ? new LeaseInspectionError({ ...location, message, reason: "Closed" })
+    : new LeaseAcquisitionError({ ...location, message, reason: "Closed" })
+}
+
+/** The answer of a call whose `signal` aborted (`reason` is the signal's). */
+export const aborted = (location: LeaseLocation, operation: Operation, reason: unknown): Error => {
+  const why = reason instanceof Error ? `: ${reason.message}` : ""
+  const key = keyOf(location)
+  return operation === "release"
+    ? new LeaseRelinquishmentError({ ...location, message: `lease ${key}: release aborted${why}`, reason: "Aborted", cause: reason })
+    : new LeaseAcquisitionError({ ...location, message: `lease ${key}: acquisition aborted${why}`, reason: "Aborted", cause: reason })
+}
+
+/** The reason `run`'s callback is told to stop when a release of its instance begins. */
+export const relinquished = (location: LeaseLocation, holder: string): LeaseLostError =>
+  new LeaseLostError({
+    ...location,
+    message: `lease ${keyOf(location)}: released by this instance while run()'s callback was running; ` +
+      "the callback was told to stop before the release is written",
+    reason: "Relinquished",
+    holder
+  })
+
+/** The answer of `acquire` when another holder has the lease (a core error as `cause`). */
+export const heldByOther = (
+  location: LeaseLocation,
+  key: LeaseKey,
+  other: { readonly holder: string; readonly expiresIn: Duration.Duration }
+): LeaseAcquisitionError =>
+  fromAcquisition(location, new CoreAcquisitionError({ key, reason: { _tag: "HeldByOther", ...other } }))
+
+/** The answer of `check` when `holder`'s last renewal is `expiredFor` ms past its expiry, more than
+ * `tolerated`; `lost` is the loss the core declared, if it did. */
+export const overdue = (
+  location: LeaseLocation,
+  holder: string,
+  renewed: Date,
+  expiredFor: number,
+  tolerated: number,
+  lost: LeaseLostError | undefined
+): LeaseLostError =>
+  new LeaseLostError({
+    ...location,
+    message: `lease ${keyOf(location)} held by "${holder}" has been expired for ${expiredFor}ms, more than the ${tolerated}ms ` +
+      `tolerated (last renewal ${renewed.toISOString()}${lost === undefined ? "" : `; ${lost.message}`})`,
+    reason: lost?.reason ?? "DeadlineExceeded",
+    holder,
+    takenBy: lost?.takenBy,
+    lastRenewal: renewed,
+    cause: lost?.cause
+  })
