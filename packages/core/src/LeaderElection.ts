@@ -64,16 +64,12 @@ export interface Election<A, E> {
   readonly await: Effect.Effect<A, E | LeaseAcquisitionError>
 }
 
-/** Whether `error` is a loss of this contender's lease (not of another lease `whileLeading`
- * guards work with — that is its own failure). `Relinquished` is not: it means the tenure is
- * being released by this process (its scope is closing), and the election ends with it. */
-const isOwnLoss = (self: LeaseContender) => (error: unknown): error is LeaseLostError =>
-  error instanceof LeaseLostError && error.holder === self.holder && error.reason._tag !== "Relinquished" &&
-  error.key.namespace === self.key.namespace && error.key.name === self.key.name
-
-/** Whether `error` says this contender's tenure is being released by this process. */
-const isOwnRelease = (self: LeaseContender) => (error: unknown): error is LeaseLostError =>
-  error instanceof LeaseLostError && error.holder === self.holder && error.reason._tag === "Relinquished" &&
+/** Whether `error` is the end of this contender's tenure — a loss, or `Relinquished`: a release
+ * by this process (a step-down from a fiber `whileLeading` forked, or the election's scope
+ * closing) — and not the loss of another lease `whileLeading` guards work with, which is its own
+ * failure. */
+const isOwnEnd = (self: LeaseContender) => (error: unknown): error is LeaseLostError =>
+  error instanceof LeaseLostError && error.holder === self.holder &&
   error.key.namespace === self.key.namespace && error.key.name === self.key.name
 
 /** Store failures a waiting contender gives up on; `Contended` is only a lost race. */
@@ -86,6 +82,7 @@ const isPermanent = (error: LeaseAcquisitionError) => error.reason._tag !== "Con
  */
 const terms = <A, E, R>(
   self: LeaseContender,
+  electionScope: Scope.Scope,
   first: TryAcquireResult | undefined,
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>,
   setStatus: (status: Status) => Effect.Effect<void>,
@@ -118,11 +115,11 @@ const terms = <A, E, R>(
       yield* Effect.logDebug(`leading with token ${lease.token}`)
       const outcome = yield* lease.guard(Effect.scoped(whileLeading(lease))).pipe(
         Effect.map((value) => ({ _tag: "Done", value }) as const),
-        Effect.catchIf(isOwnLoss(self), (error) => Effect.succeed({ _tag: "Lost", error } as const)),
-        // Released by this process (the election's scope is closing): the election is over.
-        Effect.catchIf(isOwnRelease(self), () => Effect.interrupt)
+        Effect.catchIf(isOwnEnd(self), (error) => Effect.succeed({ _tag: "Lost", error } as const))
       )
       if (outcome._tag === "Done") return outcome.value
+      // The election's scope is closing (its tenure was released for that): the election is over.
+      if (electionScope.state._tag === "Closed") return yield* Effect.interrupt
       yield* Effect.logInfo(`stopped leading: ${outcome.error.message}; re-entering the election`)
       answer = undefined
       takenBy = outcome.error.reason._tag === "Taken" ? outcome.error.reason.by : undefined
@@ -151,7 +148,7 @@ export const run = <A, E, R>(
   Effect.scoped(Effect.gen(function*() {
     const self = yield* Lease.contender(options).pipe(Effect.provideServiceEffect(Lease.Lease, Lease.serviceForStore))
     const first = yield* firstAnswer(self)
-    return yield* terms(self, first, whileLeading, () => Effect.void, (error) => Effect.fail(error))
+    return yield* terms(self, yield* Scope.Scope, first, whileLeading, () => Effect.void, (error) => Effect.fail(error))
   }))
 
 /**
@@ -181,7 +178,7 @@ export const make = <A, E, R>(
         yield* Effect.logError(`leader election failing, retrying in ${Duration.format(retryingIn)}: ${error.message}`)
         yield* Effect.sleep(retryingIn)
       })
-    const fiber = yield* terms(self, first, whileLeading, setStatus, backoff).pipe(
+    const fiber = yield* terms(self, yield* Scope.Scope, first, whileLeading, setStatus, backoff).pipe(
       // An election that is over holds nothing: release before reporting `Stopped` (the scope may
       // live on — a layer — and a stopped election must not keep other replicas from leading).
       Effect.onExit((exit) =>

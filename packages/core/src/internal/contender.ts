@@ -29,9 +29,14 @@ import * as Telemetry from "./telemetry.ts"
 import * as Tenure from "./tenure.ts"
 import * as Waiting from "./waiting.ts"
 
-interface Tenancy {
-  readonly held: HeldLease
+/** Where a tenure lives: its scope, and a signal completed once that scope has closed. */
+interface Slot {
   readonly scope: Scope.Closeable
+  readonly closed: Deferred.Deferred<void>
+}
+
+interface Tenancy extends Slot {
+  readonly held: HeldLease
 }
 
 /** What the contender does about the tenure in `current`, decided under the permit. */
@@ -40,6 +45,9 @@ type Next =
   /** The tenure ended (lost) or its release began: finish it, outside the permit, then decide again. */
   | { readonly _tag: "Finish"; readonly tenancy: Tenancy }
   | { readonly _tag: "None" }
+
+/** Whether a scope has closed (read afresh each time: it changes under our feet). */
+const isClosed = (scope: Scope.Scope): boolean => scope.state._tag === "Closed"
 
 /** How many lost races in a row a single attempt (`tryAcquire`) accepts before `Contended`. */
 const maxRaces = 3
@@ -61,6 +69,9 @@ export const make = (
     const endEvents = yield* Effect.cached(Scope.addFinalizer(scope, PubSub.shutdown(events)))
     const emit = (event: LeaseEvent) => Effect.asVoid(PubSub.publish(events, event))
     const permit = yield* Semaphore.make(1)
+    /** Counts `release` calls, so that an acquisition overtaken by a later release does not start
+     * a tenure after it (the calls answer in the order they were made). */
+    const releaseCalls = yield* Ref.make(0)
     const current = yield* Ref.make(Option.none<Tenancy>())
     const storeError = (error: LeaseStoreError) =>
       new LeaseAcquisitionError({ key, reason: { _tag: "Store", error }, cause: error })
@@ -72,14 +83,15 @@ export const make = (
      * out: `Stale`, and the caller tries again from a fresh read.
      */
     const attemptIn = (
-      tenureScope: Scope.Closeable,
+      slot: Slot,
       known: Option.Option<Option.Option<LeaseRecord>>
     ): Effect.Effect<Waiting.Outcome<HeldLease>, LeaseStoreError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const state = Option.isSome(known) ? known.value : yield* restore(store.get(key))
+          const tenureScope = slot.scope
           // The contender's scope closed meanwhile: nobody would get this lease; write nothing.
-          if (tenureScope.state._tag === "Closed") return yield* Effect.interrupt
+          if (isClosed(tenureScope)) return yield* Effect.interrupt
           const attempt = yield* Attempt.attempt(store, memory, options, Option.some(state))
           if (attempt._tag !== "Acquired") return attempt
           if (yield* Tenure.isStale(options, attempt)) {
@@ -88,7 +100,8 @@ export const make = (
             return { _tag: "Stale" } as const
           }
           const held = yield* Tenure.start(store, options, attempt, tenureScope, emit)
-          yield* Ref.set(current, Option.some({ held, scope: tenureScope }))
+          // A scope that closed while the write was in flight has released the tenure already.
+          if (!isClosed(tenureScope)) yield* Ref.set(current, Option.some({ ...slot, held }))
           yield* emit({ _tag: "Acquired", token: held.token, record: attempt.record })
           return { _tag: "Held", held } as const
         })
@@ -101,7 +114,7 @@ export const make = (
      * ends an acquisition still in progress: a contender whose scope closed hands nothing out.
      */
     const inTenureScope = <A, E>(
-      acquiring: (tenureScope: Scope.Closeable) => Effect.Effect<A, E>,
+      acquiring: (slot: Slot) => Effect.Effect<A, E>,
       isHeld: (a: A) => boolean
     ): Effect.Effect<A, E> =>
       Effect.gen(function*() {
@@ -113,12 +126,15 @@ export const make = (
             Effect.andThen(Deferred.succeed(closed, undefined))
           )
         )
-        const result = yield* Effect.raceFirst(acquiring(tenureScope), Effect.andThen(Deferred.await(closed), Effect.interrupt)).pipe(
+        const result = yield* Effect.raceFirst(
+          acquiring({ scope: tenureScope, closed }),
+          Effect.andThen(Deferred.await(closed), Effect.interrupt)
+        ).pipe(
           Effect.onExit((exit) => Exit.isSuccess(exit) && isHeld(exit.value) ? Effect.void : Scope.close(tenureScope, exit))
         )
         // The contender's scope closed while we waited: the tenure was released as soon as it
         // started, and handing it out would look like a lease that is held.
-        if (tenureScope.state._tag === "Closed" && isHeld(result)) return yield* Effect.interrupt
+        if (isClosed(tenureScope) && isHeld(result)) return yield* Effect.interrupt
         return result
       })
 
@@ -146,15 +162,20 @@ export const make = (
       })
 
     /**
-     * Finishes a tenure that is over, outside the permit: joins (or makes) its release — which
-     * waits for guarded work a release from inside it spared — and closes its scope. A lease
-     * another holder has now is not ours to release.
+     * Finishes a tenure that is over, outside the permit: joins (or makes) its release and waits
+     * until the tenure's scope has closed — which the release does once its write is confirmed,
+     * after every guarded effect of the tenure stopped (also one a release from inside it spared,
+     * and also when this caller runs inside guarded work of another lease, where the release itself
+     * answers at once). A release that failed (the lease is someone else's now, or the store keeps
+     * failing) leaves the scope to close here.
      */
     const finish = (tenancy: Tenancy) =>
-      Effect.ignore(tenancy.held.release).pipe(Effect.andThen(dispose(tenancy)))
+      Effect.exit(tenancy.held.release).pipe(
+        Effect.flatMap((exit) => Exit.isSuccess(exit) ? Deferred.await(tenancy.closed) : dispose(tenancy))
+      )
 
     /** Refuses to start anything once the contender's scope has closed. */
-    const ensureOpen = Effect.suspend(() => scope.state._tag === "Closed" ? Effect.interrupt : Effect.void)
+    const ensureOpen = Effect.suspend(() => isClosed(scope) ? Effect.interrupt : Effect.void)
 
     /**
      * The skeleton of `acquire` and `tryAcquire`: answers with the live tenure, finishes an ended
@@ -167,6 +188,7 @@ export const make = (
       start: Effect.Effect<A, LeaseAcquisitionError>
     ): Effect.Effect<A, LeaseAcquisitionError> =>
       Effect.gen(function*() {
+        const releasesBefore = yield* Ref.get(releaseCalls)
         while (true) {
           yield* ensureOpen
           const next = yield* permit.withPermit(Effect.gen(function*() {
@@ -180,6 +202,9 @@ export const make = (
             case "Started":
               return next.value
             case "Finish":
+              // A release made after this call began ends that tenure: this call answers with it,
+              // as it would have had it run first, instead of starting another one after it.
+              if ((yield* Ref.get(releaseCalls)) !== releasesBefore) return live(next.tenancy.held)
               yield* finish(next.tenancy)
           }
         }
@@ -193,10 +218,10 @@ export const make = (
       singleRenewal,
       (lease): TryAcquireResult => ({ _tag: "Acquired", lease }),
       inTenureScope(
-        (tenureScope) =>
+        (slot) =>
           Effect.gen(function*() {
             for (let races = 1;; races++) {
-              const outcome = yield* attemptIn(tenureScope, Option.none()).pipe(Effect.mapError(storeError))
+              const outcome = yield* attemptIn(slot, Option.none()).pipe(Effect.mapError(storeError))
               switch (outcome._tag) {
                 case "Held":
                   return { _tag: "Acquired", lease: outcome.held } as const
@@ -227,12 +252,12 @@ export const make = (
           undefined,
           (held) => held,
           inTenureScope(
-            (tenureScope) =>
+            (slot) =>
               Waiting.waitFor(
                 store,
                 memory,
                 options,
-                (known) => attemptIn(tenureScope, known),
+                (known) => attemptIn(slot, known),
                 (holder) => Ref.set(lastHolder, holder)
               ).pipe(Effect.mapError(storeError)),
             () => true
@@ -264,6 +289,7 @@ export const make = (
     })
 
     const release: Effect.Effect<void, LeaseRelinquishmentError> = Effect.gen(function*() {
+      yield* Ref.update(releaseCalls, (n) => n + 1)
       // With no tenure, the permit orders this release after an acquisition in progress (which
       // may yet start one); the release itself, which may wait for guarded work, runs outside it.
       const tenancy = Option.isSome(yield* Ref.get(current))
