@@ -13,6 +13,7 @@ import {
   LeaseLostError,
   LeaseRelinquishmentError
 } from "../../packages/promise/src/index.ts"
+import { rejection } from "../../packages/promise/test/fixtures.ts"
 import { ControlPlane } from "../../packages/testing/src/index.ts"
 
 const namespace = "leasekit-promise"
@@ -106,15 +107,6 @@ const eventually = async (what: string, condition: () => boolean | Promise<boole
     if (Date.now() > deadline) assert.fail(`${what}: not reached within ${timeoutMs}ms`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-}
-
-const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  return assert.fail("expected a rejection")
 }
 
 describe("IntervalLease on a real API server", () => {

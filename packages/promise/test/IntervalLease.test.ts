@@ -8,7 +8,7 @@
 import { LeaseStore, LeaseStoreError } from "@leasekit/core"
 import { Duration, Effect, Layer, Logger, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { afterEach, assert, beforeEach, describe, it } from "vitest"
+import { assert, describe, it } from "vitest"
 import {
   IntervalLease,
   type IntervalLeaseOptions,
@@ -19,45 +19,13 @@ import {
   LeaseRelinquishmentError,
   LeaseRuntime
 } from "../src/index.ts"
+import { memoryLeases, namespace, rejection } from "./fixtures.ts"
 
-const namespace = "jobs"
-let runtime: LeaseRuntime.LeaseRuntime
-let leases: Array<IntervalLease> = []
+const memory = memoryLeases("lease")
+const { leftBy, make, record, uniqueName } = memory
 
-beforeEach(() => {
-  runtime = LeaseRuntime.fromLayer(LeaseStore.layerMemory())
-})
-
-afterEach(async () => {
-  await Promise.all(leases.map((lease) => lease.close()))
-  leases = []
-  await runtime.dispose()
-})
-
-let counter = 0
-const uniqueName = () => `lease-${++counter}`
-
-/** A lease on the shared memory store; closed after the test. */
-const make = (options: Partial<IntervalLeaseOptions> & { readonly leaseName: string }) => {
-  const lease = new IntervalLease({ namespace, durationSeconds: 3, runtime, ...options })
-  leases.push(lease)
-  return lease
-}
-
-/** Reads the record straight from the store. */
-const record = (leaseName: string) =>
-  runtime.runPromise(Effect.gen(function*() {
-    const store = yield* LeaseStore.LeaseStore
-    return yield* store.get({ namespace, name: leaseName })
-  }))
-
-/** Overwrites the holder, as an admin would (a CAS write from the current record). */
-const overwrite = (leaseName: string, holder: string) =>
-  runtime.runPromise(Effect.gen(function*() {
-    const store = yield* LeaseStore.LeaseStore
-    const current = Option.getOrThrow(yield* store.get({ namespace, name: leaseName }))
-    yield* store.update(current, { ...current, holder, renewTime: Date.now(), transitions: (current.transitions ?? 0) + 1 })
-  }))
+/** Overwrites the holder, as an admin would (a CAS write from the current record), renewed now. */
+const overwrite = (leaseName: string, holder: string) => memory.overwrite(leaseName, holder, { renewTime: Date.now() })
 
 /** Polls `condition` every 20 ms until it holds, failing after `timeoutMs`. */
 const eventually = async (condition: () => boolean | Promise<boolean>, timeoutMs = 5_000, what = "condition") => {
@@ -66,15 +34,6 @@ const eventually = async (condition: () => boolean | Promise<boolean>, timeoutMs
     if (Date.now() > deadline) assert.fail(`${what} not reached within ${timeoutMs}ms`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
-}
-
-const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  return assert.fail("expected a rejection")
 }
 
 /** Waits `ms` of real time. */
@@ -87,20 +46,17 @@ let logged: Array<string> = []
  * Puts the leases of this test on a runtime with `TestClock` (and a logger that records into
  * `logged`) over `store`.
  */
-const onVirtualClock = async (store: Layer.Layer<LeaseStore.LeaseStore> = LeaseStore.layerMemory()) => {
-  await runtime.dispose()
+const onVirtualClock = (store: Layer.Layer<LeaseStore.LeaseStore> = LeaseStore.layerMemory()) => {
   logged = []
   const capture = Logger.make((options) => {
     const message = options.message
     logged.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
   })
-  runtime = LeaseRuntime.fromLayer(
-    Layer.mergeAll(store, TestClock.layer(), Logger.layer([capture], { mergeWithExisting: true }))
-  )
+  return memory.onVirtualClock(store, Logger.layer([capture], { mergeWithExisting: true }))
 }
 
 /** Moves the virtual clock of `onVirtualClock` on. */
-const adjust = (duration: Duration.Input) => runtime.runPromise(TestClock.adjust(duration))
+const adjust = (duration: Duration.Input) => memory.runtime.runPromise(TestClock.adjust(duration))
 
 /**
  * The memory store with its release writes (updates that clear the holder) under the test's
@@ -154,13 +110,13 @@ const holderOf = async (leaseName: string) => Option.getOrUndefined(await record
 
 describe("IntervalLease options", () => {
   it("defaults the lease name to the namespace and the duration to 20 seconds", () => {
-    const lease = new IntervalLease({ namespace, runtime })
+    const lease = new IntervalLease({ namespace, runtime: memory.runtime })
     assert.strictEqual(IntervalLease.DEFAULT_LEASE_DURATION, 20)
     assert.strictEqual(lease.durationSeconds, 20)
     assert.strictEqual(lease.leaseName, namespace)
     assert.strictEqual(lease.namespace, namespace)
     assert.include(lease.holder, `_${process.pid}_`, "a fresh core identity: <host>_<pid>_<random>")
-    assert.notStrictEqual(new IntervalLease({ namespace, runtime }).holder, lease.holder)
+    assert.notStrictEqual(new IntervalLease({ namespace, runtime: memory.runtime }).holder, lease.holder)
   })
 
   it("rejects bad options in the constructor, naming the field", () => {
@@ -175,7 +131,7 @@ describe("IntervalLease options", () => {
     for (const [options, field] of cases) {
       let thrown: unknown
       try {
-        new IntervalLease({ ...options, runtime })
+        new IntervalLease({ ...options, runtime: memory.runtime })
       } catch (error) {
         thrown = error
       }
@@ -309,10 +265,7 @@ describe("IntervalLease expiry", () => {
   it("a lease left by a dead holder expires its duration after this process first saw it", async () => {
     const name = uniqueName()
     const b = make({ leaseName: name, holder: "b", durationSeconds: 1 })
-    await runtime.runPromise(Effect.gen(function*() {
-      const store = yield* LeaseStore.LeaseStore
-      yield* store.create({ namespace, name }, { holder: "dead", durationSeconds: 1, renewTime: 0, acquireTime: 0, transitions: 4 })
-    }))
+    await leftBy(name, "dead", 1)
     const seen = Date.now()
     assert.isFalse(await b.isExpired())
     assert.isFalse(await b.tryAcquire())
@@ -396,7 +349,7 @@ describe("IntervalLease release failures", () => {
 
   it("a failed release stops renewal and rejects with Store; unlockWithRetry retries until it succeeds or is aborted", async () => {
     refuse.updates = false
-    runtime = LeaseRuntime.fromLayer(refusing)
+    memory.runtime = LeaseRuntime.fromLayer(refusing)
     const name = uniqueName()
     const a = make({ leaseName: name, holder: "a", retryPeriod: "100 millis" })
     try {
@@ -515,7 +468,7 @@ describe("IntervalLease lock and run", () => {
 
   it("close releases what is held and is idempotent", async () => {
     const name = uniqueName()
-    const a = new IntervalLease({ namespace, leaseName: name, holder: "a", durationSeconds: 3, runtime })
+    const a = new IntervalLease({ namespace, leaseName: name, holder: "a", durationSeconds: 3, runtime: memory.runtime })
     await a.acquire()
     await Promise.all([a.close(), a.close()])
     assert.strictEqual(Option.getOrThrow(await record(name)).holder, "")
@@ -731,8 +684,8 @@ describe("IntervalLease run: the callback's own release, and losses found by the
 
   it("the callback is stopped when a renewal finds the lease taken, also when the store answers from timers (as HTTP does)", async () => {
     const hop = Effect.promise(() => pause(5))
-    await runtime.dispose()
-    runtime = LeaseRuntime.fromLayer(Layer.effect(
+    await memory.runtime.dispose()
+    memory.runtime = LeaseRuntime.fromLayer(Layer.effect(
       LeaseStore.LeaseStore,
       Effect.map(LeaseStore.makeMemory(), (store): LeaseStore.LeaseStoreService => ({
         ...store,

@@ -10,87 +10,23 @@
  * Tests about time put the lease's runtime on `TestClock`, so a lease duration passes only when the
  * test says; the others run on the real clock and never wait for a duration.
  */
-import { LeaseStore } from "@leasekit/core"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { afterEach, assert, beforeEach, describe, it } from "vitest"
-import {
-  IntervalLease,
-  type IntervalLeaseOptions,
-  LeaseAcquisitionError,
-  LeaseRelinquishmentError,
-  LeaseRuntime
-} from "../src/index.ts"
+import { assert, describe, it } from "vitest"
+import { IntervalLease, LeaseAcquisitionError, LeaseRelinquishmentError } from "../src/index.ts"
+import { memoryLeases, namespace, rejection } from "./fixtures.ts"
 
-const namespace = "jobs"
-let runtime: LeaseRuntime.LeaseRuntime
-let leases: Array<IntervalLease> = []
-
-beforeEach(() => {
-  runtime = LeaseRuntime.fromLayer(LeaseStore.layerMemory())
-})
-
-afterEach(async () => {
-  await Promise.all(leases.map((lease) => lease.close()))
-  leases = []
-  await runtime.dispose()
-})
-
-let counter = 0
-const uniqueName = () => `seed-${++counter}`
-
-/** A lease on the shared memory store (duration 3 s unless given); closed after the test. */
-const make = (options: Partial<IntervalLeaseOptions> & { readonly leaseName?: string | undefined }) => {
-  const lease = new IntervalLease({ namespace, durationSeconds: 3, runtime, ...options })
-  leases.push(lease)
-  return lease
-}
-
-/** Reads the record straight from the store. */
-const record = (leaseName: string) =>
-  runtime.runPromise(Effect.gen(function*() {
-    const store = yield* LeaseStore.LeaseStore
-    return yield* store.get({ namespace, name: leaseName })
-  }))
+const memory = memoryLeases("seed")
+const { leftBy, make, onVirtualClock, overwrite, record, uniqueName } = memory
 
 const versionOf = async (leaseName: string) => Option.getOrUndefined(await record(leaseName))?.version
-
-/** Overwrites the holder, as an admin would (a CAS write from the current record). */
-const overwrite = (leaseName: string, holder: string) =>
-  runtime.runPromise(Effect.gen(function*() {
-    const store = yield* LeaseStore.LeaseStore
-    const current = Option.getOrThrow(yield* store.get({ namespace, name: leaseName }))
-    yield* store.update(current, { ...current, holder, transitions: (current.transitions ?? 0) + 1 })
-  }))
-
-/** Writes a record naming `holder` that nobody renews (a holder that died, or another process). */
-const leftBy = (leaseName: string, holder: string, durationSeconds = 3) =>
-  runtime.runPromise(Effect.gen(function*() {
-    const store = yield* LeaseStore.LeaseStore
-    yield* store.create({ namespace, name: leaseName }, { holder, durationSeconds, renewTime: 0, acquireTime: 0, transitions: 4 })
-  }))
-
-const rejection = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  return assert.fail("expected a rejection")
-}
-
-/** Puts the leases of this test on a runtime with `TestClock` over a fresh memory store. */
-const onVirtualClock = async () => {
-  await runtime.dispose()
-  runtime = LeaseRuntime.fromLayer(Layer.merge(LeaseStore.layerMemory(), TestClock.layer()))
-}
 
 /** Moves the virtual clock of `onVirtualClock` on, a second at a time, letting each renewal land. */
 const advance = async (seconds: number) => {
   let left = seconds * 1_000
   while (left > 0) {
     const step = Math.min(left, 1_000)
-    await runtime.runPromise(TestClock.adjust(Duration.millis(step)))
+    await memory.runtime.runPromise(TestClock.adjust(Duration.millis(step)))
     await new Promise((resolve) => setImmediate(resolve))
     left -= step
   }
@@ -99,8 +35,8 @@ const advance = async (seconds: number) => {
 describe("seed: IntervalLease constructor and properties", () => {
   it("DEFAULT_LEASE_DURATION is 20 and durationSeconds defaults to it (seed: `DEFAULT_LEASE_DURATION = 20`; 'if not provided, the default value is used')", () => {
     assert.strictEqual(IntervalLease.DEFAULT_LEASE_DURATION, 20)
-    assert.strictEqual(new IntervalLease({ namespace, runtime }).durationSeconds, 20)
-    assert.strictEqual(new IntervalLease({ namespace, runtime, durationSeconds: 7 }).durationSeconds, 7)
+    assert.strictEqual(new IntervalLease({ namespace, runtime: memory.runtime }).durationSeconds, 20)
+    assert.strictEqual(new IntervalLease({ namespace, runtime: memory.runtime, durationSeconds: 7 }).durationSeconds, 7)
   })
 
   it("the lease name defaults to the namespace, and a given name is used (seed constructor: 'if not provided, the namespace is used')", async () => {
