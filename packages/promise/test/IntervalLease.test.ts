@@ -349,6 +349,7 @@ describe("IntervalLease release failures", () => {
 
   it("a failed release stops renewal and rejects with Store; unlockWithRetry retries until it succeeds or is aborted", async () => {
     refuse.updates = false
+    await memory.runtime.dispose()
     memory.runtime = LeaseRuntime.fromLayer(refusing)
     const name = uniqueName()
     const a = make({ leaseName: name, holder: "a", retryPeriod: "100 millis" })
