@@ -74,6 +74,20 @@ const schedule = (plan: Plan, options: RunOptions) =>
         faultsOn,
         counts: faultCounts
       })
+      // The contender's observers: a store wrapper of their own (faults from a stream of their own),
+      // in the same process — the same clock and pause gate.
+      const observerStoreName = `${cp.id}.obs`
+      const observerStore = FaultStore.make({
+        contender: observerStoreName,
+        inner: memory,
+        base,
+        gate,
+        history,
+        prng: root.fork(`faults/${observerStoreName}`),
+        profile: cp.profile,
+        faultsOn,
+        counts: faultCounts
+      })
       const sink = Logger.make<unknown, void>(({ logLevel, message }) => {
         const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
         history.record({ kind: "log", c: cp.id, level: logLevel, message: text })
@@ -86,7 +100,9 @@ const schedule = (plan: Plan, options: RunOptions) =>
         session,
         base,
         stopAt: plan.endAt,
-        opCounts
+        opCounts,
+        observerStore,
+        observerStoreName
       }).pipe(
         // Each contender is a process of its own: its own `Lease` service (and memory) over its store.
         Effect.provideServiceEffect(Lease.Lease, Lease.make),
