@@ -84,7 +84,7 @@ const schedule = (plan: Plan, options: RunOptions) =>
         gate,
         history,
         prng: root.fork(`faults/${observerStoreName}`),
-        profile: cp.profile,
+        profile: { ...cp.profile, lagWatch: false },
         faultsOn,
         counts: faultCounts
       })
