@@ -7,7 +7,16 @@
  *   while (as a caller that goes on with other things) before closing it;
  * - `tryAcquire`: one attempt;
  * - `withLease`: guarded work in one combinator, sometimes with a timeout, sometimes interrupted;
- * - `leader`: `LeaderElection.run` with a finite or endless `whileLeading`, stopped after a while.
+ * - `leader`: `LeaderElection.run` with a finite or endless `whileLeading`, stopped after a while;
+ * - `contender`: a long-lived handle (`Lease.contender`) in a scope that lasts 2–7 operations on it —
+ *   `acquire` (plain or with a timeout), `tryAcquire` (a `HeldByOther` answer is recorded as a
+ *   report of who holds the lease), `release` (of the tenure in progress, without one, or while
+ *   guarded work runs), `current` (with `isHeld`), guarded work, thinking — with every event of
+ *   its `events` stream recorded;
+ * - `election`: `LeaderElection.make`, its `status` polled a few times, then its scope closed.
+ * Besides the operations, a contender may run observers (`Lease.observe` on a random key, over a
+ * store wrapper and a `Lease` service of their own in the same process), one at a time, each for a
+ * while; every inspection they emit is recorded as a report.
  * A held lease then goes through 1–3 sections: think, explicit `renew`, and guarded work —
  * `guard(work)`, or work interrupted, or `release` called while guarded work runs (sometimes with
  * an explicit `renew` running beside it), or the scope closed while it runs — and ends with an
@@ -338,7 +347,7 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
   const observers = (oprng: Prng) =>
     Effect.gen(function*() {
       while (ctx.base.currentTimeMillisUnsafe() < ctx.stopAt) {
-        yield* sleep(oprng.between(0, 3 * d))
+        yield* sleep(oprng.between(0, 4 * d))
         const key = oprng.pick(ctx.keys)
         const k = formatKey(key)
         const observer = history.nextId()
@@ -365,7 +374,7 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
           Effect.provideService(LeaseStore, ctx.observerStore)
         )
         const fiber = yield* Effect.forkChild(observing)
-        const done = yield* Fiber.await(fiber).pipe(Effect.timeoutOption(Duration.millis(oprng.between(2 * d, 12 * d))))
+        const done = yield* Fiber.await(fiber).pipe(Effect.timeoutOption(Duration.millis(oprng.between(2 * d, 8 * d))))
         let exit: Exit.Exit<void, unknown>
         if (Option.isSome(done)) {
           exit = done.value
@@ -614,7 +623,7 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
 
   return Effect.gen(function*() {
     const oprng = prng.fork("observer")
-    if (oprng.chance(0.4)) yield* Effect.forkIn(observers(oprng), session)
+    if (oprng.chance(0.15)) yield* Effect.forkIn(observers(oprng), session)
     while (ctx.base.currentTimeMillisUnsafe() < ctx.stopAt) {
       const key = prng.pick(ctx.keys)
       const op = prng.weighted(plan.opWeights)

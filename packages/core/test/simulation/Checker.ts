@@ -33,6 +33,25 @@
  *    is lower than the highest it accepted: no step of an older tenure is accepted after a step of
  *    a newer one (unless the object was deleted in between, which restarts tokens).
  *
+ * 8. observer — who holds the lease, as an observer (`Lease.observe`) reports it: a live report
+ *    (a holder not judged expired) of holder H with token T made at t, and standing until the
+ *    observer's next report, must at every instant s of that span name a holder the store named
+ *    (H with token T: its write had landed) at some time in [s − bound, s], where bound is the
+ *    staleness bound `internal/observer.ts` documents, `max(renewInterval, retryPeriod) +
+ *    requestTimeout` of the observer's timing, measured on its own clock (÷ its rate), plus every
+ *    pause of its process in the window, plus the time its reads had been failing (transient
+ *    store failures: an observer cannot see what it cannot read; one that does not read is held to
+ *    the bound). `held-by-other`: a `tryAcquire` that answers `HeldByOther` H (token T), or a
+ *    `release` without a tenure that does, names a holder the store named within its
+ *    `requestTimeout` (÷ rate, plus pauses) before the answer.
+ * 9. events — a contender handle's `events` stream emits `Lost` (with the same reason) for a
+ *    tenure exactly when that tenure's `lost` fails, before the handle is closed.
+ * 10. current — a handle's `current` answers its latest tenure, and `isHeld` true only while that
+ *    tenure is held and no other contender's tenure of the key is.
+ * 11. status — a `LeaderElection.make` election reports `Leading` with token T only while its
+ *    contender holds a tenure with token T (or in the instant it ends). `Following` is not judged:
+ *    it names the holder of the election's first answer and is not refreshed while it waits.
+ *
  * Relaxations (the documented non-guarantees), and only these: a tenure hit by a pause longer
  * than its contender's pause allowance (`duration/(1+δ) − renewDeadline/(1−δ)`), or by an admin
  * write that changed or removed the holder (while it was held or being acquired), is exempt from
@@ -701,6 +720,12 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   for (const e of handleEvents) {
     if (e.tag !== "Lost") continue
     const t = [...tenures.values()].find((x) => x.handle === e.handle && x.token === e.token)
+    // A tenure that started inside an acquisition that then failed (its timeout fired while the
+    // winning write was being confirmed) was never handed out, yet its events are emitted — a
+    // quirk reported with this property (RESULTS.md), not judged here.
+    const neverHandedOut = t === undefined &&
+      handleEvents.some((x) => x.handle === e.handle && x.tag === "Acquired" && x.token === e.token)
+    if (neverHandedOut) continue
     if (t === undefined || t.lost === undefined || t.lost.reason !== e.reason) {
       violations.push({
         property: "events",

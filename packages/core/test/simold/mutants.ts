@@ -1,0 +1,203 @@
+/**
+ * The mutants the mutation check (`mutate.ts`) applies, one at a time, to a copy of the
+ * workspace's packages: each must be caught — by default, the simulator must report a violation
+ * within the CI seed budget; a mutant the simulator cannot reach (the memory store has no
+ * namespaces and no Kubernetes objects) names, in `checkedBy`, the regression test that pins it,
+ * and that test must fail on the mutated copy (and pass on an unmutated one).
+ *
+ * Each mutant names one file under `packages/<package>/src`, an exact `search` text that must occur
+ * there exactly once, and its `replace`. When the code changes and a search no longer applies, the
+ * check fails loudly: update the mutant to re-introduce the same fault in the new code.
+ */
+
+/**
+ * How a mutant is caught: by the simulator's CI budget, or by one regression test file run with
+ * vitest in the mutated copy — all of it, or with `testName` only the tests whose full name
+ * contains that text.
+ */
+export type CheckedBy =
+  | "simulator"
+  | {
+    /** Relative to the repository root, under `packages/<package>/test/`. */
+    readonly test: string
+    /** A literal part of the tests' full names (describe blocks and title), passed to vitest as `-t`. */
+    readonly testName?: string
+  }
+
+export interface Mutant {
+  readonly name: string
+  /** What the mutant breaks, in a person's words. */
+  readonly description: string
+  /** Relative to the repository root, under `packages/<package>/src/` (`packages/core/src/` for the simulator). */
+  readonly file: string
+  readonly search: string
+  readonly replace: string
+  /** Further replacements in the same file, for a fault that spans two places. */
+  readonly andAlso?: ReadonlyArray<{ readonly search: string; readonly replace: string }>
+  /** Default: `"simulator"`. */
+  readonly checkedBy?: CheckedBy
+}
+
+export const mutants: ReadonlyArray<Mutant> = [
+  {
+    name: "renew-deadline-from-answer",
+    description: "a renewal's deadline is measured from its answer instead of its send",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `        if (Option.isSome(outcome)) {
+          yield* Ref.update(state, (s) => ({ ...s, last: outcome.value, sentAt, sentWall, lastError: undefined }))`,
+    replace: `        if (Option.isSome(outcome)) {
+          const answeredAt = yield* monotonicMillis
+          yield* Ref.update(state, (s) => ({ ...s, last: outcome.value, sentAt: answeredAt, sentWall, lastError: undefined }))`
+  },
+  {
+    name: "acquire-deadline-from-answer",
+    description: "an acquisition's deadline is measured from its answer instead of its send",
+    file: "packages/core/src/internal/attempt.ts",
+    search: `      Effect.map((record): Attempt => ({ _tag: "Acquired", record, sentAt, sentWall })),
+      Effect.catchIf(isRace,`,
+    replace: `      Effect.flatMap((record) =>
+        Effect.map(monotonicMillis, (answeredAt): Attempt => ({ _tag: "Acquired", record, sentAt: answeredAt, sentWall }))
+      ),
+      Effect.catchIf(isRace,`
+  },
+  {
+    name: "expiry-by-remote-renewTime",
+    description: "expiry judged on the record's renewTime against the local wall clock",
+    file: "packages/core/src/internal/attempt.ts",
+    search: "const expiresIn = seen.since + duration - (yield* monotonicMillis)",
+    replace: "const expiresIn = (record.renewTime ?? 0) + duration - (yield* Clock.currentTimeMillis)"
+  },
+  {
+    name: "guard-without-precheck",
+    description: "guard starts the work without checking that the tenure is still on and in time",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `            Effect.andThen(ensureHeld),
+            Effect.andThen(self),`,
+    replace: `            Effect.andThen(self),`
+  },
+  {
+    name: "guard-forks-work-first",
+    description: "guard races the work first and the loss second, with no pre-check (hole 1)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `            Effect.andThen(ensureHeld),
+            Effect.andThen(self),`,
+    replace: `            Effect.andThen(self),`,
+    andAlso: [{
+      search: "return yield* restore(Effect.raceFirst(Deferred.await(entry.stop), work)).pipe(",
+      replace: "return yield* restore(Effect.raceFirst(work, Deferred.await(entry.stop))).pipe("
+    }]
+  },
+  {
+    name: "release-writes-before-stopping-work",
+    description: "release writes the cleared record before it stops guarded work (hole 2b)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `            const stopping = yield* stopGuards(own)`,
+    replace: `            const stopping: ReadonlyArray<Guard> = []`,
+    andAlso: [{
+      search: `        yield* Effect.forEach(stopping, (guard) => Deferred.await(guard.stopped), { discard: true })
+        if ((yield* Ref.get(state)).phase === "Released") return
+        yield* writes.withPermit(Effect.gen(function*() {
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
+          yield* releaseWrite
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Released" as const }))
+        }))`,
+      replace: `        if ((yield* Ref.get(state)).phase === "Released") return
+        yield* writes.withPermit(Effect.gen(function*() {
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Releasing" as const }))
+          yield* releaseWrite
+          yield* Ref.update(state, (s) => ({ ...s, phase: "Released" as const }))
+        }))
+        const late = yield* stopGuards(new Set())
+        yield* Effect.forEach([...stopping, ...late], (guard) => Deferred.await(guard.stopped), { discard: true })`
+    }]
+  },
+  {
+    name: "release-disarms-watchdog",
+    description: "release stops loss detection before its write is confirmed (hole 2a)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `        yield* Effect.forEach(stopping, (guard) => Deferred.await(guard.stopped), { discard: true })
+`,
+    replace: `        yield* Effect.forEach(stopping, (guard) => Deferred.await(guard.stopped), { discard: true })
+        yield* Fiber.interrupt(watchdogFiber)
+`
+  },
+  {
+    name: "stale-acquisition-handed-out",
+    description: "an acquisition answered after its deadline is handed out (hole 3)",
+    file: "packages/core/src/Lease.ts",
+    search: "if (yield* Tenure.isStale(options, attempt)) {",
+    replace: "if (false && (yield* Tenure.isStale(options, attempt))) {"
+  },
+  {
+    name: "tenure-in-callers-scope",
+    description: "the tenure's scope is not closed when acquire fails: it lives as long as the caller's (hole 4)",
+    file: "packages/core/src/Lease.ts",
+    search: `    const acquired = yield* acquiring(child).pipe(
+      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(child, exit))
+    )`,
+    replace: `    const acquired = yield* acquiring(child)`
+  },
+  {
+    name: "honoured-cap-below-an-hour",
+    description: "maxHonouredDuration may be as low as the contender's own duration again (hole 5)",
+    file: "packages/core/src/LeaseOptions.ts",
+    search: "gte(maxHonouredDuration, maxDuration)",
+    replace: "gte(maxHonouredDuration, duration)"
+  },
+  {
+    name: "ambiguous-release-is-loss",
+    description: "a release whose answer was lost and that then finds another holder is reported as a loss (hole 6)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: "if (yield* Ref.get(ambiguous)) {",
+    replace: "if (false) {"
+  },
+  {
+    name: "renew-after-release",
+    description: "a renewal attempt does not re-check that the tenure has ended (hole 8)",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `        const { last, phase } = yield* Ref.get(state)
+        if (phase === "Releasing" || phase === "Released" || (yield* Deferred.isDone(lostSignal))) return`,
+    replace: `        const { last } = yield* Ref.get(state)`
+  },
+  {
+    name: "trust-silent-watch",
+    description: "a waiter trusts a live watch until the holder's expiry, never re-reading (hole 9, and a lagging watch)",
+    file: "packages/core/src/Lease.ts",
+    search: "Duration.min(outcome.expiresIn, live ? untilRead : options.retryPeriod)",
+    replace: "live ? outcome.expiresIn : Duration.min(outcome.expiresIn, options.retryPeriod)",
+    andAlso: [{
+      search: "if (Option.isSome(known) && now - lastRead >= renewIntervalMillis) known = Option.none()",
+      replace: "if (Option.isSome(known) && now < 0) known = Option.none()"
+    }]
+  },
+  {
+    name: "token-reused-on-own-record",
+    description: "re-taking a record that names us keeps its token (tokens must grow per tenure)",
+    file: "packages/core/src/internal/attempt.ts",
+    search: ": store.update(judgement.record, holdingSpec(options, sentWall, sentWall, nextTransitions(judgement.record)))",
+    replace: `: store.update(
+        judgement.record,
+        holdingSpec(options, sentWall, sentWall, judgement._tag === "Ours" ? transitionsOf(judgement.record) : nextTransitions(judgement.record))
+      )`
+  },
+  {
+    name: "create-notfound-is-race",
+    description: "create answering NotFound (a missing namespace) is taken for a lost race: a waiting acquire retries forever (hole 10)",
+    file: "packages/core/src/internal/attempt.ts",
+    search: `? error.reason === "AlreadyExists"`,
+    replace: `? error.reason === "AlreadyExists" || error.reason === "NotFound"`,
+    checkedBy: {
+      test: "packages/core/test/Guarantee.test.ts",
+      testName: "create answering NotFound fails a waiting acquire at once, naming the store's error"
+    }
+  },
+  {
+    name: "put-body-from-record-only",
+    description:
+      "the Kubernetes store's PUT body is built from the record only, ignoring the object as read: ownerReferences, finalizers and unknown spec fields are erased (hole 7)",
+    file: "packages/kubernetes/src/internal/leaseObject.ts",
+    search: "  if (!isObject(read)) return own\n",
+    replace: "  return own // the object as read is not used: the body is the record's alone\n",
+    checkedBy: { test: "packages/kubernetes/test/LeaseObject.test.ts" }
+  }
+]
