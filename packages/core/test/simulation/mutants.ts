@@ -181,6 +181,28 @@ export const mutants: ReadonlyArray<Mutant> = [
     }]
   },
   {
+    name: "election-contender-in-callers-scope",
+    description: "LeaderElection.make makes its contender in the caller's scope: closing it releases the tenure before the election stops, and the election re-enters",
+    file: "packages/core/src/LeaderElection.ts",
+    search: "const self = yield* Lease.contender(options).pipe(Scope.provide(contenderScope))",
+    replace: "const self = yield* Lease.contender(options)"
+  },
+  {
+    name: "release-forgets-ambiguity",
+    description: "a retried release forgets that an earlier release write of the tenure may have landed, and takes the new holder for a loss",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `    const ambiguous = yield* Ref.make(false)
+    /** Writes the release`,
+    replace: `    /** Writes the release`,
+    andAlso: [{
+      search: `    const releaseWrite = Effect.gen(function*() {
+      const once`,
+      replace: `    const releaseWrite = Effect.gen(function*() {
+      const ambiguous = yield* Ref.make(false)
+      const once`
+    }]
+  },
+  {
     name: "token-reused-on-own-record",
     description: "re-taking a record that names us keeps its token (tokens must grow per tenure)",
     file: "packages/core/src/internal/attempt.ts",
