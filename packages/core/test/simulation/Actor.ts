@@ -8,7 +8,7 @@
  * - `tryAcquire`: one attempt;
  * - `withLease`: guarded work in one combinator, sometimes with a timeout, sometimes interrupted;
  * - `leader`: `LeaderElection.run` with a finite or endless `whileLeading`, stopped after a while;
- * - `contender`: a long-lived handle (`Lease.contender`) in a scope that lasts 2–7 operations on it —
+ * - `contender`: a long-lived handle (`Lease.contender`) in a scope that lasts 2–5 operations on it —
  *   `acquire` (plain or with a timeout), `tryAcquire` (a `HeldByOther` answer is recorded as a
  *   report of who holds the lease), `release` (of the tenure in progress, without one, or while
  *   guarded work runs), `current` (with `isHeld`), guarded work, thinking — with every event of
@@ -458,7 +458,7 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
         history.record({ kind: "release-end", c, key: k, tenure, ok: Exit.isSuccess(exit), detail: describe(exit) })
         if (Exit.isSuccess(exit) || describe(exit).includes("HeldByOther")) closeOpen("released through the handle")
       })
-      const ops = prng.int(2, 7)
+      const ops = prng.int(2, 5)
       for (let i = 0; i < ops; i++) {
         const sub = prng.weighted<"acquire" | "tryAcquire" | "release" | "current" | "work" | "release-during" | "think">([
           [3, "acquire"],
@@ -623,7 +623,7 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
 
   return Effect.gen(function*() {
     const oprng = prng.fork("observer")
-    if (oprng.chance(0.15)) yield* Effect.forkIn(observers(oprng), session)
+    if (oprng.chance(0.12)) yield* Effect.forkIn(observers(oprng), session)
     while (ctx.base.currentTimeMillisUnsafe() < ctx.stopAt) {
       const key = prng.pick(ctx.keys)
       const op = prng.weighted(plan.opWeights)

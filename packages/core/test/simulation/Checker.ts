@@ -758,6 +758,11 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   // tenure is held and no other contender's is.
   for (const e of currents) {
     if (e.tenure === undefined) continue
+    // The quirk of 9: a tenure never handed out (its acquisition failed) that `current` still
+    // answers, no longer held.
+    const neverHandedOut = e.tenure === -1 && e.isHeld === false &&
+      handleEvents.some((x) => x.handle === e.handle && x.tag === "Acquired" && x.token === e.token && x.seq < e.seq)
+    if (neverHandedOut) continue
     const latest = [...tenures.values()].filter((x) => x.handle === e.handle && x.start.seq < e.seq).sort((a, b) => b.start.seq - a.start.seq)[0]
     const problem = e.tenure === -1
       ? "a lease this handle never answered"

@@ -191,8 +191,8 @@ export const draw = (seed: number): Plan => {
     }
     pauses.sort((a, b) => a.at - b.at)
     const opWeights: ReadonlyArray<readonly [number, OpChoice]> = prng.chance(0.2)
-      ? [[1, "acquire"], [1, "tryAcquire"], [1, "withLease"], [2, "leader"], [1, "contender"], [2, "election"]]
-      : [[4, "acquire"], [2, "tryAcquire"], [2, "withLease"], [1, "leader"], [3, "contender"], [1, "election"]]
+      ? [[1, "acquire"], [1, "tryAcquire"], [1, "withLease"], [3, "leader"], [1, "contender"], [1, "election"]]
+      : [[8, "acquire"], [4, "tryAcquire"], [4, "withLease"], [2, "leader"], [4, "contender"], [1, "election"]]
     return {
       id,
       options,
