@@ -166,7 +166,13 @@ export const make = <A, E, R>(
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>
 ): Effect.Effect<Election<A, E>, LeaseAcquisitionError | InvalidLeaseOptions, Lease.Lease | Scope.Scope | Exclude<R, Scope.Scope>> =>
   Effect.gen(function*() {
-    const self = yield* Lease.contender(options)
+    // The contender (and every tenure it starts) lives in a child scope registered before the
+    // election's fiber: closing the scope interrupts the fiber first, and only then releases the
+    // lease. (Tenure scopes forked later from the caller's scope would close first: the term's
+    // guard would fail with `Relinquished`, taken for a loss, and the election would run
+    // `whileLeading` again and re-acquire while its scope closes.)
+    const contenderScope = yield* Scope.fork(yield* Scope.Scope)
+    const self = yield* Lease.contender(options).pipe(Scope.provide(contenderScope))
     const status = yield* SubscriptionRef.make<Status>({ _tag: "Campaigning" })
     const setStatus = (next: Status) => SubscriptionRef.set(status, next)
     const first = yield* firstAnswer(self)

@@ -23,7 +23,7 @@ describe("Simulation", () => {
     }
   })
 
-  it("the checker is not vacuous: it flags overlapping tenures, steps after a loss and repeated tokens", () => {
+  it("the checker is not vacuous: it flags overlapping tenures, steps after a loss, repeated tokens, and reports of holders the store did not name (or no longer names)", () => {
     const plan = Plan.draw(1)
     let now = 0
     const history = History.make(() => now)
@@ -40,11 +40,42 @@ describe("Simulation", () => {
     at(1000, { kind: "tenure-start", c: "c2", key, tenure: 4, attempt: 3, token: 3, via: "acquire" })
     at(1500, { kind: "lost", c: "c1", key, tenure: 2, reason: "DeadlineExceeded" })
     at(1600, { kind: "step", c: "c1", key, tenure: 2, token: 3 })
+    // The store: c1's write, then c2's.
+    at(0, { kind: "store-apply", c: "c1", call: 10, op: "create", key, ok: true, detail: "applied", after: { holder: "c1", transitions: 3, version: "1", durationSeconds: 5 }, deleted: false, holder: "c1" })
+    at(1000, { kind: "store-apply", c: "c2", call: 11, op: "update", key, ok: true, detail: "applied", after: { holder: "c2", transitions: 3, version: "2", durationSeconds: 5 }, deleted: false, holder: "c2" })
+    // An observer reports a holder the store never named, then c1 long after c2 took over; a
+    // tryAcquire is told of a holder that never held.
+    at(1100, { kind: "observer-start", c: "c3", key, observer: 20, store: "c3.obs" })
+    at(1100, { kind: "report", c: "c3", key, source: "observer", observer: 20, holder: "ghost", token: 9, live: true })
+    at(1200, { kind: "report", c: "c3", key, source: "tryAcquire", observer: undefined, holder: "ghost", token: 9, live: true })
+    // A handle's events say Lost for a tenure that was not lost; `current` answers a tenure the
+    // handle never had; an election says Leading with a token nobody held.
+    at(1300, { kind: "handle-open", c: "c4", key, handle: 30 })
+    at(1300, { kind: "handle-event", c: "c4", key, handle: 30, tag: "Lost", token: 7, reason: "DeadlineExceeded" })
+    at(1300, { kind: "current", c: "c4", key, handle: 30, tenure: -1, token: 7, isHeld: true })
+    at(1400, { kind: "status", c: "c4", key, election: 31, tag: "Leading", token: 8, holder: undefined })
+    at(1500, { kind: "lost", c: "c1", key, tenure: 2, reason: "DeadlineExceeded" })
+    at(1600, { kind: "step", c: "c1", key, tenure: 2, token: 3 })
     at(2000, { kind: "end" })
     const properties = new Set(Checker.check(plan, history.events).map((v) => v.property))
-    assert.isTrue(properties.has("exclusion"))
-    assert.isTrue(properties.has("guarded-step"))
-    assert.isTrue(properties.has("token-order"))
+    for (const property of ["exclusion", "guarded-step", "token-order", "observer", "held-by-other", "events", "current", "status"]) {
+      assert.isTrue(properties.has(property as Checker.Property), property)
+    }
+
+    // An observer whose report goes stale while it stays silent: c1 (token 3) reported at 100,
+    // replaced in the store by c2 at 1000, still the observer's word at the end (10 000 s later).
+    const stale = History.make(() => now)
+    const add = (t: number, event: History.EventBody) => {
+      now = t
+      stale.record(event)
+    }
+    add(0, { kind: "store-apply", c: "c1", call: 10, op: "create", key, ok: true, detail: "applied", after: { holder: "c1", transitions: 3, version: "1", durationSeconds: 5 }, deleted: false, holder: "c1" })
+    add(100, { kind: "observer-start", c: "c3", key, observer: 20, store: "c3.obs" })
+    add(100, { kind: "report", c: "c3", key, source: "observer", observer: 20, holder: "c1", token: 3, live: true })
+    add(1000, { kind: "store-apply", c: "c2", call: 11, op: "update", key, ok: true, detail: "applied", after: { holder: "c2", transitions: 4, version: "2", durationSeconds: 5 }, deleted: false, holder: "c2" })
+    add(10_000_000, { kind: "end" })
+    const staleViolations = Checker.check(plan, stale.events)
+    assert.deepStrictEqual(staleViolations.map((v) => v.property), ["observer"])
   })
 
   it(
@@ -55,7 +86,32 @@ describe("Simulation", () => {
       assert.strictEqual(summary.schedules, ciBudget.schedules)
       assert.deepStrictEqual(summary.violations, {}, summary.failing.map((f) => f.report).join("\n\n"))
       // Every kind of operation and fault was exercised.
-      for (const op of ["acquire:plain", "acquire:timeout", "acquire:interrupt", "tryAcquire", "withLease:plain", "leader", "release", "renew", "step"]) {
+      for (
+        const op of [
+          "acquire:plain",
+          "acquire:timeout",
+          "acquire:interrupt",
+          "tryAcquire",
+          "withLease:plain",
+          "leader",
+          "release",
+          "renew",
+          "step",
+          "contender.acquire:plain",
+          "contender.acquire:timeout",
+          "contender.tryAcquire",
+          "contender.tryAcquire:HeldByOther",
+          "contender.release",
+          "contender.release:none",
+          "contender.release-during",
+          "contender.current",
+          "election",
+          "status:Leading",
+          "status:Following",
+          "observe",
+          "observe:report"
+        ]
+      ) {
         assert.isAbove(summary.ops[op] ?? 0, 0, op)
       }
       for (const fault of ["update:delay-before", "update:delay-after", "update:lose-answer", "update:fail", "watch:stall", "watch:fail", "pause", "pause:long", "admin:delete"]) {

@@ -369,11 +369,15 @@ export const start = (
     const watchdogFiber = yield* Effect.forkDetach(watchdog.pipe(annotate))
     const renewerFiber = yield* Effect.forkDetach(renewer)
 
+    /** Whether a release write of this tenure got an ambiguous answer (it may have landed) —
+     * remembered across release attempts: a release that failed and is tried again (the contender
+     * keeps a tenure whose release failed, so that the next `release` retries) must still take
+     * another holder for the sign that an earlier write landed. */
+    const ambiguous = yield* Ref.make(false)
     /** Writes the release: clears the holder (client-go's convention) or deletes the object. A
      * write whose answer was lost may have landed: if we then find the lease cleared, deleted or
      * taken by someone else, our release did its job. */
     const releaseWrite = Effect.gen(function*() {
-      const ambiguous = yield* Ref.make(false)
       const once = Effect.gen(function*() {
         const outcome = yield* swap((last) => {
           const write = options.releaseMode === "delete"

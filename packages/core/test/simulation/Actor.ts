@@ -7,7 +7,16 @@
  *   while (as a caller that goes on with other things) before closing it;
  * - `tryAcquire`: one attempt;
  * - `withLease`: guarded work in one combinator, sometimes with a timeout, sometimes interrupted;
- * - `leader`: `LeaderElection.run` with a finite or endless `whileLeading`, stopped after a while.
+ * - `leader`: `LeaderElection.run` with a finite or endless `whileLeading`, stopped after a while;
+ * - `contender`: a long-lived handle (`Lease.contender`) in a scope that lasts 2–5 operations on it —
+ *   `acquire` (plain or with a timeout), `tryAcquire` (a `HeldByOther` answer is recorded as a
+ *   report of who holds the lease), `release` (of the tenure in progress, without one, or while
+ *   guarded work runs), `current` (with `isHeld`), guarded work, thinking — with every event of
+ *   its `events` stream recorded;
+ * - `election`: `LeaderElection.make`, its `status` polled a few times, then its scope closed.
+ * Besides the operations, a contender may run observers (`Lease.observe` on a random key, over a
+ * store wrapper and a `Lease` service of their own in the same process), one at a time, each for a
+ * while; every inspection they emit is recorded as a report.
  * A held lease then goes through 1–3 sections: think, explicit `renew`, and guarded work —
  * `guard(work)`, or work interrupted, or `release` called while guarded work runs (sometimes with
  * an explicit `renew` running beside it), or the scope closed while it runs — and ends with an
@@ -21,11 +30,12 @@
  * choice drawn from the contender's own stream. Does not guarantee: any particular mix — that is
  * the seed's.
  */
-import { Clock, Duration, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import * as LeaderElection from "../../src/LeaderElection.ts"
 import * as Lease from "../../src/Lease.ts"
+import type { LeaseContender } from "../../src/LeaseContender.ts"
 import type { LeaseKey } from "../../src/LeaseRecord.ts"
-import type { LeaseStore } from "../../src/LeaseStore.ts"
+import { LeaseStore, type LeaseStoreService } from "../../src/LeaseStore.ts"
 import { formatKey } from "../../src/LeaseRecord.ts"
 import type { History, OpKind } from "./History.ts"
 import type { ContenderPlan, OpChoice } from "./Plan.ts"
@@ -42,6 +52,9 @@ export interface ActorContext {
   readonly base: Clock.Clock
   readonly stopAt: number
   readonly opCounts: Record<string, number>
+  /** The store the contender's observers use (a wrapper of their own, in this process). */
+  readonly observerStore: LeaseStoreService
+  readonly observerStoreName: string
 }
 
 const describe = (exit: Exit.Exit<unknown, unknown>): string => {
@@ -70,10 +83,10 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
   }
   const optionsFor = (key: LeaseKey) => ({ ...key, holder: c, ...plan.options })
 
-  const startTenure = (held: Lease.HeldLease, key: string, via: OpKind, attempt: number) =>
+  const startTenure = (held: Lease.HeldLease, key: string, via: OpKind, attempt: number, handle?: number) =>
     Effect.gen(function*() {
       const tenure = history.nextId()
-      history.record({ kind: "tenure-start", c, key, tenure, attempt, token: held.token, via })
+      history.record({ kind: "tenure-start", c, key, tenure, attempt, token: held.token, via, ...(handle === undefined ? {} : { handle }) })
       yield* held.lost.pipe(
         Effect.catch((error) => Effect.sync(() => history.record({ kind: "lost", c, key, tenure, reason: error.reason._tag }))),
         Effect.forkIn(session)
@@ -325,14 +338,299 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
       history.record({ kind: "acquire-done", c, key: k, attempt, outcome: current === undefined ? "interrupted" : "held", detail: describe(exit) })
     })
 
+  /**
+   * Observers in this process, one at a time: each follows one key through `Lease.observe` (with
+   * this contender's timing, over a store and a `Lease` service of its own) for a while, recording
+   * every inspection it emits, then stops; another may start after a pause. Choices come from
+   * `oprng`, a stream forked from the contender's.
+   */
+  const observers = (oprng: Prng) =>
+    Effect.gen(function*() {
+      while (ctx.base.currentTimeMillisUnsafe() < ctx.stopAt) {
+        yield* sleep(oprng.between(0, 4 * d))
+        const key = oprng.pick(ctx.keys)
+        const k = formatKey(key)
+        const observer = history.nextId()
+        count("observe")
+        history.record({ kind: "observer-start", c, key: k, observer, store: ctx.observerStoreName })
+        const observing = Lease.observe(key, plan.options).pipe(
+          Stream.runForEach((report) =>
+            Effect.sync(() => {
+              count("observe:report")
+              const holder = Option.getOrElse(report.holder, () => "")
+              history.record({
+                kind: "report",
+                c,
+                key: k,
+                source: "observer",
+                observer,
+                holder,
+                token: Option.getOrUndefined(report.token),
+                live: holder !== "" && !Duration.isZero(report.expiresIn)
+              })
+            })
+          ),
+          Effect.provideServiceEffect(Lease.Lease, Lease.make),
+          Effect.provideService(LeaseStore, ctx.observerStore)
+        )
+        const fiber = yield* Effect.forkChild(observing)
+        const done = yield* Fiber.await(fiber).pipe(Effect.timeoutOption(Duration.millis(oprng.between(2 * d, 8 * d))))
+        let exit: Exit.Exit<void, unknown>
+        if (Option.isSome(done)) {
+          exit = done.value
+        } else {
+          yield* Fiber.interrupt(fiber)
+          exit = yield* Fiber.await(fiber)
+        }
+        history.record({ kind: "observer-end", c, key: k, observer, detail: describe(exit) })
+      }
+    })
+
+  /**
+   * A long-lived contender handle (`Lease.contender`) in a scope that lasts several operations:
+   * `acquire` (plain or with a timeout), `tryAcquire` (a `HeldByOther` answer is recorded as a
+   * report), `release` (with a tenure, without one, or while guarded work runs), `current`, guarded
+   * work on the tenure in progress, and thinking; every event of its `events` stream is recorded.
+   * A tenure the handle answers again (the one in progress, renewed) is not a new tenure; a tenure
+   * the handle disposed of (it answered something else after it ended) or released is closed.
+   */
+  const opContender = (key: LeaseKey) =>
+    Effect.gen(function*() {
+      const k = formatKey(key)
+      count("contender")
+      const handle = history.nextId()
+      const scope = yield* Scope.make()
+      const self: LeaseContender = yield* Effect.orDie(Lease.contender(optionsFor(key)).pipe(Scope.provide(scope)))
+      history.record({ kind: "handle-open", c, key: k, handle })
+      yield* Stream.runForEach(self.events, (event) =>
+        Effect.sync(() =>
+          history.record({
+            kind: "handle-event",
+            c,
+            key: k,
+            handle,
+            tag: event._tag,
+            token: event.token,
+            reason: event._tag === "Lost" ? event.error.reason._tag : ""
+          })
+        )).pipe(Effect.forkIn(scope))
+      // Let the subscriber subscribe before anything happens.
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      const tenureOf = new Map<Lease.HeldLease, number>()
+      let open: { readonly held: Lease.HeldLease; readonly tenure: number } | undefined
+      /** The handle ended the open tenure (released it, or disposed of it after it ended). */
+      const closeOpen = (detail: string) => {
+        if (open !== undefined) history.record({ kind: "tenure-close", c, key: k, tenure: open.tenure, detail })
+        open = undefined
+      }
+      /** An answer with a lease: the tenure in progress again, or a new one. */
+      const answered = (held: Lease.HeldLease, attempt: number) =>
+        Effect.gen(function*() {
+          if (open !== undefined && open.held === held) {
+            history.record({ kind: "acquire-done", c, key: k, attempt, outcome: "held", detail: "the tenure in progress" })
+            return
+          }
+          closeOpen("disposed of by the handle (it had ended)")
+          history.record({ kind: "acquire-done", c, key: k, attempt, outcome: "held", detail: "ok" })
+          const tenure = yield* startTenure(held, k, "contender", attempt, handle)
+          tenureOf.set(held, tenure)
+          open = { held, tenure }
+        })
+      const handleRelease = Effect.gen(function*() {
+        if (open === undefined) {
+          count("contender.release:none")
+          const exit = yield* Effect.exit(self.release)
+          history.record({ kind: "op", c, detail: `handle #${handle} release without a tenure → ${describe(exit)}` })
+          if (Exit.isFailure(exit)) {
+            const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
+            const error = failure !== undefined && failure._tag === "Fail" ? failure.error : undefined
+            if (error !== undefined && error.reason._tag === "HeldByOther") {
+              history.record({ kind: "report", c, key: k, source: "release", observer: undefined, holder: error.reason.holder, token: undefined, live: true })
+            }
+          }
+          return
+        }
+        count("contender.release")
+        const { tenure } = open
+        history.record({ kind: "release-begin", c, key: k, tenure, how: "release" })
+        let exit = yield* Effect.exit(self.release)
+        history.record({ kind: "release-end", c, key: k, tenure, ok: Exit.isSuccess(exit), detail: describe(exit) })
+        // The handle keeps a tenure whose release failed on the store, so that the next release
+        // retries: a caller usually does at once.
+        if (describe(exit).includes("(Store)") && prng.chance(0.7)) {
+          count("contender.release:retry")
+          exit = yield* Effect.exit(self.release)
+          history.record({ kind: "release-end", c, key: k, tenure, ok: Exit.isSuccess(exit), detail: describe(exit) })
+        }
+        if (Exit.isSuccess(exit) || describe(exit).includes("HeldByOther")) closeOpen("released through the handle")
+      })
+      const ops = prng.int(2, 5)
+      for (let i = 0; i < ops; i++) {
+        const sub = prng.weighted<"acquire" | "tryAcquire" | "release" | "current" | "work" | "release-during" | "think">([
+          [3, "acquire"],
+          [3, "tryAcquire"],
+          [2, "release"],
+          [2, "current"],
+          [3, "work"],
+          [1, "release-during"],
+          [2, "think"]
+        ])
+        switch (sub) {
+          case "acquire": {
+            const timeout = prng.chance(0.5) ? prng.between(0, 2 * d) : undefined
+            count(`contender.acquire:${timeout === undefined ? "plain" : "timeout"}`)
+            const attempt = history.nextId()
+            history.record({
+              kind: "acquire-call",
+              c,
+              key: k,
+              attempt,
+              op: "contender",
+              detail: `handle #${handle} acquire${timeout === undefined ? "" : ` timeout ${timeout.toFixed(0)}ms`}`,
+              blocking: true
+            })
+            const exit = yield* Effect.exit(self.acquire(timeout === undefined ? undefined : Duration.millis(timeout)))
+            if (Exit.isSuccess(exit)) {
+              yield* answered(exit.value, attempt)
+            } else {
+              closeOpen("disposed of by the handle (it had ended)")
+              history.record({ kind: "acquire-done", c, key: k, attempt, outcome: "failed", detail: describe(exit) })
+            }
+            break
+          }
+          case "tryAcquire": {
+            count("contender.tryAcquire")
+            const attempt = history.nextId()
+            history.record({ kind: "acquire-call", c, key: k, attempt, op: "contender", detail: `handle #${handle} tryAcquire`, blocking: false })
+            const exit = yield* Effect.exit(self.tryAcquire)
+            if (Exit.isFailure(exit)) {
+              closeOpen("disposed of by the handle (it had ended)")
+              history.record({ kind: "acquire-done", c, key: k, attempt, outcome: "failed", detail: describe(exit) })
+            } else if (exit.value._tag === "Acquired") {
+              yield* answered(exit.value.lease, attempt)
+            } else {
+              count("contender.tryAcquire:HeldByOther")
+              const answer = exit.value
+              closeOpen("disposed of by the handle (it had ended)")
+              history.record({ kind: "acquire-done", c, key: k, attempt, outcome: "none", detail: `held by ${answer.holder}` })
+              history.record({
+                kind: "report",
+                c,
+                key: k,
+                source: "tryAcquire",
+                observer: undefined,
+                holder: answer.holder,
+                token: answer.record.transitions ?? 0,
+                live: true
+              })
+            }
+            break
+          }
+          case "release":
+            yield* handleRelease
+            break
+          case "current": {
+            count("contender.current")
+            const current = yield* self.current
+            const isHeld = Option.isSome(current) ? yield* current.value.isHeld : undefined
+            history.record({
+              kind: "current",
+              c,
+              key: k,
+              handle,
+              tenure: Option.isSome(current) ? tenureOf.get(current.value) ?? -1 : undefined,
+              token: Option.isSome(current) ? current.value.token : undefined,
+              isHeld
+            })
+            break
+          }
+          case "work":
+            if (open !== undefined) yield* guarded(open.held, k, open.tenure)
+            break
+          case "release-during": {
+            if (open === undefined) break
+            count("contender.release-during")
+            const fiber = yield* Effect.forkChild(guarded(open.held, k, open.tenure))
+            yield* sleep(prng.between(0, 0.6 * d))
+            yield* handleRelease
+            yield* Fiber.await(fiber)
+            break
+          }
+          case "think":
+            yield* sleep(prng.between(0, d))
+            break
+        }
+      }
+      if (open !== undefined) history.record({ kind: "release-begin", c, key: k, tenure: open.tenure, how: "close-scope" })
+      yield* Scope.close(scope, Exit.void)
+      closeOpen("handle scope closed")
+      history.record({ kind: "handle-close", c, key: k, handle })
+    })
+
+  /** `LeaderElection.make` in a scope of its own: its `status` polled a few times, then stopped. */
+  const opElection = (key: LeaseKey) =>
+    Effect.gen(function*() {
+      const k = formatKey(key)
+      count("election")
+      const election = history.nextId()
+      history.record({ kind: "acquire-call", c, key: k, attempt: election, op: "election", detail: "", blocking: false })
+      const scope = yield* Scope.make()
+      let current: number | undefined
+      // A term that gets the lease of the previous term (the tenure in progress) is the same tenure.
+      const tenureOf = new Map<Lease.HeldLease, number>()
+      const made = yield* Effect.exit(
+        LeaderElection.make(optionsFor(key), (held) =>
+          Effect.gen(function*() {
+            count("term")
+            const tenure = tenureOf.get(held) ?? (yield* startTenure(held, k, "election", election))
+            tenureOf.set(held, tenure)
+            current = tenure
+            yield* work(held, k, tenure, prng.chance(0.5))
+          })).pipe(Scope.provide(scope))
+      )
+      if (Exit.isSuccess(made)) {
+        const polls = prng.int(1, 6)
+        for (let i = 0; i < polls; i++) {
+          yield* sleep(prng.between(0, 1.5 * d))
+          const status = yield* made.value.status
+          count(`status:${status._tag}`)
+          history.record({
+            kind: "status",
+            c,
+            key: k,
+            election,
+            tag: status._tag,
+            token: status._tag === "Leading" ? status.token : undefined,
+            holder: status._tag === "Following" ? status.holder : undefined
+          })
+        }
+      }
+      if (current !== undefined) history.record({ kind: "release-begin", c, key: k, tenure: current, how: "close-scope" })
+      yield* Scope.close(scope, Exit.void)
+      if (current !== undefined) history.record({ kind: "tenure-close", c, key: k, tenure: current, detail: "election stopped" })
+      history.record({
+        kind: "acquire-done",
+        c,
+        key: k,
+        attempt: election,
+        outcome: current === undefined ? (Exit.isSuccess(made) ? "interrupted" : "failed") : "held",
+        detail: describe(made)
+      })
+    })
+
   const ops: Record<OpChoice, (key: LeaseKey) => Effect.Effect<void, never, Lease.Lease | LeaseStore>> = {
     acquire: opAcquire,
     tryAcquire: opTryAcquire,
     withLease: opWithLease,
-    leader: opLeader
+    leader: opLeader,
+    contender: opContender,
+    election: opElection
   }
 
   return Effect.gen(function*() {
+    const oprng = prng.fork("observer")
+    if (oprng.chance(0.12)) yield* Effect.forkIn(observers(oprng), session)
     while (ctx.base.currentTimeMillisUnsafe() < ctx.stopAt) {
       const key = prng.pick(ctx.keys)
       const op = prng.weighted(plan.opWeights)

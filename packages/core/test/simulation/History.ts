@@ -19,14 +19,14 @@ export interface RecordView {
   readonly durationSeconds: number | undefined
 }
 
-export type OpKind = "acquire" | "tryAcquire" | "withLease" | "leader"
+export type OpKind = "acquire" | "tryAcquire" | "withLease" | "leader" | "contender" | "election"
 
 export type EventBody =
   /** A blocking/one-shot acquisition began (`window` opens: writes naming us are expected). */
   | { readonly kind: "acquire-call"; readonly c: string; readonly key: string; readonly attempt: number; readonly op: OpKind; readonly detail: string; readonly blocking: boolean }
   /** It ended: `held` (a tenure follows), `none` (tryAcquire found it held), `failed`, `interrupted`. */
   | { readonly kind: "acquire-done"; readonly c: string; readonly key: string; readonly attempt: number; readonly outcome: "held" | "none" | "failed" | "interrupted"; readonly detail: string }
-  | { readonly kind: "tenure-start"; readonly c: string; readonly key: string; readonly tenure: number; readonly attempt: number; readonly token: number; readonly via: OpKind }
+  | { readonly kind: "tenure-start"; readonly c: string; readonly key: string; readonly tenure: number; readonly attempt: number; readonly token: number; readonly via: OpKind; readonly handle?: number }
   | { readonly kind: "step"; readonly c: string; readonly key: string; readonly tenure: number; readonly token: number }
   /** The tenure's `lost` effect failed (observed by a fiber awaiting it). */
   | { readonly kind: "lost"; readonly c: string; readonly key: string; readonly tenure: number; readonly reason: string }
@@ -39,6 +39,24 @@ export type EventBody =
   | { readonly kind: "renew-end"; readonly c: string; readonly key: string; readonly tenure: number; readonly ok: boolean; readonly detail: string }
   | { readonly kind: "guard-end"; readonly c: string; readonly key: string; readonly tenure: number; readonly detail: string }
   | { readonly kind: "op"; readonly c: string; readonly detail: string }
+  /** A long-lived contender handle (`Lease.contender`) was made / its scope finished closing. */
+  | { readonly kind: "handle-open"; readonly c: string; readonly key: string; readonly handle: number }
+  | { readonly kind: "handle-close"; readonly c: string; readonly key: string; readonly handle: number }
+  /** An event the handle's `events` stream delivered (`reason`: the loss's reason, for `Lost`). */
+  | { readonly kind: "handle-event"; readonly c: string; readonly key: string; readonly handle: number; readonly tag: string; readonly token: number; readonly reason: string }
+  /** What the handle's `current` answered: the tenure it is (by object identity; `undefined` for
+   * `None`, -1 for a lease this actor never got), its token and its `isHeld`. */
+  | { readonly kind: "current"; readonly c: string; readonly key: string; readonly handle: number; readonly tenure: number | undefined; readonly token: number | undefined; readonly isHeld: boolean | undefined }
+  /** What a `LeaderElection.make` election's `status` answered. */
+  | { readonly kind: "status"; readonly c: string; readonly key: string; readonly election: number; readonly tag: string; readonly token: number | undefined; readonly holder: string | undefined }
+  /** An observer (`Lease.observe`) started / stopped; it runs in contender `c`'s process over a
+   * store of its own, whose calls are recorded as `store`'s. */
+  | { readonly kind: "observer-start"; readonly c: string; readonly key: string; readonly observer: number; readonly store: string }
+  | { readonly kind: "observer-end"; readonly c: string; readonly key: string; readonly observer: number; readonly detail: string }
+  /** Who holds the lease, as the API told it: an observer's inspection (`live`: a holder not
+   * judged expired), a `tryAcquire` answering `HeldByOther`, a `release` without a tenure
+   * answering `HeldByOther` (no token). `holder` is empty when none is named. */
+  | { readonly kind: "report"; readonly c: string; readonly key: string; readonly source: "observer" | "tryAcquire" | "release"; readonly observer: number | undefined; readonly holder: string; readonly token: number | undefined; readonly live: boolean }
   /** A store call as issued by a contender (`holder`: the holder its spec writes, if any). */
   | { readonly kind: "store-call"; readonly c: string; readonly call: number; readonly op: string; readonly key: string; readonly holder: string | undefined; readonly fault: string }
   /** The store applied (or refused) a call: the state after it. */

@@ -64,7 +64,7 @@ export interface ContenderPlan {
   readonly opWeights: ReadonlyArray<readonly [number, OpChoice]>
 }
 
-export type OpChoice = "acquire" | "tryAcquire" | "withLease" | "leader"
+export type OpChoice = "acquire" | "tryAcquire" | "withLease" | "leader" | "contender" | "election"
 
 export type AdminAction = "clear" | "delete" | "set-holder" | "label"
 
@@ -191,8 +191,8 @@ export const draw = (seed: number): Plan => {
     }
     pauses.sort((a, b) => a.at - b.at)
     const opWeights: ReadonlyArray<readonly [number, OpChoice]> = prng.chance(0.2)
-      ? [[1, "acquire"], [1, "tryAcquire"], [1, "withLease"], [4, "leader"]]
-      : [[4, "acquire"], [2, "tryAcquire"], [2, "withLease"], [1, "leader"]]
+      ? [[1, "acquire"], [1, "tryAcquire"], [1, "withLease"], [3, "leader"], [1, "contender"], [1, "election"]]
+      : [[8, "acquire"], [4, "tryAcquire"], [4, "withLease"], [2, "leader"], [4, "contender"], [1, "election"]]
     return {
       id,
       options,

@@ -74,6 +74,22 @@ const schedule = (plan: Plan, options: RunOptions) =>
         faultsOn,
         counts: faultCounts
       })
+      // The contender's observers: a store wrapper of their own (faults from a stream of their own),
+      // in the same process — the same clock and pause gate.
+      const observerStoreName = `${cp.id}.obs`
+      const observerStore = FaultStore.make({
+        contender: observerStoreName,
+        inner: memory,
+        base,
+        gate,
+        history,
+        prng: root.fork(`faults/${observerStoreName}`),
+        // Lagging watches are off for observers (the observer bug RESULTS.md describes);
+        // SIM_OBSERVER_WATCH_LAG=1 turns them on to replay it.
+        profile: { ...cp.profile, lagWatch: process.env["SIM_OBSERVER_WATCH_LAG"] === "1" },
+        faultsOn,
+        counts: faultCounts
+      })
       const sink = Logger.make<unknown, void>(({ logLevel, message }) => {
         const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
         history.record({ kind: "log", c: cp.id, level: logLevel, message: text })
@@ -86,7 +102,9 @@ const schedule = (plan: Plan, options: RunOptions) =>
         session,
         base,
         stopAt: plan.endAt,
-        opCounts
+        opCounts,
+        observerStore,
+        observerStoreName
       }).pipe(
         // Each contender is a process of its own: its own `Lease` service (and memory) over its store.
         Effect.provideServiceEffect(Lease.Lease, Lease.make),

@@ -37,6 +37,24 @@ export const describe = (e: Event): string => {
       return `guard ${e.key} tenure #${e.tenure} → ${e.detail}`
     case "op":
       return e.detail
+    case "handle-open":
+      return `contender handle #${e.handle} ${e.key} made`
+    case "handle-close":
+      return `contender handle #${e.handle} ${e.key} closed`
+    case "handle-event":
+      return `handle #${e.handle} event ${e.tag} token ${e.token}${e.reason === "" ? "" : ` (${e.reason})`}`
+    case "current":
+      return `handle #${e.handle} current → ${e.tenure === undefined ? "none" : `tenure #${e.tenure} token ${e.token} isHeld ${e.isHeld}`}`
+    case "status":
+      return `election #${e.election} ${e.key} status ${e.tag}${e.token === undefined ? "" : ` token ${e.token}`}${e.holder === undefined ? "" : ` holder ${e.holder}`}`
+    case "observer-start":
+      return `observer #${e.observer} ${e.key} started (store calls as ${e.store})`
+    case "observer-end":
+      return `observer #${e.observer} ${e.key} stopped: ${e.detail}`
+    case "report":
+      return `${e.source}${e.observer === undefined ? "" : ` #${e.observer}`} reports ${e.key}: ${e.holder === "" ? "no holder" : `holder ${e.holder}`}${
+        e.token === undefined ? "" : ` token ${e.token}`
+      }${e.live ? "" : " (not live)"}`
     case "store-call":
       return `  → ${e.op} ${e.key}${e.holder === undefined ? "" : ` holder=${e.holder === "" ? "∅" : e.holder}`} [call ${e.call}]${
         e.fault === "-" ? "" : ` FAULT ${e.fault}`

@@ -43,11 +43,11 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "renew-deadline-from-answer",
     description: "a renewal's deadline is measured from its answer instead of its send",
     file: "packages/core/src/internal/tenure.ts",
-    search: `        if (Option.isSome(outcome)) {
-          yield* Ref.update(state, (s) => ({ ...s, last: outcome.value, sentAt, sentWall, lastError: undefined }))`,
-    replace: `        if (Option.isSome(outcome)) {
+    search: `          const { record, sentAt, sentWall } = outcome.value
+          yield* Ref.update(state, (s) => ({ ...s, last: record, sentAt, sentWall, lastError: undefined }))`,
+    replace: `          const { record, sentWall } = outcome.value
           const answeredAt = yield* monotonicMillis
-          yield* Ref.update(state, (s) => ({ ...s, last: outcome.value, sentAt: answeredAt, sentWall, lastError: undefined }))`
+          yield* Ref.update(state, (s) => ({ ...s, last: record, sentAt: answeredAt, sentWall, lastError: undefined }))`
   },
   {
     name: "acquire-deadline-from-answer",
@@ -124,18 +124,18 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "stale-acquisition-handed-out",
     description: "an acquisition answered after its deadline is handed out (hole 3)",
-    file: "packages/core/src/Lease.ts",
+    file: "packages/core/src/internal/contender.ts",
     search: "if (yield* Tenure.isStale(options, attempt)) {",
     replace: "if (false && (yield* Tenure.isStale(options, attempt))) {"
   },
   {
     name: "tenure-in-callers-scope",
     description: "the tenure's scope is not closed when acquire fails: it lives as long as the caller's (hole 4)",
-    file: "packages/core/src/Lease.ts",
-    search: `    const acquired = yield* acquiring(child).pipe(
-      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(child, exit))
-    )`,
-    replace: `    const acquired = yield* acquiring(child)`
+    file: "packages/core/src/internal/contender.ts",
+    search: `        const result = yield* acquiring(tenureScope).pipe(
+          Effect.onExit((exit) => Exit.isSuccess(exit) && isHeld(exit.value) ? Effect.void : Scope.close(tenureScope, exit))
+        )`,
+    replace: `        const result = yield* acquiring(tenureScope)`
   },
   {
     name: "honoured-cap-below-an-hour",
@@ -155,19 +155,51 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "renew-after-release",
     description: "a renewal attempt does not re-check that the tenure has ended (hole 8)",
     file: "packages/core/src/internal/tenure.ts",
-    search: `        const { last, phase } = yield* Ref.get(state)
-        if (phase === "Releasing" || phase === "Released" || (yield* Deferred.isDone(lostSignal))) return`,
-    replace: `        const { last } = yield* Ref.get(state)`
+    search: "        }), ended)",
+    replace: "        }), Effect.succeed(false))"
   },
   {
     name: "trust-silent-watch",
     description: "a waiter trusts a live watch until the holder's expiry, never re-reading (hole 9, and a lagging watch)",
-    file: "packages/core/src/Lease.ts",
+    file: "packages/core/src/internal/waiting.ts",
     search: "Duration.min(outcome.expiresIn, live ? untilRead : options.retryPeriod)",
     replace: "live ? outcome.expiresIn : Duration.min(outcome.expiresIn, options.retryPeriod)",
     andAlso: [{
-      search: "if (Option.isSome(known) && now - lastRead >= renewIntervalMillis) known = Option.none()",
-      replace: "if (Option.isSome(known) && now < 0) known = Option.none()"
+      search: `if (waiting._tag === "Judging" && now - lastRead >= renewIntervalMillis) waiting = reading`,
+      replace: `if (waiting._tag === "Judging" && now < 0) waiting = reading`
+    }]
+  },
+  {
+    name: "observer-trusts-silent-watch",
+    description: "an observer with a live watch never reads again: a silent watch keeps a departed holder reported until its record expires",
+    file: "packages/core/src/internal/observer.ts",
+    search: "const untilRead = Math.max(0, lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod)) -",
+    replace: "const untilRead = Math.max(0, (live ? Number.POSITIVE_INFINITY : lastRead + Duration.toMillis(options.retryPeriod)) -",
+    andAlso: [{
+      search: "const trusted = lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod))",
+      replace: "const trusted = live ? Number.POSITIVE_INFINITY : lastRead + Duration.toMillis(options.retryPeriod)"
+    }]
+  },
+  {
+    name: "election-contender-in-callers-scope",
+    description: "LeaderElection.make makes its contender in the caller's scope: closing it releases the tenure before the election stops, and the election re-enters",
+    file: "packages/core/src/LeaderElection.ts",
+    search: "const self = yield* Lease.contender(options).pipe(Scope.provide(contenderScope))",
+    replace: "const self = yield* Lease.contender(options)"
+  },
+  {
+    name: "release-forgets-ambiguity",
+    description: "a retried release forgets that an earlier release write of the tenure may have landed, and takes the new holder for a loss",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `    const ambiguous = yield* Ref.make(false)
+    /** Writes the release`,
+    replace: `    /** Writes the release`,
+    andAlso: [{
+      search: `    const releaseWrite = Effect.gen(function*() {
+      const once`,
+      replace: `    const releaseWrite = Effect.gen(function*() {
+      const ambiguous = yield* Ref.make(false)
+      const once`
     }]
   },
   {
