@@ -185,12 +185,14 @@ export const make = <A, E, R>(
         yield* Effect.sleep(retryingIn)
       })
     const fiber = yield* terms(self, yield* Scope.Scope, first, whileLeading, setStatus, backoff).pipe(
-      // An election that is over holds nothing: release before reporting `Stopped` (the scope may
-      // live on — a layer — and a stopped election must not keep other replicas from leading).
+      // An election that is over holds nothing: it releases (the scope may live on — a layer — and
+      // a stopped election must not keep other replicas from leading). `Stopped` is reported
+      // first: the status never says `Leading` for a lease whose release has begun (a release
+      // whose answer is lost can take a while); `await` answers once the release is done.
       Effect.onExit((exit) =>
         Effect.andThen(
-          Effect.ignore(self.release),
-          setStatus({ _tag: "Stopped", cause: exit._tag === "Success" ? Cause.empty : exit.cause })
+          setStatus({ _tag: "Stopped", cause: exit._tag === "Success" ? Cause.empty : exit.cause }),
+          Effect.ignore(self.release)
         )
       ),
       Effect.forkScoped

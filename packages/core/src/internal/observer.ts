@@ -14,6 +14,11 @@
  * the lease (its write had landed) — but it may already have released it or lost it to its
  * deadline since.
  *
+ * A watch can lag behind a read (an overloaded server delivers events late, in order): after a
+ * read, states from the watch are not used until the watch has delivered the state that was read
+ * (it caught up) — the backlog before it is older than what was read. Until then the observer
+ * relies on its reads, so the bound above still holds.
+ *
  * Does not guarantee: that every intermediate state is reported (a watch delivers the newest;
  * states in between can be skipped), nor that a holder it reports still holds the lease now.
  */
@@ -27,6 +32,10 @@ import { inspection, judge } from "./attempt.ts"
 import type { Memory } from "./observations.ts"
 import { monotonicMillis } from "./observations.ts"
 import { startableWatch, type Wakeup } from "./waiting.ts"
+
+/** A state's version, for comparing what the watch delivered with what was read. */
+const versionOf = (state: Option.Option<LeaseRecord>): string =>
+  Option.match(state, { onNone: () => "absent", onSome: (record) => `v${record.version ?? ""}` })
 
 /** What identifies a report: a new version, or the same version judged expired. */
 const identity = (report: LeaseInspection): string =>
@@ -51,6 +60,11 @@ export const observe = (
       )
       let state: Option.Option<LeaseRecord> = yield* read
       let lastRead = yield* monotonicMillis
+      /** The version of the last state the watch delivered. */
+      let lastWatched: string | undefined = undefined
+      /** The version of a read the watch has not delivered yet: until it does, the watch lags
+       * behind the read (a backlog), and its states may be older than what was read. */
+      let behind: string | undefined = versionOf(state)
       let live = yield* watch.start
       let reported: string | undefined = undefined
       while (true) {
@@ -70,7 +84,9 @@ export const observe = (
           Effect.timeoutOrElse({ duration: Duration.millis(maxWait), orElse: () => Effect.succeed<Wakeup>({ _tag: "Timer" }) })
         )
         if (wakeup._tag === "Changed") {
-          state = wakeup.state
+          lastWatched = versionOf(wakeup.state)
+          if (behind === undefined) state = wakeup.state
+          else if (lastWatched === behind) behind = undefined
           continue
         }
         if (wakeup._tag === "WatchLost") live = false
@@ -79,6 +95,7 @@ export const observe = (
         if (wakeup._tag === "WatchLost" || (yield* monotonicMillis) >= trusted) {
           lastRead = yield* monotonicMillis
           state = yield* read
+          behind = versionOf(state) === lastWatched ? undefined : versionOf(state)
         }
       }
     })

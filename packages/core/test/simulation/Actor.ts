@@ -494,7 +494,12 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
             if (Exit.isSuccess(exit)) {
               yield* answered(exit.value, attempt)
             } else {
-              closeOpen("disposed of by the handle (it had ended)")
+              // A timeout can end the call while it renews the tenure in progress: that tenure
+              // goes on. Any other tenure it had has ended.
+              const still = yield* self.current
+              if (!(open !== undefined && Option.isSome(still) && still.value === open.held)) {
+                closeOpen("disposed of by the handle (it had ended)")
+              }
               history.record({ kind: "acquire-done", c, key: k, attempt, outcome: "failed", detail: describe(exit) })
             }
             break

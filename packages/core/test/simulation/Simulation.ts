@@ -84,9 +84,9 @@ const schedule = (plan: Plan, options: RunOptions) =>
         gate,
         history,
         prng: root.fork(`faults/${observerStoreName}`),
-        // Lagging watches are off for observers (the observer bug RESULTS.md describes);
-        // SIM_OBSERVER_WATCH_LAG=1 turns them on to replay it.
-        profile: { ...cp.profile, lagWatch: process.env["SIM_OBSERVER_WATCH_LAG"] === "1" },
+        // Observers' watches lag as contenders' do (the observer used to go back in time on a
+        // lagging watch — seed 213, RESULTS.md; fixed: it waits for the watch to catch up).
+        profile: cp.profile,
         faultsOn,
         counts: faultCounts
       })

@@ -132,10 +132,8 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "tenure-in-callers-scope",
     description: "the tenure's scope is not closed when acquire fails: it lives as long as the caller's (hole 4)",
     file: "packages/core/src/internal/contender.ts",
-    search: `        const result = yield* acquiring(tenureScope).pipe(
-          Effect.onExit((exit) => Exit.isSuccess(exit) && isHeld(exit.value) ? Effect.void : Scope.close(tenureScope, exit))
-        )`,
-    replace: `        const result = yield* acquiring(tenureScope)`
+    search: `          Effect.onExit((exit) => Exit.isSuccess(exit) && isHeld(exit.value) ? Effect.void : Scope.close(tenureScope, exit))`,
+    replace: `          Effect.onExit(() => Effect.void)`
   },
   {
     name: "honoured-cap-below-an-hour",
