@@ -32,8 +32,8 @@ export interface Mutant {
   readonly file: string
   readonly search: string
   readonly replace: string
-  /** Further replacements in the same file, for a fault that spans two places. */
-  readonly andAlso?: ReadonlyArray<{ readonly search: string; readonly replace: string }>
+  /** Further replacements, for a fault that spans several places: in the same file, or in `file`. */
+  readonly andAlso?: ReadonlyArray<{ readonly search: string; readonly replace: string; readonly file?: string }>
   /** Default: `"simulator"`. */
   readonly checkedBy?: CheckedBy
 }
@@ -180,10 +180,18 @@ export const mutants: ReadonlyArray<Mutant> = [
   },
   {
     name: "election-contender-in-callers-scope",
-    description: "LeaderElection.make makes its contender in the caller's scope: closing it releases the tenure before the election stops, and the election re-enters",
+    description: "LeaderElection.make makes its contender in the caller's scope, and a term that ends with Relinquished re-enters even while the election's scope closes: closing it releases the tenure before the election stops, and the election re-enters (the three defences removed — the contender in a scope of its own, the closing check, a contender that refuses to acquire once its scope closed — each alone prevents it)",
     file: "packages/core/src/LeaderElection.ts",
     search: "const self = yield* Lease.contender(options).pipe(Scope.provide(contenderScope))",
-    replace: "const self = yield* Lease.contender(options)"
+    replace: "const self = yield* Lease.contender(options)",
+    andAlso: [{
+      search: `      if (electionScope.state._tag === "Closed") return yield* Effect.interrupt`,
+      replace: ``
+    }, {
+      file: "packages/core/src/internal/contender.ts",
+      search: "const ensureOpen = Effect.suspend(() => isClosed(scope) ? Effect.interrupt : Effect.void)",
+      replace: "const ensureOpen = Effect.void"
+    }]
   },
   {
     name: "release-forgets-ambiguity",

@@ -113,7 +113,7 @@ const check = async (mutant: Mutant): Promise<Verdict> => {
   MutantCopy.make(dir)
   const edits = [{ search: mutant.search, replace: mutant.replace }, ...(mutant.andAlso ?? [])]
   const notApplied = edits.reduce<string | undefined>(
-    (failed, edit) => failed ?? MutantCopy.mutate(dir, mutant.file, edit.search, edit.replace),
+    (failed, edit) => failed ?? MutantCopy.mutate(dir, "file" in edit && edit.file !== undefined ? edit.file : mutant.file, edit.search, edit.replace),
     undefined
   )
   if (notApplied !== undefined) {
