@@ -13,18 +13,8 @@ import * as Lease from "../src/Lease.ts"
 import type { LeaseEvent } from "../src/LeaseContender.ts"
 import { LeaseStore } from "../src/LeaseStore.ts"
 import { Probe, read } from "./FaultyStore.ts"
-import { contend, elapsed, key, makeTimeline, opts, settle, withStore } from "./Scene.ts"
+import { contend, contenderIn, elapsed, fine, key, makeTimeline, opts, settle, withStore } from "./Scene.ts"
 
-/** Advances the virtual clock 100 ms at a time. */
-const fine = (seconds: number) => Effect.repeat(TestClock.adjust("100 millis"), { times: Math.round(seconds * 10) - 1 })
-
-/** A contender in a scope of its own, closed by the caller. */
-const contenderIn = (holder: string, extra: Partial<Lease.AcquireOptions> = {}) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const contender = yield* Lease.contender(opts(holder, extra)).pipe(Scope.provide(scope))
-    return { scope, contender }
-  })
 
 describe("review: contender", () => {
   // ---------------------------------------------------------------------------------------------

@@ -8,22 +8,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
-import { TestClock } from "effect/testing"
 import * as LeaderElection from "../src/LeaderElection.ts"
-import * as Lease from "../src/Lease.ts"
 import { Probe, read } from "./FaultyStore.ts"
-import { elapsed, key, makeTimeline, opts, settle, withStore } from "./Scene.ts"
+import { contenderIn, elapsed, fine, key, makeTimeline, opts, settle, withStore } from "./Scene.ts"
 
-/** Advances the virtual clock 100 ms at a time. */
-const fine = (seconds: number) => Effect.repeat(TestClock.adjust("100 millis"), { times: Math.round(seconds * 10) - 1 })
-
-/** A contender in a scope of its own, closed by the caller. */
-const contenderIn = (holder: string, extra: Partial<Lease.AcquireOptions> = {}) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const contender = yield* Lease.contender(opts(holder, extra)).pipe(Scope.provide(scope))
-    return { scope, contender }
-  })
 
 describe("review 2: contender", () => {
   // ---------------------------------------------------------------------------------------------

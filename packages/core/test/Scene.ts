@@ -2,7 +2,7 @@
  * The scene most core tests share: one lease key, a fault-injecting memory store, the virtual
  * clock set to a fixed instant, and contenders forked as fibers that record when they acquired.
  */
-import { Clock, Deferred, Effect, Ref } from "effect"
+import { Clock, Deferred, Effect, Ref, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Lease from "../src/Lease.ts"
 import type { LeaseAcquisitionError } from "../src/LeaseError.ts"
@@ -51,3 +51,14 @@ export const makeTimeline = Effect.gen(function*() {
   const at = (event: string) => Effect.map(Ref.get(events), (e) => e.find(([name]) => name === event)?.[1])
   return { mark, at, all: Ref.get(events) }
 })
+
+/** Advances the virtual clock 100 ms at a time. */
+export const fine = (seconds: number) => Effect.repeat(TestClock.adjust("100 millis"), { times: Math.round(seconds * 10) - 1 })
+
+/** A contender in a scope of its own, closed by the caller. */
+export const contenderIn = (holder: string, extra: Partial<Lease.AcquireOptions> = {}) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const contender = yield* Lease.contender(opts(holder, extra)).pipe(Scope.provide(scope))
+    return { scope, contender }
+  })
