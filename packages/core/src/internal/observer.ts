@@ -95,7 +95,10 @@ export const observe = (
         if (wakeup._tag === "WatchLost" || (yield* monotonicMillis) >= trusted) {
           lastRead = yield* monotonicMillis
           state = yield* read
-          behind = versionOf(state) === lastWatched ? undefined : versionOf(state)
+          // An absent object has no version: an absence the watch delivered earlier may be an
+          // earlier one (deleted, created, deleted again), so a read of an absent object always
+          // waits for the watch to deliver an absence after it.
+          behind = Option.isSome(state) && versionOf(state) === lastWatched ? undefined : versionOf(state)
         }
       }
     })
