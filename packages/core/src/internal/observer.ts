@@ -31,7 +31,7 @@ import { isTransient } from "../LeaseStore.ts"
 import { inspection, judge } from "./attempt.ts"
 import type { Memory } from "./observations.ts"
 import { monotonicMillis } from "./observations.ts"
-import { startableWatch, type Wakeup } from "./waiting.ts"
+import { nextWakeup, startableWatch, type Wakeup } from "./waiting.ts"
 
 /** A state's version, for comparing what the watch delivered with what was read. */
 const versionOf = (state: Option.Option<LeaseRecord>): string =>
@@ -75,14 +75,13 @@ export const observe = (
           reported = id
           yield* Queue.offer(out, report)
         }
-        const untilRead = Math.max(0, lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod)) -
-          (yield* monotonicMillis))
+        // A state is trusted for renewInterval after the last read with a live watch, retryPeriod polling.
+        const trusted = lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod))
+        const untilRead = Math.max(0, trusted - (yield* monotonicMillis))
         const maxWait = judgement._tag === "Held"
           ? Math.min(Duration.toMillis(judgement.expiresIn), untilRead)
           : untilRead
-        const wakeup = yield* Queue.take(wakeups).pipe(
-          Effect.timeoutOrElse({ duration: Duration.millis(maxWait), orElse: () => Effect.succeed<Wakeup>({ _tag: "Timer" }) })
-        )
+        const wakeup = yield* nextWakeup(wakeups, Duration.millis(maxWait))
         if (wakeup._tag === "Changed") {
           lastWatched = versionOf(wakeup.state)
           if (behind === undefined) state = wakeup.state
@@ -91,7 +90,6 @@ export const observe = (
         }
         if (wakeup._tag === "WatchLost") live = false
         // The expiry instant passed (judge again, same state), or the trust window ended: read.
-        const trusted = lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod))
         if (wakeup._tag === "WatchLost" || (yield* monotonicMillis) >= trusted) {
           lastRead = yield* monotonicMillis
           state = yield* read

@@ -56,6 +56,10 @@ type Waiting =
 const reading: Waiting = { _tag: "Reading" }
 const timer: Wakeup = { _tag: "Timer" }
 
+/** The next wake-up, or `Timer` after `maxWait`. Shared with the observer. */
+export const nextWakeup = (wakeups: Queue.Queue<Wakeup>, maxWait: Duration.Duration): Effect.Effect<Wakeup> =>
+  Queue.take(wakeups).pipe(Effect.timeoutOrElse({ duration: maxWait, orElse: () => Effect.succeed(timer) }))
+
 /** The next state of the waiter after a wake-up. */
 const afterWakeup = (wakeup: Wakeup): Waiting => wakeup._tag === "Changed" ? { _tag: "Judging", state: wakeup.state } : reading
 
@@ -75,9 +79,7 @@ export const waitFor = <H>(
     const wakeups = yield* Queue.sliding<Wakeup>(1)
     const watch = yield* startableWatch(store, memory, options, wakeups)
     const renewIntervalMillis = Duration.toMillis(options.renewInterval)
-    /** The next wake-up, or `Timer` after `maxWait`. */
-    const next = (maxWait: Duration.Duration) =>
-      Queue.take(wakeups).pipe(Effect.timeoutOrElse({ duration: maxWait, orElse: () => Effect.succeed(timer) }))
+    const next = (maxWait: Duration.Duration) => nextWakeup(wakeups, maxWait)
 
     let waiting: Waiting = reading
     let races = 0

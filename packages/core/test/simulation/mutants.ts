@@ -171,12 +171,8 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "observer-trusts-silent-watch",
     description: "an observer with a live watch never reads again: a silent watch keeps a departed holder reported until its record expires",
     file: "packages/core/src/internal/observer.ts",
-    search: "const untilRead = Math.max(0, lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod)) -",
-    replace: "const untilRead = Math.max(0, (live ? Number.POSITIVE_INFINITY : lastRead + Duration.toMillis(options.retryPeriod)) -",
-    andAlso: [{
-      search: "const trusted = lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod))",
-      replace: "const trusted = live ? Number.POSITIVE_INFINITY : lastRead + Duration.toMillis(options.retryPeriod)"
-    }]
+    search: "const trusted = lastRead + (live ? renewIntervalMillis : Duration.toMillis(options.retryPeriod))",
+    replace: "const trusted = live ? Number.POSITIVE_INFINITY : lastRead + Duration.toMillis(options.retryPeriod)"
   },
   {
     name: "election-contender-in-callers-scope",
