@@ -10,12 +10,12 @@
  * renewal that long after the previous one completed), and can run the renewal microbenchmarks of
  * figure 6. It exits when stdin ends or on SIGTERM / SIGINT, releasing what it holds first.
  */
-import { CoordinationV1Api } from "@kubernetes/client-node"
-import type { V1Lease } from "@kubernetes/client-node"
 import { Lease, LeaseHolder, LeaseStore } from "@leasekit/core"
 import type { HeldLease, LeaseStoreError } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option } from "effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Fs from "node:fs"
 import * as Http2 from "node:http2"
 import * as Https from "node:https"
@@ -96,7 +96,7 @@ const kubeStore = Layer.effect(
   Effect.gen(function*() {
     return instrumented(yield* LeaseStore.LeaseStore)
   })
-).pipe(Layer.provide(KubernetesLeaseStore.layer), (store) => Layer.provideMerge(Lease.layer, store))
+).pipe(Layer.provide(KubernetesLeaseStore.layer()), (store) => Layer.provideMerge(Lease.layer, store))
 const runtime = ManagedRuntime.make(Layer.mergeAll(kubeStore, logToStderr).pipe(Layer.provideMerge(kubeClient)))
 const memoryRuntime = ManagedRuntime.make(Layer.mergeAll(LeaseStore.layerMemory(), logToStderr))
 
@@ -432,24 +432,31 @@ const microbench = async (cmd: MicrobenchCommand) => {
     ? await runtime.runPromise(Effect.scoped(Effect.flatMap(Lease.acquire(options), renewals)))
     : cmd.target === "raw"
     ? await runtime.runPromise(Effect.gen(function*() {
-      // The same PUT as a renewal, through the same pooled client, awaited in a plain loop.
-      const api: CoordinationV1Api = (yield* KubeClient.KubeClient).coordination
-      let lease: V1Lease = yield* Effect.promise(() =>
-        api.createNamespacedLease({
-          namespace: key.namespace,
-          body: {
-            metadata: { name: key.name },
-            spec: { holderIdentity: holder, leaseDurationSeconds: 3600, leaseTransitions: 0 }
-          }
-        })
+      // The same PUT as a renewal, through the store's HttpClient (`KubeClient.http`), without the
+      // algorithm or the store's policy.
+      const http = (yield* KubeClient.KubeClient).http
+      const send = (method: "POST" | "PUT", path: string, body: unknown) =>
+        HttpClientRequest.make(method)(path, { acceptJson: true }).pipe(
+          HttpClientRequest.bodyJsonUnsafe(body),
+          http.execute,
+          Effect.flatMap((response) => response.json),
+          Effect.scoped,
+          Effect.provideService(HttpClient.TracerDisabledWhen, () => true),
+          Effect.orDie
+        )
+      let lease = (yield* send("POST", `/apis/coordination.k8s.io/v1/namespaces/${key.namespace}/leases`, {
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: { name: key.name, namespace: key.namespace },
+        spec: { holderIdentity: holder, leaseDurationSeconds: 3600, leaseTransitions: 0 }
+      })) as Record<string, unknown>
+      const path = `/apis/coordination.k8s.io/v1/namespaces/${key.namespace}/leases/${key.name}`
+      const step = Effect.map(
+        Effect.suspend(() => send("PUT", path, { ...lease, spec: { ...lease["spec"] as object, renewTime: microTimeNow() } })),
+        (next) => {
+          lease = next as Record<string, unknown>
+        }
       )
-      const step = Effect.promise(async () => {
-        lease = await api.replaceNamespacedLease({
-          name: key.name,
-          namespace: key.namespace,
-          body: { ...lease, spec: { ...lease.spec, renewTime: microTimeNow() as unknown as Date } }
-        })
-      })
       for (let i = 0; i < cmd.warmup; i++) yield* step
       return yield* measure(cmd.iterations, step, cmd.timed)
     }))

@@ -23,7 +23,7 @@ const program = Effect.gen(function*() {
   yield* lease.guard(Effect.sleep("2 seconds"))
 }).pipe(Effect.scoped) // the lease is released here
 
-const Live = KubernetesLeaseStore.layer.pipe(Layer.provideMerge(KubeClient.layerConfig()))
+const Live = KubernetesLeaseStore.layer().pipe(Layer.provideMerge(KubeClient.layerConfig()))
 
 Effect.runPromise(program.pipe(Effect.provide(Live)))
 // #endregion

@@ -40,7 +40,7 @@ const Election = Layer.unwrap(
 )
 
 const App = Election.pipe(
-  Layer.provide(KubernetesLeaseStore.layer),
+  Layer.provide(KubernetesLeaseStore.layer()),
   Layer.provideMerge(KubeClient.layerConfig())
 )
 

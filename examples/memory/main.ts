@@ -3,7 +3,7 @@
  *
  * Two runs of a "nightly report" start at once and contend for one lease; the second waits until
  * the first has released it, then runs with a higher fencing token. The same program runs on a
- * cluster by providing `KubernetesLeaseStore.layer` instead (see ../effect-cluster).
+ * cluster by providing `KubernetesLeaseStore.layer()` instead (see ../effect-cluster).
  *
  * Run: `npm install && node main.ts` (Node >= 22.19 strips the types itself; on Node 20.19+ compile
  * it first with `npx tsc`).

@@ -212,7 +212,7 @@ const main = Effect.gen(function*() {
   }
 }).pipe(
   Effect.provide(
-    KubernetesLeaseStore.layerWith({ requestTimeout: Duration.millis(timing.requestTimeoutMillis) }).pipe(
+    KubernetesLeaseStore.layer({ requestTimeout: Duration.millis(timing.requestTimeoutMillis) }).pipe(
       Layer.provide(KubeClient.layerFromFile(config.kubeconfig))
     )
   )

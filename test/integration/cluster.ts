@@ -29,11 +29,12 @@
  */
 import { KubeClient } from "@leasekit/kubernetes"
 import { ControlPlane, ControlPlaneAssets } from "@leasekit/testing"
-import { Context, Data, Effect, Layer, Option, Schedule, Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option, Schedule, Scope } from "effect"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+// The loader's plain view of a kubeconfig (which CA a cluster entry names), for kubeconfigs of our own.
+import * as Kubeconfig from "../../packages/kubernetes/src/internal/kubeconfig.ts"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Http from "node:http"
-import * as Https from "node:https"
 import * as Os from "node:os"
 import * as Path from "node:path"
 
@@ -167,7 +168,7 @@ export interface LayerOptions {
 
 const managedBy = { "app.kubernetes.io/managed-by": "leasekit-tests" }
 
-type KubeConfig = KubeClient.KubeClientService["kubeConfig"]
+type Client = KubeClient.KubeClientService
 
 const parseJson = (body: string): unknown => {
   try {
@@ -180,44 +181,31 @@ const parseJson = (body: string): unknown => {
 const asRecord = (u: unknown): Record<string, unknown> =>
   typeof u === "object" && u !== null ? u as Record<string, unknown> : {}
 
-/** One request with the credentials and TLS settings of `kubeConfig`, on a fresh connection. */
-const send = (kubeConfig: KubeConfig, server: string, request: ClusterRequest) =>
-  Effect.tryPromise({
-    try: async (signal) => {
-      const body = request.body === undefined
-        ? undefined
-        : typeof request.body === "string"
-        ? request.body
-        : JSON.stringify(request.body)
-      const options: Https.RequestOptions = {
-        method: request.method ?? "GET",
-        headers: {
-          accept: "application/json",
-          ...(body === undefined ? {} : { "content-type": request.contentType ?? "application/json" })
-        }
-      }
-      await kubeConfig.applyToHTTPSOptions(options)
-      const url = new URL(`${server.replace(/\/+$/, "")}${request.path}`)
-      const transport = url.protocol === "http:" ? Http : Https
-      return await new Promise<ClusterResponse>((resolve, reject) => {
-        const req = transport.request(url, { ...options, signal, timeout: 15_000 }, (res) => {
-          let text = ""
-          res.setEncoding("utf8")
-          res.on("data", (chunk: string) => (text += chunk))
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, json: parseJson(text) }))
-          res.on("error", reject)
-        })
-        req.on("timeout", () => req.destroy(new Error("no answer within 15 s")))
-        req.on("error", reject)
-        req.end(body)
-      })
-    },
-    catch: (cause) =>
+/** One request through `client` (its credentials and TLS settings), bounded by 15 s. */
+const send = (client: Client, request: ClusterRequest) => {
+  const base = HttpClientRequest.make((request.method ?? "GET") as "GET")(request.path, { acceptJson: true })
+  const req = request.body === undefined
+    ? base
+    : typeof request.body === "string"
+    ? HttpClientRequest.bodyText(base, request.body, request.contentType ?? "application/json")
+    : HttpClientRequest.bodyJsonUnsafe(base, request.body)
+  return client.http.execute(req).pipe(
+    Effect.flatMap((response) =>
+      Effect.map(response.text, (text): ClusterResponse => ({ status: response.status, body: text, json: parseJson(text) }))
+    ),
+    Effect.scoped,
+    Effect.timeoutOrElse({
+      duration: Duration.seconds(15),
+      orElse: () => Effect.fail(new Error("no answer within 15 s"))
+    }),
+    Effect.mapError((cause) =>
       new ClusterError({
-        detail: `${request.method ?? "GET"} ${server}${request.path} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+        detail: `${request.method ?? "GET"} ${client.server}${request.path} failed: ${cause.message}`,
         cause
       })
-  })
+    )
+  )
+}
 
 const expectStatus = (what: string, response: ClusterResponse, ok: ReadonlyArray<number>) =>
   ok.includes(response.status)
@@ -309,17 +297,24 @@ const scratch = Effect.acquireRelease(
   (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
 )
 
-/** The kubeconfig cluster entry of `kubeConfig`'s current context, for a kubeconfig of our own. */
-const clusterEntry = (kubeConfig: KubeConfig, server: string) => {
-  const current = kubeConfig.getCurrentCluster()
-  const ca = current?.caData ?? (current?.caFile ? Fs.readFileSync(current.caFile).toString("base64") : undefined)
-  return {
-    server,
-    ...(ca === undefined ? {} : { "certificate-authority-data": ca }),
-    ...(current?.skipTLSVerify ? { "insecure-skip-tls-verify": true } : {}),
-    ...(current?.tlsServerName ? { "tls-server-name": current.tlsServerName } : {})
-  }
-}
+/** The kubeconfig cluster entry of `kubeconfig`'s current context, for a kubeconfig of our own. */
+const clusterEntry = (kubeconfig: string) =>
+  Kubeconfig.fromFiles([kubeconfig]).pipe(
+    Effect.mapError((e) => new ClusterError({ detail: e.message, cause: e })),
+    Effect.map((loaded) => {
+      const ca = loaded.tls.ca === undefined
+        ? undefined
+        : loaded.tls.ca._tag === "Data"
+        ? loaded.tls.ca.data.toString("base64")
+        : Fs.readFileSync(loaded.tls.ca.path).toString("base64")
+      return {
+        server: loaded.server,
+        ...(ca === undefined ? {} : { "certificate-authority-data": ca }),
+        ...(loaded.tls.insecureSkipTlsVerify ? { "insecure-skip-tls-verify": true } : {}),
+        ...(loaded.tls.serverName ? { "tls-server-name": loaded.tls.serverName } : {})
+      }
+    })
+  )
 
 /**
  * On an existing cluster: a ServiceAccount with a Role allowing only get/create/update on leases
@@ -327,13 +322,14 @@ const clusterEntry = (kubeConfig: KubeConfig, server: string) => {
  * the authorizer sees the binding.
  */
 const makeRestricted = (
-  kubeConfig: KubeConfig,
-  server: string,
+  client: Client,
+  kubeconfig: string,
   namespace: string,
   dir: string
 ): Effect.Effect<string, ClusterError, Scope.Scope> =>
   Effect.gen(function*() {
-    const admin = (request: ClusterRequest) => send(kubeConfig, server, request)
+    const admin = (request: ClusterRequest) => send(client, request)
+    const cluster = yield* clusterEntry(kubeconfig)
     const name = "leasekit-restricted"
     const post = (what: string, path: string, body: unknown) =>
       admin({ method: "POST", path, body }).pipe(Effect.flatMap((r) => expectStatus(what, r, [201])))
@@ -371,7 +367,7 @@ const makeRestricted = (
         JSON.stringify({
           apiVersion: "v1",
           kind: "Config",
-          clusters: [{ name: "cluster", cluster: clusterEntry(kubeConfig, server) }],
+          clusters: [{ name: "cluster", cluster }],
           users: [{ name, user: { token } }],
           contexts: [{ name, context: { cluster: "cluster", user: name, namespace } }],
           "current-context": name
@@ -383,7 +379,7 @@ const makeRestricted = (
       Effect.mapError((e) => new ClusterError({ detail: `restricted kubeconfig: ${e.message}`, cause: e }))
     )
     // The authorizer learns about new bindings through an informer: wait until it allows updates.
-    yield* send(restricted.kubeConfig, server, {
+    yield* send(restricted, {
       method: "POST",
       path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
       body: {
@@ -403,9 +399,9 @@ const makeRestricted = (
   })
 
 /** Creates a namespace of our own (never adopts an existing one) and deletes it with the scope. */
-const ownNamespace = (kubeConfig: KubeConfig, server: string, namespace: string) =>
+const ownNamespace = (client: Client, namespace: string) =>
   Effect.acquireRelease(
-    send(kubeConfig, server, {
+    send(client, {
       method: "POST",
       path: "/api/v1/namespaces",
       body: { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, labels: managedBy } }
@@ -425,7 +421,7 @@ const ownNamespace = (kubeConfig: KubeConfig, server: string, namespace: string)
       )
     ),
     () =>
-      send(kubeConfig, server, { method: "DELETE", path: `/api/v1/namespaces/${namespace}` }).pipe(
+      send(client, { method: "DELETE", path: `/api/v1/namespaces/${namespace}` }).pipe(
         Effect.flatMap((r) => expectStatus(`delete namespace ${namespace}`, r, [200, 202, 404])),
         Effect.catch((e) => Effect.sync(() => console.warn(`[leasekit tests] ${e.message}`)))
       )
@@ -446,10 +442,10 @@ const external = (options: LayerOptions, kubeconfig: string, variable: string) =
         new ClusterError({ detail: `${variable} names the cluster to test against, but ${e.detail}`, cause: e.cause })
       )
     )
-    yield* ownNamespace(client.kubeConfig, client.server, namespace)
-    yield* ownNamespace(client.kubeConfig, client.server, otherNamespace)
+    yield* ownNamespace(client, namespace)
+    yield* ownNamespace(client, otherNamespace)
     const restricted = options.restricted === true
-      ? Option.some(yield* makeRestricted(client.kubeConfig, client.server, namespace, dir))
+      ? Option.some(yield* makeRestricted(client, kubeconfig, namespace, dir))
       : Option.none<string>()
     const kubectl = yield* findKubectl(Option.none(), true)
     const description = `[leasekit tests] cluster: existing, from ${variable}=${kubeconfig} (context ${client.context}, server ${client.server}); namespaces ${namespace}, ${otherNamespace}; kubectl ${
@@ -469,7 +465,7 @@ const local = (options: LayerOptions, why: string) =>
     const dir = yield* scratch
     const client = yield* loadClient(cp.users.admin.kubeconfig)
     const otherNamespace = options.otherNamespace ?? `${options.namespace}-other`
-    yield* send(client.kubeConfig, client.server, {
+    yield* send(client, {
       method: "POST",
       path: "/api/v1/namespaces",
       body: { apiVersion: "v1", kind: "Namespace", metadata: { name: otherNamespace, labels: managedBy } }
@@ -519,9 +515,9 @@ const serve = (found: Effect.Success<ReturnType<typeof local>>) =>
         request.as === "restricted"
           ? Option.match(restrictedClient, {
             onNone: () => Effect.fail(new ClusterError({ detail: "this Cluster layer was built without `restricted: true`" })),
-            onSome: (c) => send(c.kubeConfig, c.server, request)
+            onSome: (c) => send(c, request)
           })
-          : send(found.client.kubeConfig, found.client.server, request)
+          : send(found.client, request)
     }
     return service
   })

@@ -61,7 +61,7 @@ const roundTrip = <E>(clientLayer: Layer.Layer<KubeClient.KubeClient, E>) =>
     const read = Option.getOrThrow(yield* store.get(key))
     assert.strictEqual(read.version, created.version)
     return client
-  }).pipe(Effect.provide(KubernetesLeaseStore.layer.pipe(Layer.provideMerge(clientLayer))))
+  }).pipe(Effect.provide(KubernetesLeaseStore.layer().pipe(Layer.provideMerge(clientLayer))))
 
 layer(controlPlane, { excludeTestServices: true, timeout: "4 minutes" })("KubeClient on a real API server", (it) => {
   it.effect("layerFromFile: the context's namespace, user and server, TLS verified with the kubeconfig's CA", () =>

@@ -24,7 +24,7 @@ const controlPlane = ControlPlane.layer({ namespace })
 // plane (shared through memoMap). The suites below need its users and faults and always run locally.
 const cluster = Cluster.layer({ namespace, otherNamespace: `${namespace}-other`, controlPlane })
 
-suite("kubernetes", KubernetesLeaseStore.layer.pipe(Layer.provide(Cluster.adminClient), Layer.provide(cluster)), {
+suite("kubernetes", KubernetesLeaseStore.layer().pipe(Layer.provide(Cluster.adminClient), Layer.provide(cluster)), {
   namespace: Cluster.namespaceFor(namespace),
   otherNamespace: Cluster.namespaceFor(`${namespace}-other`),
   prefix: "conformance",

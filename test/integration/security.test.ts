@@ -52,7 +52,7 @@ const writeKubeconfig = (config: KubeconfigJson) => writeFile("kubeconfig", JSON
 
 /** Runs `self` with a store built from the kubeconfig file, in its own scope. */
 const via = <A, E>(file: string, self: Effect.Effect<A, E, LeaseStore.LeaseStore | Scope.Scope>) =>
-  Effect.scoped(self.pipe(Effect.provide(KubernetesLeaseStore.layer.pipe(Layer.provide(KubeClient.layerFromFile(file))))))
+  Effect.scoped(self.pipe(Effect.provide(KubernetesLeaseStore.layer().pipe(Layer.provide(KubeClient.layerFromFile(file))))))
 
 /** A store on its own client (closed with the test's scope). */
 const storeFrom = (file: string) =>
@@ -162,7 +162,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
 
       const context = yield* Effect.flip(
         tryAcquire().pipe(
-          Effect.provide(KubernetesLeaseStore.layer.pipe(
+          Effect.provide(KubernetesLeaseStore.layer().pipe(
             Layer.provide(KubeClient.layerFromFile(cp.users.admin.kubeconfig, { context: "production" }))
           )),
           Effect.scoped

@@ -124,7 +124,7 @@ const program = (config: WorkerConfig) => {
       })))
     ),
     Effect.provide(
-      KubernetesLeaseStore.layer.pipe(Layer.provide(KubeClient.layerFromFile(config.kubeconfig, { context: config.context })))
+      KubernetesLeaseStore.layer().pipe(Layer.provide(KubeClient.layerFromFile(config.kubeconfig, { context: config.context })))
     )
   )
 }

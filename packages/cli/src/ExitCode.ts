@@ -128,6 +128,12 @@ const fromStoreError = (error: LeaseStoreError, problem: string = storeProblem(e
       return fail(codes.noperm, problem, permissionFix)
     case "Unauthorized":
       return fail(codes.noperm, problem, "log in again or fix the credentials of the kubeconfig's user")
+    case "Credentials":
+      return fail(
+        codes.noperm,
+        problem,
+        "run the kubeconfig user's credential plugin yourself (its command is in users[].user.exec) to see why it fails, or log in again"
+      )
     case "Unavailable":
     case "Timeout":
       return fail(codes.unavailable, problem, connectionFix)

@@ -130,7 +130,7 @@ export const kubeClientLayer = (options: GlobalOptions): Layer.Layer<KubeClient.
  * @category layers
  */
 export const storeLayer = (options: GlobalOptions) =>
-  KubernetesLeaseStore.layer.pipe(Layer.provideMerge(kubeClientLayer(options)))
+  KubernetesLeaseStore.layer().pipe(Layer.provideMerge(kubeClientLayer(options)))
 
 /**
  * Runs a command's program against the Kubernetes store `options` describe, with the logger

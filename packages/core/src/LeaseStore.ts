@@ -38,6 +38,8 @@ import { formatKey } from "./LeaseRecord.ts"
  * - `Conflict`: the stored version is not the one the write was made from.
  * - `NotFound`: the object does not exist.
  * - `Forbidden` / `Unauthorized`: the credentials lack a permission / are not accepted.
+ * - `Credentials`: the client could not obtain the credentials to send (a credential plugin
+ *   failed, timed out or answered nothing usable); nothing was sent.
  * - `Invalid`: the store rejected the object as malformed.
  * - `Unavailable`: the store could not be reached or is overloaded (transient, may have applied).
  * - `Timeout`: no answer within the request timeout (transient, may have applied).
@@ -52,6 +54,7 @@ export type LeaseStoreErrorReason =
   | "NotFound"
   | "Forbidden"
   | "Unauthorized"
+  | "Credentials"
   | "Invalid"
   | "Unavailable"
   | "Timeout"

@@ -1,31 +1,36 @@
 /**
- * The Kubernetes client leasekit talks through, as a service with layers that configure it.
+ * The Kubernetes API client leasekit talks through, as a service with layers that configure it.
  *
- * `KubeClient` supplies a configured `@kubernetes/client-node` client: the `KubeConfig`, a
- * `CoordinationV1Api`, and the namespace, context, user and server it resolved to. Layers load it
- * the usual ways — `layerDefault` (client-go's rules: `$KUBECONFIG`, `~/.kube/config`, then the
- * pod's service account), `layerInCluster`, `layerFromFile`, `layerFromString`, and `layerConfig`
- * (from `Config`: `LEASEKIT_KUBECONFIG` / `KUBECONFIG`, `LEASEKIT_CONTEXT`, `LEASEKIT_NAMESPACE`).
+ * `KubeClient` supplies Effect's `HttpClient` for one kubeconfig context — requests are written
+ * relative to the API server (`/apis/coordination.k8s.io/v1/…`), sent authenticated as the
+ * context's user over one pool of keep-alive connections carrying its TLS material — and the
+ * namespace, context, user and server it resolved to. Layers load it the usual ways —
+ * `layerDefault` (client-go's rules: `$KUBECONFIG`, `~/.kube/config`, then the pod's service
+ * account), `layerInCluster`, `layerFromFile`, `layerFromString`, and `layerConfig` (from `Config`:
+ * `LEASEKIT_KUBECONFIG` / `KUBECONFIG`, `LEASEKIT_CONTEXT`, `LEASEKIT_NAMESPACE`).
  *
  * Guarantees: a configuration that cannot work fails the layer with a `KubeConfigError` whose
  * message names the problem and the fix — never a silent fallback to `localhost:8080`; errors and
- * logs never contain bearer tokens or keys; TLS verification stays on unless the kubeconfig sets
- * `insecure-skip-tls-verify`; bearer tokens from files (`users[].user.tokenFile`, the in-cluster
- * service-account token) are re-read every minute and on `reloadCredentials`, so rotated tokens
- * keep working; one pool of keep-alive connections serves all requests but watches, one HTTP/2
- * connection serves the watches, and both are closed with the layer.
+ * logs never contain bearer tokens, keys, credential-plugin output or credentials inside URLs; TLS
+ * verification stays on unless the kubeconfig sets `insecure-skip-tls-verify` (and never together
+ * with a CA); bearer tokens from files (`users[].user.tokenFile`, the in-cluster service-account
+ * token) are re-read every minute, and a 401 makes the client re-read token and certificate files
+ * and re-run an `exec` plugin, then retry once, so rotated credentials keep working; `exec`
+ * plugins are bounded (timeout, one run shared by concurrent requests, cached until the
+ * credential expires, stdin closed unless the kubeconfig allows prompting); answers are read up
+ * to a size limit. The connections (and a running plugin) close with the layer.
  *
  * Does not: check that the server is reachable or that the credentials are accepted — the first
- * request does (a lock client should start even while the API server is briefly away).
+ * request does (a lock client should start even while the API server is briefly away); time
+ * requests out or retry them (the lease store has its own policy).
  *
  * @since 0.1.0
  */
-import { CoordinationV1Api } from "@kubernetes/client-node"
-import type { KubeConfig } from "@kubernetes/client-node"
 import { Config, Context, Effect, Layer, Option } from "effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as NodePath from "node:path"
 import * as Internal from "./internal/kubeconfig.ts"
-import * as RestClient from "./internal/restClient.ts"
+import * as Transport from "./internal/transport.ts"
 
 export {
   /**
@@ -45,49 +50,32 @@ export {
 } from "./internal/kubeconfig.ts"
 
 /**
- * JSON requests to the API server over pooled keep-alive connections, authenticated as the
- * kubeconfig's user: what `KubernetesLeaseStore` sends all but its watches through.
- *
- * @since 0.1.0
- * @category models
- */
-export interface KubeRestClient extends RestClient.RestClient {}
-
-/**
- * The HTTP methods `KubeRestClient.request` sends.
- *
- * @since 0.1.0
- * @category models
- */
-export type KubeRestMethod = RestClient.Method
-
-/**
  * A configured Kubernetes client.
  *
  * @since 0.1.0
  * @category models
  */
 export interface KubeClientService {
-  /** The client configuration (credentials, TLS, the selected context). */
-  readonly kubeConfig: KubeConfig
-  /** The generated `coordination.k8s.io/v1` API of `@kubernetes/client-node`, for callers of their own. */
-  readonly coordination: CoordinationV1Api
-  /** Requests on leasekit's own connection pool (at most 100 connections). */
-  readonly rest: KubeRestClient
+  /**
+   * Requests to the API server: URLs are paths below the server URL (`/api/v1/namespaces`),
+   * authenticated as the context's user, on one pool of at most 100 keep-alive connections. An
+   * answer of 401 is retried once after the credentials were refreshed, when they changed.
+   */
+  readonly http: HttpClient.HttpClient
   /** The namespace to use when a caller names none: the option, the context's, or `"default"`. */
   readonly namespace: string
   /** The kubeconfig context in use (`"in-cluster"` in a pod). */
   readonly context: string
   /** The kubeconfig user name, for messages (`"(anonymous)"` when the context names none). */
   readonly user: string
-  /** The API server URL. */
+  /** The API server URL (credentials inside it removed). */
   readonly server: string
   /** Where the configuration came from (a file path, `"(kubeconfig string)"`, `"(in-cluster)"`). */
   readonly source: string
   /**
-   * Re-reads the current user's bearer-token file and TLS material (client certificate files).
-   * Succeeds with `true` when something changed (a request rejected with 401 is then worth one
-   * retry), `false` when nothing did.
+   * Re-reads the user's token and certificate files and re-runs its `exec` plugin. Succeeds with
+   * `true` when something changed (a request rejected with 401 is then worth one retry), `false`
+   * when nothing did (or the plugin failed).
    */
   readonly reloadCredentials: Effect.Effect<boolean>
 }
@@ -115,35 +103,27 @@ export interface KubeClientOptions {
 
 const build = (load: Effect.Effect<Internal.Loaded, Internal.KubeConfigError>) =>
   Effect.gen(function*() {
-    const loaded = yield* Effect.acquireRelease(load, (l) => Effect.promise(() => l.kubeConfig.close()))
-    const kubeConfig = loaded.kubeConfig
-    const rest = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () => RestClient.make(kubeConfig, loaded.server, { maxSockets: 100 }),
-        catch: (cause) =>
-          new Internal.KubeConfigError({
-            reason: "Invalid",
-            source: loaded.source,
-            detail: `cluster of context "${loaded.context}": ${cause instanceof Error ? cause.message : String(cause)}`,
-            cause
-          })
-      }),
-      (r) => Effect.sync(r.close)
+    const loaded = yield* load
+    for (const warning of loaded.warnings) yield* Effect.logWarning(`kubeconfig ${loaded.source}: ${warning}`)
+    const transport = yield* Transport.make(loaded).pipe(
+      Effect.mapError((error) =>
+        new Internal.KubeConfigError({
+          reason: "NoCredentials",
+          source: loaded.source,
+          detail: error.detail,
+          cause: error
+        })
+      ),
+      Effect.provide(Transport.spawnerLayer)
     )
     return KubeClient.of({
-      kubeConfig,
-      coordination: kubeConfig.makeApiClient(CoordinationV1Api),
-      rest,
+      http: transport.http,
       namespace: loaded.namespace,
       context: loaded.context,
       user: loaded.user,
       server: loaded.server,
       source: loaded.source,
-      reloadCredentials: Effect.promise(async () => {
-        const token = await kubeConfig.reloadCredentials()
-        const tls = rest.reload()
-        return token || tls
-      })
+      reloadCredentials: transport.reloadCredentials
     })
   })
 

@@ -14,14 +14,16 @@
  * `renewTime` as MicroTime with six fractional digits, `leaseTransitions`), so leasekit and
  * client-go leader electors share a lease.
  *
- * Requests go out on the client's own keep-alive connection pool (`KubeClient.rest`, plain JSON over
- * `node:https`) — a renewal costs one small PUT and little more; watches use client-node's `Watch`.
+ * Requests go out on `KubeClient.http` (Effect's `HttpClient` on the client's keep-alive connection
+ * pool) — a renewal costs one small PUT and little more; a watch is a streamed `GET` on the same
+ * client (`internal/leaseWatch.ts`).
  *
  * Guarantees: every request is bounded by `requestTimeout` (then `Timeout`) and is aborted when
  * interrupted; at most `maxRequestsInFlight` requests are in flight at once (overload queues
- * inside the store instead of piling up on the API server); a 401 is retried once after
- * re-reading the user's token file and certificates (rotated service-account tokens keep
- * working); transport types never leave this package — failures are `LeaseStoreError`s keeping
+ * inside the store instead of piling up on the API server); a 401 is retried once by the client
+ * after it refreshed the user's credentials (rotated service-account tokens keep working); an
+ * answer that is not a well-formed Lease fails with `Invalid`, naming the field; transport types
+ * never leave this package — failures are `LeaseStoreError`s keeping
  * the original as `cause`; a 403 names the missing RBAC rule; a lease is absent (`get` → `None`)
  * only when a Kubernetes API server answered 404 with a `Status` — any other 404 (a server that is
  * not a Kubernetes API server) fails with `Unsupported`, naming the server. A watch that is forbidden fails with `Forbidden` (the algorithm then polls); one that
@@ -47,14 +49,16 @@
  *
  * @since 0.1.0
  */
-import { Watch } from "@kubernetes/client-node"
 import { Lease, LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
-import { Clock, Duration, Effect, Layer, Option, Queue, Semaphore, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Semaphore, Stream } from "effect"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import { KubeClient, type KubeClientService } from "./KubeClient.ts"
 import * as ApiError from "./internal/apiError.ts"
+import * as ApiRequest from "./internal/apiRequest.ts"
 import * as LeaseObject from "./internal/leaseObject.ts"
-import type { Method } from "./internal/restClient.ts"
+import * as LeaseWatch from "./internal/leaseWatch.ts"
 
 type LeaseKey = LeaseRecord.LeaseKey
 type Record_ = LeaseRecord.LeaseRecord
@@ -72,8 +76,7 @@ export interface Options {
   readonly requestTimeout?: Duration.Input
   /**
    * How long the server keeps one watch connection open before the store resumes it (from the
-   * last resourceVersion). Must stay below 30 s: the client library drops a watch connection
-   * that is silent for 30 s. Default 25 seconds.
+   * last resourceVersion). Default 25 seconds (at least 1 s, at most an hour).
    */
   readonly watchReconnect?: Duration.Input
   /** Page size of `list`. Default 500. */
@@ -105,19 +108,8 @@ const withQuery = (path: string, query: Record<string, string | number | undefin
 
 type State = Option.Option<Record_>
 
-const statusCodeOf = (error: unknown): number | undefined =>
-  typeof error === "object" && error !== null && "statusCode" in error && typeof error.statusCode === "number"
-    ? error.statusCode
-    : undefined
-
-const sameState = (a: State, b: State): boolean =>
-  Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) && a.value.version === b.value.version
-
-/** How one watch connection ended. */
-type WatchEnd =
-  | { readonly _tag: "Ended"; readonly events: number }
-  | { readonly _tag: "Gone" }
-  | { readonly _tag: "Failed"; readonly cause: unknown; readonly status?: ApiError.Status; readonly events: number }
+/** The longest watch line (one event) the store reads: a Lease event is a few KiB. */
+const maxWatchLineBytes = 1024 * 1024
 
 /**
  * Builds the store on a `KubeClient`.
@@ -129,11 +121,10 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
   const defaultRequestTimeout = Duration.fromInputUnsafe(options.requestTimeout ?? "5 seconds")
   const watchReconnectSeconds = Math.max(
     1,
-    Math.min(29, Math.floor(Duration.toSeconds(Duration.fromInputUnsafe(options.watchReconnect ?? "25 seconds"))))
+    Math.min(3600, Math.floor(Duration.toSeconds(Duration.fromInputUnsafe(options.watchReconnect ?? "25 seconds"))))
   )
   const pageSize = options.listPageSize ?? 500
-  const inFlight = Semaphore.withPermit(Semaphore.makeUnsafe(Math.max(1, options.maxRequestsInFlight ?? 100)))
-  const rest = client.rest
+  const inFlight = Semaphore.makeUnsafe(Math.max(1, options.maxRequestsInFlight ?? 100))
 
   // The object each record handed out was made from, by the record's identity (shared by every
   // `withRequestTimeout` view): an update starts from it, so fields leasekit does not model survive.
@@ -164,55 +155,19 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
       reloaded
     })
 
-    /** One API request: bounded, abortable, errors mapped, a 401 retried once after a token reload. */
+    const policy: ApiRequest.Policy = { requestTimeout, inFlight }
+
+    /** One API request under the store's policy, errors mapped. */
     const request = (
       operation: LeaseStoreOperation,
       verb: string,
       key: LeaseKey | undefined,
       namespace: string | undefined,
-      method: Method,
+      method: ApiRequest.Method,
       path: string,
       body?: unknown
-    ): Effect.Effect<unknown, LeaseStoreError> => {
-      const once = (reloaded: boolean) =>
-        Effect.tryPromise({
-          try: (signal) => rest.request(method, path, body, signal),
-          catch: (cause) => ApiError.fromCause(contextFor(operation, verb, key, namespace, reloaded), cause)
-        }).pipe(
-          // Waiting for a turn counts against the timeout: a request that times out while queued
-          // never opened a connection.
-          inFlight,
-          Effect.timeoutOrElse({
-            duration: requestTimeout,
-            orElse: () =>
-              Effect.fail(
-                new LeaseStore.LeaseStoreError({
-                  operation,
-                  key,
-                  reason: "Timeout",
-                  detail: `no answer from the API server at ${client.server} within ${
-                    Duration.format(requestTimeout)
-                  } (the request may still have been applied)`
-                })
-              )
-          })
-        )
-      // Reads are idempotent: one immediate retry when a pooled connection was reset under them.
-      const read = method === "GET"
-      return once(false).pipe(
-        Effect.catchIf(
-          (error) => read && ApiError.isConnectionReset(error),
-          () => once(false)
-        ),
-        Effect.catchIf(
-          (error) => error.reason === "Unauthorized",
-          (error) =>
-            client.reloadCredentials.pipe(
-              Effect.flatMap((changed) => changed ? once(true) : Effect.fail(error))
-            )
-        )
-      )
-    }
+    ): Effect.Effect<unknown, LeaseStoreError> =>
+      ApiRequest.json(client, policy, contextFor(operation, verb, key, namespace), ApiRequest.request(method, path, body))
 
     const get = (key: LeaseKey): Effect.Effect<State, LeaseStoreError> =>
       request("get", "get", key, key.namespace, "GET", leasePath(key)).pipe(
@@ -300,134 +255,100 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
         })
       )
 
-    /** One watch connection from `resourceVersion`, feeding `onEvent` until it ends. */
-    const watchOnce = (
-      key: LeaseKey,
-      resourceVersion: string,
-      onEvent: (type: string, object: unknown) => "continue" | "gone" | ApiError.Status
-    ) =>
-      Effect.callback<WatchEnd>((resume) => {
-        let controller: AbortController | undefined
-        let interrupted = false
-        let events = 0
-        let ending: WatchEnd | undefined
-        const watch = new Watch(client.kubeConfig)
-        watch.watch(
-          leasesPath(key.namespace),
-          {
-            fieldSelector: `metadata.name=${key.name}`,
-            resourceVersion,
-            allowWatchBookmarks: true,
-            timeoutSeconds: watchReconnectSeconds
-          },
-          (type, object) => {
-            if (ending !== undefined) return
-            events++
-            const next = onEvent(type, object)
-            if (next === "continue") return
-            ending = next === "gone" ? { _tag: "Gone" } : { _tag: "Failed", cause: next, status: next, events }
-            controller?.abort()
-          },
-          (error: unknown) => {
-            if (ending !== undefined) return resume(Effect.succeed(ending))
-            if (error === null || error === undefined) return resume(Effect.succeed({ _tag: "Ended", events }))
-            const isTimeout = error instanceof Error && error.name === "TimeoutError" && events > 0
-            resume(Effect.succeed(isTimeout ? { _tag: "Ended", events } : { _tag: "Failed", cause: error, events }))
-          }
-        ).then(
-          (c) => {
-            controller = c
-            if (interrupted || ending !== undefined) c.abort()
-          },
-          (error: unknown) => resume(Effect.succeed({ _tag: "Failed", cause: error, events }))
-        )
-        return Effect.sync(() => {
-          interrupted = true
-          controller?.abort()
-        })
+    const watch = (key: LeaseKey): Stream.Stream<State, LeaseStoreError> => {
+      const ctx = contextFor("watch", "watch", key, key.namespace)
+      return LeaseWatch.watch({
+        list: listOne(key),
+        open: (resourceVersion) =>
+          client.http.execute(
+            ApiRequest.request(
+              "GET",
+              withQuery(leasesPath(key.namespace), {
+                watch: "true",
+                fieldSelector: `metadata.name=${key.name}`,
+                resourceVersion,
+                allowWatchBookmarks: "true",
+                timeoutSeconds: watchReconnectSeconds
+              })
+            )
+          ).pipe(
+            Effect.mapError((error) => ApiRequest.fromClientError(ctx, error)),
+            // The answer's headers come within the request timeout; the body streams for longer.
+            Effect.timeoutOrElse({
+              duration: requestTimeout,
+              orElse: () =>
+                Effect.fail(
+                  new LeaseStore.LeaseStoreError({
+                    operation: "watch",
+                    key,
+                    reason: "Timeout",
+                    detail: `the API server at ${client.server} did not answer a watch within ${
+                      Duration.format(requestTimeout)
+                    }`
+                  })
+                )
+            }),
+            Effect.flatMap((response): Effect.Effect<HttpClientResponse.HttpClientResponse, LeaseStoreError | LeaseWatch.Gone> =>
+              response.status >= 200 && response.status < 300
+                ? Effect.succeed(response)
+                : response.status === 410
+                ? Effect.fail(new LeaseWatch.Gone())
+                : Effect.flatMap(ApiRequest.fromResponse(ctx, response), Effect.fail)
+            ),
+            Effect.provideService(HttpClient.TracerDisabledWhen, () => true)
+          ),
+        decode: (line) => decodeEvent(ctx, key, line),
+        readFailure: (error) => ApiRequest.fromClientError(ctx, error),
+        overflow: (limit) =>
+          new LeaseStore.LeaseStoreError({
+            operation: "watch",
+            key,
+            reason: "Invalid",
+            detail: `the API server at ${client.server} sent a watch event larger than ${limit} bytes; it is not a Lease event leasekit can use`
+          }),
+        reloadCredentials: client.reloadCredentials,
+        connectionBound: Duration.sum(Duration.seconds(watchReconnectSeconds), requestTimeout),
+        maxLineBytes: maxWatchLineBytes
       })
+    }
 
-    const watch = (key: LeaseKey): Stream.Stream<State, LeaseStoreError> =>
-      Stream.callback<State, LeaseStoreError>((queue) =>
-        Effect.gen(function*() {
-          let last: State | undefined
-          const emit = (state: State) => {
-            if (last !== undefined && sameState(last, state)) return
-            last = state
-            Queue.offerUnsafe(queue, state)
-          }
-          const relist = Effect.gen(function*() {
-            const { resourceVersion, state } = yield* listOne(key)
-            emit(state)
-            return resourceVersion
+    /** One line of a watch body as an event. */
+    const decodeEvent = (ctx: ApiError.RequestContext, key: LeaseKey, line: string): LeaseWatch.Event => {
+      let value: unknown
+      try {
+        value = JSON.parse(line)
+      } catch (cause) {
+        return {
+          _tag: "Error",
+          error: new LeaseStore.LeaseStoreError({
+            operation: "watch",
+            key,
+            reason: "Invalid",
+            detail: `the API server at ${client.server} sent a watch event that is not JSON`,
+            cause
           })
-
-          let resourceVersion = yield* relist
-          let failures = 0
-          let reloaded = false
-          while (true) {
-            const startedAt = yield* Clock.currentTimeMillis
-            const end = yield* watchOnce(key, resourceVersion, (type, object) => {
-              switch (type) {
-                case "ADDED":
-                case "MODIFIED": {
-                  resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
-                  emit(Option.some(recordOf(object, key)))
-                  return "continue"
-                }
-                case "DELETED": {
-                  resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
-                  emit(Option.none())
-                  return "continue"
-                }
-                case "BOOKMARK": {
-                  resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
-                  return "continue"
-                }
-                case "ERROR": {
-                  const status = ApiError.parseStatus(object)
-                  return status.code === 410 ? "gone" : status
-                }
-                default:
-                  return "continue"
-              }
-            })
-            switch (end._tag) {
-              case "Ended":
-                failures = 0
-                // A server that ends watches at once must not make this a busy loop.
-                if (end.events === 0 && (yield* Clock.currentTimeMillis) - startedAt < 1000) yield* Effect.sleep("1 second")
-                break
-              case "Gone":
-                failures = 0
-                resourceVersion = yield* relist
-                break
-              case "Failed": {
-                const code = end.status?.code ?? statusCodeOf(end.cause)
-                if (code === 410) {
-                  failures = 0
-                  resourceVersion = yield* relist
-                  break
-                }
-                const ctx = contextFor("watch", "watch", key, key.namespace, reloaded)
-                const error = end.status?.code === undefined
-                  ? ApiError.fromCause(ctx, end.cause)
-                  : ApiError.fromStatus(ctx, end.status.code, end.status, end.cause)
-                if (error.reason === "Unauthorized" && !reloaded && (yield* client.reloadCredentials)) {
-                  reloaded = true
-                  break
-                }
-                if (error.reason !== "Unavailable" && error.reason !== "Timeout") return yield* Effect.fail(error)
-                failures = end.events > 0 ? 1 : failures + 1
-                if (failures > 3) return yield* Effect.fail(error)
-                yield* Effect.sleep(Duration.millis(200 * 2 ** failures))
-                break
-              }
-            }
-            if (end._tag !== "Failed") reloaded = false
-          }
-        })
-      )
+        }
+      }
+      const type = typeof value === "object" && value !== null && "type" in value ? value.type : undefined
+      const object = typeof value === "object" && value !== null && "object" in value ? value.object : undefined
+      switch (type) {
+        case "ADDED":
+        case "MODIFIED":
+          return { _tag: "Upsert", record: recordOf(object, key), resourceVersion: LeaseObject.resourceVersionOf(object) }
+        case "DELETED":
+          return { _tag: "Deleted", resourceVersion: LeaseObject.resourceVersionOf(object) }
+        case "BOOKMARK":
+          return { _tag: "Bookmark", resourceVersion: LeaseObject.resourceVersionOf(object) }
+        case "ERROR": {
+          const status = ApiError.parseStatus(object)
+          return status.code === 410
+            ? { _tag: "Gone" }
+            : { _tag: "Error", error: ApiError.fromStatus(ctx, status.code ?? 500, status, object) }
+        }
+        default:
+          return { _tag: "Bookmark", resourceVersion: "" }
+      }
+    }
 
     return LeaseStore.LeaseStore.of({ get, list, create, update, remove, watch, withRequestTimeout: build })
   }
@@ -436,13 +357,12 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
 }
 
 /**
- * The Kubernetes store with options, on the `KubeClient` in context, with the `Lease` service
- * over it.
+ * The Kubernetes store, on the `KubeClient` in context, with the `Lease` service over it.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerWith = (options: Options): Layer.Layer<LeaseStore.LeaseStore | Lease.Lease, never, KubeClient> =>
+export const layer = (options: Options = {}): Layer.Layer<LeaseStore.LeaseStore | Lease.Lease, never, KubeClient> =>
   Layer.provideMerge(
     Lease.layer,
     Layer.effect(
@@ -452,11 +372,3 @@ export const layerWith = (options: Options): Layer.Layer<LeaseStore.LeaseStore |
       })
     )
   )
-
-/**
- * The Kubernetes store, on the `KubeClient` in context, with the `Lease` service over it.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer: Layer.Layer<LeaseStore.LeaseStore | Lease.Lease, never, KubeClient> = layerWith({})

@@ -15,7 +15,7 @@
  * )
  *
  * program.pipe(
- *   Effect.provide(KubernetesLeaseStore.layer),
+ *   Effect.provide(KubernetesLeaseStore.layer()),
  *   Effect.provide(KubeClient.layerDefault())
  * )
  * ```

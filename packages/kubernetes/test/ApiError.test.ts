@@ -3,8 +3,11 @@
  * that a 404 counts as "the lease does not exist" only when a Kubernetes API server said so.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as ApiError from "../src/internal/apiError.ts"
-import { RestStatusError } from "../src/internal/restClient.ts"
+import * as ApiRequest from "../src/internal/apiRequest.ts"
 
 const ctx: ApiError.RequestContext = {
   operation: "get",
@@ -16,8 +19,15 @@ const ctx: ApiError.RequestContext = {
   server: "https://10.0.0.1:6443"
 }
 
+/** The error for an answer with `status` and `body`, as the store reads it. */
 const answer = (status: number, body: string) =>
-  ApiError.fromCause(ctx, new RestStatusError("GET", "/apis/coordination.k8s.io/v1/namespaces/jobs/leases/nightly", status, body))
+  ApiRequest.fromResponse(
+    ctx,
+    HttpClientResponse.fromWeb(
+      HttpClientRequest.get("/apis/coordination.k8s.io/v1/namespaces/jobs/leases/nightly"),
+      new Response(body, { status })
+    )
+  )
 
 const leaseNotFound = JSON.stringify({
   kind: "Status",
@@ -31,39 +41,42 @@ const leaseNotFound = JSON.stringify({
 })
 
 describe("ApiError", () => {
-  it("a 404 Status from a Kubernetes API server means the lease does not exist", () => {
-    const error = answer(404, leaseNotFound)
-    assert.strictEqual(error.reason, "NotFound")
-    assert.include(error.detail, "the lease does not exist")
-  })
+  it.effect("a 404 Status from a Kubernetes API server means the lease does not exist", () =>
+    Effect.gen(function*() {
+      const error = yield* answer(404, leaseNotFound)
+      assert.strictEqual(error.reason, "NotFound")
+      assert.include(error.detail, "the lease does not exist")
+    }))
 
-  it("a 404 whose body is not a Kubernetes Status is not 'absent': the server is named as not a Kubernetes API server", () => {
-    for (
-      const body of [
-        "404 page not found\n",
-        "<html><head><title>404 Not Found</title></head><body>nginx</body></html>",
-        JSON.stringify({ error: "not found", code: 404 }),
-        JSON.stringify({ kind: "Lease", code: 404 }),
-        "[]",
-        ""
-      ]
-    ) {
-      const error = answer(404, body)
-      assert.strictEqual(error.reason, "Unsupported", body)
-      assert.include(error.detail, "the server at https://10.0.0.1:6443 is not a Kubernetes API server", body)
-      assert.include(error.detail, "check the server URL", body)
-      assert.notInclude(error.detail, "\n", "one line, whatever the body holds")
-    }
-    assert.include(answer(404, "404 page not found\n").detail, "answered 404 with \"404 page not found\"")
-    assert.include(answer(404, "").detail, "with an empty body")
-    assert.include(answer(404, "x".repeat(500)).detail, `"${"x".repeat(80)}…"`, "a long body is cut")
-  })
+  it.effect("a 404 whose body is not a Kubernetes Status is not 'absent': the server is named as not a Kubernetes API server", () =>
+    Effect.gen(function*() {
+      for (
+        const body of [
+          "404 page not found\n",
+          "<html><head><title>404 Not Found</title></head><body>nginx</body></html>",
+          JSON.stringify({ error: "not found", code: 404 }),
+          JSON.stringify({ kind: "Lease", code: 404 }),
+          "[]",
+          ""
+        ]
+      ) {
+        const error = yield* answer(404, body)
+        assert.strictEqual(error.reason, "Unsupported", body)
+        assert.include(error.detail, "the server at https://10.0.0.1:6443 is not a Kubernetes API server", body)
+        assert.include(error.detail, "check the server URL", body)
+        assert.notInclude(error.detail, "\n", "one line, whatever the body holds")
+      }
+      assert.include((yield* answer(404, "404 page not found\n")).detail, "answered 404 with \"404 page not found\"")
+      assert.include((yield* answer(404, "")).detail, "with an empty body")
+      assert.include((yield* answer(404, "x".repeat(500))).detail, `"${"x".repeat(80)}…"`, "a long body is cut")
+    }))
 
-  it("other statuses keep their mapping, with or without a Status body", () => {
-    assert.strictEqual(answer(403, JSON.stringify({ kind: "Status", code: 403, reason: "Forbidden" })).reason, "Forbidden")
-    assert.strictEqual(answer(503, "<html>Service Unavailable</html>").reason, "Unavailable")
-    assert.strictEqual(answer(409, JSON.stringify({ kind: "Status", code: 409, reason: "Conflict" })).reason, "Conflict")
-  })
+  it.effect("other statuses keep their mapping, with or without a Status body", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* answer(403, JSON.stringify({ kind: "Status", code: 403, reason: "Forbidden" }))).reason, "Forbidden")
+      assert.strictEqual((yield* answer(503, "<html>Service Unavailable</html>")).reason, "Unavailable")
+      assert.strictEqual((yield* answer(409, JSON.stringify({ kind: "Status", code: 409, reason: "Conflict" }))).reason, "Conflict")
+    }))
 
   it("isStatusObject accepts exactly JSON objects of kind Status", () => {
     assert.isTrue(ApiError.isStatusObject(leaseNotFound))

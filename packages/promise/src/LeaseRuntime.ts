@@ -53,7 +53,7 @@ export const layerKubernetes = (
   const client = options.kubeconfig === undefined || options.kubeconfig === ""
     ? KubeClient.layerDefault(select)
     : KubeClient.layerFromFile(options.kubeconfig, select)
-  return KubernetesLeaseStore.layer.pipe(Layer.provide(client))
+  return KubernetesLeaseStore.layer().pipe(Layer.provide(client))
 }
 
 /**

@@ -15,7 +15,7 @@ export const once: Effect.Effect<Option.Option<number>, unknown, LeaseStore.Leas
 )
 
 export const onMemory = once.pipe(Effect.provide(LeaseStore.layerMemory()))
-export const Live: Layer.Layer<LeaseStore.LeaseStore | KubeClient.KubeClient, unknown> = KubernetesLeaseStore.layer.pipe(
+export const Live: Layer.Layer<LeaseStore.LeaseStore | KubeClient.KubeClient, unknown> = KubernetesLeaseStore.layer().pipe(
   Layer.provideMerge(KubeClient.layerDefault())
 )
 export const onCluster = once.pipe(Effect.provide(Live))
@@ -46,4 +46,4 @@ export const missingName = Lease.acquire({ namespace: "jobs" })
 // @ts-expect-error the Promise API's options need a namespace
 export const missingNamespace = new IntervalLease({ leaseName: "x" })
 // @ts-expect-error the store layer needs a KubeClient
-export const unprovided: Layer.Layer<LeaseStore.LeaseStore> = KubernetesLeaseStore.layer
+export const unprovided: Layer.Layer<LeaseStore.LeaseStore> = KubernetesLeaseStore.layer()

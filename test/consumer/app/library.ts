@@ -10,6 +10,6 @@ export const record = Effect.flatMap(LeaseStore.LeaseStore, (store) => store.get
   Effect.map(Option.getOrUndefined)
 )
 export const inspect = Lease.inspect({ namespace: "jobs", name: "x" })
-export const storeLayer = KubernetesLeaseStore.layer
+export const storeLayer = KubernetesLeaseStore.layer()
 export const client = KubeClient.layerDefault()
-export const rest = Effect.map(KubeClient.KubeClient, (c) => c.rest)
+export const http = Effect.map(KubeClient.KubeClient, (c) => c.http)

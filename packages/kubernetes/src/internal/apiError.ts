@@ -1,10 +1,9 @@
 /**
  * Conversion of everything a Kubernetes request can fail with into a `LeaseStoreError`.
  *
- * Inputs: `RestStatusError` (HTTP status + the raw `Status` body as a string), the `Watch` class's
- * errors (an `Error` with `statusCode`, no body), `ERROR` watch events (a `Status` object), and
- * network errors: the socket's own (`node:https`, an errno or TLS `code`) or `fetch`'s
- * (`TypeError: fetch failed` with a `cause` carrying one).
+ * Inputs: an HTTP status with the `Status` object of the answer (`fromStatus`; `apiRequest.ts` reads
+ * the body), `ERROR` watch events (a `Status` object), and network errors: the socket's own
+ * (`node:https`, an errno or TLS `code`).
  *
  * Mapping: 404 `NotFound` (a create in a namespace that does not exist says so, naming it) — but
  * only when the answer is a Kubernetes `Status` object (`kind: "Status"`): a 404 with any other body
@@ -21,7 +20,6 @@
  */
 import { LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
-import { RestStatusError } from "./restClient.ts"
 
 type LeaseStoreError = LeaseStore.LeaseStoreError
 type LeaseStoreErrorReason = LeaseStore.LeaseStoreErrorReason
@@ -233,10 +231,6 @@ export const isConnectionReset = (error: LeaseStoreError): boolean => {
 /** Converts anything a request failed with. */
 export const fromCause = (ctx: RequestContext, cause: unknown): LeaseStoreError => {
   if (cause instanceof LeaseStore.LeaseStoreError) return cause
-  if (cause instanceof RestStatusError) {
-    if (cause.statusCode === 404 && !isStatusObject(cause.body)) return notKubernetes(ctx, cause.statusCode, cause.body, cause)
-    return fromStatus(ctx, cause.statusCode, parseStatus(cause.body), cause)
-  }
   if (isObject(cause) && typeof cause["statusCode"] === "number") {
     return fromStatus(ctx, cause["statusCode"], {}, cause)
   }

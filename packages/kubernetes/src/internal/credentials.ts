@@ -1,0 +1,286 @@
+/**
+ * What each request to the API server presents: the `Authorization` and impersonation headers,
+ * and the TLS material (CA, client certificate and key) its connection is made with.
+ *
+ * Sources, by the kubeconfig's user (see `kubeconfig.ts` for which one wins): a static token;
+ * a token file, re-read when a minute old (as client-go) and on `refresh`, keeping the old token
+ * while the file is unreadable or empty, so a rotation never sends a request without one; basic
+ * auth; an `exec` plugin (`execCredential.ts`: bounded, shared, cached until its credential
+ * expires), whose token and/or client certificate are both used; an `auth-provider` plugin, run by
+ * `@kubernetes/client-node`, imported only for such a user. Certificate and key *files* are re-read
+ * on `refresh`.
+ *
+ * Guarantees: no header value, key or plugin output ever reaches an error or a log (errors say
+ * which user and what failed); `tls.generation` changes exactly when the material changed, so the
+ * transport rebuilds its connection pool only then; time is read from `Clock`.
+ * Does not: validate credentials (the API server does), or re-run an `auth-provider` plugin on
+ * `refresh` (client-node refreshes those tokens itself when they expire).
+ *
+ * @internal
+ */
+import { Clock, Data, Effect, Redacted, Ref, Result, type Scope } from "effect"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
+import * as Fs from "node:fs/promises"
+import type * as Http from "node:http"
+import type * as Https from "node:https"
+import * as ExecCredential from "./execCredential.ts"
+import type { Loaded, TlsSource } from "./kubeconfig.ts"
+
+/**
+ * The credentials of the kubeconfig's user could not be obtained: nothing was sent.
+ *
+ * @internal
+ */
+export class CredentialsError extends Data.TaggedError("CredentialsError")<{
+  readonly user: string
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `credentials of user "${this.user}": ${this.detail}`
+  }
+}
+
+/** The TLS material of the connections; `generation` changes whenever any of it does. */
+export interface TlsMaterial {
+  readonly generation: number
+  readonly ca?: Buffer | undefined
+  readonly cert?: Buffer | undefined
+  readonly key?: Buffer | undefined
+}
+
+/** What one request presents. */
+export interface Presented {
+  readonly headers: Readonly<Record<string, string>>
+  readonly tls: TlsMaterial
+  /**
+   * After the API server answered 401 to these credentials: re-reads token and certificate files
+   * and re-runs an `exec` plugin — unless the credentials were renewed since these were
+   * presented (concurrent 401s share one run). True when anything changed, so one retry is worth
+   * it.
+   */
+  readonly rejected: Effect.Effect<boolean, CredentialsError>
+}
+
+/** The credentials of one kubeconfig user. */
+export interface Credentials {
+  /** For the next request. */
+  readonly current: Effect.Effect<Presented, CredentialsError>
+  /** Re-reads files and re-runs an `exec` plugin; true when anything changed. */
+  readonly refresh: Effect.Effect<boolean, CredentialsError>
+}
+
+/** How long a token file's content is trusted before it is read again (client-go: one minute). */
+const tokenFileTtlMillis = 60_000
+
+const readSource = (source: TlsSource | undefined): Effect.Effect<Buffer | undefined, unknown> =>
+  source === undefined
+    ? Effect.succeed(undefined)
+    : source._tag === "Data"
+    ? Effect.succeed(source.data)
+    : Effect.tryPromise({ try: () => Fs.readFile(source.path), catch: (cause) => cause })
+
+const sameBuffer = (a: Buffer | undefined, b: Buffer | undefined) =>
+  a === undefined ? b === undefined : b !== undefined && a.equals(b)
+
+const impersonationHeaders = (loaded: Loaded): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  const { extra, groups, uid, user } = loaded.impersonate
+  if (user !== undefined && user !== "") headers["Impersonate-User"] = user
+  if (uid !== undefined && uid !== "") headers["Impersonate-Uid"] = uid
+  // Node joins repeated headers given as one comma-separated value; Kubernetes splits them again.
+  if (groups.length > 0) headers["Impersonate-Group"] = groups.join(",")
+  for (const [name, values] of Object.entries(extra)) {
+    if (values.length > 0) headers[`Impersonate-Extra-${encodeURIComponent(name)}`] = values.join(",")
+  }
+  return headers
+}
+
+const bearer = (token: string) => `Bearer ${token}`
+
+/** The `Authorization` header client-node computes for an `auth-provider` user. */
+const authProviderHeader = (loaded: Loaded, user: Readonly<Record<string, unknown>>) =>
+  Effect.tryPromise({
+    try: async () => {
+      const { KubeConfig } = await import("@kubernetes/client-node")
+      const config = new KubeConfig()
+      config.loadFromString(JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "cluster", cluster: { server: loaded.server, "insecure-skip-tls-verify": true } }],
+        users: [{ name: "user", user }],
+        contexts: [{ name: "context", context: { cluster: "cluster", user: "user" } }],
+        "current-context": "context"
+      }))
+      const options: Https.RequestOptions = {}
+      await config.applyToHTTPSOptions(options)
+      const headers = options.headers === undefined || Array.isArray(options.headers) ? {} : options.headers as Http.OutgoingHttpHeaders
+      const value = headers["Authorization"] ?? headers["authorization"]
+      return typeof value === "string" ? value : undefined
+    },
+    catch: (cause) =>
+      new CredentialsError({
+        user: loaded.user,
+        detail:
+          "its auth-provider plugin failed to supply a token (the plugin's output is not shown: it may hold credentials); check the provider's configuration with kubectl, or use a token or exec credential instead",
+        cause: cause instanceof Error ? cause.name : "error"
+      })
+  })
+
+/**
+ * The credentials of `loaded`'s user. The `exec` plugin, if any, is killed when the scope closes.
+ *
+ * @internal
+ */
+export const make = (
+  loaded: Loaded,
+  options: { readonly execTimeout?: import("effect").Duration.Input | undefined } = {}
+): Effect.Effect<Credentials, CredentialsError, Scope.Scope | ChildProcessSpawner> =>
+  Effect.gen(function*() {
+    const fixedHeaders = impersonationHeaders(loaded)
+    const auth = loaded.auth
+
+    const execConfig = auth._tag === "Exec" ? ExecCredential.decodeExecConfig(auth.exec, loaded.user) : undefined
+    if (execConfig !== undefined && Result.isFailure(execConfig)) {
+      return yield* new CredentialsError({ user: loaded.user, detail: `users[].user.exec: ${execConfig.failure}` })
+    }
+    const exec = execConfig !== undefined && Result.isSuccess(execConfig)
+      ? yield* ExecCredential.make(execConfig.success, {
+        user: loaded.user,
+        baseDir: loaded.baseDir,
+        cluster: {
+          server: loaded.server,
+          certificateAuthorityData: loaded.certificateAuthorityData,
+          insecureSkipTlsVerify: loaded.tls.insecureSkipTlsVerify,
+          tlsServerName: loaded.tls.serverName,
+          proxyUrl: loaded.proxyUrl
+        },
+        ...(options.execTimeout === undefined ? {} : { timeout: options.execTimeout })
+      })
+      : undefined
+
+    // TLS material from the kubeconfig (files read now, re-read on refresh).
+    const readFileMaterial = Effect.all({
+      ca: readSource(loaded.tls.ca),
+      cert: readSource(loaded.tls.cert),
+      key: readSource(loaded.tls.key)
+    })
+    const initial = yield* readFileMaterial.pipe(
+      Effect.mapError((cause) =>
+        new CredentialsError({
+          user: loaded.user,
+          detail: "its certificate files cannot be read; check the paths in the kubeconfig",
+          cause
+        })
+      )
+    )
+    const fileMaterial = yield* Ref.make(initial)
+    let generation = 0
+    // The material last presented, to know when a plugin's certificate changed it.
+    let presented: TlsMaterial = { generation, ...initial }
+    const materialFor = (files: typeof initial, pluginCert: Buffer | undefined, pluginKey: Buffer | undefined) => {
+      const cert = pluginCert ?? files.cert
+      const key = pluginKey ?? files.key
+      if (sameBuffer(presented.ca, files.ca) && sameBuffer(presented.cert, cert) && sameBuffer(presented.key, key)) {
+        return presented
+      }
+      presented = { generation: ++generation, ca: files.ca, cert, key }
+      return presented
+    }
+
+    // A token file: the token and when it was read (by the clock).
+    const tokenFile = auth._tag === "TokenFile"
+      ? yield* Ref.make({ token: auth.token, readAt: yield* Clock.currentTimeMillis })
+      : undefined
+    const rereadTokenFile = (path: string): Effect.Effect<boolean> =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const text = yield* Effect.tryPromise(() => Fs.readFile(path, "utf8")).pipe(Effect.orElseSucceed(() => ""))
+        const next = text.trim()
+        return yield* Ref.modify(tokenFile!, (state) => {
+          // Unreadable or empty (mid-rotation): keep the old token, try again next time.
+          if (next === "" || next === state.token) return [false, { ...state, readAt: now }]
+          return [true, { token: next, readAt: now }]
+        })
+      })
+    const tokenFromFile = (path: string) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        // Claim the re-read before doing it: concurrent requests keep using the current token.
+        const stale = yield* Ref.modify(tokenFile!, (state) =>
+          now - state.readAt > tokenFileTtlMillis ? [true, { ...state, readAt: now }] : [false, state])
+        if (stale) yield* rereadTokenFile(path)
+        return (yield* Ref.get(tokenFile!)).token
+      })
+
+    const basic = (username: string, password: string) =>
+      `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`
+
+    const withAuthorization = (authorization: string | undefined): Readonly<Record<string, string>> =>
+      authorization === undefined ? fixedHeaders : { ...fixedHeaders, Authorization: authorization }
+
+    const staticHeaders = auth._tag === "Token"
+      ? withAuthorization(bearer(auth.token))
+      : auth._tag === "Basic"
+      ? withAuthorization(basic(auth.username, auth.password))
+      : withAuthorization(undefined)
+
+    const pluginError = (error: ExecCredential.CredentialError) =>
+      new CredentialsError({ user: loaded.user, detail: error.detail, cause: error })
+
+    /** Re-reads the certificate files (keeping the old material when they cannot be read). */
+    const rereadFiles = readFileMaterial.pipe(
+      Effect.catch(() => Ref.get(fileMaterial)),
+      Effect.tap((files) => Ref.set(fileMaterial, files))
+    )
+
+    const refreshFiles = Effect.gen(function*() {
+      const before = presented.generation
+      const files = yield* rereadFiles
+      const changed = auth._tag === "TokenFile" ? yield* rereadTokenFile(auth.path) : false
+      materialFor(files, undefined, undefined)
+      return changed || presented.generation !== before
+    })
+
+    const fromExec = (credential: ExecCredential.ExecCredential, files: typeof initial): Presented => ({
+      headers: withAuthorization(credential.token === undefined ? undefined : bearer(Redacted.value(credential.token))),
+      tls: materialFor(
+        files,
+        credential.clientCertificateData === undefined ? undefined : Buffer.from(credential.clientCertificateData),
+        credential.clientKeyData === undefined ? undefined : Buffer.from(Redacted.value(credential.clientKeyData))
+      ),
+      rejected: Effect.gen(function*() {
+        const files = yield* rereadFiles
+        const next = yield* Effect.mapError(exec!.refresh(credential), pluginError)
+        return next.generation !== credential.generation || !sameBuffer(files.ca, presented.ca)
+      })
+    })
+
+    const current: Effect.Effect<Presented, CredentialsError> = Effect.gen(function*() {
+      const files = yield* Ref.get(fileMaterial)
+      switch (auth._tag) {
+        case "TokenFile":
+          return {
+            headers: withAuthorization(bearer(yield* tokenFromFile(auth.path))),
+            tls: materialFor(files, undefined, undefined),
+            rejected: refreshFiles
+          }
+        case "Exec":
+          return fromExec(yield* Effect.mapError(exec!.current, pluginError), files)
+        case "AuthProvider":
+          return {
+            headers: withAuthorization(yield* authProviderHeader(loaded, auth.user)),
+            tls: materialFor(files, undefined, undefined),
+            rejected: refreshFiles
+          }
+        default:
+          return { headers: staticHeaders, tls: materialFor(files, undefined, undefined), rejected: refreshFiles }
+      }
+    })
+
+    const refresh: Effect.Effect<boolean, CredentialsError> = exec === undefined
+      ? refreshFiles
+      : Effect.flatMap(current, (presented) => presented.rejected)
+
+    return { current, refresh }
+  })

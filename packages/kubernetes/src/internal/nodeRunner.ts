@@ -1,0 +1,192 @@
+/**
+ * Effect's `HttpClient` on Node's `https` module, one request per call and no fiber besides the
+ * caller's: the runner under `KubeClient.http`.
+ *
+ * `@effect/platform-node`'s Node client forks an upload fiber and races it against the response
+ * for every request, so that a streaming upload cannot block an early answer. A lease renewal is
+ * a PUT of one small JSON document, sent in a single write; the fork and the race cost more CPU
+ * than the rest of the renewal (measured in `bench/`, figure 6). This runner writes a body it holds
+ * in memory with one `end(body)` and waits for the response with one callback; a request whose
+ * body is a stream or form data goes to the platform's client on the same agent, unchanged.
+ *
+ * Responses are `@effect/platform-node`'s `NodeHttpIncomingMessage` (the platform's body reading,
+ * cancellation and `MaxBodySize`), with a default body limit of its own: an answer larger than
+ * `maxBodyBytes` fails with a `DecodeError` whose cause names the limit, unless the caller set
+ * `HttpIncomingMessage.MaxBodySize` itself.
+ *
+ * Guarantees: the request's signal aborts it (its connection is destroyed, others stay pooled);
+ * the agent is read per request, so rotated TLS material applies to the next request.
+ * Does not: follow redirects, retry, decompress, or upgrade connections (`upgrade` fails).
+ *
+ * @internal
+ */
+import { NodeHttpIncomingMessage } from "@effect/platform-node/NodeHttpIncomingMessage"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { ByteSize, Effect } from "effect"
+import type * as Schema from "effect/Schema"
+import * as Cookies from "effect/http/Cookies"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
+import { pipeArguments } from "effect/Pipeable"
+import type * as Http from "node:http"
+import * as NodeHttp from "node:http"
+import * as Https from "node:https"
+
+/** What the runner sends through; replaced when TLS material or the proxy changes. */
+export interface Agents {
+  readonly http: Http.Agent
+  readonly https: Https.Agent
+}
+
+class Response extends NodeHttpIncomingMessage<HttpClientError.HttpClientError>
+  implements HttpClientResponse.HttpClientResponse
+{
+  readonly [HttpClientResponse.TypeId]: typeof HttpClientResponse.TypeId
+  readonly request: HttpClientRequest.HttpClientRequest
+  readonly url: string
+  private readonly maxBodyBytes: number
+  constructor(request: HttpClientRequest.HttpClientRequest, source: Http.IncomingMessage, url: string, maxBodyBytes: number) {
+    super(source, (cause) =>
+      new HttpClientError.HttpClientError({
+        reason: new HttpClientError.DecodeError({ request, response: this, cause })
+      }))
+    this[HttpClientResponse.TypeId] = HttpClientResponse.TypeId
+    this.request = request
+    this.url = url
+    this.maxBodyBytes = maxBodyBytes
+  }
+  get status(): number {
+    return this.source.statusCode ?? 0
+  }
+  override get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.HttpClientError> {
+    const read = super.arrayBuffer
+    return Effect.withFiber((fiber) =>
+      fiber.getRef(HttpIncomingMessage.MaxBodySize) === undefined
+        ? Effect.provideService(read, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(this.maxBodyBytes))
+        : read
+    )
+  }
+  override get text(): Effect.Effect<string, HttpClientError.HttpClientError> {
+    return Effect.map(this.arrayBuffer, (buffer) => decoder.decode(buffer))
+  }
+  override get json(): Effect.Effect<Schema.Json, HttpClientError.HttpClientError> {
+    return Effect.flatMap(this.text, (text) =>
+      Effect.try({
+        try: () => (text === "" ? null : JSON.parse(text)),
+        catch: (cause) =>
+          new HttpClientError.HttpClientError({
+            reason: new HttpClientError.DecodeError({ request: this.request, response: this, cause })
+          })
+      }))
+  }
+  get cookies(): Cookies.Cookies {
+    const header = this.source.headers["set-cookie"]
+    return header === undefined ? Cookies.empty : Cookies.fromSetCookie(header)
+  }
+  get formData(): Effect.Effect<FormData, HttpClientError.HttpClientError> {
+    return Effect.fail(this.unsupported("form data bodies"))
+  }
+  get upgrade(): Effect.Effect<never, HttpClientError.HttpClientError> {
+    return Effect.fail(this.unsupported("connection upgrades"))
+  }
+  private unsupported(what: string) {
+    return new HttpClientError.HttpClientError({
+      reason: new HttpClientError.DecodeError({
+        request: this.request,
+        response: this,
+        description: `the Kubernetes client does not support ${what}`
+      })
+    })
+  }
+  override toJSON(): unknown {
+    return { _id: "effect/http/HttpClientResponse", status: this.status, url: this.url }
+  }
+  pipe() {
+    // eslint-disable-next-line prefer-rest-params
+    return pipeArguments(this, arguments)
+  }
+}
+
+const decoder = new TextDecoder()
+
+const transportError = (request: HttpClientRequest.HttpClientRequest, cause: unknown) =>
+  new HttpClientError.HttpClientError({ reason: new HttpClientError.TransportError({ request, cause }) })
+
+/** What one request is sent with, computed just before it is sent. */
+export interface Prepared {
+  /** Headers that never enter the `HttpClientRequest` (credentials). */
+  readonly headers: Readonly<Record<string, string>>
+  readonly agents: Agents
+  /** After an answer of 401: refresh what was presented; true when a second attempt is worth it. */
+  readonly rejected: Effect.Effect<boolean, HttpClientError.HttpClientError>
+}
+
+/**
+ * The client: `prepare` runs before every attempt. An answer of 401 to a request whose body is
+ * held in memory makes it call `rejected` and, when that answers true, send the request once more
+ * (prepared again).
+ */
+export const make = (options: {
+  readonly prepare: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<Prepared, HttpClientError.HttpClientError>
+  readonly maxBodyBytes: number
+}): HttpClient.HttpClient => {
+  const { maxBodyBytes, prepare } = options
+  const streaming = (request: HttpClientRequest.HttpClientRequest, prepared: Prepared) =>
+    NodeHttpClient.makeNodeHttp.pipe(
+      Effect.provideService(NodeHttpClient.HttpAgent, prepared.agents),
+      Effect.flatMap((client) => client.execute(HttpClientRequest.setHeaders(request, prepared.headers)))
+    )
+  const send = (
+    request: HttpClientRequest.HttpClientRequest,
+    body: HttpClientRequest.HttpClientRequest["body"] & { readonly _tag: "Empty" | "Uint8Array" },
+    url: URL,
+    signal: AbortSignal,
+    prepared: Prepared
+  ) =>
+    Effect.callback<Response, HttpClientError.HttpClientError>((resume) => {
+      const headers: Record<string, string | number> = { ...request.headers, ...prepared.headers }
+      if (body._tag === "Uint8Array") {
+        headers["content-type"] = body.contentType
+        headers["content-length"] = body.body.byteLength
+      }
+      const secure = url.protocol === "https:"
+      const nodeRequest = (secure ? Https : NodeHttp).request(url, {
+        method: request.method,
+        agent: secure ? prepared.agents.https : prepared.agents.http,
+        headers,
+        signal
+      })
+      const onError = (cause: unknown) => resume(Effect.fail(transportError(request, cause)))
+      nodeRequest.on("error", onError)
+      nodeRequest.once("response", (response) => {
+        nodeRequest.off("error", onError)
+        // A late socket error must not crash the process; the body read reports its own.
+        nodeRequest.on("error", () => undefined)
+        resume(Effect.succeed(new Response(request, response, url.href.split("#")[0]!, maxBodyBytes)))
+      })
+      nodeRequest.end(body._tag === "Uint8Array" ? body.body : undefined)
+      return Effect.sync(() => {
+        nodeRequest.off("error", onError)
+        nodeRequest.destroy()
+      })
+    })
+  return HttpClient.make((request, url, signal) => {
+    const body = request.body
+    if (body._tag !== "Empty" && body._tag !== "Uint8Array") {
+      return Effect.flatMap(prepare(request), (prepared) => streaming(request, prepared))
+    }
+    const attempt = Effect.flatMap(prepare(request), (prepared) =>
+      Effect.map(send(request, body, url, signal, prepared), (response) => [response, prepared] as const))
+    return Effect.flatMap(attempt, ([response, prepared]) =>
+      response.status !== 401
+        ? Effect.succeed(response)
+        : Effect.flatMap(
+          // Drain the refused answer so that its connection returns to the pool.
+          Effect.andThen(Effect.ignore(response.arrayBuffer), prepared.rejected),
+          (again) => (again ? Effect.map(attempt, ([next]) => next) : Effect.succeed(response))
+        ))
+  })
+}

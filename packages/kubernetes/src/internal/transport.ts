@@ -1,0 +1,161 @@
+/**
+ * The HTTP client of one kubeconfig context: requests below the cluster's server URL, over one
+ * pool of keep-alive connections that carries the kubeconfig's TLS material, authenticated as its
+ * user, through the proxy client-go would use.
+ *
+ * Connections: one `https.Agent` (`http.Agent` for a plain-http server) with one secure context
+ * built once from the CA, client certificate and key (Node otherwise parses them again for every
+ * new connection); TCP keep-alive probes after 30 s idle, idle connections closed after a minute
+ * (before the API server's 90 s idle timeout can race a request); at most `maxSockets` open. When
+ * the TLS material changes (rotated certificate files after a 401, a new certificate from an
+ * `exec` plugin) a new agent takes over; requests in flight on the old one finish and its
+ * connections close once idle.
+ *
+ * Proxy: the cluster's `proxy-url`, else `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` as Go reads them
+ * (`proxy.ts`; loopback servers are never proxied). Through a proxy the `Authorization` header
+ * travels inside the tunnel only.
+ *
+ * Authentication: `credentials.ts` supplies the headers per request, outside the
+ * `HttpClientRequest`, so they never appear in an error, a log or a span. An answer of 401 makes
+ * the client refresh the credentials (token file, certificate files, `exec` plugin) and, when
+ * anything changed, send the request once more — for every caller of `KubeClient.http`, not only
+ * the lease store.
+ *
+ * Bounds: every answer body is read up to `maxBodyBytes` (default 16 MiB), after which the read
+ * fails instead of buffering without end.
+ *
+ * Does not: retry anything but that one 401, time requests out (callers do), or follow redirects.
+ *
+ * @internal
+ */
+import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import { Effect, Layer, Scope } from "effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
+import * as NodeHttp from "node:http"
+import * as Https from "node:https"
+import * as Tls from "node:tls"
+import * as Credentials from "./credentials.ts"
+import type { Loaded } from "./kubeconfig.ts"
+import * as NodeRunner from "./nodeRunner.ts"
+import * as Proxy from "./proxy.ts"
+
+/** The client of one context. */
+export interface Transport {
+  readonly http: HttpClient.HttpClient
+  /** Re-reads token and certificate files and re-runs an `exec` plugin; true when anything changed. */
+  readonly reloadCredentials: Effect.Effect<boolean>
+}
+
+/**
+ * What `exec` credential plugins are run with.
+ *
+ * @internal
+ */
+export const spawnerLayer: Layer.Layer<ChildProcessSpawner> = NodeChildProcessSpawner.layer.pipe(
+  Layer.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))
+)
+
+/** Options of the transport. */
+export interface Options {
+  readonly maxSockets?: number | undefined
+  readonly maxBodyBytes?: number | undefined
+  /** The environment the proxy variables are read from. Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined
+  readonly execTimeout?: import("effect").Duration.Input | undefined
+}
+
+/**
+ * Builds the client of `loaded`. Its connections (and an `exec` plugin still running) are closed
+ * with the scope.
+ *
+ * @internal
+ */
+export const make = (
+  loaded: Loaded,
+  options: Options = {}
+): Effect.Effect<Transport, Credentials.CredentialsError, Scope.Scope | ChildProcessSpawner> =>
+  Effect.gen(function*() {
+    const maxSockets = options.maxSockets ?? 100
+    const serverUrl = new URL(loaded.server)
+    const proxy = Proxy.proxyFor(serverUrl, loaded.proxyUrl, options.env ?? process.env)
+    // Node's agents tunnel through the proxy named in `proxyEnv` (both variables: the server's
+    // scheme picks one); no NO_PROXY, the choice is made.
+    const proxyEnv = proxy === undefined ? undefined : { HTTP_PROXY: proxy.href, HTTPS_PROXY: proxy.href }
+    const credentials = yield* Credentials.make(loaded, { execTimeout: options.execTimeout })
+
+    const agentOptions = (tls: Credentials.TlsMaterial): Https.AgentOptions => ({
+      keepAlive: true,
+      keepAliveMsecs: 30_000,
+      maxSockets,
+      // Keep every connection a burst opened: closing them and handshaking again for the next
+      // burst costs more CPU than the renewals themselves (measured with 1,000 leases).
+      maxFreeSockets: maxSockets,
+      timeout: 60_000,
+      scheduling: "lifo",
+      secureContext: Tls.createSecureContext({
+        ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+        ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+        ...(tls.key === undefined ? {} : { key: tls.key })
+      }),
+      ...(loaded.tls.insecureSkipTlsVerify ? { rejectUnauthorized: false } : {}),
+      ...(loaded.tls.serverName === undefined || loaded.tls.serverName === "" ? {} : { servername: loaded.tls.serverName }),
+      ...(proxyEnv === undefined ? {} : { proxyEnv })
+    })
+
+    /** Requests in flight on an old agent finish; each of its connections closes once idle. */
+    const retire = (old: NodeHttp.Agent) => {
+      old.on("free", (socket) => socket.destroy())
+      for (const sockets of Object.values(old.freeSockets)) for (const socket of sockets ?? []) socket.destroy()
+    }
+
+    // Built on the first request: making the client runs no credential plugin.
+    let generation = -1
+    let agents: NodeRunner.Agents | undefined
+    const build = (tls: Credentials.TlsMaterial): NodeRunner.Agents => {
+      const options = agentOptions(tls)
+      return { https: new Https.Agent(options), http: new NodeHttp.Agent(options) }
+    }
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        agents?.https.destroy()
+        agents?.http.destroy()
+      })
+    )
+
+    const transportError = (request: HttpClientRequest.HttpClientRequest) => (error: Credentials.CredentialsError) =>
+      new HttpClientError.HttpClientError({ reason: new HttpClientError.TransportError({ request, cause: error }) })
+
+    const prepare = (request: HttpClientRequest.HttpClientRequest) =>
+      credentials.current.pipe(
+        Effect.mapError(transportError(request)),
+        Effect.map((presented): NodeRunner.Prepared => {
+          if (presented.tls.generation !== generation || agents === undefined) {
+            if (agents !== undefined) {
+              retire(agents.https)
+              retire(agents.http)
+            }
+            agents = build(presented.tls)
+            generation = presented.tls.generation
+          }
+          return {
+            headers: presented.headers,
+            agents,
+            rejected: Effect.mapError(presented.rejected, transportError(request))
+          }
+        })
+      )
+
+    const http = NodeRunner.make({ prepare, maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024 }).pipe(
+      HttpClient.mapRequest(HttpClientRequest.prependUrl(loaded.server))
+    )
+
+    return {
+      http,
+      reloadCredentials: credentials.refresh.pipe(Effect.orElseSucceed(() => false))
+    }
+  })
