@@ -25,7 +25,9 @@
  * the original as `cause`; a 403 names the missing RBAC rule; a lease is absent (`get` → `None`)
  * only when a Kubernetes API server answered 404 with a `Status` — any other 404 (a server that is
  * not a Kubernetes API server) fails with `Unsupported`, naming the server. A watch that is forbidden fails with `Forbidden` (the algorithm then polls); one that
- * cannot reconnect fails with `Unavailable`.
+ * cannot reconnect fails with `Unavailable`. Answers are decoded with the Schemas of
+ * `internal/wire.ts`: one that is not what the API promises (a malformed Lease, list page or watch
+ * event) fails with `Invalid`, naming the field.
  *
  * Reads (`get`, `list`) are retried once at once when a pooled connection was reset under them;
  * writes never are (their outcome is unknown: `Unavailable`).
@@ -50,11 +52,12 @@
 import { Watch } from "@kubernetes/client-node"
 import { Lease, LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
-import { Clock, Duration, Effect, Layer, Option, Queue, Semaphore, Stream } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Queue, type Result, Semaphore, Stream } from "effect"
 import { KubeClient, type KubeClientService } from "./KubeClient.ts"
 import * as ApiError from "./internal/apiError.ts"
 import * as LeaseObject from "./internal/leaseObject.ts"
 import type { Method } from "./internal/restClient.ts"
+import * as Wire from "./internal/wire.ts"
 
 type LeaseKey = LeaseRecord.LeaseKey
 type Record_ = LeaseRecord.LeaseRecord
@@ -137,11 +140,10 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
 
   // The object each record handed out was made from, by the record's identity (shared by every
   // `withRequestTimeout` view): an update starts from it, so fields leasekit does not model survive.
-  const objects = new WeakMap<Record_, Record<string, unknown>>()
-  const recordOf = (object: unknown, fallbackKey: LeaseKey): Record_ => {
-    const record = LeaseObject.toRecord(object, fallbackKey)
-    const kept = LeaseObject.retained(object)
-    if (kept !== undefined) objects.set(record, kept)
+  const objects = new WeakMap<Record_, Wire.Lease>()
+  const recordOf = (lease: Wire.Lease): Record_ => {
+    const record = LeaseObject.toRecord(lease)
+    objects.set(record, LeaseObject.retained(lease))
     return record
   }
 
@@ -163,6 +165,32 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
       server: client.server,
       reloaded
     })
+
+    /** Decodes an answer; one that is not what the API promises fails as `Invalid`, naming the field. */
+    const decoded = <A>(
+      operation: LeaseStoreOperation,
+      verb: string,
+      key: LeaseKey | undefined,
+      namespace: string | undefined,
+      decode: (u: unknown) => Result.Result<A, Wire.WireError>
+    ) =>
+    (answer: unknown): Effect.Effect<A, LeaseStoreError> =>
+      Effect.mapError(
+        Effect.fromResult(decode(answer)),
+        (error) => ApiError.malformedAnswer(contextFor(operation, verb, key, namespace), error)
+      )
+
+    /** A body to send; one no API server accepts fails as `Invalid` before anything is sent. */
+    const sendable = (
+      operation: LeaseStoreOperation,
+      verb: string,
+      key: LeaseKey,
+      body: Result.Result<LeaseObject.LeaseBody, Wire.WireError>
+    ): Effect.Effect<LeaseObject.LeaseBody, LeaseStoreError> =>
+      Effect.mapError(
+        Effect.fromResult(body),
+        (error) => ApiError.unsendable(contextFor(operation, verb, key, key.namespace), error)
+      )
 
     /** One API request: bounded, abortable, errors mapped, a 401 retried once after a token reload. */
     const request = (
@@ -216,7 +244,8 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
 
     const get = (key: LeaseKey): Effect.Effect<State, LeaseStoreError> =>
       request("get", "get", key, key.namespace, "GET", leasePath(key)).pipe(
-        Effect.map((lease) => Option.some(recordOf(lease, key))),
+        Effect.flatMap(decoded("get", "get", key, key.namespace, Wire.decodeLease)),
+        Effect.map((lease) => Option.some(recordOf(lease))),
         Effect.catchIf((error) => error.reason === "NotFound", () => Effect.succeed(Option.none()))
       )
 
@@ -232,26 +261,30 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
             namespace,
             "GET",
             withQuery(leasesPath(namespace), { limit: pageSize, continue: continueToken })
-          )
-          for (const item of LeaseObject.itemsOf(page)) {
-            records.push(recordOf(item, { namespace: namespace ?? "", name: "" }))
-          }
-          const next = LeaseObject.continueOf(page)
-          continueToken = next === "" ? undefined : next
+          ).pipe(Effect.flatMap(decoded("list", "list", undefined, namespace, Wire.decodeLeaseList)))
+          for (const item of page.items) records.push(recordOf(item))
+          const next = page.metadata?.continue
+          continueToken = next === undefined || next === "" ? undefined : next
         } while (continueToken !== undefined)
         return records
       })
 
     const create = (key: LeaseKey, spec: LeaseRecord.LeaseSpec, metadata: LeaseRecord.LeaseMetadata = {}) =>
-      request(
-        "create",
-        "create",
-        key,
-        key.namespace,
-        "POST",
-        withQuery(leasesPath(key.namespace), { fieldManager }),
-        LeaseObject.toBody(key, spec, metadata)
-      ).pipe(Effect.map((lease) => recordOf(lease, key)))
+      sendable("create", "create", key, LeaseObject.toBody(key, spec, metadata)).pipe(
+        Effect.flatMap((body) =>
+          request(
+            "create",
+            "create",
+            key,
+            key.namespace,
+            "POST",
+            withQuery(leasesPath(key.namespace), { fieldManager }),
+            body
+          )
+        ),
+        Effect.flatMap(decoded("create", "create", key, key.namespace, Wire.decodeLease)),
+        Effect.map(recordOf)
+      )
 
     const staleRecord = (operation: LeaseStoreOperation, record: Record_) =>
       Effect.fail(
@@ -266,15 +299,21 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
     const update = (record: Record_, spec: LeaseRecord.LeaseSpec) =>
       record.version === ""
         ? staleRecord("update", record)
-        : request(
-          "update",
-          "update",
-          record.key,
-          record.key.namespace,
-          "PUT",
-          withQuery(leasePath(record.key), { fieldManager }),
-          LeaseObject.toUpdateBody(record, spec, objects.get(record))
-        ).pipe(Effect.map((lease) => recordOf(lease, record.key)))
+        : sendable("update", "update", record.key, LeaseObject.toUpdateBody(record, spec, objects.get(record))).pipe(
+          Effect.flatMap((body) =>
+            request(
+              "update",
+              "update",
+              record.key,
+              record.key.namespace,
+              "PUT",
+              withQuery(leasePath(record.key), { fieldManager }),
+              body
+            )
+          ),
+          Effect.flatMap(decoded("update", "update", record.key, record.key.namespace, Wire.decodeLease)),
+          Effect.map(recordOf)
+        )
 
     const remove = (record: Record_) =>
       record.version === ""
@@ -293,10 +332,11 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
         "GET",
         withQuery(leasesPath(key.namespace), { fieldSelector: `metadata.name=${key.name}` })
       ).pipe(
+        Effect.flatMap(decoded("watch", "list", key, key.namespace, Wire.decodeLeaseList)),
         Effect.map((page) => {
-          const item = LeaseObject.itemsOf(page).find((lease) => LeaseObject.nameOf(lease) === key.name)
-          const state: State = item === undefined ? Option.none() : Option.some(recordOf(item, key))
-          return { state, resourceVersion: LeaseObject.resourceVersionOf(page) }
+          const item = page.items.find((lease) => lease.metadata.name === key.name)
+          const state: State = item === undefined ? Option.none() : Option.some(recordOf(item))
+          return { state, resourceVersion: page.metadata?.resourceVersion ?? "" }
         })
       )
 
@@ -304,7 +344,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
     const watchOnce = (
       key: LeaseKey,
       resourceVersion: string,
-      onEvent: (type: string, object: unknown) => "continue" | "gone" | ApiError.Status
+      onEvent: (event: unknown) => "continue" | "gone" | ApiError.Status | Wire.WireError
     ) =>
       Effect.callback<WatchEnd>((resume) => {
         let controller: AbortController | undefined
@@ -323,9 +363,13 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
           (type, object) => {
             if (ending !== undefined) return
             events++
-            const next = onEvent(type, object)
+            const next = onEvent({ type, object })
             if (next === "continue") return
-            ending = next === "gone" ? { _tag: "Gone" } : { _tag: "Failed", cause: next, status: next, events }
+            ending = next === "gone"
+              ? { _tag: "Gone" }
+              : next instanceof Wire.WireError
+              ? { _tag: "Failed", cause: next, events }
+              : { _tag: "Failed", cause: next, status: next, events }
             controller?.abort()
           },
           (error: unknown) => {
@@ -367,29 +411,28 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
           let reloaded = false
           while (true) {
             const startedAt = yield* Clock.currentTimeMillis
-            const end = yield* watchOnce(key, resourceVersion, (type, object) => {
-              switch (type) {
+            const end = yield* watchOnce(key, resourceVersion, (raw) => {
+              const decodedEvent = Wire.decodeWatchEvent(raw)
+              if (decodedEvent._tag === "Failure") return decodedEvent.failure
+              const event = decodedEvent.success
+              switch (event.type) {
                 case "ADDED":
                 case "MODIFIED": {
-                  resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
-                  emit(Option.some(recordOf(object, key)))
+                  resourceVersion = event.object.metadata.resourceVersion || resourceVersion
+                  emit(Option.some(recordOf(event.object)))
                   return "continue"
                 }
                 case "DELETED": {
-                  resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
+                  resourceVersion = event.object.metadata.resourceVersion || resourceVersion
                   emit(Option.none())
                   return "continue"
                 }
                 case "BOOKMARK": {
-                  resourceVersion = LeaseObject.resourceVersionOf(object) || resourceVersion
+                  resourceVersion = event.object.metadata.resourceVersion || resourceVersion
                   return "continue"
                 }
-                case "ERROR": {
-                  const status = ApiError.parseStatus(object)
-                  return status.code === 410 ? "gone" : status
-                }
-                default:
-                  return "continue"
+                case "ERROR":
+                  return event.object.code === 410 ? "gone" : event.object
               }
             })
             switch (end._tag) {
