@@ -51,7 +51,7 @@
  */
 import { Lease, LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
-import { Duration, Effect, Layer, Option, Semaphore, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Result, Semaphore, Stream } from "effect"
 import * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import { KubeClient, type KubeClientService } from "./KubeClient.ts"
@@ -59,6 +59,7 @@ import * as ApiError from "./internal/apiError.ts"
 import * as ApiRequest from "./internal/apiRequest.ts"
 import * as LeaseObject from "./internal/leaseObject.ts"
 import * as LeaseWatch from "./internal/leaseWatch.ts"
+import * as Wire from "./internal/wire.ts"
 
 type LeaseKey = LeaseRecord.LeaseKey
 type Record_ = LeaseRecord.LeaseRecord
@@ -128,11 +129,10 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
 
   // The object each record handed out was made from, by the record's identity (shared by every
   // `withRequestTimeout` view): an update starts from it, so fields leasekit does not model survive.
-  const objects = new WeakMap<Record_, Record<string, unknown>>()
-  const recordOf = (object: unknown, fallbackKey: LeaseKey): Record_ => {
-    const record = LeaseObject.toRecord(object, fallbackKey)
-    const kept = LeaseObject.retained(object)
-    if (kept !== undefined) objects.set(record, kept)
+  const objects = new WeakMap<Record_, Wire.Lease>()
+  const recordOf = (lease: Wire.Lease): Record_ => {
+    const record = LeaseObject.toRecord(lease)
+    objects.set(record, LeaseObject.retained(lease))
     return record
   }
 
@@ -169,9 +169,36 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
     ): Effect.Effect<unknown, LeaseStoreError> =>
       ApiRequest.json(client, policy, contextFor(operation, verb, key, namespace), ApiRequest.request(method, path, body))
 
+    /** Decodes an answer; one that is not what the API promises fails as `Invalid`, naming the field. */
+    const decoded = <A>(
+      operation: LeaseStoreOperation,
+      verb: string,
+      key: LeaseKey | undefined,
+      namespace: string | undefined,
+      decode: (u: unknown) => Result.Result<A, Wire.WireError>
+    ) =>
+    (answer: unknown): Effect.Effect<A, LeaseStoreError> =>
+      Effect.mapError(
+        Effect.fromResult(decode(answer)),
+        (error) => ApiError.malformedAnswer(contextFor(operation, verb, key, namespace), error)
+      )
+
+    /** A body to send; one no API server accepts fails as `Invalid` before anything is sent. */
+    const sendable = (
+      operation: LeaseStoreOperation,
+      verb: string,
+      key: LeaseKey,
+      body: Result.Result<LeaseObject.LeaseBody, Wire.WireError>
+    ): Effect.Effect<LeaseObject.LeaseBody, LeaseStoreError> =>
+      Effect.mapError(
+        Effect.fromResult(body),
+        (error) => ApiError.unsendable(contextFor(operation, verb, key, key.namespace), error)
+      )
+
     const get = (key: LeaseKey): Effect.Effect<State, LeaseStoreError> =>
       request("get", "get", key, key.namespace, "GET", leasePath(key)).pipe(
-        Effect.map((lease) => Option.some(recordOf(lease, key))),
+        Effect.flatMap(decoded("get", "get", key, key.namespace, Wire.decodeLease)),
+        Effect.map((lease) => Option.some(recordOf(lease))),
         Effect.catchIf((error) => error.reason === "NotFound", () => Effect.succeed(Option.none()))
       )
 
@@ -187,26 +214,30 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
             namespace,
             "GET",
             withQuery(leasesPath(namespace), { limit: pageSize, continue: continueToken })
-          )
-          for (const item of LeaseObject.itemsOf(page)) {
-            records.push(recordOf(item, { namespace: namespace ?? "", name: "" }))
-          }
-          const next = LeaseObject.continueOf(page)
-          continueToken = next === "" ? undefined : next
+          ).pipe(Effect.flatMap(decoded("list", "list", undefined, namespace, Wire.decodeLeaseList)))
+          for (const item of page.items) records.push(recordOf(item))
+          const next = page.metadata?.continue
+          continueToken = next === undefined || next === "" ? undefined : next
         } while (continueToken !== undefined)
         return records
       })
 
     const create = (key: LeaseKey, spec: LeaseRecord.LeaseSpec, metadata: LeaseRecord.LeaseMetadata = {}) =>
-      request(
-        "create",
-        "create",
-        key,
-        key.namespace,
-        "POST",
-        withQuery(leasesPath(key.namespace), { fieldManager }),
-        LeaseObject.toBody(key, spec, metadata)
-      ).pipe(Effect.map((lease) => recordOf(lease, key)))
+      sendable("create", "create", key, LeaseObject.toBody(key, spec, metadata)).pipe(
+        Effect.flatMap((body) =>
+          request(
+            "create",
+            "create",
+            key,
+            key.namespace,
+            "POST",
+            withQuery(leasesPath(key.namespace), { fieldManager }),
+            body
+          )
+        ),
+        Effect.flatMap(decoded("create", "create", key, key.namespace, Wire.decodeLease)),
+        Effect.map(recordOf)
+      )
 
     const staleRecord = (operation: LeaseStoreOperation, record: Record_) =>
       Effect.fail(
@@ -221,15 +252,21 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
     const update = (record: Record_, spec: LeaseRecord.LeaseSpec) =>
       record.version === ""
         ? staleRecord("update", record)
-        : request(
-          "update",
-          "update",
-          record.key,
-          record.key.namespace,
-          "PUT",
-          withQuery(leasePath(record.key), { fieldManager }),
-          LeaseObject.toUpdateBody(record, spec, objects.get(record))
-        ).pipe(Effect.map((lease) => recordOf(lease, record.key)))
+        : sendable("update", "update", record.key, LeaseObject.toUpdateBody(record, spec, objects.get(record))).pipe(
+          Effect.flatMap((body) =>
+            request(
+              "update",
+              "update",
+              record.key,
+              record.key.namespace,
+              "PUT",
+              withQuery(leasePath(record.key), { fieldManager }),
+              body
+            )
+          ),
+          Effect.flatMap(decoded("update", "update", record.key, record.key.namespace, Wire.decodeLease)),
+          Effect.map(recordOf)
+        )
 
     const remove = (record: Record_) =>
       record.version === ""
@@ -248,10 +285,11 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
         "GET",
         withQuery(leasesPath(key.namespace), { fieldSelector: `metadata.name=${key.name}` })
       ).pipe(
+        Effect.flatMap(decoded("watch", "list", key, key.namespace, Wire.decodeLeaseList)),
         Effect.map((page) => {
-          const item = LeaseObject.itemsOf(page).find((lease) => LeaseObject.nameOf(lease) === key.name)
-          const state: State = item === undefined ? Option.none() : Option.some(recordOf(item, key))
-          return { state, resourceVersion: LeaseObject.resourceVersionOf(page) }
+          const item = page.items.find((lease) => lease.metadata.name === key.name)
+          const state: State = item === undefined ? Option.none() : Option.some(recordOf(item))
+          return { state, resourceVersion: page.metadata?.resourceVersion ?? "" }
         })
       )
 
@@ -329,24 +367,21 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
           })
         }
       }
-      const type = typeof value === "object" && value !== null && "type" in value ? value.type : undefined
-      const object = typeof value === "object" && value !== null && "object" in value ? value.object : undefined
+      const event = Wire.decodeWatchEvent(value)
+      if (Result.isFailure(event)) return { _tag: "Error", error: ApiError.malformedAnswer(ctx, event.failure) }
+      const { object, type } = event.success
       switch (type) {
         case "ADDED":
         case "MODIFIED":
-          return { _tag: "Upsert", record: recordOf(object, key), resourceVersion: LeaseObject.resourceVersionOf(object) }
+          return { _tag: "Upsert", record: recordOf(object), resourceVersion: object.metadata.resourceVersion ?? "" }
         case "DELETED":
-          return { _tag: "Deleted", resourceVersion: LeaseObject.resourceVersionOf(object) }
+          return { _tag: "Deleted", resourceVersion: object.metadata.resourceVersion ?? "" }
         case "BOOKMARK":
-          return { _tag: "Bookmark", resourceVersion: LeaseObject.resourceVersionOf(object) }
-        case "ERROR": {
-          const status = ApiError.parseStatus(object)
-          return status.code === 410
+          return { _tag: "Bookmark", resourceVersion: object.metadata.resourceVersion ?? "" }
+        case "ERROR":
+          return object.code === 410
             ? { _tag: "Gone" }
-            : { _tag: "Error", error: ApiError.fromStatus(ctx, status.code ?? 500, status, object) }
-        }
-        default:
-          return { _tag: "Bookmark", resourceVersion: "" }
+            : { _tag: "Error", error: ApiError.fromStatus(ctx, object.code ?? 500, object, object) }
       }
     }
 

@@ -8,6 +8,7 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as ApiError from "../src/internal/apiError.ts"
 import * as ApiRequest from "../src/internal/apiRequest.ts"
+import * as Wire from "../src/internal/wire.ts"
 
 const ctx: ApiError.RequestContext = {
   operation: "get",
@@ -83,5 +84,54 @@ describe("ApiError", () => {
     assert.isFalse(ApiError.isStatusObject("not json"))
     assert.isFalse(ApiError.isStatusObject("null"))
     assert.isFalse(ApiError.isStatusObject(JSON.stringify({ kind: "status" })))
+    assert.isFalse(ApiError.isStatusObject(JSON.stringify([{ kind: "Status" }])))
+  })
+
+  it("parseStatus reads a Status body (string or object) leniently, and nothing from what is not one", () => {
+    assert.deepStrictEqual(ApiError.parseStatus(leaseNotFound), {
+      code: 404,
+      reason: "NotFound",
+      message: "leases.coordination.k8s.io \"nightly\" not found",
+      details: { name: "nightly", kind: "leases" }
+    })
+    assert.deepStrictEqual(ApiError.parseStatus({ kind: "Status", code: "409", reason: "Conflict" }), { reason: "Conflict" })
+    for (const body of ["not json", "null", JSON.stringify({ code: 409, reason: "Conflict" }), 42, undefined]) {
+      assert.deepStrictEqual(ApiError.parseStatus(body), {}, String(body))
+    }
+  })
+
+  it.effect("a Status body's reason still decides a 409 (AlreadyExists / Conflict)", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(
+        (yield* answer(409, JSON.stringify({ kind: "Status", code: 409, reason: "AlreadyExists" }))).reason,
+        "AlreadyExists"
+      )
+      assert.strictEqual((yield* answer(409, JSON.stringify({ kind: "Status", code: 409, reason: 5 }))).reason, "Conflict")
+    }))
+
+  it("a malformed answer is Invalid, naming the server and the field, and says a write was applied", () => {
+    const wire = new Wire.WireError({ what: "Lease", path: "spec.renewTime", detail: "expected an RFC 3339 time, got \"x\"" })
+    const read = ApiError.fromCause(ctx, wire)
+    assert.strictEqual(read.reason, "Invalid")
+    assert.strictEqual(read.cause, wire)
+    assert.include(
+      read.detail,
+      "the API server at https://10.0.0.1:6443 answered with a malformed Lease: spec.renewTime: expected an RFC 3339 time, got \"x\""
+    )
+    assert.notInclude(read.detail, "applied")
+    const write = ApiError.malformedAnswer({ ...ctx, operation: "update", verb: "update" }, wire)
+    assert.include(write.detail, "(the write was applied)")
+  })
+
+  it("a Lease leasekit will not send is Invalid, and says it was not sent", () => {
+    const error = ApiError.unsendable(
+      { ...ctx, operation: "update", verb: "update" },
+      new Wire.WireError({ what: "Lease", path: "spec.leaseDurationSeconds", detail: "expected an integer, got 1.5" })
+    )
+    assert.strictEqual(error.reason, "Invalid")
+    assert.strictEqual(
+      error.detail,
+      "the lease was not sent: it would be a malformed Lease: spec.leaseDurationSeconds: expected an integer, got 1.5"
+    )
   })
 })

@@ -1,6 +1,7 @@
 /**
  * The Lease object → record → PUT body round trip: an update keeps everything leasekit does not
- * model and replaces only the spec fields the algorithm owns.
+ * model and replaces only the spec fields the algorithm owns; records carry exactly the fields
+ * client-go's LeaseLock writes.
  *
  * `spec.strategy` / `spec.preferredHolder` (coordinated leader election, Kubernetes 1.31+) are
  * pinned here only: the kube-apiserver 1.20 of the local control plane does not know them and drops
@@ -8,9 +9,24 @@
  * ownerReferences, finalizers, labels and annotations on a real API server instead.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Result } from "effect"
 import * as LeaseObject from "../src/internal/leaseObject.ts"
+import * as Wire from "../src/internal/wire.ts"
 
 const key = { namespace: "jobs", name: "nightly" }
+
+const ok = <A>(result: Result.Result<A, Wire.WireError>): A => {
+  if (Result.isFailure(result)) assert.fail(result.failure.message)
+  return result.success
+}
+
+/** A JSON object as the store decodes it. */
+const decoded = (object: unknown): Wire.Lease => ok(Wire.decodeLease(object))
+
+const recordOf = (object: unknown) => LeaseObject.toRecord(decoded(object))
+
+const updateBody = (object: unknown, spec: Parameters<typeof LeaseObject.toUpdateBody>[1], read: "read" | "none" = "read") =>
+  ok(LeaseObject.toUpdateBody(recordOf(object), spec, read === "read" ? decoded(object) : undefined))
 
 /** A Lease as a current API server returns it, with fields leasekit does not model. */
 const stored = {
@@ -58,8 +74,7 @@ const renewal = {
 
 describe("LeaseObject", () => {
   it("an update keeps unknown spec fields and metadata (ownerReferences, finalizers) and replaces only the owned fields", () => {
-    const record = LeaseObject.toRecord(stored, key)
-    const body = LeaseObject.toUpdateBody(record, renewal, stored)
+    const body = updateBody(stored, renewal)
     assert.deepStrictEqual(body.spec, {
       strategy: "OldestEmulationVersion",
       preferredHolder: "candidate-2",
@@ -78,16 +93,14 @@ describe("LeaseObject", () => {
   })
 
   it("the body carries the record's resourceVersion and uid as preconditions, not managedFields", () => {
-    const record = LeaseObject.toRecord(stored, key)
-    const body = LeaseObject.toUpdateBody(record, renewal, stored)
+    const body = updateBody(stored, renewal)
     assert.strictEqual(body.metadata.resourceVersion, "41")
     assert.strictEqual(body.metadata.uid, "u-1")
     assert.notProperty(body.metadata, "managedFields")
   })
 
   it("a release keeps the same fields and removes owned fields the new spec leaves out", () => {
-    const record = LeaseObject.toRecord(stored, key)
-    const body = LeaseObject.toUpdateBody(record, { holder: "", durationSeconds: 1 }, stored)
+    const body = updateBody(stored, { holder: "", durationSeconds: 1 })
     assert.deepStrictEqual(body.spec, {
       strategy: "OldestEmulationVersion",
       preferredHolder: "candidate-2",
@@ -106,7 +119,7 @@ describe("LeaseObject", () => {
       metadata: { name: "nightly", namespace: "jobs", uid: "u-2", resourceVersion: "7" },
       spec: { holderIdentity: "a" }
     }
-    const body = LeaseObject.toUpdateBody(LeaseObject.toRecord(sparse, key), { holder: "b" }, sparse)
+    const body = updateBody(sparse, { holder: "b" })
     assert.deepStrictEqual(body, {
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",
@@ -115,7 +128,7 @@ describe("LeaseObject", () => {
     })
     // A list item has neither kind nor apiVersion, an object written by hand may have no spec.
     const bare = { metadata: { name: "nightly", namespace: "jobs", resourceVersion: "8" } }
-    assert.deepStrictEqual(LeaseObject.toUpdateBody(LeaseObject.toRecord(bare, key), {}, bare), {
+    assert.deepStrictEqual(updateBody(bare, {}), {
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",
       metadata: { name: "nightly", namespace: "jobs", resourceVersion: "8" },
@@ -125,24 +138,41 @@ describe("LeaseObject", () => {
 
   it("the object as read is not modified by building the body", () => {
     const copy = structuredClone(stored)
-    LeaseObject.toUpdateBody(LeaseObject.toRecord(copy, key), renewal, copy)
+    const lease = decoded(copy)
+    const before = structuredClone(lease)
+    ok(LeaseObject.toUpdateBody(LeaseObject.toRecord(lease), renewal, lease))
+    assert.deepStrictEqual(lease, before)
     assert.deepStrictEqual(copy, stored)
   })
 
   it("what is kept beside a record is the object without managedFields, and updates the same way", () => {
-    const kept = LeaseObject.retained(stored)
-    assert.isDefined(kept)
-    assert.notProperty(kept["metadata"], "managedFields")
-    assert.property(stored.metadata, "managedFields", "the object as read is not modified")
-    const record = LeaseObject.toRecord(stored, key)
-    assert.deepStrictEqual(LeaseObject.toUpdateBody(record, renewal, kept), LeaseObject.toUpdateBody(record, renewal, stored))
-    assert.isUndefined(LeaseObject.retained("not an object"))
+    const lease = decoded(stored)
+    const kept = LeaseObject.retained(lease)
+    assert.notProperty(kept.metadata, "managedFields")
+    assert.property(lease.metadata, "managedFields", "the object as read is not modified")
+    assert.strictEqual(LeaseObject.retained(kept), kept, "nothing to drop: the same object")
+    const record = LeaseObject.toRecord(lease)
+    assert.deepStrictEqual(
+      ok(LeaseObject.toUpdateBody(record, renewal, kept)),
+      ok(LeaseObject.toUpdateBody(record, renewal, lease))
+    )
+  })
+
+  it("a top-level unknown field, ownerReferences, finalizers, spec.strategy and spec.preferredHolder survive a renewal unchanged", () => {
+    const body = updateBody(stored, renewal)
+    assert.strictEqual(body["someFutureTopLevelField"], "kept")
+    assert.deepStrictEqual(body.metadata["ownerReferences"], stored.metadata.ownerReferences)
+    assert.deepStrictEqual(body.metadata["finalizers"], stored.metadata.finalizers)
+    assert.deepStrictEqual(body.metadata["creationTimestamp"], stored.metadata.creationTimestamp)
+    assert.strictEqual(body.spec?.["strategy"], "OldestEmulationVersion")
+    assert.strictEqual(body.spec?.["preferredHolder"], "candidate-2")
+    assert.deepStrictEqual(body.spec?.["someFutureField"], { nested: [1, 2] })
   })
 
   it("without the object as read, an update is built from the record alone (labels and annotations kept)", () => {
-    const record = LeaseObject.toRecord(stored, key)
-    const body = LeaseObject.toUpdateBody(record, { holder: "b" }, undefined)
-    assert.deepStrictEqual(body, LeaseObject.toBody(key, { holder: "b" }, record.metadata, record.version))
+    const record = recordOf(stored)
+    const body = ok(LeaseObject.toUpdateBody(record, { holder: "b" }, undefined))
+    assert.deepStrictEqual(body, ok(LeaseObject.toBody(key, { holder: "b" }, record.metadata, record.version)))
     assert.deepStrictEqual(body.metadata, {
       name: "nightly",
       namespace: "jobs",
@@ -151,5 +181,107 @@ describe("LeaseObject", () => {
       labels: { app: "report" },
       annotations: { "example.com/note": "kept" }
     })
+  })
+
+  it("an update no API server would accept is refused before sending, naming the field", () => {
+    const fraction = LeaseObject.toUpdateBody(recordOf(stored), { ...renewal, durationSeconds: 1.5 }, decoded(stored))
+    assert.isTrue(Result.isFailure(fraction))
+    if (Result.isFailure(fraction)) assert.strictEqual(fraction.failure.path, "spec.leaseDurationSeconds")
+    const never = LeaseObject.toBody(key, { renewTime: Number.NaN }, {})
+    assert.isTrue(Result.isFailure(never))
+    if (Result.isFailure(never)) assert.strictEqual(never.failure.path, "spec.renewTime")
+  })
+})
+
+describe("Lease records", () => {
+  const key = { namespace: "ns", name: "lock" }
+
+  it("read exactly the fields client-go's LeaseLock writes", () => {
+    const record = recordOf({
+      metadata: { name: "lock", namespace: "ns", resourceVersion: "42", labels: { a: "1" }, annotations: { b: "2" } },
+      spec: {
+        holderIdentity: "pod-1_abc",
+        leaseDurationSeconds: 15,
+        acquireTime: "2023-11-14T22:13:20.123000Z",
+        renewTime: "2023-11-14T22:13:25.000000Z",
+        leaseTransitions: 4
+      }
+    })
+    assert.deepStrictEqual(record, {
+      key,
+      version: "42",
+      metadata: { labels: { a: "1" }, annotations: { b: "2" } },
+      holder: "pod-1_abc",
+      durationSeconds: 15,
+      acquireTime: 1_700_000_000_123,
+      renewTime: 1_700_000_005_000,
+      transitions: 4
+    })
+  })
+
+  it("take the key from the object, and leave absent what it does not have", () => {
+    assert.deepStrictEqual(recordOf({ metadata: { name: "other", namespace: "elsewhere" } }), {
+      key: { namespace: "elsewhere", name: "other" },
+      version: "",
+      metadata: {}
+    })
+    assert.deepStrictEqual(recordOf({ metadata: { name: "lock", namespace: "ns", uid: "u-1" }, spec: { holderIdentity: "" } }), {
+      key,
+      version: "",
+      metadata: {},
+      holder: ""
+    }, "a uid without a resourceVersion is no version")
+  })
+
+  it("take well-typed odd values as they are (judging them is the algorithm's job)", () => {
+    const record = recordOf({
+      metadata: { name: "lock", namespace: "ns", resourceVersion: "1" },
+      spec: { leaseDurationSeconds: -5, leaseTransitions: -1, renewTime: "9999-12-31T23:59:59Z" }
+    })
+    assert.strictEqual(record.durationSeconds, -5)
+    assert.strictEqual(record.transitions, -1)
+    assert.strictEqual(record.renewTime, 253_402_300_799_000)
+  })
+
+  it("carry the uid in the version, so a write made from the record is conditioned on both", () => {
+    const record = recordOf({ metadata: { name: "lock", namespace: "ns", resourceVersion: "42", uid: "u-1" } })
+    assert.strictEqual(record.version, "42/u-1")
+    assert.deepStrictEqual(LeaseObject.preconditionsOf(record.version), { resourceVersion: "42", uid: "u-1" })
+    assert.deepStrictEqual(LeaseObject.preconditionsOf("42"), { resourceVersion: "42" })
+    assert.deepStrictEqual(ok(LeaseObject.toBody(key, {}, {}, record.version)).metadata, {
+      name: "lock",
+      namespace: "ns",
+      resourceVersion: "42",
+      uid: "u-1"
+    })
+  })
+
+  it("write the client-go shape, with six-digit MicroTimes and the version for compare-and-swap", () => {
+    const body = ok(LeaseObject.toBody(key, {
+      holder: "",
+      durationSeconds: 1,
+      acquireTime: 1_700_000_000_123,
+      renewTime: 1_700_000_000_456.789,
+      transitions: 2
+    }, { labels: { a: "1" } }, "77"))
+    assert.deepStrictEqual(body, {
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: { name: "lock", namespace: "ns", resourceVersion: "77", labels: { a: "1" } },
+      spec: {
+        holderIdentity: "",
+        leaseDurationSeconds: 1,
+        acquireTime: "2023-11-14T22:13:20.123000Z",
+        renewTime: "2023-11-14T22:13:20.456789Z",
+        leaseTransitions: 2
+      }
+    })
+    assert.deepStrictEqual(ok(LeaseObject.toBody(key, {}, {})).spec, {})
+  })
+
+  it("read back what they wrote", () => {
+    const spec = { holder: "h", durationSeconds: 15, acquireTime: 1_700_000_000_123, renewTime: 1_700_000_000_456, transitions: 9 }
+    const body = ok(LeaseObject.toBody(key, spec, { annotations: { n: "v" } }, "5/u"))
+    assert.deepStrictEqual(recordOf(body), { key, version: "5/u", metadata: { annotations: { n: "v" } }, ...spec })
   })
 })

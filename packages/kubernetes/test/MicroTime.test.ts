@@ -1,5 +1,8 @@
+/**
+ * The MicroTime text format (`internal/microTime.ts`), which `Wire.MicroTime` encodes and decodes
+ * with: six fractional digits on write, any RFC 3339 time on read.
+ */
 import { assert, describe, it } from "@effect/vitest"
-import * as LeaseObject from "../src/internal/leaseObject.ts"
 import * as MicroTime from "../src/internal/microTime.ts"
 
 describe("MicroTime", () => {
@@ -54,86 +57,5 @@ describe("MicroTime", () => {
     ) {
       assert.isUndefined(MicroTime.parse(bad), String(bad))
     }
-  })
-})
-
-describe("Lease objects", () => {
-  const key = { namespace: "ns", name: "lock" }
-
-  it("read exactly the fields client-go's LeaseLock writes", () => {
-    const record = LeaseObject.toRecord({
-      metadata: { name: "lock", namespace: "ns", resourceVersion: "42", labels: { a: "1" }, annotations: { b: "2" } },
-      spec: {
-        holderIdentity: "pod-1_abc",
-        leaseDurationSeconds: 15,
-        acquireTime: "2023-11-14T22:13:20.123000Z",
-        renewTime: "2023-11-14T22:13:25.000000Z",
-        leaseTransitions: 4
-      }
-    }, key)
-    assert.deepStrictEqual(record, {
-      key,
-      version: "42",
-      metadata: { labels: { a: "1" }, annotations: { b: "2" } },
-      holder: "pod-1_abc",
-      durationSeconds: 15,
-      acquireTime: 1_700_000_000_123,
-      renewTime: 1_700_000_005_000,
-      transitions: 4
-    })
-  })
-
-  it("carry the uid in the version, so a write made from the record is conditioned on both", () => {
-    const record = LeaseObject.toRecord({ metadata: { resourceVersion: "42", uid: "u-1" } }, key)
-    assert.strictEqual(record.version, "42/u-1")
-    assert.deepStrictEqual(LeaseObject.preconditionsOf(record.version), { resourceVersion: "42", uid: "u-1" })
-    assert.deepStrictEqual(LeaseObject.preconditionsOf("42"), { resourceVersion: "42" })
-    assert.deepStrictEqual(LeaseObject.toBody(key, {}, {}, record.version).metadata, {
-      name: "lock",
-      namespace: "ns",
-      resourceVersion: "42",
-      uid: "u-1"
-    })
-    assert.strictEqual(LeaseObject.resourceVersionOf({ metadata: { resourceVersion: "42", uid: "u-1" } }), "42")
-  })
-
-  it("map hostile objects to records with the odd fields absent or as they are", () => {
-    for (const hostile of [null, undefined, 7, "lease", [], {}, { spec: null }, { metadata: [], spec: [] }]) {
-      assert.deepStrictEqual(LeaseObject.toRecord(hostile, key), { key, version: "", metadata: {} })
-    }
-    const odd = LeaseObject.toRecord({
-      metadata: { name: 5, resourceVersion: 9, labels: { ok: "yes", bad: 1 }, annotations: "x" },
-      spec: {
-        holderIdentity: 12,
-        leaseDurationSeconds: -5,
-        acquireTime: "not a time",
-        renewTime: 1_700_000_000_000,
-        leaseTransitions: Number.NaN
-      }
-    }, key)
-    assert.deepStrictEqual(odd, { key, version: "", metadata: { labels: { ok: "yes" } }, durationSeconds: -5 })
-  })
-
-  it("write the client-go shape, with six-digit MicroTimes and the version for compare-and-swap", () => {
-    const body = LeaseObject.toBody(key, {
-      holder: "",
-      durationSeconds: 1,
-      acquireTime: 1_700_000_000_123,
-      renewTime: 1_700_000_000_456,
-      transitions: 2
-    }, { labels: { a: "1" } }, "77")
-    assert.deepStrictEqual(body, {
-      apiVersion: "coordination.k8s.io/v1",
-      kind: "Lease",
-      metadata: { name: "lock", namespace: "ns", resourceVersion: "77", labels: { a: "1" } },
-      spec: {
-        holderIdentity: "",
-        leaseDurationSeconds: 1,
-        acquireTime: "2023-11-14T22:13:20.123000Z",
-        renewTime: "2023-11-14T22:13:20.456000Z",
-        leaseTransitions: 2
-      }
-    })
-    assert.deepStrictEqual(LeaseObject.toBody(key, {}, {}).spec, {})
   })
 })

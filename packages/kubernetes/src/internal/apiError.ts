@@ -2,8 +2,10 @@
  * Conversion of everything a Kubernetes request can fail with into a `LeaseStoreError`.
  *
  * Inputs: an HTTP status with the `Status` object of the answer (`fromStatus`; `apiRequest.ts` reads
- * the body), `ERROR` watch events (a `Status` object), and network errors: the socket's own
- * (`node:https`, an errno or TLS `code`).
+ * the body), `ERROR` watch events (a `Status` object), a `WireError` (an answer that is not the
+ * object the API promises, or a Lease leasekit will not send), and network errors: the socket's own
+ * (`node:https`, an errno or TLS `code`). A `Status` is read with `wire.ts`'s `Status` schema: only
+ * an object of `kind: "Status"` counts as one.
  *
  * Mapping: 404 `NotFound` (a create in a namespace that does not exist says so, naming it) — but
  * only when the answer is a Kubernetes `Status` object (`kind: "Status"`): a 404 with any other body
@@ -13,13 +15,15 @@
  * `AlreadyExists` or `Conflict` by the Status `reason`; 401 `Unauthorized`; 403 `Forbidden` (the
  * detail names the verb, `leases.coordination.k8s.io`, the namespace and the Role rule to add — or
  * that the namespace is being deleted); 400 / 422 `Invalid`; 429, 5xx and connection failures
- * `Unavailable`. Guarantees: transport errors never escape except as `cause`; details never
- * contain request headers (where bearer tokens live).
+ * `Unavailable`; a malformed answer or an unsendable Lease `Invalid`, naming the field. Guarantees:
+ * transport errors never escape except as `cause`; details never contain request headers (where
+ * bearer tokens live) nor more than a short quote of a malformed answer.
  *
  * @internal
  */
 import { LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
+import * as Wire from "./wire.ts"
 
 type LeaseStoreError = LeaseStore.LeaseStoreError
 type LeaseStoreErrorReason = LeaseStore.LeaseStoreErrorReason
@@ -40,26 +44,23 @@ export interface RequestContext {
   readonly reloaded?: boolean
 }
 
-/** The parts of a Kubernetes `Status` object we read. */
-export interface Status {
-  readonly code?: number
-  readonly reason?: string
-  readonly message?: string
-  readonly details?: { readonly kind?: string; readonly name?: string }
-}
+/** The parts of a Kubernetes `Status` object we read; none when the answer carried no Status. */
+export type Status = Omit<Wire.Status, "kind">
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
-/** Whether a raw answer body is a Kubernetes `Status` object (what every API server error carries). */
-export const isStatusObject = (body: string): boolean => {
+/** The JSON value of a body, `undefined` when it is not JSON. */
+const parseJson = (body: string): unknown => {
   try {
-    const value: unknown = JSON.parse(body)
-    return isObject(value) && value["kind"] === "Status"
+    return JSON.parse(body)
   } catch {
-    return false
+    return undefined
   }
 }
+
+/** Whether a raw answer body is a Kubernetes `Status` object (what every API server error carries). */
+export const isStatusObject = (body: string): boolean => Wire.statusOf(parseJson(body)) !== undefined
 
 /** The start of a body, on one line, for a message (quoted and escaped). */
 const preview = (body: string): string => {
@@ -79,29 +80,15 @@ export const notKubernetes = (ctx: RequestContext, code: number, body: string, c
     cause
   )
 
-/** Reads a `Status` from a raw body (a JSON string, usually) or an object. */
+/**
+ * Reads a `Status` from a raw body (a JSON string, usually) or an object: empty when it is not a
+ * Kubernetes Status object (`kind: "Status"`); fields of the wrong type are left out.
+ */
 export const parseStatus = (body: unknown): Status => {
-  let value: unknown = body
-  if (typeof body === "string") {
-    try {
-      value = JSON.parse(body)
-    } catch {
-      return {}
-    }
-  }
-  if (!isObject(value)) return {}
-  const details = isObject(value["details"]) ? value["details"] : undefined
-  return {
-    ...(typeof value["code"] === "number" ? { code: value["code"] } : {}),
-    ...(typeof value["reason"] === "string" ? { reason: value["reason"] } : {}),
-    ...(typeof value["message"] === "string" ? { message: value["message"] } : {}),
-    ...(details === undefined ? {} : {
-      details: {
-        ...(typeof details["kind"] === "string" ? { kind: details["kind"] } : {}),
-        ...(typeof details["name"] === "string" ? { name: details["name"] } : {})
-      }
-    })
-  }
+  const status = Wire.statusOf(typeof body === "string" ? parseJson(body) : body)
+  if (status === undefined) return {}
+  const { kind: _kind, ...fields } = status
+  return fields
 }
 
 const make = (ctx: RequestContext, reason: LeaseStoreErrorReason, detail: string, cause: unknown): LeaseStoreError =>
@@ -128,6 +115,26 @@ const forbiddenDetail = (ctx: RequestContext, status: Status): string => {
     where(ctx)
   }: ${grant}.${consequence}${said}`
 }
+
+const writes: ReadonlySet<LeaseStoreOperation> = new Set(["create", "update", "remove"])
+
+/**
+ * The error for an answer that is not the object the API promises (a Lease, a list page or a
+ * watch event that fails to decode). Names the field, quotes at most a short part of its value.
+ */
+export const malformedAnswer = (ctx: RequestContext, error: Wire.WireError): LeaseStoreError =>
+  make(
+    ctx,
+    "Invalid",
+    `the API server at ${ctx.server} answered with ${error.message}${
+      writes.has(ctx.operation) ? " (the write was applied)" : ""
+    }: repair the object (kubectl edit lease), or check that the kubeconfig's server is a Kubernetes API server`,
+    error
+  )
+
+/** The error for a Lease leasekit will not send: a value no API server accepts. Nothing was sent. */
+export const unsendable = (ctx: RequestContext, error: Wire.WireError): LeaseStoreError =>
+  make(ctx, "Invalid", `the lease was not sent: it would be ${error.message}`, error)
 
 /** The error for an HTTP status (with the `Status` body when there is one). */
 export const fromStatus = (ctx: RequestContext, code: number, status: Status, cause: unknown): LeaseStoreError => {
@@ -231,6 +238,7 @@ export const isConnectionReset = (error: LeaseStoreError): boolean => {
 /** Converts anything a request failed with. */
 export const fromCause = (ctx: RequestContext, cause: unknown): LeaseStoreError => {
   if (cause instanceof LeaseStore.LeaseStoreError) return cause
+  if (cause instanceof Wire.WireError) return malformedAnswer(ctx, cause)
   if (isObject(cause) && typeof cause["statusCode"] === "number") {
     return fromStatus(ctx, cause["statusCode"], {}, cause)
   }

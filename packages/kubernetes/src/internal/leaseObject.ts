@@ -1,5 +1,6 @@
 /**
- * Conversion between a `coordination.k8s.io/v1` Lease object and leasekit's `LeaseRecord`.
+ * Conversion between a decoded `coordination.k8s.io/v1` Lease (`wire.ts`) and leasekit's
+ * `LeaseRecord`.
  *
  * Field for field as client-go's `LeaseLock` does it (`resourcelock/leaselock.go`):
  * `holderIdentity` ↔ `holder`, `leaseDurationSeconds` ↔ `durationSeconds`, `acquireTime` /
@@ -13,16 +14,18 @@
  * (coordinated leader election, Kubernetes 1.31+). `metadata.managedFields` is left out of the body:
  * the API server then keeps the stored one (server-side apply bookkeeping, not ours to rewrite).
  *
- * Guarantees: reading never throws. An object that is not what the API promises (no spec, a
- * field of the wrong type, an unreadable time — e.g. written by hand with `kubectl edit`) maps to a
- * record with that field absent; numbers are taken as they are (a negative duration stays
- * negative: judging it is the algorithm's job). Does not: validate what it writes — the API server
- * does, and rejects it with 422.
+ * Guarantees: reading is total — a decoded Lease has already been checked (`wire.ts` fails on a
+ * field of the wrong type), so every field it has maps to the record and every field it lacks is
+ * absent; numbers are taken as they are (a negative duration stays negative: judging it is the
+ * algorithm's job). Bodies are encoded by the `Lease` schema (MicroTime with six digits). Does not:
+ * validate what it writes beyond what the schema checks (32-bit integers, times within years
+ * 0000–9999) — the API server does, and rejects it with 422.
  *
  * @internal
  */
 import type { LeaseRecord as Record_ } from "@leasekit/core"
-import * as MicroTime from "./microTime.ts"
+import type { Result } from "effect"
+import * as Wire from "./wire.ts"
 
 type LeaseKey = Record_.LeaseKey
 type LeaseMetadata = Record_.LeaseMetadata
@@ -30,31 +33,10 @@ type LeaseRecord = Record_.LeaseRecord
 type LeaseSpec = Record_.LeaseSpec
 
 /**
- * The JSON shape of a Lease as it is sent to the API server: the fields leasekit writes, and —
- * in an update made from the object as read — every other field of that object.
+ * The JSON of a Lease as it is sent to the API server: the fields leasekit writes, and — in an
+ * update made from the object as read — every other field of that object.
  */
-export interface LeaseBody {
-  readonly [field: string]: unknown
-  readonly apiVersion: "coordination.k8s.io/v1"
-  readonly kind: "Lease"
-  readonly metadata: {
-    readonly [field: string]: unknown
-    readonly name: string
-    readonly namespace: string
-    readonly resourceVersion?: string
-    readonly uid?: string
-    readonly labels?: Record<string, string>
-    readonly annotations?: Record<string, string>
-  }
-  readonly spec: {
-    readonly [field: string]: unknown
-    readonly holderIdentity?: string
-    readonly leaseDurationSeconds?: number
-    readonly acquireTime?: string
-    readonly renewTime?: string
-    readonly leaseTransitions?: number
-  }
-}
+export type LeaseBody = Wire.LeaseJson
 
 /** The spec fields the algorithm owns: an update sets them from the new spec (or removes them). */
 const ownedSpecFields: ReadonlyArray<string> = [
@@ -65,42 +47,6 @@ const ownedSpecFields: ReadonlyArray<string> = [
   "leaseTransitions"
 ]
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-const stringMap = (value: unknown): Record<string, string> | undefined => {
-  if (!isObject(value)) return undefined
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v === "string") out[k] = v
-  }
-  return out
-}
-
-const finiteNumber = (value: unknown): number | undefined =>
-  typeof value === "number" && Number.isFinite(value) ? value : undefined
-
-const metadataString = (object: unknown, field: string): string => {
-  const metadata = isObject(object) ? object["metadata"] : undefined
-  const value = isObject(metadata) ? metadata[field] : undefined
-  return typeof value === "string" ? value : ""
-}
-
-/** The `metadata.resourceVersion` of an object, `""` when it has none. */
-export const resourceVersionOf = (object: unknown): string => metadataString(object, "resourceVersion")
-
-/** The `metadata.name` of an object, `""` when it has none. */
-export const nameOf = (object: unknown): string => metadataString(object, "name")
-
-/** The `items` of a `LeaseList` (none when the answer has no list of items). */
-export const itemsOf = (list: unknown): ReadonlyArray<unknown> => {
-  const items = isObject(list) ? list["items"] : undefined
-  return Array.isArray(items) ? items : []
-}
-
-/** The `metadata.continue` token of a list page, `""` on the last page. */
-export const continueOf = (list: unknown): string => metadataString(list, "continue")
-
 /**
  * A record's version: the object's `resourceVersion`, followed by `/` and its `uid` when it has
  * one. The uid is what makes an update of a *deleted* lease fail: Leases allow create-on-update,
@@ -109,11 +55,10 @@ export const continueOf = (list: unknown): string => metadataString(list, "conti
  * opaque to everyone else. `""` when the object has no resourceVersion (such a record never
  * matches a stored one, so a write made from it fails with `Conflict`).
  */
-export const versionOf = (object: unknown): string => {
-  const resourceVersion = resourceVersionOf(object)
-  if (resourceVersion === "") return ""
-  const uid = metadataString(object, "uid")
-  return uid === "" ? resourceVersion : `${resourceVersion}/${uid}`
+export const versionOf = (lease: Wire.Lease): string => {
+  const { resourceVersion, uid } = lease.metadata
+  if (resourceVersion === undefined || resourceVersion === "") return ""
+  return uid === undefined || uid === "" ? resourceVersion : `${resourceVersion}/${uid}`
 }
 
 /** The preconditions a version stands for. */
@@ -124,31 +69,22 @@ export const preconditionsOf = (version: string): { readonly resourceVersion: st
     : { resourceVersion: version.slice(0, slash), uid: version.slice(slash + 1) }
 }
 
-/** Reads any value as a lease record; `fallbackKey` fills a missing name or namespace. */
-export const toRecord = (object: unknown, fallbackKey: LeaseKey): LeaseRecord => {
-  const root = isObject(object) ? object : {}
-  const metadata = isObject(root["metadata"]) ? root["metadata"] : {}
-  const spec = isObject(root["spec"]) ? root["spec"] : {}
-  const name = typeof metadata["name"] === "string" ? metadata["name"] : fallbackKey.name
-  const namespace = typeof metadata["namespace"] === "string" ? metadata["namespace"] : fallbackKey.namespace
-
-  const labels = stringMap(metadata["labels"])
-  const annotations = stringMap(metadata["annotations"])
-  const recordMetadata: LeaseMetadata = {
-    ...(labels === undefined ? {} : { labels }),
-    ...(annotations === undefined ? {} : { annotations })
-  }
-
-  const holder = typeof spec["holderIdentity"] === "string" ? spec["holderIdentity"] : undefined
-  const durationSeconds = finiteNumber(spec["leaseDurationSeconds"])
-  const acquireTime = MicroTime.parse(spec["acquireTime"])
-  const renewTime = MicroTime.parse(spec["renewTime"])
-  const transitions = finiteNumber(spec["leaseTransitions"])
-
+/** The record of a decoded Lease. */
+export const toRecord = (lease: Wire.Lease): LeaseRecord => {
+  const { annotations, labels, name, namespace } = lease.metadata
+  const spec = lease.spec ?? {}
+  const holder = spec.holderIdentity
+  const durationSeconds = spec.leaseDurationSeconds
+  const acquireTime = spec.acquireTime
+  const renewTime = spec.renewTime
+  const transitions = spec.leaseTransitions
   return {
     key: { namespace, name },
-    version: versionOf(root),
-    metadata: recordMetadata,
+    version: versionOf(lease),
+    metadata: {
+      ...(labels === undefined ? {} : { labels }),
+      ...(annotations === undefined ? {} : { annotations })
+    },
     ...(holder === undefined ? {} : { holder }),
     ...(durationSeconds === undefined ? {} : { durationSeconds }),
     ...(acquireTime === undefined ? {} : { acquireTime }),
@@ -157,15 +93,8 @@ export const toRecord = (object: unknown, fallbackKey: LeaseKey): LeaseRecord =>
   }
 }
 
-/** The Lease object to send for `spec` under `key`; `version` makes a PUT conditional. */
-export const toBody = (
-  key: LeaseKey,
-  spec: LeaseSpec,
-  metadata: LeaseMetadata,
-  version?: string
-): LeaseBody => {
-  const acquireTime = spec.acquireTime === undefined ? undefined : MicroTime.format(spec.acquireTime)
-  const renewTime = spec.renewTime === undefined ? undefined : MicroTime.format(spec.renewTime)
+/** The Lease leasekit writes for `spec` under `key`, before encoding. */
+const ownLease = (key: LeaseKey, spec: LeaseSpec, metadata: LeaseMetadata, version?: string): Wire.Lease => {
   const preconditions = version === undefined ? undefined : preconditionsOf(version)
   return {
     apiVersion: "coordination.k8s.io/v1",
@@ -181,45 +110,59 @@ export const toBody = (
     spec: {
       ...(spec.holder === undefined ? {} : { holderIdentity: spec.holder }),
       ...(spec.durationSeconds === undefined ? {} : { leaseDurationSeconds: spec.durationSeconds }),
-      ...(acquireTime === undefined ? {} : { acquireTime }),
-      ...(renewTime === undefined ? {} : { renewTime }),
+      ...(spec.acquireTime === undefined ? {} : { acquireTime: spec.acquireTime }),
+      ...(spec.renewTime === undefined ? {} : { renewTime: spec.renewTime }),
       ...(spec.transitions === undefined ? {} : { leaseTransitions: spec.transitions })
     }
   }
 }
 
 /**
- * What of an object as read is kept beside its record for a later `toUpdateBody`: all of it but
- * `metadata.managedFields`, which an update leaves out anyway (dropping it early saves memory while
- * the record lives). `undefined` when the value is not an object.
+ * The Lease JSON to send for `spec` under `key`; `version` makes a PUT conditional. Fails only for
+ * a spec no API server accepts (a time outside years 0000–9999, a duration or transition count
+ * that is not a 32-bit integer), naming the field.
  */
-export const retained = (object: unknown): Record<string, unknown> | undefined => {
-  if (!isObject(object)) return undefined
-  const metadata = object["metadata"]
-  if (!isObject(metadata) || !("managedFields" in metadata)) return object
-  const { managedFields: _managedFields, ...kept } = metadata
-  return { ...object, metadata: kept }
+export const toBody = (
+  key: LeaseKey,
+  spec: LeaseSpec,
+  metadata: LeaseMetadata,
+  version?: string
+): Result.Result<LeaseBody, Wire.WireError> => Wire.encodeLease(ownLease(key, spec, metadata, version))
+
+/**
+ * What of a Lease as read is kept beside its record for a later `toUpdateBody`: all of it but
+ * `metadata.managedFields`, which an update leaves out anyway (dropping it early saves memory while
+ * the record lives).
+ */
+export const retained = (lease: Wire.Lease): Wire.Lease => {
+  if (!("managedFields" in lease.metadata)) return lease
+  const { managedFields: _managedFields, ...kept } = lease.metadata
+  return { ...lease, metadata: kept }
 }
 
 /**
- * The Lease object to PUT for `spec` over `record`. With `read` — the object `record` was made
- * from — the body is that object with the owned spec fields, `resourceVersion` and `uid` replaced
- * (and the record's labels and annotations, which are the object's); every other field is sent as
- * it was read, none is added. Without it (a record this store did not hand out), the body is
- * built from the record alone, as `toBody` does.
+ * The Lease JSON to PUT for `spec` over `record`. With `read` — the Lease `record` was made from —
+ * the body is that Lease with the owned spec fields, `resourceVersion` and `uid` replaced (and the
+ * record's labels and annotations, which are the Lease's); every other field is sent as it was
+ * read, none is added. Without it (a record this store did not hand out), the body is built from
+ * the record alone, as `toBody` does. Fails as `toBody` does.
  */
-export const toUpdateBody = (record: LeaseRecord, spec: LeaseSpec, read?: unknown): LeaseBody => {
-  const own = toBody(record.key, spec, record.metadata, record.version)
-  if (!isObject(read)) return own
+export const toUpdateBody = (
+  record: LeaseRecord,
+  spec: LeaseSpec,
+  read?: Wire.Lease
+): Result.Result<LeaseBody, Wire.WireError> => {
+  const own = ownLease(record.key, spec, record.metadata, record.version)
+  if (read === undefined) return Wire.encodeLease(own)
   const { apiVersion: _apiVersion, kind: _kind, metadata: readMetadata, spec: readSpec, ...rest } = read
-  const { managedFields: _managedFields, ...keptMetadata } = isObject(readMetadata) ? readMetadata : {}
-  const keptSpec: Record<string, unknown> = { ...(isObject(readSpec) ? readSpec : {}) }
+  const { managedFields: _managedFields, ...keptMetadata } = readMetadata
+  const keptSpec: Record<string, unknown> = { ...readSpec }
   for (const field of ownedSpecFields) delete keptSpec[field]
-  return {
+  return Wire.encodeLease({
+    ...rest,
     apiVersion: own.apiVersion,
     kind: own.kind,
-    ...rest,
     metadata: { ...keptMetadata, ...own.metadata },
     spec: { ...keptSpec, ...own.spec }
-  }
+  })
 }

@@ -6,9 +6,13 @@
  * with HTTP 400 by a real server. Reading is lenient: RFC 3339 with or without a fraction (any
  * number of digits, as `metav1.Time` writes whole seconds), `Z` or a numeric offset.
  *
+ * These are the text functions; `wire.ts`'s `MicroTime` Schema is built on them and is what the
+ * Lease schema uses.
+ *
  * Guarantees: `format` then `parse` returns the same epoch milliseconds, to the microsecond;
- * `parse` never throws — anything it cannot read is `undefined`, so the field is absent from the
- * record. Does not: represent times outside years 0000–9999 (formatting them yields `undefined`).
+ * `parse` never throws — anything it cannot read is `undefined` (the Schema then fails decoding,
+ * naming the field). Does not: represent times outside years 0000–9999 (formatting them yields
+ * `undefined`).
  *
  * @internal
  */
