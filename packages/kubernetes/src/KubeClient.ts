@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Option } from "effect"
+import { Config, Context, type Duration, Effect, Layer, Option } from "effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as NodePath from "node:path"
 import * as Internal from "./internal/kubeconfig.ts"
@@ -99,13 +99,22 @@ export interface KubeClientOptions {
   readonly context?: string | undefined
   /** The default namespace instead of the context's (itself defaulting to `"default"`). */
   readonly namespace?: string | undefined
+  /**
+   * How long an `exec` credential plugin may run before it is stopped (and the requests waiting
+   * for it fail with `Credentials`). Default 30 seconds; a plugin that opens a browser for a login
+   * may need more.
+   */
+  readonly execTimeout?: Duration.Input | undefined
 }
 
-const build = (load: Effect.Effect<Internal.Loaded, Internal.KubeConfigError>) =>
+const build = (
+  load: Effect.Effect<Internal.Loaded, Internal.KubeConfigError>,
+  options: { readonly execTimeout?: Duration.Input | undefined } = {}
+) =>
   Effect.gen(function*() {
     const loaded = yield* load
     for (const warning of loaded.warnings) yield* Effect.logWarning(`kubeconfig ${loaded.source}: ${warning}`)
-    const transport = yield* Transport.make(loaded).pipe(
+    const transport = yield* Transport.make(loaded, { execTimeout: options.execTimeout }).pipe(
       Effect.mapError((error) =>
         new Internal.KubeConfigError({
           reason: "NoCredentials",
@@ -135,7 +144,7 @@ const build = (load: Effect.Effect<Internal.Loaded, Internal.KubeConfigError>) =
  * @category constructors
  */
 export const makeFromFile = (path: string, options: KubeClientOptions = {}) =>
-  build(Internal.fromFiles(path.split(NodePath.delimiter).filter((p) => p !== ""), options))
+  build(Internal.fromFiles(path.split(NodePath.delimiter).filter((p) => p !== ""), options), options)
 
 /**
  * Builds a client from kubeconfig YAML.
@@ -143,7 +152,8 @@ export const makeFromFile = (path: string, options: KubeClientOptions = {}) =>
  * @since 0.1.0
  * @category constructors
  */
-export const makeFromString = (yaml: string, options: KubeClientOptions = {}) => build(Internal.fromString(yaml, options))
+export const makeFromString = (yaml: string, options: KubeClientOptions = {}) =>
+  build(Internal.fromString(yaml, options), options)
 
 /**
  * Builds a client from the pod's service account (`KUBERNETES_SERVICE_HOST` / `_PORT` and
@@ -161,7 +171,7 @@ export const makeInCluster = (options: { readonly namespace?: string | undefined
  * @since 0.1.0
  * @category constructors
  */
-export const makeDefault = (options: KubeClientOptions = {}) => build(Internal.fromDefault(options))
+export const makeDefault = (options: KubeClientOptions = {}) => build(Internal.fromDefault(options), options)
 
 /**
  * A client by client-go's default loading rules: the files in `$KUBECONFIG`, else
