@@ -134,7 +134,6 @@ export const json = (
         )
         : Effect.flatMap(fromResponse(ctx, response), Effect.fail)
     ),
-    Effect.scoped,
     policy.inFlight.withPermit,
     Effect.timeoutOrElse({
       duration: policy.requestTimeout,

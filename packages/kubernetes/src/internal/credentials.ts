@@ -178,7 +178,11 @@ export const make = (
     let generation = 0
     // The material last presented, to know when a plugin's certificate changed it.
     let presented: TlsMaterial = { generation, ...initial }
+    // The inputs `presented` was last checked against: the same objects need no comparison.
+    let checked: readonly [typeof initial, Buffer | undefined, Buffer | undefined] = [initial, undefined, undefined]
     const materialFor = (files: typeof initial, pluginCert: Buffer | undefined, pluginKey: Buffer | undefined) => {
+      if (checked[0] === files && checked[1] === pluginCert && checked[2] === pluginKey) return presented
+      checked = [files, pluginCert, pluginKey]
       const cert = pluginCert ?? files.cert
       const key = pluginKey ?? files.key
       if (sameBuffer(presented.ca, files.ca) && sameBuffer(presented.cert, cert) && sameBuffer(presented.key, key)) {
