@@ -85,11 +85,12 @@ const lines = (limit: number) => (self: Stream.Stream<Uint8Array, LeaseStoreErro
         let index = chunk.indexOf(newline)
         while (index >= 0) {
           const piece = chunk.subarray(start, index)
-          const line = pending.length === 0
-            ? Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString("utf8")
-            : Buffer.concat([...pending, piece]).toString("utf8")
+          const bytes = pending.length === 0
+            ? Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength)
+            : Buffer.concat([...pending, piece])
           pending = []
-          if (line.length > 0) out.push(line)
+          if (bytes.byteLength > limit) out.push(undefined)
+          else if (bytes.byteLength > 0) out.push(bytes.toString("utf8"))
           start = index + 1
           index = chunk.indexOf(newline, start)
         }
