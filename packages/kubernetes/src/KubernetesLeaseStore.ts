@@ -330,7 +330,8 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
               response.status >= 200 && response.status < 300
                 ? Effect.succeed(response)
                 : response.status === 410
-                ? Effect.fail(new LeaseWatch.Gone())
+                // Read the (bounded) answer, so that its connection is closed or reused, not leaked.
+                ? Effect.andThen(Effect.ignore(response.arrayBuffer), Effect.fail(new LeaseWatch.Gone()))
                 : Effect.flatMap(ApiRequest.fromResponse(ctx, response), Effect.fail)
             ),
             Effect.provideService(HttpClient.TracerDisabledWhen, () => true)

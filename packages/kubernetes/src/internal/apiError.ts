@@ -214,6 +214,7 @@ const networkCode = (error: unknown): string | undefined => {
   return undefined
 }
 
+/** The innermost message of a network failure, credentials inside any URL in it removed. */
 const innermostMessage = (error: unknown): string => {
   let current: unknown = error
   let message = error instanceof Error ? error.message : String(error)
@@ -221,7 +222,7 @@ const innermostMessage = (error: unknown): string => {
     message = current.message
     current = current.cause
   }
-  return message
+  return message.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, "$1***@")
 }
 
 const resetCodes = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_CLOSED"])
@@ -239,10 +240,19 @@ export const isConnectionReset = (error: LeaseStoreError): boolean => {
 export const fromCause = (ctx: RequestContext, cause: unknown): LeaseStoreError => {
   if (cause instanceof LeaseStore.LeaseStoreError) return cause
   if (cause instanceof Wire.WireError) return malformedAnswer(ctx, cause)
-  if (isObject(cause) && typeof cause["statusCode"] === "number") {
-    return fromStatus(ctx, cause["statusCode"], {}, cause)
-  }
   const code = networkCode(cause)
+  if (code === "ERR_PROXY_TUNNEL") {
+    // The proxy answered CONNECT with an error status: nothing reached the API server (a 404 or
+    // 409 here is the proxy's, never the lease's).
+    return make(
+      ctx,
+      "Unavailable",
+      `the proxy between this process and the API server at ${ctx.server} refused to open a tunnel (${
+        innermostMessage(cause)
+      }): check proxy-url of the kubeconfig's cluster, or HTTPS_PROXY / NO_PROXY`,
+      cause
+    )
+  }
   if (code !== undefined && tlsCodes.has(code)) {
     return make(
       ctx,

@@ -5,8 +5,8 @@
  * Policy: every request is bounded by `requestTimeout` (then `Timeout`; waiting for a turn counts,
  * so a request that timed out while queued never opened a connection) and aborted when
  * interrupted; at most `maxRequestsInFlight` are in flight through one store; a read (`GET`) is
- * retried once at once when a pooled connection was reset under it, a write never is (its outcome
- * is unknown: `Unavailable`). The client itself retries a 401 once after re-reading the
+ * retried once at once when a pooled connection was reset under it (inside the same timeout), a
+ * write never is (its outcome is unknown: `Unavailable`). The client itself retries a 401 once after re-reading the
  * credentials. The HTTP client's own span is not recorded for these requests: the algorithm's
  * spans (`Lease.renew`, …) already cover each one, and a span per renewal is a cost every holder
  * pays.
@@ -79,7 +79,7 @@ export const fromClientError = (ctx: ApiError.RequestContext, error: HttpClientE
       operation: ctx.operation,
       key: ctx.key,
       reason: "Credentials",
-      detail: `no request was sent: ${cause.message}`,
+      detail: cause.message,
       cause
     })
   }
@@ -133,7 +133,12 @@ export const json = (
           )
         )
         : Effect.flatMap(fromResponse(ctx, response), Effect.fail)
-    ),
+    )
+  )
+  // Reads are idempotent: one immediate retry when a pooled connection was reset under them —
+  // within the same permit and the same timeout.
+  const attempt = req.method === "GET" ? once.pipe(Effect.catchIf(ApiError.isConnectionReset, () => once)) : once
+  return attempt.pipe(
     policy.inFlight.withPermit,
     Effect.timeoutOrElse({
       duration: policy.requestTimeout,
@@ -151,6 +156,4 @@ export const json = (
     }),
     disableSpans
   )
-  // Reads are idempotent: one immediate retry when a pooled connection was reset under them.
-  return req.method === "GET" ? once.pipe(Effect.catchIf(ApiError.isConnectionReset, () => once)) : once
 }

@@ -18,7 +18,7 @@
  *
  * @internal
  */
-import { Clock, Data, Effect, Redacted, Ref, Result, type Scope } from "effect"
+import { Clock, Data, Effect, Redacted, Ref, Result, type Scope, Semaphore } from "effect"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Fs from "node:fs/promises"
 import type * as Http from "node:http"
@@ -98,13 +98,26 @@ const impersonationHeaders = (loaded: Loaded): Record<string, string> => {
 
 const bearer = (token: string) => `Bearer ${token}`
 
-/** The `Authorization` header client-node computes for an `auth-provider` user. */
-const authProviderHeader = (loaded: Loaded, user: Readonly<Record<string, unknown>>) =>
-  Effect.tryPromise({
-    try: async () => {
-      const { KubeConfig } = await import("@kubernetes/client-node")
-      const config = new KubeConfig()
-      config.loadFromString(JSON.stringify({
+/** Providers client-go removed (kubectl 1.26): they ran their command synchronously, blocking. */
+const removedProviders: Readonly<Record<string, string>> = {
+  gcp: "the gke-gcloud-auth-plugin exec plugin",
+  azure: "kubelogin (an exec plugin)"
+}
+
+/** A value Node sends as a header: no control characters, nothing above U+00FF. */
+const sendable = (value: string): boolean => !/[^\t\x20-\x7e\x80-\xff]/.test(value)
+
+/**
+ * The `Authorization` header client-node computes for an `auth-provider` user: one client-node
+ * configuration for the credentials' lifetime (the provider keeps its refreshed token in it), one
+ * computation at a time.
+ */
+const authProvider = (loaded: Loaded, user: Readonly<Record<string, unknown>>) => {
+  let config: Promise<import("@kubernetes/client-node").KubeConfig> | undefined
+  const load = () =>
+    (config ??= import("@kubernetes/client-node").then(({ KubeConfig }) => {
+      const kubeConfig = new KubeConfig()
+      kubeConfig.loadFromString(JSON.stringify({
         apiVersion: "v1",
         kind: "Config",
         clusters: [{ name: "cluster", cluster: { server: loaded.server, "insecure-skip-tls-verify": true } }],
@@ -112,11 +125,18 @@ const authProviderHeader = (loaded: Loaded, user: Readonly<Record<string, unknow
         contexts: [{ name: "context", context: { cluster: "cluster", user: "user" } }],
         "current-context": "context"
       }))
+      return kubeConfig
+    }))
+  const oneAtATime = Semaphore.makeUnsafe(1)
+  return Effect.tryPromise({
+    try: async () => {
       const options: Https.RequestOptions = {}
-      await config.applyToHTTPSOptions(options)
-      const headers = options.headers === undefined || Array.isArray(options.headers) ? {} : options.headers as Http.OutgoingHttpHeaders
+      await (await load()).applyToHTTPSOptions(options)
+      const headers = options.headers === undefined || Array.isArray(options.headers)
+        ? {}
+        : options.headers as Http.OutgoingHttpHeaders
       const value = headers["Authorization"] ?? headers["authorization"]
-      return typeof value === "string" ? value : undefined
+      return typeof value === "string" && sendable(value) ? value : undefined
     },
     catch: (cause) =>
       new CredentialsError({
@@ -125,7 +145,8 @@ const authProviderHeader = (loaded: Loaded, user: Readonly<Record<string, unknow
           "its auth-provider plugin failed to supply a token (the plugin's output is not shown: it may hold credentials); check the provider's configuration with kubectl, or use a token or exec credential instead",
         cause: cause instanceof Error ? cause.name : "error"
       })
-  })
+  }).pipe(oneAtATime.withPermit)
+}
 
 /**
  * The credentials of `loaded`'s user. The `exec` plugin, if any, is killed when the scope closes.
@@ -139,6 +160,23 @@ export const make = (
   Effect.gen(function*() {
     const fixedHeaders = impersonationHeaders(loaded)
     const auth = loaded.auth
+    for (const [name, value] of Object.entries(fixedHeaders)) {
+      if (!sendable(value)) {
+        return yield* new CredentialsError({
+          user: loaded.user,
+          detail: `its impersonation setting for ${name} holds a character that cannot be sent in an HTTP header (a control character or one above U+00FF); fix as / as-uid / as-groups / as-user-extra`
+        })
+      }
+    }
+    if (auth._tag === "AuthProvider" && removedProviders[auth.name] !== undefined) {
+      return yield* new CredentialsError({
+        user: loaded.user,
+        detail: `its auth-provider "${auth.name}" was removed from client-go and kubectl (1.26); use ${
+          removedProviders[auth.name]
+        } instead`
+      })
+    }
+    const providerHeader = auth._tag === "AuthProvider" ? authProvider(loaded, auth.user) : undefined
 
     const execConfig = auth._tag === "Exec" ? ExecCredential.decodeExecConfig(auth.exec, loaded.user) : undefined
     if (execConfig !== undefined && Result.isFailure(execConfig)) {
@@ -202,8 +240,8 @@ export const make = (
         const text = yield* Effect.tryPromise(() => Fs.readFile(path, "utf8")).pipe(Effect.orElseSucceed(() => ""))
         const next = text.trim()
         return yield* Ref.modify(tokenFile!, (state) => {
-          // Unreadable or empty (mid-rotation): keep the old token, try again next time.
-          if (next === "" || next === state.token) return [false, { ...state, readAt: now }]
+          // Unreadable, empty (mid-rotation) or not sendable: keep the old token, try again next time.
+          if (next === "" || next === state.token || !sendable(next)) return [false, { ...state, readAt: now }]
           return [true, { token: next, readAt: now }]
         })
       })
@@ -238,13 +276,19 @@ export const make = (
       Effect.tap((files) => Ref.set(fileMaterial, files))
     )
 
-    const refreshFiles = Effect.gen(function*() {
-      const before = presented.generation
-      const files = yield* rereadFiles
-      const changed = auth._tag === "TokenFile" ? yield* rereadTokenFile(auth.path) : false
-      materialFor(files, undefined, undefined)
-      return changed || presented.generation !== before
-    })
+    /**
+     * After a 401 to `token` (a token file's) and the TLS material of `generation`: re-reads the
+     * files; true when what the next request presents differs from what was refused — also when
+     * a concurrent refresh made the change.
+     */
+    const refreshFiles = (token: string | undefined, generation: number) =>
+      Effect.gen(function*() {
+        const files = yield* rereadFiles
+        if (auth._tag === "TokenFile") yield* rereadTokenFile(auth.path)
+        const material = materialFor(files, undefined, undefined)
+        const tokenNow = tokenFile === undefined ? undefined : (yield* Ref.get(tokenFile)).token
+        return tokenNow !== token || material.generation !== generation
+      })
 
     const fromExec = (credential: ExecCredential.ExecCredential, files: typeof initial): Presented => ({
       headers: withAuthorization(credential.token === undefined ? undefined : bearer(Redacted.value(credential.token))),
@@ -260,31 +304,39 @@ export const make = (
       })
     })
 
+    const withFiles = (files: typeof initial, headers: Readonly<Record<string, string>>, token?: string): Presented => {
+      const tls = materialFor(files, undefined, undefined)
+      return { headers, tls, rejected: refreshFiles(token, tls.generation) }
+    }
+
+    const execToken = (credential: ExecCredential.ExecCredential) =>
+      credential.token === undefined || sendable(Redacted.value(credential.token))
+        ? Effect.succeed(credential)
+        : Effect.fail(
+          new CredentialsError({
+            user: loaded.user,
+            detail:
+              "its exec plugin answered a token holding a character that cannot be sent in an HTTP header (a control character or one above U+00FF); run the command of users[].user.exec yourself to see its output"
+          })
+        )
+
     const current: Effect.Effect<Presented, CredentialsError> = Effect.gen(function*() {
       const files = yield* Ref.get(fileMaterial)
       switch (auth._tag) {
-        case "TokenFile":
-          return {
-            headers: withAuthorization(bearer(yield* tokenFromFile(auth.path))),
-            tls: materialFor(files, undefined, undefined),
-            rejected: refreshFiles
-          }
+        case "TokenFile": {
+          const token = yield* tokenFromFile(auth.path)
+          return withFiles(files, withAuthorization(bearer(token)), token)
+        }
         case "Exec":
-          return fromExec(yield* Effect.mapError(exec!.current, pluginError), files)
+          return fromExec(yield* Effect.flatMap(Effect.mapError(exec!.current, pluginError), execToken), files)
         case "AuthProvider":
-          return {
-            headers: withAuthorization(yield* authProviderHeader(loaded, auth.user)),
-            tls: materialFor(files, undefined, undefined),
-            rejected: refreshFiles
-          }
+          return withFiles(files, withAuthorization(yield* providerHeader!))
         default:
-          return { headers: staticHeaders, tls: materialFor(files, undefined, undefined), rejected: refreshFiles }
+          return withFiles(files, staticHeaders)
       }
     })
 
-    const refresh: Effect.Effect<boolean, CredentialsError> = exec === undefined
-      ? refreshFiles
-      : Effect.flatMap(current, (presented) => presented.rejected)
+    const refresh: Effect.Effect<boolean, CredentialsError> = Effect.flatMap(current, (presented) => presented.rejected)
 
     return { current, refresh }
   })

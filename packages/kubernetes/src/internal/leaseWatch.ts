@@ -8,7 +8,8 @@
  * server ends a connection after `timeoutSeconds`; the client ends one that outlives that by
  * `requestTimeout` (a connection that went silent without closing). After an ended connection the
  * watch resumes from the last resourceVersion seen (an event's or a bookmark's); after `410 Gone`
- * (an `ERROR` event or an answer) it lists again. Transient failures are retried after 0.4, 0.8,
+ * (an `ERROR` event or an answer) it lists again (after a second of pause when the watch from a
+ * fresh list is gone at once, too). Transient failures are retried after 0.4, 0.8,
  * 1.6 s; the fourth in a row without an event in between ends the stream with `Unavailable`. A
  * 401 is retried once after the client refreshed the credentials; other failures (`Forbidden`, …)
  * end the stream at once (the algorithm then polls).
@@ -177,9 +178,12 @@ export const watch = (source: Source): Stream.Stream<State, LeaseStoreError> =>
       let latest = yield* relist
       let failures = 0
       let reloaded = false
+      let previous: End["_tag"] | undefined
       while (true) {
         const startedAt = yield* Clock.currentTimeMillis
         const end = yield* connection(latest)
+        const twiceGone = end._tag === "Gone" && previous === "Gone"
+        previous = end._tag
         switch (end._tag) {
           case "Ended":
             failures = 0
@@ -190,6 +194,8 @@ export const watch = (source: Source): Stream.Stream<State, LeaseStoreError> =>
           case "Gone":
             failures = 0
             reloaded = false
+            // A fresh list's resourceVersion too old at once: not a busy loop of lists.
+            if (twiceGone) yield* Effect.sleep("1 second")
             latest = yield* relist
             break
           case "Failed": {

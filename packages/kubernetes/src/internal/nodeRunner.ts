@@ -7,7 +7,9 @@
  * a PUT of one small JSON document, sent in a single write; the fork and the race cost more CPU
  * than the rest of the renewal (measured in `bench/`, figure 6). This runner writes a body it holds
  * in memory with one `end(body)` and waits for the response with one callback; a request whose
- * body is a stream or form data goes to the platform's client on the same agent, unchanged.
+ * body is a stream or form data fails (`EncodeError`): the Kubernetes API takes JSON documents.
+ * Watches (`?watch=true`) go through agents of their own, so that long-lived watch connections
+ * never take the sockets renewals are sent on.
  *
  * Responses are `@effect/platform-node`'s `NodeHttpIncomingMessage` (the platform's body reading,
  * cancellation and `MaxBodySize`), with a default body limit of its own: an answer larger than
@@ -15,13 +17,14 @@
  * `HttpIncomingMessage.MaxBodySize` itself.
  *
  * Guarantees: the request's signal aborts it (its connection is destroyed, others stay pooled);
- * the agent is read per request, so rotated TLS material applies to the next request.
+ * the agent is read per request, so rotated TLS material applies to the next request; a header
+ * value Node refuses fails the request (`TransportError`), it never throws; credentials travel
+ * only in the Node request, never in the `HttpClientRequest` that errors carry.
  * Does not: follow redirects, retry, decompress, or upgrade connections (`upgrade` fails).
  *
  * @internal
  */
 import { NodeHttpIncomingMessage } from "@effect/platform-node/NodeHttpIncomingMessage"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ByteSize, Effect } from "effect"
 import type * as Schema from "effect/Schema"
 import * as Cookies from "effect/http/Cookies"
@@ -35,10 +38,12 @@ import type * as Http from "node:http"
 import * as NodeHttp from "node:http"
 import * as Https from "node:https"
 
-/** What the runner sends through; replaced when TLS material or the proxy changes. */
+/** What the runner sends through; replaced when TLS material changes. */
 export interface Agents {
   readonly http: Http.Agent
   readonly https: Https.Agent
+  /** For watches (`?watch=true`): no limit on connections, none shared with requests. */
+  readonly watch: { readonly http: Http.Agent; readonly https: Https.Agent }
 }
 
 class Response extends NodeHttpIncomingMessage<HttpClientError.HttpClientError>
@@ -134,11 +139,6 @@ export const make = (options: {
   readonly maxBodyBytes: number
 }): HttpClient.HttpClient => {
   const { maxBodyBytes, prepare } = options
-  const streaming = (request: HttpClientRequest.HttpClientRequest, prepared: Prepared) =>
-    NodeHttpClient.makeNodeHttp.pipe(
-      Effect.provideService(NodeHttpClient.HttpAgent, prepared.agents),
-      Effect.flatMap((client) => client.execute(HttpClientRequest.setHeaders(request, prepared.headers)))
-    )
   const send = (
     request: HttpClientRequest.HttpClientRequest,
     body: HttpClientRequest.HttpClientRequest["body"] & { readonly _tag: "Empty" | "Uint8Array" },
@@ -153,12 +153,22 @@ export const make = (options: {
         headers["content-length"] = body.body.byteLength
       }
       const secure = url.protocol === "https:"
-      const nodeRequest = (secure ? Https : NodeHttp).request(url, {
-        method: request.method,
-        agent: secure ? prepared.agents.https : prepared.agents.http,
-        headers,
-        signal
-      })
+      // A watch holds its connection for minutes: it gets one of its own, outside the pool that
+      // renewals are sent on, so that many watches never keep a renewal waiting for a socket.
+      const agents = url.searchParams.get("watch") === "true" ? prepared.agents.watch : prepared.agents
+      let nodeRequest: Http.ClientRequest
+      try {
+        nodeRequest = (secure ? Https : NodeHttp).request(url, {
+          method: request.method,
+          agent: secure ? agents.https : agents.http,
+          headers,
+          signal
+        })
+      } catch (cause) {
+        // Node refuses some header values synchronously (a control character in a token).
+        resume(Effect.fail(transportError(request, cause)))
+        return
+      }
       const onError = (cause: unknown) => resume(Effect.fail(transportError(request, cause)))
       nodeRequest.on("error", onError)
       nodeRequest.once("response", (response) => {
@@ -184,7 +194,14 @@ export const make = (options: {
   return HttpClient.make((request, url, signal) => {
     const body = request.body
     if (body._tag !== "Empty" && body._tag !== "Uint8Array") {
-      return Effect.flatMap(prepare(request), (prepared) => streaming(request, prepared))
+      return Effect.fail(
+        new HttpClientError.HttpClientError({
+          reason: new HttpClientError.EncodeError({
+            request,
+            description: "the Kubernetes client sends bodies held in memory only (JSON, text, bytes), not streams or form data"
+          })
+        })
+      )
     }
     const attempt = Effect.flatMap(prepare(request), (prepared) =>
       Effect.map(send(request, body, url, signal, prepared), (response) => [response, prepared] as const))

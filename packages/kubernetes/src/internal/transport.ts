@@ -40,7 +40,7 @@ import * as NodeHttp from "node:http"
 import * as Https from "node:https"
 import * as Tls from "node:tls"
 import * as Credentials from "./credentials.ts"
-import type { Loaded } from "./kubeconfig.ts"
+import { type Loaded, redactUrl } from "./kubeconfig.ts"
 import * as NodeRunner from "./nodeRunner.ts"
 import * as Proxy from "./proxy.ts"
 
@@ -59,6 +59,12 @@ export interface Transport {
 export const spawnerLayer: Layer.Layer<ChildProcessSpawner> = NodeChildProcessSpawner.layer.pipe(
   Layer.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))
 )
+
+/** Whether Node's agents take `proxyEnv` (Node 22.21+ on the 22 line, 24.5+). */
+const nodeHasProxySupport = (version: string): boolean => {
+  const [major = 0, minor = 0] = version.split(".").map(Number)
+  return major > 24 || (major === 24 && minor >= 5) || (major === 22 && minor >= 21)
+}
 
 /** Options of the transport. */
 export interface Options {
@@ -84,8 +90,17 @@ export const make = (
     const serverUrl = new URL(loaded.server)
     const proxy = Proxy.proxyFor(serverUrl, loaded.proxyUrl, options.env ?? process.env)
     // Node's agents tunnel through the proxy named in `proxyEnv` (both variables: the server's
-    // scheme picks one); no NO_PROXY, the choice is made.
-    const proxyEnv = proxy === undefined ? undefined : { HTTP_PROXY: proxy.href, HTTPS_PROXY: proxy.href }
+    // scheme picks one); no NO_PROXY, the choice is made. Without a proxy, an empty `proxyEnv`
+    // keeps Node from applying its own reading of the environment (`NODE_USE_ENV_PROXY`).
+    const proxyEnv = proxy === undefined ? {} : { HTTP_PROXY: proxy.href, HTTPS_PROXY: proxy.href }
+    if (proxy !== undefined && !nodeHasProxySupport(process.versions.node)) {
+      return yield* new Credentials.CredentialsError({
+        user: loaded.user,
+        detail: `the API server is reached through the proxy ${
+          redactUrl(proxy.href)
+        }, which needs Node.js 22.21 or 24.5 and later (agents' proxyEnv); this is Node.js ${process.versions.node}`
+      })
+    }
     const credentials = yield* Credentials.make(loaded, { execTimeout: options.execTimeout })
 
     const agentOptions = (tls: Credentials.TlsMaterial): Https.AgentOptions => ({
@@ -104,7 +119,7 @@ export const make = (
       }),
       ...(loaded.tls.insecureSkipTlsVerify ? { rejectUnauthorized: false } : {}),
       ...(loaded.tls.serverName === undefined || loaded.tls.serverName === "" ? {} : { servername: loaded.tls.serverName }),
-      ...(proxyEnv === undefined ? {} : { proxyEnv })
+      proxyEnv
     })
 
     /** Requests in flight on an old agent finish; each of its connections closes once idle. */
@@ -118,14 +133,22 @@ export const make = (
     let agents: NodeRunner.Agents | undefined
     const build = (tls: Credentials.TlsMaterial): NodeRunner.Agents => {
       const options = agentOptions(tls)
-      return { https: new Https.Agent(options), http: new NodeHttp.Agent(options) }
+      // A watch holds its connection until the server ends it: one connection per watch, never
+      // idle in a pool.
+      const watchOptions = { ...options, maxSockets: Infinity, maxFreeSockets: 0, keepAlive: false }
+      return {
+        https: new Https.Agent(options),
+        http: new NodeHttp.Agent(options),
+        watch: { https: new Https.Agent(watchOptions), http: new NodeHttp.Agent(watchOptions) }
+      }
     }
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        agents?.https.destroy()
-        agents?.http.destroy()
-      })
-    )
+    const destroy = (a: NodeRunner.Agents) => {
+      a.https.destroy()
+      a.http.destroy()
+      a.watch.https.destroy()
+      a.watch.http.destroy()
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => agents !== undefined && destroy(agents)))
 
     const transportError = (request: HttpClientRequest.HttpClientRequest) => (error: Credentials.CredentialsError) =>
       new HttpClientError.HttpClientError({ reason: new HttpClientError.TransportError({ request, cause: error }) })
@@ -135,10 +158,8 @@ export const make = (
         Effect.mapError(transportError(request)),
         Effect.map((presented): NodeRunner.Prepared => {
           if (presented.tls.generation !== generation || agents === undefined) {
-            if (agents !== undefined) {
-              retire(agents.https)
-              retire(agents.http)
-            }
+            // Requests in flight on the old agents finish; watches end at their next reconnect.
+            if (agents !== undefined) for (const old of [agents.https, agents.http, agents.watch.https, agents.watch.http]) retire(old)
             agents = build(presented.tls)
             generation = presented.tls.generation
           }
