@@ -51,9 +51,9 @@ const handover: Explanation = (r) => {
     `${p50(h)} ms with ${most}. The profile of one waiter (below): HTTP client and Node internals ${share(waiter, isHttp)}, the Effect`,
     `runtime ${share(waiter, isEffect)}, leasekit's own code ${share(waiter, isLeasekit)} — watch events and writes, not the algorithm.`,
     "",
-    "**What would help further:** the remaining cost per waiter is the Kubernetes client's watch path (client-node's",
-    "`Watch` parses each event into a full object, then `toRecord`): a lighter watch decoding in",
-    "`packages/kubernetes/src/KubernetesLeaseStore.ts` `watchOnce` (parse `spec` and `metadata.resourceVersion` only)",
+    "**What would help further:** the remaining cost per waiter is the Kubernetes client's watch path (each event is",
+    "decoded with the wire Schemas into a whole Lease, then `toRecord`): a lighter watch decoding in",
+    "`packages/kubernetes/src/internal/leaseWatch.ts` (decode `spec` and `metadata.resourceVersion` only)",
     "cuts the burst on every waiter. On a real cluster the waiters run on other machines than the API server, and the",
     "herd costs mostly the conflicting writes, which the back-off already keeps low."
   ]
@@ -79,8 +79,10 @@ const scaleCpu: Explanation = (r) => {
     `used ${fmt((s?.cpuShare ?? Number.NaN) * 100, 1)} % of a core, about ${fmt(perRenewal, 0)} µs of CPU per renewal; the goal (< 5 %) allows ${fmt(0.05e6 / (1000 / (20 / 3)), 0)} µs.`,
     `Figure 6 takes one renewal apart (CPU medians, hot loop): the same PUT with bare node:https costs ${fmt(https.cpu, 0)} µs,`,
     `\`HeldLease.renew\` on the Kubernetes store ${fmt(kube.cpu, 0)} µs, the algorithm and the Effect runtime alone (in-memory store)`,
-    `${fmt(mem.cpu, 0)} µs, and the generated @kubernetes/client-node call leasekit used before ${fmt(raw.cpu, 0)} µs. So a renewal now costs`,
-    `about ${fmt(kube.cpu - https.cpu, 0)} µs more than the bare HTTPS floor. In the steady state with 1,000 leases each renewal costs more than in`,
+    `${fmt(mem.cpu, 0)} µs, and the same PUT through \`KubeClient.http\` alone (transport only) ${fmt(raw.cpu, 0)} µs. So a renewal now costs`,
+    `about ${fmt(kube.cpu - https.cpu, 0)} µs more than the bare HTTPS floor: ${fmt(raw.cpu - https.cpu, 0)} µs in the transport, ${
+      fmt(kube.cpu - raw.cpu, 0)
+    } µs in the algorithm and the store. In the steady state with 1,000 leases each renewal costs more than in`,
     "the hot loop: the profile at 1,000 leases shows HTTP client and Node internals",
     `${share(p, isHttp)} of the busy time, the Effect runtime ${share(p, isEffect)}, leasekit's own code ${share(p, isLeasekit)}, garbage collection`,
     `${share(p, (n) => n === "V8 garbage collector")} — 1,000 sleeping renewers' timers, a young generation scavenged under a steady allocation rate, and`,
@@ -93,11 +95,11 @@ const scaleCpu: Explanation = (r) => {
     "",
     "**Fixed in this round (each measured with figure 6 and figure 5 before the next):**",
     "",
-    "1. `packages/kubernetes/src/internal/restClient.ts`: the store's requests (all but watches) go out on leasekit's own",
+    "1. `packages/kubernetes/src/internal/transport.ts`: the store's requests go out through `KubeClient.http` on leasekit's own",
     "   keep-alive `node:https` pool with JSON in and out, not through client-node's generated API, which read the CA and",
     "   client-certificate files and built a new undici `Agent` for every request and went through `fetch` and WHATWG streams",
     `   (1,277 µs per renewal in the hot loop in the previous full run, ${fmt(kube.cpu, 0)} µs in this one).`,
-    "2. The same file: one TLS secure context for every connection, and the pool keeps the connections a burst opened",
+    "2. The same transport: one TLS secure context for every connection, and the pool keeps the connections a burst opened",
     "   (idle ones close after 60 s). Before, the pool closed all but 16 after each burst and re-handshook for the next:",
     "   17 % of the 1,000-lease profile was TLS set-up (`addCACert`, `setSession`, `destroySSL`).",
     "3. `packages/core/src/internal/boundedStore.ts`: a store that bounds its own requests (`withRequestTimeout`) gets",
@@ -132,7 +134,8 @@ const scaleMemory: Explanation = (r) => {
     `after a GC: RSS +${fmt((s?.heldRssMB ?? Number.NaN) - (s?.idleRssMB ?? Number.NaN), 0)} MB. (The idle process itself is ${
       fmt(s?.idleRssMB ?? Number.NaN, 0)
     } MB; measured apart on this machine, a bare Node 24`,
-    "process is 43 MB and importing @kubernetes/client-node alone brings it to 132 MB.)",
+    "process is 43 MB and importing @kubernetes/client-node alone brings it to 132 MB; leasekit now imports it only for a",
+    "kubeconfig user with an `auth-provider`.)",
     "",
     `**Fix, for processes that hold many leases:** cap the young generation — \`node ${flags}\``,
     tuned === undefined

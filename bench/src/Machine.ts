@@ -1,7 +1,6 @@
 /**
  * What the numbers were measured on: the machine (cores, memory, CPU model, load) and the versions
- * of everything involved (Node, effect, @kubernetes/client-node, kube-apiserver, etcd, client-go,
- * Go).
+ * of everything involved (Node, effect, kube-apiserver, etcd, client-go, Go).
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
@@ -45,7 +44,6 @@ const packageVersion = (benchDir: string, name: string): string => {
 export interface Versions {
   readonly node: string
   readonly effect: string
-  readonly clientNode: string
   readonly kubeApiserver: string
   readonly etcd: string
   readonly clientGo: string
@@ -64,7 +62,6 @@ export const versions = (options: {
   return {
     node: process.version,
     effect: packageVersion(options.benchDir, "effect"),
-    clientNode: packageVersion(options.benchDir, "@kubernetes/client-node"),
     kubeApiserver: firstLine(options.kubeApiserver, ["--version"]),
     etcd: firstLine(options.etcd, ["--version"]),
     clientGo: tree ? `k8s.io/client-go from Kubernetes ${tree[1]} (Debian source, vendored staging copy)` : "unknown",

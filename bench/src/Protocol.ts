@@ -31,8 +31,8 @@ export interface JoinCommand {
 
 /**
  * leasekit only: cost of one renewal, measured in the contender (`store`: the in-memory store, or
- * the Kubernetes store on the real API server; `raw`: a bare `replaceNamespacedLease` call
- * through @kubernetes/client-node without Effect; `https`: the same PUT with node:https and
+ * the Kubernetes store on the real API server; `raw`: the same PUT through `KubeClient.http`
+ * alone — the store's transport without the algorithm or the store's policy; `https`: the same PUT with node:https and
  * JSON.stringify on a keep-alive connection — the floor for one renewal over HTTP from Node;
  * `http2`: the same over one node:http2 session).
  */

@@ -174,7 +174,6 @@ const machineSection = (r: Results) => {
       ["OS", m.kernel],
       ["Node", v.node],
       ["effect", v.effect],
-      ["@kubernetes/client-node", v.clientNode],
       ["kube-apiserver", v.kubeApiserver],
       ["etcd", v.etcd],
       ["client-go (baseline)", v.clientGo],
@@ -526,7 +525,7 @@ const runtimeSection = (r: Results) => {
   const names = {
     memory: "leasekit `HeldLease.renew`, in-memory store (algorithm + Effect runtime, no I/O)",
     kubernetes: "leasekit `HeldLease.renew`, Kubernetes store (one PUT to the real API server)",
-    raw: "the same PUT through client-node's generated `replaceNamespacedLease` (leasekit's request path before this round), plain `await` loop",
+    raw: "`KubeClient.http` PUT (transport only): the same PUT through the store's HTTP client, without the algorithm or the store's policy",
     https: "the same PUT with node:https + JSON.stringify on one keep-alive connection (the floor over HTTP/1.1)",
     http2: "the same PUT with node:http2 + JSON.stringify on one HTTP/2 session (the floor over HTTP/2)"
   } as const

@@ -85,7 +85,7 @@ const check = (lease: HeldLease, stats: SectionStats, where: string) =>
 let writeSeq = 0
 
 /** The fenced write: the CAS loop with the fence rule. Uninterruptible once decided. */
-const fencedWrite = (lease: HeldLease, stats: SectionStats) =>
+const fencedWrite = (fence: Fence.Fence, lease: HeldLease, stats: SectionStats) =>
   Effect.gen(function*() {
     const token = lease.token
     const id = `${holder}#${++writeSeq}`
@@ -102,7 +102,7 @@ const fencedWrite = (lease: HeldLease, stats: SectionStats) =>
       if (attempts > 1 && !(yield* check(lease, stats, "write-retry"))) return done("found-out")
       // Retries end when isHeld turns false; this bound only covers an unreachable resource.
       if (now() > giveUpAt) return done("failed")
-      const read = yield* Effect.result(Fence.read(config.fence))
+      const read = yield* Effect.result(Fence.read(fence))
       if (read._tag === "Failure") {
         detail = read.failure.message
         yield* Effect.sleep("250 millis")
@@ -112,7 +112,7 @@ const fencedWrite = (lease: HeldLease, stats: SectionStats) =>
       // An earlier attempt landed although its answer was lost.
       if (state.log.some((entry) => entry.id === id)) return done("accepted")
       if (state.token > token) return done("rejected", state.token)
-      const put = yield* Effect.result(Fence.put(config.fence, state, { token, holder, id }))
+      const put = yield* Effect.result(Fence.put(fence, state, { token, holder, id }))
       if (put._tag === "Success" && put.success === "ok") return done("accepted")
       if (put._tag === "Failure") {
         detail = put.failure.message
@@ -122,7 +122,7 @@ const fencedWrite = (lease: HeldLease, stats: SectionStats) =>
   }).pipe(Effect.uninterruptible)
 
 /** The critical section; `stats` survives an interruption by `guard`. */
-const section = (lease: HeldLease, stats: SectionStats) =>
+const section = (fence: Fence.Fence, lease: HeldLease, stats: SectionStats) =>
   Effect.gen(function*() {
     if (!(yield* check(lease, stats, "enter"))) return "found-out" as const
     for (let w = 0; w < config.writes; w++) {
@@ -134,7 +134,7 @@ const section = (lease: HeldLease, stats: SectionStats) =>
         process.kill(process.pid, "SIGSTOP")
         journal({ e: "resumed", t: now(), holder, token: lease.token })
       }
-      const outcome = yield* fencedWrite(lease, stats)
+      const outcome = yield* fencedWrite(fence, lease, stats)
       if (outcome === "accepted") stats.accepted++
       else if (outcome === "rejected") {
         stats.rejected++
@@ -145,7 +145,7 @@ const section = (lease: HeldLease, stats: SectionStats) =>
     return "completed" as const
   })
 
-const round = (index: number) =>
+const round = (fence: Fence.Fence, index: number) =>
   Effect.scoped(Effect.gen(function*() {
     const lease = yield* Lease.acquire(leaseOptions)
     journal({ e: "acquired", t: now(), holder, token: lease.token, round: index })
@@ -168,7 +168,7 @@ const round = (index: number) =>
       Effect.forkScoped
     )
     const stats: SectionStats = { start: undefined, end: undefined, accepted: 0, rejected: 0 }
-    const outcome = yield* lease.guard(section(lease, stats)).pipe(
+    const outcome = yield* lease.guard(section(fence, lease, stats)).pipe(
       Effect.catchTag("LeaseLostError", () => Effect.succeed("lost" as const))
     )
     journal({
@@ -198,9 +198,10 @@ const round = (index: number) =>
 
 const main = Effect.gen(function*() {
   journal({ e: "start", t: now(), holder, pid: process.pid })
+  const fence = yield* Fence.open(config.fence)
   for (let r = 0; r < config.rounds; r++) {
     if (Fs.existsSync(stopFile)) break
-    yield* round(r).pipe(
+    yield* round(fence, r).pipe(
       Effect.catch((error) =>
         Effect.sync(() => journal({ e: "acquire-failed", t: now(), holder, message: error.message })).pipe(
           Effect.andThen(Effect.sleep("1 second"))
@@ -211,6 +212,7 @@ const main = Effect.gen(function*() {
     yield* Effect.sleep(Duration.millis(Math.floor(Math.random() * 300)))
   }
 }).pipe(
+  Effect.scoped,
   Effect.provide(
     KubernetesLeaseStore.layer({ requestTimeout: Duration.millis(timing.requestTimeoutMillis) }).pipe(
       Layer.provide(KubeClient.layerFromFile(config.kubeconfig))

@@ -12,20 +12,28 @@
  * it stands for another system the holder writes to, which stays reachable while the holder is
  * cut off from the lease — exactly when fencing matters.
  *
+ * Requests go through `KubeClient.http` of @leasekit/kubernetes: `open` builds one client per
+ * process from the admin kubeconfig (its keep-alive pool lives in the caller's scope), and every
+ * request is bounded by its own timeout (an interrupted request's connection is destroyed). A
+ * pooled connection that a killed or restarted API server dropped fails the next request
+ * (`Transport`); the writer's CAS loop then reads again, as it does after any lost answer — a PUT
+ * whose answer was lost is found in the history by its write id.
+ *
  * Data (all strings, as ConfigMaps require): `token` (highest accepted, `-1` before any write),
  * `holder` (who wrote it), `writes` (accepted writes), `log` (one `token id at` line per accepted
  * write, the newest `maxLog`), `dropped` (log lines dropped from the front).
  */
-import { Data, Effect } from "effect"
-import * as Fs from "node:fs"
-import * as Https from "node:https"
+import { KubeClient } from "@leasekit/kubernetes"
+import { Data, Duration, Effect, Schema } from "effect"
+import type { Scope } from "effect"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type { FenceTarget } from "./protocol.ts"
 
 /** Log lines kept in the ConfigMap (well below its 1 MiB limit). */
 export const maxLog = 6000
 
 export class FenceError extends Data.TaggedError("FenceError")<{
-  readonly kind: "Transport" | "Timeout" | "Status"
+  readonly kind: "Setup" | "Transport" | "Timeout" | "Status" | "Invalid"
   readonly status?: number | undefined
   readonly detail: string
 }> {
@@ -49,66 +57,54 @@ export interface FenceState {
   readonly dropped: number
 }
 
-/** The fence target from a kubeconfig written by `ControlPlane` (JSON, first cluster and user). */
-export const targetFromKubeconfig = (file: string, namespace: string, name: string): FenceTarget => {
-  const config = JSON.parse(Fs.readFileSync(file, "utf8")) as {
-    clusters: Array<{ cluster: { server: string; "certificate-authority-data": string } }>
-    users: Array<{ user: { token: string } }>
-  }
-  const cluster = config.clusters[0]!.cluster
-  return {
-    server: cluster.server,
-    ca: Buffer.from(cluster["certificate-authority-data"], "base64").toString("utf8"),
-    token: config.users[0]!.user.token,
-    namespace,
-    name
-  }
+/** The fenced resource with the client that reaches it (see `open`). */
+export interface Fence {
+  readonly client: KubeClient.KubeClientService
+  readonly namespace: string
+  readonly name: string
 }
 
-const path = (target: FenceTarget, withName: boolean) =>
-  `/api/v1/namespaces/${target.namespace}/configmaps${withName ? `/${target.name}` : ""}`
+/** The client for `target` (its connection pool closes with the scope). */
+export const open = (target: FenceTarget): Effect.Effect<Fence, FenceError, Scope.Scope> =>
+  KubeClient.makeFromFile(target.kubeconfig).pipe(
+    Effect.map((client): Fence => ({ client, namespace: target.namespace, name: target.name })),
+    Effect.mapError((error) => new FenceError({ kind: "Setup", detail: error.message }))
+  )
 
-/** One request on a fresh connection, bounded by `timeoutMillis`, aborted when interrupted. */
+const path = (fence: Fence, withName: boolean) =>
+  `/api/v1/namespaces/${fence.namespace}/configmaps${withName ? `/${fence.name}` : ""}`
+
+/** The part of a ConfigMap this module reads. */
+const ConfigMap = Schema.Struct({
+  metadata: Schema.Struct({ resourceVersion: Schema.String }),
+  data: Schema.optional(Schema.Record(Schema.String, Schema.String))
+})
+
+/** One request, bounded by `timeoutMillis`, aborted (its connection destroyed) when interrupted. */
 const request = (
-  target: FenceTarget,
-  method: string,
+  fence: Fence,
+  method: "GET" | "POST" | "PUT",
   urlPath: string,
   body: unknown,
   timeoutMillis: number
-): Effect.Effect<{ readonly status: number; readonly body: string }, FenceError> =>
-  Effect.callback<{ readonly status: number; readonly body: string }, FenceError>((resume) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const headers: Record<string, string> = { accept: "application/json", authorization: `Bearer ${target.token}` }
-    if (payload !== undefined) {
-      headers["content-type"] = "application/json"
-      headers["content-length"] = String(Buffer.byteLength(payload))
-    }
-    let settled = false
-    const settle = (effect: Effect.Effect<{ readonly status: number; readonly body: string }, FenceError>) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resume(effect)
-    }
-    const req = Https.request(`${target.server}${urlPath}`, { method, ca: target.ca, headers, agent: false }, (res) => {
-      const chunks: Array<Buffer> = []
-      res.on("data", (chunk: Buffer) => chunks.push(chunk))
-      res.on("error", (cause) => settle(Effect.fail(new FenceError({ kind: "Transport", detail: String(cause) }))))
-      res.on("end", () =>
-        settle(Effect.succeed({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") })))
+): Effect.Effect<{ readonly status: number; readonly body: string }, FenceError> => {
+  const bare = HttpClientRequest.make(method)(urlPath, { acceptJson: true })
+  return fence.client.http.execute(body === undefined ? bare : HttpClientRequest.bodyJsonUnsafe(bare, body)).pipe(
+    Effect.flatMap((response) => Effect.map(response.text, (text) => ({ status: response.status, body: text }))),
+    Effect.scoped,
+    Effect.mapError((error) =>
+      new FenceError({
+        kind: "Transport",
+        detail: `${method} ${urlPath}: ${error.cause instanceof Error ? error.cause.message : error.message}`
+      })
+    ),
+    Effect.timeoutOrElse({
+      duration: Duration.millis(timeoutMillis),
+      orElse: () =>
+        Effect.fail(new FenceError({ kind: "Timeout", detail: `${method} ${urlPath}: no answer in ${timeoutMillis} ms` }))
     })
-    const timer = setTimeout(() => {
-      settle(Effect.fail(new FenceError({ kind: "Timeout", detail: `${method} ${urlPath}: no answer in ${timeoutMillis} ms` })))
-      req.destroy()
-    }, timeoutMillis)
-    req.on("error", (cause) => settle(Effect.fail(new FenceError({ kind: "Transport", detail: cause.message }))))
-    req.end(payload)
-    return Effect.sync(() => {
-      settled = true
-      clearTimeout(timer)
-      req.destroy()
-    })
-  })
+  )
+}
 
 const parseLog = (text: string | undefined): Array<FenceEntry> =>
   (text ?? "").split("\n").filter((l) => l !== "").map((line) => {
@@ -116,8 +112,7 @@ const parseLog = (text: string | undefined): Array<FenceEntry> =>
     return { token: Number(token), id: id ?? "", at: Number(at) }
   })
 
-const toState = (json: unknown): FenceState => {
-  const object = json as { metadata: { resourceVersion: string }; data?: Record<string, string> }
+const toState = (object: typeof ConfigMap.Type): FenceState => {
   const data = object.data ?? {}
   return {
     resourceVersion: object.metadata.resourceVersion,
@@ -133,19 +128,28 @@ const statusError = (what: string, status: number, body: string) =>
   new FenceError({ kind: "Status", status, detail: `${what}: ${body.slice(0, 300)}` })
 
 /** Creates the resource with token -1 (any first token is accepted). */
-export const create = (target: FenceTarget): Effect.Effect<void, FenceError> =>
-  request(target, "POST", path(target, false), {
+export const create = (fence: Fence): Effect.Effect<void, FenceError> =>
+  request(fence, "POST", path(fence, false), {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: target.name },
+    metadata: { name: fence.name },
     data: { token: "-1", holder: "", writes: "0", log: "", dropped: "0" }
   }, 10_000).pipe(
     Effect.flatMap((res) => res.status === 201 ? Effect.void : Effect.fail(statusError("create", res.status, res.body)))
   )
 
-export const read = (target: FenceTarget, timeoutMillis = 3_000): Effect.Effect<FenceState, FenceError> =>
-  request(target, "GET", path(target, true), undefined, timeoutMillis).pipe(
-    Effect.flatMap((res) => res.status === 200 ? Effect.succeed(toState(JSON.parse(res.body))) : Effect.fail(statusError("get", res.status, res.body)))
+const decodeConfigMap = Schema.decodeUnknownEffect(Schema.fromJsonString(ConfigMap))
+
+export const read = (fence: Fence, timeoutMillis = 3_000): Effect.Effect<FenceState, FenceError> =>
+  request(fence, "GET", path(fence, true), undefined, timeoutMillis).pipe(
+    Effect.flatMap((res) =>
+      res.status === 200
+        ? decodeConfigMap(res.body).pipe(
+          Effect.map(toState),
+          Effect.mapError((error) => new FenceError({ kind: "Invalid", detail: `get: ${error.message}` }))
+        )
+        : Effect.fail(statusError("get", res.status, res.body))
+    )
   )
 
 /**
@@ -154,7 +158,7 @@ export const read = (target: FenceTarget, timeoutMillis = 3_000): Effect.Effect<
  * fence rule against `from`.
  */
 export const put = (
-  target: FenceTarget,
+  fence: Fence,
   from: FenceState,
   write: { readonly token: number; readonly holder: string; readonly id: string },
   timeoutMillis = 3_000
@@ -162,10 +166,10 @@ export const put = (
   const entries = [...from.log, { token: write.token, id: write.id, at: Math.round(Date.now()) }]
   const drop = Math.max(0, entries.length - maxLog)
   const log = entries.slice(drop).map((e) => `${e.token} ${e.id} ${e.at}`).join("\n")
-  return request(target, "PUT", path(target, true), {
+  return request(fence, "PUT", path(fence, true), {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: target.name, namespace: target.namespace, resourceVersion: from.resourceVersion },
+    metadata: { name: fence.name, namespace: fence.namespace, resourceVersion: from.resourceVersion },
     data: {
       token: String(write.token),
       holder: write.holder,

@@ -27,9 +27,8 @@ export interface Timing {
 
 /** The fenced resource: a ConfigMap on the same API server, written with admin credentials. */
 export interface FenceTarget {
-  readonly server: string
-  readonly ca: string
-  readonly token: string
+  /** The admin kubeconfig, pointing at the API server itself (no FaultProxy). */
+  readonly kubeconfig: string
   readonly namespace: string
   readonly name: string
 }

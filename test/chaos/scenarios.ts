@@ -23,7 +23,7 @@ import * as Fence from "./fence.ts"
 import * as Hostile from "./hostile.ts"
 import type { Contender } from "./processes.ts"
 import { awaitExit, isAlive, poll, reaper, signal, spawn } from "./processes.ts"
-import type { ContenderConfig, ContenderEvent, FenceTarget, RunnerEvent, Timing } from "./protocol.ts"
+import type { ContenderConfig, ContenderEvent, RunnerEvent, Timing } from "./protocol.ts"
 import { append, now, readLines } from "./protocol.ts"
 
 type ControlPlaneService = ControlPlane.ControlPlaneService
@@ -60,7 +60,7 @@ export interface ScenarioContext {
   readonly until: number
   readonly namespace: string
   readonly lease: string
-  readonly fence: FenceTarget
+  readonly fence: Fence.Fence
   /** Every contender spawned so far (killed ones included). */
   readonly contenders: ReadonlyArray<Contender>
   readonly spawnContender: Effect.Effect<Contender>
@@ -590,7 +590,8 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
     const log = (event: RunnerEvent) => append(runnerJournal, event)
     const namespace = cp.namespace
     const lease = `chaos-${scenario.name}-${Math.random().toString(36).slice(2, 7)}`
-    const fence = Fence.targetFromKubeconfig(cp.users.admin.kubeconfig, namespace, `fence-${lease}`)
+    const fenceTarget = { kubeconfig: cp.users.admin.kubeconfig, namespace, name: `fence-${lease}` }
+    const fence = yield* Fence.open(fenceTarget)
     yield* Fence.create(fence)
     const budget = scenario.budget[options.mode] * 1000
     const contenders: Array<Contender> = []
@@ -622,7 +623,7 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
           namespace,
           lease,
           timing,
-          fence,
+          fence: fenceTarget,
           rounds: 100_000,
           writes: scenario.writes,
           workMillis: scenario.workMillis,
@@ -697,7 +698,7 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
     }
     say(`${scenario.name}: ${report.sections} critical sections, ${report.overlaps.length} overlaps, ${report.staleAccepted.length} stale writes accepted (${result.seconds.toFixed(0)} s)`)
     return result
-  })
+  }).pipe(Effect.scoped) // closes the fenced resource's client
 
 // --- the table ------------------------------------------------------------------------------
 

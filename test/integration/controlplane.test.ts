@@ -4,14 +4,15 @@
  * audit log, and cleanup — on scope close, on a failed start, on interruption and when the owning
  * Node process is SIGKILLed.
  *
- * Requests are plain HTTPS (node:https) with the control plane's CA; the Kubernetes client is
- * another package's business. Every wait is bounded and polls a condition.
+ * Requests go through `KubeClient.http` of @leasekit/kubernetes (as `cp.request` does), built
+ * from the kubeconfigs the control plane writes, so what is checked is what a client sees. Every
+ * wait is bounded and polls a condition.
  */
+import { KubeClient } from "@leasekit/kubernetes"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Option, Schedule, Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Https from "node:https"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { ControlPlane, FaultProxy } from "../../packages/testing/src/index.ts"
@@ -31,41 +32,41 @@ const leaseBody = (name: string, holder: string, resourceVersion?: string) => ({
 const field = (u: unknown, ...path: ReadonlyArray<string>): unknown =>
   path.reduce<unknown>((v, k) => (typeof v === "object" && v !== null ? (v as Record<string, unknown>)[k] : undefined), u)
 
-interface Kubeconfig {
-  readonly server: string
-  readonly ca: string
-  readonly token: string
-}
-
-/** Reads what a client would: server, CA and token of the kubeconfig's current context. */
-const readKubeconfig = (file: string): Kubeconfig => {
+/** The server a kubeconfig written by the control plane names. */
+const readKubeconfig = (file: string) => {
   const config = JSON.parse(Fs.readFileSync(file, "utf8")) as unknown
-  const cluster = field(config, "clusters", "0", "cluster")
-  return {
-    server: String(field(cluster, "server")),
-    ca: Buffer.from(String(field(cluster, "certificate-authority-data")), "base64").toString("utf8"),
-    token: String(field(config, "users", "0", "user", "token"))
-  }
+  return { server: String(field(config, "clusters", "0", "cluster", "server")) }
 }
 
-/** One GET with node:https, trusting only `ca` (or the system CAs when `ca` is undefined). */
-const httpsGet = (url: string, options: { readonly ca?: string | undefined; readonly token?: string }) =>
-  Effect.callback<{ readonly status: number; readonly body: string }, Error>((resume) => {
-    const req = Https.get(url, {
-      ...(options.ca === undefined ? {} : { ca: options.ca }),
-      headers: options.token === undefined ? {} : { authorization: `Bearer ${options.token}` },
-      agent: false,
-      timeout: 5_000
-    }, (res) => {
-      let body = ""
-      res.setEncoding("utf8")
-      res.on("data", (chunk: string) => (body += chunk))
-      res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, body })))
-    })
-    req.on("timeout", () => req.destroy(new Error("timeout")))
-    req.on("error", (error) => resume(Effect.fail(error)))
-    return Effect.sync(() => req.destroy())
+/** A kubeconfig of our own for `server`: the given token, and the CA only when `ca` is given. */
+const kubeconfigYaml = (server: string, options: { readonly ca?: string | undefined; readonly token: string }) =>
+  JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{
+      name: "c",
+      cluster: {
+        server,
+        ...(options.ca === undefined ? {} : { "certificate-authority-data": Buffer.from(options.ca).toString("base64") })
+      }
+    }],
+    users: [{ name: "u", user: { token: options.token } }],
+    contexts: [{ name: "c", context: { cluster: "c", user: "u" } }],
+    "current-context": "c"
   })
+
+/**
+ * One GET through a `KubeClient` of its own (from `kubeconfig`, a file or YAML), closed with it,
+ * bounded by 5 s. Fails with the Node error's message (e.g. the certificate that was refused).
+ */
+const get = (kubeconfig: { readonly file: string } | { readonly yaml: string }, path: string) =>
+  ("file" in kubeconfig ? KubeClient.makeFromFile(kubeconfig.file) : KubeClient.makeFromString(kubeconfig.yaml)).pipe(
+    Effect.flatMap((client) => client.http.get(path)),
+    Effect.flatMap((response) => Effect.map(response.text, (body) => ({ status: response.status, body }))),
+    Effect.scoped,
+    Effect.mapError((error) => new Error(`${error.message}: ${error.cause instanceof Error ? error.cause.message : ""}`)),
+    Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail(new Error("no answer within 5 s")) })
+  )
 
 /** Pids of live processes whose command line mentions `text` (our servers all name their folder). */
 const processesMentioning = (text: string): ReadonlyArray<number> =>
@@ -101,7 +102,7 @@ layer(ControlPlane.layer(), { excludeTestServices: true, timeout: "180 seconds" 
       const kubeconfig = readKubeconfig(cp.users.admin.kubeconfig)
       assert.strictEqual(kubeconfig.server, cp.server)
       assert.match(kubeconfig.server, /^https:\/\/127\.0\.0\.1:\d+$/)
-      const res = yield* httpsGet(`${kubeconfig.server}/readyz`, { ca: kubeconfig.ca, token: kubeconfig.token })
+      const res = yield* get({ file: cp.users.admin.kubeconfig }, "/readyz")
       assert.strictEqual(res.status, 200)
       assert.strictEqual(res.body, "ok")
       assert.notInclude(Fs.readFileSync(cp.users.admin.kubeconfig, "utf8"), "insecure-skip-tls-verify")
@@ -110,7 +111,7 @@ layer(ControlPlane.layer(), { excludeTestServices: true, timeout: "180 seconds" 
   it.effect("without the control plane's CA the serving certificate is not trusted", () =>
     Effect.gen(function*() {
       const cp = yield* ControlPlane.ControlPlane
-      const error = yield* Effect.flip(httpsGet(`${cp.server}/readyz`, { token: cp.users.admin.token }))
+      const error = yield* Effect.flip(get({ yaml: kubeconfigYaml(cp.server, { token: cp.users.admin.token }) }, "/readyz"))
       assert.match(error.message, /certificate/i)
     }))
 
@@ -182,7 +183,7 @@ layer(ControlPlane.layer(), { excludeTestServices: true, timeout: "180 seconds" 
         body: leaseBody("nobody-own", "a")
       })
       assert.strictEqual(create.status, 403)
-      const wrong = yield* httpsGet(`${cp.server}${leases(cp.namespace)}`, { ca: cp.caPem, token: "not-a-token" })
+      const wrong = yield* get({ yaml: kubeconfigYaml(cp.server, { ca: cp.caPem, token: "not-a-token" }) }, leases(cp.namespace))
       assert.strictEqual(wrong.status, 401)
     }))
 
@@ -271,8 +272,7 @@ layer(ControlPlane.layer(), { excludeTestServices: true, timeout: "180 seconds" 
       yield* cp.restart("apiserver")
       const after = yield* cp.pid("apiserver")
       assert.isTrue(Option.isSome(before) && Option.isSome(after) && before.value !== after.value)
-      const kubeconfig = readKubeconfig(cp.users.admin.kubeconfig)
-      const ready = yield* httpsGet(`${kubeconfig.server}/readyz`, { ca: kubeconfig.ca, token: kubeconfig.token })
+      const ready = yield* get({ file: cp.users.admin.kubeconfig }, "/readyz")
       assert.strictEqual(ready.status, 200)
       assert.strictEqual((yield* cp.request({ path: leases(cp.namespace, "survives-restart") })).status, 200)
     }))
@@ -308,11 +308,11 @@ layer(ControlPlane.layer(), { excludeTestServices: true, timeout: "180 seconds" 
     Effect.gen(function*() {
       const cp = yield* ControlPlane.ControlPlane
       const proxy = yield* FaultProxy.make({ target: { port: cp.port } })
-      const kubeconfig = readKubeconfig(yield* FaultProxy.kubeconfig(proxy, "restricted"))
-      assert.strictEqual(kubeconfig.server, proxy.url)
+      const file = yield* FaultProxy.kubeconfig(proxy, "restricted")
+      assert.strictEqual(readKubeconfig(file).server, proxy.url)
       assert.notStrictEqual(proxy.port, cp.port)
       yield* cp.request({ method: "POST", path: leases(cp.namespace), body: leaseBody("via-proxy", "a") })
-      const res = yield* httpsGet(`${kubeconfig.server}${leases(cp.namespace, "via-proxy")}`, kubeconfig)
+      const res = yield* get({ file }, leases(cp.namespace, "via-proxy"))
       assert.strictEqual(res.status, 200)
       assert.strictEqual((yield* proxy.stats).accepted, 1)
     }))

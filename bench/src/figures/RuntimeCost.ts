@@ -5,8 +5,8 @@
  * called in a loop on a lease held with hour-long timings (so no background renewal interferes):
  * - on the in-memory store: the algorithm and the Effect runtime alone, no I/O;
  * - on the Kubernetes store against the real API server: one PUT per renewal;
- * - for comparison, the same PUT through the same pooled @kubernetes/client-node client, awaited
- *   in a plain loop without Effect or leasekit;
+ * - the same PUT through `KubeClient.http` alone (transport only): the store's HTTP client and
+ *   connection pool, without the algorithm or the store's policy;
  * - and the same PUT with node:https and JSON.stringify on one keep-alive connection: the floor
  *   for a renewal over HTTP/1.1 from Node; and with node:http2 on one session (the HTTP/2 floor).
  * CPU time is per call (process user + system time, all threads); allocations are the heap's

@@ -38,16 +38,26 @@
  * - that audit events are visible the instant a response arrives: the API server writes them as
  *   the request completes, so poll when you need an exact count right after a call.
  *
+ * Requests — the readiness probe, the namespace and RBAC set-up, `request` — go through
+ * `KubeClient.http` of `@leasekit/kubernetes`, the client leasekit itself uses, built from the
+ * user's kubeconfig. Each request gets a client (and so a connection) of its own, closed with it:
+ * a paused, restarted or proxied server is observed as it is now, never through a socket pooled
+ * before the fault, and a `FaultProxy` sees one connection per request. This costs a TLS
+ * handshake per request, as the hand-written client it replaces did.
+ *
  * @since 0.1.0
  */
+import { KubeClient } from "@leasekit/kubernetes"
 import { Context, Data, Duration, Effect, Layer, Option, Schedule, Scope, Semaphore } from "effect"
+import type * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type { HttpMethod } from "effect/http/HttpMethod"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type { ControlPlaneAssets } from "./ControlPlaneAssets.ts"
 import type { ControlPlaneAssetsError } from "./ControlPlaneAssets.ts"
 import { resolve as resolveAssets } from "./ControlPlaneAssets.ts"
-import { request as httpsRequest } from "./internal/https.ts"
 import { freePort } from "./internal/ports.ts"
 import * as Pki from "./internal/pki.ts"
 import * as Process from "./internal/process.ts"
@@ -96,7 +106,8 @@ export interface ControlPlaneUser {
 }
 
 /**
- * A plain API request, made on a fresh HTTPS connection that verifies the server with the CA.
+ * A plain API request as one of the users, sent through a `KubeClient` of its own (the user's
+ * kubeconfig: TLS verified with the CA, the user's token) on a fresh connection.
  *
  * @since 0.1.0
  * @category models
@@ -105,7 +116,7 @@ export interface ApiRequest {
   /** Default `admin`. */
   readonly user?: UserName | undefined
   /** Default `GET`. */
-  readonly method?: string | undefined
+  readonly method?: HttpMethod | undefined
   /** Absolute path and query, e.g. `/apis/coordination.k8s.io/v1/namespaces/x/leases/y`. */
   readonly path: string
   /** Sent as JSON unless it is a string. */
@@ -412,6 +423,14 @@ const readFrom = (file: string, offset: number): string => {
   }
 }
 
+/** What went wrong on the connection, from the Node error under `error` ("connect ECONNREFUSED …"). */
+const transportDetail = (error: HttpClientError.HttpClientError): string => {
+  const cause = error.cause
+  if (!(cause instanceof Error)) return error.message
+  const code = "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+  return code === undefined || cause.message.includes(code) ? cause.message : `${cause.message} (${code})`
+}
+
 const setupError = (detail: string) => (cause: unknown) =>
   new ControlPlaneError({
     reason: "Setup",
@@ -539,21 +558,49 @@ export const make = (
 
     const logTail = (s: Slot) => Process.tail(s.logFile, 40, s.logOffset)
 
-    const request = (req: ApiRequest): Effect.Effect<ApiResponse, ControlPlaneError> =>
-      httpsRequest({
-        url: `${req.server ?? server}${req.path}`,
-        ca: pki.caPem,
-        token: tokens[req.user ?? "admin"],
-        method: req.method,
-        body: req.body,
-        contentType: req.contentType,
-        timeoutMillis: Duration.toMillis(req.timeout ?? Duration.seconds(10))
-      }).pipe(
-        Effect.map((res) => ({ status: res.status, body: res.body, json: parseJson(res.body) })),
-        Effect.mapError((e) =>
-          new ControlPlaneError({ reason: e.kind, component: "apiserver", detail: e.message, cause: e })
-        )
+    // One client per request, closed with it (see the module comment): a fresh connection each.
+    const request = (req: ApiRequest): Effect.Effect<ApiResponse, ControlPlaneError> => {
+      const target = req.server ?? server
+      const user = req.user ?? "admin"
+      const method = req.method ?? "GET"
+      const what = `${method} ${target}${req.path}`
+      const timeout = req.timeout ?? Duration.seconds(10)
+      const bare = HttpClientRequest.make(method)(req.path, { acceptJson: true })
+      const outgoing = req.body === undefined ? bare : HttpClientRequest.bodyText(
+        bare,
+        typeof req.body === "string" ? req.body : JSON.stringify(req.body),
+        req.contentType ?? "application/json"
       )
+      const kubeconfig = renderKubeconfig({ server: target, caPem: pki.caPem, user, token: tokens[user], namespace })
+      return KubeClient.makeFromString(kubeconfig).pipe(
+        Effect.flatMap((client) => client.http.execute(outgoing)),
+        Effect.flatMap((response) =>
+          Effect.map(response.text, (body): ApiResponse => ({ status: response.status, body, json: parseJson(body) }))
+        ),
+        Effect.mapError((error) =>
+          error._tag === "KubeConfigError"
+            ? new ControlPlaneError({ reason: "Setup", detail: `${what}: ${error.message}`, cause: error })
+            : new ControlPlaneError({
+              reason: "Transport",
+              component: "apiserver",
+              detail: `${what}: ${transportDetail(error)}`,
+              cause: error
+            })
+        ),
+        Effect.scoped,
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.fail(
+              new ControlPlaneError({
+                reason: "Timeout",
+                component: "apiserver",
+                detail: `${what}: no complete response within ${Duration.format(Duration.fromInputUnsafe(timeout))}`
+              })
+            )
+        })
+      )
+    }
 
     const probeEtcd = Effect.tryPromise({
       try: (signal) =>
