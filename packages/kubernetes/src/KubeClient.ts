@@ -58,8 +58,10 @@ export {
 export interface KubeClientService {
   /**
    * Requests to the API server: URLs are paths below the server URL (`/api/v1/namespaces`),
-   * authenticated as the context's user, on one pool of at most 100 keep-alive connections. An
-   * answer of 401 is retried once after the credentials were refreshed, when they changed.
+   * authenticated as the context's user, on one pool of at most 100 keep-alive connections (a
+   * watch, `?watch=true`, gets a connection of its own). An answer of 401 is retried once after the
+   * credentials were refreshed, when they changed. Bodies are sent from memory (JSON, text, bytes;
+   * not streams) and answers are read up to 16 MiB.
    */
   readonly http: HttpClient.HttpClient
   /** The namespace to use when a caller names none: the option, the context's, or `"default"`. */
