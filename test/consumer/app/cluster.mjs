@@ -15,6 +15,6 @@ const program = Effect.gen(function* () {
   if (Option.isNone(second) || second.value <= first) throw new Error(`not released: second attempt ${JSON.stringify(second)}`)
   console.log(`released; next token ${second.value}`)
 })
-const Live = KubernetesLeaseStore.layer.pipe(Layer.provide(KubeClient.layerDefault()))
+const Live = KubernetesLeaseStore.layer().pipe(Layer.provide(KubeClient.layerDefault()))
 await Effect.runPromise(program.pipe(Effect.provide(Live)))
 console.log(`done on node ${process.version}`)
