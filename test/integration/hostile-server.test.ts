@@ -11,7 +11,7 @@
  * 401 to credentials that cannot change is not sent twice.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { LeaseStore } from "@leasekit/core"
+import { Lease, LeaseStore } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Context, Duration, Effect, Exit, Layer, Option, Schedule, Stream } from "effect"
 import * as Fs from "node:fs"
@@ -283,6 +283,7 @@ layer(pkis, { excludeTestServices: true, timeout: "2 minutes" })("the store agai
       const noProxy = yield* attempt({ server: server.url, user: { token: "a-token" }, proxyUrl: `http://proxyuser:proxysecret@127.0.0.1:${closed}` })
       assert.instanceOf(noProxy, LeaseStore.LeaseStoreError)
       assert.strictEqual(noProxy.reason, "Unavailable")
+      assert.include(noProxy.detail, `through the proxy at http://127.0.0.1:${closed}`)
       const refused = yield* attempt({
         server: server.url,
         user: { token: "a-token" },
@@ -290,8 +291,32 @@ layer(pkis, { excludeTestServices: true, timeout: "2 minutes" })("the store agai
       })
       assert.instanceOf(refused, LeaseStore.LeaseStoreError)
       assert.strictEqual(refused.reason, "Unavailable")
+      assert.include(refused.detail, `the proxy at ${refusing.url} refused`)
       assert.include(refused.detail, "407")
       assert.strictEqual(refusing.tunnels[0]?.proxyAuthorization, `Basic ${encoded[1]}`, "the proxy-url's credentials were sent to the proxy")
+
+      // Through the algorithm too, whose retries log each failure (debug).
+      for (const options of [
+        { server: `https://leasekit:secretpw@127.0.0.1:${closed}` },
+        { server: server.url, user: { token: "a-token" }, proxyUrl: `http://proxyuser:proxysecret@127.0.0.1:${closed}` }
+      ]) {
+        const file = yield* kubeconfigFile(options)
+        const exit = yield* Effect.exit(Effect.scoped(Effect.flatMap(storeOn(file, "300 millis"), ({ store }) =>
+          Lease.acquire({
+            namespace,
+            name: "url-credentials",
+            duration: "2 seconds",
+            renewInterval: "500 millis",
+            renewDeadline: "1 second",
+            retryPeriod: "100 millis",
+            requestTimeout: "300 millis",
+            timeout: "600 millis"
+          }).pipe(Effect.provideService(LeaseStore.LeaseStore, store))))).pipe(captureLogs(lines))
+        assert.isTrue(Exit.isFailure(exit))
+        failures.push(Exit.isFailure(exit) ? exit.cause : undefined)
+      }
+      assert.match(lines.join("\n"), /acquire attempt failed, retrying: .*cannot reach the API server at https:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED/)
+      assert.match(lines.join("\n"), /acquire attempt failed, retrying: .*through the proxy at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED/)
 
       const text = [...lines, ...failures.map(dump)].join("\n")
       for (const secret of [...secrets, ...encoded]) {
@@ -300,7 +325,7 @@ layer(pkis, { excludeTestServices: true, timeout: "2 minutes" })("the store agai
       }
     }))
 
-  it.effect("an https proxy whose certificate the client does not trust: the error names the proxy, not the API server's TLS", () =>
+  it.effect("an https proxy whose certificate the client does not trust: the error names the proxy, not the API server's TLS (and an untrusted server behind a proxy is still the server's)", () =>
     Effect.gen(function*() {
       const { trusted, untrusted } = yield* Pkis
       const server = yield* httpsServer(trusted, (_, response) =>
@@ -316,6 +341,16 @@ layer(pkis, { excludeTestServices: true, timeout: "2 minutes" })("the store agai
       assert.notInclude(error.detail, "TLS verification of the API server")
       assert.deepStrictEqual(proxy.tunnels, [], "no tunnel was asked of a proxy that was not trusted")
       assert.deepStrictEqual(server.received, [])
+
+      // The other way round: a plain proxy that works, in front of a server the kubeconfig's CA did not sign.
+      const impostor = yield* httpsServer(untrusted, (_, response) => void response.writeHead(500).end())
+      const plain = yield* connectProxy()
+      const behind = yield* storeOn(yield* kubeconfigFile({ server: impostor.url, user: { token: "a-token" }, proxyUrl: plain.url }), "3 seconds")
+      const serverError = yield* Effect.flip(behind.store.get({ namespace, name: "behind-proxy" }))
+      assert.strictEqual(serverError.reason, "Unavailable")
+      assert.include(serverError.detail, `TLS verification of the API server at ${impostor.url}`)
+      assert.deepStrictEqual(plain.tunnels.map((t) => t.target), [`127.0.0.1:${impostor.port}`])
+      assert.deepStrictEqual(impostor.received, [], "nothing was sent to the server that was not trusted")
     }))
 
   it.effect("a 401 to credentials that cannot change (a static token, an unchanged token file) is sent once and fails Unauthorized", () =>
