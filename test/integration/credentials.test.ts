@@ -364,7 +364,7 @@ layer(controlPlane, { excludeTestServices: true, timeout: "4 minutes" })("creden
       const bypassed = yield* attempt(byName, { HTTPS_PROXY: proxy.url, NO_PROXY: "example.com, leasekit.invalid" })
       assert.deepStrictEqual(bypassed.tunnels, [])
       assert.isTrue(Exit.isFailure(bypassed.exit))
-      const direct = Exit.isFailure(bypassed.exit) ? Option.getOrThrow(Exit.findErrorOption(bypassed.exit)) : undefined
+      const direct = yield* Effect.flip(bypassed.exit)
       assert.instanceOf(direct, LeaseStore.LeaseStoreError)
       assert.include(direct.detail, `https://${viaName}`)
 
