@@ -154,7 +154,7 @@ const rssGrowth = <A, E, R>(self: Effect.Effect<A, E, R>) =>
     return { exit: result, growth: peak - before }
   })
 
-/** Fails the test when `self` has not ended within `within`. */
+/** Fails the test when `self` has not ended within `duration`. */
 const within = (what: string, duration: Duration.Input) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.timeoutOrElse(self, { duration, orElse: () => Effect.die(new Error(`${what}: not done within ${Duration.format(Duration.fromInputUnsafe(duration))}`)) })
 
