@@ -8,6 +8,7 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as ApiError from "../src/internal/apiError.ts"
 import * as ApiRequest from "../src/internal/apiRequest.ts"
+import * as Proxy from "../src/internal/proxy.ts"
 import * as Wire from "../src/internal/wire.ts"
 
 const ctx: ApiError.RequestContext = {
@@ -133,5 +134,27 @@ describe("ApiError", () => {
       error.detail,
       "the lease was not sent: it would be a malformed Lease: spec.leaseDurationSeconds: expected an integer, got 1.5"
     )
+  })
+
+  it("a failure of the proxy names the proxy (without its password) and does not blame the API server", () => {
+    const proxy = new URL("https://user:hunter2@proxy.example:3128")
+    const failure = (cause: Error & { code?: string; statusCode?: number }) => ApiError.fromCause(ctx, new Proxy.ProxyFailure(proxy, cause))
+    const tls = failure(Object.assign(new Error("unable to verify the first certificate"), { code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" }))
+    const refused = failure(Object.assign(new Error("Failed to establish tunnel"), { code: "ERR_PROXY_TUNNEL", statusCode: 407 }))
+    const down = failure(Object.assign(new Error("connect ECONNREFUSED 10.0.0.9:3128"), { code: "ECONNREFUSED" }))
+    for (const error of [tls, refused, down]) {
+      assert.strictEqual(error.reason, "Unavailable")
+      assert.include(error.detail, "proxy at https://proxy.example:3128")
+      assert.include(error.detail, ctx.server)
+      assert.notInclude(error.detail, "hunter2")
+      assert.notInclude(error.message, "hunter2")
+      assert.notInclude(error.detail, "TLS verification of the API server")
+    }
+    assert.include(tls.detail, "TLS verification of the proxy at https://proxy.example:3128 failed (UNABLE_TO_VERIFY_LEAF_SIGNATURE)")
+    assert.include(refused.detail, "refused to open a tunnel to the API server at https://10.0.0.1:6443 (HTTP 407)")
+    assert.include(down.detail, "through the proxy at https://proxy.example:3128 (ECONNREFUSED")
+    // A TLS failure without a proxy is still the API server's.
+    const direct = ApiError.fromCause(ctx, Object.assign(new Error("self-signed certificate"), { code: "DEPTH_ZERO_SELF_SIGNED_CERT" }))
+    assert.include(direct.detail, "TLS verification of the API server at https://10.0.0.1:6443")
   })
 })

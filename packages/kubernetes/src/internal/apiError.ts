@@ -15,7 +15,8 @@
  * `AlreadyExists` or `Conflict` by the Status `reason`; 401 `Unauthorized`; 403 `Forbidden` (the
  * detail names the verb, `leases.coordination.k8s.io`, the namespace and the Role rule to add — or
  * that the namespace is being deleted); 400 / 422 `Invalid`; 429, 5xx and connection failures
- * `Unavailable`; a malformed answer or an unsendable Lease `Invalid`, naming the field. Guarantees:
+ * `Unavailable`; a failure of the proxy (`proxy.ts`'s `ProxyFailure`: unreachable, its certificate
+ * refused, the CONNECT refused) `Unavailable`, naming the proxy and not blaming the API server; a malformed answer or an unsendable Lease `Invalid`, naming the field. Guarantees:
  * transport errors never escape except as `cause`; details never contain request headers (where
  * bearer tokens live) nor more than a short quote of a malformed answer.
  *
@@ -23,6 +24,7 @@
  */
 import { LeaseStore } from "@leasekit/core"
 import type { LeaseRecord } from "@leasekit/core"
+import { ProxyFailure } from "./proxy.ts"
 import * as Wire from "./wire.ts"
 
 type LeaseStoreError = LeaseStore.LeaseStoreError
@@ -236,10 +238,44 @@ export const isConnectionReset = (error: LeaseStoreError): boolean => {
   return error.reason === "Unavailable" && code !== undefined && resetCodes.has(code)
 }
 
+/** The error for a request the proxy failed: the API server was not reached. */
+const fromProxyFailure = (ctx: RequestContext, failure: ProxyFailure): LeaseStoreError => {
+  const code = failure.code
+  if (code !== undefined && tlsCodes.has(code)) {
+    return make(
+      ctx,
+      "Unavailable",
+      `TLS verification of the proxy at ${failure.proxy} failed (${code}), so the API server at ${ctx.server} was not reached: Node.js checks an https proxy's certificate against its own CA list, not the kubeconfig's certificate-authority — add the proxy's CA with NODE_EXTRA_CA_CERTS, or correct the cluster's proxy-url (or HTTPS_PROXY)`,
+      failure
+    )
+  }
+  if (failure.status !== undefined) {
+    return make(
+      ctx,
+      "Unavailable",
+      `the proxy at ${failure.proxy} refused to open a tunnel to the API server at ${ctx.server} (HTTP ${failure.status})${
+        failure.status === 407
+          ? ": it requires credentials — check the user name and password in the proxy URL (http://USER:PASSWORD@HOST:PORT, in proxy-url or HTTPS_PROXY)"
+          : ": check the proxy's rules for that host and port"
+      }`,
+      failure
+    )
+  }
+  return make(
+    ctx,
+    "Unavailable",
+    `cannot reach the API server at ${ctx.server} through the proxy at ${failure.proxy} (${code ?? "error"}: ${
+      innermostMessage(failure.cause)
+    }): check that the proxy runs, or the cluster's proxy-url (or HTTPS_PROXY / NO_PROXY)`,
+    failure
+  )
+}
+
 /** Converts anything a request failed with. */
 export const fromCause = (ctx: RequestContext, cause: unknown): LeaseStoreError => {
   if (cause instanceof LeaseStore.LeaseStoreError) return cause
   if (cause instanceof Wire.WireError) return malformedAnswer(ctx, cause)
+  if (cause instanceof ProxyFailure) return fromProxyFailure(ctx, cause)
   const code = networkCode(cause)
   if (code === "ERR_PROXY_TUNNEL") {
     // The proxy answered CONNECT with an error status: nothing reached the API server (a 404 or

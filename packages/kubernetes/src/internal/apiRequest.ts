@@ -49,24 +49,28 @@ export const request = (method: Method, path: string, body?: unknown): HttpClien
   return body === undefined ? base : HttpClientRequest.bodyJsonUnsafe(base, body)
 }
 
-/** Whether the failure is the client's body limit (an oversized answer). */
-const overflowOf = (error: HttpClientError.HttpClientError): number | undefined => {
+/** The client's body-limit error (an oversized answer) and its limit, when that is what failed. */
+const overflowOf = (
+  error: HttpClientError.HttpClientError
+): { readonly maxBytes: number; readonly cause: object } | undefined => {
   const cause = error.reason._tag === "DecodeError" ? error.reason.cause : undefined
   return typeof cause === "object" && cause !== null && "maxBytes" in cause && typeof cause.maxBytes === "number"
-    ? cause.maxBytes
+    ? { maxBytes: cause.maxBytes, cause }
     : undefined
 }
 
 /** Converts a failure of the client (never an HTTP status: those are answers). */
 export const fromClientError = (ctx: ApiError.RequestContext, error: HttpClientError.HttpClientError): LeaseStoreError => {
-  const limit = overflowOf(error)
-  if (limit !== undefined) {
+  const overflow = overflowOf(error)
+  if (overflow !== undefined) {
     return new LeaseStore.LeaseStoreError({
       operation: ctx.operation,
       key: ctx.key,
       reason: "Invalid",
-      detail: `the answer of the API server at ${ctx.server} is larger than ${limit} bytes, the client's limit: it is not a Lease answer leasekit can use (check the server URL of the kubeconfig's cluster)`,
-      cause: error
+      detail: `the answer of the API server at ${ctx.server} is larger than ${overflow.maxBytes} bytes, the client's limit: it is not a Lease answer leasekit can use (check the server URL of the kubeconfig's cluster)`,
+      // Not `error`: its answer holds the connection, and through it the request as sent —
+      // headers, credentials included.
+      cause: overflow.cause
     })
   }
   // The socket's error (its errno or TLS code), where there is one.

@@ -19,6 +19,11 @@
  * - In a CGI process (`REQUEST_METHOD` set) `HTTP_PROXY` is not used: a client could set it through
  *   a `Proxy:` header (httpoxy). Go fails such a request; here it goes direct.
  *
+ * `ProxyFailure` is what a request fails with when the proxy itself failed it — it could not be
+ * reached, its TLS certificate was refused, or it answered the CONNECT with an error status — as
+ * opposed to a failure beyond it (the API server's certificate, its answers). It names the proxy
+ * without user name and password.
+ *
  * Does not: check that the proxy's scheme is one the transport speaks (the environment may name a
  * `socks5://` proxy, which Go supports and leasekit's transport does not; the kubeconfig loader
  * already refuses one in `proxy-url`), resolve names, or read the environment itself (the caller
@@ -28,6 +33,36 @@
  */
 import * as Net from "node:net"
 import * as NodeUrl from "node:url"
+
+/**
+ * A request failed on the way to the proxy: connecting to it, its TLS handshake, or the CONNECT
+ * it refused. `cause` is Node's error; `code` and `status` are copied from it.
+ *
+ * @internal
+ */
+export class ProxyFailure extends Error {
+  /** The proxy's URL without user name and password (`https://proxy:3128`). */
+  readonly proxy: string
+  /** Node's error code (`ECONNREFUSED`, a TLS code such as `SELF_SIGNED_CERT_IN_CHAIN`, `ERR_PROXY_TUNNEL`). */
+  readonly code: string | undefined
+  /** The status the proxy answered the CONNECT with, when it refused the tunnel. */
+  readonly status: number | undefined
+  constructor(proxy: URL, cause: unknown) {
+    const shown = `${proxy.protocol}//${proxy.host}`
+    const code = typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string"
+      ? cause.code
+      : undefined
+    const status = typeof cause === "object" && cause !== null && "statusCode" in cause &&
+        typeof cause.statusCode === "number"
+      ? cause.statusCode
+      : undefined
+    super(`the proxy ${shown} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+    this.name = "ProxyFailure"
+    this.proxy = shown
+    this.code = code
+    this.status = status
+  }
+}
 
 /** An IP address as Go keeps it for these rules: IPv4 (also IPv4-mapped IPv6) in 4 bytes, else 16. */
 interface Ip {

@@ -13,7 +13,11 @@
  *
  * Proxy: the cluster's `proxy-url`, else `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` as Go reads them
  * (`proxy.ts`; loopback servers are never proxied). Through a proxy the `Authorization` header
- * travels inside the tunnel only.
+ * travels inside the tunnel only. A failure on the way to an https server's proxy (unreachable,
+ * its certificate refused, the CONNECT refused) fails the request with a `ProxyFailure`, so that
+ * it is not taken for the API server's. Node checks an https proxy's certificate against its own
+ * CA list (plus `NODE_EXTRA_CA_CERTS`), not the kubeconfig's CA, and regardless of
+ * `insecure-skip-tls-verify` (client-go uses the cluster's TLS settings for the proxy too).
  *
  * Authentication: `credentials.ts` supplies the headers per request, outside the
  * `HttpClientRequest`, so they never appear in an error, a log or a span. An answer of 401 makes
@@ -38,6 +42,7 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as NodeHttp from "node:http"
 import * as Https from "node:https"
+import type { Duplex } from "node:stream"
 import * as Tls from "node:tls"
 import * as Credentials from "./credentials.ts"
 import { type Loaded, redactUrl } from "./kubeconfig.ts"
@@ -64,6 +69,30 @@ export const spawnerLayer: Layer.Layer<ChildProcessSpawner> = NodeChildProcessSp
 const nodeHasProxySupport = (version: string): boolean => {
   const [major = 0, minor = 0] = version.split(".").map(Number)
   return major > 24 || (major === 24 && minor >= 5) || (major === 22 && minor >= 21)
+}
+
+/**
+ * An https agent that tunnels through a proxy and tells failures on the way to the proxy from
+ * failures beyond it: Node hands a failure to `createConnection`'s callback with the socket it
+ * happened on — the proxy's (the one `createConnection` returns) or the tunnelled connection to
+ * the API server — and reports both alike otherwise.
+ */
+class ProxiedAgent extends Https.Agent {
+  private readonly proxy: URL
+  constructor(options: Https.AgentOptions, proxy: URL) {
+    super(options)
+    this.proxy = proxy
+  }
+  override createConnection(
+    options: Https.RequestOptions,
+    callback?: (error: Error | null, stream: Duplex) => void
+  ): Duplex | null | undefined {
+    if (callback === undefined) return super.createConnection(options)
+    let toProxy: Duplex | null | undefined = undefined
+    toProxy = super.createConnection(options, (error, stream) =>
+      callback(error !== null && stream === toProxy ? new Proxy.ProxyFailure(this.proxy, error) : error, stream))
+    return toProxy
+  }
 }
 
 /** Options of the transport. */
@@ -136,10 +165,11 @@ export const make = (
       // A watch holds its connection until the server ends it: one connection per watch, never
       // idle in a pool.
       const watchOptions = { ...options, maxSockets: Infinity, maxFreeSockets: 0, keepAlive: false }
+      const httpsAgent = (o: Https.AgentOptions) => proxy === undefined ? new Https.Agent(o) : new ProxiedAgent(o, proxy)
       return {
-        https: new Https.Agent(options),
+        https: httpsAgent(options),
         http: new NodeHttp.Agent(options),
-        watch: { https: new Https.Agent(watchOptions), http: new NodeHttp.Agent(watchOptions) }
+        watch: { https: httpsAgent(watchOptions), http: new NodeHttp.Agent(watchOptions) }
       }
     }
     const destroy = (a: NodeRunner.Agents) => {
