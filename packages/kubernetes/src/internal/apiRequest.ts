@@ -23,6 +23,7 @@
  */
 import { LeaseStore } from "@leasekit/core"
 import { Duration, Effect, Semaphore } from "effect"
+import * as HttpBody from "effect/http/HttpBody"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
@@ -46,7 +47,10 @@ export interface Policy {
 /** Builds the request for `method` on `path` (below the server URL, query included) with a JSON body. */
 export const request = (method: Method, path: string, body?: unknown): HttpClientRequest.HttpClientRequest => {
   const base = HttpClientRequest.make(method)(path, { acceptJson: true })
-  return body === undefined ? base : HttpClientRequest.bodyJsonUnsafe(base, body)
+  // The JSON text as it is: the client sends a string body with the headers in one write.
+  return body === undefined
+    ? base
+    : HttpClientRequest.setBody(base, HttpBody.raw(JSON.stringify(body), { contentType: "application/json" }))
 }
 
 /** The client's body-limit error (an oversized answer) and its limit, when that is what failed. */
