@@ -135,9 +135,9 @@ const scaleMemory: Explanation = (r) => {
     ? [
       "",
       `**Not explained by this run:** the young generation (${fmt(young, 0)} MB) and the heap (+${fmt(heap, 0)} MB) account for`,
-      `${fmt(heap + young, 0)} of the +${fmt(rss, 0)} MB; the other ${fmt(unexplained, 0)} MB are outside V8's heap and not attributed yet`,
-      "(candidates: native TLS state of the pooled connections, the allocator's arenas after bursts of short-lived",
-      "buffers). A `process.memoryUsage()` breakdown and a native heap profile at 1,000 leases would tell."
+      `${fmt(heap + young, 0)} of the +${fmt(rss, 0)} MB; this run does not attribute the other ${fmt(unexplained, 0)} MB (its numbers cover the live`,
+      "heap after a GC and the young generation, not the old space V8 keeps committed after allocation bursts, nor",
+      "memory outside V8). Recording `heapTotal` beside RSS in figure 5 would tell which."
     ]
     : []
   return [
