@@ -11,16 +11,19 @@
  * Watches (`?watch=true`) go through agents of their own, so that long-lived watch connections
  * never take the sockets renewals are sent on.
  *
- * Responses are `@effect/platform-node`'s `NodeHttpIncomingMessage` (the platform's body reading,
- * cancellation and `MaxBodySize`), with a default body limit of its own: an answer larger than
- * `maxBodyBytes` fails with a `DecodeError` whose cause names the limit, unless the caller set
- * `HttpIncomingMessage.MaxBodySize` itself.
+ * Responses are `@effect/platform-node`'s `NodeHttpIncomingMessage` (its `stream`, which watches
+ * read, and headers) with the whole-body reads (`text`, `json`, `arrayBuffer`) done here with one
+ * callback, bounded: an answer larger than `HttpIncomingMessage.MaxBodySize`, else `maxBodyBytes`,
+ * destroys its connection and fails with a `DecodeError` whose cause names the limit (`maxBytes`).
+ * An answer of 401 to a body held in memory makes the runner call the `rejected` of what it
+ * presented and, when that answers true, send the request once more.
  *
  * Guarantees: the request's signal aborts it (its connection is destroyed, others stay pooled);
  * the agent is read per request, so rotated TLS material applies to the next request; a header
  * value Node refuses fails the request (`TransportError`), it never throws; credentials travel
  * only in the Node request, never in the `HttpClientRequest` that errors carry.
- * Does not: follow redirects, retry, decompress, or upgrade connections (`upgrade` fails).
+ * Does not: follow redirects, retry (but that one 401), decompress, or upgrade connections
+ * (`upgrade` fails).
  *
  * @internal
  */

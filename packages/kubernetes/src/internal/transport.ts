@@ -9,7 +9,8 @@
  * (before the API server's 90 s idle timeout can race a request); at most `maxSockets` open. When
  * the TLS material changes (rotated certificate files after a 401, a new certificate from an
  * `exec` plugin) a new agent takes over; requests in flight on the old one finish and its
- * connections close once idle.
+ * connections close once idle. Watches (`?watch=true`) go through agents of their own with no
+ * connection limit and no pooling, so that watches never take the sockets renewals need.
  *
  * Proxy: the cluster's `proxy-url`, else `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` as Go reads them
  * (`proxy.ts`; loopback servers are never proxied). Through a proxy the `Authorization` header
