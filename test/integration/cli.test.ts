@@ -11,10 +11,10 @@ import { assert, layer } from "@effect/vitest"
 import { ControlPlane } from "@leasekit/testing"
 import { Effect } from "effect"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Path from "node:path"
 import { leaseObjects } from "./leaseObjects.ts"
 import { admin, adminThroughProxy, alive, beatsIn, leasekit, makeTempDir, processState, sh, start, waitFor, waitUntil } from "./leasekitProcess.ts"
+import { closedPort } from "./loopback.ts"
 
 const namespace = "leasekit-cli"
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
@@ -23,17 +23,6 @@ const { overwriteHolder, readLease } = leaseObjects(namespace)
 /** A temporary folder for a test's marker files, removed with the scope. */
 const tempDir = makeTempDir("leasekit-cli-test-")
 
-/** A loopback port nothing listens on. */
-const closedPort = Effect.promise(() =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-)
 
 /** A `--require` preload that SIGSTOPs the process once, right after it wrote a stderr line
  * containing `marker` (a pause at an exact point, as a GC pause or a SIGSTOP would make one). */

@@ -12,24 +12,13 @@ import * as fs from "node:fs/promises"
 import * as http from "node:http"
 import * as net from "node:net"
 import * as path from "node:path"
+import { closedPort } from "./loopback.ts"
 
 const namespace = "leasekit-test"
 const controlPlane = ControlPlane.layer({ namespace })
 
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
 
-/** A loopback port nothing listens on (bound, then released). */
-const closedPort = Effect.promise(() =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-)
 
 /** The admin kubeconfig as an object, to derive variants from. */
 const adminKubeconfig = Effect.gen(function*() {

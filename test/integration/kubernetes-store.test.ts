@@ -11,9 +11,9 @@ import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { ControlPlane, FaultProxy } from "@leasekit/testing"
 import { Duration, Effect, Layer, Option, Queue, Schedule, Stream } from "effect"
 import * as fs from "node:fs/promises"
-import * as net from "node:net"
 import * as path from "node:path"
 import * as Cluster from "./cluster.ts"
+import { closedPort } from "./loopback.ts"
 
 const namespace = "leasekit-test"
 const memoMap = Effect.runSync(Layer.makeMemoMap)
@@ -48,18 +48,6 @@ const storeFromKubeconfig = (file: string, options?: KubernetesLeaseStore.Option
     return KubernetesLeaseStore.make(client, options)
   })
 
-/** A loopback port nothing listens on (bound, then released). */
-const closedPort = Effect.promise(() =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-)
 
 const leasePath = (ns: string, name = "") =>
   `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases${name === "" ? "" : `/${name}`}`

@@ -14,9 +14,9 @@ import { Cause, Duration, Effect, Exit, Fiber, Layer, Logger, Option, References
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
-import * as Net from "node:net"
 import * as Path from "node:path"
 import * as Util from "node:util"
+import { closedPort } from "./loopback.ts"
 
 const namespace = "leasekit-security"
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
@@ -60,18 +60,6 @@ const storeFrom = (file: string) =>
 
 const tryAcquire = (name = `security-${suffix()}`) => Lease.tryAcquire({ namespace, name, ...timing })
 
-/** A loopback port nothing listens on. */
-const closedPort = Effect.promise(() =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-)
 
 const base64url = (data: string | Buffer) => Buffer.from(data).toString("base64url")
 
