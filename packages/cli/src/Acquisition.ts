@@ -43,7 +43,11 @@
  */
 import type { HeldLease, LeaseKey } from "@leasekit/core"
 import { Lease, LeaseRecord, LeaseStore } from "@leasekit/core"
-import { Clock, Duration, Effect, Option, Schedule } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 import { printable } from "./Printable.ts"

@@ -29,8 +29,10 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
-import { type Flag, Param, Primitive } from "effect/cli"
+import * as Result from "effect/Result"
+import type * as Flag from "effect/cli/Flag"
+import * as Param from "effect/cli/Param"
+import * as Primitive from "effect/cli/Primitive"
 import * as ExitCode from "./ExitCode.ts"
 
 /**

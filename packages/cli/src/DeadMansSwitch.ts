@@ -30,7 +30,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Result, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import type * as Net from "node:net"
 

@@ -20,7 +20,9 @@
  * @since 0.1.0
  */
 import type { ControlPlane, ControlPlaneAssets } from "@leasekit/testing"
-import { Clock, Effect, Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"

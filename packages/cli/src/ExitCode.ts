@@ -33,7 +33,7 @@
  */
 import { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError, LeaseStoreError, InvalidLeaseOptions } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import { printable } from "./Printable.ts"
 
 /**

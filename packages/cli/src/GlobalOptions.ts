@@ -16,8 +16,13 @@
  * @since 0.1.0
  */
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
-import { Cause, Effect, Layer, Logger, Option, References } from "effect"
-import { Flag } from "effect/cli"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
+import * as References from "effect/References"
+import * as Flag from "effect/cli/Flag"
 import * as ExitCode from "./ExitCode.ts"
 import { printable } from "./Printable.ts"
 import * as Stderr from "./Stderr.ts"

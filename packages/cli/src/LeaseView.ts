@@ -26,7 +26,7 @@
  */
 import type { LeaseKey } from "@leasekit/core"
 import { LeaseRecord } from "@leasekit/core"
-import { Option } from "effect"
+import * as Option from "effect/Option"
 import * as Durations from "./Durations.ts"
 import { printable } from "./Printable.ts"
 

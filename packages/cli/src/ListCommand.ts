@@ -12,8 +12,11 @@
  */
 import { LeaseStore } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
-import { Clock, Effect, Option } from "effect"
-import { Command, Flag } from "effect/cli"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import * as LeaseView from "./LeaseView.ts"

@@ -11,7 +11,8 @@
  *
  * @since 0.1.0
  */
-import { Command, GlobalFlag } from "effect/cli"
+import * as Command from "effect/cli/Command"
+import * as GlobalFlag from "effect/cli/GlobalFlag"
 import type * as CommandLine from "./CommandLine.ts"
 import * as ControlPlaneCommand from "./ControlPlaneCommand.ts"
 import * as DemoCommand from "./DemoCommand.ts"

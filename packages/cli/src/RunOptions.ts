@@ -32,7 +32,10 @@
  * @since 0.1.0
  */
 import { type InvalidLeaseOptions, LeaseHolder, LeaseOptions } from "@leasekit/core"
-import { Duration, Effect, Option, Random } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 

@@ -11,7 +11,8 @@
  *
  * @since 0.2.0
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 
 /**
  * For the lifetime of the scope, `on(signal)` alone handles each of `signals`; the previous

@@ -69,7 +69,14 @@
  *
  * @since 0.1.0
  */
-import { Data, Deferred, Duration, Effect, Option, Ref, Schedule, Scope } from "effect"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
 import * as DeadMansSwitch from "./DeadMansSwitch.ts"

@@ -18,7 +18,9 @@
  */
 import type { HeldLease } from "@leasekit/core"
 import { LeaseLostError, LeaseRecord, LeaseStore } from "@leasekit/core"
-import { Effect, Option, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 
 /**
  * Succeeds, with the loss the watch showed (reason `Taken`, `Released` or `Deleted`, as the core

@@ -14,16 +14,23 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer } from "effect"
-import { CliConfig, CliError, CliOutput, Command } from "effect/cli"
-import * as Fs from "node:fs"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as CliConfig from "effect/cli/CliConfig"
+import * as CliError from "effect/cli/CliError"
+import * as CliOutput from "effect/cli/CliOutput"
+import * as Command from "effect/cli/Command"
+import manifest from "../package.json" with { type: "json" }
 import * as CommandLine from "./CommandLine.ts"
 import * as ExitCode from "./ExitCode.ts"
 import { builtIns, leasekit, rules } from "./RootCommand.ts"
 import * as Stderr from "./Stderr.ts"
 
-const version = (JSON.parse(Fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version
+const version = manifest.version
 
 /** Command-line mistakes: one line and a pointer to --help, on stderr. */
 const presenter = CliOutput.layerPresenter({

@@ -21,7 +21,14 @@
  *
  * @since 0.1.0
  */
-import { Cause, Duration, Effect, Fiber, Layer, Scope, Stream, SubscriptionRef } from "effect"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Lease from "./Lease.ts"
 import type { LeaseContender, TryAcquireResult } from "./LeaseContender.ts"
 import type { InvalidLeaseOptions } from "./LeaseError.ts"

@@ -42,7 +42,13 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, Option, Scope, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { LeaseContender, TryAcquireResult } from "./LeaseContender.ts"
 import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseOptions from "./LeaseOptions.ts"

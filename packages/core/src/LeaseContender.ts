@@ -18,7 +18,10 @@
  *
  * @since 0.2.0
  */
-import type { Duration, Effect, Option, Stream } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
 import type { HeldLease } from "./Lease.ts"
 import type { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 import type { ResolvedLeaseOptions } from "./LeaseOptions.ts"

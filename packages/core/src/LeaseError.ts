@@ -13,7 +13,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Duration } from "effect"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import type { LeaseKey } from "./LeaseRecord.ts"
 import { formatKey } from "./LeaseRecord.ts"
 import type { LeaseStoreError } from "./LeaseStore.ts"

@@ -13,7 +13,10 @@
  *
  * @since 0.1.0
  */
-import { Config, Effect, Option, Random } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as os from "node:os"
 
 /**

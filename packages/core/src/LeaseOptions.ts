@@ -38,7 +38,9 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { InvalidLeaseOptions } from "./LeaseError.ts"
 import * as LeaseHolder from "./LeaseHolder.ts"
 import type { LeaseKey } from "./LeaseRecord.ts"

@@ -23,11 +23,19 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Effect, Layer, Option, PubSub, Ref, Semaphore, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Ref from "effect/Ref"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
 // `Lease.ts` imports this module too: nothing from it may be used at module load here (only
 // inside `layerMemory`), so that either module can be imported first.
 import * as Lease from "./Lease.ts"
-import type { Duration } from "effect"
+import type * as Duration from "effect/Duration"
 import type { LeaseKey, LeaseMetadata, LeaseRecord, LeaseSpec } from "./LeaseRecord.ts"
 import { formatKey } from "./LeaseRecord.ts"
 

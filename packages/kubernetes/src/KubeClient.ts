@@ -26,7 +26,12 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, type Duration, Effect, Layer, Option } from "effect"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as NodePath from "node:path"
 import * as Internal from "./internal/kubeconfig.ts"

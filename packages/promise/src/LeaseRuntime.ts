@@ -16,7 +16,8 @@
  */
 import { Lease, type LeaseStore } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
-import { Layer, ManagedRuntime } from "effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 
 /**
  * A runtime that provides the lease store.

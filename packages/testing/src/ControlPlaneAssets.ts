@@ -18,7 +18,10 @@
  *
  * @since 0.1.0
  */
-import { Config, Data, Effect, Option } from "effect"
+import * as Config from "effect/Config"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"

@@ -26,7 +26,12 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Duration, Effect, Layer, Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import type { ControlPlaneError, UserName } from "./ControlPlane.ts"
 import { ControlPlane } from "./ControlPlane.ts"

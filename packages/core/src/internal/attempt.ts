@@ -14,7 +14,10 @@
  * `leaseTransitions` counts as 0, and one at the int32 maximum wraps to 0 on the next change of
  * holder (the API would refuse anything larger).
  */
-import { Clock, Duration, Effect, Option } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { LeaseInspection } from "../Lease.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"

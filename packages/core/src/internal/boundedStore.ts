@@ -6,7 +6,8 @@
  * (`withRequestTimeout`) is asked to use `requestTimeout`; any other is wrapped in a timeout here.
  * `watch` is not bounded (it is meant to stay open).
  */
-import { Duration, Effect } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type { LeaseKey } from "../LeaseRecord.ts"
 import type { LeaseStoreOperation, LeaseStoreService } from "../LeaseStore.ts"
 import { LeaseStoreError } from "../LeaseStore.ts"

@@ -15,7 +15,16 @@
  * tenure, and starting a new one); nothing waits for guarded work while holding it, because
  * guarded work may itself call the contender (`Effect.ensuring(contender.release)`).
  */
-import { Deferred, Duration, Effect, Exit, Option, PubSub, Ref, Scope, Semaphore, Stream } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
 import type { HeldLease } from "../Lease.ts"
 import type { LeaseContender, LeaseEvent, TryAcquireResult } from "../LeaseContender.ts"
 import { LeaseAcquisitionError, LeaseRelinquishmentError } from "../LeaseError.ts"

@@ -12,7 +12,9 @@
  * time, while separate services — separate processes in a simulation, separate tests — never
  * share it. Nothing here is module-level state.
  */
-import { Clock, Effect, Option } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { LeaseKey, LeaseRecord } from "../LeaseRecord.ts"
 import { formatKey } from "../LeaseRecord.ts"
 

@@ -22,7 +22,12 @@
  * Does not guarantee: that every intermediate state is reported (a watch delivers the newest;
  * states in between can be skipped), nor that a holder it reports still holds the lease now.
  */
-import { Duration, Effect, Option, Queue, Schedule, Stream } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import type { LeaseInspection } from "../Lease.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import type { LeaseRecord } from "../LeaseRecord.ts"

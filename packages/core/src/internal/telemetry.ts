@@ -6,7 +6,8 @@
  * spirit). Metrics go to whatever `Metric` exporter the application installs. The attributed
  * metrics of one lease are built once (`forLease`), not on every renewal.
  */
-import { Effect, Metric } from "effect"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import type { LeaseKey } from "../LeaseRecord.ts"
 
 const acquisitions = Metric.counter("leasekit_acquisitions_total", {

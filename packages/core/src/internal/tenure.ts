@@ -36,7 +36,18 @@
  * (an uninterruptible region) stops in time; that a process paused past its deadline (GC,
  * SIGSTOP) notices before it acts — only a fence on the token protects against that.
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Schedule, Scope, Semaphore } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import type { HeldLease } from "../Lease.ts"
 import type { LeaseEvent } from "../LeaseContender.ts"
 import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"

@@ -20,7 +20,16 @@
  * Guarantees: nothing about safety — that is the attempt's and the tenure's. Liveness: a waiter
  * never sleeps past the expiry instant it computed, nor past `retryPeriod` without a live watch.
  */
-import { Deferred, Duration, Effect, Option, Queue, Random, Ref, Schedule, Scope, Stream } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import type { LeaseRecord } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"

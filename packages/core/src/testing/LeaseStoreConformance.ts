@@ -18,8 +18,12 @@
  * @since 0.1.0
  */
 import { assert, layer as layerTest } from "@effect/vitest"
-import type { Layer } from "effect"
-import { Duration, Effect, Option, Queue, Stream } from "effect"
+import type * as Layer from "effect/Layer"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 import type { LeaseKey, LeaseMetadata, LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
 import { formatKey, specOf } from "../LeaseRecord.ts"
 import type { LeaseStoreErrorReason, LeaseStoreOperation } from "../LeaseStore.ts"

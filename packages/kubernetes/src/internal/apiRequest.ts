@@ -22,7 +22,9 @@
  * @internal
  */
 import { LeaseStore } from "@leasekit/core"
-import { Duration, Effect, Semaphore } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Semaphore from "effect/Semaphore"
 import * as HttpBody from "effect/http/HttpBody"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"

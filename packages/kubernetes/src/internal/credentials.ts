@@ -18,7 +18,14 @@
  *
  * @internal
  */
-import { Clock, Data, Effect, Redacted, Ref, Result, type Scope, Semaphore } from "effect"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Fs from "node:fs/promises"
 import type * as Http from "node:http"
@@ -155,7 +162,7 @@ const authProvider = (loaded: Loaded, user: Readonly<Record<string, unknown>>) =
  */
 export const make = (
   loaded: Loaded,
-  options: { readonly execTimeout?: import("effect").Duration.Input | undefined } = {}
+  options: { readonly execTimeout?: import("effect/Duration").Input | undefined } = {}
 ): Effect.Effect<Credentials, CredentialsError, Scope.Scope | ChildProcessSpawner> =>
   Effect.gen(function*() {
     const fixedHeaders = impersonationHeaders(loaded)

@@ -24,7 +24,7 @@
  * @internal
  */
 import type { LeaseRecord as Record_ } from "@leasekit/core"
-import type { Result } from "effect"
+import type * as Result from "effect/Result"
 import * as Wire from "./wire.ts"
 
 type LeaseKey = Record_.LeaseKey

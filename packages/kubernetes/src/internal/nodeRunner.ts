@@ -28,7 +28,8 @@
  * @internal
  */
 import { NodeHttpIncomingMessage } from "@effect/platform-node/NodeHttpIncomingMessage"
-import { ByteSize, Effect } from "effect"
+import * as ByteSize from "effect/ByteSize"
+import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import * as Cookies from "effect/http/Cookies"
 import * as HttpClient from "effect/http/HttpClient"

@@ -36,7 +36,9 @@
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
-import { Effect, Layer, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
@@ -102,7 +104,7 @@ export interface Options {
   readonly maxBodyBytes?: number | undefined
   /** The environment the proxy variables are read from. Default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>> | undefined
-  readonly execTimeout?: import("effect").Duration.Input | undefined
+  readonly execTimeout?: import("effect/Duration").Input | undefined
 }
 
 /**

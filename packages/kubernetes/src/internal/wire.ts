@@ -39,7 +39,16 @@
  *
  * @internal
  */
-import { Data, Effect, Option, Predicate, Result, Schema, SchemaAST, SchemaGetter, SchemaIssue, SchemaTransformation } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import * as SchemaGetter from "effect/SchemaGetter"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as MicroTimeText from "./microTime.ts"
 
 // ---------------------------------------------------------------------------------------------

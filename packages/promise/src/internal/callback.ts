@@ -11,7 +11,9 @@
  * reaches the core from a fiber of its own, not the guarded one), so the callback's async context
  * carries a marker, which `markCaller` sets.
  */
-import { Duration, Effect, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { AsyncLocalStorage } from "node:async_hooks"
 
 interface Marker {

@@ -7,7 +7,10 @@
  * instance's own, is disposed of.
  */
 import type { Lease, LeaseStore } from "@leasekit/core"
-import { Cause, Effect, Exit, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import type { LeaseLocation } from "../LeaseError.ts"
 import type { LeaseRuntime } from "../LeaseRuntime.ts"
 import * as Convert from "./errors.ts"

@@ -10,7 +10,7 @@ import {
   LeaseRelinquishmentError as CoreRelinquishmentError
 } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 import {
   InvalidLeaseOptionsError,
   LeaseAcquisitionError,

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as Net from "node:net"
 
 /** @internal */

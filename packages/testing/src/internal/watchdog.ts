@@ -17,7 +17,7 @@
  *
  * @internal
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as ChildProcess from "node:child_process"
 
 const script = `

@@ -1,0 +1,50 @@
+/**
+ * Builds the installed `leasekit`: one tree-shaken ESM bundle of the CLI with everything it runs
+ * (effect, @effect/platform-node, @leasekit/core, @leasekit/kubernetes, yaml) in `dist/`, split so
+ * that the command line is parsed before the rest is loaded.
+ *
+ * Left out of the bundle, and loaded only when asked for: `@leasekit/testing` (the local control
+ * plane of `demo` and `control-plane start`, an optional peer) and `@kubernetes/client-node` (only
+ * for a kubeconfig with an `oidc` auth-provider). `dist/meta.json` lists what went in, by size.
+ *
+ * Run by `pnpm build` (the package's `build` script).
+ */
+import * as esbuild from "esbuild"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+
+const root = Path.join(import.meta.dirname, "..")
+const dist = Path.join(root, "dist")
+Fs.rmSync(dist, { recursive: true, force: true })
+
+const result = await esbuild.build({
+  absWorkingDir: root,
+  // the demo's worker processes run `dist/DemoWorker.js` (found beside the demo's code)
+  entryPoints: ["src/bin.ts", "src/DemoWorker.ts"],
+  outdir: "dist",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node22.19",
+  // the CLI is an executable: its dependencies' `import` builds, as Node would load them
+  conditions: ["import"],
+  external: ["@leasekit/testing", "@kubernetes/client-node"],
+  // chunks beside the entry points: `new URL("./DemoWorker.js", import.meta.url)` works from any
+  chunkNames: "[name]-[hash]",
+  sourcemap: "linked",
+  sourcesContent: false,
+  minifyWhitespace: true,
+  minifySyntax: true,
+  keepNames: true,
+  metafile: true,
+  legalComments: "none",
+  logLevel: "warning",
+  // a CommonJS dependency's require() of a Node built-in needs a real `require` in ESM
+  banner: { js: "import { createRequire as __leasekitRequire } from \"node:module\"; const require = __leasekitRequire(import.meta.url);" }
+})
+Fs.writeFileSync(Path.join(dist, "meta.json"), JSON.stringify(result.metafile))
+const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith(".js"))
+for (const [file, output] of outputs) {
+  process.stdout.write(`${file}  ${(output.bytes / 1024).toFixed(0)} KiB\n`)
+}
