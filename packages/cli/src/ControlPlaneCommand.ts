@@ -13,55 +13,36 @@
  *
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import * as EmbeddedControlPlane from "./EmbeddedControlPlane.ts"
-import * as GlobalOptions from "./GlobalOptions.ts"
+import * as GlobalFlags from "./GlobalFlags.ts"
+import * as Lazy from "./Lazy.ts"
 
-const start = Command.make("start", {
+/**
+ * The flags of `control-plane start`.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const startConfig = {
   kubeconfig: Flag.String("kubeconfig").pipe(
     Flag.withMetavar("PATH"),
     Flag.withDescription("also write the admin kubeconfig to PATH (default: only into the control plane's temporary folder)"),
     Flag.optional
   ),
-  context: GlobalOptions.flags.context.pipe(
+  context: GlobalFlags.flags.context.pipe(
     Flag.withDescription("accepted for symmetry and ignored: the written kubeconfig has one context, admin@leasekit")
   ),
-  verbose: GlobalOptions.flags.verbose,
+  verbose: GlobalFlags.flags.verbose,
   namespace: Flag.String("namespace").pipe(
     Flag.withAlias("n"),
     Flag.withMetavar("NS"),
     Flag.withDescription("namespace to create, where the restricted user may use leases (default: leasekit-test)"),
     Flag.withDefault("leasekit-test")
   )
-}, (c) =>
-  Effect.gen(function*() {
-    const cp = yield* EmbeddedControlPlane.start({ namespace: c.namespace })
-    // Finalizers run in reverse: this line comes after the control plane is gone.
-    yield* Effect.addFinalizer(() => Effect.sync(() => process.stderr.write("control plane stopped and removed\n")))
-    const admin = Option.isSome(c.kubeconfig)
-      ? yield* EmbeddedControlPlane.writeKubeconfig(cp, { user: "admin", path: c.kubeconfig.value })
-      : cp.users.admin.kubeconfig
-    yield* Effect.sync(() => {
-      process.stdout.write(`export KUBECONFIG=${admin}\n`)
-      process.stderr.write(
-        [
-          `  admin (everything; namespace ${cp.namespace}): ${admin}`,
-          `  restricted (get/create/update leases in ${cp.namespace} only): ${cp.users.restricted.kubeconfig}`,
-          `  nobody (no rights): ${cp.users.nobody.kubeconfig}`,
-          `try: leasekit run --kubeconfig ${admin} my-lock -- sh -c 'echo token $LEASEKIT_TOKEN; sleep 5'`,
-          "running until interrupted (Ctrl-C) …",
-          ""
-        ].join("\n")
-      )
-    })
-    return yield* Effect.never
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(GlobalOptions.loggerLayer(c.verbose))
-  )).pipe(
+}
+
+const start = Command.make("start", startConfig, Lazy.handler(() => import("./ControlPlaneStart.ts"))).pipe(
     Command.withDescription(
       "Start a real local Kubernetes control plane (etcd + kube-apiserver on loopback, RBAC on), building it on " +
         "first use. Prints the KUBECONFIG to export and runs until interrupted, then stops and removes everything."

@@ -26,13 +26,16 @@
  * layers) are left out, and the fix names flags. `render` prints both through
  * `Printable.printable`: what they quote from a Lease or an API server (holder identities, server
  * messages) cannot break the line or drive the terminal.
+ * Library errors are recognised by their `_tag`, not their class: this module is loaded by every
+ * command (and `--help`), so it must not load the libraries' code, and an error from a second copy
+ * of the libraries (the demo's `@leasekit/testing` brings its own) is still recognised.
  * Does not guarantee: that codes 64–79 cannot also be CMD's own status under `run` (a child may
  * exit with any code; pick `--conflict-exit-code` outside the range your command uses).
  *
  * @since 0.1.0
  */
-import { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError, LeaseStoreError, InvalidLeaseOptions } from "@leasekit/core"
-import { KubeClient } from "@leasekit/kubernetes"
+import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError, LeaseStoreError } from "@leasekit/core"
+import type { KubeClient } from "@leasekit/kubernetes"
 import * as Data from "effect/Data"
 import { printable } from "./Printable.ts"
 
@@ -160,10 +163,10 @@ const fromStoreError = (error: LeaseStoreError, problem: string = storeProblem(e
  */
 export const fromError = (error: unknown): CliExit => {
   if (error instanceof CliExit) return error
-  if (error instanceof InvalidLeaseOptions) {
+  if (tagged<InvalidLeaseOptions>(error, "InvalidLeaseOptions")) {
     return usage(error.message, "see --help for the accepted values")
   }
-  if (error instanceof LeaseAcquisitionError) {
+  if (tagged<LeaseAcquisitionError>(error, "LeaseAcquisitionError")) {
     switch (error.reason._tag) {
       case "HeldByOther":
       case "Timeout":
@@ -172,16 +175,16 @@ export const fromError = (error: unknown): CliExit => {
         return fromStoreError(error.reason.error, `lease ${leaseOf(error.key)} could not be acquired: ${error.reason.error.detail}`)
     }
   }
-  if (error instanceof LeaseRelinquishmentError) {
+  if (tagged<LeaseRelinquishmentError>(error, "LeaseRelinquishmentError")) {
     return error.reason._tag === "Store"
       ? fromStoreError(error.reason.error, `lease ${leaseOf(error.key)} could not be released: ${error.reason.error.detail}`)
       : fail(codes.tempfail, error.message, "someone else holds it now; there is nothing to release")
   }
-  if (error instanceof LeaseLostError) {
+  if (tagged<LeaseLostError>(error, "LeaseLostError")) {
     return fail(codes.lost, error.message)
   }
-  if (error instanceof LeaseStoreError) return fromStoreError(error)
-  if (error instanceof KubeClient.KubeConfigError) {
+  if (tagged<LeaseStoreError>(error, "LeaseStoreError")) return fromStoreError(error)
+  if (tagged<KubeClient.KubeConfigError>(error, "KubeConfigError")) {
     // The detail without the library's hint (its options and layerConfig's variables): the fix
     // names the flags instead.
     return fail(
@@ -197,6 +200,10 @@ export const fromError = (error: unknown): CliExit => {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   return fail(codes.software, `internal error: ${text}`, "run with --verbose for details and report it")
 }
+
+/** Whether `error` carries the tag of the library error `E`. */
+const tagged = <E extends { readonly _tag: string }>(error: unknown, tag: E["_tag"]): error is E =>
+  typeof error === "object" && error !== null && "_tag" in error && error._tag === tag
 
 /**
  * The text printed for an exit: `leasekit: <problem>` and, when there is one, `  fix: <fix>`,

@@ -1,5 +1,6 @@
 /**
- * The options every command takes — `--kubeconfig`, `--context`, `--verbose` — and what they
+ * The options every command takes — `--kubeconfig`, `--context`, `--verbose` (declared in
+ * `GlobalFlags.ts`) — and what they
  * build: the logger, the Kubernetes client and the lease store a command runs with.
  *
  * - `--kubeconfig PATH`: the kubeconfig file (several joined with `:` are merged, as kubectl
@@ -22,7 +23,6 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as References from "effect/References"
-import * as Flag from "effect/cli/Flag"
 import * as ExitCode from "./ExitCode.ts"
 import { printable } from "./Printable.ts"
 import * as Stderr from "./Stderr.ts"
@@ -38,54 +38,6 @@ export interface GlobalOptions {
   readonly context: Option.Option<string>
   readonly verbose: boolean
 }
-
-/**
- * The flags, to spread into a command's configuration.
- *
- * @since 0.1.0
- * @category flags
- */
-export const flags = {
-  kubeconfig: Flag.String("kubeconfig").pipe(
-    Flag.withMetavar("PATH"),
-    Flag.withDescription("kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the pod's service account)"),
-    Flag.optional
-  ),
-  context: Flag.String("context").pipe(
-    Flag.withMetavar("NAME"),
-    Flag.withDescription("kubeconfig context to use (default: its current-context)"),
-    Flag.optional
-  ),
-  verbose: Flag.Boolean("verbose").pipe(
-    Flag.withDescription("structured logs (JSON lines, debug level) on stderr (default: off — warnings and errors only, one line each)"),
-    Flag.withDefault(false)
-  )
-} as const
-
-/**
- * `-n, --namespace`, for commands that address one namespace.
- *
- * @since 0.1.0
- * @category flags
- */
-export const namespace = Flag.String("namespace").pipe(
-  Flag.withAlias("n"),
-  Flag.withMetavar("NS"),
-  Flag.withDescription("namespace of the lease (default: the context's namespace, else \"default\")"),
-  Flag.optional
-)
-
-/**
- * `-o, --output text|json`.
- *
- * @since 0.1.0
- * @category flags
- */
-export const output = Flag.Literals("output", ["text", "json"]).pipe(
-  Flag.withAlias("o"),
-  Flag.withDescription("output format (default: text)"),
-  Flag.withDefault("text" as const)
-)
 
 const messageText = (message: unknown): string =>
   Array.isArray(message) ? message.map(messageText).join(" ") : typeof message === "string" ? message : String(message)

@@ -16,7 +16,7 @@ import * as GlobalFlag from "effect/cli/GlobalFlag"
 import type * as CommandLine from "./CommandLine.ts"
 import * as ControlPlaneCommand from "./ControlPlaneCommand.ts"
 import * as DemoCommand from "./DemoCommand.ts"
-import * as GlobalOptions from "./GlobalOptions.ts"
+import * as GlobalFlags from "./GlobalFlags.ts"
 import * as ListCommand from "./ListCommand.ts"
 import * as ReleaseCommand from "./ReleaseCommand.ts"
 import * as RunCommand from "./RunCommand.ts"
@@ -67,7 +67,7 @@ export const builtIns = [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Complet
  * @category commands
  */
 export const rules: CommandLine.Rules = {
-  global: [...Object.values(GlobalOptions.flags), GlobalOptions.namespace],
+  global: [...Object.values(GlobalFlags.flags), GlobalFlags.namespace],
   trailing: [{
     path: ["run"],
     flags: [...Object.values(RunCommand.config).filter((p) => p.kind === "flag"), ...builtIns.map((b) => b.flag)],

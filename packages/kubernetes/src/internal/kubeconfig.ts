@@ -58,7 +58,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as YAML from "yaml"
+import type * as YAML from "yaml"
 
 /**
  * Why a kubeconfig could not be used.
@@ -280,8 +280,18 @@ type YamlOutcome =
   | { readonly _tag: "Value"; readonly value: unknown }
   | { readonly _tag: "Error"; readonly problem: string; readonly line?: number; readonly column?: number }
 
+/**
+ * The `yaml` package, loaded on first use (Node caches it): a process configured in-cluster, with
+ * no kubeconfig to read, never loads it. It is CommonJS: `default` is its `module.exports`, under
+ * Node and in a bundle alike (a bundler's chunk for it may export nothing else).
+ */
+const loadYaml: Effect.Effect<Yaml> = Effect.promise(() => import("yaml").then((module): Yaml => module.default))
+
+/** What is used of the `yaml` package. */
+type Yaml = Pick<typeof YAML, "LineCounter" | "parseAllDocuments">
+
 /** Parses the first document; never lets text of the file into the outcome. */
-const parseYaml = (text: string): YamlOutcome => {
+const parseYaml = (YAML: Yaml, text: string): YamlOutcome => {
   const lineCounter = new YAML.LineCounter()
   try {
     const first = YAML.parseAllDocuments(text, { ...yamlOptions, lineCounter })[0]
@@ -333,7 +343,7 @@ export const readFile = (file: string): Effect.Effect<string, KubeConfigError> =
 /** Parses kubeconfig YAML; errors name the line and column only (the text may hold secrets). */
 export const parse = (text: string, source: string): Effect.Effect<Raw, KubeConfigError> =>
   Effect.gen(function*() {
-    const outcome = parseYaml(text)
+    const outcome = parseYaml(yield* loadYaml, text)
     if (outcome._tag === "Error") {
       const where = outcome.line === undefined ? "" : ` at line ${outcome.line}, column ${outcome.column}`
       return yield* fail(

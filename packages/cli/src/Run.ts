@@ -1,0 +1,234 @@
+/**
+ * `leasekit run NAME -- CMD [ARGS…]`: flock for Kubernetes. Holds the lease while CMD runs.
+ *
+ * Acquires the lease as `Acquisition.ts` describes (one attempt always; then waiting by default,
+ * bounded by `--timeout`, with a line on stderr unless `--quiet`; with `--try` an answer at once,
+ * unless the record looks overdue — then it is observed, and taken over if its holder stays silent
+ * for its duration),
+ * starts CMD with `LEASEKIT_TOKEN` (the fencing token), `LEASEKIT_HOLDER` and `LEASEKIT_LEASE`
+ * (`namespace/name`) added to its environment, renews the lease in the background, passes
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 (and SIGTSTP/SIGCONT) on to CMD's session, and
+ * releases the lease once CMD *and its session* have ended, exiting with CMD's status
+ * (`Supervisor.ts` says what is supervised — every process group of CMD's session, which only a
+ * further `setsid` leaves — and how, when stdin is a terminal). Processes CMD leaves behind
+ * (`sh -c 'job &'`) keep the lease held and renewed until they exit, or with `--survivors stop`
+ * get SIGTERM and SIGKILL after `--grace` before the release. When the lease is lost while CMD or
+ * what it left runs — another holder took it, an admin released it, or it could not be renewed
+ * before the renew deadline — the whole session gets SIGTERM, SIGKILL after `--grace` to whatever
+ * is left, and leasekit exits with 79 once the session is empty (also when the loss comes while
+ * the processes CMD left are being stopped). After a forwarded SIGINT, SIGTERM,
+ * SIGHUP or SIGQUIT, CMD gets all the time it takes, but what it leaves in its session once it
+ * exited is stopped the same way. The lease is checked once more right before CMD is started: a
+ * lease lost (or past its renew deadline, as after a long pause of this process) between the
+ * acquisition and the start exits 79 without starting CMD. A takeover that the lease's watch
+ * shows (`TenureWatch.ts`) counts as a loss at once, not at the next renewal. If leasekit dies (SIGKILL, OOM, crash)
+ * while CMD's session runs, a dead man's switch SIGKILLs the session (`DeadMansSwitch.ts`).
+ *
+ * The release waits at most the grace (the default grace when `--grace` is shorter): one that is
+ * not confirmed by then — the API server unreachable at the end — is reported in one line ("could
+ * not release the lease (…): it expires by itself …") and leasekit exits at once with CMD's status.
+ * Both graces fit inside the margin before the renew deadline, so a command that ended is not
+ * reported "lost" while its release is tried, unless renewals were already failing before.
+ *
+ * Guarantees (those of `Lease` in @leasekit/core, under its clock-rate assumption): CMD is
+ * started only while the lease is held; on a loss by the renew deadline, CMD's session is signalled
+ * at the deadline and SIGKILLed within the grace, which `RunOptions.ts` keeps inside the margin
+ * `duration − renewDeadline` before any other contender may take the lease over; the lease is
+ * released only after CMD and its session have ended. Does not guarantee: that SIGKILL ends
+ * every process CMD started (those that left its session by a further `setsid`, or — when stdin is a terminal —
+ * its children), nor anything for a loss that is not declared by the deadline (another holder or
+ * an admin already took the lease: CMD is then overlapping it from the start), nor anything while
+ * leasekit is paused (SIGSTOP, a frozen VM) rather than dead; work a CMD does after the lease
+ * passed to someone else is only caught by fencing (compare `LEASEKIT_TOKEN` in the systems it
+ * writes to).
+ *
+ * @since 0.1.0
+ */
+import type { HeldLease } from "@leasekit/core"
+import { Lease, LeaseStore } from "@leasekit/core"
+import { KubeClient } from "@leasekit/kubernetes"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import type * as Command from "effect/cli/Command"
+import * as Fs from "node:fs"
+import * as Acquisition from "./Acquisition.ts"
+import * as Durations from "./Durations.ts"
+import * as ExitCode from "./ExitCode.ts"
+import * as GlobalOptions from "./GlobalOptions.ts"
+import type * as RunCommand from "./RunCommand.ts"
+import * as RunOptions from "./RunOptions.ts"
+import * as Stderr from "./Stderr.ts"
+import * as Supervisor from "./Supervisor.ts"
+import * as TenureWatch from "./TenureWatch.ts"
+
+type Config = Command.Command.Config.Infer<typeof RunCommand.config>
+
+
+
+
+/**
+ * Releases the lease once CMD and its group have ended, waiting at most `bound`. A release that is
+ * not confirmed by then (the API server unreachable, or refusing) is reported in one line and
+ * leasekit leaves at once with CMD's status: the lease expires by itself. Leaving at once means
+ * `process.exit`: the core keeps retrying the release (and watching the renew deadline) in the
+ * background until the deadline, which would keep Node running — and then report a loss — for a
+ * command that ended long before.
+ */
+const releaseWithin = (lease: HeldLease, bound: Duration.Duration, status: number) =>
+  Effect.gen(function*() {
+    const { key, options } = lease
+    const expires = `it expires by itself ${Duration.toSeconds(options.duration)}s (--duration) after its last renewal`
+    const leave = (line: string) => {
+      Stderr.flush()
+      try {
+        Fs.writeSync(2, line)
+      } catch {
+        // stderr closed: nothing more to say
+      }
+      process.exit(status)
+    }
+    // SIGINT / SIGTERM while the release waits (the API server unreachable, a long grace):
+    // CMD has ended, so leave at once with its status; the lease expires by itself.
+    const stopSignal = Effect.callback<never>(() => {
+      const on = (signal: NodeJS.Signals) =>
+        leave(`leasekit: ${signal}: gave up releasing the lease ${key.namespace}/${key.name}; ${expires}\n`)
+      process.once("SIGINT", on)
+      process.once("SIGTERM", on)
+      return Effect.sync(() => {
+        process.off("SIGINT", on)
+        process.off("SIGTERM", on)
+      })
+    })
+    const released = yield* Effect.raceFirst(lease.release.pipe(Effect.timeoutOption(bound)), stopSignal).pipe(Effect.result)
+    if (Result.isSuccess(released) && Option.isSome(released.success)) return
+    if (Result.isFailure(released) && released.failure.reason._tag === "HeldByOther") {
+      // Taken over after CMD ended: nothing of ours is left to release.
+      return yield* Effect.logDebug(released.failure.message)
+    }
+    const why = Result.isSuccess(released)
+      ? `no answer from the API server within ${Durations.format(bound)}`
+      : released.failure.reason._tag === "Store"
+      ? released.failure.reason.error.message
+      : released.failure.message
+    yield* Effect.sync(() => leave(`leasekit: could not release the lease ${key.namespace}/${key.name} (${why}): ${expires}\n`))
+  })
+
+/** The program of `run`, given its parsed configuration. */
+const program = (c: Config) =>
+  Effect.gen(function*() {
+    const client = yield* KubeClient.KubeClient
+    const namespace = Option.getOrElse(c.namespace, () => client.namespace)
+    // Every option, the grace included, is checked (64) before anything is sent.
+    const { grace, lease: options, timeout } = yield* RunOptions.resolve(c, namespace)
+    // One contender, made once from these options, does all of the acquisition.
+    const contender = yield* Lease.contender(options).pipe(Effect.mapError((error) => RunOptions.invalidOption(error, c)))
+    yield* Effect.logDebug(
+      `grace ${Durations.format(grace)} of the margin ${Durations.format(RunOptions.margin(contender.options))} (duration − renewDeadline)`
+    )
+    const lease = yield* Acquisition.acquire({
+      contender,
+      try: c.try,
+      timeout,
+      conflictExitCode: c.conflictExitCode,
+      quiet: c.quiet
+    })
+    yield* Effect.logInfo(`acquired lease ${namespace}/${c.name} as "${lease.holder}" with token ${lease.token}`)
+
+    const [file, ...args] = c.command
+    const ownGroup = Supervisor.defaultOwnGroup()
+    const spawned = yield* Deferred.make<Supervisor.Child>()
+    const forwarding = yield* Supervisor.forwardSignals(spawned, ownGroup)
+    // Held right now? The acquisition may lie a while back (a paused process, a slow start):
+    // a lease lost or past its renew deadline meanwhile starts no CMD. The check is the guard's
+    // own pre-check (it also names the loss), made immediately before the spawn.
+    yield* lease.guard(Effect.void).pipe(
+      Effect.catchTag("LeaseLostError", (error) =>
+        Effect.fail(
+          ExitCode.fail(
+            ExitCode.codes.lost,
+            `${error.message}; the command was not started (the lease was lost between its acquisition and the start)`,
+            error.reason._tag === "DeadlineExceeded"
+              ? "no renewal succeeded before the renew deadline (this process paused or starved, or the API server unreachable): check the machine's load and the network, or use a longer --duration"
+              : `see who holds it with \`leasekit status ${c.name}\``
+          )
+        ))
+    )
+    const child = yield* Supervisor.spawn(file!, args, {
+      grace,
+      ownGroup,
+      env: {
+        ...process.env,
+        LEASEKIT_TOKEN: String(lease.token),
+        LEASEKIT_HOLDER: lease.holder,
+        LEASEKIT_LEASE: `${namespace}/${c.name}`
+      }
+    }).pipe(
+      Effect.catchTag("SpawnError", (error) =>
+        Effect.fail(
+          ExitCode.fail(
+            error.code === "ENOENT" ? ExitCode.codes.notFound : ExitCode.codes.notExecutable,
+            error.message,
+            "check the command's spelling, its path and $PATH"
+          )
+        ))
+    )
+    yield* Deferred.succeed(spawned, child)
+    yield* Effect.logDebug(`started ${file} (pid ${child.pid}${child.ownGroup ? ", own session" : ""})`)
+
+    // A takeover the lease's watch shows is a loss now, not at the next renewal.
+    let seenByWatch = false
+    const lost = Effect.raceFirst(
+      lease.lost,
+      TenureWatch.takenOver(lease).pipe(
+        Effect.tap(() => Effect.sync(() => (seenByWatch = true))),
+        Effect.flatMap(Effect.fail),
+        Effect.provideService(LeaseStore.LeaseStore, yield* LeaseStore.LeaseStore)
+      )
+    )
+    const outcome = yield* Supervisor.supervise(child, {
+      lost,
+      forwarding,
+      survivors: c.survivors,
+      grace,
+      notify: (line) => Effect.sync(() => Stderr.line(`leasekit: ${line}\n`))
+    })
+    if (outcome._tag === "Exited") {
+      const status = Supervisor.statusOf(outcome.ended)
+      yield* Effect.logDebug(`command exited with status ${status}; releasing the lease`)
+      // Bounded by the grace — at least the default one, so that a short --grace chosen for a
+      // quick SIGKILL does not cut the release short. Either fits in the margin before the renew
+      // deadline, so a release that gives up does not first see the lease "lost".
+      yield* releaseWithin(lease, Duration.max(grace, RunOptions.defaultGrace(contender.options)), status)
+      if (status !== 0) return yield* ExitCode.silent(status)
+      return
+    }
+    const how = Supervisor.describeEnded(outcome.ended)
+    const reason = outcome.error.reason._tag
+    return yield* ExitCode.fail(
+      ExitCode.codes.lost,
+      outcome.during === "running"
+        ? `${outcome.error.message}${seenByWatch ? " (seen through the lease's watch)" : ""}; the command was stopped (${how})`
+        : `${outcome.error.message}; the command had already exited with status ${
+          Supervisor.statusOf(outcome.ended)
+        }, and the processes it left running were stopped`,
+      reason === "DeadlineExceeded"
+        ? "renewals did not reach the API server in time: check the network and the API server's load, or use a longer --duration"
+        : `someone else changed the lease (\`leasekit release --force\`, kubectl, or another contender); see \`leasekit status ${c.name}\``
+    )
+  }).pipe(Effect.scoped)
+
+/**
+ * What `leasekit run` does, given its parsed command line.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const handler = (c: Config) =>
+  // The flags are checked before the kubeconfig is even read (with `-n`, else a stand-in
+  // namespace: no rule but the namespace's own depends on it), and again with the real one.
+  RunOptions.resolve(c, Option.getOrElse(c.namespace, () => "default")).pipe(
+    Effect.andThen(program(c).pipe(GlobalOptions.withStore(c)))
+  )

@@ -1,0 +1,106 @@
+/**
+ * `leasekit status NAME`: who holds a lease, since when, until when, and its fencing token.
+ *
+ * One read of the Lease object, judged as a contender would judge it (see `LeaseView.ts` for the
+ * two expiry figures). A lease that does not exist is reported as such (`exists: false`), with
+ * exit code 0: "free" is an answer, not an error.
+ *
+ * `--watch` then follows the lease (`Lease.observe`: the object's watch, polling where watching is
+ * not allowed) and prints a line each time its tenure changes — a new holder or a new tenure of
+ * the same holder (its token), a release, the object deleted, or the holder judged expired by this
+ * observer (unchanged for its duration) — until SIGINT or SIGTERM ends it, with exit code 0.
+ * Renewals and edits that keep the tenure (a label) print nothing. With `-o json` every report,
+ * the first included, is one `status -o json` object on a line of its own.
+ *
+ * Guarantees: read-only — nothing is written. A report lags the API server by at most the
+ * observer's bound (`Lease.observe`: a renew interval plus a request timeout while watching, a
+ * retry period plus a request timeout while polling). Does not guarantee: that the answer still
+ * holds a moment later, nor that every intermediate tenure is reported (a watch delivers the
+ * newest state; a tenure shorter than the lag may be skipped).
+ *
+ * @since 0.1.0
+ */
+import { Lease, type LeaseKey } from "@leasekit/core"
+import { KubeClient } from "@leasekit/kubernetes"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as Command from "effect/cli/Command"
+import * as GlobalOptions from "./GlobalOptions.ts"
+import * as LeaseView from "./LeaseView.ts"
+import * as Signals from "./Signals.ts"
+import type * as StatusCommand from "./StatusCommand.ts"
+
+type Config = Command.Command.Config.Infer<typeof StatusCommand.config>
+
+
+
+/** The view of an inspection, at this machine's wall-clock time. */
+const viewOf = (key: LeaseKey, inspection: Lease.LeaseInspection) =>
+  Effect.map(Clock.currentTimeMillis, (now) => ({
+    now,
+    view: LeaseView.make(key, inspection.record, now, Duration.toMillis(inspection.expiresIn))
+  }))
+
+const print = (text: string) => Effect.sync(() => process.stdout.write(text))
+
+/** The signals that end a watch: the usual way to stop it, not a failure. */
+const stopSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM"]
+
+/**
+ * Installs handlers for SIGINT and SIGTERM, for as long as the scope lasts, and answers an effect
+ * that succeeds once one of them came. Meanwhile the signals are these handlers' alone: the
+ * runtime's (interrupt, exit 130) are set aside, and put back when the scope closes.
+ */
+const onStopSignal = Effect.gen(function*() {
+  const stop = Deferred.makeUnsafe<void>()
+  yield* Signals.intercept(stopSignals, () => void Deferred.doneUnsafe(stop, Exit.void))
+  return Deferred.await(stop)
+})
+
+/**
+ * Follows the lease after `shown` was printed: a line for each change of its tenure (see the
+ * module header). Never ends but by a store failure that is not transient.
+ */
+const follow = (key: LeaseKey, shown: LeaseView.LeaseView, output: "text" | "json") =>
+  Effect.gen(function*() {
+    let tenure = LeaseView.tenureOf(shown)
+    return yield* Lease.observe(key).pipe(
+      Stream.runForEach((inspection) =>
+        Effect.gen(function*() {
+          const { now, view } = yield* viewOf(key, inspection)
+          const next = LeaseView.tenureOf(view)
+          if (next === tenure) return
+          tenure = next
+          yield* print(output === "json" ? `${JSON.stringify(view)}\n` : LeaseView.renderChange(view, now))
+        })
+      )
+    )
+  })
+
+/**
+ * What `leasekit status` does, given its parsed command line.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const handler = (c: Config) =>
+  Effect.gen(function*() {
+    const client = yield* KubeClient.KubeClient
+    const key = { namespace: Option.getOrElse(c.namespace, () => client.namespace), name: c.name }
+    const status = Effect.gen(function*() {
+      // One read, also under --watch: an API server that cannot be reached exits 69 at once
+      // (the observer would retry it).
+      const { view } = yield* viewOf(key, yield* Lease.inspect(key))
+      yield* print(
+        c.output === "text" ? LeaseView.renderStatus(view) : c.watch ? `${JSON.stringify(view)}\n` : `${JSON.stringify(view, null, 2)}\n`
+      )
+      if (c.watch) yield* follow(key, view, c.output)
+    })
+    // Under --watch, SIGINT and SIGTERM end it normally from the start (exit 0).
+    yield* c.watch ? Effect.raceFirst(status, yield* onStopSignal) : status
+  }).pipe(Effect.scoped, GlobalOptions.withStore(c))
