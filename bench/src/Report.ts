@@ -574,6 +574,7 @@ const tenThousand = (r: Results): Array<string> => {
 
 const runtimeSection = (r: Results) => {
   const rc = r.runtimeCost
+  if (rc === undefined && r.requests.length === 0) return ""
   const rows: Array<Array<string>> = []
   const names = {
     memory: "leasekit `HeldLease.renew`, in-memory store (algorithm + Effect runtime, no I/O)",
