@@ -3,8 +3,9 @@
  * the baseline binary), commands, waiting for events, killing, and a pool that reuses idle
  * contenders across figures.
  *
- * Every process spawned here is registered; `killAll` (called on exit, on SIGINT/SIGTERM and at
- * the end of a run) SIGKILLs whatever is left. Contenders also exit by themselves when their stdin
+ * Every process spawned here is registered, and so is every other process a figure starts
+ * (`track`); `killAll` (called on exit, on SIGINT/SIGTERM and at the end of a run) SIGKILLs
+ * whatever is left. Contenders also exit by themselves when their stdin
  * closes, i.e. when the orchestrator dies, so none is left behind even after a SIGKILL of the
  * orchestrator.
  */
@@ -213,10 +214,22 @@ export const stop = async (c: Contender, graceMs = 5_000): Promise<void> => {
   clearTimeout(timer)
 }
 
-/** SIGKILLs every contender still running. */
-export const killAll = (): void => {
-  for (const c of live) c.kill("SIGKILL")
+/** Processes a figure started outside the contender protocol (figure 7's installed CLI). */
+const tracked = new Set<ChildProcess.ChildProcess>()
+
+/** Registers a process for `killAll`; it is forgotten when it exits. */
+export const track = (child: ChildProcess.ChildProcess): ChildProcess.ChildProcess => {
+  tracked.add(child)
+  child.once("exit", () => tracked.delete(child))
+  child.once("error", () => child.pid === undefined && tracked.delete(child)) // it never started
+  return child
 }
 
-/** Contenders still running (for the final check that none is left). */
-export const running = (): number => live.size
+/** SIGKILLs every contender, and every tracked process, still running. */
+export const killAll = (): void => {
+  for (const c of live) c.kill("SIGKILL")
+  for (const child of tracked) child.kill("SIGKILL")
+}
+
+/** Contenders and tracked processes still running (for the final check that none is left). */
+export const running = (): number => live.size + tracked.size

@@ -3,6 +3,7 @@
  * request accounting of the figures. RESULTS.md includes the paragraph of every goal missed in the
  * run it describes; every number quoted in a paragraph comes from that run.
  */
+import { medians } from "./figures/Footprint.ts"
 import type { HandoverResult } from "./figures/Handover.ts"
 import type { ScaleResult } from "./figures/Scale.ts"
 import type { ProfileSummary } from "./Profile.ts"
@@ -253,12 +254,76 @@ const renewal: Explanation = (r) => {
   ]
 }
 
+/** Figure 7, start-up: what `--version` and `--help` cost above `node -e 0`. */
+const startup: Explanation = (r) => {
+  if (r.footprint === undefined) return []
+  const v = medians(r.footprint)
+  return [
+    `**What the numbers show (figure 7):** \`leasekit --version\` took ${fmt(v.version.wallMs, 0)} ms and \`leasekit --help\` ${fmt(v.help.wallMs, 0)} ms from spawn`,
+    `to exit, against ${fmt(v.floor.wallMs, 0)} ms for \`node -e 0\` (${fmt(v.spawn.wallMs, 0)} ms of every one is spawning and reaping, the \`true\` row); their`,
+    `peak RSS was ${fmt(v.version.peakMiB, 1)} and ${fmt(v.help.peakMiB, 1)} MiB against ${fmt(v.floor.peakMiB, 1)} MiB. So the CLI's own start costs about`,
+    `${fmt(v.version.wallMs - v.floor.wallMs, 0)} ms and ${fmt(v.version.peakMiB - v.floor.peakMiB, 0)} MiB on top of Node's for \`--version\`: loading and running its`,
+    `JavaScript (${fmt(r.footprint.cliBundleKiB, 0)} KiB in dist/*.js, effect, core and kubernetes bundled in). This figure does not take that`,
+    "time apart; `node --cpu-prof` on the installed `leasekit --version` says where it goes."
+  ]
+}
+
+/** Figure 7, holding a lease: the CLI and the library process beside bare Node, client-go and the imports alone. */
+const holding: Explanation = (r) => {
+  if (r.footprint === undefined) return []
+  const v = medians(r.footprint)
+  const mib = (x: number) => `${fmt(x, 1)} MiB`
+  const imports = v.imports.map((x) => `\`${x.module}\` ${mib(x.peakMiB)}`).join(", ")
+  const loaded = v.imports[v.imports.length - 1]?.peakMiB ?? Number.NaN
+  const unheld = [v.run, v.library].filter((x) => x.result?.held !== true)
+  return [
+    `**What the numbers show (figure 7):** holding one lease, the library process was at ${mib(v.library.steadyMiB)} (${mib(v.library.anonMiB)}`,
+    `anonymous), \`leasekit run\`'s node process at ${mib(v.run.steadyMiB)} (${mib(v.run.anonMiB)} anonymous), the client-go contender at`,
+    `${mib(v.clientgo.steadyMiB)}; \`node -e 0\` peaks at ${mib(v.floor.peakMiB)}. A node process that only imports the library, and`,
+    `holds nothing, already peaks at: ${imports}. So of the library process's ${mib(v.library.steadyMiB - v.floor.peakMiB)} above bare`,
+    `Node, ${mib(loaded - v.floor.peakMiB)} is loading the modules (effect's and leasekit's ESM files, one by one) and`,
+    `${mib(v.library.steadyMiB - loaded)} building the client and holding the lease.`,
+    v.run.steadyMiB < v.library.steadyMiB
+      ? `The CLI runs the same code and more (the command line, the supervisor of CMD) from one tree-shaken bundle, and holds at ${
+        mib(v.library.steadyMiB - v.run.steadyMiB)
+      } less.`
+      : `The CLI, which runs the same code and more from one bundle, holds at ${mib(v.run.steadyMiB - v.library.steadyMiB)} more than the library process.`,
+    ...(unheld.length === 0 ? [] : ["A process that did not hold its lease is marked in the table; its numbers do not count."]),
+    "This figure does not say what the memory consists of beyond that; a heap snapshot of the holding process would."
+  ]
+}
+
+/** Figure 7, the 128 MiB limit. */
+const memoryLimit: Explanation = (r) => {
+  const limit = r.footprint?.memoryLimit
+  if (limit === undefined) return []
+  const run = limit.run
+  if (limit.mechanism === "none") {
+    return [
+      `**What the numbers show (figure 7):** no memory cgroup could be made on this machine (${limit.reason ?? ""}), so the`,
+      `plain run stands in: it ${run.held ? "held the lease" : "did not hold the lease"} and peaked at ${fmt(run.peakRssMiB, 1)} MiB RSS (${run.exit}).`
+    ]
+  }
+  return [
+    `**What the numbers show (figure 7):** inside the ${limit.mechanism} limit of ${fmt(limit.limitBytes / 2 ** 20, 0)} MiB, \`leasekit run\` ${
+      run.held ? `held the lease after ${fmt(run.heldAfterSeconds, 1)} s` : "**did not hold the lease**"
+    } and`,
+    `ended with ${run.exit}${run.failure === undefined ? "" : ` (${run.failure})`}. The cgroup's usage peaked at ${
+      fmt((limit.peakUsageBytes ?? Number.NaN) / 2 ** 20, 1)
+    } MiB and hit the limit ${limit.failcnt ?? "an unknown number of"}`,
+    `times; ${limit.oomKills ?? "an unknown number of"} processes were OOM-killed. The node process's own peak RSS was ${fmt(run.peakRssMiB, 1)} MiB.`
+  ]
+}
+
 const explanations: ReadonlyArray<{ readonly id: RegExp; readonly explain: Explanation }> = [
   { id: /^renewal-(cpu|alloc)$/, explain: renewal },
   { id: /^handover-/, explain: handover },
   { id: /^scale-cpu(-14)?$/, explain: scaleCpu },
   { id: /^scale-memory(-14)?$/, explain: scaleMemory },
-  { id: /^scale-lateness$/, explain: lateness }
+  { id: /^scale-lateness$/, explain: lateness },
+  { id: /^footprint-(wall|peak)-/, explain: startup },
+  { id: /^footprint-(run|library)$/, explain: holding },
+  { id: /^footprint-limit$/, explain: memoryLimit }
 ]
 
 export const explain = (r: Results, goals: ReadonlyArray<Goal>): Array<string> => {

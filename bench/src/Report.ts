@@ -1,14 +1,16 @@
 /**
  * RESULTS.md and its plots (handover.svg, lateness.svg) from one run's results: the machine, the
  * versions, every figure as median and p99 with the number of samples beside the client-go
- * baseline, each goal of issue 6 marked met or missed, and for a missed goal the cause found by
- * profiling and the fix (`Findings.ts`).
+ * baseline, each goal of issues 6, 14 and 19 marked met or missed, and for a missed goal the
+ * cause found by profiling and the fix, or what the numbers show (`Findings.ts`).
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type { Kind } from "./Contenders.ts"
 import type { ContentionResult } from "./figures/Contention.ts"
 import type { FailoverResult } from "./figures/Failover.ts"
+import type { FootprintResult } from "./figures/Footprint.ts"
+import { medians } from "./figures/Footprint.ts"
 import type { HandoverResult } from "./figures/Handover.ts"
 import type { RequestsResult } from "./figures/RequestsPerOperation.ts"
 import type { RuntimeCostResult } from "./figures/RuntimeCost.ts"
@@ -53,6 +55,8 @@ export interface Results {
   contention: Array<ContentionResult>
   scale: Array<ScaleResult>
   runtimeCost: RuntimeCostResult | undefined
+  /** Figure 7 (absent from results written before it existed). */
+  footprint?: FootprintResult | undefined
   profiles: Record<string, ProfileSummary>
   errors: Array<{ figure: string; message: string }>
   /** Figures re-run later into these results (`--update`), with when and how quiet it was. */
@@ -149,6 +153,7 @@ export const goals = (r: Results): Array<Goal> => {
     )
   }
   out.push(...transportGoals(r))
+  out.push(...footprintGoals(r))
   return out
 }
 
@@ -201,6 +206,76 @@ const transportGoals = (r: Results): Array<Goal> => {
       met: t.n > 0 && t.median <= 15
     })
   }
+  return out
+}
+
+const mib = (x: number, digits = 0) => `${fmt(x, digits)} MiB`
+const signed = (x: number) => `${x < 0 ? "−" : "+"}${fmt(Math.abs(x), 1)}`
+
+/** The goals issue 19 (footprint) set, judged on figure 7. */
+const footprintGoals = (r: Results): Array<Goal> => {
+  const f = r.footprint
+  if (f === undefined) return []
+  const v = medians(f)
+  const out: Array<Goal> = []
+  for (const [id, x] of [["version", v.version], ["help", v.help]] as const) {
+    const command = `\`leasekit --${id}\``
+    const ratio = x.wallMs / v.floor.wallMs
+    out.push(
+      {
+        id: `footprint-wall-${id}`,
+        goal: `${command}: wall time ≤ 10 × \`node -e 0\` in the same run (issue 19)`,
+        measured: x.n === 0 ? "failed" : `${fmt(ratio, 1)} × (${fmt(x.wallMs, 0)} against ${fmt(v.floor.wallMs, 0)} ms, n=${x.n})`,
+        met: x.n > 0 && v.floor.n > 0 && ratio <= 10
+      },
+      {
+        id: `footprint-peak-${id}`,
+        goal: `${command}: peak RSS ≤ 80 MiB (issue 19)`,
+        measured: x.n === 0 ? "failed" : `${mib(x.peakMiB, 1)} (\`node -e 0\`: ${mib(v.floor.peakMiB, 1)})`,
+        met: x.n > 0 && x.peakMiB <= 80
+      }
+    )
+  }
+  const run = v.run.result
+  if (run !== undefined) {
+    out.push({
+      id: "footprint-run",
+      goal: `\`leasekit run NAME -- sleep ${f.holdSeconds}\` holding a lease: RSS ≤ 80 MiB (issue 19)`,
+      measured: run.held ? `${mib(v.run.steadyMiB, 1)} while holding (peak ${mib(run.peakRssMiB, 1)})` : `did not hold the lease: ${run.failure ?? ""}`,
+      met: run.held && v.run.steadyMiB <= 80
+    })
+  }
+  const library = v.library.result
+  if (library !== undefined) {
+    const above = v.library.steadyMiB - v.floor.peakMiB
+    out.push({
+      id: "footprint-library",
+      goal: "a library process holding one lease: ≤ +40 MB (38.1 MiB) above a bare Node process (issue 19)",
+      measured: library.held
+        ? `+${mib(above, 1)} (${mib(v.library.steadyMiB, 1)} holding, \`node -e 0\` ${mib(v.floor.peakMiB, 1)}); client-go ${mib(v.clientgo.steadyMiB, 1)}`
+        : `did not hold the lease: ${library.failure ?? ""}`,
+      met: library.held && above <= 40e6 / 2 ** 20
+    })
+  }
+  const limit = f.memoryLimit
+  const limited = limit.run
+  out.push(
+    limit.mechanism === "none"
+      ? {
+        id: "footprint-limit",
+        goal: "the installed CLI holds a lease inside a 128 MiB memory limit, 0 OOM kills (issue 19)",
+        measured: `no cgroup could be made (${limit.reason ?? ""}); peak RSS of the plain run ${mib(limited.peakRssMiB, 1)}`,
+        met: limited.held && limited.peakRssMiB < 128
+      }
+      : {
+        id: "footprint-limit",
+        goal: "the installed CLI holds a lease inside a 128 MiB memory limit, 0 OOM kills (issue 19)",
+        measured: `${limit.mechanism}: ${limited.held ? "held" : "**not held**"}, ${limited.exit}, peak usage ${
+          mib((limit.peakUsageBytes ?? Number.NaN) / 2 ** 20, 1)
+        }, ${limit.oomKills ?? "unknown"} OOM kills`,
+        met: limited.held && limited.exit === "exit 0" && (limit.oomKills === undefined || limit.oomKills === 0)
+      }
+  )
   return out
 }
 
@@ -574,6 +649,7 @@ const tenThousand = (r: Results): Array<string> => {
 
 const runtimeSection = (r: Results) => {
   const rc = r.runtimeCost
+  if (rc === undefined && r.requests.length === 0) return ""
   const rows: Array<Array<string>> = []
   const names = {
     memory: "leasekit `HeldLease.renew`, in-memory store (algorithm + Effect runtime, no I/O)",
@@ -618,6 +694,92 @@ const runtimeSection = (r: Results) => {
   ].join("\n")
 }
 
+const footprintSection = (r: Results) => {
+  const f = r.footprint
+  if (f === undefined) return ""
+  const v = medians(f)
+  const startupRow = (label: string, x: ReturnType<typeof medians>["floor"]) => {
+    const wall = s(x.result?.wallMs ?? [])
+    const failures = x.result?.failures ?? []
+    return [
+      label,
+      wall.n === 0 ? "–" : `${fmt(wall.median, 0)} (${fmt(wall.min, 0)}–${fmt(wall.max, 0)}, n=${wall.n})`,
+      wall.n === 0 ? "–" : `${fmt(wall.median / v.floor.wallMs, 1)} ×`,
+      wall.n === 0 ? "–" : fmt(x.peakMiB, 1),
+      "–",
+      wall.n === 0 || x === v.floor || x === v.spawn ? "–" : signed(x.peakMiB - v.floor.peakMiB),
+      failures.length === 0 ? "" : `**${failures.length} runs failed**: ${failures[0]}`
+    ]
+  }
+  const holdingRow = (label: string, x: ReturnType<typeof medians>["run"], extra = "") => {
+    const h = x.result
+    if (h === undefined) return [label, "–", "–", "–", "–", "–", "not measured"]
+    const lease = h.held
+      ? `held after ${fmt(h.heldAfterSeconds, 2)} s${h.token === undefined ? "" : ` (token ${h.token})`}; ${h.exit}${h.failure === undefined ? "" : ` — ${h.failure}`}`
+      : `**not held**: ${h.failure ?? h.exit}`
+    return [
+      label,
+      "–",
+      "–",
+      fmt(h.peakRssMiB, 1),
+      h.rssMiB.length === 0 ? "–" : `${fmt(x.steadyMiB, 1)} (${fmt(x.anonMiB, 1)}; n=${h.rssMiB.length})`,
+      h.rssMiB.length === 0 ? "–" : signed(x.steadyMiB - v.floor.peakMiB),
+      lease + extra
+    ]
+  }
+  const limit = f.memoryLimit
+  const where = limit.mechanism === "cgroup v2"
+    ? `cgroup v2 (\`memory.max\` ${fmt(limit.limitBytes / 2 ** 20, 0)} MiB${limit.swapLimited ? ", `memory.swap.max` 0" : ", swap not limited"})`
+    : `cgroup v1 (\`memory.limit_in_bytes\` ${fmt(limit.limitBytes / 2 ** 20, 0)} MiB${limit.swapLimited ? " and `memory.memsw.limit_in_bytes`" : ", swap not limited"})`
+  const run = `\`leasekit run NAME -- sh -c '…; sleep ${f.holdSeconds}'\``
+  const rows = [
+    startupRow("`node -e 0` (the floor)", v.floor),
+    startupRow("`leasekit --version`", v.version),
+    startupRow("`leasekit --help`", v.help),
+    ...v.imports.map((x) => startupRow(`node that only imports \`${x.module}\``, x)),
+    startupRow("`true` (spawning and reaping through GNU time alone: part of every wall time above)", v.spawn),
+    holdingRow(run, v.run),
+    holdingRow("library process: `Lease.acquire` over `KubernetesLeaseStore` (deep imports)", v.library),
+    holdingRow("client-go contender (one elector, `--serve`)", v.clientgo),
+    limit.mechanism === "none"
+      ? ["`leasekit run` in a 128 MiB limit", "–", "–", "–", "–", "–", `no cgroup could be made: ${limit.reason ?? ""} (the plain run's peak RSS stands in)`]
+      : holdingRow(
+        `${run} in a 128 MiB ${where}`,
+        v.limited,
+        `; the cgroup's peak usage ${mib((limit.peakUsageBytes ?? Number.NaN) / 2 ** 20, 1)}, hit the limit ${limit.failcnt ?? "?"} times, ${
+          limit.oomKills ?? "?"
+        } OOM kills`
+      )
+  ]
+  return [
+    "## 7. Footprint: the installed CLI and a library process, whole process",
+    "",
+    table([
+      "process",
+      "wall ms, median (min–max, n)",
+      "× `node -e 0`",
+      "peak RSS MiB (VmHWM), median",
+      "RSS MiB while holding, median (of it anonymous; samples)",
+      "above `node -e 0`'s peak, MiB (peak, or while holding)",
+      "lease"
+    ], rows),
+    "",
+    `Installed as a user gets it: ${f.cliVersion}, @leasekit/core and @leasekit/kubernetes packed with pnpm (after \`pnpm build\`) and`,
+    `installed with npm into a temporary app outside the workspace — ${mib(f.installedMiB)} of node_modules; the CLI's JavaScript`,
+    `(its dist/*.js) is ${fmt(f.cliBundleKiB, 0)} KiB. Everything runs on the bench's Node.`,
+    `Start-up: ${f.runs} runs of each command, interleaved, after one warm-up each; wall time from spawn to exit as the`,
+    "bench sees it, peak RSS from GNU time (`%M`, the exited process's VmHWM). The import rows are node processes that import",
+    "one module of the installed packages and exit: what loading the library costs before it does anything.",
+    `Holding: VmRSS of the process that holds the lease (for \`leasekit run\` its node process, not CMD) every 250 ms for`,
+    `${f.holdSeconds} s; the median of the samples taken while the lease was held (in brackets its anonymous part, RssAnon: what`,
+    "is not backed by a file), and the VmHWM. RSS also counts the pages of the node binary and libc that the process has",
+    "mapped. The cgroup run's shell writes its pid to `cgroup.procs`, then execs the CLI; the cgroup's usage counts",
+    "leasekit, `sh` and `sleep`, and the page cache charged to it — not the node binary, which the runs before had already",
+    "brought into the cache (charged to the bench's cgroup); a pod starting on a cold node is also charged the pages of",
+    "the binary it reads, file pages the kernel can reclaim under the limit."
+  ].join("\n")
+}
+
 const profileSection = (r: Results) => {
   const entries = Object.entries(r.profiles)
   if (entries.length === 0) return ""
@@ -647,7 +809,7 @@ const profileSection = (r: Results) => {
 const goalsSection = (r: Results, gs: ReadonlyArray<Goal>) => {
   const missed = gs.filter((g) => g.met === false)
   return [
-    "## Goals (issue 6, and those issue 14 moved closer to the floor)",
+    `## Goals (issue 6, those issue 14 moved closer to the floor${r.footprint === undefined ? "" : ", and issue 19's footprint"})`,
     "",
     table(["goal", "leasekit measured", ""], gs.map((g) => [g.goal, g.measured, yes(g.met)])),
     "",
@@ -754,6 +916,7 @@ export const write = (outDir: string, r: Results): void => {
     contentionSection(r),
     scaleSection(r),
     runtimeSection(r),
+    footprintSection(r),
     profileSection(r),
     methodSection()
   ].filter((x) => x !== "").join("\n\n") + "\n"

@@ -25,6 +25,7 @@ import { sleep } from "./Bench.ts"
 import { killAll, Pool, running } from "./Contenders.ts"
 import * as Contention from "./figures/Contention.ts"
 import * as Failover from "./figures/Failover.ts"
+import * as Footprint from "./figures/Footprint.ts"
 import * as Handover from "./figures/Handover.ts"
 import * as RequestsPerOperation from "./figures/RequestsPerOperation.ts"
 import * as RuntimeCost from "./figures/RuntimeCost.ts"
@@ -63,7 +64,8 @@ const settings = quick
       windowSeconds: 40 / 3,
       profileSeconds: 5
     },
-    fig6: { memory: 2_000, kubernetes: 200 }
+    fig6: { memory: 2_000, kubernetes: 200 },
+    fig7: { runs: 3, holdSeconds: 8 }
   }
   : {
     fig1: { cycles: 5, windowSeconds: 120 },
@@ -79,7 +81,8 @@ const settings = quick
       windowSeconds: 60,
       profileSeconds: 20
     },
-    fig6: { memory: 20_000, kubernetes: 2_000 }
+    fig6: { memory: 20_000, kubernetes: 2_000 },
+    fig7: { runs: 10, holdSeconds: 30 }
   }
 export type Settings = typeof settings
 
@@ -154,6 +157,7 @@ const merged = (earlier: Report.Results, fresh: Report.Results): Report.Results 
     contention: keep("contention", 4),
     scale: keep("scale", 5),
     runtimeCost: keep("runtimeCost", 6),
+    footprint: keep("footprint", 7),
     profiles: Object.fromEntries(Object.entries(earlier.profiles).filter(([name]) =>
       !(figures.includes(2) && name.startsWith("handover")) &&
       !(figures.includes(5) && name.startsWith("scale")) &&
@@ -219,6 +223,7 @@ const run = (
         contention: [],
         scale: [],
         runtimeCost: undefined,
+        footprint: undefined,
         profiles: {},
         errors: [],
         reruns: []
@@ -333,6 +338,12 @@ const run = (
           results.runtimeCost = await RuntimeCost.run(bench, settings.fig6)
           profile("renewal-kubernetes", results.runtimeCost.profiles.kubernetes)
           profile("renewal-memory", results.runtimeCost.profiles.memory)
+        })
+      }
+
+      if (wanted(7)) {
+        await attempt("figure 7: footprint", async () => {
+          results.footprint = await Footprint.run(bench, settings.fig7)
         })
       }
 

@@ -1,0 +1,659 @@
+/**
+ * Figure 7 — footprint: what the installed CLI and a library process cost in time and memory,
+ * whole process, beside `node -e 0` and the client-go contender in the same run (issue 19).
+ *
+ * What is measured is what a user installs. The workspace is built here (`pnpm build` at the root,
+ * so that what is installed is the commit measured), @leasekit/core, @leasekit/kubernetes and
+ * @leasekit/cli are packed with pnpm and installed with npm into a temporary app outside the
+ * workspace (npm `overrides` take every @leasekit/* from the tarballs; every other package comes
+ * from the registry the machine's npm is configured with). Every Node program runs on the bench's
+ * own Node (`process.execPath`, put first on `PATH` for the CLI's `#!/usr/bin/env node`).
+ *
+ * - Start-up: `node -e 0` (the floor), `leasekit --version`, `leasekit --help`, `true` (what
+ *   spawning and reaping a process through GNU time costs; it is in every wall time), and a node
+ *   process that only imports `effect/Effect`, `@leasekit/core/Lease` or
+ *   `@leasekit/kubernetes/KubernetesLeaseStore` (what loading the library costs before it does
+ *   anything), `runs` times each, interleaved, after one unmeasured warm-up of each. Wall time
+ *   from spawn to exit as the bench sees it; peak RSS as the kernel accounts it for the exited
+ *   process (GNU time's `%M`: wait4's `ru_maxrss`, the process's VmHWM).
+ * - Holding one lease on the bench's control plane for `holdSeconds`: `leasekit run NAME -- sh -c
+ *   'echo token=$LEASEKIT_TOKEN; sleep N; echo done'`, a library process (`hold.mjs` below:
+ *   `Lease.acquire` over `KubernetesLeaseStore`, deep imports), and the client-go contender. VmRSS
+ *   (and RssAnon) of the process that holds the lease (leasekit's node process, not its CMD) every
+ *   250 ms: the steady RSS is the median of the samples taken while the lease was held, the peak
+ *   the VmHWM at the last sample.
+ * - `leasekit run` in a memory cgroup limited to 128 MiB, entered by a shell that then `exec`s the
+ *   CLI: cgroup v2 `memory.max` (and `memory.swap.max` 0) where a v2 hierarchy offers the memory
+ *   controller to new groups, else v1 `memory.limit_in_bytes` (and `memory.memsw.limit_in_bytes`,
+ *   so that swap does not hide the limit). Recorded: whether the lease was held, how the CLI
+ *   exited, the cgroup's peak usage, how often usage hit the limit, OOM kills. The cgroup is
+ *   removed afterwards. Where none can be made, the reason is recorded and the plain run's peak
+ *   RSS stands in; the figure does not fail for it.
+ *
+ * Not measured: CPU time, what the memory consists of (figure 5 takes a process holding many
+ * leases apart), `npx` or global-install shims, other Node versions. RSS counts file pages mapped
+ * by the process (the node binary, libc) in full. A cgroup's usage counts the page cache charged
+ * to it, i.e. first brought in from inside it: the node binary, already cached by the runs before,
+ * is not charged to it (a cold binary's readahead would be, and is reclaimable).
+ */
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Readline from "node:readline"
+import type { Bench } from "../Bench.ts"
+import { joinAndLead, sleep } from "../Bench.ts"
+import { spawn, stop, track } from "../Contenders.ts"
+import { summarize } from "../Statistics.ts"
+
+/** Modules a library process imports, each measured alone (the later ones import the earlier). */
+export const imported = ["effect/Effect", "@leasekit/core/Lease", "@leasekit/kubernetes/KubernetesLeaseStore"] as const
+
+export type StartupCommand = "node -e 0" | "leasekit --version" | "leasekit --help" | "true" | `import ${typeof imported[number]}`
+
+export interface StartupResult {
+  readonly command: StartupCommand
+  /** From spawn to exit, one per run. */
+  readonly wallMs: ReadonlyArray<number>
+  /** VmHWM of the exited process, one per run. */
+  readonly peakRssMiB: ReadonlyArray<number>
+  /** Runs that did not exit 0 (not counted above), with the end of their output. */
+  readonly failures: ReadonlyArray<string>
+}
+
+export type Holder = "leasekit run" | "library" | "client-go"
+
+export interface HoldingResult {
+  readonly holder: Holder
+  readonly held: boolean
+  /** The fencing token (leasekit only). */
+  readonly token?: number | undefined
+  /** From spawn to the lease held. */
+  readonly heldAfterSeconds: number
+  /** VmRSS samples taken while the lease was held, and RssAnon (memory not backed by a file) with them. */
+  readonly rssMiB: ReadonlyArray<number>
+  readonly anonMiB: ReadonlyArray<number>
+  /** VmHWM at the last sample. */
+  readonly peakRssMiB: number
+  /** How the process ended: `exit 0`, `SIGKILL`, … (client-go: stopped by the bench). */
+  readonly exit: string
+  readonly failure?: string | undefined
+}
+
+export interface MemoryLimitResult {
+  readonly mechanism: "cgroup v2" | "cgroup v1" | "none"
+  /** Why no cgroup could be used (mechanism `none`). */
+  readonly reason?: string | undefined
+  /** The limit in force, as read back from the cgroup. */
+  readonly limitBytes: number
+  /** Whether swap was limited too (v1 memsw, v2 memory.swap.max). */
+  readonly swapLimited: boolean
+  /** The `leasekit run` inside the limit (mechanism `none`: the plain run). */
+  readonly run: HoldingResult
+  /** v1 memory.max_usage_in_bytes, v2 memory.peak (kernel 5.19 and later). */
+  readonly peakUsageBytes?: number | undefined
+  /** Times usage hit the limit: v1 memory.failcnt, v2 memory.events `max`. */
+  readonly failcnt?: number | undefined
+  /** v1 memory.oom_control `oom_kill`, v2 memory.events `oom_kill`. */
+  readonly oomKills?: number | undefined
+}
+
+export interface FootprintResult {
+  readonly runs: number
+  readonly holdSeconds: number
+  /** What `leasekit --version` printed. */
+  readonly cliVersion: string
+  /** The installed app's node_modules on disk, and the CLI's JavaScript (its dist/*.js). */
+  readonly installedMiB: number
+  readonly cliBundleKiB: number
+  readonly startup: ReadonlyArray<StartupResult>
+  readonly holding: ReadonlyArray<HoldingResult>
+  readonly memoryLimit: MemoryLimitResult
+}
+
+export const memoryLimitBytes = 128 * 2 ** 20
+
+const pnpm = "pnpm@12.21.0"
+const packed = ["@leasekit/core", "@leasekit/kubernetes", "@leasekit/cli"] as const
+
+/**
+ * The library process: holds one lease as an application would (deep imports), prints
+ * `token=N` once held and `done` after `seconds`, then releases it and exits.
+ */
+const holdScript = `// Written by bench/src/figures/Footprint.ts: one lease held by a plain library process.
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Lease from "@leasekit/core/Lease"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
+import * as KubernetesLeaseStore from "@leasekit/kubernetes/KubernetesLeaseStore"
+
+const [kubeconfig, namespace, name, seconds] = process.argv.slice(2)
+const store = KubernetesLeaseStore.layer().pipe(Layer.provide(KubeClient.layerFromFile(kubeconfig)))
+const hold = Effect.scoped(Effect.gen(function*() {
+  const lease = yield* Lease.acquire({ namespace, name })
+  console.log(\`token=\${lease.token}\`)
+  yield* Effect.raceFirst(lease.lost, Effect.sleep(\`\${seconds} seconds\`))
+  console.log("done")
+}))
+await Effect.runPromise(Effect.provide(hold, store))
+`
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/** The environment of everything started here: without what pnpm and npm set for the bench's own
+ * script, and with the bench's Node first on `PATH`. */
+const cleanEnv = (): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (/^(npm_|pnpm_)/i.test(name) || name === "KUBECONFIG" || name === "NODE_OPTIONS" || name.startsWith("LEASEKIT_")) continue
+    env[name] = value
+  }
+  env["PATH"] = `${Path.dirname(process.execPath)}${Path.delimiter}${env["PATH"] ?? ""}`
+  return env
+}
+
+interface Ended {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+  /** From spawn to exit (not to the end of its output). */
+  readonly wallMs: number
+}
+
+/** Runs a command to completion; it is SIGKILLed after `timeoutMs`. */
+const exec = (command: string, args: ReadonlyArray<string>, cwd: string, timeoutMs = 120_000): Promise<Ended> =>
+  new Promise((resolve) => {
+    const started = performance.now()
+    let wallMs = Number.NaN
+    let stdout = ""
+    let stderr = ""
+    const child = track(ChildProcess.spawn(command, [...args], { cwd, env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] }))
+    child.once("exit", () => (wallMs = performance.now() - started))
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => {
+      stderr += `\n[killed: did not end within ${timeoutMs} ms]`
+      child.kill("SIGKILL")
+    }, timeoutMs)
+    const end = (code: number | null, signal: NodeJS.Signals | null, error = "") => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr: stderr + error, wallMs })
+    }
+    child.once("error", (error) => end(null, null, error.message))
+    child.once("close", (code, signal) => end(code, signal))
+  })
+
+const lastLines = (text: string, n = 5) => text.trim().split("\n").slice(-n).join(" / ")
+
+/** The process's result when it exited 0; otherwise an error with the end of its output. */
+const checked = (what: string, ended: Ended): Ended => {
+  if (ended.code === 0) return ended
+  throw new Error(`${what} exited ${ended.code ?? ended.signal}: ${lastLines(ended.stderr || ended.stdout)}`)
+}
+
+const describeExit = (code: number | null, signal: NodeJS.Signals | null) => (signal !== null ? signal : `exit ${code}`)
+
+// ---------------------------------------------------------------------------------------------
+// Installing
+
+interface Installed {
+  readonly app: string
+  /** The installed executable, `node_modules/.bin/leasekit`. */
+  readonly leasekit: string
+  readonly installedMiB: number
+  readonly cliBundleKiB: number
+}
+
+const bytesOnDisk = (path: string): number => {
+  const stat = Fs.lstatSync(path)
+  return stat.isDirectory() ? Fs.readdirSync(path).reduce((sum, entry) => sum + bytesOnDisk(Path.join(path, entry)), 0) : stat.size
+}
+
+/** Builds the workspace, packs the three packages and installs them into `<dir>/app`. */
+const install = async (bench: Bench, dir: string): Promise<Installed> => {
+  const root = Path.resolve(bench.spawnContext.benchDir, "..")
+  checked("pnpm build", await exec("npx", ["--yes", pnpm, "build"], root, 600_000))
+  const packs = Path.join(dir, "packs")
+  Fs.mkdirSync(packs)
+  const fromTarballs: Record<string, string> = {}
+  for (const name of packed) {
+    const ended = checked(
+      `pnpm pack ${name}`,
+      await exec("npx", ["--yes", pnpm, "--filter", name, "pack", "--pack-destination", packs], root)
+    )
+    const tarball = ended.stdout.trim().split("\n").pop()!.trim()
+    if (!Fs.existsSync(tarball)) throw new Error(`pnpm pack ${name} did not say where the tarball is: ${lastLines(ended.stdout)}`)
+    fromTarballs[name] = `file:${tarball}`
+  }
+  const app = Path.join(dir, "app")
+  Fs.mkdirSync(app)
+  // effect at the version the workspace builds and tests with (the library script imports it)
+  const effect = (JSON.parse(Fs.readFileSync(Path.join(bench.spawnContext.benchDir, "node_modules", "effect", "package.json"), "utf8")) as {
+    readonly version: string
+  }).version
+  const manifest = { name: "leasekit-footprint", private: true, type: "module", dependencies: { ...fromTarballs, effect }, overrides: fromTarballs }
+  Fs.writeFileSync(Path.join(app, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`)
+  Fs.writeFileSync(Path.join(app, "hold.mjs"), holdScript)
+  checked("npm install", await exec("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], app, 600_000))
+  const dist = Path.join(app, "node_modules", "@leasekit", "cli", "dist")
+  const cliBundle = Fs.readdirSync(dist).filter((f) => f.endsWith(".js")).reduce((sum, f) => sum + Fs.statSync(Path.join(dist, f)).size, 0)
+  return {
+    app,
+    leasekit: Path.join(app, "node_modules", ".bin", "leasekit"),
+    installedMiB: bytesOnDisk(Path.join(app, "node_modules")) / 2 ** 20,
+    cliBundleKiB: cliBundle / 1024
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up
+
+const startup = async (installed: Installed, dir: string, runs: number): Promise<Array<StartupResult>> => {
+  const commands: ReadonlyArray<readonly [StartupCommand, ReadonlyArray<string>]> = [
+    ["node -e 0", [process.execPath, "-e", "0"]],
+    ["leasekit --version", [installed.leasekit, "--version"]],
+    ["leasekit --help", [installed.leasekit, "--help"]],
+    ["true", ["true"]],
+    ...imported.map((module) => [`import ${module}`, [process.execPath, "--input-type=module", "-e", `await import("${module}")`]] as const)
+  ]
+  const timeFile = Path.join(dir, "time.out")
+  const results = commands.map(([command, argv]) => ({
+    command,
+    argv,
+    wallMs: [] as Array<number>,
+    peakRssMiB: [] as Array<number>,
+    failures: [] as Array<string>
+  }))
+  // Round -1 warms the page cache and is not counted; then one of each per round.
+  for (let round = -1; round < runs; round++) {
+    for (const result of results) {
+      const ended = await exec("/usr/bin/time", ["-o", timeFile, "-f", "%M", ...result.argv], installed.app)
+      if (round < 0) continue
+      if (ended.code !== 0) {
+        result.failures.push(`${describeExit(ended.code, ended.signal)}: ${lastLines(ended.stderr || ended.stdout, 3)}`)
+        continue
+      }
+      // GNU time may put a line about the exit status first; %M (KiB) is the last line.
+      const kib = Number(Fs.readFileSync(timeFile, "utf8").trim().split("\n").pop())
+      result.wallMs.push(ended.wallMs)
+      result.peakRssMiB.push(kib / 1024)
+    }
+  }
+  return results.map(({ argv: _, ...result }) => result)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Holding a lease
+
+/** VmRSS, RssAnon and VmHWM of a live process, MiB. */
+const memoryOf = (pid: number): { readonly rss: number; readonly anon: number; readonly hwm: number } | undefined => {
+  let status: string
+  try {
+    status = Fs.readFileSync(`/proc/${pid}/status`, "utf8")
+  } catch {
+    return undefined
+  }
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN)
+  const rss = kib("VmRSS")
+  return Number.isNaN(rss) ? undefined : { rss: rss / 1024, anon: kib("RssAnon") / 1024, hwm: kib("VmHWM") / 1024 }
+}
+
+/** Samples a process's memory every 250 ms until `stop`. */
+const sampleMemory = (pid: number) => {
+  const samples: Array<{ readonly at: number; readonly rss: number; readonly anon: number }> = []
+  let peak = Number.NaN
+  const take = () => {
+    const memory = memoryOf(pid)
+    if (memory === undefined) return
+    samples.push({ at: performance.now(), rss: memory.rss, anon: memory.anon })
+    peak = memory.hwm
+  }
+  take()
+  const timer = setInterval(take, 250)
+  return {
+    /** The samples taken between `from` and `to` (performance.now()). */
+    between: (from: number, to: number) => {
+      const taken = samples.filter((s) => s.at >= from && s.at <= to)
+      return { rssMiB: taken.map((s) => s.rss), anonMiB: taken.map((s) => s.anon) }
+    },
+    peak: () => peak,
+    stop: () => clearInterval(timer)
+  }
+}
+
+const leaseName = (what: string) => `f7-${what}-${Date.now().toString(36)}`
+
+/**
+ * Follows a process that prints `token=N` once it holds the lease and `done` when it lets go,
+ * then exits by itself (SIGKILLed if it is still running `holdSeconds + 90` s after the start);
+ * samples its memory meanwhile.
+ */
+const followHolder = async (holder: Holder, child: ChildProcess.ChildProcess, holdSeconds: number, log: string): Promise<HoldingResult> => {
+  const started = performance.now()
+  if (child.pid === undefined) throw new Error(`${holder}: the process did not start (see ${log})`)
+  const memory = sampleMemory(child.pid)
+  let heldAt: number | undefined
+  let doneAt: number | undefined
+  let token: number | undefined
+  Readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+    const held = /^token=(\d+)$/.exec(line.trim())
+    if (held !== null && heldAt === undefined) {
+      heldAt = performance.now()
+      token = Number(held[1])
+    }
+    if (line.trim() === "done" && doneAt === undefined) doneAt = performance.now()
+  })
+  const timer = setTimeout(() => child.kill("SIGKILL"), (holdSeconds + 90) * 1000)
+  const exit = await new Promise<string>((resolve) => child.once("exit", (code, signal) => resolve(describeExit(code, signal))))
+  clearTimeout(timer)
+  memory.stop()
+  const failure = heldAt === undefined
+    ? `did not hold the lease (${exit}): ${lastLines(Fs.readFileSync(log, "utf8"), 3)}`
+    : exit !== "exit 0"
+    ? `ended with ${exit}: ${lastLines(Fs.readFileSync(log, "utf8"), 3)}`
+    : undefined
+  return {
+    holder,
+    held: heldAt !== undefined,
+    token,
+    heldAfterSeconds: heldAt === undefined ? Number.NaN : (heldAt - started) / 1000,
+    ...(heldAt === undefined ? { rssMiB: [], anonMiB: [] } : memory.between(heldAt, doneAt ?? Number.POSITIVE_INFINITY)),
+    peakRssMiB: memory.peak(),
+    exit,
+    failure
+  }
+}
+
+/** A log file for a process's stderr, in the run's folder. */
+const logFile = (bench: Bench, name: string) => Path.join(bench.outDir, `footprint-${name}.log`)
+
+/** Starts `argv` with stdout piped and stderr into `log`. */
+const start = (argv: ReadonlyArray<string>, cwd: string, log: string) => {
+  const stderr = Fs.openSync(log, "a")
+  const child = track(ChildProcess.spawn(argv[0]!, argv.slice(1), { cwd, env: cleanEnv(), stdio: ["ignore", "pipe", stderr] }))
+  Fs.closeSync(stderr)
+  return child
+}
+
+/** `leasekit run` arguments holding `name` while CMD prints the token and sleeps. */
+const runArgs = (bench: Bench, name: string, holdSeconds: number) => [
+  "run",
+  "--kubeconfig",
+  bench.spawnContext.kubeconfig,
+  "-n",
+  bench.namespace,
+  "--quiet",
+  name,
+  "--",
+  "sh",
+  "-c",
+  `echo token=$LEASEKIT_TOKEN; sleep ${holdSeconds}; echo done`
+]
+
+const cliRun = (bench: Bench, installed: Installed, holdSeconds: number) => {
+  const log = logFile(bench, "run")
+  const child = start([installed.leasekit, ...runArgs(bench, leaseName("run"), holdSeconds)], installed.app, log)
+  return followHolder("leasekit run", child, holdSeconds, log)
+}
+
+const library = (bench: Bench, installed: Installed, holdSeconds: number) => {
+  const log = logFile(bench, "library")
+  const argv = [process.execPath, "hold.mjs", bench.spawnContext.kubeconfig, bench.namespace, leaseName("library"), String(holdSeconds)]
+  return followHolder("library", start(argv, installed.app, log), holdSeconds, log)
+}
+
+/** The client-go contender (`--serve`, one `join`), held for `holdSeconds`, then stopped. */
+const clientgo = async (bench: Bench, holdSeconds: number): Promise<HoldingResult> => {
+  const started = performance.now()
+  const c = await spawn(bench.spawnContext, "client-go")
+  const memory = sampleMemory(c.pid)
+  try {
+    await joinAndLead(c, { name: leaseName("clientgo"), namespace: bench.namespace })
+    const heldAt = performance.now()
+    await sleep(holdSeconds * 1000)
+    return {
+      holder: "client-go",
+      held: true,
+      heldAfterSeconds: (heldAt - started) / 1000,
+      ...memory.between(heldAt, Number.POSITIVE_INFINITY),
+      peakRssMiB: memory.peak(),
+      exit: "stopped by the bench"
+    }
+  } catch (error) {
+    return {
+      holder: "client-go",
+      held: false,
+      heldAfterSeconds: Number.NaN,
+      rssMiB: [],
+      anonMiB: [],
+      peakRssMiB: memory.peak(),
+      exit: "stopped by the bench",
+      failure: String(error)
+    }
+  } finally {
+    memory.stop()
+    await stop(c)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The 128 MiB limit
+
+interface Cgroup {
+  readonly mechanism: "cgroup v2" | "cgroup v1"
+  readonly dir: string
+  readonly swapLimited: boolean
+}
+
+const read = (dir: string, file: string): string | undefined => {
+  try {
+    return Fs.readFileSync(Path.join(dir, file), "utf8")
+  } catch {
+    return undefined
+  }
+}
+const readNumber = (dir: string, file: string) => {
+  const text = read(dir, file)
+  return text === undefined ? undefined : Number(text.trim())
+}
+/** `key N` from a flat-keyed file (memory.events, memory.oom_control). */
+const readKey = (dir: string, file: string, key: string) => {
+  const match = new RegExp(`^${key} (\\d+)$`, "m").exec(read(dir, file) ?? "")
+  return match === null ? undefined : Number(match[1])
+}
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+/** Mounted cgroup hierarchies: v2, and v1 with their controllers. */
+const cgroupMounts = () =>
+  (read("/proc/self", "mounts") ?? "").split("\n").map((line) => line.split(" ")).filter((f) => f[2] === "cgroup2" || f[2] === "cgroup").map((
+    f
+  ) => ({ dir: f[1]!, version: f[2] === "cgroup2" ? 2 : 1, options: (f[3] ?? "").split(",") }))
+
+/**
+ * A new cgroup limited to `limitBytes` — v2 if a v2 hierarchy offers the memory controller to new
+ * groups, else v1 — or why none could be made.
+ */
+const makeCgroup = (limitBytes: number): Cgroup | string => {
+  const name = `leasekit-bench-${process.pid}-${Date.now().toString(36)}`
+  const reasons: Array<string> = []
+  const attempt = (mechanism: Cgroup["mechanism"], parent: string, limit: (dir: string) => boolean): Cgroup | undefined => {
+    const dir = Path.join(parent, name)
+    try {
+      Fs.mkdirSync(dir)
+    } catch (error) {
+      reasons.push(`${mechanism}: cannot create ${dir} (${message(error)})`)
+      return undefined
+    }
+    try {
+      return { mechanism, dir, swapLimited: limit(dir) }
+    } catch (error) {
+      reasons.push(`${mechanism}: cannot set the limit in ${dir} (${message(error)})`)
+      removeEmpty(dir)
+      return undefined
+    }
+  }
+  const mounts = cgroupMounts()
+  for (const mount of mounts.filter((m) => m.version === 2)) {
+    if (!(read(mount.dir, "cgroup.subtree_control") ?? "").split(/\s+/).includes("memory")) {
+      reasons.push(`cgroup v2 at ${mount.dir} does not offer the memory controller to new groups`)
+      continue
+    }
+    const made = attempt("cgroup v2", mount.dir, (dir) => {
+      Fs.writeFileSync(Path.join(dir, "memory.max"), String(limitBytes))
+      if (read(dir, "memory.swap.max") === undefined) return false
+      Fs.writeFileSync(Path.join(dir, "memory.swap.max"), "0")
+      return true
+    })
+    if (made !== undefined) return made
+  }
+  const v1 = mounts.find((m) => m.version === 1 && m.options.includes("memory"))
+  if (v1 === undefined) reasons.push("no cgroup v1 memory hierarchy is mounted")
+  else {
+    const made = attempt("cgroup v1", v1.dir, (dir) => {
+      Fs.writeFileSync(Path.join(dir, "memory.limit_in_bytes"), String(limitBytes))
+      if (read(dir, "memory.memsw.limit_in_bytes") === undefined) return false
+      Fs.writeFileSync(Path.join(dir, "memory.memsw.limit_in_bytes"), String(limitBytes))
+      return true
+    })
+    if (made !== undefined) return made
+  }
+  return reasons.join("; ")
+}
+
+/** Removes a cgroup that has no processes left; false if it could not. */
+const removeEmpty = (dir: string): boolean => {
+  try {
+    Fs.rmdirSync(dir)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** SIGKILLs the processes in the cgroup (only this figure's processes are put there). */
+const killMembers = (cgroup: Cgroup): void => {
+  for (const pid of (read(cgroup.dir, "cgroup.procs") ?? "").split("\n").filter((p) => p !== "").map(Number)) {
+    try {
+      process.kill(pid, "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Stops what is left in the cgroup and removes it, within about 5 s; false if it could not. */
+const removeCgroup = async (cgroup: Cgroup): Promise<boolean> => {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if (removeEmpty(cgroup.dir)) return true
+    killMembers(cgroup)
+    await sleep(100)
+  }
+  return false
+}
+
+/** The same, synchronously (for the process's `exit` event): spins for at most 2 s. */
+const removeCgroupNow = (cgroup: Cgroup): void => {
+  killMembers(cgroup)
+  const until = Date.now() + 2_000
+  while (!removeEmpty(cgroup.dir) && Date.now() < until) {
+    // the killed processes leave the cgroup as the kernel finishes them
+  }
+}
+
+const inMemoryLimit = async (bench: Bench, installed: Installed, holdSeconds: number, plain: HoldingResult): Promise<MemoryLimitResult> => {
+  const cgroup = makeCgroup(memoryLimitBytes)
+  if (typeof cgroup === "string") {
+    bench.log(`  fig 7: no memory cgroup (${cgroup}); the plain run's peak RSS stands in`)
+    return { mechanism: "none", reason: cgroup, limitBytes: memoryLimitBytes, swapLimited: false, run: plain }
+  }
+  // If the bench is stopped meanwhile, the cgroup is removed on the way out (best effort).
+  const onExit = () => removeCgroupNow(cgroup)
+  process.once("exit", onExit)
+  try {
+    const log = logFile(bench, "run-limited")
+    const argv = [
+      "sh",
+      "-c",
+      `echo $$ > "$1" || exit 97; shift; exec "$@"`,
+      "leasekit-in-cgroup",
+      Path.join(cgroup.dir, "cgroup.procs"),
+      installed.leasekit,
+      ...runArgs(bench, leaseName("limited"), holdSeconds)
+    ]
+    const run = await followHolder("leasekit run", start(argv, installed.app, log), holdSeconds, log)
+    const v2 = cgroup.mechanism === "cgroup v2"
+    return {
+      mechanism: cgroup.mechanism,
+      limitBytes: readNumber(cgroup.dir, v2 ? "memory.max" : "memory.limit_in_bytes") ?? Number.NaN,
+      swapLimited: cgroup.swapLimited,
+      run: run.exit === "exit 97" ? { ...run, failure: `could not enter the cgroup: ${run.failure ?? ""}` } : run,
+      peakUsageBytes: readNumber(cgroup.dir, v2 ? "memory.peak" : "memory.max_usage_in_bytes"),
+      failcnt: v2 ? readKey(cgroup.dir, "memory.events", "max") : readNumber(cgroup.dir, "memory.failcnt"),
+      oomKills: readKey(cgroup.dir, v2 ? "memory.events" : "memory.oom_control", "oom_kill")
+    }
+  } finally {
+    if (!(await removeCgroup(cgroup))) bench.log(`  fig 7: could not remove ${cgroup.dir}`)
+    process.removeListener("exit", onExit)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export const run = async (bench: Bench, settings: { readonly runs: number; readonly holdSeconds: number }): Promise<FootprintResult> => {
+  const { holdSeconds, runs } = settings
+  if (!Fs.existsSync("/usr/bin/time")) throw new Error("/usr/bin/time (GNU time, Debian package `time`) is needed for peak RSS")
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-footprint-"))
+  try {
+    bench.log("  fig 7: pnpm build, pnpm pack of core, kubernetes and cli, npm install into a temporary app")
+    const installed = await install(bench, dir)
+    const cliVersion = checked("leasekit --version", await exec(installed.leasekit, ["--version"], installed.app)).stdout.trim()
+    bench.log(`  fig 7: installed ${cliVersion}; start-up, ${runs} runs of each`)
+    const startupResults = await startup(installed, dir, runs)
+    bench.log(`  fig 7: holding one lease for ${holdSeconds} s: leasekit run, library, client-go, leasekit run in a 128 MiB cgroup`)
+    const plain = await cliRun(bench, installed, holdSeconds)
+    const holding = [plain, await library(bench, installed, holdSeconds), await clientgo(bench, holdSeconds)]
+    const memoryLimit = await inMemoryLimit(bench, installed, holdSeconds, plain)
+    return {
+      runs,
+      holdSeconds,
+      cliVersion,
+      installedMiB: installed.installedMiB,
+      cliBundleKiB: installed.cliBundleKiB,
+      startup: startupResults,
+      holding,
+      memoryLimit
+    }
+  } finally {
+    Fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** This figure's medians, as RESULTS.md's goals, table and findings quote them. */
+export const medians = (f: FootprintResult) => {
+  const ofStartup = (command: StartupCommand) => {
+    const result = f.startup.find((x) => x.command === command)
+    const wall = summarize(result?.wallMs ?? [])
+    return { result, n: wall.n, wallMs: wall.median, peakMiB: summarize(result?.peakRssMiB ?? []).median }
+  }
+  const ofHolding = (holder: Holder) => {
+    const result = f.holding.find((x) => x.holder === holder)
+    return { result, steadyMiB: summarize(result?.rssMiB ?? []).median, anonMiB: summarize(result?.anonMiB ?? []).median }
+  }
+  return {
+    floor: ofStartup("node -e 0"),
+    version: ofStartup("leasekit --version"),
+    help: ofStartup("leasekit --help"),
+    spawn: ofStartup("true"),
+    imports: imported.map((module) => ({ module, ...ofStartup(`import ${module}`) })),
+    run: ofHolding("leasekit run"),
+    library: ofHolding("library"),
+    clientgo: ofHolding("client-go"),
+    limited: {
+      result: f.memoryLimit.run,
+      steadyMiB: summarize(f.memoryLimit.run.rssMiB).median,
+      anonMiB: summarize(f.memoryLimit.run.anonMiB).median
+    }
+  }
+}
