@@ -52,10 +52,13 @@ const example = (name: string) =>
   })
 
 /** Starts `node file` in `cwd`; killed when the scope closes. */
-const spawn = (cwd: string, file: string, env: NodeJS.ProcessEnv) =>
+const spawn = (cwd: string, file: string, env: NodeJS.ProcessEnv) => spawnProcess(cwd, process.execPath, [file], env)
+
+/** Starts `command args…` in `cwd`, collecting its output; killed when the scope closes. */
+const spawnProcess = (cwd: string, command: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const child = ChildProcess.spawn(process.execPath, [file], { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
+      const child = ChildProcess.spawn(command, [...args], { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
       let output = ""
       child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
       child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
@@ -80,7 +83,9 @@ layer(Layer.mergeAll(ControlPlane.layer({ namespace }), appLayer), { excludeTest
         const { tarballs } = yield* Consumer
         for (const pkg of published) {
           const listing = ChildProcess.execFileSync("tar", ["tzf", tarballs[pkg]], { encoding: "utf8" }).split("\n")
-          const built = pkg === "cli" ? ["dist/bin.js", "dist/main.js", "src/main.ts"] : ["dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map", "src/index.ts"]
+          const built = pkg === "cli"
+            ? ["dist/bin.js", "dist/DemoWorker.js", "dist/THIRD-PARTY-LICENSES.md", "src/main.ts"]
+            : ["dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map", "src/index.ts"]
           for (const file of ["package.json", "LICENSE", "README.md", "CHANGELOG.md", ...built]) {
             assert.include(listing, `package/${file}`, `the ${pkg} tarball lacks ${file}`)
           }
@@ -88,6 +93,13 @@ layer(Layer.mergeAll(ControlPlane.layer({ namespace }), appLayer), { excludeTest
           const manifest = ChildProcess.execFileSync("tar", ["xzOf", tarballs[pkg], "package/package.json"], { encoding: "utf8" })
           assert.notInclude(manifest, "workspace:", `${pkg}'s manifest`)
           assert.notInclude(manifest, "./src/", `${pkg}'s manifest points at sources`)
+          if (pkg === "cli") {
+            // One bundle (packages/cli/scripts/bundle.ts): what it runs is inside it, so installing the
+            // CLI installs no copy of effect or of the libraries; client-node only for oidc, loaded on use.
+            const { dependencies } = JSON.parse(manifest) as { readonly dependencies: Record<string, string> }
+            assert.deepStrictEqual(Object.keys(dependencies), ["@kubernetes/client-node"], "the CLI's dependencies")
+            assert.isFalse(listing.some((f) => /^package\/dist\/.*\.d\.ts$/.test(f)), "the CLI ships declarations of a bundle")
+          }
         }
       }))
 
@@ -211,6 +223,32 @@ layer(Layer.mergeAll(ControlPlane.layer({ namespace }), appLayer), { excludeTest
         assert.strictEqual(ended.code, 69, ended.stderr)
         assert.include(ended.stderr, "@leasekit/testing")
         assert.include(ended.stderr, "npm install -g @leasekit/testing")
+      }))
+
+    it.effect("the installed CLI with @leasekit/testing beside it: control-plane start serves a run, and stops on SIGTERM", () =>
+      Effect.gen(function*() {
+        const consumer = yield* Consumer
+        // Its own app: the main one must stay without the test rig (the test above).
+        const cwd = Path.join(consumer.dir, "with-testing")
+        Fs.mkdirSync(cwd, { recursive: true })
+        Fs.writeFileSync(
+          Path.join(cwd, "package.json"),
+          JSON.stringify({ name: "with-testing", private: true, dependencies: { "@leasekit/cli": "*", "@leasekit/testing": "*" } })
+        )
+        yield* consumer.install(cwd)
+        const bin = Path.join(cwd, "node_modules", ".bin", "leasekit")
+        const env = withNode(process.execPath)
+        const kubeconfig = Path.join(cwd, "admin.kubeconfig")
+        // The testing package brings its own copy of effect: the bundle runs its layers and effects.
+        const cp = yield* spawnProcess(cwd, bin, ["control-plane", "start", "--kubeconfig", kubeconfig, "-n", namespace], env)
+        yield* waitUntil("the control plane to start", () => cp.output().includes("running until interrupted"), "3 minutes")
+        const run = yield* exec(bin, ["run", `consumer-cp-${suffix()}`, "--kubeconfig", kubeconfig, "-n", namespace, "--", "sh", "-c", "echo token=$LEASEKIT_TOKEN"], { cwd, env })
+          .pipe(Effect.flatMap(ok("leasekit run against leasekit control-plane start")))
+        assert.match(run.stdout, /token=\d+/)
+        cp.child.kill("SIGTERM")
+        const code = yield* cp.exited
+        assert.include([0, 130], code, cp.output())
+        assert.include(cp.output(), "control plane stopped and removed")
       }))
 
     it.effect("on a Node older than it declares, the CLI says so (exit 69) instead of crashing in a dependency", () =>

@@ -5,7 +5,9 @@
  *
  * Left out of the bundle, and loaded only when asked for: `@leasekit/testing` (the local control
  * plane of `demo` and `control-plane start`, an optional peer) and `@kubernetes/client-node` (only
- * for a kubeconfig with an `oidc` auth-provider). `dist/meta.json` lists what went in, by size.
+ * for a kubeconfig with an `oidc` auth-provider). `dist/meta.json` lists what went in, by size;
+ * `dist/THIRD-PARTY-LICENSES.md` carries the licence of every package bundled (the bundle
+ * redistributes their code).
  *
  * Run by `pnpm build` (the package's `build` script).
  */
@@ -44,6 +46,29 @@ const result = await esbuild.build({
   banner: { js: "import { createRequire as __leasekitRequire } from \"node:module\"; const require = __leasekitRequire(import.meta.url);" }
 })
 Fs.writeFileSync(Path.join(dist, "meta.json"), JSON.stringify(result.metafile))
+
+/** The package folder an input of the bundle belongs to (`…/node_modules/<name>`), if any. */
+const packageOf = (input: string): string | undefined => {
+  const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input)
+  return match === null ? undefined : Path.resolve(root, match[1]!)
+}
+const bundled = new Set<string>()
+for (const output of Object.values(result.metafile.outputs)) {
+  for (const input of Object.keys(output.inputs)) {
+    const dir = packageOf(input)
+    if (dir !== undefined) bundled.add(dir)
+  }
+}
+const notices = [...bundled].map((dir) => {
+  const manifest = JSON.parse(Fs.readFileSync(Path.join(dir, "package.json"), "utf8")) as { name: string; version: string; license?: string }
+  const file = Fs.readdirSync(dir).find((name) => /^(licen[cs]e|copying)(\.|$)/i.test(name))
+  if (file === undefined) throw new Error(`${manifest.name}: no licence file to ship with the bundle`)
+  return { name: manifest.name, text: `## ${manifest.name} ${manifest.version} (${manifest.license ?? "see below"})\n\n${Fs.readFileSync(Path.join(dir, file), "utf8").trim()}\n` }
+}).sort((a, b) => a.name.localeCompare(b.name))
+Fs.writeFileSync(
+  Path.join(dist, "THIRD-PARTY-LICENSES.md"),
+  `# Third-party licences\n\nThe \`leasekit\` executable (\`dist/\`) bundles these packages.\n\n${notices.map((n) => n.text).join("\n")}`
+)
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith(".js"))
 for (const [file, output] of outputs) {
   process.stdout.write(`${file}  ${(output.bytes / 1024).toFixed(0)} KiB\n`)

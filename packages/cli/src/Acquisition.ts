@@ -41,8 +41,11 @@
  *
  * @since 0.1.0
  */
-import type { HeldLease, LeaseKey } from "@leasekit/core"
-import { Lease, LeaseRecord, LeaseStore } from "@leasekit/core"
+import type { HeldLease } from "@leasekit/core/Lease"
+import type { LeaseKey } from "@leasekit/core/LeaseRecord"
+import * as Lease from "@leasekit/core/Lease"
+import * as LeaseRecord from "@leasekit/core/LeaseRecord"
+import * as LeaseStore from "@leasekit/core/LeaseStore"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

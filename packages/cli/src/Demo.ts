@@ -22,8 +22,9 @@
  *
  * @since 0.1.0
  */
-import { LeaseOptions } from "@leasekit/core"
-import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
+import * as LeaseOptions from "@leasekit/core/LeaseOptions"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
+import * as KubernetesLeaseStore from "@leasekit/kubernetes/KubernetesLeaseStore"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

@@ -18,8 +18,9 @@
  * @since 0.1.0
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Lease } from "@leasekit/core"
-import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
+import * as Lease from "@leasekit/core/Lease"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
+import * as KubernetesLeaseStore from "@leasekit/kubernetes/KubernetesLeaseStore"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"

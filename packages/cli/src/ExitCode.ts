@@ -34,8 +34,9 @@
  *
  * @since 0.1.0
  */
-import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError, LeaseStoreError } from "@leasekit/core"
-import type { KubeClient } from "@leasekit/kubernetes"
+import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "@leasekit/core/LeaseError"
+import type { LeaseStoreError } from "@leasekit/core/LeaseStore"
+import type * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Data from "effect/Data"
 import { printable } from "./Printable.ts"
 

@@ -16,7 +16,8 @@
  *
  * @since 0.1.0
  */
-import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
+import * as KubernetesLeaseStore from "@leasekit/kubernetes/KubernetesLeaseStore"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

@@ -24,8 +24,8 @@
  *
  * @since 0.1.0
  */
-import type { LeaseKey } from "@leasekit/core"
-import { LeaseRecord } from "@leasekit/core"
+import type { LeaseKey } from "@leasekit/core/LeaseRecord"
+import * as LeaseRecord from "@leasekit/core/LeaseRecord"
 import * as Option from "effect/Option"
 import * as Durations from "./Durations.ts"
 import { printable } from "./Printable.ts"

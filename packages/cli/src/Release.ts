@@ -16,8 +16,9 @@
  *
  * @since 0.1.0
  */
-import { LeaseRecord, LeaseStore } from "@leasekit/core"
-import { KubeClient } from "@leasekit/kubernetes"
+import * as LeaseRecord from "@leasekit/core/LeaseRecord"
+import * as LeaseStore from "@leasekit/core/LeaseStore"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

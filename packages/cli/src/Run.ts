@@ -44,9 +44,10 @@
  *
  * @since 0.1.0
  */
-import type { HeldLease } from "@leasekit/core"
-import { Lease, LeaseStore } from "@leasekit/core"
-import { KubeClient } from "@leasekit/kubernetes"
+import type { HeldLease } from "@leasekit/core/Lease"
+import * as Lease from "@leasekit/core/Lease"
+import * as LeaseStore from "@leasekit/core/LeaseStore"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

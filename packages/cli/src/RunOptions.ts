@@ -31,7 +31,9 @@
  *
  * @since 0.1.0
  */
-import { type InvalidLeaseOptions, LeaseHolder, LeaseOptions } from "@leasekit/core"
+import * as LeaseHolder from "@leasekit/core/LeaseHolder"
+import * as LeaseOptions from "@leasekit/core/LeaseOptions"
+import type { InvalidLeaseOptions } from "@leasekit/core/LeaseError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

@@ -20,8 +20,9 @@
  *
  * @since 0.1.0
  */
-import { Lease, type LeaseKey } from "@leasekit/core"
-import { KubeClient } from "@leasekit/kubernetes"
+import * as Lease from "@leasekit/core/Lease"
+import type { LeaseKey } from "@leasekit/core/LeaseRecord"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"

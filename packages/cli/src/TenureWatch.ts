@@ -16,8 +16,10 @@
  *
  * @since 0.1.0
  */
-import type { HeldLease } from "@leasekit/core"
-import { LeaseLostError, LeaseRecord, LeaseStore } from "@leasekit/core"
+import type { HeldLease } from "@leasekit/core/Lease"
+import * as LeaseRecord from "@leasekit/core/LeaseRecord"
+import * as LeaseStore from "@leasekit/core/LeaseStore"
+import { LeaseLostError } from "@leasekit/core/LeaseError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"

@@ -1,6 +1,17 @@
 #!/usr/bin/env node
 /**
- * The installed `leasekit` executable: checks the Node version, then runs the CLI (`main.ts`).
+ * The installed `leasekit` executable: checks the Node version, sets the process flags leasekit
+ * runs with, then runs the CLI (`main.ts`).
+ *
+ * Process flags: a command (anything but bare `--help` / `--version`) re-executes this process
+ * in place (`process.execve`: same pid, same stdio, same environment) with V8's `--lite-mode`,
+ * which trades JIT speed for memory — `leasekit run` holding a lease needs about 8 MiB less
+ * (bench figure 7), and a CLI that renews a lease every few seconds has no use for optimized code.
+ * It costs one more Node start-up (about 25 ms). Not done when Node was started with flags of its
+ * own (`node --inspect …/bin.js`: those are the user's choice), when `LEASEKIT_NODE_FLAGS` is set
+ * (its value, possibly empty, replaces the flags), or where `process.execve` does not exist.
+ * Node's compile cache is enabled (in the OS temporary folder; `NODE_DISABLE_COMPILE_CACHE=1`
+ * turns it off): a second start parses no JavaScript again.
  *
  * Guarantees: on a Node older than the package's `engines` it exits 69 with one line naming the
  * version found and the one needed, instead of failing somewhere inside a dependency.
@@ -8,9 +19,35 @@
  *
  * @since 0.1.0
  */
+import * as Module from "node:module"
+
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number)
 if (major < 22 || (major === 22 && minor < 19)) {
   process.stderr.write(`leasekit: needs Node >= 22.19 (this is ${process.version})\n  fix: install a current Node (24 LTS) and run leasekit with it\n`)
   process.exit(69)
 }
+
+/** The flags a command runs with: `LEASEKIT_NODE_FLAGS` (split at spaces), else `--lite-mode`. */
+const flags = (): ReadonlyArray<string> => {
+  const configured = process.env["LEASEKIT_NODE_FLAGS"]
+  return configured === undefined ? ["--lite-mode"] : configured.split(" ").filter((flag) => flag !== "")
+}
+
+/** Whether the arguments name a command (rather than only asking for help or the version). */
+const runsCommand = (args: ReadonlyArray<string>) => args.some((arg) => !arg.startsWith("-"))
+
+const marker = "LEASEKIT_REEXECUTED"
+if (process.env[marker] === undefined && process.execArgv.length === 0 && runsCommand(process.argv.slice(2))) {
+  const wanted = flags()
+  if (wanted.length > 0 && typeof process.execve === "function") {
+    try {
+      process.execve(process.execPath, [process.execPath, ...wanted, ...process.argv.slice(1)], { ...process.env, [marker]: "1" })
+    } catch {
+      // not possible here (a platform without execve): run without the flags
+    }
+  }
+}
+delete process.env[marker]
+Module.enableCompileCache?.()
+
 await import("./main.ts")

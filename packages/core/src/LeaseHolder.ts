@@ -13,9 +13,8 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as os from "node:os"
 
@@ -44,8 +43,11 @@ const randomSuffix = Effect.gen(function*() {
  * @category constructors
  */
 export const base: Effect.Effect<string> = Effect.gen(function*() {
-  const pod = yield* Config.option(Config.String("POD_NAME"))
-  return Option.getOrElse(Option.filter(pod, (name) => name.trim() !== ""), () => os.hostname())
+  // Straight from the ConfigProvider (the environment, unless replaced): the `Config` module
+  // would load all of Schema into every process that holds a lease.
+  const provider = yield* ConfigProvider.ConfigProvider
+  const pod = yield* provider.load(["POD_NAME"])
+  return pod?._tag === "Value" && pod.value.trim() !== "" ? pod.value : os.hostname()
 }).pipe(Effect.orElseSucceed(() => os.hostname()))
 
 /**

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { ConfigProvider, Duration, Effect } from "effect"
+import * as Os from "node:os"
 import * as Lease from "../src/Lease.ts"
 import { InvalidLeaseOptions } from "../src/LeaseError.ts"
 import * as LeaseHolder from "../src/LeaseHolder.ts"
@@ -108,5 +109,17 @@ describe("LeaseHolder", () => {
       assert.notStrictEqual(a, b)
       assert.include(a, `_${process.pid}_`)
       assert.isAtMost(a.length, LeaseHolder.maxLength)
+    }))
+
+  it.effect("the identity starts with $POD_NAME (the Downward API) when the ConfigProvider has it, else the host name", () =>
+    Effect.gen(function*() {
+      const withPod = (env: Record<string, string>) =>
+        LeaseHolder.make.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })))
+      const inPod = yield* withPod({ POD_NAME: "reports-7d9f-x2k" })
+      assert.match(inPod, new RegExp(`^reports-7d9f-x2k_${process.pid}_[a-z0-9]{6}$`))
+      const host = Os.hostname()
+      assert.isTrue((yield* withPod({})).startsWith(`${host}_`))
+      assert.isTrue((yield* withPod({ POD_NAME: "  " })).startsWith(`${host}_`), "a blank POD_NAME is not a name")
+      assert.strictEqual(yield* LeaseHolder.base.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: { POD_NAME: "p" } }))), "p")
     }))
 })

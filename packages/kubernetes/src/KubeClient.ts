@@ -129,8 +129,7 @@ const build = (
           detail: error.detail,
           cause: error
         })
-      ),
-      Effect.provide(Transport.spawnerLayer)
+      )
     )
     return KubeClient.of({
       http: transport.http,

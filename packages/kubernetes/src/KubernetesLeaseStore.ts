@@ -49,8 +49,9 @@
  *
  * @since 0.1.0
  */
-import { Lease, LeaseStore } from "@leasekit/core"
-import type { LeaseRecord } from "@leasekit/core"
+import * as Lease from "@leasekit/core/Lease"
+import * as LeaseStore from "@leasekit/core/LeaseStore"
+import type * as LeaseRecord from "@leasekit/core/LeaseRecord"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

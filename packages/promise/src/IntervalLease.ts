@@ -26,9 +26,12 @@
  *
  * @since 0.1.0
  */
-import type { HeldLease, LeaseStore } from "@leasekit/core"
-import { Lease, type LeaseLostError as CoreLostError, LeaseOptions } from "@leasekit/core"
-import type { LeaseRelinquishmentError as CoreRelinquishmentError } from "@leasekit/core"
+import type * as LeaseStore from "@leasekit/core/LeaseStore"
+import type { HeldLease } from "@leasekit/core/Lease"
+import * as Lease from "@leasekit/core/Lease"
+import * as LeaseOptions from "@leasekit/core/LeaseOptions"
+import type { LeaseLostError as CoreLostError } from "@leasekit/core/LeaseError"
+import type { LeaseRelinquishmentError as CoreRelinquishmentError } from "@leasekit/core/LeaseError"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

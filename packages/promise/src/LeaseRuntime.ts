@@ -14,8 +14,10 @@
  *
  * @since 0.1.0
  */
-import { Lease, type LeaseStore } from "@leasekit/core"
-import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
+import * as Lease from "@leasekit/core/Lease"
+import type * as LeaseStore from "@leasekit/core/LeaseStore"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
+import * as KubernetesLeaseStore from "@leasekit/kubernetes/KubernetesLeaseStore"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 

@@ -47,7 +47,7 @@
  *
  * @since 0.1.0
  */
-import { KubeClient } from "@leasekit/kubernetes"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"

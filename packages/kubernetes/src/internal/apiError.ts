@@ -22,8 +22,8 @@
  *
  * @internal
  */
-import { LeaseStore } from "@leasekit/core"
-import type { LeaseRecord } from "@leasekit/core"
+import * as LeaseStore from "@leasekit/core/LeaseStore"
+import type * as LeaseRecord from "@leasekit/core/LeaseRecord"
 import { ProxyFailure } from "./proxy.ts"
 import * as Wire from "./wire.ts"
 

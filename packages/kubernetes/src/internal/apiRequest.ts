@@ -21,7 +21,7 @@
  *
  * @internal
  */
-import { LeaseStore } from "@leasekit/core"
+import * as LeaseStore from "@leasekit/core/LeaseStore"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Semaphore from "effect/Semaphore"

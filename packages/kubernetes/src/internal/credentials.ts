@@ -26,7 +26,6 @@ import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Fs from "node:fs/promises"
 import type * as Http from "node:http"
 import type * as Https from "node:https"
@@ -163,7 +162,7 @@ const authProvider = (loaded: Loaded, user: Readonly<Record<string, unknown>>) =
 export const make = (
   loaded: Loaded,
   options: { readonly execTimeout?: import("effect/Duration").Input | undefined } = {}
-): Effect.Effect<Credentials, CredentialsError, Scope.Scope | ChildProcessSpawner> =>
+): Effect.Effect<Credentials, CredentialsError, Scope.Scope> =>
   Effect.gen(function*() {
     const fixedHeaders = impersonationHeaders(loaded)
     const auth = loaded.auth
@@ -201,7 +200,7 @@ export const make = (
           proxyUrl: loaded.proxyUrl
         },
         ...(options.execTimeout === undefined ? {} : { timeout: options.execTimeout })
-      })
+      }).pipe(Effect.provide(ExecCredential.nodeSpawner))
       : undefined
 
     // TLS material from the kubeconfig (files read now, re-read on refresh).

@@ -59,6 +59,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
@@ -71,6 +72,22 @@ import * as ChildProcess from "effect/process/ChildProcess"
 import * as ChildProcessSpawner from "effect/process/ChildProcessSpawner"
 import * as path from "node:path"
 import * as tty from "node:tty"
+
+/**
+ * Node's child-process spawner, which plugins are run with. Its modules are loaded when the layer
+ * is built, i.e. only for a user with an `exec` plugin: a process that never runs one never loads
+ * them.
+ *
+ * @internal
+ */
+export const nodeSpawner: Layer.Layer<ChildProcessSpawner.ChildProcessSpawner> = Layer.unwrap(Effect.promise(async () => {
+  const [spawner, fileSystem, nodePath] = await Promise.all([
+    import("@effect/platform-node/NodeChildProcessSpawner"),
+    import("@effect/platform-node/NodeFileSystem"),
+    import("@effect/platform-node/NodePath")
+  ])
+  return spawner.layer.pipe(Layer.provide(Layer.mergeAll(fileSystem.layer, nodePath.layer)))
+}))
 
 /** The `client.authentication.k8s.io` versions a plugin may speak (client-go accepts these two). */
 export type ExecApiVersion = "client.authentication.k8s.io/v1" | "client.authentication.k8s.io/v1beta1"

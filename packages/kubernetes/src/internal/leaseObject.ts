@@ -23,7 +23,7 @@
  *
  * @internal
  */
-import type { LeaseRecord as Record_ } from "@leasekit/core"
+import type * as Record_ from "@leasekit/core/LeaseRecord"
 import type * as Result from "effect/Result"
 import * as Wire from "./wire.ts"
 

@@ -20,7 +20,8 @@
  *
  * @internal
  */
-import type { LeaseRecord, LeaseStore } from "@leasekit/core"
+import type * as LeaseRecord from "@leasekit/core/LeaseRecord"
+import type * as LeaseStore from "@leasekit/core/LeaseStore"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

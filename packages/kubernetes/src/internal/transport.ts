@@ -33,16 +33,11 @@
  *
  * @internal
  */
-import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as NodePath from "@effect/platform-node/NodePath"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
-import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as NodeHttp from "node:http"
 import * as Https from "node:https"
 import type { Duplex } from "node:stream"
@@ -58,15 +53,6 @@ export interface Transport {
   /** Re-reads token and certificate files and re-runs an `exec` plugin; true when anything changed. */
   readonly reloadCredentials: Effect.Effect<boolean>
 }
-
-/**
- * What `exec` credential plugins are run with.
- *
- * @internal
- */
-export const spawnerLayer: Layer.Layer<ChildProcessSpawner> = NodeChildProcessSpawner.layer.pipe(
-  Layer.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))
-)
 
 /** Whether Node's agents take `proxyEnv` (Node 22.21+ on the 22 line, 24.5+). */
 const nodeHasProxySupport = (version: string): boolean => {
@@ -116,7 +102,7 @@ export interface Options {
 export const make = (
   loaded: Loaded,
   options: Options = {}
-): Effect.Effect<Transport, Credentials.CredentialsError, Scope.Scope | ChildProcessSpawner> =>
+): Effect.Effect<Transport, Credentials.CredentialsError, Scope.Scope> =>
   Effect.gen(function*() {
     const maxSockets = options.maxSockets ?? 100
     const serverUrl = new URL(loaded.server)

@@ -6,7 +6,8 @@
  * interrupted) is done before the instance ends what it holds and the runtime, if it is the
  * instance's own, is disposed of.
  */
-import type { Lease, LeaseStore } from "@leasekit/core"
+import type * as Lease from "@leasekit/core/Lease"
+import type * as LeaseStore from "@leasekit/core/LeaseStore"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"

@@ -3,13 +3,11 @@
  * loader), which keep the core error as `cause` and reuse its message, already readable; and the
  * answers `IntervalLease` gives of its own (closed, aborted, relinquished, overdue).
  */
-import type { InvalidLeaseOptions, LeaseKey, LeaseStoreError } from "@leasekit/core"
-import {
-  LeaseAcquisitionError as CoreAcquisitionError,
-  LeaseLostError as CoreLostError,
-  LeaseRelinquishmentError as CoreRelinquishmentError
-} from "@leasekit/core"
-import { KubeClient } from "@leasekit/kubernetes"
+import type { InvalidLeaseOptions } from "@leasekit/core/LeaseError"
+import type { LeaseKey } from "@leasekit/core/LeaseRecord"
+import type { LeaseStoreError } from "@leasekit/core/LeaseStore"
+import { LeaseAcquisitionError as CoreAcquisitionError, LeaseLostError as CoreLostError, LeaseRelinquishmentError as CoreRelinquishmentError } from "@leasekit/core/LeaseError"
+import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Duration from "effect/Duration"
 import {
   InvalidLeaseOptionsError,
