@@ -68,10 +68,13 @@ const spawnProcess = (cwd: string, command: string, args: ReadonlyArray<string>,
     ({ child }) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
   )
 
-const waitUntil = (what: string, condition: () => boolean, timeout: Duration.Input = "60 seconds") =>
+const waitUntil = (what: string, condition: () => boolean, timeout: Duration.Input = "60 seconds", output?: () => string) =>
   Effect.sync(condition).pipe(
     Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (done) => done }),
-    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) })
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () => Effect.die(new Error(`timed out waiting for ${what}${output === undefined ? "" : `; its output:\n${output()}`}`))
+    })
   )
 
 
@@ -241,7 +244,7 @@ layer(Layer.mergeAll(ControlPlane.layer({ namespace }), appLayer), { excludeTest
         const kubeconfig = Path.join(cwd, "admin.kubeconfig")
         // The testing package brings its own copy of effect: the bundle runs its layers and effects.
         const cp = yield* spawnProcess(cwd, bin, ["control-plane", "start", "--kubeconfig", kubeconfig, "-n", namespace], env)
-        yield* waitUntil("the control plane to start", () => cp.output().includes("running until interrupted"), "3 minutes")
+        yield* waitUntil("the control plane to start", () => cp.output().includes("running until interrupted"), "3 minutes", cp.output)
         const run = yield* exec(bin, ["run", `consumer-cp-${suffix()}`, "--kubeconfig", kubeconfig, "-n", namespace, "--", "sh", "-c", "echo token=$LEASEKIT_TOKEN"], { cwd, env })
           .pipe(Effect.flatMap(ok("leasekit run against leasekit control-plane start")))
         assert.match(run.stdout, /token=\d+/)

@@ -238,6 +238,31 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       yield* waitUntil("the switch to report", () => holder.stderr().includes("died while the command ran; SIGKILLed the command's process group"), "2 seconds")
     }).pipe(Effect.scoped))
 
+  it.effect("leasekit re-executes itself in place with its Node flags: CMD's parent is the very pid that was started, running with --max-semi-space-size=1; LEASEKIT_NODE_FLAGS replaces them", () =>
+    Effect.gen(function*() {
+      const kube = yield* admin
+      const argsOfParent = (extra: NodeJS.ProcessEnv) =>
+        Effect.gen(function*() {
+          const dir = yield* tempDir
+          const holder = yield* spawnProcess(
+            bin,
+            ["run", ...kube, `flags-${suffix()}`, "--", ...sh(`echo $PPID > ${dir}/parent; tr '\\0' ' ' < /proc/$PPID/cmdline > ${dir}/args`)],
+            extra,
+            { endedOn: "exit" }
+          )
+          const ended = yield* endOf(holder)
+          assert.strictEqual(ended.code, 0, ended.stderr)
+          assert.strictEqual(Number(Fs.readFileSync(Path.join(dir, "parent"), "utf8")), holder.pid, "CMD's parent is not the process that was started")
+          return Fs.readFileSync(Path.join(dir, "args"), "utf8")
+        })
+      const flagged = yield* argsOfParent({})
+      assert.include(flagged, "--max-semi-space-size=1 ")
+      assert.include(flagged, "bin.js run ")
+      const plain = yield* argsOfParent({ LEASEKIT_NODE_FLAGS: "" })
+      assert.notInclude(plain, "--max-semi-space-size")
+      assert.notInclude(yield* argsOfParent({ LEASEKIT_NODE_FLAGS: "--max-old-space-size=100" }), "--max-semi-space-size")
+    }).pipe(Effect.scoped))
+
   it.effect("SIGKILL of leasekit with stdin a terminal: the command (in leasekit's own group) is SIGKILLed too", () =>
     Effect.gen(function*() {
       const kube = yield* admin

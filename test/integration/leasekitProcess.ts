@@ -1,8 +1,9 @@
 /**
- * Processes in the CLI's integration suites: the `leasekit` binary (from the sources,
- * `packages/cli/bin/leasekit`), or any other program, run as a child process — start it, read its
- * output, wait for it, kill it — and what their tests use around them: polling a condition, a
- * temporary folder for the files a command writes, `sh -c`, whether a pid still runs, the admin's
+ * Processes in the CLI's integration suites: the `leasekit` binary (`packages/cli/bin/leasekit`,
+ * running the built bundle: `globalSetup.ts` builds it and sets `LEASEKIT_BUNDLE=1`), or any
+ * other program, run as a child process — start it, read its output, wait for it, kill it — and
+ * what their tests use around them: polling a condition, a temporary folder for the files a
+ * command writes, `sh -c`, whether a pid still runs, the admin's
  * `--kubeconfig` (also through a proxy that can partition it). Every wait is bounded; every
  * process started here is SIGKILLed when the test's scope closes if still running.
  *

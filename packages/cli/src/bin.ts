@@ -4,10 +4,13 @@
  * runs with, then runs the CLI (`main.ts`).
  *
  * Process flags: a command (anything but bare `--help` / `--version`) re-executes this process
- * in place (`process.execve`: same pid, same stdio, same environment) with V8's `--lite-mode`,
- * which trades JIT speed for memory — `leasekit run` holding a lease needs about 8 MiB less
- * (bench figure 7), and a CLI that renews a lease every few seconds has no use for optimized code.
- * It costs one more Node start-up (about 25 ms). Not done when Node was started with flags of its
+ * in place (`process.execve`: same pid, same stdio, same environment) with a young generation
+ * capped at 1 MiB per semi-space (`--max-semi-space-size=1`): loading the CLI is a burst of
+ * allocation that would otherwise grow it, and keep it, for the hours `run` may hold a lease
+ * (about 3 MiB of anonymous memory, a tenth of leasekit's own; bench figure 7 measures it with and
+ * without). It costs one more Node start-up (about 25 ms). Not `--lite-mode`/`--jitless`,
+ * although smaller: they turn off WebAssembly, which Node's own `fetch` (and client-node's oidc
+ * path) needs. Not done when Node was started with flags of its
  * own (`node --inspect …/bin.js`: those are the user's choice), when `LEASEKIT_NODE_FLAGS` is set
  * (its value, possibly empty, replaces the flags), or where `process.execve` does not exist.
  * Node's compile cache is enabled (in the OS temporary folder; `NODE_DISABLE_COMPILE_CACHE=1`
@@ -27,10 +30,10 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.exit(69)
 }
 
-/** The flags a command runs with: `LEASEKIT_NODE_FLAGS` (split at spaces), else `--lite-mode`. */
+/** The flags a command runs with: `LEASEKIT_NODE_FLAGS` (split at spaces), else a capped young generation. */
 const flags = (): ReadonlyArray<string> => {
   const configured = process.env["LEASEKIT_NODE_FLAGS"]
-  return configured === undefined ? ["--lite-mode"] : configured.split(" ").filter((flag) => flag !== "")
+  return configured === undefined ? ["--max-semi-space-size=1"] : configured.split(" ").filter((flag) => flag !== "")
 }
 
 /** Whether the arguments name a command (rather than only asking for help or the version). */
