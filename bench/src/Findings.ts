@@ -319,8 +319,11 @@ const library: Explanation = (r, goal) => {
   const semi = v.semiSpace.result?.profile
   const bundled = v.bundled.result?.profile
   const bundledYoung = bundled?.spaces["new_space"]
-  const remedy = (what: string, x: typeof v.library) =>
-    measured(x) ? `${what} +${mib(above(x))} (${mib(x.steadyMiB)}; ${above(x) <= limit ? "within" : "over"} the goal)` : `${what} not measured`
+  const remedy = (what: string, x: typeof v.library, more = "") =>
+    measured(x) ? `${what} +${mib(above(x))} (${mib(x.steadyMiB)}${more}; ${above(x) <= limit ? "within" : "over"} the goal)` : `${what} not measured`
+  /** RSS backed by files (the node binary, libc): VmRSS − RssAnon. */
+  const fileBacked = (x: typeof v.library) => x.steadyMiB - x.anonMiB
+  const lite = v.lite.result?.profile
   const cliFlags = v.run.result?.nodeFlags ?? []
   return [
     `**Cause (figure 7; the library process's own profile ${fmt(p.afterSeconds, 1)} s after it held the lease):** it held at`,
@@ -348,7 +351,15 @@ const library: Explanation = (r, goal) => {
       : []),
     "",
     `**Remedies, measured in this run** (above \`node -e 0\`'s ${mib(v.floor.peakMiB)}; the goal allows +${mib(limit)}):`,
-    `${remedy("bundling the application (esbuild, one ESM file, as applications ship)", v.bundled)}; ${remedy("`node --lite-mode`", v.lite)};`,
+    `${remedy("bundling the application (esbuild, one ESM file, as applications ship)", v.bundled)}; ${
+      remedy(
+        "`node --lite-mode`",
+        v.lite,
+        lite === undefined
+          ? ""
+          : `: new_space ${m(lite.spaces["new_space"]?.committed)} committed, code_space ${m(lite.spaces["code_space"]?.committed)}, and ${mib(fileBacked(v.library) - fileBacked(v.lite))} less file-backed RSS`
+      )
+    };`,
     `${remedy("both", v.bundledLite)}.${
       cliFlags.includes("--lite-mode") && measured(v.run)
         ? ` \`leasekit run\` does both (one bundle, its node process runs with \`--lite-mode\`) and held at ${mib(v.run.steadyMiB)}.`
