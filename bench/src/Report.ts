@@ -9,7 +9,7 @@ import * as Path from "node:path"
 import type { Kind } from "./Contenders.ts"
 import type { ContentionResult } from "./figures/Contention.ts"
 import type { FailoverResult } from "./figures/Failover.ts"
-import type { FootprintResult } from "./figures/Footprint.ts"
+import type { FootprintResult, LibraryVariant, ModuleCount } from "./figures/Footprint.ts"
 import { medians } from "./figures/Footprint.ts"
 import type { HandoverResult } from "./figures/Handover.ts"
 import type { RequestsResult } from "./figures/RequestsPerOperation.ts"
@@ -738,8 +738,8 @@ const footprintSection = (r: Results) => {
     startupRow("`leasekit --help`", v.help),
     ...v.imports.map((x) => startupRow(`node that only imports \`${x.module}\``, x)),
     startupRow("`true` (spawning and reaping through GNU time alone: part of every wall time above)", v.spawn),
-    holdingRow(run, v.run),
-    holdingRow("library process: `Lease.acquire` over `KubernetesLeaseStore` (deep imports)", v.library),
+    holdingRow(`${run}${flagged(v.run.result?.nodeFlags)}`, v.run),
+    ...v.libraries.map((x) => holdingRow(libraryLabel(f, x.variant), x)),
     holdingRow("client-go contender (one elector, `--serve`)", v.clientgo),
     limit.mechanism === "none"
       ? ["`leasekit run` in a 128 MiB limit", "–", "–", "–", "–", "–", `no cgroup could be made: ${limit.reason ?? ""} (the plain run's peak RSS stands in)`]
@@ -776,8 +776,88 @@ const footprintSection = (r: Results) => {
     "mapped. The cgroup run's shell writes its pid to `cgroup.procs`, then execs the CLI; the cgroup's usage counts",
     "leasekit, `sh` and `sleep`, and the page cache charged to it — not the node binary, which the runs before had already",
     "brought into the cache (charged to the bench's cgroup); a pod starting on a cold node is also charged the pages of",
-    "the binary it reads, file pages the kernel can reclaim under the limit."
+    "the binary it reads, file pages the kernel can reclaim under the limit.",
+    "The library rows ran one after the other with the same sampling: `hold.mjs` as the app installed it, with two V8",
+    `flags, and bundled${
+      f.libraryBundleKiB === undefined ? "" : ` (${fmt(f.libraryBundleKiB, 0)} KiB)`
+    } by the workspace's esbuild from the installed packages as an application would ship it (one ESM file for Node,`,
+    "`@kubernetes/client-node` left out as in the CLI's bundle), plain and with `--lite-mode`. The goal is judged on the first.",
+    ...libraryProfile(f)
   ].join("\n")
+}
+
+/** Node's flags as the holding process's command line showed them, for a row's label. */
+const flagged = (flags: ReadonlyArray<string> | undefined) =>
+  flags === undefined ? "" : flags.length === 0 ? " (node without flags)" : ` (runs as \`node ${flags.join(" ")}\`)`
+
+const libraryLabel = (f: FootprintResult, variant: LibraryVariant) => {
+  const flags = variant.flags.length === 0 ? "" : ` ${variant.flags.join(" ")}`
+  switch (variant.holder) {
+    case "library":
+      return "library process as installed: `node hold.mjs` (`Lease.acquire` over `KubernetesLeaseStore`, deep imports; the goal's row)"
+    case "library --max-semi-space-size=1":
+      return `the same, \`node${flags} hold.mjs\` (V8's young generation kept at 1 MiB semi-spaces)`
+    case "library --lite-mode":
+      return `the same, \`node${flags} hold.mjs\` (V8's lite mode: trades speed for memory, no optimizing compilers)`
+    case "library bundled":
+      return `the same bundled by esbuild into one file: \`node hold.bundle.mjs\` (${fmt(f.libraryBundleKiB ?? Number.NaN, 0)} KiB)`
+    case "library bundled --lite-mode":
+      return `the same bundled, \`node${flags} hold.bundle.mjs\``
+  }
+}
+
+/** "N files, M MiB; effect's: …" of what a script loaded. */
+const loaded = (count: ModuleCount | string | undefined) => {
+  if (count === undefined) return "not counted"
+  if (typeof count === "string") return count
+  const effect = count.byPackage["effect"]
+  return `${count.files} (${mib(count.bytes / 2 ** 20, 1)})${effect === undefined ? "" : `; effect's ${effect.files} (${mib(effect.bytes / 2 ** 20, 1)})`}`
+}
+
+/** The library processes' own reports: `process.memoryUsage()`, V8's heap spaces, files loaded. */
+const libraryProfile = (f: FootprintResult): Array<string> => {
+  const v = medians(f)
+  const profiled = v.libraries.flatMap((x) => (x.result?.profile === undefined ? [] : [{ variant: x.variant, p: x.result.profile }]))
+  if (profiled.length === 0) return []
+  const m = (bytes: number | undefined) => fmt((bytes ?? Number.NaN) / 2 ** 20, 1)
+  const rows = profiled.map(({ p, variant }) => {
+    const young = p.spaces["new_space"]
+    const old = p.spaces["old_space"]
+    return [
+      `\`${variant.holder}\``,
+      m(p.rss),
+      m(p.heapTotal),
+      m(p.heapUsed),
+      m(p.external),
+      `${m(p.loaded.youngCommitted)} (rss ${m(p.loaded.rss)})`,
+      `${m(young?.committed)} (${m(young?.resident)}; ${m(young?.used)})`,
+      `${m(old?.committed)} (${m(old?.used)})`,
+      m(p.spaces["code_space"]?.committed),
+      loaded(f.modules?.[variant.script])
+    ]
+  })
+  return [
+    "",
+    `Profile of each library process, reported by the process itself ${fmt(profiled[0]!.p.afterSeconds, 1)} s after it held the lease (MiB):`,
+    "",
+    table([
+      "library process",
+      "rss",
+      "heapTotal",
+      "heapUsed",
+      "external",
+      "new_space committed once the imports had loaded (rss then)",
+      "new_space (young generation) committed (resident; used)",
+      "old_space committed (used)",
+      "code_space committed",
+      "files loaded (source on disk); of them effect's"
+    ], rows),
+    "",
+    "From `process.memoryUsage()` and `v8.getHeapSpaceStatistics()` (committed: `space_size`, resident:",
+    "`physical_space_size`, used: `space_used_size`). Files loaded: ESM and CommonJS files, counted with a",
+    "`module.registerHooks` preload in a separate short run of `hold.mjs` and of `hold.bundle.mjs` (not in the measured",
+    "processes; the flags do not change what loads), over the process's whole life, with their size on disk."
+  ]
 }
 
 const profileSection = (r: Results) => {

@@ -18,10 +18,17 @@
  *   process (GNU time's `%M`: wait4's `ru_maxrss`, the process's VmHWM).
  * - Holding one lease on the bench's control plane for `holdSeconds`: `leasekit run NAME -- sh -c
  *   'echo token=$LEASEKIT_TOKEN; sleep N; echo done'`, a library process (`hold.mjs` below:
- *   `Lease.acquire` over `KubernetesLeaseStore`, deep imports), and the client-go contender. VmRSS
+ *   `Lease.acquire` over `KubernetesLeaseStore`, deep imports) and the client-go contender. VmRSS
  *   (and RssAnon) of the process that holds the lease (leasekit's node process, not its CMD) every
  *   250 ms: the steady RSS is the median of the samples taken while the lease was held, the peak
- *   the VmHWM at the last sample.
+ *   the VmHWM at the last sample. The library process runs as installed (`node hold.mjs`, the
+ *   goal's row) and, one after the other with the same sampling, with `--max-semi-space-size=1`
+ *   (V8's young generation kept small), with `--lite-mode`, and bundled by esbuild into one file
+ *   as an application would ship it (`hold.bundle.mjs`, from the installed packages; esbuild is the
+ *   workspace root's), plain and with `--lite-mode`. Each prints its own profile once,
+ *   `min(4, holdSeconds / 2)` s after it holds the lease: `process.memoryUsage()` and V8's heap
+ *   spaces. The files each script loads are counted in separate short runs with a
+ *   `module.registerHooks` preload, so that no measured process carries the hooks.
  * - `leasekit run` in a memory cgroup limited to 128 MiB, entered by a shell that then `exec`s the
  *   CLI: cgroup v2 `memory.max` (and `memory.swap.max` 0) where a v2 hierarchy offers the memory
  *   controller to new groups, else v1 `memory.limit_in_bytes` (and `memory.memsw.limit_in_bytes`,
@@ -41,6 +48,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
+import * as Url from "node:url"
 import type { Bench } from "../Bench.ts"
 import { joinAndLead, sleep } from "../Bench.ts"
 import { spawn, stop, track } from "../Contenders.ts"
@@ -61,7 +69,54 @@ export interface StartupResult {
   readonly failures: ReadonlyArray<string>
 }
 
-export type Holder = "leasekit run" | "library" | "client-go"
+/**
+ * The library process (`hold.mjs`) as measured: plain (`library`, the row the goal is judged on),
+ * with V8 flags, and bundled by esbuild into one file as an application would ship it.
+ */
+export const libraryVariants = [
+  { holder: "library", slug: "library", script: "hold.mjs", flags: [] },
+  { holder: "library --max-semi-space-size=1", slug: "library-semi", script: "hold.mjs", flags: ["--max-semi-space-size=1"] },
+  { holder: "library --lite-mode", slug: "library-lite", script: "hold.mjs", flags: ["--lite-mode"] },
+  { holder: "library bundled", slug: "library-bundled", script: "hold.bundle.mjs", flags: [] },
+  { holder: "library bundled --lite-mode", slug: "library-bundled-lite", script: "hold.bundle.mjs", flags: ["--lite-mode"] }
+] as const
+
+export type LibraryVariant = typeof libraryVariants[number]
+export type Holder = "leasekit run" | LibraryVariant["holder"] | "client-go"
+
+/** One V8 heap space as `v8.getHeapSpaceStatistics()` reports it, bytes. */
+export interface HeapSpace {
+  /** `space_size`: what V8 has reserved and committed for the space. */
+  readonly committed: number
+  /** `space_used_size`: what live and not yet collected objects take. */
+  readonly used: number
+  /** `physical_space_size`: the committed pages actually touched. */
+  readonly resident: number
+}
+
+/** What a library process reports about itself while it holds the lease (`profile=` line), bytes. */
+export interface ProcessProfile {
+  /** Seconds after the lease was held. */
+  readonly afterSeconds: number
+  /** `process.memoryUsage()`. */
+  readonly rss: number
+  readonly heapTotal: number
+  readonly heapUsed: number
+  readonly external: number
+  /** By V8's space name: `new_space` (the young generation), `old_space`, `code_space`, … */
+  readonly spaces: Readonly<Record<string, HeapSpace>>
+  /** Taken as the script's static imports had loaded, before it ran: RSS and `new_space` committed. */
+  readonly loaded: { readonly rss: number; readonly youngCommitted: number }
+}
+
+/** The files a process loaded over its life (`modules=` line of a counting run). */
+export interface ModuleCount {
+  readonly files: number
+  /** Their size on disk. */
+  readonly bytes: number
+  /** By package (`(app)`: the app's own files). */
+  readonly byPackage: Readonly<Record<string, { readonly files: number; readonly bytes: number }>>
+}
 
 export interface HoldingResult {
   readonly holder: Holder
@@ -78,6 +133,10 @@ export interface HoldingResult {
   /** How the process ended: `exit 0`, `SIGKILL`, … (client-go: stopped by the bench). */
   readonly exit: string
   readonly failure?: string | undefined
+  /** Node's flags on the holding process's command line once it held the lease (Node processes). */
+  readonly nodeFlags?: ReadonlyArray<string> | undefined
+  /** What the process reported about itself while holding (library processes only). */
+  readonly profile?: ProcessProfile | undefined
 }
 
 export interface MemoryLimitResult {
@@ -109,6 +168,13 @@ export interface FootprintResult {
   readonly startup: ReadonlyArray<StartupResult>
   readonly holding: ReadonlyArray<HoldingResult>
   readonly memoryLimit: MemoryLimitResult
+  /** The esbuild bundle of `hold.mjs` (absent from results written before it existed). */
+  readonly libraryBundleKiB?: number | undefined
+  /**
+   * What `hold.mjs` and its bundle load, counted in separate runs of each (a counting preload in
+   * the measured runs would change what they measure), or why it could not be counted.
+   */
+  readonly modules?: Readonly<Record<LibraryVariant["script"], ModuleCount | string>> | undefined
 }
 
 export const memoryLimitBytes = 128 * 2 ** 20
@@ -118,24 +184,75 @@ const packed = ["@leasekit/core", "@leasekit/kubernetes", "@leasekit/cli"] as co
 
 /**
  * The library process: holds one lease as an application would (deep imports), prints
- * `token=N` once held and `done` after `seconds`, then releases it and exits.
+ * `token=N` once held, `profile={…}` (its own view of its memory, `ProcessProfile`) `profileAfter`
+ * seconds later and `done` after `seconds`, then releases it and exits.
  */
 const holdScript = `// Written by bench/src/figures/Footprint.ts: one lease held by a plain library process.
+import * as V8 from "node:v8"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Lease from "@leasekit/core/Lease"
 import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as KubernetesLeaseStore from "@leasekit/kubernetes/KubernetesLeaseStore"
 
-const [kubeconfig, namespace, name, seconds] = process.argv.slice(2)
+// as soon as the imports above have loaded, before anything runs
+const loaded = {
+  rss: process.memoryUsage.rss(),
+  youngCommitted: V8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.space_size ?? 0
+}
+
+const [kubeconfig, namespace, name, seconds, profileAfter] = process.argv.slice(2)
 const store = KubernetesLeaseStore.layer().pipe(Layer.provide(KubeClient.layerFromFile(kubeconfig)))
+const profile = Effect.sync(() => {
+  const { rss, heapTotal, heapUsed, external } = process.memoryUsage()
+  const spaces = Object.fromEntries(V8.getHeapSpaceStatistics().map((s) => [
+    s.space_name,
+    { committed: s.space_size, used: s.space_used_size, resident: s.physical_space_size }
+  ]))
+  console.log(\`profile=\${JSON.stringify({ afterSeconds: Number(profileAfter), rss, heapTotal, heapUsed, external, spaces, loaded })}\`)
+})
 const hold = Effect.scoped(Effect.gen(function*() {
   const lease = yield* Lease.acquire({ namespace, name })
   console.log(\`token=\${lease.token}\`)
-  yield* Effect.raceFirst(lease.lost, Effect.sleep(\`\${seconds} seconds\`))
+  const holding = Effect.sleep(\`\${profileAfter} seconds\`).pipe(
+    Effect.andThen(profile),
+    Effect.andThen(Effect.sleep(\`\${Number(seconds) - Number(profileAfter)} seconds\`))
+  )
+  yield* Effect.raceFirst(lease.lost, holding)
   console.log("done")
 }))
 await Effect.runPromise(Effect.provide(hold, store))
+`
+
+/**
+ * Preloaded (`--import`) only into the counting runs, never into a measured one: counts the files
+ * the process loads (ESM and CommonJS, through `module.registerHooks`) and their size on disk, by
+ * package, and prints `modules={…}` (`ModuleCount`) as the process exits.
+ */
+const countScript = `// Written by bench/src/figures/Footprint.ts: counts the modules this process loads.
+import { statSync } from "node:fs"
+import { registerHooks } from "node:module"
+import { fileURLToPath } from "node:url"
+
+const files = new Map()
+registerHooks({
+  load(url, context, nextLoad) {
+    if (url.startsWith("file:") && !files.has(url)) files.set(url, statSync(fileURLToPath(url)).size)
+    return nextLoad(url, context)
+  }
+})
+process.once("exit", () => {
+  const byPackage = {}
+  let bytes = 0
+  for (const [url, size] of files) {
+    const name = /.*node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(url)?.[1] ?? "(app)"
+    const entry = (byPackage[name] ??= { files: 0, bytes: 0 })
+    entry.files += 1
+    entry.bytes += size
+    bytes += size
+  }
+  process.stdout.write(\`modules=\${JSON.stringify({ files: files.size, bytes, byPackage })}\\n\`)
+})
 `
 
 // ---------------------------------------------------------------------------------------------
@@ -204,6 +321,10 @@ interface Installed {
   readonly leasekit: string
   readonly installedMiB: number
   readonly cliBundleKiB: number
+  /** `hold.bundle.mjs`, `hold.mjs` bundled. */
+  readonly libraryBundleKiB: number
+  /** The counting preload, as a URL for `--import`. */
+  readonly countModules: string
 }
 
 const bytesOnDisk = (path: string): number => {
@@ -211,7 +332,32 @@ const bytesOnDisk = (path: string): number => {
   return stat.isDirectory() ? Fs.readdirSync(path).reduce((sum, entry) => sum + bytesOnDisk(Path.join(path, entry)), 0) : stat.size
 }
 
-/** Builds the workspace, packs the three packages and installs them into `<dir>/app`. */
+/**
+ * Bundles the installed app's `hold.mjs` into `hold.bundle.mjs` as an application would ship it:
+ * esbuild (the workspace's, the one that bundles the CLI) with the installed packages as input,
+ * one ESM file for Node, `@kubernetes/client-node` left out (as the CLI leaves it out) and a
+ * `require` for the CommonJS dependencies' imports of Node built-ins. Its size, KiB.
+ */
+const bundleHold = async (app: string): Promise<number> => {
+  const esbuild = await import("esbuild")
+  await esbuild.build({
+    absWorkingDir: app,
+    entryPoints: ["hold.mjs"],
+    outfile: "hold.bundle.mjs",
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    external: ["@kubernetes/client-node"],
+    banner: { js: "import { createRequire as __holdRequire } from \"node:module\"; const require = __holdRequire(import.meta.url);" },
+    logLevel: "warning"
+  })
+  return Fs.statSync(Path.join(app, "hold.bundle.mjs")).size / 1024
+}
+
+/**
+ * Builds the workspace, packs the three packages, installs them into `<dir>/app` and bundles the
+ * library process there.
+ */
 const install = async (bench: Bench, dir: string): Promise<Installed> => {
   const root = Path.resolve(bench.spawnContext.benchDir, "..")
   checked("pnpm build", await exec("npx", ["--yes", pnpm, "build"], root, 600_000))
@@ -236,6 +382,7 @@ const install = async (bench: Bench, dir: string): Promise<Installed> => {
   const manifest = { name: "leasekit-footprint", private: true, type: "module", dependencies: { ...fromTarballs, effect }, overrides: fromTarballs }
   Fs.writeFileSync(Path.join(app, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`)
   Fs.writeFileSync(Path.join(app, "hold.mjs"), holdScript)
+  Fs.writeFileSync(Path.join(app, "count-modules.mjs"), countScript)
   checked("npm install", await exec("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], app, 600_000))
   const dist = Path.join(app, "node_modules", "@leasekit", "cli", "dist")
   const cliBundle = Fs.readdirSync(dist).filter((f) => f.endsWith(".js")).reduce((sum, f) => sum + Fs.statSync(Path.join(dist, f)).size, 0)
@@ -243,7 +390,9 @@ const install = async (bench: Bench, dir: string): Promise<Installed> => {
     app,
     leasekit: Path.join(app, "node_modules", ".bin", "leasekit"),
     installedMiB: bytesOnDisk(Path.join(app, "node_modules")) / 2 ** 20,
-    cliBundleKiB: cliBundle / 1024
+    cliBundleKiB: cliBundle / 1024,
+    libraryBundleKiB: await bundleHold(app),
+    countModules: Url.pathToFileURL(Path.join(app, "count-modules.mjs")).href
   }
 }
 
@@ -325,30 +474,63 @@ const sampleMemory = (pid: number) => {
 
 const leaseName = (what: string) => `f7-${what}-${Date.now().toString(36)}`
 
+/** The flags before the script on a live node process's command line, if it is one. */
+const nodeFlagsOf = (pid: number): Array<string> | undefined => {
+  const argv = (read(`/proc/${pid}`, "cmdline") ?? "").split("\0").filter((arg) => arg !== "")
+  if (argv[0] === undefined || Path.basename(argv[0]) !== "node") return undefined
+  const script = argv.findIndex((arg, i) => i > 0 && !arg.startsWith("-"))
+  return argv.slice(1, script < 0 ? argv.length : script)
+}
+
+/** `key={json}` from a line of a holder's output, if the line is one. */
+const reported = (line: string, key: "profile" | "modules"): unknown => {
+  if (!line.startsWith(`${key}=`)) return undefined
+  try {
+    return JSON.parse(line.slice(key.length + 1)) as unknown
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Follows a process that prints `token=N` once it holds the lease and `done` when it lets go,
  * then exits by itself (SIGKILLed if it is still running `holdSeconds + 90` s after the start);
- * samples its memory meanwhile.
+ * samples its memory meanwhile and keeps what it reports about itself (`profile=`, `modules=`).
  */
-const followHolder = async (holder: Holder, child: ChildProcess.ChildProcess, holdSeconds: number, log: string): Promise<HoldingResult> => {
+const followHolder = async (
+  holder: Holder,
+  child: ChildProcess.ChildProcess,
+  holdSeconds: number,
+  log: string
+): Promise<HoldingResult & { readonly modules?: ModuleCount | undefined }> => {
   const started = performance.now()
   if (child.pid === undefined) throw new Error(`${holder}: the process did not start (see ${log})`)
   const memory = sampleMemory(child.pid)
   let heldAt: number | undefined
   let doneAt: number | undefined
   let token: number | undefined
-  Readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+  let profile: ProcessProfile | undefined
+  let modules: ModuleCount | undefined
+  let nodeFlags: Array<string> | undefined
+  const output = Readline.createInterface({ input: child.stdout! })
+  output.on("line", (line) => {
     const held = /^token=(\d+)$/.exec(line.trim())
     if (held !== null && heldAt === undefined) {
       heldAt = performance.now()
       token = Number(held[1])
+      nodeFlags = nodeFlagsOf(child.pid!)
     }
     if (line.trim() === "done" && doneAt === undefined) doneAt = performance.now()
+    profile ??= reported(line, "profile") as ProcessProfile | undefined
+    modules ??= reported(line, "modules") as ModuleCount | undefined
   })
+  const ended = new Promise<void>((resolve) => output.once("close", resolve))
   const timer = setTimeout(() => child.kill("SIGKILL"), (holdSeconds + 90) * 1000)
   const exit = await new Promise<string>((resolve) => child.once("exit", (code, signal) => resolve(describeExit(code, signal))))
   clearTimeout(timer)
   memory.stop()
+  // what it printed last (`modules=`, as it exits) may still be in the pipe
+  await Promise.race([ended, sleep(2_000)])
   const failure = heldAt === undefined
     ? `did not hold the lease (${exit}): ${lastLines(Fs.readFileSync(log, "utf8"), 3)}`
     : exit !== "exit 0"
@@ -362,7 +544,10 @@ const followHolder = async (holder: Holder, child: ChildProcess.ChildProcess, ho
     ...(heldAt === undefined ? { rssMiB: [], anonMiB: [] } : memory.between(heldAt, doneAt ?? Number.POSITIVE_INFINITY)),
     peakRssMiB: memory.peak(),
     exit,
-    failure
+    failure,
+    nodeFlags,
+    profile,
+    modules
   }
 }
 
@@ -398,10 +583,41 @@ const cliRun = (bench: Bench, installed: Installed, holdSeconds: number) => {
   return followHolder("leasekit run", child, holdSeconds, log)
 }
 
-const library = (bench: Bench, installed: Installed, holdSeconds: number) => {
-  const log = logFile(bench, "library")
-  const argv = [process.execPath, "hold.mjs", bench.spawnContext.kubeconfig, bench.namespace, leaseName("library"), String(holdSeconds)]
-  return followHolder("library", start(argv, installed.app, log), holdSeconds, log)
+/** The library process reports its profile this long after it holds the lease. */
+const profileAfter = (holdSeconds: number) => Math.min(4, holdSeconds / 2)
+
+/** `hold.mjs` (or its bundle) holding a lease for `holdSeconds`; `preload` only for counting. */
+const holdArgv = (bench: Bench, variant: LibraryVariant, holdSeconds: number, preload: ReadonlyArray<string> = []) => [
+  process.execPath,
+  ...variant.flags,
+  ...preload,
+  variant.script,
+  bench.spawnContext.kubeconfig,
+  bench.namespace,
+  leaseName(variant.slug.replace("library", "lib")),
+  String(holdSeconds),
+  String(profileAfter(holdSeconds))
+]
+
+const library = async (bench: Bench, installed: Installed, variant: LibraryVariant, holdSeconds: number): Promise<HoldingResult> => {
+  const log = logFile(bench, variant.slug)
+  const { modules: _, ...result } = await followHolder(variant.holder, start(holdArgv(bench, variant, holdSeconds), installed.app, log), holdSeconds, log)
+  return result
+}
+
+/**
+ * What the library process loads: `hold.mjs` and its bundle each run once more, briefly, with
+ * the counting preload (not measured), or why the count failed.
+ */
+const countModules = async (bench: Bench, installed: Installed): Promise<Record<LibraryVariant["script"], ModuleCount | string>> => {
+  const counted: Partial<Record<LibraryVariant["script"], ModuleCount | string>> = {}
+  for (const variant of libraryVariants.filter((v) => v.flags.length === 0)) {
+    const log = logFile(bench, `${variant.slug}-count`)
+    const argv = holdArgv(bench, variant, 2, ["--import", installed.countModules])
+    const ended = await followHolder(variant.holder, start(argv, installed.app, log), 2, log)
+    counted[variant.script] = ended.modules ?? `no count (${ended.failure ?? ended.exit})`
+  }
+  return counted as Record<LibraryVariant["script"], ModuleCount | string>
 }
 
 /** The client-go contender (`--serve`, one `join`), held for `holdSeconds`, then stopped. */
@@ -611,10 +827,18 @@ export const run = async (bench: Bench, settings: { readonly runs: number; reado
     const cliVersion = checked("leasekit --version", await exec(installed.leasekit, ["--version"], installed.app)).stdout.trim()
     bench.log(`  fig 7: installed ${cliVersion}; start-up, ${runs} runs of each`)
     const startupResults = await startup(installed, dir, runs)
-    bench.log(`  fig 7: holding one lease for ${holdSeconds} s: leasekit run, library, client-go, leasekit run in a 128 MiB cgroup`)
+    bench.log(
+      `  fig 7: holding one lease for ${holdSeconds} s: leasekit run, ${
+        libraryVariants.map((v) => v.holder).join(", ")
+      }, client-go, leasekit run in a 128 MiB cgroup`
+    )
     const plain = await cliRun(bench, installed, holdSeconds)
-    const holding = [plain, await library(bench, installed, holdSeconds), await clientgo(bench, holdSeconds)]
+    const holding = [plain]
+    for (const variant of libraryVariants) holding.push(await library(bench, installed, variant, holdSeconds))
+    holding.push(await clientgo(bench, holdSeconds))
     const memoryLimit = await inMemoryLimit(bench, installed, holdSeconds, plain)
+    bench.log("  fig 7: the modules the library process loads (hold.mjs and its bundle once more, with a counting preload)")
+    const modules = await countModules(bench, installed)
     return {
       runs,
       holdSeconds,
@@ -623,7 +847,9 @@ export const run = async (bench: Bench, settings: { readonly runs: number; reado
       cliBundleKiB: installed.cliBundleKiB,
       startup: startupResults,
       holding,
-      memoryLimit
+      memoryLimit,
+      libraryBundleKiB: installed.libraryBundleKiB,
+      modules
     }
   } finally {
     Fs.rmSync(dir, { recursive: true, force: true })
@@ -649,6 +875,12 @@ export const medians = (f: FootprintResult) => {
     imports: imported.map((module) => ({ module, ...ofStartup(`import ${module}`) })),
     run: ofHolding("leasekit run"),
     library: ofHolding("library"),
+    /** Every library row, the plain one first. */
+    libraries: libraryVariants.map((variant) => ({ variant, ...ofHolding(variant.holder) })),
+    semiSpace: ofHolding("library --max-semi-space-size=1"),
+    lite: ofHolding("library --lite-mode"),
+    bundled: ofHolding("library bundled"),
+    bundledLite: ofHolding("library bundled --lite-mode"),
     clientgo: ofHolding("client-go"),
     limited: {
       result: f.memoryLimit.run,
