@@ -360,11 +360,19 @@ const library: Explanation = (r, goal) => {
           : `: new_space ${m(lite.spaces["new_space"]?.committed)} committed, code_space ${m(lite.spaces["code_space"]?.committed)}, and ${mib(fileBacked(v.library) - fileBacked(v.lite))} less file-backed RSS`
       )
     };`,
-    `${remedy("both", v.bundledLite)}.${
-      cliFlags.includes("--lite-mode") && measured(v.run)
-        ? ` \`leasekit run\` does both (one bundle, its node process runs with \`--lite-mode\`) and held at ${mib(v.run.steadyMiB)}.`
-        : ""
-    }`,
+    `${remedy("both", v.bundledLite)}. Lite mode is jitless: it turns WebAssembly off, and with it Node's \`fetch\` (undici's`,
+    "parser; Node 22 touches it at start in some processes and crashes), so it suits only processes that never use `fetch`.",
+    ...(measured(v.run)
+      ? [
+        `\`leasekit run\` is one bundle ${cliFlags.length > 0 ? `and runs as \`node ${cliFlags.join(" ")}\`` : "and runs without Node flags"}: it held at ${mib(v.run.steadyMiB)} (${
+          mib(v.run.anonMiB)
+        } anonymous)${
+          measured(v.runNoFlags)
+            ? `; without its flags at ${mib(v.runNoFlags.steadyMiB)} (${mib(v.runNoFlags.anonMiB)} anonymous)`
+            : ""
+        }.`
+      ]
+      : []),
     "The goal stays judged on the plain process: an application that loads the packages unbundled on Node's defaults",
     "pays the difference."
   ]

@@ -739,6 +739,9 @@ const footprintSection = (r: Results) => {
     ...v.imports.map((x) => startupRow(`node that only imports \`${x.module}\``, x)),
     startupRow("`true` (spawning and reaping through GNU time alone: part of every wall time above)", v.spawn),
     holdingRow(`${run}${flagged(v.run.result?.nodeFlags)}`, v.run),
+    ...(v.runNoFlags.result === undefined
+      ? []
+      : [holdingRow(`the same with \`LEASEKIT_NODE_FLAGS=\` (none of the flags the CLI gives itself)${flagged(v.runNoFlags.result.nodeFlags)}`, v.runNoFlags)]),
     ...v.libraries.map((x) => holdingRow(libraryLabel(f, x.variant), x)),
     holdingRow("client-go contender (one elector, `--serve`)", v.clientgo),
     limit.mechanism === "none"
@@ -798,7 +801,7 @@ const libraryLabel = (f: FootprintResult, variant: LibraryVariant) => {
     case "library --max-semi-space-size=1":
       return `the same, \`node${flags} hold.mjs\` (V8's young generation kept at 1 MiB semi-spaces)`
     case "library --lite-mode":
-      return `the same, \`node${flags} hold.mjs\` (V8's lite mode: trades speed for memory, no optimizing compilers)`
+      return `the same, \`node${flags} hold.mjs\` (V8's lite mode: no JIT at all and no WebAssembly — so no \`fetch\` in Node)`
     case "library bundled":
       return `the same bundled by esbuild into one file: \`node hold.bundle.mjs\` (${fmt(f.libraryBundleKiB ?? Number.NaN, 0)} KiB)`
     case "library bundled --lite-mode":

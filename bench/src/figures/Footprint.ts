@@ -82,7 +82,7 @@ export const libraryVariants = [
 ] as const
 
 export type LibraryVariant = typeof libraryVariants[number]
-export type Holder = "leasekit run" | LibraryVariant["holder"] | "client-go"
+export type Holder = "leasekit run" | "leasekit run, no process flags" | LibraryVariant["holder"] | "client-go"
 
 /** One V8 heap space as `v8.getHeapSpaceStatistics()` reports it, bytes. */
 export interface HeapSpace {
@@ -554,10 +554,10 @@ const followHolder = async (
 /** A log file for a process's stderr, in the run's folder. */
 const logFile = (bench: Bench, name: string) => Path.join(bench.outDir, `footprint-${name}.log`)
 
-/** Starts `argv` with stdout piped and stderr into `log`. */
-const start = (argv: ReadonlyArray<string>, cwd: string, log: string) => {
+/** Starts `argv` with stdout piped and stderr into `log`, `env` added to the clean environment. */
+const start = (argv: ReadonlyArray<string>, cwd: string, log: string, env: NodeJS.ProcessEnv = {}) => {
   const stderr = Fs.openSync(log, "a")
-  const child = track(ChildProcess.spawn(argv[0]!, argv.slice(1), { cwd, env: cleanEnv(), stdio: ["ignore", "pipe", stderr] }))
+  const child = track(ChildProcess.spawn(argv[0]!, argv.slice(1), { cwd, env: { ...cleanEnv(), ...env }, stdio: ["ignore", "pipe", stderr] }))
   Fs.closeSync(stderr)
   return child
 }
@@ -577,10 +577,16 @@ const runArgs = (bench: Bench, name: string, holdSeconds: number) => [
   `echo token=$LEASEKIT_TOKEN; sleep ${holdSeconds}; echo done`
 ]
 
-const cliRun = (bench: Bench, installed: Installed, holdSeconds: number) => {
-  const log = logFile(bench, "run")
-  const child = start([installed.leasekit, ...runArgs(bench, leaseName("run"), holdSeconds)], installed.app, log)
-  return followHolder("leasekit run", child, holdSeconds, log)
+/**
+ * `leasekit run` as installed; with `processFlags: false`, without the Node flags the CLI gives
+ * itself (`LEASEKIT_NODE_FLAGS=`), to measure what they are worth.
+ */
+const cliRun = (bench: Bench, installed: Installed, holdSeconds: number, processFlags = true) => {
+  const name = processFlags ? "run" : "run-no-flags"
+  const log = logFile(bench, name)
+  const env = processFlags ? {} : { LEASEKIT_NODE_FLAGS: "" }
+  const child = start([installed.leasekit, ...runArgs(bench, leaseName(name), holdSeconds)], installed.app, log, env)
+  return followHolder(processFlags ? "leasekit run" : "leasekit run, no process flags", child, holdSeconds, log)
 }
 
 /** The library process reports its profile this long after it holds the lease. */
@@ -828,12 +834,12 @@ export const run = async (bench: Bench, settings: { readonly runs: number; reado
     bench.log(`  fig 7: installed ${cliVersion}; start-up, ${runs} runs of each`)
     const startupResults = await startup(installed, dir, runs)
     bench.log(
-      `  fig 7: holding one lease for ${holdSeconds} s: leasekit run, ${
+      `  fig 7: holding one lease for ${holdSeconds} s: leasekit run (with and without its process flags), ${
         libraryVariants.map((v) => v.holder).join(", ")
       }, client-go, leasekit run in a 128 MiB cgroup`
     )
     const plain = await cliRun(bench, installed, holdSeconds)
-    const holding = [plain]
+    const holding = [plain, await cliRun(bench, installed, holdSeconds, false)]
     for (const variant of libraryVariants) holding.push(await library(bench, installed, variant, holdSeconds))
     holding.push(await clientgo(bench, holdSeconds))
     const memoryLimit = await inMemoryLimit(bench, installed, holdSeconds, plain)
@@ -874,6 +880,7 @@ export const medians = (f: FootprintResult) => {
     spawn: ofStartup("true"),
     imports: imported.map((module) => ({ module, ...ofStartup(`import ${module}`) })),
     run: ofHolding("leasekit run"),
+    runNoFlags: ofHolding("leasekit run, no process flags"),
     library: ofHolding("library"),
     /** Every library row, the plain one first. */
     libraries: libraryVariants.map((variant) => ({ variant, ...ofHolding(variant.holder) })),
