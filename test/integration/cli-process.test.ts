@@ -238,7 +238,7 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       yield* waitUntil("the switch to report", () => holder.stderr().includes("died while the command ran; SIGKILLed the command's process group"), "2 seconds")
     }).pipe(Effect.scoped))
 
-  it.effect("leasekit re-executes itself in place with its Node flags: CMD's parent is the very pid that was started, running with --max-semi-space-size=1; LEASEKIT_NODE_FLAGS replaces them", () =>
+  it.effect("leasekit re-executes itself in place with its Node flags: CMD's parent is the very pid that was started, running with --max-semi-space-size=1; LEASEKIT_NODE_FLAGS replaces them, NODE_OPTIONS prevents them", () =>
     Effect.gen(function*() {
       const kube = yield* admin
       const argsOfParent = (extra: NodeJS.ProcessEnv) =>
@@ -261,6 +261,8 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const plain = yield* argsOfParent({ LEASEKIT_NODE_FLAGS: "" })
       assert.notInclude(plain, "--max-semi-space-size")
       assert.notInclude(yield* argsOfParent({ LEASEKIT_NODE_FLAGS: "--max-old-space-size=100" }), "--max-semi-space-size")
+      // Flags the user gave Node (here through NODE_OPTIONS) are theirs: no re-execution over them.
+      assert.notInclude(yield* argsOfParent({ NODE_OPTIONS: "--max-semi-space-size=16" }), "--max-semi-space-size=1 ")
     }).pipe(Effect.scoped))
 
   it.effect("SIGKILL of leasekit with stdin a terminal: the command (in leasekit's own group) is SIGKILLed too", () =>

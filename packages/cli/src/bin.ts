@@ -10,11 +10,13 @@
  * (about 3 MiB of anonymous memory, a tenth of leasekit's own; bench figure 7 measures it with and
  * without). It costs one more Node start-up (about 25 ms). Not `--lite-mode`/`--jitless`,
  * although smaller: they turn off WebAssembly, which Node's own `fetch` (and client-node's oidc
- * path) needs. Not done when Node was started with flags of its
- * own (`node --inspect …/bin.js`: those are the user's choice), when `LEASEKIT_NODE_FLAGS` is set
- * (its value, possibly empty, replaces the flags), or where `process.execve` does not exist.
- * Node's compile cache is enabled (in the OS temporary folder; `NODE_DISABLE_COMPILE_CACHE=1`
- * turns it off): a second start parses no JavaScript again.
+ * path) needs. Not done when Node was started with flags of its own (`node --inspect …/bin.js`,
+ * or `NODE_OPTIONS`: those are the user's choice), when `LEASEKIT_NODE_FLAGS` is set (its value,
+ * possibly empty, replaces the flags), or where `process.execve` does not exist.
+ *
+ * Node's compile cache is not enabled: in the shared temporary folder another local user could
+ * plant code in it that a root `leasekit` would run (Node trusts the cache's files), and a CronJob's
+ * fresh container would never reuse it. `NODE_COMPILE_CACHE`, set by the user, still turns it on.
  *
  * Guarantees: on a Node older than the package's `engines` it exits 69 with one line naming the
  * version found and the one needed, instead of failing somewhere inside a dependency.
@@ -22,8 +24,6 @@
  *
  * @since 0.1.0
  */
-import * as Module from "node:module"
-
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number)
 if (major < 22 || (major === 22 && minor < 19)) {
   process.stderr.write(`leasekit: needs Node >= 22.19 (this is ${process.version})\n  fix: install a current Node (24 LTS) and run leasekit with it\n`)
@@ -40,7 +40,8 @@ const flags = (): ReadonlyArray<string> => {
 const runsCommand = (args: ReadonlyArray<string>) => args.some((arg) => !arg.startsWith("-"))
 
 const marker = "LEASEKIT_REEXECUTED"
-if (process.env[marker] === undefined && process.execArgv.length === 0 && runsCommand(process.argv.slice(2))) {
+const userFlags = process.execArgv.length > 0 || (process.env["NODE_OPTIONS"] ?? "").trim() !== ""
+if (process.env[marker] === undefined && !userFlags && runsCommand(process.argv.slice(2))) {
   const wanted = flags()
   if (wanted.length > 0 && typeof process.execve === "function") {
     try {
@@ -51,6 +52,5 @@ if (process.env[marker] === undefined && process.execArgv.length === 0 && runsCo
   }
 }
 delete process.env[marker]
-Module.enableCompileCache?.()
 
 await import("./main.ts")
