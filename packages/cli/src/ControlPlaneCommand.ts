@@ -43,16 +43,16 @@ export const startConfig = {
 }
 
 const start = Command.make("start", startConfig, Lazy.handler(() => import("./ControlPlaneStart.ts"))).pipe(
-    Command.withDescription(
-      "Start a real local Kubernetes control plane (etcd + kube-apiserver on loopback, RBAC on), building it on " +
-        "first use. Prints the KUBECONFIG to export and runs until interrupted, then stops and removes everything."
-    ),
-    Command.withShortDescription("start a local control plane until interrupted"),
-    Command.withExamples([
-      { command: "leasekit control-plane start", description: "then, in another shell, export the printed KUBECONFIG" },
-      { command: "leasekit control-plane start --kubeconfig /tmp/leasekit.kubeconfig", description: "a stable path for scripts" }
-    ])
-  )
+  Command.withDescription(
+    "Start a real local Kubernetes control plane (etcd + kube-apiserver on loopback, RBAC on), building it on " +
+      "first use. Prints the KUBECONFIG to export and runs until interrupted, then stops and removes everything."
+  ),
+  Command.withShortDescription("start a local control plane until interrupted"),
+  Command.withExamples([
+    { command: "leasekit control-plane start", description: "then, in another shell, export the printed KUBECONFIG" },
+    { command: "leasekit control-plane start --kubeconfig /tmp/leasekit.kubeconfig", description: "a stable path for scripts" }
+  ])
+)
 
 /**
  * The `control-plane` command group.

@@ -39,17 +39,17 @@ export const config = {
  * @category commands
  */
 export const command = Command.make("demo", config, Lazy.handler(() => import("./Demo.ts"))).pipe(
-    Command.withDescription(
-      "Three worker processes contend for one lease on a real API server (a local control plane, built on first use, " +
-        "or --kubeconfig): a live view of who holds it, graceful handovers (milliseconds), SIGKILLed holders (failover " +
-        "after the lease duration), and a summary of measured times and fencing tokens. About 30 seconds plus the " +
-        "control plane's start."
-    ),
-    Command.withShortDescription("watch processes share a lease: handover, failover, fencing tokens"),
-    Command.withExamples([
-      { command: "leasekit demo", description: "on a local control plane (built on first use)" },
-      { command: "leasekit demo --duration 6s --workers 4", description: "longer failover, more contenders" },
-      { command: "leasekit demo --kubeconfig ~/.kube/config -n default", description: "on a real cluster (the lease is deleted afterwards)" }
-    ])
-  )
+  Command.withDescription(
+    "Three worker processes contend for one lease on a real API server (a local control plane, built on first use, " +
+      "or --kubeconfig): a live view of who holds it, graceful handovers (milliseconds), SIGKILLed holders (failover " +
+      "after the lease duration), and a summary of measured times and fencing tokens. About 30 seconds plus the " +
+      "control plane's start."
+  ),
+  Command.withShortDescription("watch processes share a lease: handover, failover, fencing tokens"),
+  Command.withExamples([
+    { command: "leasekit demo", description: "on a local control plane (built on first use)" },
+    { command: "leasekit demo --duration 6s --workers 4", description: "longer failover, more contenders" },
+    { command: "leasekit demo --kubeconfig ~/.kube/config -n default", description: "on a real cluster (the lease is deleted afterwards)" }
+  ])
+)
 

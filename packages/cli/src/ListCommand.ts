@@ -34,10 +34,10 @@ export const config = {
  * @category commands
  */
 export const command = Command.make("list", config, Lazy.handler(() => import("./List.ts"))).pipe(
-    Command.withDescription("List the leases of a namespace (default: the context's) or of all namespaces (-A)."),
-    Command.withShortDescription("list leases"),
-    Command.withExamples([
-      { command: "leasekit list", description: "the leases of the context's namespace" },
-      { command: "leasekit list -A -o json", description: "every lease in the cluster, as JSON" }
-    ])
-  )
+  Command.withDescription("List the leases of a namespace (default: the context's) or of all namespaces (-A)."),
+  Command.withShortDescription("list leases"),
+  Command.withExamples([
+    { command: "leasekit list", description: "the leases of the context's namespace" },
+    { command: "leasekit list -A -o json", description: "every lease in the cluster, as JSON" }
+  ])
+)

@@ -35,15 +35,15 @@ export const config = {
  * @category commands
  */
 export const command = Command.make("release", config, Lazy.handler(() => import("./Release.ts"))).pipe(
-    Command.withDescription(
-      "Clear the holder of the lease NAME (admin: a stuck holder). Requires --force. The object and its " +
-        "fencing-token counter are kept; the previous holder notices at its next renewal. Until then it " +
-        "still believes it holds the lease while a waiting contender may already have taken it: two holders " +
-        "at once, against which only fencing tokens protect (the new holder's token is higher). Use it for " +
-        "holders that are gone, not to pre-empt a live one."
-    ),
-    Command.withShortDescription("clear a stuck holder (admin; needs --force)"),
-    Command.withExamples([
-      { command: "leasekit release nightly-report --force", description: "free the lease now" }
-    ])
-  )
+  Command.withDescription(
+    "Clear the holder of the lease NAME (admin: a stuck holder). Requires --force. The object and its " +
+      "fencing-token counter are kept; the previous holder notices at its next renewal. Until then it " +
+      "still believes it holds the lease while a waiting contender may already have taken it: two holders " +
+      "at once, against which only fencing tokens protect (the new holder's token is higher). Use it for " +
+      "holders that are gone, not to pre-empt a live one."
+  ),
+  Command.withShortDescription("clear a stuck holder (admin; needs --force)"),
+  Command.withExamples([
+    { command: "leasekit release nightly-report --force", description: "free the lease now" }
+  ])
+)

@@ -83,17 +83,17 @@ export const config = {
  * @category commands
  */
 export const command = Command.make("run", config, Lazy.handler(() => import("./Run.ts"))).pipe(
-    Command.withDescription(
-      "Run CMD while holding the lease NAME: wait for it (or --try), renew it while CMD runs, pass signals on, " +
-        "stop CMD if the lease is lost (exit 79), release it when CMD exits, and exit with CMD's status. " +
-        "CMD sees LEASEKIT_TOKEN (fencing token), LEASEKIT_HOLDER and LEASEKIT_LEASE. " +
-        "Exit codes: CMD's status; 64 usage; 69 API unreachable; 75 held (--try) or --timeout; 77 forbidden; 78 bad kubeconfig; 79 lease lost."
-    ),
-    Command.withShortDescription("run a command while holding a lease (flock for Kubernetes)"),
-    Command.withExamples([
-      { command: "leasekit run nightly-report -- ./report.sh --full", description: "wait for the lease, then run the report" },
-      { command: "leasekit run -n jobs db-migrate --try -- npm run migrate", description: "skip (exit 75) if another run holds it" },
-      { command: "leasekit run backup --timeout 5m --duration 30s -- sh -c 'pg_dump … > /backup/db.sql'", description: "wait at most 5 minutes" },
-      { command: "leasekit run sync --conflict-exit-code 0 --try -- ./sync.sh", description: "a held lease is not an error (CronJob)" }
-    ])
-  )
+  Command.withDescription(
+    "Run CMD while holding the lease NAME: wait for it (or --try), renew it while CMD runs, pass signals on, " +
+      "stop CMD if the lease is lost (exit 79), release it when CMD exits, and exit with CMD's status. " +
+      "CMD sees LEASEKIT_TOKEN (fencing token), LEASEKIT_HOLDER and LEASEKIT_LEASE. " +
+      "Exit codes: CMD's status; 64 usage; 69 API unreachable; 75 held (--try) or --timeout; 77 forbidden; 78 bad kubeconfig; 79 lease lost."
+  ),
+  Command.withShortDescription("run a command while holding a lease (flock for Kubernetes)"),
+  Command.withExamples([
+    { command: "leasekit run nightly-report -- ./report.sh --full", description: "wait for the lease, then run the report" },
+    { command: "leasekit run -n jobs db-migrate --try -- npm run migrate", description: "skip (exit 75) if another run holds it" },
+    { command: "leasekit run backup --timeout 5m --duration 30s -- sh -c 'pg_dump … > /backup/db.sql'", description: "wait at most 5 minutes" },
+    { command: "leasekit run sync --conflict-exit-code 0 --try -- ./sync.sh", description: "a held lease is not an error (CronJob)" }
+  ])
+)

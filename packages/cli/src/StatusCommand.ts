@@ -39,17 +39,17 @@ export const config = {
  * @category commands
  */
 export const command = Command.make("status", config, Lazy.handler(() => import("./Status.ts"))).pipe(
-    Command.withDescription(
-      "Show who holds the lease NAME, when it was acquired and last renewed, its duration, when it expires " +
-        "(as this observer judges it) and its fencing token. A missing lease is reported, with exit code 0. " +
-        "With --watch, then print a line each time it changes hands (a new holder, a release, the holder judged expired) " +
-        "until interrupted (exit 0)."
-    ),
-    Command.withShortDescription("show who holds a lease (--watch: follow it)"),
-    Command.withExamples([
-      { command: "leasekit status nightly-report", description: "in the context's namespace" },
-      { command: "leasekit status -n jobs db-migrate -o json | jq -r .holder", description: "the holder, for scripts" },
-      { command: "leasekit status nightly-report --watch", description: "follow who holds it until Ctrl-C" },
-      { command: "leasekit status db-migrate -w -o json | jq -c '{holder, token}'", description: "one JSON object per change" }
-    ])
-  )
+  Command.withDescription(
+    "Show who holds the lease NAME, when it was acquired and last renewed, its duration, when it expires " +
+      "(as this observer judges it) and its fencing token. A missing lease is reported, with exit code 0. " +
+      "With --watch, then print a line each time it changes hands (a new holder, a release, the holder judged expired) " +
+      "until interrupted (exit 0)."
+  ),
+  Command.withShortDescription("show who holds a lease (--watch: follow it)"),
+  Command.withExamples([
+    { command: "leasekit status nightly-report", description: "in the context's namespace" },
+    { command: "leasekit status -n jobs db-migrate -o json | jq -r .holder", description: "the holder, for scripts" },
+    { command: "leasekit status nightly-report --watch", description: "follow who holds it until Ctrl-C" },
+    { command: "leasekit status db-migrate -w -o json | jq -c '{holder, token}'", description: "one JSON object per change" }
+  ])
+)
