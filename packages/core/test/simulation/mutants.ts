@@ -230,8 +230,8 @@ export const mutants: ReadonlyArray<Mutant> = [
     description:
       "the Kubernetes store's PUT body is built from the record only, ignoring the object as read: ownerReferences, finalizers and unknown spec fields are erased (hole 7)",
     file: "packages/kubernetes/src/internal/leaseObject.ts",
-    search: "  if (!isObject(read)) return own\n",
-    replace: "  return own // the object as read is not used: the body is the record's alone\n",
+    search: "  if (read === undefined) return Wire.encodeLease(own)\n",
+    replace: "  return Wire.encodeLease(own) // the object as read is not used: the body is the record's alone\n",
     checkedBy: { test: "packages/kubernetes/test/LeaseObject.test.ts" }
   }
 ]
