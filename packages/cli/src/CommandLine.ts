@@ -57,7 +57,7 @@ export interface TrailingCommand {
   /** The command path below the root, e.g. `["run"]`. */
   readonly path: ReadonlyArray<string>
   /** Every flag the command accepts (its own, the global ones and effect/cli's built-ins). */
-  readonly flags: ReadonlyArray<Flag.Flag<any>>
+  readonly flags: ReadonlyArray<Flag.Flag<unknown>>
   /** How its positional arguments before `--` are shown, e.g. `["NAME"]`. */
   readonly operands: ReadonlyArray<string>
   /** What follows `--`, for messages, e.g. `CMD [ARGS…]`. */
@@ -72,7 +72,7 @@ export interface TrailingCommand {
  */
 export interface Rules {
   /** Flags accepted before the command path, moved behind it. */
-  readonly global: ReadonlyArray<Flag.Flag<any>>
+  readonly global: ReadonlyArray<Flag.Flag<unknown>>
   readonly trailing: ReadonlyArray<TrailingCommand>
 }
 
@@ -91,7 +91,7 @@ export type Arity = "value" | "boolean" | "none"
  * @since 0.1.0
  * @category parsing
  */
-export const spellings = (flags: ReadonlyArray<Flag.Flag<any>>): ReadonlyMap<string, Arity> => {
+export const spellings = (flags: ReadonlyArray<Flag.Flag<unknown>>): ReadonlyMap<string, Arity> => {
   const map = new Map<string, Arity>()
   const visit = (param: Param.Param<"flag", unknown>): void => {
     if (Param.isSingle(param)) {
