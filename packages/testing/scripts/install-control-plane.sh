@@ -111,9 +111,10 @@ log "ok: ${PRETTY_NAME:-Debian}, $(nproc) cores, cache at $CACHE_ROOT"
 
 # --- 2. Debian packages -----------------------------------------------------------------------
 # python3: the CLI's process tests start a worker whose main thread exits while its threads work on
-# (pthread_exit through ctypes), which only a real program can do.
-step "installing Debian packages (etcd-server, golang-go, rsync, make, dpkg-dev, openssl, python3)"
-PACKAGES=(etcd-server golang-go rsync make dpkg-dev openssl python3)
+# (pthread_exit through ctypes), which only a real program can do. time: GNU time, with which the
+# bench's figure 7 reads a short-lived process's peak RSS (`pnpm bench` runs this script first).
+step "installing Debian packages (etcd-server, golang-go, rsync, make, dpkg-dev, openssl, python3, time)"
+PACKAGES=(etcd-server golang-go rsync make dpkg-dev openssl python3 time)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
