@@ -149,8 +149,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
       operation: LeaseStoreOperation,
       verb: string,
       key: LeaseKey | undefined,
-      namespace: string | undefined,
-      reloaded = false
+      namespace: string | undefined
     ): ApiError.RequestContext => ({
       operation,
       key,
@@ -158,8 +157,7 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
       verb,
       user: client.user,
       context: client.context,
-      server: client.server,
-      reloaded
+      server: client.server
     })
 
     const policy: ApiRequest.Policy = { requestTimeout, inFlight }

@@ -42,8 +42,6 @@ export interface RequestContext {
   readonly user: string
   readonly context: string
   readonly server: string
-  /** Whether the credentials were already reloaded for this request (for the 401 message). */
-  readonly reloaded?: boolean
 }
 
 /** The parts of a Kubernetes `Status` object we read; none when the answer carried no Status. */
@@ -167,9 +165,7 @@ export const fromStatus = (ctx: RequestContext, code: number, status: Status, ca
       return make(
         ctx,
         "Unauthorized",
-        `the API server at ${ctx.server} rejected the credentials of user "${ctx.user}" (context "${ctx.context}")${
-          ctx.reloaded === true ? " even after re-reading its token file" : ""
-        }: renew the token or client certificate in the kubeconfig (or the pod's service-account token)`,
+        `the API server at ${ctx.server} rejected the credentials of user "${ctx.user}" (context "${ctx.context}"): renew the token or client certificate in the kubeconfig (or the pod's service-account token)`,
         cause
       )
     case 403:
