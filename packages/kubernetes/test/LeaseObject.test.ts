@@ -12,6 +12,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
 import * as LeaseObject from "../src/internal/leaseObject.ts"
 import * as Wire from "../src/internal/wire.ts"
+import { stored } from "./StoredLease.ts"
 
 const key = { namespace: "jobs", name: "nightly" }
 
@@ -28,41 +29,6 @@ const recordOf = (object: unknown) => LeaseObject.toRecord(decoded(object))
 const updateBody = (object: unknown, spec: Parameters<typeof LeaseObject.toUpdateBody>[1], read: "read" | "none" = "read") =>
   ok(LeaseObject.toUpdateBody(recordOf(object), spec, read === "read" ? decoded(object) : undefined))
 
-/** A Lease as a current API server returns it, with fields leasekit does not model. */
-const stored = {
-  apiVersion: "coordination.k8s.io/v1",
-  kind: "Lease",
-  metadata: {
-    name: "nightly",
-    namespace: "jobs",
-    uid: "u-1",
-    resourceVersion: "41",
-    creationTimestamp: "2025-01-01T00:00:00Z",
-    labels: { app: "report" },
-    annotations: { "example.com/note": "kept" },
-    ownerReferences: [{
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      name: "report",
-      uid: "d-1",
-      controller: true,
-      blockOwnerDeletion: true
-    }],
-    finalizers: ["example.com/keep"],
-    managedFields: [{ manager: "kubectl", operation: "Update", apiVersion: "coordination.k8s.io/v1" }]
-  },
-  spec: {
-    holderIdentity: "old-holder",
-    leaseDurationSeconds: 15,
-    acquireTime: "2025-01-01T00:00:00.000000Z",
-    renewTime: "2025-01-01T00:00:10.000000Z",
-    leaseTransitions: 3,
-    strategy: "OldestEmulationVersion",
-    preferredHolder: "candidate-2",
-    someFutureField: { nested: [1, 2] }
-  },
-  someFutureTopLevelField: "kept"
-}
 
 const renewal = {
   holder: "new-holder",

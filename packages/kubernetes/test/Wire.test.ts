@@ -5,35 +5,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result, Schema } from "effect"
 import * as Wire from "../src/internal/wire.ts"
+import { stored } from "./StoredLease.ts"
 
-/** A Lease as a current API server returns it, with fields leasekit does not model. */
-const stored = {
-  apiVersion: "coordination.k8s.io/v1",
-  kind: "Lease",
-  metadata: {
-    name: "nightly",
-    namespace: "jobs",
-    uid: "u-1",
-    resourceVersion: "41",
-    creationTimestamp: "2025-01-01T00:00:00Z",
-    labels: { app: "report" },
-    annotations: { "example.com/note": "kept" },
-    ownerReferences: [{ apiVersion: "apps/v1", kind: "Deployment", name: "report", uid: "d-1", controller: true }],
-    finalizers: ["example.com/keep"],
-    managedFields: [{ manager: "kubectl", operation: "Update", apiVersion: "coordination.k8s.io/v1" }]
-  },
-  spec: {
-    holderIdentity: "old-holder",
-    leaseDurationSeconds: 15,
-    acquireTime: "2023-11-14T22:13:20.123000Z",
-    renewTime: "2023-11-14T22:13:30.123456Z",
-    leaseTransitions: 3,
-    strategy: "OldestEmulationVersion",
-    preferredHolder: "candidate-2",
-    someFutureField: { nested: [1, 2] }
-  },
-  someFutureTopLevelField: "kept"
-}
 
 const success = <A>(result: Result.Result<A, Wire.WireError>): A => {
   if (Result.isFailure(result)) assert.fail(`expected a success, got: ${result.failure.message}`)
