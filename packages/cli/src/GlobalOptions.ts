@@ -1,7 +1,7 @@
 /**
  * The options every command takes — `--kubeconfig`, `--context`, `--verbose` (declared in
- * `GlobalFlags.ts`) — and what they
- * build: the logger, the Kubernetes client and the lease store a command runs with.
+ * `GlobalFlags.ts`) — and what they build: the logger, the Kubernetes client and the lease store
+ * a command runs with. Loaded with a command's implementation, never for `--help`.
  *
  * - `--kubeconfig PATH`: the kubeconfig file (several joined with `:` are merged, as kubectl
  *   does); default `$KUBECONFIG`, then `~/.kube/config`, then the pod's service account.
