@@ -181,11 +181,11 @@ const watch = (watched: Watched): ProcessGroup => {
     if (!session || !hasProc) return signalGroup(id, sig)
     // The leader's group first (the usual case: everything is in it), then every other group
     // found in the session. A group with only zombies left in it takes the signal harmlessly.
-    let any = signalGroup(id, sig)
+    let signalled = signalGroup(id, sig)
     const groups = new Set(rescan().map((m) => m.pgid))
     groups.delete(id)
-    for (const pgid of groups) if (signalGroup(pgid, sig)) any = true
-    return any
+    for (const pgid of groups) if (signalGroup(pgid, sig)) signalled = true
+    return signalled
   }
   return { pgid: id, session, hasLiveMember, liveMembers, signal }
 }
