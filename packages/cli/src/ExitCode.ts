@@ -38,6 +38,7 @@ import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseR
 import type { LeaseStoreError } from "@leasekit/core/LeaseStore"
 import type * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Data from "effect/Data"
+import * as Predicate from "effect/Predicate"
 import { printable } from "./Printable.ts"
 
 /**
@@ -204,7 +205,7 @@ export const fromError = (error: unknown): CliExit => {
 
 /** Whether `error` carries the tag of the library error `E`. */
 const tagged = <E extends { readonly _tag: string }>(error: unknown, tag: E["_tag"]): error is E =>
-  typeof error === "object" && error !== null && "_tag" in error && error._tag === tag
+  Predicate.isTagged(error, tag)
 
 /**
  * The text printed for an exit: `leasekit: <problem>` and, when there is one, `  fix: <fix>`,
