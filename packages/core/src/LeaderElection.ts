@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -30,11 +31,23 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Lease from "./Lease.ts"
-import type { LeaseContender, TryAcquireResult } from "./LeaseContender.ts"
+import type { LeaseContender, LeaseEvent, TryAcquireResult } from "./LeaseContender.ts"
 import type { InvalidLeaseOptions } from "./LeaseError.ts"
 import { LeaseAcquisitionError, LeaseLostError } from "./LeaseError.ts"
 import type * as LeaseOptions from "./LeaseOptions.ts"
+import type { LeaseKey } from "./LeaseRecord.ts"
 import type { LeaseStore } from "./LeaseStore.ts"
+
+/**
+ * The election a `layer` runs, as a service: what the health endpoints, the Kubernetes Events
+ * recorder and the application read its status from.
+ *
+ * @since 0.3.0
+ * @category services
+ */
+export class LeaderElection extends Context.Service<LeaderElection, Election<unknown, unknown>>()(
+  "@leasekit/core/LeaderElection"
+) {}
 
 /**
  * Where an election stands.
@@ -63,10 +76,18 @@ export type Status =
  * @category models
  */
 export interface Election<A, E> {
+  /** The lease competed for, and this election's identity in it. */
+  readonly key: LeaseKey
+  readonly holder: string
+  /** The options, resolved and validated once. */
+  readonly options: LeaseOptions.ResolvedLeaseOptions
   /** Where the election stands now. */
   readonly status: Effect.Effect<Status>
   /** The status now, then every change. */
   readonly changes: Stream.Stream<Status>
+  /** What happens to this election's terms (acquired, renewed, renewal failing, lost with its
+   * reason, released), from the moment of subscribing; see `LeaseContender.events`. */
+  readonly events: Stream.Stream<LeaseEvent>
   /** Waits for the election to end: `whileLeading`'s result once it completes while leading. */
   readonly await: Effect.Effect<A, E | LeaseAcquisitionError>
 }
@@ -205,17 +226,22 @@ export const make = <A, E, R>(
       Effect.forkScoped
     )
     return {
+      key: self.key,
+      holder: self.holder,
+      options: self.options,
       status: SubscriptionRef.get(status),
       changes: SubscriptionRef.changes(status),
+      events: self.events,
       await: Fiber.join(fiber)
     }
   })
 
 /**
  * A Layer that runs the election (`make`) in the background for as long as the layer is alive:
- * a singleton across replicas. Building the layer does not wait for leadership, but it fails on
- * invalid options or a store that refuses for good (see `make`). `whileLeading` failing ends the
- * election; that is logged as an error.
+ * a singleton across replicas, provided as the `LeaderElection` service (its status, changes and
+ * events). Building the layer does not wait for leadership, but it fails on invalid options or a
+ * store that refuses for good (see `make`). `whileLeading` failing ends the election; that is
+ * logged as an error.
  *
  * @since 0.1.0
  * @category layers
@@ -223,16 +249,20 @@ export const make = <A, E, R>(
 export const layer = <A, E, R>(
   options: LeaseOptions.LeaseOptions,
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>
-): Layer.Layer<never, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Exclude<R, Scope.Scope>> =>
-  Layer.effectDiscard(Effect.gen(function*() {
-    const election = yield* make(options, whileLeading).pipe(Effect.provideServiceEffect(Lease.Lease, Lease.serviceForStore))
-    yield* election.await.pipe(
-      Effect.tapCause((cause) =>
-        Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError("leader election stopped", cause)
-      ),
-      Effect.ignore,
-      Effect.forkScoped
-    )
-  }))
+): Layer.Layer<LeaderElection, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Exclude<R, Scope.Scope>> =>
+  Layer.effect(
+    LeaderElection,
+    Effect.gen(function*() {
+      const election = yield* make(options, whileLeading).pipe(Effect.provideServiceEffect(Lease.Lease, Lease.serviceForStore))
+      yield* election.await.pipe(
+        Effect.tapCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError("leader election stopped", cause)
+        ),
+        Effect.ignore,
+        Effect.forkScoped
+      )
+      return election as Election<unknown, unknown>
+    })
+  )
 
 

@@ -80,6 +80,11 @@ export interface HeldLease {
   /** Held, not released, and the renew deadline not yet passed (judged by the clock now, so it is
    * right even if the renewal fiber has not had a chance to run). */
   readonly isHeld: Effect.Effect<boolean>
+  /** Time left until this tenure's loss deadline — `renewDeadline` after the last successful write
+   * was sent — judged by the clock now; zero once the lease is lost, being released or past its
+   * deadline. Work that must finish before anyone else can take over (removing a routing label,
+   * flushing a buffer) can plan with it; a renewal moves it forward. */
+  readonly remaining: Effect.Effect<Duration.Duration>
   /** The last record this contender wrote or adopted. */
   readonly record: Effect.Effect<LeaseRecord>
   /** Renews now, retrying every `retryPeriod` until it succeeds or the lease is lost. Does nothing

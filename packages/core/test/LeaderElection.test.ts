@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Ref, Stream } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as LeaderElection from "../src/LeaderElection.ts"
 import { LeaseAcquisitionError } from "../src/LeaseError.ts"
@@ -86,6 +86,29 @@ describe("LeaderElection", () => {
         assert.strictEqual((yield* read(key)).holder, "me")
       }))
       assert.strictEqual((yield* read(key)).holder, "", "released when the layer is released")
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  it.effect("layer provides the election as the LeaderElection service, with its status and events", () =>
+    Effect.gen(function*() {
+      const probe = yield* Probe
+      const singleton = LeaderElection.layer({ ...key, holder: "me" }, () => Effect.never)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(singleton)
+        const election = Context.get(context, LeaderElection.LeaderElection)
+        assert.strictEqual(election.holder, "me")
+        assert.deepStrictEqual(election.key, key)
+        const events = yield* election.events.pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
+        yield* settle
+        assert.deepStrictEqual(show(yield* election.status), "Leading(0)")
+        // Someone takes it over: the events say how the term ended.
+        const record = yield* read(key)
+        yield* probe.admin.update(record, { ...specOf(record), holder: "usurper", transitions: 1 })
+        yield* advance(30)
+        const seen = yield* Fiber.join(events)
+        assert.deepStrictEqual(seen.map((e) => e._tag), ["Lost", "Acquired"], "lost to the usurper, then re-acquired once it expired")
+        const lost = seen.find((e) => e._tag === "Lost")
+        assert.strictEqual(lost?._tag === "Lost" ? lost.error.reason._tag : undefined, "Taken")
+      }))
     }).pipe(Effect.provide(FaultyStore.layer())))
 
   it.effect("make: status goes Following -> Leading(token) -> (after a loss) Following -> Leading", () =>

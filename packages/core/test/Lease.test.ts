@@ -125,6 +125,26 @@ describe("Lease", () => {
       assert.isFalse(yield* lease.isHeld)
     })))
 
+  it.effect("remaining counts down to the loss deadline, is moved by a renewal, and is zero once lost or released", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const lease = yield* Lease.acquire(opts("a"))
+      assert.strictEqual(Duration.toMillis(yield* lease.remaining), 13_333, "renewDeadline after the acquiring write")
+      yield* advance(5)
+      assert.strictEqual(Duration.toMillis(yield* lease.remaining), 8_333)
+      yield* advance(2) // renewed at 6.667 s
+      assert.closeTo(Duration.toMillis(yield* lease.remaining), 13_333 - (7_000 - 6_667), 1)
+      yield* probe.setFaults((op) => op === "update" ? { reason: "Unavailable" } : undefined)
+      yield* advance(13)
+      assert.isBelow(Duration.toMillis(yield* lease.remaining), 1_000, "renewals failing: the deadline does not move")
+      yield* advance(1)
+      assert.strictEqual(Duration.toMillis(yield* lease.remaining), 0, "lost")
+      yield* probe.setFaults(undefined)
+      const other = yield* Lease.acquire(opts("b", { name: "other" }))
+      yield* other.release
+      assert.strictEqual(Duration.toMillis(yield* other.remaining), 0, "released")
+    })))
+
   it.effect("a write by someone else naming another holder is a loss: Taken", () =>
     withStore(Effect.gen(function*() {
       const probe = yield* Probe

@@ -553,6 +553,12 @@ export const start = (
       return (yield* monotonicMillis) < s.sentAt + deadlineMillis
     })
 
+    const remaining = Effect.gen(function*() {
+      const s = yield* Ref.get(state)
+      if (s.phase !== "Held" || (yield* Deferred.isDone(lostSignal))) return Duration.zero
+      return Duration.millis(Math.max(0, s.sentAt + deadlineMillis - (yield* monotonicMillis)))
+    })
+
     const guard = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | LeaseLostError, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
@@ -591,6 +597,7 @@ export const start = (
       options,
       lost: Deferred.await(lostSignal),
       isHeld: isHeldNow,
+      remaining,
       record: Effect.map(Ref.get(state), (s) => s.last),
       renew,
       release,
