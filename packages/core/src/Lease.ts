@@ -54,6 +54,7 @@ import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseR
 import * as LeaseOptions from "./LeaseOptions.ts"
 import type { LeaseKey, LeaseRecord } from "./LeaseRecord.ts"
 import { LeaseStore, type LeaseStoreError, type LeaseStoreService } from "./LeaseStore.ts"
+import { Spans } from "./LeaseTelemetry.ts"
 import * as Attempt from "./internal/attempt.ts"
 import { bounded } from "./internal/boundedStore.ts"
 import * as Contender from "./internal/contender.ts"
@@ -242,7 +243,7 @@ export const make: Effect.Effect<LeaseService, never, LeaseStore> = Effect.gen(f
         const resolved = yield* resolveInspect(key, options)
         const state = yield* bounded(store, resolved.requestTimeout).get(resolved.key)
         return Attempt.inspection(resolved, state, yield* Attempt.judge(memory, resolved, state))
-      }).pipe(Telemetry.span("leasekit.lease.inspect", key)),
+      }).pipe(Telemetry.span(Spans.inspect, key)),
     observe: (key, options = {}) =>
       Stream.unwrap(Effect.map(resolveInspect(key, options), (resolved) =>
         Observer.observe(bounded(store, resolved.requestTimeout), memory, resolved)))

@@ -58,6 +58,12 @@ export * as LeaseRecord from "./LeaseRecord.ts"
  * @since 0.1.0
  */
 export * as LeaseStore from "./LeaseStore.ts"
+/**
+ * The names of leasekit's spans and metrics, and the attribute keys they and the log annotations share.
+ *
+ * @since 0.3.0
+ */
+export * as LeaseTelemetry from "./LeaseTelemetry.ts"
 
 export type { HeldLease } from "./Lease.ts"
 export type { LeaseEvent, TryAcquireResult } from "./LeaseContender.ts"

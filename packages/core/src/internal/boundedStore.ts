@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import type { LeaseKey } from "../LeaseRecord.ts"
 import type { LeaseStoreOperation, LeaseStoreService } from "../LeaseStore.ts"
 import { LeaseStoreError } from "../LeaseStore.ts"
+import { Spans } from "../LeaseTelemetry.ts"
 import * as Telemetry from "./telemetry.ts"
 
 export const bounded = (
@@ -33,7 +34,7 @@ export const bounded = (
             })
           )
       })
-    )).pipe(Telemetry.span(`leasekit.store.${operation}`, key))
+    )).pipe(Telemetry.span(`${Spans.storePrefix}${operation}`, key))
   return {
     get: (key) => call("get", key, inner.get(key)),
     list: (namespace) => call("list", undefined, inner.list(namespace)),

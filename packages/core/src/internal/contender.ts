@@ -31,6 +31,7 @@ import { LeaseAcquisitionError, LeaseRelinquishmentError } from "../LeaseError.t
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import type { LeaseRecord } from "../LeaseRecord.ts"
 import type { LeaseStoreError, LeaseStoreService } from "../LeaseStore.ts"
+import { Spans } from "../LeaseTelemetry.ts"
 import * as Attempt from "./attempt.ts"
 import { bounded } from "./boundedStore.ts"
 import type { Memory } from "./observations.ts"
@@ -252,7 +253,7 @@ export const make = (
           }),
         (result: TryAcquireResult) => result._tag === "Acquired"
       )
-    ).pipe(Telemetry.span("leasekit.lease.tryAcquire", key), Telemetry.annotate(key, holder))
+    ).pipe(Telemetry.span(Spans.tryAcquire, key, holder), Telemetry.annotate(key, holder))
 
     const acquire = (timeout?: Duration.Duration): Effect.Effect<HeldLease, LeaseAcquisitionError> =>
       Effect.gen(function*() {
@@ -281,9 +282,10 @@ export const make = (
                 Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Timeout", holder, waited: timeout } })))
           })
         )
-      }).pipe(Telemetry.span("leasekit.lease.acquire", key), Telemetry.annotate(key, holder))
+      }).pipe(Telemetry.span(Spans.acquire, key, holder), Telemetry.annotate(key, holder))
 
-    /** Nothing held: only say whether someone else holds the lease (one read, no write). */
+    /** Nothing held: only say whether someone else holds the lease (one read, no write). Its own
+     * release span: with a tenure, the tenure's release makes the one span of the release. */
     const releaseNothing = Effect.gen(function*() {
       const state = yield* store.get(key).pipe(
         Effect.mapError((error) => new LeaseRelinquishmentError({ key, reason: { _tag: "Store", error }, cause: error }))
@@ -295,7 +297,7 @@ export const make = (
           new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: judgement.holder } })
         )
       }
-    })
+    }).pipe(Telemetry.span(Spans.release, key, holder))
 
     const release: Effect.Effect<void, LeaseRelinquishmentError> = Effect.gen(function*() {
       yield* Ref.update(releaseCalls, (n) => n + 1)
@@ -315,7 +317,7 @@ export const make = (
       yield* tenancy.value.held.release.pipe(
         Effect.tapError((error) => error.reason._tag === "HeldByOther" ? dispose(tenancy.value) : Effect.void)
       )
-    }).pipe(Telemetry.span("leasekit.lease.release", key), Telemetry.annotate(key, holder))
+    }).pipe(Telemetry.annotate(key, holder))
 
     return {
       key,

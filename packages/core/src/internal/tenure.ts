@@ -57,6 +57,7 @@ import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
 import { isHeld } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
+import { Spans } from "../LeaseTelemetry.ts"
 import { holdingSpec, transitionsOf } from "./attempt.ts"
 import { monotonicMillis } from "./observations.ts"
 import * as Telemetry from "./telemetry.ts"
@@ -193,6 +194,10 @@ export const start = (
     const releasing = yield* Ref.make<Deferred.Deferred<void, LeaseRelinquishmentError> | undefined>(undefined)
     const annotate = Telemetry.annotate(key, holder)
     const metrics = Telemetry.forLease(key)
+    /** The acquisition's span (current while the tenure starts): the tenure's own spans link to it. */
+    const acquisition = yield* Telemetry.currentSpan
+    /** A span of this tenure: a root (background work, a scope that closed) or a child of the caller's. */
+    const tenureSpan = (name: string, root: boolean) => Telemetry.tenureSpan(name, key, holder, token, acquisition, root)
     const deadlineMillis = Duration.toMillis(options.renewDeadline)
     const renewIntervalMillis = Duration.toMillis(options.renewInterval)
 
@@ -337,8 +342,8 @@ export const start = (
 
     /** Renews now, retrying every `retryPeriod` until it succeeds or the lease is lost (the
      * watchdog alone decides when it is too late). Does nothing once a release has begun to
-     * write; fails with the loss once the lease is lost. */
-    const renew: Effect.Effect<void, LeaseLostError> = Effect.gen(function*() {
+     * write; fails with the loss once the lease is lost. Not traced: see `renew` and `renewer`. */
+    const renewAttempts: Effect.Effect<void, LeaseLostError> = Effect.gen(function*() {
       const lost = yield* Deferred.poll(lostSignal)
       if (Option.isSome(lost)) return yield* lost.value
       const late = yield* overdue
@@ -358,7 +363,13 @@ export const start = (
         Effect.catch((e) => e instanceof Loss ? Effect.flatMap(declareLost(e), Effect.fail) : Effect.die(e))
       )
       yield* Effect.raceFirst(Deferred.await(lostSignal), attempts)
-    }).pipe(Telemetry.span("leasekit.lease.renew", key), annotate)
+    }).pipe(annotate)
+
+    /** An explicit renewal (`HeldLease.renew`): a child of the caller's span, linked to the acquisition. */
+    const renew = renewAttempts.pipe(tenureSpan(Spans.renew, false))
+    /** A background renewal: a root span linked to the acquisition, so that a lease held for days
+     * does not grow the acquiring caller's trace with a renewal every `renewInterval`. */
+    const backgroundRenewal = renewAttempts.pipe(tenureSpan(Spans.renew, true))
 
     /** Renews `renewInterval` after each successful write was sent, while the tenure lasts. */
     const renewer = Effect.gen(function*() {
@@ -370,7 +381,7 @@ export const start = (
           yield* Effect.sleep(Duration.millis(wait))
           continue
         }
-        yield* Effect.ignore(renew)
+        yield* Effect.ignore(backgroundRenewal)
       }
     })
 
@@ -449,7 +460,7 @@ export const start = (
 
     /** The rest of the release, once guarded work was told to stop: wait until every guarded
      * effect has stopped, then write; loss detection stays armed until the write is confirmed. */
-    const finishRelease = (stopping: ReadonlyArray<Guard>): Effect.Effect<void, LeaseRelinquishmentError> =>
+    const finishRelease = (stopping: ReadonlyArray<Guard>, root: boolean): Effect.Effect<void, LeaseRelinquishmentError> =>
       Effect.gen(function*() {
         yield* Effect.forEach(stopping, (guard) => Deferred.await(guard.stopped), { discard: true })
         if ((yield* Ref.get(state)).phase === "Released") return
@@ -464,7 +475,7 @@ export const start = (
         yield* metrics.setHeld(false)
         yield* Effect.logDebug("lease released")
         yield* emit({ _tag: "Released", token })
-      }).pipe(Telemetry.span("leasekit.lease.release", key), annotate)
+      }).pipe(tenureSpan(Spans.release, root), annotate)
 
     /**
      * Releases, or joins the release in progress. The caller's fiber ends the tenure for guarded
@@ -478,9 +489,13 @@ export const start = (
      * finish: a guarded effect that releases its own lease "early" keeps it, still guarded, until
      * it returns, and the write follows then. Any other caller waits for the write and answers
      * `Confirmed`.
+     *
+     * One release makes one `leasekit.lease.release` span, whoever joins it: a child of the span of
+     * the caller that began it, or — begun by the tenure's scope closing (`root`) — a root span
+     * linked to the acquisition (that scope may close days after any span still current there began).
      */
-    const releaseTenure: Effect.Effect<"Confirmed" | "Pending", LeaseRelinquishmentError> = Effect.uninterruptibleMask(
-      (restore) =>
+    const releaseTenure = (root: boolean): Effect.Effect<"Confirmed" | "Pending", LeaseRelinquishmentError> =>
+      Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const own = guardsOf(yield* Ref.get(guards), yield* Effect.fiberId)
           const inside = [...(yield* CallingGuards)].some((guard) => !Deferred.isDoneUnsafe(guard.stopped))
@@ -491,7 +506,7 @@ export const start = (
           if (running === fresh) {
             if ((yield* Ref.get(state)).phase === "Held") yield* Ref.update(state, (s) => ({ ...s, phase: "Stopping" as const }))
             const stopping = yield* stopGuards(own)
-            yield* finishRelease(stopping).pipe(
+            yield* finishRelease(stopping, root).pipe(
               Effect.andThen(Scope.close(scope, Exit.void)),
               Effect.tapError(() => Ref.set(releasing, undefined)),
               Effect.exit,
@@ -524,7 +539,7 @@ export const start = (
             return yield* Fiber.interrupt(watchdogFiber)
           }
         }
-        yield* releaseTenure.pipe(
+        yield* releaseTenure(true).pipe(
           Effect.catch((error) =>
             // Guarded work was stopped before the write was tried: nothing of the tenure is left to
             // watch over. (A `Pending` release interrupts them itself once it is done.)
@@ -541,7 +556,7 @@ export const start = (
       })
     )
 
-    const release = Effect.asVoid(releaseTenure)
+    const release = Effect.asVoid(releaseTenure(false))
 
     yield* metrics.acquired
     yield* metrics.setHeld(true)
