@@ -4,6 +4,9 @@
  * Each module is exported as a namespace (`Lease.acquire`, `LeaseStore.layerMemory`), as Effect's
  * own packages do. There is no Kubernetes in here: `@leasekit/kubernetes` supplies that store.
  *
+ * Not in here: `@leasekit/core/LeaseConfig` (options from `Config`), imported by itself because it
+ * loads `effect/Config` and Schema; and `@leasekit/core/testing`.
+ *
  * @module @leasekit/core
  * @since 0.1.0
  */
