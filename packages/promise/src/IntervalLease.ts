@@ -30,6 +30,7 @@ import type * as LeaseStore from "@leasekit/core/LeaseStore"
 import type { HeldLease } from "@leasekit/core/Lease"
 import * as Lease from "@leasekit/core/Lease"
 import * as LeaseOptions from "@leasekit/core/LeaseOptions"
+import * as LeaseTelemetry from "@leasekit/core/LeaseTelemetry"
 import type { LeaseLostError as CoreLostError } from "@leasekit/core/LeaseError"
 import type { LeaseRelinquishmentError as CoreRelinquishmentError } from "@leasekit/core/LeaseError"
 import * as Cause from "effect/Cause"
@@ -43,6 +44,7 @@ import * as Stream from "effect/Stream"
 import * as Callback from "./internal/callback.ts"
 import { Calls } from "./internal/calls.ts"
 import * as Convert from "./internal/errors.ts"
+import * as Logging from "./internal/logger.ts"
 import { InvalidLeaseOptionsError, type LeaseInspectionError, type LeaseLocation, LeaseLostError } from "./LeaseError.ts"
 import { LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseRuntime from "./LeaseRuntime.ts"
@@ -73,7 +75,34 @@ export interface IntervalLeaseOptions extends Pick<LeaseOptions.LeaseOptions, Ex
   readonly context?: string | undefined
   /** A runtime shared by several leases (see `LeaseRuntime`); `close()` leaves it running. */
   readonly runtime?: LeaseRuntime.LeaseRuntime | undefined
+  /** Where this lease's log lines go — renewal failing, lease lost, a release that failed — each
+   * with the lease's attributes (`lease.namespace`, `lease.name`, `lease.holder`) as its second
+   * argument (and `error`, the cause, when there is one). `console` fits, and so do winston and
+   * most loggers (`warn(message, meta)`); pino takes the object first:
+   * `{ warn: (m, a) => log.warn(a, m), error: (m, a) => log.error(a, m) }`. Default: Effect's
+   * default logger (lines on the console). */
+  readonly logger?: LeaseLogger | undefined
+  /** The least severe lines given to `logger`. Default `"info"` (leasekit's `debug` lines — each
+   * acquisition and release — are left out). */
+  readonly logLevel?: LeaseLogLevel | undefined
 }
+
+/**
+ * A logger `IntervalLease` can write to: `warn` and `error` are required, `info` and `debug` are
+ * used when present. Each is called with the message and the line's attributes.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type LeaseLogger = Logging.LeaseLogger
+
+/**
+ * The least severe lines an `IntervalLease` gives its logger.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type LeaseLogLevel = Logging.LeaseLogLevel
 
 /**
  * Options of `lock` and `run`.
@@ -133,13 +162,15 @@ export class IntervalLease implements AsyncDisposable {
   readonly #handlers = new Set<LostHandler>()
   readonly #losses = new WeakMap<CoreLostError, LeaseLostError>() // each converted once (see `#loss`)
   readonly #calls: Calls
+  /** Gives an effect the instance's logger and log annotations (every call, and the callback of `run`). */
+  readonly #around: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
   /** Checks the options (throwing `InvalidLeaseOptionsError`); nothing is sent and no kubeconfig is
    * read until the first call. */
   constructor(options: IntervalLeaseOptions) {
     const {
       namespace, leaseName = namespace, durationSeconds = IntervalLease.DEFAULT_LEASE_DURATION,
-      holder, kubeconfig, context, runtime, ...timing
+      holder, kubeconfig, context, runtime, logger, logLevel, ...timing
     } = options
     this.#location = { namespace, leaseName }
     if (!Number.isInteger(durationSeconds) || durationSeconds < 1) {
@@ -155,7 +186,13 @@ export class IntervalLease implements AsyncDisposable {
     }
     this.#options = resolved.value
     this.#runtime = runtime ?? LeaseRuntime.make({ kubeconfig, context })
-    this.#calls = new Calls(this.#runtime, runtime === undefined, this.#location)
+    const annotations = LeaseTelemetry.spanAttributes(this.#options.key, this.#options.holder)
+    const withLogger = logger === undefined ? undefined : Logging.provide(logger, logLevel)
+    this.#around = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+      const annotated = Effect.annotateLogs(effect, annotations)
+      return withLogger === undefined ? annotated : withLogger(annotated)
+    }
+    this.#calls = new Calls(this.#runtime, runtime === undefined, this.#location, this.#around)
     const self = this
     this.#contender = Effect.runSync(Effect.cached(Effect.gen(function*() {
       // One identity: the holder resolved above. The options are valid, so a rejection is a bug.
@@ -310,14 +347,14 @@ export class IntervalLease implements AsyncDisposable {
       signal.aborted ? Effect.void : Effect.map(this.#lossOf(held), (lost) => ended.abort(Option.getOrElse(lost, relinquished))))
     const { work, started, released } = Callback.make(this, () => fn(signal, String(held.token)), stop,
       this.#options.renewDeadline, `lease ${this.#key}: run()'s callback`)
-    const exit = await this.#runtime.runPromiseExit(held.guard(work))
+    const exit = await this.#runtime.runPromiseExit(this.#around(held.guard(work)))
     const running = started()
     await running?.catch(() => undefined) // the release stops waiting after `renewDeadline`; `run` does not
     const release = Effect.flatMap(this.#contender, (c) =>
       Effect.flatMap(c.current, (now) => Option.contains(now, held) ? c.release : Effect.void))
     await this.#calls.run(release, { operation: "release", whenClosed: () => undefined }).catch((error: unknown) => {
       if (error instanceof LeaseRelinquishmentError && error.reason === "HeldByOther") return // a loss, declared
-      Effect.runFork(Effect.logWarning(`lease ${this.#key}: not released after run(), it will expire by itself: ${error}`))
+      Effect.runFork(this.#around(Effect.logWarning(`lease ${this.#key}: not released after run(), it will expire by itself: ${error}`)))
     })
     const lost = await Effect.runPromise(this.#lossOf(held))
     if (Option.isSome(lost)) throw lost.value

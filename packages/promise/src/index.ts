@@ -19,7 +19,14 @@
  */
 
 /** @since 0.1.0 */
-export { IntervalLease, type IntervalLeaseOptions, type LockOptions, type LostHandler } from "./IntervalLease.ts"
+export {
+  IntervalLease,
+  type IntervalLeaseOptions,
+  type LeaseLogger,
+  type LeaseLogLevel,
+  type LockOptions,
+  type LostHandler
+} from "./IntervalLease.ts"
 
 /** @since 0.1.0 */
 export {

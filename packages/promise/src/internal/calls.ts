@@ -33,10 +33,19 @@ export class Calls {
   readonly #inFlight = new Set<Promise<unknown>>()
   #closing: Promise<void> | undefined = undefined
 
-  constructor(runtime: LeaseRuntime, ownsRuntime: boolean, location: LeaseLocation) {
+  /** Applied to every effect run (the instance's logger and log annotations). */
+  readonly #around: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+  constructor(
+    runtime: LeaseRuntime,
+    ownsRuntime: boolean,
+    location: LeaseLocation,
+    around: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = (effect) => effect
+  ) {
     this.#runtime = runtime
     this.#ownsRuntime = ownsRuntime
     this.#location = location
+    this.#around = around
   }
 
   /** Aborted once `close` began; its reason is the `Closed` error. */
@@ -51,7 +60,7 @@ export class Calls {
     if (this.#closed.signal.aborted) return closed()
     if (signal?.aborted) throw Convert.aborted(this.#location, operation, signal.reason)
     const interrupt = signal === undefined ? this.#closed.signal : AbortSignal.any([this.#closed.signal, signal])
-    const call = this.#runtime.runPromiseExit(effect, { signal: interrupt })
+    const call = this.#runtime.runPromiseExit(this.#around(effect), { signal: interrupt })
     this.#inFlight.add(call)
     const exit = await call.finally(() => this.#inFlight.delete(call))
     if (Exit.isSuccess(exit)) return exit.value
