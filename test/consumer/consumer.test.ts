@@ -319,7 +319,7 @@ layer(Layer.mergeAll(ControlPlane.layer({ namespace }), appLayer), { excludeTest
 
 /** Each `// #region readme` block of the examples, as it must appear in the root README. */
 const readmeRegions = (): ReadonlyArray<{ readonly file: string; readonly text: string }> =>
-  ["memory/main.ts", "effect-cluster/main.ts", "promise-cluster/main.ts", "kubernetes/leader.ts"].flatMap((file) => {
+  ["memory/main.ts", "effect-cluster/main.ts", "promise-cluster/main.ts", "kubernetes/leader.ts", "telemetry/main.ts"].flatMap((file) => {
     const source = Fs.readFileSync(Path.join(root, "examples", file), "utf8")
     return [...source.matchAll(/\/\/ #region readme\n([\s\S]*?)\/\/ #endregion/g)].map((m) => ({ file, text: m[1]!.trimEnd() }))
   })
@@ -329,7 +329,7 @@ describe("the README", () => {
     Effect.sync(() => {
       const readme = Fs.readFileSync(Path.join(root, "README.md"), "utf8")
       const regions = readmeRegions()
-      assert.isAtLeast(regions.length, 4)
+      assert.isAtLeast(regions.length, 5)
       for (const { file, text } of regions) {
         assert.include(readme, text, `README.md lacks the readme region of examples/${file} (copy it over)`)
       }
