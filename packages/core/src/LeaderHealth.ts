@@ -256,3 +256,16 @@ export const layer = (
   options: Options = {}
 ): Layer.Layer<never, InvalidLeaseOptions, HttpServer.HttpServer | LeaderElection> =>
   HttpRouter.serve(routes(options), { disableLogger: true })
+
+/**
+ * Serves the routes over any source of snapshots (`routesFor`) on the `HttpServer` in context:
+ * for what is not a `LeaderElection` (`leasekit run` holding one lease).
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerFor = (
+  source: Effect.Effect<Snapshot>,
+  options: Options = {}
+): Layer.Layer<never, InvalidLeaseOptions, HttpServer.HttpServer> =>
+  HttpRouter.serve(routesFor(source, options), { disableLogger: true })

@@ -78,6 +78,20 @@ export class HealthServerError extends Data.TaggedError("HealthServerError")<{
 const codeOf = (cause: unknown): string | undefined =>
   typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
 
+/** Node's HTTP server listening where `options` say; a failure to listen is a `HealthServerError`. */
+const nodeServer = (options: Options): Layer.Layer<HttpServer.HttpServer, HealthServerError> => {
+  const { host, port } = options
+  return Layer.effect(
+    HttpServer.HttpServer,
+    NodeHttpServer.make(() => Http.createServer(), { port, ...(host === undefined ? {} : { host }) }).pipe(
+      Effect.mapError((error) => new HealthServerError({ port, host, code: codeOf(error.cause), cause: error.cause }))
+    )
+  )
+}
+
+/** The options `LeaderHealth` reads (without the address). */
+const healthOptions = ({ host: _host, port: _port, ...health }: Options): LeaderHealth.Options => health
+
 /**
  * The health endpoints of the `LeaderElection` in context (`LeaderElection.layer` provides it) on
  * Node's HTTP server, for as long as the layer lives.
@@ -85,13 +99,18 @@ const codeOf = (cause: unknown): string | undefined =>
  * @since 0.3.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<never, HealthServerError | InvalidLeaseOptions, LeaderElection> => {
-  const { host, port, ...health } = options
-  const server = Layer.effect(
-    HttpServer.HttpServer,
-    NodeHttpServer.make(() => Http.createServer(), { port, ...(host === undefined ? {} : { host }) }).pipe(
-      Effect.mapError((error) => new HealthServerError({ port, host, code: codeOf(error.cause), cause: error.cause }))
-    )
-  )
-  return LeaderHealth.layer(health).pipe(Layer.provide(server))
-}
+export const layer = (options: Options): Layer.Layer<never, HealthServerError | InvalidLeaseOptions, LeaderElection> =>
+  LeaderHealth.layer(healthOptions(options)).pipe(Layer.provide(nodeServer(options)))
+
+/**
+ * The health endpoints over any source of snapshots (`LeaderHealth.layerFor`) on Node's HTTP
+ * server: what `leasekit run --health-port` serves for the one lease it holds.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerFor = (
+  source: Effect.Effect<LeaderHealth.Snapshot>,
+  options: Options
+): Layer.Layer<never, HealthServerError | InvalidLeaseOptions> =>
+  LeaderHealth.layerFor(source, healthOptions(options)).pipe(Layer.provide(nodeServer(options)))
