@@ -62,7 +62,8 @@ export interface Options {
    * wedged leader is reported 33 s after its last renewal (client-go's controllers: 15 s lease +
    * 20 s = 35 s). A leader's own watchdog already gives the lease up at `renewDeadline`; the slack
    * keeps a pause, a GC or a short network blip from getting it restarted, and the kubelet's
-   * `failureThreshold × periodSeconds` comes on top.
+   * `failureThreshold × periodSeconds` comes on top. A slack that is not a duration fails the
+   * routes' build with `InvalidLeaseOptions` (field `slack`).
    */
   readonly slack?: Duration.Input | undefined
   /** When `/readyz` says ready (default `"always"`). */

@@ -4,7 +4,15 @@
  * kubelet's liveness and readiness probes and a Prometheus scrape.
  *
  * ```ts
- * const app = HealthServer.layer({ port: 8080, readiness: "leading" }).pipe(
+ * import * as LeaderElection from "@leasekit/core/LeaderElection"
+ * import * as HealthServer from "@leasekit/kubernetes/HealthServer"
+ * import * as KubeClient from "@leasekit/kubernetes/KubeClient"
+ * import * as KubernetesLeaseStore from "@leasekit/kubernetes/KubernetesLeaseStore"
+ * import * as Effect from "effect/Effect"
+ * import * as Layer from "effect/Layer"
+ *
+ * const whileLeading = () => Effect.never
+ * export const app = HealthServer.layer({ port: 8080 }).pipe(
  *   Layer.provide(LeaderElection.layer({ namespace: "jobs", name: "scheduler" }, whileLeading)),
  *   Layer.provide(KubernetesLeaseStore.layer()),
  *   Layer.provide(KubeClient.layerDefault())
