@@ -224,6 +224,9 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.match(ended.stderr, /--health-port \d+: health server: 127\.0\.0\.1:\d+ is already in use/)
 
       holder.kill("SIGTERM")
+      const holderEnded = yield* holder.ended.pipe(Effect.timeout("15 seconds"))
+      assert.strictEqual(holderEnded.code, 143, `CMD's status after the forwarded SIGTERM: ${holderEnded.stderr}`)
+      assert.strictEqual((yield* get(holderPort, "/healthz")).status, 0, "the server stopped with run")
       const waiterEnded = yield* waiter.ended.pipe(Effect.timeout("30 seconds"))
       assert.strictEqual(waiterEnded.code, 0, waiterEnded.stderr)
     }), { timeout: 120_000 })

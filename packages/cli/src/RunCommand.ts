@@ -74,7 +74,7 @@ export const config = {
     Flag.withDescription(
       "serve /healthz, /readyz and /metrics on this port while running (for a pod's liveness and readiness probes): " +
         "/healthz fails (503) when the lease has gone unrenewed past renewDeadline + --duration while CMD runs; " +
-        "/readyz is ready only while the lease is held (not while waiting). Default: no server"
+        "/readyz is ready only while the lease is held, not while waiting (default: no server; nothing listens)"
     ),
     Flag.optional
   ),
