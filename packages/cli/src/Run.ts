@@ -21,7 +21,8 @@
  * exited is stopped the same way. The lease is checked once more right before CMD is started: a
  * lease lost (or past its renew deadline, as after a long pause of this process) between the
  * acquisition and the start exits 79 without starting CMD. A takeover that the lease's watch
- * shows (`TenureWatch.ts`) counts as a loss at once, not at the next renewal. If leasekit dies (SIGKILL, OOM, crash)
+ * shows (`TenureWatch.ts`) counts as a loss at once, not at the next renewal. With `--health-port`, `/healthz`,
+ * `/readyz` and `/metrics` are served while `run` runs (`RunHealth.ts`, loaded only then). If leasekit dies (SIGKILL, OOM, crash)
  * while CMD's session runs, a dead man's switch SIGKILLs the session (`DeadMansSwitch.ts`).
  *
  * The release waits at most the grace (the default grace when `--grace` is shorter): one that is
@@ -123,12 +124,16 @@ const program = (c: Config) =>
     const client = yield* KubeClient.KubeClient
     const namespace = Option.getOrElse(c.namespace, () => client.namespace)
     // Every option, the grace included, is checked (64) before anything is sent.
-    const { grace, lease: options, timeout } = yield* RunOptions.resolve(c, namespace)
+    const { grace, health, lease: options, timeout } = yield* RunOptions.resolve(c, namespace)
     // One contender, made once from these options, does all of the acquisition.
     const contender = yield* Lease.contender(options).pipe(Effect.mapError((error) => RunOptions.invalidOption(error, c)))
     yield* Effect.logDebug(
       `grace ${Durations.format(grace)} of the margin ${Durations.format(RunOptions.margin(contender.options))} (duration − renewDeadline)`
     )
+    // --health-port: the server (loaded only then) listens before the lease is asked for.
+    const served = Option.isSome(health)
+      ? yield* Effect.flatMap(Effect.promise(() => import("./RunHealth.ts")), (m) => m.serve(contender, health.value))
+      : undefined
     const lease = yield* Acquisition.acquire({
       contender,
       try: c.try,
@@ -137,6 +142,7 @@ const program = (c: Config) =>
       quiet: c.quiet
     })
     yield* Effect.logInfo(`acquired lease ${namespace}/${c.name} as "${lease.holder}" with token ${lease.token}`)
+    if (served !== undefined) yield* served.holding(lease)
 
     const [file, ...args] = c.command
     const ownGroup = Supervisor.defaultOwnGroup()

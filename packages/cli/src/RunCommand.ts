@@ -69,6 +69,20 @@ export const config = {
     Flag.withDescription("exit code when the lease is held (--try) or the wait timed out (default: 75)"),
     Flag.withDefault(ExitCode.codes.tempfail)
   ),
+  healthPort: Flag.Int("health-port").pipe(
+    Flag.withMetavar("PORT"),
+    Flag.withDescription(
+      "serve /healthz, /readyz and /metrics on this port while running (for a pod's liveness and readiness probes): " +
+        "/healthz fails (503) when the lease has gone unrenewed past renewDeadline + --duration while CMD runs; " +
+        "/readyz is ready only while the lease is held, not while waiting (default: no server; nothing listens)"
+    ),
+    Flag.optional
+  ),
+  healthHost: Flag.String("health-host").pipe(
+    Flag.withMetavar("ADDRESS"),
+    Flag.withDescription("the address --health-port listens on (default: every interface, as a kubelet probes the pod's IP; 127.0.0.1 keeps it local)"),
+    Flag.optional
+  ),
   name: Argument.String("name").pipe(Argument.withDescription("the lease (a Lease object's name)")),
   command: Argument.String("command").pipe(
     Argument.withDescription("CMD [ARGS…]: the command to run; it must follow `--` (64 otherwise, so that its own flags are never read as leasekit's)"),
@@ -94,6 +108,7 @@ export const command = Command.make("run", config, Lazy.handler(() => import("./
     { command: "leasekit run nightly-report -- ./report.sh --full", description: "wait for the lease, then run the report" },
     { command: "leasekit run -n jobs db-migrate --try -- npm run migrate", description: "skip (exit 75) if another run holds it" },
     { command: "leasekit run backup --timeout 5m --duration 30s -- sh -c 'pg_dump … > /backup/db.sql'", description: "wait at most 5 minutes" },
-    { command: "leasekit run sync --conflict-exit-code 0 --try -- ./sync.sh", description: "a held lease is not an error (CronJob)" }
+    { command: "leasekit run sync --conflict-exit-code 0 --try -- ./sync.sh", description: "a held lease is not an error (CronJob)" },
+    { command: "leasekit run scheduler --health-port 8080 -- ./scheduler", description: "probes: GET :8080/healthz and :8080/readyz" }
   ])
 )

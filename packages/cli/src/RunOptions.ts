@@ -57,6 +57,8 @@ export interface RunFlags {
   readonly grace: Option.Option<string>
   readonly holder: Option.Option<string>
   readonly conflictExitCode: number
+  readonly healthPort?: Option.Option<number> | undefined
+  readonly healthHost?: Option.Option<string> | undefined
 }
 
 /**
@@ -74,6 +76,8 @@ export interface RunOptions {
   readonly grace: Duration.Duration
   /** Bound on the wait for the lease (none: wait forever). */
   readonly timeout: Option.Option<Duration.Duration>
+  /** Where to serve the health endpoints (`--health-port`, `--health-host`; none: no server). */
+  readonly health: Option.Option<{ readonly port: number; readonly host: string | undefined }>
 }
 
 /**
@@ -247,6 +251,17 @@ export const resolve = (flags: RunFlags, namespace: string): Effect.Effect<RunOp
     if (!Number.isInteger(flags.conflictExitCode) || flags.conflictExitCode < 0 || flags.conflictExitCode > 255) {
       return yield* ExitCode.usage(`--conflict-exit-code ${flags.conflictExitCode} is not an exit code`, "pick one from 0 to 255")
     }
+    const healthPort = flags.healthPort ?? Option.none()
+    const healthHost = flags.healthHost ?? Option.none()
+    if (Option.isSome(healthPort) && (!Number.isInteger(healthPort.value) || healthPort.value < 1 || healthPort.value > 65535)) {
+      return yield* ExitCode.usage(`--health-port ${healthPort.value} is not a port`, "pick one from 1 to 65535")
+    }
+    if (Option.isSome(healthHost) && Option.isNone(healthPort)) {
+      return yield* ExitCode.usage("--health-host needs --health-port", "add --health-port PORT, or drop --health-host")
+    }
+    if (Option.isSome(healthHost) && healthHost.value.trim() === "") {
+      return yield* ExitCode.usage("--health-host is empty", "give an address such as 0.0.0.0 or 127.0.0.1, or leave it out")
+    }
     const duration = yield* Durations.parse("--duration", flags.duration)
     const timeout = Option.isSome(flags.timeout)
       ? Option.some(yield* Durations.parse("--timeout", flags.timeout.value))
@@ -262,6 +277,7 @@ export const resolve = (flags: RunFlags, namespace: string): Effect.Effect<RunOp
       lease: { namespace, name: flags.name, duration, holder: resolved.holder },
       resolved,
       grace,
-      timeout
+      timeout,
+      health: Option.map(healthPort, (port) => ({ port, host: Option.getOrUndefined(healthHost) }))
     }
   })

@@ -61,6 +61,23 @@ describe("RunOptions", () => {
       assert.strictEqual(millis((yield* resolve({ duration: "1h" })).grace), 600_000)
     }))
 
+  it.effect("--health-port: none by default; a port from 1 to 65535; --health-host only with it", () =>
+    Effect.gen(function*() {
+      assert.isTrue(Option.isNone((yield* resolve()).health), "nothing listens unless asked")
+      assert.deepStrictEqual((yield* resolve({ healthPort: Option.some(8080) })).health, Option.some({ port: 8080, host: undefined }))
+      assert.deepStrictEqual(
+        (yield* resolve({ healthPort: Option.some(8080), healthHost: Option.some("127.0.0.1") })).health,
+        Option.some({ port: 8080, host: "127.0.0.1" })
+      )
+      for (const port of [0, 65536, -1]) {
+        const error = yield* Effect.flip(resolve({ healthPort: Option.some(port) }))
+        assert.strictEqual(error.code, 64)
+        assert.strictEqual(error.problem, `--health-port ${port} is not a port`)
+      }
+      const alone = yield* Effect.flip(resolve({ healthHost: Option.some("0.0.0.0") }))
+      assert.strictEqual(alone.problem, "--health-host needs --health-port")
+    }))
+
   it.effect("every --duration from 1s to 1h resolves (the core's rules), and its default grace fits inside its margin", () =>
     Effect.gen(function*() {
       for (let seconds = 1; seconds <= 3600; seconds++) {

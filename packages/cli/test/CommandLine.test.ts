@@ -96,7 +96,7 @@ describe("CommandLine: run's CMD follows --", () => {
 
   it("knows every flag run declares, so none is taken for CMD", () => {
     const spellings = CommandLine.spellings(rules.trailing[0]!.flags)
-    for (const flag of ["--duration", "--wait", "--try", "--timeout", "--grace", "--holder", "--conflict-exit-code", "--kubeconfig", "--context", "--verbose", "-n", "--namespace", "--help", "-h", "--version"]) {
+    for (const flag of ["--duration", "--wait", "--try", "--timeout", "--grace", "--holder", "--conflict-exit-code", "--health-port", "--health-host", "--kubeconfig", "--context", "--verbose", "-n", "--namespace", "--help", "-h", "--version"]) {
       assert.isTrue(spellings.has(flag), flag)
     }
     assert.strictEqual(spellings.get("--duration"), "value")

@@ -27,6 +27,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -37,6 +38,7 @@ import { LeaseAcquisitionError, LeaseLostError } from "./LeaseError.ts"
 import type * as LeaseOptions from "./LeaseOptions.ts"
 import type { LeaseKey } from "./LeaseRecord.ts"
 import type { LeaseStore } from "./LeaseStore.ts"
+import { monotonicMillis } from "./internal/observations.ts"
 
 /**
  * The election a `layer` runs, as a service: what the health endpoints, the Kubernetes Events
@@ -70,6 +72,30 @@ export type Status =
   | { readonly _tag: "Stopped"; readonly cause: Cause.Cause<unknown> }
 
 /**
+ * What an election believes about its own leadership: what a liveness check judges
+ * (`LeaderHealth`), as client-go's `HealthzAdaptor` judges its elector.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Leadership {
+  /**
+   * Whether this process believes it leads: it is `Leading`, or it lost the lease to its own renew
+   * deadline — no renewal reached the store in time — and has not heard from the store since (no
+   * new term, no other holder seen: the status stays `Campaigning`). An elector in that state
+   * cannot tell a partition from a slow store; client-go's elector keeps believing it leads then.
+   */
+  readonly believesLeading: boolean
+  /**
+   * Time since the store last confirmed this election's lease — the answer to its last successful
+   * acquisition or renewal arrived — or `None` before the first. Measured from the answer's
+   * arrival, so it falls short of the time since that write was *sent* by at most the write's round
+   * trip (bounded by `requestTimeout`).
+   */
+  readonly unconfirmedFor: Option.Option<Duration.Duration>
+}
+
+/**
  * A running election.
  *
  * @since 0.2.0
@@ -88,6 +114,8 @@ export interface Election<A, E> {
   /** What happens to this election's terms (acquired, renewed, renewal failing, lost with its
    * reason, released), from the moment of subscribing; see `LeaseContender.events`. */
   readonly events: Stream.Stream<LeaseEvent>
+  /** What the election believes about its own leadership now (see `Leadership`). */
+  readonly leadership: Effect.Effect<Leadership>
   /** Waits for the election to end: `whileLeading`'s result once it completes while leading. */
   readonly await: Effect.Effect<A, E | LeaseAcquisitionError>
 }
@@ -103,17 +131,32 @@ const isOwnEnd = (self: LeaseContender) => (error: unknown): error is LeaseLostE
 /** Store failures a waiting contender gives up on; `Contended` is only a lost race. */
 const isPermanent = (error: LeaseAcquisitionError) => error.reason._tag !== "Contended"
 
+/** What `terms` tells about the election as it goes (`make` keeps it; `run` needs none of it). */
+interface Reporter {
+  readonly setStatus: (status: Status) => Effect.Effect<void>
+  /** A term ended with the loss of the lease (not with a release the election asked for). */
+  readonly lost: (error: LeaseLostError) => Effect.Effect<void>
+}
+
+const silent: Reporter = { setStatus: () => Effect.void, lost: () => Effect.void }
+
+/** Whether a status repeats the one before: `Campaigning` again, or `Following` the same holder
+ * (the wait reports the holder at every answer). */
+const sameStatus = (a: Status, b: Status) =>
+  (a._tag === "Campaigning" && b._tag === "Campaigning") ||
+  (a._tag === "Following" && b._tag === "Following" && a.holder === b.holder)
+
 /**
  * The terms of one contender, one after another, from a first answer: leads when it holds the
- * lease, waits (reporting who leads) when it does not. `onFailure` decides what a permanent
- * failure of the wait does: fail, or wait and try again.
+ * lease, waits (reporting who leads, as the wait finds it) when it does not. `onFailure` decides
+ * what a permanent failure of the wait does: fail, or wait and try again.
  */
 const terms = <A, E, R>(
   self: LeaseContender,
   electionScope: Scope.Scope,
   first: TryAcquireResult | undefined,
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>,
-  setStatus: (status: Status) => Effect.Effect<void>,
+  report: Reporter,
   onFailure: (error: LeaseAcquisitionError, failures: number) => Effect.Effect<void, LeaseAcquisitionError>
 ): Effect.Effect<A, E | LeaseAcquisitionError, Exclude<R, Scope.Scope>> =>
   Effect.gen(function*() {
@@ -121,6 +164,9 @@ const terms = <A, E, R>(
     /** Who took the lease over from this contender's last term, while it waits again. */
     let takenBy: string | undefined = undefined
     let failures = 0
+    const { setStatus } = report
+    // The wait's answers: who holds the lease now (it may change while this contender waits).
+    const observer = { onHeldByOther: (holder: string) => setStatus({ _tag: "Following", holder }) }
     while (true) {
       let lease: Lease.HeldLease
       if (answer?._tag === "Acquired") {
@@ -128,7 +174,7 @@ const terms = <A, E, R>(
       } else {
         const holder = answer?.holder ?? takenBy
         yield* setStatus(holder === undefined ? { _tag: "Campaigning" } : { _tag: "Following", holder })
-        const acquired = yield* Effect.result(self.acquire())
+        const acquired = yield* Effect.result(self.acquire(undefined, observer))
         if (acquired._tag === "Failure") {
           if (!isPermanent(acquired.failure)) continue
           yield* onFailure(acquired.failure, ++failures)
@@ -148,6 +194,7 @@ const terms = <A, E, R>(
       if (outcome._tag === "Done") return outcome.value
       // The election's scope is closing (its tenure was released for that): the election is over.
       if (electionScope.state._tag === "Closed") return yield* Effect.interrupt
+      yield* report.lost(outcome.error)
       yield* Effect.logInfo(`stopped leading: ${outcome.error.message}; re-entering the election`)
       answer = undefined
       takenBy = outcome.error.reason._tag === "Taken" ? outcome.error.reason.by : undefined
@@ -176,7 +223,7 @@ export const run = <A, E, R>(
   Effect.scoped(Effect.gen(function*() {
     const self = yield* Lease.contender(options).pipe(Effect.provideServiceEffect(Lease.Lease, Lease.serviceForStore))
     const first = yield* firstAnswer(self)
-    return yield* terms(self, yield* Scope.Scope, first, whileLeading, () => Effect.void, (error) => Effect.fail(error))
+    return yield* terms(self, yield* Scope.Scope, first, whileLeading, silent, (error) => Effect.fail(error))
   }))
 
 /**
@@ -202,7 +249,46 @@ export const make = <A, E, R>(
     const contenderScope = yield* Scope.fork(yield* Scope.Scope)
     const self = yield* Lease.contender(options).pipe(Scope.provide(contenderScope))
     const status = yield* SubscriptionRef.make<Status>({ _tag: "Campaigning" })
-    const setStatus = (next: Status) => SubscriptionRef.set(status, next)
+    // Leadership (see `Leadership`): when the store last confirmed a term, and whether the last
+    // term was lost to its own deadline with nothing heard from the store since ("orphaned").
+    let confirmedAt: number | undefined = undefined
+    let orphaned = false
+    const confirmed = Effect.map(monotonicMillis, (now) => {
+      confirmedAt = now
+    })
+    const setStatus = (next: Status) =>
+      Effect.gen(function*() {
+        // Anything but `Campaigning` is news from the store (a holder seen, a term begun, a
+        // refusal) or the end of the election: the belief left by a deadline loss is over.
+        if (next._tag !== "Campaigning") orphaned = false
+        if (next._tag === "Leading") yield* confirmed
+        // The wait reports `Following` at every answer: only a change is a change.
+        if (!sameStatus(yield* SubscriptionRef.get(status), next)) yield* SubscriptionRef.set(status, next)
+      })
+    const report: Reporter = {
+      setStatus,
+      lost: (error) =>
+        Effect.sync(() => {
+          orphaned = error.reason._tag === "DeadlineExceeded"
+        })
+    }
+    // Renewals are seen in the contender's events, subscribed to before anything can happen.
+    const events = yield* Stream.toPull(self.events).pipe(Scope.provide(contenderScope))
+    yield* events.pipe(
+      Effect.flatMap((chunk) =>
+        chunk.some((event) => event._tag === "Acquired" || event._tag === "Renewed") ? confirmed : Effect.void
+      ),
+      Effect.forever,
+      Effect.ignoreCause,
+      Effect.forkIn(contenderScope)
+    )
+    const leadership = Effect.map(
+      Effect.zip(SubscriptionRef.get(status), monotonicMillis),
+      ([now, at]): Leadership => ({
+        believesLeading: now._tag === "Leading" || (now._tag === "Campaigning" && orphaned),
+        unconfirmedFor: confirmedAt === undefined ? Option.none() : Option.some(Duration.millis(Math.max(0, at - confirmedAt)))
+      })
+    )
     const first = yield* firstAnswer(self)
     const { duration, retryPeriod } = self.options
     const backoff = (error: LeaseAcquisitionError, failures: number) =>
@@ -212,7 +298,7 @@ export const make = <A, E, R>(
         yield* Effect.logError(`leader election failing, retrying in ${Duration.format(retryingIn)}: ${error.message}`)
         yield* Effect.sleep(retryingIn)
       })
-    const fiber = yield* terms(self, yield* Scope.Scope, first, whileLeading, setStatus, backoff).pipe(
+    const fiber = yield* terms(self, yield* Scope.Scope, first, whileLeading, report, backoff).pipe(
       // An election that is over holds nothing: it releases (the scope may live on — a layer — and
       // a stopped election must not keep other replicas from leading). `Stopped` is reported
       // first: the status never says `Leading` for a lease whose release has begun (a release
@@ -232,6 +318,7 @@ export const make = <A, E, R>(
       status: SubscriptionRef.get(status),
       changes: SubscriptionRef.changes(status),
       events: self.events,
+      leadership,
       await: Fiber.join(fiber)
     }
   })

@@ -64,6 +64,18 @@ export type LeaseEvent =
   | { readonly _tag: "Released"; readonly token: number }
 
 /**
+ * What a waiting `acquire` tells its caller while it waits.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface AcquireObserver {
+  /** Called with the holder each time the store's answer (a read or the watch) shows the lease
+   * held by another contender; it must not block (the wait waits for it). */
+  readonly onHeldByOther?: ((holder: string) => Effect.Effect<void>) | undefined
+}
+
+/**
  * One identity competing for one lease.
  *
  * @since 0.2.0
@@ -77,9 +89,14 @@ export interface LeaseContender {
   /**
    * Waits until this contender holds the lease (forever without `timeout`; then fails with reason
    * `Timeout`). Answers at once with the tenure in progress, renewed first, when there is one.
-   * The tenure lasts until `release`, a loss, or the contender's scope closes.
+   * The tenure lasts until `release`, a loss, or the contender's scope closes. `options.onHeldByOther`
+   * is told the holder each time the wait finds the lease held by another (an answer from the store:
+   * how `LeaderElection` reports `Following` while it waits).
    */
-  readonly acquire: (timeout?: Duration.Duration) => Effect.Effect<HeldLease, LeaseAcquisitionError>
+  readonly acquire: (
+    timeout?: Duration.Duration,
+    options?: AcquireObserver
+  ) => Effect.Effect<HeldLease, LeaseAcquisitionError>
   /**
    * One attempt, never waiting for another holder: the lease (the tenure in progress, renewed, or
    * a new one), or who holds it. Fails only for what is not contention (store errors, or reason

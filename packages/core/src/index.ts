@@ -25,6 +25,12 @@ export * as Lease from "./Lease.ts"
  */
 export * as LeaderElection from "./LeaderElection.ts"
 /**
+ * Health, readiness and metrics of a leader election, over HTTP (`effect/http`).
+ *
+ * @since 0.3.0
+ */
+export * as LeaderHealth from "./LeaderHealth.ts"
+/**
  * A contender: one identity competing for one lease, for as long as its scope lasts — what every
  * way of taking a lease is built on.
  *

@@ -4,6 +4,7 @@
  * - `KubeClient`: the configured Kubernetes client, with layers that load it (default rules,
  *   in-cluster, file, string, `Config`).
  * - `KubernetesLeaseStore`: the `LeaseStore` of `@leasekit/core` over Lease objects.
+ * - `HealthServer`: a leader election's `/healthz`, `/readyz` and `/metrics` on Node's HTTP server.
  *
  * ```ts
  * import { Lease } from "@leasekit/core"
@@ -35,3 +36,8 @@ export * as KubeClient from "./KubeClient.ts"
  * @since 0.1.0
  */
 export * as KubernetesLeaseStore from "./KubernetesLeaseStore.ts"
+
+/**
+ * @since 0.3.0
+ */
+export * as HealthServer from "./HealthServer.ts"

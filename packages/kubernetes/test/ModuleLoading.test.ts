@@ -51,6 +51,16 @@ describe("module loading", () => {
     }
   })
 
+  it("@leasekit/core/LeaderElection loads no HTTP server, router or Prometheus formatting (LeaderHealth does, when imported)", () => {
+    const loaded = loadedBy("core", "@leasekit/core/LeaderElection")
+    assert.isNotEmpty(including(loaded, "/core/src/LeaderElection.ts"), "the module itself")
+    for (const absent of ["/effect/dist/http/", "/effect/dist/observability/", "/core/src/LeaderHealth.ts"]) {
+      assert.deepStrictEqual(including(loaded, absent), [], `${absent} is loaded at import`)
+    }
+    const health = loadedBy("core", "@leasekit/core/LeaderHealth")
+    assert.isNotEmpty(including(health, "/effect/dist/http/HttpRouter.js"), "the check above can fail")
+  })
+
   it("yaml loads when a kubeconfig is parsed, and only then", () => {
     const loaded = loadedBy(
       "kubernetes",

@@ -26,7 +26,7 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import type { HeldLease } from "../Lease.ts"
-import type { LeaseContender, LeaseEvent, TryAcquireResult } from "../LeaseContender.ts"
+import type { AcquireObserver, LeaseContender, LeaseEvent, TryAcquireResult } from "../LeaseContender.ts"
 import { LeaseAcquisitionError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import type { LeaseRecord } from "../LeaseRecord.ts"
@@ -255,7 +255,7 @@ export const make = (
       )
     ).pipe(Telemetry.span(Spans.tryAcquire, key, holder), Telemetry.annotate(key, holder))
 
-    const acquire = (timeout?: Duration.Duration): Effect.Effect<HeldLease, LeaseAcquisitionError> =>
+    const acquire = (timeout?: Duration.Duration, observer?: AcquireObserver): Effect.Effect<HeldLease, LeaseAcquisitionError> =>
       Effect.gen(function*() {
         const lastHolder = yield* Ref.make<string | undefined>(undefined)
         const acquiring = withTenure(
@@ -268,7 +268,10 @@ export const make = (
                 memory,
                 options,
                 (known) => attemptIn(slot, known),
-                (holder) => Ref.set(lastHolder, holder)
+                (holder) =>
+                  observer?.onHeldByOther === undefined
+                    ? Ref.set(lastHolder, holder)
+                    : Effect.andThen(Ref.set(lastHolder, holder), observer.onHeldByOther(holder))
               ).pipe(Effect.mapError(storeError)),
             () => true
           )
