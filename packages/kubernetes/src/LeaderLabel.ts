@@ -307,8 +307,12 @@ export const make = (options: Options = {}): Effect.Effect<LeaderLabelService, L
         }`
       })
 
-    // The check: may list pods, may patch this one (dry run: nothing changes), and the pod exists.
+    // The check: may patch this pod (dry run: nothing changes), which exists, and may list pods.
     const checkTimeout = configuredTimeout ?? Duration.seconds(5)
+    yield* patch(pod, null, checkTimeout, true).pipe(
+      Effect.retry({ while: ObjectRequest.isTransient, schedule: Schedule.spaced("1 second"), times: 4 }),
+      Effect.mapError(startError(client, pod, "patch"))
+    )
     yield* ObjectRequest.send(client, {
       method: "GET",
       path: `${listPath}&limit=1`,
@@ -317,10 +321,6 @@ export const make = (options: Options = {}): Effect.Effect<LeaderLabelService, L
     }).pipe(
       Effect.retry({ while: ObjectRequest.isTransient, schedule: Schedule.spaced("1 second"), times: 4 }),
       Effect.mapError(startError(client, pod, "list"))
-    )
-    yield* patch(pod, null, checkTimeout, true).pipe(
-      Effect.retry({ while: ObjectRequest.isTransient, schedule: Schedule.spaced("1 second"), times: 4 }),
-      Effect.mapError(startError(client, pod, "patch"))
     )
     const where = `pod ${pod.namespace}/${pod.name}`
 

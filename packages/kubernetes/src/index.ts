@@ -4,6 +4,8 @@
  * - `KubeClient`: the configured Kubernetes client, with layers that load it (default rules,
  *   in-cluster, file, string, `Config`).
  * - `KubernetesLeaseStore`: the `LeaseStore` of `@leasekit/core` over Lease objects.
+ * - `LeaderLabel` (opt-in): the elected process labels its own Pod, for leader-only Services.
+ * - `LeaseEvents` (opt-in): leadership recorded as Kubernetes Events on the Lease.
  *
  * ```ts
  * import { Lease } from "@leasekit/core"
@@ -35,3 +37,13 @@ export * as KubeClient from "./KubeClient.ts"
  * @since 0.1.0
  */
 export * as KubernetesLeaseStore from "./KubernetesLeaseStore.ts"
+
+/**
+ * @since 0.3.0
+ */
+export * as LeaderLabel from "./LeaderLabel.ts"
+
+/**
+ * @since 0.3.0
+ */
+export * as LeaseEvents from "./LeaseEvents.ts"
