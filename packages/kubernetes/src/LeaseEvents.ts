@@ -146,6 +146,7 @@ export const record = (source: Source, options: Options = {}): Effect.Effect<voi
     const queue = yield* Queue.dropping<Pending, Cause.Done>(Math.max(1, options.queueCapacity ?? 64))
     let last: LeaseRecord | undefined
     const acquiredTokens = new Set<number>()
+    const endedTokens = new Set<number>()
     let failingReported = false
     const enqueue = (type: Pending["type"], message: string) =>
       Effect.gen(function*() {
@@ -168,9 +169,14 @@ export const record = (source: Source, options: Options = {}): Effect.Effect<voi
           if (failingReported) return Effect.void
           failingReported = true
           return enqueue("Warning", `${holder} is failing to renew: ${event.error.message}`)
+        // One end per tenure: a tenure lost and then closed reports no release after its loss.
         case "Lost":
+          if (endedTokens.has(event.token)) return Effect.void
+          endedTokens.add(event.token)
           return enqueue("Warning", `${holder} stopped leading: ${lossText(event.error)}`)
         case "Released":
+          if (endedTokens.has(event.token)) return Effect.void
+          endedTokens.add(event.token)
           return enqueue("Normal", `${holder} stopped leading: released`)
       }
     }
