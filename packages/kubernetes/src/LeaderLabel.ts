@@ -3,7 +3,15 @@
  * default), so that a Service selecting the label sends traffic to the leader only.
  *
  * ```ts
- * LeaderElection.layer(options, LeaderLabel.wrap(work)).pipe(Layer.provide(LeaderLabel.layer()))
+ * import { LeaderElection } from "@leasekit/core"
+ * import type { HeldLease } from "@leasekit/core"
+ * import { LeaderLabel } from "@leasekit/kubernetes"
+ * import { Effect, Layer } from "effect"
+ *
+ * declare const work: (lease: HeldLease) => Effect.Effect<void>
+ * const Leader = LeaderElection.layer({ namespace: "jobs", name: "singleton" }, LeaderLabel.wrap(work)).pipe(
+ *   Layer.provide(LeaderLabel.layer())
+ * )
  * ```
  *
  * The Pod is the one named by `POD_NAME` / `POD_NAMESPACE` (the Downward API; read through

@@ -5,7 +5,15 @@
  * `kubectl get events` show the leadership history.
  *
  * ```ts
- * LeaseEvents.layer().pipe(Layer.provideMerge(LeaderElection.layer(options, work)))
+ * import { LeaderElection } from "@leasekit/core"
+ * import type { HeldLease } from "@leasekit/core"
+ * import { LeaseEvents } from "@leasekit/kubernetes"
+ * import { Effect, Layer } from "effect"
+ *
+ * declare const work: (lease: HeldLease) => Effect.Effect<void>
+ * const Leader = LeaseEvents.layer().pipe(
+ *   Layer.provideMerge(LeaderElection.layer({ namespace: "jobs", name: "singleton" }, work))
+ * )
  * ```
  *
  * Each Event has `involvedObject` `{ apiVersion: coordination.k8s.io/v1, kind: Lease, name,
