@@ -5,6 +5,8 @@
  *   in-cluster, file, string, `Config`).
  * - `KubernetesLeaseStore`: the `LeaseStore` of `@leasekit/core` over Lease objects.
  * - `HealthServer`: a leader election's `/healthz`, `/readyz` and `/metrics` on Node's HTTP server.
+ * - `LeaderLabel` (opt-in): the elected process labels its own Pod, for leader-only Services.
+ * - `LeaseEvents` (opt-in): leadership recorded as Kubernetes Events on the Lease.
  *
  * ```ts
  * import { Lease } from "@leasekit/core"
@@ -41,3 +43,13 @@ export * as KubernetesLeaseStore from "./KubernetesLeaseStore.ts"
  * @since 0.3.0
  */
 export * as HealthServer from "./HealthServer.ts"
+
+/**
+ * @since 0.3.0
+ */
+export * as LeaderLabel from "./LeaderLabel.ts"
+
+/**
+ * @since 0.3.0
+ */
+export * as LeaseEvents from "./LeaseEvents.ts"
