@@ -134,7 +134,8 @@ const isPermanent = (error: LeaseAcquisitionError) => error.reason._tag !== "Con
 /** What `terms` tells about the election as it goes (`make` keeps it; `run` needs none of it). */
 interface Reporter {
   readonly setStatus: (status: Status) => Effect.Effect<void>
-  /** A term ended with the loss of the lease (not with a release the election asked for). */
+  /** A term ended with the loss of the lease (not with a release the election asked for). Told
+   * when the loss is declared and again when the term's work has stopped: it must be idempotent. */
   readonly lost: (error: LeaseLostError) => Effect.Effect<void>
 }
 
@@ -187,9 +188,22 @@ const terms = <A, E, R>(
       failures = 0
       yield* setStatus({ _tag: "Leading", token: lease.token })
       yield* Effect.logDebug(`leading with token ${lease.token}`)
+      // The status stops saying `Leading` the moment the lease is lost, not once `whileLeading`
+      // has stopped: its finalizers may take a while (a label removal against an unreachable API
+      // server), and a successor may lead meanwhile — readiness must not be true on both.
+      const lossWatch = yield* lease.lost.pipe(
+        Effect.catch((error) =>
+          Effect.andThen(
+            report.lost(error),
+            setStatus(error.reason._tag === "Taken" ? { _tag: "Following", holder: error.reason.by } : { _tag: "Campaigning" })
+          )
+        ),
+        Effect.forkChild
+      )
       const outcome = yield* lease.guard(Effect.scoped(whileLeading(lease))).pipe(
         Effect.map((value) => ({ _tag: "Done", value }) as const),
-        Effect.catchIf(isOwnEnd(self), (error) => Effect.succeed({ _tag: "Lost", error } as const))
+        Effect.catchIf(isOwnEnd(self), (error) => Effect.succeed({ _tag: "Lost", error } as const)),
+        Effect.ensuring(Fiber.interrupt(lossWatch))
       )
       if (outcome._tag === "Done") return outcome.value
       // The election's scope is closing (its tenure was released for that): the election is over.

@@ -15,7 +15,8 @@
  *
  * The loop keeps what it knows of the label: `Yes` (a label write was answered), `No` (a removal
  * was answered), `Unknown` (at start — a restarted container may find its pod still labelled —
- * and after any write that failed or timed out: it may have landed). Interrupted, it removes the
+ * after any write that failed or timed out, and while a label write is in flight: it may have
+ * landed). Interrupted, it removes the
  * label unless it knows it is absent, bounded by `requestTimeout`, and logs a failure.
  *
  * @internal
@@ -82,7 +83,10 @@ export const maintain = <E>(
       })
     /** One write bounded by `timeout`; answers whether it was answered with success. */
     const write = (what: "label" | "unlabel", timeout: Duration.Duration) =>
-      (what === "label" ? ops.label(timeout) : ops.unlabel(timeout)).pipe(
+      // A label write may land even if its answer never comes back (interrupted, timed out): from
+      // the moment it is sent, the label is no longer known to be absent — an interruption now
+      // must still remove it at the end.
+      (what === "label" ? Effect.andThen(set("Unknown"), ops.label(timeout)) : ops.unlabel(timeout)).pipe(
         Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail("timeout" as const) }),
         Effect.matchEffect({
           onSuccess: () => Effect.as(set(what === "label" ? "Yes" : "No"), true),
