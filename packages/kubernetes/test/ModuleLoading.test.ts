@@ -51,14 +51,25 @@ describe("module loading", () => {
     }
   })
 
-  it("@leasekit/core/LeaderElection loads no HTTP server, router or Prometheus formatting (LeaderHealth does, when imported)", () => {
+  it("@leasekit/core/LeaderElection loads no HTTP server, router, Prometheus formatting, Config or Schema (LeaderHealth and LeaseConfig do, when imported)", () => {
     const loaded = loadedBy("core", "@leasekit/core/LeaderElection")
     assert.isNotEmpty(including(loaded, "/core/src/LeaderElection.ts"), "the module itself")
-    for (const absent of ["/effect/dist/http/", "/effect/dist/observability/", "/core/src/LeaderHealth.ts"]) {
+    for (
+      const absent of [
+        "/effect/dist/http/",
+        "/effect/dist/observability/",
+        "/core/src/LeaderHealth.ts",
+        "/effect/dist/Config.js",
+        "/effect/dist/Schema.js",
+        "/core/src/LeaseConfig.ts"
+      ]
+    ) {
       assert.deepStrictEqual(including(loaded, absent), [], `${absent} is loaded at import`)
     }
     const health = loadedBy("core", "@leasekit/core/LeaderHealth")
     assert.isNotEmpty(including(health, "/effect/dist/http/HttpRouter.js"), "the check above can fail")
+    const config = loadedBy("core", "@leasekit/core/LeaseConfig")
+    assert.isNotEmpty(including(config, "/effect/dist/Config.js"), "LeaseConfig loads Config: the check above can fail")
   })
 
   it("yaml loads when a kubeconfig is parsed, and only then", () => {
