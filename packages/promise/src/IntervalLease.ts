@@ -94,7 +94,12 @@ export interface IntervalLeaseOptions extends Pick<LeaseOptions.LeaseOptions, Ex
  * @since 0.3.0
  * @category models
  */
-export type LeaseLogger = Logging.LeaseLogger
+export interface LeaseLogger {
+  readonly debug?: ((message: string, attributes: Record<string, unknown>) => void) | undefined
+  readonly info?: ((message: string, attributes: Record<string, unknown>) => void) | undefined
+  readonly warn: (message: string, attributes: Record<string, unknown>) => void
+  readonly error: (message: string, attributes: Record<string, unknown>) => void
+}
 
 /**
  * The least severe lines an `IntervalLease` gives its logger.
@@ -102,7 +107,7 @@ export type LeaseLogger = Logging.LeaseLogger
  * @since 0.3.0
  * @category models
  */
-export type LeaseLogLevel = Logging.LeaseLogLevel
+export type LeaseLogLevel = "debug" | "info" | "warn" | "error"
 
 /**
  * Options of `lock` and `run`.

@@ -11,15 +11,7 @@ import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
 
-/** The methods a logger must have: `console`, winston and most loggers fit as they are. */
-export interface LeaseLogger {
-  readonly debug?: ((message: string, attributes: Record<string, unknown>) => void) | undefined
-  readonly info?: ((message: string, attributes: Record<string, unknown>) => void) | undefined
-  readonly warn: (message: string, attributes: Record<string, unknown>) => void
-  readonly error: (message: string, attributes: Record<string, unknown>) => void
-}
-
-export type LeaseLogLevel = "debug" | "info" | "warn" | "error"
+import type { LeaseLogger, LeaseLogLevel } from "../IntervalLease.ts"
 
 const minimum: Record<LeaseLogLevel, LogLevel.LogLevel> = { debug: "Debug", info: "Info", warn: "Warn", error: "Error" }
 
