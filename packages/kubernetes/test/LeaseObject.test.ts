@@ -3,10 +3,12 @@
  * model and replaces only the spec fields the algorithm owns; records carry exactly the fields
  * client-go's LeaseLock writes.
  *
- * `spec.strategy` / `spec.preferredHolder` (coordinated leader election, Kubernetes 1.31+) are
- * pinned here only: the kube-apiserver 1.20 of the local control plane does not know them and drops
- * them on write, so the integration suite (test/integration/kubernetes-store.test.ts) checks
- * ownerReferences, finalizers, labels and annotations on a real API server instead.
+ * `spec.strategy` / `spec.preferredHolder` (coordinated leader election, Kubernetes 1.31+ behind a
+ * feature gate) are pinned here only: the kube-apiserver 1.20 of the local control plane does not
+ * know them and drops them on write, so the integration suite (test/integration/kubernetes-store.test.ts)
+ * checks ownerReferences, finalizers, labels and annotations on a real API server instead. The
+ * algorithm's side of them (carried over by every write, cleared only when leasekit set them) is
+ * pinned on the in-memory store by the core's tests.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
@@ -38,9 +40,12 @@ const renewal = {
   transitions: 4
 }
 
+/** What the algorithm carries over from the record it writes from: the coordinated-election fields. */
+const carried = { strategy: "OldestEmulationVersion", preferredHolder: "candidate-2" }
+
 describe("LeaseObject", () => {
   it("an update keeps unknown spec fields and metadata (ownerReferences, finalizers) and replaces only the owned fields", () => {
-    const body = updateBody(stored, renewal)
+    const body = updateBody(stored, { ...renewal, ...carried })
     assert.deepStrictEqual(body.spec, {
       strategy: "OldestEmulationVersion",
       preferredHolder: "candidate-2",
@@ -66,7 +71,7 @@ describe("LeaseObject", () => {
   })
 
   it("a release keeps the same fields and removes owned fields the new spec leaves out", () => {
-    const body = updateBody(stored, { holder: "", durationSeconds: 1 })
+    const body = updateBody(stored, { holder: "", durationSeconds: 1, ...carried })
     assert.deepStrictEqual(body.spec, {
       strategy: "OldestEmulationVersion",
       preferredHolder: "candidate-2",
@@ -125,7 +130,9 @@ describe("LeaseObject", () => {
   })
 
   it("a top-level unknown field, ownerReferences, finalizers, spec.strategy and spec.preferredHolder survive a renewal unchanged", () => {
-    const body = updateBody(stored, renewal)
+    // A renewal made from the record carries the record's strategy and preferredHolder.
+    const record = recordOf(stored)
+    const body = updateBody(stored, { ...renewal, strategy: record.strategy!, preferredHolder: record.preferredHolder! })
     assert.strictEqual(body["someFutureTopLevelField"], "kept")
     assert.deepStrictEqual(body.metadata["ownerReferences"], stored.metadata.ownerReferences)
     assert.deepStrictEqual(body.metadata["finalizers"], stored.metadata.finalizers)
@@ -133,6 +140,28 @@ describe("LeaseObject", () => {
     assert.strictEqual(body.spec?.["strategy"], "OldestEmulationVersion")
     assert.strictEqual(body.spec?.["preferredHolder"], "candidate-2")
     assert.deepStrictEqual(body.spec?.["someFutureField"], { nested: [1, 2] })
+  })
+
+  it("spec.preferredHolder is written from the new spec: set, replaced, or removed when the spec leaves it out", () => {
+    assert.strictEqual(updateBody(stored, { ...renewal, preferredHolder: "successor" }).spec?.["preferredHolder"], "successor")
+    assert.notProperty(updateBody(stored, renewal).spec, "preferredHolder", "cleared (the successor's acquisition)")
+    const sparse = { metadata: { name: "nightly", namespace: "jobs", uid: "u-2", resourceVersion: "7" }, spec: { holderIdentity: "a" } }
+    assert.deepStrictEqual(updateBody(sparse, { holder: "", durationSeconds: 1, preferredHolder: "b" }).spec, {
+      holderIdentity: "",
+      leaseDurationSeconds: 1,
+      preferredHolder: "b"
+    }, "a handoff sets it on a lease that had none")
+  })
+
+  it("spec.strategy is sent as it was read, whatever the new spec says: an update never sets or clears it", () => {
+    assert.strictEqual(updateBody(stored, renewal).spec?.["strategy"], "OldestEmulationVersion", "kept when the spec leaves it out")
+    assert.strictEqual(
+      updateBody(stored, { ...renewal, strategy: "SomethingElse" }).spec?.["strategy"],
+      "OldestEmulationVersion",
+      "not replaced"
+    )
+    const sparse = { metadata: { name: "nightly", namespace: "jobs", uid: "u-2", resourceVersion: "7" }, spec: { holderIdentity: "a" } }
+    assert.notProperty(updateBody(sparse, { holder: "b", strategy: "OldestEmulationVersion" }).spec, "strategy", "not added")
   })
 
   it("without the object as read, an update is built from the record alone (labels and annotations kept)", () => {
@@ -199,6 +228,15 @@ describe("Lease records", () => {
     }, "a uid without a resourceVersion is no version")
   })
 
+  it("carry spec.strategy and spec.preferredHolder (coordinated leader election) as they are", () => {
+    const record = recordOf(stored)
+    assert.strictEqual(record.strategy, "OldestEmulationVersion")
+    assert.strictEqual(record.preferredHolder, "candidate-2")
+    const plain = recordOf({ metadata: { name: "lock", namespace: "ns" }, spec: { holderIdentity: "a" } })
+    assert.notProperty(plain, "strategy")
+    assert.notProperty(plain, "preferredHolder")
+  })
+
   it("take well-typed odd values as they are (judging them is the algorithm's job)", () => {
     const record = recordOf({
       metadata: { name: "lock", namespace: "ns", resourceVersion: "1" },
@@ -246,7 +284,15 @@ describe("Lease records", () => {
   })
 
   it("read back what they wrote", () => {
-    const spec = { holder: "h", durationSeconds: 15, acquireTime: 1_700_000_000_123, renewTime: 1_700_000_000_456, transitions: 9 }
+    const spec = {
+      holder: "h",
+      durationSeconds: 15,
+      acquireTime: 1_700_000_000_123,
+      renewTime: 1_700_000_000_456,
+      transitions: 9,
+      strategy: "OldestEmulationVersion",
+      preferredHolder: "p"
+    }
     const body = ok(LeaseObject.toBody(key, spec, { annotations: { n: "v" } }, "5/u"))
     assert.deepStrictEqual(recordOf(body), { key, version: "5/u", metadata: { annotations: { n: "v" } }, ...spec })
   })

@@ -79,6 +79,12 @@ describe("Wire.decodeLease", () => {
     assert.strictEqual(lease.spec?.leaseTransitions, 3)
   })
 
+  it("reads spec.strategy and spec.preferredHolder (coordinated leader election) as strings", () => {
+    const lease = success(Wire.decodeLease(stored))
+    assert.strictEqual(lease.spec?.strategy, "OldestEmulationVersion")
+    assert.strictEqual(lease.spec?.preferredHolder, "candidate-2")
+  })
+
   it("keeps unknown fields at every level, and encodes back to the object as read", () => {
     const lease = success(Wire.decodeLease(stored))
     assert.deepStrictEqual(lease.metadata["ownerReferences"], stored.metadata.ownerReferences)
@@ -98,7 +104,15 @@ describe("Wire.decodeLease", () => {
   it("reads null as absent for every optional field", () => {
     const lease = success(Wire.decodeLease({
       metadata: { name: "n", namespace: "ns", resourceVersion: null, uid: null, labels: null, annotations: null },
-      spec: { holderIdentity: null, leaseDurationSeconds: null, acquireTime: null, renewTime: null, leaseTransitions: null }
+      spec: {
+        holderIdentity: null,
+        leaseDurationSeconds: null,
+        acquireTime: null,
+        renewTime: null,
+        leaseTransitions: null,
+        strategy: null,
+        preferredHolder: null
+      }
     }))
     assert.deepStrictEqual(lease, { metadata: { name: "n", namespace: "ns" }, spec: {} })
     assert.deepStrictEqual(success(Wire.decodeLease({ metadata: { name: "n", namespace: "ns" }, spec: null })), {
@@ -163,7 +177,9 @@ describe("Wire.decodeLease", () => {
       "expected a value between -2147483648 and 2147483647, got 3000000000"
     ],
     ["transitions not an integer", { ...base, spec: { leaseTransitions: 0.5 } }, "spec.leaseTransitions", "expected an integer, got 0.5"],
-    ["transitions a boolean", { ...base, spec: { leaseTransitions: true } }, "spec.leaseTransitions", "expected a 32-bit integer, got true"]
+    ["transitions a boolean", { ...base, spec: { leaseTransitions: true } }, "spec.leaseTransitions", "expected a 32-bit integer, got true"],
+    ["strategy a number", { ...base, spec: { strategy: 1 } }, "spec.strategy", "expected a string, got 1"],
+    ["preferredHolder an object", { ...base, spec: { preferredHolder: {} } }, "spec.preferredHolder", "expected a string, got an object"]
   ]
 
   for (const [name, input, path, detail] of hostile) {

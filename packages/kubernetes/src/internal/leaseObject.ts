@@ -5,14 +5,28 @@
  * Field for field as client-go's `LeaseLock` does it (`resourcelock/leaselock.go`):
  * `holderIdentity` ↔ `holder`, `leaseDurationSeconds` ↔ `durationSeconds`, `acquireTime` /
  * `renewTime` (MicroTime, six fractional digits) ↔ epoch milliseconds, `leaseTransitions` ↔
- * `transitions`; labels and annotations travel in the record's metadata.
+ * `transitions`; labels and annotations travel in the record's metadata. The coordinated leader
+ * election fields (KEP-4355, Kubernetes 1.31+ behind a feature gate) map as they are:
+ * `strategy` ↔ `strategy`, `preferredHolder` ↔ `preferredHolder`.
  *
  * Writing back: `toUpdateBody` starts from the object as it was read and replaces only the spec
- * fields the algorithm owns (the five above), the resourceVersion and the uid, so whatever leasekit
- * does not model survives a renewal or a release — `metadata.ownerReferences`, `finalizers`, labels,
- * annotations, and spec fields of newer API servers such as `strategy` / `preferredHolder`
- * (coordinated leader election, Kubernetes 1.31+). `metadata.managedFields` is left out of the body:
- * the API server then keeps the stored one (server-side apply bookkeeping, not ours to rewrite).
+ * fields the algorithm owns (the five above, and `preferredHolder`), the resourceVersion and the
+ * uid, so whatever leasekit does not model survives a renewal or a release —
+ * `metadata.ownerReferences`, `finalizers`, labels, annotations, spec fields of newer API servers.
+ * `metadata.managedFields` is left out of the body: the API server then keeps the stored one
+ * (server-side apply bookkeeping, not ours to rewrite).
+ *
+ * The two coordinated-election fields, on an update:
+ * - `preferredHolder` is written from the new spec, like the five owned fields: present when the
+ *   spec carries it, absent otherwise. The algorithm carries it over from the record it writes
+ *   from (so a coordinator's `preferredHolder` survives every write), sets it with a handoff and
+ *   clears only the one it set — the same rule the in-memory store follows, where the spec
+ *   replaces the stored one.
+ * - `strategy` is never changed by an update: it is sent as it was read, whatever the new spec
+ *   says (leasekit does not set or clear it; it does not contend for a lease that has one). An
+ *   update without the object as read takes it from the new spec, which the algorithm carries over
+ *   from the record.
+ * An API server that does not know them (before 1.31, or with the feature gate off) drops both.
  *
  * Guarantees: reading is total — a decoded Lease has already been checked (`wire.ts` fails on a
  * field of the wrong type), so every field it has maps to the record and every field it lacks is
@@ -44,7 +58,8 @@ const ownedSpecFields: ReadonlyArray<string> = [
   "leaseDurationSeconds",
   "acquireTime",
   "renewTime",
-  "leaseTransitions"
+  "leaseTransitions",
+  "preferredHolder"
 ]
 
 /**
@@ -78,6 +93,7 @@ export const toRecord = (lease: Wire.Lease): LeaseRecord => {
   const acquireTime = spec.acquireTime
   const renewTime = spec.renewTime
   const transitions = spec.leaseTransitions
+  const { preferredHolder, strategy } = spec
   return {
     key: { namespace, name },
     version: versionOf(lease),
@@ -89,7 +105,9 @@ export const toRecord = (lease: Wire.Lease): LeaseRecord => {
     ...(durationSeconds === undefined ? {} : { durationSeconds }),
     ...(acquireTime === undefined ? {} : { acquireTime }),
     ...(renewTime === undefined ? {} : { renewTime }),
-    ...(transitions === undefined ? {} : { transitions })
+    ...(transitions === undefined ? {} : { transitions }),
+    ...(strategy === undefined ? {} : { strategy }),
+    ...(preferredHolder === undefined ? {} : { preferredHolder })
   }
 }
 
@@ -112,7 +130,9 @@ const ownLease = (key: LeaseKey, spec: LeaseSpec, metadata: LeaseMetadata, versi
       ...(spec.durationSeconds === undefined ? {} : { leaseDurationSeconds: spec.durationSeconds }),
       ...(spec.acquireTime === undefined ? {} : { acquireTime: spec.acquireTime }),
       ...(spec.renewTime === undefined ? {} : { renewTime: spec.renewTime }),
-      ...(spec.transitions === undefined ? {} : { leaseTransitions: spec.transitions })
+      ...(spec.transitions === undefined ? {} : { leaseTransitions: spec.transitions }),
+      ...(spec.strategy === undefined ? {} : { strategy: spec.strategy }),
+      ...(spec.preferredHolder === undefined ? {} : { preferredHolder: spec.preferredHolder })
     }
   }
 }
@@ -142,10 +162,11 @@ export const retained = (lease: Wire.Lease): Wire.Lease => {
 
 /**
  * The Lease JSON to PUT for `spec` over `record`. With `read` — the Lease `record` was made from —
- * the body is that Lease with the owned spec fields, `resourceVersion` and `uid` replaced (and the
- * record's labels and annotations, which are the Lease's); every other field is sent as it was
- * read, none is added. Without it (a record this store did not hand out), the body is built from
- * the record alone, as `toBody` does. Fails as `toBody` does.
+ * the body is that Lease with the owned spec fields (`preferredHolder` among them),
+ * `resourceVersion` and `uid` replaced (and the record's labels and annotations, which are the
+ * Lease's); every other field — `spec.strategy` included — is sent as it was read, none is added.
+ * Without it (a record this store did not hand out), the body is built from the record alone, as
+ * `toBody` does. Fails as `toBody` does.
  */
 export const toUpdateBody = (
   record: LeaseRecord,
@@ -158,11 +179,13 @@ export const toUpdateBody = (
   const { managedFields: _managedFields, ...keptMetadata } = readMetadata
   const keptSpec: Record<string, unknown> = { ...readSpec }
   for (const field of ownedSpecFields) delete keptSpec[field]
+  // `strategy` as read, never as the new spec says (see the module comment).
+  const { strategy: _strategy, ...ownSpec } = own.spec ?? {}
   return Wire.encodeLease({
     ...rest,
     apiVersion: own.apiVersion,
     kind: own.kind,
     metadata: { ...keptMetadata, ...own.metadata },
-    spec: { ...keptSpec, ...own.spec }
+    spec: { ...keptSpec, ...ownSpec }
   })
 }

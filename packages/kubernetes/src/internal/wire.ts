@@ -12,8 +12,9 @@
  *   pointer or map); the decoded types never hold `null` there.
  * - Unknown fields are preserved at every level a Lease is written back from (the object,
  *   `metadata`, `spec`): an update made from a decoded Lease sends back `ownerReferences`,
- *   `finalizers`, `spec.strategy`, `spec.preferredHolder` and fields of future API versions as
- *   they were read. Field values leasekit does not model are neither checked nor copied.
+ *   `finalizers` and fields of future API versions as they were read. Field values leasekit does
+ *   not model are neither checked nor copied. `spec.strategy` and `spec.preferredHolder`
+ *   (coordinated leader election) are modelled: decoded as strings, like the other spec fields.
  * - `MicroTime` encodes exactly six fractional digits (`2006-01-02T15:04:05.000000Z`, the only
  *   form the API server accepts on write) and decodes any RFC 3339 time.
  * - The decoders are compiled once, when this module loads, and are synchronous: they return a
@@ -152,8 +153,11 @@ export const LeaseMetadata = Schema.StructWithRest(
 ).annotate({ expected: "an object" })
 
 /**
- * `spec` of a Lease: the fields client-go's `LeaseLock` writes, and every other field (such as
- * `strategy` and `preferredHolder` of coordinated leader election) as it was read.
+ * `spec` of a Lease: the fields client-go's `LeaseLock` writes, `strategy` and `preferredHolder`
+ * of coordinated leader election (KEP-4355: in `coordination.k8s.io/v1` since Kubernetes 1.31,
+ * behind the `CoordinatedLeaderElection` feature gate, off by default also in 1.33's beta; an API
+ * server that is older or has the gate off drops them on write), and every other field as it was
+ * read.
  *
  * @internal
  */
@@ -163,7 +167,9 @@ export const LeaseSpec = Schema.StructWithRest(
     leaseDurationSeconds: optionalNullable(Int32),
     acquireTime: optionalNullable(MicroTime),
     renewTime: optionalNullable(MicroTime),
-    leaseTransitions: optionalNullable(Int32)
+    leaseTransitions: optionalNullable(Int32),
+    strategy: optionalNullable(Text),
+    preferredHolder: optionalNullable(Text)
   }),
   Rest
 ).annotate({ expected: "an object" })
