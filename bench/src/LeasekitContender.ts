@@ -109,6 +109,9 @@ interface Active {
   readonly stop: Deferred.Deferred<void>
   readonly fiber: Fiber.Fiber<void, unknown>
 }
+
+/** The contender a `handoff` command hands the lease to: set just before `stop` completes. */
+let handoffTo: string | undefined
 let active: Active | undefined
 
 const optionsOf = (cmd: JoinCommand, name: string): Lease.AcquireOptions => ({
@@ -174,10 +177,14 @@ const holdOne = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
     const held = yield* acquireUnlessStopped(optionsOf(cmd, cmd.name), stop)
     if (Option.isNone(held)) return false
     emit({ ev: "leading", t: nowMicros(), name: cmd.name, token: held.value.token })
+    // The first guarded step: what a handoff's successor can do with the lease, and when.
+    yield* held.value.guard(Effect.sync(() => emit({ ev: "guarded", t: nowMicros(), name: cmd.name, token: held.value.token })))
     yield* Deferred.await(stop)
     emit({ ev: "releasing", t: nowMicros() })
     tracking = false
-    yield* held.value.release
+    const to = handoffTo
+    handoffTo = undefined
+    yield* to === undefined ? held.value.release : held.value.handoff(to)
     return true
   })).pipe(Effect.tap((led) => Effect.sync(() => emit({ ev: "released", t: nowMicros(), led }))))
 
@@ -240,10 +247,12 @@ const join = (cmd: JoinCommand) => {
   })
 }
 
-/** Leaves the election and waits until the program ended (the lease released). */
-const release = async (): Promise<void> => {
+/** Leaves the election and waits until the program ended (the lease released, or handed over to
+ * `to`: a `hold` contender only). */
+const release = async (to?: string): Promise<void> => {
   const current = active
   if (current === undefined) return emit({ ev: "released", t: nowMicros(), led: false })
+  handoffTo = to
   Deferred.doneUnsafe(current.stop, Exit.void)
   await runtime.runPromise(Fiber.await(current.fiber))
 }
@@ -527,6 +536,8 @@ const handle = (line: string) => {
       return join(command)
     case "release":
       return void release()
+    case "handoff":
+      return void release(command.to)
     case "usage":
       return usage(command.gc === true)
     case "microbench":

@@ -51,6 +51,9 @@ export type Command =
   | JoinCommand
   | MicrobenchCommand
   | { readonly cmd: "release" }
+  /** leasekit only: hand the lease held (joined in `hold` mode) over to the contender `to`
+   * (`HeldLease.handoff`), then leave the election as `release` does. */
+  | { readonly cmd: "handoff"; readonly to: string }
   | { readonly cmd: "usage"; readonly gc?: boolean | undefined }
   /** leasekit only: a CPU profile of the next `seconds`, written to `file` (.cpuprofile). */
   | { readonly cmd: "profile"; readonly seconds: number; readonly file: string }
@@ -118,6 +121,8 @@ export type Event =
   | { readonly ev: "ready"; readonly t: number; readonly pid: number; readonly identity: string }
   | { readonly ev: "leading"; readonly t: number; readonly name: string; readonly token?: number; readonly count?: number }
   | { readonly ev: "releasing"; readonly t: number }
+  /** leasekit only: the first guarded step (`HeldLease.guard`) after `leading` ran, at `t`. */
+  | { readonly ev: "guarded"; readonly t: number; readonly name: string; readonly token: number }
   | { readonly ev: "released"; readonly t: number; readonly led?: boolean; readonly rounds?: number }
   | { readonly ev: "error"; readonly msg: string }
   | { readonly ev: "profile"; readonly file: string; readonly error?: string | undefined }
@@ -125,7 +130,7 @@ export type Event =
   | CriticalSectionEvent
   | MicrobenchEvent
 
-/** The timestamp of an event that has one (`ready`, `leading`, `releasing`, `released`, `usage`). */
+/** The timestamp of an event that has one (`ready`, `leading`, `guarded`, `releasing`, `released`, `usage`). */
 export const timeOf = (event: Event): number => {
   if ("t" in event) return event.t
   throw new Error(`event ${event.ev} has no timestamp`)

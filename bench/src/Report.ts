@@ -11,6 +11,7 @@ import type { ContentionResult } from "./figures/Contention.ts"
 import type { FailoverResult } from "./figures/Failover.ts"
 import type { FootprintResult, LibraryVariant, ModuleCount } from "./figures/Footprint.ts"
 import { medians } from "./figures/Footprint.ts"
+import type { HandoffResult } from "./figures/Handoff.ts"
 import type { HandoverResult } from "./figures/Handover.ts"
 import type { RequestsResult } from "./figures/RequestsPerOperation.ts"
 import type { RuntimeCostResult } from "./figures/RuntimeCost.ts"
@@ -57,6 +58,8 @@ export interface Results {
   runtimeCost: RuntimeCostResult | undefined
   /** Figure 7 (absent from results written before it existed). */
   footprint?: FootprintResult | undefined
+  /** Figure 8 (absent from results written before it existed). */
+  handoff?: Array<HandoffResult> | undefined
   profiles: Record<string, ProfileSummary>
   errors: Array<{ figure: string; message: string }>
   /** Figures re-run later into these results (`--update`), with when and how quiet it was. */
@@ -154,7 +157,53 @@ export const goals = (r: Results): Array<Goal> => {
   }
   out.push(...transportGoals(r))
   out.push(...footprintGoals(r))
+  out.push(...handoffGoals(r))
   return out
+}
+
+/** The goals issue 16 (graceful handoff) set, judged on figure 8. */
+const handoffGoals = (r: Results): Array<Goal> =>
+  (r.handoff ?? []).flatMap((h) => {
+    const t = s(h.handoffMs)
+    return [
+      {
+        id: `handoff-${h.waiters}`,
+        goal: `handoff to a named successor among ${h.waiters} waiters: first guarded step p50 ≤ 100 ms (figure 8, issue 16)`,
+        measured: `p50 ${fmt(t.median)} ms, p99 ${fmt(t.p99)} ms (n=${t.n})`,
+        met: t.n > 0 && t.median <= 100
+      },
+      {
+        id: `handoff-successor-${h.waiters}`,
+        goal: "a handoff goes to the named successor while it waits (figure 8, issue 16)",
+        measured: `${h.wrongSuccessor} of ${h.handoffMs.length} to another contender`,
+        met: h.handoffMs.length > 0 && h.wrongSuccessor === 0
+      }
+    ]
+  })
+
+const handoffSection = (r: Results) => {
+  const results = r.handoff ?? []
+  if (results.length === 0) return ""
+  return [
+    "## 8. Handoff to a named successor (leasekit only)",
+    "",
+    "From the holder starting `HeldLease.handoff(to)` — or, beside it, a plain `HeldLease.release` — to the next",
+    "holder's first guarded step (`HeldLease.guard` right after its acquisition), with the waiters on one lease at",
+    "default timings, the two alternating in one series (client-go's elector has no handoff). A handoff is a release",
+    "that reserves the free lease for the successor; the successor takes it through its watch like any waiter, the",
+    "others judge it busy for the handoff window.",
+    "",
+    table(
+      ["waiters", "handoff → successor's first guarded step, ms", "handoff → successor acquired, ms", "release → any waiter's first guarded step, ms", "to another contender"],
+      results.map((h) => [
+        String(h.waiters),
+        medianP99(s(h.handoffMs)),
+        medianP99(s(h.handoffAcquiredMs)),
+        medianP99(s(h.releaseMs)),
+        `${h.wrongSuccessor} of ${h.handoffMs.length}`
+      ])
+    )
+  ].join("\n")
 }
 
 /** The goals issue 14 (one transport on Effect's HttpClient) set, judged on these results. */
@@ -992,6 +1041,7 @@ export const write = (outDir: string, r: Results): void => {
     scaleSection(r),
     runtimeSection(r),
     footprintSection(r),
+    handoffSection(r),
     profileSection(r),
     methodSection()
   ].filter((x) => x !== "").join("\n\n") + "\n"

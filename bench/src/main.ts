@@ -26,6 +26,7 @@ import { killAll, Pool, running } from "./Contenders.ts"
 import * as Contention from "./figures/Contention.ts"
 import * as Failover from "./figures/Failover.ts"
 import * as Footprint from "./figures/Footprint.ts"
+import * as Handoff from "./figures/Handoff.ts"
 import * as Handover from "./figures/Handover.ts"
 import * as RequestsPerOperation from "./figures/RequestsPerOperation.ts"
 import * as RuntimeCost from "./figures/RuntimeCost.ts"
@@ -65,7 +66,8 @@ const settings = quick
       profileSeconds: 5
     },
     fig6: { memory: 2_000, kubernetes: 200 },
-    fig7: { runs: 3, holdSeconds: 8 }
+    fig7: { runs: 3, holdSeconds: 8 },
+    fig8: { waiters: 3, rounds: 15 }
   }
   : {
     fig1: { cycles: 5, windowSeconds: 120 },
@@ -82,7 +84,8 @@ const settings = quick
       profileSeconds: 20
     },
     fig6: { memory: 20_000, kubernetes: 2_000 },
-    fig7: { runs: 10, holdSeconds: 30 }
+    fig7: { runs: 10, holdSeconds: 30 },
+    fig8: { waiters: 3, rounds: 200 }
   }
 export type Settings = typeof settings
 
@@ -158,6 +161,7 @@ const merged = (earlier: Report.Results, fresh: Report.Results): Report.Results 
     scale: keep("scale", 5),
     runtimeCost: keep("runtimeCost", 6),
     footprint: keep("footprint", 7),
+    handoff: keep("handoff", 8),
     profiles: Object.fromEntries(Object.entries(earlier.profiles).filter(([name]) =>
       !(figures.includes(2) && name.startsWith("handover")) &&
       !(figures.includes(5) && name.startsWith("scale")) &&
@@ -224,6 +228,7 @@ const run = (
         scale: [],
         runtimeCost: undefined,
         footprint: undefined,
+        handoff: [],
         profiles: {},
         errors: [],
         reruns: []
@@ -250,7 +255,13 @@ const run = (
 
       // Contenders for figures 2 and 4: started before anything is measured in the full run; in
       // the quick run beside figures 1 and 3 (which count requests and wait on timers).
-      const poolSize = wanted(4) ? Math.max(...settings.fig4.contenders) : wanted(2) ? Math.max(...settings.fig2.waiters) + 1 : 1
+      const poolSize = wanted(4)
+        ? Math.max(...settings.fig4.contenders)
+        : wanted(2)
+        ? Math.max(...settings.fig2.waiters) + 1
+        : wanted(8)
+        ? settings.fig8.waiters + 1
+        : 1
       const warming = (async () => {
         log(`starting ${poolSize} leasekit and ${poolSize} client-go contenders`)
         const warm = await Promise.all([pool.take("leasekit", poolSize), pool.take("client-go", poolSize)])
@@ -309,6 +320,13 @@ const run = (
               results.contention.push(r)
             }
           }
+        })
+      }
+      if (wanted(8)) {
+        await attempt("figure 8: handoff to a named successor", async () => {
+          const r = await Handoff.run(bench, settings.fig8.waiters, settings.fig8.rounds)
+          log(`  fig 8: ${r.handoffMs.length} handoffs, ${r.releaseMs.length} releases, ${r.wrongSuccessor} to another contender`)
+          results.handoff = [...(results.handoff ?? []).filter((x) => x.waiters !== r.waiters), r]
         })
       }
       await pool.shrink(0)

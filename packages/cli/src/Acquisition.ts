@@ -199,7 +199,8 @@ const wait = (settings: Settings, found: Found) =>
   Effect.gen(function*() {
     const { contender, timeout } = settings
     const bound = Option.match(timeout, { onNone: () => "", onSome: (t) => ` at most ${Durations.format(t)}` })
-    yield* say(settings.quiet, `${found.text}; waiting${bound}`)
+    // Its own identity too: what `leasekit handoff NAME --to ID` needs to name this waiter.
+    yield* say(settings.quiet, `${found.text}; waiting${bound} as ${quote(contender.options.holder)}`)
     const every = settings.progressEvery ?? Duration.seconds(30)
     const started = yield* Clock.currentTimeMillis
     const progress = Effect.gen(function*() {

@@ -16,7 +16,8 @@
  * | 77      | EX_NOPERM       | RBAC forbids it, or the credentials are rejected                     |
  * | 78      | EX_CONFIG       | the kubeconfig cannot be used, or the namespace does not exist       |
  * | 79      |                 | `run`: the lease was lost while CMD ran (CMD was stopped), or before |
- * |         |                 | CMD started (CMD was not started)                                    |
+ * |         |                 | CMD started (CMD was not started), or handed over at a request       |
+ * |         |                 | (`leasekit handoff`: CMD was stopped first)                          |
  * | 126/127 |                 | `run`: CMD is not executable / not found (as in a shell)             |
  * | 130     |                 | interrupted (SIGINT/SIGTERM) before CMD started                      |
  *

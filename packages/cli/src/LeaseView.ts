@@ -15,6 +15,14 @@
  * this observer) are shown as such — "12.0s in the future (clock skew?)" — never as a negative age;
  * the JSON keeps the signed figures (`renewedSecondsAgo` < 0).
  *
+ * A graceful handoff shows two ways (`LeaseRecord.Annotations`):
+ * - `handoff` — a free lease its last holder handed to a successor: reserved for `to` until each
+ *   contender has seen it free for the window. A one-shot observer cannot know how long a
+ *   contender has seen it, so `reservedForSeconds` is again an estimate by wall clock: the release's
+ *   renewTime + the window − now (negative once passed: anyone may take it now). Both `null` when
+ *   the release did not say its window (contenders then use their own `handoffWindow`).
+ * - `handoffRequest` — a held lease whose holder is asked to hand it over to that contender.
+ *
  * Guarantees: the JSON field names and meanings above are stable; times are ISO-8601 UTC; a
  * missing lease is a view with `exists: false`, not an error; the text renderings print every
  * value that comes from the Lease (names, holder identity) through `Printable.printable`, so
@@ -65,6 +73,24 @@ export interface LeaseView {
   readonly renewTimeExpiresInSeconds: number | null
   /** The object's resourceVersion. */
   readonly version: string | null
+  /** A free lease reserved for its last holder's successor (see the module comment); else null. */
+  readonly handoff: HandoffView | null
+  /** A held lease whose holder is asked to hand it over to this contender; else null. */
+  readonly handoffRequest: string | null
+}
+
+/**
+ * A pending handoff: a free lease reserved for `to`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface HandoffView {
+  readonly to: string
+  /** The window its last holder declared; null when it did not (each contender uses its own). */
+  readonly windowSeconds: number | null
+  /** By the release's renewTime and this machine's clock; negative once passed; null when unknown. */
+  readonly reservedForSeconds: number | null
 }
 
 const seconds = (millis: number) => Math.round(millis) / 1000
@@ -97,7 +123,9 @@ export const make = (
       renewedSecondsAgo: null,
       expiresInSeconds: null,
       renewTimeExpiresInSeconds: null,
-      version: null
+      version: null,
+      handoff: null,
+      handoffRequest: null
     }
   }
   const r = record.value
@@ -122,8 +150,38 @@ export const make = (
       ? expiresInMillis !== undefined ? seconds(expiresInMillis) : durationSeconds
       : null,
     renewTimeExpiresInSeconds: byRenewTime,
-    version: r.version
+    version: r.version,
+    handoff: Option.getOrNull(Option.map(LeaseRecord.pendingHandoff(r), (pending) => ({
+      to: pending.to,
+      windowSeconds: pending.windowSeconds ?? null,
+      reservedForSeconds: pending.windowSeconds === undefined || r.renewTime === undefined
+        ? null
+        : seconds(r.renewTime + pending.windowSeconds * 1000 - now)
+    }))),
+    handoffRequest: Option.getOrNull(LeaseRecord.handoffRequest(r))
   }
+}
+
+/**
+ * The text of a pending handoff or a handoff request, for `status` (null when there is neither).
+ *
+ * @since 0.3.0
+ * @category rendering
+ */
+export const handoffText = (view: LeaseView): string | null => {
+  if (view.handoff !== null) {
+    const { reservedForSeconds, to, windowSeconds } = view.handoff
+    const left = reservedForSeconds === null
+      ? "for the window each contender sets itself (its handoffWindow; the release did not say)"
+      : reservedForSeconds >= 0
+      ? `~${Durations.formatMillis(reservedForSeconds * 1000)} more by its renewTime (window ${windowSeconds}s)`
+      : `window ${windowSeconds}s passed ${Durations.formatMillis(-reservedForSeconds * 1000)} ago by its renewTime: anyone may take it`
+    return `reserved for "${printable(to)}", ${left}`
+  }
+  if (view.handoffRequest !== null) {
+    return `requested by "${printable(view.handoffRequest)}": a leasekit holder hands over at its next renewal, unless it refuses requests`
+  }
+  return null
 }
 
 /**
@@ -161,6 +219,8 @@ export const renderStatus = (view: LeaseView): string => {
     rows.push(["Acquired", view.acquireTime === null ? "-" : `${view.acquireTime} (${ago(view.acquiredSecondsAgo)})`])
     rows.push(["Renewed", view.renewTime === null ? "-" : `${view.renewTime} (${ago(view.renewedSecondsAgo)})`])
     rows.push(["Duration", view.durationSeconds === null ? "-" : `${view.durationSeconds}s`])
+    const handoff = handoffText(view)
+    if (handoff !== null) rows.push(["Handoff", handoff])
     if (view.expiresInSeconds !== null) {
       const estimate = view.renewTimeExpiresInSeconds === null
         ? ""
@@ -189,9 +249,10 @@ export const renderStatus = (view: LeaseView): string => {
 export const isExpired = (view: LeaseView): boolean => view.holder !== null && view.expiresInSeconds === 0
 
 /**
- * What `status --watch` reports a change for: the lease absent, free, held by a holder in a
- * tenure (holder and token), or that tenure judged expired. A renewal, a label or any other edit
- * that keeps these is not a change.
+ * What `status --watch` reports a change for: the lease absent, free (and for whom it is reserved
+ * by a handoff), held by a holder in a tenure (holder and token), that tenure judged expired, or a
+ * handoff requested of it (and by whom). A renewal, a label or any other edit that keeps these is
+ * not a change.
  *
  * @since 0.2.0
  * @category rendering
@@ -200,8 +261,10 @@ export const tenureOf = (view: LeaseView): string =>
   !view.exists
     ? "absent"
     : view.holder === null
-    ? "free"
-    : `${isExpired(view) ? "expired" : "held"}|${view.token}|${view.holder}`
+    ? view.handoff === null ? "free" : `free|handoff|${view.handoff.to}`
+    : `${isExpired(view) ? "expired" : "held"}|${view.token}|${view.holder}${
+      view.handoffRequest === null ? "" : `|request|${view.handoffRequest}`
+    }`
 
 /**
  * The line of `status --watch` for a change: when it was seen (by this machine's clock) and what
@@ -215,10 +278,16 @@ export const renderChange = (view: LeaseView, now: number): string => {
   const what = !view.exists
     ? `${lease} does not exist (free)`
     : view.holder === null
-    ? `${lease} is free (released; last token ${view.token})`
+    ? view.handoff === null
+      ? `${lease} is free (released; last token ${view.token})`
+      : `${lease} is free, handed off to "${printable(view.handoff.to)}" (reserved for it for a window; last token ${view.token})`
     : isExpired(view)
     ? `${lease}: holder "${printable(view.holder)}" (token ${view.token}) is expired as this observer judges it — ` +
       "not renewed for its duration: a contender may take it over now"
+    : view.handoffRequest !== null
+    ? `${lease} is held by "${printable(view.holder)}" (token ${view.token}); handoff requested by "${
+      printable(view.handoffRequest)
+    }"`
     : `${lease} is held by "${printable(view.holder)}" (token ${view.token})`
   return `${new Date(now).toISOString()}  ${what}\n`
 }

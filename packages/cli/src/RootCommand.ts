@@ -1,5 +1,5 @@
 /**
- * The `leasekit` command tree — `run`, `status`, `list`, `release`, `control-plane start`, `demo`,
+ * The `leasekit` command tree — `run`, `status`, `list`, `release`, `handoff`, `control-plane start`, `demo`,
  * each in its own module — with the root's help, effect/cli's built-in flags, and the command-line
  * rules effect/cli does not have (`CommandLine.ts`): the global flags (`--kubeconfig`,
  * `--context`, `-n/--namespace`, `--verbose`) may also come before the subcommand, and `run`'s
@@ -17,6 +17,7 @@ import type * as CommandLine from "./CommandLine.ts"
 import * as ControlPlaneCommand from "./ControlPlaneCommand.ts"
 import * as DemoCommand from "./DemoCommand.ts"
 import * as GlobalFlags from "./GlobalFlags.ts"
+import * as HandoffCommand from "./HandoffCommand.ts"
 import * as ListCommand from "./ListCommand.ts"
 import * as ReleaseCommand from "./ReleaseCommand.ts"
 import * as RunCommand from "./RunCommand.ts"
@@ -41,6 +42,7 @@ export const leasekit = Command.make("leasekit").pipe(
     StatusCommand.command,
     ListCommand.command,
     ReleaseCommand.command,
+    HandoffCommand.command,
     ControlPlaneCommand.command,
     DemoCommand.command
   ]),
@@ -48,6 +50,7 @@ export const leasekit = Command.make("leasekit").pipe(
     { command: "leasekit demo", description: "watch three processes share a lease on a local control plane" },
     { command: "leasekit run nightly-report -- ./report.sh", description: "run a job under a lease" },
     { command: "leasekit status nightly-report", description: "who holds it" },
+    { command: "leasekit handoff nightly-report --to worker-2_7f3a", description: "ask its holder to hand it over" },
     { command: "leasekit --context prod -n jobs list", description: "global flags before the subcommand" }
   ])
 )

@@ -21,7 +21,11 @@
  * exited is stopped the same way. The lease is checked once more right before CMD is started: a
  * lease lost (or past its renew deadline, as after a long pause of this process) between the
  * acquisition and the start exits 79 without starting CMD. A takeover that the lease's watch
- * shows (`TenureWatch.ts`) counts as a loss at once, not at the next renewal. With `--health-port`, `/healthz`,
+ * shows (`TenureWatch.ts`) counts as a loss at once, not at the next renewal. A request to hand the
+ * lease over (`leasekit handoff NAME --to ID`, or a leasekit contender asking for it), seen at a
+ * renewal, stops the session the same way (SIGTERM, SIGKILL after `--grace`); once it is empty the
+ * lease is handed over to ID (`HeldLease.handoff`: reserved for ID for its handoff window) and
+ * leasekit exits 79 saying so — CMD did not finish. With `--health-port`, `/healthz`,
  * `/readyz` and `/metrics` are served while `run` runs (`RunHealth.ts`, loaded only then). If leasekit dies (SIGKILL, OOM, crash)
  * while CMD's session runs, a dead man's switch SIGKILLs the session (`DeadMansSwitch.ts`).
  *
@@ -47,6 +51,7 @@
  */
 import type { HeldLease } from "@leasekit/core/Lease"
 import * as Lease from "@leasekit/core/Lease"
+import { LeaseLostError } from "@leasekit/core/LeaseError"
 import * as LeaseStore from "@leasekit/core/LeaseStore"
 import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Deferred from "effect/Deferred"
@@ -62,6 +67,7 @@ import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import type * as RunCommand from "./RunCommand.ts"
 import * as RunOptions from "./RunOptions.ts"
+import { printable } from "./Printable.ts"
 import * as Stderr from "./Stderr.ts"
 import * as Supervisor from "./Supervisor.ts"
 import * as TenureWatch from "./TenureWatch.ts"
@@ -118,6 +124,25 @@ const releaseWithin = (lease: HeldLease, bound: Duration.Duration, status: numbe
     yield* Effect.sync(() => leave(`leasekit: could not release the lease ${key.namespace}/${key.name} (${why}): ${expires}\n`))
   })
 
+/**
+ * Hands the lease over to `to` once CMD and its session have ended (a request to hand it over:
+ * `leasekit handoff`), waiting at most `bound`. One that fails — the lease was lost meanwhile, the
+ * API server unreachable — is reported in one line: the lease then expires by itself, or is
+ * already someone else's.
+ */
+const handOver = (lease: HeldLease, to: string, bound: Duration.Duration) =>
+  lease.handoff(to).pipe(
+    Effect.timeoutOption(bound),
+    Effect.flatMap((done) =>
+      Option.isSome(done)
+        ? Effect.logDebug(`handed the lease over to "${to}"`)
+        : Effect.sync(() => Stderr.line(`leasekit: could not hand the lease over to "${printable(to)}": no answer within ${Durations.format(bound)}\n`))
+    ),
+    Effect.catch((error) =>
+      Effect.sync(() => Stderr.line(`leasekit: could not hand the lease over to "${printable(to)}": ${printable(error.message)}\n`))
+    )
+  )
+
 /** The program of `run`, given its parsed configuration. */
 const program = (c: Config) =>
   Effect.gen(function*() {
@@ -125,8 +150,12 @@ const program = (c: Config) =>
     const namespace = Option.getOrElse(c.namespace, () => client.namespace)
     // Every option, the grace included, is checked (64) before anything is sent.
     const { grace, health, lease: options, timeout } = yield* RunOptions.resolve(c, namespace)
-    // One contender, made once from these options, does all of the acquisition.
-    const contender = yield* Lease.contender(options).pipe(Effect.mapError((error) => RunOptions.invalidOption(error, c)))
+    // One contender, made once from these options, does all of the acquisition. Requests to hand
+    // the lease over are not honoured by the core (it would release while CMD still runs: CMD is
+    // not guarded work): `run` sees them (`handoffRequested`), stops CMD, and hands over itself.
+    const contender = yield* Lease.contender({ ...options, handoffRequests: "refuse" }).pipe(
+      Effect.mapError((error) => RunOptions.invalidOption(error, c))
+    )
     yield* Effect.logDebug(
       `grace ${Durations.format(grace)} of the margin ${Durations.format(RunOptions.margin(contender.options))} (duration − renewDeadline)`
     )
@@ -185,14 +214,23 @@ const program = (c: Config) =>
     yield* Deferred.succeed(spawned, child)
     yield* Effect.logDebug(`started ${file} (pid ${child.pid}${child.ownGroup ? ", own session" : ""})`)
 
-    // A takeover the lease's watch shows is a loss now, not at the next renewal.
+    // A takeover the lease's watch shows is a loss now, not at the next renewal. A request to
+    // hand the lease over ends CMD the same way — stopped before the lease is handed over.
     let seenByWatch = false
     const lost = Effect.raceFirst(
-      lease.lost,
-      TenureWatch.takenOver(lease).pipe(
-        Effect.tap(() => Effect.sync(() => (seenByWatch = true))),
-        Effect.flatMap(Effect.fail),
-        Effect.provideService(LeaseStore.LeaseStore, yield* LeaseStore.LeaseStore)
+      Effect.raceFirst(
+        lease.lost,
+        TenureWatch.takenOver(lease).pipe(
+          Effect.tap(() => Effect.sync(() => (seenByWatch = true))),
+          Effect.flatMap(Effect.fail),
+          Effect.provideService(LeaseStore.LeaseStore, yield* LeaseStore.LeaseStore)
+        )
+      ),
+      lease.handoffRequested.pipe(
+        Effect.tap((to) => Effect.sync(() => Stderr.line(`leasekit: asked to hand the lease over to "${printable(to)}": stopping the command\n`))),
+        Effect.flatMap((to) =>
+          Effect.fail(new LeaseLostError({ key: lease.key, holder: lease.holder, reason: { _tag: "HandedOff", to } }))
+        )
       )
     )
     const outcome = yield* Supervisor.supervise(child, {
@@ -213,7 +251,15 @@ const program = (c: Config) =>
       return
     }
     const how = Supervisor.describeEnded(outcome.ended)
-    const reason = outcome.error.reason._tag
+    const reason = outcome.error.reason
+    if (reason._tag === "HandedOff") {
+      // CMD and its session have ended: now the lease goes to the requester.
+      yield* handOver(lease, reason.to, Duration.max(grace, RunOptions.defaultGrace(contender.options)))
+      return yield* ExitCode.fail(
+        ExitCode.codes.lost,
+        `handed lease ${namespace}/${c.name} over to "${reason.to}" at its request (\`leasekit handoff\`); the command was stopped (${how})`
+      )
+    }
     return yield* ExitCode.fail(
       ExitCode.codes.lost,
       outcome.during === "running"
@@ -221,7 +267,7 @@ const program = (c: Config) =>
         : `${outcome.error.message}; the command had already exited with status ${
           Supervisor.statusOf(outcome.ended)
         }, and the processes it left running were stopped`,
-      reason === "DeadlineExceeded"
+      reason._tag === "DeadlineExceeded"
         ? "renewals did not reach the API server in time: check the network and the API server's load, or use a longer --duration"
         : `someone else changed the lease (\`leasekit release --force\`, kubectl, or another contender); see \`leasekit status ${c.name}\``
     )
