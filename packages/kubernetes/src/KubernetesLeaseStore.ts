@@ -33,10 +33,12 @@
  * writes never are (their outcome is unknown: `Unavailable`).
  *
  * An `update` keeps the whole object as read and replaces only the spec fields the algorithm owns
- * (`holderIdentity`, `leaseDurationSeconds`, `acquireTime`, `renewTime`, `leaseTransitions`), as
- * client-go's `LeaseLock` writes back the object it read: owner references (garbage collection of
- * a Lease owned by a Deployment), finalizers, labels, annotations and spec fields of newer API
- * servers (`strategy`, `preferredHolder`) survive renewals and releases. For that, each record this
+ * (`holderIdentity`, `leaseDurationSeconds`, `acquireTime`, `renewTime`, `leaseTransitions`, and
+ * `preferredHolder`, which the algorithm carries over from the record), as client-go's `LeaseLock`
+ * writes back the object it read: owner references (garbage collection of a Lease owned by a
+ * Deployment), finalizers, labels, annotations (unless the update sets them: its `metadata`) and
+ * spec fields of newer API servers (`strategy`: an update never changes it) survive renewals and
+ * releases. For that, each record this
  * store hands out (from `get`, `list`, `create`, `update` and `watch`) is associated, by its
  * identity and inside this store instance, with the object it was made from; the record itself
  * stays neutral.
@@ -254,10 +256,10 @@ export const make = (client: KubeClientService, options: Options = {}): LeaseSto
         })
       )
 
-    const update = (record: Record_, spec: LeaseRecord.LeaseSpec) =>
+    const update = (record: Record_, spec: LeaseRecord.LeaseSpec, metadata?: LeaseRecord.LeaseMetadata) =>
       record.version === ""
         ? staleRecord("update", record)
-        : sendable("update", "update", record.key, LeaseObject.toUpdateBody(record, spec, objects.get(record))).pipe(
+        : sendable("update", "update", record.key, LeaseObject.toUpdateBody(record, spec, objects.get(record), metadata)).pipe(
           Effect.flatMap((body) =>
             request(
               "update",

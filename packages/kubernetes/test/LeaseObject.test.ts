@@ -153,6 +153,18 @@ describe("LeaseObject", () => {
     }, "a handoff sets it on a lease that had none")
   })
 
+  it("an update given metadata sets labels and annotations to it: a map it leaves out is removed, other metadata kept", () => {
+    const record = recordOf(stored)
+    const body = ok(LeaseObject.toUpdateBody(record, renewal, decoded(stored), { labels: { app: "report", owner: "me" } }))
+    assert.deepStrictEqual(body.metadata.labels, { app: "report", owner: "me" })
+    assert.notProperty(body.metadata, "annotations", "the annotations the metadata leaves out are removed")
+    assert.deepStrictEqual(body.metadata.ownerReferences, stored.metadata.ownerReferences)
+    assert.deepStrictEqual(body.metadata.finalizers, stored.metadata.finalizers)
+    assert.strictEqual(body.metadata.resourceVersion, "41")
+    const same = ok(LeaseObject.toUpdateBody(record, renewal, decoded(stored), record.metadata))
+    assert.deepStrictEqual(same, ok(LeaseObject.toUpdateBody(record, renewal, decoded(stored))), "the record's own metadata: as without")
+  })
+
   it("spec.strategy is sent as it was read, whatever the new spec says: an update never sets or clears it", () => {
     assert.strictEqual(updateBody(stored, renewal).spec?.["strategy"], "OldestEmulationVersion", "kept when the spec leaves it out")
     assert.strictEqual(

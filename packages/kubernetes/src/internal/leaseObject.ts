@@ -163,20 +163,22 @@ export const retained = (lease: Wire.Lease): Wire.Lease => {
 /**
  * The Lease JSON to PUT for `spec` over `record`. With `read` — the Lease `record` was made from —
  * the body is that Lease with the owned spec fields (`preferredHolder` among them),
- * `resourceVersion` and `uid` replaced (and the record's labels and annotations, which are the
- * Lease's); every other field — `spec.strategy` included — is sent as it was read, none is added.
- * Without it (a record this store did not hand out), the body is built from the record alone, as
- * `toBody` does. Fails as `toBody` does.
+ * `resourceVersion` and `uid` replaced, and its labels and annotations set to `metadata`'s
+ * (default: the record's, which are the Lease's; a map `metadata` leaves out is removed); every
+ * other field — `spec.strategy` included — is sent as it was read, none is added. Without it (a
+ * record this store did not hand out), the body is built from the record alone, as `toBody` does.
+ * Fails as `toBody` does.
  */
 export const toUpdateBody = (
   record: LeaseRecord,
   spec: LeaseSpec,
-  read?: Wire.Lease
+  read?: Wire.Lease,
+  metadata: LeaseMetadata = record.metadata
 ): Result.Result<LeaseBody, Wire.WireError> => {
-  const own = ownLease(record.key, spec, record.metadata, record.version)
+  const own = ownLease(record.key, spec, metadata, record.version)
   if (read === undefined) return Wire.encodeLease(own)
   const { apiVersion: _apiVersion, kind: _kind, metadata: readMetadata, spec: readSpec, ...rest } = read
-  const { managedFields: _managedFields, ...keptMetadata } = readMetadata
+  const { annotations: _annotations, labels: _labels, managedFields: _managedFields, ...keptMetadata } = readMetadata
   const keptSpec: Record<string, unknown> = { ...readSpec }
   for (const field of ownedSpecFields) delete keptSpec[field]
   // `strategy` as read, never as the new spec says (see the module comment).
