@@ -58,7 +58,11 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
     Effect.tapError(self, () => Effect.sync(() => counters.failures++))
   const succeeded = (id: string) => <A>(self: Effect.Effect<A, LeaseStoreError>) =>
     Effect.tap(self, () => Effect.sync(() => lastSuccess.set(id, nowMicros())))
-  const send = (record: Parameters<LeaseStore.LeaseStoreService["update"]>[0], spec: Parameters<LeaseStore.LeaseStoreService["update"]>[1]) =>
+  const send = (
+    record: Parameters<LeaseStore.LeaseStoreService["update"]>[0],
+    spec: Parameters<LeaseStore.LeaseStoreService["update"]>[1],
+    metadata?: Parameters<LeaseStore.LeaseStoreService["update"]>[2]
+  ) =>
     Effect.suspend(() => {
       counters.updates++
       const id = keyId(record.key)
@@ -66,7 +70,8 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
       if (tracking && previous !== undefined && spec.holder !== "") {
         lateness.push(nowMicros() - (previous + renewIntervalMicros))
       }
-      return inner.update(record, spec).pipe(failed, succeeded(id))
+      // The metadata too: an acquisition's labels, a handoff's annotations.
+      return inner.update(record, spec, metadata).pipe(failed, succeeded(id))
     })
   const { withRequestTimeout, ...calls } = inner
   return {
