@@ -83,6 +83,21 @@ describe("handoff", () => {
       assert.strictEqual(result._tag === "HeldByOther" ? result.holder : "", "c")
     })))
 
+  it.effect("an observer reports the reservation, and again when its window has passed", () =>
+    withStore(Effect.gen(function*() {
+      const a = yield* Lease.acquire(opts("a", { handoffWindow: "5 seconds" }))
+      const reports = yield* Lease.observe(key).pipe(Stream.take(3), Stream.runCollect, Effect.forkChild)
+      yield* settle
+      yield* a.handoff("ghost")
+      yield* settle
+      yield* advance(5)
+      const seen = Array.from(yield* Fiber.join(reports)).map((r) => [
+        Option.getOrUndefined(r.holder),
+        Option.getOrUndefined(Option.map(r.pendingHandoff, (p) => Duration.toMillis(p.remaining)))
+      ])
+      assert.deepStrictEqual(seen, [["a", undefined], [undefined, 5_000], [undefined, 0]])
+    })))
+
   it.effect("a missing or garbage window annotation: the reader's own handoffWindow", () =>
     withStore(Effect.gen(function*() {
       const probe = yield* Probe
