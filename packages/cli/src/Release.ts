@@ -117,7 +117,18 @@ export const handler = (c: Config) =>
       }
       const now = yield* Clock.currentTimeMillis
       const token = record.transitions ?? 0
-      const written = yield* store.update(record, { holder: "", durationSeconds: 1, acquireTime: now, renewTime: now, transitions: token }).pipe(
+      // As a holder's release writes it; coordinated-election fields (where the server keeps them) as read.
+      const { preferredHolder, strategy } = record
+      const spec = {
+        holder: "",
+        durationSeconds: 1,
+        acquireTime: now,
+        renewTime: now,
+        transitions: token,
+        ...(strategy === undefined ? {} : { strategy }),
+        ...(preferredHolder === undefined ? {} : { preferredHolder })
+      }
+      const written = yield* store.update(record, spec).pipe(
         Effect.as(true),
         Effect.catchIf((e) => e.reason === "Conflict" && attempt < 3, () => Effect.succeed(false)),
         Effect.catchIf((e) => e.reason === "NotFound", () => Effect.succeed(false))
