@@ -12,8 +12,10 @@
  * - `update` and `remove` succeed only when the stored version equals `record.version`, failing
  *   with `Conflict` otherwise and `NotFound` when the object is gone;
  * - every successful write yields a new version;
- * - `update` replaces the spec — every field of it, `strategy` and `preferredHolder` included
- *   (a field absent from the spec is absent afterwards, on stores that keep it at all) — and sets
+ * - `update` replaces the spec — every field of it, `preferredHolder` included (a field absent
+ *   from the spec is absent afterwards, on stores that keep it at all); `strategy` is the API
+ *   server's, and a store may keep it as stored whatever the spec says (the Kubernetes store
+ *   does; the algorithm always writes it back as read, so no store clears it) — and sets
  *   the object's labels and annotations to `metadata` when given, else keeps them as the record
  *   has them;
  * - `watch(key)` first emits the current state (`None` when absent), then every later state in
