@@ -142,7 +142,12 @@ interface Attempt {
 }
 
 const heldEnd = (t: Tenure): Mark => first(t.lost, t.releaseOk, t.releaseApply, t.close)
-const workEnd = (t: Tenure): Mark => first(t.lost, t.releaseBegin, t.close)
+/** The end of a tenure for guarded work: also its release write landing, for a release the actor
+ * did not begin itself (a step-down, a handoff request honoured in the background) — a release
+ * stops guarded work before it writes. */
+const workEnd = (t: Tenure): Mark => first(t.lost, t.releaseBegin, t.close, t.releaseApply)
+/** Reasons a guard fails with when the holder itself releases (or hands off): not a loss. */
+const ownEnd = (reason: string) => reason === "Relinquished" || reason === "HandedOff"
 const exemptAt = (t: Tenure, at: Mark): boolean => t.exemptFrom !== undefined && at.seq >= t.exemptFrom.seq
 const fmt = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(3)}s` : "end")
 
@@ -210,10 +215,10 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
       case "guard-end":
       case "renew-end": {
         // A guard or renew failing with the loss also tells the holder (perhaps before the
-        // observer fiber runs); `Relinquished` is the holder's own release, not a loss.
+        // observer fiber runs); `Relinquished` and `HandedOff` are the holder's own release, not a loss.
         const t = tenures.get(e.tenure)
         const m = /^LeaseLostError\((\w+)\)/.exec(e.detail)
-        if (t !== undefined && m !== null && m[1] !== "Relinquished" && t.lost === undefined) {
+        if (t !== undefined && m !== null && !ownEnd(m[1]!) && t.lost === undefined) {
           t.lost = { seq: e.seq, t: e.t, reason: m[1]! }
         }
         break
@@ -235,7 +240,7 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
         if (t === undefined) break
         // A combinator that returned because of the loss: the loss came first.
         const m = /LeaseLostError\((\w+)\)/.exec(e.detail)
-        if (m !== null && m[1] !== "Relinquished" && t.lost === undefined) t.lost = { seq: e.seq, t: e.t, reason: m[1]! }
+        if (m !== null && !ownEnd(m[1]!) && t.lost === undefined) t.lost = { seq: e.seq, t: e.t, reason: m[1]! }
         if (t.close === undefined) t.close = e
         break
       }
