@@ -175,6 +175,8 @@ export const fromError = (error: unknown): CliExit => {
         return fail(codes.tempfail, error.message, "wait longer (--timeout), or see who holds it with `leasekit status`")
       case "Store":
         return fromStoreError(error.reason.error, `lease ${leaseOf(error.key)} could not be acquired: ${error.reason.error.detail}`)
+      case "Coordinated":
+        return fail(codes.config, error.message, "use a Lease without spec.strategy, or let the API server's coordinator pick the holder")
     }
   }
   if (tagged<LeaseRelinquishmentError>(error, "LeaseRelinquishmentError")) {

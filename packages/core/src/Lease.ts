@@ -58,6 +58,7 @@ import { Spans } from "./LeaseTelemetry.ts"
 import * as Attempt from "./internal/attempt.ts"
 import { bounded } from "./internal/boundedStore.ts"
 import * as Contender from "./internal/contender.ts"
+import * as Handoff from "./internal/handoff.ts"
 import { makeMemory } from "./internal/observations.ts"
 import * as Observer from "./internal/observer.ts"
 import * as Telemetry from "./internal/telemetry.ts"
@@ -97,6 +98,23 @@ export interface HeldLease {
    * waiting for the write; the guarded effect that called it is not interrupted but keeps the
    * lease, still guarded, until it returns — the write follows then. */
   readonly release: Effect.Effect<void, LeaseRelinquishmentError>
+  /** Hands the lease to `to`: a `release` (guarded work is stopped first — `guard` fails with
+   * reason `HandedOff` — loss detection stays armed until the write is confirmed, a release in
+   * progress is joined) whose one write also reserves the freed lease for `to` for
+   * `handoffWindow` (the `handoff-to` annotation; `spec.preferredHolder` too, for API servers that
+   * keep it). `to` then takes it at once; other contenders only once the window has passed on their
+   * own clocks — so a successor that died meanwhile delays the lease by at most the window. The
+   * successor's token is greater than this tenure's, as with any acquisition. Fails with
+   * `InvalidLeaseOptions` (field `to`) for an identity no holder can have, before anything. Joined
+   * by (or joining) a release in progress, the first call decides: a plain release stays plain.
+   * @since 0.4.0 */
+  readonly handoff: (to: string) => Effect.Effect<void, LeaseRelinquishmentError | InvalidLeaseOptions>
+  /** Completes with the requester's identity when this tenure finds a request to hand the lease
+   * over (`Lease.requestHandoff`) on its record — whether it honours it (`handoffRequests:
+   * "honour"`, the default: the handoff follows at once) or refuses it. For applications that
+   * want to wind work down when asked. Never fails.
+   * @since 0.4.0 */
+  readonly handoffRequested: Effect.Effect<string>
   /** Runs `self` while the lease is held: fails with `LeaseLostError` without starting it when the
    * lease is lost, being released or past its deadline; otherwise interrupts it as soon as the
    * lease is lost or a release begins, and returns once it has stopped. */
@@ -183,7 +201,35 @@ export interface LeaseInspection {
   readonly expiresIn: Duration.Duration
   /** The duration this contender honours for the record (after capping hostile values). */
   readonly honouredDuration: Duration.Duration
+  /** A free lease reserved for a handoff's successor: who, and for how much longer this contender
+   * would leave it to them (zero once the window has passed).
+   * @since 0.4.0 */
+  readonly pendingHandoff: Option.Option<{ readonly to: string; readonly remaining: Duration.Duration }>
+  /** A held lease whose holder is asked to hand it over: the requester.
+   * @since 0.4.0 */
+  readonly handoffRequest: Option.Option<string>
+  /** The lease's `spec.strategy`, when the API server coordinates it (leasekit does not contend).
+   * @since 0.4.0 */
+  readonly strategy: Option.Option<string>
 }
+
+/**
+ * What `requestHandoff` did:
+ * - `Requested`: the lease is held by `holder`, and its record now asks it to hand the lease to
+ *   the requested contender (also when it already did: nothing was written then). The holder
+ *   honours or refuses it (its `handoffRequests`) at its next renewal.
+ * - `Free`: nobody holds the lease (or it is absent): acquire it instead.
+ * - `HeldBy`: the requested contender already holds it.
+ * - `Coordinated`: the API server's coordinator picks the holder (`spec.strategy`); nothing written.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export type HandoffRequestResult =
+  | { readonly _tag: "Requested"; readonly holder: string; readonly record: LeaseRecord }
+  | { readonly _tag: "Free"; readonly record: Option.Option<LeaseRecord> }
+  | { readonly _tag: "HeldBy"; readonly holder: string }
+  | { readonly _tag: "Coordinated"; readonly strategy: string }
 
 /**
  * Options of `inspect` and `observe`: the timing of the contender whose judgement is wanted.
@@ -211,6 +257,13 @@ export interface LeaseService {
   readonly inspect: (key: LeaseKey, options?: InspectOptions) => Effect.Effect<LeaseInspection, LeaseStoreError | InvalidLeaseOptions>
   /** Who holds the lease, as it changes (see `observe`). */
   readonly observe: (key: LeaseKey, options?: InspectOptions) => Stream.Stream<LeaseInspection, LeaseStoreError | InvalidLeaseOptions>
+  /** Asks the holder of the lease to hand it to `to` (see `requestHandoff`).
+   * @since 0.4.0 */
+  readonly requestHandoff: (
+    key: LeaseKey,
+    to: string,
+    options?: InspectOptions
+  ) => Effect.Effect<HandoffRequestResult, LeaseStoreError | InvalidLeaseOptions>
 }
 
 /**
@@ -246,7 +299,13 @@ export const make: Effect.Effect<LeaseService, never, LeaseStore> = Effect.gen(f
       }).pipe(Telemetry.span(Spans.inspect, key)),
     observe: (key, options = {}) =>
       Stream.unwrap(Effect.map(resolveInspect(key, options), (resolved) =>
-        Observer.observe(bounded(store, resolved.requestTimeout), memory, resolved)))
+        Observer.observe(bounded(store, resolved.requestTimeout), memory, resolved))),
+    requestHandoff: (key, to, options = {}) =>
+      Effect.gen(function*() {
+        const resolved = yield* resolveInspect(key, options)
+        const successor = yield* LeaseOptions.validateSuccessor(to)
+        return yield* Handoff.request(bounded(store, resolved.requestTimeout), resolved.key, successor)
+      }).pipe(Telemetry.span(Spans.requestHandoff, key))
   })
 })
 
@@ -327,5 +386,26 @@ export const observe = (
   options: InspectOptions = {}
 ): Stream.Stream<LeaseInspection, LeaseStoreError | InvalidLeaseOptions, Lease> =>
   Stream.unwrap(Lease.useSync((service) => service.observe(key, options)))
+
+/**
+ * Asks the holder of the lease to hand it over to `to` (the admin form behind `leasekit handoff
+ * --to`; a contender asks for itself with `LeaseContender.requestHandoff`). Reads the lease; when
+ * someone other than `to` holds it, one compare-and-swap adds the `handoff-request` annotation and
+ * leaves the spec exactly as read (a race is retried from a fresh read a few times, then fails with
+ * the `Conflict`). Nothing is written when the same request is already there, so asking again and
+ * again cannot keep a dead holder's lease from expiring (expiry is also judged on the spec alone,
+ * see `internal/observations.ts`). The holder sees the request at its next renewal and honours or
+ * refuses it (`LeaseOptions.handoffRequests`); a request it has seen for `duration` without
+ * handing over is dropped.
+ *
+ * @since 0.4.0
+ * @category handoff
+ */
+export const requestHandoff = (
+  key: LeaseKey,
+  to: string,
+  options: InspectOptions = {}
+): Effect.Effect<HandoffRequestResult, LeaseStoreError | InvalidLeaseOptions, Lease> =>
+  Lease.use((service) => service.requestHandoff(key, to, options))
 
 export type { LeaseContender, TryAcquireResult }

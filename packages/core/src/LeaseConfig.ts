@@ -15,6 +15,9 @@
  * | `LEASEKIT_RELEASE_MODE`          | `releaseMode`         | `clear` (or `delete`)                    |
  * | `LEASEKIT_MAX_CLOCK_SKEW`        | `maxClockSkew`        | off                                      |
  * | `LEASEKIT_MAX_HONOURED_DURATION` | `maxHonouredDuration` | 1 hour                                   |
+ * | `LEASEKIT_HANDOFF_WINDOW`        | `handoffWindow`       | duration                                 |
+ * | `LEASEKIT_HANDOFF_REQUESTS`      | `handoffRequests`     | `honour` (or `refuse`)                   |
+ * | `LEASEKIT_LABELS`                | `labels`              | none; `key=value,key2=value2`            |
  *
  * Durations are written as Effect writes them (`15 seconds`, `1500 millis`) or as Go and kubectl
  * do (`15s`, `500ms`, `1m30s`, `2h`); a bare number is refused (its unit would be a guess). An empty
@@ -76,7 +79,10 @@ export const variables = (prefix = "LEASEKIT_"): Variables => ({
   requestTimeout: `${prefix}REQUEST_TIMEOUT`,
   releaseMode: `${prefix}RELEASE_MODE`,
   maxClockSkew: `${prefix}MAX_CLOCK_SKEW`,
-  maxHonouredDuration: `${prefix}MAX_HONOURED_DURATION`
+  maxHonouredDuration: `${prefix}MAX_HONOURED_DURATION`,
+  handoffWindow: `${prefix}HANDOFF_WINDOW`,
+  handoffRequests: `${prefix}HANDOFF_REQUESTS`,
+  labels: `${prefix}LABELS`
 })
 
 const goDuration = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/
@@ -169,6 +175,27 @@ export const options = (settings: OptionsConfig = {}): Config.Config<LeaseOption
         : Effect.fail(configError(vars.releaseMode, show(mode), "must be \"clear\" or \"delete\""))
     )
   )
+  const handoffRequests = optionalString(vars.handoffRequests).pipe(
+    Config.mapEffect((policy) =>
+      policy === undefined || policy === "honour" || policy === "refuse"
+        ? Effect.succeed(policy)
+        : Effect.fail(configError(vars.handoffRequests, show(policy), "must be \"honour\" or \"refuse\""))
+    )
+  )
+  const labels = optionalString(vars.labels).pipe(
+    Config.mapEffect((text): Effect.Effect<Record<string, string> | undefined, Config.ConfigError> => {
+      if (text === undefined || text.trim() === "") return Effect.succeed(undefined)
+      const entries: Array<[string, string]> = []
+      for (const part of text.split(",")) {
+        const eq = part.indexOf("=")
+        if (eq === -1) {
+          return Effect.fail(configError(vars.labels, show(text), "must be comma-separated key=value pairs, e.g. \"team=billing,tier=batch\""))
+        }
+        entries.push([part.slice(0, eq).trim(), part.slice(eq + 1).trim()])
+      }
+      return Effect.succeed(Object.fromEntries(entries))
+    })
+  )
   return Config.all({
     namespace: optionalString(vars.namespace).pipe(
       Config.flatMap((ns) => ns === undefined ? optionalString("POD_NAMESPACE") : Config.succeed(ns))
@@ -182,7 +209,10 @@ export const options = (settings: OptionsConfig = {}): Config.Config<LeaseOption
     requestTimeout: optionalDuration(vars.requestTimeout),
     releaseMode,
     maxClockSkew: optionalDuration(vars.maxClockSkew),
-    maxHonouredDuration: optionalDuration(vars.maxHonouredDuration)
+    maxHonouredDuration: optionalDuration(vars.maxHonouredDuration),
+    handoffWindow: optionalDuration(vars.handoffWindow),
+    handoffRequests,
+    labels
   }).pipe(
     Config.mapEffect((read) => {
       const namespace = read.namespace ?? defaults.namespace

@@ -22,7 +22,7 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import type { HeldLease } from "./Lease.ts"
+import type { HandoffRequestResult, HeldLease } from "./Lease.ts"
 import type { LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 import type { ResolvedLeaseOptions } from "./LeaseOptions.ts"
 import type { LeaseKey, LeaseRecord } from "./LeaseRecord.ts"
@@ -61,7 +61,12 @@ export type LeaseEvent =
   | { readonly _tag: "Renewed"; readonly token: number; readonly record: LeaseRecord }
   | { readonly _tag: "RenewalFailing"; readonly token: number; readonly error: LeaseStoreError }
   | { readonly _tag: "Lost"; readonly token: number; readonly error: LeaseLostError }
-  | { readonly _tag: "Released"; readonly token: number }
+  | {
+    readonly _tag: "Released"
+    readonly token: number
+    /** The successor, when the release was a handoff (`HeldLease.handoff`). */
+    readonly handedOffTo?: string | undefined
+  }
 
 /**
  * What a waiting `acquire` tells its caller while it waits.
@@ -113,6 +118,11 @@ export interface LeaseContender {
    * naming this contender, it does nothing.
    */
   readonly release: Effect.Effect<void, LeaseRelinquishmentError>
+  /** Asks the holder of the lease to hand it to this contender (`Lease.requestHandoff` with this
+   * contender's identity): at most one request write per holder tenure. Then `acquire` as usual —
+   * the handed-off lease is reserved for this contender, which takes it at once.
+   * @since 0.4.0 */
+  readonly requestHandoff: Effect.Effect<HandoffRequestResult, LeaseStoreError>
   /** The events of every tenure of this contender from the moment of subscribing. */
   readonly events: Stream.Stream<LeaseEvent>
 }

@@ -42,6 +42,9 @@ export type AcquisitionReason =
   | { readonly _tag: "Contended"; readonly races: number }
   /** The store failed in a way that waiting will not fix (forbidden, invalid, …). */
   | { readonly _tag: "Store"; readonly error: LeaseStoreError }
+  /** The lease has a `spec.strategy`: the API server's coordinated leader election picks its
+   * holder, and leasekit does not contend for (or write) such a lease. Permanent. */
+  | { readonly _tag: "Coordinated"; readonly strategy: string }
 
 /**
  * The lease could not be acquired.
@@ -71,6 +74,10 @@ export class LeaseAcquisitionError extends Data.TaggedError("LeaseAcquisitionErr
         return `${lease}: lost the race to other contenders ${this.reason.races} times in a row; try again`
       case "Store":
         return `${lease} could not be acquired: ${this.reason.error.message}`
+      case "Coordinated":
+        return `${lease} is coordinated by the API server (spec.strategy ${
+          JSON.stringify(this.reason.strategy.slice(0, 80))
+        }): its holder is picked by the coordinator, so leasekit does not contend for it. Use a lease without spec.strategy, or let the coordinator pick`
     }
   }
 }
@@ -118,6 +125,7 @@ export class LeaseRelinquishmentError extends Data.TaggedError("LeaseRelinquishm
  * - `Relinquished`: this holder began releasing the lease while guarded work was running (or
  *   about to start): the work is stopped before the release is written. `lost` never fails with
  *   it; only `guard` (and what is built on it) does.
+ * - `HandedOff`: like `Relinquished`, for a handoff (`HeldLease.handoff`) to `to`.
  *
  * @since 0.1.0
  * @category errors
@@ -128,6 +136,7 @@ export type LossReason =
   | { readonly _tag: "Deleted" }
   | { readonly _tag: "DeadlineExceeded"; readonly lastRenewal: Date; readonly lastError?: LeaseStoreError }
   | { readonly _tag: "Relinquished" }
+  | { readonly _tag: "HandedOff"; readonly to: string }
 
 /**
  * A held lease was lost.
@@ -156,6 +165,8 @@ export class LeaseLostError extends Data.TaggedError("LeaseLostError")<{
       }
       case "Relinquished":
         return `${lease}: it is being released by its holder, so the guarded work was stopped`
+      case "HandedOff":
+        return `${lease}: it is being handed off to ${describeHolder(this.reason.to)} by its holder, so the guarded work was stopped`
     }
   }
 }

@@ -11,12 +11,18 @@
  * | `renewDeadline`  | duration × 2/3                | the holder gives up when no renewal succeeded this long  |
  * | `retryPeriod`    | min(2 s, renewInterval)       | spacing of retries and of polls when watch is unavailable |
  * | `requestTimeout` | min(5 s, retryPeriod, renewDeadline − renewInterval) | bound on each store call |
+ * | `handoffWindow`  | duration                      | how long a handoff reserves the lease for its successor  |
+ * | `handoffRequests`| "honour"                      | what a holder does with a request to hand the lease over |
+ * | `labels`         | none                          | labels every acquiring write puts on the Lease object    |
  *
  * Rules, checked before any store call: `duration` whole seconds, 1 s to 1 hour;
  * `duration > renewDeadline > renewInterval > 0`; `0 < retryPeriod ≤ renewDeadline`;
  * `0 < requestTimeout ≤ renewDeadline − renewInterval`; `maxHonouredDuration ≥ 1 hour`;
  * namespace a DNS-1123 label (≤ 63); name a DNS-1123 subdomain (≤ 253); holder non-empty,
- * ≤ 128 characters. A violation fails with `InvalidLeaseOptions` naming the field, the value
+ * ≤ 128 characters; `handoffWindow` whole seconds, 1 s to 1 hour; `handoffRequests` `"honour"` or
+ * `"refuse"`; `labels` Kubernetes label keys (optional DNS-1123 subdomain prefix and `/`, then a
+ * name of at most 63 alphanumerics, `-`, `_`, `.`) and values (at most 63 of the same, or empty).
+ * A violation fails with `InvalidLeaseOptions` naming the field, the value
  * and the rule.
  *
  * Why the two rules about an hour: a contender honours at most `maxHonouredDuration` of someone
@@ -77,6 +83,17 @@ export interface LeaseOptions {
    * hand-written huge duration cannot pin a lease forever. Default 1 hour; at least 1 hour (the
    * longest `duration` a leasekit holder may declare). */
   readonly maxHonouredDuration?: Duration.Input | undefined
+  /** How long a handoff (`HeldLease.handoff`) reserves the released lease for its successor:
+   * other contenders judge it busy until they have observed it free for this long. Default
+   * `duration`; whole seconds, 1 second to 1 hour. Also the window this contender assumes for a
+   * handoff whose record declares none. */
+  readonly handoffWindow?: Duration.Input | undefined
+  /** What a holder does when it finds a request to hand the lease over (`Lease.requestHandoff`)
+   * on its record: `"honour"` (default) hands it off to the requester; `"refuse"` removes the
+   * request with its next renewal. */
+  readonly handoffRequests?: "honour" | "refuse" | undefined
+  /** Labels every acquiring write puts on the Lease object (client-go's `NewWithLabels`). */
+  readonly labels?: Readonly<Record<string, string>> | undefined
 }
 
 /**
@@ -97,6 +114,12 @@ export interface ResolvedLeaseOptions {
   readonly releaseMode: "clear" | "delete"
   readonly maxClockSkew: Option.Option<Duration.Duration>
   readonly maxHonouredDuration: Duration.Duration
+  /** @since 0.4.0 */
+  readonly handoffWindow: Duration.Duration
+  /** @since 0.4.0 */
+  readonly handoffRequests: "honour" | "refuse"
+  /** @since 0.4.0 */
+  readonly labels: Readonly<Record<string, string>>
 }
 
 /**
@@ -122,6 +145,8 @@ export const maxDuration: Duration.Duration = Duration.hours(1)
 
 const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+const labelName = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
 
 const invalid = (field: string, value: unknown, rule: string) => new InvalidLeaseOptions({ field, value, rule })
 
@@ -193,6 +218,59 @@ export const validateHolder = (holder: string): Effect.Effect<string, InvalidLea
     yield* check(holder.length <= LeaseHolder.maxLength, "holder", holder, `must be at most ${LeaseHolder.maxLength} characters`)
     yield* check(holder.trim() === holder, "holder", holder, "must not start or end with whitespace")
     return holder
+  })
+
+/**
+ * The identity of a handoff's successor (`HeldLease.handoff`, `Lease.requestHandoff`): the holder
+ * rule, reported for field `to`.
+ *
+ * @since 0.4.0
+ * @category validation
+ */
+export const validateSuccessor = (to: string): Effect.Effect<string, InvalidLeaseOptions> =>
+  validateHolder(to).pipe(Effect.mapError((error) => invalid("to", error.value, error.rule)))
+
+/**
+ * Only the labels rule: Kubernetes label keys and values.
+ *
+ * @since 0.4.0
+ * @category validation
+ */
+export const validateLabels = (
+  labels: Readonly<Record<string, string>>
+): Effect.Effect<Readonly<Record<string, string>>, InvalidLeaseOptions> =>
+  Effect.gen(function*() {
+    yield* check(typeof labels === "object" && labels !== null, "labels", labels, "must be an object of label keys to values")
+    const result: Record<string, string> = {}
+    for (const [key, value] of Object.entries(labels)) {
+      const field = "labels"
+      const of = `label ${JSON.stringify(key)}: `
+      const slash = key.lastIndexOf("/")
+      const prefix = slash === -1 ? undefined : key.slice(0, slash)
+      const name = slash === -1 ? key : key.slice(slash + 1)
+      if (prefix !== undefined) {
+        yield* check(
+          prefix.length > 0 && prefix.length <= 253 && dns1123Subdomain.test(prefix),
+          field,
+          key,
+          `${of}the key's prefix (before '/') must be a DNS-1123 subdomain of at most 253 characters`
+        )
+      }
+      yield* check(
+        name.length > 0 && name.length <= 63 && labelName.test(name),
+        field,
+        key,
+        `${of}the key's name must be 1 to 63 characters: letters, digits, '-', '_' and '.', starting and ending with a letter or digit`
+      )
+      yield* check(
+        typeof value === "string" && (value === "" || (value.length <= 63 && labelName.test(value))),
+        field,
+        value,
+        `${of}the value must be empty or 1 to 63 characters: letters, digits, '-', '_' and '.', starting and ending with a letter or digit`
+      )
+      result[key] = value
+    }
+    return result
   })
 
 /**
@@ -284,6 +362,22 @@ export const resolve = (options: LeaseOptions): Effect.Effect<ResolvedLeaseOptio
     if (Option.isSome(maxClockSkew)) {
       yield* check(gte(maxClockSkew.value, Duration.zero), "maxClockSkew", maxClockSkew.value, "must not be negative")
     }
+    const handoffWindow = yield* decodeOr("handoffWindow", options.handoffWindow, () => duration)
+    const handoffWindowMillis = Duration.toMillis(handoffWindow)
+    yield* check(
+      handoffWindowMillis >= 1000 && handoffWindowMillis % 1000 === 0 && lte(handoffWindow, maxDuration),
+      "handoffWindow",
+      handoffWindow,
+      `must be a whole number of seconds from 1 second to ${Duration.format(maxDuration)} (it is written as an annotation in seconds)`
+    )
+    const handoffRequests = options.handoffRequests ?? "honour"
+    yield* check(
+      handoffRequests === "honour" || handoffRequests === "refuse",
+      "handoffRequests",
+      handoffRequests,
+      "must be \"honour\" or \"refuse\""
+    )
+    const labels = options.labels === undefined ? {} : yield* validateLabels(options.labels)
     const releaseMode = options.releaseMode ?? "clear"
     yield* check(
       releaseMode === "clear" || releaseMode === "delete",
@@ -303,6 +397,9 @@ export const resolve = (options: LeaseOptions): Effect.Effect<ResolvedLeaseOptio
       requestTimeout,
       releaseMode,
       maxClockSkew,
-      maxHonouredDuration
+      maxHonouredDuration,
+      handoffWindow,
+      handoffRequests,
+      labels
     }
   })

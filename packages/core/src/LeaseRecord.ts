@@ -14,6 +14,7 @@
  *
  * @since 0.1.0
  */
+import * as Option from "effect/Option"
 
 /**
  * Where a lease lives: a namespace and a name.
@@ -33,6 +34,11 @@ export interface LeaseKey {
  * - `durationSeconds`: how long, after a contender observed the last change, it must wait before
  *   taking the lease over.
  * - `transitions`: incremented every time the holder changes; leasekit's fencing token.
+ * - `strategy`, `preferredHolder`: Kubernetes coordinated leader election (KEP-4355). Read-mostly:
+ *   leasekit refuses to contend for a lease with a `strategy` (the API server's coordinator manages
+ *   it), and every write it makes from a record carries both as read — except `preferredHolder`
+ *   equal to the `handoff-to` annotation leasekit itself wrote with a handoff, which the
+ *   successor's acquisition clears. API servers before coordinated leader election drop both.
  *
  * @since 0.1.0
  * @category models
@@ -43,11 +49,16 @@ export interface LeaseSpec {
   readonly acquireTime?: number
   readonly renewTime?: number
   readonly transitions?: number
+  /** @since 0.4.0 */
+  readonly strategy?: string
+  /** @since 0.4.0 */
+  readonly preferredHolder?: string
 }
 
 /**
- * Labels and annotations of the stored object. The algorithm never reads them, but a write made
- * from a record keeps them, so that a label added by someone else survives our renewals.
+ * Labels and annotations of the stored object. A write made from a record keeps them, so that a
+ * label added by someone else survives our renewals. The algorithm reads only its own handoff
+ * annotations (see `Annotations`).
  *
  * @since 0.1.0
  * @category models
@@ -95,4 +106,87 @@ export const isHeld = (record: LeaseSpec): boolean => record.holder !== undefine
 export const specOf = (record: LeaseRecord): LeaseSpec => {
   const { key: _key, version: _version, metadata: _metadata, ...spec } = record
   return spec
+}
+
+/**
+ * The annotations of a graceful handoff (see `HeldLease.handoff` and `Lease.requestHandoff`):
+ *
+ * - `handoffTo`: on a *free* record, the identity of the successor its last holder handed it to.
+ *   The record is reserved for that successor for the window below: other contenders judge it
+ *   busy until they have observed it for that long.
+ * - `handoffWindowSeconds`: the reservation window, whole seconds; read defensively (missing or
+ *   garbage → the reader's own `handoffWindow`; capped at its `maxHonouredDuration`).
+ * - `handoffRequest`: on a *held* record, the identity of the contender asking its holder to hand
+ *   it over; the holder honours or refuses it (`LeaseOptions.handoffRequests`).
+ *
+ * Every acquisition removes all three from the object.
+ *
+ * @since 0.4.0
+ * @category constants
+ */
+export const Annotations = {
+  handoffTo: "leasekit.io/handoff-to",
+  handoffWindowSeconds: "leasekit.io/handoff-window-seconds",
+  handoffRequest: "leasekit.io/handoff-request"
+} as const
+
+/**
+ * A handoff waiting for its successor: who it is for, and the window its last holder declared
+ * (`undefined` when the annotation is missing or not a positive whole number of seconds).
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface PendingHandoff {
+  readonly to: string
+  readonly windowSeconds: number | undefined
+}
+
+const annotation = (record: LeaseRecord, name: string): string | undefined => {
+  const value = record.metadata.annotations?.[name]
+  return typeof value === "string" && value.trim() !== "" ? value : undefined
+}
+
+/**
+ * The handoff a *free* record is reserved for, if any: its `handoff-to` annotation, non-empty. A
+ * held record has none (the annotation is stale: the successor's acquisition removes it).
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const pendingHandoff = (record: LeaseRecord): Option.Option<PendingHandoff> => {
+  if (isHeld(record)) return Option.none()
+  const to = annotation(record, Annotations.handoffTo)
+  if (to === undefined) return Option.none()
+  const raw = annotation(record, Annotations.handoffWindowSeconds)
+  const seconds = raw !== undefined && /^[0-9]{1,9}$/.test(raw.trim()) ? Number(raw.trim()) : undefined
+  return Option.some({ to, windowSeconds: seconds !== undefined && seconds > 0 ? seconds : undefined })
+}
+
+/**
+ * The contender a *held* record's holder is asked to hand the lease to, if any: its
+ * `handoff-request` annotation, non-empty and other than the holder.
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const handoffRequest = (record: LeaseRecord): Option.Option<string> => {
+  if (!isHeld(record)) return Option.none()
+  const to = annotation(record, Annotations.handoffRequest)
+  return to === undefined || to === record.holder ? Option.none() : Option.some(to)
+}
+
+/**
+ * The annotations without leasekit's handoff annotations (what every acquisition writes).
+ *
+ * @since 0.4.0
+ * @category accessors
+ */
+export const withoutHandoffAnnotations = (
+  annotations: Readonly<Record<string, string>> | undefined
+): Readonly<Record<string, string>> | undefined => {
+  if (annotations === undefined) return undefined
+  const names: ReadonlyArray<string> = Object.values(Annotations)
+  if (!Object.keys(annotations).some((name) => names.includes(name))) return annotations
+  return Object.fromEntries(Object.entries(annotations).filter(([name]) => !names.includes(name)))
 }

@@ -12,8 +12,10 @@
  * - `update` and `remove` succeed only when the stored version equals `record.version`, failing
  *   with `Conflict` otherwise and `NotFound` when the object is gone;
  * - every successful write yields a new version;
- * - `update` replaces the spec and keeps the object's labels and annotations as the record has
- *   them;
+ * - `update` replaces the spec — every field of it, `strategy` and `preferredHolder` included
+ *   (a field absent from the spec is absent afterwards, on stores that keep it at all) — and sets
+ *   the object's labels and annotations to `metadata` when given, else keeps them as the record
+ *   has them;
  * - `watch(key)` first emits the current state (`None` when absent), then every later state in
  *   order; it may skip intermediate states but never reorders them. It may fail with
  *   `Unsupported` or `Forbidden`, and callers must then poll.
@@ -121,8 +123,10 @@ export interface LeaseStoreService {
     spec: LeaseSpec,
     metadata?: LeaseMetadata
   ) => Effect.Effect<LeaseRecord, LeaseStoreError>
-  /** Compare-and-swap: replaces the spec only if the stored version is `record.version`. */
-  readonly update: (record: LeaseRecord, spec: LeaseSpec) => Effect.Effect<LeaseRecord, LeaseStoreError>
+  /** Compare-and-swap: replaces the spec only if the stored version is `record.version`; with
+   * `metadata`, also sets the object's labels and annotations to it (otherwise they stay as the
+   * record has them). */
+  readonly update: (record: LeaseRecord, spec: LeaseSpec, metadata?: LeaseMetadata) => Effect.Effect<LeaseRecord, LeaseStoreError>
   /** Deletes only if the stored version is `record.version`. */
   readonly remove: (record: LeaseRecord) => Effect.Effect<void, LeaseStoreError>
   /** The current state, then every later one; `None` while the object does not exist. */
@@ -217,7 +221,7 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<LeaseStor
           }
           return yield* write({ ...spec, key, version: yield* bump, metadata })
         }).pipe(serialized, Effect.uninterruptible),
-      update: (record, spec) =>
+      update: (record, spec, metadata) =>
         Effect.gen(function*() {
           const current = yield* get(record.key)
           if (Option.isNone(current)) return yield* fail("update", record.key, "NotFound", "the lease does not exist")
@@ -229,7 +233,7 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<LeaseStor
               `the lease changed (version ${current.value.version}, write made from ${record.version})`
             )
           }
-          return yield* write({ ...spec, key: record.key, version: yield* bump, metadata: record.metadata })
+          return yield* write({ ...spec, key: record.key, version: yield* bump, metadata: metadata ?? record.metadata })
         }).pipe(serialized, Effect.uninterruptible),
       remove: (record) =>
         Effect.gen(function*() {

@@ -55,6 +55,8 @@ export const Spans = {
   renew: "leasekit.lease.renew",
   release: "leasekit.lease.release",
   inspect: "leasekit.lease.inspect",
+  /** `Lease.requestHandoff`. @since 0.4.0 */
+  requestHandoff: "leasekit.lease.requestHandoff",
   /** `leasekit.store.<operation>`: `get`, `list`, `create`, `update`, `remove`. */
   storePrefix: "leasekit.store."
 } as const

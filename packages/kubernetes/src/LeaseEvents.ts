@@ -116,6 +116,8 @@ const lossText = (error: LeaseLostError): string => {
       })`
     case "Relinquished":
       return "released"
+    case "HandedOff":
+      return `handed off to ${JSON.stringify(error.reason.to)}`
   }
 }
 

@@ -57,11 +57,13 @@ export abstract class LeaseError extends Error {
  * - `Contended`: other contenders won the compare-and-swap race several times in a row; try again.
  * - `Store`: the API server refused or failed in a way waiting does not fix (forbidden, invalid,
  *   unreachable for longer than the request timeout).
+ * - `Coordinated`: the Lease has `spec.strategy` (the API server's coordinated leader election picks
+ *   its holder): leasekit does not contend for it. Use a Lease without `spec.strategy`.
  *
  * @since 0.1.0
  * @category errors
  */
-export type AcquisitionFailure = "HeldByOther" | "Timeout" | "Aborted" | "Closed" | "Contended" | "Store"
+export type AcquisitionFailure = "HeldByOther" | "Timeout" | "Aborted" | "Closed" | "Contended" | "Store" | "Coordinated"
 
 /**
  * The lease could not be acquired.

@@ -20,26 +20,46 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { LeaseInspection } from "../Lease.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
-import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
-import { isHeld } from "../LeaseRecord.ts"
+import type { LeaseMetadata, LeaseRecord, LeaseSpec, PendingHandoff } from "../LeaseRecord.ts"
+import { Annotations, handoffRequest, isHeld, pendingHandoff, withoutHandoffAnnotations } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
 import type { Memory } from "./observations.ts"
 import { monotonicMillis, observe } from "./observations.ts"
 
-/** How this contender judges the lease right now. */
+/** How this contender judges the lease right now. A free record reserved for another contender
+ * by a handoff is `Held` by that successor (`reserved`) until the window has passed. */
 export type Judgement =
   | { readonly _tag: "Absent" }
   | { readonly _tag: "Free"; readonly record: LeaseRecord }
   | { readonly _tag: "Ours"; readonly record: LeaseRecord }
   | { readonly _tag: "Expired"; readonly record: LeaseRecord }
-  | { readonly _tag: "Held"; readonly record: LeaseRecord; readonly holder: string; readonly expiresIn: Duration.Duration }
+  | {
+    readonly _tag: "Held"
+    readonly record: LeaseRecord
+    readonly holder: string
+    readonly expiresIn: Duration.Duration
+    readonly reserved: boolean
+  }
+  | { readonly _tag: "Coordinated"; readonly record: LeaseRecord; readonly strategy: string }
 
 /** The outcome of one attempt. */
 export type Attempt =
   | { readonly _tag: "Acquired"; readonly record: LeaseRecord; readonly sentAt: number; readonly sentWall: number }
   | { readonly _tag: "Busy"; readonly record: LeaseRecord; readonly holder: string; readonly expiresIn: Duration.Duration }
   | { readonly _tag: "Raced" }
+  | { readonly _tag: "Coordinated"; readonly record: LeaseRecord; readonly strategy: string }
+
+/** The record's `spec.strategy`, when it has one: the API server coordinates the lease. */
+export const strategyOf = (record: LeaseSpec): string | undefined =>
+  typeof record.strategy === "string" && record.strategy !== "" ? record.strategy : undefined
+
+/** The reservation window this contender honours for a pending handoff, in milliseconds: the
+ * declared one capped at `maxHonouredDuration`, or this contender's `handoffWindow`. */
+export const handoffWindowMillis = (pending: PendingHandoff, options: ResolvedLeaseOptions): number =>
+  pending.windowSeconds === undefined
+    ? Duration.toMillis(options.handoffWindow)
+    : Math.min(pending.windowSeconds * 1000, Duration.toMillis(options.maxHonouredDuration))
 
 /** The duration this contender honours for someone else's record, in milliseconds. */
 export const honouredDurationMillis = (record: LeaseSpec, options: ResolvedLeaseOptions): number => {
@@ -74,11 +94,17 @@ export const inspection = (
   record: state,
   holder: Option.flatMap(state, (r) => isHeld(r) ? Option.some(r.holder!) : Option.none()),
   token: Option.map(state, transitionsOf),
-  expiresIn: judgement._tag === "Held" ? judgement.expiresIn : Duration.zero,
+  expiresIn: judgement._tag === "Held" && !judgement.reserved ? judgement.expiresIn : Duration.zero,
   honouredDuration: Option.match(state, {
     onNone: () => options.duration,
     onSome: (r) => Duration.millis(honouredDurationMillis(r, options))
-  })
+  }),
+  pendingHandoff: Option.map(Option.flatMap(state, pendingHandoff), (pending) => ({
+    to: pending.to,
+    remaining: judgement._tag === "Held" && judgement.reserved ? judgement.expiresIn : Duration.zero
+  })),
+  handoffRequest: Option.flatMap(state, handoffRequest),
+  strategy: Option.flatMap(state, (r) => Option.fromUndefinedOr(strategyOf(r)))
 })
 
 /** Observes `state` now and judges it. */
@@ -91,14 +117,27 @@ export const judge = (
     const seen = yield* observe(memory, options.key, state)
     if (Option.isNone(state)) return { _tag: "Absent" } as const
     const record = state.value
-    if (!isHeld(record)) return { _tag: "Free", record } as const
+    const strategy = strategyOf(record)
+    if (strategy !== undefined) return { _tag: "Coordinated", record, strategy } as const
+    if (!isHeld(record)) {
+      // A handoff reserves the freed lease for its successor: anyone else leaves it alone until it
+      // has observed the record free for the window (on its own clock, as with expiry).
+      const pending = pendingHandoff(record)
+      if (Option.isSome(pending) && pending.value.to !== options.holder) {
+        const remaining = seen.since + handoffWindowMillis(pending.value, options) - (yield* monotonicMillis)
+        if (remaining > 0) {
+          return { _tag: "Held", record, holder: pending.value.to, expiresIn: Duration.millis(remaining), reserved: true } as const
+        }
+      }
+      return { _tag: "Free", record } as const
+    }
     if (record.holder === options.holder) return { _tag: "Ours", record } as const
     const duration = honouredDurationMillis(record, options)
     const expiresIn = seen.since + duration - (yield* monotonicMillis)
     if (expiresIn <= 0 || (yield* expiredByRenewTime(record, duration, options))) {
       return { _tag: "Expired", record } as const
     }
-    return { _tag: "Held", record, holder: record.holder!, expiresIn: Duration.millis(expiresIn) } as const
+    return { _tag: "Held", record, holder: record.holder!, expiresIn: Duration.millis(expiresIn), reserved: false } as const
   })
 
 const expiredByRenewTime = (record: LeaseRecord, durationMillis: number, options: ResolvedLeaseOptions) =>
@@ -127,6 +166,44 @@ export const holdingSpec = (
   transitions
 })
 
+/** The coordinated-leader-election fields of `record`, carried as read into a write made from it. */
+export const carried = (record: LeaseSpec): Pick<LeaseSpec, "strategy" | "preferredHolder"> => ({
+  ...(record.strategy === undefined ? {} : { strategy: record.strategy }),
+  ...(record.preferredHolder === undefined ? {} : { preferredHolder: record.preferredHolder })
+})
+
+/** The spec of an acquisition from `record`: the holding spec, with `strategy` and
+ * `preferredHolder` as read — except a `preferredHolder` equal to the `handoff-to` annotation,
+ * which the handoff that leasekit wrote set, and which this acquisition ends. */
+export const acquiringSpec = (
+  options: ResolvedLeaseOptions,
+  record: LeaseRecord | undefined,
+  now: number,
+  transitions: number
+): LeaseSpec => {
+  const spec = holdingSpec(options, now, now, transitions)
+  if (record === undefined) return spec
+  const { preferredHolder, strategy } = carried(record)
+  const handedTo = record.metadata.annotations?.[Annotations.handoffTo]
+  return {
+    ...spec,
+    ...(strategy === undefined ? {} : { strategy }),
+    ...(preferredHolder === undefined || preferredHolder === handedTo ? {} : { preferredHolder })
+  }
+}
+
+/** The metadata of an acquisition from `record` (absent: a create): the handoff annotations
+ * removed, `options.labels` applied over the labels as read. */
+export const acquiringMetadata = (options: ResolvedLeaseOptions, record: LeaseRecord | undefined): LeaseMetadata => {
+  const current = record?.metadata ?? {}
+  const annotations = withoutHandoffAnnotations(current.annotations)
+  const labels = Object.keys(options.labels).length === 0 ? current.labels : { ...current.labels, ...options.labels }
+  return {
+    ...(labels === undefined ? {} : { labels }),
+    ...(annotations === undefined ? {} : { annotations })
+  }
+}
+
 /**
  * One attempt: read (unless the state is already known, e.g. from a watch), judge, and write if
  * the lease is free. Fails only with store errors the caller must handle (transient ones after a
@@ -144,14 +221,21 @@ export const attempt = (
     if (judgement._tag === "Held") {
       return { _tag: "Busy", record: judgement.record, holder: judgement.holder, expiresIn: judgement.expiresIn } as const
     }
+    // The API server's coordinator picks this lease's holder: never write it.
+    if (judgement._tag === "Coordinated") return judgement
     const sentAt = yield* monotonicMillis
     const sentWall = yield* Clock.currentTimeMillis
     // Every acquisition starts a new tenure with a greater token, also when the record already
     // names us (a lease we lost to the deadline, or one a previous process of ours held): late
     // writes of an earlier tenure must be distinguishable from this one's.
+    // The write also ends any handoff (its annotations are removed) and applies `options.labels`.
     const write = judgement._tag === "Absent"
-      ? store.create(options.key, holdingSpec(options, sentWall, sentWall, 0))
-      : store.update(judgement.record, holdingSpec(options, sentWall, sentWall, nextTransitions(judgement.record)))
+      ? store.create(options.key, acquiringSpec(options, undefined, sentWall, 0), acquiringMetadata(options, undefined))
+      : store.update(
+        judgement.record,
+        acquiringSpec(options, judgement.record, sentWall, nextTransitions(judgement.record)),
+        acquiringMetadata(options, judgement.record)
+      )
     const writtenFrom = judgement._tag === "Absent" ? undefined : judgement.record.version
     // A create answered NotFound means the namespace does not exist: not a race, an error to
     // report at once. An update answered NotFound means the object was deleted meanwhile: a race.

@@ -39,7 +39,7 @@ export const bounded = (
     get: (key) => call("get", key, inner.get(key)),
     list: (namespace) => call("list", undefined, inner.list(namespace)),
     create: (key, spec, metadata) => call("create", key, inner.create(key, spec, metadata)),
-    update: (record, spec) => call("update", record.key, inner.update(record, spec)),
+    update: (record, spec, metadata) => call("update", record.key, inner.update(record, spec, metadata)),
     remove: (record) => call("remove", record.key, inner.remove(record)),
     watch: inner.watch
   }

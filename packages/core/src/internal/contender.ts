@@ -30,10 +30,12 @@ import type { AcquireObserver, LeaseContender, LeaseEvent, TryAcquireResult } fr
 import { LeaseAcquisitionError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import type { LeaseRecord } from "../LeaseRecord.ts"
+import { isHeld } from "../LeaseRecord.ts"
 import type { LeaseStoreError, LeaseStoreService } from "../LeaseStore.ts"
 import { Spans } from "../LeaseTelemetry.ts"
 import * as Attempt from "./attempt.ts"
 import { bounded } from "./boundedStore.ts"
+import * as Handoff from "./handoff.ts"
 import type { Memory } from "./observations.ts"
 import * as Telemetry from "./telemetry.ts"
 import * as Tenure from "./tenure.ts"
@@ -85,6 +87,10 @@ export const make = (
     const current = yield* Ref.make(Option.none<Tenancy>())
     const storeError = (error: LeaseStoreError) =>
       new LeaseAcquisitionError({ key, reason: { _tag: "Store", error }, cause: error })
+    const waitError = (error: LeaseStoreError | Waiting.Refused) =>
+      error._tag === "Coordinated"
+        ? new LeaseAcquisitionError({ key, reason: { _tag: "Coordinated", strategy: error.strategy } })
+        : storeError(error)
 
     /**
      * One attempt; when it wins, the tenure starts in `tenureScope` without a gap in which an
@@ -235,6 +241,8 @@ export const make = (
               switch (outcome._tag) {
                 case "Held":
                   return { _tag: "Acquired", lease: outcome.held } as const
+                case "Coordinated":
+                  return yield* Effect.fail(waitError(outcome))
                 case "Busy":
                   return {
                     _tag: "HeldByOther",
@@ -272,7 +280,7 @@ export const make = (
                   observer?.onHeldByOther === undefined
                     ? Ref.set(lastHolder, holder)
                     : Effect.andThen(Ref.set(lastHolder, holder), observer.onHeldByOther(holder))
-              ).pipe(Effect.mapError(storeError)),
+              ).pipe(Effect.mapError(waitError)),
             () => true
           )
         )
@@ -295,9 +303,16 @@ export const make = (
       )
       // Another holder whose lease has not expired, as this contender judges expiry.
       const judgement = yield* Attempt.judge(memory, options, state)
-      if (judgement._tag === "Held") {
+      // (A free record reserved for a handoff's successor is nobody's to release.)
+      if (judgement._tag === "Held" && !judgement.reserved) {
         return yield* Effect.fail(
           new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: judgement.holder } })
+        )
+      }
+      // A coordinated lease is never ours: held by someone else, it is theirs.
+      if (judgement._tag === "Coordinated" && isHeld(judgement.record) && judgement.record.holder !== holder) {
+        return yield* Effect.fail(
+          new LeaseRelinquishmentError({ key, reason: { _tag: "HeldByOther", holder: judgement.record.holder! } })
         )
       }
     }).pipe(Telemetry.span(Spans.release, key, holder))
@@ -330,6 +345,7 @@ export const make = (
       tryAcquire,
       current: Effect.map(Ref.get(current), Option.map((t) => t.held)),
       release,
+      requestHandoff: Handoff.request(store, key, holder).pipe(Telemetry.span(Spans.requestHandoff, key, holder)),
       events: Stream.unwrap(Effect.as(endEvents, Stream.fromPubSub(events)))
     }
   })

@@ -2,10 +2,21 @@
  * What this process has seen of each lease, and when: the basis of expiry.
  *
  * A contender never compares a holder's `renewTime` with its own wall clock (clocks of different
- * machines disagree). Instead it remembers, per lease, the version it last saw and the instant —
- * on its own monotonic clock — at which it first saw that version. The record is expired once it
- * has stayed at that version for the lease duration. This is client-go's rule; it is immune to
- * clock offsets and needs only clock *rates* to be close.
+ * machines disagree). Instead it remembers, per lease, the state it last saw and the instant — on
+ * its own monotonic clock — at which it first saw that state. The record is expired once it has
+ * stayed in that state for the lease duration. This is client-go's rule; it is immune to clock
+ * offsets and needs only clock *rates* to be close.
+ *
+ * The state is the record's *spec* (holder, duration, times, transitions, strategy, preferred
+ * holder), not its version: a change of metadata alone — a label, a handoff request — does not
+ * restart the observation, so writes that are not the holder's (`Lease.requestHandoff` asking
+ * again and again, a label controller) cannot keep a dead holder's lease from expiring. Safe,
+ * because every write of a holder changes the spec: an acquisition changes the holder or the
+ * transitions counter, a release clears the holder, and every renewal writes a `renewTime`
+ * greater than the one it replaces (`tenure.ts` makes it strictly increase even when the wall
+ * clock does not; client-go writes the current time in microseconds). So a contender's
+ * observation of a holder's last write starts no earlier than that write was sent — what the
+ * tenure's watchdog counts from.
  *
  * The memory belongs to one `Lease` service (see `Lease.ts`): every contender, inspection and
  * observer made from that service shares it, so repeated single attempts accumulate observation
@@ -18,10 +29,17 @@ import * as Option from "effect/Option"
 import type { LeaseKey, LeaseRecord } from "../LeaseRecord.ts"
 import { formatKey } from "../LeaseRecord.ts"
 
-/** The version last seen and the monotonic millisecond at which it was first seen. */
+/** The state last seen (see `fingerprint`) and the monotonic millisecond at which it was first seen. */
 export interface Observation {
-  readonly version: string | undefined
+  readonly state: string
   readonly since: number
+}
+
+/** What an observation is keyed on: absence, or the spec of the record (never its metadata). */
+export const fingerprint = (state: Option.Option<LeaseRecord>): string => {
+  if (Option.isNone(state)) return "absent"
+  const r = state.value
+  return JSON.stringify([r.holder, r.durationSeconds, r.acquireTime, r.renewTime, r.transitions, r.strategy, r.preferredHolder])
 }
 
 /** What one `Lease` service has observed, per lease. */
@@ -33,7 +51,7 @@ export const makeMemory = (): Memory => new Map()
 /** Monotonic milliseconds from Effect's `Clock` (so `TestClock` drives it). */
 export const monotonicMillis: Effect.Effect<number> = Effect.map(Clock.monotonicTimeNanos, (nanos) => Number(nanos / 1_000_000n))
 
-/** Records that `state` was seen now; keeps the earlier instant when the version is unchanged. */
+/** Records that `state` was seen now; keeps the earlier instant when its spec is unchanged. */
 export const observe = (
   map: Memory,
   key: LeaseKey,
@@ -41,10 +59,10 @@ export const observe = (
 ): Effect.Effect<Observation> =>
   Effect.map(monotonicMillis, (now) => {
     const id = formatKey(key)
-    const version = Option.isSome(state) ? state.value.version : undefined
+    const seen = fingerprint(state)
     const previous = map.get(id)
-    if (previous !== undefined && previous.version === version) return previous
-    const next = { version, since: now }
+    if (previous !== undefined && previous.state === seen) return previous
+    const next = { state: seen, since: now }
     map.set(id, next)
     return next
   })

@@ -53,6 +53,7 @@ import type { LeaseEvent } from "../LeaseContender.ts"
 import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { LossReason } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
+import { validateSuccessor } from "../LeaseOptions.ts"
 import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
 import { isHeld } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
@@ -616,6 +617,8 @@ export const start = (
       record: Effect.map(Ref.get(state), (s) => s.last),
       renew,
       release,
+      handoff: (to: string) => Effect.andThen(validateSuccessor(to), release),
+      handoffRequested: Effect.never,
       guard
     }
   })

@@ -46,6 +46,14 @@ export type Outcome<H> =
   | { readonly _tag: "Busy"; readonly record: LeaseRecord; readonly holder: string; readonly expiresIn: Duration.Duration }
   | { readonly _tag: "Raced" }
   | { readonly _tag: "Stale" }
+  /** The API server coordinates the lease: waiting will not help (see `attempt.ts`). */
+  | { readonly _tag: "Coordinated"; readonly record: LeaseRecord; readonly strategy: string }
+
+/** The wait ends without the lease: the API server coordinates it (`spec.strategy`). */
+export interface Refused {
+  readonly _tag: "Coordinated"
+  readonly strategy: string
+}
 
 /** What woke the waiter. */
 export type Wakeup =
@@ -73,7 +81,8 @@ export const nextWakeup = (wakeups: Queue.Queue<Wakeup>, maxWait: Duration.Durat
 const afterWakeup = (wakeup: Wakeup): Waiting => wakeup._tag === "Changed" ? { _tag: "Judging", state: wakeup.state } : reading
 
 /**
- * Waits until `attempt` answers `Held`, as the module header describes. `attempt(known)` makes one
+ * Waits until `attempt` answers `Held`, as the module header describes; fails with `Refused` when
+ * it answers `Coordinated`. `attempt(known)` makes one
  * attempt from the known state, or from a fresh read when `known` is `None`. `onBusy` is told the
  * holder each time the lease is found held (for a timeout's message).
  */
@@ -83,7 +92,7 @@ export const waitFor = <H>(
   options: ResolvedLeaseOptions,
   attempt: (known: Option.Option<State>) => Effect.Effect<Outcome<H>, LeaseStoreError>,
   onBusy: (holder: string) => Effect.Effect<void>
-): Effect.Effect<H, LeaseStoreError> =>
+): Effect.Effect<H, LeaseStoreError | Refused> =>
   Effect.scoped(Effect.gen(function*() {
     const wakeups = yield* Queue.sliding<Wakeup>(1)
     const watch = yield* startableWatch(store, memory, options, wakeups)
@@ -135,6 +144,8 @@ export const waitFor = <H>(
       switch (outcome._tag) {
         case "Held":
           return outcome.held
+        case "Coordinated":
+          return yield* Effect.fail<Refused>({ _tag: "Coordinated", strategy: outcome.strategy })
         case "Busy": {
           yield* onBusy(outcome.holder)
           const live = yield* watch.start

@@ -230,7 +230,7 @@ export const make = (options: FaultStoreOptions): LeaseStoreService => {
     get: (key) => call("get", key, undefined, inner.get(key), () => undefined),
     list: (namespace) => Effect.andThen(inner.list(namespace), (records) => Effect.as(gate.pass, records)),
     create: (key, spec, metadata) => call("create", key, spec.holder, inner.create(key, spec, metadata), view),
-    update: (record, spec) => call("update", record.key, spec.holder, inner.update(record, spec), view),
+    update: (record, spec, metadata) => call("update", record.key, spec.holder, inner.update(record, spec, metadata), view),
     remove: (record) => call("remove", record.key, undefined, inner.remove(record), () => undefined),
     watch
   }

@@ -37,6 +37,8 @@ export const fromAcquisition = (location: LeaseLocation, error: CoreAcquisitionE
       return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Contended", cause: error })
     case "Store":
       return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Store", cause: error })
+    case "Coordinated":
+      return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Coordinated", cause: error })
   }
 }
 
@@ -56,7 +58,8 @@ export const fromLoss = (location: LeaseLocation, error: CoreLostError): LeaseLo
   return new LeaseLostError({
     ...location,
     message: error.message,
-    reason: reason._tag,
+    // This API has no handoff: its release waits for `run`'s callback the same way.
+    reason: reason._tag === "HandedOff" ? "Relinquished" : reason._tag,
     holder: error.holder,
     takenBy: reason._tag === "Taken" ? reason.by : undefined,
     lastRenewal: reason._tag === "DeadlineExceeded" ? reason.lastRenewal : undefined,
