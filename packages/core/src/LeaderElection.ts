@@ -15,9 +15,27 @@
  * with a backoff that doubles from `retryPeriod` up to `duration`, logging each failure as an error;
  * `run` fails with it.
  *
- * Guarantees: those of `Lease` — at most one leader at a time under the clock-rate assumption.
- * Does not guarantee: that `whileLeading` runs to completion; it is interrupted on loss and
- * started afresh on the next term, so it must be safe to restart.
+ * Handing over. A term ends, and the election goes back to waiting, when its lease is lost, and
+ * also when this process gives it up: a release or `handoff(to)` called on the term's lease (from
+ * a fiber `whileLeading` forked), a handoff request the leader honoured (`handoffRequests`), or a
+ * step-down. With `preferred`, a following election asks the leader to hand the lease over to it
+ * (once per leader it follows; see `ElectionOptions`). With `stepDown`, the leader runs a health
+ * check every `interval`; after `failures` failures in a row it releases the lease (a plain
+ * release, guarded work stopped first), reports `SteppedDown`, waits `coolDown` — not competing —
+ * and campaigns again, in the same process.
+ *
+ * Guarantees: those of `Lease` — at most one leader at a time under the clock-rate assumption —
+ * through every way a term ends, handoffs and step-downs included: `whileLeading` has stopped
+ * before the write that lets anyone else lead, and every term's token is greater than the one
+ * before. The status never says `Leading` once the lease is lost, being stepped down from, or the
+ * election is stopping. A stepped-down election does not compete for the lease during its
+ * cool-down.
+ * Does not guarantee: that `whileLeading` runs to completion; it is interrupted on loss, on a
+ * handoff and on a step-down, and started afresh on the next term, so it must be safe to restart.
+ * That the preferred contender gets the lease: the leader may refuse or be dead (then its lease
+ * expires as usual), and the request is asked only while following. That a health check is
+ * right — a check that fails on every replica makes each lead for at most `interval × failures`
+ * in turn.
  *
  * @since 0.1.0
  */
@@ -256,9 +274,58 @@ interface Reporter {
 
 const silent: Reporter = { setStatus: () => Effect.void, lost: () => Effect.void }
 
-/** Asks the leader, once per leader tenure, to hand the lease over to this contender (in the
- * background: the wait does not wait for it). */
-const preference = (_self: LeaseContender) => Effect.succeed((_holder: string): Effect.Effect<void> => Effect.void)
+/**
+ * A preferred election's requests (`ElectionOptions.preferred`): `ask(holder)` asks `holder` to hand
+ * the lease over to this contender, in the background of the election's scope (the wait it is
+ * called from does not wait for it) — once per leader seen while following: not again while the
+ * same holder keeps the lease (a leader that refused, or let the request expire, is not pestered;
+ * the contender itself writes at most one request per holder tenure, see `Lease.requestHandoff`),
+ * again when another holder leads, or after this election has led itself (`reset`). A request that
+ * fails on the store is tried again at the next report; one on a coordinated lease is not.
+ */
+const preference = (self: LeaseContender, electionScope: Scope.Scope) =>
+  Effect.sync(() => {
+    let asked: string | undefined = undefined
+    let coordinated = false
+    const request = (holder: string) =>
+      self.requestHandoff.pipe(
+        Effect.flatMap((result) =>
+          Effect.sync(() => {
+            switch (result._tag) {
+              case "Requested":
+                return
+              case "Coordinated":
+                coordinated = true
+                return
+              case "Free":
+              case "HeldBy":
+                // Nobody else holds it (any more): the wait takes it; ask the next holder afresh.
+                if (asked === holder) asked = undefined
+                return
+            }
+          })
+        ),
+        Effect.catch((error) =>
+          Effect.andThen(
+            Effect.sync(() => {
+              if (asked === holder) asked = undefined
+            }),
+            Effect.logWarning(`could not ask ${JSON.stringify(holder)} to hand the lease over: ${error.message}`)
+          )
+        )
+      )
+    return {
+      ask: (holder: string): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          if (coordinated || asked === holder) return Effect.void
+          asked = holder
+          return Effect.asVoid(Effect.forkIn(request(holder), electionScope))
+        }),
+      reset: Effect.sync(() => {
+        asked = undefined
+      })
+    }
+  })
 
 /** Whether a status repeats the one before: `Campaigning` again, `Following` the same holder
  * (the wait reports the holder at every answer), or `SteppedDown` again (told when the step-down
@@ -267,6 +334,15 @@ const sameStatus = (a: Status, b: Status) =>
   (a._tag === "Campaigning" && b._tag === "Campaigning") ||
   (a._tag === "Following" && b._tag === "Following" && a.holder === b.holder) ||
   (a._tag === "SteppedDown" && b._tag === "SteppedDown")
+
+/** Where a term that ended with `error` leaves the election: following whoever took the lease or
+ * was handed it, or campaigning. */
+const after = (error: LeaseLostError): Status =>
+  error.reason._tag === "Taken"
+    ? { _tag: "Following", holder: error.reason.by }
+    : error.reason._tag === "HandedOff"
+    ? { _tag: "Following", holder: error.reason.to }
+    : { _tag: "Campaigning" }
 
 /**
  * The terms of one contender, one after another, from a first answer: leads when it holds the
@@ -290,15 +366,15 @@ const terms = <A, E, R, R2>(
     let takenBy: string | undefined = undefined
     let failures = 0
     const { setStatus } = report
-    const ask = policy.preferred ? yield* preference(self) : undefined
+    const preferred = policy.preferred ? yield* preference(self, electionScope) : undefined
     // The wait's answers: who holds the lease now (it may change while this contender waits).
     const observer = {
       onHeldByOther: (holder: string) =>
-        ask === undefined
+        preferred === undefined
           ? setStatus({ _tag: "Following", holder })
-          : Effect.andThen(setStatus({ _tag: "Following", holder }), ask(holder))
+          : Effect.andThen(setStatus({ _tag: "Following", holder }), preferred.ask(holder))
     }
-    if (ask !== undefined && answer?._tag === "HeldByOther") yield* ask(answer.holder)
+    if (preferred !== undefined && answer?._tag === "HeldByOther") yield* preferred.ask(answer.holder)
     while (true) {
       let lease: Lease.HeldLease
       if (answer?._tag === "Acquired") {
@@ -317,6 +393,7 @@ const terms = <A, E, R, R2>(
         lease = acquired.success
       }
       failures = 0
+      if (preferred !== undefined) yield* preferred.reset
       yield* setStatus({ _tag: "Leading", token: lease.token })
       yield* Effect.logDebug(`leading with token ${lease.token}`)
       // The status stops saying `Leading` the moment the lease is lost, not once `whileLeading`
@@ -326,7 +403,7 @@ const terms = <A, E, R, R2>(
         Effect.catch((error) =>
           Effect.andThen(
             report.lost(error),
-            setStatus(error.reason._tag === "Taken" ? { _tag: "Following", holder: error.reason.by } : { _tag: "Campaigning" })
+            setStatus(after(error))
           )
         ),
         Effect.forkChild
@@ -360,9 +437,16 @@ const terms = <A, E, R, R2>(
       const stopHealth = Effect.suspend(() =>
         health === undefined ? Effect.void : steppedDown === undefined ? Fiber.interrupt(health) : Fiber.await(health)
       )
+      // A term that ends because this process gave the lease up (a release or handoff from a fiber
+      // `whileLeading` forked, an honoured handoff request) leaves `Leading` as soon as its work
+      // has stopped — at once, before anything else — as the release write follows that.
+      const leaving = (error: LeaseLostError) =>
+        Effect.suspend(() =>
+          steppedDown !== undefined || electionScope.state._tag === "Closed" ? Effect.void : setStatus(after(error))
+        )
       const outcome = yield* lease.guard(Effect.scoped(whileLeading(lease))).pipe(
         Effect.map((value) => ({ _tag: "Done", value }) as const),
-        Effect.catchIf(isOwnEnd(self), (error) => Effect.succeed({ _tag: "Lost", error } as const)),
+        Effect.catchIf(isOwnEnd(self), (error) => Effect.as(leaving(error), { _tag: "Lost", error } as const)),
         Effect.ensuring(Effect.andThen(Fiber.interrupt(lossWatch), stopHealth))
       )
       if (outcome._tag === "Done") return outcome.value
@@ -379,7 +463,7 @@ const terms = <A, E, R, R2>(
         continue
       }
       yield* Effect.logInfo(`stopped leading: ${outcome.error.message}; re-entering the election`)
-      takenBy = reason._tag === "Taken" ? reason.by : "to" in reason && typeof reason.to === "string" ? reason.to : undefined
+      takenBy = reason._tag === "Taken" ? reason.by : reason._tag === "HandedOff" ? reason.to : undefined
     }
   })
 
