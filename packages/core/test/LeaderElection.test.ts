@@ -3,7 +3,7 @@ import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, 
 import { TestClock } from "effect/testing"
 import * as LeaderElection from "../src/LeaderElection.ts"
 import { LeaseAcquisitionError } from "../src/LeaseError.ts"
-import { specOf } from "../src/LeaseRecord.ts"
+import { Annotations, specOf } from "../src/LeaseRecord.ts"
 import * as FaultyStore from "./FaultyStore.ts"
 import { Probe, read } from "./FaultyStore.ts"
 
@@ -381,5 +381,63 @@ describe("LeaderElection step-down", () => {
         }
       }
       assert.strictEqual((yield* (yield* Probe).admin.get(key))._tag, "None", "nothing was written")
+    }).pipe(Effect.provide(FaultyStore.layer())))
+})
+
+describe("LeaderElection preferred", () => {
+  const requestOf = (record: { readonly metadata: { readonly annotations?: Readonly<Record<string, string>> | undefined } }) =>
+    record.metadata.annotations?.[Annotations.handoffRequest]
+
+  it.effect("a preferred follower asks the leader, which hands the lease over to it at its next renewal", () =>
+    Effect.gen(function*() {
+      const steps = yield* Ref.make<ReadonlyArray<string>>([])
+      const work = (who: string) => (lease: { readonly token: number }) =>
+        Effect.andThen(Ref.update(steps, (s) => [...s, `${who}:${lease.token}`]), Effect.never)
+      const old = yield* LeaderElection.make({ ...key, holder: "old" }, work("old"))
+      const oldSeen = yield* recordChanges(old)
+      const preferred = yield* LeaderElection.make({ ...key, holder: "new", preferred: true }, work("new"))
+      yield* settle
+      assert.strictEqual(show(yield* preferred.status), "Following(old)")
+      assert.strictEqual(requestOf(yield* read(key)), "new", "the request is on the record")
+      // The leader sees it at its next renewal (renewInterval 6.67 s) and hands over at once.
+      yield* advance(7)
+      assert.strictEqual(show(yield* preferred.status), "Leading(1)")
+      assert.strictEqual(show(yield* old.status), "Following(new)")
+      assert.deepStrictEqual(yield* Ref.get(steps), ["old:0", "new:1"])
+      const record = yield* read(key)
+      assert.strictEqual(record.holder, "new")
+      assert.strictEqual(requestOf(record), undefined, "the successor's acquisition removed the request")
+      assert.deepStrictEqual(yield* oldSeen, ["Leading(0)", "Following(new)"])
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  it.effect("a leader that refuses keeps the lease, and is asked only once for its tenure", () =>
+    Effect.gen(function*() {
+      const old = yield* LeaderElection.make({ ...key, holder: "old", handoffRequests: "refuse" }, () => Effect.never)
+      const preferred = yield* LeaderElection.make({ ...key, holder: "new", preferred: true }, () => Effect.never)
+      yield* settle
+      assert.strictEqual(requestOf(yield* read(key)), "new")
+      yield* advance(7)
+      assert.strictEqual(requestOf(yield* read(key)), undefined, "refused: the next renewal removed it")
+      // A minute of following the same leader: never asked again.
+      for (let i = 0; i < 60; i++) {
+        yield* advance(1)
+        assert.strictEqual(requestOf(yield* read(key)), undefined, `asked again at ${i + 8} s`)
+      }
+      assert.strictEqual(show(yield* old.status), "Leading(0)")
+      assert.strictEqual(show(yield* preferred.status), "Following(old)")
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
+  it.effect("a preferred follower asking a dead leader does not keep its lease from expiring", () =>
+    Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* probe.admin.create(key, { holder: "dead", durationSeconds: 20, transitions: 3 })
+      const preferred = yield* LeaderElection.make({ ...key, holder: "new", preferred: true }, () => Effect.never)
+      yield* settle
+      assert.strictEqual(requestOf(yield* read(key)), "new", "asked the holder it found")
+      // The holder is dead: nobody honours the request, and the request does not keep its lease
+      // from expiring (expiry is judged on the spec, which a request leaves as it was).
+      yield* advance(20)
+      assert.strictEqual(show(yield* preferred.status), "Leading(4)")
+      assert.strictEqual(requestOf(yield* read(key)), undefined)
     }).pipe(Effect.provide(FaultyStore.layer())))
 })
