@@ -52,6 +52,17 @@
  *    contender holds a tenure with token T (or in the instant it ends). `Following` is not judged:
  *    it names the holder of the election's first answer and is not refreshed while it waits.
  *
+ * 12. handoff — a handoff's release write (it frees the record and reserves it for successor X
+ *    for a window W: the `handoff-to` and window annotations) keeps everyone else out for the
+ *    window: the next change of the record, when it is another contender Y's acquisition, is
+ *    applied no earlier than W (capped at Y's `maxHonouredDuration`) after the handoff write, on
+ *    Y's clock (÷ its rate) — Y measures the window from its own first sight of the record, which
+ *    comes after the write. And, in the quiet tail, a successor that is waiting (a blocking
+ *    acquisition in progress) when the handoff lands gets the lease within its handover bound —
+ *    nobody else may, and the record stays free meanwhile. After the window anyone may take it:
+ *    liveness (5) holds for everyone else from the end of the window on (a waiter other than X
+ *    counts the reserved record as held until W/rate + its handover bound after the handoff).
+ *
  * Relaxations (the documented non-guarantees), and only these: a tenure hit by a pause longer
  * than its contender's pause allowance (`duration/(1+δ) − renewDeadline/(1−δ)`), or by an admin
  * write that changed or removed the holder (while it was held or being acquired), is exempt from
@@ -85,6 +96,7 @@ export type Property =
   | "events"
   | "current"
   | "status"
+  | "handoff"
 
 export interface Violation {
   readonly property: Property
@@ -180,6 +192,12 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   const handleCloses = new Map<number, Mark>()
   const currents: Array<Event & { readonly kind: "current" }> = []
   const statuses: Array<Event & { readonly kind: "status" }> = []
+  /** Every change of each key's record, with who made it (`admin` for out-of-protocol writes). */
+  const changes = new Map<string, Array<Mark & { readonly by: string; readonly holder: string | undefined }>>()
+  const addChange = (key: string, change: Mark & { readonly by: string; readonly holder: string | undefined }) =>
+    changes.set(key, [...(changes.get(key) ?? []), change])
+  /** Handoff writes as the store applied them: the free record reserved for `to` for `windowMs`. */
+  const reservations: Array<Mark & { readonly key: string; readonly by: string; readonly to: string; readonly windowMs: number }> = []
 
   for (const e of events) {
     switch (e.kind) {
@@ -289,6 +307,17 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
         if (e.ok && e.holder === e.c && (e.op === "create" || e.op === "update")) appliesNamingSelf.push(e)
         if (!e.ok) break
         addState(e.key, { seq: e.seq, t: e.t, holder: e.deleted ? undefined : e.after?.holder, token: e.after?.transitions })
+        addChange(e.key, { seq: e.seq, t: e.t, by: e.c, holder: e.deleted ? undefined : e.after?.holder })
+        if (!e.deleted && e.after?.holder === "" && e.after.handoffTo !== undefined) {
+          reservations.push({
+            seq: e.seq,
+            t: e.t,
+            key: e.key,
+            by: e.c,
+            to: e.after.handoffTo,
+            windowMs: (e.after.handoffWindowSeconds ?? Number.NaN) * 1000
+          })
+        }
         const free = e.deleted || (e.after !== undefined && e.after.holder === "")
         const list = freeAfter.get(e.key) ?? []
         list.push({ seq: e.seq, t: e.t, free })
@@ -304,6 +333,7 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
       case "admin": {
         if (e.after !== undefined || e.deleted) {
           addState(e.key, { seq: e.seq, t: e.t, holder: e.deleted ? undefined : e.after?.holder, token: e.after?.transitions })
+          addChange(e.key, { seq: e.seq, t: e.t, by: "admin", holder: e.deleted ? undefined : e.after?.holder })
           const list = freeAfter.get(e.key) ?? []
           list.push({ seq: e.seq, t: e.t, free: e.deleted || e.after?.holder === "" })
           freeAfter.set(e.key, list)
@@ -364,6 +394,21 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   const adminAround = (a: Tenure, b: Tenure) => {
     const later = a.start.seq > b.start.seq ? a.start : b.start
     return [a, b].some((x) => x.adminFrom !== undefined && x.adminFrom.seq <= later.seq)
+  }
+
+  /** The first change of the record after a handoff's write. */
+  const nextChange = (r: Mark & { readonly key: string }) => (changes.get(r.key) ?? []).find((x) => x.seq > r.seq)
+  /** The stretches during which `waiter` may not take `key` because a handoff reserved it for
+   * someone else: from the handoff's write until the window (capped at the waiter's
+   * maxHonouredDuration) has passed on the waiter's clock, plus its handover bound (it starts
+   * counting the window when it first sees the record) — or until the record changes. */
+  const reservedFor = (key: string, waiter: string): Array<readonly [number, number]> => {
+    const w = timings.get(waiter)!
+    return reservations.filter((r) => r.key === key && r.to !== waiter).map((r) => {
+      const window = Math.min(Number.isNaN(r.windowMs) ? w.handoffWindow : r.windowMs, w.maxHonouredDuration)
+      const until = r.t + window / (rates.get(waiter) ?? 1) + handoverBound(w)
+      return [r.t, Math.min(until, nextChange(r)?.t ?? Number.POSITIVE_INFINITY)] as const
+    })
   }
 
   // 1. exclusion
@@ -551,7 +596,10 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
     const to = first(a.done, end)
     if (to.seq <= from.seq) continue
     const waiter = timings.get(a.c)!
-    const held = (byKey.get(a.key) ?? []).map((t) => [t.start.t, heldEnd(t).t] as const)
+    const held = [
+      ...(byKey.get(a.key) ?? []).map((t) => [t.start.t, heldEnd(t).t] as const),
+      ...reservedFor(a.key, a.c)
+    ]
     const gap = longestGap(from.t, to.t, held)
     const bound = livenessBound(plan, waiter)
     if (gap.length > bound) {
@@ -807,6 +855,47 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
       to: e.t,
       key: e.key,
       contenders: [e.c]
+    })
+  }
+
+  // 12. handoff: the window keeps everyone but the successor out; a waiting successor gets it.
+  for (const r of reservations) {
+    const next = nextChange(r)
+    const taker = next?.by
+    if (next !== undefined && taker !== undefined && taker !== "admin" && next.holder === taker && taker !== r.to) {
+      const y = timings.get(taker)!
+      const window = Number.isNaN(r.windowMs) ? y.handoffWindow : r.windowMs
+      const earliest = r.t + Math.min(window, y.maxHonouredDuration) / (rates.get(taker) ?? 1)
+      if (next.t < earliest - 1) {
+        violations.push({
+          property: "handoff",
+          message: `${taker} took ${r.key} at ${fmt(next.t)}, reserved by ${r.by}'s handoff to ${r.to} at ${fmt(r.t)} for ${
+            fmt(r.windowMs)
+          } (not before ${fmt(earliest)} on ${taker}'s clock)`,
+          from: r.t - 1000,
+          to: next.t,
+          key: r.key,
+          contenders: [r.by, taker, ...(timings.has(r.to) ? [r.to] : [])]
+        })
+      }
+    }
+    if (r.t < plan.settledAt || !timings.has(r.to)) continue
+    const hb = handoverBound(timings.get(r.to)!)
+    const by = r.t + hb
+    if (next !== undefined && next.t <= by) continue
+    const waiting = [...attempts.values()].find((a) =>
+      a.c === r.to && a.key === r.key && a.blocking && a.call.seq < r.seq && (a.done === undefined || a.done.t > by)
+    )
+    if (waiting === undefined) continue
+    violations.push({
+      property: "handoff",
+      message: `${r.to} waited (acquire #${waiting.id}) while ${r.key} was reserved for it by ${r.by}'s handoff at ${fmt(r.t)}, and had not taken it ${
+        fmt(hb)
+      } later (its handover bound)`,
+      from: r.t - 1000,
+      to: by,
+      key: r.key,
+      contenders: [r.by, r.to]
     })
   }
 

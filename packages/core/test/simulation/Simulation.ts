@@ -104,7 +104,8 @@ const schedule = (plan: Plan, options: RunOptions) =>
         stopAt: plan.endAt,
         opCounts,
         observerStore,
-        observerStoreName
+        observerStoreName,
+        peers: plan.contenders.map((other) => other.id)
       }).pipe(
         // Each contender is a process of its own: its own `Lease` service (and memory) over its store.
         Effect.provideServiceEffect(Lease.Lease, Lease.make),
