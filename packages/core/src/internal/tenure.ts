@@ -54,12 +54,12 @@ import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"
 import type { LossReason } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import { validateSuccessor } from "../LeaseOptions.ts"
-import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
-import { isHeld } from "../LeaseRecord.ts"
+import type { LeaseMetadata, LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
+import { Annotations, handoffRequest, isHeld, withoutHandoffAnnotations } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
 import { Spans } from "../LeaseTelemetry.ts"
-import { holdingSpec, transitionsOf } from "./attempt.ts"
+import { carried, holdingSpec, transitionsOf } from "./attempt.ts"
 import { monotonicMillis } from "./observations.ts"
 import * as Telemetry from "./telemetry.ts"
 
@@ -127,14 +127,37 @@ const guardsOf = (guards: ReadonlySet<Guard>, fiber: number): ReadonlySet<Guard>
   return result
 }
 
-/** The spec of a released lease, as client-go writes it: no holder, duration 1, the counter kept. */
-const releasedSpec = (now: number, transitions: number): LeaseSpec => ({
-  holder: "",
-  durationSeconds: 1,
-  acquireTime: now,
-  renewTime: now,
-  transitions
-})
+/** The spec of a released lease, as client-go writes it: no holder, duration 1, the counter kept;
+ * `strategy` and `preferredHolder` as `from` has them — but a handoff to `to` prefers `to`. */
+const releasedSpec = (now: number, transitions: number, from: LeaseSpec, to?: string): LeaseSpec => {
+  const { preferredHolder, strategy } = carried(from)
+  const preferred = to ?? preferredHolder
+  return {
+    holder: "",
+    durationSeconds: 1,
+    acquireTime: now,
+    renewTime: now,
+    transitions,
+    ...(strategy === undefined ? {} : { strategy }),
+    ...(preferred === undefined ? {} : { preferredHolder: preferred })
+  }
+}
+
+/** The metadata of a released lease: no handoff annotations (a request dies with the tenure it
+ * asked), except, for a handoff to `to`, the reservation for `to` for `windowSeconds`. */
+const releasedMetadata = (from: LeaseRecord, to: string | undefined, windowSeconds: number): LeaseMetadata => {
+  const kept = withoutHandoffAnnotations(from.metadata.annotations)
+  const annotations = to === undefined
+    ? kept
+    : { ...kept, [Annotations.handoffTo]: to, [Annotations.handoffWindowSeconds]: String(windowSeconds) }
+  return { ...from.metadata, ...(annotations === undefined ? {} : { annotations }) }
+}
+
+/** The metadata of a renewal that drops a handoff request (refused or expired). */
+const withoutRequest = (from: LeaseRecord): LeaseMetadata => {
+  const { [Annotations.handoffRequest]: _dropped, ...rest } = from.metadata.annotations ?? {}
+  return { ...from.metadata, annotations: rest }
+}
 
 /** The outcome of a compare-and-swap that adopts records still this tenure's (see `swap`). */
 type Swapped<A> =
@@ -200,6 +223,7 @@ export const start = (
     /** A span of this tenure: a root (background work, a scope that closed) or a child of the caller's. */
     const tenureSpan = (name: string, root: boolean) => Telemetry.tenureSpan(name, key, holder, token, acquisition, root)
     const deadlineMillis = Duration.toMillis(options.renewDeadline)
+    const windowSeconds = Duration.toMillis(options.handoffWindow) / 1000
     const renewIntervalMillis = Duration.toMillis(options.renewInterval)
 
     const deadlineLoss = (s: State) =>
@@ -237,13 +261,19 @@ export const start = (
     })
 
     const relinquished = new LeaseLostError({ key, holder, reason: { _tag: "Relinquished" } })
+    /** The successor of the release in progress, when it is a handoff (set by the call that began
+     * it: one that joins it changes nothing). */
+    const successor = yield* Ref.make<string | undefined>(undefined)
+    /** What guarded work fails with once a release or handoff began. */
+    const ended = Effect.map(Ref.get(successor), (to) =>
+      to === undefined ? relinquished : new LeaseLostError({ key, holder, reason: { _tag: "HandedOff", to } }))
 
     /** Fails with the loss already declared, or `Relinquished` once a release began, or declares
      * `DeadlineExceeded` when the deadline has passed. Used before any guarded step. */
     const ensureHeld = Effect.gen(function*() {
       const lost = yield* Deferred.poll(lostSignal)
       if (Option.isSome(lost)) return yield* lost.value
-      if ((yield* Ref.get(state)).phase !== "Held") return yield* Effect.fail(relinquished)
+      if ((yield* Ref.get(state)).phase !== "Held") return yield* Effect.fail(yield* ended)
       const late = yield* overdue
       if (Option.isSome(late)) return yield* Effect.fail(yield* declareLost(deadlineLoss(late.value)))
     })
@@ -264,7 +294,61 @@ export const start = (
       }
     })
 
-    const renewalSpec = (last: LeaseRecord, now: number) => holdingSpec(options, now, last.acquireTime ?? now, token)
+    /** A renewal's spec: `strategy` and `preferredHolder` as read, and a `renewTime` greater than the
+     * last one even when the wall clock did not move (or moved back): every write of the holder
+     * changes the spec, which is what contenders observe expiry on (see `observations.ts`). */
+    const renewalSpec = (last: LeaseRecord, now: number): LeaseSpec => {
+      const renewTime = last.renewTime === undefined || !Number.isFinite(last.renewTime) ? now : Math.max(now, last.renewTime + 1)
+      return { ...holdingSpec(options, renewTime, last.acquireTime ?? now, token), ...carried(last) }
+    }
+
+    /** Starts a handoff in the background (assigned below, once the release is defined). */
+    let honour: (to: string) => Effect.Effect<void> = () => Effect.void
+    /** Completed with the first request to hand the lease over that this tenure saw. */
+    const requested = yield* Deferred.make<string>()
+    /** The request this tenure is looking at, and when (monotonic) it first saw it. */
+    const request = yield* Ref.make<{ readonly to: string; readonly since: number; honoured: boolean } | undefined>(undefined)
+    const durationMillis = Duration.toMillis(options.duration)
+
+    /**
+     * What a renewal from `last` does about a handoff request on it: honours it (`handoffRequests:
+     * "honour"`: a handoff in the background, once; the request stays until the handoff's write
+     * removes it) — or drops it from this very write when this holder refuses requests, or has seen
+     * it for longer than `duration` without handing over (a handoff that failed). Answers the
+     * metadata to write (`undefined`: as read).
+     */
+    const answerRequest = (last: LeaseRecord): Effect.Effect<LeaseMetadata | undefined> =>
+      Effect.gen(function*() {
+        const asked = handoffRequest(last)
+        if (Option.isNone(asked)) {
+          // A request annotation naming this holder itself is meaningless: drop it.
+          return last.metadata.annotations?.[Annotations.handoffRequest] === undefined ? undefined : withoutRequest(last)
+        }
+        const to = asked.value
+        const now = yield* monotonicMillis
+        const seen = yield* Ref.get(request)
+        const current = seen !== undefined && seen.to === to ? seen : { to, since: now, honoured: false }
+        if (current !== seen) {
+          yield* Ref.set(request, current)
+          yield* Deferred.succeed(requested, to)
+        }
+        if (options.handoffRequests === "refuse") {
+          yield* Effect.logInfo(`refused a request to hand the lease over to ${JSON.stringify(to)} (handoffRequests: "refuse")`)
+          return withoutRequest(last)
+        }
+        if (now - current.since > durationMillis) {
+          yield* Effect.logWarning(
+            `dropped a request to hand the lease over to ${JSON.stringify(to)}: not handed over within ${Duration.format(options.duration)} of seeing it`
+          )
+          return withoutRequest(last)
+        }
+        if (!current.honoured) {
+          current.honoured = true
+          yield* Effect.logInfo(`handing the lease over to ${JSON.stringify(to)}, as requested`)
+          yield* honour(to)
+        }
+        return undefined
+      })
 
     /**
      * One compare-and-swap from the last record of this tenure: `write(last)` unless `ended` says
@@ -306,7 +390,8 @@ export const start = (
         Effect.gen(function*() {
           const sentAt = yield* monotonicMillis
           const sentWall = yield* Clock.currentTimeMillis
-          const record = yield* store.update(last, renewalSpec(last, sentWall))
+          const metadata = yield* answerRequest(last)
+          const record = yield* store.update(last, renewalSpec(last, sentWall), metadata)
           return { record, sentAt, sentWall }
         }), ended)
       switch (outcome._tag) {
@@ -403,9 +488,13 @@ export const start = (
     const releaseWrite = Effect.gen(function*() {
       const once = Effect.gen(function*() {
         const outcome = yield* swap((last) => {
-          const write = options.releaseMode === "delete"
-            ? store.remove(last)
-            : Effect.flatMap(Clock.currentTimeMillis, (now) => store.update(last, releasedSpec(now, token)))
+          // A handoff always clears the holder (the object carries the reservation), also in
+          // release mode "delete".
+          const write = Effect.flatMap(Ref.get(successor), (to) =>
+            options.releaseMode === "delete" && to === undefined
+              ? store.remove(last)
+              : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                store.update(last, releasedSpec(now, token, last, to), releasedMetadata(last, to, windowSeconds))))
           return write.pipe(
             Effect.asVoid,
             Effect.catchIf((e) => e.reason === "NotFound", () => Effect.void),
@@ -455,7 +544,8 @@ export const start = (
       Effect.gen(function*() {
         const running = [...(yield* Ref.get(guards))]
         const told = running.filter((guard) => !spared.has(guard))
-        yield* Effect.forEach(told, (guard) => Deferred.fail(guard.stop, relinquished), { discard: true })
+        const error = yield* ended
+        yield* Effect.forEach(told, (guard) => Deferred.fail(guard.stop, error), { discard: true })
         return running
       })
 
@@ -474,8 +564,9 @@ export const start = (
         yield* Fiber.interrupt(watchdogFiber)
         yield* metrics.released
         yield* metrics.setHeld(false)
-        yield* Effect.logDebug("lease released")
-        yield* emit({ _tag: "Released", token })
+        const to = yield* Ref.get(successor)
+        yield* Effect.logDebug(to === undefined ? "lease released" : `lease handed off to ${JSON.stringify(to)}`)
+        yield* emit(to === undefined ? { _tag: "Released", token } : { _tag: "Released", token, handedOffTo: to })
       }).pipe(tenureSpan(Spans.release, root), annotate)
 
     /**
@@ -495,7 +586,10 @@ export const start = (
      * the caller that began it, or — begun by the tenure's scope closing (`root`) — a root span
      * linked to the acquisition (that scope may close days after any span still current there began).
      */
-    const releaseTenure = (root: boolean): Effect.Effect<"Confirmed" | "Pending", LeaseRelinquishmentError> =>
+    const releaseTenure = (
+      root: boolean,
+      to: string | undefined = undefined
+    ): Effect.Effect<"Confirmed" | "Pending", LeaseRelinquishmentError> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const own = guardsOf(yield* Ref.get(guards), yield* Effect.fiberId)
@@ -505,6 +599,7 @@ export const start = (
             current === undefined ? [fresh, fresh] as const : [current, current] as const
           )
           if (running === fresh) {
+            yield* Ref.set(successor, to)
             if ((yield* Ref.get(state)).phase === "Held") yield* Ref.update(state, (s) => ({ ...s, phase: "Stopping" as const }))
             const stopping = yield* stopGuards(own)
             yield* finishRelease(stopping, root).pipe(
@@ -531,7 +626,8 @@ export const start = (
         if ((yield* Ref.get(state)).phase === "Released") return
         // The scope is closing: the tenure ends for every guarded effect, also one a release begun
         // from inside it had left to finish (it would otherwise hold the close up for ever).
-        yield* Effect.forEach(yield* Ref.get(guards), (guard) => Deferred.fail(guard.stop, relinquished), { discard: true })
+        const error = yield* ended
+        yield* Effect.forEach(yield* Ref.get(guards), (guard) => Deferred.fail(guard.stop, error), { discard: true })
         const lost = yield* Deferred.poll(lostSignal)
         if (Option.isSome(lost)) {
           const failure = yield* Effect.flip(lost.value)
@@ -558,6 +654,13 @@ export const start = (
     )
 
     const release = Effect.asVoid(releaseTenure(false))
+    const handoff = (to: string) => Effect.andThen(validateSuccessor(to), releaseTenure(false, to)).pipe(Effect.asVoid)
+    honour = (to) =>
+      releaseTenure(true, to).pipe(
+        Effect.catch((error) => Effect.logWarning(`the requested handoff to ${JSON.stringify(to)} failed: ${error.message}`)),
+        Effect.forkDetach,
+        Effect.asVoid
+      )
 
     yield* metrics.acquired
     yield* metrics.setHeld(true)
@@ -617,8 +720,8 @@ export const start = (
       record: Effect.map(Ref.get(state), (s) => s.last),
       renew,
       release,
-      handoff: (to: string) => Effect.andThen(validateSuccessor(to), release),
-      handoffRequested: Effect.never,
+      handoff,
+      handoffRequested: Deferred.await(requested),
       guard
     }
   })
@@ -635,7 +738,7 @@ export const isStale = (options: ResolvedLeaseOptions, acquired: Acquired): Effe
  * expires by itself.
  */
 export const clearStale = (store: LeaseStoreService, acquired: Acquired): Effect.Effect<void> =>
-  store.update(acquired.record, releasedSpec(acquired.sentWall, acquired.record.transitions ?? 0)).pipe(
+  store.update(acquired.record, releasedSpec(acquired.sentWall, acquired.record.transitions ?? 0, acquired.record)).pipe(
     Effect.asVoid,
     Effect.catch((error) => Effect.logDebug(`a late acquisition could not be cleared: ${error.message}`))
   )

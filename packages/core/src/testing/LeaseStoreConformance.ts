@@ -4,7 +4,9 @@
  * `suite(name, layer, options)` registers, with `@effect/vitest`, one test per guarantee stated in
  * `LeaseStore.ts`: reads of absent keys, exact round-trips of every record field, `AlreadyExists`
  * on a second create, compare-and-swap `update` / `remove` (`Conflict` from a stale version,
- * `NotFound` once deleted, a new version per write), labels and annotations kept across updates,
+ * `NotFound` once deleted, a new version per write), labels and annotations kept across updates
+ * and set by an update that carries them (leasekit's handoff annotations), `spec.strategy` and
+ * `spec.preferredHolder` round-tripped (when the store keeps them: `coordinatedLeaderElection`),
  * listing per namespace and across namespaces, and `watch` (current state first, later states in
  * order, other keys ignored). The memory store runs it in unit tests; the Kubernetes store runs it
  * against a real API server.
@@ -57,6 +59,14 @@ export interface SuiteOptions {
   readonly layerTimeout?: Duration.Input
   /** Passed to `@effect/vitest`'s `layer`: share layer builds (e.g. one control plane) with other suites. */
   readonly memoMap?: Layer.MemoMap
+  /**
+   * Whether the store keeps `spec.strategy` and `spec.preferredHolder` (Kubernetes coordinated
+   * leader election: the memory store, and API servers that serve those fields). When true, a test
+   * checks that both round-trip through `create` and `update`, and that an update whose spec leaves
+   * them out removes them. Default false (API servers before coordinated leader election drop them).
+   * @since 0.4.0
+   */
+  readonly coordinatedLeaderElection?: boolean
 }
 
 const fixedTimes = {
@@ -289,6 +299,50 @@ export const suite = <E>(name: string, layer: Layer.Layer<LeaseStore, E>, option
         assertMetadata(twice, someMetadata, "second update's answer")
         assertMetadata(Option.getOrThrow(yield* store.get(key)), someMetadata, "get after updates")
       }))
+
+    it.effect("update with metadata sets the labels and annotations to it (added, changed and removed)", () =>
+      Effect.gen(function*() {
+        const store = yield* LeaseStore
+        const key = yield* freshKey("setmeta")
+        const created = yield* store.create(key, fullSpec, someMetadata)
+        const handedOff: LeaseMetadata = {
+          labels: { ...someMetadata.labels, team: "handoff" },
+          annotations: {
+            "example.com/empty": "",
+            "leasekit.io/handoff-to": "conformance-successor",
+            "leasekit.io/handoff-window-seconds": "15"
+          }
+        }
+        const updated = yield* store.update(created, { ...fullSpec, holder: "" }, handedOff)
+        assertMetadata(updated, handedOff, "update's answer")
+        assertMetadata(Option.getOrThrow(yield* store.get(key)), handedOff, "get after the update")
+        // And back: the handoff annotations removed again, the rest kept as the record has it.
+        const cleared: LeaseMetadata = { labels: handedOff.labels!, annotations: { "example.com/empty": "" } }
+        const taken = yield* store.update(updated, { ...fullSpec, holder: "conformance-successor", transitions: 4 }, cleared)
+        assertMetadata(taken, cleared, "second update's answer")
+        const renewed = yield* store.update(taken, { ...fullSpec, holder: "conformance-successor", transitions: 4 })
+        assertMetadata(renewed, cleared, "an update without metadata keeps what the record has")
+        assertMetadata(Option.getOrThrow(yield* store.get(key)), cleared, "get after the updates")
+      }))
+
+    if (options.coordinatedLeaderElection === true) {
+      it.effect("strategy and preferredHolder round-trip through create and update; a spec without them removes them", () =>
+        Effect.gen(function*() {
+          const store = yield* LeaseStore
+          const key = yield* freshKey("coordinated")
+          const coordinated: LeaseSpec = { ...fullSpec, strategy: "OldestEmulationVersion", preferredHolder: "conformance-holder-2" }
+          const created = yield* store.create(key, coordinated)
+          assertSpec(created, coordinated, "create's answer")
+          const preferring: LeaseSpec = { ...fullSpec, holder: "", preferredHolder: "conformance-successor" }
+          const updated = yield* store.update(created, preferring, someMetadata)
+          assertSpec(updated, preferring, "update's answer")
+          assertSpec(Option.getOrThrow(yield* store.get(key)), preferring, "get after the update")
+          const plain: LeaseSpec = { ...fullSpec, holder: "conformance-successor", transitions: 4 }
+          const cleared = yield* store.update(updated, plain)
+          assertSpec(cleared, plain, "an update without them removes them")
+          assertMetadata(cleared, someMetadata, "and keeps the metadata")
+        }))
+    }
 
     it.effect("remove: a stale version fails with Conflict, the current one deletes, an absent lease is NotFound", () =>
       Effect.gen(function*() {
