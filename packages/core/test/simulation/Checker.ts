@@ -27,7 +27,9 @@
  *    or its scope finished closing) `lost` does not fire; once its release write landed (the store
  *    applied its clearing write or delete) `lost` does not fire with `Taken`, `Released` or
  *    `Deleted` and `release` does not report `HeldByOther` (an ambiguous release that then finds
- *    another holder was a release). `DeadlineExceeded` between landing and confirmation is right:
+ *    another holder was a release) — unless that write was a release the user did not begin (a
+ *    handoff request honoured in the background): a later `release` of the handle then finds no
+ *    tenure and answers who holds the lease. `DeadlineExceeded` between landing and confirmation is right:
  *    the holder cannot know yet.
  * 7. fence — modelling the guarded resource as a fenced register that rejects a step whose token
  *    is lower than the highest it accepted: no step of an older tenure is accepted after a step of
@@ -117,6 +119,9 @@ interface Mark {
 interface StateMark extends Mark {
   readonly holder: string | undefined
   readonly token: number | undefined
+  /** A free record a handoff reserved for this successor: a contender other than it is told the
+   * lease is held by the successor (busy) until the window has passed. */
+  readonly reservedFor?: string | undefined
 }
 
 const never: Mark = { seq: Number.POSITIVE_INFINITY, t: Number.POSITIVE_INFINITY }
@@ -306,7 +311,13 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
       case "store-apply": {
         if (e.ok && e.holder === e.c && (e.op === "create" || e.op === "update")) appliesNamingSelf.push(e)
         if (!e.ok) break
-        addState(e.key, { seq: e.seq, t: e.t, holder: e.deleted ? undefined : e.after?.holder, token: e.after?.transitions })
+        addState(e.key, {
+          seq: e.seq,
+          t: e.t,
+          holder: e.deleted ? undefined : e.after?.holder,
+          token: e.after?.transitions,
+          reservedFor: e.deleted || e.after?.holder !== "" ? undefined : e.after.handoffTo
+        })
         addChange(e.key, { seq: e.seq, t: e.t, by: e.c, holder: e.deleted ? undefined : e.after?.holder })
         if (!e.deleted && e.after?.holder === "" && e.after.handoffTo !== undefined) {
           reservations.push({
@@ -332,7 +343,13 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
       }
       case "admin": {
         if (e.after !== undefined || e.deleted) {
-          addState(e.key, { seq: e.seq, t: e.t, holder: e.deleted ? undefined : e.after?.holder, token: e.after?.transitions })
+          addState(e.key, {
+            seq: e.seq,
+            t: e.t,
+            holder: e.deleted ? undefined : e.after?.holder,
+            token: e.after?.transitions,
+            reservedFor: e.deleted || e.after?.holder !== "" ? undefined : e.after?.handoffTo
+          })
           addChange(e.key, { seq: e.seq, t: e.t, by: "admin", holder: e.deleted ? undefined : e.after?.holder })
           const list = freeAfter.get(e.key) ?? []
           list.push({ seq: e.seq, t: e.t, free: e.deleted || e.after?.holder === "" })
@@ -664,8 +681,12 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
         contenders: [t.c]
       })
     }
+    // A release write the user did not begin (an honoured handoff request, made in the
+    // background) is not the release the user calls later: that one finds no tenure — the handle
+    // forgot it once its release was confirmed — and answers who holds the lease now.
+    const background = t.releaseApply !== undefined && (t.releaseBegin === undefined || t.releaseBegin.seq > t.releaseApply.seq)
     for (const r of t.releaseEnds) {
-      if (r.detail.includes("HeldByOther") && t.releaseApply !== undefined && t.releaseApply.seq < r.seq) {
+      if (r.detail.includes("HeldByOther") && t.releaseApply !== undefined && t.releaseApply.seq < r.seq && !background) {
         violations.push({
           property: "loss-after-release",
           message: `${t.c}'s release of tenure #${t.id} reported HeldByOther at ${fmt(r.t)} although its release write landed at ${
@@ -689,11 +710,12 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   // every pause of its process in the window, and — for an observer — the time its reads have
   // been failing (a store it cannot read is a documented non-guarantee; a store it does not read is
   // not).
-  const occurrences = (key: string, holder: string, token: number | undefined) => {
+  const occurrences = (key: string, holder: string, token: number | undefined, reserved: boolean) => {
     const list = states.get(key) ?? []
     const out: Array<{ readonly from: Mark; readonly to: Mark }> = []
     list.forEach((st, i) => {
-      if (st.holder !== holder || (token !== undefined && st.token !== token)) return
+      const named = st.holder === holder || (reserved && st.reservedFor === holder)
+      if (!named || (token !== undefined && st.token !== token)) return
       const to = list[i + 1] ?? never
       const last = out[out.length - 1]
       if (last !== undefined && last.to.seq === st.seq) out[out.length - 1] = { from: last.from, to }
@@ -730,7 +752,9 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
     const allowance = (from: number, at: Mark) => bound + pausedWithin(r.c, from - bound, at.t) + failingReads(store, at) + 1
     const list = byObserver.get(r.observer ?? -1) ?? []
     const next = observing ? first(list.find((x) => x.seq > r.seq), observerEnds.get(r.observer!), end) : r
-    const held = occurrences(r.key, r.holder, r.token)
+    // A record reserved for a successor is, to everyone else, held by it (busy until the window
+    // has passed): `tryAcquire` and `release` say so.
+    const held = occurrences(r.key, r.holder, r.token, !observing)
     const what = `${r.holder}${r.token === undefined ? "" : ` (token ${r.token})`}`
     const who = `${r.c}'s ${r.source}${r.observer === undefined ? "" : ` #${r.observer}`}`
     const before = held.filter((o) => o.from.seq < r.seq)
