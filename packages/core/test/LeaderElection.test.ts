@@ -441,3 +441,58 @@ describe("LeaderElection preferred", () => {
       assert.strictEqual(requestOf(yield* read(key)), undefined)
     }).pipe(Effect.provide(FaultyStore.layer())))
 })
+
+describe("LeaderElection on a coordinated lease", () => {
+  it.effect("a lease with spec.strategy (the API server's coordinated election) fails make and run with reason Coordinated, and is not written", () =>
+    Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* probe.admin.create(key, {
+        holder: "picked",
+        durationSeconds: 20,
+        transitions: 3,
+        strategy: "OldestEmulationVersion",
+        preferredHolder: "picked"
+      })
+      const before = yield* read(key)
+      const fromMake = yield* Effect.flip(LeaderElection.make({ ...key, holder: "me", preferred: true }, () => Effect.never))
+      const fromRun = yield* Effect.flip(LeaderElection.run({ ...key, holder: "me" }, () => Effect.never))
+      for (const error of [fromMake, fromRun]) {
+        assert.instanceOf(error, LeaseAcquisitionError)
+        assert.deepStrictEqual(error._tag === "LeaseAcquisitionError" ? error.reason : undefined, {
+          _tag: "Coordinated",
+          strategy: "OldestEmulationVersion"
+        })
+      }
+      yield* advance(30)
+      const after = yield* read(key)
+      assert.strictEqual(after.version, before.version, "nothing written: no takeover, no request")
+      assert.strictEqual(after.preferredHolder, "picked")
+    }).pipe(Effect.provide(FaultyStore.layer())))
+})
+
+describe("LeaderElection handoff", () => {
+  it.effect("a term handed off by whileLeading ends the term, not the election: the successor leads, the old leader follows it", () =>
+    Effect.gen(function*() {
+      const steps = yield* Ref.make<ReadonlyArray<string>>([])
+      const old = yield* LeaderElection.make({ ...key, holder: "old" }, (lease) =>
+        Effect.gen(function*() {
+          yield* Ref.update(steps, (s) => [...s, `old:${lease.token}`])
+          // A fiber the term forked hands the lease over after a while (a rolling upgrade).
+          if (lease.token === 0) yield* Effect.forkChild(Effect.andThen(Effect.sleep("5 seconds"), lease.handoff("successor")))
+          return yield* Effect.never
+        }))
+      const oldSeen = yield* recordChanges(old)
+      const work = (who: string) => (lease: { readonly token: number }) =>
+        Effect.andThen(Ref.update(steps, (s) => [...s, `${who}:${lease.token}`]), Effect.never)
+      const bystander = yield* LeaderElection.make({ ...key, holder: "bystander" }, work("bystander"))
+      const successor = yield* LeaderElection.make({ ...key, holder: "successor" }, work("successor"))
+      yield* settle
+      assert.strictEqual(show(yield* successor.status), "Following(old)")
+      yield* advance(5)
+      assert.strictEqual(show(yield* successor.status), "Leading(1)", "the successor, not the bystander")
+      assert.strictEqual(show(yield* bystander.status), "Following(successor)")
+      assert.strictEqual(show(yield* old.status), "Following(successor)", "the old leader is back in the election")
+      assert.deepStrictEqual(yield* Ref.get(steps), ["old:0", "successor:1"])
+      assert.deepStrictEqual(yield* oldSeen, ["Leading(0)", "Following(successor)"])
+    }).pipe(Effect.provide(FaultyStore.layer())))
+})
