@@ -33,7 +33,21 @@
  *   any earlier one, as long as the object is not deleted and the counter does not wrap at the
  *   int32 maximum;
  * - a renewal costs one store call; a graceful release hands over to a watching waiter at once; a
- *   waiter trusts a watch for at most `renewInterval` before reading again.
+ *   waiter trusts a watch for at most `renewInterval` before reading again;
+ * - a handoff (`HeldLease.handoff(to)`) is a release — guarded work stopped first, then one
+ *   compare-and-swap that clears the holder — whose write also reserves the free record for `to`
+ *   (annotation `leasekit.io/handoff-to`) for a window; it is followed by an ordinary acquisition.
+ *   So every guarantee above holds through it: the old holder believes nothing once it writes, the
+ *   record it writes names no holder, and the successor's acquisition is a compare-and-swap like any
+ *   other, with a greater token. The reservation only *restrains* other contenders (they judge the
+ *   record busy until they have observed it for the window, on their own clocks): it can delay who
+ *   gets the lease — by at most the window, if the successor never comes — never let two in;
+ * - a lease with `spec.strategy` (the API server's coordinated leader election) is never contended
+ *   for nor written: `acquire`/`tryAcquire` fail with reason `Coordinated`; every write leasekit
+ *   makes carries `spec.strategy`/`spec.preferredHolder` as read, except a `preferredHolder` it set
+ *   itself for a handoff;
+ * - a handoff request (`requestHandoff`) changes only metadata, and expiry is observed on the spec:
+ *   requests, however often repeated, never keep a dead holder's lease from expiring.
  *
  * Does not guarantee: that work outside `guard`, or work that ignores interruption, stops on loss
  * (check `isHeld` or pass `token` to the systems you write to — fencing is the only protection

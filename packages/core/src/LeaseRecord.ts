@@ -8,6 +8,13 @@
  * `resourceVersion`), and compare-and-swap writes are made *from a record*, never from state
  * cached inside a store.
  *
+ * Handoff: leasekit's own annotations (`Annotations`) carry a handoff on the record itself — a
+ * free record reserved for a successor (`handoff-to`, `handoff-window-seconds`, see
+ * `pendingHandoff`) and a request to a holder (`handoff-request`, see `handoffRequest`). They are
+ * hints that only restrain contenders or ask a holder; exclusion never depends on them (see
+ * `Lease.ts`). `spec.strategy` / `spec.preferredHolder` are Kubernetes coordinated leader election's
+ * fields: kept as read by every write, never contended for when `strategy` is set.
+ *
  * Guarantees: a record is immutable, and every field the store could not read is absent rather
  * than invented. Does not guarantee: that the fields are sane — a record may have been written by
  * hand (`kubectl edit`), so the algorithm treats each field defensively (see `Lease.ts`).

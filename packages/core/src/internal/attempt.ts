@@ -8,6 +8,21 @@
  * counter (the fencing token), also when the record already names us. A lost race is reported as such (the caller
  * re-reads; it never assumes), and a write with an unknown outcome is resolved by reading back.
  *
+ * Handoffs: a *free* record carrying `leasekit.io/handoff-to: X` is reserved for X — every other
+ * contender judges it `Held` by X until it has observed the record (its spec, see
+ * `observations.ts`) for the handoff window, on its own clock, as it judges expiry; X judges it free
+ * at once. The window is read defensively: missing or garbage → this contender's `handoffWindow`;
+ * capped at `maxHonouredDuration`. The reservation only withholds writes, so it cannot break
+ * exclusion; it delays the lease by at most the window when the successor never comes. Every
+ * acquiring write removes the handoff annotations (and a pending request), applies
+ * `options.labels`, and carries `spec.strategy`/`spec.preferredHolder` as read — clearing
+ * `preferredHolder` only when it equals the `handoff-to` annotation (set by the handoff leasekit
+ * wrote, which this acquisition completes), never one someone else set.
+ *
+ * Coordinated leases: a record with `spec.strategy` is managed by the API server's coordinator;
+ * it is judged `Coordinated` and never written (the attempt answers `Coordinated`, the caller
+ * fails with that reason), so leasekit never clears `strategy` or `preferredHolder` there.
+ *
  * Hostile records (hand-written by an admin) are judged defensively: a missing, zero, negative or
  * fractional `leaseDurationSeconds` is replaced by this contender's own duration; one above
  * `maxHonouredDuration` is capped there, so nothing pins a lease forever; a negative or missing

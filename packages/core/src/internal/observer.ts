@@ -42,11 +42,12 @@ import { nextWakeup, startableWatch, type Wakeup } from "./waiting.ts"
 const versionOf = (state: Option.Option<LeaseRecord>): string =>
   Option.match(state, { onNone: () => "absent", onSome: (record) => `v${record.version ?? ""}` })
 
-/** What identifies a report: a new version, or the same version judged expired. */
+/** What identifies a report: a new version, or the same version judged expired (or, free and
+ * reserved for a handoff's successor, its window passed). */
 const identity = (report: LeaseInspection): string =>
   `${Option.match(report.record, { onNone: () => "absent", onSome: (r) => r.version })}|${
     Duration.isZero(report.expiresIn) ? "expired" : "live"
-  }`
+  }|${Option.match(report.pendingHandoff, { onNone: () => "", onSome: (p) => Duration.isZero(p.remaining) ? "open" : "reserved" })}`
 
 /** Observes one lease (see the module header). `store` is the request-bounded view. */
 export const observe = (

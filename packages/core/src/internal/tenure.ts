@@ -23,6 +23,28 @@
  * - a release whose answer was lost (it may have landed) and that then finds another holder
  *   *was* a release: it is not reported as a loss.
  *
+ * A handoff (`handoff(to)`) *is* a release, with everything above: guarded work is stopped first
+ * (`guard` fails with reason `HandedOff`), the one write — the same compare-and-swap-and-adopt from
+ * this tenure's record — clears the holder, and the watchdog stays armed until it is confirmed. The
+ * write also carries the reservation for `to` (annotations `leasekit.io/handoff-to` and
+ * `leasekit.io/handoff-window-seconds`, and `spec.preferredHolder = to`), which only restrains other
+ * contenders (see `attempt.ts`); the successor then acquires like anyone, with a greater token. So
+ * the safety argument is unchanged: once the write lands nobody holds the lease, and this holder
+ * stopped believing it holds it before the write was sent. A handoff always clears (keeps the
+ * object, to carry the reservation), also with release mode `delete`. The first call of a release
+ * or a handoff decides which it is; later calls join it.
+ *
+ * Requests (`Lease.requestHandoff`) change only the record's metadata, so the holder meets them at
+ * its next renewal: the compare-and-swap conflicts, the record read back is still this tenure's and
+ * is adopted, and its `handoff-request: Y` is answered — honoured (`handoffRequests: "honour"`: a
+ * handoff to Y begins in the background, as if `handoff(Y)` were called; the request stays until the
+ * handoff's write removes it) or refused (`"refuse"`: the renewal writes the record without it).
+ * A request this tenure has seen for longer than `duration` (a handoff that did not complete) is
+ * dropped the same way. `handoffRequested` tells the application either way.
+ *
+ * Every renewal writes a `renewTime` greater than the one it replaces (even when the wall clock did
+ * not move), so every write of this tenure changes the spec — what contenders observe expiry on.
+ *
  * Renewal is one compare-and-swap from the last record we wrote (one store call, no read). On a
  * conflict we read back: a record that is still this tenure's — our holder and our token (someone
  * added a label) — is adopted and the renewal retried; any other holder or token, a cleared holder

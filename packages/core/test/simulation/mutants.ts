@@ -208,11 +208,9 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "token-reused-on-own-record",
     description: "re-taking a record that names us keeps its token (tokens must grow per tenure)",
     file: "packages/core/src/internal/attempt.ts",
-    search: ": store.update(judgement.record, holdingSpec(options, sentWall, sentWall, nextTransitions(judgement.record)))",
-    replace: `: store.update(
-        judgement.record,
-        holdingSpec(options, sentWall, sentWall, judgement._tag === "Ours" ? transitionsOf(judgement.record) : nextTransitions(judgement.record))
-      )`
+    search: "acquiringSpec(options, judgement.record, sentWall, nextTransitions(judgement.record)),",
+    replace:
+      `acquiringSpec(options, judgement.record, sentWall, judgement._tag === "Ours" ? transitionsOf(judgement.record) : nextTransitions(judgement.record)),`
   },
   {
     name: "handoff-writes-before-stopping-work",
