@@ -29,7 +29,8 @@
  * before the write that lets anyone else lead, and every term's token is greater than the one
  * before. The status never says `Leading` once the lease is lost, being stepped down from, or the
  * election is stopping; a term this process ends itself (a handoff, a release) leaves `Leading` as
- * soon as its work has stopped, while the release write is being made. A stepped-down election does not compete for the lease during its cool-down.
+ * soon as its work has stopped, while the release write is being made. A stepped-down election
+ * does not compete for the lease during its cool-down.
  * Does not guarantee: that `whileLeading` runs to completion; it is interrupted on loss, on a
  * handoff and on a step-down, and started afresh on the next term, so it must be safe to restart.
  * That the preferred contender gets the lease: the leader may refuse or be dead (then its lease
