@@ -227,6 +227,13 @@ export const mutants: ReadonlyArray<Mutant> = [
     replace: "if (false && Option.isSome(pending) && pending.value.to !== options.holder) {"
   },
   {
+    name: "handoff-successor-waits-window",
+    description: "the successor, too, leaves a record reserved for it alone until the window has passed: a handoff hands the lease to nobody for the window",
+    file: "packages/core/src/internal/attempt.ts",
+    search: "if (Option.isSome(pending) && pending.value.to !== options.holder) {",
+    replace: "if (Option.isSome(pending)) {"
+  },
+  {
     name: "step-down-reports-late",
     description: "an election stepping down keeps saying Leading until its term has ended, after the release write that lets a successor lead",
     file: "packages/core/src/LeaderElection.ts",
