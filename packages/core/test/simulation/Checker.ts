@@ -63,7 +63,8 @@
  *    acquisition in progress) when the handoff lands gets the lease within its handover bound —
  *    nobody else may, and the record stays free meanwhile. After the window anyone may take it:
  *    liveness (5) holds for everyone else from the end of the window on (a waiter other than X
- *    counts the reserved record as held until W/rate + its handover bound after the handoff).
+ *    counts the reserved record as held until W/rate + its handover bound after the later of the
+ *    handoff and the start of its wait: it counts the window from its own first sight of the record).
  *
  * Relaxations (the documented non-guarantees), and only these: a tenure hit by a pause longer
  * than its contender's pause allowance (`duration/(1+δ) − renewDeadline/(1−δ)`), or by an admin
@@ -415,15 +416,17 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
 
   /** The first change of the record after a handoff's write. */
   const nextChange = (r: Mark & { readonly key: string }) => (changes.get(r.key) ?? []).find((x) => x.seq > r.seq)
-  /** The stretches during which `waiter` may not take `key` because a handoff reserved it for
-   * someone else: from the handoff's write until the window (capped at the waiter's
-   * maxHonouredDuration) has passed on the waiter's clock, plus its handover bound (it starts
-   * counting the window when it first sees the record) — or until the record changes. */
-  const reservedFor = (key: string, waiter: string): Array<readonly [number, number]> => {
+  /** The stretches during which `waiter`, waiting since `since`, may not take `key` because a
+   * handoff reserved it for someone else: from the handoff's write until the window (capped at the
+   * waiter's maxHonouredDuration) has passed on the waiter's clock since it first saw the record —
+   * at the latest when it began to wait (a process that had not read the record before counts the
+   * whole window from its first read, as it does a held record's duration) — plus its handover
+   * bound; or until the record changes. */
+  const reservedFor = (key: string, waiter: string, since: number): Array<readonly [number, number]> => {
     const w = timings.get(waiter)!
     return reservations.filter((r) => r.key === key && r.to !== waiter).map((r) => {
       const window = Math.min(Number.isNaN(r.windowMs) ? w.handoffWindow : r.windowMs, w.maxHonouredDuration)
-      const until = r.t + window / (rates.get(waiter) ?? 1) + handoverBound(w)
+      const until = Math.max(r.t, since) + window / (rates.get(waiter) ?? 1) + handoverBound(w)
       return [r.t, Math.min(until, nextChange(r)?.t ?? Number.POSITIVE_INFINITY)] as const
     })
   }
@@ -615,7 +618,7 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
     const waiter = timings.get(a.c)!
     const held = [
       ...(byKey.get(a.key) ?? []).map((t) => [t.start.t, heldEnd(t).t] as const),
-      ...reservedFor(a.key, a.c)
+      ...reservedFor(a.key, a.c, a.call.t)
     ]
     const gap = longestGap(from.t, to.t, held)
     const bound = livenessBound(plan, waiter)
@@ -906,7 +909,8 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
     if (r.t < plan.settledAt || !timings.has(r.to)) continue
     const hb = handoverBound(timings.get(r.to)!)
     const by = r.t + hb
-    if (next !== undefined && next.t <= by) continue
+    // (A handoff too close to the end of the schedule is not judged: the bound had not run out.)
+    if (by > end.t || (next !== undefined && next.t <= by)) continue
     const waiting = [...attempts.values()].find((a) =>
       a.c === r.to && a.key === r.key && a.blocking && a.call.seq < r.seq && (a.done === undefined || a.done.t > by)
     )
