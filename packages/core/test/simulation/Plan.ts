@@ -1,7 +1,8 @@
 /**
  * A schedule: everything one seed decides before the run starts.
  *
- * Contenders (2–5) with unique holders and valid random options (drawn, then checked with
+ * Contenders (2–5) with unique holders and valid random options — timings, release mode, handoff
+ * window (whole seconds up to the contender's duration) and handoff-request policy (drawn, then checked with
  * `LeaseOptions.resolve`; an invalid combination is redrawn — so the plan follows whatever rules
  * core enforces), one or two lease keys, the fault profile, each contender's clock rate (within
  * δ ≤ 1 %) and wall-clock offset, its pauses, the admin writes, and the timeline: a fault phase
