@@ -799,7 +799,10 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   // 9. events: a handle's `events` stream tells `Lost` exactly when the tenure's `lost` fails.
   for (const e of handleEvents) {
     if (e.tag !== "Lost") continue
-    const t = [...tenures.values()].find((x) => x.handle === e.handle && x.token === e.token)
+    // The handle's latest tenure with that token before the event: with `releaseMode: "delete"`
+    // the counter restarts, and one handle may hold token 0 twice (seed 204723).
+    const t = [...tenures.values()].filter((x) => x.handle === e.handle && x.token === e.token && x.start.seq < e.seq)
+      .sort((a, b) => b.start.seq - a.start.seq)[0]
     // A tenure that started inside an acquisition that then failed (its timeout fired while the
     // winning write was being confirmed) was never handed out, yet its events are emitted — a
     // quirk reported with this property (RESULTS.md), not judged here.
