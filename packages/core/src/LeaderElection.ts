@@ -15,9 +15,28 @@
  * with a backoff that doubles from `retryPeriod` up to `duration`, logging each failure as an error;
  * `run` fails with it.
  *
- * Guarantees: those of `Lease` — at most one leader at a time under the clock-rate assumption.
- * Does not guarantee: that `whileLeading` runs to completion; it is interrupted on loss and
- * started afresh on the next term, so it must be safe to restart.
+ * Handing over. A term ends, and the election goes back to waiting, when its lease is lost, and
+ * also when this process gives it up: a release or `handoff(to)` called on the term's lease (from
+ * a fiber `whileLeading` forked), a handoff request the leader honoured (`handoffRequests`), or a
+ * step-down. With `preferred`, a following election asks the leader to hand the lease over to it
+ * (once per leader it follows; see `ElectionOptions`). With `stepDown`, the leader runs a health
+ * check every `interval`; after `failures` failures in a row it releases the lease (a plain
+ * release, guarded work stopped first), reports `SteppedDown`, waits `coolDown` — not competing —
+ * and campaigns again, in the same process.
+ *
+ * Guarantees: those of `Lease` — at most one leader at a time under the clock-rate assumption —
+ * through every way a term ends, handoffs and step-downs included: `whileLeading` has stopped
+ * before the write that lets anyone else lead, and every term's token is greater than the one
+ * before. The status never says `Leading` once the lease is lost, being stepped down from, or the
+ * election is stopping; a term this process ends itself (a handoff, a release) leaves `Leading` as
+ * soon as its work has stopped, while the release write is being made. A stepped-down election
+ * does not compete for the lease during its cool-down.
+ * Does not guarantee: that `whileLeading` runs to completion; it is interrupted on loss, on a
+ * handoff and on a step-down, and started afresh on the next term, so it must be safe to restart.
+ * That the preferred contender gets the lease: the leader may refuse or be dead (then its lease
+ * expires as usual), and the request is asked only while following. That a health check is
+ * right — a check that fails on every replica makes each lead for at most `interval × failures`
+ * in turn.
  *
  * @since 0.1.0
  */
@@ -33,9 +52,9 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Lease from "./Lease.ts"
 import type { LeaseContender, LeaseEvent, TryAcquireResult } from "./LeaseContender.ts"
-import type { InvalidLeaseOptions } from "./LeaseError.ts"
-import { LeaseAcquisitionError, LeaseLostError } from "./LeaseError.ts"
+import { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError } from "./LeaseError.ts"
 import type * as LeaseOptions from "./LeaseOptions.ts"
+import { decodeDuration } from "./LeaseOptions.ts"
 import type { LeaseKey } from "./LeaseRecord.ts"
 import type { LeaseStore } from "./LeaseStore.ts"
 import { monotonicMillis } from "./internal/observations.ts"
@@ -58,6 +77,10 @@ export class LeaderElection extends Context.Service<LeaderElection, Election<unk
  * - `Following`: another contender holds the lease; this one waits to take over.
  * - `Leading`: this contender holds the lease and runs `whileLeading` (the fencing `token`).
  * - `Failing`: the store refused for good after the election started; retried after `retryingIn`.
+ * - `SteppedDown`: this contender led, its health check (`stepDown`) failed `failures` times in a
+ *   row, and it released the lease; it campaigns again once `coolDown` has passed. Reported from the
+ *   moment it decides to step down (its release may still be under way), so it never says
+ *   `Leading` for a lease it is giving up.
  * - `Stopped`: the election is over — `whileLeading` completed or failed, or the election was
  *   asked to stop on a permanent failure.
  *
@@ -69,6 +92,7 @@ export type Status =
   | { readonly _tag: "Following"; readonly holder: string }
   | { readonly _tag: "Leading"; readonly token: number }
   | { readonly _tag: "Failing"; readonly error: LeaseAcquisitionError; readonly retryingIn: Duration.Duration }
+  | { readonly _tag: "SteppedDown"; readonly failures: number; readonly coolDown: Duration.Duration }
   | { readonly _tag: "Stopped"; readonly cause: Cause.Cause<unknown> }
 
 /**
@@ -120,10 +144,120 @@ export interface Election<A, E> {
   readonly await: Effect.Effect<A, E | LeaseAcquisitionError>
 }
 
-/** Whether `error` is the end of this contender's tenure — a loss, or `Relinquished`: a release
- * by this process (a step-down from a fiber `whileLeading` forked, or the election's scope
- * closing) — and not the loss of another lease `whileLeading` guards work with, which is its own
- * failure. */
+/**
+ * When a leader gives up its lease because it is unhealthy (`ElectionOptions.stepDown`).
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface StepDownOptions<R = never> {
+  /**
+   * The health check, run while leading: `true` when healthy. A check that answers `false`, dies,
+   * or has not answered within `interval` (it is interrupted then) counts as one failure; a
+   * healthy answer resets the count.
+   */
+  readonly check: Effect.Effect<boolean, never, R>
+  /** How often the leader runs `check`, the first time one interval after it began to lead.
+   * Default: the lease's `renewInterval`. */
+  readonly interval?: Duration.Input | undefined
+  /** How many failures in a row make the leader step down (a whole number ≥ 1). Default: 3. */
+  readonly failures?: number | undefined
+  /** How long a leader that stepped down waits before it campaigns again (the other replicas'
+   * turn). Default: the lease's `duration`. */
+  readonly coolDown?: Duration.Input | undefined
+}
+
+/**
+ * Options of an election: the lease's, and what the election does beyond holding it.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface ElectionOptions<R = never> extends LeaseOptions.LeaseOptions {
+  /**
+   * While it follows, ask the leader to hand the lease over to this contender (`requestHandoff`):
+   * once per leader tenure (holder and token) — a leader that refuses, or whose request expired,
+   * is not asked again until another tenure begins. A leasekit leader with `handoffRequests:
+   * "honour"` (the default) stops its work and hands over; the lease then goes to this contender
+   * alone for the leader's `handoffWindow`. Default: `false`.
+   */
+  readonly preferred?: boolean | undefined
+  /** Step down on bad health: see `StepDownOptions`. Default: never step down. */
+  readonly stepDown?: StepDownOptions<R> | undefined
+}
+
+/** `StepDownOptions`, decoded and validated. */
+interface StepDown<R> {
+  readonly check: Effect.Effect<boolean, never, R>
+  readonly interval: Duration.Duration
+  readonly failures: number
+  readonly coolDown: Duration.Duration
+}
+
+/** What the election does beyond holding the lease, resolved. */
+interface Policy<R> {
+  readonly preferred: boolean
+  readonly stepDown: StepDown<R> | undefined
+}
+
+/** Decodes the election's own options (the lease's are the contender's), failing the way lease
+ * options do: naming the field, the value and the rule. */
+const resolvePolicy = <R>(
+  options: ElectionOptions<R>,
+  lease: LeaseOptions.ResolvedLeaseOptions
+): Effect.Effect<Policy<R>, InvalidLeaseOptions> =>
+  Effect.gen(function*() {
+    const stepDown = options.stepDown
+    if (stepDown === undefined) return { preferred: options.preferred === true, stepDown: undefined }
+    const interval = stepDown.interval === undefined
+      ? lease.renewInterval
+      : yield* decodeDuration("stepDown.interval", stepDown.interval)
+    if (Duration.isZero(interval)) {
+      return yield* new InvalidLeaseOptions({ field: "stepDown.interval", value: interval, rule: "must be greater than 0" })
+    }
+    const failures = stepDown.failures ?? 3
+    if (!Number.isInteger(failures) || failures < 1) {
+      return yield* new InvalidLeaseOptions({
+        field: "stepDown.failures",
+        value: failures,
+        rule: "must be a whole number of health checks, at least 1"
+      })
+    }
+    const coolDown = stepDown.coolDown === undefined ? lease.duration : yield* decodeDuration("stepDown.coolDown", stepDown.coolDown)
+    return { preferred: options.preferred === true, stepDown: { check: stepDown.check, interval, failures, coolDown } }
+  })
+
+/**
+ * Runs the health check every `interval` while the term lasts; answers the count of failures in a
+ * row once it reaches `failures` (the term should end then).
+ */
+const watchHealth = <R>(stepDown: StepDown<R>): Effect.Effect<number, never, R> =>
+  Effect.gen(function*() {
+    let failed = 0
+    while (true) {
+      yield* Effect.sleep(stepDown.interval)
+      const answer = yield* stepDown.check.pipe(Effect.timeoutOption(stepDown.interval), Effect.exit)
+      const healthy = answer._tag === "Success" && Option.getOrElse(answer.value, () => false)
+      if (healthy) {
+        failed = 0
+        continue
+      }
+      failed++
+      const why = answer._tag === "Failure"
+        ? "died"
+        : Option.isNone(answer.value)
+        ? `did not answer within ${Duration.format(stepDown.interval)}`
+        : "answered unhealthy"
+      yield* Effect.logWarning(`health check ${why} (${failed} of ${stepDown.failures} in a row before stepping down)`)
+      if (failed >= stepDown.failures) return failed
+    }
+  })
+
+/** Whether `error` is the end of this contender's tenure — a loss, `Relinquished` (a release by
+ * this process: a step-down, from the health check or from a fiber `whileLeading` forked, or the
+ * election's scope closing) or `HandedOff` (a handoff by this process: `handoff(to)` called by
+ * `whileLeading`, or a request it honoured) — and not the loss of another lease `whileLeading`
+ * guards work with, which is its own failure. */
 const isOwnEnd = (self: LeaseContender) => (error: unknown): error is LeaseLostError =>
   error instanceof LeaseLostError && error.holder === self.holder &&
   error.key.namespace === self.key.namespace && error.key.name === self.key.name
@@ -141,33 +275,107 @@ interface Reporter {
 
 const silent: Reporter = { setStatus: () => Effect.void, lost: () => Effect.void }
 
-/** Whether a status repeats the one before: `Campaigning` again, or `Following` the same holder
- * (the wait reports the holder at every answer). */
+/**
+ * A preferred election's requests (`ElectionOptions.preferred`): `ask(holder)` asks `holder` to hand
+ * the lease over to this contender, in the background of the election's scope (the wait it is
+ * called from does not wait for it) — once per leader seen while following: not again while the
+ * same holder keeps the lease (a leader that refused, or let the request expire, is not pestered;
+ * the contender itself writes at most one request per holder tenure, see `Lease.requestHandoff`),
+ * again when another holder leads, or after this election has led itself (`reset`). A request that
+ * fails on the store is tried again at the next report; one on a coordinated lease is not.
+ */
+const preference = (self: LeaseContender, electionScope: Scope.Scope) =>
+  Effect.sync(() => {
+    let asked: string | undefined = undefined
+    let coordinated = false
+    const request = (holder: string) =>
+      self.requestHandoff.pipe(
+        Effect.flatMap((result) =>
+          Effect.sync(() => {
+            switch (result._tag) {
+              case "Requested":
+                return
+              case "Coordinated":
+                coordinated = true
+                return
+              case "Free":
+              case "HeldBy":
+                // Nobody else holds it (any more): the wait takes it; ask the next holder afresh.
+                if (asked === holder) asked = undefined
+                return
+            }
+          })
+        ),
+        Effect.catch((error) =>
+          Effect.andThen(
+            Effect.sync(() => {
+              if (asked === holder) asked = undefined
+            }),
+            Effect.logWarning(`could not ask ${JSON.stringify(holder)} to hand the lease over: ${error.message}`)
+          )
+        )
+      )
+    return {
+      ask: (holder: string): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          if (coordinated || asked === holder) return Effect.void
+          asked = holder
+          return Effect.asVoid(Effect.forkIn(request(holder), electionScope))
+        }),
+      reset: Effect.sync(() => {
+        asked = undefined
+      })
+    }
+  })
+
+/** Whether a status repeats the one before: `Campaigning` again, `Following` the same holder
+ * (the wait reports the holder at every answer), or `SteppedDown` again (told when the step-down
+ * begins and again once the term has ended). */
 const sameStatus = (a: Status, b: Status) =>
   (a._tag === "Campaigning" && b._tag === "Campaigning") ||
-  (a._tag === "Following" && b._tag === "Following" && a.holder === b.holder)
+  (a._tag === "Following" && b._tag === "Following" && a.holder === b.holder) ||
+  (a._tag === "SteppedDown" && b._tag === "SteppedDown")
+
+/** Where a term that ended with `error` leaves the election: following whoever took the lease or
+ * was handed it, or campaigning. */
+const after = (error: LeaseLostError): Status =>
+  error.reason._tag === "Taken"
+    ? { _tag: "Following", holder: error.reason.by }
+    : error.reason._tag === "HandedOff"
+    ? { _tag: "Following", holder: error.reason.to }
+    : { _tag: "Campaigning" }
 
 /**
  * The terms of one contender, one after another, from a first answer: leads when it holds the
  * lease, waits (reporting who leads, as the wait finds it) when it does not. `onFailure` decides
- * what a permanent failure of the wait does: fail, or wait and try again.
+ * what a permanent failure of the wait does: fail, or wait and try again. `policy` adds the
+ * election's own moves: asking the leader for the lease while following (`preferred`), and
+ * stepping down, cooling down and campaigning again while leading (`stepDown`).
  */
-const terms = <A, E, R>(
+const terms = <A, E, R, R2>(
   self: LeaseContender,
   electionScope: Scope.Scope,
   first: TryAcquireResult | undefined,
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>,
   report: Reporter,
-  onFailure: (error: LeaseAcquisitionError, failures: number) => Effect.Effect<void, LeaseAcquisitionError>
-): Effect.Effect<A, E | LeaseAcquisitionError, Exclude<R, Scope.Scope>> =>
+  onFailure: (error: LeaseAcquisitionError, failures: number) => Effect.Effect<void, LeaseAcquisitionError>,
+  policy: Policy<R2>
+): Effect.Effect<A, E | LeaseAcquisitionError, Exclude<R, Scope.Scope> | R2> =>
   Effect.gen(function*() {
     let answer = first
     /** Who took the lease over from this contender's last term, while it waits again. */
     let takenBy: string | undefined = undefined
     let failures = 0
     const { setStatus } = report
+    const preferred = policy.preferred ? yield* preference(self, electionScope) : undefined
     // The wait's answers: who holds the lease now (it may change while this contender waits).
-    const observer = { onHeldByOther: (holder: string) => setStatus({ _tag: "Following", holder }) }
+    const observer = {
+      onHeldByOther: (holder: string) =>
+        preferred === undefined
+          ? setStatus({ _tag: "Following", holder })
+          : Effect.andThen(setStatus({ _tag: "Following", holder }), preferred.ask(holder))
+    }
+    if (preferred !== undefined && answer?._tag === "HeldByOther") yield* preferred.ask(answer.holder)
     while (true) {
       let lease: Lease.HeldLease
       if (answer?._tag === "Acquired") {
@@ -186,6 +394,7 @@ const terms = <A, E, R>(
         lease = acquired.success
       }
       failures = 0
+      if (preferred !== undefined) yield* preferred.reset
       yield* setStatus({ _tag: "Leading", token: lease.token })
       yield* Effect.logDebug(`leading with token ${lease.token}`)
       // The status stops saying `Leading` the moment the lease is lost, not once `whileLeading`
@@ -195,23 +404,67 @@ const terms = <A, E, R>(
         Effect.catch((error) =>
           Effect.andThen(
             report.lost(error),
-            setStatus(error.reason._tag === "Taken" ? { _tag: "Following", holder: error.reason.by } : { _tag: "Campaigning" })
+            setStatus(after(error))
           )
         ),
         Effect.forkChild
       )
+      // Step-down: once the health check has failed often enough in a row, the status leaves
+      // `Leading` and the lease is released — guarded work (the term) is stopped first, by the
+      // release itself. The term then ends with `Relinquished`, as any release of this process.
+      const { stepDown } = policy
+      let steppedDown: number | undefined = undefined
+      const health = stepDown === undefined ? undefined : yield* watchHealth(stepDown).pipe(
+        Effect.flatMap((failed) =>
+          Effect.gen(function*() {
+            steppedDown = failed
+            yield* setStatus({ _tag: "SteppedDown", failures: failed, coolDown: stepDown.coolDown })
+            yield* Effect.logWarning(
+              `stepping down: the health check failed ${failed} times in a row; releasing the lease, campaigning again in ${
+                Duration.format(stepDown.coolDown)
+              }`
+            )
+            yield* Effect.exit(lease.release).pipe(
+              Effect.flatMap((exit) =>
+                exit._tag === "Failure" ? Effect.logWarning("the step-down's release failed", exit.cause) : Effect.void
+              )
+            )
+          })
+        ),
+        Effect.forkChild
+      )
+      // A step-down in progress is waited for (its release is what ended the term); a health watch
+      // that has not decided is stopped with the term.
+      const stopHealth = Effect.suspend(() =>
+        health === undefined ? Effect.void : steppedDown === undefined ? Fiber.interrupt(health) : Fiber.await(health)
+      )
+      // A term that ends because this process gave the lease up (a release or handoff from a fiber
+      // `whileLeading` forked, an honoured handoff request) leaves `Leading` as soon as its work
+      // has stopped — at once, before anything else — as the release write follows that.
+      const leaving = (error: LeaseLostError) =>
+        Effect.suspend(() =>
+          steppedDown !== undefined || electionScope.state._tag === "Closed" ? Effect.void : setStatus(after(error))
+        )
       const outcome = yield* lease.guard(Effect.scoped(whileLeading(lease))).pipe(
         Effect.map((value) => ({ _tag: "Done", value }) as const),
-        Effect.catchIf(isOwnEnd(self), (error) => Effect.succeed({ _tag: "Lost", error } as const)),
-        Effect.ensuring(Fiber.interrupt(lossWatch))
+        Effect.catchIf(isOwnEnd(self), (error) => Effect.as(leaving(error), { _tag: "Lost", error } as const)),
+        Effect.ensuring(Effect.andThen(Fiber.interrupt(lossWatch), stopHealth))
       )
       if (outcome._tag === "Done") return outcome.value
       // The election's scope is closing (its tenure was released for that): the election is over.
       if (electionScope.state._tag === "Closed") return yield* Effect.interrupt
       yield* report.lost(outcome.error)
-      yield* Effect.logInfo(`stopped leading: ${outcome.error.message}; re-entering the election`)
       answer = undefined
-      takenBy = outcome.error.reason._tag === "Taken" ? outcome.error.reason.by : undefined
+      const reason = outcome.error.reason
+      if (stepDown !== undefined && steppedDown !== undefined) {
+        yield* setStatus({ _tag: "SteppedDown", failures: steppedDown, coolDown: stepDown.coolDown })
+        yield* Effect.logInfo(`stepped down: ${outcome.error.message}; campaigning again in ${Duration.format(stepDown.coolDown)}`)
+        yield* Effect.sleep(stepDown.coolDown)
+        takenBy = undefined
+        continue
+      }
+      yield* Effect.logInfo(`stopped leading: ${outcome.error.message}; re-entering the election`)
+      takenBy = reason._tag === "Taken" ? reason.by : reason._tag === "HandedOff" ? reason.to : undefined
     }
   })
 
@@ -230,14 +483,15 @@ const firstAnswer = (self: LeaseContender) =>
  * @since 0.1.0
  * @category running
  */
-export const run = <A, E, R>(
-  options: LeaseOptions.LeaseOptions,
+export const run = <A, E, R, R2 = never>(
+  options: ElectionOptions<R2>,
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Exclude<R, Scope.Scope>> =>
+): Effect.Effect<A, E | LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Exclude<R, Scope.Scope> | R2> =>
   Effect.scoped(Effect.gen(function*() {
     const self = yield* Lease.contender(options).pipe(Effect.provideServiceEffect(Lease.Lease, Lease.serviceForStore))
+    const policy = yield* resolvePolicy(options, self.options)
     const first = yield* firstAnswer(self)
-    return yield* terms(self, yield* Scope.Scope, first, whileLeading, silent, (error) => Effect.fail(error))
+    return yield* terms(self, yield* Scope.Scope, first, whileLeading, silent, (error) => Effect.fail(error), policy)
   }))
 
 /**
@@ -250,10 +504,14 @@ export const run = <A, E, R>(
  * @since 0.2.0
  * @category running
  */
-export const make = <A, E, R>(
-  options: LeaseOptions.LeaseOptions,
+export const make = <A, E, R, R2 = never>(
+  options: ElectionOptions<R2>,
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>
-): Effect.Effect<Election<A, E>, LeaseAcquisitionError | InvalidLeaseOptions, Lease.Lease | Scope.Scope | Exclude<R, Scope.Scope>> =>
+): Effect.Effect<
+  Election<A, E>,
+  LeaseAcquisitionError | InvalidLeaseOptions,
+  Lease.Lease | Scope.Scope | Exclude<R, Scope.Scope> | R2
+> =>
   Effect.gen(function*() {
     // The contender (and every tenure it starts) lives in a child scope registered before the
     // election's fiber: closing the scope interrupts the fiber first, and only then releases the
@@ -262,6 +520,7 @@ export const make = <A, E, R>(
     // `whileLeading` again and re-acquire while its scope closes.)
     const contenderScope = yield* Scope.fork(yield* Scope.Scope)
     const self = yield* Lease.contender(options).pipe(Scope.provide(contenderScope))
+    const policy = yield* resolvePolicy(options, self.options)
     const status = yield* SubscriptionRef.make<Status>({ _tag: "Campaigning" })
     // Leadership (see `Leadership`): when the store last confirmed a term, and whether the last
     // term was lost to its own deadline with nothing heard from the store since ("orphaned").
@@ -312,7 +571,7 @@ export const make = <A, E, R>(
         yield* Effect.logError(`leader election failing, retrying in ${Duration.format(retryingIn)}: ${error.message}`)
         yield* Effect.sleep(retryingIn)
       })
-    const fiber = yield* terms(self, yield* Scope.Scope, first, whileLeading, report, backoff).pipe(
+    const fiber = yield* terms(self, yield* Scope.Scope, first, whileLeading, report, backoff, policy).pipe(
       // An election that is over holds nothing: it releases (the scope may live on — a layer — and
       // a stopped election must not keep other replicas from leading). `Stopped` is reported
       // first: the status never says `Leading` for a lease whose release has begun (a release
@@ -347,10 +606,10 @@ export const make = <A, E, R>(
  * @since 0.1.0
  * @category layers
  */
-export const layer = <A, E, R>(
-  options: LeaseOptions.LeaseOptions,
+export const layer = <A, E, R, R2 = never>(
+  options: ElectionOptions<R2>,
   whileLeading: (lease: Lease.HeldLease) => Effect.Effect<A, E, R>
-): Layer.Layer<LeaderElection, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Exclude<R, Scope.Scope>> =>
+): Layer.Layer<LeaderElection, LeaseAcquisitionError | InvalidLeaseOptions, LeaseStore | Exclude<R, Scope.Scope> | R2> =>
   Layer.effect(
     LeaderElection,
     Effect.gen(function*() {

@@ -12,7 +12,9 @@
  *   away) or `Stopped` with a failure.
  *
  * `/readyz` answers 503 while the election fails, and with `readiness: "leading"` also while this
- * process does not lead (a Service that routes to the leader only, through readiness). `/metrics`
+ * process does not lead (a Service that routes to the leader only, through readiness). A leader
+ * that stepped down on its own health check (`LeaderElection`'s `stepDown`) is healthy — it
+ * campaigns again by itself after its cool-down — and, not leading, not ready in `"leading"` mode. `/metrics`
  * serves every metric of the process — leasekit's `leasekit_*` among them — in Prometheus' text
  * format. Each answer is one line of text saying why.
  *
@@ -187,6 +189,14 @@ export const snapshot = (election: Election<unknown, unknown>): Effect.Effect<Sn
         return { ...base, state: `following ${status.holder}` }
       case "Campaigning":
         return { ...base, state: leadership.believesLeading ? "lost the lease to its renew deadline, waiting for the store" : "campaigning" }
+      case "SteppedDown":
+        // Healthy (it chose to step down, and campaigns again by itself) and not leading.
+        return {
+          ...base,
+          state: `stepped down after ${status.failures} failed health checks in a row, campaigning again after a cool-down of ${
+            seconds(status.coolDown)
+          }`
+        }
       case "Failing":
         return {
           ...base,

@@ -177,6 +177,28 @@ describe("LeaderHealth over an election", () => {
       assert.strictEqual((yield* get(routesOf(b), "/healthz")).status, 200)
     }).pipe(Effect.provide(FaultyStore.layer())))
 
+  it.effect("a leader that stepped down on its own health check is healthy, and not ready with readiness \"leading\"", () =>
+    Effect.gen(function*() {
+      const me = yield* LeaderElection.make({
+        ...key,
+        holder: "me",
+        stepDown: { check: Effect.succeed(false), interval: "1 second", failures: 2, coolDown: "30 seconds" }
+      }, () => Effect.never)
+      yield* settle
+      yield* advance(2)
+      assert.strictEqual((yield* me.status)._tag, "SteppedDown")
+      const live = yield* get(routesOf(me), "/healthz")
+      assert.strictEqual(live.status, 200)
+      assert.match(live.body, /ok: lease jobs\/singleton as me: stepped down after 2 failed health checks in a row, campaigning again after a cool-down of 30s/)
+      assert.strictEqual((yield* get(routesOf(me), "/readyz")).status, 200, "always: it runs and does not fail")
+      const ready = yield* get(routesOf(me, { readiness: "leading" }), "/readyz")
+      assert.strictEqual(ready.status, 503)
+      assert.match(ready.body, /stepped down .* \(ready only while leading\)/)
+      // Long after its last confirmed renewal: still healthy, it does not believe it leads.
+      yield* advance(25)
+      assert.strictEqual((yield* get(routesOf(me), "/healthz")).status, 200)
+    }).pipe(Effect.provide(FaultyStore.layer())))
+
   it.effect("/metrics serves leasekit's metrics in Prometheus text format; metrics: false leaves it out", () =>
     Effect.gen(function*() {
       const election = yield* LeaderElection.make({ ...key, holder: "me" }, () => Effect.never)

@@ -23,7 +23,7 @@ describe("Simulation", () => {
     }
   })
 
-  it("the checker is not vacuous: it flags overlapping tenures, steps after a loss, repeated tokens, and reports of holders the store did not name (or no longer names)", () => {
+  it("the checker is not vacuous: it flags overlapping tenures, steps after a loss, repeated tokens, reports of holders the store did not name (or no longer names), and a reserved lease taken during its handoff window", () => {
     const plan = Plan.draw(1)
     let now = 0
     const history = History.make(() => now)
@@ -56,9 +56,13 @@ describe("Simulation", () => {
     at(1400, { kind: "status", c: "c4", key, election: 31, tag: "Leading", token: 8, holder: undefined })
     at(1500, { kind: "lost", c: "c1", key, tenure: 2, reason: "DeadlineExceeded" })
     at(1600, { kind: "step", c: "c1", key, tenure: 2, token: 3 })
+    // A handoff by c1 reserves lease-b for a ghost for 5 s; c2 takes it half a second later.
+    const other = "sim/lease-b"
+    at(1700, { kind: "store-apply", c: "c1", call: 12, op: "update", key: other, ok: true, detail: "applied", after: { holder: "", transitions: 1, version: "7", durationSeconds: 5, handoffTo: "ghost", handoffWindowSeconds: 5 }, deleted: false, holder: "" })
+    at(1750, { kind: "store-apply", c: "c2", call: 13, op: "update", key: other, ok: true, detail: "applied", after: { holder: "c2", transitions: 2, version: "8", durationSeconds: 5 }, deleted: false, holder: "c2" })
     at(2000, { kind: "end" })
     const properties = new Set(Checker.check(plan, history.events).map((v) => v.property))
-    for (const property of ["exclusion", "guarded-step", "token-order", "observer", "held-by-other", "events", "current", "status"]) {
+    for (const property of ["exclusion", "guarded-step", "token-order", "observer", "held-by-other", "events", "current", "status", "handoff"]) {
       assert.isTrue(properties.has(property as Checker.Property), property)
     }
 
@@ -109,7 +113,17 @@ describe("Simulation", () => {
           "status:Leading",
           "status:Following",
           "observe",
-          "observe:report"
+          "observe:report",
+          "handoff",
+          "handoff:reserved",
+          "handoff:reserved-for-ghost",
+          "handoff:taken-by-successor",
+          "handoff:taken-after-window",
+          "contender.requestHandoff:Requested",
+          "election:preferred",
+          "leader:preferred",
+          "election:stepDown",
+          "status:SteppedDown"
         ]
       ) {
         assert.isAbove(summary.ops[op] ?? 0, 0, op)

@@ -7,13 +7,17 @@
  *   while (as a caller that goes on with other things) before closing it;
  * - `tryAcquire`: one attempt;
  * - `withLease`: guarded work in one combinator, sometimes with a timeout, sometimes interrupted;
- * - `leader`: `LeaderElection.run` with a finite or endless `whileLeading`, stopped after a while;
+ * - `leader`: `LeaderElection.run` with a finite or endless `whileLeading`, stopped after a while
+ *   (sometimes `preferred`: it asks each leader it follows to hand the lease over);
  * - `contender`: a long-lived handle (`Lease.contender`) in a scope that lasts 2–5 operations on it —
  *   `acquire` (plain or with a timeout), `tryAcquire` (a `HeldByOther` answer is recorded as a
  *   report of who holds the lease), `release` (of the tenure in progress, without one, or while
- *   guarded work runs), `current` (with `isHeld`), guarded work, thinking — with every event of
- *   its `events` stream recorded;
- * - `election`: `LeaderElection.make`, its `status` polled a few times, then its scope closed.
+ *   guarded work runs), `current` (with `isHeld`), guarded work, thinking, `requestHandoff` (ask
+ *   the holder to hand the lease over to this contender), `handoff` of the tenure in progress —
+ *   with every event of its `events` stream recorded;
+ * - `election`: `LeaderElection.make`, its `status` polled a few times, then its scope closed;
+ *   sometimes `preferred`, sometimes with a `stepDown` health check that fails at random (it
+ *   steps down, cools down and campaigns again).
  * Besides the operations, a contender may run observers (`Lease.observe` on a random key, over a
  * store wrapper and a `Lease` service of their own in the same process), one at a time, each for a
  * while; every inspection they emit is recorded as a report.
@@ -55,6 +59,8 @@ export interface ActorContext {
   /** The store the contender's observers use (a wrapper of their own, in this process). */
   readonly observerStore: LeaseStoreService
   readonly observerStoreName: string
+  /** Every contender of the schedule (handoffs name one of them, or a ghost). */
+  readonly peers: ReadonlyArray<string>
 }
 
 const describe = (exit: Exit.Exit<unknown, unknown>): string => {
@@ -120,6 +126,24 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
       history.record({ kind: "release-end", c, key, tenure, ok: Exit.isSuccess(exit), detail: describe(exit) })
     })
 
+  /** A handoff's successor: another contender of the schedule (alive, and waiting or not — it may
+   * stop waiting during the window), or now and then a ghost nobody runs (a successor that died). */
+  const successor = () => {
+    const others = ctx.peers.filter((p) => p !== c)
+    return others.length === 0 || prng.chance(0.15) ? "ghost" : prng.pick(others)
+  }
+
+  /** `handoff(to)`: a release that reserves the lease for `to` for the window. */
+  const handoff = (held: Lease.HeldLease, key: string, tenure: number) =>
+    Effect.gen(function*() {
+      count("handoff")
+      const to = successor()
+      history.record({ kind: "release-begin", c, key, tenure, how: "handoff", to })
+      const exit = yield* Effect.exit(held.handoff(to))
+      history.record({ kind: "release-end", c, key, tenure, ok: Exit.isSuccess(exit), detail: describe(exit) })
+      return exit
+    })
+
   const renew = (held: Lease.HeldLease, key: string, tenure: number) =>
     Effect.gen(function*() {
       count("renew")
@@ -142,10 +166,11 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
       for (let s = 0; s < sections; s++) {
         if (prng.chance(0.5)) yield* sleep(prng.between(0, 0.8 * d))
         if (prng.chance(0.25)) yield* renew(held, key, tenure)
-        const mode = prng.weighted<"guard" | "interrupt" | "release-during" | "close-during">([
+        const mode = prng.weighted<"guard" | "interrupt" | "release-during" | "handoff-during" | "close-during">([
           [5, "guard"],
           [2, "interrupt"],
           [2, "release-during"],
+          [1, "handoff-during"],
           [1, "close-during"]
         ])
         if (mode === "guard") {
@@ -159,10 +184,12 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
             count("interrupt-guard")
             yield* Fiber.interrupt(fiber)
             continue
-          case "release-during": {
+          case "release-during":
+          case "handoff-during": {
             // Sometimes with an explicit renew running beside the release.
             const renewing = prng.chance(0.4) ? yield* Effect.forkChild(renew(held, key, tenure)) : undefined
-            yield* release(held, key, tenure)
+            if (mode === "release-during") yield* release(held, key, tenure)
+            else yield* handoff(held, key, tenure)
             yield* Fiber.await(fiber)
             if (renewing !== undefined) yield* Fiber.await(renewing)
             // Guarded work after a release must not run.
@@ -177,7 +204,9 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
             return
         }
       }
-      if (prng.chance(0.4)) yield* release(held, key, tenure)
+      const ending = prng.weighted<"close" | "release" | "handoff">([[6, "close"], [3, "release"], [1, "handoff"]])
+      if (ending === "release") yield* release(held, key, tenure)
+      if (ending === "handoff") yield* handoff(held, key, tenure)
       yield* closeScope(scope, key, tenure)
     })
 
@@ -316,8 +345,10 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
       const attempt = history.nextId()
       history.record({ kind: "acquire-call", c, key: k, attempt, op: "leader", detail: "", blocking: false })
       let current: number | undefined
+      const preferred = prng.chance(0.2)
+      if (preferred) count("leader:preferred")
       const fiber = yield* Effect.forkChild(
-        LeaderElection.run(optionsFor(key), (held) =>
+        LeaderElection.run({ ...optionsFor(key), preferred }, (held) =>
           Effect.gen(function*() {
             count("term")
             const tenure = yield* startTenure(held, k, "leader", attempt)
@@ -467,14 +498,18 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
       })
       const ops = prng.int(2, 5)
       for (let i = 0; i < ops; i++) {
-        const sub = prng.weighted<"acquire" | "tryAcquire" | "release" | "current" | "work" | "release-during" | "think">([
+        const sub = prng.weighted<
+          "acquire" | "tryAcquire" | "release" | "current" | "work" | "release-during" | "think" | "request" | "handoff"
+        >([
           [3, "acquire"],
           [3, "tryAcquire"],
           [2, "release"],
           [2, "current"],
           [3, "work"],
           [1, "release-during"],
-          [2, "think"]
+          [2, "think"],
+          [1, "request"],
+          [1, "handoff"]
         ])
         switch (sub) {
           case "acquire": {
@@ -565,6 +600,25 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
           case "think":
             yield* sleep(prng.between(0, d))
             break
+          case "request": {
+            // Ask whoever holds the lease to hand it over to this contender; then, sometimes,
+            // wait for it as a successor would (an acquire right after).
+            count("contender.requestHandoff")
+            const exit = yield* Effect.exit(self.requestHandoff)
+            if (Exit.isSuccess(exit)) count(`contender.requestHandoff:${exit.value._tag}`)
+            history.record({
+              kind: "op",
+              c,
+              detail: `handle #${handle} requestHandoff → ${Exit.isSuccess(exit) ? exit.value._tag : describe(exit)}`
+            })
+            break
+          }
+          case "handoff": {
+            if (open === undefined) break
+            const exit = yield* handoff(open.held, k, open.tenure)
+            if (Exit.isSuccess(exit) || describe(exit).includes("HeldByOther")) closeOpen("handed off through the held lease")
+            break
+          }
         }
       }
       if (open !== undefined) history.record({ kind: "release-begin", c, key: k, tenure: open.tenure, how: "close-scope" })
@@ -584,8 +638,24 @@ export const run = (ctx: ActorContext): Effect.Effect<void, never, Lease.Lease |
       let current: number | undefined
       // A term that gets the lease of the previous term (the tenure in progress) is the same tenure.
       const tenureOf = new Map<Lease.HeldLease, number>()
+      // Some elections ask each leader they follow for the lease; some step down on a health
+      // check that fails now and then (drawn from a stream of their own), cool down and campaign
+      // again.
+      const preferred = prng.chance(0.3)
+      const health = prng.fork(`health/${election}`)
+      const healthy = prng.pick([0.3, 0.7, 0.95])
+      const stepDown = prng.chance(0.3)
+        ? {
+          check: Effect.sync(() => health.chance(healthy)),
+          interval: Duration.millis(prng.between(0.1, 0.6) * d),
+          failures: prng.int(1, 3),
+          coolDown: Duration.millis(prng.between(0, 1.5 * d))
+        }
+        : undefined
+      if (preferred) count("election:preferred")
+      if (stepDown !== undefined) count("election:stepDown")
       const made = yield* Effect.exit(
-        LeaderElection.make(optionsFor(key), (held) =>
+        LeaderElection.make({ ...optionsFor(key), preferred, ...(stepDown === undefined ? {} : { stepDown }) }, (held) =>
           Effect.gen(function*() {
             count("term")
             const tenure = tenureOf.get(held) ?? (yield* startTenure(held, k, "election", election))

@@ -27,7 +27,9 @@
  *    or its scope finished closing) `lost` does not fire; once its release write landed (the store
  *    applied its clearing write or delete) `lost` does not fire with `Taken`, `Released` or
  *    `Deleted` and `release` does not report `HeldByOther` (an ambiguous release that then finds
- *    another holder was a release). `DeadlineExceeded` between landing and confirmation is right:
+ *    another holder was a release) — unless that write was a release the user did not begin (a
+ *    handoff request honoured in the background): a later `release` of the handle then finds no
+ *    tenure and answers who holds the lease. `DeadlineExceeded` between landing and confirmation is right:
  *    the holder cannot know yet.
  * 7. fence — modelling the guarded resource as a fenced register that rejects a step whose token
  *    is lower than the highest it accepted: no step of an older tenure is accepted after a step of
@@ -51,6 +53,18 @@
  * 11. status — a `LeaderElection.make` election reports `Leading` with token T only while its
  *    contender holds a tenure with token T (or in the instant it ends). `Following` is not judged:
  *    it names the holder of the election's first answer and is not refreshed while it waits.
+ *
+ * 12. handoff — a handoff's release write (it frees the record and reserves it for successor X
+ *    for a window W: the `handoff-to` and window annotations) keeps everyone else out for the
+ *    window: the next change of the record, when it is another contender Y's acquisition, is
+ *    applied no earlier than W (capped at Y's `maxHonouredDuration`) after the handoff write, on
+ *    Y's clock (÷ its rate) — Y measures the window from its own first sight of the record, which
+ *    comes after the write. And, in the quiet tail, a successor that is waiting (a blocking
+ *    acquisition in progress) when the handoff lands gets the lease within its handover bound —
+ *    nobody else may, and the record stays free meanwhile. After the window anyone may take it:
+ *    liveness (5) holds for everyone else from the end of the window on (a waiter other than X
+ *    counts the reserved record as held until W/rate + its handover bound after the later of the
+ *    handoff and the start of its wait: it counts the window from its own first sight of the record).
  *
  * Relaxations (the documented non-guarantees), and only these: a tenure hit by a pause longer
  * than its contender's pause allowance (`duration/(1+δ) − renewDeadline/(1−δ)`), or by an admin
@@ -85,6 +99,7 @@ export type Property =
   | "events"
   | "current"
   | "status"
+  | "handoff"
 
 export interface Violation {
   readonly property: Property
@@ -105,6 +120,9 @@ interface Mark {
 interface StateMark extends Mark {
   readonly holder: string | undefined
   readonly token: number | undefined
+  /** A free record a handoff reserved for this successor: a contender other than it is told the
+   * lease is held by the successor (busy) until the window has passed. */
+  readonly reservedFor?: string | undefined
 }
 
 const never: Mark = { seq: Number.POSITIVE_INFINITY, t: Number.POSITIVE_INFINITY }
@@ -142,7 +160,12 @@ interface Attempt {
 }
 
 const heldEnd = (t: Tenure): Mark => first(t.lost, t.releaseOk, t.releaseApply, t.close)
-const workEnd = (t: Tenure): Mark => first(t.lost, t.releaseBegin, t.close)
+/** The end of a tenure for guarded work: also its release write landing, for a release the actor
+ * did not begin itself (a step-down, a handoff request honoured in the background) — a release
+ * stops guarded work before it writes. */
+const workEnd = (t: Tenure): Mark => first(t.lost, t.releaseBegin, t.close, t.releaseApply)
+/** Reasons a guard fails with when the holder itself releases (or hands off): not a loss. */
+const ownEnd = (reason: string) => reason === "Relinquished" || reason === "HandedOff"
 const exemptAt = (t: Tenure, at: Mark): boolean => t.exemptFrom !== undefined && at.seq >= t.exemptFrom.seq
 const fmt = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(3)}s` : "end")
 
@@ -175,6 +198,12 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   const handleCloses = new Map<number, Mark>()
   const currents: Array<Event & { readonly kind: "current" }> = []
   const statuses: Array<Event & { readonly kind: "status" }> = []
+  /** Every change of each key's record, with who made it (`admin` for out-of-protocol writes). */
+  const changes = new Map<string, Array<Mark & { readonly by: string; readonly holder: string | undefined }>>()
+  const addChange = (key: string, change: Mark & { readonly by: string; readonly holder: string | undefined }) =>
+    changes.set(key, [...(changes.get(key) ?? []), change])
+  /** Handoff writes as the store applied them: the free record reserved for `to` for `windowMs`. */
+  const reservations: Array<Mark & { readonly key: string; readonly by: string; readonly to: string; readonly windowMs: number }> = []
 
   for (const e of events) {
     switch (e.kind) {
@@ -210,10 +239,10 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
       case "guard-end":
       case "renew-end": {
         // A guard or renew failing with the loss also tells the holder (perhaps before the
-        // observer fiber runs); `Relinquished` is the holder's own release, not a loss.
+        // observer fiber runs); `Relinquished` and `HandedOff` are the holder's own release, not a loss.
         const t = tenures.get(e.tenure)
         const m = /^LeaseLostError\((\w+)\)/.exec(e.detail)
-        if (t !== undefined && m !== null && m[1] !== "Relinquished" && t.lost === undefined) {
+        if (t !== undefined && m !== null && !ownEnd(m[1]!) && t.lost === undefined) {
           t.lost = { seq: e.seq, t: e.t, reason: m[1]! }
         }
         break
@@ -235,7 +264,7 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
         if (t === undefined) break
         // A combinator that returned because of the loss: the loss came first.
         const m = /LeaseLostError\((\w+)\)/.exec(e.detail)
-        if (m !== null && m[1] !== "Relinquished" && t.lost === undefined) t.lost = { seq: e.seq, t: e.t, reason: m[1]! }
+        if (m !== null && !ownEnd(m[1]!) && t.lost === undefined) t.lost = { seq: e.seq, t: e.t, reason: m[1]! }
         if (t.close === undefined) t.close = e
         break
       }
@@ -283,7 +312,24 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
       case "store-apply": {
         if (e.ok && e.holder === e.c && (e.op === "create" || e.op === "update")) appliesNamingSelf.push(e)
         if (!e.ok) break
-        addState(e.key, { seq: e.seq, t: e.t, holder: e.deleted ? undefined : e.after?.holder, token: e.after?.transitions })
+        addState(e.key, {
+          seq: e.seq,
+          t: e.t,
+          holder: e.deleted ? undefined : e.after?.holder,
+          token: e.after?.transitions,
+          reservedFor: e.deleted || e.after?.holder !== "" ? undefined : e.after.handoffTo
+        })
+        addChange(e.key, { seq: e.seq, t: e.t, by: e.c, holder: e.deleted ? undefined : e.after?.holder })
+        if (!e.deleted && e.after?.holder === "" && e.after.handoffTo !== undefined) {
+          reservations.push({
+            seq: e.seq,
+            t: e.t,
+            key: e.key,
+            by: e.c,
+            to: e.after.handoffTo,
+            windowMs: (e.after.handoffWindowSeconds ?? Number.NaN) * 1000
+          })
+        }
         const free = e.deleted || (e.after !== undefined && e.after.holder === "")
         const list = freeAfter.get(e.key) ?? []
         list.push({ seq: e.seq, t: e.t, free })
@@ -298,7 +344,14 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
       }
       case "admin": {
         if (e.after !== undefined || e.deleted) {
-          addState(e.key, { seq: e.seq, t: e.t, holder: e.deleted ? undefined : e.after?.holder, token: e.after?.transitions })
+          addState(e.key, {
+            seq: e.seq,
+            t: e.t,
+            holder: e.deleted ? undefined : e.after?.holder,
+            token: e.after?.transitions,
+            reservedFor: e.deleted || e.after?.holder !== "" ? undefined : e.after?.handoffTo
+          })
+          addChange(e.key, { seq: e.seq, t: e.t, by: "admin", holder: e.deleted ? undefined : e.after?.holder })
           const list = freeAfter.get(e.key) ?? []
           list.push({ seq: e.seq, t: e.t, free: e.deleted || e.after?.holder === "" })
           freeAfter.set(e.key, list)
@@ -359,6 +412,23 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   const adminAround = (a: Tenure, b: Tenure) => {
     const later = a.start.seq > b.start.seq ? a.start : b.start
     return [a, b].some((x) => x.adminFrom !== undefined && x.adminFrom.seq <= later.seq)
+  }
+
+  /** The first change of the record after a handoff's write. */
+  const nextChange = (r: Mark & { readonly key: string }) => (changes.get(r.key) ?? []).find((x) => x.seq > r.seq)
+  /** The stretches during which `waiter`, waiting since `since`, may not take `key` because a
+   * handoff reserved it for someone else: from the handoff's write until the window (capped at the
+   * waiter's maxHonouredDuration) has passed on the waiter's clock since it first saw the record —
+   * at the latest when it began to wait (a process that had not read the record before counts the
+   * whole window from its first read, as it does a held record's duration) — plus its handover
+   * bound; or until the record changes. */
+  const reservedFor = (key: string, waiter: string, since: number): Array<readonly [number, number]> => {
+    const w = timings.get(waiter)!
+    return reservations.filter((r) => r.key === key && r.to !== waiter).map((r) => {
+      const window = Math.min(Number.isNaN(r.windowMs) ? w.handoffWindow : r.windowMs, w.maxHonouredDuration)
+      const until = Math.max(r.t, since) + window / (rates.get(waiter) ?? 1) + handoverBound(w)
+      return [r.t, Math.min(until, nextChange(r)?.t ?? Number.POSITIVE_INFINITY)] as const
+    })
   }
 
   // 1. exclusion
@@ -546,7 +616,10 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
     const to = first(a.done, end)
     if (to.seq <= from.seq) continue
     const waiter = timings.get(a.c)!
-    const held = (byKey.get(a.key) ?? []).map((t) => [t.start.t, heldEnd(t).t] as const)
+    const held = [
+      ...(byKey.get(a.key) ?? []).map((t) => [t.start.t, heldEnd(t).t] as const),
+      ...reservedFor(a.key, a.c, a.call.t)
+    ]
     const gap = longestGap(from.t, to.t, held)
     const bound = livenessBound(plan, waiter)
     if (gap.length > bound) {
@@ -611,8 +684,12 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
         contenders: [t.c]
       })
     }
+    // A release write the user did not begin (an honoured handoff request, made in the
+    // background) is not the release the user calls later: that one finds no tenure — the handle
+    // forgot it once its release was confirmed — and answers who holds the lease now.
+    const background = t.releaseApply !== undefined && (t.releaseBegin === undefined || t.releaseBegin.seq > t.releaseApply.seq)
     for (const r of t.releaseEnds) {
-      if (r.detail.includes("HeldByOther") && t.releaseApply !== undefined && t.releaseApply.seq < r.seq) {
+      if (r.detail.includes("HeldByOther") && t.releaseApply !== undefined && t.releaseApply.seq < r.seq && !background) {
         violations.push({
           property: "loss-after-release",
           message: `${t.c}'s release of tenure #${t.id} reported HeldByOther at ${fmt(r.t)} although its release write landed at ${
@@ -636,11 +713,12 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   // every pause of its process in the window, and — for an observer — the time its reads have
   // been failing (a store it cannot read is a documented non-guarantee; a store it does not read is
   // not).
-  const occurrences = (key: string, holder: string, token: number | undefined) => {
+  const occurrences = (key: string, holder: string, token: number | undefined, reserved: boolean) => {
     const list = states.get(key) ?? []
     const out: Array<{ readonly from: Mark; readonly to: Mark }> = []
     list.forEach((st, i) => {
-      if (st.holder !== holder || (token !== undefined && st.token !== token)) return
+      const named = st.holder === holder || (reserved && st.reservedFor === holder)
+      if (!named || (token !== undefined && st.token !== token)) return
       const to = list[i + 1] ?? never
       const last = out[out.length - 1]
       if (last !== undefined && last.to.seq === st.seq) out[out.length - 1] = { from: last.from, to }
@@ -677,7 +755,9 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
     const allowance = (from: number, at: Mark) => bound + pausedWithin(r.c, from - bound, at.t) + failingReads(store, at) + 1
     const list = byObserver.get(r.observer ?? -1) ?? []
     const next = observing ? first(list.find((x) => x.seq > r.seq), observerEnds.get(r.observer!), end) : r
-    const held = occurrences(r.key, r.holder, r.token)
+    // A record reserved for a successor is, to everyone else, held by it (busy until the window
+    // has passed): `tryAcquire` and `release` say so.
+    const held = occurrences(r.key, r.holder, r.token, !observing)
     const what = `${r.holder}${r.token === undefined ? "" : ` (token ${r.token})`}`
     const who = `${r.c}'s ${r.source}${r.observer === undefined ? "" : ` #${r.observer}`}`
     const before = held.filter((o) => o.from.seq < r.seq)
@@ -719,7 +799,10 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
   // 9. events: a handle's `events` stream tells `Lost` exactly when the tenure's `lost` fails.
   for (const e of handleEvents) {
     if (e.tag !== "Lost") continue
-    const t = [...tenures.values()].find((x) => x.handle === e.handle && x.token === e.token)
+    // The handle's latest tenure with that token before the event: with `releaseMode: "delete"`
+    // the counter restarts, and one handle may hold token 0 twice (seed 204723).
+    const t = [...tenures.values()].filter((x) => x.handle === e.handle && x.token === e.token && x.start.seq < e.seq)
+      .sort((a, b) => b.start.seq - a.start.seq)[0]
     // A tenure that started inside an acquisition that then failed (its timeout fired while the
     // winning write was being confirmed) was never handed out, yet its events are emitted — a
     // quirk reported with this property (RESULTS.md), not judged here.
@@ -802,6 +885,48 @@ export const check = (plan: Plan, events: ReadonlyArray<Event>): ReadonlyArray<V
       to: e.t,
       key: e.key,
       contenders: [e.c]
+    })
+  }
+
+  // 12. handoff: the window keeps everyone but the successor out; a waiting successor gets it.
+  for (const r of reservations) {
+    const next = nextChange(r)
+    const taker = next?.by
+    if (next !== undefined && taker !== undefined && taker !== "admin" && next.holder === taker && taker !== r.to) {
+      const y = timings.get(taker)!
+      const window = Number.isNaN(r.windowMs) ? y.handoffWindow : r.windowMs
+      const earliest = r.t + Math.min(window, y.maxHonouredDuration) / (rates.get(taker) ?? 1)
+      if (next.t < earliest - 1) {
+        violations.push({
+          property: "handoff",
+          message: `${taker} took ${r.key} at ${fmt(next.t)}, reserved by ${r.by}'s handoff to ${r.to} at ${fmt(r.t)} for ${
+            fmt(r.windowMs)
+          } (not before ${fmt(earliest)} on ${taker}'s clock)`,
+          from: r.t - 1000,
+          to: next.t,
+          key: r.key,
+          contenders: [r.by, taker, ...(timings.has(r.to) ? [r.to] : [])]
+        })
+      }
+    }
+    if (r.t < plan.settledAt || !timings.has(r.to)) continue
+    const hb = handoverBound(timings.get(r.to)!)
+    const by = r.t + hb
+    // (A handoff too close to the end of the schedule is not judged: the bound had not run out.)
+    if (by > end.t || (next !== undefined && next.t <= by)) continue
+    const waiting = [...attempts.values()].find((a) =>
+      a.c === r.to && a.key === r.key && a.blocking && a.call.seq < r.seq && (a.done === undefined || a.done.t > by)
+    )
+    if (waiting === undefined) continue
+    violations.push({
+      property: "handoff",
+      message: `${r.to} waited (acquire #${waiting.id}) while ${r.key} was reserved for it by ${r.by}'s handoff at ${fmt(r.t)}, and had not taken it ${
+        fmt(hb)
+      } later (its handover bound)`,
+      from: r.t - 1000,
+      to: by,
+      key: r.key,
+      contenders: [r.by, r.to]
     })
   }
 

@@ -25,7 +25,7 @@
 import { Clock, Deferred, Duration, Effect, Exit, Stream } from "effect"
 import type { Option } from "effect"
 import type { LeaseKey, LeaseRecord } from "../../src/LeaseRecord.ts"
-import { formatKey } from "../../src/LeaseRecord.ts"
+import { Annotations, formatKey } from "../../src/LeaseRecord.ts"
 import type { LeaseStoreErrorReason, LeaseStoreOperation, LeaseStoreService } from "../../src/LeaseStore.ts"
 import { LeaseStoreError } from "../../src/LeaseStore.ts"
 import type { Gate } from "./ContenderClock.ts"
@@ -62,12 +62,20 @@ export type WatchFault =
 /** Counts of what was injected, by kind. */
 export type FaultCounts = Record<string, number>
 
-export const view = (record: LeaseRecord): RecordView => ({
-  holder: record.holder ?? "",
-  transitions: record.transitions ?? 0,
-  version: record.version,
-  durationSeconds: record.durationSeconds
-})
+export const view = (record: LeaseRecord): RecordView => {
+  const annotations = record.metadata.annotations ?? {}
+  const to = annotations[Annotations.handoffTo]
+  const window = annotations[Annotations.handoffWindowSeconds]
+  const request = annotations[Annotations.handoffRequest]
+  return {
+    holder: record.holder ?? "",
+    transitions: record.transitions ?? 0,
+    version: record.version,
+    durationSeconds: record.durationSeconds,
+    ...(to === undefined ? {} : { handoffTo: to, handoffWindowSeconds: window === undefined ? undefined : Number(window) }),
+    ...(request === undefined ? {} : { handoffRequest: request })
+  }
+}
 
 const describeCall = (fault: CallFault | undefined): string =>
   fault === undefined

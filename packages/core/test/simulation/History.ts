@@ -17,6 +17,12 @@ export interface RecordView {
   readonly transitions: number
   readonly version: string
   readonly durationSeconds: number | undefined
+  /** A free record reserved for a handoff's successor (`leasekit.io/handoff-to`), and the window
+   * its last holder declared (`leasekit.io/handoff-window-seconds`, as a number). */
+  readonly handoffTo?: string
+  readonly handoffWindowSeconds?: number | undefined
+  /** A held record whose holder is asked to hand it over (`leasekit.io/handoff-request`). */
+  readonly handoffRequest?: string
 }
 
 export type OpKind = "acquire" | "tryAcquire" | "withLease" | "leader" | "contender" | "election"
@@ -31,7 +37,7 @@ export type EventBody =
   /** The tenure's `lost` effect failed (observed by a fiber awaiting it). */
   | { readonly kind: "lost"; readonly c: string; readonly key: string; readonly tenure: number; readonly reason: string }
   /** The user stops the tenure: explicit `release` called, or the scope is being closed. */
-  | { readonly kind: "release-begin"; readonly c: string; readonly key: string; readonly tenure: number; readonly how: "release" | "close-scope" }
+  | { readonly kind: "release-begin"; readonly c: string; readonly key: string; readonly tenure: number; readonly how: "release" | "close-scope" | "handoff"; readonly to?: string }
   | { readonly kind: "release-end"; readonly c: string; readonly key: string; readonly tenure: number; readonly ok: boolean; readonly detail: string }
   /** The scope holding the tenure finished closing (its finalizer ran), or the combinator returned. */
   | { readonly kind: "tenure-close"; readonly c: string; readonly key: string; readonly tenure: number; readonly detail: string }

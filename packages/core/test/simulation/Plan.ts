@@ -1,7 +1,8 @@
 /**
  * A schedule: everything one seed decides before the run starts.
  *
- * Contenders (2–5) with unique holders and valid random options (drawn, then checked with
+ * Contenders (2–5) with unique holders and valid random options — timings, release mode, handoff
+ * window (whole seconds up to the contender's duration) and handoff-request policy (drawn, then checked with
  * `LeaseOptions.resolve`; an invalid combination is redrawn — so the plan follows whatever rules
  * core enforces), one or two lease keys, the fault profile, each contender's clock rate (within
  * δ ≤ 1 %) and wall-clock offset, its pauses, the admin writes, and the timeline: a fault phase
@@ -30,6 +31,8 @@ export interface TimingOptions {
   readonly requestTimeout?: Duration.Input
   readonly maxHonouredDuration?: Duration.Input
   readonly releaseMode?: "clear" | "delete"
+  readonly handoffWindow?: Duration.Input
+  readonly handoffRequests?: "honour" | "refuse"
 }
 
 /** Resolved timings in milliseconds, for bounds and the trace. */
@@ -41,6 +44,9 @@ export interface Timings {
   readonly requestTimeout: number
   readonly maxHonouredDuration: number
   readonly releaseMode: "clear" | "delete"
+  /** How long this contender's handoffs reserve the lease for their successor. */
+  readonly handoffWindow: number
+  readonly handoffRequests: "honour" | "refuse"
 }
 
 export interface Pause {
@@ -121,7 +127,11 @@ const drawOptions = (prng: Prng.Prng, baseSeconds: number, key: LeaseKey, holder
         }
         : {}),
       ...(prng.chance(0.04) ? { maxHonouredDuration: Duration.seconds(seconds) } : {}),
-      ...(prng.chance(0.1) ? { releaseMode: "delete" as const } : {})
+      ...(prng.chance(0.1) ? { releaseMode: "delete" as const } : {}),
+      // Whole seconds, at most the contender's own duration (so a successor that died delays the
+      // lease no longer than a dead holder would: the liveness bounds stay as they are).
+      ...(prng.chance(0.5) ? { handoffWindow: Duration.seconds(prng.int(1, seconds)) } : {}),
+      ...(prng.chance(0.25) ? { handoffRequests: "refuse" as const } : {})
     }
     const exit = resolveSync({ ...key, holder, ...options })
     if (Exit.isFailure(exit)) continue
@@ -236,5 +246,7 @@ const timingsOf = (r: LeaseOptions.ResolvedLeaseOptions) => ({
   retryPeriod: Duration.toMillis(r.retryPeriod),
   requestTimeout: Duration.toMillis(r.requestTimeout),
   maxHonouredDuration: Duration.toMillis(r.maxHonouredDuration),
-  releaseMode: r.releaseMode
+  releaseMode: r.releaseMode,
+  handoffWindow: Duration.toMillis(r.handoffWindow),
+  handoffRequests: r.handoffRequests
 })

@@ -104,7 +104,8 @@ const schedule = (plan: Plan, options: RunOptions) =>
         stopAt: plan.endAt,
         opCounts,
         observerStore,
-        observerStoreName
+        observerStoreName,
+        peers: plan.contenders.map((other) => other.id)
       }).pipe(
         // Each contender is a process of its own: its own `Lease` service (and memory) over its store.
         Effect.provideServiceEffect(Lease.Lease, Lease.make),
@@ -230,6 +231,34 @@ const schedule = (plan: Plan, options: RunOptions) =>
     return { events, opCounts, faultCounts, tornDown: stopped }
   })
 
+/** What became of the handoffs the store applied: taken by their successor, by another contender
+ * (after the window), or something else (an admin write, the schedule's end). */
+const handoffCounts = (events: ReadonlyArray<Event>): Record<string, number> => {
+  const counts: Record<string, number> = {}
+  const count = (kind: string) => {
+    counts[kind] = (counts[kind] ?? 0) + 1
+  }
+  const pending = new Map<string, string>()
+  for (const e of events) {
+    if (e.kind === "store-apply" && e.ok) {
+      const to = pending.get(e.key)
+      if (to !== undefined) {
+        pending.delete(e.key)
+        const holder = e.deleted ? undefined : e.after?.holder
+        count(holder === to ? "handoff:taken-by-successor" : holder === e.c ? "handoff:taken-after-window" : "handoff:other-end")
+      }
+      if (!e.deleted && e.after?.holder === "" && e.after.handoffTo !== undefined) {
+        count(e.after.handoffTo === "ghost" ? "handoff:reserved-for-ghost" : "handoff:reserved")
+        pending.set(e.key, e.after.handoffTo)
+      }
+    } else if (e.kind === "admin" && (e.after !== undefined || e.deleted) && pending.has(e.key)) {
+      pending.delete(e.key)
+      count("handoff:other-end")
+    }
+  }
+  return counts
+}
+
 /** Runs the schedule of `seed` and checks it. */
 export const run = (seed: number, options: RunOptions = {}): Promise<Outcome> => {
   const plan = Plans.draw(seed)
@@ -246,7 +275,7 @@ export const run = (seed: number, options: RunOptions = {}): Promise<Outcome> =>
     plan,
     events,
     violations: Checker.check(plan, events),
-    opCounts,
+    opCounts: { ...opCounts, ...handoffCounts(events) },
     faultCounts,
     tornDown
   }))

@@ -9,7 +9,9 @@ import type { Event, RecordView } from "./History.ts"
 
 const time = (ms: number) => `${(ms / 1000).toFixed(3).padStart(9)}s`
 const rec = (r: RecordView | undefined) =>
-  r === undefined ? "-" : `{holder ${r.holder === "" ? "∅" : r.holder}, token ${r.transitions}, v${r.version}}`
+  r === undefined ? "-" : `{holder ${r.holder === "" ? "∅" : r.holder}, token ${r.transitions}, v${r.version}${
+    r.handoffTo === undefined ? "" : `, reserved for ${r.handoffTo} ${r.handoffWindowSeconds}s`
+  }${r.handoffRequest === undefined ? "" : `, asked by ${r.handoffRequest}`}}`
 
 export const describe = (e: Event): string => {
   switch (e.kind) {
@@ -24,7 +26,7 @@ export const describe = (e: Event): string => {
     case "lost":
       return `LOST ${e.key} tenure #${e.tenure}: ${e.reason}`
     case "release-begin":
-      return `${e.how === "release" ? "release()" : "closing scope"} ${e.key} tenure #${e.tenure}`
+      return `${e.how === "release" ? "release()" : e.how === "handoff" ? `handoff(${e.to})` : "closing scope"} ${e.key} tenure #${e.tenure}`
     case "release-end":
       return `release() ${e.key} tenure #${e.tenure} → ${e.ok ? "ok" : e.detail}`
     case "tenure-close":

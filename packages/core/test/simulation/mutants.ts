@@ -213,6 +213,34 @@ export const mutants: ReadonlyArray<Mutant> = [
       `acquiringSpec(options, judgement.record, sentWall, judgement._tag === "Ours" ? transitionsOf(judgement.record) : nextTransitions(judgement.record)),`
   },
   {
+    name: "handoff-writes-before-stopping-work",
+    description: "a handoff (explicit, or an honoured request) writes the reserved record without stopping guarded work first: the old holder's work runs on while its successor leads",
+    file: "packages/core/src/internal/tenure.ts",
+    search: `            const stopping = yield* stopGuards(own)`,
+    replace: `            const stopping = to === undefined ? yield* stopGuards(own) : []`
+  },
+  {
+    name: "handoff-reservation-ignored",
+    description: "a free record reserved by a handoff is judged free by everyone, not only by its successor: a non-successor takes it during the window",
+    file: "packages/core/src/internal/attempt.ts",
+    search: "if (Option.isSome(pending) && pending.value.to !== options.holder) {",
+    replace: "if (false && Option.isSome(pending) && pending.value.to !== options.holder) {"
+  },
+  {
+    name: "handoff-successor-waits-window",
+    description: "the successor, too, leaves a record reserved for it alone until the window has passed: a handoff hands the lease to nobody for the window",
+    file: "packages/core/src/internal/attempt.ts",
+    search: "if (Option.isSome(pending) && pending.value.to !== options.holder) {",
+    replace: "if (Option.isSome(pending)) {"
+  },
+  {
+    name: "step-down-reports-late",
+    description: "an election stepping down keeps saying Leading until its term has ended, after the release write that lets a successor lead",
+    file: "packages/core/src/LeaderElection.ts",
+    search: `            yield* setStatus({ _tag: "SteppedDown", failures: failed, coolDown: stepDown.coolDown })`,
+    replace: ``
+  },
+  {
     name: "create-notfound-is-race",
     description: "create answering NotFound (a missing namespace) is taken for a lost race: a waiting acquire retries forever (hole 10)",
     file: "packages/core/src/internal/attempt.ts",
