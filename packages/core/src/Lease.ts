@@ -115,8 +115,8 @@ export interface HeldLease {
   /** Hands the lease to `to`: a `release` (guarded work is stopped first — `guard` fails with
    * reason `HandedOff` — loss detection stays armed until the write is confirmed, a release in
    * progress is joined) whose one write also reserves the freed lease for `to` for
-   * `handoffWindow` (the `handoff-to` annotation; `spec.preferredHolder` too, for API servers that
-   * keep it). `to` then takes it at once; other contenders only once the window has passed on their
+   * `handoffWindow` (the `handoff-to` annotation; not `spec.preferredHolder`, which the API server
+   * accepts only on coordinated leases). `to` then takes it at once; other contenders only once the window has passed on their
    * own clocks — so a successor that died meanwhile delays the lease by at most the window. The
    * successor's token is greater than this tenure's, as with any acquisition. Fails with
    * `InvalidLeaseOptions` (field `to`) for an identity no holder can have, before anything. Joined

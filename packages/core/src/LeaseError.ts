@@ -126,6 +126,9 @@ export class LeaseRelinquishmentError extends Data.TaggedError("LeaseRelinquishm
  *   about to start): the work is stopped before the release is written. `lost` never fails with
  *   it; only `guard` (and what is built on it) does.
  * - `HandedOff`: like `Relinquished`, for a handoff (`HeldLease.handoff`) to `to`.
+ * - `Coordinated`: the lease became managed by the API server's coordinated leader election
+ *   (`spec.strategy` was set while this process held it); leasekit writes no coordinated lease,
+ *   so it stopped renewing — the coordinator decides who holds it now.
  *
  * @since 0.1.0
  * @category errors
@@ -137,6 +140,7 @@ export type LossReason =
   | { readonly _tag: "DeadlineExceeded"; readonly lastRenewal: Date; readonly lastError?: LeaseStoreError }
   | { readonly _tag: "Relinquished" }
   | { readonly _tag: "HandedOff"; readonly to: string }
+  | { readonly _tag: "Coordinated"; readonly strategy: string }
 
 /**
  * A held lease was lost.
@@ -167,6 +171,10 @@ export class LeaseLostError extends Data.TaggedError("LeaseLostError")<{
         return `${lease}: it is being released by its holder, so the guarded work was stopped`
       case "HandedOff":
         return `${lease}: it is being handed off to ${describeHolder(this.reason.to)} by its holder, so the guarded work was stopped`
+      case "Coordinated":
+        return `${lease}: it is now managed by the API server's coordinated leader election (spec.strategy ${
+          JSON.stringify(this.reason.strategy)
+        }), which leasekit does not contend with; use a lease without spec.strategy`
     }
   }
 }

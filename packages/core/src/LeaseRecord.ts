@@ -43,9 +43,9 @@ export interface LeaseKey {
  * - `transitions`: incremented every time the holder changes; leasekit's fencing token.
  * - `strategy`, `preferredHolder`: Kubernetes coordinated leader election (KEP-4355). Read-mostly:
  *   leasekit refuses to contend for a lease with a `strategy` (the API server's coordinator manages
- *   it), and every write it makes from a record carries both as read — except `preferredHolder`
- *   equal to the `handoff-to` annotation leasekit itself wrote with a handoff, which the
- *   successor's acquisition clears. API servers before coordinated leader election drop both.
+ *   it), and every write it makes from a record carries both as read: it never sets or clears
+ *   either (a handoff's reservation is an annotation — the API server accepts `preferredHolder`
+ *   only with `strategy`). API servers without coordinated leader election drop both.
  *
  * @since 0.1.0
  * @category models
@@ -85,6 +85,10 @@ export interface LeaseRecord extends LeaseSpec {
   readonly key: LeaseKey
   /** Opaque, changes on every write; compare-and-swap preconditions carry it. */
   readonly version: string
+  /** Which incarnation of the object this is (Kubernetes' `metadata.uid`): an object deleted and
+   * created again has another one, every write to one object keeps it. Absent when the store has
+   * none. Expiry observations are keyed on it with the spec (see `internal/observations.ts`). */
+  readonly uid?: string | undefined
   readonly metadata: LeaseMetadata
 }
 
@@ -105,13 +109,13 @@ export const formatKey = (key: LeaseKey): string => `${key.namespace}/${key.name
 export const isHeld = (record: LeaseSpec): boolean => record.holder !== undefined && record.holder !== ""
 
 /**
- * The spec part of a record, without key, version or metadata.
+ * The spec part of a record, without key, version, uid or metadata.
  *
  * @since 0.1.0
  * @category accessors
  */
 export const specOf = (record: LeaseRecord): LeaseSpec => {
-  const { key: _key, version: _version, metadata: _metadata, ...spec } = record
+  const { key: _key, version: _version, uid: _uid, metadata: _metadata, ...spec } = record
   return spec
 }
 

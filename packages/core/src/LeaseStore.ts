@@ -221,7 +221,8 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<LeaseStor
           if (Option.isSome(yield* get(key))) {
             return yield* fail("create", key, "AlreadyExists", "a lease with this name already exists")
           }
-          return yield* write({ ...spec, key, version: yield* bump, metadata })
+          const version = yield* bump
+          return yield* write({ ...spec, key, version, uid: `memory-${version}`, metadata })
         }).pipe(serialized, Effect.uninterruptible),
       update: (record, spec, metadata) =>
         Effect.gen(function*() {
@@ -235,7 +236,13 @@ export const makeMemory = (options: MemoryOptions = {}): Effect.Effect<LeaseStor
               `the lease changed (version ${current.value.version}, write made from ${record.version})`
             )
           }
-          return yield* write({ ...spec, key: record.key, version: yield* bump, metadata: metadata ?? record.metadata })
+          return yield* write({
+            ...spec,
+            key: record.key,
+            version: yield* bump,
+            ...(current.value.uid === undefined ? {} : { uid: current.value.uid }),
+            metadata: metadata ?? record.metadata
+          })
         }).pipe(serialized, Effect.uninterruptible),
       remove: (record) =>
         Effect.gen(function*() {

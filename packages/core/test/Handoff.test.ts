@@ -32,20 +32,20 @@ describe("handoff", () => {
       assert.strictEqual(record.holder, "c")
       assert.isUndefined(record.metadata.annotations?.[Annotations.handoffTo], "the acquisition removed the reservation")
       assert.isUndefined(record.metadata.annotations?.[Annotations.handoffWindowSeconds])
-      assert.isUndefined(record.preferredHolder, "the preferredHolder the handoff set is cleared by the successor")
+      assert.isUndefined(record.preferredHolder, "no preferredHolder (the handoff writes none)")
       yield* advance(25)
       assert.isFalse(yield* Deferred.isDone(b.acquired))
       assert.isFalse(yield* Deferred.isDone(d.acquired))
     })))
 
-  it.effect("the handoff's write: holder cleared, the reservation and preferredHolder set, the counter kept", () =>
+  it.effect("the handoff's write: holder cleared, the reservation set (no preferredHolder: the API server allows it only with strategy), the counter kept", () =>
     withStore(Effect.gen(function*() {
       const a = yield* Lease.acquire(opts("a", { handoffWindow: "12 seconds" }))
       yield* a.handoff("ghost")
       const record = yield* read(key)
       assert.strictEqual(record.holder, "")
       assert.strictEqual(record.transitions, a.token)
-      assert.strictEqual(record.preferredHolder, "ghost")
+      assert.isUndefined(record.preferredHolder)
       assert.strictEqual(record.metadata.annotations?.[Annotations.handoffTo], "ghost")
       assert.strictEqual(record.metadata.annotations?.[Annotations.handoffWindowSeconds], "12")
       assert.isFalse(yield* a.isHeld)
@@ -377,12 +377,13 @@ describe("coordinated leases, spec fields, labels", () => {
       const released = yield* read(key)
       assert.strictEqual(released.holder, "")
       assert.strictEqual(released.preferredHolder, "someone", "release")
-      // A handoff prefers its successor; the successor's acquisition clears only that.
+      // A handoff neither sets nor clears it (its reservation is an annotation), nor does the
+      // successor's acquisition.
       const b = yield* Lease.acquire(opts("b"))
       yield* b.handoff("c")
-      assert.strictEqual((yield* read(key)).preferredHolder, "c")
+      assert.strictEqual((yield* read(key)).preferredHolder, "someone", "handoff")
       yield* Lease.acquire(opts("c"))
-      assert.isUndefined((yield* read(key)).preferredHolder)
+      assert.strictEqual((yield* read(key)).preferredHolder, "someone", "the successor's acquisition")
     })))
 
   it.effect("a renewal made at the same instant as the last write still changes the spec (renewTime increases)", () =>

@@ -118,6 +118,8 @@ const lossText = (error: LeaseLostError): string => {
       return "released"
     case "HandedOff":
       return `handed off to ${JSON.stringify(error.reason.to)}`
+    case "Coordinated":
+      return `the Lease is now managed by coordinated leader election (strategy ${JSON.stringify(error.reason.strategy)})`
   }
 }
 

@@ -235,9 +235,10 @@ describe("Lease records", () => {
     assert.deepStrictEqual(recordOf({ metadata: { name: "lock", namespace: "ns", uid: "u-1" }, spec: { holderIdentity: "" } }), {
       key,
       version: "",
+      uid: "u-1",
       metadata: {},
       holder: ""
-    }, "a uid without a resourceVersion is no version")
+    }, "a uid without a resourceVersion is no version (the uid is still the record's uid)")
   })
 
   it("carry spec.strategy and spec.preferredHolder (coordinated leader election) as they are", () => {
@@ -306,6 +307,6 @@ describe("Lease records", () => {
       preferredHolder: "p"
     }
     const body = ok(LeaseObject.toBody(key, spec, { annotations: { n: "v" } }, "5/u"))
-    assert.deepStrictEqual(recordOf(body), { key, version: "5/u", metadata: { annotations: { n: "v" } }, ...spec })
+    assert.deepStrictEqual(recordOf(body), { key, version: "5/u", uid: "u", metadata: { annotations: { n: "v" } }, ...spec })
   })
 })

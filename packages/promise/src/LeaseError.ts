@@ -135,11 +135,13 @@ export class LeaseRelinquishmentError extends LeaseError {
  *   while `run`'s callback was running. The callback's signal aborted with it, the release waited
  *   for the callback (at most `renewDeadline`) before writing, and `run` rejects with it. Never
  *   passed to `onLost`.
+ * - `Coordinated`: the Lease became managed by the API server's coordinated leader election
+ *   (`spec.strategy` set while held); leasekit stopped renewing it and does not contend for it.
  *
  * @since 0.1.0
  * @category errors
  */
-export type LossReason = "Taken" | "Released" | "Deleted" | "DeadlineExceeded" | "Relinquished"
+export type LossReason = "Taken" | "Released" | "Deleted" | "DeadlineExceeded" | "Relinquished" | "Coordinated"
 
 /**
  * A lease this instance held was lost.

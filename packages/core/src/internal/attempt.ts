@@ -15,9 +15,8 @@
  * capped at `maxHonouredDuration`. The reservation only withholds writes, so it cannot break
  * exclusion; it delays the lease by at most the window when the successor never comes. Every
  * acquiring write removes the handoff annotations (and a pending request), applies
- * `options.labels`, and carries `spec.strategy`/`spec.preferredHolder` as read — clearing
- * `preferredHolder` only when it equals the `handoff-to` annotation (set by the handoff leasekit
- * wrote, which this acquisition completes), never one someone else set.
+ * `options.labels`, and carries `spec.strategy`/`spec.preferredHolder` as read: leasekit never
+ * sets or clears either (the API server allows `preferredHolder` only with `strategy`).
  *
  * Coordinated leases: a record with `spec.strategy` is managed by the API server's coordinator;
  * it is judged `Coordinated` and never written (the attempt answers `Coordinated`, the caller
@@ -36,7 +35,7 @@ import * as Option from "effect/Option"
 import type { LeaseInspection } from "../Lease.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import type { LeaseMetadata, LeaseRecord, LeaseSpec, PendingHandoff } from "../LeaseRecord.ts"
-import { Annotations, handoffRequest, isHeld, pendingHandoff, withoutHandoffAnnotations } from "../LeaseRecord.ts"
+import { handoffRequest, isHeld, pendingHandoff, withoutHandoffAnnotations } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
 import type { Memory } from "./observations.ts"
@@ -188,8 +187,7 @@ export const carried = (record: LeaseSpec): Pick<LeaseSpec, "strategy" | "prefer
 })
 
 /** The spec of an acquisition from `record`: the holding spec, with `strategy` and
- * `preferredHolder` as read — except a `preferredHolder` equal to the `handoff-to` annotation,
- * which the handoff that leasekit wrote set, and which this acquisition ends. */
+ * `preferredHolder` as read (leasekit never sets or clears either). */
 export const acquiringSpec = (
   options: ResolvedLeaseOptions,
   record: LeaseRecord | undefined,
@@ -198,13 +196,7 @@ export const acquiringSpec = (
 ): LeaseSpec => {
   const spec = holdingSpec(options, now, now, transitions)
   if (record === undefined) return spec
-  const { preferredHolder, strategy } = carried(record)
-  const handedTo = record.metadata.annotations?.[Annotations.handoffTo]
-  return {
-    ...spec,
-    ...(strategy === undefined ? {} : { strategy }),
-    ...(preferredHolder === undefined || preferredHolder === handedTo ? {} : { preferredHolder })
-  }
+  return { ...spec, ...carried(record) }
 }
 
 /** The metadata of an acquisition from `record` (absent: a create): the handoff annotations

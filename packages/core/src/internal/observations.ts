@@ -35,11 +35,14 @@ export interface Observation {
   readonly since: number
 }
 
-/** What an observation is keyed on: absence, or the spec of the record (never its metadata). */
+/** What an observation is keyed on: absence, or the object's incarnation (`uid`) and the spec of
+ * the record (never its metadata). The uid keeps apart two incarnations whose specs are equal — a
+ * lease deleted (release mode `delete`, tokens restart at 0) and created again by the same
+ * identity at a wall-clock millisecond it had already written (a clock stepped back). */
 export const fingerprint = (state: Option.Option<LeaseRecord>): string => {
   if (Option.isNone(state)) return "absent"
   const r = state.value
-  return JSON.stringify([r.holder, r.durationSeconds, r.acquireTime, r.renewTime, r.transitions, r.strategy, r.preferredHolder])
+  return JSON.stringify([r.uid, r.holder, r.durationSeconds, r.acquireTime, r.renewTime, r.transitions, r.strategy, r.preferredHolder])
 }
 
 /** What one `Lease` service has observed, per lease. */

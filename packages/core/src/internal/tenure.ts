@@ -27,7 +27,8 @@
  * (`guard` fails with reason `HandedOff`), the one write — the same compare-and-swap-and-adopt from
  * this tenure's record — clears the holder, and the watchdog stays armed until it is confirmed. The
  * write also carries the reservation for `to` (annotations `leasekit.io/handoff-to` and
- * `leasekit.io/handoff-window-seconds`, and `spec.preferredHolder = to`), which only restrains other
+ * `leasekit.io/handoff-window-seconds`; not `spec.preferredHolder`, which the API server allows only
+ * on coordinated leases), which only restrains other
  * contenders (see `attempt.ts`); the successor then acquires like anyone, with a greater token. So
  * the safety argument is unchanged: once the write lands nobody holds the lease, and this holder
  * stopped believing it holds it before the write was sent. A handoff always clears (keeps the
@@ -81,7 +82,7 @@ import { Annotations, handoffRequest, isHeld, withoutHandoffAnnotations } from "
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
 import { Spans } from "../LeaseTelemetry.ts"
-import { carried, holdingSpec, transitionsOf } from "./attempt.ts"
+import { carried, holdingSpec, strategyOf, transitionsOf } from "./attempt.ts"
 import { monotonicMillis } from "./observations.ts"
 import * as Telemetry from "./telemetry.ts"
 
@@ -115,12 +116,14 @@ class Loss {
   }
 }
 
-const lossOf = (record: Option.Option<LeaseRecord>): Loss | undefined =>
-  Option.isNone(record)
-    ? new Loss({ _tag: "Deleted" })
-    : !isHeld(record.value)
-    ? new Loss({ _tag: "Released" })
-    : undefined
+const lossOf = (record: Option.Option<LeaseRecord>): Loss | undefined => {
+  if (Option.isNone(record)) return new Loss({ _tag: "Deleted" })
+  if (!isHeld(record.value)) return new Loss({ _tag: "Released" })
+  // The API server's coordinator took the lease over (`spec.strategy` set while we held it):
+  // leasekit never writes a coordinated lease — no renewal, no release — so the tenure ends here.
+  const strategy = strategyOf(record.value)
+  return strategy === undefined ? undefined : new Loss({ _tag: "Coordinated", strategy })
+}
 
 /** One running `guard`: told to stop through `stop`, reports through `stopped`. */
 interface Guard {
@@ -150,10 +153,13 @@ const guardsOf = (guards: ReadonlySet<Guard>, fiber: number): ReadonlySet<Guard>
 }
 
 /** The spec of a released lease, as client-go writes it: no holder, duration 1, the counter kept;
- * `strategy` and `preferredHolder` as `from` has them — but a handoff to `to` prefers `to`. */
-const releasedSpec = (now: number, transitions: number, from: LeaseSpec, to?: string): LeaseSpec => {
+ * `strategy` and `preferredHolder` as `from` has them. A handoff does not write `preferredHolder`:
+ * the API server accepts it only together with `strategy` (a coordinated lease, which leasekit never
+ * writes), and rejects the whole write otherwise where it knows the field — the reservation is the
+ * `leasekit.io/handoff-to` annotation alone. */
+const releasedSpec = (now: number, transitions: number, from: LeaseSpec): LeaseSpec => {
   const { preferredHolder, strategy } = carried(from)
-  const preferred = to ?? preferredHolder
+  const preferred = preferredHolder
   return {
     holder: "",
     durationSeconds: 1,
@@ -516,7 +522,7 @@ export const start = (
             options.releaseMode === "delete" && to === undefined
               ? store.remove(last)
               : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-                store.update(last, releasedSpec(now, token, last, to), releasedMetadata(last, to, windowSeconds))))
+                store.update(last, releasedSpec(now, token, last), releasedMetadata(last, to, windowSeconds))))
           return write.pipe(
             Effect.asVoid,
             Effect.catchIf((e) => e.reason === "NotFound", () => Effect.void),

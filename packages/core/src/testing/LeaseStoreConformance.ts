@@ -344,6 +344,22 @@ export const suite = <E>(name: string, layer: Layer.Layer<LeaseStore, E>, option
         }))
     }
 
+    it.effect("a uid, when the store gives one, is kept by every update and differs once the lease is re-created", () =>
+      Effect.gen(function*() {
+        const store = yield* LeaseStore
+        const key = yield* freshKey("uid")
+        const created = yield* store.create(key, fullSpec)
+        const updated = yield* store.update(created, { ...fullSpec, holder: "next" })
+        const read = Option.getOrThrow(yield* store.get(key))
+        assert.strictEqual(updated.uid, created.uid, "update keeps the uid")
+        assert.strictEqual(read.uid, created.uid, "get answers the same uid")
+        if (created.uid === undefined) return
+        yield* store.remove(updated)
+        // The same spec again: only the uid tells the two incarnations apart (expiry is observed on it).
+        const again = yield* store.create(key, fullSpec)
+        assert.notStrictEqual(again.uid, created.uid, "a re-created lease is another incarnation")
+      }))
+
     it.effect("remove: a stale version fails with Conflict, the current one deletes, an absent lease is NotFound", () =>
       Effect.gen(function*() {
         const store = yield* LeaseStore

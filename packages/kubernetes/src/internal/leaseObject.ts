@@ -97,6 +97,7 @@ export const toRecord = (lease: Wire.Lease): LeaseRecord => {
   return {
     key: { namespace, name },
     version: versionOf(lease),
+    ...(lease.metadata.uid === undefined || lease.metadata.uid === null || lease.metadata.uid === "" ? {} : { uid: lease.metadata.uid }),
     metadata: {
       ...(labels === undefined ? {} : { labels }),
       ...(annotations === undefined ? {} : { annotations })
