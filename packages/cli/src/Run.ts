@@ -130,16 +130,24 @@ const releaseWithin = (lease: HeldLease, bound: Duration.Duration, status: numbe
  * API server unreachable — is reported in one line: the lease then expires by itself, or is
  * already someone else's.
  */
-const handOver = (lease: HeldLease, to: string, bound: Duration.Duration) =>
+/** Hands the lease over; answers whether the handoff was confirmed (a failure is reported on
+ * stderr — the lease then expires by itself). */
+const handOver = (lease: HeldLease, to: string, bound: Duration.Duration): Effect.Effect<boolean> =>
   lease.handoff(to).pipe(
     Effect.timeoutOption(bound),
     Effect.flatMap((done) =>
       Option.isSome(done)
-        ? Effect.logDebug(`handed the lease over to "${to}"`)
-        : Effect.sync(() => Stderr.line(`leasekit: could not hand the lease over to "${printable(to)}": no answer within ${Durations.format(bound)}\n`))
+        ? Effect.as(Effect.logDebug(`handed the lease over to "${to}"`), true)
+        : Effect.as(
+          Effect.sync(() => Stderr.line(`leasekit: could not hand the lease over to "${printable(to)}": no answer within ${Durations.format(bound)}\n`)),
+          false
+        )
     ),
     Effect.catch((error) =>
-      Effect.sync(() => Stderr.line(`leasekit: could not hand the lease over to "${printable(to)}": ${printable(error.message)}\n`))
+      Effect.as(
+        Effect.sync(() => Stderr.line(`leasekit: could not hand the lease over to "${printable(to)}": ${printable(error.message)}\n`)),
+        false
+      )
     )
   )
 
@@ -254,10 +262,12 @@ const program = (c: Config) =>
     const reason = outcome.error.reason
     if (reason._tag === "HandedOff") {
       // CMD and its session have ended: now the lease goes to the requester.
-      yield* handOver(lease, reason.to, Duration.max(grace, RunOptions.defaultGrace(contender.options)))
+      const handed = yield* handOver(lease, reason.to, Duration.max(grace, RunOptions.defaultGrace(contender.options)))
       return yield* ExitCode.fail(
         ExitCode.codes.lost,
-        `handed lease ${namespace}/${c.name} over to "${reason.to}" at its request (\`leasekit handoff\`); the command was stopped (${how})`
+        handed
+          ? `handed lease ${namespace}/${c.name} over to "${reason.to}" at its request (\`leasekit handoff\`); the command was stopped (${how})`
+          : `asked to hand lease ${namespace}/${c.name} over to "${reason.to}" (\`leasekit handoff\`), the command was stopped (${how}), but the handoff was not confirmed: the lease frees itself once it has gone unrenewed for its duration`
       )
     }
     return yield* ExitCode.fail(
