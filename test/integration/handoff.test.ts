@@ -18,11 +18,11 @@
  * in the common case" is what figure 8 of the benchmarks measures, median and p99).
  */
 import { assert, layer } from "@effect/vitest"
-import { Lease, LeaseLostError, LeaseRecord, LeaseStore } from "@leasekit/core"
+import { LeaderElection, Lease, LeaseLostError, LeaseRecord, LeaseStore } from "@leasekit/core"
 import type { HeldLease } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { ControlPlane } from "@leasekit/testing"
-import { Duration, Effect, Fiber, Option } from "effect"
+import { Duration, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { leaseObjects } from "./leaseObjects.ts"
@@ -204,6 +204,45 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       const free = yield* leasekit(["handoff", name, "--to", "anyone", "-o", "json", ...flags.filter((f) => f !== "--duration" && f !== "3s")])
       assert.strictEqual(free.code, 0, free.stderr)
       assert.strictEqual((JSON.parse(free.stdout) as { outcome: string }).outcome, "free")
+    }))
+
+  it.effect("a leader whose health check fails steps down, another leads at once, and it leads again later in the same process", () =>
+    Effect.gen(function*() {
+      const name = `step-down-${suffix()}`
+      const healthy = yield* Ref.make(true)
+      /** An election through its own store (its own client), in the test's scope. */
+      const elect = (holder: string, extra: Partial<LeaderElection.ElectionOptions> = {}) =>
+        Effect.gen(function*() {
+          const service = yield* Lease.make.pipe(Effect.provideService(LeaseStore.LeaseStore, yield* store))
+          return yield* LeaderElection.make({ namespace, name, holder, ...timing, ...extra }, () => Effect.never).pipe(
+            Effect.provideService(Lease.Lease, service)
+          )
+        })
+      const statusOf = (election: LeaderElection.Election<unknown, unknown>) => Effect.map(election.status, (s) => s._tag)
+      const a = yield* elect("a", {
+        stepDown: { check: Ref.get(healthy), interval: "300 millis", failures: 2, coolDown: "2 seconds" }
+      })
+      yield* waitFor("a leads", Effect.map(statusOf(a), (tag) => tag === "Leading"), "10 seconds")
+      const bScope = yield* Scope.make()
+      const b = yield* elect("b").pipe(Scope.provide(bScope))
+      yield* waitFor("b follows a", Effect.map(statusOf(b), (tag) => tag === "Following"), "10 seconds")
+
+      yield* Ref.set(healthy, false)
+      const start = performance.now()
+      yield* waitFor("b leads once a stepped down", Effect.map(statusOf(b), (tag) => tag === "Leading"), "10 seconds")
+      const ms = since(start)
+      console.log(`step-down: b led ${ms} ms after a's check started failing (2 failures, 300 ms apart)`)
+      assert.strictEqual(yield* statusOf(a), "SteppedDown", "a reports the step-down during its cool-down")
+      assert.strictEqual((yield* readLease(name))?.spec.holderIdentity, "b")
+      assert.isBelow(ms, 3_000, "a released (b took over through its watch), it did not wait for the lease to expire")
+
+      // a recovers and campaigns again after its cool-down; it leads again once b steps aside.
+      yield* Ref.set(healthy, true)
+      yield* waitFor("a campaigns again after its cool-down", Effect.map(statusOf(a), (tag) => tag === "Following"), "10 seconds")
+      const current = yield* readLease(name)
+      assert.strictEqual(current?.spec.holderIdentity, "b")
+      yield* Scope.close(bScope, Exit.void) // b's election ends and releases
+      yield* waitFor("a leads again, same process", Effect.map(statusOf(a), (tag) => tag === "Leading"), "15 seconds")
     }))
 
   it.effect("labels from LeaseOptions.labels are on the Lease: a label selector finds it", () =>
