@@ -63,7 +63,7 @@ const counting = (base: LeaseStore.LeaseStoreService) => {
     ...base,
     get: (k) => Effect.suspend(() => (calls.get++, base.get(k))),
     create: (k, spec, metadata) => Effect.suspend(() => (calls.create++, base.create(k, spec, metadata))),
-    update: (record, spec) => Effect.suspend(() => (calls.update++, base.update(record, spec))),
+    update: (record, spec, metadata) => Effect.suspend(() => (calls.update++, base.update(record, spec, metadata))),
     watch: (k) => Stream.suspend(() => (calls.watch++, base.watch(k)))
   }
   return { store, calls }
@@ -103,7 +103,7 @@ const churning = (base: LeaseStore.LeaseStoreService, holder: string, times: num
   let churns = times
   return {
     ...base,
-    update: (record, spec) =>
+    update: (record, spec, metadata) =>
       Effect.gen(function*() {
         if (spec.holder?.startsWith(`${holder}_`) && churns > 0) {
           churns--
@@ -111,7 +111,7 @@ const churning = (base: LeaseStore.LeaseStoreService, holder: string, times: num
           const taken = yield* base.update(current, { ...deadRecord({ holder: "other-run", transitions: (current.transitions ?? 0) + 1 }), renewTime: start })
           yield* base.update(taken, freeRecord(taken.transitions!))
         }
-        return yield* base.update(record, spec)
+        return yield* base.update(record, spec, metadata)
       })
   }
 }

@@ -74,14 +74,14 @@ const releaseWrites = () => {
     Effect.map(LeaseStore.makeMemory(), (store): LeaseStore.LeaseStoreService => ({
       ...store,
       withRequestTimeout: undefined,
-      update: (record, spec) =>
+      update: (record, spec, metadata) =>
         spec.holder !== ""
-          ? store.update(record, spec)
+          ? store.update(record, spec, metadata)
           : Effect.gen(function*() {
             control.sent++
             const hold = control.hold
             if (hold !== undefined) yield* Effect.promise(() => hold)
-            const written = yield* store.update(record, spec)
+            const written = yield* store.update(record, spec, metadata)
             if (!control.loseAnswer) return written
             control.loseAnswer = false
             return yield* Effect.fail(
@@ -340,10 +340,10 @@ describe("IntervalLease release failures", () => {
     LeaseStore.LeaseStore,
     Effect.map(LeaseStore.makeMemory(), (store): LeaseStore.LeaseStoreService => ({
       ...store,
-      update: (record, spec) =>
+      update: (record, spec, metadata) =>
         refuse.updates
           ? Effect.fail(new LeaseStoreError({ operation: "update", key: record.key, reason: "Forbidden", detail: "refused by the test" }))
-          : store.update(record, spec)
+          : store.update(record, spec, metadata)
     }))
   )
 
@@ -692,7 +692,7 @@ describe("IntervalLease run: the callback's own release, and losses found by the
         ...store,
         withRequestTimeout: undefined,
         get: (key) => Effect.andThen(hop, store.get(key)),
-        update: (current, spec) => Effect.andThen(hop, store.update(current, spec))
+        update: (current, spec, metadata) => Effect.andThen(hop, store.update(current, spec, metadata))
       }))
     ))
     const name = uniqueName()

@@ -21,10 +21,10 @@ const failingRenewals = () => {
     LeaseStore.LeaseStore,
     Effect.map(LeaseStore.makeMemory(), (store): LeaseStore.LeaseStoreService => ({
       ...store,
-      update: (record, spec) =>
+      update: (record, spec, metadata) =>
         failing.on && spec.holder !== ""
           ? Effect.fail(new LeaseStoreError({ operation: "update", key: record.key, reason: "Unavailable", detail: "the API server is down" }))
-          : store.update(record, spec)
+          : store.update(record, spec, metadata)
     }))
   )
   return { failing, layer }

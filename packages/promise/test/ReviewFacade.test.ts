@@ -14,7 +14,7 @@ const runtime = LeaseRuntime.fromLayer(Layer.effect(
   LeaseStore.LeaseStore,
   Effect.map(LeaseStore.makeMemory(), (store) => ({
     ...store,
-    update: (record, spec) => Effect.suspend(() => slow ? Effect.delay(store.update(record, spec), "150 millis") : store.update(record, spec))
+    update: (record, spec, metadata) => Effect.suspend(() => slow ? Effect.delay(store.update(record, spec, metadata), "150 millis") : store.update(record, spec, metadata))
   }))
 ))
 const leases: Array<IntervalLease> = []
