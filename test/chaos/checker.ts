@@ -195,9 +195,11 @@ export const check = (input: {
       const overlap: Overlap = { a: a.holder, b: b.holder, tokens: [a.token, b.token], millis: Math.min(a.end, b.end) - b.start }
       // An admin who writes a free record over a held lease hands it to the next contender at
       // once; the old holder learns it at its next renewal. Outside the protocol — excused, but
-      // only when the old holder did find out within one renewal interval (plus its retries).
+      // only when the old holder did find out within one renewal interval (plus its retries). The
+      // admin's write is unconditional and lands somewhere between its send (`t`) and its answer:
+      // one sent just before the old holder acquired can land just after and free its lease.
       const admin = adminWrites.find((w) =>
-        w.t >= a.acquiredAt && w.t <= b.start &&
+        (w.answered ?? w.t) >= a.acquiredAt && w.t <= b.start &&
         a.end <= w.t + timing.renewIntervalMillis + 2 * timing.requestTimeoutMillis + 1_000
       )
       if (admin !== undefined) excusedOverlaps.push({ ...overlap, admin: admin.variant })

@@ -141,11 +141,13 @@ export type RunnerEvent =
     readonly holder?: string | undefined
     readonly token?: number | undefined
   }
-  /** An admin wrote the lease. `blocksMillis`: how long contenders may rightly wait on it;
+  /** An admin wrote the lease. `t`: when the write was sent; `answered`: when its answer came (the
+   * write landed somewhere in between). `blocksMillis`: how long contenders may rightly wait on it;
    * `resetsTokens`: the record lowers `leaseTransitions`, so tokens start again. */
   | {
     readonly e: "admin"
     readonly t: number
+    readonly answered?: number | undefined
     readonly variant: string
     readonly via: "api" | "etcd"
     readonly blocksMillis: number

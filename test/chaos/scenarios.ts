@@ -492,6 +492,7 @@ const hostileRecords: Scenario = {
         ctx.log({
           e: "admin",
           t,
+          answered: now(),
           variant: variant.name,
           via: variant.via,
           blocksMillis: variant.blocks(own, cap),
