@@ -30,10 +30,7 @@ import type * as LeaseStore from "@leasekit/core/LeaseStore"
 import type { HeldLease } from "@leasekit/core/Lease"
 import * as Lease from "@leasekit/core/Lease"
 import * as LeaseOptions from "@leasekit/core/LeaseOptions"
-import * as LeaseTelemetry from "@leasekit/core/LeaseTelemetry"
-import type { LeaseLostError as CoreLostError } from "@leasekit/core/LeaseError"
 import type { LeaseRelinquishmentError as CoreRelinquishmentError } from "@leasekit/core/LeaseError"
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -44,9 +41,10 @@ import * as Stream from "effect/Stream"
 import * as Callback from "./internal/callback.ts"
 import { Calls } from "./internal/calls.ts"
 import * as Convert from "./internal/errors.ts"
-import * as Logging from "./internal/logger.ts"
-import { InvalidLeaseOptionsError, type LeaseInspectionError, type LeaseLocation, LeaseLostError } from "./LeaseError.ts"
-import { LeaseRelinquishmentError } from "./LeaseError.ts"
+import * as Guarded from "./internal/guarded.ts"
+import * as Instance from "./internal/instance.ts"
+import { Losses } from "./internal/losses.ts"
+import { InvalidLeaseOptionsError, type LeaseInspectionError, type LeaseLocation, type LeaseLostError } from "./LeaseError.ts"
 import * as LeaseRuntime from "./LeaseRuntime.ts"
 
 /** The core's options that an `IntervalLease` names or means otherwise. */
@@ -164,8 +162,7 @@ export class IntervalLease implements AsyncDisposable {
   /** The contender, made once on first use; `#handle` once made (for the synchronous `checkAlive`). */
   readonly #contender: Effect.Effect<Lease.LeaseContender, never, Lease.Lease>
   #handle: Lease.LeaseContender | undefined = undefined
-  readonly #handlers = new Set<LostHandler>()
-  readonly #losses = new WeakMap<CoreLostError, LeaseLostError>() // each converted once (see `#loss`)
+  readonly #losses: Losses
   readonly #calls: Calls
   /** Gives an effect the instance's logger and log annotations (every call, and the callback of `run`). */
   readonly #around: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
@@ -178,31 +175,19 @@ export class IntervalLease implements AsyncDisposable {
       holder, kubeconfig, context, runtime, logger, logLevel, ...timing
     } = options
     this.#location = { namespace, leaseName }
-    if (!Number.isInteger(durationSeconds) || durationSeconds < 1) {
-      const rule = "must be a whole number of seconds, at least 1 (the Lease API stores integer seconds)"
-      throw this.#invalid("durationSeconds", durationSeconds, rule)
-    }
-    this.#timing = { ...timing, duration: Duration.seconds(durationSeconds) }
+    this.#losses = new Losses(() => this.#location, `lease ${namespace}/${leaseName}`)
+    const made = Instance.make(this.#location, leaseName, { durationSeconds, holder, kubeconfig, context, runtime, logger, logLevel }, timing)
+    this.#timing = made.timing
+    this.#options = made.options
+    this.#runtime = made.runtime
+    this.#around = made.around
+    this.#calls = made.calls
     const contender = { ...this.#timing, namespace, name: leaseName }
-    const resolved = Effect.runSyncExit(LeaseOptions.resolve({ ...contender, holder }))
-    if (Exit.isFailure(resolved)) {
-      const error = Cause.findErrorOption(resolved.cause)
-      throw Option.isSome(error) ? Convert.fromInvalidOptions(this.#location, error.value) : Cause.squash(resolved.cause)
-    }
-    this.#options = resolved.value
-    this.#runtime = runtime ?? LeaseRuntime.make({ kubeconfig, context })
-    const annotations = LeaseTelemetry.spanAttributes(this.#options.key, this.#options.holder)
-    const withLogger = logger === undefined ? undefined : Logging.provide(logger, logLevel)
-    this.#around = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
-      const annotated = Effect.annotateLogs(effect, annotations)
-      return withLogger === undefined ? annotated : withLogger(annotated)
-    }
-    this.#calls = new Calls(this.#runtime, runtime === undefined, this.#location, this.#around)
     const self = this
     this.#contender = Effect.runSync(Effect.cached(Effect.gen(function*() {
       // One identity: the holder resolved above. The options are valid, so a rejection is a bug.
       const made = yield* Scope.provide(Lease.contender({ ...contender, holder: self.holder }), self.#scope)
-      const losses = Stream.runForEach(made.events, (event) => event._tag === "Lost" ? self.#loss(event.error) : Effect.void)
+      const losses = Stream.runForEach(made.events, (event) => event._tag === "Lost" ? self.#losses.convert(event.error) : Effect.void)
       yield* Effect.forkIn(losses, self.#scope, { startImmediately: true })
       return (self.#handle = made)
     }).pipe(Effect.orDie)))
@@ -285,7 +270,7 @@ export class IntervalLease implements AsyncDisposable {
       const held = yield* self.#current
       if (Option.isNone(held) || !(yield* held.value.isHeld)) return false
       if (Option.contains((yield* self.#inspect).holder, self.holder)) return true
-      return yield* held.value.renew.pipe(Effect.as(true), Effect.catch((e) => Effect.as(self.#loss(e), false)))
+      return yield* held.value.renew.pipe(Effect.as(true), Effect.catch((e) => Effect.as(self.#losses.convert(e), false)))
     })
     return this.#calls.run(check, { operation: "inspect", whenClosed: () => false })
   }
@@ -318,7 +303,7 @@ export class IntervalLease implements AsyncDisposable {
     const self = this
     const check = Effect.gen(function*() {
       const held = Option.getOrUndefined(yield* self.#current)
-      const lost = held === undefined ? undefined : Option.getOrUndefined(yield* self.#lossOf(held))
+      const lost = held === undefined ? undefined : Option.getOrUndefined(yield* self.#losses.of(held))
       if (held === undefined || (lost === undefined && !(yield* held.isHeld))) return // nothing held, or releasing
       const renewed = new Date((yield* held.record).renewTime ?? Date.now())
       const expiredFor = Date.now() - renewed.getTime() - self.durationSeconds * 1000
@@ -331,8 +316,7 @@ export class IntervalLease implements AsyncDisposable {
   /** Calls `handler` once for each unexpected loss of a lease this instance holds (never for its own
    * `release()` / `close()`); a handler that throws is logged. Returns the unsubscribe function. */
   onLost(handler: LostHandler): () => void {
-    this.#handlers.add(handler)
-    return () => void this.#handlers.delete(handler)
+    return this.#losses.on(handler)
   }
 
   /** Waits for the lease (as `lock`), runs `fn(signal, token)` as guarded work, then releases it
@@ -343,33 +327,13 @@ export class IntervalLease implements AsyncDisposable {
    * its own instance is neither aborted nor waited for, and `run` settles as `fn` did (or `Closed`). */
   async run<T>(fn: (signal: AbortSignal, token: string) => Promise<T> | T, options: LockOptions = {}): Promise<T> {
     const held = await this.#lock(options)
-    const ended = new AbortController()
-    const signal = AbortSignal.any([ended.signal, this.#calls.closed, ...options.signal ? [options.signal] : []])
-    // The core ended the tenure for `fn`: abort its signal (unless a close or the caller did) with the
-    // loss, else `Relinquished`.
-    const relinquished = () => Convert.relinquished(this.#location, this.holder)
-    const stop = Effect.suspend(() =>
-      signal.aborted ? Effect.void : Effect.map(this.#lossOf(held), (lost) => ended.abort(Option.getOrElse(lost, relinquished))))
-    const { work, started, released } = Callback.make(this, () => fn(signal, String(held.token)), stop,
-      this.#options.renewDeadline, `lease ${this.#key}: run()'s callback`)
-    const exit = await this.#runtime.runPromiseExit(this.#around(held.guard(work)))
-    const running = started()
-    await running?.catch(() => undefined) // the release stops waiting after `renewDeadline`; `run` does not
     const release = Effect.flatMap(this.#contender, (c) =>
       Effect.flatMap(c.current, (now) => Option.contains(now, held) ? c.release : Effect.void))
-    await this.#calls.run(release, { operation: "release", whenClosed: () => undefined }).catch((error: unknown) => {
-      if (error instanceof LeaseRelinquishmentError && error.reason === "HeldByOther") return // a loss, declared
-      Effect.runFork(this.#around(Effect.logWarning(`lease ${this.#key}: not released after run(), it will expire by itself: ${error}`)))
+    return Guarded.run({
+      owner: this, held, location: this.#location, holder: this.holder, runtime: this.#runtime, calls: this.#calls,
+      losses: this.#losses, around: this.#around, bound: this.#options.renewDeadline, label: `lease ${this.#key}`,
+      signal: options.signal, start: (signal) => fn(signal, String(held.token)), release
     })
-    const lost = await Effect.runPromise(this.#lossOf(held))
-    if (Option.isSome(lost)) throw lost.value
-    if (this.#calls.closed.aborted) throw Convert.closed(this.#location, "acquire")
-    if (Exit.isFailure(exit) && !(released() && running !== undefined)) {
-      if (signal.reason instanceof LeaseLostError) throw signal.reason // a release of this instance began
-      const failure = Cause.findErrorOption(exit.cause)
-      throw Option.isSome(failure) ? Convert.fromUnknown(this.#location, failure.value) : Cause.squash(exit.cause)
-    }
-    return running as Promise<T> // started: the guard refused no work that reaches here
   }
 
   get #key(): string { return `${this.namespace}/${this.leaseName}` }
@@ -403,23 +367,6 @@ export class IntervalLease implements AsyncDisposable {
     return Effect.flatMap(this.#contender, (c) => c.release)
   }
 
-  /** The loss the core declared for `held`, if it did (never waits). */
-  #lossOf(held: HeldLease): Effect.Effect<Option.Option<LeaseLostError>> {
-    return Effect.flatMap(Effect.timeoutOption(Effect.flip(held.lost), Duration.zero), (error) =>
-      Option.isSome(error) ? Effect.asSome(this.#loss(error.value)) : Effect.succeedNone)
-  }
-
-  /** Converts a loss the core declared; the first time, tells the `onLost` handlers. */
-  #loss(error: CoreLostError): Effect.Effect<LeaseLostError> {
-    const known = this.#losses.get(error)
-    if (known !== undefined) return Effect.succeed(known)
-    const lost = Convert.fromLoss(this.#location, error)
-    this.#losses.set(error, lost)
-    const call = (handler: LostHandler) =>
-      Effect.try(() => handler(lost)).pipe(Effect.catch((e) => Effect.logError(`lease ${this.#key}: onLost handler threw`, e.cause)))
-    return Effect.as(Effect.forEach([...this.#handlers], call, { discard: true }), lost)
-  }
-
   /** Reads the lease and judges it as this instance's contender would. */
   get #inspect(): Effect.Effect<Lease.LeaseInspection, LeaseInspectionError, LeaseStore.LeaseStore> {
     return Lease.inspect(this.#options.key, this.#timing).pipe(Effect.catchTags({ // options checked: invalid is a bug
@@ -429,6 +376,6 @@ export class IntervalLease implements AsyncDisposable {
   }
 
   #invalid(field: string, value: unknown, rule: string): InvalidLeaseOptionsError {
-    return new InvalidLeaseOptionsError({ ...this.#location, field, value, rule })
+    return Instance.invalid(this.#location, field, value, rule)
   }
 }
