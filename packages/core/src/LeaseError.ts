@@ -45,6 +45,27 @@ export type AcquisitionReason =
   /** The lease has a `spec.strategy`: the API server's coordinated leader election picks its
    * holder, and leasekit does not contend for (or write) such a lease. Permanent. */
   | { readonly _tag: "Coordinated"; readonly strategy: string }
+  /** The object is part of a semaphore (`LeaseSemaphore`): its head (the permit count and the
+   * queue), one of its permits, or a waiter's ticket. A plain lease contender never takes one.
+   * Permanent.
+   * @since 0.5.0 */
+  | {
+    readonly _tag: "Semaphore"
+    readonly semaphore: string
+    readonly part: "head" | "permit" | "waiter"
+    /** The permit's index, for `part: "permit"`. */
+    readonly permit?: number | undefined
+  }
+  /** A semaphore was asked for, but its head object is a plain lease (it names a holder, or lacks
+   * the `leasekit.io/semaphore-permits` annotation). Permanent.
+   * @since 0.5.0 */
+  | { readonly _tag: "NotASemaphore"; readonly holder?: string | undefined }
+  /** The semaphore does not exist and no `permits` option was given to create it.
+   * @since 0.5.0 */
+  | { readonly _tag: "NoSuchSemaphore" }
+  /** The semaphore's queue holds as many waiters as its head can carry (`maxQueue`).
+   * @since 0.5.0 */
+  | { readonly _tag: "QueueFull"; readonly waiting: number }
 
 /**
  * The lease could not be acquired.
@@ -78,6 +99,23 @@ export class LeaseAcquisitionError extends Data.TaggedError("LeaseAcquisitionErr
         return `${lease} is coordinated by the API server (spec.strategy ${
           JSON.stringify(this.reason.strategy.slice(0, 80))
         }): its holder is picked by the coordinator, so leasekit does not contend for it. Use a lease without spec.strategy, or let the coordinator pick`
+      case "Semaphore": {
+        const { part, permit, semaphore } = this.reason
+        const what = part === "head"
+          ? `the head of semaphore ${semaphore} (its permit count and queue)`
+          : part === "permit"
+          ? `permit ${permit ?? "?"} of semaphore ${semaphore}`
+          : `a waiter's ticket in the queue of semaphore ${semaphore}`
+        return `${formatKey(this.key)} is ${what}: acquire the semaphore, e.g. \`leasekit run ${semaphore} --permits N\` or LeaseSemaphore.acquire, or use another lease name`
+      }
+      case "NotASemaphore":
+        return `${formatKey(this.key)} is a plain lease${
+          this.reason.holder === undefined ? " (it lacks the leasekit.io/semaphore-permits annotation)" : ` (held by ${describeHolder(this.reason.holder)})`
+        }, not a semaphore: use another name for the semaphore, or acquire it as a lease`
+      case "NoSuchSemaphore":
+        return `semaphore ${formatKey(this.key)} does not exist: pass \`permits\` (e.g. --permits N) to create it`
+      case "QueueFull":
+        return `semaphore ${formatKey(this.key)} has ${this.reason.waiting} waiters queued, the most its head holds: try again later, or raise the permit count (resize)`
     }
   }
 }

@@ -62,6 +62,12 @@ export * as LeaseOptions from "./LeaseOptions.ts"
  */
 export * as LeaseRecord from "./LeaseRecord.ts"
 /**
+ * Counting semaphores: at most N holders at once, made of ordinary leases, with a fair queue.
+ *
+ * @since 0.5.0
+ */
+export * as LeaseSemaphore from "./LeaseSemaphore.ts"
+/**
  * The storage contract behind leases, and an in-memory implementation of it.
  *
  * @since 0.1.0

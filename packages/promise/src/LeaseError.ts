@@ -59,11 +59,13 @@ export abstract class LeaseError extends Error {
  *   unreachable for longer than the request timeout).
  * - `Coordinated`: the Lease has `spec.strategy` (the API server's coordinated leader election picks
  *   its holder): leasekit does not contend for it. Use a Lease without `spec.strategy`.
+ * - `Semaphore`: a semaphore's object was taken for a plain lease (or the reverse), the semaphore
+ *   does not exist and no permit count was given, or its queue is full (the message says which).
  *
  * @since 0.1.0
  * @category errors
  */
-export type AcquisitionFailure = "HeldByOther" | "Timeout" | "Aborted" | "Closed" | "Contended" | "Store" | "Coordinated"
+export type AcquisitionFailure = "HeldByOther" | "Timeout" | "Aborted" | "Closed" | "Contended" | "Store" | "Coordinated" | "Semaphore"
 
 /**
  * The lease could not be acquired.

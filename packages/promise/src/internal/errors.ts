@@ -39,6 +39,11 @@ export const fromAcquisition = (location: LeaseLocation, error: CoreAcquisitionE
       return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Store", cause: error })
     case "Coordinated":
       return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Coordinated", cause: error })
+    case "Semaphore":
+    case "NotASemaphore":
+    case "NoSuchSemaphore":
+    case "QueueFull":
+      return new LeaseAcquisitionError({ ...location, message: error.message, reason: "Semaphore", cause: error })
   }
 }
 
