@@ -1,5 +1,5 @@
 /**
- * `@leasekit/promise` — Kubernetes Lease locks for code that does not use Effect.
+ * `@leasekit/promise` — Kubernetes Lease locks (and counting semaphores) for code that does not use Effect.
  *
  * ```ts
  * import { IntervalLease } from "@leasekit/promise"
@@ -12,7 +12,8 @@
  * ```
  *
  * Built on `@leasekit/core` (the algorithm) and `@leasekit/kubernetes` (the store) through an
- * Effect `ManagedRuntime`; see `IntervalLease.ts` for what is and is not guaranteed.
+ * Effect `ManagedRuntime`; see `IntervalLease.ts` and `Semaphore.ts` for what is and is not
+ * guaranteed.
  *
  * @module @leasekit/promise
  * @since 0.1.0
@@ -27,6 +28,9 @@ export {
   type LockOptions,
   type LostHandler
 } from "./IntervalLease.ts"
+
+/** @since 0.5.0 */
+export { type Permit, Semaphore, type SemaphoreOptions } from "./Semaphore.ts"
 
 /** @since 0.1.0 */
 export {
