@@ -120,6 +120,18 @@ layer(Layer.mergeAll(ControlPlane.layer({ namespace }), appLayer), { excludeTest
         }
       }))
 
+    it.effect("@leasekit/promise's Semaphore loads and works with plain node on the Node version it declares (memory store)", () =>
+      Effect.gen(function*() {
+        const { nodes } = yield* Consumer
+        const cwd = yield* app
+        for (const version of [declaredNode("promise"), process.versions.node]) {
+          const ended = yield* exec(nodes.get(version)!, ["semaphore.mjs"], { cwd }).pipe(Effect.flatMap(ok(`node ${version} semaphore.mjs`)))
+          assert.match(ended.stdout, /permits (0,1|1,0) held=true third=false/)
+          assert.match(ended.stdout, /after release third=true permit=\d token=\d+/)
+          assert.include(ended.stdout, `done on node v${version}`)
+        }
+      }))
+
     it.effect("an ESM program acquires and releases a Lease on the real API server (KubernetesLeaseStore)", () =>
       Effect.gen(function*() {
         const cp = yield* ControlPlane.ControlPlane

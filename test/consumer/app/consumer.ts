@@ -2,7 +2,7 @@
 import { LeaderElection, Lease, LeaseError, LeaseOptions, LeaseStore, type HeldLease, type LeaseKey } from "@leasekit/core"
 import { suite } from "@leasekit/core/testing"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
-import { IntervalLease, LeaseLostError, type IntervalLeaseOptions } from "@leasekit/promise"
+import { IntervalLease, LeaseLostError, type IntervalLeaseOptions, type Permit, Semaphore } from "@leasekit/promise"
 import { Effect, Layer, Option } from "effect"
 
 const key: LeaseKey = { namespace: "jobs", name: "nightly-report" }
@@ -34,6 +34,14 @@ export const run = async (): Promise<number> => {
     await lease.close()
   }
 }
+export const slot = async (): Promise<Permit> => {
+  const slots = new Semaphore({ namespace: "jobs", name: "slots", permits: 3 })
+  try {
+    return await slots.run((_signal: AbortSignal, permit: Permit) => permit)
+  } finally {
+    await slots[Symbol.asyncDispose]()
+  }
+}
 export const conformance: typeof suite = suite
 
 // The types are real, not `any` (an unresolved declaration would make them `any`, and then each
@@ -45,5 +53,9 @@ export const notAString: string = held.token
 export const missingName = Lease.acquire({ namespace: "jobs" })
 // @ts-expect-error the Promise API's options need a namespace
 export const missingNamespace = new IntervalLease({ leaseName: "x" })
+// @ts-expect-error a semaphore needs a name
+export const missingSemaphoreName = new Semaphore({ namespace: "jobs" })
+// @ts-expect-error a permit's token is a string, its index a number
+export const permitIndex: string = (null as unknown as Permit).permit
 // @ts-expect-error the store layer needs a KubeClient
 export const unprovided: Layer.Layer<LeaseStore.LeaseStore> = KubernetesLeaseStore.layer()
