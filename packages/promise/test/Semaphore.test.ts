@@ -148,7 +148,7 @@ describe("Semaphore", () => {
     const name = uniqueName()
     const other = make({ name, permits: 1 })
     {
-      await using s = new Semaphore({ namespace, name, durationSeconds: 3, runtime })
+      await using s = new Semaphore({ namespace, name, permits: 1, durationSeconds: 3, runtime })
       await s.acquire()
       assert.isFalse(await other.tryAcquire())
       await s[Symbol.asyncDispose]()
