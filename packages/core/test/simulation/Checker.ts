@@ -100,6 +100,15 @@ export type Property =
   | "current"
   | "status"
   | "handoff"
+  // Semaphore schedules (SemaphoreChecker.ts).
+  | "sem-permit-exclusion"
+  | "sem-holders"
+  | "sem-withdrawn"
+  | "sem-token-order"
+  | "sem-guarded-step"
+  | "sem-barging"
+  | "sem-fifo"
+  | "sem-starvation"
 
 export interface Violation {
   readonly property: Property

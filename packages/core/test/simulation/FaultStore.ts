@@ -73,8 +73,23 @@ export const view = (record: LeaseRecord): RecordView => {
     version: record.version,
     durationSeconds: record.durationSeconds,
     ...(to === undefined ? {} : { handoffTo: to, handoffWindowSeconds: window === undefined ? undefined : Number(window) }),
-    ...(request === undefined ? {} : { handoffRequest: request })
+    ...(request === undefined ? {} : { handoffRequest: request }),
+    ...semaphoreHead(annotations)
   }
+}
+
+/** A semaphore head's N and queue, as the trace and the semaphore checker read them. */
+const semaphoreHead = (annotations: Readonly<Record<string, string>>): Pick<RecordView, "semPermits" | "semQueue"> => {
+  const permits = annotations["leasekit.io/semaphore-permits"]
+  if (permits === undefined) return {}
+  let queue: Array<{ h: string; w: string }> = []
+  try {
+    const parsed: unknown = JSON.parse(annotations["leasekit.io/semaphore-queue"] ?? "[]")
+    if (Array.isArray(parsed)) queue = parsed.filter((e): e is { h: string; w: string } => typeof e?.h === "string" && typeof e?.w === "string")
+  } catch {
+    queue = []
+  }
+  return { semPermits: Number(permits), semQueue: queue }
 }
 
 const describeCall = (fault: CallFault | undefined): string =>

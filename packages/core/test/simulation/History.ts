@@ -23,6 +23,9 @@ export interface RecordView {
   readonly handoffWindowSeconds?: number | undefined
   /** A held record whose holder is asked to hand it over (`leasekit.io/handoff-request`). */
   readonly handoffRequest?: string
+  /** A semaphore's head: N (`leasekit.io/semaphore-permits`) and its queue in order (holder, ticket). */
+  readonly semPermits?: number
+  readonly semQueue?: ReadonlyArray<{ readonly h: string; readonly w: string }>
 }
 
 export type OpKind = "acquire" | "tryAcquire" | "withLease" | "leader" | "contender" | "election"
@@ -73,6 +76,21 @@ export type EventBody =
   | { readonly kind: "pause-end"; readonly c: string }
   /** An out-of-protocol write (kubectl edit); `takeover` when it changed or removed the holder. */
   | { readonly kind: "admin"; readonly key: string; readonly action: string; readonly takeover: boolean; readonly deleted: boolean; readonly after: RecordView | undefined }
+  /** A semaphore schedule's event (`SemaphoreSimulation.ts`): `what` says which — an acquisition
+   * called (`call`, with `blocking`) and done (`done`, `detail` the outcome), a permit held
+   * (`tenure`), a guarded step, the permit lost, a release begun / ended, the permit seen withdrawn,
+   * a resize applied (by `admin`), a contender crashed (it never runs again). */
+  | {
+    readonly kind: "sem"
+    readonly c: string
+    readonly what: "call" | "done" | "tenure" | "step" | "lost" | "release" | "released" | "withdrawn" | "resize" | "crash"
+    readonly attempt?: number
+    readonly tenure?: number
+    readonly permit?: number
+    readonly token?: number
+    readonly blocking?: boolean
+    readonly detail: string
+  }
   | { readonly kind: "quiet" }
   | { readonly kind: "end" }
   | { readonly kind: "log"; readonly c: string; readonly level: string; readonly message: string }

@@ -11,7 +11,9 @@ const time = (ms: number) => `${(ms / 1000).toFixed(3).padStart(9)}s`
 const rec = (r: RecordView | undefined) =>
   r === undefined ? "-" : `{holder ${r.holder === "" ? "∅" : r.holder}, token ${r.transitions}, v${r.version}${
     r.handoffTo === undefined ? "" : `, reserved for ${r.handoffTo} ${r.handoffWindowSeconds}s`
-  }${r.handoffRequest === undefined ? "" : `, asked by ${r.handoffRequest}`}}`
+  }${r.handoffRequest === undefined ? "" : `, asked by ${r.handoffRequest}`}${
+    r.semPermits === undefined ? "" : `, N ${r.semPermits}, queue [${(r.semQueue ?? []).map((e) => `${e.h}:${e.w.slice(-8)}`).join(" ")}]`
+  }}`
 
 export const describe = (e: Event): string => {
   switch (e.kind) {
@@ -73,6 +75,10 @@ export const describe = (e: Event): string => {
       return `resumed`
     case "admin":
       return `ADMIN ${e.action} ${e.key} → ${e.deleted ? "deleted" : rec(e.after)}${e.takeover ? " (takeover: flagged)" : ""}`
+    case "sem":
+      return `SEM ${e.what}${e.attempt === undefined ? "" : ` #${e.attempt}`}${e.tenure === undefined ? "" : ` tenure #${e.tenure}`}${
+        e.permit === undefined ? "" : ` permit ${e.permit}`
+      }${e.token === undefined ? "" : ` token ${e.token}`}${e.blocking === undefined ? "" : e.blocking ? " blocking" : " try"} ${e.detail}`.trimEnd()
     case "quiet":
       return `--- faults stop: quiet tail begins ---`
     case "end":
