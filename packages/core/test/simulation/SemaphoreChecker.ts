@@ -13,8 +13,9 @@
  *   is unchanged, M during the drain after lowering from M.
  * - `sem-withdrawn`: no permit is handed out whose index was ≥ N throughout its acquisition
  *   (from the call to the start of the tenure).
- * - `sem-token-order`: per permit, each tenure's token is greater than the previous tenure's,
- *   unless the permit object was deleted in between or it is the same holder with the same token.
+ * - `sem-token-order`: per permit, each write that gives it to a new holder carries a greater token
+ *   than the last holder's, unless the permit object was deleted in between (the tokens contenders
+ *   are told are the records they wrote: `HeldLease.token`).
  * - `sem-guarded-step`: no guarded step later than its tenure's loss or the start of its release.
  * In the quiet tail (from `settledAt`: no faults, pauses, crashes or resizes any more), with the
  * checker's LIVE entries — the ticket exists, names the entry's waiter, was written less than
@@ -40,7 +41,6 @@ interface Tenure {
   readonly id: number
   readonly c: string
   readonly permit: number
-  readonly token: number
   readonly attempt: number
   readonly start: Event
   lastStep: Event | undefined
@@ -81,7 +81,7 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
   let headView: RecordView | undefined
   const nHistory: Array<{ readonly t: number; readonly n: number }> = []
   const permits = new Map<number, RecordView>()
-  const permitDeletions = new Map<number, Array<number>>() // seqs
+  const lastToken = new Map<number, { readonly holder: string; readonly token: number; readonly t: number }>()
   const tickets = new Map<string, { readonly holder: string; readonly writtenAt: number }>()
   const enqueuedAt = new Map<string, number>()
   // What the contenders recorded.
@@ -193,11 +193,19 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
         if (index !== undefined) {
           const before = permits.get(index)
           const holder = e.deleted ? "" : e.after?.holder ?? ""
-          if (holder !== "" && holder !== before?.holder) granted(e, index, holder)
-          if (e.deleted || e.after === undefined) {
-            permits.delete(index)
-            permitDeletions.set(index, [...permitDeletions.get(index) ?? [], e.seq])
-          } else permits.set(index, e.after)
+          if (holder !== "" && holder !== before?.holder) {
+            granted(e, index, holder)
+            // Tokens: each new holder's token is greater than the last holder's, unless deleted since.
+            const last = lastToken.get(index)
+            const token = e.after?.transitions ?? 0
+            if (last !== undefined && token <= last.token) {
+              violate("sem-token-order", `permit ${index}: ${holder} got token ${token} after ${last.holder} had ${last.token}`, last.t, e.t, [last.holder, holder])
+            }
+            lastToken.set(index, { holder, token, t: e.t })
+          }
+          if (e.deleted) lastToken.delete(index)
+          if (e.deleted || e.after === undefined) permits.delete(index)
+          else permits.set(index, e.after)
           judge(e)
           break
         }
@@ -229,7 +237,7 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
           }
           case "tenure": {
             const x: Tenure = {
-              id: e.tenure!, c: e.c, permit: e.permit!, token: e.token!, attempt: e.attempt!, start: e,
+              id: e.tenure!, c: e.c, permit: e.permit!, attempt: e.attempt!, start: e,
               lastStep: undefined, lostT: undefined, releaseT: undefined, end: undefined, exempt: false
             }
             tenures.set(x.id, x)
@@ -283,7 +291,8 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
   const all = [...tenures.values()].sort((a, b) => a.start.seq - b.start.seq)
   for (const x of all) {
     const last = x.lastStep?.t ?? x.start.t
-    x.exempt = exemptPauses.some((p) => p.c === x.c && p.t >= x.start.t - 1 && p.t <= last)
+    const from = attempts.get(x.attempt)?.callT ?? x.start.t
+    x.exempt = exemptPauses.some((p) => p.c === x.c && p.t >= from && p.t <= last)
   }
   const byPermit = new Map<number, Array<Tenure>>()
   for (const x of all) byPermit.set(x.permit, [...byPermit.get(x.permit) ?? [], x])
@@ -292,15 +301,8 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
       const a = list[i]!
       for (let j = i + 1; j < list.length; j++) {
         const b = list[j]!
-        if (!a.exempt && a.lastStep !== undefined && a.lastStep.seq > b.start.seq && a.c !== b.c) {
-          violate("sem-permit-exclusion", `${a.c} (tenure #${a.id}, token ${a.token}) stepped in permit ${permit} after ${b.c} took it (tenure #${b.id}, token ${b.token})`, b.start.t, a.lastStep.t, [a.c, b.c])
-        }
-      }
-      if (i > 0) {
-        const p = list[i - 1]!
-        const deleted = (permitDeletions.get(permit) ?? []).some((s) => s > p.start.seq && s < a.start.seq)
-        if (!deleted && !(p.c === a.c && p.token === a.token) && a.token <= p.token) {
-          violate("sem-token-order", `permit ${permit}: token ${a.token} (${a.c}, tenure #${a.id}) after token ${p.token} (${p.c}, tenure #${p.id})`, p.start.t, a.start.t, [p.c, a.c])
+        if (!a.exempt && !b.exempt && a.lastStep !== undefined && a.lastStep.seq > b.start.seq && a.c !== b.c) {
+          violate("sem-permit-exclusion", `${a.c} (tenure #${a.id}) stepped in permit ${permit} after ${b.c} took it (tenure #${b.id})`, b.start.t, a.lastStep.t, [a.c, b.c])
         }
       }
     }

@@ -259,5 +259,46 @@ export const mutants: ReadonlyArray<Mutant> = [
     search: "  if (read === undefined) return Wire.encodeLease(own)\n",
     replace: "  return Wire.encodeLease(own) // the object as read is not used: the body is the record's alone\n",
     checkedBy: { test: "packages/kubernetes/test/LeaseObject.test.ts" }
+  },
+  // Semaphores (issue 17): caught by the semaphore schedules (SemaphoreChecker.ts).
+  {
+    name: "semaphore-try-barges",
+    description: "tryAcquire (and an unqueued acquire) takes a free permit while live waiters are queued: it overtakes them",
+    file: "packages/core/src/internal/semaphoreContender.ts",
+    search: `      if (waiting === 0) {`,
+    replace: `      if (true) {`
+  },
+  {
+    name: "semaphore-rank-ignored",
+    description: "a queued waiter is eligible whenever a permit is free, whatever the live waiters ahead of it: it overtakes them",
+    file: "packages/core/src/internal/semaphoreContender.ts",
+    search: `          if (rank < v.free.length) {`,
+    replace: `          if (0 < v.free.length) {`
+  },
+  {
+    name: "semaphore-withdrawn-handed-out",
+    description: "permits with index ≥ N (withdrawn by a resize down) count as free, and taking one is not re-checked against the head",
+    file: "packages/core/src/internal/semaphore.ts",
+    search: `free: index < head.permits && isFree(judgement)`,
+    replace: `free: isFree(judgement)`,
+    andAlso: [{
+      file: "packages/core/src/internal/semaphoreContender.ts",
+      search: `        if (permits === undefined || permits <= index) {`,
+      replace: `        if (permits === undefined) {`
+    }]
+  },
+  {
+    name: "semaphore-waiter-live-forever",
+    description: "a queue entry counts as live while its ticket exists, even once expired: a crashed waiter blocks everyone behind it for ever",
+    file: "packages/core/src/internal/semaphore.ts",
+    search: `        (judgement._tag === "Held" || judgement._tag === "Ours")`,
+    replace: `        true`
+  },
+  {
+    name: "semaphore-waiter-never-live",
+    description: "no queue entry ever counts as live: every waiter is eligible at once and tryAcquire ignores the queue (no fairness)",
+    file: "packages/core/src/internal/semaphore.ts",
+    search: `      const live = Option.isSome(ticket) && ticket.value.holder === entry.h &&`,
+    replace: `      const live = false && Option.isSome(ticket) && ticket.value.holder === entry.h &&`
   }
 ]
