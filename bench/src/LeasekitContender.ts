@@ -10,7 +10,7 @@
  * renewal that long after the previous one completed), and can run the renewal microbenchmarks of
  * figure 6. It exits when stdin ends or on SIGTERM / SIGINT, releasing what it holds first.
  */
-import { Lease, LeaseHolder, LeaseStore } from "@leasekit/core"
+import { Lease, LeaseHolder, LeaseSemaphore, LeaseStore } from "@leasekit/core"
 import type { HeldLease, LeaseStoreError } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option } from "effect"
@@ -209,6 +209,28 @@ const loop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
     emit({ ev: "released", t: nowMicros(), rounds })
   })
 
+/** `semaphore` mode: one semaphore contender, permits acquired (in the queue), held and released
+ * in a loop; a permit won as `stop` completes is released by the scope. */
+const semaphoreLoop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const semaphore = yield* LeaseSemaphore.contender({ ...optionsOf(cmd, cmd.name), permits: cmd.permits })
+    let rounds = 0
+    while (!(yield* Deferred.isDone(stop))) {
+      const requested = nowMicros()
+      const held = yield* Effect.raceFirst(
+        Effect.map(semaphore.acquire(), Option.some),
+        Effect.as(Deferred.await(stop), Option.none<LeaseSemaphore.HeldPermit>())
+      )
+      if (Option.isNone(held)) break
+      const acquired = nowMicros()
+      yield* held.value.guard(Effect.sleep(Duration.millis(cmd.holdMs ?? 0)))
+      yield* semaphore.release
+      emit({ ev: "permit", requested, acquired, released: nowMicros(), permit: held.value.permit, token: held.value.token })
+      rounds++
+    }
+    emit({ ev: "released", t: nowMicros(), rounds })
+  }))
+
 const holdMany = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
   Effect.scoped(Effect.gen(function*() {
     const count = cmd.count ?? 1
@@ -236,10 +258,12 @@ const join = (cmd: JoinCommand) => {
   lastSuccess.clear()
   tracking = true
   const stop = Deferred.makeUnsafe<void>()
-  const program = cmd.count !== undefined && cmd.count > 1
+  const program: Effect.Effect<unknown, unknown, Lease.Lease | LeaseStore.LeaseStore> = cmd.count !== undefined && cmd.count > 1
     ? holdMany(cmd, stop)
     : cmd.mode === "loop"
     ? loop(cmd, stop)
+    : cmd.mode === "semaphore"
+    ? semaphoreLoop(cmd, stop)
     : holdOne(cmd, stop)
   const fiber = runtime.runFork(program.pipe(
     Effect.asVoid,

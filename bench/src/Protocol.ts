@@ -20,8 +20,15 @@ export interface JoinCommand {
   readonly retryPeriodMs?: number | undefined
   /** leasekit only: renewal interval (client-go renews every retryPeriod). */
   readonly renewIntervalMs?: number | undefined
-  /** `hold`: lead until released. `loop`: acquire → critical section → release, until released. */
-  readonly mode?: "hold" | "loop" | undefined
+  /** `hold`: lead until released. `loop`: acquire → critical section → release, until released.
+   * `semaphore` (leasekit only): `name` is a semaphore of `permits` permits; acquire a permit
+   * (waiting in its queue) → hold it `holdMs` → release, until released; each permit is a `permit`
+   * event. */
+  readonly mode?: "hold" | "loop" | "semaphore" | undefined
+  /** `semaphore` mode: N, to create the semaphore. */
+  readonly permits?: number | undefined
+  /** `semaphore` mode: how long each permit is held (a guarded sleep), ms. Default 0. */
+  readonly holdMs?: number | undefined
   /** Folder shared by all contenders of a loop run, for the mutual-exclusion checks. */
   readonly fenceDir?: string | undefined
   readonly count?: number | undefined
@@ -125,6 +132,16 @@ export type Event =
   | { readonly ev: "guarded"; readonly t: number; readonly name: string; readonly token: number }
   | { readonly ev: "released"; readonly t: number; readonly led?: boolean; readonly rounds?: number }
   | { readonly ev: "error"; readonly msg: string }
+  /** leasekit only, `semaphore` mode: one permit — `acquire` called at `requested`, returned at
+   * `acquired`, released at `released` (µs, `CLOCK_MONOTONIC`). */
+  | {
+    readonly ev: "permit"
+    readonly requested: number
+    readonly acquired: number
+    readonly released: number
+    readonly permit: number
+    readonly token: number
+  }
   | { readonly ev: "profile"; readonly file: string; readonly error?: string | undefined }
   | UsageEvent
   | CriticalSectionEvent

@@ -12,6 +12,7 @@ import type { FailoverResult } from "./figures/Failover.ts"
 import type { FootprintResult, LibraryVariant, ModuleCount } from "./figures/Footprint.ts"
 import { medians } from "./figures/Footprint.ts"
 import type { HandoffResult } from "./figures/Handoff.ts"
+import type { SemaphoreResult } from "./figures/Semaphore.ts"
 import type { HandoverResult } from "./figures/Handover.ts"
 import type { RequestsResult } from "./figures/RequestsPerOperation.ts"
 import type { RuntimeCostResult } from "./figures/RuntimeCost.ts"
@@ -60,10 +61,18 @@ export interface Results {
   footprint?: FootprintResult | undefined
   /** Figure 8 (absent from results written before it existed). */
   handoff?: Array<HandoffResult> | undefined
+  /** Figure 9 (absent from results written before it existed): the semaphore runs and the floor
+   * measured beside them (figure 4's loop on one plain lease, 2 contenders). */
+  semaphore?: SemaphoreFigure | undefined
   profiles: Record<string, ProfileSummary>
   errors: Array<{ figure: string; message: string }>
   /** Figures re-run later into these results (`--update`), with when and how quiet it was. */
   reruns?: Array<{ figures: ReadonlyArray<number>; at: string; quiet: Quiet; provenance?: Provenance | undefined }>
+}
+
+export interface SemaphoreFigure {
+  readonly floor: { readonly contenders: number; readonly perSecond: number; readonly gapMs: ReadonlyArray<number> }
+  readonly runs: ReadonlyArray<SemaphoreResult>
 }
 
 export interface Goal {
@@ -158,7 +167,103 @@ export const goals = (r: Results): Array<Goal> => {
   out.push(...transportGoals(r))
   out.push(...footprintGoals(r))
   out.push(...handoffGoals(r))
+  out.push(...semaphoreGoals(r))
   return out
+}
+
+/** The goals issue 17 (semaphores) set, judged on figure 9 against the floor measured beside it. */
+const semaphoreGoals = (r: Results): Array<Goal> => {
+  const f = r.semaphore
+  if (f === undefined || f.runs.length === 0) return []
+  const one = f.runs.find((x) => x.permits === 1)
+  const out: Array<Goal> = []
+  if (one !== undefined && f.floor.perSecond > 0) {
+    const ratio = one.perSecond / f.floor.perSecond
+    out.push({
+      id: "semaphore-throughput-1",
+      goal: "semaphore N = 1, 2 contenders: ≥ 1/3 of the acquisitions/s of one plain lease with 2 contenders, measured beside it (figure 9, issue 17)",
+      measured: `${fmt(one.perSecond)}/s = ${fmt(ratio, 2)} × the floor (${fmt(f.floor.perSecond)}/s)`,
+      met: ratio >= 1 / 3
+    })
+  }
+  for (const x of f.runs.filter((x) => x.permits > 1)) {
+    if (one === undefined) continue
+    out.push({
+      id: `semaphore-throughput-${x.permits}`,
+      goal: `semaphore N = ${x.permits}, ${x.contenders} contenders: at least the acquisitions/s of N = 1 (figure 9, issue 17)`,
+      measured: `${fmt(x.perSecond)}/s = ${fmt(x.perSecond / Math.max(1e-9, one.perSecond), 2)} × N = 1`,
+      met: x.perSecond >= one.perSecond
+    })
+  }
+  for (const x of f.runs) {
+    out.push({
+      id: `semaphore-fcfs-${x.permits}`,
+      goal: `semaphore N = ${x.permits}: no waiter overtaken by more than N − 1 = ${x.permits - 1} later waiters (those eligible in the same round; figure 9, issue 17)`,
+      measured: `max ${x.maxOvertakes} (${x.overtaken} of ${x.queued} waiters overtaken)`,
+      met: x.queued > 0 && x.maxOvertakes <= x.permits - 1
+    })
+    out.push({
+      id: `semaphore-exclusion-${x.permits}`,
+      goal: `semaphore N = ${x.permits}: per permit no overlap, tokens increasing, no permit ≥ N (figure 9, issue 17)`,
+      measured: x.violations.length === 0 ? `0 violations in ${x.acquisitions} acquisitions` : x.violations.slice(0, 3).join("; "),
+      met: x.acquisitions > 0 && x.violations.length === 0
+    })
+  }
+  return out
+}
+
+const semaphoreSection = (r: Results) => {
+  const f = r.semaphore
+  if (f === undefined || f.runs.length === 0) return ""
+  return [
+    "## 9. A counting semaphore (leasekit only)",
+    "",
+    "`LeaseSemaphore` with N permits and 2N contender processes, each looping: acquire a permit (waiting in the",
+    "queue) → hold it (a guarded sleep of `holdMs`) → release, at default timings. Wait: from `acquire` called to",
+    "returned. Overtakes: the queue's order is read at the API server by an observer (`LeaseSemaphore.observe`): a",
+    "waiter's overtakes are the waiters enqueued after it that left the queue (took a permit) before it; the design",
+    "lets only waiters made eligible by the same change race (at most N − 1 of them). Floor, measured in the same",
+    `run: figure 4's loop on one plain lease with ${f.floor.contenders} contenders: ${fmt(f.floor.perSecond)} acquisitions/s.`,
+    "",
+    table(
+      ["N", "contenders", "hold, ms", "acquisitions/s", "× floor", "wait, ms", "max overtakes", "waiters overtaken", "violations"],
+      f.runs.map((x) => [
+        String(x.permits),
+        String(x.contenders),
+        String(x.holdMs),
+        fmt(x.perSecond),
+        f.floor.perSecond > 0 ? fmt(x.perSecond / f.floor.perSecond, 2) : "-",
+        medianP99(s(x.waitMs)),
+        String(x.maxOvertakes),
+        `${x.overtaken} of ${x.queued}`,
+        String(x.violations.length)
+      ])
+    ),
+    "",
+    "![Semaphore wait distribution](semaphore.svg)"
+  ].join("\n")
+}
+
+const semaphorePlot = (f: SemaphoreFigure) => {
+  const colors = ["#9ecae1", "#4292c6", "#08519c"]
+  const runs = [...f.runs].sort((a, b) => a.permits - b.permits)
+  const series: Array<Plot.Series> = runs.map((x, i) => ({
+    label: `N = ${x.permits}, ${x.contenders} contenders (n=${x.waitMs.length})`,
+    color: colors[i % 3]!,
+    points: Plot.ecdf(x.waitMs.map((v) => Math.max(v, 0.1))),
+    steps: true
+  }))
+  const all = runs.flatMap((x) => x.waitMs)
+  return Plot.render({
+    title: "Semaphore: wait for a permit, cumulative distribution",
+    xLabel: "acquire called → permit held (ms, log scale)",
+    yLabel: "fraction of acquisitions",
+    xLog: true,
+    xDomain: [Math.max(0.1, 10 ** Math.floor(Math.log10(Math.max(0.1, Math.min(...all))))), 10 ** Math.ceil(Math.log10(Math.max(10, ...all)))],
+    yDomain: [0, 1],
+    series,
+    width: 900
+  })
 }
 
 /** The goals issue 16 (graceful handoff) set, judged on figure 8. */
@@ -1042,12 +1147,14 @@ export const write = (outDir: string, r: Results): void => {
     runtimeSection(r),
     footprintSection(r),
     handoffSection(r),
+    semaphoreSection(r),
     profileSection(r),
     methodSection()
   ].filter((x) => x !== "").join("\n\n") + "\n"
   Fs.writeFileSync(Path.join(outDir, "RESULTS.md"), body)
   if (r.handover.length > 0) Fs.writeFileSync(Path.join(outDir, "handover.svg"), handoverPlot(r))
   if (r.scale.some((x) => x.ok)) Fs.writeFileSync(Path.join(outDir, "lateness.svg"), latenessPlot(r))
+  if (r.semaphore !== undefined && r.semaphore.runs.length > 0) Fs.writeFileSync(Path.join(outDir, "semaphore.svg"), semaphorePlot(r.semaphore))
 }
 
 export type { Summary }

@@ -31,6 +31,7 @@ import * as Handover from "./figures/Handover.ts"
 import * as RequestsPerOperation from "./figures/RequestsPerOperation.ts"
 import * as RuntimeCost from "./figures/RuntimeCost.ts"
 import * as Scale from "./figures/Scale.ts"
+import * as Semaphore from "./figures/Semaphore.ts"
 import * as Machine from "./Machine.ts"
 import type { ProfileSummary } from "./Profile.ts"
 import { summarizeProfile } from "./Profile.ts"
@@ -67,7 +68,8 @@ const settings = quick
     },
     fig6: { memory: 2_000, kubernetes: 200 },
     fig7: { runs: 3, holdSeconds: 8 },
-    fig8: { waiters: 3, rounds: 15 }
+    fig8: { waiters: 3, rounds: 15 },
+    fig9: { permits: [1, 3, 10], seconds: 6, holdMs: 0, floorSeconds: 4 }
   }
   : {
     fig1: { cycles: 5, windowSeconds: 120 },
@@ -85,7 +87,8 @@ const settings = quick
     },
     fig6: { memory: 20_000, kubernetes: 2_000 },
     fig7: { runs: 10, holdSeconds: 30 },
-    fig8: { waiters: 3, rounds: 200 }
+    fig8: { waiters: 3, rounds: 200 },
+    fig9: { permits: [1, 3, 10], seconds: 30, holdMs: 0, floorSeconds: 30 }
   }
 export type Settings = typeof settings
 
@@ -162,6 +165,7 @@ const merged = (earlier: Report.Results, fresh: Report.Results): Report.Results 
     runtimeCost: keep("runtimeCost", 6),
     footprint: keep("footprint", 7),
     handoff: keep("handoff", 8),
+    semaphore: keep("semaphore", 9),
     profiles: Object.fromEntries(Object.entries(earlier.profiles).filter(([name]) =>
       !(figures.includes(2) && name.startsWith("handover")) &&
       !(figures.includes(5) && name.startsWith("scale")) &&
@@ -229,6 +233,7 @@ const run = (
         runtimeCost: undefined,
         footprint: undefined,
         handoff: [],
+        semaphore: undefined,
         profiles: {},
         errors: [],
         reruns: []
@@ -259,6 +264,8 @@ const run = (
         ? Math.max(...settings.fig4.contenders)
         : wanted(2)
         ? Math.max(...settings.fig2.waiters) + 1
+        : wanted(9)
+        ? 2 * Math.max(...settings.fig9.permits)
         : wanted(8)
         ? settings.fig8.waiters + 1
         : 1
@@ -327,6 +334,20 @@ const run = (
           const r = await Handoff.run(bench, settings.fig8.waiters, settings.fig8.rounds)
           log(`  fig 8: ${r.handoffMs.length} handoffs, ${r.releaseMs.length} releases, ${r.wrongSuccessor} to another contender`)
           results.handoff = [...(results.handoff ?? []).filter((x) => x.waiters !== r.waiters), r]
+        })
+      }
+      if (wanted(9)) {
+        await attempt("figure 9: a counting semaphore", async () => {
+          // The floor first, in the same run: figure 4's loop on one plain lease, 2 contenders.
+          const floor = await Contention.run(bench, "leasekit", 2, settings.fig9.floorSeconds)
+          log(`  fig 9 floor: one lease, 2 contenders: ${floor.perSecond.toFixed(1)}/s`)
+          const runs: Array<Semaphore.SemaphoreResult> = []
+          for (const permits of settings.fig9.permits) {
+            const r = await Semaphore.run(bench, permits, settings.fig9.seconds, settings.fig9.holdMs)
+            log(`  fig 9 N=${permits}: ${r.perSecond.toFixed(1)}/s, max overtakes ${r.maxOvertakes} (${r.overtaken}/${r.queued}), ${r.violations.length} violations`)
+            runs.push(r)
+          }
+          results.semaphore = { floor: { contenders: 2, perSecond: floor.perSecond, gapMs: floor.gapMs }, runs }
         })
       }
       await pool.shrink(0)
