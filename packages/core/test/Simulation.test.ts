@@ -10,12 +10,14 @@ import * as Checker from "./simulation/Checker.ts"
 import * as History from "./simulation/History.ts"
 import * as Parallel from "./simulation/Parallel.ts"
 import * as Plan from "./simulation/Plan.ts"
+import * as SemaphoreChecker from "./simulation/SemaphoreChecker.ts"
+import * as SemaphoreSimulation from "./simulation/SemaphoreSimulation.ts"
 import * as Simulation from "./simulation/Simulation.ts"
 import * as Trace from "./simulation/Trace.ts"
 
 describe("Simulation", () => {
   it("replays a seed exactly: the same seed gives the same trace twice", async () => {
-    for (const seed of [1, 17, 933]) {
+    for (const seed of [1, 17, 933, 16]) { // 16: a semaphore schedule
       const first = await Simulation.run(seed, { logs: true })
       const second = await Simulation.run(seed, { logs: true })
       assert.isAbove(first.events.length, 50)
@@ -82,6 +84,63 @@ describe("Simulation", () => {
     assert.deepStrictEqual(staleViolations.map((v) => v.property), ["observer"])
   })
 
+  it("the semaphore checker is not vacuous: it flags more holders than N, a withdrawn permit handed out, a step after a loss, a permit shared, tokens going back, barging, overtaking and starvation", () => {
+    const plan = { ...SemaphoreSimulation.draw(8), permits: 1, crashes: new Map<string, number>(), settledAt: 10_000 }
+    let now = 0
+    const history = History.make(() => now)
+    const at = (t: number, event: History.EventBody) => {
+      now = t
+      history.record(event)
+    }
+    const head = "sim/sem"
+    const view = (holder: string, transitions: number, version: string, extra: Partial<History.RecordView> = {}): History.RecordView => ({ holder, transitions, version, durationSeconds: 5, ...extra })
+    const apply = (t: number, c: string, key: string, after: History.RecordView | undefined) =>
+      at(t, { kind: "store-apply", c, call: history.nextId(), op: "update", key, ok: true, detail: "applied", after, deleted: after === undefined, holder: after?.holder })
+    // N = 1; c1 and c2 both hold permit 0 (c2 with a lower token), c1 steps after c2 took it and after its own loss.
+    apply(0, "c1", head, view("", 0, "1", { semPermits: 1, semQueue: [] }))
+    at(100, { kind: "sem", c: "c1", what: "call", attempt: 1, blocking: true, detail: "acquire" })
+    apply(100, "c1", `${head}-0`, view("c1", 3, "2"))
+    at(100, { kind: "sem", c: "c1", what: "tenure", attempt: 1, tenure: 2, permit: 0, token: 3, detail: "" })
+    at(200, { kind: "sem", c: "c2", what: "call", attempt: 3, blocking: true, detail: "acquire" })
+    apply(200, "c2", `${head}-0`, view("c2", 2, "3"))
+    at(200, { kind: "sem", c: "c2", what: "tenure", attempt: 3, tenure: 4, permit: 0, token: 2, detail: "" })
+    at(300, { kind: "sem", c: "c1", what: "lost", tenure: 2, permit: 0, detail: "Taken" })
+    at(400, { kind: "sem", c: "c1", what: "step", tenure: 2, permit: 0, token: 3, detail: "" })
+    at(400, { kind: "sem", c: "c2", what: "step", tenure: 4, permit: 0, token: 2, detail: "" })
+    // c3 gets permit 1 although N = 1 throughout.
+    at(500, { kind: "sem", c: "c3", what: "call", attempt: 5, blocking: true, detail: "acquire" })
+    apply(500, "c3", `${head}-1`, view("c3", 1, "4"))
+    at(500, { kind: "sem", c: "c3", what: "tenure", attempt: 5, tenure: 6, permit: 1, token: 1, detail: "" })
+    at(510, { kind: "sem", c: "c3", what: "step", tenure: 6, permit: 1, token: 1, detail: "" })
+    // The quiet tail: everything released; c1 and c2 queue (c1 first) on N = 1 with permit 0 free;
+    // c3 takes it by tryAcquire (barging) and holds it; c2 takes it from c3 while c1, ahead of it, is
+    // not eligible (overtaking); once it is free, c1 stays eligible and unserved (starvation).
+    for (const [c, tenure] of [["c1", 2], ["c2", 4], ["c3", 6]] as const) at(9000, { kind: "sem", c, what: "release", tenure, detail: "" })
+    apply(9000, "c2", `${head}-0`, view("", 4, "5"))
+    apply(9000, "c3", `${head}-1`, undefined)
+    at(11_000, { kind: "sem", c: "c1", what: "call", attempt: 7, blocking: true, detail: "acquire" })
+    at(11_000, { kind: "sem", c: "c2", what: "call", attempt: 8, blocking: true, detail: "acquire" })
+    apply(11_000, "c1", `${head}-w-aaaaaaaa`, view("c1", 0, "6"))
+    apply(11_000, "c2", `${head}-w-bbbbbbbb`, view("c2", 0, "7"))
+    apply(11_000, "c1", head, view("", 0, "8", { semPermits: 1, semQueue: [{ h: "c1", w: "sem-w-aaaaaaaa" }, { h: "c2", w: "sem-w-bbbbbbbb" }] }))
+    at(11_500, { kind: "sem", c: "c3", what: "call", attempt: 9, blocking: false, detail: "try" })
+    apply(11_500, "c3", `${head}-0`, view("c3", 5, "9"))
+    at(11_500, { kind: "sem", c: "c3", what: "tenure", attempt: 9, tenure: 10, permit: 0, token: 5, detail: "" })
+    for (let t = 12_000; t < 50_000; t += 1000) {
+      apply(t, "c1", `${head}-w-aaaaaaaa`, view("c1", 0, `a${t}`))
+      apply(t, "c2", `${head}-w-bbbbbbbb`, view("c2", 0, `b${t}`))
+    }
+    apply(50_000, "c2", `${head}-0`, view("c2", 6, "10"))
+    for (let t = 50_000; t < 400_000; t += 1000) apply(t, "c1", `${head}-w-aaaaaaaa`, view("c1", 0, `a${t}`))
+    at(200_000, { kind: "sem", c: "c3", what: "release", tenure: 10, detail: "" })
+    apply(200_000, "c3", `${head}-0`, view("", 6, "11"))
+    at(400_000, { kind: "end" })
+    const properties = new Set(SemaphoreChecker.check(plan, history.events).map((v) => v.property))
+    for (const property of ["sem-holders", "sem-withdrawn", "sem-guarded-step", "sem-permit-exclusion", "sem-token-order", "sem-barging", "sem-fifo", "sem-starvation"]) {
+      assert.isTrue(properties.has(property as Checker.Property), property)
+    }
+  })
+
   it(
     `runs the CI budget (${ciBudget.schedules} schedules from seed ${ciBudget.firstSeed}) with no violation`,
     { timeout: 240_000 },
@@ -123,12 +182,25 @@ describe("Simulation", () => {
           "election:preferred",
           "leader:preferred",
           "election:stepDown",
-          "status:SteppedDown"
+          "status:SteppedDown",
+          // Semaphore schedules (one seed in eight).
+          "sem.acquire:held",
+          "sem.timeout:held",
+          "sem.timeout:LeaseAcquisitionError",
+          "sem.interrupt:interrupted",
+          "sem.one-shot:held",
+          "sem.try:Acquired",
+          "sem.try:Full",
+          "sem.release",
+          "sem.release-during",
+          "sem.close",
+          "sem.step",
+          "sem.withdrawn"
         ]
       ) {
         assert.isAbove(summary.ops[op] ?? 0, 0, op)
       }
-      for (const fault of ["update:delay-before", "update:delay-after", "update:lose-answer", "update:fail", "watch:stall", "watch:fail", "pause", "pause:long", "admin:delete"]) {
+      for (const fault of ["update:delay-before", "update:delay-after", "update:lose-answer", "update:fail", "watch:stall", "watch:fail", "pause", "pause:long", "admin:delete", "crash", "resize"]) {
         assert.isAbove(summary.faults[fault] ?? 0, 0, fault)
       }
     }
