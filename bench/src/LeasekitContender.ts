@@ -224,8 +224,9 @@ const semaphoreLoop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
       if (Option.isNone(held)) break
       const acquired = nowMicros()
       yield* held.value.guard(Effect.sleep(Duration.millis(cmd.holdMs ?? 0)))
+      const ended = nowMicros() // the critical section's end: the release's write may land before it returns
       yield* semaphore.release
-      emit({ ev: "permit", requested, acquired, released: nowMicros(), permit: held.value.permit, token: held.value.token })
+      emit({ ev: "permit", requested, acquired, ended, permit: held.value.permit, token: held.value.token })
       rounds++
     }
     emit({ ev: "released", t: nowMicros(), rounds })

@@ -133,12 +133,12 @@ export type Event =
   | { readonly ev: "released"; readonly t: number; readonly led?: boolean; readonly rounds?: number }
   | { readonly ev: "error"; readonly msg: string }
   /** leasekit only, `semaphore` mode: one permit — `acquire` called at `requested`, returned at
-   * `acquired`, released at `released` (µs, `CLOCK_MONOTONIC`). */
+   * `acquired`, its critical section ended at `ended`, just before the release (µs, `CLOCK_MONOTONIC`). */
   | {
     readonly ev: "permit"
     readonly requested: number
     readonly acquired: number
-    readonly released: number
+    readonly ended: number
     readonly permit: number
     readonly token: number
   }

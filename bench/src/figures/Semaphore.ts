@@ -12,11 +12,13 @@
  * ticket's first appearance in the head's queue (enqueue order: the order of the enqueue writes,
  * entries first seen together in queue order) and its disappearance (the waiter took a permit and
  * left). A waiter's overtakes are the waiters enqueued after it that left the queue before it;
- * reported: the largest of them, and how many waiters had any. The design allows overtaking only
+ * reported: the largest of them, and how many waiters had any (only departures with a permit count:
+ * its holder's process reported the permit within a second). The design allows overtaking only
  * among waiters made eligible by the same change (at most N − 1 of them); a coalesced observation
  * can hide a waiter that came and went between two states (such waiters are not counted).
  *
- * Exclusion is checked too: per permit, acquisitions ordered by time must not overlap and must carry
+ * Exclusion is checked too: per permit, critical sections (from `acquire` returning to just before the
+ * release call) ordered by time must not overlap and must carry
  * strictly increasing tokens; at no instant more than N permits held.
  */
 import * as LeaseSemaphore from "@leasekit/core/LeaseSemaphore"
@@ -54,6 +56,7 @@ export interface SemaphoreResult {
 
 interface Seen {
   readonly order: number
+  readonly holder: string
   left: number | undefined
 }
 
@@ -70,7 +73,7 @@ const watchQueue = (bench: Bench, name: string) => {
       Effect.sync(() => {
         const now = nowMicros()
         const tickets = new Set(state.waiting.map((w) => w.ticket))
-        for (const w of state.waiting) if (!seen.has(w.ticket)) seen.set(w.ticket, { order: next++, left: undefined })
+        for (const w of state.waiting) if (!seen.has(w.ticket)) seen.set(w.ticket, { order: next++, holder: w.holder, left: undefined })
         for (const t of present) if (!tickets.has(t)) seen.get(t)!.left = now
         present = tickets
       })).pipe(Effect.ignore)
@@ -84,9 +87,14 @@ const watchQueue = (bench: Bench, name: string) => {
   }
 }
 
-/** The overtakes of each waiter seen entering and leaving the queue. */
-export const overtakes = (seen: ReadonlyMap<string, { readonly order: number; readonly left: number | undefined }>): Array<number> => {
-  const done = [...seen.values()].filter((s) => s.left !== undefined)
+/** The overtakes of each waiter seen entering and leaving the queue with a permit: a departure
+ * counts as a grant when its holder's process reported a permit acquired within a second of it
+ * (a waiter that gave up overtakes nobody). */
+export const overtakes = (
+  seen: ReadonlyMap<string, { readonly order: number; readonly holder: string; readonly left: number | undefined }>,
+  granted: (holder: string, at: number) => boolean
+): Array<number> => {
+  const done = [...seen.values()].filter((s) => s.left !== undefined && granted(s.holder, s.left))
   return done.map((w) => done.filter((x) => x.order > w.order && x.left! < w.left!).length)
 }
 
@@ -94,7 +102,7 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
   const n = 2 * permits
   const contenders = await bench.pool.take("leasekit", n)
   const name = `f9-${permits}-${Date.now().toString(36)}`
-  const grants: Array<{ readonly by: Contender; readonly requested: number; readonly acquired: number; readonly released: number; readonly permit: number; readonly token: number }> = []
+  const grants: Array<{ readonly by: Contender; readonly requested: number; readonly acquired: number; readonly ended: number; readonly permit: number; readonly token: number }> = []
   const unsubscribe = onEvents(contenders, ({ contender, event }) => {
     if (event.ev === "permit") grants.push({ by: contender, ...event })
   })
@@ -126,12 +134,13 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     for (let i = 1; i < ordered.length; i++) {
       const prev = ordered[i - 1]!
       const cur = ordered[i]!
-      if (cur.acquired < prev.released) violations.push(`permit ${permit}: ${prev.by.label} and ${cur.by.label} overlap`)
+      if (cur.acquired < prev.ended) violations.push(`permit ${permit}: ${prev.by.label} and ${cur.by.label} overlap`)
       if (cur.token <= prev.token) violations.push(`permit ${permit}: token ${cur.token} after ${prev.token}`)
     }
   }
   const inWindow = grants.filter((g) => g.acquired >= t0 && g.acquired <= t1)
-  const perOvertaken = overtakes(queue.seen)
+  const perOvertaken = overtakes(queue.seen, (holder, at) =>
+    grants.some((g) => g.by.identity === holder && Math.abs(g.acquired - at) < 1_000_000))
   const elapsed = (t1 - t0) / 1e6
   return {
     permits,
