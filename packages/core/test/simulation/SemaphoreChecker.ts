@@ -22,8 +22,11 @@
  * `duration/(1+δ)` ago, and the waiter is still waiting and has not crashed (every process judges
  * such an entry live) — and FREE permits — index < N and absent, free, or held by nobody with a
  * tenure in progress (at least as many as any process counts):
- * - `sem-barging`: a permit is not taken by a contender without a live entry while a live entry
- *   enqueued earlier is in the queue (`tryAcquire` never barges, nor does an unqueued `acquire`).
+ * - `sem-barging` (judged at all times, faults included): a permit is not taken by a contender
+ *   without an entry of its own while an entry was live throughout its attempt — in the queue and
+ *   its ticket naming its waiter since before the attempt's call (the attempt's reads come after
+ *   it), last written less than `duration/(1+δ)` before the write that took the permit (`tryAcquire`
+ *   never barges, nor does an unqueued `acquire`).
  * - `sem-fifo`: when a queued waiter B takes a permit, every live entry A ahead of B was ELIGIBLE
  *   (fewer live entries ahead of it than free permits) at some instant within B's `requestTimeout`
  *   before — so B overtook A only when both were eligible in the same round (then the order among
@@ -84,6 +87,10 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
   const lastToken = new Map<number, { readonly holder: string; readonly token: number; readonly t: number }>()
   const tickets = new Map<string, { readonly holder: string; readonly writtenAt: number }>()
   const enqueuedAt = new Map<string, number>()
+  /** Ticket → since when it has been in the head's queue without interruption. */
+  const inQueueSince = new Map<string, number>()
+  /** Ticket → its writes (holder, or "" for a delete), in order. */
+  const ticketWrites = new Map<string, Array<{ readonly t: number; readonly holder: string }>>()
   // What the contenders recorded.
   const tenures = new Map<number, Tenure>()
   const attempts = new Map<number, Attempt>()
@@ -155,19 +162,37 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
     }
   }
 
+  /**
+   * Whether every process judged `entry` live throughout the attempt that began at `callT` and
+   * wrote at `t` (its reads come after its call): in the queue and its ticket naming its waiter
+   * since before the call, and written less than `duration/(1+δ)` before `t`.
+   */
+  const liveThroughout = (entry: { readonly h: string; readonly w: string }, callT: number, t: number): boolean => {
+    const since = inQueueSince.get(entry.w)
+    const writes = ticketWrites.get(entry.w) ?? []
+    const before = writes.filter((x) => x.t <= callT).at(-1)
+    const d = timings.get(entry.h)?.duration
+    return since !== undefined && since < callT && before !== undefined && before.holder === entry.h && d !== undefined &&
+      t - before.t < d / (1 + delta) && writes.every((x) => x.t <= callT || x.holder === entry.h)
+  }
+
   /** A write giving permit `index` to `holder` (who did not hold it): barging and FIFO. */
   const granted = (e: Event, index: number, holder: string) => {
-    if (e.t < plan.settledAt) return
     const queue = headView?.semQueue ?? []
     const mine = queue.findIndex((q) => q.h === holder && tickets.get(q.w)?.holder === holder)
     const rt = timings.get(holder)?.requestTimeout ?? 0
     if (mine < 0) {
-      const ahead = queue.find((q) => q.h !== holder && liveEntry(q, e.t) && (enqueuedAt.get(q.w) ?? e.t) < e.t)
+      // A grantee with a ticket is a waiter whose entry someone pruned meanwhile: not judged here.
+      if ([...tickets.values()].some((x) => x.holder === holder)) return
+      // At any time: the grantee's reads came after its call, so an entry live throughout is in them.
+      const callT = [...attempts.values()].filter((a) => a.c === holder && a.callT <= e.t).at(-1)?.callT
+      const ahead = callT === undefined ? undefined : queue.find((q) => q.h !== holder && liveThroughout(q, callT, e.t))
       if (ahead !== undefined) {
         violate("sem-barging", `${holder} took permit ${index} without queueing while ${ahead.h} (ticket ${ahead.w}) waited in the queue`, e.t - 1000, e.t, [holder, ahead.h])
       }
       return
     }
+    if (e.t < plan.settledAt) return
     for (const a of queue.slice(0, mine)) {
       if (a.h === holder || !liveEntry(a, e.t)) continue
       const last = lastEligible.get(a.w)
@@ -186,6 +211,9 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
           const n = headView?.semPermits
           if (n !== undefined && n !== nHistory.at(-1)?.n) nHistory.push({ t: e.t, n })
           for (const q of headView?.semQueue ?? []) if (!enqueuedAt.has(q.w)) enqueuedAt.set(q.w, e.t)
+          const queued = new Set((headView?.semQueue ?? []).map((q) => q.w))
+          for (const w of [...inQueueSince.keys()]) if (!queued.has(w)) inQueueSince.delete(w)
+          for (const w of queued) if (!inQueueSince.has(w)) inQueueSince.set(w, e.t)
           judge(e)
           break
         }
@@ -213,6 +241,7 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
         if (ticket !== undefined) {
           if (e.deleted || e.after === undefined || e.after.holder === "") tickets.delete(ticket)
           else tickets.set(ticket, { holder: e.after.holder, writtenAt: e.t })
+          ticketWrites.set(ticket, [...ticketWrites.get(ticket) ?? [], { t: e.t, holder: tickets.get(ticket)?.holder ?? "" }])
           judge(e)
         }
         break

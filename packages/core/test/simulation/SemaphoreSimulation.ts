@@ -1,9 +1,10 @@
 /**
- * Semaphore schedules: the deterministic simulation of `LeaseSemaphore` (one schedule in eight of
+ * Semaphore schedules: the deterministic simulation of `LeaseSemaphore` (one schedule in ten of
  * the budget — `isSemaphoreSeed`), on the same harness as the lease schedules: `TestClock`, the
  * memory store behind each contender's fault store (delays, lost answers, transient failures,
  * watch faults), process pauses, clock-rate drift and wall-clock offsets, all drawn by
- * `Plan.draw` for the seed; then, for the semaphore, N (1–3), resizes during the fault phase
+ * `Plan.draw` for the seed (with a shorter fault phase); then, for the semaphore, N (1–3, fewer
+ * than the contenders), resizes during the fault phase
  * (done by an admin process through `LeaseSemaphore.resize`, up and down, so withdrawn permits
  * drain), and CRASHES: a contender whose gate closes for good (it never runs, renews or answers
  * again) while holding a permit or waiting in the queue.
@@ -37,8 +38,8 @@ import type { Outcome, RunOptions } from "./Simulation.ts"
 /** The semaphore every semaphore schedule uses. */
 export const semaphoreKey: LeaseKey = { namespace: "sim", name: "sem" }
 
-/** One seed in eight is a semaphore schedule. */
-export const isSemaphoreSeed = (seed: number): boolean => seed % 8 === 0
+/** One seed in ten is a semaphore schedule. */
+export const isSemaphoreSeed = (seed: number): boolean => seed % 10 === 0
 
 export interface Resize {
   readonly at: number
@@ -54,9 +55,25 @@ export interface SemaphorePlan extends Plan {
 }
 
 export const draw = (seed: number): SemaphorePlan => {
-  const base = Plans.draw(seed)
+  const drawn = Plans.draw(seed)
   const prng = Prng.make(seed).fork("semaphore")
-  const permits = prng.int(1, Math.max(1, Math.min(3, base.contenders.length - 1)))
+  // A shorter fault phase than the lease schedules' (a semaphore operation costs several lease
+  // operations): 1.5–3 of the longest durations, then the same settling and quiet tail.
+  const maxD = Math.max(...drawn.contenders.map((c) => c.timings.duration))
+  const quietAt = Math.round(maxD * prng.between(1.5, 3) + 5_000)
+  const maxRT = Math.max(...drawn.contenders.map((c) => c.timings.requestTimeout))
+  const maxRetry = Math.max(...drawn.contenders.map((c) => c.timings.retryPeriod))
+  const settledAt = quietAt + maxD + 3 * maxRT + maxRetry + 2000
+  const shortened = {
+    ...drawn,
+    contenders: drawn.contenders.map((cp) => ({ ...cp, pauses: cp.pauses.filter((p) => p.at + p.length < quietAt - 1000) })),
+    quietAt,
+    settledAt
+  }
+  const bound = Math.max(...shortened.contenders.map((c) => Plans.livenessBound(shortened, c.timings)))
+  const base: Plan = { ...shortened, endAt: settledAt + Math.round(1.25 * bound) }
+  // Fewer permits than contenders, mostly 1 or 2: waiters queue.
+  const permits = prng.weighted([[3, 1], [3, 2], [1, 3]].filter(([, n]) => n! < base.contenders.length) as Array<[number, number]>)
   const resizes: Array<Resize> = []
   const resizeCount = prng.weighted([[3, 0], [2, 1], [1, 2]])
   for (let i = 0; i < resizeCount; i++) {

@@ -260,7 +260,7 @@ const handoffCounts = (events: ReadonlyArray<Event>): Record<string, number> => 
   return counts
 }
 
-/** Runs the schedule of `seed` and checks it (a semaphore schedule for one seed in eight). */
+/** Runs the schedule of `seed` and checks it (a semaphore schedule for one seed in ten). */
 export const run = (seed: number, options: RunOptions = {}): Promise<Outcome> => {
   if (SemaphoreSimulation.isSemaphoreSeed(seed)) return SemaphoreSimulation.run(seed, options)
   const plan = Plans.draw(seed)
