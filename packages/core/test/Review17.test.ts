@@ -99,9 +99,15 @@ describe("Review 17: LeaseSemaphore", () => {
       assert.strictEqual((yield* Deferred.await(a.got)).permit.permit, 0)
       const b = yield* member("b", { permits: 2 })
       yield* advance(3)
-      const exit = yield* Deferred.await(b.got).pipe(Effect.exit)
       // b should either hold a permit or still be waiting; it must not fail because of another semaphore.
-      assert.isTrue(Exit.isSuccess(exit) || !(yield* b.done()), `b failed: ${Exit.isFailure(exit) ? String(exit.cause) : ""}`)
+      // (Read without blocking: a b that correctly waits never completes `got`.)
+      const exit = (yield* b.done()) ? yield* Effect.exit(Deferred.await(b.got)) : undefined
+      const failed = exit !== undefined && Exit.isFailure(exit)
+      assert.isFalse(failed, `b failed: ${failed ? String(exit.cause) : ""}`)
+      yield* a.c.release
+      yield* advance(1)
+      assert.isTrue(yield* b.done(), "b takes permit 0 once a releases (permit 1 is the other semaphore's head)")
+      assert.strictEqual((yield* Deferred.await(b.got)).permit.permit, 0)
     })))
 
   it.effect("FINDING rule 4: a tryAcquire interrupted (a caller's timeout) while its permit write is in flight leaves the permit held", () =>
@@ -146,9 +152,19 @@ describe("Review 17: LeaseSemaphore", () => {
       // What the caller sees the instant acquire answers.
       const fiber = yield* Effect.forkChild(Effect.flatMap(b.acquire(), (permit) => Effect.all([permit.isHeld, permit.remaining, elapsed, Effect.succeed(permit.permit)])))
       yield* fine(4)
-      const [held, remaining, at, index] = yield* Fiber.join(fiber)
-      assert.isTrue(held, `acquire answered permit ${index} at ${at} ms with isHeld false (remaining ${Duration.toMillis(remaining)} ms): its deadline passed before it was handed out`)
-      yield* Scope.close(scope, Exit.void)
+      // Either still waiting (b's renewals all fail: it cannot hold a permit), or answered a permit
+      // that is held. (Read without blocking: a b that correctly goes on waiting never answers.)
+      const answered = fiber.pollUnsafe()
+      if (answered !== undefined && Exit.isSuccess(answered)) {
+        const [held, remaining, at, index] = answered.value
+        assert.isTrue(held, `acquire answered permit ${index} at ${at} ms with isHeld false (remaining ${Duration.toMillis(remaining)} ms): its deadline passed before it was handed out`)
+      }
+      assert.deepStrictEqual((yield* holdersNow).map((r) => r.holder).filter((h) => h === "b"), answered === undefined ? [] : ["b"], "a permit not handed out is not left held")
+      // (Closed with time passing and the store healthy: a release in progress retries on the clock.)
+      yield* probe.setFaults(undefined)
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+      yield* advance(10)
+      yield* Fiber.join(closing)
     })))
 
   it.effect("FINDING QueueFull: a queue of only dead entries (tickets gone) refuses a waiter", () =>
@@ -165,11 +181,16 @@ describe("Review 17: LeaseSemaphore", () => {
       assert.strictEqual(state.waiting.filter((w) => w.live).length, 0, "no live waiter")
       const b = yield* member("b", { permits: 1 })
       yield* advance(2)
-      const exit = yield* Effect.exit(Deferred.await(b.got)).pipe(Effect.timeoutOption("1 millis"))
-      assert.isFalse(Option.isSome(exit) && Exit.isFailure(exit.value), `b waits (nobody live is queued), it failed: ${Option.isSome(exit) && Exit.isFailure(exit.value) ? String(exit.value.cause) : ""}`)
+      // (Read without blocking: under TestClock a timeout on the await never fires.)
+      const exit = (yield* b.done()) ? yield* Effect.exit(Deferred.await(b.got)) : undefined
+      const failed = exit !== undefined && Exit.isFailure(exit)
+      assert.isFalse(failed, `b waits (nobody live is queued), it failed: ${failed ? String(exit.cause) : ""}`)
       yield* a.c.release
-      yield* advance(1)
+      // (Judging a thousand entries takes real time; the waiter's leaving runs over a few ticks.)
+      yield* advance(3)
       assert.isTrue(yield* b.done())
+      const got = yield* Effect.exit(Deferred.await(b.got))
+      assert.isTrue(Exit.isSuccess(got), `b is served, not refused: ${Exit.isFailure(got) ? String(got.cause) : ""}`)
     })))
 
   it.effect("FINDING liveness: a waiter whose reads keep failing (transient) keeps the head of the queue forever, its ticket renewed; the waiter behind starves while the permit is free", () =>
