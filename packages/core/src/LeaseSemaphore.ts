@@ -32,8 +32,21 @@
  * delays it by at most that waiter's duration (plus the lag of a watch or poll, `renewInterval +
  * requestTimeout`).
  *
+ * A waiter that cannot read the semaphore (transient failures) for `renewDeadline` gives its
+ * ticket up — nobody waits for a waiter that cannot act — and takes it again once reads work
+ * (in its place, unless another waiter pruned the entry meanwhile: then at the end). A
+ * `tryAcquire` (or the first attempt of `acquire`) that took a permit while a waiter enqueued
+ * after its read releases it again: that waiter came first.
+ *
  * Kinds are not mixed: a plain `Lease` contender refuses a head, permit or ticket (reason
- * `Semaphore`), and a semaphore refuses a head that is a plain lease (reason `NotASemaphore`).
+ * `Semaphore`) — also one not created yet, whose semaphore's head exists — and a semaphore
+ * refuses a head that is a plain lease (reason `NotASemaphore`). An object of another semaphore
+ * under a permit's name (the head of a semaphore `NAME-1`) makes that permit unusable, never a
+ * failure.
+ *
+ * Permissions: besides a plain lease's `get`, `create`, `update` (and `watch`), a semaphore needs
+ * `list` (it reads its leases with one list) and `delete` (a waiter deletes its ticket when it
+ * leaves) on leases.
  *
  * Does not guarantee: anything against writers outside the protocol (`kubectl edit` of the head);
  * that work outside `guard` stops on loss (pass `token` to the systems you write to); an order
@@ -45,6 +58,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Layout from "./internal/semaphore.ts"
@@ -56,7 +70,7 @@ import { Lease } from "./Lease.ts"
 import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseOptions from "./LeaseOptions.ts"
 import type { LeaseKey } from "./LeaseRecord.ts"
-import type { LeaseStoreError } from "./LeaseStore.ts"
+import { isTransient, type LeaseStoreError } from "./LeaseStore.ts"
 
 /**
  * The most permits a semaphore may have.
@@ -361,7 +375,7 @@ const identity = (state: SemaphoreState): string =>
  * changes — a holder, a waiter, N, or a holder or waiter this process judges expired. Follows the
  * head's watch and reads again at least every `retryPeriod` (permits and tickets are not watched),
  * so a report lags the store by at most `retryPeriod + requestTimeout`. Transient store failures
- * end the stream like refusals (retry it with `Stream.retry`).
+ * (`Unavailable`, `Timeout`) are retried every `retryPeriod`; a refusal ends the stream.
  *
  * @since 0.5.0
  * @category inspecting
@@ -384,7 +398,12 @@ export const observe = (
       )
       let reported: string | undefined = undefined
       while (true) {
-        const view = yield* Layout.readView(store, memory, resolved, resolved.key)
+        const view = yield* Layout.readView(store, memory, resolved, resolved.key).pipe(
+          Effect.retry({
+            schedule: Schedule.spaced(resolved.retryPeriod),
+            while: (error) => error._tag === "LeaseStoreError" && isTransient(error)
+          })
+        )
         const state = stateOf(resolved.key, view)
         const id = identity(state)
         if (id !== reported) {
