@@ -279,8 +279,8 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "semaphore-withdrawn-handed-out",
     description: "permits with index ≥ N (withdrawn by a resize down) count as free, and taking one is not re-checked against the head",
     file: "packages/core/src/internal/semaphore.ts",
-    search: `free: index < head.permits && isFree(judgement)`,
-    replace: `free: isFree(judgement)`,
+    search: `free: index < head.permits && !foreign && isFree(judgement)`,
+    replace: `free: !foreign && isFree(judgement)`,
     andAlso: [{
       file: "packages/core/src/internal/semaphoreContender.ts",
       search: `        if (permits === undefined || permits <= index) {`,
