@@ -75,6 +75,7 @@ import * as Contender from "./internal/contender.ts"
 import * as Handoff from "./internal/handoff.ts"
 import { makeMemory } from "./internal/observations.ts"
 import * as Observer from "./internal/observer.ts"
+import { serviceMemory } from "./internal/semaphoreParts.ts"
 import * as Telemetry from "./internal/telemetry.ts"
 
 /**
@@ -302,7 +303,9 @@ const resolveInspect = (key: LeaseKey, options: InspectOptions) =>
 export const make: Effect.Effect<LeaseService, never, LeaseStore> = Effect.gen(function*() {
   const store = yield* LeaseStore
   const memory = makeMemory()
-  return Lease.of({
+  // The memory is also reachable (by an internal key, see `internal/semaphoreParts.ts`) for the
+  // semaphore, which judges many leases from one list.
+  const service: LeaseService = {
     store,
     contender: (options) => Effect.flatMap(LeaseOptions.resolve(options), (resolved) => Contender.make(store, memory, resolved)),
     inspect: (key, options = {}) =>
@@ -320,7 +323,8 @@ export const make: Effect.Effect<LeaseService, never, LeaseStore> = Effect.gen(f
         const successor = yield* LeaseOptions.validateSuccessor(to)
         return yield* Handoff.request(bounded(store, resolved.requestTimeout), resolved.key, successor)
       }).pipe(Telemetry.span(Spans.requestHandoff, key))
-  })
+  }
+  return Lease.of(Object.assign(service, { [serviceMemory]: memory }))
 })
 
 /**

@@ -50,6 +50,7 @@ import * as Option from "effect/Option"
 import { InvalidLeaseOptions } from "./LeaseError.ts"
 import * as LeaseHolder from "./LeaseHolder.ts"
 import type { LeaseKey } from "./LeaseRecord.ts"
+import * as Parts from "./internal/semaphoreParts.ts"
 
 /**
  * What a caller may set for one lease.
@@ -386,7 +387,10 @@ export const resolve = (options: LeaseOptions): Effect.Effect<ResolvedLeaseOptio
       "must be \"clear\" or \"delete\""
     )
 
+    // A semaphore's own contender (never a public option, see `internal/semaphoreParts.ts`).
+    const flag = Parts.flagOf(options)
     return {
+      ...(flag === undefined ? {} : { [Parts.partFlag]: flag }),
       key,
       holder,
       duration,

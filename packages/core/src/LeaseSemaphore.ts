@@ -41,12 +41,18 @@
  *
  * @since 0.5.0
  */
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { HeldLease, InspectOptions, Lease } from "./Lease.ts"
+import * as Layout from "./internal/semaphore.ts"
+import * as SemaphoreContenderImpl from "./internal/semaphoreContender.ts"
+import { annotations as partAnnotations, memoryOf } from "./internal/semaphoreParts.ts"
+import { bounded } from "./internal/boundedStore.ts"
+import type { HeldLease, InspectOptions } from "./Lease.ts"
+import { Lease } from "./Lease.ts"
 import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseOptions from "./LeaseOptions.ts"
 import type { LeaseKey } from "./LeaseRecord.ts"
@@ -58,7 +64,7 @@ import type { LeaseStoreError } from "./LeaseStore.ts"
  * @since 0.5.0
  * @category constants
  */
-export const maxPermits = 1000
+export const maxPermits: number = Layout.maxPermits
 
 /**
  * The most waiters a semaphore's queue holds; one more fails with reason `QueueFull`.
@@ -66,7 +72,7 @@ export const maxPermits = 1000
  * @since 0.5.0
  * @category constants
  */
-export const maxQueue = 1000
+export const maxQueue: number = Layout.maxQueue
 
 /**
  * The annotations of a semaphore's objects.
@@ -79,12 +85,12 @@ export const maxQueue = 1000
  * @since 0.5.0
  * @category constants
  */
-export const Annotations = {
-  permits: "leasekit.io/semaphore-permits",
-  queue: "leasekit.io/semaphore-queue",
-  permitOf: "leasekit.io/permit-of",
-  waiterOf: "leasekit.io/waiter-of"
-} as const
+export const Annotations: {
+  readonly permits: "leasekit.io/semaphore-permits"
+  readonly queue: "leasekit.io/semaphore-queue"
+  readonly permitOf: "leasekit.io/permit-of"
+  readonly waiterOf: "leasekit.io/waiter-of"
+} = partAnnotations
 
 /**
  * Options of a semaphore contender: the lease options (`name` is the semaphore's; every permit and
@@ -230,8 +236,9 @@ export interface SemaphoreContender {
  * @category acquiring
  */
 export const contender = (
-  _options: SemaphoreOptions
-): Effect.Effect<SemaphoreContender, InvalidLeaseOptions, Lease | Scope.Scope> => Effect.die("todo: API skeleton")
+  options: SemaphoreOptions
+): Effect.Effect<SemaphoreContender, InvalidLeaseOptions, Lease | Scope.Scope> =>
+  Effect.flatMap(Lease, (service) => SemaphoreContenderImpl.make(service, options))
 
 /**
  * Acquires a permit, waiting in the semaphore's queue; it is renewed in the background and released
@@ -275,41 +282,121 @@ export const withPermit = (options: SemaphoreAcquireOptions) =>
     Effect.flatMap(acquire(options), (permit) => permit.guard(typeof self === "function" ? self(permit) : self))
   )
 
+/** The options of an inspection: a holder is needed to judge, none is written. */
+const resolveInspect = (key: LeaseKey, options: InspectOptions) =>
+  LeaseOptions.resolve({ ...options, ...key, holder: options.holder ?? "leasekit-inspector" })
+
 /**
  * Changes N (one compare-and-swap on the head, retried from a fresh read on conflict). Raising it
  * frees the new permits at once; lowering it withdraws the permits with index ≥ N (their holders
- * keep them until they release).
+ * keep them until they release, and are told: `HeldPermit.withdrawn`). Fails with reason
+ * `NoSuchSemaphore` when the semaphore does not exist, `NotASemaphore` for a plain lease.
  *
  * @since 0.5.0
  * @category admin
  */
 export const resize = (
-  _key: LeaseKey,
-  _permits: number
+  key: LeaseKey,
+  permits: number
 ): Effect.Effect<{ readonly from: number; readonly to: number }, LeaseStoreError | LeaseAcquisitionError | InvalidLeaseOptions, Lease> =>
-  Effect.die("todo: API skeleton")
+  Effect.gen(function*() {
+    yield* SemaphoreContenderImpl.validatePermits(permits)
+    const resolved = yield* resolveInspect(key, {})
+    const service = yield* Lease
+    const store = bounded(service.store, resolved.requestTimeout)
+    return yield* Layout.writeHead(store, resolved.key, (head) =>
+      Effect.succeed(
+        head.permits === permits
+          ? { skip: { from: head.permits, to: permits } }
+          : { permits, queue: head.queue, result: { from: head.permits, to: permits } }
+      ))
+  })
+
+const stateOf = (key: LeaseKey, view: Option.Option<Layout.View>): SemaphoreState =>
+  Option.match(view, {
+    onNone: () => ({ key, permits: 0, holders: [], waiting: [] }),
+    onSome: (v) => ({
+      key,
+      permits: v.head.permits,
+      holders: Layout.holdersOf(v),
+      waiting: v.entries.map((e) => ({
+        holder: e.entry.h,
+        ticket: e.entry.w,
+        position: e.position,
+        expiresIn: e.live ? e.expiresIn : Duration.zero,
+        live: e.live
+      }))
+    })
+  })
 
 /**
- * Reads the semaphore (one `list` of the namespace) and judges it, writing nothing.
+ * Reads the semaphore (one `list` of the namespace) and judges it as a contender with these options
+ * would, writing nothing. `permits` is 0 when the semaphore does not exist; a head that is a plain
+ * lease fails with reason `NotASemaphore`.
  *
  * @since 0.5.0
  * @category inspecting
  */
 export const inspect = (
-  _key: LeaseKey,
-  _options: InspectOptions = {}
+  key: LeaseKey,
+  options: InspectOptions = {}
 ): Effect.Effect<SemaphoreState, LeaseStoreError | LeaseAcquisitionError | InvalidLeaseOptions, Lease> =>
-  Effect.die("todo: API skeleton")
+  Effect.gen(function*() {
+    const resolved = yield* resolveInspect(key, options)
+    const service = yield* Lease
+    const store = bounded(service.store, resolved.requestTimeout)
+    return stateOf(resolved.key, yield* Layout.readView(store, memoryOf(service), resolved, resolved.key))
+  })
+
+/** What identifies a report: the state without its countdowns. */
+const identity = (state: SemaphoreState): string =>
+  JSON.stringify([
+    state.permits,
+    state.holders.map((h) => [h.permit, h.holder, h.token, h.withdrawn]),
+    state.waiting.map((w) => [w.ticket, w.live])
+  ])
 
 /**
  * The semaphore's state as it changes: the current state first, then a new one whenever it
- * changes (a write, or an expiry as this process judges it).
+ * changes — a holder, a waiter, N, or a holder or waiter this process judges expired. Follows the
+ * head's watch and reads again at least every `retryPeriod` (permits and tickets are not watched),
+ * so a report lags the store by at most `retryPeriod + requestTimeout`. Transient store failures
+ * end the stream like refusals (retry it with `Stream.retry`).
  *
  * @since 0.5.0
  * @category inspecting
  */
 export const observe = (
-  _key: LeaseKey,
-  _options: InspectOptions = {}
+  key: LeaseKey,
+  options: InspectOptions = {}
 ): Stream.Stream<SemaphoreState, LeaseStoreError | LeaseAcquisitionError | InvalidLeaseOptions, Lease> =>
-  Stream.die("todo: API skeleton")
+  Stream.callback<SemaphoreState, LeaseStoreError | LeaseAcquisitionError | InvalidLeaseOptions, Lease>((out) =>
+    Effect.gen(function*() {
+      const resolved = yield* resolveInspect(key, options)
+      const service = yield* Lease
+      const store = bounded(service.store, resolved.requestTimeout)
+      const memory = memoryOf(service)
+      const wakeups = yield* Queue.sliding<void>(1)
+      yield* store.watch(resolved.key).pipe(
+        Stream.runForEach(() => Queue.offer(wakeups, undefined)),
+        Effect.ignore,
+        Effect.forkScoped
+      )
+      let reported: string | undefined = undefined
+      while (true) {
+        const view = yield* Layout.readView(store, memory, resolved, resolved.key)
+        const state = stateOf(resolved.key, view)
+        const id = identity(state)
+        if (id !== reported) {
+          reported = id
+          yield* Queue.offer(out, state)
+        }
+        const expiry = Option.flatMap(view, (v) => Option.fromUndefinedOr(Layout.nextExpiry(v)))
+        const wait = Option.match(expiry, {
+          onNone: () => resolved.retryPeriod,
+          onSome: (e) => Duration.min(e, resolved.retryPeriod)
+        })
+        yield* Queue.take(wakeups).pipe(Effect.timeoutOption(wait))
+      }
+    })
+  )

@@ -22,6 +22,11 @@
  * it is judged `Coordinated` and never written (the attempt answers `Coordinated`, the caller
  * fails with that reason), so leasekit never clears `strategy` or `preferredHolder` there.
  *
+ * Semaphores: a record that is part of a semaphore (its head, a permit, a waiter's ticket: see
+ * `semaphoreParts.ts`) is never written by a plain contender — the attempt answers `Semaphore`,
+ * the caller fails with that reason — and a semaphore's own contender writes only the part its
+ * internal flag names.
+ *
  * Hostile records (hand-written by an admin) are judged defensively: a missing, zero, negative or
  * fractional `leaseDurationSeconds` is replaced by this contender's own duration; one above
  * `maxHonouredDuration` is capped there, so nothing pins a lease forever; a negative or missing
@@ -40,6 +45,7 @@ import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
 import type { Memory } from "./observations.ts"
 import { monotonicMillis, observe } from "./observations.ts"
+import * as Parts from "./semaphoreParts.ts"
 
 /** How this contender judges the lease right now. A free record reserved for another contender
  * by a handoff is `Held` by that successor (`reserved`) until the window has passed. */
@@ -63,6 +69,7 @@ export type Attempt =
   | { readonly _tag: "Busy"; readonly record: LeaseRecord; readonly holder: string; readonly expiresIn: Duration.Duration }
   | { readonly _tag: "Raced" }
   | { readonly _tag: "Coordinated"; readonly record: LeaseRecord; readonly strategy: string }
+  | { readonly _tag: "Semaphore"; readonly part: Parts.Part }
 
 /** The record's `spec.strategy`, when it has one: the API server coordinates the lease. */
 export const strategyOf = (record: LeaseSpec): string | undefined =>
@@ -203,7 +210,9 @@ export const acquiringSpec = (
  * removed, `options.labels` applied over the labels as read. */
 export const acquiringMetadata = (options: ResolvedLeaseOptions, record: LeaseRecord | undefined): LeaseMetadata => {
   const current = record?.metadata ?? {}
-  const annotations = withoutHandoffAnnotations(current.annotations)
+  const flagged = Parts.flagAnnotations(options)
+  const kept = withoutHandoffAnnotations(current.annotations)
+  const annotations = Object.keys(flagged).length === 0 ? kept : { ...kept, ...flagged }
   const labels = Object.keys(options.labels).length === 0 ? current.labels : { ...current.labels, ...options.labels }
   return {
     ...(labels === undefined ? {} : { labels }),
@@ -225,6 +234,9 @@ export const attempt = (
   Effect.gen(function*() {
     const state = Option.isSome(known) ? known.value : yield* store.get(options.key)
     const judgement = yield* judge(memory, options, state)
+    // A semaphore's part is never taken by a plain contender, nor by another semaphore's.
+    const refused = Option.isSome(state) ? Parts.refusal(options, state.value) : undefined
+    if (refused !== undefined) return { _tag: "Semaphore", part: refused } as const
     if (judgement._tag === "Held") {
       return { _tag: "Busy", record: judgement.record, holder: judgement.holder, expiresIn: judgement.expiresIn } as const
     }

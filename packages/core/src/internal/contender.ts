@@ -90,6 +90,8 @@ export const make = (
     const waitError = (error: LeaseStoreError | Waiting.Refused) =>
       error._tag === "Coordinated"
         ? new LeaseAcquisitionError({ key, reason: { _tag: "Coordinated", strategy: error.strategy } })
+        : error._tag === "Semaphore"
+        ? new LeaseAcquisitionError({ key, reason: { _tag: "Semaphore", ...error.part } })
         : storeError(error)
 
     /**
@@ -242,6 +244,7 @@ export const make = (
                 case "Held":
                   return { _tag: "Acquired", lease: outcome.held } as const
                 case "Coordinated":
+                case "Semaphore":
                   return yield* Effect.fail(waitError(outcome))
                 case "Busy":
                   return {

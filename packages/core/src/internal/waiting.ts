@@ -35,6 +35,7 @@ import type { LeaseRecord } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
 import type { Memory } from "./observations.ts"
+import type { Part } from "./semaphoreParts.ts"
 import { monotonicMillis, observe } from "./observations.ts"
 
 /** A state of the lease: `None` when the object is absent. */
@@ -48,12 +49,14 @@ export type Outcome<H> =
   | { readonly _tag: "Stale" }
   /** The API server coordinates the lease: waiting will not help (see `attempt.ts`). */
   | { readonly _tag: "Coordinated"; readonly record: LeaseRecord; readonly strategy: string }
+  /** The lease is part of a semaphore this contender may not take (see `semaphoreParts.ts`). */
+  | { readonly _tag: "Semaphore"; readonly part: Part }
 
-/** The wait ends without the lease: the API server coordinates it (`spec.strategy`). */
-export interface Refused {
-  readonly _tag: "Coordinated"
-  readonly strategy: string
-}
+/** The wait ends without the lease: the API server coordinates it (`spec.strategy`), or it is a
+ * semaphore's part. */
+export type Refused =
+  | { readonly _tag: "Coordinated"; readonly strategy: string }
+  | { readonly _tag: "Semaphore"; readonly part: Part }
 
 /** What woke the waiter. */
 export type Wakeup =
@@ -146,6 +149,8 @@ export const waitFor = <H>(
           return outcome.held
         case "Coordinated":
           return yield* Effect.fail<Refused>({ _tag: "Coordinated", strategy: outcome.strategy })
+        case "Semaphore":
+          return yield* Effect.fail<Refused>(outcome)
         case "Busy": {
           yield* onBusy(outcome.holder)
           const live = yield* watch.start

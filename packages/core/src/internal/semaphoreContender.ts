@@ -1,0 +1,347 @@
+/**
+ * A semaphore contender (see `LeaseSemaphore.ts` for what it promises): one identity, at most one
+ * permit at a time, over the `Lease` service's contenders — one per permit index it tries, one per
+ * waiter ticket — so that every permit and ticket is acquired, renewed, guarded, lost and released
+ * by the one tenure machinery.
+ *
+ * `acquire`: take a permit without queueing when nobody live is queued and one is free (as
+ * `tryAcquire`); otherwise hold a ticket, append it to the head's queue (compare-and-swap), and
+ * wait — re-reading the semaphore on every change of the head or of a permit (watch), at the
+ * earliest instant something would expire, and at least every `retryPeriod` — until eligible
+ * (`rank < free`), then try the free permits from the `rank`-th on. After taking permit `i` the
+ * head is read again: `N ≤ i` releases it and the wait goes on (a withdrawn permit is never handed
+ * out). Whatever ends the wait (success, timeout, interruption), the entry is removed from the
+ * queue (best effort, pruning entries judged dead) and the ticket released (deleted).
+ *
+ * Calls that change what the contender holds run one at a time.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
+import type { HeldLease, LeaseService } from "../Lease.ts"
+import type { LeaseContender } from "../LeaseContender.ts"
+import { InvalidLeaseOptions, LeaseAcquisitionError, type LeaseRelinquishmentError } from "../LeaseError.ts"
+import * as LeaseOptions from "../LeaseOptions.ts"
+import type { LeaseKey, LeaseRecord } from "../LeaseRecord.ts"
+import type { LeaseStoreError } from "../LeaseStore.ts"
+import type { HeldPermit, SemaphoreContender, SemaphoreOptions, SemaphoreTryResult } from "../LeaseSemaphore.ts"
+import { bounded } from "./boundedStore.ts"
+import * as Layout from "./semaphore.ts"
+import { memoryOf, partFlag, type PartFlagValue } from "./semaphoreParts.ts"
+
+/** Validates the semaphore's own options: N, and that every object's name fits. */
+export const validate = (options: SemaphoreOptions): Effect.Effect<void, InvalidLeaseOptions> =>
+  Effect.gen(function*() {
+    const permits = options.permits
+    if (permits !== undefined && !(Number.isInteger(permits) && permits >= 1 && permits <= Layout.maxPermits)) {
+      return yield* Effect.fail(
+        new InvalidLeaseOptions({ field: "permits", value: permits, rule: `must be a whole number from 1 to ${Layout.maxPermits}` })
+      )
+    }
+    // The longest names: a ticket `NAME-w-xxxxxxxx` (11 more) and permit `NAME-999` (4 more).
+    if (typeof options.name === "string" && options.name.length + 11 > 253) {
+      return yield* Effect.fail(
+        new InvalidLeaseOptions({
+          field: "name",
+          value: options.name,
+          rule: "must be at most 242 characters for a semaphore: its waiters' tickets are named NAME-w-xxxxxxxx, and lease names are at most 253 characters"
+        })
+      )
+    }
+  })
+
+/** Validates a permit count given to `resize`. */
+export const validatePermits = (permits: number) =>
+  Number.isInteger(permits) && permits >= 1 && permits <= Layout.maxPermits
+    ? Effect.void
+    : Effect.fail(new InvalidLeaseOptions({ field: "permits", value: permits, rule: `must be a whole number from 1 to ${Layout.maxPermits}` }))
+
+const withFlag = (options: LeaseOptions.LeaseOptions, flag: PartFlagValue): LeaseOptions.LeaseOptions => {
+  const flagged: LeaseOptions.LeaseOptions & { readonly [partFlag]: PartFlagValue } = { ...options, [partFlag]: flag }
+  return flagged
+}
+
+const hex8 = Effect.gen(function*() {
+  let out = ""
+  for (let i = 0; i < 8; i++) out += (yield* Random.nextIntBetween(0, 16)).toString(16)
+  return out
+})
+
+interface Current {
+  readonly permit: HeldPermit
+  readonly contender: LeaseContender
+}
+
+/** Makes a semaphore contender in the current scope. */
+export const make = (
+  service: LeaseService,
+  input: SemaphoreOptions
+): Effect.Effect<SemaphoreContender, InvalidLeaseOptions, Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* validate(input)
+    const options = yield* LeaseOptions.resolve(input)
+    const { key, holder } = options
+    const permitsOption = input.permits
+    const scope = yield* Scope.Scope
+    const store = bounded(service.store, options.requestTimeout)
+    const memory = memoryOf(service)
+    const lock = yield* Semaphore.make(1)
+    const current = yield* Ref.make(Option.none<Current>())
+    const permitContenders = new Map<number, LeaseContender>()
+    const { permits: _permits, ...leaseInput } = input as SemaphoreOptions & { readonly timeout?: unknown }
+    const base: LeaseOptions.LeaseOptions = { ...leaseInput, holder }
+    let warned = false
+
+    const storeError = (error: LeaseStoreError | LeaseAcquisitionError): LeaseAcquisitionError =>
+      error._tag === "LeaseAcquisitionError" ? error : new LeaseAcquisitionError({ key, reason: { _tag: "Store", error }, cause: error })
+
+    const permitContender = (index: number) =>
+      Effect.suspend(() => {
+        const known = permitContenders.get(index)
+        if (known !== undefined) return Effect.succeed(known)
+        const name = Layout.permitKey(key, index).name
+        return service.contender(withFlag({ ...base, name }, { semaphore: key.name, part: "permit" })).pipe(
+          Effect.orDie,
+          Scope.provide(scope),
+          Effect.tap((made) => Effect.sync(() => permitContenders.set(index, made)))
+        )
+      })
+
+    /** The head as it is now, created with `permits` when absent. */
+    const ensureHead: Effect.Effect<Layout.Head, LeaseAcquisitionError> = Effect.gen(function*() {
+      while (true) {
+        const state = yield* store.get(key).pipe(Effect.mapError(storeError))
+        if (Option.isSome(state)) {
+          const head = yield* Layout.parseHead(key, state.value)
+          if (permitsOption !== undefined && permitsOption !== head.permits && !warned) {
+            warned = true
+            yield* Effect.logWarning(
+              `semaphore ${key.namespace}/${key.name} has ${head.permits} permits, not the ${permitsOption} asked for: its head's count wins; change it with resize`
+            )
+          }
+          return head
+        }
+        if (permitsOption === undefined) {
+          return yield* Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "NoSuchSemaphore" } }))
+        }
+        const created = yield* Layout.createHead(store, key, permitsOption).pipe(
+          Effect.as(true),
+          Effect.catchIf((e) => e.reason === "AlreadyExists", () => Effect.succeed(false)),
+          Effect.mapError(storeError)
+        )
+        if (created) continue
+      }
+    })
+
+    const view = Effect.flatMap(
+      Layout.readView(store, memory, options, key).pipe(Effect.mapError(storeError)),
+      (v) => Option.isSome(v) ? Effect.succeed(v.value) : Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "NoSuchSemaphore" } }))
+    )
+
+    /** Tells a permit's holder when a resize withdraws it: watches the head (and polls every
+     * retryPeriod) while the permit is held. */
+    const watchWithdrawal = (held: HeldLease, index: number, withdrawn: Deferred.Deferred<void>) => {
+      const check = (state: Option.Option<LeaseRecord>) =>
+        Option.isSome(state) && Layout.parsePermitCount(state.value) !== undefined &&
+          Layout.parsePermitCount(state.value)! <= index
+          ? Deferred.succeed(withdrawn, undefined)
+          : Effect.succeed(false)
+      const watching = store.watch(key).pipe(
+        Stream.runForEach((state) => Effect.asVoid(check(state))),
+        Effect.ignore,
+        Effect.andThen(Effect.never)
+      )
+      const polling = Effect.gen(function*() {
+        while ((yield* held.isHeld) && !(yield* Deferred.isDone(withdrawn))) {
+          const state = yield* Effect.option(store.get(key))
+          if (Option.isSome(state)) yield* check(state.value)
+          yield* Effect.sleep(options.retryPeriod)
+        }
+      })
+      return Effect.raceFirst(polling, watching).pipe(Effect.forkIn(scope), Effect.asVoid)
+    }
+
+    /**
+     * Takes permit `index` if it can (one attempt of its contender), then re-reads the head: a
+     * permit withdrawn meanwhile is released and not handed out. Uninterruptible: a permit taken
+     * is either handed out (and `current`) or released.
+     */
+    const takePermit = (index: number): Effect.Effect<Option.Option<HeldPermit>, LeaseAcquisitionError> =>
+      Effect.uninterruptible(Effect.gen(function*() {
+        const pc = yield* permitContender(index)
+        const result = yield* pc.tryAcquire
+        if (result._tag !== "Acquired") return Option.none()
+        const head = yield* store.get(key).pipe(Effect.mapError(storeError))
+        const permits = Option.isSome(head) ? Layout.parsePermitCount(head.value) : undefined
+        if (permits === undefined || permits <= index) {
+          yield* Effect.logDebug(`permit ${index} was withdrawn (N is now ${permits ?? "gone"}) while it was taken; releasing it`)
+          yield* Effect.ignore(pc.release)
+          return Option.none()
+        }
+        const withdrawn = yield* Deferred.make<void>()
+        const { handoff: _handoff, handoffRequested: _requested, ...lease } = result.lease
+        const permit: HeldPermit = { ...lease, semaphore: key, permit: index, withdrawn: Deferred.await(withdrawn) }
+        yield* watchWithdrawal(result.lease, index, withdrawn)
+        yield* Ref.set(current, Option.some({ permit, contender: pc }))
+        return Option.some(permit)
+      }))
+
+    /** The permit held now, if it is still held. */
+    const live = Effect.gen(function*() {
+      const now = yield* Ref.get(current)
+      if (Option.isSome(now) && (yield* now.value.permit.isHeld)) return Option.some(now.value.permit)
+      return Option.none<HeldPermit>()
+    })
+
+    /** Without queueing: a free permit when no live waiter (other than us) is queued. */
+    const attemptUnqueued = Effect.gen(function*() {
+      const v = yield* view
+      const waiting = v.entries.filter((e) => e.live && e.entry.h !== holder).length
+      if (waiting === 0) {
+        for (const index of v.free) {
+          const taken = yield* takePermit(index)
+          if (Option.isSome(taken)) return { _tag: "Acquired", permit: taken.value } as const
+        }
+      }
+      return { _tag: "Full", permits: v.head.permits, holders: Layout.holdersOf(v), waiting } as const
+    })
+
+    const tryAcquire: Effect.Effect<SemaphoreTryResult, LeaseAcquisitionError> = lock.withPermit(
+      Effect.gen(function*() {
+        const held = yield* live
+        if (Option.isSome(held)) return { _tag: "Acquired", permit: held.value } as const
+        yield* ensureHead
+        return yield* attemptUnqueued
+      })
+    )
+
+    /** Removes `ticket` from the queue, with the entries this process judges dead. Best effort. */
+    const leave = (ticket: string) =>
+      Effect.gen(function*() {
+        const v = yield* Effect.option(view)
+        const dead = new Set(Option.isSome(v) ? v.value.entries.filter((e) => !e.live).map((e) => e.entry.w) : [])
+        yield* Layout.writeHead(store, key, (head) =>
+          Effect.succeed(
+            head.queue.some((e) => e.w === ticket || dead.has(e.w))
+              ? { permits: head.permits, queue: head.queue.filter((e) => e.w !== ticket && !dead.has(e.w)), result: undefined }
+              : { skip: undefined }
+          ))
+      }).pipe(
+        Effect.catch((error) => Effect.logDebug(`leaving the queue of ${key.name} failed (the ticket's release still ends the entry): ${error.message}`))
+      )
+
+    const enqueue = (ticket: string) =>
+      Layout.writeHead(store, key, (head) => {
+        if (head.queue.some((e) => e.w === ticket)) return Effect.succeed({ skip: undefined })
+        if (head.queue.length >= Layout.maxQueue) {
+          return Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "QueueFull", waiting: head.queue.length } }))
+        }
+        return Effect.succeed({ permits: head.permits, queue: [...head.queue, { h: holder, w: ticket }], result: undefined })
+      }).pipe(Effect.mapError(storeError))
+
+    const queued = (lastHolder: Ref.Ref<string | undefined>) =>
+      Effect.scoped(Effect.gen(function*() {
+        const ticket = `${key.name}-w-${yield* hex8}`
+        const ticketContender = yield* service.contender(
+          withFlag({ ...base, name: ticket, releaseMode: "delete" }, { semaphore: key.name, part: "waiter" })
+        ).pipe(Effect.orDie)
+        yield* ticketContender.acquire()
+        // Registered before the append (which may land even if its answer is lost); runs before
+        // the ticket's release (finalizers run in reverse order).
+        yield* Effect.addFinalizer(() => leave(ticket))
+        yield* enqueue(ticket)
+
+        const wakeups = yield* Queue.sliding<void>(1)
+        const innerScope = yield* Scope.Scope
+        const watched = new Set<string>()
+        const watch = (k: LeaseKey) =>
+          watched.has(k.name) ? Effect.void : Effect.suspend(() => {
+            watched.add(k.name)
+            return store.watch(k).pipe(
+              Stream.runForEach(() => Queue.offer(wakeups, undefined)),
+              Effect.ignore,
+              Effect.forkIn(innerScope),
+              Effect.asVoid
+            )
+          })
+        yield* watch(key)
+        while (true) {
+          const v = yield* view
+          for (let i = 0; i < Math.min(v.head.permits, 32); i++) yield* watch(Layout.permitKey(key, i))
+          const held = Layout.holdersOf(v)
+          if (held.length > 0) yield* Ref.set(lastHolder, held[0]!.holder)
+          let position = v.entries.findIndex((e) => e.entry.w === ticket)
+          if (position < 0) {
+            // Someone pruned our entry (judged it dead on its clock): queue again, at the end.
+            yield* enqueue(ticket)
+            continue
+          }
+          const rank = v.entries.slice(0, position).filter((e) => e.live).length
+          if (rank < v.free.length) {
+            const order = [...v.free.slice(rank), ...v.free.slice(0, rank)]
+            for (const index of order) {
+              const taken = yield* takePermit(index)
+              if (Option.isSome(taken)) return taken.value
+            }
+          }
+          const expiry = Layout.nextExpiry(v)
+          const wait = expiry === undefined ? options.retryPeriod : Duration.min(expiry, options.retryPeriod)
+          yield* Queue.take(wakeups).pipe(Effect.timeoutOption(wait))
+          position = -1
+        }
+      }))
+
+    const acquire = (timeout?: Duration.Duration): Effect.Effect<HeldPermit, LeaseAcquisitionError> =>
+      lock.withPermit(Effect.gen(function*() {
+        const held = yield* live
+        if (Option.isSome(held)) return held.value
+        const lastHolder = yield* Ref.make<string | undefined>(undefined)
+        const acquiring = Effect.gen(function*() {
+          yield* ensureHead
+          const first = yield* attemptUnqueued
+          if (first._tag === "Acquired") return first.permit
+          if (first.holders.length > 0) yield* Ref.set(lastHolder, first.holders[0]!.holder)
+          return yield* queued(lastHolder)
+        }).pipe(
+          // An acquisition that does not succeed leaves no permit held.
+          Effect.onExit((exit) =>
+            Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Ref.get(current), (c) =>
+              Option.isSome(c) ? Effect.ignore(c.value.contender.release) : Effect.void)
+          )
+        )
+        return yield* timeout === undefined ? acquiring : acquiring.pipe(
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () =>
+              Effect.flatMap(Ref.get(lastHolder), (holder) =>
+                Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Timeout", holder, waited: timeout } })))
+          })
+        )
+      }))
+
+    const release: Effect.Effect<void, LeaseRelinquishmentError> = lock.withPermit(Effect.gen(function*() {
+      const now = yield* Ref.get(current)
+      if (Option.isNone(now)) return
+      yield* now.value.contender.release
+      yield* Ref.set(current, Option.none())
+    }))
+
+    return {
+      key,
+      holder,
+      options,
+      permits: permitsOption,
+      acquire,
+      tryAcquire,
+      current: Effect.map(Ref.get(current), Option.map((c) => c.permit)),
+      release
+    } satisfies SemaphoreContender
+  })
