@@ -86,6 +86,8 @@ const expectations: Record<string, (result: ScenarioResult) => void> = {
     // The permits are shared: at some instant more than one contender was inside.
     assert.isAtLeast(r.report.inside!.max, 2, "never more than one permit held at once")
     assert.deepStrictEqual(r.report.pauses.other, [], "every paused holder found out or was fenced")
+    // The queue turns: more contenders than permits got one (not only the first N, again and again).
+    assert.isAbove(r.report.inside!.served, r.scenario.permits!, "only the first holders were ever served")
   }
 }
 

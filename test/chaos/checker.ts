@@ -94,7 +94,16 @@ export interface Report {
   readonly adminWrites: number
   /** Semaphore runs: the most contenders inside critical sections at one instant, and the
    * instants where that exceeded the permits (required: none). */
-  readonly inside?: { readonly permits: number; readonly max: number; readonly excess: ReadonlyArray<string> } | undefined
+  readonly inside?:
+    | {
+      readonly permits: number
+      readonly max: number
+      readonly excess: ReadonlyArray<string>
+      /** Contenders that entered a critical section at least once (the queue turns: all of them). */
+      readonly served: number
+      readonly contenders: number
+    }
+    | undefined
 }
 
 const pairKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`)
@@ -449,10 +458,12 @@ export const checkSemaphore = (input: {
 
   // Belief intervals over every permit, rebuilt as `check` does (first to last `valid` of a tenure).
   const intervals: Array<{ start: number; end: number; label: string }> = []
+  const served = new Set<string>()
   for (const journal of input.journals) {
     let current: { holder: string; token: number; permit: number | undefined; start: number; end: number } | undefined
     const flush = () => {
       if (current !== undefined && !Number.isNaN(current.start)) {
+        served.add(current.holder)
         intervals.push({ start: current.start, end: current.end, label: `${current.holder} (permit ${current.permit}, token ${current.token})` })
       }
     }
@@ -528,7 +539,13 @@ export const checkSemaphore = (input: {
     outages: reports[0]?.outages ?? [],
     faults: runner.filter((e) => e.e === "fault").length,
     adminWrites: runner.filter((e) => e.e === "admin").length,
-    inside: { permits, max: inside.max, excess: inside.excess }
+    inside: {
+      permits,
+      max: inside.max,
+      excess: inside.excess,
+      served: served.size,
+      contenders: input.journals.filter((j) => j.length > 0).length
+    }
   }
 }
 

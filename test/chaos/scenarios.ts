@@ -688,7 +688,9 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
       const exitAt = now() + budget + 10 * 60_000
       const spawnContender = Effect.gen(function*() {
         const n = contenders.length
-        const user: ControlPlane.UserName = n % 2 === 0 ? "admin" : "restricted"
+        // A semaphore reads its leases with `list` and deletes tickets, which the restricted user
+        // (get/create/update) may not: every semaphore contender is admin.
+        const user: ControlPlane.UserName = n % 2 === 0 || scenario.permits !== undefined ? "admin" : "restricted"
         let kubeconfig = cp.users[user].kubeconfig
         let proxy: FaultProxyService | undefined
         if (scenario.proxies) {
@@ -803,7 +805,9 @@ const faultSummary = (result: ScenarioResult): string => {
 const notes = (result: ScenarioResult): string => {
   const r = result.report
   const parts: Array<string> = []
-  if (r.inside !== undefined) parts.push(`at most ${r.inside.max} of ${r.inside.permits} permits held at once`)
+  if (r.inside !== undefined) {
+    parts.push(`at most ${r.inside.max} of ${r.inside.permits} permits held at once; ${r.inside.served} of ${r.inside.contenders} contenders served`)
+  }
   parts.push(`writes ${r.writes.accepted} ok / ${r.writes.rejected} fenced`)
   if (r.pauses.total > 0) parts.push(`pauses: ${r.pauses.foundOut} found out, ${r.pauses.fenced} fenced`)
   const kept = r.outages.filter((o) => o.holderKept === true).length
