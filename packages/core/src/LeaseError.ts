@@ -47,8 +47,7 @@ export type AcquisitionReason =
   | { readonly _tag: "Coordinated"; readonly strategy: string }
   /** The object is part of a semaphore (`LeaseSemaphore`): its head (the permit count and the
    * queue), one of its permits, or a waiter's ticket. A plain lease contender never takes one.
-   * Permanent.
-   * @since 0.5.0 */
+   * Permanent (since 0.5.0). */
   | {
     readonly _tag: "Semaphore"
     readonly semaphore: string
@@ -57,14 +56,13 @@ export type AcquisitionReason =
     readonly permit?: number | undefined
   }
   /** A semaphore was asked for, but its head object is a plain lease (it names a holder, or lacks
-   * the `leasekit.io/semaphore-permits` annotation). Permanent.
-   * @since 0.5.0 */
+   * the `leasekit.io/semaphore-permits` annotation). Permanent (since 0.5.0). */
   | { readonly _tag: "NotASemaphore"; readonly holder?: string | undefined }
-  /** The semaphore does not exist and no `permits` option was given to create it.
-   * @since 0.5.0 */
+  /** The semaphore does not exist and no `permits` option was given to create it
+   * (since 0.5.0). */
   | { readonly _tag: "NoSuchSemaphore" }
   /** The semaphore's queue holds as many waiters as its head can carry (`maxQueue`).
-   * @since 0.5.0 */
+   * (since 0.5.0) */
   | { readonly _tag: "QueueFull"; readonly waiting: number }
 
 /**

@@ -5,7 +5,7 @@
  * permit, and kinds are not mixed. On the memory store, under TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Lease from "../src/Lease.ts"
 import { LeaseAcquisitionError } from "../src/LeaseError.ts"
@@ -42,6 +42,8 @@ const holdersNow = Effect.map(
   Effect.flatMap(Probe, (p) => p.admin.list(sem.namespace)),
   (records) => records.filter((r) => /^workers-[0-9]+$/.test(r.key.name) && r.holder !== undefined && r.holder !== "")
 )
+
+type Member = Effect.Success<ReturnType<typeof member>>
 
 describe("LeaseSemaphore", () => {
   it.effect("N = 1: the second contender waits until the first releases", () =>
@@ -82,5 +84,293 @@ describe("LeaseSemaphore", () => {
       const pc = yield* Deferred.await(c.got)
       assert.strictEqual(pc.permit.permit, pb.permit.permit)
       assert.strictEqual((yield* holdersNow).length, 2)
+    })))
+
+  it.effect("never more than N holders while contenders come and go", () =>
+    withStore(Effect.gen(function*() {
+      const members: Array<Member> = []
+      for (const name of ["a", "b", "c", "d", "e", "f", "g"]) members.push(yield* member(name, { permits: 3 }))
+      let max = 0
+      let served = 0
+      for (let round = 0; round < 12; round++) {
+        yield* advance(1)
+        const holders = yield* holdersNow
+        max = Math.max(max, holders.length)
+        assert.isAtMost(holders.length, 3, `round ${round}: ${holders.map((h) => h.holder).join(",")}`)
+        // one holder releases each round
+        for (const m of members) {
+          const current = yield* m.c.current
+          if (Option.isSome(current) && (yield* current.value.isHeld)) {
+            yield* m.c.release
+            served++
+            break
+          }
+        }
+      }
+      assert.strictEqual(max, 3, "the permits were all used")
+      assert.strictEqual(served, 7, "every member was served")
+    })))
+
+  it.effect("FIFO: waiters are served in the order they enqueued", () =>
+    withStore(Effect.gen(function*() {
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      const waiters: Array<Member> = []
+      for (const name of ["b", "c", "d"]) {
+        waiters.push(yield* member(name, { permits: 1 }))
+        yield* settle
+      }
+      const state = yield* LeaseSemaphore.inspect(sem)
+      assert.deepStrictEqual(state.waiting.map((w) => w.holder), ["b", "c", "d"])
+      yield* a.c.release
+      const order: Array<string> = []
+      for (let i = 0; i < 3; i++) {
+        yield* advance(1)
+        let next: Member | undefined = undefined
+        for (const w of waiters) {
+          if (!order.includes(w.c.holder) && (yield* w.done())) {
+            assert.isUndefined(next, "only one waiter is served at a time")
+            next = w
+          }
+        }
+        assert.isDefined(next, "someone was served")
+        order.push(next!.c.holder)
+        assert.strictEqual((yield* holdersNow).length, 1)
+        yield* next!.c.release
+      }
+      assert.deepStrictEqual(order, ["b", "c", "d"])
+    })))
+
+  it.effect("a dead waiter ahead is skipped once its ticket expires, not before", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      // A waiter that crashed after enqueueing: its ticket is never renewed.
+      yield* probe.admin.create({ ...sem, name: "workers-w-deadbeef" }, { holder: "ghost", durationSeconds: 20, renewTime: start, acquireTime: start, transitions: 0 }, {
+        annotations: { [LeaseSemaphore.Annotations.waiterOf]: "workers" }
+      })
+      const head = yield* read(sem)
+      yield* probe.admin.update(head, {}, {
+        annotations: { ...head.metadata.annotations, [LeaseSemaphore.Annotations.queue]: JSON.stringify([{ h: "ghost", w: "workers-w-deadbeef" }]) }
+      })
+      const b = yield* member("b", { permits: 1 })
+      yield* settle
+      yield* a.c.release
+      yield* advance(10)
+      assert.isFalse(yield* b.done(), "the ghost is ahead and live for its duration")
+      yield* advance(12)
+      const got = yield* Deferred.await(b.got)
+      assert.isAtLeast(got.at, 19_000)
+      assert.isAtMost(got.at, 22_000)
+    })))
+
+  it.effect("a dead holder's permit is taken after it expires, not before", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* LeaseSemaphore.tryAcquire(sopts("setup", { permits: 1 })).pipe(Effect.scoped)
+      yield* probe.admin.update(yield* read({ ...sem, name: "workers-0" }), { holder: "ghost", durationSeconds: 20, renewTime: start, acquireTime: start, transitions: 7 })
+      const b = yield* member("b", { permits: 1 })
+      yield* advance(15)
+      assert.isFalse(yield* b.done())
+      yield* advance(7)
+      const got = yield* Deferred.await(b.got)
+      assert.strictEqual(got.permit.token, 8, "the permit's token goes on from the dead holder's")
+    })))
+
+  it.effect("resize up: a waiter enters at once", () =>
+    withStore(Effect.gen(function*() {
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      const b = yield* member("b", { permits: 1 })
+      yield* advance(3)
+      assert.isFalse(yield* b.done())
+      assert.deepStrictEqual(yield* LeaseSemaphore.resize(sem, 2), { from: 1, to: 2 })
+      yield* settle
+      yield* TestClock.adjust("100 millis")
+      const got = yield* Deferred.await(b.got)
+      assert.strictEqual(got.permit.permit, 1)
+      assert.isAtMost(got.at, 3_200)
+      assert.isTrue(Option.isSome(yield* a.c.current))
+    })))
+
+  it.effect("resize down: the withdrawn permit's holder is told, keeps it, and nobody re-acquires it", () =>
+    withStore(Effect.gen(function*() {
+      const a = yield* member("a", { permits: 2 })
+      yield* settle
+      const b = yield* member("b", { permits: 2 })
+      yield* settle
+      const pa = (yield* Deferred.await(a.got)).permit
+      const pb = (yield* Deferred.await(b.got)).permit
+      assert.deepStrictEqual([pa.permit, pb.permit], [0, 1])
+      const withdrawn = yield* Effect.forkChild(pb.withdrawn)
+      const notWithdrawn = yield* Effect.forkChild(pa.withdrawn)
+      const c = yield* member("c", { permits: 2 })
+      yield* advance(1)
+      assert.isFalse(yield* c.done())
+      yield* LeaseSemaphore.resize(sem, 1)
+      yield* advance(1)
+      assert.isTrue(isDone(withdrawn), "permit 1's holder is told")
+      assert.isFalse(isDone(notWithdrawn), "permit 0 is not withdrawn")
+      assert.isTrue(yield* pb.isHeld, "the drain: b keeps its permit until it releases")
+      const state = yield* LeaseSemaphore.inspect(sem)
+      assert.deepStrictEqual(state.holders.map((h) => [h.permit, h.withdrawn]), [[0, false], [1, true]])
+      yield* b.c.release
+      yield* advance(5)
+      assert.isFalse(yield* c.done(), "the withdrawn permit is not handed out again")
+      yield* a.c.release
+      yield* advance(1)
+      assert.strictEqual((yield* Deferred.await(c.got)).permit.permit, 0)
+    })))
+
+  it.effect("tryAcquire does not barge past a live waiter, and takes a free permit otherwise", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      yield* Effect.scoped(Effect.gen(function*() {
+        const first = yield* LeaseSemaphore.tryAcquire(sopts("x", { permits: 1 }))
+        assert.strictEqual(first._tag, "Acquired")
+      }))
+      // A live waiter (its ticket held, just observed) is queued while the permit is free.
+      yield* probe.admin.create({ ...sem, name: "workers-w-0000abcd" }, { holder: "w", durationSeconds: 20, renewTime: start, acquireTime: start, transitions: 0 }, {
+        annotations: { [LeaseSemaphore.Annotations.waiterOf]: "workers" }
+      })
+      const head = yield* read(sem)
+      yield* probe.admin.update(head, {}, {
+        annotations: { ...head.metadata.annotations, [LeaseSemaphore.Annotations.queue]: JSON.stringify([{ h: "w", w: "workers-w-0000abcd" }]) }
+      })
+      const barging = yield* Effect.scoped(LeaseSemaphore.tryAcquire(sopts("y")))
+      assert.strictEqual(barging._tag, "Full")
+      if (barging._tag === "Full") {
+        assert.strictEqual(barging.waiting, 1)
+        assert.strictEqual(barging.permits, 1)
+        assert.deepStrictEqual(barging.holders, [])
+      }
+      assert.strictEqual((yield* holdersNow).length, 0, "nothing taken")
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting.map((w) => w.holder), ["w"], "nothing queued")
+    })))
+
+  it.effect("an acquire that times out leaves nothing held and its queue entry removed", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      const fiber = yield* Effect.scoped(LeaseSemaphore.acquire(sopts("b", { timeout: "5 seconds" }))).pipe(Effect.flip, Effect.forkChild)
+      yield* settle
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting.map((w) => w.holder), ["b"])
+      yield* advance(6)
+      const error = yield* Fiber.join(fiber)
+      assert.instanceOf(error, LeaseAcquisitionError)
+      assert.strictEqual(error.reason._tag, "Timeout")
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting, [])
+      const records = yield* probe.admin.list(sem.namespace)
+      assert.deepStrictEqual(records.filter((r) => r.key.name.startsWith("workers-w-")), [], "the ticket was deleted")
+      assert.deepStrictEqual((yield* holdersNow).map((r) => r.holder), ["a"])
+      yield* a.c.release
+    })))
+
+  it.effect("guard and lost work per permit: a permit taken over interrupts its guarded work", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 2 })
+      const b = yield* member("b", { permits: 2 })
+      yield* settle
+      const pa = (yield* Deferred.await(a.got)).permit
+      const pb = (yield* Deferred.await(b.got)).permit
+      const guardedA = yield* Effect.forkChild(Effect.flip(pa.guard(Effect.never)))
+      const guardedB = yield* Effect.forkChild(pb.guard(Effect.never))
+      const permitA = yield* read({ ...sem, name: `workers-${pa.permit}` })
+      yield* probe.admin.update(permitA, { ...permitA, holder: "intruder", transitions: (permitA.transitions ?? 0) + 1 })
+      yield* advance(8)
+      const lost = yield* Fiber.join(guardedA)
+      assert.strictEqual(lost._tag, "LeaseLostError")
+      assert.isFalse(isDone(guardedB), "the other permit's guarded work goes on")
+      assert.isTrue(yield* pb.isHeld)
+    })))
+
+  it.effect("tokens per permit strictly increase over tenures", () =>
+    withStore(Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const c = yield* LeaseSemaphore.contender(sopts("a", { permits: 1 })).pipe(Scope.provide(scope))
+      const tokens: Array<number> = []
+      for (let i = 0; i < 3; i++) {
+        const p = yield* c.acquire()
+        assert.strictEqual(p.permit, 0)
+        tokens.push(p.token)
+        yield* c.release
+      }
+      assert.isTrue(tokens[0]! < tokens[1]! && tokens[1]! < tokens[2]!, `tokens ${tokens.join(",")}`)
+    })))
+
+  it.effect("kinds are not mixed: a plain contender refuses head, permit and ticket; a semaphore refuses a plain lease", () =>
+    withStore(Effect.gen(function*() {
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      const b = yield* member("b", { permits: 1 })
+      yield* settle
+      const ticket = (yield* LeaseSemaphore.inspect(sem)).waiting[0]!.ticket
+      const refusals: Array<unknown> = []
+      for (const name of ["workers", "workers-0", ticket]) {
+        const error = yield* Effect.flip(Effect.scoped(Lease.tryAcquire({ ...sem, name, holder: "plain" })))
+        assert.instanceOf(error, LeaseAcquisitionError)
+        refusals.push(error.reason)
+      }
+      assert.deepStrictEqual(refusals, [
+        { _tag: "Semaphore", semaphore: "workers", part: "head" },
+        { _tag: "Semaphore", semaphore: "workers", part: "permit", permit: 0 },
+        { _tag: "Semaphore", semaphore: "workers", part: "waiter" }
+      ])
+      // also a waiting acquire, and a released permit
+      yield* a.c.release
+      yield* b.c.release
+      const waiting = yield* Effect.flip(Effect.scoped(Lease.acquire({ ...sem, name: "workers-0", holder: "plain", timeout: "5 seconds" })))
+      assert.instanceOf(waiting, LeaseAcquisitionError)
+      assert.strictEqual(waiting.reason._tag, "Semaphore")
+      assert.include(waiting.message, "permit 0 of semaphore workers")
+      assert.include(waiting.message, "leasekit run workers --permits N")
+      // a semaphore on a plain lease
+      yield* Effect.scoped(Lease.acquire({ namespace: "jobs", name: "plain", holder: "p" }))
+      yield* Effect.scoped(Lease.acquire({ namespace: "jobs", name: "held", holder: "p" }).pipe(Effect.andThen(Effect.gen(function*() {
+        const held = yield* Effect.flip(Effect.scoped(LeaseSemaphore.tryAcquire({ namespace: "jobs", name: "held", holder: "s", permits: 2 })))
+        assert.instanceOf(held, LeaseAcquisitionError)
+        assert.deepStrictEqual(held.reason, { _tag: "NotASemaphore", holder: "p" })
+      }))))
+      const released = yield* Effect.flip(Effect.scoped(LeaseSemaphore.acquire({ namespace: "jobs", name: "plain", holder: "s", permits: 2 })))
+      assert.instanceOf(released, LeaseAcquisitionError)
+      assert.deepStrictEqual(released.reason, { _tag: "NotASemaphore" })
+      assert.include(released.message, "not a semaphore")
+    })))
+
+  it.effect("options: permits 1..1000 whole, names that fit, an absent semaphore needs permits", () =>
+    withStore(Effect.gen(function*() {
+      for (const permits of [0, 1.5, 1001, -1]) {
+        const error = yield* Effect.flip(Effect.scoped(LeaseSemaphore.contender(sopts("a", { permits }))))
+        assert.strictEqual(error.field, "permits")
+      }
+      const long = yield* Effect.flip(Effect.scoped(LeaseSemaphore.contender({ ...sopts("a", { permits: 1 }), name: "x".repeat(243) })))
+      assert.strictEqual(long.field, "name")
+      yield* Effect.scoped(LeaseSemaphore.contender({ ...sopts("a", { permits: 1 }), name: "x".repeat(242) }))
+      const absent = yield* Effect.flip(Effect.scoped(LeaseSemaphore.tryAcquire(sopts("a"))))
+      assert.instanceOf(absent, LeaseAcquisitionError)
+      assert.strictEqual(absent.reason._tag, "NoSuchSemaphore")
+      assert.include(absent.message, "pass `permits`")
+      const resizeBad = yield* Effect.flip(LeaseSemaphore.resize(sem, 0))
+      assert.strictEqual(resizeBad._tag, "InvalidLeaseOptions")
+    })))
+
+  it.effect("a permit withdrawn while it was being taken is released, never handed out", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 2 })
+      yield* settle
+      // c's write of permit 1 takes a second; the resize to 1 lands meanwhile.
+      yield* probe.setFaults((operation, spec) => operation === "create" && spec?.holder === "c" ? { delay: "1 second" } : undefined)
+      const fiber = yield* Effect.forkChild(Effect.scoped(LeaseSemaphore.tryAcquire(sopts("c"))))
+      yield* settle
+      yield* LeaseSemaphore.resize(sem, 1)
+      yield* advance(2)
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result._tag, "Full")
+      assert.deepStrictEqual((yield* holdersNow).map((r) => r.holder), ["a"])
+      yield* a.c.release
     })))
 })
