@@ -207,6 +207,10 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
 
       // SIGKILL a holder (its dead man's switch ends its command; the permit is left to expire):
       // p3, first in the queue, takes that permit once it expired; p4 keeps waiting.
+      const watcher = yield* start(["status", name, ...args, "--watch", "-o", "json"])
+      const watched = () =>
+        watcher.stdout().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { holders: Array<{ holder: string }> })
+      yield* waitUntil("the watcher's first object", () => watched().length >= 1)
       const killed = first.findIndex((e) => e.holder.startsWith("p0"))
       runs[0]!.kill("SIGKILL")
       const killedAt = Date.now()
@@ -216,6 +220,12 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
       assert.strictEqual(p3.permit, first[killed]!.permit, "the dead holder's permit")
       assert.isAbove(p3.token, first[killed]!.token)
       assert.isFalse(Fs.existsSync(Path.join(dir, "in-4")), "p4 still waits")
+      // --watch showed the change: p3 holding the dead holder's permit. (Whether it showed p0
+      // judged expired first depends on when it first saw p0's record: p3, waiting longer, may
+      // have judged it expired and taken it before the watcher did.)
+      yield* waitUntil("the watcher showing p3 as a holder", () => watched().some((o) => o.holders.some((h) => h.holder.startsWith("p3_"))))
+      watcher.kill("SIGINT")
+      assert.strictEqual((yield* watcher.ended.pipe(Effect.timeout("10 seconds"))).code, 0)
       const now = JSON.parse((yield* leasekit(["status", name, ...args, "-o", "json"])).stdout)
       assert.strictEqual(now.held, 3, "3 held, never more")
       assert.deepStrictEqual(now.waiting.filter((w: { live: boolean }) => w.live).map((w: { holder: string }) => w.holder.split("_")[0]), ["p4"])
