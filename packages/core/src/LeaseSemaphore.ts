@@ -45,6 +45,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Layout from "./internal/semaphore.ts"
@@ -56,7 +57,7 @@ import { Lease } from "./Lease.ts"
 import type { InvalidLeaseOptions, LeaseAcquisitionError, LeaseLostError, LeaseRelinquishmentError } from "./LeaseError.ts"
 import * as LeaseOptions from "./LeaseOptions.ts"
 import type { LeaseKey } from "./LeaseRecord.ts"
-import type { LeaseStoreError } from "./LeaseStore.ts"
+import { isTransient, type LeaseStoreError } from "./LeaseStore.ts"
 
 /**
  * The most permits a semaphore may have.
@@ -361,7 +362,7 @@ const identity = (state: SemaphoreState): string =>
  * changes — a holder, a waiter, N, or a holder or waiter this process judges expired. Follows the
  * head's watch and reads again at least every `retryPeriod` (permits and tickets are not watched),
  * so a report lags the store by at most `retryPeriod + requestTimeout`. Transient store failures
- * end the stream like refusals (retry it with `Stream.retry`).
+ * (`Unavailable`, `Timeout`) are retried every `retryPeriod`; a refusal ends the stream.
  *
  * @since 0.5.0
  * @category inspecting
@@ -384,7 +385,12 @@ export const observe = (
       )
       let reported: string | undefined = undefined
       while (true) {
-        const view = yield* Layout.readView(store, memory, resolved, resolved.key)
+        const view = yield* Layout.readView(store, memory, resolved, resolved.key).pipe(
+          Effect.retry({
+            schedule: Schedule.spaced(resolved.retryPeriod),
+            while: (error) => error._tag === "LeaseStoreError" && isTransient(error)
+          })
+        )
         const state = stateOf(resolved.key, view)
         const id = identity(state)
         if (id !== reported) {

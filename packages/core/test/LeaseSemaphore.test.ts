@@ -5,7 +5,7 @@
  * permit, and kinds are not mixed. On the memory store, under TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Option, Ref, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Lease from "../src/Lease.ts"
 import { LeaseAcquisitionError } from "../src/LeaseError.ts"
@@ -372,5 +372,96 @@ describe("LeaseSemaphore", () => {
       assert.strictEqual(result._tag, "Full")
       assert.deepStrictEqual((yield* holdersNow).map((r) => r.holder), ["a"])
       yield* a.c.release
+    })))
+
+  it.effect("observe retries a transient store failure instead of ending, and goes on reporting", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 2 })
+      yield* settle
+      const seen = yield* Ref.make<ReadonlyArray<ReadonlyArray<string>>>([])
+      const fiber = yield* LeaseSemaphore.observe(sem, { duration: "20 seconds" }).pipe(
+        Stream.runForEach((state) => Ref.update(seen, (all) => [...all, state.holders.map((h) => h.holder)])),
+        Effect.forkChild
+      )
+      yield* settle
+      yield* probe.setFaults((operation) => operation === "list" ? { reason: "Unavailable" } : undefined)
+      yield* advance(5)
+      assert.isFalse(isDone(fiber), "a transient failure does not end the stream")
+      yield* probe.setFaults(undefined)
+      const b = yield* member("b", { permits: 2 })
+      yield* advance(3)
+      yield* Deferred.await(b.got)
+      assert.isFalse(isDone(fiber))
+      assert.deepStrictEqual((yield* Ref.get(seen)).at(-1), ["a", "b"], "a holder that came after the outage is reported")
+      yield* Fiber.interrupt(fiber)
+      yield* a.c.release
+      yield* b.c.release
+    })))
+
+  it.effect("a handoff request on a permit is refused: its holder keeps it, nobody gets it reserved", () =>
+    withStore(Effect.gen(function*() {
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      const pa = yield* Deferred.await(a.got)
+      const b = yield* member("b", { permits: 1 })
+      yield* settle
+      const asked = yield* Lease.requestHandoff({ ...sem, name: "workers-0" }, "x")
+      assert.strictEqual(asked._tag, "Requested")
+      yield* advance(15)
+      assert.isTrue(yield* pa.permit.isHeld, "the holder keeps its permit")
+      const record = yield* read({ ...sem, name: "workers-0" })
+      assert.strictEqual(record.holder, "a")
+      assert.isUndefined(record.metadata.annotations?.["leasekit.io/handoff-request"], "the refused request is removed")
+      assert.isFalse(yield* b.done())
+      yield* a.c.release
+      yield* advance(1)
+      assert.isTrue(yield* b.done(), "the next waiter gets the permit at once: it was not reserved for x")
+      yield* b.c.release
+    })))
+
+  it.effect("a waiter whose ticket is lost takes it again and keeps its place in the queue", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      const w = yield* member("w", { permits: 1 })
+      yield* settle
+      const x = yield* member("x", { permits: 1 })
+      yield* settle
+      const before = yield* LeaseSemaphore.inspect(sem)
+      assert.deepStrictEqual(before.waiting.map((e) => e.holder), ["w", "x"])
+      // An administrator deletes w's ticket: w's ticket tenure is lost at its next renewal.
+      yield* probe.admin.remove(yield* read({ ...sem, name: before.waiting[0]!.ticket }))
+      yield* advance(12)
+      const after = yield* LeaseSemaphore.inspect(sem)
+      assert.deepStrictEqual(after.waiting.map((e) => [e.holder, e.live]), [["w", true], ["x", true]], "w holds its ticket again, still first")
+      yield* a.c.release
+      yield* advance(1)
+      assert.isTrue(yield* w.done(), "w is served first")
+      assert.isFalse(yield* x.done())
+      yield* w.c.release
+      yield* advance(1)
+      assert.isTrue(yield* x.done())
+      yield* x.c.release
+    })))
+
+  it.effect("a waiting acquire rides out a transient store outage, and a permit taken is never left held by a failed read", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      const b = yield* member("b", { permits: 1 })
+      yield* settle
+      yield* probe.setFaults((operation) => operation === "list" || operation === "get" ? { reason: "Unavailable" } : undefined)
+      yield* advance(5)
+      assert.isFalse(yield* b.done(), "b is still waiting, not failed")
+      yield* probe.setFaults(undefined)
+      yield* a.c.release
+      yield* advance(3)
+      const got = yield* Deferred.await(b.got)
+      assert.strictEqual(got.permit.permit, 0)
+      assert.deepStrictEqual((yield* holdersNow).map((r) => r.holder), ["b"])
+      yield* b.c.release
     })))
 })

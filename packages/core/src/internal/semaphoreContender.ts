@@ -23,6 +23,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
@@ -31,7 +32,7 @@ import type { LeaseContender } from "../LeaseContender.ts"
 import { InvalidLeaseOptions, LeaseAcquisitionError, type LeaseRelinquishmentError } from "../LeaseError.ts"
 import * as LeaseOptions from "../LeaseOptions.ts"
 import type { LeaseKey, LeaseRecord } from "../LeaseRecord.ts"
-import type { LeaseStoreError } from "../LeaseStore.ts"
+import { isTransient, type LeaseStoreError } from "../LeaseStore.ts"
 import type { HeldPermit, SemaphoreContender, SemaphoreOptions, SemaphoreTryResult } from "../LeaseSemaphore.ts"
 import { bounded } from "./boundedStore.ts"
 import * as Layout from "./semaphore.ts"
@@ -103,12 +104,22 @@ export const make = (
     const storeError = (error: LeaseStoreError | LeaseAcquisitionError): LeaseAcquisitionError =>
       error._tag === "LeaseAcquisitionError" ? error : new LeaseAcquisitionError({ key, reason: { _tag: "Store", error }, cause: error })
 
+    /** A waiting acquire rides out transient store failures (`Unavailable`, `Timeout`): the step
+     * is tried again from a fresh read every `retryPeriod`, as a single lease's wait does. */
+    const retryTransient = <A>(self: Effect.Effect<A, LeaseAcquisitionError>) =>
+      self.pipe(Effect.retry({
+        schedule: Schedule.spaced(options.retryPeriod),
+        while: (error) => error.reason._tag === "Store" && isTransient(error.reason.error)
+      }))
+
     const permitContender = (index: number) =>
       Effect.suspend(() => {
         const known = permitContenders.get(index)
         if (known !== undefined) return Effect.succeed(known)
         const name = Layout.permitKey(key, index).name
-        return service.contender(withFlag({ ...base, name }, { semaphore: key.name, part: "permit" })).pipe(
+        // A permit is not handed to a named successor: a request would reserve it for someone
+        // outside the queue (plain contenders are refused on permits) and stall it for a window.
+        return service.contender(withFlag({ ...base, name, handoffRequests: "refuse" }, { semaphore: key.name, part: "permit" })).pipe(
           Effect.orDie,
           Scope.provide(scope),
           Effect.tap((made) => Effect.sync(() => permitContenders.set(index, made)))
@@ -179,7 +190,9 @@ export const make = (
         const pc = yield* permitContender(index)
         const result = yield* pc.tryAcquire
         if (result._tag !== "Acquired") return Option.none()
-        const head = yield* store.get(key).pipe(Effect.mapError(storeError))
+        // A failed read hands nothing out: the permit is released (rule 4 — an acquisition that
+        // does not succeed leaves nothing held).
+        const head = yield* store.get(key).pipe(Effect.mapError(storeError), Effect.tapError(() => Effect.ignore(pc.release)))
         const permits = Option.isSome(head) ? Layout.parsePermitCount(head.value) : undefined
         if (permits === undefined || permits <= index) {
           yield* Effect.logDebug(`permit ${index} was withdrawn (N is now ${permits ?? "gone"}) while it was taken; releasing it`)
@@ -257,7 +270,7 @@ export const make = (
         // Registered before the append (which may land even if its answer is lost); runs before
         // the ticket's release (finalizers run in reverse order).
         yield* Effect.addFinalizer(() => leave(ticket))
-        yield* enqueue(ticket)
+        yield* retryTransient(enqueue(ticket))
 
         const wakeups = yield* Queue.sliding<void>(1)
         const innerScope = yield* Scope.Scope
@@ -274,21 +287,30 @@ export const make = (
           })
         yield* watch(key)
         while (true) {
-          const v = yield* view
+          // A ticket lost (renewals failed for renewDeadline) is taken again: others may have
+          // judged the entry dead meanwhile (and pruned it: then it queues again, below).
+          const ticketHeld = yield* Effect.flatMap(ticketContender.current, (t) => Option.isSome(t) ? t.value.isHeld : Effect.succeed(false))
+          if (!ticketHeld) yield* ticketContender.acquire()
+          const v = yield* retryTransient(view)
           for (let i = 0; i < Math.min(v.head.permits, 32); i++) yield* watch(Layout.permitKey(key, i))
           const held = Layout.holdersOf(v)
           if (held.length > 0) yield* Ref.set(lastHolder, held[0]!.holder)
           let position = v.entries.findIndex((e) => e.entry.w === ticket)
           if (position < 0) {
             // Someone pruned our entry (judged it dead on its clock): queue again, at the end.
-            yield* enqueue(ticket)
+            yield* retryTransient(enqueue(ticket))
             continue
           }
           const rank = v.entries.slice(0, position).filter((e) => e.live).length
           if (rank < v.free.length) {
             const order = [...v.free.slice(rank), ...v.free.slice(0, rank)]
             for (const index of order) {
-              const taken = yield* takePermit(index)
+              const taken = yield* takePermit(index).pipe(
+                Effect.catchIf(
+                  (error) => error.reason._tag === "Store" && isTransient(error.reason.error),
+                  (error) => Effect.as(Effect.logDebug(`taking permit ${index} failed, judging again: ${error.message}`), Option.none())
+                )
+              )
               if (Option.isSome(taken)) return taken.value
             }
           }
@@ -305,8 +327,8 @@ export const make = (
         if (Option.isSome(held)) return held.value
         const lastHolder = yield* Ref.make<string | undefined>(undefined)
         const acquiring = Effect.gen(function*() {
-          yield* ensureHead
-          const first = yield* attemptUnqueued
+          yield* retryTransient(ensureHead)
+          const first = yield* retryTransient(attemptUnqueued)
           if (first._tag === "Acquired") return first.permit
           if (first.holders.length > 0) yield* Ref.set(lastHolder, first.holders[0]!.holder)
           return yield* queued(lastHolder)
