@@ -137,6 +137,13 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
 
       const missing = yield* leasekit(["resize", `nothing-${suffix()}`, "--permits", "2", ...args])
       assert.strictEqual(missing.code, 64, missing.stderr)
+      // A plain lease is no semaphore: --permits and resize on it are refused (64).
+      const plain = `plain-${suffix()}`
+      assert.strictEqual((yield* leasekit(["run", plain, ...args, "--", "true"])).code, 0)
+      const asSemaphore = yield* leasekit(["run", plain, "--permits", "2", ...args, "--", "true"])
+      assert.strictEqual(asSemaphore.code, 64, asSemaphore.stderr)
+      assert.include(asSemaphore.stderr, "is a plain lease")
+      assert.strictEqual((yield* leasekit(["resize", plain, "--permits", "2", ...args])).code, 64)
     }).pipe(Effect.scoped))
 
   it.effect("leasekit run --permits 3: five processes, at most 3 commands at once, env per permit; a SIGKILLed holder's permit is taken after expiry; status, list, refusals", () =>
