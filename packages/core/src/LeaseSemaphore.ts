@@ -32,8 +32,21 @@
  * delays it by at most that waiter's duration (plus the lag of a watch or poll, `renewInterval +
  * requestTimeout`).
  *
+ * A waiter that cannot read the semaphore (transient failures) for `renewDeadline` gives its
+ * ticket up — nobody waits for a waiter that cannot act — and takes it again once reads work
+ * (in its place, unless another waiter pruned the entry meanwhile: then at the end). A
+ * `tryAcquire` (or the first attempt of `acquire`) that took a permit while a waiter enqueued
+ * after its read releases it again: that waiter came first.
+ *
  * Kinds are not mixed: a plain `Lease` contender refuses a head, permit or ticket (reason
- * `Semaphore`), and a semaphore refuses a head that is a plain lease (reason `NotASemaphore`).
+ * `Semaphore`) — also one not created yet, whose semaphore's head exists — and a semaphore
+ * refuses a head that is a plain lease (reason `NotASemaphore`). An object of another semaphore
+ * under a permit's name (the head of a semaphore `NAME-1`) makes that permit unusable, never a
+ * failure.
+ *
+ * Permissions: besides a plain lease's `get`, `create`, `update` (and `watch`), a semaphore needs
+ * `list` (it reads its leases with one list) and `delete` (a waiter deletes its ticket when it
+ * leaves) on leases.
  *
  * Does not guarantee: anything against writers outside the protocol (`kubectl edit` of the head);
  * that work outside `guard` stops on loss (pass `token` to the systems you write to); an order

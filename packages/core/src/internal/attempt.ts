@@ -237,6 +237,14 @@ export const attempt = (
     // A semaphore's part is never taken by a plain contender, nor by another semaphore's.
     const refused = Option.isSome(state) ? Parts.refusal(options, state.value) : undefined
     if (refused !== undefined) return { _tag: "Semaphore", part: refused } as const
+    if (Option.isNone(state) && Parts.flagOf(options) === undefined) {
+      // An absent permit or ticket of an existing semaphore (created on first use): not created here.
+      const candidate = Parts.semaphoreOfName(options.key.name)
+      if (candidate !== undefined) {
+        const head = yield* store.get({ namespace: options.key.namespace, name: candidate.semaphore })
+        if (Option.isSome(head) && Parts.partOf(head.value)?.part === "head") return { _tag: "Semaphore", part: candidate } as const
+      }
+    }
     if (judgement._tag === "Held") {
       return { _tag: "Busy", record: judgement.record, holder: judgement.holder, expiresIn: judgement.expiresIn } as const
     }

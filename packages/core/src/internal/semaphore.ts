@@ -20,7 +20,13 @@ import type { LeaseStoreService } from "../LeaseStore.ts"
 import { LeaseStoreError } from "../LeaseStore.ts"
 import { judge, type Judgement, transitionsOf } from "./attempt.ts"
 import type { Memory } from "./observations.ts"
-import { annotations } from "./semaphoreParts.ts"
+import { annotations, partOf } from "./semaphoreParts.ts"
+
+/** A permit object of the semaphore `name` (by its annotation). */
+const isPermitOf = (record: LeaseRecord, name: string): boolean => {
+  const part = partOf(record)
+  return part !== undefined && part.part === "permit" && part.semaphore === name
+}
 
 /** One queue entry: the waiter's identity and its ticket lease's name. */
 export interface Entry {
@@ -100,6 +106,9 @@ export interface PermitView {
   readonly judgement: Judgement
   /** Absent, released, expired (or naming this contender): takeable. */
   readonly free: boolean
+  /** Another semaphore's object under this permit's name (e.g. the head of a semaphore
+   * `NAME-1`): never free, never a holder. */
+  readonly foreign: boolean
 }
 
 /** How a queue entry is judged. */
@@ -141,16 +150,20 @@ export const readView = (
     const prefix = `${key.name}-`
     const indices = new Set<number>()
     for (let i = 0; i < head.permits; i++) indices.add(i)
-    for (const name of byName.keys()) {
+    // Withdrawn permits (index ≥ N) are found by their annotation, not their name alone.
+    for (const [name, record] of byName) {
       const suffix = name.startsWith(prefix) ? name.slice(prefix.length) : ""
-      if (/^(0|[1-9][0-9]{0,3})$/.test(suffix) && Number(suffix) < maxPermits) indices.add(Number(suffix))
+      if (/^(0|[1-9][0-9]{0,3})$/.test(suffix) && Number(suffix) < maxPermits && isPermitOf(record, key.name)) {
+        indices.add(Number(suffix))
+      }
     }
     const permits: Array<PermitView> = []
     for (const index of [...indices].sort((a, b) => a - b)) {
       const pk = permitKey(key, index)
       const record = Option.fromUndefinedOr(byName.get(pk.name))
       const judgement = yield* judge(memory, { ...options, key: pk }, record)
-      permits.push({ index, record, judgement, free: index < head.permits && isFree(judgement) })
+      const foreign = Option.isSome(record) && partOf(record.value) !== undefined && !isPermitOf(record.value, key.name)
+      permits.push({ index, record, judgement, foreign, free: index < head.permits && !foreign && isFree(judgement) })
     }
     const entries: Array<EntryView> = []
     for (const [position, entry] of head.queue.entries()) {
@@ -174,7 +187,7 @@ export const readView = (
 /** The token and holder of a held permit, for reports. */
 export const holdersOf = (view: View) =>
   view.permits.flatMap((p) =>
-    p.judgement._tag === "Held" || p.judgement._tag === "Ours"
+    !p.foreign && (p.judgement._tag === "Held" || p.judgement._tag === "Ours")
       ? [{
         permit: p.index,
         holder: p.judgement._tag === "Held" ? p.judgement.holder : p.judgement.record.holder!,
@@ -188,7 +201,7 @@ export const holdersOf = (view: View) =>
 /** The earliest instant (from now) at which something in the view would be judged expired. */
 export const nextExpiry = (view: View): Duration.Duration | undefined => {
   const times = [
-    ...view.permits.flatMap((p) => p.judgement._tag === "Held" && p.index < view.head.permits ? [p.judgement.expiresIn] : []),
+    ...view.permits.flatMap((p) => !p.foreign && p.judgement._tag === "Held" && p.index < view.head.permits ? [p.judgement.expiresIn] : []),
     ...view.entries.flatMap((e) => e.live && Option.isSome(e.ticket) ? [e.expiresIn] : [])
   ]
   return times.length === 0 ? undefined : times.reduce((a, b) => Duration.min(a, b))

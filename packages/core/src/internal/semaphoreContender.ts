@@ -15,6 +15,7 @@
  *
  * Calls that change what the contender holds run one at a time.
  */
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -119,7 +120,10 @@ export const make = (
         const name = Layout.permitKey(key, index).name
         // A permit is not handed to a named successor: a request would reserve it for someone
         // outside the queue (plain contenders are refused on permits) and stall it for a window.
-        return service.contender(withFlag({ ...base, name, handoffRequests: "refuse" }, { semaphore: key.name, part: "permit" })).pipe(
+        // Released by clearing, never deleted: a permit's token must keep increasing.
+        return service.contender(
+          withFlag({ ...base, name, handoffRequests: "refuse", releaseMode: "clear" }, { semaphore: key.name, part: "permit" })
+        ).pipe(
           Effect.orDie,
           Scope.provide(scope),
           Effect.tap((made) => Effect.sync(() => permitContenders.set(index, made)))
@@ -185,17 +189,35 @@ export const make = (
      * permit withdrawn meanwhile is released and not handed out. Uninterruptible: a permit taken
      * is either handed out (and `current`) or released.
      */
-    const takePermit = (index: number): Effect.Effect<Option.Option<HeldPermit>, LeaseAcquisitionError> =>
+    const takePermit = (
+      index: number,
+      unqueued?: ReadonlySet<string>
+    ): Effect.Effect<Option.Option<HeldPermit>, LeaseAcquisitionError> =>
       Effect.uninterruptible(Effect.gen(function*() {
         const pc = yield* permitContender(index)
-        const result = yield* pc.tryAcquire
-        if (result._tag !== "Acquired") return Option.none()
+        const result = yield* pc.tryAcquire.pipe(
+          // Another semaphore's object under a permit's name (its head `NAME-i`): not ours to take.
+          Effect.catchIf((error) => error.reason._tag === "Semaphore", () => Effect.succeed(undefined))
+        )
+        if (result === undefined || result._tag !== "Acquired") return Option.none()
         // A failed read hands nothing out: the permit is released (rule 4 — an acquisition that
         // does not succeed leaves nothing held).
         const head = yield* store.get(key).pipe(Effect.mapError(storeError), Effect.tapError(() => Effect.ignore(pc.release)))
-        const permits = Option.isSome(head) ? Layout.parsePermitCount(head.value) : undefined
+        const parsed = Option.isSome(head) ? Option.getOrUndefined(yield* Effect.option(Layout.parseHead(key, head.value))) : undefined
+        const permits = parsed?.permits
         if (permits === undefined || permits <= index) {
           yield* Effect.logDebug(`permit ${index} was withdrawn (N is now ${permits ?? "gone"}) while it was taken; releasing it`)
+          yield* Effect.ignore(pc.release)
+          return Option.none()
+        }
+        // Taken without queueing: a waiter that enqueued after our read came first (no barging).
+        if (unqueued !== undefined && parsed!.queue.some((e) => !unqueued.has(e.w) && e.h !== holder)) {
+          yield* Effect.logDebug(`a waiter enqueued while permit ${index} was taken without queueing; releasing it`)
+          yield* Effect.ignore(pc.release)
+          return Option.none()
+        }
+        // Rule 3: never hand out a permit whose deadline passed while it was being taken.
+        if (!(yield* result.lease.isHeld)) {
           yield* Effect.ignore(pc.release)
           return Option.none()
         }
@@ -219,22 +241,34 @@ export const make = (
       const v = yield* view
       const waiting = v.entries.filter((e) => e.live && e.entry.h !== holder).length
       if (waiting === 0) {
+        const seen = new Set(v.entries.map((e) => e.entry.w))
         for (const index of v.free) {
-          const taken = yield* takePermit(index)
+          const taken = yield* takePermit(index, seen)
           if (Option.isSome(taken)) return { _tag: "Acquired", permit: taken.value } as const
         }
       }
       return { _tag: "Full", permits: v.head.permits, holders: Layout.holdersOf(v), waiting } as const
     })
 
-    const tryAcquire: Effect.Effect<SemaphoreTryResult, LeaseAcquisitionError> = lock.withPermit(
+    /** Rule 4: an acquisition that does not succeed (fails, times out, is interrupted) leaves no
+     * permit held — a permit it took is released. */
+    const handingOut = <A>(self: Effect.Effect<A, LeaseAcquisitionError>) =>
+      Effect.flatMap(Ref.get(current), (before) =>
+        self.pipe(Effect.onExit((exit) =>
+          Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Ref.get(current), (now) =>
+            Option.isSome(now) && (Option.isNone(before) || now.value !== before.value)
+              ? Effect.ignore(now.value.contender.release)
+              : Effect.void)
+        )))
+
+    const tryAcquire: Effect.Effect<SemaphoreTryResult, LeaseAcquisitionError> = lock.withPermit(handingOut(
       Effect.gen(function*() {
         const held = yield* live
         if (Option.isSome(held)) return { _tag: "Acquired", permit: held.value } as const
         yield* ensureHead
         return yield* attemptUnqueued
       })
-    )
+    ))
 
     /** Removes `ticket` from the queue, with the entries this process judges dead. Best effort. */
     const leave = (ticket: string) =>
@@ -251,14 +285,22 @@ export const make = (
         Effect.catch((error) => Effect.logDebug(`leaving the queue of ${key.name} failed (the ticket's release still ends the entry): ${error.message}`))
       )
 
-    const enqueue = (ticket: string) =>
+    const append = (ticket: string, dead: ReadonlySet<string>) =>
       Layout.writeHead(store, key, (head) => {
         if (head.queue.some((e) => e.w === ticket)) return Effect.succeed({ skip: undefined })
-        if (head.queue.length >= Layout.maxQueue) {
-          return Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "QueueFull", waiting: head.queue.length } }))
+        const kept = head.queue.filter((e) => !dead.has(e.w))
+        if (kept.length >= Layout.maxQueue) {
+          return Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "QueueFull", waiting: kept.length } }))
         }
-        return Effect.succeed({ permits: head.permits, queue: [...head.queue, { h: holder, w: ticket }], result: undefined })
+        return Effect.succeed({ permits: head.permits, queue: [...kept, { h: holder, w: ticket }], result: undefined })
       }).pipe(Effect.mapError(storeError))
+
+    /** Appends `ticket` to the queue; a full queue is first pruned of the entries judged dead. */
+    const enqueue = (ticket: string) =>
+      append(ticket, new Set()).pipe(
+        Effect.catchIf((error) => error.reason._tag === "QueueFull", () =>
+          Effect.flatMap(view, (v) => append(ticket, new Set(v.entries.filter((e) => !e.live).map((e) => e.entry.w)))))
+      )
 
     const queued = (lastHolder: Ref.Ref<string | undefined>) =>
       Effect.scoped(Effect.gen(function*() {
@@ -286,12 +328,38 @@ export const make = (
             )
           })
         yield* watch(key)
+        // A waiter that cannot read keeps nobody waiting: after renewDeadline of failed reads it
+        // gives its ticket up (its entry is dead to others at once), and takes it again — in its
+        // place, unless someone pruned the entry meanwhile — once reads work.
+        let failingSince: number | undefined = undefined
+        const readWhileWaiting = view.pipe(
+          Effect.tap(() => Effect.sync(() => (failingSince = undefined))),
+          Effect.tapError((error) =>
+            error.reason._tag === "Store" && isTransient(error.reason.error)
+              ? Effect.gen(function*() {
+                const now = yield* Clock.currentTimeMillis
+                failingSince ??= now
+                if (now - failingSince >= Duration.toMillis(options.renewDeadline)) {
+                  const ticketNow = yield* ticketContender.current
+                  if (Option.isSome(ticketNow) && (yield* ticketNow.value.isHeld)) {
+                    yield* Effect.logWarning(`reads of semaphore ${key.name} keep failing; giving up its place in the queue until they work`)
+                    yield* Effect.ignore(ticketContender.release)
+                  }
+                }
+              })
+              : Effect.void
+          ),
+          retryTransient
+        )
         while (true) {
           // A ticket lost (renewals failed for renewDeadline) is taken again: others may have
           // judged the entry dead meanwhile (and pruned it: then it queues again, below).
+          const v = yield* readWhileWaiting
           const ticketHeld = yield* Effect.flatMap(ticketContender.current, (t) => Option.isSome(t) ? t.value.isHeld : Effect.succeed(false))
-          if (!ticketHeld) yield* ticketContender.acquire()
-          const v = yield* retryTransient(view)
+          if (!ticketHeld) {
+            yield* ticketContender.acquire()
+            continue
+          }
           for (let i = 0; i < Math.min(v.head.permits, 32); i++) yield* watch(Layout.permitKey(key, i))
           const held = Layout.holdersOf(v)
           if (held.length > 0) yield* Ref.set(lastHolder, held[0]!.holder)
@@ -301,7 +369,9 @@ export const make = (
             yield* retryTransient(enqueue(ticket))
             continue
           }
-          const rank = v.entries.slice(0, position).filter((e) => e.live).length
+          // Entries ahead that already hold a permit were served (their removal may lag).
+          const served = new Set(held.map((h) => h.holder))
+          const rank = v.entries.slice(0, position).filter((e) => e.live && !served.has(e.entry.h)).length
           if (rank < v.free.length) {
             const order = [...v.free.slice(rank), ...v.free.slice(0, rank)]
             for (const index of order) {
@@ -321,40 +391,36 @@ export const make = (
         }
       }))
 
-    const acquire = (timeout?: Duration.Duration): Effect.Effect<HeldPermit, LeaseAcquisitionError> =>
-      lock.withPermit(Effect.gen(function*() {
+    const acquire = (timeout?: Duration.Duration): Effect.Effect<HeldPermit, LeaseAcquisitionError> => {
+      const lastHolder = Ref.makeUnsafe<string | undefined>(undefined)
+      const acquiring = lock.withPermit(handingOut(Effect.gen(function*() {
         const held = yield* live
         if (Option.isSome(held)) return held.value
-        const lastHolder = yield* Ref.make<string | undefined>(undefined)
-        const acquiring = Effect.gen(function*() {
-          yield* retryTransient(ensureHead)
-          const first = yield* retryTransient(attemptUnqueued)
-          if (first._tag === "Acquired") return first.permit
-          if (first.holders.length > 0) yield* Ref.set(lastHolder, first.holders[0]!.holder)
-          return yield* queued(lastHolder)
-        }).pipe(
-          // An acquisition that does not succeed leaves no permit held.
-          Effect.onExit((exit) =>
-            Exit.isSuccess(exit) ? Effect.void : Effect.flatMap(Ref.get(current), (c) =>
-              Option.isSome(c) ? Effect.ignore(c.value.contender.release) : Effect.void)
-          )
-        )
-        return yield* timeout === undefined ? acquiring : acquiring.pipe(
-          Effect.timeoutOrElse({
-            duration: timeout,
-            orElse: () =>
-              Effect.flatMap(Ref.get(lastHolder), (holder) =>
-                Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Timeout", holder, waited: timeout } })))
-          })
-        )
-      }))
+        yield* retryTransient(ensureHead)
+        const first = yield* retryTransient(attemptUnqueued)
+        if (first._tag === "Acquired") return first.permit
+        if (first.holders.length > 0) yield* Ref.set(lastHolder, first.holders[0]!.holder)
+        return yield* queued(lastHolder)
+      })))
+      // The timeout covers the wait for the contender's lock too.
+      return timeout === undefined ? acquiring : acquiring.pipe(
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.flatMap(Ref.get(lastHolder), (holder) =>
+              Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "Timeout", holder, waited: timeout } })))
+        })
+      )
+    }
 
-    const release: Effect.Effect<void, LeaseRelinquishmentError> = lock.withPermit(Effect.gen(function*() {
+    // Not under the lock: a release waits for guarded work to stop, and that work's finalizer may
+    // release too (the permit contender joins the two); a waiting acquire holds no permit.
+    const release: Effect.Effect<void, LeaseRelinquishmentError> = Effect.gen(function*() {
       const now = yield* Ref.get(current)
       if (Option.isNone(now)) return
       yield* now.value.contender.release
-      yield* Ref.set(current, Option.none())
-    }))
+      yield* Ref.update(current, (c) => Option.isSome(c) && c.value === now.value ? Option.none() : c)
+    })
 
     return {
       key,

@@ -7,9 +7,15 @@
  * only the semaphore's own contenders — whose options carry `partFlag`, which no public option
  * can set — take its permits and tickets, and their acquiring writes put the annotation on.
  *
- * Guarantees: a plain contender never writes a semaphore's object it has read as one. Does not
- * guarantee: anything about an object it created itself before a semaphore named it (a plain
- * lease named `NAME-0` is judged by its holder, as any held lease).
+ * A permit or ticket that does not exist yet (permits are created on first use) is told apart by
+ * its name: before creating `NAME-<i>` or `NAME-w-<8 hex>`, a plain contender reads `NAME`, and
+ * refuses when it is a semaphore's head (`semaphoreOfName`; one extra read, only for absent
+ * records with such names).
+ *
+ * Guarantees: a plain contender never writes a semaphore's object it has read as one, nor creates
+ * a permit or ticket of a semaphore whose head it could read. Does not guarantee: anything about
+ * an object created before its semaphore's head (a plain lease named `NAME-0` is judged by its
+ * holder, as any held lease, and counts as a holder of permit 0 until it is released).
  */
 import type { LeaseRecord } from "../LeaseRecord.ts"
 import type { Memory } from "./observations.ts"
@@ -75,6 +81,16 @@ export const refusal = (options: object, record: LeaseRecord): Part | undefined 
   const flag = flagOf(options)
   if (flag !== undefined && flag.part === part.part && flag.semaphore === part.semaphore) return undefined
   return part
+}
+
+/** The semaphore a name would be a part of (`NAME-<i>`: permit i; `NAME-w-<8 hex>`: a ticket),
+ * as a candidate head name; `undefined` for names of neither shape. */
+export const semaphoreOfName = (name: string): Part | undefined => {
+  const ticket = /^(.+)-w-[0-9a-f]{8}$/.exec(name)
+  if (ticket !== null) return { semaphore: ticket[1]!, part: "waiter" }
+  const permit = /^(.+)-(0|[1-9][0-9]{0,3})$/.exec(name)
+  if (permit !== null) return { semaphore: permit[1]!, part: "permit", permit: Number(permit[2]) }
+  return undefined
 }
 
 /** The annotation an acquiring write of a flagged contender puts on its object. */
