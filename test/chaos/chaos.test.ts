@@ -78,6 +78,16 @@ const expectations: Record<string, (result: ScenarioResult) => void> = {
   },
   "hostile-records": (r) => {
     assert.isAtLeast(r.report.adminWrites, 1)
+  },
+  "semaphore": (r) => {
+    assert.isAtLeast(r.report.faults, 1, "no permit holder was killed or paused")
+    assert.isDefined(r.report.inside, "judged as a semaphore")
+    assert.isAtMost(r.report.inside!.max, r.scenario.permits!, "more contenders inside critical sections than permits")
+    // The permits are shared: at some instant more than one contender was inside.
+    assert.isAtLeast(r.report.inside!.max, 2, "never more than one permit held at once")
+    assert.deepStrictEqual(r.report.pauses.other, [], "every paused holder found out or was fenced")
+    // The queue turns: more contenders than permits got one (not only the first N, again and again).
+    assert.isAbove(r.report.inside!.served, r.scenario.permits!, "only the first holders were ever served")
   }
 }
 

@@ -26,6 +26,14 @@
  *   after the last renewal a holder declared a deadline loss, and how soon after that anyone else
  *   took over (must be ≥ `duration`, unless the holder itself cleared the record after declaring
  *   the loss).
+ *
+ * A semaphore run (`checkSemaphore`: N permits, each an ordinary lease with its own fenced
+ * resource) is judged permit by permit with the same rules — every line of a journal after an
+ * `acquired` of permit i, up to the next `acquired`, is about permit i — and, across permits:
+ * - inside at once: the most belief intervals that intersect at one instant, over all permits;
+ *   more than N is a violation (the semaphore's bound: N unchanged during the run);
+ * - stuck periods: gaps during which nobody at all believed it held a permit (a permit idle while
+ *   others are held is not stuck: the waiters are served by the held ones' releases).
  */
 import type { FenceState } from "./fence.ts"
 import type { ContenderEvent, RunnerEvent, Timing } from "./protocol.ts"
@@ -84,6 +92,18 @@ export interface Report {
   readonly outages: ReadonlyArray<{ readonly what: string; readonly millis: number; readonly holderKept: boolean | undefined }>
   readonly faults: number
   readonly adminWrites: number
+  /** Semaphore runs: the most contenders inside critical sections at one instant, and the
+   * instants where that exceeded the permits (required: none). */
+  readonly inside?:
+    | {
+      readonly permits: number
+      readonly max: number
+      readonly excess: ReadonlyArray<string>
+      /** Contenders that entered a critical section at least once (the queue turns: all of them). */
+      readonly served: number
+      readonly contenders: number
+    }
+    | undefined
 }
 
 const pairKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`)
@@ -372,8 +392,166 @@ export const check = (input: {
   }
 }
 
+/**
+ * The most intervals `[start, end]` that intersect at one instant, with the instants (as text)
+ * where more than `bound` did.
+ */
+export const maxConcurrent = (
+  intervals: ReadonlyArray<{ readonly start: number; readonly end: number; readonly label: string }>,
+  bound: number
+): { readonly max: number; readonly excess: ReadonlyArray<string> } => {
+  // Starts before ends at the same instant: touching intervals count as intersecting.
+  const points = intervals.flatMap((i) => [
+    { t: i.start, d: 1, label: i.label },
+    { t: i.end, d: -1, label: i.label }
+  ]).sort((a, b) => a.t - b.t || b.d - a.d)
+  const open = new Set<string>()
+  let max = 0
+  const excess: Array<string> = []
+  for (const p of points) {
+    if (p.d === 1) {
+      open.add(p.label)
+      max = Math.max(max, open.size)
+      if (open.size > bound) excess.push(`${open.size} inside critical sections at ${p.t.toFixed(0)}: ${[...open].join(", ")}`)
+    } else open.delete(p.label)
+  }
+  return { max, excess }
+}
+
+/** The permit each journal line is about: that of the last `acquired` before it (undefined before any). */
+const byPermit = (journal: ReadonlyArray<ContenderEvent>, permit: number): Array<ContenderEvent> => {
+  let current: number | undefined
+  const out: Array<ContenderEvent> = []
+  for (const event of journal) {
+    if (event.e === "acquired") current = event.permit
+    // Lines without a tenure (start, exit, acquire-failed) belong to every permit's view.
+    if (!("token" in event) || current === permit) out.push(event)
+  }
+  return out
+}
+
+/**
+ * A semaphore run with `permits` permits: each permit judged by `check` against its own fenced
+ * resource (`fences[i]`), plus the bound across permits (see the module header).
+ */
+export const checkSemaphore = (input: {
+  readonly timing: Timing
+  readonly permits: number
+  readonly journals: ReadonlyArray<ReadonlyArray<ContenderEvent>>
+  readonly runner: ReadonlyArray<RunnerEvent>
+  readonly fences: ReadonlyArray<FenceState>
+}): Report => {
+  const { permits, runner, timing } = input
+  const reports = input.fences.map((fence, i) =>
+    check({
+      timing,
+      journals: input.journals.map((j) => byPermit(j, i)),
+      // Pauses are judged on the paused holder's permit; everything else concerns every permit.
+      runner: runner.filter((e) => e.e !== "pause" || e.permit === i),
+      fence
+    })
+  )
+  const tag = (i: number) => (s: string) => `permit ${i}: ${s}`
+  const sum = (f: (r: Report) => number) => reports.reduce((n, r) => n + f(r), 0)
+  const all = <A>(f: (r: Report) => ReadonlyArray<A>) => reports.flatMap(f)
+  const allTagged = (f: (r: Report) => ReadonlyArray<string>) => reports.flatMap((r, i) => f(r).map(tag(i)))
+
+  // Belief intervals over every permit, rebuilt as `check` does (first to last `valid` of a tenure).
+  const intervals: Array<{ start: number; end: number; label: string }> = []
+  const served = new Set<string>()
+  for (const journal of input.journals) {
+    let current: { holder: string; token: number; permit: number | undefined; start: number; end: number } | undefined
+    const flush = () => {
+      if (current !== undefined && !Number.isNaN(current.start)) {
+        served.add(current.holder)
+        intervals.push({ start: current.start, end: current.end, label: `${current.holder} (permit ${current.permit}, token ${current.token})` })
+      }
+    }
+    for (const event of journal) {
+      if (event.e === "acquired") {
+        flush()
+        current = { holder: event.holder, token: event.token, permit: event.permit, start: NaN, end: NaN }
+      } else if (event.e === "valid" && current !== undefined && current.token === event.token) {
+        if (Number.isNaN(current.start)) current.start = event.t
+        current.end = Math.max(Number.isNaN(current.end) ? event.t : current.end, event.t)
+      }
+    }
+    flush()
+  }
+  const inside = maxConcurrent(intervals, permits)
+
+  // Stuck: nobody inside any section for longer than the single-lease threshold, outages excused.
+  const excused: Array<readonly [number, number]> = []
+  for (const e of runner) {
+    if (e.e === "outage") excused.push([e.from, e.to])
+    if (e.e === "admin") excused.push([e.t, e.t + e.blocksMillis])
+  }
+  const stuckThresholdMillis = timing.durationSeconds * 1000 + timing.retryPeriodMillis + timing.requestTimeoutMillis
+  const sorted = [...intervals].sort((a, b) => a.start - b.start)
+  const stuck: Array<string> = []
+  let maxGapMillis = 0
+  let reach = sorted[0]
+  for (const next of sorted.slice(1)) {
+    if (next.start > reach!.end) {
+      const gap = next.start - reach!.end
+      maxGapMillis = Math.max(maxGapMillis, gap)
+      const unexcused = gap - covered(reach!.end, next.start, excused)
+      if (unexcused > stuckThresholdMillis) {
+        stuck.push(`${(gap / 1000).toFixed(1)} s without any holder after ${reach!.label}`)
+      }
+    }
+    if (next.end >= reach!.end) reach = next
+  }
+
+  const losses: Record<string, number> = {}
+  for (const r of reports) for (const [k, v] of Object.entries(r.losses)) losses[k] = (losses[k] ?? 0) + v
+  return {
+    sections: sum((r) => r.sections),
+    overlaps: all((r) => r.overlaps),
+    excusedOverlaps: all((r) => r.excusedOverlaps),
+    staleAccepted: allTagged((r) => r.staleAccepted),
+    tokenRegressions: allTagged((r) => r.tokenRegressions),
+    tokenResetsByAdmin: sum((r) => r.tokenResetsByAdmin),
+    readoptions: sum((r) => r.readoptions),
+    stuck,
+    stuckThresholdMillis,
+    maxFailoverMillis: Math.max(0, ...reports.map((r) => r.maxFailoverMillis)),
+    maxGapMillis,
+    writes: {
+      accepted: sum((r) => r.writes.accepted),
+      rejected: sum((r) => r.writes.rejected),
+      foundOut: sum((r) => r.writes.foundOut),
+      failed: sum((r) => r.writes.failed)
+    },
+    lostWrites: allTagged((r) => r.lostWrites),
+    phantomWrites: allTagged((r) => r.phantomWrites),
+    losses,
+    pauses: {
+      total: sum((r) => r.pauses.total),
+      foundOut: sum((r) => r.pauses.foundOut),
+      fenced: sum((r) => r.pauses.fenced),
+      missed: sum((r) => r.pauses.missed),
+      other: allTagged((r) => r.pauses.other)
+    },
+    lossDeclaredAfterMillis: all((r) => r.lossDeclaredAfterMillis),
+    takeoverAfterLastRenewalMillis: all((r) => r.takeoverAfterLastRenewalMillis),
+    earlyTakeovers: allTagged((r) => r.earlyTakeovers),
+    outages: reports[0]?.outages ?? [],
+    faults: runner.filter((e) => e.e === "fault").length,
+    adminWrites: runner.filter((e) => e.e === "admin").length,
+    inside: {
+      permits,
+      max: inside.max,
+      excess: inside.excess,
+      served: served.size,
+      contenders: input.journals.filter((j) => j.length > 0).length
+    }
+  }
+}
+
 /** The violations that fail a run, as sentences (empty when the run is clean). */
 export const violations = (report: Report): ReadonlyArray<string> => [
+  ...(report.inside?.excess ?? []).map((s) => `more than ${report.inside!.permits} permits held: ${s}`),
   ...report.overlaps.map((o) => `overlap: ${o.a} (token ${o.tokens[0]}) and ${o.b} (token ${o.tokens[1]}) for ${o.millis.toFixed(0)} ms`),
   ...report.staleAccepted.map((s) => `stale write accepted: ${s}`),
   ...report.tokenRegressions.map((s) => `token not increasing: ${s}`),

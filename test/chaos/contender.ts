@@ -19,9 +19,15 @@
  * file, at `exitAt` whatever it is doing, or when the runner that spawned it goes away (IPC
  * disconnect). A `pause-<holder>` trigger file makes it SIGSTOP itself between the validity check
  * and the next write: a GC pause at the worst possible moment (the runner sends SIGCONT).
+ *
+ * With `permits` set (semaphore scenarios) a round takes a permit of the semaphore `lease`
+ * (`LeaseSemaphore.acquire`: waiting in its fair queue) instead of the lease, journals the permit's
+ * index with `acquired`, and writes to that permit's own fenced resource with the permit's token;
+ * everything else is the same (a permit is an ordinary lease: `isHeld`, `guard`, `lost`, `release`).
  */
 import { Lease } from "@leasekit/core"
 import type { HeldLease } from "@leasekit/core"
+import * as LeaseSemaphore from "@leasekit/core/LeaseSemaphore"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Cause, Duration, Effect, Fiber, Layer } from "effect"
 import * as Fs from "node:fs"
@@ -61,6 +67,18 @@ const leaseOptions = {
   timeout: Duration.millis(config.acquireTimeoutMillis)
 }
 
+/** What a round needs of a held lease or permit. */
+type Held = Pick<HeldLease, "token" | "isHeld" | "guard" | "lost" | "release">
+
+/** The lease, or a permit of the semaphore (`permit` its index), for the round's scope. */
+const take = () =>
+  config.permits === undefined
+    ? Effect.map(Lease.acquire(leaseOptions), (held): { readonly held: Held; readonly permit: number | undefined } => ({ held, permit: undefined }))
+    : Effect.map(
+      LeaseSemaphore.acquire({ ...leaseOptions, permits: config.permits }),
+      (held): { readonly held: Held; readonly permit: number | undefined } => ({ held, permit: held.permit })
+    )
+
 interface SectionStats {
   start: number | undefined
   end: number | undefined
@@ -69,7 +87,7 @@ interface SectionStats {
 }
 
 /** Asks `isHeld`; journals `valid` (with the instant taken before asking) or `found-out`. */
-const check = (lease: HeldLease, stats: SectionStats, where: string) =>
+const check = (lease: Held, stats: SectionStats, where: string) =>
   Effect.gen(function*() {
     const t = now()
     if (yield* lease.isHeld) {
@@ -85,7 +103,7 @@ const check = (lease: HeldLease, stats: SectionStats, where: string) =>
 let writeSeq = 0
 
 /** The fenced write: the CAS loop with the fence rule. Uninterruptible once decided. */
-const fencedWrite = (fence: Fence.Fence, lease: HeldLease, stats: SectionStats) =>
+const fencedWrite = (fence: Fence.Fence, lease: Held, stats: SectionStats) =>
   Effect.gen(function*() {
     const token = lease.token
     const id = `${holder}#${++writeSeq}`
@@ -122,7 +140,7 @@ const fencedWrite = (fence: Fence.Fence, lease: HeldLease, stats: SectionStats) 
   }).pipe(Effect.uninterruptible)
 
 /** The critical section; `stats` survives an interruption by `guard`. */
-const section = (fence: Fence.Fence, lease: HeldLease, stats: SectionStats) =>
+const section = (fence: Fence.Fence, lease: Held, stats: SectionStats) =>
   Effect.gen(function*() {
     if (!(yield* check(lease, stats, "enter"))) return "found-out" as const
     for (let w = 0; w < config.writes; w++) {
@@ -147,8 +165,10 @@ const section = (fence: Fence.Fence, lease: HeldLease, stats: SectionStats) =>
 
 const round = (fence: Fence.Fence, index: number) =>
   Effect.scoped(Effect.gen(function*() {
-    const lease = yield* Lease.acquire(leaseOptions)
-    journal({ e: "acquired", t: now(), holder, token: lease.token, round: index })
+    const { held: lease, permit } = yield* take()
+    journal({ e: "acquired", t: now(), holder, token: lease.token, round: index, ...(permit === undefined ? {} : { permit }) })
+    // A permit's own fenced resource (one token sequence per permit).
+    const target = permit === undefined ? fence : { ...fence, name: `${fence.name}-${permit}` }
     let lossReason: string | undefined
     yield* lease.lost.pipe(
       Effect.catch((error) =>
@@ -168,7 +188,7 @@ const round = (fence: Fence.Fence, index: number) =>
       Effect.forkScoped
     )
     const stats: SectionStats = { start: undefined, end: undefined, accepted: 0, rejected: 0 }
-    const outcome = yield* lease.guard(section(fence, lease, stats)).pipe(
+    const outcome = yield* lease.guard(section(target, lease, stats)).pipe(
       Effect.catchTag("LeaseLostError", () => Effect.succeed("lost" as const))
     )
     journal({

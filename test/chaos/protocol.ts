@@ -56,12 +56,25 @@ export interface ContenderConfig {
   /** Folder of trigger files: `stop` (finish the round, then exit), `pause-<holder>` (SIGSTOP
    * itself between the validity check and the next fenced write — a GC pause at the worst moment). */
   readonly control: string
+  /** Set: the contender takes a permit of the semaphore `lease` (created with this many permits)
+   * instead of the lease itself, and writes to the permit's own fenced resource,
+   * `<fence.name>-<permit>` (`fence.ts`: one token sequence per permit). */
+  readonly permits?: number | undefined
 }
 
 /** One line of a contender's journal. `t` is on the shared timeline. */
 export type ContenderEvent =
   | { readonly e: "start"; readonly t: number; readonly holder: string; readonly pid: number }
-  | { readonly e: "acquired"; readonly t: number; readonly holder: string; readonly token: number; readonly round: number }
+  /** `permit`: the permit's index (semaphore scenarios); every later line with a token, up to the
+   * next `acquired`, is about that permit. */
+  | {
+    readonly e: "acquired"
+    readonly t: number
+    readonly holder: string
+    readonly token: number
+    readonly round: number
+    readonly permit?: number | undefined
+  }
   | { readonly e: "acquire-failed"; readonly t: number; readonly holder: string; readonly message: string }
   /** `lease.isHeld` answered true; `t` was taken *before* asking, so the holder believed it held
    * the lease at `t`. Journaled before the holder acts on it. */
@@ -160,6 +173,8 @@ export type RunnerEvent =
     readonly kind: "external" | "self"
     readonly from: number
     readonly to: number
+    /** The permit the paused holder held (semaphore scenarios). */
+    readonly permit?: number | undefined
   }
   | { readonly e: "note"; readonly t: number; readonly text: string }
 

@@ -6,7 +6,7 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { check, violations } from "./checker.ts"
+import { check, checkSemaphore, violations } from "./checker.ts"
 import type { FenceState } from "./fence.ts"
 import type { ContenderEvent, RunnerEvent, Timing } from "./protocol.ts"
 import { readLines } from "./protocol.ts"
@@ -25,12 +25,11 @@ for (const scenario of scenarios) {
   const files = Fs.readdirSync(folder).filter((f) => f.endsWith(".jsonl") && f !== "runner.jsonl")
   const journals = files.map((f) => readLines<ContenderEvent>(Path.join(folder, f)))
   const runner = readLines<RunnerEvent>(Path.join(folder, "runner.jsonl"))
-  const report = check({
-    timing: JSON.parse(Fs.readFileSync(Path.join(folder, "timing.json"), "utf8")) as Timing,
-    journals,
-    runner,
-    fence: JSON.parse(Fs.readFileSync(Path.join(folder, "fence.json"), "utf8")) as FenceState
-  })
+  const timing = JSON.parse(Fs.readFileSync(Path.join(folder, "timing.json"), "utf8")) as Timing
+  const fence = JSON.parse(Fs.readFileSync(Path.join(folder, "fence.json"), "utf8")) as FenceState | Array<FenceState>
+  const report = scenario.permits === undefined
+    ? check({ timing, journals, runner, fence: fence as FenceState })
+    : checkSemaphore({ timing, permits: scenario.permits, journals, runner, fences: fence as Array<FenceState> })
   const times = journals.flat().map((e) => e.t)
   results.push({
     scenario,

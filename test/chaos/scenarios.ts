@@ -18,7 +18,7 @@ import { Effect, Option, Schedule, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type { Report } from "./checker.ts"
-import { check, violations } from "./checker.ts"
+import { check, checkSemaphore, violations } from "./checker.ts"
 import * as Fence from "./fence.ts"
 import * as Hostile from "./hostile.ts"
 import type { Contender } from "./processes.ts"
@@ -82,6 +82,8 @@ export interface Scenario {
   /** Seconds of fault injection per mode. */
   readonly budget: { readonly quick: number; readonly long: number }
   readonly inject: (ctx: ScenarioContext) => Effect.Effect<void, unknown>
+  /** Set: the contenders share a semaphore with this many permits (`checkSemaphore` judges it). */
+  readonly permits?: number | undefined
 }
 
 export interface ScenarioResult {
@@ -98,24 +100,28 @@ export interface ScenarioResult {
 /** The contender that is inside its critical section now, with its token. */
 export const holderInSection = (
   ctx: ScenarioContext
-): Option.Option<{ readonly contender: Contender; readonly token: number; readonly acquiredAt: number }> => {
+): Option.Option<
+  { readonly contender: Contender; readonly token: number; readonly acquiredAt: number; readonly permit: number | undefined }
+> => {
   for (const contender of ctx.contenders) {
     if (contender.hasExited() || contender.stopped) continue
     const events = ctx.events(contender)
     let token: number | undefined
     let acquiredAt = 0
     let valid = false
+    let permit: number | undefined
     for (const e of events) {
       if (e.e === "acquired") {
         token = e.token
         acquiredAt = e.t
+        permit = e.permit
         valid = false
       } else if (e.e === "valid" && e.token === token) valid = true
       else if (e.e === "section" || e.e === "lost" || e.e === "found-out" || e.e === "exit" || e.e === "self-pause") {
         token = undefined
       }
     }
-    if (token !== undefined && valid) return Option.some({ contender, token, acquiredAt })
+    if (token !== undefined && valid) return Option.some({ contender, token, acquiredAt, permit })
   }
   return Option.none()
 }
@@ -187,8 +193,14 @@ const killAndRestart = (
     Effect.ensuring(ctx.cp.start(component).pipe(Effect.ignore))
   )
 
-const fenceToken = (ctx: ScenarioContext) =>
-  Fence.read(ctx.fence).pipe(Effect.map((s) => s.token), Effect.orElseSucceed(() => -Infinity))
+/** The fenced resource of permit `permit` of a semaphore scenario (`fence.ts`: one per permit). */
+const permitFence = (fence: Fence.Fence, permit: number): Fence.Fence => ({ ...fence, name: `${fence.name}-${permit}` })
+
+const fenceToken = (ctx: ScenarioContext, permit?: number) =>
+  Fence.read(permit === undefined ? ctx.fence : permitFence(ctx.fence, permit)).pipe(
+    Effect.map((s) => s.token),
+    Effect.orElseSucceed(() => -Infinity)
+  )
 
 // --- the scenarios --------------------------------------------------------------------------
 
@@ -523,6 +535,69 @@ const hostileRecords: Scenario = {
     })
 }
 
+const semaphore: Scenario = {
+  name: "semaphore",
+  faults: "a semaphore of 3 permits, 7 contenders: SIGKILL of a permit holder inside its section (a fresh contender " +
+    "replaces it), alternately SIGSTOP of one past the lease duration, then SIGCONT",
+  timing: normalTiming,
+  contenders: 7,
+  permits: 3,
+  proxies: false,
+  writes: 3,
+  workMillis: 400,
+  budget: { quick: 30, long: 200 },
+  inject: (ctx) =>
+    Effect.gen(function*() {
+      let round = 0
+      while (now() < ctx.until) {
+        const held = yield* awaitHolder(ctx)
+        if (Option.isNone(held)) continue
+        const { contender, permit, token } = held.value
+        yield* jitter(0, 800)
+        const t = now()
+        if (round++ % 2 === 0) {
+          if (!signal(contender, "SIGKILL")) continue
+          ctx.log({ e: "fault", t, kind: "SIGKILL permit holder", target: contender.config.holder, detail: `permit ${permit}` })
+          yield* ctx.spawnContender
+          yield* awaitProgress(ctx, t, ctx.timing.durationSeconds * 3_000 + 20_000, contender)
+        } else {
+          if (!signal(contender, "SIGSTOP")) continue
+          // It may have left its section just before the signal: then this was no holder's pause.
+          if (ctx.events(contender).some((e) => (e.e === "section" || e.e === "found-out") && e.token === token && e.t < t)) {
+            signal(contender, "SIGCONT")
+            continue
+          }
+          ctx.log({ e: "fault", t, kind: "SIGSTOP permit holder", target: contender.config.holder, detail: `permit ${permit}` })
+          // Stopped past the lease duration and until a newer token of its permit wrote.
+          let to = 0
+          yield* poll(
+            Effect.gen(function*() {
+              if (now() < t + ctx.timing.durationSeconds * 1000 + 1000) return Option.none()
+              return (yield* fenceToken(ctx, permit)) > token ? Option.some(true) : Option.none()
+            }),
+            ctx.timing.durationSeconds * 3000 + 20_000,
+            200
+          ).pipe(Effect.ensuring(Effect.sync(() => {
+            to = now()
+            signal(contender, "SIGCONT")
+          })))
+          ctx.log({ e: "pause", holder: contender.config.holder, token, kind: "external", from: t, to, permit })
+          yield* poll(
+            Effect.sync(() =>
+              ctx.events(contender).some((e) =>
+                  e.t >= to && (e.e === "write" || e.e === "found-out" || e.e === "lost" || e.e === "section")
+                )
+                ? Option.some(true)
+                : Option.none()
+            ),
+            15_000
+          )
+        }
+        yield* jitter(1_000, 3_000)
+      }
+    })
+}
+
 export const scenarios: ReadonlyArray<Scenario> = [
   sigkill,
   sigstop,
@@ -532,7 +607,8 @@ export const scenarios: ReadonlyArray<Scenario> = [
   latency,
   blackhole,
   resets,
-  hostileRecords
+  hostileRecords,
+  semaphore
 ]
 
 // --- the runner -----------------------------------------------------------------------------
@@ -593,7 +669,11 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
     const lease = `chaos-${scenario.name}-${Math.random().toString(36).slice(2, 7)}`
     const fenceTarget = { kubeconfig: cp.users.admin.kubeconfig, namespace, name: `fence-${lease}` }
     const fence = yield* Fence.open(fenceTarget)
-    yield* Fence.create(fence)
+    // A semaphore: one fenced resource per permit (each permit has its own token sequence).
+    const fences = scenario.permits === undefined
+      ? [fence]
+      : Array.from({ length: scenario.permits }, (_, i) => permitFence(fence, i))
+    for (const f of fences) yield* Fence.create(f)
     const budget = scenario.budget[options.mode] * 1000
     const contenders: Array<Contender> = []
     const proxies = new Map<Contender, FaultProxyService>()
@@ -608,7 +688,9 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
       const exitAt = now() + budget + 10 * 60_000
       const spawnContender = Effect.gen(function*() {
         const n = contenders.length
-        const user: ControlPlane.UserName = n % 2 === 0 ? "admin" : "restricted"
+        // A semaphore reads its leases with `list` and deletes tickets, which the restricted user
+        // (get/create/update) may not: every semaphore contender is admin.
+        const user: ControlPlane.UserName = n % 2 === 0 || scenario.permits !== undefined ? "admin" : "restricted"
         let kubeconfig = cp.users[user].kubeconfig
         let proxy: FaultProxyService | undefined
         if (scenario.proxies) {
@@ -631,7 +713,8 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
           acquireTimeoutMillis: Math.max(60_000, timing.durationSeconds * 3000),
           exitAt,
           journal: Path.join(dir, `${holder}.jsonl`),
-          control: Path.join(dir, "control")
+          control: Path.join(dir, "control"),
+          ...(scenario.permits === undefined ? {} : { permits: scenario.permits })
         }
         const contender = yield* spawn(config, dir, Path.join(dir, `${holder}.log`)).pipe(Scope.provide(scope))
         contenders.push(contender)
@@ -674,18 +757,22 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
       yield* awaitProgress(ctx, now(), scenario.timing.durationSeconds * 3000 + 20_000)
       for (const c of contenders) signal(c, "SIGTERM")
       for (const c of contenders) yield* awaitExit(c, 15_000)
-      const state = yield* Fence.read(fence).pipe(
-        Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 }),
-        Effect.orDie
-      )
-      Fs.writeFileSync(Path.join(dir, "fence.json"), JSON.stringify(state))
+      const states: Array<Fence.FenceState> = []
+      for (const f of fences) {
+        states.push(
+          yield* Fence.read(f).pipe(
+            Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 20 }),
+            Effect.orDie
+          )
+        )
+      }
+      Fs.writeFileSync(Path.join(dir, "fence.json"), JSON.stringify(scenario.permits === undefined ? states[0] : states))
       Fs.writeFileSync(Path.join(dir, "timing.json"), JSON.stringify(timing))
-      return check({
-        timing,
-        journals: contenders.map((c) => readLines<ContenderEvent>(c.config.journal)),
-        runner: readLines<RunnerEvent>(runnerJournal),
-        fence: state
-      })
+      const journals = contenders.map((c) => readLines<ContenderEvent>(c.config.journal))
+      const runner = readLines<RunnerEvent>(runnerJournal)
+      return scenario.permits === undefined
+        ? check({ timing, journals, runner, fence: states[0]! })
+        : checkSemaphore({ timing, permits: scenario.permits, journals, runner, fences: states })
     }))
     // The scope closed: every contender was killed if it had not exited. Verify.
     const orphans = spawnedPids.filter(isAlive)
@@ -718,6 +805,9 @@ const faultSummary = (result: ScenarioResult): string => {
 const notes = (result: ScenarioResult): string => {
   const r = result.report
   const parts: Array<string> = []
+  if (r.inside !== undefined) {
+    parts.push(`at most ${r.inside.max} of ${r.inside.permits} permits held at once; ${r.inside.served} of ${r.inside.contenders} contenders served`)
+  }
   parts.push(`writes ${r.writes.accepted} ok / ${r.writes.rejected} fenced`)
   if (r.pauses.total > 0) parts.push(`pauses: ${r.pauses.foundOut} found out, ${r.pauses.fenced} fenced`)
   const kept = r.outages.filter((o) => o.holderKept === true).length

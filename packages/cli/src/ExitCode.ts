@@ -7,11 +7,14 @@
  * |---------|-----------------|----------------------------------------------------------------------|
  * | 0       |                 | success; for `run`: CMD exited 0                                     |
  * | 1–255   |                 | `run`: CMD's own exit status (128+N when CMD was killed by signal N) |
- * | 64      | EX_USAGE        | bad command line or lease options (name, duration, missing --force)  |
+ * | 64      | EX_USAGE        | bad command line or lease options (name, duration, missing --force); |
+ * |         |                 | a lease and a semaphore mixed up (`run NAME` on a semaphore or one   |
+ * |         |                 | of its permits, `--permits` on a plain lease), no such semaphore     |
  * | 69      | EX_UNAVAILABLE  | the API server cannot be reached, fails or times out, or the server  |
  * |         |                 | the kubeconfig names is not a Kubernetes API server                  |
  * | 70      | EX_SOFTWARE     | an unexpected internal error (a bug: please report it)               |
- * | 75      | EX_TEMPFAIL     | the lease is held (`--try`) or the wait timed out (`--timeout`);     |
+ * | 75      | EX_TEMPFAIL     | the lease is held, the semaphore full (`--try`), the wait timed out  |
+ * |         |                 | (`--timeout`), or the semaphore's queue is full;                     |
  * |         |                 | settable with `--conflict-exit-code`, like flock's `-E`              |
  * | 77      | EX_NOPERM       | RBAC forbids it, or the credentials are rejected                     |
  * | 78      | EX_CONFIG       | the kubeconfig cannot be used, or the namespace does not exist       |
@@ -178,6 +181,18 @@ export const fromError = (error: unknown): CliExit => {
         return fromStoreError(error.reason.error, `lease ${leaseOf(error.key)} could not be acquired: ${error.reason.error.detail}`)
       case "Coordinated":
         return fail(codes.config, error.message, "use a Lease without spec.strategy, or let the API server's coordinator pick the holder")
+      case "Semaphore":
+        return fail(
+          codes.usage,
+          error.message,
+          `it belongs to semaphore ${error.reason.semaphore}: \`leasekit run ${error.reason.semaphore} --permits N -- CMD\`, or pick another name`
+        )
+      case "NotASemaphore":
+        return fail(codes.usage, error.message, "drop --permits to take the lease, or pick another name for the semaphore")
+      case "NoSuchSemaphore":
+        return fail(codes.usage, error.message, "create it with `leasekit run NAME --permits N -- CMD` (N permits), or check the name and -n")
+      case "QueueFull":
+        return fail(codes.tempfail, error.message, "try again later, or raise the count with `leasekit resize NAME --permits N`")
     }
   }
   if (tagged<LeaseRelinquishmentError>(error, "LeaseRelinquishmentError")) {

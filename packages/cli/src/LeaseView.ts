@@ -313,15 +313,36 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
  */
 export const renderList = (views: ReadonlyArray<LeaseView>, allNamespaces: boolean): string => {
   if (views.length === 0) return ""
-  const header = [...(allNamespaces ? ["NAMESPACE"] : []), "NAME", "HOLDER", "STATE", "TOKEN", "RENEWED", "DURATION"]
-  const rows = views.map((v) => [
-    ...(allNamespaces ? [printable(v.namespace)] : []),
-    printable(v.name),
-    v.holder === null ? "-" : printable(v.holder),
-    v.state,
-    String(v.token ?? "-"),
-    ago(v.renewedSecondsAgo),
-    v.durationSeconds === null ? "-" : `${v.durationSeconds}s`
-  ])
-  return table(header, rows)
+  return table(listHeader(allNamespaces), views.map((v) => [...(allNamespaces ? [printable(v.namespace)] : []), ...listCells(v)]))
 }
+
+/**
+ * The header of `leasekit list`'s table; the namespace column only when listing all namespaces.
+ *
+ * @since 0.5.0
+ * @category rendering
+ */
+export const listHeader = (allNamespaces: boolean): ReadonlyArray<string> => [
+  ...(allNamespaces ? ["NAMESPACE"] : []),
+  "NAME",
+  "HOLDER",
+  "STATE",
+  "TOKEN",
+  "RENEWED",
+  "DURATION"
+]
+
+/**
+ * A lease's cells in `leasekit list`'s table (without the namespace).
+ *
+ * @since 0.5.0
+ * @category rendering
+ */
+export const listCells = (v: LeaseView): ReadonlyArray<string> => [
+  printable(v.name),
+  v.holder === null ? "-" : printable(v.holder),
+  v.state,
+  String(v.token ?? "-"),
+  ago(v.renewedSecondsAgo),
+  v.durationSeconds === null ? "-" : `${v.durationSeconds}s`
+]

@@ -4,6 +4,9 @@
  *
  * Every Lease object is listed, including those written by other tools (client-go leader
  * elections, the kubelet's node leases in `kube-node-lease`): they are the same kind of object.
+ * A semaphore (`LeaseSemaphore`) is one row: its head, with its permits and its waiters' tickets
+ * folded into it (`SemaphoreView.fold`: "2 of 3 permits held, 1 waiting", state `semaphore`; in
+ * JSON an object with `kind: "semaphore"`, `permits`, `holders` and `waiting`).
  *
  * Guarantees: read-only. Does not: work without the `list` permission on leases (exit 77, naming
  * the rule to add); with `-A` that permission is needed cluster-wide.
@@ -20,6 +23,8 @@ import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import * as LeaseView from "./LeaseView.ts"
 import type * as ListCommand from "./ListCommand.ts"
+import { printable } from "./Printable.ts"
+import * as SemaphoreView from "./SemaphoreView.ts"
 
 type Config = Command.Command.Config.Infer<typeof ListCommand.config>
 
@@ -41,12 +46,20 @@ export const handler = (c: Config) =>
     const namespace = c.allNamespaces ? undefined : Option.getOrElse(c.namespace, () => client.namespace)
     const records = yield* store.list(namespace)
     const now = yield* Clock.currentTimeMillis
-    const views = records.map((r) => LeaseView.make(r.key, Option.some(r), now))
+    // A semaphore's permits and tickets are folded into its head's row.
+    const items = SemaphoreView.fold(records, now)
+    const views = items.map((item) => item._tag === "Lease" ? LeaseView.make(item.record.key, Option.some(item.record), now) : item.row)
     const text = c.output === "json"
       ? `${JSON.stringify(views, null, 2)}\n`
       : views.length === 0
       ? ""
-      : LeaseView.renderList(views, c.allNamespaces)
+      : LeaseView.table(
+        LeaseView.listHeader(c.allNamespaces),
+        views.map((v) => [
+          ...(c.allNamespaces ? [printable(v.namespace)] : []),
+          ...("kind" in v ? SemaphoreView.listCells(v) : LeaseView.listCells(v))
+        ])
+      )
     yield* Effect.sync(() => process.stdout.write(text))
     if (c.output === "text" && views.length === 0) {
       yield* Effect.sync(() =>

@@ -34,7 +34,10 @@ export const config = {
  * @category commands
  */
 export const command = Command.make("list", config, Lazy.handler(() => import("./List.ts"))).pipe(
-  Command.withDescription("List the leases of a namespace (default: the context's) or of all namespaces (-A)."),
+  Command.withDescription(
+    "List the leases of a namespace (default: the context's) or of all namespaces (-A). A semaphore is one row " +
+      "(its permits and waiters folded in: \"2 of 3 permits held, 1 waiting\")."
+  ),
   Command.withShortDescription("list leases"),
   Command.withExamples([
     { command: "leasekit list", description: "the leases of the context's namespace" },

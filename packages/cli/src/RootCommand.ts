@@ -1,5 +1,5 @@
 /**
- * The `leasekit` command tree — `run`, `status`, `list`, `release`, `handoff`, `control-plane start`, `demo`,
+ * The `leasekit` command tree — `run`, `status`, `list`, `release`, `handoff`, `resize`, `control-plane start`, `demo`,
  * each in its own module — with the root's help, effect/cli's built-in flags, and the command-line
  * rules effect/cli does not have (`CommandLine.ts`): the global flags (`--kubeconfig`,
  * `--context`, `-n/--namespace`, `--verbose`) may also come before the subcommand, and `run`'s
@@ -20,6 +20,7 @@ import * as GlobalFlags from "./GlobalFlags.ts"
 import * as HandoffCommand from "./HandoffCommand.ts"
 import * as ListCommand from "./ListCommand.ts"
 import * as ReleaseCommand from "./ReleaseCommand.ts"
+import * as ResizeCommand from "./ResizeCommand.ts"
 import * as RunCommand from "./RunCommand.ts"
 import * as StatusCommand from "./StatusCommand.ts"
 
@@ -43,6 +44,7 @@ export const leasekit = Command.make("leasekit").pipe(
     ListCommand.command,
     ReleaseCommand.command,
     HandoffCommand.command,
+    ResizeCommand.command,
     ControlPlaneCommand.command,
     DemoCommand.command
   ]),
@@ -51,6 +53,7 @@ export const leasekit = Command.make("leasekit").pipe(
     { command: "leasekit run nightly-report -- ./report.sh", description: "run a job under a lease" },
     { command: "leasekit status nightly-report", description: "who holds it" },
     { command: "leasekit handoff nightly-report --to worker-2_7f3a", description: "ask its holder to hand it over" },
+    { command: "leasekit run crawler --permits 3 -- ./crawl.sh", description: "at most 3 at once (a semaphore)" },
     { command: "leasekit --context prod -n jobs list", description: "global flags before the subcommand" }
   ])
 )

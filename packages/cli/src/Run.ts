@@ -29,6 +29,16 @@
  * `/readyz` and `/metrics` are served while `run` runs (`RunHealth.ts`, loaded only then). If leasekit dies (SIGKILL, OOM, crash)
  * while CMD's session runs, a dead man's switch SIGKILLs the session (`DeadMansSwitch.ts`).
  *
+ * With `--permits N`, NAME is a counting semaphore (`LeaseSemaphore`): `run` waits in its fair
+ * queue for one of its N permits (`SemaphoreAcquisition.ts`; `--try` and `--timeout` answer as for
+ * a lease) and then runs CMD exactly as above while holding that permit — a permit is an ordinary
+ * lease, `NAME-<index>`, so the pre-start check, the watch, the loss, the grace and the release
+ * are the same code. CMD sees `LEASEKIT_PERMIT` (the index), `LEASEKIT_TOKEN` (the permit's own
+ * fencing token: tokens increase per permit, not across permits) and `LEASEKIT_LEASE`
+ * (`namespace/NAME-<index>`). Requests to hand over do not apply to permits. A permit withdrawn by
+ * `leasekit resize` is said on stderr; CMD keeps it until it exits. A plain `run NAME` (no
+ * `--permits`) on a semaphore's head, permit or ticket is refused by the core (64).
+ *
  * The release waits at most the grace (the default grace when `--grace` is shorter): one that is
  * not confirmed by then — the API server unreachable at the end — is reported in one line ("could
  * not release the lease (…): it expires by itself …") and leasekit exits at once with CMD's status.
@@ -61,12 +71,14 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import type * as Command from "effect/cli/Command"
 import * as Fs from "node:fs"
+import * as LeaseSemaphore from "@leasekit/core/LeaseSemaphore"
 import * as Acquisition from "./Acquisition.ts"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import type * as RunCommand from "./RunCommand.ts"
 import * as RunOptions from "./RunOptions.ts"
+import * as SemaphoreAcquisition from "./SemaphoreAcquisition.ts"
 import { printable } from "./Printable.ts"
 import * as Stderr from "./Stderr.ts"
 import * as Supervisor from "./Supervisor.ts"
@@ -85,7 +97,7 @@ type Config = Command.Command.Config.Infer<typeof RunCommand.config>
  * background until the deadline, which would keep Node running — and then report a loss — for a
  * command that ended long before.
  */
-const releaseWithin = (lease: HeldLease, bound: Duration.Duration, status: number) =>
+const releaseWithin = (lease: Pick<HeldLease, "key" | "options" | "release">, bound: Duration.Duration, status: number) =>
   Effect.gen(function*() {
     const { key, options } = lease
     const expires = `it expires by itself ${Duration.toSeconds(options.duration)}s (--duration) after its last renewal`
@@ -132,8 +144,8 @@ const releaseWithin = (lease: HeldLease, bound: Duration.Duration, status: numbe
  */
 /** Hands the lease over; answers whether the handoff was confirmed (a failure is reported on
  * stderr — the lease then expires by itself). */
-const handOver = (lease: HeldLease, to: string, bound: Duration.Duration): Effect.Effect<boolean> =>
-  lease.handoff(to).pipe(
+const handOver = (handoff: HeldLease["handoff"], to: string, bound: Duration.Duration): Effect.Effect<boolean> =>
+  handoff(to).pipe(
     Effect.timeoutOption(bound),
     Effect.flatMap((done) =>
       Option.isSome(done)
@@ -157,7 +169,8 @@ const program = (c: Config) =>
     const client = yield* KubeClient.KubeClient
     const namespace = Option.getOrElse(c.namespace, () => client.namespace)
     // Every option, the grace included, is checked (64) before anything is sent.
-    const { grace, health, lease: options, timeout } = yield* RunOptions.resolve(c, namespace)
+    const { grace, health, lease: options, permits, timeout } = yield* RunOptions.resolve(c, namespace)
+    if (Option.isSome(permits)) return yield* runPermit(c, namespace, { grace, options, permits: permits.value, timeout })
     // One contender, made once from these options, does all of the acquisition. Requests to hand
     // the lease over are not honoured by the core (it would release while CMD still runs: CMD is
     // not guarded work): `run` sees them (`handoffRequested`), stops CMD, and hands over itself.
@@ -180,7 +193,90 @@ const program = (c: Config) =>
     })
     yield* Effect.logInfo(`acquired lease ${namespace}/${c.name} as "${lease.holder}" with token ${lease.token}`)
     if (served !== undefined) yield* served.holding(lease)
+    return yield* holdAndRun(c, lease, {
+      grace,
+      releaseBound: Duration.max(grace, RunOptions.defaultGrace(contender.options)),
+      env: {
+        LEASEKIT_TOKEN: String(lease.token),
+        LEASEKIT_HOLDER: lease.holder,
+        LEASEKIT_LEASE: `${namespace}/${c.name}`
+      }
+    })
+  }).pipe(Effect.scoped)
 
+/**
+ * `run --permits N`: one permit of the semaphore NAME (`SemaphoreAcquisition.ts`), then the same
+ * supervision as a lease. The permit's lease (NAME-<index>) is what CMD holds: its token, its
+ * watch, its loss. A permit withdrawn by `leasekit resize` is said on stderr; CMD keeps it until it
+ * exits (the semaphore's drain).
+ */
+const runPermit = (
+  c: Config,
+  namespace: string,
+  resolved: {
+    readonly grace: Duration.Duration
+    readonly options: RunOptions.RunOptions["lease"]
+    readonly permits: number
+    readonly timeout: Option.Option<Duration.Duration>
+  }
+) =>
+  Effect.gen(function*() {
+    const contender = yield* LeaseSemaphore.contender({ ...resolved.options, permits: resolved.permits }).pipe(
+      Effect.mapError((error) => RunOptions.invalidOption(error, c))
+    )
+    const permit = yield* SemaphoreAcquisition.acquire({
+      contender,
+      try: c.try,
+      timeout: resolved.timeout,
+      conflictExitCode: c.conflictExitCode,
+      quiet: c.quiet
+    })
+    yield* Effect.logInfo(
+      `acquired permit ${permit.permit} of semaphore ${namespace}/${c.name} (lease ${namespace}/${permit.key.name}) as "${permit.holder}" with token ${permit.token}`
+    )
+    yield* permit.withdrawn.pipe(
+      Effect.andThen(Effect.sync(() =>
+        Stderr.line(
+          `leasekit: permit ${permit.permit} of semaphore ${namespace}/${c.name} was withdrawn (\`leasekit resize\` lowered the count): ` +
+            "the command keeps it until it exits, then it is released and not handed out again\n"
+        )
+      )),
+      Effect.forkScoped
+    )
+    return yield* holdAndRun(c, permit, {
+      grace: resolved.grace,
+      releaseBound: Duration.max(resolved.grace, RunOptions.defaultGrace(contender.options)),
+      env: {
+        LEASEKIT_PERMIT: String(permit.permit),
+        LEASEKIT_TOKEN: String(permit.token),
+        LEASEKIT_HOLDER: permit.holder,
+        LEASEKIT_LEASE: `${namespace}/${permit.key.name}`
+      }
+    })
+  }).pipe(Effect.scoped)
+
+/**
+ * What `run` holds while CMD runs: a lease, or a permit of a semaphore (a lease too, which is
+ * never handed over on request).
+ */
+type Holding = Pick<HeldLease, "key" | "holder" | "token" | "options" | "release" | "guard" | "lost"> & {
+  readonly handoffRequested?: HeldLease["handoffRequested"] | undefined
+  readonly handoff?: HeldLease["handoff"] | undefined
+}
+
+/**
+ * Runs CMD while `lease` is held — the one supervision of `run`, for a lease and for a permit
+ * (see the module header): the pre-start check, the spawn with `env` added, loss by the core, the
+ * watch or a handoff request, the release within `releaseBound`, and the exit code.
+ */
+const holdAndRun = (
+  c: Config,
+  lease: Holding,
+  settings: { readonly grace: Duration.Duration; readonly releaseBound: Duration.Duration; readonly env: Record<string, string> }
+) =>
+  Effect.gen(function*() {
+    const { grace } = settings
+    const { namespace } = lease.key
     const [file, ...args] = c.command
     const ownGroup = Supervisor.defaultOwnGroup()
     const spawned = yield* Deferred.make<Supervisor.Child>()
@@ -203,12 +299,7 @@ const program = (c: Config) =>
     const child = yield* Supervisor.spawn(file!, args, {
       grace,
       ownGroup,
-      env: {
-        ...process.env,
-        LEASEKIT_TOKEN: String(lease.token),
-        LEASEKIT_HOLDER: lease.holder,
-        LEASEKIT_LEASE: `${namespace}/${c.name}`
-      }
+      env: { ...process.env, ...settings.env }
     }).pipe(
       Effect.catchTag("SpawnError", (error) =>
         Effect.fail(
@@ -234,7 +325,7 @@ const program = (c: Config) =>
           Effect.provideService(LeaseStore.LeaseStore, yield* LeaseStore.LeaseStore)
         )
       ),
-      lease.handoffRequested.pipe(
+      (lease.handoffRequested ?? Effect.never).pipe(
         Effect.tap((to) => Effect.sync(() => Stderr.line(`leasekit: asked to hand the lease over to "${printable(to)}": stopping the command\n`))),
         Effect.flatMap((to) =>
           Effect.fail(new LeaseLostError({ key: lease.key, holder: lease.holder, reason: { _tag: "HandedOff", to } }))
@@ -254,7 +345,7 @@ const program = (c: Config) =>
       // Bounded by the grace — at least the default one, so that a short --grace chosen for a
       // quick SIGKILL does not cut the release short. Either fits in the margin before the renew
       // deadline, so a release that gives up does not first see the lease "lost".
-      yield* releaseWithin(lease, Duration.max(grace, RunOptions.defaultGrace(contender.options)), status)
+      yield* releaseWithin(lease, settings.releaseBound, status)
       if (status !== 0) return yield* ExitCode.silent(status)
       return
     }
@@ -262,7 +353,7 @@ const program = (c: Config) =>
     const reason = outcome.error.reason
     if (reason._tag === "HandedOff") {
       // CMD and its session have ended: now the lease goes to the requester.
-      const handed = yield* handOver(lease, reason.to, Duration.max(grace, RunOptions.defaultGrace(contender.options)))
+      const handed = lease.handoff !== undefined && (yield* handOver(lease.handoff, reason.to, settings.releaseBound))
       return yield* ExitCode.fail(
         ExitCode.codes.lost,
         handed

@@ -83,7 +83,17 @@ export const config = {
     Flag.withDescription("the address --health-port listens on (default: every interface, as a kubelet probes the pod's IP; 127.0.0.1 keeps it local)"),
     Flag.optional
   ),
-  name: Argument.String("name").pipe(Argument.withDescription("the lease (a Lease object's name)")),
+  permits: Flag.Int("permits").pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription(
+      "NAME is a counting semaphore: wait in its fair queue for one of its N permits (N creates it; once it exists " +
+        "its own count wins — change it with `leasekit resize`). CMD also sees LEASEKIT_PERMIT (the permit's index); " +
+        "LEASEKIT_TOKEN is that permit's fencing token and LEASEKIT_LEASE names the permit's lease, NS/NAME-<index> " +
+        "(default: off — NAME is one lease)"
+    ),
+    Flag.optional
+  ),
+  name: Argument.String("name").pipe(Argument.withDescription("the lease (a Lease object's name), or with --permits the semaphore")),
   command: Argument.String("command").pipe(
     Argument.withDescription("CMD [ARGS…]: the command to run; it must follow `--` (64 otherwise, so that its own flags are never read as leasekit's)"),
     Argument.variadic()
@@ -101,6 +111,7 @@ export const command = Command.make("run", config, Lazy.handler(() => import("./
     "Run CMD while holding the lease NAME: wait for it (or --try), renew it while CMD runs, pass signals on, " +
       "stop CMD if the lease is lost (exit 79), release it when CMD exits, and exit with CMD's status. " +
       "CMD sees LEASEKIT_TOKEN (fencing token), LEASEKIT_HOLDER and LEASEKIT_LEASE. " +
+      "With --permits N, NAME is a semaphore: the same for one of its N permits (LEASEKIT_PERMIT: its index). " +
       "Exit codes: CMD's status; 64 usage; 69 API unreachable; 75 held (--try) or --timeout; 77 forbidden; 78 bad kubeconfig; 79 lease lost."
   ),
   Command.withShortDescription("run a command while holding a lease (flock for Kubernetes)"),
@@ -109,6 +120,7 @@ export const command = Command.make("run", config, Lazy.handler(() => import("./
     { command: "leasekit run -n jobs db-migrate --try -- npm run migrate", description: "skip (exit 75) if another run holds it" },
     { command: "leasekit run backup --timeout 5m --duration 30s -- sh -c 'pg_dump … > /backup/db.sql'", description: "wait at most 5 minutes" },
     { command: "leasekit run sync --conflict-exit-code 0 --try -- ./sync.sh", description: "a held lease is not an error (CronJob)" },
-    { command: "leasekit run scheduler --health-port 8080 -- ./scheduler", description: "probes: GET :8080/healthz and :8080/readyz" }
+    { command: "leasekit run scheduler --health-port 8080 -- ./scheduler", description: "probes: GET :8080/healthz and :8080/readyz" },
+    { command: "leasekit run crawler --permits 3 -- ./crawl.sh", description: "at most 3 crawls at once, waiting in a fair queue" }
   ])
 )

@@ -34,6 +34,7 @@
 import * as LeaseHolder from "@leasekit/core/LeaseHolder"
 import * as LeaseOptions from "@leasekit/core/LeaseOptions"
 import type { InvalidLeaseOptions } from "@leasekit/core/LeaseError"
+import * as LeaseSemaphore from "@leasekit/core/LeaseSemaphore"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -59,6 +60,8 @@ export interface RunFlags {
   readonly conflictExitCode: number
   readonly healthPort?: Option.Option<number> | undefined
   readonly healthHost?: Option.Option<string> | undefined
+  /** `--permits N`: NAME is a semaphore with N permits (`LeaseSemaphore`). */
+  readonly permits?: Option.Option<number> | undefined
 }
 
 /**
@@ -78,6 +81,9 @@ export interface RunOptions {
   readonly timeout: Option.Option<Duration.Duration>
   /** Where to serve the health endpoints (`--health-port`, `--health-host`; none: no server). */
   readonly health: Option.Option<{ readonly port: number; readonly host: string | undefined }>
+  /** `--permits N`: take one of the N permits of the semaphore NAME (none: the lease NAME).
+   * @since 0.5.0 */
+  readonly permits: Option.Option<number>
 }
 
 /**
@@ -262,6 +268,19 @@ export const resolve = (flags: RunFlags, namespace: string): Effect.Effect<RunOp
     if (Option.isSome(healthHost) && healthHost.value.trim() === "") {
       return yield* ExitCode.usage("--health-host is empty", "give an address such as 0.0.0.0 or 127.0.0.1, or leave it out")
     }
+    const permits = flags.permits ?? Option.none()
+    if (Option.isSome(permits) && (!Number.isInteger(permits.value) || permits.value < 1 || permits.value > LeaseSemaphore.maxPermits)) {
+      return yield* ExitCode.usage(
+        `--permits ${permits.value} is not a permit count`,
+        `pick a whole number from 1 to ${LeaseSemaphore.maxPermits}`
+      )
+    }
+    if (Option.isSome(permits) && Option.isSome(healthPort)) {
+      return yield* ExitCode.usage(
+        "--health-port is not available with --permits yet",
+        "drop --health-port (probe the command itself), or hold a single lease"
+      )
+    }
     const duration = yield* Durations.parse("--duration", flags.duration)
     const timeout = Option.isSome(flags.timeout)
       ? Option.some(yield* Durations.parse("--timeout", flags.timeout.value))
@@ -278,6 +297,7 @@ export const resolve = (flags: RunFlags, namespace: string): Effect.Effect<RunOp
       resolved,
       grace,
       timeout,
-      health: Option.map(healthPort, (port) => ({ port, host: Option.getOrUndefined(healthHost) }))
+      health: Option.map(healthPort, (port) => ({ port, host: Option.getOrUndefined(healthHost) })),
+      permits
     }
   })

@@ -12,6 +12,11 @@
  * Renewals and edits that keep the tenure (a label) print nothing. With `-o json` every report,
  * the first included, is one `status -o json` object on a line of its own.
  *
+ * The head of a semaphore (`LeaseSemaphore`) shows the whole semaphore instead (`SemaphoreView.ts`):
+ * its permit count, the holders (permit, holder, token, when this observer would judge the permit
+ * expired, withdrawn) and the queue in order (holder, live). `--watch` then prints a line — or a
+ * JSON object — each time the count, a permit's holder or tenure, or the live waiters change.
+ *
  * Guarantees: read-only — nothing is written. A report lags the API server by at most the
  * observer's bound (`Lease.observe`: a renew interval plus a request timeout while watching, a
  * retry period plus a request timeout while polling). Does not guarantee: that the answer still
@@ -21,6 +26,7 @@
  * @since 0.1.0
  */
 import * as Lease from "@leasekit/core/Lease"
+import * as LeaseSemaphore from "@leasekit/core/LeaseSemaphore"
 import type { LeaseKey } from "@leasekit/core/LeaseRecord"
 import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Clock from "effect/Clock"
@@ -33,6 +39,7 @@ import * as Stream from "effect/Stream"
 import type * as Command from "effect/cli/Command"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import * as LeaseView from "./LeaseView.ts"
+import * as SemaphoreView from "./SemaphoreView.ts"
 import * as Signals from "./Signals.ts"
 import type * as StatusCommand from "./StatusCommand.ts"
 
@@ -84,6 +91,32 @@ const follow = (key: LeaseKey, shown: LeaseView.LeaseView, output: "text" | "jso
   })
 
 /**
+ * `status` of a semaphore's head: the whole semaphore (`LeaseSemaphore.inspect`), and under
+ * `--watch` a line (or JSON object) each time its permits, holders or live waiters change.
+ */
+const semaphoreStatus = (key: LeaseKey, c: Config) =>
+  Effect.gen(function*() {
+    const first = SemaphoreView.make(yield* LeaseSemaphore.inspect(key))
+    yield* print(
+      c.output === "text" ? SemaphoreView.renderStatus(first) : c.watch ? `${JSON.stringify(first)}\n` : `${JSON.stringify(first, null, 2)}\n`
+    )
+    if (!c.watch) return
+    let shown = SemaphoreView.changeOf(first)
+    yield* LeaseSemaphore.observe(key).pipe(
+      Stream.runForEach((state) =>
+        Effect.gen(function*() {
+          const view = SemaphoreView.make(state)
+          const change = SemaphoreView.changeOf(view)
+          if (change === shown) return
+          shown = change
+          const now = yield* Clock.currentTimeMillis
+          yield* print(c.output === "json" ? `${JSON.stringify(view)}\n` : SemaphoreView.renderChange(view, now))
+        })
+      )
+    )
+  })
+
+/**
  * What `leasekit status` does, given its parsed command line.
  *
  * @since 0.1.0
@@ -96,7 +129,11 @@ export const handler = (c: Config) =>
     const status = Effect.gen(function*() {
       // One read, also under --watch: an API server that cannot be reached exits 69 at once
       // (the observer would retry it).
-      const { view } = yield* viewOf(key, yield* Lease.inspect(key))
+      const inspection = yield* Lease.inspect(key)
+      if (Option.isSome(inspection.record) && SemaphoreView.isHead(inspection.record.value)) {
+        return yield* semaphoreStatus(key, c)
+      }
+      const { view } = yield* viewOf(key, inspection)
       yield* print(
         c.output === "text" ? LeaseView.renderStatus(view) : c.watch ? `${JSON.stringify(view)}\n` : `${JSON.stringify(view, null, 2)}\n`
       )

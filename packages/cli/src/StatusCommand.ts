@@ -29,7 +29,7 @@ export const config = {
     ),
     Flag.withDefault(false)
   ),
-  name: Argument.String("name").pipe(Argument.withDescription("the lease"))
+  name: Argument.String("name").pipe(Argument.withDescription("the lease, or a semaphore"))
 }
 
 /**
@@ -43,13 +43,15 @@ export const command = Command.make("status", config, Lazy.handler(() => import(
     "Show who holds the lease NAME, when it was acquired and last renewed, its duration, when it expires " +
       "(as this observer judges it) and its fencing token. A missing lease is reported, with exit code 0. " +
       "With --watch, then print a line each time it changes hands (a new holder, a release, the holder judged expired) " +
-      "until interrupted (exit 0)."
+      "until interrupted (exit 0). For a semaphore (see `run --permits`): its permit count, the holders (permit, holder, " +
+      "token, expires in, withdrawn) and the waiters in queue order; --watch prints its changes."
   ),
   Command.withShortDescription("show who holds a lease (--watch: follow it)"),
   Command.withExamples([
     { command: "leasekit status nightly-report", description: "in the context's namespace" },
     { command: "leasekit status -n jobs db-migrate -o json | jq -r .holder", description: "the holder, for scripts" },
     { command: "leasekit status nightly-report --watch", description: "follow who holds it until Ctrl-C" },
-    { command: "leasekit status db-migrate -w -o json | jq -c '{holder, token}'", description: "one JSON object per change" }
+    { command: "leasekit status db-migrate -w -o json | jq -c '{holder, token}'", description: "one JSON object per change" },
+    { command: "leasekit status crawler -o json | jq '.holders[].holder'", description: "a semaphore's holders" }
   ])
 )

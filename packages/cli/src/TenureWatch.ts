@@ -31,7 +31,7 @@ import * as Stream from "effect/Stream"
  * @since 0.1.0
  * @category watching
  */
-export const takenOver = (lease: HeldLease): Effect.Effect<LeaseLostError, never, LeaseStore.LeaseStore> =>
+export const takenOver = (lease: Pick<HeldLease, "key" | "holder" | "token">): Effect.Effect<LeaseLostError, never, LeaseStore.LeaseStore> =>
   Effect.gen(function*() {
     const store = yield* LeaseStore.LeaseStore
     const ours = (state: Option.Option<LeaseRecord.LeaseRecord>) =>

@@ -143,7 +143,23 @@ export const readView = (
 ): Effect.Effect<Option.Option<View>, LeaseStoreError | LeaseAcquisitionError> =>
   Effect.gen(function*() {
     const records = yield* store.list(key.namespace)
-    const byName = new Map(records.map((r) => [r.key.name, r]))
+    return yield* judgeView(memory, options, key, new Map(records.map((r) => [r.key.name, r])))
+  })
+
+/** The records of a namespace that may belong to the semaphore `key` (its head and every name
+ * `NAME-…`), by name. */
+export const ownRecords = (key: LeaseKey, records: ReadonlyArray<LeaseRecord>): Map<string, LeaseRecord> =>
+  new Map(records.filter((r) => r.key.name === key.name || r.key.name.startsWith(`${key.name}-`)).map((r) => [r.key.name, r]))
+
+/** Judges the semaphore from records already read (one list, maybe updated by watches since):
+ * `None` when the head is absent. */
+export const judgeView = (
+  memory: Memory,
+  options: ResolvedLeaseOptions,
+  key: LeaseKey,
+  byName: ReadonlyMap<string, LeaseRecord>
+): Effect.Effect<Option.Option<View>, LeaseAcquisitionError> =>
+  Effect.gen(function*() {
     const headRecord = byName.get(key.name)
     if (headRecord === undefined) return Option.none()
     const head = yield* parseHead(key, headRecord)

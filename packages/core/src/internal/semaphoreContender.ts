@@ -36,6 +36,7 @@ import type { LeaseKey, LeaseRecord } from "../LeaseRecord.ts"
 import { isTransient, type LeaseStoreError } from "../LeaseStore.ts"
 import type { HeldPermit, SemaphoreContender, SemaphoreOptions, SemaphoreTryResult } from "../LeaseSemaphore.ts"
 import { bounded } from "./boundedStore.ts"
+import { monotonicMillis } from "./observations.ts"
 import * as Layout from "./semaphore.ts"
 import { memoryOf, partFlag, type PartFlagValue } from "./semaphoreParts.ts"
 
@@ -270,11 +271,9 @@ export const make = (
       })
     ))
 
-    /** Removes `ticket` from the queue, with the entries this process judges dead. Best effort. */
-    const leave = (ticket: string) =>
+    /** Removes `ticket` from the queue, with the entries this process last judged dead. Best effort. */
+    const leave = (ticket: string, dead: ReadonlySet<string>) =>
       Effect.gen(function*() {
-        const v = yield* Effect.option(view)
-        const dead = new Set(Option.isSome(v) ? v.value.entries.filter((e) => !e.live).map((e) => e.entry.w) : [])
         yield* Layout.writeHead(store, key, (head) =>
           Effect.succeed(
             head.queue.some((e) => e.w === ticket || dead.has(e.w))
@@ -311,9 +310,16 @@ export const make = (
         yield* ticketContender.acquire()
         // Registered before the append (which may land even if its answer is lost); runs before
         // the ticket's release (finalizers run in reverse order).
-        yield* Effect.addFinalizer(() => leave(ticket))
+        let lastDead: ReadonlySet<string> = new Set()
+        yield* Effect.addFinalizer(() => leave(ticket, lastDead))
         yield* retryTransient(enqueue(ticket))
 
+        // What this waiter knows of the semaphore's objects: one list, kept up to date by the watches
+        // of the head and the permits between lists (every `retryPeriod`, and after a lost race) —
+        // a change wakes the waiter without a read. A stale state is only ever conservative or
+        // caught by the write it leads to (a lost race, the head's re-read after taking a permit).
+        const known = new Map<string, LeaseRecord>()
+        let listedAt: number | undefined = undefined
         const wakeups = yield* Queue.sliding<void>(1)
         const innerScope = yield* Scope.Scope
         const watched = new Set<string>()
@@ -321,7 +327,12 @@ export const make = (
           watched.has(k.name) ? Effect.void : Effect.suspend(() => {
             watched.add(k.name)
             return store.watch(k).pipe(
-              Stream.runForEach(() => Queue.offer(wakeups, undefined)),
+              Stream.runForEach((state) =>
+                Effect.andThen(
+                  Effect.sync(() => Option.isSome(state) ? known.set(k.name, state.value) : known.delete(k.name)),
+                  Queue.offer(wakeups, undefined)
+                )
+              ),
               Effect.ignore,
               Effect.forkIn(innerScope),
               Effect.asVoid
@@ -332,7 +343,13 @@ export const make = (
         // gives its ticket up (its entry is dead to others at once), and takes it again — in its
         // place, unless someone pruned the entry meanwhile — once reads work.
         let failingSince: number | undefined = undefined
-        const readWhileWaiting = view.pipe(
+        const list = Effect.gen(function*() {
+          const records = yield* store.list(key.namespace).pipe(Effect.mapError(storeError))
+          known.clear()
+          for (const [name, record] of Layout.ownRecords(key, records)) known.set(name, record)
+          listedAt = yield* monotonicMillis
+        })
+        const readWhileWaiting = list.pipe(
           Effect.tap(() => Effect.sync(() => (failingSince = undefined))),
           Effect.tapError((error) =>
             error.reason._tag === "Store" && isTransient(error.reason.error)
@@ -351,10 +368,19 @@ export const make = (
           ),
           retryTransient
         )
+        const retryPeriodMillis = Duration.toMillis(options.retryPeriod)
+        const judgeKnown = Effect.flatMap(
+          Layout.judgeView(memory, options, key, known),
+          (v) => Option.isSome(v) ? Effect.succeed(v.value) : Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "NoSuchSemaphore" } }))
+        )
         while (true) {
           // A ticket lost (renewals failed for renewDeadline) is taken again: others may have
           // judged the entry dead meanwhile (and pruned it: then it queues again, below).
-          const v = yield* readWhileWaiting
+          let stale = false
+          const started = yield* monotonicMillis
+          if (listedAt === undefined || started - listedAt >= retryPeriodMillis) yield* readWhileWaiting
+          const v = yield* judgeKnown
+          lastDead = new Set(v.entries.filter((e) => !e.live).map((e) => e.entry.w))
           const ticketHeld = yield* Effect.flatMap(ticketContender.current, (t) => Option.isSome(t) ? t.value.isHeld : Effect.succeed(false))
           if (!ticketHeld) {
             yield* ticketContender.acquire()
@@ -367,6 +393,7 @@ export const make = (
           if (position < 0) {
             // Someone pruned our entry (judged it dead on its clock): queue again, at the end.
             yield* retryTransient(enqueue(ticket))
+            listedAt = undefined
             continue
           }
           // Entries ahead that already hold a permit were served (their removal may lag).
@@ -383,9 +410,14 @@ export const make = (
               )
               if (Option.isSome(taken)) return taken.value
             }
+            // What this waiter knew was stale (a race lost): read afresh after the next wakeup
+            // (the write that won wakes it through the watch).
+            stale = true
           }
           const expiry = Layout.nextExpiry(v)
-          const wait = expiry === undefined ? options.retryPeriod : Duration.min(expiry, options.retryPeriod)
+          const untilList = Duration.millis(Math.max(0, retryPeriodMillis - ((yield* monotonicMillis) - (listedAt ?? 0))))
+          const wait = expiry === undefined ? untilList : Duration.min(expiry, untilList)
+          if (stale) listedAt = undefined
           yield* Queue.take(wakeups).pipe(Effect.timeoutOption(wait))
           position = -1
         }
