@@ -10,10 +10,10 @@
  * first-come-first-served enqueue order. The queue order is read at the API server: an observer in
  * the orchestrator (`LeaseSemaphore.observe` over the Kubernetes store) records each waiter
  * ticket's first appearance in the head's queue (enqueue order: the order of the enqueue writes,
- * entries first seen together in queue order) and its disappearance (the waiter took a permit and
- * left). A waiter's overtakes are the waiters enqueued after it that left the queue before it;
- * reported: the largest of them, and how many waiters had any (only departures with a permit count:
- * its holder's process reported the permit within a second). The design allows overtaking only
+ * entries first seen together in queue order); the ticket's permit is the acquisition its holder's
+ * process was making then (called before, returned after), timed by that process. A waiter's
+ * overtakes are the waiters enqueued after it whose permit came before its own; reported: the
+ * largest of them, and how many waiters had any. The design allows overtaking only
  * among waiters made eligible by the same change (at most N − 1 of them); a coalesced observation
  * can hide a waiter that came and went between two states (such waiters are not counted).
  *
@@ -44,7 +44,7 @@ export interface SemaphoreResult {
   readonly perSecond: number
   /** `acquire` called → returned, ms. */
   readonly waitMs: Array<number>
-  /** The most waiters enqueued after one waiter that left the queue before it. */
+  /** The most waiters enqueued after one waiter whose permit came before its own. */
   readonly maxOvertakes: number
   /** Waiters seen both entering and leaving the queue, and how many of them were overtaken. */
   readonly queued: number
@@ -57,7 +57,7 @@ export interface SemaphoreResult {
 interface Seen {
   readonly order: number
   readonly holder: string
-  left: number | undefined
+  readonly firstSeen: number
 }
 
 /** Enqueue order and departures of the semaphore's waiters, from its observed states. */
@@ -67,15 +67,11 @@ const watchQueue = (bench: Bench, name: string) => {
   )
   const seen = new Map<string, Seen>()
   let next = 0
-  let present = new Set<string>()
   const fiber = runtime.runFork(
     Stream.runForEach(LeaseSemaphore.observe({ namespace: bench.namespace, name }), (state) =>
       Effect.sync(() => {
         const now = nowMicros()
-        const tickets = new Set(state.waiting.map((w) => w.ticket))
-        for (const w of state.waiting) if (!seen.has(w.ticket)) seen.set(w.ticket, { order: next++, holder: w.holder, left: undefined })
-        for (const t of present) if (!tickets.has(t)) seen.get(t)!.left = now
-        present = tickets
+        for (const w of state.waiting) if (!seen.has(w.ticket)) seen.set(w.ticket, { order: next++, holder: w.holder, firstSeen: now })
       })).pipe(Effect.ignore)
   )
   return {
@@ -87,15 +83,20 @@ const watchQueue = (bench: Bench, name: string) => {
   }
 }
 
-/** The overtakes of each waiter seen entering and leaving the queue with a permit: a departure
- * counts as a grant when its holder's process reported a permit acquired within a second of it
- * (a waiter that gave up overtakes nobody). */
+/** The overtakes of each queued waiter that got its permit: the waiters enqueued after it whose
+ * permit came first. A ticket's permit is its holder's acquisition that was in progress when the
+ * ticket was first seen in the queue (`acquire` called before, returned after or at the time of
+ * the next state): the time its process measured, not the time the ticket left the queue (leaving
+ * is a later, best-effort write that a busy head can delay). */
 export const overtakes = (
-  seen: ReadonlyMap<string, { readonly order: number; readonly holder: string; readonly left: number | undefined }>,
-  granted: (holder: string, at: number) => boolean
+  seen: ReadonlyMap<string, { readonly order: number; readonly holder: string; readonly firstSeen: number }>,
+  grantOf: (holder: string, enqueuedBy: number) => number | undefined
 ): Array<number> => {
-  const done = [...seen.values()].filter((s) => s.left !== undefined && granted(s.holder, s.left))
-  return done.map((w) => done.filter((x) => x.order > w.order && x.left! < w.left!).length)
+  const done = [...seen.values()].flatMap((s) => {
+    const at = grantOf(s.holder, s.firstSeen)
+    return at === undefined ? [] : [{ order: s.order, at }]
+  })
+  return done.map((w) => done.filter((x) => x.order > w.order && x.at < w.at).length)
 }
 
 export const run = async (bench: Bench, permits: number, seconds: number, holdMs: number): Promise<SemaphoreResult> => {
@@ -139,8 +140,14 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     }
   }
   const inWindow = grants.filter((g) => g.acquired >= t0 && g.acquired <= t1)
-  const perOvertaken = overtakes(queue.seen, (holder, at) =>
-    grants.some((g) => g.by.identity === holder && Math.abs(g.acquired - at) < 1_000_000))
+  // A ticket's permit: its holder's acquisition called before the ticket was first seen, the
+  // earliest such one still unfinished then (it returns after, or the state was seen late).
+  const perOvertaken = overtakes(queue.seen, (holder, firstSeen) => {
+    const mine = grants.filter((g) => g.by.identity === holder && g.requested <= firstSeen).sort((a, b) => b.requested - a.requested)
+    // An acquisition that returned well before the ticket was seen is an earlier one: this ticket's
+    // never returned (stopped at the end of the window) or was seen late. Not counted.
+    return mine[0] !== undefined && mine[0].acquired >= firstSeen - 200_000 ? mine[0].acquired : undefined
+  })
   const elapsed = (t1 - t0) / 1e6
   return {
     permits,
