@@ -464,4 +464,25 @@ describe("LeaseSemaphore", () => {
       assert.deepStrictEqual((yield* holdersNow).map((r) => r.holder), ["b"])
       yield* b.c.release
     })))
+
+  it.effect("a waiting acquire that loses the race for a permit again and again goes on waiting (no Contended failure)", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      const b = yield* member("b", { permits: 1 })
+      yield* settle
+      let conflicts = 0
+      yield* probe.setFaults((operation, spec) =>
+        operation === "update" && spec?.holder === "b" && conflicts++ < 6 ? { reason: "Conflict" } : undefined)
+      yield* a.c.release
+      yield* advance(5)
+      const exit = (yield* b.done()) ? yield* Effect.exit(Deferred.await(b.got)) : undefined
+      assert.isTrue(exit === undefined || Exit.isSuccess(exit), `b failed: ${exit !== undefined && Exit.isFailure(exit) ? String(exit.cause) : ""}`)
+      assert.isAtLeast(conflicts, 3, "b lost races")
+      yield* advance(5)
+      assert.isTrue(yield* b.done(), "b gets the permit once its writes go through")
+      assert.strictEqual((yield* Deferred.await(b.got)).permit.permit, 0)
+      yield* b.c.release
+    })))
 })

@@ -198,7 +198,8 @@ export const make = (
         const pc = yield* permitContender(index)
         const result = yield* pc.tryAcquire.pipe(
           // Another semaphore's object under a permit's name (its head `NAME-i`): not ours to take.
-          Effect.catchIf((error) => error.reason._tag === "Semaphore", () => Effect.succeed(undefined))
+          // Races lost again and again (`Contended`): others took it; judge afresh.
+          Effect.catchIf((error) => error.reason._tag === "Semaphore" || error.reason._tag === "Contended", () => Effect.succeed(undefined))
         )
         if (result === undefined || result._tag !== "Acquired") return Option.none()
         // A failed read hands nothing out: the permit is released (rule 4 — an acquisition that
