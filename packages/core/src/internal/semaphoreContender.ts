@@ -302,8 +302,26 @@ export const make = (
           Effect.flatMap(view, (v) => append(ticket, new Set(v.entries.filter((e) => !e.live).map((e) => e.entry.w)))))
       )
 
+    /**
+     * Waits in the queue (see the module header). The queue entry, the ticket and the watches live
+     * in a scope of their own: when the wait fails, times out or is interrupted it is closed before
+     * the acquire answers (nothing left behind); when a permit was taken it is closed in the
+     * background — leaving the queue (a compare-and-swap on a busy head) and deleting the ticket
+     * need not delay the holder, and waiters do not count an entry whose holder holds a permit.
+     */
     const queued = (lastHolder: Ref.Ref<string | undefined>) =>
-      Effect.scoped(Effect.gen(function*() {
+      Effect.flatMap(Scope.make(), (waiting) =>
+        waitInQueue(lastHolder).pipe(
+          Scope.provide(waiting),
+          Effect.onExit((exit) =>
+            Exit.isSuccess(exit)
+              ? Effect.asVoid(Effect.forkIn(Scope.close(waiting, Exit.void), scope))
+              : Scope.close(waiting, exit)
+          )
+        ))
+
+    const waitInQueue = (lastHolder: Ref.Ref<string | undefined>) =>
+      Effect.gen(function*() {
         const ticket = `${key.name}-w-${yield* hex8}`
         const ticketContender = yield* service.contender(
           withFlag({ ...base, name: ticket, releaseMode: "delete" }, { semaphore: key.name, part: "waiter" })
@@ -422,7 +440,7 @@ export const make = (
           yield* Queue.take(wakeups).pipe(Effect.timeoutOption(wait))
           position = -1
         }
-      }))
+      })
 
     const acquire = (timeout?: Duration.Duration): Effect.Effect<HeldPermit, LeaseAcquisitionError> => {
       const lastHolder = Ref.makeUnsafe<string | undefined>(undefined)
