@@ -485,4 +485,22 @@ describe("LeaseSemaphore", () => {
       assert.strictEqual((yield* Deferred.await(b.got)).permit.permit, 0)
       yield* b.c.release
     })))
+
+  it.effect("a one-shot acquire whose scope closes as soon as it answers leaves no ticket and no queue entry behind", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      // b waits, gets the permit, and its scope (the contender's) closes at once.
+      const b = yield* Effect.forkChild(Effect.scoped(Effect.asVoid(LeaseSemaphore.acquire(sopts("b", { permits: 1 })))))
+      yield* settle
+      yield* a.c.release
+      yield* advance(1)
+      assert.isTrue(isDone(b))
+      yield* advance(30)
+      const left = (yield* probe.admin.list(sem.namespace)).filter((r) => r.key.name.startsWith("workers-w-"))
+      assert.deepStrictEqual(left.map((r) => r.holder), [], "no ticket left (none renewed)")
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting, [], "no queue entry left")
+      yield* a.close
+    })))
 })

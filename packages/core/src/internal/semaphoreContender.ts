@@ -315,7 +315,10 @@ export const make = (
           Scope.provide(waiting),
           Effect.onExit((exit) =>
             Exit.isSuccess(exit)
-              ? Effect.asVoid(Effect.forkIn(Scope.close(waiting, Exit.void), scope))
+              // Detached: the cleanup is bounded (store calls with timeouts) and must finish even
+              // when the contender's scope closes first (a one-shot acquire): a fiber forked into
+              // that scope would be interrupted, leaving the ticket renewed and the entry live.
+              ? Effect.asVoid(Effect.forkDetach(Scope.close(waiting, Exit.void)))
               : Scope.close(waiting, exit)
           )
         ))
