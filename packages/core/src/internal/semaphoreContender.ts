@@ -342,6 +342,10 @@ export const make = (
         // caught by the write it leads to (a lost race, the head's re-read after taking a permit).
         const known = new Map<string, LeaseRecord>()
         let listedAt: number | undefined = undefined
+        // The entries the last list saw. An entry the head's watch shows since was enqueued after
+        // that list: its ticket was written before it (so it is live), but the list did not see it
+        // — it is never judged dead (nor pruned) on the strength of that list.
+        let listed: ReadonlySet<string> = new Set()
         const wakeups = yield* Queue.sliding<void>(1)
         const innerScope = yield* Scope.Scope
         const watched = new Set<string>()
@@ -369,6 +373,9 @@ export const make = (
           const records = yield* store.list(key.namespace).pipe(Effect.mapError(storeError))
           known.clear()
           for (const [name, record] of Layout.ownRecords(key, records)) known.set(name, record)
+          const listedHead = known.get(key.name)
+          const head = listedHead === undefined ? Option.none() : yield* Effect.option(Layout.parseHead(key, listedHead))
+          listed = new Set(Option.isSome(head) ? head.value.queue.map((e) => e.w) : [])
           listedAt = yield* monotonicMillis
         })
         const readWhileWaiting = list.pipe(
@@ -402,7 +409,8 @@ export const make = (
           const started = yield* monotonicMillis
           if (listedAt === undefined || started - listedAt >= retryPeriodMillis) yield* readWhileWaiting
           const v = yield* judgeKnown
-          lastDead = new Set(v.entries.filter((e) => !e.live).map((e) => e.entry.w))
+          const live = (e: Layout.EntryView) => e.live || !listed.has(e.entry.w)
+          lastDead = new Set(v.entries.filter((e) => !live(e)).map((e) => e.entry.w))
           const ticketHeld = yield* Effect.flatMap(ticketContender.current, (t) => Option.isSome(t) ? t.value.isHeld : Effect.succeed(false))
           if (!ticketHeld) {
             yield* ticketContender.acquire()
@@ -420,7 +428,7 @@ export const make = (
           }
           // Entries ahead that already hold a permit were served (their removal may lag).
           const served = new Set(held.map((h) => h.holder))
-          const rank = v.entries.slice(0, position).filter((e) => e.live && !served.has(e.entry.h)).length
+          const rank = v.entries.slice(0, position).filter((e) => live(e) && !served.has(e.entry.h)).length
           if (rank < v.free.length) {
             const order = [...v.free.slice(rank), ...v.free.slice(0, rank)]
             for (const index of order) {
