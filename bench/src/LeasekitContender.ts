@@ -10,7 +10,7 @@
  * renewal that long after the previous one completed), and can run the renewal microbenchmarks of
  * figure 6. It exits when stdin ends or on SIGTERM / SIGINT, releasing what it holds first.
  */
-import { Lease, LeaseHolder, LeaseSemaphore, LeaseStore } from "@leasekit/core"
+import { Lease, LeaseHolder, type LeaseRecord, LeaseSemaphore, LeaseStore } from "@leasekit/core"
 import type { HeldLease, LeaseStoreError } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option } from "effect"
@@ -52,12 +52,53 @@ let tracking = false
 
 const keyId = (key: { readonly namespace: string; readonly name: string }) => `${key.namespace}/${key.name}`
 
+/**
+ * `semaphore` mode: this process's own successful writes to its semaphore, as the API server
+ * answered them — which tie each acquisition to its queue entry exactly, and order them by the
+ * server, not by client clocks. `appended`: each ticket of this holder the first time a head write
+ * of this process carried it (the enqueue), with that write's resourceVersion. `granted`: per
+ * `permit:token` (the token is the permit's transitions counter), the resourceVersion of the first
+ * write that gave this holder that tenure (the acquisition).
+ */
+const semaphoreTrace = {
+  name: undefined as string | undefined,
+  appended: [] as Array<{ readonly ticket: string; readonly version: string }>,
+  granted: new Map<string, string>()
+}
+
+const traceSemaphoreWrite = (written: LeaseRecord.LeaseRecord): void => {
+  const name = semaphoreTrace.name
+  if (name === undefined || !written.key.name.startsWith(name)) return
+  if (written.key.name === name) {
+    const raw = written.metadata.annotations?.[LeaseSemaphore.Annotations.queue]
+    let queue: unknown = []
+    try {
+      queue = JSON.parse(raw ?? "[]")
+    } catch {
+      return
+    }
+    if (!Array.isArray(queue)) return
+    for (const entry of queue as Array<{ readonly h?: unknown; readonly w?: unknown }>) {
+      if (entry.h === holder && typeof entry.w === "string" && !semaphoreTrace.appended.some((a) => a.ticket === entry.w)) {
+        semaphoreTrace.appended.push({ ticket: entry.w, version: written.version })
+      }
+    }
+    return
+  }
+  const index = /^-(\d+)$/.exec(written.key.name.slice(name.length))
+  if (index === null || written.holder !== holder) return
+  const id = `${index[1]}:${written.transitions ?? 0}`
+  if (!semaphoreTrace.granted.has(id)) semaphoreTrace.granted.set(id, written.version)
+}
+
 /** Wraps a store: counts calls, and for each update of a lease held here, how late it was sent. */
 const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStoreService => {
   const failed = <A>(self: Effect.Effect<A, LeaseStoreError>) =>
     Effect.tapError(self, () => Effect.sync(() => counters.failures++))
   const succeeded = (id: string) => <A>(self: Effect.Effect<A, LeaseStoreError>) =>
     Effect.tap(self, () => Effect.sync(() => lastSuccess.set(id, nowMicros())))
+  const traced = (self: Effect.Effect<LeaseRecord.LeaseRecord, LeaseStoreError>) =>
+    Effect.tap(self, (written) => Effect.sync(() => traceSemaphoreWrite(written)))
   const send = (
     record: Parameters<LeaseStore.LeaseStoreService["update"]>[0],
     spec: Parameters<LeaseStore.LeaseStoreService["update"]>[1],
@@ -71,7 +112,7 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
         lateness.push(nowMicros() - (previous + renewIntervalMicros))
       }
       // The metadata too: an acquisition's labels, a handoff's annotations.
-      return inner.update(record, spec, metadata).pipe(failed, succeeded(id))
+      return inner.update(record, spec, metadata).pipe(failed, succeeded(id), traced)
     })
   const { withRequestTimeout, ...calls } = inner
   return {
@@ -87,7 +128,7 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
     create: (key, spec, metadata) =>
       Effect.suspend(() => {
         counters.creates++
-        return inner.create(key, spec, metadata).pipe(failed, succeeded(keyId(key)))
+        return inner.create(key, spec, metadata).pipe(failed, succeeded(keyId(key)), traced)
       }),
     update: send
   }
@@ -213,20 +254,42 @@ const loop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
  * in a loop; a permit won as `stop` completes is released by the scope. */
 const semaphoreLoop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
   Effect.scoped(Effect.gen(function*() {
+    semaphoreTrace.name = cmd.name
+    semaphoreTrace.appended = []
+    semaphoreTrace.granted.clear()
     const semaphore = yield* LeaseSemaphore.contender({ ...optionsOf(cmd, cmd.name), permits: cmd.permits })
     let rounds = 0
     while (!(yield* Deferred.isDone(stop))) {
       const requested = nowMicros()
+      // One acquisition at a time: the tickets this process enqueued from here to its return are
+      // this acquisition's (more than one only if it gave its ticket up and took a new one).
+      const appendedBefore = semaphoreTrace.appended.length
       const held = yield* Effect.raceFirst(
         Effect.map(semaphore.acquire(), Option.some),
         Effect.as(Deferred.await(stop), Option.none<LeaseSemaphore.HeldPermit>())
       )
-      if (Option.isNone(held)) break
+      const tickets = semaphoreTrace.appended.slice(appendedBefore)
+      const last = tickets.at(-1)
+      if (Option.isNone(held)) {
+        if (last !== undefined) emit({ ev: "unserved", ticket: last.ticket, enqueued: last.version, tickets: tickets.length })
+        break
+      }
       const acquired = nowMicros()
+      const { permit, token } = held.value
+      const granted = semaphoreTrace.granted.get(`${permit}:${token}`)
       yield* held.value.guard(Effect.sleep(Duration.millis(cmd.holdMs ?? 0)))
       const ended = nowMicros() // the critical section's end: the release's write may land before it returns
       yield* semaphore.release
-      emit({ ev: "permit", requested, acquired, ended, permit: held.value.permit, token: held.value.token })
+      emit({
+        ev: "permit",
+        requested,
+        acquired,
+        ended,
+        permit,
+        token,
+        ...(granted === undefined ? {} : { granted }),
+        ...(last === undefined ? {} : { ticket: last.ticket, enqueued: last.version, tickets: tickets.length })
+      })
       rounds++
     }
     emit({ ev: "released", t: nowMicros(), rounds })

@@ -6,33 +6,42 @@
  * on this control plane, to which the N = 1 semaphore is compared).
  *
  * Measured: acquisitions per second (permits whose acquisition returned inside the window), the
- * wait (from `acquire` called to returned: median and p99), and OVERTAKES relative to
- * first-come-first-served enqueue order. The queue order is read at the API server: an observer in
- * the orchestrator (`LeaseSemaphore.observe` over the Kubernetes store) records each waiter
- * ticket's first appearance in the head's queue (enqueue order: the order of the enqueue writes,
- * entries first seen together in queue order); the ticket's permit is the acquisition its holder's
- * process was making then (called before, returned after), timed by that process. A waiter's
- * overtakes are the waiters enqueued after it whose permit came before its own; reported: the
- * largest of them, and how many waiters had any. The design allows overtaking only
- * among waiters made eligible by the same change (at most N − 1 of them); a coalesced observation
- * can hide a waiter that came and went between two states (such waiters are not counted).
+ * wait (from `acquire` called to returned: median and p99), and the order in which waiters were
+ * served, from the API server's own answers — no observer, no matching by time. Each contender
+ * process records its successful writes to the semaphore (`LeasekitContender.ts`): the head write
+ * that enqueued its ticket and the permit write that gave it the permit, with their
+ * resourceVersions, and reports them with the acquisition (`permit` event: ticket, `enqueued`,
+ * `granted`), or, released while waiting, the ticket it got nothing for (`unserved`). A
+ * resourceVersion is the etcd revision of the write: on this control plane (one etcd) it orders
+ * all writes to leases, head and permits alike, as the server applied them (Kubernetes calls it
+ * opaque to clients; the benchmark relies on its one etcd). An acquisition that took a free permit
+ * without queueing (nobody live queued) has no ticket.
+ *
+ * Two counts, over the acquisitions that returned before the window ended:
+ * - JUMP of a queued acquisition: the waiters enqueued before it (head revision) and not yet served
+ *   when its permit was written (permit revision; unserved waiters wait to the end). The design
+ *   BOUNDS it: a waiter takes a permit only when fewer live entries are ahead of it than permits
+ *   are free in its view (`rank < free`, `LeaseSemaphore.ts`), and every waiter still unserved
+ *   ahead of it is in that view (a holder it still sees on an earlier permit occupies that permit
+ *   too), so at most N − 1. For an acquisition without a ticket: the waiters it went ahead of
+ *   (the design: none — it does not barge; it releases a permit taken while a waiter enqueued
+ *   after its read, unless that waiter was already served and gone when it read the head again).
+ * - OVERTAKES of a served waiter: the waiters enqueued after it whose permit was written before
+ *   its own (reported: the largest, and how many waiters had any). NOT bounded by N − 1: each
+ *   overtaker was within the first `free` ranks beside it when it went ahead (its jump counts
+ *   it), but a waiter that keeps losing the races of successive rounds (a slow process, a stale
+ *   view, a lost compare-and-swap) is overtaken again in each; the design promises no order
+ *   among waiters eligible together.
  *
  * Exclusion is checked too: per permit, critical sections (from `acquire` returning to just before the
  * release call) ordered by time must not overlap and must carry
  * strictly increasing tokens; at no instant more than N permits held.
  */
-import * as LeaseSemaphore from "@leasekit/core/LeaseSemaphore"
-import * as KubeClient from "@leasekit/kubernetes/KubeClient"
-import * as KubernetesLeaseStore from "@leasekit/kubernetes/KubernetesLeaseStore"
-import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Stream from "effect/Stream"
 import type { Bench } from "../Bench.ts"
 import { releaseAll, sleep } from "../Bench.ts"
 import type { Contender } from "../Contenders.ts"
 import { onEvents } from "../Contenders.ts"
+import type { Event } from "../Protocol.ts"
 import { nowMicros } from "../Protocol.ts"
 
 export interface SemaphoreResult {
@@ -44,70 +53,76 @@ export interface SemaphoreResult {
   readonly perSecond: number
   /** `acquire` called → returned, ms. */
   readonly waitMs: Array<number>
-  /** The most waiters enqueued after one waiter whose permit came before its own. */
+  /** The most waiters enqueued after one served waiter whose permit was written before its own
+   * (server order; not bounded by N − 1 — see the module header). */
   readonly maxOvertakes: number
-  /** Waiters seen both entering and leaving the queue, and how many of them were overtaken. */
+  /** Served waiters (queued acquisitions that returned before the window ended, tied to their
+   * ticket and permit writes), and how many of them were overtaken. */
   readonly queued: number
   readonly overtaken: number
+  /** The most waiters enqueued before a queued acquisition and unserved when its permit was
+   * written (the design bounds it by N − 1), and how many acquisitions had any. Absent in results
+   * written before the figure read the server's order. */
+  readonly maxJump?: number
+  readonly jumped?: number
+  /** Acquisitions without a ticket (a free permit, nobody live queued), and how many of them went
+   * ahead of a waiter (the design: none). */
+  readonly unqueued?: number
+  readonly barged?: number
+  /** Acquisitions not counted: the answer to their enqueue or permit write was lost (no revision). */
+  readonly untied?: number
+  /** Acquisitions that gave their ticket up and queued again (counted from the last ticket). */
+  readonly requeued?: number
   readonly violations: Array<string>
   /** Processes that got at least one permit. */
   readonly winners: number
 }
 
-interface Seen {
-  readonly order: number
-  readonly holder: string
-  readonly firstSeen: number
+/** One waiter: the revision of the head write that enqueued its ticket, and of the permit write
+ * that served it (undefined: never served, it waited to the end). */
+export interface Waiter {
+  readonly enqueued: bigint
+  readonly granted: bigint | undefined
+  /** Its acquisition returned before the window ended (its jump and overtakes are counted). */
+  readonly counted: boolean
 }
 
-/** Enqueue order and departures of the semaphore's waiters, from its observed states. */
-const watchQueue = (bench: Bench, name: string) => {
-  const runtime = ManagedRuntime.make(
-    KubernetesLeaseStore.layer().pipe(Layer.provideMerge(KubeClient.layerFromFile(bench.controlPlane.users.admin.kubeconfig)))
-  )
-  const seen = new Map<string, Seen>()
-  let next = 0
-  const fiber = runtime.runFork(
-    Stream.runForEach(LeaseSemaphore.observe({ namespace: bench.namespace, name }), (state) =>
-      Effect.sync(() => {
-        const now = nowMicros()
-        for (const w of state.waiting) if (!seen.has(w.ticket)) seen.set(w.ticket, { order: next++, holder: w.holder, firstSeen: now })
-      })).pipe(Effect.ignore)
-  )
+/** Acquisitions as the server ordered them: the JUMP of each queued acquisition (waiters enqueued
+ * before it, unserved when its permit was written), the waiters each acquisition WITHOUT a ticket
+ * went ahead of, and the OVERTAKES of each served waiter (waiters enqueued after it, served before
+ * it). See the module header. */
+export const serviceOrder = (
+  waiters: ReadonlyArray<Waiter>,
+  unqueued: ReadonlyArray<bigint>
+): { readonly jumps: Array<number>; readonly barged: Array<number>; readonly overtakes: Array<number> } => {
+  const waitingAt = (granted: bigint, enqueuedBefore: bigint) =>
+    waiters.filter((w) => w.enqueued < enqueuedBefore && (w.granted === undefined || w.granted > granted)).length
+  const served = waiters.filter((w): w is Waiter & { readonly granted: bigint } => w.granted !== undefined)
+  const counted = served.filter((w) => w.counted)
   return {
-    seen,
-    stop: async () => {
-      await runtime.runPromise(Fiber.interrupt(fiber))
-      await runtime.dispose()
-    }
+    jumps: counted.map((x) => waitingAt(x.granted, x.enqueued)),
+    barged: unqueued.map((g) => waitingAt(g, g)),
+    overtakes: counted.map((w) => served.filter((x) => x.enqueued > w.enqueued && x.granted < w.granted).length)
   }
 }
 
-/** The overtakes of each queued waiter that got its permit: the waiters enqueued after it whose
- * permit came first. A ticket's permit is its holder's acquisition that was in progress when the
- * ticket was first seen in the queue (`acquire` called before, returned after or at the time of
- * the next state): the time its process measured, not the time the ticket left the queue (leaving
- * is a later, best-effort write that a busy head can delay). */
-export const overtakes = (
-  seen: ReadonlyMap<string, { readonly order: number; readonly holder: string; readonly firstSeen: number }>,
-  grantOf: (holder: string, enqueuedBy: number) => number | undefined
-): Array<number> => {
-  const done = [...seen.values()].flatMap((s) => {
-    const at = grantOf(s.holder, s.firstSeen)
-    return at === undefined ? [] : [{ order: s.order, at }]
-  })
-  return done.map((w) => done.filter((x) => x.order > w.order && x.at < w.at).length)
+const revision = (version: string | undefined): bigint | undefined => {
+  if (version === undefined || !/^\d+$/.test(version)) return undefined
+  return BigInt(version)
 }
+
+type Grant = Extract<Event, { readonly ev: "permit" }> & { readonly by: Contender }
 
 export const run = async (bench: Bench, permits: number, seconds: number, holdMs: number): Promise<SemaphoreResult> => {
   const n = 2 * permits
   const contenders = await bench.pool.take("leasekit", n)
   const name = `f9-${permits}-${Date.now().toString(36)}`
-  const grants: Array<{ readonly by: Contender; readonly requested: number; readonly acquired: number; readonly ended: number; readonly permit: number; readonly token: number }> = []
+  const grants: Array<Grant> = []
+  const unserved: Array<Extract<Event, { readonly ev: "unserved" }>> = []
   const unsubscribe = onEvents(contenders, ({ contender, event }) => {
     if (event.ev === "permit") grants.push({ by: contender, ...event })
+    if (event.ev === "unserved") unserved.push(event)
   })
-  const queue = watchQueue(bench, name)
   let t0 = nowMicros()
   let t1 = t0
   try {
@@ -123,11 +138,10 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     await releaseAll(contenders).catch(() => undefined)
     unsubscribe()
     bench.pool.give(contenders)
-    await queue.stop().catch(() => undefined)
   }
 
   const violations: Array<string> = []
-  const byPermit = new Map<number, typeof grants>()
+  const byPermit = new Map<number, Array<Grant>>()
   for (const g of grants) byPermit.set(g.permit, [...byPermit.get(g.permit) ?? [], g])
   for (const [permit, list] of byPermit) {
     if (permit >= permits) violations.push(`permit ${permit} handed out, N = ${permits}`)
@@ -140,14 +154,31 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     }
   }
   const inWindow = grants.filter((g) => g.acquired >= t0 && g.acquired <= t1)
-  // A ticket's permit: its holder's acquisition called before the ticket was first seen, the
-  // earliest such one still unfinished then (it returns after, or the state was seen late).
-  const perOvertaken = overtakes(queue.seen, (holder, firstSeen) => {
-    const mine = grants.filter((g) => g.by.identity === holder && g.requested <= firstSeen).sort((a, b) => b.requested - a.requested)
-    // An acquisition that returned well before the ticket was seen is an earlier one: this ticket's
-    // never returned (stopped at the end of the window) or was seen late. Not counted.
-    return mine[0] !== undefined && mine[0].acquired >= firstSeen - 200_000 ? mine[0].acquired : undefined
-  })
+  // The server's order (see the module header): every acquisition that returned before the window
+  // ended (the warm-up too: its waiters are ahead of the window's), every waiter left unserved.
+  const counted = grants.filter((g) => g.acquired <= t1)
+  let untied = 0
+  const waiters: Array<Waiter> = []
+  const unqueued: Array<bigint> = []
+  for (const g of grants) {
+    const granted = revision(g.granted)
+    const enqueued = revision(g.enqueued)
+    const isCounted = g.acquired <= t1
+    if (granted === undefined || (g.ticket !== undefined && enqueued === undefined)) {
+      if (isCounted) untied++
+      continue
+    }
+    if (enqueued === undefined) {
+      if (isCounted) unqueued.push(granted)
+    } else {
+      waiters.push({ enqueued, granted, counted: isCounted })
+    }
+  }
+  for (const u of unserved) {
+    const enqueued = revision(u.enqueued)
+    if (enqueued !== undefined) waiters.push({ enqueued, granted: undefined, counted: false })
+  }
+  const order = serviceOrder(waiters, unqueued)
   const elapsed = (t1 - t0) / 1e6
   return {
     permits,
@@ -157,11 +188,16 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     acquisitions: inWindow.length,
     perSecond: inWindow.length / elapsed,
     waitMs: inWindow.map((g) => (g.acquired - g.requested) / 1000),
-    maxOvertakes: perOvertaken.length === 0 ? 0 : Math.max(...perOvertaken),
-    queued: perOvertaken.length,
-    overtaken: perOvertaken.filter((o) => o > 0).length,
+    maxOvertakes: order.overtakes.length === 0 ? 0 : Math.max(...order.overtakes),
+    queued: order.overtakes.length,
+    overtaken: order.overtakes.filter((o) => o > 0).length,
+    maxJump: order.jumps.length === 0 ? 0 : Math.max(...order.jumps),
+    jumped: order.jumps.filter((j) => j > 0).length,
+    unqueued: unqueued.length,
+    barged: order.barged.filter((b) => b > 0).length,
+    untied,
+    requeued: counted.filter((g) => (g.tickets ?? 0) > 1).length,
     violations,
     winners: new Set(grants.map((g) => g.by)).size
   }
 }
-
