@@ -142,7 +142,13 @@ const kubeStore = Layer.effect(
   Effect.gen(function*() {
     return instrumented(yield* LeaseStore.LeaseStore)
   })
-).pipe(Layer.provide(KubernetesLeaseStore.layer()), (store) => Layer.provideMerge(Lease.layer, store))
+).pipe(
+  Layer.provide(KubernetesLeaseStore.layer()),
+  // Fresh: `KubernetesLeaseStore.layer()` provides `Lease.layer` too (over the bare store), and layers
+  // are memoized by reference — without `fresh` that service would be reused, and every call of the
+  // algorithm would bypass the instrumented store (no counts, no lateness, no semaphore trace).
+  (store) => Layer.provideMerge(Layer.fresh(Lease.layer), store)
+)
 const runtime = ManagedRuntime.make(Layer.mergeAll(kubeStore, logToStderr).pipe(Layer.provideMerge(kubeClient)))
 const memoryRuntime = ManagedRuntime.make(Layer.mergeAll(LeaseStore.layerMemory(), logToStderr))
 
