@@ -106,9 +106,10 @@ export const serviceOrder = (
   }
 }
 
+/** The etcd revision of a write: the Kubernetes store's record version is `resourceVersion/uid`. */
 const revision = (version: string | undefined): bigint | undefined => {
-  if (version === undefined || !/^\d+$/.test(version)) return undefined
-  return BigInt(version)
+  const resourceVersion = version === undefined ? undefined : /^(\d+)(\/|$)/.exec(version)?.[1]
+  return resourceVersion === undefined ? undefined : BigInt(resourceVersion)
 }
 
 type Grant = Extract<Event, { readonly ev: "permit" }> & { readonly by: Contender }
