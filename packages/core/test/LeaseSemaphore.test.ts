@@ -141,6 +141,57 @@ describe("LeaseSemaphore", () => {
       assert.deepStrictEqual(order, ["b", "c", "d"])
     })))
 
+  // Figure 9 (bench, real control plane) found waiters sent to the back of the queue: a served
+  // waiter's leave prunes the entries it last judged dead, and it judges dead every entry whose
+  // ticket it has not listed — a waiter that enqueued after its last list is alive.
+  it.effect("a served waiter's leave never removes a live waiter that enqueued after its last list", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      const b = yield* member("b", { permits: 1 })
+      yield* settle
+      const c = yield* member("c", { permits: 1 })
+      yield* settle
+      const d = yield* member("d", { permits: 1 })
+      yield* settle
+      const before = yield* LeaseSemaphore.inspect(sem)
+      assert.deepStrictEqual(before.waiting.map((w) => [w.holder, w.live]), [["b", true], ["c", true], ["d", true]])
+      // Every state of the head's queue from here on, as the store holds it.
+      const states = yield* Ref.make<Array<ReadonlyArray<string>>>([])
+      yield* probe.admin.watch(sem).pipe(
+        Stream.runForEach((head) =>
+          Ref.update(states, (all) => [
+            ...all,
+            Option.match(head, {
+              onNone: () => [],
+              onSome: (r) => (JSON.parse(r.metadata.annotations?.[LeaseSemaphore.Annotations.queue] ?? "[]") as Array<{ readonly h: string }>).map((e) => e.h)
+            })
+          ])
+        ),
+        Effect.forkChild
+      )
+      yield* settle
+      yield* a.c.release
+      yield* advance(1)
+      assert.isTrue(yield* b.done(), "b is served")
+      assert.isFalse(yield* c.done())
+      assert.isFalse(yield* d.done())
+      const seen = yield* Ref.get(states)
+      for (const queue of seen) {
+        assert.isTrue(queue.includes("c") && queue.includes("d") && queue.indexOf("c") < queue.indexOf("d"),
+          `c and d wait, live and in enqueue order, in every state of the queue: ${JSON.stringify(seen)}`)
+      }
+      yield* b.c.release
+      yield* advance(1)
+      assert.isTrue(yield* c.done(), "c, enqueued before d, is served next")
+      assert.isFalse(yield* d.done())
+      yield* c.c.release
+      yield* advance(1)
+      assert.isTrue(yield* d.done())
+      yield* d.c.release
+    })))
+
   it.effect("a dead waiter ahead is skipped once its ticket expires, not before", () =>
     withStore(Effect.gen(function*() {
       const probe = yield* Probe
