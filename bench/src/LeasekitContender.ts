@@ -66,20 +66,25 @@ const semaphoreTrace = {
   granted: new Map<string, string>()
 }
 
-const traceSemaphoreWrite = (written: LeaseRecord.LeaseRecord): void => {
+const queueOf = (record: LeaseRecord.LeaseRecord | undefined): Array<{ readonly h?: unknown; readonly w?: unknown }> => {
+  try {
+    const queue: unknown = JSON.parse(record?.metadata.annotations?.[LeaseSemaphore.Annotations.queue] ?? "[]")
+    return Array.isArray(queue) ? queue : []
+  } catch {
+    return []
+  }
+}
+
+/** `base`: the record the write was made from (an update's compare-and-swap base). */
+const traceSemaphoreWrite = (written: LeaseRecord.LeaseRecord, base?: LeaseRecord.LeaseRecord): void => {
   const name = semaphoreTrace.name
   if (name === undefined || !written.key.name.startsWith(name)) return
   if (written.key.name === name) {
-    const raw = written.metadata.annotations?.[LeaseSemaphore.Annotations.queue]
-    let queue: unknown = []
-    try {
-      queue = JSON.parse(raw ?? "[]")
-    } catch {
-      return
-    }
-    if (!Array.isArray(queue)) return
-    for (const entry of queue as Array<{ readonly h?: unknown; readonly w?: unknown }>) {
-      if (entry.h === holder && typeof entry.w === "string" && !semaphoreTrace.appended.some((a) => a.ticket === entry.w)) {
+    // An enqueue: a ticket of this holder that the write added (absent from its base) — the
+    // first append, or a re-append at the end after someone removed the entry.
+    const before = new Set(queueOf(base).map((e) => e.w))
+    for (const entry of queueOf(written)) {
+      if (entry.h === holder && typeof entry.w === "string" && !before.has(entry.w)) {
         semaphoreTrace.appended.push({ ticket: entry.w, version: written.version })
       }
     }
@@ -97,8 +102,8 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
     Effect.tapError(self, () => Effect.sync(() => counters.failures++))
   const succeeded = (id: string) => <A>(self: Effect.Effect<A, LeaseStoreError>) =>
     Effect.tap(self, () => Effect.sync(() => lastSuccess.set(id, nowMicros())))
-  const traced = (self: Effect.Effect<LeaseRecord.LeaseRecord, LeaseStoreError>) =>
-    Effect.tap(self, (written) => Effect.sync(() => traceSemaphoreWrite(written)))
+  const traced = (base?: LeaseRecord.LeaseRecord) => (self: Effect.Effect<LeaseRecord.LeaseRecord, LeaseStoreError>) =>
+    Effect.tap(self, (written) => Effect.sync(() => traceSemaphoreWrite(written, base)))
   const send = (
     record: Parameters<LeaseStore.LeaseStoreService["update"]>[0],
     spec: Parameters<LeaseStore.LeaseStoreService["update"]>[1],
@@ -112,7 +117,7 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
         lateness.push(nowMicros() - (previous + renewIntervalMicros))
       }
       // The metadata too: an acquisition's labels, a handoff's annotations.
-      return inner.update(record, spec, metadata).pipe(failed, succeeded(id), traced)
+      return inner.update(record, spec, metadata).pipe(failed, succeeded(id), traced(record))
     })
   const { withRequestTimeout, ...calls } = inner
   return {
@@ -128,7 +133,7 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
     create: (key, spec, metadata) =>
       Effect.suspend(() => {
         counters.creates++
-        return inner.create(key, spec, metadata).pipe(failed, succeeded(keyId(key)), traced)
+        return inner.create(key, spec, metadata).pipe(failed, succeeded(keyId(key)), traced())
       }),
     update: send
   }
@@ -274,10 +279,15 @@ const semaphoreLoop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
         Effect.map(semaphore.acquire(), Option.some),
         Effect.as(Deferred.await(stop), Option.none<LeaseSemaphore.HeldPermit>())
       )
+      // Every enqueue of this acquisition: the first (its place in first-come-first-served order)
+      // and the last (its place in the queue it was served from; later ones: it was removed).
       const tickets = semaphoreTrace.appended.slice(appendedBefore)
+      const first = tickets[0]
       const last = tickets.at(-1)
       if (Option.isNone(held)) {
-        if (last !== undefined) emit({ ev: "unserved", ticket: last.ticket, enqueued: last.version, tickets: tickets.length })
+        if (first !== undefined && last !== undefined) {
+          emit({ ev: "unserved", ticket: last.ticket, firstEnqueued: first.version, enqueued: last.version, tickets: tickets.length })
+        }
         break
       }
       const acquired = nowMicros()
@@ -294,7 +304,9 @@ const semaphoreLoop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
         permit,
         token,
         ...(granted === undefined ? {} : { granted }),
-        ...(last === undefined ? {} : { ticket: last.ticket, enqueued: last.version, tickets: tickets.length })
+        ...(first === undefined || last === undefined
+          ? {}
+          : { ticket: last.ticket, firstEnqueued: first.version, enqueued: last.version, tickets: tickets.length })
       })
       rounds++
     }

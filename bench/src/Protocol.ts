@@ -144,15 +144,23 @@ export type Event =
     /** The resourceVersion of the write that gave this process the permit (its acquisition), as
      * the API server answered it; absent if the answer was lost. */
     readonly granted?: string
-    /** Waited in the queue: the ticket, the resourceVersion of the head write that enqueued it, and
-     * how many tickets this acquisition enqueued (more than 1: it gave one up and queued again). */
+    /** Waited in the queue: the ticket, the resourceVersions of the head writes that first and last
+     * enqueued it, and how many enqueues this acquisition made (more than 1: its entry was removed
+     * and it queued again, at the end). */
     readonly ticket?: string
+    readonly firstEnqueued?: string
     readonly enqueued?: string
     readonly tickets?: number
   }
   /** leasekit only, `semaphore` mode: the acquisition in progress when the contender was released
-   * had enqueued `ticket` (head write `enqueued`) and got no permit. */
-  | { readonly ev: "unserved"; readonly ticket: string; readonly enqueued: string; readonly tickets: number }
+   * had enqueued `ticket` (head writes `firstEnqueued` … `enqueued`) and got no permit. */
+  | {
+    readonly ev: "unserved"
+    readonly ticket: string
+    readonly firstEnqueued: string
+    readonly enqueued: string
+    readonly tickets: number
+  }
   | { readonly ev: "profile"; readonly file: string; readonly error?: string | undefined }
   | UsageEvent
   | CriticalSectionEvent

@@ -17,17 +17,24 @@
  * opaque to clients; the benchmark relies on its one etcd). An acquisition that took a free permit
  * without queueing (nobody live queued) has no ticket.
  *
+ * A waiter whose entry was removed from the queue while it waited queues again at the end (the
+ * design removes only entries judged dead): its process sees a second enqueue of its ticket (a
+ * head write of its own that adds the entry again) — counted as REQUEUED.
+ *
  * Two counts, over the acquisitions that returned before the window ended:
- * - JUMP of a queued acquisition: the waiters enqueued before it (head revision) and not yet served
- *   when its permit was written (permit revision; unserved waiters wait to the end). The design
+ * - JUMP of a queued acquisition: the waiters ahead of it in the queue it was served from (their
+ *   last enqueue before its permit write is before its last enqueue) and not yet served when its
+ *   permit was written (permit revision; unserved waiters wait to the end). The design
  *   BOUNDS it: a waiter takes a permit only when fewer live entries are ahead of it than permits
  *   are free in its view (`rank < free`, `LeaseSemaphore.ts`), and every waiter still unserved
  *   ahead of it is in that view (a holder it still sees on an earlier permit occupies that permit
  *   too), so at most N − 1. For an acquisition without a ticket: the waiters it went ahead of
  *   (the design: none — it does not barge; it releases a permit taken while a waiter enqueued
  *   after its read, unless that waiter was already served and gone when it read the head again).
- * - OVERTAKES of a served waiter: the waiters enqueued after it whose permit was written before
- *   its own (reported: the largest, and how many waiters had any). NOT bounded by N − 1: each
+ * - OVERTAKES of a served waiter: the waiters that first enqueued after its first enqueue (first
+ *   come, first served) and whose permit was written before its own (reported: the largest, and
+ *   how many waiters had any). A requeued waiter is overtaken by everyone it lost its place to. NOT
+ *   bounded by N − 1 even without requeues: each
  *   overtaker was within the first `free` ranks beside it when it went ahead (its jump counts
  *   it), but a waiter that keeps losing the races of successive rounds (a slow process, a stale
  *   view, a lost compare-and-swap) is overtaken again in each; the design promises no order
@@ -71,7 +78,8 @@ export interface SemaphoreResult {
   readonly barged?: number
   /** Acquisitions not counted: the answer to their enqueue or permit write was lost (no revision). */
   readonly untied?: number
-  /** Acquisitions that gave their ticket up and queued again (counted from the last ticket). */
+  /** Queued acquisitions whose entry was removed from the queue while they waited, so that they
+   * queued again at the end (the design removes only entries judged dead). */
   readonly requeued?: number
   readonly violations: Array<string>
   /** Processes that got at least one permit. */
@@ -81,6 +89,9 @@ export interface SemaphoreResult {
 /** One waiter: the revision of the head write that enqueued its ticket, and of the permit write
  * that served it (undefined: never served, it waited to the end). */
 export interface Waiter {
+  /** Its first enqueue (its place in first-come-first-served order) and its last (later than the
+   * first when its entry was removed and it queued again, at the end). */
+  readonly first: bigint
   readonly enqueued: bigint
   readonly granted: bigint | undefined
   /** Its acquisition returned before the window ended (its jump and overtakes are counted). */
@@ -95,14 +106,16 @@ export const serviceOrder = (
   waiters: ReadonlyArray<Waiter>,
   unqueued: ReadonlyArray<bigint>
 ): { readonly jumps: Array<number>; readonly barged: Array<number>; readonly overtakes: Array<number> } => {
+  // Where a waiter stood when `granted` was written: its last enqueue before then.
+  const placeAt = (w: Waiter, granted: bigint) => w.enqueued < granted ? w.enqueued : w.first
   const waitingAt = (granted: bigint, enqueuedBefore: bigint) =>
-    waiters.filter((w) => w.enqueued < enqueuedBefore && (w.granted === undefined || w.granted > granted)).length
+    waiters.filter((w) => w.first < granted && placeAt(w, granted) < enqueuedBefore && (w.granted === undefined || w.granted > granted)).length
   const served = waiters.filter((w): w is Waiter & { readonly granted: bigint } => w.granted !== undefined)
   const counted = served.filter((w) => w.counted)
   return {
     jumps: counted.map((x) => waitingAt(x.granted, x.enqueued)),
     barged: unqueued.map((g) => waitingAt(g, g)),
-    overtakes: counted.map((w) => served.filter((x) => x.enqueued > w.enqueued && x.granted < w.granted).length)
+    overtakes: counted.map((w) => served.filter((x) => x.first > w.first && x.granted < w.granted).length)
   }
 }
 
@@ -164,20 +177,22 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
   for (const g of grants) {
     const granted = revision(g.granted)
     const enqueued = revision(g.enqueued)
+    const first = revision(g.firstEnqueued)
     const isCounted = g.acquired <= t1
-    if (granted === undefined || (g.ticket !== undefined && enqueued === undefined)) {
+    if (granted === undefined || (g.ticket !== undefined && (enqueued === undefined || first === undefined))) {
       if (isCounted) untied++
       continue
     }
-    if (enqueued === undefined) {
+    if (enqueued === undefined || first === undefined) {
       if (isCounted) unqueued.push(granted)
     } else {
-      waiters.push({ enqueued, granted, counted: isCounted })
+      waiters.push({ first, enqueued, granted, counted: isCounted })
     }
   }
   for (const u of unserved) {
     const enqueued = revision(u.enqueued)
-    if (enqueued !== undefined) waiters.push({ enqueued, granted: undefined, counted: false })
+    const first = revision(u.firstEnqueued)
+    if (enqueued !== undefined && first !== undefined) waiters.push({ first, enqueued, granted: undefined, counted: false })
   }
   const order = serviceOrder(waiters, unqueued)
   const elapsed = (t1 - t0) / 1e6
