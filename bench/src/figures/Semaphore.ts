@@ -44,6 +44,8 @@
  * release call) ordered by time must not overlap and must carry
  * strictly increasing tokens; at no instant more than N permits held.
  */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import type { Bench } from "../Bench.ts"
 import { releaseAll, sleep } from "../Bench.ts"
 import type { Contender } from "../Contenders.ts"
@@ -154,6 +156,11 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     bench.pool.give(contenders)
   }
 
+  // The raw events, for a closer look at the order (beside the contender logs).
+  Fs.writeFileSync(
+    Path.join(bench.outDir, `figure9-N${permits}-events.json`),
+    JSON.stringify({ t0, t1, grants: grants.map(({ by, ...g }) => ({ by: by.label, ...g })), unserved }, null, 1)
+  )
   const violations: Array<string> = []
   const byPermit = new Map<number, Array<Grant>>()
   for (const g of grants) byPermit.set(g.permit, [...byPermit.get(g.permit) ?? [], g])
