@@ -82,10 +82,19 @@ const traceSemaphoreWrite = (written: LeaseRecord.LeaseRecord, base?: LeaseRecor
   if (written.key.name === name) {
     // An enqueue: a ticket of this holder that the write added (absent from its base) — the
     // first append, or a re-append at the end after someone removed the entry.
-    const before = new Set(queueOf(base).map((e) => e.w))
-    for (const entry of queueOf(written)) {
-      if (entry.h === holder && typeof entry.w === "string" && !before.has(entry.w)) {
+    const before = queueOf(base)
+    const after = queueOf(written)
+    const had = new Set(before.map((e) => e.w))
+    for (const entry of after) {
+      if (entry.h === holder && typeof entry.w === "string" && !had.has(entry.w)) {
         semaphoreTrace.appended.push({ ticket: entry.w, version: written.version })
+      }
+    }
+    // Another waiter's entry this write removed (pruned as judged dead): when it left the queue.
+    const has = new Set(after.map((e) => e.w))
+    for (const entry of before) {
+      if (entry.h !== holder && typeof entry.w === "string" && !has.has(entry.w)) {
+        emit({ ev: "removed", ticket: entry.w, version: written.version })
       }
     }
     return
@@ -286,7 +295,7 @@ const semaphoreLoop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
       const last = tickets.at(-1)
       if (Option.isNone(held)) {
         if (first !== undefined && last !== undefined) {
-          emit({ ev: "unserved", ticket: last.ticket, firstEnqueued: first.version, enqueued: last.version, tickets: tickets.length })
+          emit({ ev: "unserved", ticket: last.ticket, enqueues: tickets.map((t) => t.version) })
         }
         break
       }
@@ -306,7 +315,7 @@ const semaphoreLoop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
         ...(granted === undefined ? {} : { granted }),
         ...(first === undefined || last === undefined
           ? {}
-          : { ticket: last.ticket, firstEnqueued: first.version, enqueued: last.version, tickets: tickets.length })
+          : { ticket: last.ticket, enqueues: tickets.map((t) => t.version) })
       })
       rounds++
     }

@@ -88,36 +88,43 @@ export interface SemaphoreResult {
   readonly winners: number
 }
 
-/** One waiter: the revision of the head write that enqueued its ticket, and of the permit write
- * that served it (undefined: never served, it waited to the end). */
+/** One waiter (server revisions): the head writes that enqueued its ticket (more than one: it was
+ * removed and queued again), those of other processes that removed its entry, and the permit
+ * write that served it (undefined: never served, it waited to the end). */
 export interface Waiter {
-  /** Its first enqueue (its place in first-come-first-served order) and its last (later than the
-   * first when its entry was removed and it queued again, at the end). */
-  readonly first: bigint
-  readonly enqueued: bigint
+  readonly enqueues: ReadonlyArray<bigint>
+  readonly removals: ReadonlyArray<bigint>
   readonly granted: bigint | undefined
   /** Its acquisition returned before the window ended (its jump and overtakes are counted). */
   readonly counted: boolean
 }
 
-/** Acquisitions as the server ordered them: the JUMP of each queued acquisition (waiters enqueued
- * before it, unserved when its permit was written), the waiters each acquisition WITHOUT a ticket
- * went ahead of, and the OVERTAKES of each served waiter (waiters enqueued after it, served before
- * it). See the module header. */
+/** The enqueue of the waiter's entry in the head at revision `at` (not removed since), if any. */
+export const entryAt = (w: Waiter, at: bigint): bigint | undefined => {
+  const enqueued = w.enqueues.filter((e) => e <= at).at(-1)
+  if (enqueued === undefined || w.removals.some((r) => r > enqueued && r <= at)) return undefined
+  return enqueued
+}
+
+/** Acquisitions as the server ordered them: the JUMP of each queued acquisition (waiters whose
+ * entry was ahead of its own in the head, unserved when its permit was written), the waiters in
+ * the queue that each acquisition WITHOUT a ticket went ahead of, and the OVERTAKES of each served
+ * waiter (waiters first enqueued after its first enqueue, served before it). See the module header. */
 export const serviceOrder = (
   waiters: ReadonlyArray<Waiter>,
   unqueued: ReadonlyArray<bigint>
 ): { readonly jumps: Array<number>; readonly barged: Array<number>; readonly overtakes: Array<number> } => {
-  // Where a waiter stood when `granted` was written: its last enqueue before then.
-  const placeAt = (w: Waiter, granted: bigint) => w.enqueued < granted ? w.enqueued : w.first
-  const waitingAt = (granted: bigint, enqueuedBefore: bigint) =>
-    waiters.filter((w) => w.first < granted && placeAt(w, granted) < enqueuedBefore && (w.granted === undefined || w.granted > granted)).length
+  const waitingAhead = (granted: bigint, own: bigint) =>
+    waiters.filter((w) => {
+      const entry = entryAt(w, granted)
+      return entry !== undefined && entry < own && (w.granted === undefined || w.granted > granted)
+    }).length
   const served = waiters.filter((w): w is Waiter & { readonly granted: bigint } => w.granted !== undefined)
   const counted = served.filter((w) => w.counted)
   return {
-    jumps: counted.map((x) => waitingAt(x.granted, x.enqueued)),
-    barged: unqueued.map((g) => waitingAt(g, g)),
-    overtakes: counted.map((w) => served.filter((x) => x.first > w.first && x.granted < w.granted).length)
+    jumps: counted.map((x) => waitingAhead(x.granted, entryAt(x, x.granted) ?? x.enqueues.at(-1)!)),
+    barged: unqueued.map((g) => waitingAhead(g, g)),
+    overtakes: counted.map((w) => served.filter((x) => x.enqueues[0]! > w.enqueues[0]! && x.granted < w.granted).length)
   }
 }
 
@@ -135,9 +142,11 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
   const name = `f9-${permits}-${Date.now().toString(36)}`
   const grants: Array<Grant> = []
   const unserved: Array<Extract<Event, { readonly ev: "unserved" }>> = []
+  const removed: Array<Extract<Event, { readonly ev: "removed" }>> = []
   const unsubscribe = onEvents(contenders, ({ contender, event }) => {
     if (event.ev === "permit") grants.push({ by: contender, ...event })
     if (event.ev === "unserved") unserved.push(event)
+    if (event.ev === "removed") removed.push(event)
   })
   let t0 = nowMicros()
   let t1 = t0
@@ -159,7 +168,7 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
   // The raw events, for a closer look at the order (beside the contender logs).
   Fs.writeFileSync(
     Path.join(bench.outDir, `figure9-N${permits}-events.json`),
-    JSON.stringify({ t0, t1, grants: grants.map(({ by, ...g }) => ({ by: by.label, ...g })), unserved }, null, 1)
+    JSON.stringify({ t0, t1, grants: grants.map(({ by, ...g }) => ({ by: by.label, ...g })), unserved, removed }, null, 1)
   )
   const violations: Array<string> = []
   const byPermit = new Map<number, Array<Grant>>()
@@ -178,28 +187,37 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
   // The server's order (see the module header): every acquisition that returned before the window
   // ended (the warm-up too: its waiters are ahead of the window's), every waiter left unserved.
   const counted = grants.filter((g) => g.acquired <= t1)
+  const removals = new Map<string, Array<bigint>>()
+  for (const r of removed) {
+    const at = revision(r.version)
+    if (at !== undefined) removals.set(r.ticket, [...removals.get(r.ticket) ?? [], at])
+  }
+  const enqueuesOf = (versions: ReadonlyArray<string> | undefined) => {
+    const all = (versions ?? []).map(revision)
+    return all.every((v) => v !== undefined) ? all : undefined
+  }
   let untied = 0
   const waiters: Array<Waiter> = []
   const unqueued: Array<bigint> = []
   for (const g of grants) {
     const granted = revision(g.granted)
-    const enqueued = revision(g.enqueued)
-    const first = revision(g.firstEnqueued)
+    const enqueues = enqueuesOf(g.enqueues)
     const isCounted = g.acquired <= t1
-    if (granted === undefined || (g.ticket !== undefined && (enqueued === undefined || first === undefined))) {
+    if (granted === undefined || enqueues === undefined) {
       if (isCounted) untied++
       continue
     }
-    if (enqueued === undefined || first === undefined) {
+    if (g.ticket === undefined || enqueues.length === 0) {
       if (isCounted) unqueued.push(granted)
     } else {
-      waiters.push({ first, enqueued, granted, counted: isCounted })
+      waiters.push({ enqueues, removals: removals.get(g.ticket) ?? [], granted, counted: isCounted })
     }
   }
   for (const u of unserved) {
-    const enqueued = revision(u.enqueued)
-    const first = revision(u.firstEnqueued)
-    if (enqueued !== undefined && first !== undefined) waiters.push({ first, enqueued, granted: undefined, counted: false })
+    const enqueues = enqueuesOf(u.enqueues)
+    if (enqueues !== undefined && enqueues.length > 0) {
+      waiters.push({ enqueues, removals: removals.get(u.ticket) ?? [], granted: undefined, counted: false })
+    }
   }
   const order = serviceOrder(waiters, unqueued)
   const elapsed = (t1 - t0) / 1e6
@@ -219,7 +237,7 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     unqueued: unqueued.length,
     barged: order.barged.filter((b) => b > 0).length,
     untied,
-    requeued: counted.filter((g) => (g.tickets ?? 0) > 1).length,
+    requeued: counted.filter((g) => (g.enqueues?.length ?? 0) > 1).length,
     violations,
     winners: new Set(grants.map((g) => g.by)).size
   }
