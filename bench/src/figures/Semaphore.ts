@@ -7,38 +7,37 @@
  *
  * Measured: acquisitions per second (permits whose acquisition returned inside the window), the
  * wait (from `acquire` called to returned: median and p99), and the order in which waiters were
- * served, from the API server's own answers — no observer, no matching by time. Each contender
- * process records its successful writes to the semaphore (`LeasekitContender.ts`): the head write
- * that enqueued its ticket and the permit write that gave it the permit, with their
- * resourceVersions, and reports them with the acquisition (`permit` event: ticket, `enqueued`,
- * `granted`), or, released while waiting, the ticket it got nothing for (`unserved`). A
- * resourceVersion is the etcd revision of the write: on this control plane (one etcd) it orders
- * all writes to leases, head and permits alike, as the server applied them (Kubernetes calls it
- * opaque to clients; the benchmark relies on its one etcd). An acquisition that took a free permit
- * without queueing (nobody live queued) has no ticket.
+ * served — from the API server's own answers, with no observer and no matching by time. Each
+ * contender process records its successful writes to the semaphore (`LeasekitContender.ts`) and
+ * reports, with each acquisition (`permit` event), its ticket, the head writes that enqueued it
+ * (`enqueues`) and the permit write that served it (`granted`); released while waiting, the
+ * ticket it got nothing for (`unserved`); and every other waiter's entry one of its head writes
+ * removed (`removed`: pruned as judged dead). Each write is identified by its resourceVersion,
+ * the etcd revision: on this control plane (one etcd) it orders all writes to leases — head,
+ * permits, tickets — as the server applied them (Kubernetes calls it opaque to clients; the
+ * figure relies on its one etcd). So whether a waiter's entry was in the head at a revision is
+ * known exactly: between an enqueue and the next removal. An acquisition that took a free permit
+ * without queueing (nobody live queued) has no ticket. The raw events are written beside the
+ * contender logs (`figure9-N<n>-events.json`).
  *
- * A waiter whose entry was removed from the queue while it waited queues again at the end (the
- * design removes only entries judged dead): its process sees a second enqueue of its ticket (a
- * head write of its own that adds the entry again) — counted as REQUEUED.
- *
- * Two counts, over the acquisitions that returned before the window ended:
- * - JUMP of a queued acquisition: the waiters ahead of it in the queue it was served from (their
- *   last enqueue before its permit write is before its last enqueue) and not yet served when its
- *   permit was written (permit revision; unserved waiters wait to the end). The design
- *   BOUNDS it: a waiter takes a permit only when fewer live entries are ahead of it than permits
- *   are free in its view (`rank < free`, `LeaseSemaphore.ts`), and every waiter still unserved
- *   ahead of it is in that view (a holder it still sees on an earlier permit occupies that permit
- *   too), so at most N − 1. For an acquisition without a ticket: the waiters it went ahead of
- *   (the design: none — it does not barge; it releases a permit taken while a waiter enqueued
- *   after its read, unless that waiter was already served and gone when it read the head again).
- * - OVERTAKES of a served waiter: the waiters that first enqueued after its first enqueue (first
- *   come, first served) and whose permit was written before its own (reported: the largest, and
- *   how many waiters had any). A requeued waiter is overtaken by everyone it lost its place to. NOT
- *   bounded by N − 1 even without requeues: each
- *   overtaker was within the first `free` ranks beside it when it went ahead (its jump counts
- *   it), but a waiter that keeps losing the races of successive rounds (a slow process, a stale
- *   view, a lost compare-and-swap) is overtaken again in each; the design promises no order
- *   among waiters eligible together.
+ * Counted over the acquisitions that returned before the window ended:
+ * - JUMP of a queued acquisition: the waiters whose entry was in the head ahead of its own when
+ *   its permit was written, not yet served then (unserved ones wait to the end). The design
+ *   BOUNDS it by N − 1: a waiter takes a permit only when fewer live entries are ahead of it than
+ *   permits are free in its view (`rank < free`, `LeaseSemaphore.ts`); every waiter still unserved
+ *   ahead of it is in that view (enqueued before it, not removed), and one it counts as served
+ *   because it still sees its holder on an earlier permit occupies that permit in the same view.
+ *   For an acquisition without a ticket: the waiters in the head it went ahead of (the design:
+ *   none, it does not barge).
+ * - REQUEUED: queued acquisitions whose entry was removed while they waited, so that they queued
+ *   again at the end. The design removes only entries of dead waiters; nobody dies here: 0.
+ * - OVERTAKES of a served waiter: the waiters whose FIRST enqueue came after its first enqueue
+ *   (first come, first served, as its caller sees it) and whose permit was written before its own
+ *   (reported: the largest, and how many waiters had any). The design does NOT bound it by N − 1:
+ *   it promises no order among the waiters eligible together (the first `free` ranks), and a
+ *   waiter that keeps losing those races in successive rounds (a slow process, a stale view, a
+ *   lost compare-and-swap) is overtaken in each — every overtaker counted in its jump. A requeued
+ *   waiter is also overtaken by everyone it lost its place to.
  *
  * Exclusion is checked too: per permit, critical sections (from `acquire` returning to just before the
  * release call) ordered by time must not overlap and must carry
@@ -69,6 +68,8 @@ export interface SemaphoreResult {
    * ticket and permit writes), and how many of them were overtaken. */
   readonly queued: number
   readonly overtaken: number
+  /** `maxOvertakes` among the waiters that were never removed from the queue (queued once). */
+  readonly maxOvertakesNotRequeued?: number
   /** The most waiters enqueued before a queued acquisition and unserved when its permit was
    * written (the design bounds it by N − 1), and how many acquisitions had any. Absent in results
    * written before the figure read the server's order. */
@@ -113,7 +114,13 @@ export const entryAt = (w: Waiter, at: bigint): bigint | undefined => {
 export const serviceOrder = (
   waiters: ReadonlyArray<Waiter>,
   unqueued: ReadonlyArray<bigint>
-): { readonly jumps: Array<number>; readonly barged: Array<number>; readonly overtakes: Array<number> } => {
+): {
+  readonly jumps: Array<number>
+  readonly barged: Array<number>
+  readonly overtakes: Array<number>
+  /** Per served waiter (as `overtakes`): it queued more than once. */
+  readonly requeued: Array<boolean>
+} => {
   const waitingAhead = (granted: bigint, own: bigint) =>
     waiters.filter((w) => {
       const entry = entryAt(w, granted)
@@ -124,7 +131,8 @@ export const serviceOrder = (
   return {
     jumps: counted.map((x) => waitingAhead(x.granted, entryAt(x, x.granted) ?? x.enqueues.at(-1)!)),
     barged: unqueued.map((g) => waitingAhead(g, g)),
-    overtakes: counted.map((w) => served.filter((x) => x.enqueues[0]! > w.enqueues[0]! && x.granted < w.granted).length)
+    overtakes: counted.map((w) => served.filter((x) => x.enqueues[0]! > w.enqueues[0]! && x.granted < w.granted).length),
+    requeued: counted.map((w) => w.enqueues.length > 1)
   }
 }
 
@@ -232,6 +240,7 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     maxOvertakes: order.overtakes.length === 0 ? 0 : Math.max(...order.overtakes),
     queued: order.overtakes.length,
     overtaken: order.overtakes.filter((o) => o > 0).length,
+    maxOvertakesNotRequeued: Math.max(0, ...order.overtakes.filter((_, i) => !order.requeued[i])),
     maxJump: order.jumps.length === 0 ? 0 : Math.max(...order.jumps),
     jumped: order.jumps.filter((j) => j > 0).length,
     unqueued: unqueued.length,
