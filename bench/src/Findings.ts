@@ -410,8 +410,8 @@ const figure9Load = (r: Results): { readonly start: number | undefined; readonly
 const loadSentence = (r: Results): string => {
   const { end, start } = figure9Load(r)
   return `The 1-minute load average was ${start === undefined ? "–" : fmt(start, 2)} when the figure started and ` +
-    `${end === undefined ? "–" : fmt(end, 2)} when the run ended, on ${r.machine.cores} cores (the figure's own ` +
-    `${Math.max(...(r.semaphore?.runs ?? []).map((x) => x.contenders), 2)} contender processes and the control plane count in it).`
+    `${end === undefined ? "–" : fmt(end, 2)} when the run ended, on ${r.machine.cores} cores (it counts the figure's own up to ` +
+    `${Math.max(...(r.semaphore?.runs ?? []).map((x) => x.contenders), 2)} contender processes and the control plane, and whatever else ran).`
 }
 
 /** Figure 9's throughput goals: what the run shows, and what is only a hypothesis. */
