@@ -10,7 +10,7 @@
  * renewal that long after the previous one completed), and can run the renewal microbenchmarks of
  * figure 6. It exits when stdin ends or on SIGTERM / SIGINT, releasing what it holds first.
  */
-import { Lease, LeaseHolder, LeaseSemaphore, LeaseStore } from "@leasekit/core"
+import { Lease, LeaseHolder, type LeaseRecord, LeaseSemaphore, LeaseStore } from "@leasekit/core"
 import type { HeldLease, LeaseStoreError } from "@leasekit/core"
 import { KubeClient, KubernetesLeaseStore } from "@leasekit/kubernetes"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, ManagedRuntime, Option } from "effect"
@@ -52,12 +52,67 @@ let tracking = false
 
 const keyId = (key: { readonly namespace: string; readonly name: string }) => `${key.namespace}/${key.name}`
 
+/**
+ * `semaphore` mode: this process's own successful writes to its semaphore, as the API server
+ * answered them — which tie each acquisition to its queue entry exactly, and order them by the
+ * server, not by client clocks. `appended`: each ticket of this holder the first time a head write
+ * of this process carried it (the enqueue), with that write's resourceVersion. `granted`: per
+ * `permit:token` (the token is the permit's transitions counter), the resourceVersion of the first
+ * write that gave this holder that tenure (the acquisition).
+ */
+const semaphoreTrace = {
+  name: undefined as string | undefined,
+  appended: [] as Array<{ readonly ticket: string; readonly version: string }>,
+  granted: new Map<string, string>()
+}
+
+const queueOf = (record: LeaseRecord.LeaseRecord | undefined): Array<{ readonly h?: unknown; readonly w?: unknown }> => {
+  try {
+    const queue: unknown = JSON.parse(record?.metadata.annotations?.[LeaseSemaphore.Annotations.queue] ?? "[]")
+    return Array.isArray(queue) ? queue : []
+  } catch {
+    return []
+  }
+}
+
+/** `base`: the record the write was made from (an update's compare-and-swap base). */
+const traceSemaphoreWrite = (written: LeaseRecord.LeaseRecord, base?: LeaseRecord.LeaseRecord): void => {
+  const name = semaphoreTrace.name
+  if (name === undefined || !written.key.name.startsWith(name)) return
+  if (written.key.name === name) {
+    // An enqueue: a ticket of this holder that the write added (absent from its base) — the
+    // first append, or a re-append at the end after someone removed the entry.
+    const before = queueOf(base)
+    const after = queueOf(written)
+    const had = new Set(before.map((e) => e.w))
+    for (const entry of after) {
+      if (entry.h === holder && typeof entry.w === "string" && !had.has(entry.w)) {
+        semaphoreTrace.appended.push({ ticket: entry.w, version: written.version })
+      }
+    }
+    // Another waiter's entry this write removed (pruned as judged dead): when it left the queue.
+    const has = new Set(after.map((e) => e.w))
+    for (const entry of before) {
+      if (entry.h !== holder && typeof entry.w === "string" && !has.has(entry.w)) {
+        emit({ ev: "removed", ticket: entry.w, version: written.version })
+      }
+    }
+    return
+  }
+  const index = /^-(\d+)$/.exec(written.key.name.slice(name.length))
+  if (index === null || written.holder !== holder) return
+  const id = `${index[1]}:${written.transitions ?? 0}`
+  if (!semaphoreTrace.granted.has(id)) semaphoreTrace.granted.set(id, written.version)
+}
+
 /** Wraps a store: counts calls, and for each update of a lease held here, how late it was sent. */
 const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStoreService => {
   const failed = <A>(self: Effect.Effect<A, LeaseStoreError>) =>
     Effect.tapError(self, () => Effect.sync(() => counters.failures++))
   const succeeded = (id: string) => <A>(self: Effect.Effect<A, LeaseStoreError>) =>
     Effect.tap(self, () => Effect.sync(() => lastSuccess.set(id, nowMicros())))
+  const traced = (base?: LeaseRecord.LeaseRecord) => (self: Effect.Effect<LeaseRecord.LeaseRecord, LeaseStoreError>) =>
+    Effect.tap(self, (written) => Effect.sync(() => traceSemaphoreWrite(written, base)))
   const send = (
     record: Parameters<LeaseStore.LeaseStoreService["update"]>[0],
     spec: Parameters<LeaseStore.LeaseStoreService["update"]>[1],
@@ -71,7 +126,7 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
         lateness.push(nowMicros() - (previous + renewIntervalMicros))
       }
       // The metadata too: an acquisition's labels, a handoff's annotations.
-      return inner.update(record, spec, metadata).pipe(failed, succeeded(id))
+      return inner.update(record, spec, metadata).pipe(failed, succeeded(id), traced(record))
     })
   const { withRequestTimeout, ...calls } = inner
   return {
@@ -87,7 +142,7 @@ const instrumented = (inner: LeaseStore.LeaseStoreService): LeaseStore.LeaseStor
     create: (key, spec, metadata) =>
       Effect.suspend(() => {
         counters.creates++
-        return inner.create(key, spec, metadata).pipe(failed, succeeded(keyId(key)))
+        return inner.create(key, spec, metadata).pipe(failed, succeeded(keyId(key)), traced())
       }),
     update: send
   }
@@ -101,7 +156,13 @@ const kubeStore = Layer.effect(
   Effect.gen(function*() {
     return instrumented(yield* LeaseStore.LeaseStore)
   })
-).pipe(Layer.provide(KubernetesLeaseStore.layer()), (store) => Layer.provideMerge(Lease.layer, store))
+).pipe(
+  Layer.provide(KubernetesLeaseStore.layer()),
+  // Fresh: `KubernetesLeaseStore.layer()` provides `Lease.layer` too (over the bare store), and layers
+  // are memoized by reference — without `fresh` that service would be reused, and every call of the
+  // algorithm would bypass the instrumented store (no counts, no lateness, no semaphore trace).
+  (store) => Layer.provideMerge(Layer.fresh(Lease.layer), store)
+)
 const runtime = ManagedRuntime.make(Layer.mergeAll(kubeStore, logToStderr).pipe(Layer.provideMerge(kubeClient)))
 const memoryRuntime = ManagedRuntime.make(Layer.mergeAll(LeaseStore.layerMemory(), logToStderr))
 
@@ -213,20 +274,49 @@ const loop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
  * in a loop; a permit won as `stop` completes is released by the scope. */
 const semaphoreLoop = (cmd: JoinCommand, stop: Deferred.Deferred<void>) =>
   Effect.scoped(Effect.gen(function*() {
+    semaphoreTrace.name = cmd.name
+    semaphoreTrace.appended = []
+    semaphoreTrace.granted.clear()
     const semaphore = yield* LeaseSemaphore.contender({ ...optionsOf(cmd, cmd.name), permits: cmd.permits })
     let rounds = 0
     while (!(yield* Deferred.isDone(stop))) {
       const requested = nowMicros()
+      // One acquisition at a time: the tickets this process enqueued from here to its return are
+      // this acquisition's (more than one only if it gave its ticket up and took a new one).
+      const appendedBefore = semaphoreTrace.appended.length
       const held = yield* Effect.raceFirst(
         Effect.map(semaphore.acquire(), Option.some),
         Effect.as(Deferred.await(stop), Option.none<LeaseSemaphore.HeldPermit>())
       )
-      if (Option.isNone(held)) break
+      // Every enqueue of this acquisition: the first (its place in first-come-first-served order)
+      // and the last (its place in the queue it was served from; later ones: it was removed).
+      const tickets = semaphoreTrace.appended.slice(appendedBefore)
+      const first = tickets[0]
+      const last = tickets.at(-1)
+      if (Option.isNone(held)) {
+        if (first !== undefined && last !== undefined) {
+          emit({ ev: "unserved", ticket: last.ticket, enqueues: tickets.map((t) => t.version) })
+        }
+        break
+      }
       const acquired = nowMicros()
+      const { permit, token } = held.value
+      const granted = semaphoreTrace.granted.get(`${permit}:${token}`)
       yield* held.value.guard(Effect.sleep(Duration.millis(cmd.holdMs ?? 0)))
       const ended = nowMicros() // the critical section's end: the release's write may land before it returns
       yield* semaphore.release
-      emit({ ev: "permit", requested, acquired, ended, permit: held.value.permit, token: held.value.token })
+      emit({
+        ev: "permit",
+        requested,
+        acquired,
+        ended,
+        permit,
+        token,
+        ...(granted === undefined ? {} : { granted }),
+        ...(first === undefined || last === undefined
+          ? {}
+          : { ticket: last.ticket, enqueues: tickets.map((t) => t.version) })
+      })
       rounds++
     }
     emit({ ev: "released", t: nowMicros(), rounds })

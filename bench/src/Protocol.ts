@@ -141,7 +141,20 @@ export type Event =
     readonly ended: number
     readonly permit: number
     readonly token: number
+    /** The resourceVersion of the write that gave this process the permit (its acquisition), as
+     * the API server answered it; absent if the answer was lost. */
+    readonly granted?: string
+    /** Waited in the queue: the ticket, and the resourceVersions of the head writes of this process
+     * that enqueued it (more than one: its entry was removed and it queued again, at the end). */
+    readonly ticket?: string
+    readonly enqueues?: ReadonlyArray<string>
   }
+  /** leasekit only, `semaphore` mode: the acquisition in progress when the contender was released
+   * had enqueued `ticket` (head writes `enqueues`) and got no permit. */
+  | { readonly ev: "unserved"; readonly ticket: string; readonly enqueues: ReadonlyArray<string> }
+  /** leasekit only, `semaphore` mode: a head write of this process (resourceVersion `version`)
+   * removed another waiter's entry `ticket` (one it judged dead). */
+  | { readonly ev: "removed"; readonly ticket: string; readonly version: string }
   | { readonly ev: "profile"; readonly file: string; readonly error?: string | undefined }
   | UsageEvent
   | CriticalSectionEvent

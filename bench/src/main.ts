@@ -344,7 +344,7 @@ const run = (
           const runs: Array<Semaphore.SemaphoreResult> = []
           for (const permits of settings.fig9.permits) {
             const r = await Semaphore.run(bench, permits, settings.fig9.seconds, settings.fig9.holdMs)
-            log(`  fig 9 N=${permits}: ${r.perSecond.toFixed(1)}/s, max overtakes ${r.maxOvertakes} (${r.overtaken}/${r.queued}), ${r.violations.length} violations`)
+            log(`  fig 9 N=${permits}: ${r.perSecond.toFixed(1)}/s, max jump ${r.maxJump} (${r.jumped}/${r.queued}), max overtakes ${r.maxOvertakes} (${r.overtaken}/${r.queued}), requeued ${r.requeued}, unqueued ${r.unqueued} (${r.barged} ahead of a waiter), untied ${r.untied}, ${r.violations.length} violations`)
             runs.push(r)
           }
           results.semaphore = { floor: { contenders: 2, perSecond: floor.perSecond, gapMs: floor.gapMs }, runs }
