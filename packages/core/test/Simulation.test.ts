@@ -141,6 +141,56 @@ describe("Simulation", () => {
     }
   })
 
+  it("the semaphore checker flags a live entry pruned by another waiter, and no entry a process may have judged dead", () => {
+    // c1..c4: durations 5 s, 5 s, 4 s, 5 s; δ = 0.
+    const plan = { ...SemaphoreSimulation.draw(8), permits: 1, crashes: new Map<string, number>(), settledAt: 100_000 }
+    const head = "sim/sem"
+    const run = (prunedBy: string, prunedAt: number, options: { readonly ticketDeleted?: boolean; readonly waiterDone?: boolean } = {}) => {
+      let now = 0
+      const history = History.make(() => now)
+      const at = (t: number, event: History.EventBody) => {
+        now = t
+        history.record(event)
+      }
+      const view = (holder: string, version: string, extra: Partial<History.RecordView> = {}): History.RecordView => ({ holder, transitions: 0, version, durationSeconds: 5, ...extra })
+      const apply = (t: number, c: string, key: string, after: History.RecordView | undefined) =>
+        at(t, { kind: "store-apply", c, call: history.nextId(), op: "update", key, ok: true, detail: "applied", after, deleted: after === undefined, holder: after?.holder })
+      const queue = (...hs: ReadonlyArray<string>) => view("", `h${history.events.length}`, { semPermits: 1, semQueue: hs.map((h) => ({ h, w: `sem-w-${h}000000` })) })
+      apply(0, "c1", head, queue())
+      // c1, then c2 queue (tickets written first); c1 takes the permit.
+      at(1000, { kind: "sem", c: "c1", what: "call", attempt: 1, blocking: true, detail: "acquire" })
+      apply(1000, "c1", `${head}-w-c1000000`, view("c1", "1"))
+      apply(1000, "c1", head, queue("c1"))
+      at(1100, { kind: "sem", c: "c2", what: "call", attempt: 2, blocking: true, detail: "acquire" })
+      apply(1100, "c2", `${head}-w-c2000000`, view("c2", "2"))
+      apply(1100, "c2", head, queue("c1", "c2"))
+      if (options.ticketDeleted === true) {
+        // c2 gives its ticket up (reads failing) and takes it again: a process may have seen it absent.
+        apply(1200, "c2", `${head}-w-c2000000`, undefined)
+        apply(1300, "c2", `${head}-w-c2000000`, view("c2", "3"))
+      }
+      apply(1400, "c1", `${head}-0`, view("c1", "4"))
+      at(1400, { kind: "sem", c: "c1", what: "done", attempt: 1, detail: "held" })
+      for (let t = 2000; t < prunedAt; t += 1000) apply(t, "c2", `${head}-w-c2000000`, view("c2", `r${t}`))
+      if (options.waiterDone === true) at(prunedAt - 1, { kind: "sem", c: "c2", what: "done", attempt: 2, detail: "TimedOut" })
+      // The write that removes c2's entry (c1's leave, or c2's own).
+      apply(prunedAt, prunedBy, head, queue())
+      at(prunedAt + 10_000, { kind: "end" })
+      return SemaphoreChecker.check(plan, history.events).filter((v) => v.property === "sem-live-pruned")
+    }
+    // c1's leave removes c2's entry 0.4 s after c2's ticket was first written: nobody can have judged it dead.
+    const flagged = run("c1", 1500)
+    assert.deepStrictEqual(flagged.map((v) => v.contenders), [["c1", "c2"]])
+    // Not flagged: c2's own leave; its ticket's first write 5 s (its duration) before; a ticket
+    // deleted meanwhile (seen absent); a waiter no longer waiting.
+    assert.deepStrictEqual(run("c2", 1500), [])
+    assert.deepStrictEqual(run("c1", 6100), [])
+    assert.deepStrictEqual(run("c1", 1500, { ticketDeleted: true }), [])
+    assert.deepStrictEqual(run("c1", 1500, { waiterDone: true }), [])
+    // Just within: 4.9 s after the first write, the ticket renewed since.
+    assert.strictEqual(run("c1", 6000).length, 1)
+  })
+
   it(
     `runs the CI budget (${ciBudget.schedules} schedules from seed ${ciBudget.firstSeed}) with no violation`,
     { timeout: 240_000 },

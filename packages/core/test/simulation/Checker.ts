@@ -109,6 +109,7 @@ export type Property =
   | "sem-barging"
   | "sem-fifo"
   | "sem-starvation"
+  | "sem-live-pruned"
 
 export interface Violation {
   readonly property: Property

@@ -34,6 +34,17 @@
  * - `sem-starvation`: a waiter that has been eligible without interruption for its liveness bound
  *   (`livenessBound` + `renewInterval`: a dead holder's or waiter's record expires within the longest
  *   duration, and the waiter notices within a watch or poll) has a permit.
+ * - `sem-live-pruned` (judged at all times, faults included): no write to the head by a process
+ *   other than the entry's own waiter removes an entry that no process can have judged dead — its
+ *   waiter W is still waiting in the blocking acquisition that wrote the ticket (called before the
+ *   ticket's first write, not done, not crashed), every write of the ticket up to the removal named
+ *   W (never deleted, released or taken), and its first write was less than `min(W's duration, the
+ *   writer's maxHonouredDuration)/(1+δ)` before the removal. A process may prune an entry it judged
+ *   dead on its own clock (the ticket absent, released, or a version of it observed unrenewed for
+ *   the honoured duration); any version it saw was written at or after the ticket's first write and
+ *   its clock runs at most 1+δ fast, so it cannot judge such an entry dead, however stale its reads,
+ *   pauses or lost answers. (A pruned waiter queues again at the end: `sem-fifo`, which judges the
+ *   queue as it is, does not see that overtaking.)
  */
 import type { Property, Violation } from "./Checker.ts"
 import type { Event, RecordView } from "./History.ts"
@@ -71,6 +82,7 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
     violations.push({ property, message, from, to, key: undefined, contenders })
   }
   const timings = new Map(plan.contenders.map((c) => [c.id, c.timings]))
+  const honouredCap = new Map(plan.contenders.map((c) => [c.id, c.timings.maxHonouredDuration]))
   const head = `${plan.keys[0]!.namespace}/${plan.keys[0]!.name}`
   const permitOf = (key: string): number | undefined => {
     if (!key.startsWith(`${head}-`)) return undefined
@@ -202,11 +214,46 @@ export const check = (plan: SemaphorePlan, events: ReadonlyArray<Event>): Array<
     }
   }
 
+  /**
+   * A write to the head by `e.c` that removed entries of other waiters: none may be an entry that
+   * no process can have judged dead (see `sem-live-pruned` above).
+   */
+  const prunedLive = (
+    e: Event & { readonly kind: "store-apply" },
+    before: ReadonlyArray<{ readonly h: string; readonly w: string }>,
+    after: ReadonlyArray<{ readonly h: string; readonly w: string }>
+  ) => {
+    const kept = new Set(after.map((q) => q.w))
+    for (const entry of before) {
+      if (kept.has(entry.w) || entry.h === e.c) continue
+      const writes = ticketWrites.get(entry.w) ?? []
+      const first = writes[0]
+      const d = timings.get(entry.h)?.duration
+      const waiting = pending.get(entry.h)
+      if (first === undefined || d === undefined || waiting === undefined || crashed.has(entry.h)) continue
+      if (waiting.callT > first.t || !writes.every((x) => x.holder === entry.h)) continue
+      const honoured = Math.min(d, honouredCap.get(e.c) ?? d)
+      // A millisecond of room for the clocks' rounding.
+      if (e.t - first.t + 1 < honoured / (1 + delta)) {
+        violate(
+          "sem-live-pruned",
+          `${e.c} removed ${entry.h}'s entry (ticket ${entry.w}) from the queue while ${entry.h} waited; the ticket, first written ${
+            e.t - first.t
+          } ms before, had named ${entry.h} ever since (no process can judge it dead before ${Math.round(honoured / (1 + delta))} ms)`,
+          first.t,
+          e.t,
+          [e.c, entry.h]
+        )
+      }
+    }
+  }
+
   for (const e of events) {
     switch (e.kind) {
       case "store-apply": {
         if (!e.ok) break
         if (e.key === head) {
+          prunedLive(e, headView?.semQueue ?? [], e.deleted ? [] : e.after?.semQueue ?? [])
           headView = e.deleted ? undefined : e.after
           const n = headView?.semPermits
           if (n !== undefined && n !== nHistory.at(-1)?.n) nHistory.push({ t: e.t, n })

@@ -300,5 +300,13 @@ export const mutants: ReadonlyArray<Mutant> = [
     file: "packages/core/src/internal/semaphore.ts",
     search: `      const live = Option.isSome(ticket) && ticket.value.holder === entry.h &&`,
     replace: `      const live = false && Option.isSome(ticket) && ticket.value.holder === entry.h &&`
+  },
+  {
+    name: "semaphore-prunes-unlisted",
+    description:
+      "a waiter judges dead (and prunes when it leaves) every entry whose ticket its last list did not see: waiters that enqueued after that list are live, yet removed and sent to the back of the queue (the bug fixed in 3a2288a)",
+    file: "packages/core/src/internal/semaphoreContender.ts",
+    search: `          const live = (e: Layout.EntryView) => e.live || !listed.has(e.entry.w)`,
+    replace: `          const live = (e: Layout.EntryView) => e.live`
   }
 ]
