@@ -1,0 +1,153 @@
+/**
+ * Second adversarial review of `LeaseSemaphore` (issue 17), aimed at the rewritten waiting path:
+ * one list, then a view (`known`) kept up to date by the watches of the head and the permits
+ * (at most 32), lists again every retryPeriod and after a lost race, served waiters cleaning up
+ * in the background, a waiter that cannot read giving its ticket up, lost races judged again.
+ *
+ * Each `it.effect` named "FINDING" fails on the code as reviewed, for the reason its name states;
+ * those named "HOLDS" are attacks that held. On the memory store, under TestClock; nothing waits
+ * on a signal that correct code would leave pending (state is polled).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import * as Lease from "../src/Lease.ts"
+import { LeaseAcquisitionError } from "../src/LeaseError.ts"
+import { LeaseStore, LeaseStoreError } from "../src/LeaseStore.ts"
+import type { LeaseStoreService } from "../src/LeaseStore.ts"
+import * as LeaseSemaphore from "../src/LeaseSemaphore.ts"
+import { Probe, read } from "./FaultyStore.ts"
+import { advance, elapsed, settle, start, withStore } from "./Scene.ts"
+
+const sem = { namespace: "jobs", name: "workers" }
+const sopts = (holder: string, extra: Partial<LeaseSemaphore.SemaphoreAcquireOptions> = {}): LeaseSemaphore.SemaphoreAcquireOptions => ({
+  ...sem,
+  holder,
+  duration: "20 seconds",
+  ...extra
+})
+
+/** (as in LeaseSemaphore.test.ts) A contender that acquires a permit in a fiber and keeps it;
+ * `service` runs it as another process would (its own `Lease` service, store and memory). */
+const member = (holder: string, extra: Partial<LeaseSemaphore.SemaphoreAcquireOptions> = {}, service?: Lease.LeaseService) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const made = LeaseSemaphore.contender(sopts(holder, extra)).pipe(Scope.provide(scope))
+    const c = yield* (service === undefined ? made : Effect.provideService(made, Lease.Lease, service))
+    const got = yield* Deferred.make<{ readonly at: number; readonly permit: LeaseSemaphore.HeldPermit }, LeaseAcquisitionError>()
+    const fiber = yield* c.acquire().pipe(
+      Effect.tap((permit) => Effect.flatMap(elapsed, (at) => Deferred.succeed(got, { at, permit }))),
+      Effect.tapError((e) => Deferred.fail(got, e)),
+      Effect.forkChild
+    )
+    return { c, got, fiber, scope, done: () => Deferred.isDone(got), close: Scope.close(scope, Exit.void) }
+  })
+
+/** Holders of permits right now, as the store says. */
+const holdersNow = Effect.map(
+  Effect.flatMap(Probe, (p) => p.admin.list(sem.namespace)),
+  (records) => records.filter((r) => /^workers-[0-9]+$/.test(r.key.name) && r.holder !== undefined && r.holder !== "")
+)
+
+const holderOf = (index: number) =>
+  Effect.map(Effect.flatMap(Probe, (p) => p.admin.get({ ...sem, name: `workers-${index}` })), (r) => Option.isSome(r) ? r.value.holder : undefined)
+
+/** A permit held by a holder that is not part of the test (renewTime now, declared for an hour). */
+const ghostPermit = (index: number) =>
+  Effect.gen(function*() {
+    const probe = yield* Probe
+    const now = yield* Clock.currentTimeMillis
+    yield* probe.admin.create({ ...sem, name: `workers-${index}` }, {
+      holder: `ghost-${index}`,
+      durationSeconds: 3600,
+      renewTime: now,
+      acquireTime: now,
+      transitions: 1
+    }, { annotations: { [LeaseSemaphore.Annotations.permitOf]: sem.name } })
+  })
+
+describe("Review 17b: LeaseSemaphore's waiting path", () => {
+  it.effect("FINDING busy loop: a waiter whose re-read of the head after taking a permit fails at once (Unavailable) takes, releases and lists again and again without time passing", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      yield* Deferred.await(a.got)
+      // Process W: its own Lease service on the same store. Once armed, its reads of the head fail
+      // at once (a 503 from an overloaded server) while its lists and permit writes go through.
+      let headFails = false
+      let lists = 0
+      const wStore: LeaseStoreService = {
+        ...probe.admin,
+        get: (key) =>
+          Effect.suspend(() =>
+            headFails && key.name === sem.name
+              ? Effect.fail(new LeaseStoreError({ operation: "get", key, reason: "Unavailable", detail: "injected: W's head reads fail" }))
+              : probe.admin.get(key)
+          ),
+        list: (namespace) => Effect.suspend(() => Effect.andThen(Effect.sync(() => lists++), probe.admin.list(namespace)))
+      }
+      const wService = yield* Lease.make.pipe(Effect.provideService(LeaseStore, wStore))
+      const w = yield* member("w", {}, wService)
+      yield* settle
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting.map((e) => e.holder), ["w"])
+      headFails = true
+      lists = 0
+      const before = yield* elapsed
+      yield* a.c.release
+      // No virtual time passes: a waiter that spaces its retries by retryPeriod (2 s) lists at
+      // most once or twice here.
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+      const hot = lists
+      headFails = false
+      assert.strictEqual(yield* elapsed, before)
+      assert.isAtMost(hot, 3, `W listed the namespace ${hot} times (and took and released permit 0 as often) with no time passing`)
+      yield* advance(3)
+      assert.isTrue(yield* w.done(), "W is served once its head reads work")
+      yield* w.close
+    })))
+
+  it.effect("FINDING fairness (N > 32): a waiter's view of an unwatched permit (index ≥ 32) stays free after the waiter ahead took it, so it takes the permit freed next, overtaking the waiter that enqueued before it", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      // N = 33: permit 0 held by b, 1..31 by holders outside the test, 32 by a.
+      const b = yield* member("b", { permits: 33 })
+      yield* settle
+      assert.strictEqual((yield* Deferred.await(b.got)).permit.permit, 0)
+      for (let i = 1; i < 32; i++) yield* ghostPermit(i)
+      const a = yield* member("a")
+      yield* settle
+      assert.strictEqual((yield* Deferred.await(a.got)).permit.permit, 32)
+      // t = 0: s, then x enqueue; x's watches do not answer (x learns only from its lists, every 2 s).
+      const s = yield* member("s")
+      yield* settle
+      yield* probe.setWatch("mute")
+      const x = yield* member("x")
+      yield* settle
+      yield* probe.setWatch("normal")
+      // t = 0.5: a releases permit 32 (nobody watches it). t = 1: w enqueues, lists: 32 is free.
+      yield* TestClock.adjust("500 millis")
+      yield* a.c.release
+      yield* TestClock.adjust("500 millis")
+      const w = yield* member("w")
+      yield* settle
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting.map((e) => e.holder), ["s", "x", "w"])
+      // t = 2: s lists, takes permit 32 and leaves the queue (w's head watch shows it gone).
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      assert.isTrue(yield* s.done(), "s, first in line, took the free permit")
+      assert.strictEqual((yield* Deferred.await(s.got)).permit.permit, 32)
+      assert.isFalse(yield* x.done())
+      assert.isFalse(yield* w.done())
+      // t = 2.5: b releases permit 0: one permit is free, x is first in line, w second.
+      yield* TestClock.adjust("500 millis")
+      yield* b.c.release
+      yield* TestClock.adjust("100 millis")
+      yield* settle
+      const taken = yield* holderOf(0)
+      assert.isFalse(yield* w.done(), `w, behind x, took permit ${taken === "w" ? 0 : "?"} while x waited (one free permit, x first in line): w's view still showed permit 32 free`)
+      yield* advance(3)
+      assert.isTrue(yield* x.done(), "x is served")
+      assert.strictEqual((yield* Deferred.await(x.got)).permit.permit, 0)
+    })))
+})
