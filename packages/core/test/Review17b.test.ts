@@ -150,4 +150,95 @@ describe("Review 17b: LeaseSemaphore's waiting path", () => {
       assert.isTrue(yield* x.done(), "x is served")
       assert.strictEqual((yield* Deferred.await(x.got)).permit.permit, 0)
     })))
+  it.effect("FINDING fairness (lagging watch): a permit watch that delivers an older state after a list overwrites the list's fresher view — a waiter sees a taken permit free again and takes the permit freed next, overtaking the waiter ahead of it", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      // N = 2: permit 0 held by b, permit 1 by a.
+      const b = yield* member("b", { permits: 2 })
+      yield* settle
+      yield* Deferred.await(b.got)
+      const a = yield* member("a")
+      yield* settle
+      assert.strictEqual((yield* Deferred.await(a.got)).permit.permit, 1)
+      const t0 = yield* elapsed
+      const at = (ms: number) => Effect.flatMap(elapsed, (now) => TestClock.adjust(t0 + ms - now))
+      // t = 0: s enqueues. t = 0.1: x enqueues; its watches never answer (it lists every 2 s).
+      // t = 0.2: w enqueues; every event of its watches arrives 2.5 s after the one before (an
+      // API server's watch cache falling behind while lists are served fresh).
+      const s = yield* member("s")
+      yield* settle
+      yield* at(100)
+      yield* probe.setWatch("mute")
+      const x = yield* member("x")
+      yield* settle
+      yield* at(200)
+      yield* probe.setWatch({ lag: "2500 millis" })
+      const w = yield* member("w")
+      yield* settle
+      yield* probe.setWatch("normal")
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting.map((e) => e.holder), ["s", "x", "w"])
+      // t = 0.5: a releases permit 1; s, first in line, takes it at its list (t = 2) and leaves.
+      yield* at(500)
+      yield* a.c.release
+      yield* at(2_300)
+      assert.isTrue(yield* s.done(), "s took permit 1")
+      assert.strictEqual(yield* holderOf(1), "s")
+      // t = 4.15: b releases permit 0 — after x's list at 4.1, before w's at 4.2 (which shows
+      // permit 0 free, permit 1 held by s, x ahead of w: w is not eligible).
+      yield* at(4_150)
+      yield* b.c.release
+      yield* at(4_300)
+      assert.isFalse(yield* w.done(), "w, second in line for one free permit, waits")
+      // t = 5.2: w's permit-1 watch delivers a's release (t = 0.5), older than w's list at 4.2.
+      yield* at(5_400)
+      const taken = yield* holderOf(0)
+      assert.isFalse(yield* w.done(), `w took permit 0 (holder now ${taken}) while x, ahead of it, waited for the one free permit: w's lagging watch showed permit 1 free again`)
+      yield* advance(3)
+      assert.isTrue(yield* x.done(), "x is served")
+    })))
+
+  it.effect("FINDING liveness: a waiter whose enqueue answer was lost (applied, Timeout) and whose reads then fail keeps a live entry and a renewed ticket forever — the waiter behind starves while a permit is free", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      yield* Deferred.await(a.got)
+      // Process Z: its own Lease service on the same store. Its append to the head lands but is
+      // answered Timeout; from then on its reads (get, list) time out while its small writes (the
+      // ticket's renewals) go through — the model of Review17's liveness finding.
+      let readsFail = false
+      const zStore: LeaseStoreService = {
+        ...probe.admin,
+        get: (key) =>
+          Effect.suspend(() =>
+            readsFail ? Effect.fail(new LeaseStoreError({ operation: "get", key, reason: "Timeout", detail: "injected: Z's reads time out" })) : probe.admin.get(key)
+          ),
+        list: (namespace) =>
+          Effect.suspend(() =>
+            readsFail ? Effect.fail(new LeaseStoreError({ operation: "list", reason: "Timeout", detail: "injected: Z's reads time out" })) : probe.admin.list(namespace)
+          ),
+        update: (record, spec, metadata) =>
+          Effect.suspend(() => {
+            if (record.key.name !== sem.name || readsFail) return probe.admin.update(record, spec, metadata)
+            readsFail = true
+            return Effect.andThen(
+              probe.admin.update(record, spec, metadata),
+              Effect.fail(new LeaseStoreError({ operation: "update", key: record.key, reason: "Timeout", detail: "injected: the answer was lost" }))
+            )
+          })
+      }
+      const zService = yield* Lease.make.pipe(Effect.provideService(LeaseStore, zStore))
+      yield* member("z", {}, zService)
+      yield* settle
+      const b = yield* member("b")
+      yield* settle
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting.map((e) => [e.holder, e.live]), [["z", true], ["b", true]])
+      yield* a.c.release
+      yield* advance(120)
+      const state = yield* LeaseSemaphore.inspect(sem)
+      assert.isTrue(
+        yield* b.done(),
+        `after 120 s (6 durations) with permit 0 free, b still waits behind z (queue ${JSON.stringify(state.waiting.map((e) => [e.holder, e.live]))}, holders ${state.holders.length}): z cannot read, yet keeps its ticket`
+      )
+    })))
 })
