@@ -241,4 +241,104 @@ describe("Review 17b: LeaseSemaphore's waiting path", () => {
         `after 120 s (6 durations) with permit 0 free, b still waits behind z (queue ${JSON.stringify(state.waiting.map((e) => [e.holder, e.live]))}, holders ${state.holders.length}): z cannot read, yet keeps its ticket`
       )
     })))
+  it.effect("HOLDS no missed wakeup with N > 32: a waiter is served within retryPeriod of the release of an unwatched permit (39 of 40)", () =>
+    withStore(Effect.gen(function*() {
+      const b = yield* member("b", { permits: 40 })
+      yield* settle
+      yield* Deferred.await(b.got)
+      for (let i = 1; i < 39; i++) yield* ghostPermit(i)
+      const a = yield* member("a")
+      yield* settle
+      assert.strictEqual((yield* Deferred.await(a.got)).permit.permit, 39)
+      const w = yield* member("w")
+      yield* advance(5)
+      assert.isFalse(yield* w.done())
+      const released = yield* elapsed
+      yield* a.c.release
+      yield* advance(3)
+      assert.isTrue(yield* w.done(), "w is served")
+      const got = yield* Deferred.await(w.got)
+      assert.strictEqual(got.permit.permit, 39)
+      assert.isAtMost(got.at - released, 2_000, "within retryPeriod (2 s): the waiter's list found the unwatched permit free")
+      assert.strictEqual((yield* holdersNow).length, 40)
+    })))
+
+  it.effect("HOLDS head deleted and re-created while waiting: the waiter never holds a permit beyond N, leaves no live entry and no renewed ticket behind, and the new semaphore serves its waiters", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      yield* Deferred.await(a.got)
+      const b = yield* member("b")
+      yield* advance(3)
+      assert.isFalse(yield* b.done())
+      // An administrator deletes the head and someone re-creates it at once (empty queue).
+      yield* probe.admin.remove(yield* read(sem))
+      const c = yield* member("c", { permits: 1 })
+      yield* settle
+      yield* advance(3)
+      const bExit = (yield* b.done()) ? yield* Effect.exit(Deferred.await(b.got)) : undefined
+      assert.isAtMost((yield* holdersNow).length, 1, "at most N = 1 holder")
+      yield* advance(30)
+      const records = yield* probe.admin.list(sem.namespace)
+      const state = yield* LeaseSemaphore.inspect(sem)
+      const waiting = new Set(state.waiting.filter((e) => e.live).map((e) => e.holder))
+      const bWaiting = bExit === undefined && !(yield* b.done())
+      if (!bWaiting) assert.isFalse(waiting.has("b"), "b is not waiting: no live entry of b")
+      const tickets = records.filter((r) => r.key.name.startsWith("workers-w-") && r.holder !== undefined && r.holder !== "")
+      for (const t of tickets) assert.isTrue(waiting.has(t.holder!), `ticket ${t.key.name} of ${t.holder} is held only by a waiter in the queue`)
+      yield* a.c.release
+      yield* advance(3)
+      assert.isTrue((yield* c.done()) || (yield* b.done()), "the re-created semaphore serves a waiter once permit 0 is free")
+      assert.isAtMost((yield* holdersNow).length, 1)
+    })))
+
+  it.effect("HOLDS safety and progress under lagging and mute watches: N = 2, six contenders acquiring and releasing, resize 2 → 1 → 3 — never more holders than N (M during a drain), every contender served", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const served = new Map<string, number>()
+      let inside = 0
+      let worst = 0
+      let n = 2
+      let drainUntil = 0
+      const modes: ReadonlyArray<Parameters<typeof probe.setWatch>[0]> = [{ lag: "3 seconds" }, "mute", "normal", { lag: "700 millis" }, "silent", { lag: "5 seconds" }]
+      const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
+      for (const [i, name] of ["a", "b", "c", "d", "e", "f"].entries()) {
+        yield* probe.setWatch(modes[i]!)
+        const scope = yield* Scope.make()
+        const c = yield* LeaseSemaphore.contender(sopts(name, { permits: 2 })).pipe(Scope.provide(scope))
+        fibers.push(yield* Effect.forkChild(Effect.forever(
+          c.acquire().pipe(
+            Effect.flatMap((p) =>
+              p.guard(Effect.gen(function*() {
+                inside++
+                const now = yield* elapsed
+                if (now >= drainUntil) worst = Math.max(worst, inside - n)
+                served.set(name, (served.get(name) ?? 0) + 1)
+                yield* Effect.sleep("1300 millis")
+              }).pipe(Effect.ensuring(Effect.sync(() => inside--))))
+            ),
+            Effect.ignore,
+            Effect.andThen(Effect.ignore(c.release)),
+            Effect.andThen(Effect.sleep("200 millis"))
+          )
+        )))
+        yield* settle
+      }
+      yield* probe.setWatch("normal")
+      yield* advance(30)
+      n = 1
+      yield* LeaseSemaphore.resize(sem, 1)
+      // the drain: a withdrawn permit's holder keeps it until its 1.3 s of work ends
+      drainUntil = (yield* elapsed) + 2_000
+      yield* advance(30)
+      yield* LeaseSemaphore.resize(sem, 3)
+      n = 3
+      yield* advance(30)
+      assert.strictEqual(worst, 0, "never more holders in guarded work than N")
+      assert.deepStrictEqual([...served.keys()].sort(), ["a", "b", "c", "d", "e", "f"], `every contender was served: ${JSON.stringify([...served])}`)
+      const stopping = yield* Effect.forkChild(Effect.forEach(fibers, Fiber.interrupt))
+      yield* advance(3)
+      yield* Fiber.join(stopping)
+    })))
 })
