@@ -17,7 +17,7 @@ import { LeaseStore, LeaseStoreError } from "../src/LeaseStore.ts"
 import type { LeaseStoreService } from "../src/LeaseStore.ts"
 import * as LeaseSemaphore from "../src/LeaseSemaphore.ts"
 import { Probe, read } from "./FaultyStore.ts"
-import { advance, elapsed, settle, start, withStore } from "./Scene.ts"
+import { advance, elapsed, settle, withStore } from "./Scene.ts"
 
 const sem = { namespace: "jobs", name: "workers" }
 const sopts = (holder: string, extra: Partial<LeaseSemaphore.SemaphoreAcquireOptions> = {}): LeaseSemaphore.SemaphoreAcquireOptions => ({
@@ -340,5 +340,64 @@ describe("Review 17b: LeaseSemaphore's waiting path", () => {
       const stopping = yield* Effect.forkChild(Effect.forEach(fibers, Fiber.interrupt))
       yield* advance(3)
       yield* Fiber.join(stopping)
+    })))
+  it.effect("FINDING queue order: a waiter that re-enqueued after another's last list is pruned by that waiter's leave — its ticket name was in the list (from its old, dead entry), so the new, live entry is judged by the stale ticket state — and is overtaken by a waiter that enqueued after it", () =>
+    withStore(Effect.gen(function*() {
+      const probe = yield* Probe
+      const a = yield* member("a", { permits: 1 })
+      yield* settle
+      yield* Deferred.await(a.got)
+      // Process W (its own Lease service): its reads fail from t = 1 to t = 17.5; its writes work.
+      let readsFail = false
+      const failing = (operation: "get" | "list") => new LeaseStoreError({ operation, reason: "Unavailable", detail: "injected: W's reads fail" })
+      const wStore: LeaseStoreService = {
+        ...probe.admin,
+        get: (key) => Effect.suspend(() => readsFail ? Effect.fail(failing("get")) : probe.admin.get(key)),
+        list: (namespace) => Effect.suspend(() => readsFail ? Effect.fail(failing("list")) : probe.admin.list(namespace))
+      }
+      const wService = yield* Lease.make.pipe(Effect.provideService(LeaseStore, wStore))
+      const t0 = yield* elapsed
+      const at = (ms: number) => Effect.flatMap(elapsed, (now) => TestClock.adjust(t0 + ms - now))
+      // t = 0: w enqueues (lists every 2 s from 0); v at 0.25; u at 0.5.
+      const w = yield* member("w", {}, wService)
+      yield* settle
+      yield* at(250)
+      const v = yield* member("v")
+      yield* settle
+      yield* at(500)
+      const u = yield* member("u")
+      yield* settle
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting.map((e) => e.holder), ["w", "v", "u"])
+      // w's lists fail from t = 2; after renewDeadline (13.3 s) of failures, at t = 16, it gives
+      // its ticket up. v lists at 16.25 and u at 16.5: w's entry is dead to both (documented).
+      yield* at(1_000)
+      readsFail = true
+      // t = 17: a releases; v, first live, takes the permit and its leave prunes w's dead entry
+      // (documented: w will queue again, at the end).
+      yield* at(17_000)
+      yield* a.c.release
+      yield* at(17_100)
+      assert.isTrue(yield* v.done(), "v took the permit")
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting.map((e) => e.holder), ["u"])
+      // t = 17.5: w's reads work again; at its retry (t = 18) it takes its ticket again and, its
+      // entry gone, queues again at the end: [u, w] — after u's last list (16.5).
+      yield* at(17_500)
+      readsFail = false
+      yield* at(18_050)
+      assert.deepStrictEqual((yield* LeaseSemaphore.inspect(sem)).waiting.map((e) => [e.holder, e.live]), [["u", true], ["w", true]], "w is queued again, live")
+      // t = 18.1: t enqueues, behind w. t = 18.2: v releases; u takes the permit and leaves.
+      yield* at(18_100)
+      const t = yield* member("t")
+      yield* settle
+      yield* at(18_200)
+      yield* v.c.release
+      yield* at(18_300)
+      assert.isTrue(yield* u.done(), "u took the permit")
+      const queue = (yield* LeaseSemaphore.inspect(sem)).waiting.map((e) => e.holder)
+      assert.deepStrictEqual(queue, ["w", "t"], `w (queued again at 18.0, after u's last list at 16.5, its ticket live) keeps its place ahead of t (18.1); the queue is ${JSON.stringify(queue)}`)
+      yield* u.c.release
+      yield* at(19_300)
+      assert.isTrue(yield* w.done(), "w, queued before t, is served next")
+      assert.isFalse(yield* t.done())
     })))
 })
