@@ -6,16 +6,20 @@
  *
  * `acquire`: take a permit without queueing when nobody live is queued and one is free (as
  * `tryAcquire`); otherwise hold a ticket, append it to the head's queue (compare-and-swap), and
- * wait — re-reading the semaphore on every change of the head or of a permit (watch), at the
- * earliest instant something would expire, and at least every `retryPeriod` — until eligible
- * (`rank < free`), then try the free permits from the `rank`-th on. After taking permit `i` the
- * head is read again: `N ≤ i` releases it and the wait goes on (a withdrawn permit is never handed
- * out). Whatever ends the wait (success, timeout, interruption), the entry is removed from the
- * queue (best effort, pruning entries judged dead) and the ticket released (deleted).
+ * wait: one list, then the watches of the head and the permits (the first 32) keep the view up to
+ * date — a watch used only once it has caught up with the list — with a list again every
+ * `retryPeriod` and after every take that did not succeed. Eligible (`rank < free`), the waiter
+ * tries the one permit of its rank (`free[rank]`; the ones before it are for the waiters ahead);
+ * not taken, it pauses (a short random moment after a lost race, `retryPeriod` after a failure)
+ * and judges afresh. After taking permit `i` the head is read again: `N ≤ i` (or a deadline
+ * passed) releases it and the wait goes on (a withdrawn permit is never handed out). A failed,
+ * timed-out or interrupted wait removes its entry (best effort, pruning entries judged dead on
+ * the last list) and deletes its ticket before it answers; a served one does that in the
+ * background. A waiter whose calls fail for `renewDeadline` gives its ticket up; pruned, it
+ * queues again at the end with a new ticket.
  *
  * Calls that change what the contender holds run one at a time.
  */
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -325,104 +329,151 @@ export const make = (
 
     const waitInQueue = (lastHolder: Ref.Ref<string | undefined>) =>
       Effect.gen(function*() {
-        const ticket = `${key.name}-w-${yield* hex8}`
-        const ticketContender = yield* service.contender(
-          withFlag({ ...base, name: ticket, releaseMode: "delete" }, { semaphore: key.name, part: "waiter" })
-        ).pipe(Effect.orDie)
-        yield* ticketContender.acquire()
+        const waitingScope = yield* Scope.Scope
+        /** A ticket: a lease of this waiter's, named afresh for every entry it appends (an entry
+         * appended again after a prune must not be judged by what others listed of the old one). */
+        const takeTicket = Effect.gen(function*() {
+          const name = `${key.name}-w-${yield* hex8}`
+          const made = yield* service.contender(
+            withFlag({ ...base, name, releaseMode: "delete" }, { semaphore: key.name, part: "waiter" })
+          ).pipe(Effect.orDie, Scope.provide(waitingScope))
+          yield* made.acquire()
+          return { name, contender: made }
+        })
+        let ticket = yield* takeTicket
         // Registered before the append (which may land even if its answer is lost); runs before
         // the ticket's release (finalizers run in reverse order).
         let lastDead: ReadonlySet<string> = new Set()
-        yield* Effect.addFinalizer(() => leave(ticket, lastDead))
-        yield* retryTransient(enqueue(ticket))
+        yield* Effect.addFinalizer(() => leave(ticket.name, lastDead))
+
+        // A waiter that cannot reach the store keeps nobody waiting: after renewDeadline of failed
+        // calls (lists, its enqueue) it gives its ticket up — its entry is dead to others at once —
+        // and takes it again once calls work (in its place, unless someone pruned the entry
+        // meanwhile: then it queues again at the end, with a new ticket).
+        let failingSince: number | undefined = undefined
+        const whileFailing = <A>(self: Effect.Effect<A, LeaseAcquisitionError>) =>
+          self.pipe(
+            Effect.tap(() => Effect.sync(() => (failingSince = undefined))),
+            Effect.tapError((error) =>
+              error.reason._tag === "Store" && isTransient(error.reason.error)
+                ? Effect.gen(function*() {
+                  const now = yield* monotonicMillis
+                  failingSince ??= now
+                  if (now - failingSince >= Duration.toMillis(options.renewDeadline)) {
+                    const ticketNow = yield* ticket.contender.current
+                    if (Option.isSome(ticketNow) && (yield* ticketNow.value.isHeld)) {
+                      yield* Effect.logWarning(`calls to semaphore ${key.name} keep failing; giving up its place in the queue until they work`)
+                      yield* Effect.ignore(ticket.contender.release)
+                    }
+                  }
+                })
+                : Effect.void
+            ),
+            retryTransient
+          )
+        yield* whileFailing(enqueue(ticket.name))
 
         // What this waiter knows of the semaphore's objects: one list, kept up to date by the watches
-        // of the head and the permits between lists (every `retryPeriod`, and after a lost race) —
-        // a change wakes the waiter without a read. A stale state is only ever conservative or
-        // caught by the write it leads to (a lost race, the head's re-read after taking a permit).
+        // of the head and the permits between lists (every `retryPeriod`, and after a race lost or
+        // a failed take). A watch is used only once it has delivered the state the last list read
+        // for its key (a lagging watch's backlog is older than the list). A stale state is only
+        // ever conservative or caught by the write it leads to (a lost race, the head's re-read).
         const known = new Map<string, LeaseRecord>()
         let listedAt: number | undefined = undefined
         // The entries the last list saw. An entry the head's watch shows since was enqueued after
         // that list: its ticket was written before it (so it is live), but the list did not see it
         // — it is never judged dead (nor pruned) on the strength of that list.
         let listed: ReadonlySet<string> = new Set()
+        // Per watched key: the version the last list read (`null`: absent), until the watch
+        // delivers it (then `undefined`: caught up); and the watch's latest states, to tell a watch
+        // ahead of the list (it delivered the listed version already) from one behind it.
+        const awaited = new Map<string, string | null | undefined>()
+        const delivered = new Map<string, Array<Option.Option<LeaseRecord>>>()
+        const versionOf = (state: Option.Option<LeaseRecord> | undefined) =>
+          state === undefined ? null : Option.isSome(state) ? state.value.version : null
+        const apply = (name: string, state: Option.Option<LeaseRecord>) => {
+          if (Option.isSome(state)) known.set(name, state.value)
+          else known.delete(name)
+        }
         const wakeups = yield* Queue.sliding<void>(1)
-        const innerScope = yield* Scope.Scope
         const watched = new Set<string>()
         const watch = (k: LeaseKey) =>
           watched.has(k.name) ? Effect.void : Effect.suspend(() => {
             watched.add(k.name)
+            awaited.set(k.name, known.get(k.name)?.version ?? null)
+            delivered.set(k.name, [])
             return store.watch(k).pipe(
               Stream.runForEach((state) =>
-                Effect.andThen(
-                  Effect.sync(() => Option.isSome(state) ? known.set(k.name, state.value) : known.delete(k.name)),
-                  Queue.offer(wakeups, undefined)
-                )
+                Effect.suspend(() => {
+                  const history = delivered.get(k.name)!
+                  history.push(state)
+                  if (history.length > 16) history.shift()
+                  const waitingFor = awaited.get(k.name)
+                  if (waitingFor !== undefined) {
+                    if (waitingFor !== versionOf(state)) return Effect.void
+                    awaited.set(k.name, undefined)
+                  }
+                  apply(k.name, state)
+                  return Queue.offer(wakeups, undefined)
+                })
               ),
               Effect.ignore,
-              Effect.forkIn(innerScope),
+              Effect.forkIn(waitingScope),
               Effect.asVoid
             )
           })
-        yield* watch(key)
-        // A waiter that cannot read keeps nobody waiting: after renewDeadline of failed reads it
-        // gives its ticket up (its entry is dead to others at once), and takes it again — in its
-        // place, unless someone pruned the entry meanwhile — once reads work.
-        let failingSince: number | undefined = undefined
         const list = Effect.gen(function*() {
           const records = yield* store.list(key.namespace).pipe(Effect.mapError(storeError))
           known.clear()
           for (const [name, record] of Layout.ownRecords(key, records)) known.set(name, record)
+          for (const name of watched) {
+            const listedVersion = known.get(name)?.version ?? null
+            const history = delivered.get(name) ?? []
+            if (history.some((state) => versionOf(state) === listedVersion)) {
+              // The watch delivered the listed state already: it is at or ahead of the list.
+              awaited.set(name, undefined)
+              apply(name, history[history.length - 1]!)
+            } else {
+              awaited.set(name, listedVersion)
+            }
+          }
           const listedHead = known.get(key.name)
           const head = listedHead === undefined ? Option.none() : yield* Effect.option(Layout.parseHead(key, listedHead))
           listed = new Set(Option.isSome(head) ? head.value.queue.map((e) => e.w) : [])
           listedAt = yield* monotonicMillis
         })
-        const readWhileWaiting = list.pipe(
-          Effect.tap(() => Effect.sync(() => (failingSince = undefined))),
-          Effect.tapError((error) =>
-            error.reason._tag === "Store" && isTransient(error.reason.error)
-              ? Effect.gen(function*() {
-                const now = yield* Clock.currentTimeMillis
-                failingSince ??= now
-                if (now - failingSince >= Duration.toMillis(options.renewDeadline)) {
-                  const ticketNow = yield* ticketContender.current
-                  if (Option.isSome(ticketNow) && (yield* ticketNow.value.isHeld)) {
-                    yield* Effect.logWarning(`reads of semaphore ${key.name} keep failing; giving up its place in the queue until they work`)
-                    yield* Effect.ignore(ticketContender.release)
-                  }
-                }
-              })
-              : Effect.void
-          ),
-          retryTransient
-        )
         const retryPeriodMillis = Duration.toMillis(options.retryPeriod)
         const judgeKnown = Effect.flatMap(
           Layout.judgeView(memory, options, key, known),
           (v) => Option.isSome(v) ? Effect.succeed(v.value) : Effect.fail(new LeaseAcquisitionError({ key, reason: { _tag: "NoSuchSemaphore" } }))
         )
+        let races = 0
+        yield* whileFailing(list)
+        yield* watch(key)
         while (true) {
-          // A ticket lost (renewals failed for renewDeadline) is taken again: others may have
-          // judged the entry dead meanwhile (and pruned it: then it queues again, below).
-          let stale = false
           const started = yield* monotonicMillis
-          if (listedAt === undefined || started - listedAt >= retryPeriodMillis) yield* readWhileWaiting
+          if (listedAt === undefined || started - listedAt >= retryPeriodMillis) yield* whileFailing(list)
           const v = yield* judgeKnown
           const live = (e: Layout.EntryView) => e.live || !listed.has(e.entry.w)
           lastDead = new Set(v.entries.filter((e) => !live(e)).map((e) => e.entry.w))
-          const ticketHeld = yield* Effect.flatMap(ticketContender.current, (t) => Option.isSome(t) ? t.value.isHeld : Effect.succeed(false))
-          if (!ticketHeld) {
-            yield* ticketContender.acquire()
-            continue
-          }
           for (let i = 0; i < Math.min(v.head.permits, 32); i++) yield* watch(Layout.permitKey(key, i))
           const held = Layout.holdersOf(v)
           if (held.length > 0) yield* Ref.set(lastHolder, held[0]!.holder)
-          let position = v.entries.findIndex((e) => e.entry.w === ticket)
+          const position = v.entries.findIndex((e) => e.entry.w === ticket.name)
           if (position < 0) {
-            // Someone pruned our entry (judged it dead on its clock): queue again, at the end.
-            yield* retryTransient(enqueue(ticket))
+            // Someone pruned our entry (judged it dead on its clock): queue again, at the end, with
+            // a new ticket.
+            const old = ticket
+            ticket = yield* takeTicket
+            yield* Effect.ignore(old.contender.release)
+            yield* whileFailing(enqueue(ticket.name))
+            listedAt = undefined
+            continue
+          }
+          // A ticket lost (renewals failed for renewDeadline, or given up) is taken again.
+          const ticketHeld = yield* Effect.flatMap(ticket.contender.current, (t) => Option.isSome(t) ? t.value.isHeld : Effect.succeed(false))
+          if (!ticketHeld) {
+            yield* ticket.contender.acquire()
             listedAt = undefined
             continue
           }
@@ -430,26 +481,29 @@ export const make = (
           const served = new Set(held.map((h) => h.holder))
           const rank = v.entries.slice(0, position).filter((e) => live(e) && !served.has(e.entry.h)).length
           if (rank < v.free.length) {
-            const order = [...v.free.slice(rank), ...v.free.slice(0, rank)]
-            for (const index of order) {
-              const taken = yield* takePermit(index).pipe(
-                Effect.catchIf(
-                  (error) => error.reason._tag === "Store" && isTransient(error.reason.error),
-                  (error) => Effect.as(Effect.logDebug(`taking permit ${index} failed, judging again: ${error.message}`), Option.none())
-                )
+            // Only the permit of this waiter's rank: the ones before it are for the waiters ahead.
+            // Not taken (a race lost, a failure): what this waiter knew was stale — it reads
+            // afresh, after a pause (random and short after a race, retryPeriod after a failure).
+            const index = v.free[rank]!
+            const taken = yield* takePermit(index).pipe(
+              Effect.map((taken) => ({ taken, failed: false })),
+              Effect.catchIf(
+                (error) => error.reason._tag === "Store" && isTransient(error.reason.error),
+                (error) =>
+                  Effect.as(Effect.logDebug(`taking permit ${index} failed, judging again: ${error.message}`), { taken: Option.none<HeldPermit>(), failed: true })
               )
-              if (Option.isSome(taken)) return taken.value
-            }
-            // What this waiter knew was stale (a race lost): read afresh after the next wakeup
-            // (the write that won wakes it through the watch).
-            stale = true
+            )
+            if (Option.isSome(taken.taken)) return taken.taken.value
+            races = Math.min(races + 1, 6)
+            yield* Effect.sleep(taken.failed ? options.retryPeriod : Duration.millis(yield* Random.nextIntBetween(0, 4 * 2 ** races)))
+            listedAt = undefined
+            continue
           }
+          races = 0
           const expiry = Layout.nextExpiry(v)
           const untilList = Duration.millis(Math.max(0, retryPeriodMillis - ((yield* monotonicMillis) - (listedAt ?? 0))))
           const wait = expiry === undefined ? untilList : Duration.min(expiry, untilList)
-          if (stale) listedAt = undefined
           yield* Queue.take(wakeups).pipe(Effect.timeoutOption(wait))
-          position = -1
         }
       })
 
