@@ -272,8 +272,8 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "semaphore-rank-ignored",
     description: "a queued waiter is eligible whenever a permit is free, whatever the live waiters ahead of it: it overtakes them",
     file: "packages/core/src/internal/semaphoreContender.ts",
-    search: `          if (rank < v.free.length) {`,
-    replace: `          if (0 < v.free.length) {`
+    search: `          const rank = v.entries.slice(0, position).filter((e) => live(e) && !served.has(e.entry.h)).length`,
+    replace: `          const rank = 0`
   },
   {
     name: "semaphore-withdrawn-handed-out",
