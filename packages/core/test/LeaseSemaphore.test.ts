@@ -11,39 +11,10 @@ import * as Lease from "../src/Lease.ts"
 import { LeaseAcquisitionError } from "../src/LeaseError.ts"
 import * as LeaseSemaphore from "../src/LeaseSemaphore.ts"
 import { Probe, read } from "./FaultyStore.ts"
-import { advance, elapsed, settle, start, withStore } from "./Scene.ts"
+import { advance, settle, start, withStore } from "./Scene.ts"
 
-const sem = { namespace: "jobs", name: "workers" }
-const sopts = (holder: string, extra: Partial<LeaseSemaphore.SemaphoreAcquireOptions> = {}): LeaseSemaphore.SemaphoreAcquireOptions => ({
-  ...sem,
-  holder,
-  duration: "20 seconds",
-  ...extra
-})
-const isDone = <A, E>(fiber: Fiber.Fiber<A, E>) => fiber.pollUnsafe() !== undefined
+import { holdersNow, isDone, member, type Member, sem, sopts } from "./SemaphoreScene.ts"
 
-/** Forks a contender that acquires a permit, records when and which, and holds it until `release`
- * is called on the handle (or the fiber is interrupted). */
-const member = (holder: string, extra: Partial<LeaseSemaphore.SemaphoreAcquireOptions> = {}) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const c = yield* LeaseSemaphore.contender(sopts(holder, extra)).pipe(Scope.provide(scope))
-    const got = yield* Deferred.make<{ readonly at: number; readonly permit: LeaseSemaphore.HeldPermit }, LeaseAcquisitionError>()
-    const fiber = yield* c.acquire().pipe(
-      Effect.tap((permit) => Effect.flatMap(elapsed, (at) => Deferred.succeed(got, { at, permit }))),
-      Effect.tapError((e) => Deferred.fail(got, e)),
-      Effect.forkChild
-    )
-    return { c, got, fiber, scope, done: () => Deferred.isDone(got), close: Scope.close(scope, Exit.void) }
-  })
-
-/** Holders of permits right now, as the store says (a permit lease naming a holder). */
-const holdersNow = Effect.map(
-  Effect.flatMap(Probe, (p) => p.admin.list(sem.namespace)),
-  (records) => records.filter((r) => /^workers-[0-9]+$/.test(r.key.name) && r.holder !== undefined && r.holder !== "")
-)
-
-type Member = Effect.Success<ReturnType<typeof member>>
 
 describe("LeaseSemaphore", () => {
   it.effect("N = 1: the second contender waits until the first releases", () =>

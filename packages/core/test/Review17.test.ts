@@ -7,41 +7,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Lease from "../src/Lease.ts"
-import { LeaseAcquisitionError } from "../src/LeaseError.ts"
 import { LeaseStore, LeaseStoreError } from "../src/LeaseStore.ts"
 import type { LeaseStoreService } from "../src/LeaseStore.ts"
 import * as LeaseSemaphore from "../src/LeaseSemaphore.ts"
 import { Probe, read } from "./FaultyStore.ts"
 import { advance, elapsed, fine, settle, start, withStore } from "./Scene.ts"
 
-const sem = { namespace: "jobs", name: "workers" }
-const sopts = (holder: string, extra: Partial<LeaseSemaphore.SemaphoreAcquireOptions> = {}): LeaseSemaphore.SemaphoreAcquireOptions => ({
-  ...sem,
-  holder,
-  duration: "20 seconds",
-  ...extra
-})
-const isDone = <A, E>(fiber: Fiber.Fiber<A, E>) => fiber.pollUnsafe() !== undefined
-
-/** (as in LeaseSemaphore.test.ts) A contender that acquires a permit in a fiber and keeps it. */
-const member = (holder: string, extra: Partial<LeaseSemaphore.SemaphoreAcquireOptions> = {}) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const c = yield* LeaseSemaphore.contender(sopts(holder, extra)).pipe(Scope.provide(scope))
-    const got = yield* Deferred.make<{ readonly at: number; readonly permit: LeaseSemaphore.HeldPermit }, LeaseAcquisitionError>()
-    const fiber = yield* c.acquire().pipe(
-      Effect.tap((permit) => Effect.flatMap(elapsed, (at) => Deferred.succeed(got, { at, permit }))),
-      Effect.tapError((e) => Deferred.fail(got, e)),
-      Effect.forkChild
-    )
-    return { c, got, fiber, scope, done: () => Deferred.isDone(got), close: Scope.close(scope, Exit.void) }
-  })
-
-/** Holders of permits right now, as the store says. */
-const holdersNow = Effect.map(
-  Effect.flatMap(Probe, (p) => p.admin.list(sem.namespace)),
-  (records) => records.filter((r) => /^workers-[0-9]+$/.test(r.key.name) && r.holder !== undefined && r.holder !== "")
-)
+import { holdersNow, isDone, member, sem, sopts } from "./SemaphoreScene.ts"
 
 describe("Review 17: LeaseSemaphore", () => {
   it.effect("FINDING deadlock: release while guarded work releases in its finalizer (ensuring(release)) never returns and the permit stays held", () =>

@@ -9,45 +9,16 @@
  * on a signal that correct code would leave pending (state is polled).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Clock, Deferred, Effect, Fiber, Option, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Lease from "../src/Lease.ts"
-import { LeaseAcquisitionError } from "../src/LeaseError.ts"
 import { LeaseStore, LeaseStoreError } from "../src/LeaseStore.ts"
 import type { LeaseStoreService } from "../src/LeaseStore.ts"
 import * as LeaseSemaphore from "../src/LeaseSemaphore.ts"
 import { Probe, read } from "./FaultyStore.ts"
 import { advance, elapsed, settle, withStore } from "./Scene.ts"
 
-const sem = { namespace: "jobs", name: "workers" }
-const sopts = (holder: string, extra: Partial<LeaseSemaphore.SemaphoreAcquireOptions> = {}): LeaseSemaphore.SemaphoreAcquireOptions => ({
-  ...sem,
-  holder,
-  duration: "20 seconds",
-  ...extra
-})
-
-/** (as in LeaseSemaphore.test.ts) A contender that acquires a permit in a fiber and keeps it;
- * `service` runs it as another process would (its own `Lease` service, store and memory). */
-const member = (holder: string, extra: Partial<LeaseSemaphore.SemaphoreAcquireOptions> = {}, service?: Lease.LeaseService) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const made = LeaseSemaphore.contender(sopts(holder, extra)).pipe(Scope.provide(scope))
-    const c = yield* (service === undefined ? made : Effect.provideService(made, Lease.Lease, service))
-    const got = yield* Deferred.make<{ readonly at: number; readonly permit: LeaseSemaphore.HeldPermit }, LeaseAcquisitionError>()
-    const fiber = yield* c.acquire().pipe(
-      Effect.tap((permit) => Effect.flatMap(elapsed, (at) => Deferred.succeed(got, { at, permit }))),
-      Effect.tapError((e) => Deferred.fail(got, e)),
-      Effect.forkChild
-    )
-    return { c, got, fiber, scope, done: () => Deferred.isDone(got), close: Scope.close(scope, Exit.void) }
-  })
-
-/** Holders of permits right now, as the store says. */
-const holdersNow = Effect.map(
-  Effect.flatMap(Probe, (p) => p.admin.list(sem.namespace)),
-  (records) => records.filter((r) => /^workers-[0-9]+$/.test(r.key.name) && r.holder !== undefined && r.holder !== "")
-)
+import { holdersNow, member, sem, sopts } from "./SemaphoreScene.ts"
 
 const holderOf = (index: number) =>
   Effect.map(Effect.flatMap(Probe, (p) => p.admin.get({ ...sem, name: `workers-${index}` })), (r) => Option.isSome(r) ? r.value.holder : undefined)
