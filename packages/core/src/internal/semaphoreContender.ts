@@ -410,7 +410,12 @@ export const make = (
                   if (history.length > 16) history.shift()
                   const waitingFor = awaited.get(k.name)
                   if (waitingFor !== undefined) {
-                    if (waitingFor !== versionOf(state)) return Effect.void
+                    if (waitingFor !== versionOf(state)) {
+                      // Not caught up with the list (behind it, or ahead of an older list): the
+                      // state is not used, but something changed — read afresh.
+                      listedAt = undefined
+                      return Queue.offer(wakeups, undefined)
+                    }
                     awaited.set(k.name, undefined)
                   }
                   apply(k.name, state)
