@@ -93,7 +93,8 @@ const overdue = (record: LeaseRecord.LeaseRecord, honoured: Duration.Duration, n
   LeaseRecord.isHeld(record) && record.renewTime !== undefined && now - record.renewTime > Duration.toMillis(honoured)
 
 /** A line on stderr (its parts from the lease are escaped where they are quoted). */
-const say = (quiet: boolean, line: string) => quiet ? Effect.void : Effect.sync(() => Stderr.line(`leasekit: ${line}\n`))
+/** A waiting line on stderr, unless `--quiet`. */
+export const say = (quiet: boolean, line: string) => quiet ? Effect.void : Effect.sync(() => Stderr.line(`leasekit: ${line}\n`))
 
 /** The exit for a lease held by someone else. */
 const held = (settings: Settings, problem: string, fix: string) =>

@@ -28,10 +28,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Acquisition from "./Acquisition.ts"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 import { printable } from "./Printable.ts"
-import * as Stderr from "./Stderr.ts"
 
 /**
  * What `acquire` needs to know.
@@ -39,20 +39,10 @@ import * as Stderr from "./Stderr.ts"
  * @since 0.5.0
  * @category models
  */
-export interface Settings {
+export interface Settings extends Omit<Acquisition.Settings, "contender"> {
   readonly contender: LeaseSemaphore.SemaphoreContender
-  /** `--try`: answer instead of waiting. */
-  readonly try: boolean
-  /** `--timeout`: bound on the wait after the first attempt. */
-  readonly timeout: Option.Option<Duration.Duration>
-  readonly conflictExitCode: number
-  /** `--quiet`: no waiting lines. */
-  readonly quiet: boolean
-  /** How often a waiting line is repeated. */
-  readonly progressEvery?: Duration.Duration | undefined
 }
 
-const say = (quiet: boolean, line: string) => quiet ? Effect.void : Effect.sync(() => Stderr.line(`leasekit: ${line}\n`))
 
 /**
  * A full semaphore in words: `semaphore NS/NAME is full (3 permits: 0 "a", 1 "b", 2 "c"; 2 waiting)`.
@@ -91,12 +81,12 @@ export const acquire = (settings: Settings): Effect.Effect<LeaseSemaphore.HeldPe
       )
     }
     const bound = Option.match(timeout, { onNone: () => "", onSome: (t) => ` at most ${Durations.format(t)}` })
-    yield* say(settings.quiet, `${text}; waiting in its queue${bound} as "${printable(contender.holder)}"`)
+    yield* Acquisition.say(settings.quiet, `${text}; waiting in its queue${bound} as "${printable(contender.holder)}"`)
     const every = settings.progressEvery ?? Duration.seconds(30)
     const started = yield* Clock.currentTimeMillis
     const progress = Effect.gen(function*() {
       const waited = (yield* Clock.currentTimeMillis) - started
-      yield* say(settings.quiet, `still waiting (${Durations.formatMillis(waited)}) for a permit of semaphore ${printable(LeaseRecord.formatKey(contender.key))}`)
+      yield* Acquisition.say(settings.quiet, `still waiting (${Durations.formatMillis(waited)}) for a permit of semaphore ${printable(LeaseRecord.formatKey(contender.key))}`)
     }).pipe(Effect.repeat(Schedule.spaced(every)), Effect.delay(every))
     return yield* Effect.raceFirst(
       contender.acquire(Option.getOrUndefined(timeout)),
