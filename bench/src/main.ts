@@ -36,6 +36,8 @@ import * as Machine from "./Machine.ts"
 import type { ProfileSummary } from "./Profile.ts"
 import { summarizeProfile } from "./Profile.ts"
 import * as Report from "./Report.ts"
+import type { Quiet, Results } from "./Results.ts"
+import { rerun } from "./Results.ts"
 
 const benchDir = Path.resolve(import.meta.dirname, "..")
 const args = process.argv.slice(2)
@@ -79,7 +81,7 @@ const settings = quick
     fig5: {
       leasekit: [100, 1000, 10000],
       clientgo: [100, 1000],
-      // A tuning variant: the young generation capped (see Findings: memory at 1,000 leases).
+      // A tuning variant: the young generation capped (see figure 5's findings: memory at 1,000 leases).
       tuned: [{ leases: 1000, nodeFlags: ["--max-semi-space-size=8"] }],
       settleSeconds: 8,
       windowSeconds: 60,
@@ -151,39 +153,10 @@ const buildClientgo = (): Promise<string> =>
     )
   })
 
-/** An earlier run's results with the figures to re-run emptied, noted as re-run. */
-const merged = (earlier: Report.Results, fresh: Report.Results): Report.Results => {
-  const figures = only ?? []
-  const keep = <K extends keyof Report.Results>(key: K, figure: number) => (figures.includes(figure) ? fresh[key] : earlier[key])
-  return {
-    ...earlier,
-    requests: keep("requests", 1),
-    handover: keep("handover", 2),
-    failover: keep("failover", 3),
-    contention: keep("contention", 4),
-    scale: keep("scale", 5),
-    runtimeCost: keep("runtimeCost", 6),
-    footprint: keep("footprint", 7),
-    handoff: keep("handoff", 8),
-    semaphore: keep("semaphore", 9),
-    profiles: Object.fromEntries(Object.entries(earlier.profiles).filter(([name]) =>
-      !(figures.includes(2) && name.startsWith("handover")) &&
-      !(figures.includes(5) && name.startsWith("scale")) &&
-      !(figures.includes(6) && name.startsWith("renewal"))
-    )),
-    errors: earlier.errors.filter((e) => !figures.some((f) => e.figure.startsWith(`figure ${f}:`))),
-    loads: [...earlier.loads, ...fresh.loads],
-    reruns: [
-      ...(earlier.reruns ?? []),
-      { figures, at: fresh.startedAt, quiet: fresh.quiet, provenance: fresh.provenance }
-    ]
-  }
-}
-
 const run = (
   controlPlane: ControlPlane.ControlPlaneService,
   clientgoBinary: string,
-  quiet: Report.Quiet,
+  quiet: Quiet,
   controlPlanePids: Bench["controlPlanePids"]
 ) =>
   Effect.tryPromise({
@@ -210,7 +183,7 @@ const run = (
         controlPlanePids
       }
       log(`contender logs and profiles in ${runDir}`)
-      const fresh: Report.Results = {
+      const fresh: Results = {
         mode: quick ? "quick" : "full",
         startedAt: new Date(started).toISOString(),
         durationSeconds: 0,
@@ -238,7 +211,7 @@ const run = (
         errors: [],
         reruns: []
       }
-      const results: Report.Results = update === undefined ? fresh : merged(JSON.parse(Fs.readFileSync(update, "utf8")), fresh)
+      const results: Results = update === undefined ? fresh : rerun(JSON.parse(Fs.readFileSync(update, "utf8")), fresh, only ?? [])
       const attempt = async (figure: string, body: () => Promise<void>) => {
         results.loads.push({ figure, load: Os.loadavg() })
         log(`${figure} ...`)
@@ -411,10 +384,10 @@ const program = Effect.scoped(Effect.gen(function*() {
   return yield* run(controlPlane, clientgoBinary, quiet, pids).pipe(Effect.ensuring(Effect.sync(killAll)))
 }))
 
-// Re-render RESULTS.md and the plots from a run's results.json (e.g. after Findings.ts changed).
+// Re-render RESULTS.md and the plots from a run's results.json (e.g. after a figure's rendering changed).
 const reportFrom = option("--report-from")
 if (reportFrom !== undefined) {
-  Report.write(outDir, JSON.parse(Fs.readFileSync(reportFrom, "utf8")) as Report.Results)
+  Report.write(outDir, JSON.parse(Fs.readFileSync(reportFrom, "utf8")) as Results)
   log(`wrote ${Path.join(outDir, "RESULTS.md")} from ${reportFrom}`)
   process.exit(0)
 }

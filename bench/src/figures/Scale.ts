@@ -23,6 +23,10 @@ import type { Event, UsageEvent } from "../Protocol.ts"
 import { nowMicros } from "../Protocol.ts"
 import type { Summary } from "../Statistics.ts"
 import { fmt, summarize } from "../Statistics.ts"
+import type { Goal } from "../Goal.ts"
+import { pct } from "../Markdown.ts"
+import type { Results } from "../Results.ts"
+import { lateness, scaleCpu, scaleMemory } from "./scale/Findings.ts"
 
 export interface ScaleResult {
   readonly kind: Kind
@@ -220,3 +224,68 @@ export const run = async (
     await c.exited
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Goals and RESULTS.md
+
+/** Issue 6's goals at 1,000 leases (the run without tuning flags). */
+export const goals = (r: Results): Array<Goal> => {
+  const out: Array<Goal> = []
+  const scale1000 = r.scale.find((x) => x.kind === "leasekit" && x.leases === 1000 && x.nodeFlags.length === 0)
+  if (scale1000 !== undefined) {
+    out.push(
+      {
+        id: "scale-cpu",
+        goal: "1,000 leases: < 5 % of one core",
+        measured: scale1000.ok ? pct(scale1000.cpuShare) : "failed",
+        met: scale1000.ok ? scale1000.cpuShare < 0.05 : false,
+        explain: scaleCpu
+      },
+      {
+        id: "scale-memory",
+        goal: "1,000 leases: < 50 MB above an idle process",
+        measured: scale1000.ok ? `${fmt(scale1000.heldRssMB - scale1000.idleRssMB)} MB` : "failed",
+        met: scale1000.ok ? scale1000.heldRssMB - scale1000.idleRssMB < 50 : false,
+        explain: scaleMemory
+      },
+      {
+        id: "scale-lateness",
+        goal: "1,000 leases: renewal lateness p99 < 100 ms",
+        measured: scale1000.ok ? `${fmt(scale1000.latenessMs.p99)} ms (n=${scale1000.latenessMs.n})` : "failed",
+        met: scale1000.ok ? scale1000.latenessMs.p99 < 100 : false,
+        explain: lateness
+      }
+    )
+  }
+  return out
+}
+
+/** Issue 14's goals at 1,000 leases, listed among issue 14's goals. */
+export const goals14 = (r: Results): Array<Goal> => {
+  const out: Array<Goal> = []
+  const scale1000 = r.scale.find((x) => x.kind === "leasekit" && x.leases === 1000 && x.nodeFlags.length === 0)
+  if (scale1000 !== undefined) {
+    out.push(
+      {
+        id: "scale-cpu-14",
+        goal: "1,000 leases: ≤ 6 % of one core (issue 14)",
+        measured: scale1000.ok ? pct(scale1000.cpuShare) : "failed",
+        met: scale1000.ok ? scale1000.cpuShare <= 0.06 : false,
+        explain: scaleCpu
+      },
+      {
+        id: "scale-memory-14",
+        goal: "1,000 leases: ≤ +60 MB RSS without V8 flags (issue 14)",
+        measured: scale1000.ok ? `${fmt(scale1000.heldRssMB - scale1000.idleRssMB)} MB` : "failed",
+        met: scale1000.ok ? scale1000.heldRssMB - scale1000.idleRssMB <= 60 : false,
+        explain: scaleMemory
+      }
+    )
+  }
+  return out
+}
+
+/** The title of this figure's profiles in RESULTS.md's section of profiles. */
+export const profileTitle = (name: string): string => `${name.replace("scale-", "")} leases held, steady state (figure 5)`
+
+export { plots, section } from "./scale/Section.ts"
