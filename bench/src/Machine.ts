@@ -1,11 +1,15 @@
 /**
- * What the numbers were measured on: the machine (cores, memory, CPU model, load) and the versions
- * of everything involved (Node, effect, kube-apiserver, etcd, client-go, Go).
+ * What the numbers were measured on: the machine (cores, memory, CPU model, load), the versions
+ * of everything involved (Node, effect, kube-apiserver, etcd, client-go, Go), the commit measured
+ * (and whether the measured packages had uncommitted changes), and how quiet the machine was
+ * (waiting, if asked, for the 1-minute load average to drop below 1). It does not keep the machine
+ * quiet: other work may start after the wait, which is why every figure records the load.
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { sleep } from "./Bench.ts"
 
 export interface Machine {
   readonly cores: number
@@ -67,4 +71,51 @@ export const versions = (options: {
     clientGo: tree ? `k8s.io/client-go from Kubernetes ${tree[1]} (Debian source, vendored staging copy)` : "unknown",
     go: firstLine("go", ["version"])
   }
+}
+
+export interface Provenance {
+  readonly commit: string
+  readonly dirty: boolean
+}
+
+/** The commit measured, and whether the packages measured (core, kubernetes, bench) differ from it. */
+export const provenance = (benchDir: string): Provenance => {
+  const git = (args: ReadonlyArray<string>) => {
+    try {
+      return ChildProcess.execFileSync("git", [...args], { cwd: benchDir, encoding: "utf8" }).trim()
+    } catch {
+      return "unknown"
+    }
+  }
+  const paths = ["../packages/core", "../packages/kubernetes", "."]
+  return {
+    commit: git(["rev-parse", "--short", "HEAD"]),
+    dirty: git(["status", "--porcelain", "--", ...paths]) !== ""
+  }
+}
+
+export interface Quiet {
+  readonly waitedSeconds: number
+  readonly loadAtStart: ReadonlyArray<number>
+  readonly reached: boolean
+  readonly threshold: number
+  readonly asked: boolean
+}
+
+/**
+ * Waits, polling once a minute for at most `minutes`, until the 1-minute load average is below 1
+ * (not at all when `minutes` is 0), and says how quiet the machine was when it stopped waiting.
+ */
+export const waitQuiet = async (minutes: number, log: (message: string) => void): Promise<Quiet> => {
+  const threshold = 1.0
+  const first = Os.loadavg()
+  const start = Date.now()
+  if (minutes <= 0) return { waitedSeconds: 0, loadAtStart: first, reached: first[0]! < threshold, threshold, asked: false }
+  let load = first
+  while (load[0]! >= threshold && Date.now() - start < minutes * 60_000) {
+    log(`load average ${load.map((l) => l.toFixed(2)).join(" ")} ≥ ${threshold}: waiting for a quiet machine (up to ${minutes} min)`)
+    await sleep(60_000)
+    load = Os.loadavg()
+  }
+  return { waitedSeconds: (Date.now() - start) / 1000, loadAtStart: load, reached: load[0]! < threshold, threshold, asked: true }
 }

@@ -20,7 +20,8 @@ import type { Goal } from "./Goal.ts"
 import { explainMissed, verdict } from "./Goal.ts"
 import { table } from "./Markdown.ts"
 import * as Profile from "./Profile.ts"
-import type { Provenance, Results } from "./Results.ts"
+import type { Provenance } from "./Machine.ts"
+import type { Results } from "./Results.ts"
 import { fmt } from "./Statistics.ts"
 
 /** Every goal, in the order of the goals table: issue 6's by figure, issue 14's, then issues 19, 16 and 17. */

@@ -14,21 +14,8 @@ import type { RequestsResult } from "./figures/RequestsPerOperation.ts"
 import type { RuntimeCostResult } from "./figures/RuntimeCost.ts"
 import type { ScaleResult } from "./figures/Scale.ts"
 import type { SemaphoreFigure } from "./figures/Semaphore.ts"
-import type { Machine, Versions } from "./Machine.ts"
+import type { Machine, Provenance, Quiet, Versions } from "./Machine.ts"
 import type { ProfileSummary } from "./Profile.ts"
-
-export interface Provenance {
-  readonly commit: string
-  readonly dirty: boolean
-}
-
-export interface Quiet {
-  readonly waitedSeconds: number
-  readonly loadAtStart: ReadonlyArray<number>
-  readonly reached: boolean
-  readonly threshold: number
-  readonly asked: boolean
-}
 
 export interface Results {
   mode: "quick" | "full"

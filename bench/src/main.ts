@@ -36,7 +36,7 @@ import * as Machine from "./Machine.ts"
 import type { ProfileSummary } from "./Profile.ts"
 import { summarizeProfile } from "./Profile.ts"
 import * as Report from "./Report.ts"
-import type { Quiet, Results } from "./Results.ts"
+import type { Results } from "./Results.ts"
 import { rerun } from "./Results.ts"
 
 const benchDir = Path.resolve(import.meta.dirname, "..")
@@ -113,36 +113,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 // ---------------------------------------------------------------------------------------------
 
-const waitQuiet = async () => {
-  const threshold = 1.0
-  const first = Os.loadavg()
-  const start = Date.now()
-  if (waitQuietMinutes <= 0) return { waitedSeconds: 0, loadAtStart: first, reached: first[0]! < threshold, threshold, asked: false }
-  let load = first
-  while (load[0]! >= threshold && Date.now() - start < waitQuietMinutes * 60_000) {
-    log(`load average ${load.map((l) => l.toFixed(2)).join(" ")} ≥ ${threshold}: waiting for a quiet machine (up to ${waitQuietMinutes} min)`)
-    await sleep(60_000)
-    load = Os.loadavg()
-  }
-  return { waitedSeconds: (Date.now() - start) / 1000, loadAtStart: load, reached: load[0]! < threshold, threshold, asked: true }
-}
-
-/** The commit measured, and whether the packages measured differ from it. */
-const provenance = () => {
-  const git = (args: ReadonlyArray<string>) => {
-    try {
-      return ChildProcess.execFileSync("git", [...args], { cwd: benchDir, encoding: "utf8" }).trim()
-    } catch {
-      return "unknown"
-    }
-  }
-  const paths = ["../packages/core", "../packages/kubernetes", "."]
-  return {
-    commit: git(["rev-parse", "--short", "HEAD"]),
-    dirty: git(["status", "--porcelain", "--", ...paths]) !== ""
-  }
-}
-
 const buildClientgo = (): Promise<string> =>
   new Promise((resolve, reject) => {
     const child = ChildProcess.spawn("bash", [Path.join(benchDir, "clientgo", "build.sh")], { stdio: ["ignore", "pipe", "inherit"] })
@@ -156,7 +126,7 @@ const buildClientgo = (): Promise<string> =>
 const run = (
   controlPlane: ControlPlane.ControlPlaneService,
   clientgoBinary: string,
-  quiet: Quiet,
+  quiet: Machine.Quiet,
   controlPlanePids: Bench["controlPlanePids"]
 ) =>
   Effect.tryPromise({
@@ -195,7 +165,7 @@ const run = (
           clientgoBinary
         }),
         quiet,
-        provenance: provenance(),
+        provenance: Machine.provenance(benchDir),
         loads: [],
         settings,
         requests: [],
@@ -370,7 +340,7 @@ const run = (
   })
 
 const program = Effect.scoped(Effect.gen(function*() {
-  const quiet = yield* Effect.promise(waitQuiet)
+  const quiet = yield* Effect.promise(() => Machine.waitQuiet(waitQuietMinutes, log))
   log("building the client-go baseline and starting the control plane")
   const [clientgoBinary, controlPlane] = yield* Effect.all([
     Effect.tryPromise({ try: buildClientgo, catch: (error) => error }),
