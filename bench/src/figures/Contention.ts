@@ -8,6 +8,9 @@
  * of all processes, ordered by start time, must not overlap in time and must carry strictly
  * increasing tokens. For client-go the token is spec.leaseTransitions, read with one extra GET in
  * the critical section (client-go hands out no token).
+ *
+ * Judges issue 6's exclusion goal (no violation in any leasekit series) and renders section 4 of
+ * RESULTS.md with what its numbers say in words (what bounds each side's throughput).
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -17,10 +20,10 @@ import { cpuGroups, releaseAll, sleep } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Contender, Kind } from "../Contenders.ts"
 import { onEvents } from "../Contenders.ts"
-import type { CriticalSectionEvent } from "../Protocol.ts"
-import { nowMicros } from "../Protocol.ts"
 import type { Goal } from "../Goal.ts"
 import { kindLabel, pct, table } from "../Markdown.ts"
+import type { CriticalSectionEvent } from "../Protocol.ts"
+import { nowMicros } from "../Protocol.ts"
 import type { Results } from "../Results.ts"
 import { fmt, medianP99, summarize } from "../Statistics.ts"
 

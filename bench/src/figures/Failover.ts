@@ -7,15 +7,17 @@
  * defaults 15 s / 10 s / 2 s scaled to D. One holder and one waiter; the kill falls at a random
  * phase of the renewal cycle, at least a second after the waiter joined. The killed holder never
  * releases, so the waiter must see the record unchanged for D on its own clock.
+ *
+ * Judges issue 6's failover goal (≤ leaseDuration + 0.5 s) and renders section 3 of RESULTS.md.
  */
 import type { Bench } from "../Bench.ts"
 import { joinAndLead, sleep, uniform } from "../Bench.ts"
 import type { Contender, Kind } from "../Contenders.ts"
 import { nextEvent, spawn, stop } from "../Contenders.ts"
-import type { JoinCommand } from "../Protocol.ts"
-import { nowMicros, timeOf } from "../Protocol.ts"
 import type { Goal } from "../Goal.ts"
 import { table } from "../Markdown.ts"
+import type { JoinCommand } from "../Protocol.ts"
+import { nowMicros, timeOf } from "../Protocol.ts"
 import type { Results } from "../Results.ts"
 import { fmt, medianP99, summarize } from "../Statistics.ts"
 

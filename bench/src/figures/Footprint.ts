@@ -42,24 +42,29 @@
  * by the process (the node binary, libc) in full. A cgroup's usage counts the page cache charged
  * to it, i.e. first brought in from inside it: the node binary, already cached by the runs before,
  * is not charged to it (a cold binary's readahead would be, and is reclaimable).
+ *
+ * This module runs the figure and judges issue 19's goals; its parts are in `footprint/`: what it
+ * records (`Model.ts`), the processes it starts (`Processes.ts`), the app it installs (`Install.ts`,
+ * `Scripts.ts`), start-up (`Startup.ts`), the processes holding a lease (`Holding.ts`), the memory
+ * limit (`MemoryLimit.ts`), its section of RESULTS.md (`Section.ts`) and the explanations of its
+ * missed goals (`Findings.ts`).
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type { Bench } from "../Bench.ts"
-import { clientgo, cliRun, countModules, library } from "./footprint/Holding.ts"
-import { install } from "./footprint/Install.ts"
-import { inMemoryLimit } from "./footprint/MemoryLimit.ts"
-import type { FootprintResult } from "./footprint/Model.ts"
-import { libraryVariants } from "./footprint/Model.ts"
-import { checked, exec } from "./footprint/Processes.ts"
-import { startup } from "./footprint/Startup.ts"
 import type { Goal } from "../Goal.ts"
 import { mib } from "../Markdown.ts"
 import type { Results } from "../Results.ts"
 import { fmt } from "../Statistics.ts"
 import * as Findings from "./footprint/Findings.ts"
-import { medians } from "./footprint/Model.ts"
+import { clientgo, cliRun, countModules, library } from "./footprint/Holding.ts"
+import { install } from "./footprint/Install.ts"
+import { inMemoryLimit } from "./footprint/MemoryLimit.ts"
+import type { FootprintResult } from "./footprint/Model.ts"
+import { libraryVariants, medians } from "./footprint/Model.ts"
+import { checked, exec } from "./footprint/Processes.ts"
+import { startup } from "./footprint/Startup.ts"
 
 export const run = async (bench: Bench, settings: { readonly runs: number; readonly holdSeconds: number }): Promise<FootprintResult> => {
   const { holdSeconds, runs } = settings

@@ -11,15 +11,18 @@
  * each successful write (an acquisition ends with its first successful create/update, each later
  * successful update ends one renewal). Release is sent right after a renewal was seen, so no
  * renewal falls into it.
+ *
+ * Judges issue 6's request goals (renewal and release = 1 request, acquire ≤ 2, ≤ 9 requests a
+ * minute while holding) and renders section 1 of RESULTS.md; no missed goal of it has an analysis.
  */
 import type { AuditRecord } from "../AuditLog.ts"
 import { isSuccessfulWrite } from "../AuditLog.ts"
 import type { Bench } from "../Bench.ts"
 import { joinAndLead, releaseAll, sleep, usageOf } from "../Bench.ts"
 import type { Kind } from "../Contenders.ts"
-import { nowMicros } from "../Protocol.ts"
 import type { Goal } from "../Goal.ts"
 import { table } from "../Markdown.ts"
+import { nowMicros } from "../Protocol.ts"
 import type { Results } from "../Results.ts"
 import { fmt, medianP99, summarize } from "../Statistics.ts"
 
