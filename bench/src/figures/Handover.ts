@@ -230,29 +230,24 @@ export const plots = (r: Results): Array<{ readonly file: string; readonly svg: 
     "leasekit": ["#9ecae1", "#4292c6", "#08519c"],
     "client-go": ["#fdae6b", "#f16913", "#a63603"]
   }
-  const series: Array<Plot.Series> = []
+  const series: Array<{ label: string; color: string; samples: ReadonlyArray<number> }> = []
   for (const kind of ["leasekit", "client-go"] as const) {
     r.handover.filter((h) => h.kind === kind).sort((a, b) => a.waiters - b.waiters).forEach((h, i) => {
       series.push({
         label: `${kindLabel(kind)}, ${h.waiters} waiter${h.waiters > 1 ? "s" : ""} (n=${h.latencyMs.length})`,
         color: colors[kind][i % 3]!,
-        points: Plot.ecdf(h.latencyMs.map((x) => Math.max(x, 0.1))),
-        steps: true
+        samples: h.latencyMs
       })
     })
   }
-  const all = r.handover.flatMap((h) => h.latencyMs)
-  return [{ file: "handover.svg", svg: Plot.render({
+  const svg = Plot.distributions({
     title: "Handover after a graceful release: cumulative distribution",
     xLabel: "release → new holder (ms, log scale)",
     yLabel: "fraction of handovers",
-    xLog: true,
-    xDomain: [Math.max(0.1, 10 ** Math.floor(Math.log10(Math.max(0.1, Math.min(...all))))), 10 ** Math.ceil(Math.log10(Math.max(10, ...all)))],
-    yDomain: [0, 1],
     series,
-    vLines: [{ x: 50, label: "p50 goal 50 ms" }, { x: 250, label: "p99 goal 250 ms" }],
-    width: 900
-  }) }]
+    vLines: [{ x: 50, label: "p50 goal 50 ms" }, { x: 250, label: "p99 goal 250 ms" }]
+  })
+  return [{ file: "handover.svg", svg }]
 }
 
 /** The title of this figure's profile in RESULTS.md's section of profiles, if it is one. */
