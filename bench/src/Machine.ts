@@ -5,7 +5,9 @@
  * (waiting, if asked, for the 1-minute load average to drop below 1). It does not keep the machine
  * quiet: other work may start after the wait, which is why every figure records the load.
  */
-import * as ChildProcess from "node:child_process"
+import { Process } from "@leasekit/testing"
+import { Effect } from "effect"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -27,14 +29,12 @@ export const machine = (): Machine => ({
   loadAverage: Os.loadavg()
 })
 
-const firstLine = (command: string, args: ReadonlyArray<string>): string => {
-  try {
-    const out = ChildProcess.execFileSync(command, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 10_000 })
-    return out.split("\n")[0]!.trim()
-  } catch (error) {
-    return `unknown (${String(error).split("\n")[0]})`
-  }
-}
+/** The first line a command prints, or "unknown (why)". */
+const firstLine = (command: string, args: ReadonlyArray<string>): Effect.Effect<string, never, ChildProcessSpawner> =>
+  Process.run(command, args, { timeout: "10 seconds" }).pipe(
+    Effect.map((out) => out.split("\n")[0]!.trim()),
+    Effect.catch((error) => Effect.succeed(`unknown (${String(error).split("\n")[0]})`))
+  )
 
 const packageVersion = (benchDir: string, name: string): string => {
   try {
@@ -59,19 +59,20 @@ export const versions = (options: {
   readonly kubeApiserver: string
   readonly etcd: string
   readonly clientgoBinary: string
-}): Versions => {
-  // The baseline is built from the Debian kubernetes tree; its client-go is that tree's staging copy.
-  // (build.sh names the binary clientgo-contender-<kubernetes version>-<hash>).
-  const tree = /clientgo-contender-(v[0-9.]+)-/.exec(Path.basename(options.clientgoBinary))
-  return {
-    node: process.version,
-    effect: packageVersion(options.benchDir, "effect"),
-    kubeApiserver: firstLine(options.kubeApiserver, ["--version"]),
-    etcd: firstLine(options.etcd, ["--version"]),
-    clientGo: tree ? `k8s.io/client-go from Kubernetes ${tree[1]} (Debian source, vendored staging copy)` : "unknown",
-    go: firstLine("go", ["version"])
-  }
-}
+}): Effect.Effect<Versions, never, ChildProcessSpawner> =>
+  Effect.gen(function*() {
+    // The baseline is built from the Debian kubernetes tree; its client-go is that tree's staging copy.
+    // (build.sh names the binary clientgo-contender-<kubernetes version>-<hash>).
+    const tree = /clientgo-contender-(v[0-9.]+)-/.exec(Path.basename(options.clientgoBinary))
+    return {
+      node: process.version,
+      effect: packageVersion(options.benchDir, "effect"),
+      kubeApiserver: yield* firstLine(options.kubeApiserver, ["--version"]),
+      etcd: yield* firstLine(options.etcd, ["--version"]),
+      clientGo: tree ? `k8s.io/client-go from Kubernetes ${tree[1]} (Debian source, vendored staging copy)` : "unknown",
+      go: yield* firstLine("go", ["version"])
+    }
+  })
 
 export interface Provenance {
   readonly commit: string
@@ -79,19 +80,14 @@ export interface Provenance {
 }
 
 /** The commit measured, and whether the packages measured (core, kubernetes, bench) differ from it. */
-export const provenance = (benchDir: string): Provenance => {
-  const git = (args: ReadonlyArray<string>) => {
-    try {
-      return ChildProcess.execFileSync("git", [...args], { cwd: benchDir, encoding: "utf8" }).trim()
-    } catch {
-      return "unknown"
-    }
-  }
+export const provenance = (benchDir: string): Effect.Effect<Provenance, never, ChildProcessSpawner> => {
+  const git = (args: ReadonlyArray<string>) =>
+    Process.run("git", args, { cwd: benchDir }).pipe(Effect.map((out) => out.trim()), Effect.orElseSucceed(() => "unknown"))
   const paths = ["../packages/core", "../packages/kubernetes", "."]
-  return {
+  return Effect.all({
     commit: git(["rev-parse", "--short", "HEAD"]),
-    dirty: git(["status", "--porcelain", "--", ...paths]) !== ""
-  }
+    dirty: Effect.map(git(["status", "--porcelain", "--", ...paths]), (out) => out !== "")
+  })
 }
 
 export interface Quiet {

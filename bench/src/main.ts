@@ -13,9 +13,8 @@
  *
  * Every process started here is stopped at the end, on failure, and on SIGINT / SIGTERM.
  */
-import { ControlPlane } from "@leasekit/testing"
-import { Effect } from "effect"
-import * as ChildProcess from "node:child_process"
+import { ControlPlane, Process } from "@leasekit/testing"
+import { Effect, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -113,20 +112,18 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 // ---------------------------------------------------------------------------------------------
 
-const buildClientgo = (): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const child = ChildProcess.spawn("bash", [Path.join(benchDir, "clientgo", "build.sh")], { stdio: ["ignore", "pipe", "inherit"] })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
-    child.on("exit", (code) =>
-      code === 0 ? resolve(out.trim().split("\n").pop()!) : reject(new Error(`clientgo/build.sh failed (exit ${code})`))
-    )
-  })
+/** Builds the client-go baseline (build.sh caches it): its progress on stderr, the binary's path last on stdout. */
+const buildClientgo = Effect.scoped(Effect.gen(function*() {
+  const build = yield* Process.spawn("bash", [Path.join(benchDir, "clientgo", "build.sh")], { output: "pipe" })
+  const [out, status] = yield* Effect.all([Stream.runCollect(build.lines), build.exit], { concurrency: 2 })
+  if (status.code !== 0) return yield* Effect.fail(new Error(`clientgo/build.sh failed (exit ${status.code ?? status.signal})`))
+  return out.join("\n").trim().split("\n").pop()!
+}))
 
 const run = (
   controlPlane: ControlPlane.ControlPlaneService,
   clientgoBinary: string,
-  quiet: Machine.Quiet,
+  measuredOn: { readonly quiet: Machine.Quiet; readonly versions: Machine.Versions; readonly provenance: Machine.Provenance },
   controlPlanePids: Bench["controlPlanePids"]
 ) =>
   Effect.tryPromise({
@@ -158,14 +155,7 @@ const run = (
         startedAt: new Date(started).toISOString(),
         durationSeconds: 0,
         machine: Machine.machine(),
-        versions: Machine.versions({
-          benchDir,
-          kubeApiserver: controlPlane.assets.kubeApiserver,
-          etcd: controlPlane.assets.etcd,
-          clientgoBinary
-        }),
-        quiet,
-        provenance: Machine.provenance(benchDir),
+        ...measuredOn,
         loads: [],
         settings,
         requests: [],
@@ -343,7 +333,7 @@ const program = Effect.scoped(Effect.gen(function*() {
   const quiet = yield* Effect.promise(() => Machine.waitQuiet(waitQuietMinutes, log))
   log("building the client-go baseline and starting the control plane")
   const [clientgoBinary, controlPlane] = yield* Effect.all([
-    Effect.tryPromise({ try: buildClientgo, catch: (error) => error }),
+    buildClientgo,
     // The audit log must not rotate (kube-apiserver rotates it at 100 MB by default): phases are
     // delimited by offsets in one file. It is deleted with the control plane's folder.
     ControlPlane.make({ namespace: "leasekit-bench", startTimeout: "120 seconds", apiserverArgs: ["--audit-log-maxsize=100000"] })
@@ -351,8 +341,15 @@ const program = Effect.scoped(Effect.gen(function*() {
   log(`control plane up at ${controlPlane.server}`)
   const pid = (component: ControlPlane.Component) => Effect.map(controlPlane.pid(component), (p) => p._tag === "Some" ? p.value : -1)
   const pids = { apiserver: yield* pid("apiserver"), etcd: yield* pid("etcd") }
-  return yield* run(controlPlane, clientgoBinary, quiet, pids).pipe(Effect.ensuring(Effect.sync(killAll)))
-}))
+  const versions = yield* Machine.versions({
+    benchDir,
+    kubeApiserver: controlPlane.assets.kubeApiserver,
+    etcd: controlPlane.assets.etcd,
+    clientgoBinary
+  })
+  const provenance = yield* Machine.provenance(benchDir)
+  return yield* run(controlPlane, clientgoBinary, { versions, quiet, provenance }, pids).pipe(Effect.ensuring(Effect.sync(killAll)))
+})).pipe(Effect.provide(Process.layer))
 
 // Re-render RESULTS.md and the plots from a run's results.json (e.g. after a figure's rendering changed).
 const reportFrom = option("--report-from")
