@@ -28,6 +28,9 @@ export const cpuGroups = (bench: Bench, contenders: ReadonlyArray<Contender>) =>
   "contenders": contenders.filter((c) => c.alive).map((c) => c.pid)
 })
 
+/** Summarizes a CPU profile a figure took into the run's results (nothing when `file` is undefined). */
+export type RecordProfile = (name: string, file: string | undefined) => void
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Uniformly distributed in [lo, hi). */

@@ -53,45 +53,19 @@ const waitQuietMinutes = Number(option("--wait-quiet") ?? (quick ? 0 : 30))
 const only = option("--only")?.split(",").map(Number)
 const wanted = (figure: number) => only === undefined || only.includes(figure)
 
-const settings = quick
-  ? {
-    fig1: { cycles: 1, windowSeconds: 12 },
-    fig2: { waiters: [1, 4, 16], leasekit: 15, clientgo: 4 },
-    fig3: [{ seconds: 5, trials: 2 }, { seconds: 15, trials: 1 }],
-    fig4: { contenders: [2, 8, 32], seconds: 4 },
-    fig5: {
-      leasekit: [1000],
-      clientgo: [] as Array<number>,
-      tuned: [] as Array<{ leases: number; nodeFlags: Array<string> }>,
-      settleSeconds: 1,
-      windowSeconds: 40 / 3,
-      profileSeconds: 5
-    },
-    fig6: { memory: 2_000, kubernetes: 200 },
-    fig7: { runs: 3, holdSeconds: 8 },
-    fig8: { waiters: 3, rounds: 15 },
-    fig9: { permits: [1, 3, 10], seconds: 6, holdMs: 0, floorSeconds: 4 }
-  }
-  : {
-    fig1: { cycles: 5, windowSeconds: 120 },
-    fig2: { waiters: [1, 4, 16], leasekit: 200, clientgo: 200 },
-    fig3: [{ seconds: 5, trials: 20 }, { seconds: 15, trials: 10 }],
-    fig4: { contenders: [2, 8, 32], seconds: 30 },
-    fig5: {
-      leasekit: [100, 1000, 10000],
-      clientgo: [100, 1000],
-      // A tuning variant: the young generation capped (see figure 5's findings: memory at 1,000 leases).
-      tuned: [{ leases: 1000, nodeFlags: ["--max-semi-space-size=8"] }],
-      settleSeconds: 8,
-      windowSeconds: 60,
-      profileSeconds: 20
-    },
-    fig6: { memory: 20_000, kubernetes: 2_000 },
-    fig7: { runs: 10, holdSeconds: 30 },
-    fig8: { waiters: 3, rounds: 200 },
-    fig9: { permits: [1, 3, 10], seconds: 30, holdMs: 0, floorSeconds: 30 }
-  }
-export type Settings = typeof settings
+/** Each figure's settings for this run (each figure keeps its quick and its full ones). */
+const mode = quick ? "quick" : "full"
+const settings = {
+  fig1: RequestsPerOperation.settings[mode],
+  fig2: Handover.settings[mode],
+  fig3: Failover.settings[mode],
+  fig4: Contention.settings[mode],
+  fig5: Scale.settings[mode],
+  fig6: RuntimeCost.settings[mode],
+  fig7: Footprint.settings[mode],
+  fig8: Handoff.settings[mode],
+  fig9: Semaphore.settings[mode]
+}
 
 const started = Date.now()
 const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}\n`)
@@ -213,111 +187,26 @@ const run = (
       // Figures 1 and 3 together: figure 1 counts requests (per lease), figure 3 waits on timers.
       await Promise.all([
         wanted(1)
-          ? attempt("figure 1: requests per operation", async () => {
-            results.requests.push(
-              ...(await Promise.all((["leasekit", "client-go"] as const).map((kind) =>
-                RequestsPerOperation.run(bench, kind, settings.fig1.cycles, settings.fig1.windowSeconds)
-              )))
-            )
-          })
+          ? attempt("figure 1: requests per operation", () => RequestsPerOperation.measure(bench, settings.fig1, results))
           : Promise.resolve(),
         wanted(3)
-          ? attempt("figure 3: failover after SIGKILL", async () => {
-            for (const { seconds, trials } of settings.fig3) {
-              results.failover.push(
-                ...(await Promise.all((["leasekit", "client-go"] as const).map((kind) => Failover.run(bench, kind, seconds, trials))))
-              )
-            }
-          })
+          ? attempt("figure 3: failover after SIGKILL", () => Failover.measure(bench, settings.fig3, results))
           : Promise.resolve()
       ])
 
       await warming
 
-      // Figure 2: leasekit series one after another; client-go's (which spend their time polling)
-      // all at once beside them.
-      if (wanted(2)) {
-        await attempt("figure 2: handover after graceful release", async () => {
-          const clientgo = Promise.all(
-            settings.fig2.waiters.map((w) => Handover.run(bench, "client-go", w, settings.fig2.clientgo))
-          )
-          const most = Math.max(...settings.fig2.waiters)
-          for (const w of settings.fig2.waiters) {
-            const profileFile = w === most ? Path.join(runDir, "profile-handover-waiter.cpuprofile") : undefined
-            results.handover.push(await Handover.run(bench, "leasekit", w, settings.fig2.leasekit, profileFile ? { profileFile } : {}))
-            if (profileFile !== undefined) profile("handover-waiter", profileFile)
-          }
-          results.handover.push(...(await clientgo))
-        })
-      }
-
-      if (wanted(4)) {
-        await attempt("figure 4: contended throughput", async () => {
-          for (const n of settings.fig4.contenders) {
-            for (const kind of ["leasekit", "client-go"] as const) {
-              const r = await Contention.run(bench, kind, n, settings.fig4.seconds)
-              log(`  fig 4 ${kind} N=${n}: ${r.perSecond.toFixed(1)} critical sections/s, ${r.violations.length} violations`)
-              results.contention.push(r)
-            }
-          }
-        })
-      }
-      if (wanted(8)) {
-        await attempt("figure 8: handoff to a named successor", async () => {
-          const r = await Handoff.run(bench, settings.fig8.waiters, settings.fig8.rounds)
-          log(`  fig 8: ${r.handoffMs.length} handoffs, ${r.releaseMs.length} releases, ${r.wrongSuccessor} to another contender`)
-          results.handoff = [...(results.handoff ?? []).filter((x) => x.waiters !== r.waiters), r]
-        })
-      }
-      if (wanted(9)) {
-        await attempt("figure 9: a counting semaphore", async () => {
-          // The floor first, in the same run: figure 4's loop on one plain lease, 2 contenders.
-          const floor = await Contention.run(bench, "leasekit", 2, settings.fig9.floorSeconds)
-          log(`  fig 9 floor: one lease, 2 contenders: ${floor.perSecond.toFixed(1)}/s`)
-          const runs: Array<Semaphore.SemaphoreResult> = []
-          for (const permits of settings.fig9.permits) {
-            const r = await Semaphore.run(bench, permits, settings.fig9.seconds, settings.fig9.holdMs)
-            log(`  fig 9 N=${permits}: ${r.perSecond.toFixed(1)}/s, max jump ${r.maxJump} (${r.jumped}/${r.queued}), max overtakes ${r.maxOvertakes} (${r.overtaken}/${r.queued}), requeued ${r.requeued}, unqueued ${r.unqueued} (${r.barged} ahead of a waiter), untied ${r.untied}, ${r.violations.length} violations`)
-            runs.push(r)
-          }
-          results.semaphore = { floor: { contenders: 2, perSecond: floor.perSecond, gapMs: floor.gapMs }, runs }
-        })
-      }
+      // The figures that take their contenders from the warm pool, then the pool is emptied: the
+      // figures after it measure one process's CPU and memory on a machine otherwise idle.
+      if (wanted(2)) await attempt("figure 2: handover after graceful release", () => Handover.measure(bench, settings.fig2, results, profile))
+      if (wanted(4)) await attempt("figure 4: contended throughput", () => Contention.measure(bench, settings.fig4, results))
+      if (wanted(8)) await attempt("figure 8: handoff to a named successor", () => Handoff.measure(bench, settings.fig8, results))
+      if (wanted(9)) await attempt("figure 9: a counting semaphore", () => Semaphore.measure(bench, settings.fig9, results))
       await pool.shrink(0)
 
-      if (wanted(5)) {
-        await attempt("figure 5: scale in one process", async () => {
-          const { clientgo, leasekit, profileSeconds, settleSeconds, tuned, windowSeconds } = settings.fig5
-          // Whatever may overload the API server (more than 1,000 leases) runs last.
-          const leasekitRun = async (n: number) => {
-            const r = await Scale.run(bench, "leasekit", n, { settleSeconds, windowSeconds, profileSeconds: n === 1000 ? profileSeconds : 0 })
-            results.scale.push(r)
-            profile(`scale-${n}`, r.profileFile)
-          }
-          for (const n of leasekit.filter((n) => n <= 1000)) await leasekitRun(n)
-          for (const { leases, nodeFlags } of tuned) {
-            results.scale.push(await Scale.run(bench, "leasekit", leases, { settleSeconds, windowSeconds, profileSeconds: 0 }, nodeFlags))
-          }
-          for (const n of clientgo) {
-            results.scale.push(await Scale.run(bench, "client-go", n, { settleSeconds, windowSeconds, profileSeconds: 0 }))
-          }
-          for (const n of leasekit.filter((n) => n > 1000)) await leasekitRun(n)
-        })
-      }
-
-      if (wanted(6)) {
-        await attempt("figure 6: cost of the Effect runtime", async () => {
-          results.runtimeCost = await RuntimeCost.run(bench, settings.fig6)
-          profile("renewal-kubernetes", results.runtimeCost.profiles.kubernetes)
-          profile("renewal-memory", results.runtimeCost.profiles.memory)
-        })
-      }
-
-      if (wanted(7)) {
-        await attempt("figure 7: footprint", async () => {
-          results.footprint = await Footprint.run(bench, settings.fig7)
-        })
-      }
+      if (wanted(5)) await attempt("figure 5: scale in one process", () => Scale.measure(bench, settings.fig5, results, profile))
+      if (wanted(6)) await attempt("figure 6: cost of the Effect runtime", () => RuntimeCost.measure(bench, settings.fig6, results, profile))
+      if (wanted(7)) await attempt("figure 7: footprint", () => Footprint.measure(bench, settings.fig7, results))
 
       if (update === undefined) results.durationSeconds = (Date.now() - started) / 1000
       results.loads.push({ figure: "end", load: Os.loadavg() })

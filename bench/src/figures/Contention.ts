@@ -127,6 +127,23 @@ export const run = async (bench: Bench, kind: Kind, n: number, seconds: number):
   }
 }
 
+/** The numbers of contenders and the seconds of each series, in the quick and the full run. */
+export const settings = {
+  quick: { contenders: [2, 8, 32], seconds: 4 },
+  full: { contenders: [2, 8, 32], seconds: 30 }
+}
+
+/** Figure 4 in a run: per number of contenders, leasekit then client-go. */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results): Promise<void> => {
+  for (const n of s.contenders) {
+    for (const kind of ["leasekit", "client-go"] as const) {
+      const r = await run(bench, kind, n, s.seconds)
+      bench.log(`  fig 4 ${kind} N=${n}: ${r.perSecond.toFixed(1)} critical sections/s, ${r.violations.length} violations`)
+      results.contention.push(r)
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Goals and RESULTS.md
 

@@ -66,6 +66,19 @@ export const run = async (bench: Bench, kind: Kind, seconds: number, trials: num
   return { kind, durationSeconds: seconds, failoverMs }
 }
 
+/** The leaseDurations measured and how many kills each, in the quick and the full run. */
+export const settings: Record<"quick" | "full", ReadonlyArray<{ readonly seconds: number; readonly trials: number }>> = {
+  quick: [{ seconds: 5, trials: 2 }, { seconds: 15, trials: 1 }],
+  full: [{ seconds: 5, trials: 20 }, { seconds: 15, trials: 10 }]
+}
+
+/** Figure 3 in a run: per leaseDuration, leasekit and client-go side by side. */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results): Promise<void> => {
+  for (const { seconds, trials } of s) {
+    results.failover.push(...(await Promise.all((["leasekit", "client-go"] as const).map((kind) => run(bench, kind, seconds, trials)))))
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Goals and RESULTS.md
 

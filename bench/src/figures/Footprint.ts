@@ -105,6 +105,17 @@ export const run = async (bench: Bench, settings: { readonly runs: number; reado
   }
 }
 
+/** Start-up runs of each command and the seconds each holder holds, in the quick and the full run. */
+export const settings = {
+  quick: { runs: 3, holdSeconds: 8 },
+  full: { runs: 10, holdSeconds: 30 }
+}
+
+/** Figure 7 in a run. */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results): Promise<void> => {
+  results.footprint = await run(bench, s)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Goals and RESULTS.md
 

@@ -84,6 +84,19 @@ export const run = async (bench: Bench, waiters: number, rounds: number): Promis
   return { waiters, handoffMs, releaseMs, handoffAcquiredMs, wrongSuccessor }
 }
 
+/** Waiters and rounds (handoffs and releases alternating), in the quick and the full run. */
+export const settings = {
+  quick: { waiters: 3, rounds: 15 },
+  full: { waiters: 3, rounds: 200 }
+}
+
+/** Figure 8 in a run (replacing an earlier result with as many waiters). */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results): Promise<void> => {
+  const r = await run(bench, s.waiters, s.rounds)
+  bench.log(`  fig 8: ${r.handoffMs.length} handoffs, ${r.releaseMs.length} releases, ${r.wrongSuccessor} to another contender`)
+  results.handoff = [...(results.handoff ?? []).filter((x) => x.waiters !== r.waiters), r]
+}
+
 // ---------------------------------------------------------------------------------------------
 // Goals and RESULTS.md
 

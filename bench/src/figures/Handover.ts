@@ -15,8 +15,10 @@
  * run's own numbers (the herd of waiters: writes, conflicts, CPU per handover, the waiter's profile)
  * — also, as a note, when the goals are met.
  */
+import * as Path from "node:path"
 import { isWrite } from "../AuditLog.ts"
 import type { Bench } from "../Bench.ts"
+import type { RecordProfile } from "../Bench.ts"
 import { cpuGroups, releaseAll, sleep, uniform } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Contender, Kind } from "../Contenders.ts"
@@ -122,6 +124,27 @@ export const run = async (
     cpuMsPerHandover: Object.fromEntries(Object.entries(usage?.byGroup ?? {}).map(([k, ms]) => [k, ms / handovers])),
     machineBusy: usage?.machineBusy ?? Number.NaN
   }
+}
+
+/** The series (waiters) and how many handovers each, in the quick and the full run. */
+export const settings = {
+  quick: { waiters: [1, 4, 16], leasekit: 15, clientgo: 4 },
+  full: { waiters: [1, 4, 16], leasekit: 200, clientgo: 200 }
+}
+
+/**
+ * Figure 2 in a run: leasekit's series one after another (the one with the most waiters profiled);
+ * client-go's (which spend their time polling) all at once beside them.
+ */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results, profile: RecordProfile): Promise<void> => {
+  const clientgo = Promise.all(s.waiters.map((w) => run(bench, "client-go", w, s.clientgo)))
+  const most = Math.max(...s.waiters)
+  for (const w of s.waiters) {
+    const profileFile = w === most ? Path.join(bench.outDir, "profile-handover-waiter.cpuprofile") : undefined
+    results.handover.push(await run(bench, "leasekit", w, s.leasekit, profileFile ? { profileFile } : {}))
+    if (profileFile !== undefined) profile("handover-waiter", profileFile)
+  }
+  results.handover.push(...(await clientgo))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -181,6 +181,19 @@ export const run = async (bench: Bench, kind: Kind, cycles: number, windowSecond
   }
 }
 
+/** How many cycles, and the holding window, of the quick and the full run. */
+export const settings = {
+  quick: { cycles: 1, windowSeconds: 12 },
+  full: { cycles: 5, windowSeconds: 120 }
+}
+
+/** Figure 1 in a run: leasekit and client-go side by side. */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results): Promise<void> => {
+  results.requests.push(
+    ...(await Promise.all((["leasekit", "client-go"] as const).map((kind) => run(bench, kind, s.cycles, s.windowSeconds))))
+  )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Goals and RESULTS.md
 

@@ -19,6 +19,7 @@
  */
 import * as Path from "node:path"
 import type { Bench } from "../Bench.ts"
+import type { RecordProfile } from "../Bench.ts"
 import { nextEvent, spawn, stop } from "../Contenders.ts"
 import type { Explanation, Goal } from "../Goal.ts"
 import { kindLabel, table } from "../Markdown.ts"
@@ -80,6 +81,19 @@ export const run = async (bench: Bench, iterations: { memory: number; kubernetes
     await stop(c)
   }
   return { runs, profiles }
+}
+
+/** Renewals per loop on the in-memory and on the Kubernetes store, in the quick and the full run. */
+export const settings = {
+  quick: { memory: 2_000, kubernetes: 200 },
+  full: { memory: 20_000, kubernetes: 2_000 }
+}
+
+/** Figure 6 in a run, with the profiles of its two renewal loops. */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results, profile: RecordProfile): Promise<void> => {
+  results.runtimeCost = await run(bench, s)
+  profile("renewal-kubernetes", results.runtimeCost.profiles.kubernetes)
+  profile("renewal-memory", results.runtimeCost.profiles.memory)
 }
 
 // ---------------------------------------------------------------------------------------------

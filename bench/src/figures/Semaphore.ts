@@ -61,6 +61,7 @@ import type { Event } from "../Protocol.ts"
 import { nowMicros } from "../Protocol.ts"
 import type { Results } from "../Results.ts"
 import { fmt, medianP99, summarize } from "../Statistics.ts"
+import * as Contention from "./Contention.ts"
 import { order, throughput } from "./semaphore/Findings.ts"
 import type { Waiter } from "./semaphore/ServiceOrder.ts"
 import { revision, serviceOrder } from "./semaphore/ServiceOrder.ts"
@@ -210,6 +211,25 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     violations,
     winners: new Set(grants.map((g) => g.by)).size
   }
+}
+
+/** The permits measured, the seconds of each run, the hold, and the floor's seconds, in the quick and the full run. */
+export const settings = {
+  quick: { permits: [1, 3, 10], seconds: 6, holdMs: 0, floorSeconds: 4 },
+  full: { permits: [1, 3, 10], seconds: 30, holdMs: 0, floorSeconds: 30 }
+}
+
+/** Figure 9 in a run: the floor first (figure 4's loop on one plain lease, 2 contenders), then each N. */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results): Promise<void> => {
+  const floor = await Contention.run(bench, "leasekit", 2, s.floorSeconds)
+  bench.log(`  fig 9 floor: one lease, 2 contenders: ${floor.perSecond.toFixed(1)}/s`)
+  const runs: Array<SemaphoreResult> = []
+  for (const permits of s.permits) {
+    const r = await run(bench, permits, s.seconds, s.holdMs)
+    bench.log(`  fig 9 N=${permits}: ${r.perSecond.toFixed(1)}/s, max jump ${r.maxJump} (${r.jumped}/${r.queued}), max overtakes ${r.maxOvertakes} (${r.overtaken}/${r.queued}), requeued ${r.requeued}, unqueued ${r.unqueued} (${r.barged} ahead of a waiter), untied ${r.untied}, ${r.violations.length} violations`)
+    runs.push(r)
+  }
+  results.semaphore = { floor: { contenders: 2, perSecond: floor.perSecond, gapMs: floor.gapMs }, runs }
 }
 
 // ---------------------------------------------------------------------------------------------
