@@ -4,6 +4,15 @@
  * output and wall time (SIGKILLed after a timeout), or started with stdout piped and stderr into a
  * log file; how they ended; and reading a file under /proc or a cgroup. Every process is tracked by
  * the bench's contender registry, so that none outlives the run.
+ *
+ * Still on `node:child_process`, not yet on `@leasekit/testing`'s `Process`, which lacks what this
+ * figure needs: stdout piped while stderr goes to a log file (a holder's `token=` / `profile=` /
+ * `modules=` lines are timed as they arrive; its stderr is quoted from its log when it fails); a
+ * run to completion answering stdout and stderr apart and the exit status without failing, and
+ * on a timeout what was printed so far (start-up runs record failures and go on; `pnpm pack` names
+ * its tarball last on stdout); a replaced environment rather than one added to (`cleanEnv`); and
+ * the wall time at the exit event (start-up wall times are a few tens of ms: timed through an
+ * Effect fiber they would change what figure 7 measures, which wants a before/after run to show).
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
