@@ -1,6 +1,6 @@
 /**
  * `leasekit demo`'s command line: its flags, arguments, help and examples. What it does is
- * `Demo.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
+ * `demo/Demo.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
  * never load it.
  *
  * @since 0.1.0
@@ -38,7 +38,7 @@ export const config = {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("demo", config, Lazy.handler(() => import("./Demo.ts"))).pipe(
+export const command = Command.make("demo", config, Lazy.handler(() => import("../demo/Demo.ts"))).pipe(
   Command.withDescription(
     "Three worker processes contend for one lease on a real API server (a local control plane, built on first use, " +
       "or --kubeconfig): a live view of who holds it, graceful handovers (milliseconds), SIGKILLed holders (failover " +

@@ -1,6 +1,6 @@
 /**
  * `leasekit run`'s command line: its flags, arguments, help and examples. What it does is
- * `Run.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
+ * `internal/Run.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
  * never load it.
  *
  * @since 0.1.0
@@ -8,7 +8,7 @@
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import * as ExitCode from "./ExitCode.ts"
+import * as ExitCode from "../internal/ExitCode.ts"
 import * as GlobalFlags from "./GlobalFlags.ts"
 import * as Lazy from "./Lazy.ts"
 
@@ -106,7 +106,7 @@ export const config = {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("run", config, Lazy.handler(() => import("./Run.ts"))).pipe(
+export const command = Command.make("run", config, Lazy.handler(() => import("../internal/Run.ts"))).pipe(
   Command.withDescription(
     "Run CMD while holding the lease NAME: wait for it (or --try), renew it while CMD runs, pass signals on, " +
       "stop CMD if the lease is lost (exit 79), release it when CMD exits, and exit with CMD's status. " +
