@@ -7,6 +7,7 @@
  */
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Durations from "../internal/Durations.ts"
 import * as GlobalFlags from "./GlobalFlags.ts"
 import * as Lazy from "./Lazy.ts"
 
@@ -24,11 +25,7 @@ export const config = {
   namespace: GlobalFlags.namespace.pipe(
     Flag.withDescription("namespace of the demo's lease (default: with --kubeconfig the context's namespace, else leasekit-test)")
   ),
-  duration: Flag.String("duration").pipe(
-    Flag.withMetavar("DURATION"),
-    Flag.withDescription("lease duration (whole seconds): the failover time (default: 4s)"),
-    Flag.withDefault("4s")
-  ),
+  duration: Durations.flag("duration", { description: "lease duration (whole seconds): the failover time (default: 4s)", default: "4s" }),
   workers: Flag.Int("workers").pipe(Flag.withMetavar("N"), Flag.withDescription("worker processes contending, 2 to 10 (default: 3)"), Flag.withDefault(3))
 }
 
