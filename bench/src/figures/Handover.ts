@@ -10,7 +10,7 @@
  * made at the server during the series are counted per handover, writes (and conflicts, the
  * thundering herd) apart.
  */
-import { isWrite } from "../AuditLog.ts"
+import { isWrite } from "@leasekit/testing/AuditLog"
 import type { Bench } from "../Bench.ts"
 import { cpuGroups, releaseAll, sleep, uniform } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"

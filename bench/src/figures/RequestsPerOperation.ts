@@ -12,8 +12,8 @@
  * successful update ends one renewal). Release is sent right after a renewal was seen, so no
  * renewal falls into it.
  */
-import type { AuditRecord } from "../AuditLog.ts"
-import { isSuccessfulWrite } from "../AuditLog.ts"
+import type { AuditEvent as AuditRecord } from "@leasekit/testing/AuditLog"
+import { isSuccessfulWrite } from "@leasekit/testing/AuditLog"
 import type { Bench } from "../Bench.ts"
 import { joinAndLead, releaseAll, sleep, usageOf } from "../Bench.ts"
 import type { Kind } from "../Contenders.ts"

@@ -21,6 +21,13 @@ export * as ControlPlaneAssets from "./ControlPlaneAssets.ts"
 export * as ControlPlane from "./ControlPlane.ts"
 
 /**
+ * Reading kube-apiserver's JSON audit log: requests between two marks, filtered and counted.
+ *
+ * @since 0.1.0
+ */
+export * as AuditLog from "./AuditLog.ts"
+
+/**
  * A TCP proxy with latency, blackhole and reset faults.
  *
  * @since 0.1.0
