@@ -19,7 +19,7 @@
  * that must contain the last requests. It reads the file on every call (nothing is cached), which
  * is cheap for a test's log and linear in the stretch read.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -29,7 +29,7 @@ import { asRecord, asString, parseJson } from "./internal/json.ts"
 /**
  * One request as recorded in the audit log.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface AuditEvent {
@@ -49,7 +49,7 @@ export interface AuditEvent {
 /**
  * A position in the audit log, from `mark`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface AuditMark {
@@ -59,7 +59,7 @@ export interface AuditMark {
 /**
  * Selects audit events; every given field must match.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface AuditFilter {
@@ -81,7 +81,7 @@ export interface AuditFilter {
  * - `Unreadable`: the file exists but could not be read.
  * - `Rotated`: the file is now shorter than a mark taken earlier.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export type AuditLogErrorReason = "Unreadable" | "Rotated"
@@ -89,7 +89,7 @@ export type AuditLogErrorReason = "Unreadable" | "Rotated"
 /**
  * The audit log could not be read.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export class AuditLogError extends Data.TaggedError("AuditLogError")<{
@@ -106,7 +106,7 @@ export class AuditLogError extends Data.TaggedError("AuditLogError")<{
 /**
  * A reader of one audit-log file.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface AuditLog {
@@ -122,7 +122,7 @@ export interface AuditLog {
 /**
  * One line of the log as an event; `undefined` when it is not a JSON audit event.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category parsing
  */
 export const parseLine = (line: string): AuditEvent | undefined => {
@@ -209,7 +209,7 @@ const unreadable = (path: string) => (cause: unknown): AuditLogError =>
 /**
  * A reader of the audit log at `path` (which need not exist yet).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const make = (path: string): AuditLog => {
@@ -225,7 +225,7 @@ export const make = (path: string): AuditLog => {
 /**
  * Is this a write (create, update, delete, patch)?
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category predicates
  */
 export const isWrite = (event: AuditEvent): boolean =>
@@ -234,7 +234,7 @@ export const isWrite = (event: AuditEvent): boolean =>
 /**
  * Is this a successful (2xx) write?
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category predicates
  */
 export const isSuccessfulWrite = (event: AuditEvent): boolean =>
@@ -243,7 +243,7 @@ export const isSuccessfulWrite = (event: AuditEvent): boolean =>
 /**
  * Counts per verb, e.g. `{ get: 3, update: 2 }`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category utils
  */
 export const countByVerb = (events: ReadonlyArray<AuditEvent>): Readonly<Record<string, number>> => {
