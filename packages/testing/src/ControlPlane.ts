@@ -25,7 +25,7 @@
  *   (SIGCONT, SIGTERM, SIGKILL after a grace period, as process groups) and the folder is
  *   deleted before the finalizer completes;
  * - when the Node process itself dies without running finalizers (SIGKILL, crash), a lifeline
- *   watchdog stops the processes and deletes the folder.
+ *   watchdog (`Process.lifeline`) stops the processes and deletes the folder.
  *
  * Does not guarantee:
  * - production-like behaviour: there is no controller-manager or scheduler (nothing garbage-
@@ -74,7 +74,7 @@ import { ControlPlaneError, setupError } from "./internal/controlPlane/model.ts"
 import * as Request from "./internal/controlPlane/request.ts"
 import { freePort } from "./internal/ports.ts"
 import * as Pki from "./internal/pki.ts"
-import * as Watchdog from "./internal/watchdog.ts"
+import * as Process from "./Process.ts"
 
 export {
   /**
@@ -319,7 +319,7 @@ export const make = (
     const startTimeout = options.startTimeout ?? Duration.seconds(60)
     const audit = options.audit ?? true
 
-    // The folder is deleted last; the watchdog guards it while Node lives.
+    // The folder is deleted last; the lifeline guards it, and the servers, while Node lives.
     const dir = yield* Effect.acquireRelease(
       Effect.try({
         try: () => Fs.mkdtempSync(Path.join(options.tmpDir ?? Os.tmpdir(), "leasekit-cp-")),
@@ -327,7 +327,11 @@ export const make = (
       }),
       (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
     )
-    yield* Effect.acquireRelease(Watchdog.start(dir), (w) => w.close)
+    const spawner = yield* Layer.build(Process.layer)
+    yield* Process.lifeline(dir, { remove: true }).pipe(
+      Effect.provide(spawner),
+      Effect.mapError(setupError("cannot start the lifeline watchdog"))
+    )
 
     const pki = yield* Pki.make(Path.join(dir, "pki"), options.openssl).pipe(
       Effect.mapError(setupError("cannot create the certificates (is `openssl` installed?)"))
@@ -349,7 +353,7 @@ export const make = (
     const request = Request.make(credentials)
     const env = Configuration.serverEnv()
     const component = (c: Component, command: string, args: ReadonlyArray<string>, probe: Effect.Effect<Components.Probe>) =>
-      Components.make({ component: c, command, args, dir, env, probe, startTimeout, graceMillis: 10_000 })
+      Components.make({ component: c, command, args, dir, env, spawner, probe, startTimeout, grace: Duration.seconds(10) })
     const components: { readonly [C in Component]: Components.ComponentProcess } = {
       etcd: component("etcd", assets.etcd, Configuration.etcdArgs(layout, options.etcdArgs ?? []), Request.probeEtcd(etcdUrl)),
       apiserver: component(

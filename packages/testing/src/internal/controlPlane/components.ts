@@ -6,28 +6,34 @@
  * Guarantees:
  * - controls of one component run one at a time (a lock per slot); `restart` keeps the ports,
  *   flags and data, because the command line is fixed when the slot is made;
- * - spawning and recording the process (in the slot and in `<dir>/<component>.pid`, which the
- *   lifeline watchdog reads) is one uninterruptible step, so `stop` — and the control plane's
- *   finalizer — knows every process that was started;
+ * - each process is a `Process` of `@leasekit/testing/Process` (its own process group, stdout and
+ *   stderr appended to `<dir>/<component>.log`) in a scope of its own, closed by `stop`; spawning
+ *   and recording it (in the slot, and with the lifeline of `dir` through `Process.register`) is
+ *   one uninterruptible step, so `stop` — and the control plane's finalizer — knows every process
+ *   that was started;
  * - `start` waits, bounded by `startTimeout`, until the component's readiness probe answers, and
  *   fails early (`Exited`) when the process exits first, with the tail of what it logged since
  *   this start;
- * - `stop` stops the process group (SIGCONT, SIGTERM, SIGKILL after the grace period) and waits
- *   for the exit.
+ * - `stop` stops the process group (`Process.stop`: SIGCONT, SIGTERM, SIGKILL after the grace
+ *   period) and waits for the exit.
  *
  * Does not: restart a component that exits on its own (its state becomes `exited`), or probe a
  * running component unless asked (`awaitReady`).
  *
  * @internal
  */
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import * as Process from "../process.ts"
+import * as Process from "../../Process.ts"
 import type { Component } from "./model.ts"
 import { ControlPlaneError } from "./model.ts"
 
@@ -69,37 +75,69 @@ export interface ComponentOptions {
   readonly args: ReadonlyArray<string>
   /** The control plane's folder: the working directory, and where the log and pid files go. */
   readonly dir: string
-  readonly env: NodeJS.ProcessEnv
+  /** The whole environment of the process. */
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** The spawner (`Process.layer`, built once by the control plane). */
+  readonly spawner: Context.Context<ChildProcessSpawner>
   readonly probe: Effect.Effect<Probe>
   /** Bound on `start` becoming ready. */
   readonly startTimeout: Duration.Input
   /** Between SIGTERM and SIGKILL. */
-  readonly graceMillis: number
+  readonly grace: Duration.Input
+}
+
+/** The last `lines` lines of a log file after byte `from` ("" when unreadable). */
+const tail = (file: string, lines: number, from: number): string => {
+  try {
+    const size = Fs.statSync(file).size
+    const length = Math.max(0, Math.min(size - from, 64 * 1024))
+    const buffer = Buffer.alloc(length)
+    const fd = Fs.openSync(file, "r")
+    try {
+      Fs.readSync(fd, buffer, 0, length, size - length)
+    } finally {
+      Fs.closeSync(fd)
+    }
+    return buffer.toString("utf8").split("\n").slice(-lines - 1).join("\n").trimEnd()
+  } catch {
+    return ""
+  }
+}
+
+/** A running process and the scope it lives in. */
+interface Running {
+  readonly process: Process.Process
+  readonly scope: Scope.Closeable
 }
 
 /** A slot for one component; nothing runs until `start`. @internal */
 export const make = (options: ComponentOptions): ComponentProcess => {
   const { command, component } = options
   const logFile = Path.join(options.dir, `${component}.log`)
-  const pidFile = Path.join(options.dir, `${component}.pid`)
   const lock = Semaphore.makeUnsafe(1)
-  let proc: Process.Proc | undefined
+  let current: Running | undefined
   let paused = false
   let logOffset = 0
 
-  const alive = (): Process.Proc | undefined =>
-    proc !== undefined && Option.isNone(proc.exitInfo()) ? proc : undefined
-  const logTail = () => Process.tail(logFile, 40, logOffset)
+  /** The process when it has not exited. */
+  const alive: Effect.Effect<Process.Process | undefined> = Effect.suspend(() =>
+    current === undefined
+      ? Effect.succeed(undefined)
+      : Effect.map(current.process.exited, (exit) => Option.isNone(exit) ? current?.process : undefined)
+  )
+  const logTail = () => tail(logFile, 40, logOffset)
 
   const awaitReady = (timeout: Duration.Input): Effect.Effect<void, ControlPlaneError> => {
     let last = "no answer yet"
     const attempt = Effect.gen(function*() {
-      const exit = proc?.exitInfo() ?? Option.none()
-      if (proc === undefined || Option.isSome(exit)) {
+      const exit = current === undefined ? Option.none() : yield* current.process.exited
+      if (current === undefined || Option.isSome(exit)) {
         const how = Option.match(exit, {
           onNone: () => "is not running",
           onSome: (e) => `exited (${e.signal ?? `code ${e.code}`})`
         })
+        // Its last lines reach the log through a pipe: give them a moment to arrive.
+        yield* Effect.sleep("200 millis")
         return yield* new ControlPlaneError({
           reason: "Exited",
           component,
@@ -130,53 +168,68 @@ export const make = (options: ComponentOptions): ComponentProcess => {
     )
   }
 
+  const stop: Effect.Effect<void> = Effect.suspend(() => {
+    const running = current
+    if (running === undefined) return Effect.void
+    return running.process.stop.pipe(
+      Effect.andThen(Scope.close(running.scope, Exit.void)),
+      Effect.andThen(Effect.sync(() => {
+        current = undefined
+        paused = false
+      }))
+    )
+  }).pipe(Effect.uninterruptible)
+
+  const spawn = Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const process = yield* Process.spawn(command, options.args, {
+      cwd: options.dir,
+      env: options.env,
+      extendEnv: false,
+      output: { file: logFile },
+      grace: options.grace
+    }).pipe(
+      Scope.provide(scope),
+      Effect.provide(options.spawner),
+      Effect.onError(() => Scope.close(scope, Exit.void))
+    )
+    current = { process, scope }
+    paused = false
+    yield* Process.register(options.dir, process.pid)
+  }).pipe(
+    Effect.mapError((e) => new ControlPlaneError({ reason: "Spawn", component, detail: e.message, cause: e })),
+    Effect.uninterruptible
+  )
+
   const start: Effect.Effect<void, ControlPlaneError> = Effect.gen(function*() {
-    if (alive() !== undefined) return
+    if ((yield* alive) !== undefined) return
+    // A process that exited on its own is released before the next one starts.
+    yield* stop
     yield* Effect.sync(() => {
       logOffset = Fs.existsSync(logFile) ? Fs.statSync(logFile).size : 0
       Fs.appendFileSync(logFile, `\n=== leasekit: starting ${command} at ${new Date().toISOString()} ===\n`)
     })
-    yield* Process.spawn({ command, args: options.args, logFile, cwd: options.dir, env: options.env }).pipe(
-      Effect.tap((started) =>
-        Effect.sync(() => {
-          proc = started
-          paused = false
-          Fs.writeFileSync(pidFile, `${started.pid}\n`)
-        })
-      ),
-      Effect.mapError((e) => new ControlPlaneError({ reason: "Spawn", component, detail: e.message, cause: e.cause })),
-      Effect.uninterruptible
-    )
+    yield* spawn
     yield* awaitReady(options.startTimeout)
   })
 
-  const stop: Effect.Effect<void> = Effect.gen(function*() {
-    const current = proc
-    if (current === undefined) return
-    yield* Process.terminate(current, options.graceMillis)
-    proc = undefined
-    paused = false
-    yield* Effect.sync(() => Fs.rmSync(pidFile, { force: true }))
-  }).pipe(Effect.uninterruptible)
-
   const signal = (verb: string, sig: NodeJS.Signals, pausedAfter: boolean) =>
-    lock.withPermit(Effect.suspend(() => {
-      const running = alive()
+    lock.withPermit(Effect.gen(function*() {
+      const running = yield* alive
       if (running === undefined) {
-        return Effect.fail(new ControlPlaneError({ reason: "InvalidState", component, detail: `cannot ${verb}: not running` }))
+        return yield* new ControlPlaneError({ reason: "InvalidState", component, detail: `cannot ${verb}: not running` })
       }
-      Process.signalGroup(running.pid, sig)
+      yield* running.signal(sig)
       paused = pausedAfter
-      return Effect.void
     }))
 
   return {
     component,
     logFile,
-    pid: Effect.sync(() => Option.fromUndefinedOr(alive()?.pid)),
-    state: Effect.sync(() => {
-      if (proc === undefined) return "stopped"
-      if (Option.isSome(proc.exitInfo())) return "exited"
+    pid: Effect.map(alive, (running) => Option.fromUndefinedOr(running?.pid)),
+    state: Effect.gen(function*() {
+      if (current === undefined) return "stopped"
+      if (Option.isSome(yield* current.process.exited)) return "exited"
       return paused ? "paused" : "running"
     }),
     start: lock.withPermit(start),

@@ -66,7 +66,7 @@ export const writeFiles = (
   })
 
 /** Servers read no configuration from our environment (etcd would honour `ETCD_*` variables). @internal */
-export const serverEnv = (): NodeJS.ProcessEnv =>
+export const serverEnv = (): Readonly<Record<string, string | undefined>> =>
   Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD_")))
 
 /** etcd's flags. @internal */
