@@ -69,7 +69,7 @@ import * as Bootstrap from "./internal/controlPlane/bootstrap.ts"
 import * as Components from "./internal/controlPlane/components.ts"
 import * as Configuration from "./internal/controlPlane/configuration.ts"
 import * as Kubeconfig from "./internal/controlPlane/kubeconfig.ts"
-import type { Component, UserName } from "./internal/controlPlane/model.ts"
+import type { Component, ComponentState, UserName } from "./internal/controlPlane/model.ts"
 import { ControlPlaneError, setupError } from "./internal/controlPlane/model.ts"
 import * as Request from "./internal/controlPlane/request.ts"
 import { freePort } from "./internal/ports.ts"
@@ -84,6 +84,13 @@ export {
    * @category models
    */
   type Component,
+  /**
+   * What a component is doing, as this control plane knows it.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  type ComponentState,
   /**
    * A control-plane operation failed. `logTail` holds the last lines the component logged, when
    * that helps (failed start).
@@ -119,14 +126,6 @@ export {
    */
   type UserName
 } from "./internal/controlPlane/model.ts"
-
-/**
- * What a component is doing, as this control plane knows it.
- *
- * @since 0.1.0
- * @category models
- */
-export type ComponentState = Components.ComponentState
 
 /**
  * A user's credentials and kubeconfig file (JSON, which is valid YAML).

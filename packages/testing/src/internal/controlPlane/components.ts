@@ -34,11 +34,8 @@ import * as Semaphore from "effect/Semaphore"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Process from "../../Process.ts"
-import type { Component } from "./model.ts"
+import type { Component, ComponentState } from "./model.ts"
 import { ControlPlaneError } from "./model.ts"
-
-/** What a component is doing, as its slot knows it. @internal */
-export type ComponentState = "running" | "paused" | "stopped" | "exited"
 
 /** One readiness probe: `ok`, and what was seen (for the error when it never becomes ready). @internal */
 export interface Probe {

@@ -17,6 +17,14 @@ import * as Data from "effect/Data"
 export type Component = "apiserver" | "etcd"
 
 /**
+ * What a component is doing, as this control plane knows it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ComponentState = "running" | "paused" | "stopped" | "exited"
+
+/**
  * The users the API server knows (static bearer tokens).
  *
  * - `admin`: group `system:masters`, may do anything.
