@@ -43,11 +43,9 @@
  * user's kubeconfig, on a fresh connection each: a paused, restarted or proxied server is
  * observed as it is now, and a `FaultProxy` sees one connection per request.
  *
- * This module composes the parts, which live in `internal/`: the certificates (`pki.ts`), the
- * servers' files and flags (`controlPlane/configuration.ts`), the process slots with their
- * controls and readiness (`controlPlane/components.ts`), requests and probes
- * (`controlPlane/request.ts`), kubeconfigs (`controlPlane/kubeconfig.ts`) and the namespace, RBAC
- * and users (`controlPlane/bootstrap.ts`).
+ * This module composes parts in `internal/`: `pki.ts`, and in `controlPlane/` the servers' files
+ * and flags (`configuration`), process slots (`components`), requests and probes (`request`),
+ * kubeconfigs (`kubeconfig`), namespace, RBAC and users (`bootstrap`).
  *
  * @since 0.1.0
  */
@@ -92,34 +90,22 @@ export {
    */
   type ComponentState,
   /**
-   * A control-plane operation failed. `logTail` holds the last lines the component logged, when
-   * that helps (failed start).
+   * A control-plane operation failed; `logTail` holds the end of the component's log on a failed start.
    *
    * @since 0.1.0
    * @category errors
    */
   ControlPlaneError,
   /**
-   * Why a control-plane operation failed.
-   *
-   * - `Setup`: preparing files, keys, ports, the namespace or RBAC failed.
-   * - `Spawn`: the binary could not be started.
-   * - `Exited`: the process exited while it was expected to become ready.
-   * - `NotReady`: it did not become ready within `startTimeout`.
-   * - `Timeout`: an API request got no complete answer within its timeout (e.g. paused server).
-   * - `Transport`: an API request failed on the connection (refused, reset, TLS).
-   * - `InvalidState`: a control was used in a state where it means nothing (pause a stopped process).
+   * Why a control-plane operation failed: `Setup`, `Spawn`, `Exited`, `NotReady`, `Timeout`,
+   * `Transport` or `InvalidState`.
    *
    * @since 0.1.0
    * @category errors
    */
   type ControlPlaneErrorReason,
   /**
-   * The users the API server knows (static bearer tokens).
-   *
-   * - `admin`: group `system:masters`, may do anything.
-   * - `restricted`: may only `get`, `create` and `update` leases in the test namespace.
-   * - `nobody`: authenticated, without any permission.
+   * The users the API server knows (static bearer tokens): `admin`, `restricted`, `nobody`.
    *
    * @since 0.1.0
    * @category models
