@@ -44,6 +44,7 @@ import * as Kubectl from "./internal/cluster/kubectl.ts"
 import type { ClusterIdentity, ClusterRequest, ClusterResponse, KubectlResult } from "./internal/cluster/model.ts"
 import { ClusterError } from "./internal/cluster/model.ts"
 import * as Restricted from "./internal/cluster/restricted.ts"
+import { isReadable } from "./internal/files.ts"
 
 export {
   /**
@@ -113,15 +114,6 @@ export interface Target {
   readonly namespaceFor: (base: string) => string
 }
 
-const readable = (file: string): boolean => {
-  try {
-    Fs.accessSync(file, Fs.constants.R_OK)
-    return Fs.statSync(file).isFile()
-  } catch {
-    return false
-  }
-}
-
 /**
  * Decides between an existing cluster and a local control plane (see the module comment).
  *
@@ -138,7 +130,7 @@ export const detect = (env: Readonly<Record<string, string | undefined>>): Sourc
   const kubeconfig = env["KUBECONFIG"]?.trim() ?? ""
   if (kubeconfig !== "") {
     const files = kubeconfig.split(Path.delimiter).filter((f) => f !== "")
-    if (files.some(readable)) return { _tag: "External", kubeconfig, variable: "KUBECONFIG" }
+    if (files.some(isReadable)) return { _tag: "External", kubeconfig, variable: "KUBECONFIG" }
     return { _tag: "Local", why: `KUBECONFIG=${kubeconfig} names no readable file` }
   }
   return { _tag: "Local", why: "neither LEASEKIT_TEST_KUBECONFIG nor KUBECONFIG is set" }

@@ -15,21 +15,12 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as ControlPlaneAssets from "../../ControlPlaneAssets.ts"
 import * as Process from "../../Process.ts"
+import { isExecutable } from "../files.ts"
 import type { ClusterIdentity, KubectlResult } from "./model.ts"
 import { ClusterError } from "./model.ts"
-
-const isExecutable = (file: string): boolean => {
-  try {
-    Fs.accessSync(file, Fs.constants.X_OK)
-    return Fs.statSync(file).isFile()
-  } catch {
-    return false
-  }
-}
 
 const onPath = (env: Readonly<Record<string, string | undefined>>, command: string): Option.Option<string> =>
   Option.fromUndefinedOr(

@@ -23,6 +23,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Yaml from "yaml"
 import { asRecord, asString } from "../json.ts"
+import * as Rbac from "../rbac.ts"
 import { expectStatus, managedBy, send } from "./api.ts"
 import { ClusterError } from "./model.ts"
 
@@ -65,19 +66,12 @@ export const make = (
       kind: "ServiceAccount",
       metadata: { name, labels: managedBy }
     })
-    yield* post("create the Role", `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name, labels: managedBy },
-      rules: [{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] }]
-    })
-    yield* post("create the RoleBinding", `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name, labels: managedBy },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
-      subjects: [{ kind: "ServiceAccount", name, namespace }]
-    })
+    yield* post("create the Role", Rbac.path(namespace, "roles"), Rbac.leaseRole(name, managedBy))
+    yield* post(
+      "create the RoleBinding",
+      Rbac.path(namespace, "rolebindings"),
+      Rbac.roleBinding(name, { kind: "ServiceAccount", name, namespace }, managedBy)
+    )
     const tokenRequest = yield* post(
       "request a ServiceAccount token (TokenRequest API)",
       `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
@@ -105,17 +99,9 @@ export const make = (
     const restricted = yield* KubeClient.makeFromFile(list).pipe(
       Effect.mapError((e) => new ClusterError({ detail: `restricted kubeconfig: ${e.message}`, cause: e }))
     )
-    yield* send(restricted, {
-      method: "POST",
-      path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-      body: {
-        apiVersion: "authorization.k8s.io/v1",
-        kind: "SelfSubjectAccessReview",
-        spec: { resourceAttributes: { namespace, verb: "update", group: "coordination.k8s.io", resource: "leases" } }
-      }
-    }).pipe(
+    yield* send(restricted, { method: "POST", path: Rbac.reviewPath, body: Rbac.updateLeasesReview(namespace) }).pipe(
       Effect.flatMap((r) =>
-        asRecord(asRecord(r.json)["status"])["allowed"] === true
+        Rbac.isAllowed(r.json)
           ? Effect.void
           : Effect.fail(new ClusterError({ detail: `RBAC for ${name} not effective: ${r.status} ${r.body.slice(0, 300)}` }))
       ),

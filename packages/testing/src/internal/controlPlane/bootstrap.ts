@@ -14,14 +14,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type { ApiRequest, ApiResponse, ControlPlaneUser } from "../../ControlPlane.ts"
-import { asRecord } from "../json.ts"
+import * as Rbac from "../rbac.ts"
 import * as Kubeconfig from "./kubeconfig.ts"
 import type { UserName } from "./model.ts"
 import { ControlPlaneError } from "./model.ts"
 
 type Request = (req: ApiRequest) => Effect.Effect<ApiResponse, ControlPlaneError>
-
-const rbac = "/apis/rbac.authorization.k8s.io/v1"
 
 /** Creates the namespace and the RBAC for `restricted`, and waits until it is effective. @internal */
 export const namespaceAndRbac = (request: Request, namespace: string): Effect.Effect<void, ControlPlaneError> =>
@@ -37,32 +35,20 @@ export const namespaceAndRbac = (request: Request, namespace: string): Effect.Ef
         )
       )
     yield* ensure("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } })
-    yield* ensure(`${rbac}/namespaces/${namespace}/roles`, {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: "leasekit-restricted" },
-      rules: [{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] }]
-    })
-    yield* ensure(`${rbac}/namespaces/${namespace}/rolebindings`, {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: "leasekit-restricted" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "leasekit-restricted" },
-      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "restricted" }]
-    })
+    yield* ensure(Rbac.path(namespace, "roles"), Rbac.leaseRole("leasekit-restricted"))
+    yield* ensure(
+      Rbac.path(namespace, "rolebindings"),
+      Rbac.roleBinding("leasekit-restricted", { kind: "User", name: "restricted" })
+    )
     yield* request({
       user: "restricted",
       method: "POST",
-      path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-      body: {
-        apiVersion: "authorization.k8s.io/v1",
-        kind: "SelfSubjectAccessReview",
-        spec: { resourceAttributes: { namespace, verb: "update", group: "coordination.k8s.io", resource: "leases" } }
-      },
+      path: Rbac.reviewPath,
+      body: Rbac.updateLeasesReview(namespace),
       timeout: Duration.seconds(2)
     }).pipe(
       Effect.flatMap((res) =>
-        asRecord(asRecord(res.json)["status"])["allowed"] === true
+        Rbac.isAllowed(res.json)
           ? Effect.void
           : Effect.fail(
             new ControlPlaneError({ reason: "Setup", detail: `RBAC for restricted not effective: ${res.status} ${res.body}` })
