@@ -179,7 +179,7 @@ export const make = (options: ComponentOptions): ComponentProcess => {
 
   const spawn = Effect.gen(function*() {
     const scope = yield* Scope.make()
-    const process = yield* Process.spawn(command, options.args, {
+    const child = yield* Process.spawn(command, options.args, {
       cwd: options.dir,
       env: options.env,
       extendEnv: false,
@@ -190,9 +190,9 @@ export const make = (options: ComponentOptions): ComponentProcess => {
       Effect.provide(options.spawner),
       Effect.onError(() => Scope.close(scope, Exit.void))
     )
-    current = { process, scope }
+    current = { process: child, scope }
     paused = false
-    yield* Process.register(options.dir, process.pid)
+    yield* Process.register(options.dir, child.pid)
   }).pipe(
     Effect.mapError((e) => new ControlPlaneError({ reason: "Spawn", component, detail: e.message, cause: e })),
     Effect.uninterruptible
