@@ -162,11 +162,13 @@ export const terminate = (target: Target, grace: Duration.Input): Effect.Effect<
     yield* gone(target, 2_000)
   }).pipe(Effect.uninterruptible)
 
+/** Waits up to `millis` for the target to be gone, measured on the monotonic clock: a step of the
+ * wall clock (NTP, a resumed VM) must not stretch the grace before the SIGKILL. */
 const gone = (target: Target, millis: number): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    const deadline = Date.now() + millis
+    const deadline = performance.now() + millis
     while (yield* target.alive) {
-      if (Date.now() >= deadline) return false
+      if (performance.now() >= deadline) return false
       yield* Effect.sleep(pollMillis)
     }
     return true
