@@ -18,9 +18,9 @@ import { Effect, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { AuditLog } from "./AuditLog.ts"
+import * as AuditLog from "@leasekit/testing/AuditLog"
 import type { Bench } from "./Bench.ts"
-import { sleep } from "./Bench.ts"
+import { benchAudit, sleep } from "./Bench.ts"
 import { killAll, Pool, running } from "./Contenders.ts"
 import * as Contention from "./figures/Contention.ts"
 import * as Failover from "./figures/Failover.ts"
@@ -116,7 +116,7 @@ const run = (
         quick,
         controlPlane,
         namespace: controlPlane.namespace,
-        audit: new AuditLog(auditFile.value),
+        audit: benchAudit(AuditLog.make(auditFile.value)),
         pool,
         spawnContext,
         outDir: runDir,

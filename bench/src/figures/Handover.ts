@@ -16,7 +16,7 @@
  * — also, as a note, when the goals are met.
  */
 import * as Path from "node:path"
-import { isWrite } from "../AuditLog.ts"
+import { isWrite } from "@leasekit/testing/AuditLog"
 import type { Bench } from "../Bench.ts"
 import type { RecordProfile } from "../Bench.ts"
 import { cpuGroups, releaseAll, sleep, uniform } from "../Bench.ts"

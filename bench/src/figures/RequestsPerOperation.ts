@@ -15,8 +15,8 @@
  * Judges issue 6's request goals (renewal and release = 1 request, acquire ≤ 2, ≤ 9 requests a
  * minute while holding) and renders section 1 of RESULTS.md; no missed goal of it has an analysis.
  */
-import type { AuditRecord } from "../AuditLog.ts"
-import { isSuccessfulWrite } from "../AuditLog.ts"
+import type { AuditEvent as AuditRecord } from "@leasekit/testing/AuditLog"
+import { isSuccessfulWrite } from "@leasekit/testing/AuditLog"
 import type { Bench } from "../Bench.ts"
 import { joinAndLead, releaseAll, sleep, usageOf } from "../Bench.ts"
 import type { Kind } from "../Contenders.ts"
