@@ -17,8 +17,7 @@
  */
 import * as Path from "node:path"
 import { isWrite } from "@leasekit/testing/AuditLog"
-import type { Bench } from "../Bench.ts"
-import type { RecordProfile } from "../Bench.ts"
+import type { Bench, RecordProfile } from "../Bench.ts"
 import { cpuGroups, releaseAll, sleep, uniform } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Contender, Kind } from "../Contenders.ts"

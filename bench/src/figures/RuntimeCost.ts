@@ -18,8 +18,7 @@
  * with where a renewal's time goes; `renewalCost` gives the other figures' explanations its numbers.
  */
 import * as Path from "node:path"
-import type { Bench } from "../Bench.ts"
-import type { RecordProfile } from "../Bench.ts"
+import type { Bench, RecordProfile } from "../Bench.ts"
 import { nextEvent, spawn, stop } from "../Contenders.ts"
 import type { Explanation, Goal } from "../Goal.ts"
 import { kindLabel, table } from "../Markdown.ts"

@@ -17,8 +17,7 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import type { Bench } from "../Bench.ts"
-import type { RecordProfile } from "../Bench.ts"
+import type { Bench, RecordProfile } from "../Bench.ts"
 import { cpuGroups, sleep, usageOf } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Kind } from "../Contenders.ts"

@@ -7,12 +7,14 @@
  *
  * Still on `node:child_process`, not yet on `@leasekit/testing`'s `Process`, which lacks what this
  * figure needs: stdout piped while stderr goes to a log file (a holder's `token=` / `profile=` /
- * `modules=` lines are timed as they arrive; its stderr is quoted from its log when it fails); a
- * run to completion answering stdout and stderr apart and the exit status without failing, and
- * on a timeout what was printed so far (start-up runs record failures and go on; `pnpm pack` names
- * its tarball last on stdout); a replaced environment rather than one added to (`cleanEnv`); and
- * the wall time at the exit event (start-up wall times are a few tens of ms: timed through an
- * Effect fiber they would change what figure 7 measures, which wants a before/after run to show).
+ * `modules=` lines are timed as they arrive; its stderr is quoted from its log when it fails); on a
+ * timeout, what was printed so far rather than a failure; an environment with variables removed
+ * (`cleanEnv`), not only added to; and the wall time at the exit event (start-up wall times are a
+ * few tens of ms: timed through an Effect fiber they would change what figure 7 measures, which
+ * wants a before/after run to show). `Process.exec` would serve the install commands, but the
+ * figures run as Promises outside the orchestrator's Effect scope: a process started through a
+ * separate `Effect.runPromise` is not stopped when the bench is interrupted, which `track` /
+ * `killAll` do today. Moving them belongs with running the figures inside that scope.
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
