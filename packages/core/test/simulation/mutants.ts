@@ -70,18 +70,18 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "guard-without-precheck",
     description: "guard starts the work without checking that the tenure is still on and in time",
-    file: "packages/core/src/internal/tenure.ts",
-    search: `            Effect.andThen(ensureHeld),
-            Effect.andThen(self),`,
-    replace: `            Effect.andThen(self),`
+    file: "packages/core/src/internal/tenure/guards.ts",
+    search: `          Effect.andThen(ensureHeld),
+          Effect.andThen(self),`,
+    replace: `          Effect.andThen(self),`
   },
   {
     name: "guard-forks-work-first",
     description: "guard races the work first and the loss second, with no pre-check (hole 1)",
-    file: "packages/core/src/internal/tenure.ts",
-    search: `            Effect.andThen(ensureHeld),
-            Effect.andThen(self),`,
-    replace: `            Effect.andThen(self),`,
+    file: "packages/core/src/internal/tenure/guards.ts",
+    search: `          Effect.andThen(ensureHeld),
+          Effect.andThen(self),`,
+    replace: `          Effect.andThen(self),`,
     andAlso: [{
       search: "return yield* restore(Effect.raceFirst(Deferred.await(entry.stop), work)).pipe(",
       replace: "return yield* restore(Effect.raceFirst(work, Deferred.await(entry.stop))).pipe("
