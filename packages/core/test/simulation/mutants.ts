@@ -181,6 +181,7 @@ export const mutants: ReadonlyArray<Mutant> = [
     search: "const self = yield* Lease.contender(options).pipe(Scope.provide(contenderScope))",
     replace: "const self = yield* Lease.contender(options)",
     andAlso: [{
+      file: "packages/core/src/internal/election/terms.ts",
       search: `      if (electionScope.state._tag === "Closed") return yield* Effect.interrupt`,
       replace: ``
     }, {
@@ -236,7 +237,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "step-down-reports-late",
     description: "an election stepping down keeps saying Leading until its term has ended, after the release write that lets a successor lead",
-    file: "packages/core/src/LeaderElection.ts",
+    file: "packages/core/src/internal/election/terms.ts",
     search: `            yield* setStatus({ _tag: "SteppedDown", failures: failed, coolDown: stepDown.coolDown })`,
     replace: ``
   },
