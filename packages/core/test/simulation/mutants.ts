@@ -272,9 +272,9 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "semaphore-rank-ignored",
     description: "a queued waiter is eligible whenever a permit is free, whatever the live waiters ahead of it: it overtakes them",
-    file: "packages/core/src/internal/semaphoreContender.ts",
-    search: `          const rank = v.entries.slice(0, position).filter((e) => live(e) && !served.has(e.entry.h)).length`,
-    replace: `          const rank = 0`
+    file: "packages/core/src/internal/semaphoreWaiter.ts",
+    search: `      const rank = v.entries.slice(0, position).filter((e) => live(e) && !served.has(e.entry.h)).length`,
+    replace: `      const rank = 0`
   },
   {
     name: "semaphore-withdrawn-handed-out",
@@ -306,8 +306,8 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "semaphore-prunes-unlisted",
     description:
       "a waiter judges dead (and prunes when it leaves) every entry whose ticket its last list did not see: waiters that enqueued after that list are live, yet removed and sent to the back of the queue (the bug fixed in 3a2288a)",
-    file: "packages/core/src/internal/semaphoreContender.ts",
-    search: `          const live = (e: Layout.EntryView) => e.live || !listed.has(e.entry.w)`,
-    replace: `          const live = (e: Layout.EntryView) => e.live`
+    file: "packages/core/src/internal/semaphoreWaiter.ts",
+    search: `      const live = (e: Layout.EntryView) => e.live || !listed.has(e.entry.w)`,
+    replace: `      const live = (e: Layout.EntryView) => e.live`
   }
 ]
