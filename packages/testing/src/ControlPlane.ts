@@ -22,7 +22,7 @@
  *   `/readyz`; a failed start fails with a `ControlPlaneError` carrying the tail of the process's
  *   own log;
  * - when the scope closes — success, failure or interruption — both processes are stopped
- *   (SIGCONT, SIGTERM, SIGKILL after a grace period, as process groups) and the folder is
+ *   (SIGTERM, SIGCONT, SIGKILL after a grace period, as process groups) and the folder is
  *   deleted before the finalizer completes;
  * - when the Node process itself dies without running finalizers (SIGKILL, crash), a lifeline
  *   watchdog (`Process.lifeline`) stops the processes and deletes the folder.

@@ -10,9 +10,10 @@
  *   and resume, SIGKILL to crash it, a forwarded SIGHUP) — the handle's `kill` always waits for the
  *   process to exit;
  * - `ExitStatus` with the terminating signal — the handle's `exitCode` fails with a message only;
- * - `terminate`: the one SIGCONT → SIGTERM → grace → SIGKILL sequence, for a process group (`stop`)
+ * - `terminate`: the one SIGTERM → SIGCONT → grace → SIGKILL sequence, for a process group (`stop`)
  *   and for targets that are not one group (the CLI stops every group of its command's session);
- *   SIGCONT first, because a stopped process does not act on SIGTERM;
+ *   SIGCONT right after SIGTERM, because a stopped process acts on a signal only once resumed — and
+ *   with SIGTERM already pending it ends as it resumes, without running its own code in between;
  * - `send` / `lines`: a line protocol over stdin / stdout, and `output: { file }` (stdout and stderr
  *   appended to a log file);
  * - `lifeline`: processes that must not outlive this Node process even when it dies without running
@@ -92,7 +93,7 @@ export interface Process {
   readonly closeStdin: Effect.Effect<void>
   /** Sends `signal` to the whole group, without waiting; false when the process has exited. */
   readonly signal: (signal: NodeJS.Signals) => Effect.Effect<boolean>
-  /** SIGCONT, SIGTERM, SIGKILL after the grace period (`terminate`); completes once it exited. */
+  /** SIGTERM, SIGCONT, SIGKILL after the grace period (`terminate`); completes once it exited. */
   readonly stop: Effect.Effect<ExitStatus>
   /** Waits for the exit. */
   readonly exit: Effect.Effect<ExitStatus>
@@ -145,8 +146,8 @@ export const layer: Layer.Layer<ChildProcessSpawner> = NodeChildProcessSpawner.l
 const pollMillis = 10
 
 /**
- * The one stop sequence: SIGCONT (a stopped process does not act on SIGTERM), SIGTERM, then
- * SIGKILL once `grace` passed with the target still alive; completes when it is gone, or 2 s after
+ * The one stop sequence: SIGTERM, then SIGCONT (a stopped process acts on the pending SIGTERM as
+ * it resumes, without running in between), then SIGKILL once `grace` passed with the target still alive; completes when it is gone, or 2 s after
  * the SIGKILL at the latest (a process in uninterruptible sleep).
  *
  * @since 0.2.0
@@ -155,8 +156,8 @@ const pollMillis = 10
 export const terminate = (target: Target, grace: Duration.Input): Effect.Effect<void> =>
   Effect.gen(function*() {
     if (!(yield* target.alive)) return
-    yield* target.signal("SIGCONT")
     yield* target.signal("SIGTERM")
+    yield* target.signal("SIGCONT")
     if (yield* gone(target, Duration.toMillis(Duration.fromInputUnsafe(grace)))) return
     yield* target.signal("SIGKILL")
     yield* gone(target, 2_000)
@@ -261,7 +262,7 @@ export const spawn = (
     }
     const encoder = new TextEncoder()
     // Registered after the spawn, so it runs before Effect's own release (which then finds the
-    // process gone): our sequence sends SIGCONT first and is bounded.
+    // process gone): our sequence resumes a stopped process and is bounded.
     yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(input), Effect.asVoid(stop)))
     return {
       pid,

@@ -28,7 +28,8 @@
  *
  * Stopping. The session is stopped by the one stop sequence of leasekit's tools,
  * `Process.terminate` of `@leasekit/testing/Process` (bundled into the CLI), with the session as
- * its target: SIGCONT (a paused process does not act on SIGTERM), SIGTERM, SIGKILL after the grace
+ * its target: SIGTERM, then SIGCONT (a paused process ends on the pending SIGTERM as it resumes,
+ * without running its own code after the loss), SIGKILL after the grace
  * to whatever is left — sent again at each look until the session is empty — and a warning for
  * what a SIGKILL could not end 2 s later.
  *
@@ -266,7 +267,7 @@ export const spawn = (
       }
     })))
     /**
-     * Stops the session with the one stop sequence (`Process.terminate`: SIGCONT, SIGTERM, SIGKILL
+     * Stops the session with the one stop sequence (`Process.terminate`: SIGTERM, SIGCONT, SIGKILL
      * after the grace, at most 2 s more), the session as its target: signals go to every process
      * group of it, and it is alive until settled. Once the SIGKILL went out it is sent again at each
      * look until the session is empty: a process forked while the session was being listed (a group

@@ -14,7 +14,7 @@
  * - `start` waits, bounded by `startTimeout`, until the component's readiness probe answers, and
  *   fails early (`Exited`) when the process exits first, with the tail of what it logged since
  *   this start;
- * - `stop` stops the process group (`Process.stop`: SIGCONT, SIGTERM, SIGKILL after the grace
+ * - `stop` stops the process group (`Process.stop`: SIGTERM, SIGCONT, SIGKILL after the grace
  *   period) and waits for the exit.
  *
  * Does not: restart a component that exits on its own (its state becomes `exited`), or probe a
