@@ -1,6 +1,7 @@
 /**
  * `@leasekit/testing`: a real local Kubernetes control plane (etcd + kube-apiserver) for tests,
- * and a TCP fault proxy to put between a client and it.
+ * a TCP fault proxy to put between a client and it, and a contender harness: a contender process
+ * that takes leases on it, driven through one line protocol.
  *
  * @module @leasekit/testing
  * @since 0.1.0
@@ -26,3 +27,17 @@ export * as ControlPlane from "./ControlPlane.ts"
  * @since 0.1.0
  */
 export * as FaultProxy from "./FaultProxy.ts"
+
+/**
+ * The line protocol of contender processes: commands, events, the µs `CLOCK_MONOTONIC` clock.
+ *
+ * @since 0.1.0
+ */
+export * as ContenderProtocol from "./ContenderProtocol.ts"
+
+/**
+ * Driving contender processes: spawn, send commands, await events, stop.
+ *
+ * @since 0.1.0
+ */
+export * as Contender from "./Contender.ts"
