@@ -1,7 +1,8 @@
 /**
  * `@leasekit/testing`: a real local Kubernetes control plane (etcd + kube-apiserver) for tests,
- * a TCP fault proxy to put between a client and it, and a contender harness: a contender process
- * that takes leases on it, driven through one line protocol.
+ * a TCP fault proxy to put between a client and it, the process layer leasekit's tools share, and
+ * a contender harness: a contender process that takes leases on it, driven through one line
+ * protocol.
  *
  * @module @leasekit/testing
  * @since 0.1.0
@@ -22,6 +23,14 @@ export * as ControlPlaneAssets from "./ControlPlaneAssets.ts"
 export * as ControlPlane from "./ControlPlane.ts"
 
 /**
+ * Child processes in their own process group: spawning, signalling, the one SIGTERM → grace →
+ * SIGKILL stop, line protocols over stdin/stdout, and a lifeline for when this process dies.
+ *
+ * @since 0.2.0
+ */
+export * as Process from "./Process.ts"
+
+/**
  * A TCP proxy with latency, blackhole and reset faults.
  *
  * @since 0.1.0
@@ -31,13 +40,13 @@ export * as FaultProxy from "./FaultProxy.ts"
 /**
  * The line protocol of contender processes: commands, events, the µs `CLOCK_MONOTONIC` clock.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export * as ContenderProtocol from "./ContenderProtocol.ts"
 
 /**
  * Driving contender processes: spawn, send commands, await events, stop.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export * as Contender from "./Contender.ts"
