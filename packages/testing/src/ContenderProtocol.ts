@@ -14,13 +14,13 @@
  * This module holds the types and the encoding only; it does not validate events (a line that is
  * not JSON is dropped by {@link decodeEvent}; a JSON line is trusted to be an `Event`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 
 /**
  * Enter the election for `name` (or `count` leases `name-0` … when `count > 1`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category commands
  */
 export interface JoinCommand {
@@ -70,7 +70,7 @@ export interface MicrobenchCommand {
  * Every command a contender understands (`release`, `handoff`, `usage`, `profile`, `quit` need no
  * interface of their own).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category commands
  */
 export type Command =
@@ -88,7 +88,7 @@ export type Command =
 /**
  * Resource usage of a contender process (answer to `usage`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export interface UsageEvent {
@@ -127,7 +127,7 @@ export interface UsageEvent {
 /**
  * One critical section in loop mode, with the result of its mutual-exclusion checks.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export interface CriticalSectionEvent {
@@ -142,7 +142,7 @@ export interface CriticalSectionEvent {
 /**
  * Per-iteration samples of a microbenchmark.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export interface MicrobenchEvent {
@@ -161,7 +161,7 @@ export interface MicrobenchEvent {
 /**
  * Every event a contender emits.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export type Event =
@@ -204,7 +204,7 @@ export type Event =
  * The timestamp of an event that has one (`ready`, `leading`, `guarded`, `releasing`, `released`,
  * `usage`); throws for the others.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export const timeOf = (event: Event): number => {
@@ -215,7 +215,7 @@ export const timeOf = (event: Event): number => {
 /**
  * Microseconds of `CLOCK_MONOTONIC`: the clock of every timestamp of the protocol.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category clock
  */
 export const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n)
@@ -223,7 +223,7 @@ export const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n)
 /**
  * One command as its line (without the newline).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category encoding
  */
 export const encodeCommand = (command: Command): string => JSON.stringify(command)
@@ -231,7 +231,7 @@ export const encodeCommand = (command: Command): string => JSON.stringify(comman
 /**
  * One event as its line (without the newline).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category encoding
  */
 export const encodeEvent = (event: Event): string => JSON.stringify(event)
@@ -239,7 +239,7 @@ export const encodeEvent = (event: Event): string => JSON.stringify(event)
 /**
  * The event of one line, or `undefined` when the line is not JSON (a stray log line).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category encoding
  */
 export const decodeEvent = (line: string): Event | undefined => {
@@ -253,7 +253,7 @@ export const decodeEvent = (line: string): Event | undefined => {
 /**
  * The command of one line, or an error message when the line is not JSON.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category encoding
  */
 export const decodeCommand = (line: string): Command | { readonly error: string } => {
