@@ -28,7 +28,7 @@
  *
  * @since 0.2.0
  */
-import { Data, Duration, Effect, type Option, PubSub, type Scope, Stream } from "effect"
+import { Data, Duration, Effect, PubSub, type Scope, Stream } from "effect"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -81,15 +81,15 @@ export class ContenderError extends Data.TaggedError("ContenderError")<{
 export type Output = Event | { readonly ev: "end" }
 
 /**
- * A running contender process.
+ * A running contender process: its process's `pid`, `signal` (to its process group, without
+ * waiting), `exit` and `exited`, and the protocol.
  *
  * @since 0.2.0
  * @category models
  */
-export interface Contender {
+export interface Contender extends Pick<Process.Process, "pid" | "signal" | "exit" | "exited"> {
   /** A name for messages and logs (`options.label`, or `contender-<pid>`). */
   readonly label: string
-  readonly pid: number
   /** Its holder identity, from `ready`. */
   readonly identity: string
   readonly ready: ReadyEvent
@@ -108,15 +108,9 @@ export interface Contender {
     match: ((event: Event) => event is E) | ((event: Event) => boolean),
     options?: { readonly timeout?: Duration.Input | undefined; readonly what?: string | undefined }
   ) => Effect.Effect<Effect.Effect<E, ContenderError>, never, Scope.Scope>
-  /** Sends a signal to the contender, without waiting; `false` if it had exited. */
-  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<boolean>
   /** Asks it to `quit` (it releases what it holds and exits); if it has not exited after `grace`,
    * stops it as `Process.stop` does (SIGTERM, SIGKILL after `grace`); waits for the exit. */
   readonly stop: Effect.Effect<ExitStatus>
-  /** Waits for the exit. */
-  readonly exit: Effect.Effect<ExitStatus>
-  /** The exit, if it happened. */
-  readonly exited: Effect.Effect<Option.Option<ExitStatus>>
 }
 
 /**
