@@ -63,6 +63,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Layout from "./internal/semaphore.ts"
 import * as SemaphoreContenderImpl from "./internal/semaphoreContender.ts"
+import { identity, stateOf } from "./internal/semaphoreState.ts"
 import { annotations as partAnnotations, memoryOf } from "./internal/semaphoreParts.ts"
 import { bounded } from "./internal/boundedStore.ts"
 import type { HeldLease, InspectOptions } from "./Lease.ts"
@@ -326,23 +327,6 @@ export const resize = (
       ))
   })
 
-const stateOf = (key: LeaseKey, view: Option.Option<Layout.View>): SemaphoreState =>
-  Option.match(view, {
-    onNone: () => ({ key, permits: 0, holders: [], waiting: [] }),
-    onSome: (v) => ({
-      key,
-      permits: v.head.permits,
-      holders: Layout.holdersOf(v),
-      waiting: v.entries.map((e) => ({
-        holder: e.entry.h,
-        ticket: e.entry.w,
-        position: e.position,
-        expiresIn: e.live ? e.expiresIn : Duration.zero,
-        live: e.live
-      }))
-    })
-  })
-
 /**
  * Reads the semaphore (one `list` of the namespace) and judges it as a contender with these options
  * would, writing nothing. `permits` is 0 when the semaphore does not exist; a head that is a plain
@@ -361,14 +345,6 @@ export const inspect = (
     const store = bounded(service.store, resolved.requestTimeout)
     return stateOf(resolved.key, yield* Layout.readView(store, memoryOf(service), resolved, resolved.key))
   })
-
-/** What identifies a report: the state without its countdowns. */
-const identity = (state: SemaphoreState): string =>
-  JSON.stringify([
-    state.permits,
-    state.holders.map((h) => [h.permit, h.holder, h.token, h.withdrawn]),
-    state.waiting.map((w) => [w.ticket, w.live])
-  ])
 
 /**
  * The semaphore's state as it changes: the current state first, then a new one whenever it

@@ -74,6 +74,7 @@ import type * as Scope from "effect/Scope"
 import { KubeClient, type KubeClientService } from "./KubeClient.ts"
 import * as LabelSchedule from "./internal/labelSchedule.ts"
 import * as ObjectRequest from "./internal/objectRequest.ts"
+import { podPath, podsOf } from "./internal/pods.ts"
 
 /**
  * Options of `make` / `layer`.
@@ -180,9 +181,6 @@ const labelValue = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/
 
 const rbacHint = `apply the "leader-only routing" rule of rbac/lease-role.yaml in @leasekit/kubernetes: { apiGroups: [""], resources: ["pods"], verbs: ["list", "patch"] } in a Role of the pod's namespace, bound to the pod's ServiceAccount`
 
-const podPath = (pod: { readonly name: string; readonly namespace: string }) =>
-  `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}`
-
 const optionalString = (name: string) =>
   Config.option(Config.String(name)).pipe(
     Config.map(Option.filter((s) => s.trim() !== "")),
@@ -239,30 +237,6 @@ const startError = (
     default:
       return new LeaderLabelError({ reason: "Unavailable", detail: error.detail, cause: error })
   }
-}
-
-interface PodItem {
-  readonly name: string
-  readonly leaderOf: string | undefined
-}
-
-const podsOf = (answer: unknown): ReadonlyArray<PodItem> => {
-  const items = typeof answer === "object" && answer !== null && "items" in answer && Array.isArray(answer.items)
-    ? answer.items as ReadonlyArray<unknown>
-    : []
-  const result: Array<PodItem> = []
-  for (const item of items) {
-    const metadata = typeof item === "object" && item !== null && "metadata" in item ? item.metadata : undefined
-    if (typeof metadata !== "object" || metadata === null) continue
-    const name = "name" in metadata && typeof metadata.name === "string" ? metadata.name : undefined
-    if (name === undefined) continue
-    const annotations = "annotations" in metadata && typeof metadata.annotations === "object" && metadata.annotations !== null
-      ? metadata.annotations as Record<string, unknown>
-      : {}
-    const leaderOf = annotations[leaderOfAnnotation]
-    result.push({ name, leaderOf: typeof leaderOf === "string" ? leaderOf : undefined })
-  }
-  return result
 }
 
 /**
@@ -345,7 +319,8 @@ export const make = (options: Options = {}): Effect.Effect<LeaderLabelService, L
               path: listPath,
               timeout: bound,
               what: `list pods labelled ${selector} in namespace "${pod.namespace}"`
-            })
+            }),
+            leaderOfAnnotation
           ).filter((item) => item.name !== pod.name && (item.leaderOf === undefined || item.leaderOf === leaderOf))
           for (const other of others) {
             yield* patch({ name: other.name, namespace: pod.namespace }, null, bound).pipe(

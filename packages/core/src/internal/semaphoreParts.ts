@@ -17,6 +17,7 @@
  * an object created before its semaphore's head (a plain lease named `NAME-0` is judged by its
  * holder, as any held lease, and counts as a holder of permit 0 until it is released).
  */
+import type * as LeaseOptions from "../LeaseOptions.ts"
 import type { LeaseRecord } from "../LeaseRecord.ts"
 import type { Memory } from "./observations.ts"
 import { makeMemory } from "./observations.ts"
@@ -48,6 +49,12 @@ export interface PartFlagValue {
 /** Options that may carry the flag. */
 export interface Flagged {
   readonly [partFlag]?: PartFlagValue | undefined
+}
+
+/** `options` with the flag that lets a semaphore's contender onto its `flag.part`. */
+export const withFlag = (options: LeaseOptions.LeaseOptions, flag: PartFlagValue): LeaseOptions.LeaseOptions => {
+  const flagged: LeaseOptions.LeaseOptions & { readonly [partFlag]: PartFlagValue } = { ...options, [partFlag]: flag }
+  return flagged
 }
 
 /** The flag of some options, if any. */

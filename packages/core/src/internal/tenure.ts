@@ -37,11 +37,8 @@
  *
  * Requests (`Lease.requestHandoff`) change only the record's metadata, so the holder meets them at
  * its next renewal: the compare-and-swap conflicts, the record read back is still this tenure's and
- * is adopted, and its `handoff-request: Y` is answered — honoured (`handoffRequests: "honour"`: a
- * handoff to Y begins in the background, as if `handoff(Y)` were called; the request stays until the
- * handoff's write removes it) or refused (`"refuse"`: the renewal writes the record without it).
- * A request this tenure has seen for longer than `duration` (a handoff that did not complete) is
- * dropped the same way. `handoffRequested` tells the application either way.
+ * is adopted, and its `handoff-request: Y` is answered (`tenure/handoffRequests.ts`: honoured as if
+ * `handoff(Y)` were called, or refused). `handoffRequested` tells the application either way.
  *
  * Every renewal writes a `renewTime` greater than the one it replaces (even when the wall clock did
  * not move), so every write of this tenure changes the spec — what contenders observe expiry on.
@@ -55,12 +52,18 @@
  * ended. Every change is also told to the contender's `emit` (its `events` stream), never awaited
  * beyond handing it over.
  *
+ * This module is the state machine (phases `Held` → `Stopping` → `Releasing` → `Released`, and the
+ * loss) and is kept whole: the watchdog, the renewer, the release and the finalizer all read and
+ * write the same state — the phase, the loss signal, the running guards, the write permit — and the
+ * safety argument above is about how they interleave. Its parts without that state are under
+ * `tenure/`: guarded work (`guards.ts`), losses (`loss.ts`), the released records (`records.ts`), and
+ * the answer to handoff requests (`handoffRequests.ts`).
+ *
  * Does not guarantee: that work outside `guard` stops, nor that work that ignores interruption
  * (an uninterruptible region) stops in time; that a process paused past its deadline (GC,
  * SIGSTOP) notices before it acts — only a fence on the token protects against that.
  */
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -74,17 +77,20 @@ import * as Semaphore from "effect/Semaphore"
 import type { HeldLease } from "../Lease.ts"
 import type { LeaseEvent } from "../LeaseContender.ts"
 import { LeaseLostError, LeaseRelinquishmentError } from "../LeaseError.ts"
-import type { LossReason } from "../LeaseError.ts"
 import type { ResolvedLeaseOptions } from "../LeaseOptions.ts"
 import { validateSuccessor } from "../LeaseOptions.ts"
-import type { LeaseMetadata, LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
-import { Annotations, handoffRequest, isHeld, withoutHandoffAnnotations } from "../LeaseRecord.ts"
+import type { LeaseRecord, LeaseSpec } from "../LeaseRecord.ts"
 import type { LeaseStoreService } from "../LeaseStore.ts"
 import { isTransient, LeaseStoreError } from "../LeaseStore.ts"
 import { Spans } from "../LeaseTelemetry.ts"
-import { carried, holdingSpec, strategyOf, transitionsOf } from "./attempt.ts"
+import { carried, holdingSpec, transitionsOf } from "./attempt.ts"
 import { monotonicMillis } from "./observations.ts"
 import * as Telemetry from "./telemetry.ts"
+import * as Guards from "./tenure/guards.ts"
+import { CallingGuards, type Guard, guardsOf } from "./tenure/guards.ts"
+import * as HandoffRequests from "./tenure/handoffRequests.ts"
+import { Loss, lossOf } from "./tenure/loss.ts"
+import { releasedMetadata, releasedSpec } from "./tenure/records.ts"
 
 /**
  * Where the tenure is:
@@ -103,88 +109,6 @@ interface State {
   readonly sentWall: number
   readonly phase: Phase
   readonly lastError: LeaseStoreError | undefined
-}
-
-/** A renewal outcome that ends the tenure. */
-class Loss {
-  readonly _tag = "Loss"
-  readonly reason: LossReason
-  readonly cause: LeaseStoreError | undefined
-  constructor(reason: LossReason, cause?: LeaseStoreError) {
-    this.reason = reason
-    this.cause = cause
-  }
-}
-
-const lossOf = (record: Option.Option<LeaseRecord>): Loss | undefined => {
-  if (Option.isNone(record)) return new Loss({ _tag: "Deleted" })
-  if (!isHeld(record.value)) return new Loss({ _tag: "Released" })
-  // The API server's coordinator took the lease over (`spec.strategy` set while we held it):
-  // leasekit never writes a coordinated lease — no renewal, no release — so the tenure ends here.
-  const strategy = strategyOf(record.value)
-  return strategy === undefined ? undefined : new Loss({ _tag: "Coordinated", strategy })
-}
-
-/** One running `guard`: told to stop through `stop`, reports through `stopped`. */
-interface Guard {
-  readonly stop: Deferred.Deferred<never, LeaseLostError>
-  readonly stopped: Deferred.Deferred<void>
-  /** The fiber that runs the guarded effect, once it started. */
-  workFiber: number | undefined
-  /** The guard of the same tenure whose work fiber started this one (a guard nested in the
-   * guarded work itself, not in a fiber it forked): it waits for this one to finish. */
-  readonly parent: Guard | undefined
-}
-
-/** The guards (of any tenure) inside whose work the current fiber runs — directly, or in a fiber
- * that work forked (forks inherit it); some may have finished since. */
-const CallingGuards = Context.Reference<ReadonlySet<Guard>>("@leasekit/core/internal/tenure/CallingGuards", {
-  defaultValue: () => new Set()
-})
-
-/** The guards whose work the fiber `fiber` runs: its own and those waiting on it through nesting. */
-const guardsOf = (guards: ReadonlySet<Guard>, fiber: number): ReadonlySet<Guard> => {
-  const result = new Set<Guard>()
-  for (const guard of guards) {
-    if (guard.workFiber !== fiber) continue
-    for (let g: Guard | undefined = guard; g !== undefined; g = g.parent) result.add(g)
-  }
-  return result
-}
-
-/** The spec of a released lease, as client-go writes it: no holder, duration 1, the counter kept;
- * `strategy` and `preferredHolder` as `from` has them. A handoff does not write `preferredHolder`:
- * the API server accepts it only together with `strategy` (a coordinated lease, which leasekit never
- * writes), and rejects the whole write otherwise where it knows the field — the reservation is the
- * `leasekit.io/handoff-to` annotation alone. */
-const releasedSpec = (now: number, transitions: number, from: LeaseSpec): LeaseSpec => {
-  const { preferredHolder, strategy } = carried(from)
-  const preferred = preferredHolder
-  return {
-    holder: "",
-    durationSeconds: 1,
-    acquireTime: now,
-    renewTime: now,
-    transitions,
-    ...(strategy === undefined ? {} : { strategy }),
-    ...(preferred === undefined ? {} : { preferredHolder: preferred })
-  }
-}
-
-/** The metadata of a released lease: no handoff annotations (a request dies with the tenure it
- * asked), except, for a handoff to `to`, the reservation for `to` for `windowSeconds`. */
-const releasedMetadata = (from: LeaseRecord, to: string | undefined, windowSeconds: number): LeaseMetadata => {
-  const kept = withoutHandoffAnnotations(from.metadata.annotations)
-  const annotations = to === undefined
-    ? kept
-    : { ...kept, [Annotations.handoffTo]: to, [Annotations.handoffWindowSeconds]: String(windowSeconds) }
-  return { ...from.metadata, ...(annotations === undefined ? {} : { annotations }) }
-}
-
-/** The metadata of a renewal that drops a handoff request (refused or expired). */
-const withoutRequest = (from: LeaseRecord): LeaseMetadata => {
-  const { [Annotations.handoffRequest]: _dropped, ...rest } = from.metadata.annotations ?? {}
-  return { ...from.metadata, annotations: rest }
 }
 
 /** The outcome of a compare-and-swap that adopts records still this tenure's (see `swap`). */
@@ -332,51 +256,7 @@ export const start = (
 
     /** Starts a handoff in the background (assigned below, once the release is defined). */
     let honour: (to: string) => Effect.Effect<void> = () => Effect.void
-    /** Completed with the first request to hand the lease over that this tenure saw. */
-    const requested = yield* Deferred.make<string>()
-    /** The request this tenure is looking at, and when (monotonic) it first saw it. */
-    const request = yield* Ref.make<{ readonly to: string; readonly since: number; honoured: boolean } | undefined>(undefined)
-    const durationMillis = Duration.toMillis(options.duration)
-
-    /**
-     * What a renewal from `last` does about a handoff request on it: honours it (`handoffRequests:
-     * "honour"`: a handoff in the background, once; the request stays until the handoff's write
-     * removes it) — or drops it from this very write when this holder refuses requests, or has seen
-     * it for longer than `duration` without handing over (a handoff that failed). Answers the
-     * metadata to write (`undefined`: as read).
-     */
-    const answerRequest = (last: LeaseRecord): Effect.Effect<LeaseMetadata | undefined> =>
-      Effect.gen(function*() {
-        const asked = handoffRequest(last)
-        if (Option.isNone(asked)) {
-          // A request annotation naming this holder itself is meaningless: drop it.
-          return last.metadata.annotations?.[Annotations.handoffRequest] === undefined ? undefined : withoutRequest(last)
-        }
-        const to = asked.value
-        const now = yield* monotonicMillis
-        const seen = yield* Ref.get(request)
-        const current = seen !== undefined && seen.to === to ? seen : { to, since: now, honoured: false }
-        if (current !== seen) {
-          yield* Ref.set(request, current)
-          yield* Deferred.succeed(requested, to)
-        }
-        if (options.handoffRequests === "refuse") {
-          yield* Effect.logInfo(`refused a request to hand the lease over to ${JSON.stringify(to)} (handoffRequests: "refuse")`)
-          return withoutRequest(last)
-        }
-        if (now - current.since > durationMillis) {
-          yield* Effect.logWarning(
-            `dropped a request to hand the lease over to ${JSON.stringify(to)}: not handed over within ${Duration.format(options.duration)} of seeing it`
-          )
-          return withoutRequest(last)
-        }
-        if (!current.honoured) {
-          current.honoured = true
-          yield* Effect.logInfo(`handing the lease over to ${JSON.stringify(to)}, as requested`)
-          yield* honour(to)
-        }
-        return undefined
-      })
+    const { answerRequest, requested } = yield* HandoffRequests.make(options, (to) => honour(to))
 
     /**
      * One compare-and-swap from the last record of this tenure: `write(last)` unless `ended` says
@@ -706,36 +586,7 @@ export const start = (
       return Duration.millis(Math.max(0, s.sentAt + deadlineMillis - (yield* monotonicMillis)))
     })
 
-    const guard = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | LeaseLostError, R> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const caller = yield* Effect.fiberId
-          const entry: Guard = {
-            stop: yield* Deferred.make<never, LeaseLostError>(),
-            stopped: yield* Deferred.make<void>(),
-            workFiber: undefined,
-            parent: [...(yield* Ref.get(guards))].find((guard) => guard.workFiber === caller)
-          }
-          yield* Ref.update(guards, (set) => new Set(set).add(entry))
-          // The stop arm is armed first; the work checks, in its own fiber and right before its
-          // first step, that the tenure has not ended and its deadline has not passed.
-          const work = Effect.fiberId.pipe(
-            Effect.flatMap((id) => Effect.sync(() => (entry.workFiber = id))),
-            Effect.andThen(ensureHeld),
-            Effect.andThen(self),
-            Effect.provideService(CallingGuards, new Set(yield* CallingGuards).add(entry))
-          )
-          return yield* restore(Effect.raceFirst(Deferred.await(entry.stop), work)).pipe(
-            Effect.ensuring(
-              Ref.update(guards, (set) => {
-                const next = new Set(set)
-                next.delete(entry)
-                return next
-              }).pipe(Effect.andThen(Deferred.succeed(entry.stopped, undefined)))
-            )
-          )
-        })
-      )
+    const guard = Guards.make(guards, ensureHeld)
 
     return {
       key,

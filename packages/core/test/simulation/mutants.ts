@@ -70,18 +70,18 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "guard-without-precheck",
     description: "guard starts the work without checking that the tenure is still on and in time",
-    file: "packages/core/src/internal/tenure.ts",
-    search: `            Effect.andThen(ensureHeld),
-            Effect.andThen(self),`,
-    replace: `            Effect.andThen(self),`
+    file: "packages/core/src/internal/tenure/guards.ts",
+    search: `          Effect.andThen(ensureHeld),
+          Effect.andThen(self),`,
+    replace: `          Effect.andThen(self),`
   },
   {
     name: "guard-forks-work-first",
     description: "guard races the work first and the loss second, with no pre-check (hole 1)",
-    file: "packages/core/src/internal/tenure.ts",
-    search: `            Effect.andThen(ensureHeld),
-            Effect.andThen(self),`,
-    replace: `            Effect.andThen(self),`,
+    file: "packages/core/src/internal/tenure/guards.ts",
+    search: `          Effect.andThen(ensureHeld),
+          Effect.andThen(self),`,
+    replace: `          Effect.andThen(self),`,
     andAlso: [{
       search: "return yield* restore(Effect.raceFirst(Deferred.await(entry.stop), work)).pipe(",
       replace: "return yield* restore(Effect.raceFirst(work, Deferred.await(entry.stop))).pipe("
@@ -181,6 +181,7 @@ export const mutants: ReadonlyArray<Mutant> = [
     search: "const self = yield* Lease.contender(options).pipe(Scope.provide(contenderScope))",
     replace: "const self = yield* Lease.contender(options)",
     andAlso: [{
+      file: "packages/core/src/internal/election/terms.ts",
       search: `      if (electionScope.state._tag === "Closed") return yield* Effect.interrupt`,
       replace: ``
     }, {
@@ -236,7 +237,7 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "step-down-reports-late",
     description: "an election stepping down keeps saying Leading until its term has ended, after the release write that lets a successor lead",
-    file: "packages/core/src/LeaderElection.ts",
+    file: "packages/core/src/internal/election/terms.ts",
     search: `            yield* setStatus({ _tag: "SteppedDown", failures: failed, coolDown: stepDown.coolDown })`,
     replace: ``
   },
@@ -271,9 +272,9 @@ export const mutants: ReadonlyArray<Mutant> = [
   {
     name: "semaphore-rank-ignored",
     description: "a queued waiter is eligible whenever a permit is free, whatever the live waiters ahead of it: it overtakes them",
-    file: "packages/core/src/internal/semaphoreContender.ts",
-    search: `          const rank = v.entries.slice(0, position).filter((e) => live(e) && !served.has(e.entry.h)).length`,
-    replace: `          const rank = 0`
+    file: "packages/core/src/internal/semaphoreWaiter.ts",
+    search: `      const rank = v.entries.slice(0, position).filter((e) => live(e) && !served.has(e.entry.h)).length`,
+    replace: `      const rank = 0`
   },
   {
     name: "semaphore-withdrawn-handed-out",
@@ -305,8 +306,8 @@ export const mutants: ReadonlyArray<Mutant> = [
     name: "semaphore-prunes-unlisted",
     description:
       "a waiter judges dead (and prunes when it leaves) every entry whose ticket its last list did not see: waiters that enqueued after that list are live, yet removed and sent to the back of the queue (the bug fixed in 3a2288a)",
-    file: "packages/core/src/internal/semaphoreContender.ts",
-    search: `          const live = (e: Layout.EntryView) => e.live || !listed.has(e.entry.w)`,
-    replace: `          const live = (e: Layout.EntryView) => e.live`
+    file: "packages/core/src/internal/semaphoreWaiter.ts",
+    search: `      const live = (e: Layout.EntryView) => e.live || !listed.has(e.entry.w)`,
+    replace: `      const live = (e: Layout.EntryView) => e.live`
   }
 ]

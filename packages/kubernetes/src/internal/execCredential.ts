@@ -1,5 +1,6 @@
 /**
- * Runs a kubeconfig `users[].user.exec` credential plugin the way client-go does, with bounds.
+ * Runs a kubeconfig `users[].user.exec` credential plugin the way client-go does, with bounds (the
+ * `exec` mapping, the plugin protocol and its messages are under `execCredential/`).
  *
  * `decodeExecConfig` validates the kubeconfig's `exec` mapping (client-go's `ExecConfig`) and
  * applies client-go's default for `interactiveMode`. `make` builds an `ExecCredentialSource` owned
@@ -63,8 +64,6 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
-import * as SchemaIssue from "effect/SchemaIssue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { PlatformError } from "effect/PlatformError"
@@ -72,6 +71,23 @@ import * as ChildProcess from "effect/process/ChildProcess"
 import * as ChildProcessSpawner from "effect/process/ChildProcessSpawner"
 import * as path from "node:path"
 import * as tty from "node:tty"
+import type { ExecConfig } from "./execCredential/config.ts"
+import { type ClusterInfo, decodeCredential, type ExecCredential, execInfo, interactivity, resolveCommand } from "./execCredential/protocol.ts"
+
+export {
+  decodeExecConfig,
+  type ExecApiVersion,
+  type ExecConfig,
+  type InteractiveMode
+} from "./execCredential/config.ts"
+export {
+  type ClusterInfo,
+  decodeCredential,
+  type ExecCredential,
+  execInfo,
+  interactivity,
+  resolveCommand
+} from "./execCredential/protocol.ts"
 
 /**
  * Node's child-process spawner, which plugins are run with. Its modules are loaded when the layer
@@ -88,64 +104,6 @@ export const nodeSpawner: Layer.Layer<ChildProcessSpawner.ChildProcessSpawner> =
   ])
   return spawner.layer.pipe(Layer.provide(Layer.mergeAll(fileSystem.layer, nodePath.layer)))
 }))
-
-/** The `client.authentication.k8s.io` versions a plugin may speak (client-go accepts these two). */
-export type ExecApiVersion = "client.authentication.k8s.io/v1" | "client.authentication.k8s.io/v1beta1"
-
-const apiVersions: ReadonlyArray<ExecApiVersion> = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"]
-
-/** The plugin's relationship with standard input (client-go's `ExecInteractiveMode`). */
-export type InteractiveMode = "Never" | "IfAvailable" | "Always"
-
-const interactiveModes: ReadonlyArray<InteractiveMode> = ["Never", "IfAvailable", "Always"]
-
-/** A kubeconfig `users[].user.exec` mapping, validated, with client-go's defaults applied. */
-export interface ExecConfig {
-  /** The command as written in the kubeconfig (resolved by `make`, see the module comment). */
-  readonly command: string
-  readonly args: ReadonlyArray<string>
-  /** Added to `process.env` for the plugin (later entries win). */
-  readonly env: ReadonlyArray<{ readonly name: string; readonly value: string }>
-  readonly apiVersion: ExecApiVersion
-  /** Absent in the kubeconfig: `IfAvailable` for v1beta1; v1 requires it (see `decodeExecConfig`). */
-  readonly interactiveMode: InteractiveMode
-  /** Whether `KUBERNETES_EXEC_INFO` carries `spec.cluster`. */
-  readonly provideClusterInfo: boolean
-  /** Shown when the command is not found. */
-  readonly installHint?: string | undefined
-  /**
-   * The cluster's `extensions[name=client.authentication.k8s.io/exec].extension` — it lives on the
-   * cluster, not in the `exec` mapping, so `decodeExecConfig` leaves it unset and the kubeconfig
-   * loader adds it. Sent as `spec.cluster.config` when `provideClusterInfo` is true.
-   */
-  readonly config?: unknown
-}
-
-/** What `KUBERNETES_EXEC_INFO`'s `spec.cluster` says about the cluster (client-go's `Cluster`). */
-export interface ClusterInfo {
-  readonly server: string
-  /**
-   * The CA bundle, base64 of PEM exactly as in the kubeconfig's `certificate-authority-data`
-   * (when the kubeconfig names a `certificate-authority` file, the caller reads and encodes it).
-   */
-  readonly certificateAuthorityData?: string | undefined
-  readonly insecureSkipTlsVerify: boolean
-  readonly tlsServerName?: string | undefined
-  readonly proxyUrl?: string | undefined
-}
-
-/** A credential a plugin printed: a token, a client certificate and key, or both. */
-export interface ExecCredential {
-  readonly token?: Redacted.Redacted<string> | undefined
-  /** PEM. */
-  readonly clientCertificateData?: string | undefined
-  /** PEM; present exactly when `clientCertificateData` is. */
-  readonly clientKeyData?: Redacted.Redacted<string> | undefined
-  /** `status.expirationTimestamp` in epoch milliseconds; undefined → valid until refreshed. */
-  readonly expiresAt?: number | undefined
-  /** Which run of the plugin produced it (1, 2, …): `refresh` uses it to tell stale from fresh. */
-  readonly generation: number
-}
 
 /** Why a credential could not be obtained (see the module comment). */
 export type CredentialErrorReason = "NotFound" | "Failed" | "Timeout" | "Invalid" | "Interactive"
@@ -196,208 +154,6 @@ const killGrace = Duration.seconds(1)
 /** The most standard output a plugin may print. */
 export const maxOutputBytes = 1024 * 1024
 
-// ---------------------------------------------------------------------------------------------
-// Messages from Schema issues: the path and what kind of problem, never the value.
-// ---------------------------------------------------------------------------------------------
-
-/** Each problem as `<path> <what>`, walking the issue tree itself so that no input can slip in. */
-const issueLines = (issue: SchemaIssue.Issue, at: ReadonlyArray<string>): Array<string> => {
-  switch (issue._tag) {
-    case "Pointer":
-      return issueLines(issue.issue, [...at, ...issue.path.map(String)])
-    case "Composite":
-      return issue.issues.flatMap((inner) => issueLines(inner, at))
-    case "AnyOf":
-      return issue.issues.length > 0
-        ? issue.issues.flatMap((inner) => issueLines(inner, at))
-        : [`${at.join(".")} has the wrong type`]
-    case "Encoding":
-      return issueLines(issue.issue, at)
-    case "Filter":
-      return [`${at.join(".")} is invalid`]
-    case "MissingKey":
-      return [`${at.join(".")} is missing`]
-    default:
-      return [`${at.join(".")} has the wrong type`]
-  }
-}
-
-const describeIssue = (issue: SchemaIssue.Issue, root: string): string =>
-  [...new Set(issueLines(issue, [root]))].join("; ")
-
-// ---------------------------------------------------------------------------------------------
-// The kubeconfig's exec mapping
-// ---------------------------------------------------------------------------------------------
-
-const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optionalKey(Schema.NullOr(schema))
-
-const ExecConfigWire = Schema.Struct({
-  command: Schema.String,
-  args: optionalNullable(Schema.Array(Schema.String)),
-  env: optionalNullable(Schema.Array(Schema.Struct({ name: Schema.String, value: Schema.String }))),
-  apiVersion: Schema.String,
-  installHint: optionalNullable(Schema.String),
-  provideClusterInfo: optionalNullable(Schema.Boolean),
-  interactiveMode: optionalNullable(Schema.String)
-})
-
-/**
- * Validates a kubeconfig `exec` mapping (as parsed from YAML/JSON) the way client-go's loader
- * does: `command` and `apiVersion` required, `apiVersion` one of v1 / v1beta1, `env` entries with
- * a name and a string value, `interactiveMode` one of `Never`, `IfAvailable`, `Always` — required
- * for v1, `IfAvailable` when absent for v1beta1. The failure is a sentence naming the field and
- * the rule (never an `env` value); the loader wraps it in its own error.
- */
-export const decodeExecConfig = (raw: unknown, user: string): Result.Result<ExecConfig, string> => {
-  const where = `users[name=${user}].user.exec`
-  const decoded = Schema.decodeUnknownResult(ExecConfigWire)(raw, { errors: "all" })
-  if (Result.isFailure(decoded)) return Result.fail(describeIssue(decoded.failure.issue, where))
-  const exec = decoded.success
-  if (exec.command === "") return Result.fail(`${where}.command is empty: name the credential plugin to run`)
-  const apiVersion = apiVersions.find((version) => version === exec.apiVersion)
-  if (apiVersion === undefined) {
-    return Result.fail(`${where}.apiVersion ${JSON.stringify(exec.apiVersion)} is not supported: use ${apiVersions.join(" or ")}`)
-  }
-  const env = exec.env ?? []
-  const unnamed = env.findIndex((entry) => entry.name === "")
-  if (unnamed !== -1) return Result.fail(`${where}.env[${unnamed}].name is empty: every entry needs a variable name`)
-  let interactiveMode: InteractiveMode
-  if (exec.interactiveMode === undefined || exec.interactiveMode === null || exec.interactiveMode === "") {
-    if (apiVersion === "client.authentication.k8s.io/v1") {
-      return Result.fail(`${where}.interactiveMode is required with apiVersion ${apiVersion}: set it to ${interactiveModes.join(", ")}`)
-    }
-    interactiveMode = "IfAvailable"
-  } else {
-    const mode = interactiveModes.find((value) => value === exec.interactiveMode)
-    if (mode === undefined) {
-      return Result.fail(`${where}.interactiveMode ${JSON.stringify(exec.interactiveMode)} is not one of ${interactiveModes.join(", ")}`)
-    }
-    interactiveMode = mode
-  }
-  return Result.succeed({
-    command: exec.command,
-    args: exec.args ?? [],
-    env,
-    apiVersion,
-    interactiveMode,
-    provideClusterInfo: exec.provideClusterInfo ?? false,
-    installHint: exec.installHint === null || exec.installHint === "" ? undefined : exec.installHint
-  })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pure pieces of a run
-// ---------------------------------------------------------------------------------------------
-
-/**
- * The program to spawn: a command with a path separator that is not absolute is taken relative
- * to `baseDir` (the working directory when undefined); a bare name stays bare, for `PATH`.
- */
-export const resolveCommand = (command: string, baseDir: string | undefined): string =>
-  command.includes(path.sep) && !path.isAbsolute(command) ? path.resolve(baseDir ?? process.cwd(), command) : command
-
-/**
- * Whether the plugin gets standard input (client-go's `isInteractive`): true / false, or
- * `"unavailable"` when `Always` meets a standard input that is not a terminal.
- */
-export const interactivity = (mode: InteractiveMode, stdinIsTerminal: boolean): boolean | "unavailable" => {
-  switch (mode) {
-    case "Never":
-      return false
-    case "IfAvailable":
-      return stdinIsTerminal
-    case "Always":
-      return stdinIsTerminal ? true : "unavailable"
-  }
-}
-
-/** The value of `KUBERNETES_EXEC_INFO` (JSON as client-go encodes it; empty fields omitted). */
-export const execInfo = (config: ExecConfig, cluster: ClusterInfo, interactive: boolean): string => {
-  const spec: Record<string, unknown> = { interactive }
-  if (config.provideClusterInfo) {
-    const info: Record<string, unknown> = { server: cluster.server }
-    if (cluster.tlsServerName) info["tls-server-name"] = cluster.tlsServerName
-    if (cluster.insecureSkipTlsVerify) info["insecure-skip-tls-verify"] = true
-    if (cluster.certificateAuthorityData) info["certificate-authority-data"] = cluster.certificateAuthorityData
-    if (cluster.proxyUrl) info["proxy-url"] = cluster.proxyUrl
-    if (config.config !== undefined && config.config !== null) info.config = config.config
-    spec.cluster = info
-  }
-  return JSON.stringify({ kind: "ExecCredential", apiVersion: config.apiVersion, spec })
-}
-
-const ExecCredentialWire = Schema.Struct({
-  apiVersion: optionalNullable(Schema.String),
-  kind: optionalNullable(Schema.String),
-  status: optionalNullable(Schema.Struct({
-    token: optionalNullable(Schema.String),
-    clientCertificateData: optionalNullable(Schema.String),
-    clientKeyData: optionalNullable(Schema.String),
-    expirationTimestamp: optionalNullable(Schema.String)
-  }))
-})
-
-const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
-const pem = /-----BEGIN [A-Z0-9 ]+-----/
-
-const parseJson = (text: string): Result.Result<unknown, void> => Result.try({ try: () => JSON.parse(text), catch: () => undefined })
-
-/**
- * Reads what a plugin printed into a credential, or says what is wrong with it — in words of its
- * own, never quoting the output. `now` is epoch milliseconds.
- */
-export const decodeCredential = (
-  stdout: string,
-  apiVersion: ExecApiVersion,
-  now: number,
-  generation: number
-): Result.Result<ExecCredential, string> => {
-  const json = parseJson(stdout)
-  if (Result.isFailure(json)) return Result.fail("it did not print JSON on standard output")
-  const decoded = Schema.decodeUnknownResult(ExecCredentialWire)(json.success, { errors: "all" })
-  if (Result.isFailure(decoded)) {
-    return Result.fail(`it printed JSON that is not an ExecCredential: ${describeIssue(decoded.failure.issue, "output")}`)
-  }
-  const credential = decoded.success
-  if (credential.kind !== "ExecCredential") return Result.fail("it printed JSON whose kind is not ExecCredential")
-  if (credential.apiVersion !== apiVersion) {
-    return Result.fail(
-      `it printed an ExecCredential whose apiVersion is not the kubeconfig's ${apiVersion} (a plugin answers in the version it is given in KUBERNETES_EXEC_INFO; fix exec.apiVersion or update the plugin)`
-    )
-  }
-  const status = credential.status
-  if (status === undefined || status === null) return Result.fail("it printed an ExecCredential without a status")
-  const token = status.token || undefined
-  const certificate = status.clientCertificateData || undefined
-  const key = status.clientKeyData || undefined
-  if (token === undefined && certificate === undefined && key === undefined) {
-    return Result.fail("it printed an ExecCredential with neither a token nor a client certificate and key")
-  }
-  if ((certificate === undefined) !== (key === undefined)) {
-    return Result.fail(`it printed a client ${certificate === undefined ? "key without a certificate" : "certificate without a key"}`)
-  }
-  if (certificate !== undefined && !pem.test(certificate)) return Result.fail("status.clientCertificateData is not PEM")
-  if (key !== undefined && !pem.test(key)) return Result.fail("status.clientKeyData is not PEM")
-  let expiresAt: number | undefined = undefined
-  if (status.expirationTimestamp) {
-    const text = status.expirationTimestamp
-    const millis = rfc3339.test(text) ? Date.parse(text.toUpperCase()) : Number.NaN
-    if (Number.isNaN(millis)) return Result.fail("status.expirationTimestamp is not an RFC 3339 time")
-    if (millis <= now) return Result.fail("it printed a credential whose expirationTimestamp has already passed (check the plugin's cache and this machine's clock)")
-    expiresAt = millis
-  }
-  return Result.succeed({
-    token: token === undefined ? undefined : Redacted.make(token),
-    clientCertificateData: certificate,
-    clientKeyData: key === undefined ? undefined : Redacted.make(key),
-    expiresAt,
-    generation
-  })
-}
-
-// ---------------------------------------------------------------------------------------------
-// The source
-// ---------------------------------------------------------------------------------------------
 
 type Run = Deferred.Deferred<ExecCredential, CredentialError>
 

@@ -7,7 +7,7 @@
  *   time, a number that is not a 32-bit integer, a label or annotation value that is not a string,
  *   a `metadata` that is not an object — each fails decoding with a `WireError` naming the field
  *   path (`spec.renewTime: expected an RFC 3339 time, got "yesterday"`), never the whole object
- *   (it may be large): an offending value is quoted to at most 60 characters, escaped.
+ *   (it may be large): an offending value is quoted to at most 60 characters, escaped (`wireError.ts`).
  * - `null` for an optional field reads as absent (Go's `encoding/json` writes `null` for a nil
  *   pointer or map); the decoded types never hold `null` there.
  * - Unknown fields are preserved at every level a Lease is written back from (the object,
@@ -40,7 +40,6 @@
  *
  * @internal
  */
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -51,20 +50,12 @@ import * as SchemaGetter from "effect/SchemaGetter"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as MicroTimeText from "./microTime.ts"
+import { expectedOf, preview, WireError, wireError } from "./wireError.ts"
+
+export { WireError } from "./wireError.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Field helpers
-
-/**
- * What a schema accepts, for a message: its `expected` annotation, or Effect's own description
- * (`Expected string` → `string`).
- */
-const expectedOf = (ast: SchemaAST.AST): string => {
-  const own = SchemaAST.resolve(ast)?.["expected"]
-  return typeof own === "string"
-    ? own
-    : SchemaIssue.defaultLeafHook(new SchemaIssue.InvalidType(ast)).replace(/^Expected /, "")
-}
 
 /**
  * The decoded side of a transformation whose encoded side has already checked the value: it is
@@ -270,98 +261,6 @@ export const WatchEvent = Schema.Union([
 export type WatchEvent = typeof WatchEvent.Type
 
 const eventTypes: ReadonlyArray<unknown> = ["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-
-/**
- * A wire object that is not what the API promises. `path` names the field (`spec.renewTime`,
- * `items[3].metadata`, `object.spec`; `""` for the value itself), `detail` what was wrong with it.
- *
- * @internal
- */
-export class WireError extends Data.TaggedError("WireError")<{
-  readonly what: "Lease" | "LeaseList" | "WatchEvent"
-  readonly path: string
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `a malformed ${this.what}: ${this.path === "" ? "" : `${this.path}: `}${this.detail}`
-  }
-}
-
-const maxQuoted = 60
-
-const cut = (text: string): string => text.length > maxQuoted ? `${text.slice(0, maxQuoted)}…` : text
-
-/** A short, one-line, escaped rendering of an offending value. */
-const preview = (value: unknown): string => {
-  if (typeof value === "string") return JSON.stringify(cut(value))
-  if (value === null) return "null"
-  if (Array.isArray(value)) return `an array of ${value.length}`
-  if (typeof value === "object") return "an object"
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return cut(String(value))
-  return typeof value
-}
-
-const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/
-
-const formatPath = (path: ReadonlyArray<PropertyKey>): string => {
-  let out = ""
-  for (const key of path) {
-    if (typeof key === "number") out += `[${key}]`
-    else if (typeof key === "string" && identifier.test(key) && key.length <= maxQuoted) out += out === "" ? key : `.${key}`
-    else out += `[${JSON.stringify(cut(String(key)))}]`
-  }
-  return out
-}
-
-const got = (issue: SchemaIssue.Issue): string =>
-  SchemaIssue.hasInput(issue) ? `, got ${preview(issue.input)}` : ""
-
-/** The first problem of an issue tree: where it is and what it is. */
-const firstProblem = (
-  issue: SchemaIssue.Issue,
-  path: ReadonlyArray<PropertyKey>
-): { readonly path: ReadonlyArray<PropertyKey>; readonly detail: string } => {
-  switch (issue._tag) {
-    case "Pointer":
-      return firstProblem(issue.issue, [...path, ...issue.path])
-    case "Composite":
-      return firstProblem(issue.issues[0], path)
-    case "Encoding":
-      return firstProblem(issue.issue, path)
-    case "AnyOf":
-      return issue.issues.length === 1 && issue.issues[0] !== undefined
-        ? firstProblem(issue.issues[0], path)
-        : { path, detail: `expected ${expectedOf(issue.ast)}${got(issue)}` }
-    case "Filter": {
-      const expected = issue.filter.annotations?.expected
-      return typeof expected === "string"
-        ? { path, detail: `expected ${expected}${got(issue)}` }
-        : firstProblem(issue.issue, path)
-    }
-    case "InvalidType":
-      return { path, detail: `expected ${expectedOf(issue.ast)}${got(issue)}` }
-    case "InvalidValue": {
-      const expected = issue.annotations?.expected
-      return { path, detail: `${typeof expected === "string" ? `expected ${expected}` : "invalid value"}${got(issue)}` }
-    }
-    case "MissingKey":
-      return { path, detail: "missing" }
-    case "UnexpectedKey":
-      return { path, detail: `not allowed${got(issue)}` }
-    case "Forbidden":
-      return { path, detail: `cannot be read${got(issue)}` }
-    case "OneOf":
-      return { path, detail: `matches more than one form${got(issue)}` }
-  }
-}
-
-const wireError = (what: WireError["what"], error: Schema.SchemaError): WireError => {
-  const { detail, path } = firstProblem(error.issue, [])
-  return new WireError({ what, path: formatPath(path), detail })
-}
 
 // ---------------------------------------------------------------------------------------------
 // Decoders and encoders, compiled once
