@@ -7,7 +7,7 @@ import type * as AuditLog from "@leasekit/testing/AuditLog"
 import { Effect } from "effect"
 import type { Contender, Pool, SpawnContext } from "./Contenders.ts"
 import { nextEvent } from "./Contenders.ts"
-import type { Event, JoinCommand, UsageEvent } from "./Protocol.ts"
+import type { Event, JoinCommand, UsageEvent } from "@leasekit/testing/ContenderProtocol"
 
 export interface Bench {
   readonly quick: boolean

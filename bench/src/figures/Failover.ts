@@ -10,14 +10,14 @@
  *
  * Judges issue 6's failover goal (≤ leaseDuration + 0.5 s) and renders section 3 of RESULTS.md.
  */
+import type { JoinCommand } from "@leasekit/testing/ContenderProtocol"
+import { nowMicros, timeOf } from "@leasekit/testing/ContenderProtocol"
 import type { Bench } from "../Bench.ts"
 import { joinAndLead, sleep, uniform } from "../Bench.ts"
 import type { Contender, Kind } from "../Contenders.ts"
 import { nextEvent, spawn, stop } from "../Contenders.ts"
 import type { Goal } from "../Goal.ts"
 import { table } from "../Markdown.ts"
-import type { JoinCommand } from "../Protocol.ts"
-import { nowMicros, timeOf } from "../Protocol.ts"
 import type { Results } from "../Results.ts"
 import { fmt, medianP99, summarize } from "../Statistics.ts"
 

@@ -15,13 +15,13 @@
  * Judges issue 16's goals (first guarded step p50 ≤ 100 ms, always the named successor) and renders
  * section 8 of RESULTS.md.
  */
+import { timeOf } from "@leasekit/testing/ContenderProtocol"
 import type { Bench } from "../Bench.ts"
 import { releaseAll, sleep, uniform } from "../Bench.ts"
 import type { Contender } from "../Contenders.ts"
 import { nextEvent } from "../Contenders.ts"
 import type { Goal } from "../Goal.ts"
 import { table } from "../Markdown.ts"
-import { timeOf } from "../Protocol.ts"
 import type { Results } from "../Results.ts"
 import { fmt, medianP99, summarize } from "../Statistics.ts"
 

@@ -17,6 +17,7 @@
  */
 import * as Path from "node:path"
 import { isWrite } from "@leasekit/testing/AuditLog"
+import { timeOf } from "@leasekit/testing/ContenderProtocol"
 import type { Bench, RecordProfile } from "../Bench.ts"
 import { cpuGroups, releaseAll, sleep, uniform } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"
@@ -26,7 +27,6 @@ import type { Explanation, Goal } from "../Goal.ts"
 import { kindLabel, pct, table } from "../Markdown.ts"
 import * as Plot from "../Plot.ts"
 import { isEffect, isHttp, isLeasekit, share } from "../Profile.ts"
-import { timeOf } from "../Protocol.ts"
 import type { Results } from "../Results.ts"
 import { fmt, medianP99, summarize } from "../Statistics.ts"
 

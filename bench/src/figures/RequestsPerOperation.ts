@@ -17,12 +17,12 @@
  */
 import type { AuditEvent as AuditRecord } from "@leasekit/testing/AuditLog"
 import { isSuccessfulWrite } from "@leasekit/testing/AuditLog"
+import { nowMicros } from "@leasekit/testing/ContenderProtocol"
 import type { Bench } from "../Bench.ts"
 import { joinAndLead, releaseAll, sleep, usageOf } from "../Bench.ts"
 import type { Kind } from "../Contenders.ts"
 import type { Goal } from "../Goal.ts"
 import { table } from "../Markdown.ts"
-import { nowMicros } from "../Protocol.ts"
 import type { Results } from "../Results.ts"
 import { fmt, medianP99, summarize } from "../Statistics.ts"
 

@@ -18,12 +18,12 @@
  * with where a renewal's time goes; `renewalCost` gives the other figures' explanations its numbers.
  */
 import * as Path from "node:path"
+import type { MicrobenchEvent } from "@leasekit/testing/ContenderProtocol"
 import type { Bench, RecordProfile } from "../Bench.ts"
 import { nextEvent, spawn, stop } from "../Contenders.ts"
 import type { Explanation, Goal } from "../Goal.ts"
 import { kindLabel, table } from "../Markdown.ts"
 import { isEffect, isHttp, isLeasekit, share, topEffect } from "../Profile.ts"
-import type { MicrobenchEvent } from "../Protocol.ts"
 import type { Results } from "../Results.ts"
 import { fmt, medianP99, summarize } from "../Statistics.ts"
 

@@ -1,16 +1,29 @@
 /**
- * The line protocol between the benchmark orchestrator and its contender processes — the leasekit
- * contender (`LeasekitContender.ts`) and the client-go baseline (`clientgo/main.go`) speak the
- * same one, so every figure drives and times both the same way.
+ * The line protocol of leasekit's contender processes: what a driver (`Contender`) sends to a
+ * contender and what it hears back. The leasekit contender of this package and the client-go
+ * baseline of the benchmarks (`bench/clientgo/main.go`) speak the same one, so a benchmark drives
+ * and times both the same way.
  *
  * Commands go to the contender's stdin, one JSON object per line; events come back on stdout, one
- * JSON object per line. Timestamps (`t`, `t0`, `t1`) are microseconds of `CLOCK_MONOTONIC`, which
- * Node's `process.hrtime` and the Go program both read: comparable across processes on one
- * machine, and immune to wall-clock adjustments. A contender exits when its stdin ends, so no
- * contender outlives the orchestrator.
+ * JSON object per line. Timestamps (`t`, `t0`, `t1`, `requested`, …) are microseconds of
+ * `CLOCK_MONOTONIC` ({@link nowMicros}): Node's `process.hrtime` and Go's monotonic clock both read
+ * it, so they are comparable across processes on one machine and immune to wall-clock
+ * adjustments — and meaningless across machines. A contender exits when its stdin ends, so none
+ * outlives its driver.
+ *
+ * This module holds the types and the encoding only; it does not validate events beyond their
+ * shape (a line that is not a JSON object with an `ev` is dropped by {@link decodeEvent}; one that
+ * is, is trusted to be an `Event`).
+ *
+ * @since 0.2.0
  */
 
-/** Enter the election for `name` (or `count` leases `name-0` … when `count > 1`). */
+/**
+ * Enter the election for `name` (or `count` leases `name-0` … when `count > 1`).
+ *
+ * @since 0.2.0
+ * @category commands
+ */
 export interface JoinCommand {
   readonly cmd: "join"
   readonly name: string
@@ -54,6 +67,13 @@ export interface MicrobenchCommand {
   readonly timed?: boolean | undefined
 }
 
+/**
+ * Every command a contender understands (`release`, `handoff`, `usage`, `profile`, `quit` need no
+ * interface of their own).
+ *
+ * @since 0.2.0
+ * @category commands
+ */
 export type Command =
   | JoinCommand
   | MicrobenchCommand
@@ -66,7 +86,12 @@ export type Command =
   | { readonly cmd: "profile"; readonly seconds: number; readonly file: string }
   | { readonly cmd: "quit" }
 
-/** Resource usage of a contender process (answer to `usage`). */
+/**
+ * Resource usage of a contender process (answer to `usage`).
+ *
+ * @since 0.2.0
+ * @category events
+ */
 export interface UsageEvent {
   readonly ev: "usage"
   readonly t: number
@@ -100,7 +125,12 @@ export interface UsageEvent {
   readonly gcPauseMaxMs?: number | undefined
 }
 
-/** One critical section in loop mode, with the result of its mutual-exclusion checks. */
+/**
+ * One critical section in loop mode, with the result of its mutual-exclusion checks.
+ *
+ * @since 0.2.0
+ * @category events
+ */
 export interface CriticalSectionEvent {
   readonly ev: "cs"
   readonly t0: number
@@ -110,7 +140,12 @@ export interface CriticalSectionEvent {
   readonly problems?: ReadonlyArray<string> | undefined
 }
 
-/** Per-iteration samples of a microbenchmark. */
+/**
+ * Per-iteration samples of a microbenchmark.
+ *
+ * @since 0.2.0
+ * @category events
+ */
 export interface MicrobenchEvent {
   readonly ev: "microbench"
   readonly target: MicrobenchCommand["target"]
@@ -124,6 +159,12 @@ export interface MicrobenchEvent {
   readonly gcDuringMeasurement: number
 }
 
+/**
+ * Every event a contender emits.
+ *
+ * @since 0.2.0
+ * @category events
+ */
 export type Event =
   | { readonly ev: "ready"; readonly t: number; readonly pid: number; readonly identity: string }
   | { readonly ev: "leading"; readonly t: number; readonly name: string; readonly token?: number; readonly count?: number }
@@ -160,11 +201,74 @@ export type Event =
   | CriticalSectionEvent
   | MicrobenchEvent
 
-/** The timestamp of an event that has one (`ready`, `leading`, `guarded`, `releasing`, `released`, `usage`). */
+/**
+ * The timestamp of an event that has one (`ready`, `leading`, `guarded`, `releasing`, `released`,
+ * `usage`); throws for the others.
+ *
+ * @since 0.2.0
+ * @category events
+ */
 export const timeOf = (event: Event): number => {
   if ("t" in event) return event.t
   throw new Error(`event ${event.ev} has no timestamp`)
 }
 
-/** Microseconds of `CLOCK_MONOTONIC`. */
+/**
+ * Microseconds of `CLOCK_MONOTONIC`: the clock of every timestamp of the protocol.
+ *
+ * @since 0.2.0
+ * @category clock
+ */
 export const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n)
+
+/**
+ * One command as its line (without the newline).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const encodeCommand = (command: Command): string => JSON.stringify(command)
+
+/**
+ * One event as its line (without the newline).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const encodeEvent = (event: Event): string => JSON.stringify(event)
+
+/**
+ * The event of one line, or `undefined` when the line is not JSON or not an object with an `ev`
+ * (a stray log line).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const decodeEvent = (line: string): Event | undefined => {
+  try {
+    const value: unknown = JSON.parse(line)
+    return typeof value === "object" && value !== null && typeof (value as { readonly ev?: unknown }).ev === "string"
+      ? value as Event
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The command of one line, or an error message when the line is not JSON or not an object with
+ * a `cmd` (an unknown `cmd` is left to the contender).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const decodeCommand = (line: string): Command | { readonly error: string } => {
+  try {
+    const value: unknown = JSON.parse(line)
+    return typeof value === "object" && value !== null && typeof (value as { readonly cmd?: unknown }).cmd === "string"
+      ? value as Command
+      : { error: `not a command: ${line}` }
+  } catch (error) {
+    return { error: String(error) }
+  }
+}
