@@ -26,3 +26,17 @@ export * as ControlPlane from "./ControlPlane.ts"
  * @since 0.1.0
  */
 export * as FaultProxy from "./FaultProxy.ts"
+
+/**
+ * The fenced resource a contender's critical section writes to with its fencing token.
+ *
+ * @since 0.1.0
+ */
+export * as Fence from "./Fence.ts"
+
+/**
+ * The exclusion checker: overlaps, stale writes accepted, token order, stuck periods, pauses.
+ *
+ * @since 0.1.0
+ */
+export * as Exclusion from "./Exclusion.ts"
