@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import type { WriteOutcome } from "./Fence.ts"
+import type { FenceTarget, WriteOutcome } from "./Fence.ts"
 
 // ---------------------------------------------------------------------------------------------
 // The loop mode's events (`join` with `mode: "loop"`): one round is acquire → critical section →
@@ -109,3 +109,33 @@ const loopEvents: ReadonlySet<string> = new Set<LoopEvent["ev"]>([
  */
 export const isLoopEvent = (event: { readonly ev: string }): event is LoopEvent =>
   loopEvents.has(event.ev) && "holder" in event
+
+/** TEMPORARY until harness-a's protocol lands: the join fields the loop reads. */
+export interface JoinCommand {
+  readonly cmd: "join"
+  readonly name: string
+  readonly namespace?: string | undefined
+  readonly leaseDurationMs?: number | undefined
+  readonly renewDeadlineMs?: number | undefined
+  readonly retryPeriodMs?: number | undefined
+  readonly renewIntervalMs?: number | undefined
+  readonly mode?: "hold" | "loop" | "semaphore" | undefined
+  readonly permits?: number | undefined
+  /** `loop` mode (leasekit): the lease's request timeout, ms. */
+  readonly requestTimeoutMs?: number | undefined
+  /** `loop` mode (leasekit): cap on a foreign record's duration (`maxHonouredDuration`), ms. */
+  readonly maxHonouredMs?: number | undefined
+  /** `loop` mode (leasekit): bound on one acquisition, ms (then `acquire-failed`, and the next round). */
+  readonly acquireTimeoutMs?: number | undefined
+  /** `loop` mode (leasekit): fenced writes per critical section (default 0: two checks and nothing else). */
+  readonly writes?: number | undefined
+  /** `loop` mode (leasekit): simulated work before each fenced write, ms. */
+  readonly workMs?: number | undefined
+  /** `loop` mode (leasekit): the fenced resource the writes go to (required when `writes > 0`). */
+  readonly fence?: FenceTarget | undefined
+  /** `loop` mode (leasekit): a random pause of up to this long between rounds, ms (default none). */
+  readonly pauseMs?: number | undefined
+}
+
+/** Microseconds of `CLOCK_MONOTONIC`. */
+export const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n)
