@@ -1,6 +1,6 @@
 /**
  * `@leasekit/testing`: a real local Kubernetes control plane (etcd + kube-apiserver) for tests,
- * and a TCP fault proxy to put between a client and it.
+ * a TCP fault proxy to put between a client and it, and the process layer leasekit's tools share.
  *
  * @module @leasekit/testing
  * @since 0.1.0
@@ -19,6 +19,14 @@ export * as ControlPlaneAssets from "./ControlPlaneAssets.ts"
  * @since 0.1.0
  */
 export * as ControlPlane from "./ControlPlane.ts"
+
+/**
+ * Child processes in their own process group: spawning, signalling, the one SIGTERM → grace →
+ * SIGKILL stop, line protocols over stdin/stdout, and a lifeline for when this process dies.
+ *
+ * @since 0.2.0
+ */
+export * as Process from "./Process.ts"
 
 /**
  * A TCP proxy with latency, blackhole and reset faults.

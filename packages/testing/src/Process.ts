@@ -1,0 +1,388 @@
+/**
+ * Child processes, each the leader of its own process group (and session), on Effect's
+ * `effect/process` `ChildProcess` with the Node spawner — the one process layer of leasekit's
+ * tools: the CLI's command, the control plane's servers, and the contender processes of the demo,
+ * the chaos suite and the bench all start here.
+ *
+ * Effect's `ChildProcess` spawns the child detached (a new session and process group), streams its
+ * output, and on scope close terminates the group. What it lacks, and this module adds:
+ * - `signal`: any signal to the whole group without waiting for an exit (SIGSTOP / SIGCONT to pause
+ *   and resume, SIGKILL to crash it, a forwarded SIGHUP) — the handle's `kill` always waits for the
+ *   process to exit;
+ * - `ExitStatus` with the terminating signal — the handle's `exitCode` fails with a message only;
+ * - `terminate`: the one SIGCONT → SIGTERM → grace → SIGKILL sequence, for a process group (`stop`)
+ *   and for targets that are not one group (the CLI stops every group of its command's session);
+ *   SIGCONT first, because a stopped process does not act on SIGTERM;
+ * - `send` / `lines`: a line protocol over stdin / stdout, and `output: { file }` (stdout and stderr
+ *   appended to a log file);
+ * - `lifeline`: processes that must not outlive this Node process even when it dies without running
+ *   finalizers (SIGKILL, OOM): a watchdog shell blocked on a pipe only this process writes to.
+ *
+ * Guarantees: when the scope of `spawn` closes, the group has been stopped (`stop`, bounded by the
+ * grace period plus the SIGKILL) unless it exited before. `signal` never signals a process group
+ * after its leader's exit was observed (its pid may be reused). Does not: follow processes that left
+ * the group (`setpgid`) or the session (`setsid`); the lifeline cannot stop anything on a machine
+ * without `/proc` (it checks each pid's command line first, so a reused pid is never hit).
+ *
+ * @since 0.2.0
+ */
+import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ChildProcess from "effect/process/ChildProcess"
+import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
+import type { ChildProcessHandle } from "effect/process/ChildProcessSpawner"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+
+/**
+ * How a process ended: its exit code, or the signal that terminated it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ExitStatus {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+/**
+ * A process could not be started, or (`run`) ended unsuccessfully.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ProcessError extends Data.TaggedError("ProcessError")<{
+  readonly command: string
+  readonly reason: "Spawn" | "Exit" | "Timeout"
+  readonly detail: string
+}> {
+  override get message(): string {
+    const what = this.reason === "Spawn" ? "could not start" : this.reason === "Timeout" ? "timed out" : "failed"
+    return `${this.command}: ${what}: ${this.detail}`
+  }
+}
+
+/**
+ * A running child process, the leader of its own process group.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Process {
+  readonly pid: number
+  /** Effect's handle (stdout / stderr streams, the stdin sink). */
+  readonly handle: ChildProcessHandle
+  /** Stdout as lines (`output: "pipe"`); consume it once, and keep consuming it: a full pipe blocks the child. */
+  readonly lines: Stream.Stream<string>
+  /** Writes one line to stdin (`stdin: "pipe"`); false once stdin was closed. */
+  readonly send: (line: string) => Effect.Effect<boolean>
+  /** Ends stdin (`stdin: "pipe"`): the child reads end-of-file. */
+  readonly closeStdin: Effect.Effect<void>
+  /** Sends `signal` to the whole group, without waiting; false when the process has exited. */
+  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<boolean>
+  /** SIGCONT, SIGTERM, SIGKILL after the grace period (`terminate`); completes once it exited. */
+  readonly stop: Effect.Effect<ExitStatus>
+  /** Waits for the exit. */
+  readonly exit: Effect.Effect<ExitStatus>
+  /** The exit, once it happened. */
+  readonly exited: Effect.Effect<Option.Option<ExitStatus>>
+}
+
+/**
+ * Options of `spawn`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SpawnOptions {
+  readonly cwd?: string | undefined
+  /** Added to this process's environment, unless `extendEnv` is false (then the whole environment). */
+  readonly env?: Record<string, string | undefined> | undefined
+  readonly extendEnv?: boolean | undefined
+  /** Default `"ignore"`. */
+  readonly stdin?: "pipe" | "inherit" | "ignore" | undefined
+  /** Stdout and stderr: piped (`lines`; stderr is then inherited), inherited, ignored, or appended to a file. Default `"ignore"`. */
+  readonly output?: "pipe" | "inherit" | "ignore" | { readonly file: string } | undefined
+  /** Between SIGTERM and SIGKILL when stopped (also on scope close). Default 5 seconds. */
+  readonly grace?: Duration.Input | undefined
+}
+
+/**
+ * Something that can be signalled and asked whether it is still alive: a process group, or all
+ * the groups of a session.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Target {
+  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<boolean>
+  readonly alive: Effect.Effect<boolean>
+}
+
+/**
+ * The Node spawner every `spawn` / `run` needs.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer: Layer.Layer<ChildProcessSpawner> = NodeChildProcessSpawner.layer.pipe(
+  Layer.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))
+)
+
+/** How often `terminate` looks whether the target is gone. */
+const pollMillis = 10
+
+/**
+ * The one stop sequence: SIGCONT (a stopped process does not act on SIGTERM), SIGTERM, then
+ * SIGKILL once `grace` passed with the target still alive; completes when it is gone, or 2 s after
+ * the SIGKILL at the latest (a process in uninterruptible sleep).
+ *
+ * @since 0.2.0
+ * @category stopping
+ */
+export const terminate = (target: Target, grace: Duration.Input): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    if (!(yield* target.alive)) return
+    yield* target.signal("SIGCONT")
+    yield* target.signal("SIGTERM")
+    if (yield* gone(target, Duration.toMillis(Duration.fromInputUnsafe(grace)))) return
+    yield* target.signal("SIGKILL")
+    yield* gone(target, 2_000)
+  }).pipe(Effect.uninterruptible)
+
+const gone = (target: Target, millis: number): Effect.Effect<boolean> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + millis
+    while (yield* target.alive) {
+      if (Date.now() >= deadline) return false
+      yield* Effect.sleep(pollMillis)
+    }
+    return true
+  })
+
+/** `kill(-pgid, signal)`, falling back to the leader alone; false when neither exists. */
+const signalGroup = (pid: number, signal: NodeJS.Signals | 0): boolean => {
+  try {
+    process.kill(-pid, signal)
+    return true
+  } catch {
+    try {
+      process.kill(pid, signal)
+      return true
+    } catch {
+      return false
+    }
+  }
+}
+
+/** The handle's `exitCode` fails for a signalled process, naming the signal only in its message. */
+const exitStatusOf = (handle: ChildProcessHandle): Effect.Effect<ExitStatus> =>
+  handle.exitCode.pipe(
+    Effect.map((code): ExitStatus => ({ code, signal: null })),
+    Effect.catch((error) => {
+      const named = /signal: '?(SIG[A-Z0-9]+)'?/.exec(`${error.message} ${String(error.cause)}`)
+      return Effect.succeed<ExitStatus>({ code: null, signal: (named?.[1] as NodeJS.Signals | undefined) ?? "SIGKILL" })
+    })
+  )
+
+const describe = (command: string, args: ReadonlyArray<string>) => [command, ...args].join(" ")
+
+/**
+ * Starts `command` with `args` in a new process group. Closing the scope stops the group
+ * (`stop`) if it is still running.
+ *
+ * @since 0.2.0
+ * @category spawning
+ */
+export const spawn = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: SpawnOptions = {}
+): Effect.Effect<Process, ProcessError, Scope.Scope | ChildProcessSpawner> =>
+  Effect.gen(function*() {
+    const output = options.output ?? "ignore"
+    const file = typeof output === "object" ? output.file : undefined
+    const stdio = typeof output === "object" ? "pipe" : output
+    const grace = options.grace ?? Duration.seconds(5)
+    const handle = yield* ChildProcess.make(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      extendEnv: options.extendEnv ?? true,
+      stdin: options.stdin ?? "ignore",
+      stdout: stdio,
+      stderr: stdio === "pipe" && file === undefined ? "inherit" : stdio,
+      killSignal: "SIGTERM",
+      forceKillAfter: grace
+    }).pipe(
+      Effect.mapError((error) => new ProcessError({ command: describe(command, args), reason: "Spawn", detail: error.message }))
+    )
+    const pid = handle.pid as number
+    const exit = yield* Deferred.make<ExitStatus>()
+    yield* Effect.forkScoped(Effect.flatMap(exitStatusOf(handle), (status) => Deferred.succeed(exit, status)))
+    const exited = Deferred.poll(exit).pipe(
+      Effect.flatMap((done) => Option.isNone(done) ? Effect.succeed(Option.none<ExitStatus>()) : Effect.map(done.value, Option.some))
+    )
+    const isRunning = Effect.map(exited, Option.isNone)
+    const signal = (sig: NodeJS.Signals) =>
+      Effect.flatMap(isRunning, (running) => Effect.sync(() => running && signalGroup(pid, sig)))
+    const group: Target = {
+      signal,
+      // The leader, and any member left in its group after it exited.
+      alive: Effect.map(isRunning, (running) => running || signalGroup(pid, 0))
+    }
+    const groupSignal = (sig: NodeJS.Signals) => Effect.sync(() => signalGroup(pid, sig))
+    const stop = terminate({ signal: groupSignal, alive: group.alive }, grace).pipe(Effect.andThen(Deferred.await(exit)))
+    if (file !== undefined) {
+      const fd = Fs.openSync(file, "a")
+      yield* Effect.forkScoped(
+        Stream.runForEach(handle.all, (chunk) => Effect.sync(() => Fs.writeSync(fd, chunk))).pipe(
+          Effect.ignore,
+          Effect.ensuring(Effect.sync(() => Fs.closeSync(fd)))
+        )
+      )
+    }
+    const input = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    if (options.stdin === "pipe") {
+      yield* Effect.forkScoped(Stream.run(Stream.fromQueue(input), handle.stdin).pipe(Effect.ignore))
+    }
+    const encoder = new TextEncoder()
+    // Registered after the spawn, so it runs before Effect's own release (which then finds the
+    // process gone): our sequence sends SIGCONT first and is bounded.
+    yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(input), Effect.asVoid(stop)))
+    return {
+      pid,
+      handle,
+      lines: handle.stdout.pipe(Stream.decodeText(), Stream.splitLines, Stream.orDie),
+      send: (line) => Queue.offer(input, encoder.encode(line.endsWith("\n") ? line : `${line}\n`)),
+      closeStdin: Effect.asVoid(Queue.end(input)),
+      signal,
+      stop,
+      exit: Deferred.await(exit),
+      exited
+    } satisfies Process
+  })
+
+/**
+ * Runs `command` to completion and answers its stdout; fails when it cannot start, exits with a
+ * code other than 0 (the error carries the end of its stderr), or runs longer than `timeout`
+ * (default 60 seconds; then it is stopped).
+ *
+ * @since 0.2.0
+ * @category spawning
+ */
+export const run = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string | undefined; readonly timeout?: Duration.Input | undefined } = {}
+): Effect.Effect<string, ProcessError, ChildProcessSpawner> =>
+  Effect.scoped(Effect.gen(function*() {
+    const handle = yield* ChildProcess.make(command, args, { cwd: options.cwd, stdout: "pipe", stderr: "pipe" }).pipe(
+      Effect.mapError((error) => new ProcessError({ command: describe(command, args), reason: "Spawn", detail: error.message }))
+    )
+    const [stdout, stderr, status] = yield* Effect.all([
+      Stream.mkString(Stream.decodeText(handle.stdout)).pipe(Effect.orElseSucceed(() => "")),
+      Stream.mkString(Stream.decodeText(handle.stderr)).pipe(Effect.orElseSucceed(() => "")),
+      exitStatusOf(handle)
+    ], { concurrency: "unbounded" })
+    if (status.code !== 0) {
+      const how = status.code === null ? `killed by ${status.signal}` : `exit code ${status.code}`
+      return yield* new ProcessError({ command: describe(command, args), reason: "Exit", detail: `${how}: ${stderr.trim().slice(-2000)}` })
+    }
+    return stdout
+  })).pipe(
+    Effect.timeoutOrElse({
+      duration: options.timeout ?? Duration.seconds(60),
+      orElse: () =>
+        Effect.fail(new ProcessError({ command: describe(command, args), reason: "Timeout", detail: `after ${Duration.format(Duration.fromInputUnsafe(options.timeout ?? Duration.seconds(60)))}` }))
+    })
+  )
+
+const lifelineScript = `
+trap '' INT TERM HUP QUIT PIPE
+dir=$1
+grace=$2
+cat >/dev/null 2>&1
+pids=""
+for f in "$dir"/*.pid; do
+  [ -f "$f" ] || continue
+  pid=$(cat "$f" 2>/dev/null)
+  case "$pid" in ''|*[!0-9]*) continue ;; esac
+  if [ -r "/proc/$pid/cmdline" ] && tr '\\000' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir"; then
+    kill -CONT -- "-$pid" 2>/dev/null || kill -CONT "$pid" 2>/dev/null
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    pids="$pids $pid"
+  fi
+done
+i=0
+while [ -n "$pids" ] && [ $i -lt "$grace" ]; do
+  alive=""
+  for pid in $pids; do
+    kill -0 -- "-$pid" 2>/dev/null && alive="$alive $pid"
+  done
+  pids=$alive
+  [ -n "$pids" ] && sleep 0.1
+  i=$((i + 1))
+done
+for pid in $pids; do
+  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+done
+`
+
+/**
+ * Registers `pid` (a process group leader whose command line mentions `dir`) with the lifeline
+ * watching `dir`.
+ *
+ * @since 0.2.0
+ * @category lifeline
+ */
+export const register = (dir: string, pid: number): Effect.Effect<void> =>
+  Effect.sync(() => Fs.writeFileSync(Path.join(dir, `${pid}.pid`), String(pid)))
+
+/**
+ * Starts a lifeline for `dir`: if this Node process dies without closing the scope, every process
+ * group registered there (`register`) whose command line still mentions `dir` gets SIGCONT and
+ * SIGTERM, and SIGKILL after `grace` (default 5 s). On a normal close the scope's other finalizers
+ * have stopped those processes already; the lifeline then finds nothing to do and exits. How: a
+ * `/bin/sh` in its own session, ignoring the terminal's signals, blocked reading a pipe whose only
+ * writer is this process (Node opens pipes close-on-exec): the kernel closes it when this process
+ * dies, whatever the cause.
+ *
+ * @since 0.2.0
+ * @category lifeline
+ */
+export const lifeline = (
+  dir: string,
+  options: { readonly grace?: Duration.Input | undefined } = {}
+): Effect.Effect<void, ProcessError, Scope.Scope | ChildProcessSpawner> =>
+  Effect.gen(function*() {
+    yield* Effect.sync(() => Fs.mkdirSync(dir, { recursive: true }))
+    const tenths = Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(options.grace ?? Duration.seconds(5))) / 100))
+    const handle = yield* ChildProcess.make("/bin/sh", ["-c", lifelineScript, "leasekit-lifeline", dir, String(tenths)], {
+      stdin: "pipe",
+      stdout: "ignore",
+      stderr: "ignore"
+    }).pipe(Effect.mapError((error) => new ProcessError({ command: "lifeline", reason: "Spawn", detail: error.message })))
+    // Not referenced: the lifeline never keeps this process alive, and Effect's own release leaves it be.
+    yield* handle.unref.pipe(Effect.ignore)
+    const input = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+    const feeding = yield* Effect.forkDetach(Stream.run(Stream.fromQueue(input), handle.stdin).pipe(Effect.ignore))
+    yield* Effect.addFinalizer(() =>
+      Queue.end(input).pipe(
+        Effect.andThen(Fiber.join(feeding).pipe(Effect.timeoutOption("2 seconds"))),
+        Effect.andThen(exitStatusOf(handle).pipe(Effect.timeoutOption("10 seconds"))),
+        Effect.ignore
+      )
+    )
+  })
