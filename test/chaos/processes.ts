@@ -7,16 +7,15 @@
  * pipe before it acts on it, and a pipe write is synchronous on Linux, so the last line of a
  * SIGKILLed contender is in its journal. A contender exits when its stdin closes (the runner
  * gone); closing the scenario's scope stops every contender (`quit`, then SIGKILL after the
- * grace). For a runner that dies without finalizers while a contender is SIGSTOPped, a lifeline
- * reaper — a `/bin/sh` blocked reading a pipe only this process writes to — kills every pid listed
- * under `<dir>/pids/` once the pipe closes, but only while that pid's command line still mentions
- * `<dir>` (the contender's kubeconfig lives there, so a recycled pid is never hit).
+ * grace). For a runner that dies without finalizers while a contender is SIGSTOPped, every
+ * contender is registered with the scenario's `Process.lifeline` (its command line mentions the
+ * scenario folder: its kubeconfig lives there, so a recycled pid is never hit).
  */
 import * as Contender from "@leasekit/testing/Contender"
 import * as ContenderProtocol from "@leasekit/testing/ContenderProtocol"
 import * as Exclusion from "@leasekit/testing/Exclusion"
+import * as Process from "@leasekit/testing/Process"
 import { Effect, Fiber, Option, PubSub, Schedule, Scope } from "effect"
-import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { append } from "./journal.ts"
@@ -36,48 +35,6 @@ export interface ChaosContender {
   /** True between a SIGSTOP (or a self-pause) and the SIGCONT the runner sent. */
   stopped: boolean
 }
-
-const reaperScript = `
-trap '' INT TERM HUP QUIT PIPE
-dir=$1
-cat >/dev/null 2>&1
-for f in "$dir"/pids/*; do
-  [ -f "$f" ] || continue
-  pid=$(basename "$f")
-  case "$pid" in ''|*[!0-9]*) continue ;; esac
-  if [ -r "/proc/$pid/cmdline" ] && tr '\\000' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir"; then
-    kill -CONT "$pid" 2>/dev/null
-    kill -KILL "$pid" 2>/dev/null
-  fi
-done
-`
-
-/** Starts the lifeline reaper for `dir`; closing the scope ends it (after the finalizers ran). */
-export const reaper = (dir: string): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      Fs.mkdirSync(Path.join(dir, "pids"), { recursive: true })
-      const child = ChildProcess.spawn("/bin/sh", ["-c", reaperScript, "leasekit-chaos-reaper", dir], {
-        detached: true,
-        stdio: ["pipe", "ignore", "ignore"]
-      })
-      child.on("error", () => {})
-      child.stdin?.on("error", () => {})
-      child.unref()
-      ;(child.stdin as unknown as { unref?: () => void } | null)?.unref?.()
-      const exited = new Promise<void>((resolve) => {
-        if (child.pid === undefined) resolve()
-        child.once("exit", () => resolve())
-        child.once("error", () => resolve())
-      })
-      return { child, exited }
-    }),
-    ({ child, exited }) =>
-      Effect.suspend(() => {
-        child.stdin?.end()
-        return Effect.promise(() => exited).pipe(Effect.timeoutOption("10 seconds"), Effect.asVoid)
-      })
-  ).pipe(Effect.asVoid)
 
 /** Whether a process with this pid exists and is not a zombie. */
 export const isAlive = (pid: number): boolean => {
@@ -102,7 +59,7 @@ export const signal = (contender: ChaosContender, sig: NodeJS.Signals): Effect.E
 /**
  * Spawns a contender (`holder`: its identity) in `scope` and makes it join the loop of `join`; its
  * events go to `<dir>/<holder>.jsonl` and to `events` as they arrive. `dir` is the scenario folder
- * the reaper watches; the contender's kubeconfig is copied into it.
+ * the lifeline watches; the contender's kubeconfig is copied into it.
  */
 export const spawn = (options: {
   readonly holder: string
@@ -123,7 +80,7 @@ export const spawn = (options: {
       // A round in progress finishes before the contender leaves (its writes, then its release).
       grace: "15 seconds"
     })
-    Fs.writeFileSync(Path.join(dir, "pids", String(driver.pid)), "")
+    yield* Process.register(dir, driver.pid)
     const events: Array<ContenderProtocol.LoopEvent> = []
     const journal = Path.join(dir, `${holder}.jsonl`)
     // Subscribed before the join is sent: nothing it reports is missed.

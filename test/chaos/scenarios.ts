@@ -17,13 +17,14 @@ import { FaultProxy } from "@leasekit/testing"
 import type * as ContenderProtocol from "@leasekit/testing/ContenderProtocol"
 import * as Exclusion from "@leasekit/testing/Exclusion"
 import * as Fence from "@leasekit/testing/Fence"
+import * as Process from "@leasekit/testing/Process"
 import { Effect, Option, Schedule, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Hostile from "./hostile.ts"
 import { append, now } from "./journal.ts"
 import type { ChaosContender as Contender } from "./processes.ts"
-import { isAlive, poll, reaper, signal, spawn } from "./processes.ts"
+import { isAlive, poll, signal, spawn } from "./processes.ts"
 
 type Timing = Exclusion.Timing
 type RunnerEvent = Exclusion.Circumstance
@@ -625,7 +626,7 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
     const started = now()
     const say = options.onProgress ?? (() => {})
     const dir = Path.join(options.dir, scenario.name)
-    Fs.mkdirSync(Path.join(dir, "pids"), { recursive: true })
+    Fs.mkdirSync(dir, { recursive: true })
     const runnerJournal = Path.join(dir, "runner.jsonl")
     const runnerEvents: Array<RunnerEvent> = []
     const log = (event: RunnerEvent) => {
@@ -647,7 +648,7 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
     const spawnedPids: Array<number> = []
 
     const report = yield* Effect.scoped(Effect.gen(function*() {
-      yield* reaper(dir)
+      yield* Process.lifeline(dir).pipe(Effect.orDie)
       const scope = yield* Scope.Scope
       const timing = scenario.timing
       const join: ContenderProtocol.JoinCommand = {
@@ -754,7 +755,7 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
     }
     say(`${scenario.name}: ${report.sections} critical sections, ${report.overlaps.length} overlaps, ${report.staleAccepted.length} stale writes accepted (${result.seconds.toFixed(0)} s)`)
     return result
-  }).pipe(Effect.scoped) // closes the fenced resource's client
+  }).pipe(Effect.scoped, Effect.provide(Process.layer)) // the scope closes the fenced resource's client
 
 // --- the table ------------------------------------------------------------------------------
 

@@ -6,12 +6,13 @@
  * A round takes the lease (or, with `permits`, a permit of the semaphore `name`, waiting in its
  * queue), then runs the critical section under `guard`: `writes` fenced writes (`Fence.write`, with
  * the lease's fencing token, to `fence` — a permit's own resource for a semaphore), each after
- * `workMs` of simulated work. Before every write it asks `isHeld` (judged by the clock now) and
- * reports the answer (`valid`, timed *before* asking, or `found-out`); a loss interrupts the
- * section between writes, while a write already decided completes (uninterruptible, as a request
- * already on the wire would): that is the window the fence covers. With `writes: 0` the section is
- * two checks and nothing else (throughput). Then it releases — unless the lease was taken, cleared
- * or deleted by someone else — and, after a random pause of up to `pauseMs`, starts the next round.
+ * `workMs` of simulated work (without a `fence`, the steps are work and check only). Before every
+ * write it asks `isHeld` (judged by the clock now) and reports the answer (`valid`, timed *before*
+ * asking, or `found-out`); a loss interrupts the section between writes, while a write already
+ * decided completes (uninterruptible, as a request already on the wire would): that is the window
+ * the fence covers. With `writes: 0` the section is two checks and nothing else (throughput). Then
+ * it releases — unless the lease was taken, cleared or deleted by someone else — and, after a
+ * random pause of up to `pauseMs`, starts the next round.
  *
  * Every event (`ContenderProtocol.LoopEvent`) is emitted *before* the contender acts on it, so the
  * last line of a SIGKILLed contender is its last action. The `pause` command arms a self-pause:
@@ -19,7 +20,8 @@
  * worst moment); the runner sends SIGCONT.
  *
  * Leaving (`stop`): an acquisition in progress is abandoned (a lease won meanwhile is released by
- * the round's scope); a round in progress finishes first.
+ * the round's scope); a section in progress ends after its current step, and the lease is
+ * released as after any round.
  */
 import * as Lease from "@leasekit/core/Lease"
 import type * as LeaseError from "@leasekit/core/LeaseError"
@@ -124,13 +126,18 @@ export const make = (context: LoopContext, cmd: JoinCommand, stop: Deferred.Defe
       emit({ ev: "resumed", t: nowMicros(), holder, token: lease.token })
     })
 
-  /** The critical section; `stats` survives an interruption by `guard`. */
+  /**
+   * The critical section: `writes` steps of `workMs` of work, each checked, then a fenced write
+   * when there is a fenced resource; `stats` survives an interruption by `guard`. A contender told
+   * to leave ends its section after the step in progress.
+   */
   const section = (fence: Fence.Fence | undefined, lease: Held, stats: SectionStats) =>
     Effect.gen(function*() {
       if (!(yield* check(lease, stats, "enter"))) return "found-out" as const
-      for (let w = 0; w < writes && fence !== undefined; w++) {
+      for (let w = 0; w < writes && !(yield* Deferred.isDone(stop)); w++) {
         yield* Effect.sleep(Duration.millis(cmd.workMs ?? 0))
         if (!(yield* check(lease, stats, "before-write"))) return "found-out" as const
+        if (fence === undefined) continue
         yield* selfPause(lease)
         const outcome = yield* fencedWrite(fence, lease, stats)
         if (outcome === "accepted") stats.accepted++
