@@ -6,7 +6,7 @@ import type { ControlPlane } from "@leasekit/testing"
 import type { AuditLog } from "./AuditLog.ts"
 import type { Contender, Pool, SpawnContext } from "./Contenders.ts"
 import { nextEvent } from "./Contenders.ts"
-import type { Event, JoinCommand, UsageEvent } from "./Protocol.ts"
+import type { Event, JoinCommand, UsageEvent } from "@leasekit/testing/ContenderProtocol"
 
 export interface Bench {
   readonly quick: boolean

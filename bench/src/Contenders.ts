@@ -1,20 +1,20 @@
 /**
- * Contender processes as the orchestrator sees them: spawning (leasekit on Node, client-go from
- * the baseline binary), commands, waiting for events, killing, and a pool that reuses idle
- * contenders across figures.
+ * Contender processes as the benchmark orchestrator sees them: the harness driver of
+ * `@leasekit/testing` (`Contender`) behind the promise-based surface the figures use — spawning
+ * (leasekit's contender, or client-go's from the baseline binary), commands, waiting for events,
+ * killing — and a pool that reuses idle contenders across figures.
  *
- * Every process spawned here is registered, and so is every other process a figure starts
+ * Every contender spawned here is registered, and so is every other process a figure starts
  * (`track`); `killAll` (called on exit, on SIGINT/SIGTERM and at the end of a run) SIGKILLs
- * whatever is left. Contenders also exit by themselves when their stdin
- * closes, i.e. when the orchestrator dies, so none is left behind even after a SIGKILL of the
- * orchestrator.
+ * whatever is left. Contenders also exit by themselves when their stdin closes, i.e. when the
+ * orchestrator dies, so none is left behind even after a SIGKILL of the orchestrator.
  */
-import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
+import { Contender as Driver } from "@leasekit/testing"
+import type { Command, Event } from "@leasekit/testing/ContenderProtocol"
+import { Effect, Exit, PubSub, Scope } from "effect"
+import type * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Readline from "node:readline"
-import type { Command, Event } from "./Protocol.ts"
 
 export type Kind = "leasekit" | "client-go"
 
@@ -27,53 +27,53 @@ type Listener = (tagged: Tagged) => void
 
 const live = new Set<Contender>()
 
+/** A contender driven by the harness (`driven`), with synchronous listeners for the figures. */
 export class Contender {
   readonly kind: Kind
   readonly label: string
-  readonly child: ChildProcess.ChildProcess
+  readonly driven: Driver.Contender
+  /** Closed when the contender exits (or is stopped): ends its event dispatch. */
+  readonly scope: Scope.Closeable
   readonly events: Array<Event> = []
   readonly listeners = new Set<Listener>()
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  identity = ""
+  readonly exited: Promise<Driver.ExitStatus>
   alive = true
 
-  constructor(kind: Kind, label: string, child: ChildProcess.ChildProcess) {
+  constructor(kind: Kind, label: string, driven: Driver.Contender, scope: Scope.Closeable) {
     this.kind = kind
     this.label = label
-    this.child = child
+    this.driven = driven
+    this.scope = scope
     live.add(this)
-    this.exited = new Promise((resolve) => {
-      child.on("exit", (code, signal) => {
-        this.alive = false
-        live.delete(this)
-        resolve({ code, signal })
-      })
+    this.events.push(driven.ready)
+    this.exited = Effect.runPromise(driven.exit).then((status) => {
+      this.alive = false
+      live.delete(this)
+      return status
     })
-    Readline.createInterface({ input: child.stdout! }).on("line", (line) => {
-      let event: Event
-      try {
-        event = JSON.parse(line) as Event
-      } catch {
-        return // not a protocol line (a stray log line): ignored
-      }
-      if (event.ev === "ready") this.identity = event.identity
-      if (event.ev === "error") process.stderr.write(`  [${this.label}] error: ${event.msg}\n`)
-      this.events.push(event)
-      for (const listener of [...this.listeners]) listener({ contender: this, event })
-    })
-    child.stdin!.on("error", () => undefined) // a dead contender's stdin: nothing to do
+  }
+
+  get identity(): string {
+    return this.driven.identity
   }
 
   get pid(): number {
-    return this.child.pid ?? -1
+    return this.driven.pid
+  }
+
+  /** Delivers one event to the recorded events and to every listener. */
+  dispatch(event: Event): void {
+    if (event.ev === "error") process.stderr.write(`  [${this.label}] error: ${event.msg}\n`)
+    this.events.push(event)
+    for (const listener of [...this.listeners]) listener({ contender: this, event })
   }
 
   send(command: Command): void {
-    if (this.alive) this.child.stdin!.write(JSON.stringify(command) + "\n")
+    if (this.alive) Effect.runSync(this.driven.send(command))
   }
 
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
-    if (this.alive) this.child.kill(signal)
+    if (this.alive) Effect.runFork(this.driven.signal(signal))
   }
 
   /** Forgets recorded events (they are kept only for inspection). */
@@ -137,29 +137,35 @@ export const spawn = async (
   options: { readonly nodeFlags?: ReadonlyArray<string> } = {}
 ): Promise<Contender> => {
   const label = `${kind === "leasekit" ? "lk" : "go"}-${++counter}`
-  const stderr = Fs.openSync(Path.join(context.logDir, `${label}.log`), "a")
-  const child = kind === "leasekit"
-    ? ChildProcess.spawn(
-      process.execPath,
-      [
-        "--expose-gc",
-        ...(options.nodeFlags ?? []),
-        Path.join(context.benchDir, "src", "LeasekitContender.ts"),
-        "--kubeconfig",
-        context.kubeconfig
-      ],
-      { stdio: ["pipe", "pipe", stderr], env: { ...process.env, NODE_COMPILE_CACHE: compileCache } }
-    )
-    : ChildProcess.spawn(context.clientgoBinary, ["--serve", "--kubeconfig", context.kubeconfig], {
-      stdio: ["pipe", "pipe", stderr]
-    })
-  Fs.closeSync(stderr)
-  const contender = new Contender(kind, label, child)
-  const ready = nextEvent([contender], ({ event }) => event.ev === "ready", 60_000, `${label} ready`)
-  const exited = contender.exited.then(({ code, signal }) => {
-    throw new Error(`${label} exited before it was ready (code ${code}, signal ${signal}); see ${context.logDir}/${label}.log`)
+  const log = Path.join(context.logDir, `${label}.log`)
+  const scope = Effect.runSync(Scope.make())
+  const program = Effect.gen(function*() {
+    const driven = kind === "leasekit"
+      ? yield* Driver.spawn({
+        kubeconfig: context.kubeconfig,
+        nodeFlags: options.nodeFlags,
+        env: { NODE_COMPILE_CACHE: compileCache },
+        label,
+        log
+      })
+      : yield* Driver.spawnProgram(context.clientgoBinary, ["--serve", "--kubeconfig", context.kubeconfig], { label, log })
+    const subscription = yield* driven.subscribe
+    const contender = new Contender(kind, label, driven, scope)
+    // Events reach the figures' listeners in order, synchronously with each other.
+    yield* Effect.forkScoped(Effect.gen(function*() {
+      while (true) {
+        const item = yield* PubSub.take(subscription)
+        if (item.ev === "end") return
+        contender.dispatch(item)
+      }
+    }))
+    return contender
+  }).pipe(Scope.provide(scope))
+  const contender = await Effect.runPromise(program).catch(async (error: unknown) => {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    throw error
   })
-  await Promise.race([ready, exited])
+  void contender.exited.then(() => Effect.runPromise(Scope.close(scope, Exit.void)))
   return contender
 }
 
@@ -205,13 +211,11 @@ export class Pool {
   }
 }
 
-/** Asks a contender to quit; SIGKILL if it has not exited within `graceMs`. */
-export const stop = async (c: Contender, graceMs = 5_000): Promise<void> => {
+/** Asks a contender to quit; SIGKILL if it has not exited within 5 s. */
+export const stop = async (c: Contender): Promise<void> => {
   if (!c.alive) return
-  c.send({ cmd: "quit" })
-  const timer = setTimeout(() => c.kill("SIGKILL"), graceMs)
+  await Effect.runPromise(c.driven.stop)
   await c.exited
-  clearTimeout(timer)
 }
 
 /** Processes a figure started outside the contender protocol (figure 7's installed CLI). */

@@ -17,8 +17,8 @@ import { cpuGroups, releaseAll, sleep } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Contender, Kind } from "../Contenders.ts"
 import { onEvents } from "../Contenders.ts"
-import type { CriticalSectionEvent } from "../Protocol.ts"
-import { nowMicros } from "../Protocol.ts"
+import type { CriticalSectionEvent } from "@leasekit/testing/ContenderProtocol"
+import { nowMicros } from "@leasekit/testing/ContenderProtocol"
 
 export interface ContentionResult {
   readonly kind: Kind

@@ -12,8 +12,8 @@ import type { Bench } from "../Bench.ts"
 import { joinAndLead, sleep, uniform } from "../Bench.ts"
 import type { Contender, Kind } from "../Contenders.ts"
 import { nextEvent, spawn, stop } from "../Contenders.ts"
-import type { JoinCommand } from "../Protocol.ts"
-import { nowMicros, timeOf } from "../Protocol.ts"
+import type { JoinCommand } from "@leasekit/testing/ContenderProtocol"
+import { nowMicros, timeOf } from "@leasekit/testing/ContenderProtocol"
 
 export interface FailoverResult {
   readonly kind: Kind

@@ -16,7 +16,7 @@ import type { Bench } from "../Bench.ts"
 import { releaseAll, sleep, uniform } from "../Bench.ts"
 import type { Contender } from "../Contenders.ts"
 import { nextEvent } from "../Contenders.ts"
-import { timeOf } from "../Protocol.ts"
+import { timeOf } from "@leasekit/testing/ContenderProtocol"
 
 export interface HandoffResult {
   readonly waiters: number

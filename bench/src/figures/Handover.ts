@@ -16,7 +16,7 @@ import { cpuGroups, releaseAll, sleep, uniform } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Contender, Kind } from "../Contenders.ts"
 import { nextEvent } from "../Contenders.ts"
-import { timeOf } from "../Protocol.ts"
+import { timeOf } from "@leasekit/testing/ContenderProtocol"
 
 export interface HandoverResult {
   readonly kind: Kind

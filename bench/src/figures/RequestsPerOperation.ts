@@ -17,7 +17,7 @@ import { isSuccessfulWrite } from "../AuditLog.ts"
 import type { Bench } from "../Bench.ts"
 import { joinAndLead, releaseAll, sleep, usageOf } from "../Bench.ts"
 import type { Kind } from "../Contenders.ts"
-import { nowMicros } from "../Protocol.ts"
+import { nowMicros } from "@leasekit/testing/ContenderProtocol"
 
 export interface RequestsResult {
   readonly kind: Kind

@@ -16,7 +16,7 @@
 import * as Path from "node:path"
 import type { Bench } from "../Bench.ts"
 import { nextEvent, spawn, stop } from "../Contenders.ts"
-import type { MicrobenchEvent } from "../Protocol.ts"
+import type { MicrobenchEvent } from "@leasekit/testing/ContenderProtocol"
 
 export interface RuntimeCostResult {
   readonly runs: ReadonlyArray<MicrobenchEvent>

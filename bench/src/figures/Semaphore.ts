@@ -49,8 +49,8 @@ import type { Bench } from "../Bench.ts"
 import { releaseAll, sleep } from "../Bench.ts"
 import type { Contender } from "../Contenders.ts"
 import { onEvents } from "../Contenders.ts"
-import type { Event } from "../Protocol.ts"
-import { nowMicros } from "../Protocol.ts"
+import type { Event } from "@leasekit/testing/ContenderProtocol"
+import { nowMicros } from "@leasekit/testing/ContenderProtocol"
 
 export interface SemaphoreResult {
   readonly permits: number

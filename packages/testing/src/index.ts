@@ -1,6 +1,8 @@
 /**
  * `@leasekit/testing`: a real local Kubernetes control plane (etcd + kube-apiserver) for tests,
- * a TCP fault proxy to put between a client and it, and the process layer leasekit's tools share.
+ * a TCP fault proxy to put between a client and it, the process layer leasekit's tools share, and a
+ * contender harness: a contender process that takes leases on it, driven through one line
+ * protocol, the fenced resource its critical sections write to, and the exclusion checker.
  *
  * @module @leasekit/testing
  * @since 0.1.0
@@ -34,6 +36,20 @@ export * as Process from "./Process.ts"
  * @since 0.1.0
  */
 export * as FaultProxy from "./FaultProxy.ts"
+
+/**
+ * The line protocol of contender processes: commands, events, the µs `CLOCK_MONOTONIC` clock.
+ *
+ * @since 0.1.0
+ */
+export * as ContenderProtocol from "./ContenderProtocol.ts"
+
+/**
+ * Driving contender processes: spawn, send commands, await events, stop.
+ *
+ * @since 0.1.0
+ */
+export * as Contender from "./Contender.ts"
 
 /**
  * The fenced resource a contender's critical section writes to with its fencing token.

@@ -15,13 +15,15 @@
  * random pause of up to `pauseMs`, starts the next round.
  *
  * Every event (`ContenderProtocol.LoopEvent`) is emitted *before* the contender acts on it, so the
- * last line of a SIGKILLed contender is its last action. The `pause` command arms a self-pause:
- * at the next point between a check and a write the contender SIGSTOPs itself (a GC pause at the
- * worst moment); the runner sends SIGCONT.
+ * last line of a SIGKILLed contender is its last action. The `pause` command arms a self-pause
+ * (`state.selfPause`): at the next point between a check and a write the contender SIGSTOPs itself
+ * (a GC pause at the worst moment); the runner sends SIGCONT.
  *
  * Leaving (`stop`): an acquisition in progress is abandoned (a lease won meanwhile is released by
  * the round's scope); a section in progress ends after its current step, and the lease is
- * released as after any round.
+ * released as after any round. The last event is `released` with the number of `rounds` led.
+ *
+ * @internal
  */
 import * as Lease from "@leasekit/core/Lease"
 import type * as LeaseError from "@leasekit/core/LeaseError"
@@ -32,22 +34,9 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { JoinCommand, LoopEvent } from "../../ContenderProtocol.ts"
 import { nowMicros } from "../../ContenderProtocol.ts"
 import * as Fence from "../../Fence.ts"
-
-/** Who the loop is and where its events go. */
-export interface LoopContext {
-  readonly holder: string
-  readonly emit: (event: LoopEvent) => void
-}
-
-/** A loop: its program (the rounds it led, once `stop` completed), and the self-pause trigger
- * (`pause` command). */
-export interface Loop {
-  readonly run: Effect.Effect<number, never, Lease.Lease | LeaseStore.LeaseStore>
-  readonly pause: (armed: boolean) => void
-}
+import type { Mode } from "./mode.ts"
 
 /** What a round needs of a held lease or permit. */
 type Held = Pick<Lease.HeldLease, "token" | "isHeld" | "guard" | "lost" | "release">
@@ -63,9 +52,8 @@ interface SectionStats {
 const millis = (ms: number | undefined) => (ms === undefined ? undefined : Duration.millis(ms))
 
 /** The loop for `cmd`, until `stop` completes. */
-export const make = (context: LoopContext, cmd: JoinCommand, stop: Deferred.Deferred<void>): Loop => {
-  const { emit, holder } = context
-  let pauseArmed = false
+export const loop: Mode = (cmd, stop, state) => {
+  const { emit, holder } = state
   let writeSeq = 0
   const writes = cmd.writes ?? 0
   const leaseOptions = {
@@ -119,8 +107,8 @@ export const make = (context: LoopContext, cmd: JoinCommand, stop: Deferred.Defe
   /** SIGSTOPs this process if a `pause` command armed it (between a check and a write). */
   const selfPause = (lease: Held) =>
     Effect.sync(() => {
-      if (!pauseArmed) return
-      pauseArmed = false
+      if (!state.selfPause) return
+      state.selfPause = false
       emit({ ev: "self-pause", t: nowMicros(), holder, token: lease.token })
       process.kill(process.pid, "SIGSTOP")
       emit({ ev: "resumed", t: nowMicros(), holder, token: lease.token })
@@ -212,7 +200,7 @@ export const make = (context: LoopContext, cmd: JoinCommand, stop: Deferred.Defe
       return true
     }))
 
-  const run = Effect.gen(function*() {
+  return Effect.gen(function*() {
     emit({ ev: "joined", t: nowMicros(), holder })
     const fence = cmd.fence === undefined ? undefined : yield* Fence.open(cmd.fence).pipe(Effect.orDie)
     let rounds = 0
@@ -229,8 +217,6 @@ export const make = (context: LoopContext, cmd: JoinCommand, stop: Deferred.Defe
       // Let someone else win now and then.
       if (cmd.pauseMs !== undefined && cmd.pauseMs > 0) yield* Effect.sleep(Duration.millis(Math.floor(Math.random() * cmd.pauseMs)))
     }
-    return rounds
+    emit({ ev: "released", t: nowMicros(), rounds })
   }).pipe(Effect.scoped)
-
-  return { run, pause: (armed) => void (pauseArmed = armed) }
 }

@@ -1,0 +1,357 @@
+/**
+ * The driver of contender processes: start one (leasekit's own, or any program that speaks
+ * `ContenderProtocol`, such as the client-go baseline of the benchmarks), send it commands, hear
+ * its events, stop it.
+ *
+ * ```ts
+ * import { Contender } from "@leasekit/testing"
+ * import { Effect } from "effect"
+ *
+ * const firstLeader = (kubeconfig: string) =>
+ *   Effect.scoped(Effect.gen(function*() {
+ *     const contender = yield* Contender.spawn({ kubeconfig })
+ *     const leading = yield* contender.waitFor((event) => event.ev === "leading") // listening from now
+ *     yield* contender.send({ cmd: "join", name: "my-lease" })
+ *     return yield* leading
+ *   }))
+ * ```
+ *
+ * Guarantees: `spawn` returns once the contender said `ready` (or fails: it exited first, or did
+ * not answer in time); commands reach it in the order `send` was called; every subscriber sees
+ * every event published after it subscribed, in order, and then the end of the output; closing
+ * the scope stops the contender (its stdin closed, so it releases what it holds and exits; killed
+ * if it has not exited after `grace`), and a contender whose driver died exits by itself when its
+ * stdin ends. Not guaranteed: that a SIGKILLed contender's last event arrives (what it wrote
+ * before the kill does), or any ordering between the events of two contenders other than their
+ * `CLOCK_MONOTONIC` timestamps.
+ *
+ * @since 0.1.0
+ */
+import { Data, Deferred, Duration, Effect, Exit, Option, PubSub, Queue, type Scope, Stream } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as Readline from "node:readline"
+import { fileURLToPath } from "node:url"
+import type { Command, Event } from "./ContenderProtocol.ts"
+import { decodeEvent, encodeCommand } from "./ContenderProtocol.ts"
+
+/**
+ * How a contender process ended: its exit code, or the signal that ended it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExitStatus {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+/**
+ * The `ready` event a contender announces itself with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ReadyEvent = Extract<Event, { readonly ev: "ready" }>
+
+/**
+ * Why driving a contender failed: it could not be started (`Spawn`), it exited (`Exited`: before
+ * it was ready, or while an event was awaited), or an awaited event did not come in time
+ * (`Timeout`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ContenderError extends Data.TaggedError("ContenderError")<{
+  readonly reason: "Spawn" | "Exited" | "Timeout"
+  /** The contender's label. */
+  readonly contender: string
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `${this.contender}: ${this.reason}: ${this.detail}`
+  }
+}
+
+/**
+ * What is subscribed to a contender's output: its events, then (once) the end of its output.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Output = Event | { readonly ev: "end" }
+
+/**
+ * A running contender process.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Contender {
+  /** A name for messages and logs (`options.label`, or `contender-<pid>`). */
+  readonly label: string
+  readonly pid: number
+  /** Its holder identity, from `ready`. */
+  readonly identity: string
+  readonly ready: ReadyEvent
+  /** Sends one command (queued; never waits for the contender). */
+  readonly send: (command: Command) => Effect.Effect<void>
+  /** Every event from the moment the stream is run, until the contender's output ends. */
+  readonly events: Stream.Stream<Event>
+  /** Subscribes to every event from now on, and to the end of the output (`{ ev: "end" }`). */
+  readonly subscribe: Effect.Effect<PubSub.Subscription<Output>, never, Scope.Scope>
+  /**
+   * Starts listening now for the first event that satisfies `match`, and returns the wait for it:
+   * call it before sending the command that causes the event, so that nothing is missed. The
+   * wait fails with `Exited` if the output ends first, with `Timeout` after `timeout`.
+   */
+  readonly waitFor: <E extends Event = Event>(
+    match: ((event: Event) => event is E) | ((event: Event) => boolean),
+    options?: { readonly timeout?: Duration.Input | undefined; readonly what?: string | undefined }
+  ) => Effect.Effect<Effect.Effect<E, ContenderError>, never, Scope.Scope>
+  /** Sends a signal to the contender, without waiting; `false` if it had exited. */
+  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<boolean>
+  /** Asks it to `quit` (it releases what it holds), SIGKILLs it if it has not exited after
+   * `grace`, and waits for the exit. */
+  readonly stop: Effect.Effect<ExitStatus>
+  /** Waits for the exit. */
+  readonly exit: Effect.Effect<ExitStatus>
+  /** The exit, if it happened. */
+  readonly exited: Effect.Effect<Option.Option<ExitStatus>>
+}
+
+/**
+ * Options of {@link spawnProgram}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProgramOptions {
+  readonly label?: string | undefined
+  /** Added to this process's environment. */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  readonly cwd?: string | undefined
+  /** A file the contender's stderr is appended to (default: this process's stderr). */
+  readonly log?: string | undefined
+  /** How long to wait for `ready` (default 60 s). */
+  readonly readyTimeout?: Duration.Input | undefined
+  /** How long `stop` and the scope's close wait for the exit before SIGKILL (default 5 s). */
+  readonly grace?: Duration.Input | undefined
+}
+
+/**
+ * Options of {@link spawn}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SpawnOptions extends ProgramOptions {
+  /** The kubeconfig the contender's Kubernetes store uses. */
+  readonly kubeconfig: string
+  /** The kubeconfig's context to use (default: its current context). */
+  readonly context?: string | undefined
+  /** The contender's holder identity (default: one made by `LeaseHolder.make`). */
+  readonly identity?: string | undefined
+  /** Node flags before the script (the contender always runs with `--expose-gc`). */
+  readonly nodeFlags?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The leasekit contender's entry script: `main.ts` beside the sources, `main.js` in the build.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const script: string = fileURLToPath(
+  new URL(`./internal/contender/main${Path.extname(fileURLToPath(import.meta.url))}`, import.meta.url)
+)
+
+/**
+ * Starts a leasekit contender (`node --expose-gc [nodeFlags] <script> --kubeconfig <file>
+ * [--context NAME] [--identity HOLDER]`, on this process's Node) and waits until it is ready.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const spawn = (options: SpawnOptions): Effect.Effect<Contender, ContenderError, Scope.Scope> =>
+  spawnProgram(
+    process.execPath,
+    [
+      "--expose-gc",
+      ...(options.nodeFlags ?? []),
+      script,
+      "--kubeconfig",
+      options.kubeconfig,
+      ...(options.context === undefined ? [] : ["--context", options.context]),
+      ...(options.identity === undefined ? [] : ["--identity", options.identity])
+    ],
+    options
+  )
+
+/**
+ * Starts any program that speaks `ContenderProtocol` (`command args…`) and waits until it is ready.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const spawnProgram = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: ProgramOptions = {}
+): Effect.Effect<Contender, ContenderError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const grace = Duration.fromInputUnsafe(options.grace ?? Duration.seconds(5))
+    const child = yield* start(command, args, options)
+    const label = options.label ?? `contender-${child.pid}`
+    const output = yield* PubSub.unbounded<Output>()
+    const commands = yield* Queue.unbounded<string>()
+    const stop = Effect.gen(function*() {
+      if (Option.isSome(yield* child.exited)) return yield* child.exit
+      yield* child.send(encodeCommand({ cmd: "quit" }))
+      return yield* child.exit.pipe(
+        Effect.timeoutOrElse({
+          duration: grace,
+          orElse: () => Effect.andThen(child.signal("SIGKILL"), child.exit)
+        })
+      )
+    })
+    yield* Effect.addFinalizer(() => Effect.asVoid(stop))
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(commands), child.send)))
+
+    const subscribe = PubSub.subscribe(output)
+    const waitFor = <E extends Event = Event>(
+      match: ((event: Event) => event is E) | ((event: Event) => boolean),
+      waitOptions: { readonly timeout?: Duration.Input | undefined; readonly what?: string | undefined } = {}
+    ) =>
+      Effect.map(subscribe, (subscription) => {
+        const what = waitOptions.what ?? "an event"
+        const next: Effect.Effect<E, ContenderError> = Effect.flatMap(PubSub.take(subscription), (item) =>
+          item.ev === "end"
+            ? Effect.fail(new ContenderError({ reason: "Exited", contender: label, detail: `exited while waiting for ${what}` }))
+            : match(item)
+            ? Effect.succeed(item as E)
+            : next)
+        const timeout = waitOptions.timeout ?? Duration.seconds(60)
+        return next.pipe(Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.fail(
+              new ContenderError({
+                reason: "Timeout",
+                contender: label,
+                detail: `timed out after ${Duration.format(Duration.fromInputUnsafe(timeout))} waiting for ${what}`
+              })
+            )
+        }))
+      })
+
+    const ready = yield* waitFor((event): event is ReadyEvent => event.ev === "ready", {
+      timeout: options.readyTimeout ?? Duration.seconds(60),
+      what: "ready"
+    })
+    yield* Effect.forkScoped(
+      child.lines.pipe(
+        Stream.runForEach((line) => {
+          const event = decodeEvent(line)
+          return event === undefined ? Effect.void : PubSub.publish(output, event)
+        }),
+        Effect.andThen(PubSub.publish(output, { ev: "end" }))
+      )
+    )
+    const readyEvent = yield* ready.pipe(
+      Effect.mapError((error) =>
+        error.reason === "Exited"
+          ? new ContenderError({
+            reason: "Exited",
+            contender: label,
+            detail: `exited before it was ready${options.log === undefined ? "" : `; see ${options.log}`}`
+          })
+          : error
+      )
+    )
+    return {
+      label,
+      pid: child.pid,
+      identity: readyEvent.identity,
+      ready: readyEvent,
+      send: (command) => Effect.asVoid(Queue.offer(commands, encodeCommand(command))),
+      events: Stream.fromPubSub(output).pipe(
+        Stream.takeWhile((item): item is Event => item.ev !== "end")
+      ),
+      subscribe,
+      waitFor,
+      signal: child.signal,
+      stop,
+      exit: child.exit,
+      exited: child.exited
+    } satisfies Contender
+  })
+
+// ---------------------------------------------------------------------------------------------
+// The process (to be replaced by the shared process layer)
+
+interface Child {
+  readonly pid: number
+  readonly lines: Stream.Stream<string>
+  readonly send: (line: string) => Effect.Effect<void>
+  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<boolean>
+  readonly exit: Effect.Effect<ExitStatus>
+  readonly exited: Effect.Effect<Option.Option<ExitStatus>>
+}
+
+const start = (command: string, args: ReadonlyArray<string>, options: ProgramOptions) =>
+  Effect.gen(function*() {
+    const label = options.label ?? command
+    const exit = yield* Deferred.make<ExitStatus>()
+    const child = yield* Effect.try({
+      try: () => {
+        const stderr = options.log === undefined ? "inherit" : Fs.openSync(options.log, "a")
+        try {
+          return ChildProcess.spawn(command, [...args], {
+            stdio: ["pipe", "pipe", stderr],
+            ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+            ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } })
+          })
+        } finally {
+          if (typeof stderr === "number") Fs.closeSync(stderr)
+        }
+      },
+      catch: (cause) => new ContenderError({ reason: "Spawn", contender: label, detail: String(cause), cause })
+    })
+    child.on("exit", (code, signal) => Deferred.doneUnsafe(exit, Exit.succeed({ code, signal })))
+    child.on("error", (error) => {
+      if (child.pid === undefined) Deferred.doneUnsafe(exit, Exit.succeed({ code: null, signal: null }))
+      else process.stderr.write(`${label}: ${String(error)}\n`)
+    })
+    child.stdin!.on("error", () => undefined) // a dead contender's stdin: nothing to do
+    if (child.pid === undefined) {
+      const error = yield* Effect.callback<Error>((resume) => {
+        child.once("error", (error) => resume(Effect.succeed(error)))
+      })
+      return yield* new ContenderError({ reason: "Spawn", contender: label, detail: String(error), cause: error })
+    }
+    const lines = Stream.callback<string>((queue) =>
+      Effect.sync(() => {
+        const reader = Readline.createInterface({ input: child.stdout! })
+        reader.on("line", (line) => Queue.offerUnsafe(queue, line))
+        reader.on("close", () => Queue.endUnsafe(queue))
+      })
+    )
+    return {
+      pid: child.pid,
+      lines,
+      send: (line) =>
+        Effect.sync(() => {
+          if (child.exitCode === null && child.signalCode === null) child.stdin!.write(line + "\n")
+        }),
+      signal: (signal) =>
+        Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill(signal)),
+      exit: Deferred.await(exit),
+      exited: Effect.flatMap(
+        Deferred.poll(exit),
+        (polled) => Option.isSome(polled) ? Effect.map(polled.value, Option.some) : Effect.succeed(Option.none<ExitStatus>())
+      )
+    } satisfies Child
+  })
