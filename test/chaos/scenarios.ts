@@ -184,7 +184,7 @@ const killAndRestart = (
     if (component === "etcd") yield* ctx.cp.waitReady("60 seconds").pipe(Effect.orDie)
     const to = now()
     ctx.log({
-      e: "outage",
+      ev: "outage",
       from,
       to,
       what,
@@ -502,7 +502,7 @@ const hostileRecords: Scenario = {
         const t = now()
         yield* Hostile.write(ctx.cp, ctx.namespace, ctx.lease, variant, high)
         ctx.log({
-          e: "admin",
+          ev: "admin",
           t,
           answered: now(),
           variant: variant.name,
