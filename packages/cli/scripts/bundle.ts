@@ -21,8 +21,9 @@ Fs.rmSync(dist, { recursive: true, force: true })
 
 const result = await esbuild.build({
   absWorkingDir: root,
-  // the demo's worker processes run `dist/DemoWorker.js` (found beside the demo's code)
-  entryPoints: ["src/bin.ts", "src/DemoWorker.ts"],
+  // the demo's worker processes run `dist/DemoWorker.js` (found beside the demo's code, which the
+  // bundle puts in a chunk of `dist/`, as `src/demo/Demo.ts` finds `src/demo/DemoWorker.ts`)
+  entryPoints: [{ in: "src/bin.ts", out: "bin" }, { in: "src/demo/DemoWorker.ts", out: "DemoWorker" }],
   outdir: "dist",
   bundle: true,
   splitting: true,

@@ -25,10 +25,10 @@ import * as CliError from "effect/cli/CliError"
 import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
 import manifest from "../package.json" with { type: "json" }
-import * as CommandLine from "./CommandLine.ts"
-import * as ExitCode from "./ExitCode.ts"
-import { builtIns, leasekit, rules } from "./RootCommand.ts"
-import * as Stderr from "./Stderr.ts"
+import * as CommandLine from "./internal/CommandLine.ts"
+import * as ExitCode from "./internal/ExitCode.ts"
+import { builtIns, leasekit, rules } from "./commands/RootCommand.ts"
+import * as Stderr from "./internal/Stderr.ts"
 
 const version = manifest.version
 

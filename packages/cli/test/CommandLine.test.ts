@@ -5,9 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import * as CommandLine from "../src/CommandLine.ts"
-import * as ExitCode from "../src/ExitCode.ts"
-import { leasekit, rules } from "../src/RootCommand.ts"
+import * as CommandLine from "../src/internal/CommandLine.ts"
+import * as ExitCode from "../src/internal/ExitCode.ts"
+import { leasekit, rules } from "../src/commands/RootCommand.ts"
 
 const prepare = (...argv: Array<string>) => CommandLine.prepare(argv, leasekit, rules)
 

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { LeaseAcquisitionError, LeaseRelinquishmentError, LeaseStoreError } from "@leasekit/core"
 import { KubeClient } from "@leasekit/kubernetes"
-import * as ExitCode from "../src/ExitCode.ts"
+import * as ExitCode from "../src/internal/ExitCode.ts"
 
 const key = { namespace: "jobs", name: "nightly" }
 const library = /layerConfig|LEASEKIT_|\{ context \}|KubeClient|Effect|scope/

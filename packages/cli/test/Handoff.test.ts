@@ -10,10 +10,10 @@ import { Effect, Layer, Option, Result } from "effect"
 import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import * as CommandLine from "../src/CommandLine.ts"
-import * as HandoffCommand from "../src/HandoffCommand.ts"
-import * as LeaseView from "../src/LeaseView.ts"
-import { leasekit, rules } from "../src/RootCommand.ts"
+import * as CommandLine from "../src/internal/CommandLine.ts"
+import * as HandoffCommand from "../src/commands/HandoffCommand.ts"
+import * as LeaseView from "../src/internal/LeaseView.ts"
+import { leasekit, rules } from "../src/commands/RootCommand.ts"
 
 type Config = Command.Command.Config.Infer<typeof HandoffCommand.config>
 

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Option } from "effect"
-import * as LeaseView from "../src/LeaseView.ts"
+import * as LeaseView from "../src/internal/LeaseView.ts"
 
 const key = { namespace: "jobs", name: "nightly" }
 const now = 1_700_000_100_000

@@ -5,9 +5,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { LeaseStoreError } from "@leasekit/core"
 import { Option } from "effect"
-import * as ExitCode from "../src/ExitCode.ts"
-import * as LeaseView from "../src/LeaseView.ts"
-import { printable } from "../src/Printable.ts"
+import * as ExitCode from "../src/internal/ExitCode.ts"
+import * as LeaseView from "../src/internal/LeaseView.ts"
+import { printable } from "../src/internal/Printable.ts"
 
 /** Any character a terminal acts on: C0, DEL, C1, line/paragraph separators, bidi controls. */
 const dangerous = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/

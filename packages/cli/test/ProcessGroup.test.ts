@@ -10,7 +10,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import * as ProcessGroup from "../src/ProcessGroup.ts"
+import * as ProcessGroup from "../src/internal/ProcessGroup.ts"
 
 const linux = Fs.existsSync("/proc/self/stat")
 const python = ChildProcess.spawnSync("python3", ["-c", "import ctypes, threading"]).status === 0

@@ -4,8 +4,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import * as ExitCode from "../src/ExitCode.ts"
-import * as RunOptions from "../src/RunOptions.ts"
+import * as ExitCode from "../src/internal/ExitCode.ts"
+import * as RunOptions from "../src/internal/RunOptions.ts"
 import { runFlags } from "./fixtures.ts"
 
 const flags = (holder: string) => runFlags({ holder: Option.some(holder) })

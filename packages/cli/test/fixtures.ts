@@ -3,7 +3,7 @@
  * defaults (lease `nightly`, CMD `true`).
  */
 import { Option } from "effect"
-import type * as RunOptions from "../src/RunOptions.ts"
+import type * as RunOptions from "../src/internal/RunOptions.ts"
 
 /** `run nightly -- true` with every default, but for `overrides`. */
 export const runFlags = (overrides: Partial<RunOptions.RunFlags> = {}): RunOptions.RunFlags => ({

@@ -7,8 +7,8 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Command from "effect/cli/Command"
-import type * as ControlPlaneCommand from "./ControlPlaneCommand.ts"
-import * as EmbeddedControlPlane from "./EmbeddedControlPlane.ts"
+import type * as ControlPlaneCommand from "../commands/ControlPlaneCommand.ts"
+import * as EmbeddedControlPlane from "../demo/EmbeddedControlPlane.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 
 type Config = Command.Command.Config.Infer<typeof ControlPlaneCommand.startConfig>

@@ -22,7 +22,7 @@ import type * as Command from "effect/cli/Command"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import * as LeaseView from "./LeaseView.ts"
-import type * as ListCommand from "./ListCommand.ts"
+import type * as ListCommand from "../commands/ListCommand.ts"
 import { printable } from "./Printable.ts"
 import * as SemaphoreView from "./SemaphoreView.ts"
 

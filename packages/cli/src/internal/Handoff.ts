@@ -34,7 +34,7 @@ import * as Option from "effect/Option"
 import type * as Command from "effect/cli/Command"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
-import type * as HandoffCommand from "./HandoffCommand.ts"
+import type * as HandoffCommand from "../commands/HandoffCommand.ts"
 import { printable } from "./Printable.ts"
 
 type Config = Command.Command.Config.Infer<typeof HandoffCommand.config>

@@ -20,7 +20,7 @@ import type * as Command from "effect/cli/Command"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import { printable } from "./Printable.ts"
-import type * as ResizeCommand from "./ResizeCommand.ts"
+import type * as ResizeCommand from "../commands/ResizeCommand.ts"
 
 type Config = Command.Command.Config.Infer<typeof ResizeCommand.config>
 

@@ -1,7 +1,11 @@
 /**
- * Durations as people type and read them on a command line.
+ * Durations as people type and read them on a command line: the one place a duration flag is
+ * declared (`flag`: `--NAME DURATION`) and parsed (`parse`, `parseOption`), and durations are
+ * formatted for people (`format`, `formatMillis`).
  *
- * Parsing accepts `500ms`, `20s`, `5m`, `1h`, combinations such as `1m30s`, a bare number of
+ * A flag is declared as text and parsed by the command's handler, so that a bad value is a
+ * usage error in leasekit's words (exit 64, the flag, the value and how to write it) and the
+ * command line is parsed without loading the handler. Parsing accepts `500ms`, `20s`, `5m`, `1h`, combinations such as `1m30s`, a bare number of
  * seconds (`20`, as flock's `-w`), and Effect's long form (`"20 seconds"`). Formatting is compact
  * and keeps the precision that matters at each scale: `12ms`, `3.62s`, `4m05s`, `2h03m`.
  *
@@ -11,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import * as Flag from "effect/cli/Flag"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -45,6 +50,36 @@ export const parse = (flag: string, input: string): Effect.Effect<Duration.Durat
     )
   )
 }
+
+/**
+ * Declares the duration flag `--NAME DURATION`: with a `default` (its text, parsed like a value
+ * given) the flag is that text when absent; without one it is optional.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export function flag(name: string, options: { readonly description: string; readonly default: string }): Flag.Flag<string>
+export function flag(name: string, options: { readonly description: string }): Flag.Flag<Option.Option<string>>
+export function flag(
+  name: string,
+  options: { readonly description: string; readonly default?: string }
+): Flag.Flag<string> | Flag.Flag<Option.Option<string>> {
+  const declared = Flag.String(name).pipe(Flag.withMetavar("DURATION"), Flag.withDescription(options.description))
+  return options.default === undefined ? Flag.optional(declared) : Flag.withDefault(declared, options.default)
+}
+
+/**
+ * Parses an optional duration flag's text (`flag`'s without a default), failing with a usage
+ * error as `parse` does.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseOption = (
+  flag: string,
+  input: Option.Option<string>
+): Effect.Effect<Option.Option<Duration.Duration>, ExitCode.CliExit> =>
+  Option.isNone(input) ? Effect.succeedNone : Effect.asSome(parse(flag, input.value))
 
 /**
  * Formats milliseconds compactly: `12ms`, `3.62s`, `42.1s`, `4m05s`, `2h03m`.

@@ -1,7 +1,8 @@
 /**
- * Supervising the command `leasekit run` holds a lease for: start it, pass signals on, stop it and
- * everything it started (SIGTERM, then SIGKILL after a grace period), deal with what it leaves
- * behind, and report how it ended.
+ * The command `leasekit run` holds a lease for, as a process: started with stdio inherited in a
+ * session of its own, signalled as a whole session, stopped (SIGTERM, then SIGKILL after a grace
+ * period), and how it ended. What to do with it while the lease is held — forwarding signals,
+ * survivors, the loss — is `SignalForwarding.ts` and `Supervisor.ts`.
  *
  * Sessions. When stdin is not a terminal (cron, Kubernetes, CI, scripts) the command runs in a
  * session of its own (Node's `detached: true` calls `setsid`; its process group is then its own
@@ -19,32 +20,6 @@
  * process only, and only that process is supervised: its children are neither waited for nor
  * stopped (they share a group with leasekit itself and whatever else the shell started with it,
  * which leasekit cannot signal as a whole).
- *
- * Forwarding. While the command (or its session) runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1
- * and SIGUSR2 sent to leasekit are passed on and do not stop leasekit: it keeps renewing the lease
- * until the command has exited. The first four ask for a stop: once the command's own process
- * has exited after one of them, whatever it left in its session is stopped (SIGTERM, SIGKILL after
- * the grace), not waited for. Job control (a session of its own only): SIGTSTP (Ctrl-Z, `kill
- * -TSTP`) does not stop leasekit; it pauses the command's session — sent on as SIGSTOP, since the
- * kernel discards SIGTSTP's stop in an orphaned process group, which a session leader's group
- * always is — and leasekit keeps the lease held and renewed for the paused command; SIGCONT is
- * passed on; SIGTTIN and SIGTTOU are ignored. The usual handlers (interrupt on SIGINT/SIGTERM) are
- * put back when the scope closes.
- *
- * `supervise` runs the command to its end. The loss of the lease is watched once, for all of it,
- * and every wait races it:
- * - the lease lost while the command runs: the session gets SIGTERM (and SIGCONT, for what is
- *   paused), SIGKILL after the grace to whatever is left of it — also when the command's own
- *   process exited at the SIGTERM while a child of it ignores it — and `supervise` returns once
- *   the session is empty;
- * - the command exits: processes of its session get up to 100 ms to exit with it (a pipeline); a
- *   loss cuts that short, so it adds nothing to the time between the loss and the SIGKILL. Those
- *   still live then are "survivors" (as `sh -c 'job &'`): with `wait` (the default, as flock, whose
- *   lock is held while any process holds the file) they keep the lease held and renewed until they
- *   have exited; with `stop` they are stopped (SIGTERM, SIGKILL after the grace). A loss or a stop
- *   signal while waiting stops them too. A loss while they are being stopped does not restart the
- *   stop (its SIGTERM went out before the loss, so its SIGKILL comes within the grace of the loss)
- *   but is how it ends: `Lost`, `during: "survivors"`.
  *
  * Parent death. A dead man's switch (`DeadMansSwitch.ts`) is armed with the command's session (with
  * the command's process alone when stdin is a terminal) right after the start, and disarmed once
@@ -76,13 +51,12 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
 import * as DeadMansSwitch from "./DeadMansSwitch.ts"
 import * as Durations from "./Durations.ts"
 import * as ProcessGroup from "./ProcessGroup.ts"
-import * as Signals from "./Signals.ts"
 
 /**
  * How the command ended.
@@ -182,10 +156,6 @@ export interface SpawnOptions {
 
 /** How often an emptying session is looked at: soon at first, then every 100 ms. */
 const pollGroup = Schedule.min([Schedule.exponential("10 millis"), Schedule.spaced("100 millis")])
-
-/** How long processes of the session that exit with the command may take before they count as left
- * behind (cut short by a loss). */
-const settling = Duration.millis(100)
 
 /** How long the session may take to empty after SIGKILL before what is left is reported. */
 const afterKill = Duration.seconds(2)
@@ -328,221 +298,3 @@ export const spawn = (
  * @category constructors
  */
 export const defaultOwnGroup = (): boolean => !process.stdin.isTTY
-
-/**
- * The signals forwarded to the command.
- *
- * @since 0.1.0
- * @category constants
- */
-export const forwardedSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"]
-
-/**
- * Job control, while the command has a group (a session) of its own: SIGTSTP and SIGCONT are
- * passed on to it and do not stop leasekit, which keeps renewing the lease for the paused command;
- * SIGTTIN and SIGTTOU (a background read or write on leasekit's terminal) are ignored. SIGTSTP is
- * passed on as SIGSTOP: the command's group, alone in its session, is an orphaned process group,
- * for which the kernel discards the stop of SIGTSTP. Without a group of its own the command shares
- * leasekit's job, which the terminal stops and continues as a whole: these keep their usual effect
- * then.
- *
- * @since 0.1.0
- * @category constants
- */
-export const jobControlSignals: ReadonlyArray<NodeJS.Signals> = ["SIGTSTP", "SIGCONT", "SIGTTIN", "SIGTTOU"]
-
-/** The job control signals that are not passed on, only kept from stopping leasekit. */
-const ignoredSignals: ReadonlyArray<NodeJS.Signals> = ["SIGTTIN", "SIGTTOU"]
-
-/**
- * The forwarded signals that ask for a stop: after one of them, what the command leaves in its
- * session is stopped rather than waited for.
- *
- * @since 0.1.0
- * @category constants
- */
-export const stoppingSignals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"]
-
-/**
- * What `forwardSignals` tells.
- *
- * @since 0.1.0
- * @category signals
- */
-export interface Forwarding {
-  /** Completes with the first stopping signal leasekit received (see `stoppingSignals`). */
-  readonly stopRequested: Effect.Effect<NodeJS.Signals>
-  /** That signal, if one was received so far. */
-  readonly stopRequestedYet: Effect.Effect<Option.Option<NodeJS.Signals>>
-}
-
-/**
- * For the lifetime of the scope, passes the signals leasekit receives on to the command instead
- * of acting on them; the previous handlers are put back when the scope closes. Install it before
- * spawning: a signal that arrives before the command exists is delivered to it as soon as it does
- * (`child` completes), so none is lost in between. Each forwarded signal is logged at debug level.
- *
- * @since 0.1.0
- * @category signals
- */
-export const forwardSignals = (
-  child: Deferred.Deferred<Child>,
-  ownGroup: boolean
-): Effect.Effect<Forwarding, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    // The terminal delivers these to the whole foreground group, the command included.
-    const fromTerminal = new Set<NodeJS.Signals>(ownGroup ? [] : ["SIGINT", "SIGQUIT"])
-    const stopRequested = yield* Deferred.make<NodeJS.Signals>()
-    const run = Effect.runForkWith(yield* Effect.context<never>())
-    const forward = (sig: NodeJS.Signals) => {
-      if (ignoredSignals.includes(sig)) return void run(Effect.logDebug(`received ${sig}; ignoring it`))
-      const terminal = fromTerminal.has(sig)
-      // An orphaned group (the command's own session) is not stopped by SIGTSTP.
-      const sent: NodeJS.Signals = sig === "SIGTSTP" ? "SIGSTOP" : sig
-      run(
-        Effect.logDebug(
-          `received ${sig}; ${terminal ? "the terminal delivered it" : `forwarding it${sent === sig ? "" : ` as ${sent}`}`} to the command`
-        ).pipe(
-          // Recorded before it reaches the command, so that whoever sees the command end sees it.
-          Effect.andThen(stoppingSignals.includes(sig) ? Deferred.succeed(stopRequested, sig) : Effect.void),
-          Effect.andThen(terminal ? Effect.void : Effect.flatMap(Deferred.await(child), (c) =>
-            // A command paused by a passed-on SIGTSTP acts on a stop signal only once continued.
-            ownGroup && stoppingSignals.includes(sig) ? Effect.andThen(c.signal(sent), c.signal("SIGCONT")) : c.signal(sent)))
-        )
-      )
-    }
-    yield* Signals.intercept([...forwardedSignals, ...(ownGroup ? jobControlSignals : [])], forward)
-    return {
-      stopRequested: Deferred.await(stopRequested),
-      stopRequestedYet: Deferred.poll(stopRequested).pipe(
-        Effect.flatMap(Option.match({ onNone: () => Effect.succeedNone, onSome: Effect.map(Option.some) }))
-      )
-    }
-  })
-
-/**
- * What happens to live processes the command leaves in its session when it exits by itself:
- * `wait` — they keep the lease held (and renewed) until they have exited; `stop` — SIGTERM,
- * SIGKILL after the grace, then the lease is released.
- *
- * @since 0.1.0
- * @category models
- */
-export type Survivors = "wait" | "stop"
-
-/**
- * How a supervised command ended: by itself (and its session with it), or stopped because the lease
- * was lost — while its own process ran (`running`), or while processes it left behind ran.
- *
- * @since 0.1.0
- * @category models
- */
-export type Supervised<E> =
-  | { readonly _tag: "Exited"; readonly ended: Ended }
-  | { readonly _tag: "Lost"; readonly error: E; readonly ended: Ended; readonly during: "running" | "survivors" }
-
-/**
- * Options of `supervise`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface SuperviseOptions<E> {
-  /** Fails when the lease is lost. */
-  readonly lost: Effect.Effect<never, E>
-  /** Whether and when leasekit was asked to stop (`forwardSignals`). */
-  readonly forwarding: Forwarding
-  readonly survivors: Survivors
-  /** Between SIGTERM and SIGKILL. */
-  readonly grace: Duration.Duration
-  /** Tells the user, one line (without the `leasekit: ` prefix). */
-  readonly notify: (line: string) => Effect.Effect<void>
-}
-
-/**
- * Runs the command to its end — its own process and its session — as the module header describes,
- * and returns how it ended. When it returns, no live process is left in the command's session (but
- * those a SIGKILL could not end, which are reported).
- *
- * @since 0.1.0
- * @category supervising
- */
-export const supervise = <E>(child: Child, options: SuperviseOptions<E>): Effect.Effect<Supervised<E>> =>
-  Effect.gen(function*() {
-    const { grace, notify } = options
-    const plan = `SIGTERM now, SIGKILL after ${Durations.format(grace)}`
-    // The loss is watched once, for the whole supervision: every wait below races it.
-    const loss = yield* Deferred.make<{ readonly _tag: "Lost"; readonly error: E }>()
-    yield* options.lost.pipe(
-      Effect.catch((error) => Deferred.succeed(loss, { _tag: "Lost", error } as const)),
-      Effect.forkScoped
-    )
-    const lostNow = Deferred.await(loss)
-
-    const first = yield* Effect.raceFirst(child.ended.pipe(Effect.map((ended) => ({ _tag: "Ended", ended }) as const)), lostNow)
-    if (first._tag === "Lost") {
-      yield* notify(`stopping the command: ${plan}`)
-      const ended = yield* child.stop(grace)
-      return { _tag: "Lost", error: first.error, ended, during: "running" } as const
-    }
-    const ended = first.ended
-    const status = statusOf(ended)
-    const exited = { _tag: "Exited", ended } as const
-    const lostWhileLeft = (error: E) =>
-      Effect.gen(function*() {
-        yield* notify(`stopping what the command left running: ${plan}`)
-        yield* child.stop(grace)
-        return { _tag: "Lost", error, ended, during: "survivors" } as const
-      })
-    /** Stops what the command left. A loss meanwhile does not restart the stop — its SIGTERM went
-     * out before the loss, so its SIGKILL comes within the grace of it — but is how it ends. */
-    const stopLeft = (line: string) =>
-      Effect.gen(function*() {
-        yield* notify(line)
-        yield* child.stop(grace)
-        const lost = yield* Deferred.poll(loss)
-        if (Option.isNone(lost)) return exited
-        const { error } = yield* lost.value
-        return { _tag: "Lost", error, ended, during: "survivors" } as const
-      })
-
-    // Processes of the session that are exiting with the command (a pipeline, a signal that
-    // reached them all) are not survivors: give them a moment before looking — a moment the loss
-    // cuts short, so that it does not add to the time between the loss and the SIGKILL.
-    const afterExit = yield* Effect.raceFirst(
-      Effect.timeoutOption(child.settled, settling).pipe(Effect.map(Option.match({
-        onNone: () => ({ _tag: "Left" }) as const,
-        onSome: () => ({ _tag: "Settled" }) as const
-      }))),
-      lostNow
-    )
-    if (afterExit._tag === "Settled") return exited
-    const left = yield* child.members
-    if (left !== undefined && left.length === 0) return exited
-    if (afterExit._tag === "Lost") return yield* lostWhileLeft(afterExit.error)
-    const survivors = ProcessGroup.describe(left)
-
-    const stopping = yield* options.forwarding.stopRequestedYet
-    if (Option.isSome(stopping) || options.survivors === "stop") {
-      const why = Option.isSome(stopping) ? `after ${stopping.value}` : `with status ${status}`
-      return yield* stopLeft(`the command exited ${why} and left ${survivors} running; stopping them: ${plan}`)
-    }
-
-    yield* notify(
-      `the command exited with status ${status} and left ${survivors} running; ` +
-        "holding the lease until they exit (--survivors stop stops them instead)"
-    )
-    const next = yield* Effect.raceAllFirst([
-      child.settled.pipe(Effect.as({ _tag: "Settled" } as const)),
-      lostNow,
-      options.forwarding.stopRequested.pipe(Effect.map((signal) => ({ _tag: "Stop", signal }) as const))
-    ])
-    switch (next._tag) {
-      case "Settled":
-        return exited
-      case "Stop":
-        return yield* stopLeft(`stopping what the command left running (${next.signal}): ${plan}`)
-      case "Lost":
-        return yield* lostWhileLeft(next.error)
-    }
-  }).pipe(Effect.scoped)

@@ -1,6 +1,6 @@
 /**
  * `leasekit list`'s command line: its flags, arguments, help and examples. What it does is
- * `List.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
+ * `internal/List.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
  * never load it.
  *
  * @since 0.1.0
@@ -33,7 +33,7 @@ export const config = {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("list", config, Lazy.handler(() => import("./List.ts"))).pipe(
+export const command = Command.make("list", config, Lazy.handler(() => import("../internal/List.ts"))).pipe(
   Command.withDescription(
     "List the leases of a namespace (default: the context's) or of all namespaces (-A). A semaphore is one row " +
       "(its permits and waiters folded in: \"2 of 3 permits held, 1 waiting\")."

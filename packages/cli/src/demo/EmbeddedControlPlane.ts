@@ -24,8 +24,8 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
-import * as Durations from "./Durations.ts"
-import * as ExitCode from "./ExitCode.ts"
+import * as Durations from "../internal/Durations.ts"
+import * as ExitCode from "../internal/ExitCode.ts"
 
 type Testing = typeof import("@leasekit/testing")
 

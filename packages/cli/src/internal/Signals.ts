@@ -2,7 +2,7 @@
  * Taking process signals over for a while: for as long as a scope lasts, the signals named go to
  * one handler alone — the handlers installed before (the runtime's, which interrupt leasekit and
  * exit 130 on SIGINT and SIGTERM) are set aside, and put back, in their order, when the scope
- * closes. `run` passes signals on to CMD this way (`Supervisor.ts`), `status --watch` ends on
+ * closes. `run` passes signals on to CMD this way (`SignalForwarding.ts`), `status --watch` ends on
  * SIGINT and SIGTERM with exit 0.
  *
  * Guarantees: between the install and the scope's close, no earlier handler of these signals runs;

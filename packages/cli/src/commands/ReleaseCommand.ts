@@ -1,6 +1,6 @@
 /**
  * `leasekit release`'s command line: its flags, arguments, help and examples. What it does is
- * `Release.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
+ * `internal/Release.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
  * never load it.
  *
  * @since 0.1.0
@@ -34,7 +34,7 @@ export const config = {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("release", config, Lazy.handler(() => import("./Release.ts"))).pipe(
+export const command = Command.make("release", config, Lazy.handler(() => import("../internal/Release.ts"))).pipe(
   Command.withDescription(
     "Clear the holder of the lease NAME (admin: a stuck holder). Requires --force. The object and its " +
       "fencing-token counter are kept; the previous holder notices at its next renewal. Until then it " +

@@ -1,6 +1,6 @@
 /**
  * `leasekit run`'s command line: its flags, arguments, help and examples. What it does is
- * `Run.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
+ * `internal/Run.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
  * never load it.
  *
  * @since 0.1.0
@@ -8,7 +8,8 @@
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import * as ExitCode from "./ExitCode.ts"
+import * as Durations from "../internal/Durations.ts"
+import * as ExitCode from "../internal/ExitCode.ts"
 import * as GlobalFlags from "./GlobalFlags.ts"
 import * as Lazy from "./Lazy.ts"
 
@@ -21,32 +22,23 @@ import * as Lazy from "./Lazy.ts"
 export const config = {
   ...GlobalFlags.flags,
   namespace: GlobalFlags.namespace,
-  duration: Flag.String("duration").pipe(
-    Flag.withMetavar("DURATION"),
-    Flag.withDescription("lease duration: how long others wait after the holder stops renewing, whole seconds from 1s to 1h (default: 20s)"),
-    Flag.withDefault("20s")
-  ),
+  duration: Durations.flag("duration", {
+    description: "lease duration: how long others wait after the holder stops renewing, whole seconds from 1s to 1h (default: 20s)",
+    default: "20s"
+  }),
   wait: Flag.Boolean("wait").pipe(Flag.withDescription("wait until the lease is free (the default)"), Flag.withDefault(false)),
   try: Flag.Boolean("try").pipe(
     Flag.withDescription("one attempt: exit 75 (--conflict-exit-code) at once if the lease is held (default: off — wait)"),
     Flag.withDefault(false)
   ),
-  timeout: Flag.String("timeout").pipe(
-    Flag.withMetavar("DURATION"),
-    Flag.withDescription("give up waiting after this long, exit 75 (default: wait forever)"),
-    Flag.optional
-  ),
-  grace: Flag.String("grace").pipe(
-    Flag.withMetavar("DURATION"),
-    Flag.withDescription(
-      "on loss of the lease, time between SIGTERM and SIGKILL to CMD. It must fit the margin between the declared loss " +
+  timeout: Durations.flag("timeout", { description: "give up waiting after this long, exit 75 (default: wait forever)" }),
+  grace: Durations.flag("grace", {
+    description: "on loss of the lease, time between SIGTERM and SIGKILL to CMD. It must fit the margin between the declared loss " +
         "and the earliest takeover, duration − renewDeadline (a third of --duration): default half of it (3.33s at " +
         "--duration 20s), at most three quarters (5s at 20s; more is refused, exit 64 — raise --duration for a longer grace). " +
         "The same time is given to what CMD leaves running when it is stopped (--survivors stop, a forwarded stop signal), " +
         "and bounds the release at the end (at least the default)"
-    ),
-    Flag.optional
-  ),
+  }),
   holder: Flag.String("holder").pipe(
     Flag.withMetavar("ID"),
     Flag.withDescription("holder identity written into the lease, with a random suffix that makes it unique to this process (default: pod or host name, pid and a random suffix)"),
@@ -106,7 +98,7 @@ export const config = {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("run", config, Lazy.handler(() => import("./Run.ts"))).pipe(
+export const command = Command.make("run", config, Lazy.handler(() => import("../internal/Run.ts"))).pipe(
   Command.withDescription(
     "Run CMD while holding the lease NAME: wait for it (or --try), renew it while CMD runs, pass signals on, " +
       "stop CMD if the lease is lost (exit 79), release it when CMD exits, and exit with CMD's status. " +

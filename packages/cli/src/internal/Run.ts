@@ -9,7 +9,7 @@
  * (`namespace/name`) added to its environment, renews the lease in the background, passes
  * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 (and SIGTSTP/SIGCONT) on to CMD's session, and
  * releases the lease once CMD *and its session* have ended, exiting with CMD's status
- * (`Supervisor.ts` says what is supervised — every process group of CMD's session, which only a
+ * (`CommandProcess.ts` says what is supervised — every process group of CMD's session, which only a
  * further `setsid` leaves — and how, when stdin is a terminal). Processes CMD leaves behind
  * (`sh -c 'job &'`) keep the lease held and renewed until they exit, or with `--survivors stop`
  * get SIGTERM and SIGKILL after `--grace` before the release. When the lease is lost while CMD or
@@ -76,11 +76,13 @@ import * as Acquisition from "./Acquisition.ts"
 import * as Durations from "./Durations.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
-import type * as RunCommand from "./RunCommand.ts"
+import type * as RunCommand from "../commands/RunCommand.ts"
 import * as RunOptions from "./RunOptions.ts"
 import * as SemaphoreAcquisition from "./SemaphoreAcquisition.ts"
 import { printable } from "./Printable.ts"
 import * as Stderr from "./Stderr.ts"
+import * as CommandProcess from "./CommandProcess.ts"
+import * as SignalForwarding from "./SignalForwarding.ts"
 import * as Supervisor from "./Supervisor.ts"
 import * as TenureWatch from "./TenureWatch.ts"
 
@@ -278,9 +280,9 @@ const holdAndRun = (
     const { grace } = settings
     const { namespace } = lease.key
     const [file, ...args] = c.command
-    const ownGroup = Supervisor.defaultOwnGroup()
-    const spawned = yield* Deferred.make<Supervisor.Child>()
-    const forwarding = yield* Supervisor.forwardSignals(spawned, ownGroup)
+    const ownGroup = CommandProcess.defaultOwnGroup()
+    const spawned = yield* Deferred.make<CommandProcess.Child>()
+    const forwarding = yield* SignalForwarding.forwardSignals(spawned, ownGroup)
     // Held right now? The acquisition may lie a while back (a paused process, a slow start):
     // a lease lost or past its renew deadline meanwhile starts no CMD. The check is the guard's
     // own pre-check (it also names the loss), made immediately before the spawn.
@@ -296,7 +298,7 @@ const holdAndRun = (
           )
         ))
     )
-    const child = yield* Supervisor.spawn(file!, args, {
+    const child = yield* CommandProcess.spawn(file!, args, {
       grace,
       ownGroup,
       env: { ...process.env, ...settings.env }
@@ -340,7 +342,7 @@ const holdAndRun = (
       notify: (line) => Effect.sync(() => Stderr.line(`leasekit: ${line}\n`))
     })
     if (outcome._tag === "Exited") {
-      const status = Supervisor.statusOf(outcome.ended)
+      const status = CommandProcess.statusOf(outcome.ended)
       yield* Effect.logDebug(`command exited with status ${status}; releasing the lease`)
       // Bounded by the grace — at least the default one, so that a short --grace chosen for a
       // quick SIGKILL does not cut the release short. Either fits in the margin before the renew
@@ -349,7 +351,7 @@ const holdAndRun = (
       if (status !== 0) return yield* ExitCode.silent(status)
       return
     }
-    const how = Supervisor.describeEnded(outcome.ended)
+    const how = CommandProcess.describeEnded(outcome.ended)
     const reason = outcome.error.reason
     if (reason._tag === "HandedOff") {
       // CMD and its session have ended: now the lease goes to the requester.
@@ -366,7 +368,7 @@ const holdAndRun = (
       outcome.during === "running"
         ? `${outcome.error.message}${seenByWatch ? " (seen through the lease's watch)" : ""}; the command was stopped (${how})`
         : `${outcome.error.message}; the command had already exited with status ${
-          Supervisor.statusOf(outcome.ended)
+          CommandProcess.statusOf(outcome.ended)
         }, and the processes it left running were stopped`,
       reason._tag === "DeadlineExceeded"
         ? "renewals did not reach the API server in time: check the network and the API server's load, or use a longer --duration"

@@ -1,6 +1,6 @@
 /**
  * `leasekit resize`'s command line: its flags, arguments, help and examples. What it does is
- * `Resize.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
+ * `internal/Resize.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
  * never load it.
  *
  * @since 0.5.0
@@ -34,7 +34,7 @@ export const config = {
  * @since 0.5.0
  * @category commands
  */
-export const command = Command.make("resize", config, Lazy.handler(() => import("./Resize.ts"))).pipe(
+export const command = Command.make("resize", config, Lazy.handler(() => import("../internal/Resize.ts"))).pipe(
   Command.withDescription(
     "Change the number of permits of the semaphore NAME (admin; one compare-and-swap on its head). Raising it " +
       "serves waiters at once. Lowering it withdraws the permits numbered N and above: nobody acquires them any " +

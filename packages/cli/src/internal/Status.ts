@@ -41,7 +41,7 @@ import * as GlobalOptions from "./GlobalOptions.ts"
 import * as LeaseView from "./LeaseView.ts"
 import * as SemaphoreView from "./SemaphoreView.ts"
 import * as Signals from "./Signals.ts"
-import type * as StatusCommand from "./StatusCommand.ts"
+import type * as StatusCommand from "../commands/StatusCommand.ts"
 
 type Config = Command.Command.Config.Infer<typeof StatusCommand.config>
 

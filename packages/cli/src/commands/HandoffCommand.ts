@@ -1,6 +1,6 @@
 /**
  * `leasekit handoff`'s command line: its flags, arguments, help and examples. What it does is
- * `Handoff.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
+ * `internal/Handoff.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
  * never load it.
  *
  * @since 0.3.0
@@ -37,7 +37,7 @@ export const config = {
  * @since 0.3.0
  * @category commands
  */
-export const command = Command.make("handoff", config, Lazy.handler(() => import("./Handoff.ts"))).pipe(
+export const command = Command.make("handoff", config, Lazy.handler(() => import("../internal/Handoff.ts"))).pipe(
   Command.withDescription(
     "Ask the holder of the lease NAME to hand it over to HOLDER (admin: a rolling upgrade, moving work to a " +
       "better place). Writes a request onto the Lease (an annotation, by compare-and-swap) and changes nothing " +

@@ -42,7 +42,7 @@ export const startConfig = {
   )
 }
 
-const start = Command.make("start", startConfig, Lazy.handler(() => import("./ControlPlaneStart.ts"))).pipe(
+const start = Command.make("start", startConfig, Lazy.handler(() => import("../internal/ControlPlaneStart.ts"))).pipe(
   Command.withDescription(
     "Start a real local Kubernetes control plane (etcd + kube-apiserver on loopback, RBAC on), building it on " +
       "first use. Prints the KUBECONFIG to export and runs until interrupted, then stops and removes everything."

@@ -2,7 +2,7 @@
  * `leasekit demo`: three worker processes contend for one lease on a real API server, and the
  * demo measures what a lock user cares about.
  *
- * Scenario (about 30 seconds once the control plane is up): the workers start (`DemoWorker.ts`)
+ * Scenario (about 30 seconds once the control plane is up): the workers start (`DemoWorker.ts`, run by `DemoWorkers.ts`)
  * and one takes the lease; each holder runs short critical sections stamped with its fencing
  * token. Then, in turn: the holder is asked to release gracefully (handover — the waiters watch
  * the lease, so the next one takes it within milliseconds); the holder is SIGKILLed like a
@@ -31,40 +31,21 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Command from "effect/cli/Command"
-import * as ChildProcess from "node:child_process"
-import * as Path from "node:path"
-import * as Readline from "node:readline"
-import { fileURLToPath } from "node:url"
-import type * as DemoCommand from "./DemoCommand.ts"
+import type * as DemoCommand from "../commands/DemoCommand.ts"
 import * as DemoView from "./DemoView.ts"
-import type { WorkerConfig, WorkerEvent } from "./DemoWorker.ts"
-import { configVariable } from "./DemoWorker.ts"
-import * as Durations from "./Durations.ts"
+import type { WorkerEvent } from "./DemoWorker.ts"
+import * as DemoWorkers from "./DemoWorkers.ts"
+import * as Durations from "../internal/Durations.ts"
 import * as EmbeddedControlPlane from "./EmbeddedControlPlane.ts"
-import * as ExitCode from "./ExitCode.ts"
-import * as GlobalOptions from "./GlobalOptions.ts"
-import * as LeaseView from "./LeaseView.ts"
+import * as ExitCode from "../internal/ExitCode.ts"
+import * as GlobalOptions from "../internal/GlobalOptions.ts"
+import * as LeaseView from "../internal/LeaseView.ts"
 
 type Config = Command.Command.Config.Infer<typeof DemoCommand.config>
 
 
-/** The worker's script beside this module: `DemoWorker.ts` in the sources, `DemoWorker.js` when built. */
-const workerScript = fileURLToPath(new URL(`./DemoWorker${Path.extname(fileURLToPath(import.meta.url))}`, import.meta.url))
-
 /** Wall-clock milliseconds, sub-millisecond precision (the workers use the same clock). */
 const now = () => performance.timeOrigin + performance.now()
-
-interface Worker {
-  readonly name: string
-  readonly proc: ChildProcess.ChildProcess
-  pid: number | undefined
-  holder: string | undefined
-  status: DemoView.WorkerLine["status"]
-  token: number | undefined
-  sections: number
-  exited: boolean
-  readonly stderr: Array<string>
-}
 
 interface Section {
   readonly worker: string
@@ -99,7 +80,6 @@ const demo = (settings: Settings) =>
     const store = KubernetesLeaseStore.make(client)
     const key = { namespace: settings.namespace, name: settings.lease }
 
-    const workers: Array<Worker> = []
     const events: Array<WorkerEvent> = []
     const sections: Array<Section> = []
     let phase = "starting the workers"
@@ -108,7 +88,7 @@ const demo = (settings: Settings) =>
 
     const nameOf = (holder: string) => workers.find((w) => w.holder === holder)?.name ?? holder
 
-    const onEvent = (worker: Worker, event: WorkerEvent) => {
+    const onEvent = (worker: DemoWorkers.Worker, event: WorkerEvent) => {
       events.push(event)
       const line = (text: string) => live.log(`${stamp(event.t)}  ${bold(worker.name.padEnd(9))} ${text}`)
       switch (event.type) {
@@ -148,73 +128,13 @@ const demo = (settings: Settings) =>
       if (event.type === "released") setTimeout(() => worker.status === "cooling" && (worker.status = "waiting"), 1000)
     }
 
-    const spawnWorker = (index: number) => {
-      const config: WorkerConfig = {
-        worker: `worker-${index}`,
-        kubeconfig: settings.kubeconfig,
-        context: settings.context,
-        namespace: settings.namespace,
-        lease: settings.lease,
-        durationSeconds: settings.durationSeconds,
-        sectionMillis: settings.sectionMillis,
-        cooldownMillis: 1000
-      }
-      const proc = ChildProcess.spawn(process.execPath, [workerScript], {
-        stdio: ["pipe", "pipe", "pipe"],
-        env: { ...process.env, [configVariable]: JSON.stringify(config) }
-      })
-      const worker: Worker = {
-        name: config.worker,
-        proc,
-        pid: proc.pid,
-        holder: undefined,
-        status: "starting",
-        token: undefined,
-        sections: 0,
-        exited: false,
-        stderr: []
-      }
-      workers.push(worker)
-      Readline.createInterface({ input: proc.stdout! }).on("line", (text) => {
-        try {
-          onEvent(worker, JSON.parse(text) as WorkerEvent)
-        } catch {
-          live.log(`${stamp(now())}  ${bold(worker.name.padEnd(9))} ${dim(text)}`)
-        }
-      })
-      Readline.createInterface({ input: proc.stderr! }).on("line", (text) => {
-        worker.stderr.push(text)
-        if (worker.stderr.length > 20) worker.stderr.shift()
-        if (settings.verbose) process.stderr.write(`[${worker.name}] ${text}\n`)
-      })
-      proc.stdin!.on("error", () => {}) // a SIGKILLed worker's pipe breaks; that is expected
-      proc.once("exit", () => {
-        worker.exited = true
-        if (worker.status !== "killed" && worker.status !== "failed") worker.status = "stopped"
-      })
-      return worker
-    }
-
-    /**
-     * Stops the workers: the waiting ones first, then the holder (SIGTERM: a worker releases its
-     * lease as it exits), so that the lease does not pass around on the way out; SIGKILL for any
-     * worker still there after 10 seconds.
-     */
-    const stopWorkers = Effect.gen(function*() {
-      const alive = () => workers.filter((w) => !w.exited)
-      const stopAll = (which: ReadonlyArray<Worker>) =>
-        Effect.gen(function*() {
-          for (const w of which) w.proc.kill("SIGTERM")
-          yield* Effect.sleep(Duration.millis(20)).pipe(
-            Effect.repeat({ until: () => which.every((w) => w.exited) }),
-            Effect.timeout(Duration.seconds(10)),
-            Effect.ignore
-          )
-        })
-      yield* stopAll(alive().filter((w) => w.status !== "holding"))
-      yield* stopAll(alive())
-      for (const w of alive()) w.proc.kill("SIGKILL")
+    const pool = DemoWorkers.make(settings, {
+      onEvent,
+      onText: (worker, text) => live.log(`${stamp(now())}  ${bold(worker.name.padEnd(9))} ${dim(text)}`)
     })
+    const { stop: stopWorkers, workers } = pool
+    const spawnWorker = pool.spawn
+
     // Every process is gone when the demo ends, whatever ends it.
     yield* Effect.addFinalizer(() => stopWorkers.pipe(Effect.andThen(Effect.sync(() => live.close()))))
 
@@ -271,7 +191,7 @@ const demo = (settings: Settings) =>
       const index = events.length
       phase = `handover: asking ${from.name} to release the lease gracefully`
       say(bold(`→ handover: asking ${from.name} to release the lease gracefully`))
-      from.proc.stdin!.write("release\n")
+      DemoWorkers.askToRelease(from)
       const acquired = yield* waitFor("a handover", "20 seconds", acquiredAfter(index, (e) => e.worker !== from.name))
       const releasing = events.slice(index).find((e) => e.type === "releasing" && e.worker === from.name)!
       const change: DemoView.Change = {
@@ -294,7 +214,7 @@ const demo = (settings: Settings) =>
       say(red(bold(`→ failover: SIGKILL ${from.name} (pid ${from.pid}) while it holds the lease, like a crashed pod`)))
       const killedAt = now()
       from.status = "killed"
-      from.proc.kill("SIGKILL")
+      DemoWorkers.kill(from)
       const replacement = spawnWorker(nextIndex++)
       say(dim(`${replacement.name} starts to replace it`))
       const acquired = yield* waitFor(

@@ -1,6 +1,6 @@
 /**
  * `leasekit status`'s command line: its flags, arguments, help and examples. What it does is
- * `Status.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
+ * `internal/Status.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
  * never load it.
  *
  * @since 0.1.0
@@ -38,7 +38,7 @@ export const config = {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("status", config, Lazy.handler(() => import("./Status.ts"))).pipe(
+export const command = Command.make("status", config, Lazy.handler(() => import("../internal/Status.ts"))).pipe(
   Command.withDescription(
     "Show who holds the lease NAME, when it was acquired and last renewed, its duration, when it expires " +
       "(as this observer judges it) and its fencing token. A missing lease is reported, with exit code 0. " +

@@ -11,8 +11,8 @@
  *
  * @since 0.1.0
  */
-import * as Durations from "./Durations.ts"
-import * as LeaseView from "./LeaseView.ts"
+import * as Durations from "../internal/Durations.ts"
+import * as LeaseView from "../internal/LeaseView.ts"
 
 /**
  * What the panel shows about one worker.

@@ -282,9 +282,7 @@ export const resolve = (flags: RunFlags, namespace: string): Effect.Effect<RunOp
       )
     }
     const duration = yield* Durations.parse("--duration", flags.duration)
-    const timeout = Option.isSome(flags.timeout)
-      ? Option.some(yield* Durations.parse("--timeout", flags.timeout.value))
-      : Option.none()
+    const timeout = yield* Durations.parseOption("--timeout", flags.timeout)
     const resolved = yield* LeaseOptions.resolve({
       namespace,
       name: flags.name,

@@ -26,7 +26,7 @@ import type * as Command from "effect/cli/Command"
 import * as ExitCode from "./ExitCode.ts"
 import * as GlobalOptions from "./GlobalOptions.ts"
 import { printable } from "./Printable.ts"
-import type * as ReleaseCommand from "./ReleaseCommand.ts"
+import type * as ReleaseCommand from "../commands/ReleaseCommand.ts"
 
 type Config = Command.Command.Config.Infer<typeof ReleaseCommand.config>
 

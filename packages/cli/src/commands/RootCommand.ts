@@ -13,7 +13,7 @@
  */
 import * as Command from "effect/cli/Command"
 import * as GlobalFlag from "effect/cli/GlobalFlag"
-import type * as CommandLine from "./CommandLine.ts"
+import type * as CommandLine from "../internal/CommandLine.ts"
 import * as ControlPlaneCommand from "./ControlPlaneCommand.ts"
 import * as DemoCommand from "./DemoCommand.ts"
 import * as GlobalFlags from "./GlobalFlags.ts"

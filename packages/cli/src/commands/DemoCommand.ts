@@ -1,12 +1,13 @@
 /**
  * `leasekit demo`'s command line: its flags, arguments, help and examples. What it does is
- * `Demo.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
+ * `demo/Demo.ts`, loaded only when it runs (`Lazy.ts`): `--help`, `--version` and the other commands
  * never load it.
  *
  * @since 0.1.0
  */
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Durations from "../internal/Durations.ts"
 import * as GlobalFlags from "./GlobalFlags.ts"
 import * as Lazy from "./Lazy.ts"
 
@@ -24,11 +25,7 @@ export const config = {
   namespace: GlobalFlags.namespace.pipe(
     Flag.withDescription("namespace of the demo's lease (default: with --kubeconfig the context's namespace, else leasekit-test)")
   ),
-  duration: Flag.String("duration").pipe(
-    Flag.withMetavar("DURATION"),
-    Flag.withDescription("lease duration (whole seconds): the failover time (default: 4s)"),
-    Flag.withDefault("4s")
-  ),
+  duration: Durations.flag("duration", { description: "lease duration (whole seconds): the failover time (default: 4s)", default: "4s" }),
   workers: Flag.Int("workers").pipe(Flag.withMetavar("N"), Flag.withDescription("worker processes contending, 2 to 10 (default: 3)"), Flag.withDefault(3))
 }
 
@@ -38,7 +35,7 @@ export const config = {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make("demo", config, Lazy.handler(() => import("./Demo.ts"))).pipe(
+export const command = Command.make("demo", config, Lazy.handler(() => import("../demo/Demo.ts"))).pipe(
   Command.withDescription(
     "Three worker processes contend for one lease on a real API server (a local control plane, built on first use, " +
       "or --kubeconfig): a live view of who holds it, graceful handovers (milliseconds), SIGKILLed holders (failover " +
