@@ -21,9 +21,8 @@ Fs.rmSync(dist, { recursive: true, force: true })
 
 const result = await esbuild.build({
   absWorkingDir: root,
-  // the demo's worker processes run `dist/DemoWorker.js` (found beside the demo's code, which the
-  // bundle puts in a chunk of `dist/`, as `src/demo/Demo.ts` finds `src/demo/DemoWorker.ts`)
-  entryPoints: [{ in: "src/bin.ts", out: "bin" }, { in: "src/demo/DemoWorker.ts", out: "DemoWorker" }],
+  // (the demo's worker processes are @leasekit/testing's contender, run from that package)
+  entryPoints: [{ in: "src/bin.ts", out: "bin" }],
   outdir: "dist",
   bundle: true,
   splitting: true,
@@ -33,7 +32,7 @@ const result = await esbuild.build({
   // the CLI is an executable: its dependencies' `import` builds, as Node would load them
   conditions: ["import"],
   external: ["@leasekit/testing", "@kubernetes/client-node"],
-  // chunks beside the entry points: `new URL("./DemoWorker.js", import.meta.url)` works from any
+  // chunks beside the entry point
   chunkNames: "[name]-[hash]",
   sourcemap: "linked",
   sourcesContent: false,
