@@ -9,9 +9,9 @@
  * whatever is left. Contenders also exit by themselves when their stdin closes, i.e. when the
  * orchestrator dies, so none is left behind even after a SIGKILL of the orchestrator.
  */
-import { Contender as Driver } from "@leasekit/testing"
+import { Contender as Driver, Process } from "@leasekit/testing"
 import type { Command, Event } from "@leasekit/testing/ContenderProtocol"
-import { Effect, Exit, PubSub, Scope } from "effect"
+import { Effect, Exit, ManagedRuntime, PubSub, Scope } from "effect"
 import type * as ChildProcess from "node:child_process"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -26,6 +26,9 @@ export interface Tagged {
 type Listener = (tagged: Tagged) => void
 
 const live = new Set<Contender>()
+
+/** The process layer every contender is spawned through. */
+const runtime = ManagedRuntime.make(Process.layer)
 
 /** A contender driven by the harness (`driven`), with synchronous listeners for the figures. */
 export class Contender {
@@ -72,8 +75,9 @@ export class Contender {
     if (this.alive) Effect.runSync(this.driven.send(command))
   }
 
+  /** Signals the contender at once (synchronously: a figure may time from the call). */
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
-    if (this.alive) Effect.runFork(this.driven.signal(signal))
+    if (this.alive) Effect.runSync(this.driven.signal(signal))
   }
 
   /** Forgets recorded events (they are kept only for inspection). */
@@ -161,7 +165,7 @@ export const spawn = async (
     }))
     return contender
   }).pipe(Scope.provide(scope))
-  const contender = await Effect.runPromise(program).catch(async (error: unknown) => {
+  const contender = await runtime.runPromise(program).catch(async (error: unknown) => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     throw error
   })

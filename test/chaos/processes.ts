@@ -16,6 +16,7 @@ import * as ContenderProtocol from "@leasekit/testing/ContenderProtocol"
 import * as Exclusion from "@leasekit/testing/Exclusion"
 import * as Process from "@leasekit/testing/Process"
 import { Effect, Fiber, Option, PubSub, Schedule, Scope } from "effect"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { append } from "./journal.ts"
@@ -66,7 +67,7 @@ export const spawn = (options: {
   readonly kubeconfig: string
   readonly dir: string
   readonly join: ContenderProtocol.JoinCommand
-}): Effect.Effect<ChaosContender, Contender.ContenderError, Scope.Scope> =>
+}): Effect.Effect<ChaosContender, Contender.ContenderError, Scope.Scope | ChildProcessSpawner> =>
   Effect.gen(function*() {
     const { dir, holder } = options
     // In the scenario folder, so that the reaper recognises the process by its command line.

@@ -684,7 +684,11 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
             Effect.orDie
           )
         }
-        const contender = yield* spawn({ holder, kubeconfig, dir, join }).pipe(Effect.orDie, Scope.provide(scope))
+        const contender = yield* spawn({ holder, kubeconfig, dir, join }).pipe(
+          Effect.orDie,
+          Scope.provide(scope),
+          Effect.provide(Process.layer)
+        )
         contenders.push(contender)
         spawnedPids.push(contender.pid)
         if (proxy !== undefined) proxies.set(contender, proxy)

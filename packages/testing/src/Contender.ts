@@ -1,7 +1,8 @@
 /**
  * The driver of contender processes: start one (leasekit's own, or any program that speaks
  * `ContenderProtocol`, such as the client-go baseline of the benchmarks), send it commands, hear
- * its events, stop it.
+ * its events, stop it. Each contender is a process of the process layer (`Process`: its own
+ * process group; provide `Process.layer`).
  *
  * ```ts
  * import { Contender } from "@leasekit/testing"
@@ -18,39 +19,35 @@
  *
  * Guarantees: `spawn` returns once the contender said `ready` (or fails: it exited first, or did
  * not answer in time); commands reach it in the order `send` was called; every subscriber sees
- * every event published after it subscribed, in order, and then the end of the output; closing
- * the scope stops the contender (its stdin closed, so it releases what it holds and exits; killed
- * if it has not exited after `grace`), and a contender whose driver died exits by itself when its
- * stdin ends. Not guaranteed: that a SIGKILLed contender's last event arrives (what it wrote
- * before the kill does), or any ordering between the events of two contenders other than their
- * `CLOCK_MONOTONIC` timestamps.
+ * every event published after it subscribed, in order, and then the end of the output (what a
+ * contender wrote before it was killed still arrives: the pipe keeps it); closing the scope stops
+ * the contender (stdin closed and SIGTERM, either of which makes it release what it holds and
+ * exit; SIGKILL if it has not exited after `grace`), and a contender whose driver died exits by
+ * itself when its stdin ends. Not guaranteed: any ordering between the events of two contenders
+ * other than their `CLOCK_MONOTONIC` timestamps.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
-import { Data, Deferred, Duration, Effect, Exit, Option, PubSub, Queue, type Scope, Stream } from "effect"
-import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
+import { Data, Duration, Effect, PubSub, type Scope, Stream } from "effect"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Path from "node:path"
-import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import type { Command, Event } from "./ContenderProtocol.ts"
 import { decodeEvent, encodeCommand } from "./ContenderProtocol.ts"
+import * as Process from "./Process.ts"
 
 /**
- * How a contender process ended: its exit code, or the signal that ended it.
+ * How a contender process ended (`Process.ExitStatus`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface ExitStatus {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-}
+export type ExitStatus = Process.ExitStatus
 
 /**
  * The `ready` event a contender announces itself with.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type ReadyEvent = Extract<Event, { readonly ev: "ready" }>
@@ -60,7 +57,7 @@ export type ReadyEvent = Extract<Event, { readonly ev: "ready" }>
  * it was ready, or while an event was awaited), or an awaited event did not come in time
  * (`Timeout`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export class ContenderError extends Data.TaggedError("ContenderError")<{
@@ -78,21 +75,21 @@ export class ContenderError extends Data.TaggedError("ContenderError")<{
 /**
  * What is subscribed to a contender's output: its events, then (once) the end of its output.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type Output = Event | { readonly ev: "end" }
 
 /**
- * A running contender process.
+ * A running contender process: its process's `pid`, `signal` (to its process group, without
+ * waiting), `exit` and `exited`, and the protocol.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface Contender {
+export interface Contender extends Pick<Process.Process, "pid" | "signal" | "exit" | "exited"> {
   /** A name for messages and logs (`options.label`, or `contender-<pid>`). */
   readonly label: string
-  readonly pid: number
   /** Its holder identity, from `ready`. */
   readonly identity: string
   readonly ready: ReadyEvent
@@ -111,21 +108,15 @@ export interface Contender {
     match: ((event: Event) => event is E) | ((event: Event) => boolean),
     options?: { readonly timeout?: Duration.Input | undefined; readonly what?: string | undefined }
   ) => Effect.Effect<Effect.Effect<E, ContenderError>, never, Scope.Scope>
-  /** Sends a signal to the contender, without waiting; `false` if it had exited. */
-  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<boolean>
-  /** Asks it to `quit` (it releases what it holds), SIGKILLs it if it has not exited after
-   * `grace`, and waits for the exit. */
+  /** Asks it to `quit` (it releases what it holds and exits); if it has not exited after `grace`,
+   * stops it as `Process.stop` does (SIGTERM, SIGKILL after `grace`); waits for the exit. */
   readonly stop: Effect.Effect<ExitStatus>
-  /** Waits for the exit. */
-  readonly exit: Effect.Effect<ExitStatus>
-  /** The exit, if it happened. */
-  readonly exited: Effect.Effect<Option.Option<ExitStatus>>
 }
 
 /**
  * Options of {@link spawnProgram}.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface ProgramOptions {
@@ -137,14 +128,15 @@ export interface ProgramOptions {
   readonly log?: string | undefined
   /** How long to wait for `ready` (default 60 s). */
   readonly readyTimeout?: Duration.Input | undefined
-  /** How long `stop` and the scope's close wait for the exit before SIGKILL (default 5 s). */
+  /** How long `stop` waits after `quit`, and `stop` and the scope's close after SIGTERM, before
+   * going on (default 5 s). */
   readonly grace?: Duration.Input | undefined
 }
 
 /**
  * Options of {@link spawn}.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface SpawnOptions extends ProgramOptions {
@@ -161,7 +153,7 @@ export interface SpawnOptions extends ProgramOptions {
 /**
  * The leasekit contender's entry script: `main.ts` beside the sources, `main.js` in the build.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constants
  */
 export const script: string = fileURLToPath(
@@ -172,10 +164,10 @@ export const script: string = fileURLToPath(
  * Starts a leasekit contender (`node --expose-gc [nodeFlags] <script> --kubeconfig <file>
  * [--context NAME] [--identity HOLDER]`, on this process's Node) and waits until it is ready.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
-export const spawn = (options: SpawnOptions): Effect.Effect<Contender, ContenderError, Scope.Scope> =>
+export const spawn = (options: SpawnOptions): Effect.Effect<Contender, ContenderError, Scope.Scope | ChildProcessSpawner> =>
   spawnProgram(
     process.execPath,
     [
@@ -193,32 +185,37 @@ export const spawn = (options: SpawnOptions): Effect.Effect<Contender, Contender
 /**
  * Starts any program that speaks `ContenderProtocol` (`command args…`) and waits until it is ready.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const spawnProgram = (
   command: string,
   args: ReadonlyArray<string>,
   options: ProgramOptions = {}
-): Effect.Effect<Contender, ContenderError, Scope.Scope> =>
+): Effect.Effect<Contender, ContenderError, Scope.Scope | ChildProcessSpawner> =>
   Effect.gen(function*() {
-    const grace = Duration.fromInputUnsafe(options.grace ?? Duration.seconds(5))
-    const child = yield* start(command, args, options)
+    const grace = options.grace ?? Duration.seconds(5)
+    const child = yield* Process.spawn(command, args, {
+      stdin: "pipe",
+      output: "pipe",
+      stderr: options.log === undefined ? undefined : { file: options.log },
+      cwd: options.cwd,
+      env: options.env,
+      grace
+    }).pipe(
+      Effect.mapError((error) =>
+        new ContenderError({ reason: "Spawn", contender: options.label ?? command, detail: error.message, cause: error })
+      )
+    )
     const label = options.label ?? `contender-${child.pid}`
     const output = yield* PubSub.unbounded<Output>()
-    const commands = yield* Queue.unbounded<string>()
-    const stop = Effect.gen(function*() {
-      if (Option.isSome(yield* child.exited)) return yield* child.exit
-      yield* child.send(encodeCommand({ cmd: "quit" }))
-      return yield* child.exit.pipe(
-        Effect.timeoutOrElse({
-          duration: grace,
-          orElse: () => Effect.andThen(child.signal("SIGKILL"), child.exit)
-        })
-      )
-    })
-    yield* Effect.addFinalizer(() => Effect.asVoid(stop))
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(commands), child.send)))
+    const send = (command: Command) => Effect.asVoid(child.send(encodeCommand(command)))
+    // `quit` first (it releases what it holds and exits); if it has not exited after `grace`, the
+    // one stop sequence of the process layer.
+    const stop = Effect.andThen(
+      send({ cmd: "quit" }),
+      Effect.timeoutOrElse(child.exit, { duration: grace, orElse: () => child.stop })
+    )
 
     const subscribe = PubSub.subscribe(output)
     const waitFor = <E extends Event = Event>(
@@ -276,7 +273,7 @@ export const spawnProgram = (
       pid: child.pid,
       identity: readyEvent.identity,
       ready: readyEvent,
-      send: (command) => Effect.asVoid(Queue.offer(commands, encodeCommand(command))),
+      send,
       events: Stream.fromPubSub(output).pipe(
         Stream.takeWhile((item): item is Event => item.ev !== "end")
       ),
@@ -287,71 +284,4 @@ export const spawnProgram = (
       exit: child.exit,
       exited: child.exited
     } satisfies Contender
-  })
-
-// ---------------------------------------------------------------------------------------------
-// The process (to be replaced by the shared process layer)
-
-interface Child {
-  readonly pid: number
-  readonly lines: Stream.Stream<string>
-  readonly send: (line: string) => Effect.Effect<void>
-  readonly signal: (signal: NodeJS.Signals) => Effect.Effect<boolean>
-  readonly exit: Effect.Effect<ExitStatus>
-  readonly exited: Effect.Effect<Option.Option<ExitStatus>>
-}
-
-const start = (command: string, args: ReadonlyArray<string>, options: ProgramOptions) =>
-  Effect.gen(function*() {
-    const label = options.label ?? command
-    const exit = yield* Deferred.make<ExitStatus>()
-    const child = yield* Effect.try({
-      try: () => {
-        const stderr = options.log === undefined ? "inherit" : Fs.openSync(options.log, "a")
-        try {
-          return ChildProcess.spawn(command, [...args], {
-            stdio: ["pipe", "pipe", stderr],
-            ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-            ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } })
-          })
-        } finally {
-          if (typeof stderr === "number") Fs.closeSync(stderr)
-        }
-      },
-      catch: (cause) => new ContenderError({ reason: "Spawn", contender: label, detail: String(cause), cause })
-    })
-    child.on("exit", (code, signal) => Deferred.doneUnsafe(exit, Exit.succeed({ code, signal })))
-    child.on("error", (error) => {
-      if (child.pid === undefined) Deferred.doneUnsafe(exit, Exit.succeed({ code: null, signal: null }))
-      else process.stderr.write(`${label}: ${String(error)}\n`)
-    })
-    child.stdin!.on("error", () => undefined) // a dead contender's stdin: nothing to do
-    if (child.pid === undefined) {
-      const error = yield* Effect.callback<Error>((resume) => {
-        child.once("error", (error) => resume(Effect.succeed(error)))
-      })
-      return yield* new ContenderError({ reason: "Spawn", contender: label, detail: String(error), cause: error })
-    }
-    const lines = Stream.callback<string>((queue) =>
-      Effect.sync(() => {
-        const reader = Readline.createInterface({ input: child.stdout! })
-        reader.on("line", (line) => Queue.offerUnsafe(queue, line))
-        reader.on("close", () => Queue.endUnsafe(queue))
-      })
-    )
-    return {
-      pid: child.pid,
-      lines,
-      send: (line) =>
-        Effect.sync(() => {
-          if (child.exitCode === null && child.signalCode === null) child.stdin!.write(line + "\n")
-        }),
-      signal: (signal) =>
-        Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill(signal)),
-      exit: Deferred.await(exit),
-      exited: Effect.flatMap(
-        Deferred.poll(exit),
-        (polled) => Option.isSome(polled) ? Effect.map(polled.value, Option.some) : Effect.succeed(Option.none<ExitStatus>())
-      )
-    } satisfies Child
   })

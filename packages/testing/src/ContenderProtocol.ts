@@ -14,14 +14,14 @@
  * This module holds the types and the encoding only; it does not validate events (a line that is
  * not JSON is dropped by {@link decodeEvent}; a JSON line is trusted to be an `Event`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 import type { FenceTarget, WriteOutcome } from "./Fence.ts"
 
 /**
  * Enter the election for `name` (or `count` leases `name-0` … when `count > 1`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category commands
  */
 export interface JoinCommand {
@@ -89,7 +89,7 @@ export interface MicrobenchCommand {
  * Every command a contender understands (`release`, `handoff`, `usage`, `profile`, `quit` need no
  * interface of their own).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category commands
  */
 export type Command =
@@ -110,7 +110,7 @@ export type Command =
 /**
  * Resource usage of a contender process (answer to `usage`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export interface UsageEvent {
@@ -149,7 +149,7 @@ export interface UsageEvent {
 /**
  * One critical section in client-go's loop mode, with the result of its file checks (`fenceDir`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export interface CriticalSectionEvent {
@@ -164,7 +164,7 @@ export interface CriticalSectionEvent {
 /**
  * Per-iteration samples of a microbenchmark.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export interface MicrobenchEvent {
@@ -183,7 +183,7 @@ export interface MicrobenchEvent {
 /**
  * Every event a contender emits.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export type Event =
@@ -245,7 +245,7 @@ export type Event =
  * - `self-pause` / `resumed`: the contender SIGSTOPped itself between its check and its write (armed
  *   by the `pause` command), and went on after SIGCONT.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type LoopEvent =
@@ -321,7 +321,7 @@ const loopEvents: ReadonlySet<string> = new Set<LoopEvent["ev"]>([
  * Whether a decoded line is an event of the loop mode (a `releasing` without a holder is the
  * `hold` mode's).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category guards
  */
 export const isLoopEvent = (event: { readonly ev: string }): event is LoopEvent =>
@@ -331,7 +331,7 @@ export const isLoopEvent = (event: { readonly ev: string }): event is LoopEvent 
  * The timestamp of an event that has one (`ready`, `leading`, `guarded`, `releasing`, `released`,
  * `usage`); throws for the others.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category events
  */
 export const timeOf = (event: Event): number => {
@@ -342,7 +342,7 @@ export const timeOf = (event: Event): number => {
 /**
  * Microseconds of `CLOCK_MONOTONIC`: the clock of every timestamp of the protocol.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category clock
  */
 export const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n)
@@ -350,7 +350,7 @@ export const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n)
 /**
  * One command as its line (without the newline).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category encoding
  */
 export const encodeCommand = (command: Command): string => JSON.stringify(command)
@@ -358,7 +358,7 @@ export const encodeCommand = (command: Command): string => JSON.stringify(comman
 /**
  * One event as its line (without the newline).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category encoding
  */
 export const encodeEvent = (event: Event): string => JSON.stringify(event)
@@ -366,7 +366,7 @@ export const encodeEvent = (event: Event): string => JSON.stringify(event)
 /**
  * The event of one line, or `undefined` when the line is not JSON (a stray log line).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category encoding
  */
 export const decodeEvent = (line: string): Event | undefined => {
@@ -380,7 +380,7 @@ export const decodeEvent = (line: string): Event | undefined => {
 /**
  * The command of one line, or an error message when the line is not JSON.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category encoding
  */
 export const decodeCommand = (line: string): Command | { readonly error: string } => {

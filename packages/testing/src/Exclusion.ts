@@ -43,7 +43,7 @@
  * Does not: observe anything itself — a belief never reported is not judged, and a fenced resource
  * that was not used (`emptyFence`) judges no write.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 import type { FenceState } from "./Fence.ts"
 import type { LoopEvent } from "./ContenderProtocol.ts"
@@ -54,7 +54,7 @@ import * as semaphore from "./internal/exclusion/semaphore.ts"
  * The lease timing the contenders ran with (durations in milliseconds, the lease's duration in
  * whole seconds).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Timing {
@@ -82,7 +82,7 @@ export interface Timing {
  *   its check and its write); `permit`: the permit it held (semaphores).
  * - `note`: free text.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type Circumstance =
@@ -125,7 +125,7 @@ export type Circumstance =
 /**
  * One contender's events, in the order it reported them, in milliseconds (see `inMillis`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type Journal = ReadonlyArray<LoopEvent>
@@ -133,7 +133,7 @@ export type Journal = ReadonlyArray<LoopEvent>
 /**
  * Two holders that believed at once: their tokens and for how long.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Overlap {
@@ -146,7 +146,7 @@ export interface Overlap {
 /**
  * The verdict's figures (see the module header; `violations` turns it into sentences).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Report {
@@ -204,7 +204,7 @@ export interface Report {
  * A contender's event with its instants (`t`, a section's `start` and `end`, a loss's
  * `lastRenewal`) turned from the protocol's microseconds into the checker's milliseconds.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category conversions
  */
 export const inMillis = (event: LoopEvent): LoopEvent => {
@@ -223,7 +223,7 @@ export const inMillis = (event: LoopEvent): LoopEvent => {
  * The state of a fenced resource nobody wrote to (a run whose sections write nothing, such as the
  * bench's throughput figure): no history to judge.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const emptyFence: FenceState = { resourceVersion: "", token: -1, holder: "", writes: 0, log: [], dropped: 0 }
@@ -231,7 +231,7 @@ export const emptyFence: FenceState = { resourceVersion: "", token: -1, holder: 
 /**
  * Judges a run on one lease (see the module header).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category checks
  */
 export const check: (input: {
@@ -245,7 +245,7 @@ export const check: (input: {
  * Judges a semaphore run with `permits` permits: each permit by `check` against its own fenced
  * resource (`fences[i]`), plus the bound across permits (see the module header).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category checks
  */
 export const checkSemaphore: (input: {
@@ -260,7 +260,7 @@ export const checkSemaphore: (input: {
  * The most intervals `[start, end]` that intersect at one instant (touching ones count), with the
  * instants (as text) where more than `bound` did.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category checks
  */
 export const maxConcurrent: (
@@ -273,7 +273,7 @@ export const maxConcurrent: (
  * permits, overlaps, stale writes accepted, tokens not increasing, early takeovers, lost or phantom
  * writes, a write accepted after a pause.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category checks
  */
 export const violations = (report: Report): ReadonlyArray<string> => [

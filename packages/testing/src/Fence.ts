@@ -23,7 +23,7 @@
  * Does not: judge anything — `Exclusion` re-verifies the history afterwards; does not retry
  * forever — `write` gives up (`failed`) after `giveUpAfter` of unreachable resource.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Clock from "effect/Clock"
@@ -37,7 +37,7 @@ import type * as Scope from "effect/Scope"
 /**
  * Log lines kept in the ConfigMap (well below its 1 MiB limit).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constants
  */
 export const maxLog = 6000
@@ -45,7 +45,7 @@ export const maxLog = 6000
 /**
  * A request to the fenced resource failed.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export class FenceError extends Data.TaggedError("FenceError")<{
@@ -62,7 +62,7 @@ export class FenceError extends Data.TaggedError("FenceError")<{
  * Where the fenced resource lives: a kubeconfig (credentials that may read and write ConfigMaps in
  * `namespace`), the namespace and the ConfigMap's name.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface FenceTarget {
@@ -75,7 +75,7 @@ export interface FenceTarget {
  * One accepted write in the resource's history: the token, the write's id (`<holder>#<n>`) and the
  * wall-clock instant it was written (informational).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface FenceEntry {
@@ -87,7 +87,7 @@ export interface FenceEntry {
 /**
  * The resource as read.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface FenceState {
@@ -102,7 +102,7 @@ export interface FenceState {
 /**
  * The fenced resource with the client that reaches it (see `open`).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Fence {
@@ -118,7 +118,7 @@ export interface Fence {
  * - `found-out`: `stillHolder` answered false between attempts; the writer stopped.
  * - `failed`: the resource could not be reached within `giveUpAfter`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type WriteOutcome = "accepted" | "rejected" | "found-out" | "failed"
@@ -127,7 +127,7 @@ export type WriteOutcome = "accepted" | "rejected" | "found-out" | "failed"
  * The result of `write`: the outcome, the token the resource held when it rejected the write, the
  * attempts made, and the last error met (if any).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface WriteResult {
@@ -140,7 +140,7 @@ export interface WriteResult {
 /**
  * The client for `target` (its connection pool closes with the scope).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const open = (target: FenceTarget): Effect.Effect<Fence, FenceError, Scope.Scope> =>
@@ -153,7 +153,7 @@ export const open = (target: FenceTarget): Effect.Effect<Fence, FenceError, Scop
  * The fenced resource of permit `permit` of a semaphore: `<name>-<permit>`, on the same client (a
  * permit is an ordinary lease with its own token sequence, so each has its own resource).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const ofPermit = <F extends { readonly name: string }>(fence: F, permit: number): F => ({
@@ -220,7 +220,7 @@ const statusError = (what: string, status: number, body: string) =>
 /**
  * Creates the resource with token -1 (any first token is accepted).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category operations
  */
 export const create = (fence: Fence): Effect.Effect<void, FenceError> =>
@@ -238,7 +238,7 @@ const decodeConfigMap = Schema.decodeUnknownEffect(Schema.fromJsonString(ConfigM
 /**
  * Reads the resource.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category operations
  */
 export const read = (fence: Fence, timeoutMillis = 3_000): Effect.Effect<FenceState, FenceError> =>
@@ -258,7 +258,7 @@ export const read = (fence: Fence, timeoutMillis = 3_000): Effect.Effect<FenceSt
  * `from.resourceVersion`. `"conflict"` when someone wrote in between. Applies no fence rule: the
  * caller has checked it against `from` (`write` does).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category operations
  */
 export const put = (
@@ -295,7 +295,7 @@ export const put = (
  * 250 ms) after each. Interruptible: a writer that wants a decided write to complete (as a request
  * already on the wire would) makes it uninterruptible.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category operations
  */
 export const write = <R>(

@@ -115,6 +115,8 @@ export interface SpawnOptions {
   readonly stdin?: "pipe" | "inherit" | "ignore" | undefined
   /** Stdout and stderr: piped (`lines`; stderr is then inherited), inherited, ignored, or appended to a file. Default `"ignore"`. */
   readonly output?: "pipe" | "inherit" | "ignore" | { readonly file: string } | undefined
+  /** With `output: "pipe"` only: stderr appended to this file instead of inherited (a contender's log). */
+  readonly stderr?: { readonly file: string } | undefined
   /** Between SIGTERM and SIGKILL when stopped (also on scope close). Default 5 seconds. */
   readonly grace?: Duration.Input | undefined
 }
@@ -215,6 +217,7 @@ export const spawn = (
     const output = options.output ?? "ignore"
     const file = typeof output === "object" ? output.file : undefined
     const stdio = typeof output === "object" ? "pipe" : output
+    const stderrFile = output === "pipe" ? options.stderr?.file : undefined
     const grace = options.grace ?? Duration.seconds(5)
     const handle = yield* ChildProcess.make(command, args, {
       cwd: options.cwd,
@@ -222,7 +225,7 @@ export const spawn = (
       extendEnv: options.extendEnv ?? true,
       stdin: options.stdin ?? "ignore",
       stdout: stdio,
-      stderr: stdio === "pipe" && file === undefined ? "inherit" : stdio,
+      stderr: stdio === "pipe" && file === undefined && stderrFile === undefined ? "inherit" : stdio,
       killSignal: "SIGTERM",
       forceKillAfter: grace
     }).pipe(
@@ -244,15 +247,17 @@ export const spawn = (
     }
     const groupSignal = (sig: NodeJS.Signals) => Effect.sync(() => signalGroup(pid, sig))
     const stop = terminate({ signal: groupSignal, alive: group.alive }, grace).pipe(Effect.andThen(Deferred.await(exit)))
-    if (file !== undefined) {
-      const fd = Fs.openSync(file, "a")
-      yield* Effect.forkScoped(
-        Stream.runForEach(handle.all, (chunk) => Effect.sync(() => Fs.writeSync(fd, chunk))).pipe(
+    const appendTo = (path: string, output: Stream.Stream<Uint8Array, unknown>) => {
+      const fd = Fs.openSync(path, "a")
+      return Effect.forkScoped(
+        Stream.runForEach(output, (chunk) => Effect.sync(() => Fs.writeSync(fd, chunk))).pipe(
           Effect.ignore,
           Effect.ensuring(Effect.sync(() => Fs.closeSync(fd)))
         )
       )
     }
+    if (file !== undefined) yield* appendTo(file, handle.all)
+    if (stderrFile !== undefined) yield* appendTo(stderrFile, handle.stderr)
     const input = yield* Queue.unbounded<Uint8Array, Cause.Done>()
     if (options.stdin === "pipe") {
       yield* Effect.forkScoped(Stream.run(Stream.fromQueue(input), handle.stdin).pipe(Effect.ignore))

@@ -40,27 +40,27 @@ export * as FaultProxy from "./FaultProxy.ts"
 /**
  * The line protocol of contender processes: commands, events, the µs `CLOCK_MONOTONIC` clock.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export * as ContenderProtocol from "./ContenderProtocol.ts"
 
 /**
  * Driving contender processes: spawn, send commands, await events, stop.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export * as Contender from "./Contender.ts"
 
 /**
  * The fenced resource a contender's critical section writes to with its fencing token.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export * as Fence from "./Fence.ts"
 
 /**
  * The exclusion checker: overlaps, stale writes accepted, token order, stuck periods, pauses.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export * as Exclusion from "./Exclusion.ts"

@@ -157,7 +157,7 @@ export const make = (
           label: worker.name,
           ...(settings.verbose ? {} : { log: Path.join(logs, `${worker.name}.log`) }),
           grace: Duration.seconds(10)
-        })
+        }).pipe(Effect.provide(testing.Process.layer))
         worker.contender = contender
         worker.pid = contender.pid
         yield* Effect.forkIn(follow(worker, contender), scope)
