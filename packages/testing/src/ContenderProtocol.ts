@@ -235,8 +235,9 @@ export type Event =
  *   loop takes a permit of a semaphore; every later event with a token, up to the next `acquired`,
  *   is about that permit). `acquire-failed`: the bounded acquisition failed (the next round follows).
  * - `valid`: `isHeld` answered true; `t` was taken *before* asking, so the holder believed it held
- *   the lease at `t`. `found-out`: `isHeld` answered false where the holder was about to act
- *   (`where`: `enter`, `before-write`, `write-retry`, `exit`).
+ *   the lease at `t`. `found-out`: `isHeld` answered false where the holder was about to act.
+ *   `where` (both): `enter` (the section's first check), `before-write` (each step), `write-retry`,
+ *   `exit` (its last check).
  * - `write-begin` / `write`: one fenced write (`Fence.write`) and how it ended.
  * - `lost`: the lease's loss notification (`reason`: the `LeaseLostError` reason; `lastRenewal`: the
  *   last successful renewal of a `DeadlineExceeded` loss, converted from the wall clock).
@@ -259,7 +260,7 @@ export type LoopEvent =
     readonly permit?: number | undefined
   }
   | { readonly ev: "acquire-failed"; readonly t: number; readonly holder: string; readonly message: string }
-  | { readonly ev: "valid"; readonly t: number; readonly holder: string; readonly token: number }
+  | { readonly ev: "valid"; readonly t: number; readonly holder: string; readonly token: number; readonly where?: string | undefined }
   | { readonly ev: "found-out"; readonly t: number; readonly holder: string; readonly token: number; readonly where: string }
   | { readonly ev: "write-begin"; readonly t: number; readonly holder: string; readonly token: number; readonly id: string }
   | {

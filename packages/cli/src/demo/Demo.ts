@@ -100,12 +100,14 @@ const demo = (settings: Settings) =>
         case "acquired":
           worker.status = "holding"
           worker.token = event.token
-          worker.sections = -1 // the section's first check is its entry
+          worker.sections = 0
           line(green(`acquired the lease — fencing token ${event.token}`))
           break
         case "valid":
+          // A step of the critical section (not its entry or exit check).
+          if (event.where !== "before-write") break
           worker.sections++
-          if (worker.sections > 0) line(`critical section ${String(worker.sections).padStart(2)} with token ${event.token}`)
+          line(`critical section ${String(worker.sections).padStart(2)} with token ${event.token}`)
           break
         case "found-out":
           line(red(`found out it no longer holds the lease (token ${event.token})`))
@@ -211,7 +213,7 @@ const demo = (settings: Settings) =>
         toToken: acquired.event.token
       }
       changes.push(change)
-      say(green(`handover ${from.name} → ${acquired.worker} in ${bold(Durations.formatMillis(change.millis))} (token ${change.fromToken} → ${change.toToken})`))
+      say(green(`handover ${from.name} → ${acquired.worker.name} in ${bold(Durations.formatMillis(change.millis))} (token ${change.fromToken} → ${change.toToken})`))
     })
 
     const failover = Effect.gen(function*() {
@@ -238,7 +240,7 @@ const demo = (settings: Settings) =>
         toToken: acquired.event.token
       }
       changes.push(change)
-      say(green(`failover ${from.name} → ${acquired.worker} in ${bold(Durations.formatMillis(change.millis))} (token ${change.fromToken} → ${change.toToken})`))
+      say(green(`failover ${from.name} → ${acquired.worker.name} in ${bold(Durations.formatMillis(change.millis))} (token ${change.fromToken} → ${change.toToken})`))
     })
 
     say(`lease ${bold(`${key.namespace}/${key.name}`)}, duration ${settings.durationSeconds}s; starting ${settings.workers} worker processes`)
@@ -283,7 +285,7 @@ const demo = (settings: Settings) =>
       changes,
       tokens,
       sections: report.sections,
-      steps: workers.reduce((n, w) => n + w.journal.filter((e) => e.ev === "valid").length, 0),
+      steps: workers.reduce((n, w) => n + w.journal.filter((e) => e.ev === "valid" && e.where === "before-write").length, 0),
       overlaps: report.overlaps.length,
       violations: testing.Exclusion.violations(report),
       elapsedMillis: now() - started

@@ -84,7 +84,7 @@ export const loop: Mode = (cmd, stop, state) => {
     Effect.gen(function*() {
       const t = nowMicros()
       if (yield* lease.isHeld) {
-        emit({ ev: "valid", t, holder, token: lease.token })
+        emit({ ev: "valid", t, holder, token: lease.token, where })
         stats.start ??= t
         stats.end = t
         return true
