@@ -1,12 +1,14 @@
 /**
  * The chaos scenarios and their runner.
  *
- * Each scenario starts N ≥ 4 contender processes (`contender.ts`) against one real control plane
- * (`@leasekit/testing`), injects one kind of fault for a bounded time, stops the contenders
- * (SIGTERM: they release and exit; SIGKILL after a bound), and hands the journals, its own journal
- * of faults and the fenced resource to the independent checker (`checker.ts`). Every wait polls a
+ * Each scenario starts N ≥ 4 contender processes (`processes.ts`: the harness's contender of
+ * `@leasekit/testing` in its `loop` mode) against one real control plane (`@leasekit/testing`),
+ * injects one kind of fault for a bounded time, stops the contenders (`quit`: they finish their
+ * step, release and exit; SIGKILL after a bound), and hands the journals, its own journal of
+ * faults and the fenced resource to the independent checker (`Exclusion`). Every wait polls a
  * condition with a bound; every fault is undone in a finalizer; no contender survives its scenario
- * (checked through `/proc`, and a lifeline reaper covers a runner killed without finalizers).
+ * (checked through `/proc`, and the process layer's lifeline covers a runner killed without
+ * finalizers).
  *
  * Scenarios run one after another on one control plane (they restart its components). Each has
  * its own lease, fenced resource and folder. `quick` mode is bounded to a few minutes in total (for
