@@ -162,3 +162,29 @@ export const ecdf = (samples: ReadonlyArray<number>): Array<readonly [number, nu
   if (sorted.length === 0) return []
   return [[sorted[0]!, 0] as const, ...sorted.map((x, i) => [x, (i + 1) / sorted.length] as const)]
 }
+
+/**
+ * Cumulative distributions of durations in ms on a log x axis, one step series per sample set
+ * (samples under 0.1 ms drawn at 0.1 ms), over whole decades covering every sample (at least
+ * 0.1 to 10 ms), y from 0 to 1.
+ */
+export const distributions = (options: {
+  readonly title: string
+  readonly xLabel: string
+  readonly yLabel: string
+  readonly series: ReadonlyArray<{ readonly label: string; readonly color: string; readonly samples: ReadonlyArray<number> }>
+  readonly vLines?: PlotOptions["vLines"]
+}): string => {
+  const all = options.series.flatMap((x) => x.samples)
+  return render({
+    title: options.title,
+    xLabel: options.xLabel,
+    yLabel: options.yLabel,
+    xLog: true,
+    xDomain: [Math.max(0.1, 10 ** Math.floor(Math.log10(Math.max(0.1, Math.min(...all))))), 10 ** Math.ceil(Math.log10(Math.max(10, ...all)))],
+    yDomain: [0, 1],
+    series: options.series.map((x) => ({ label: x.label, color: x.color, points: ecdf(x.samples.map((v) => Math.max(v, 0.1))), steps: true })),
+    ...(options.vLines === undefined ? {} : { vLines: options.vLines }),
+    width: 900
+  })
+}

@@ -1,8 +1,12 @@
 /**
  * Reading a V8 `.cpuprofile` (from `node --cpu-prof` or the inspector's Profiler): self time per
- * function and per package, so that RESULTS.md can say where the CPU time of a figure goes.
+ * function and per package, so that RESULTS.md can say where the CPU time of a figure goes — the
+ * summary kept in results.json, the shares the figures' explanations quote, and RESULTS.md's
+ * section of profiles (each titled by the figure that took it). It does not take profiles.
  */
 import * as Fs from "node:fs"
+import { pct, table } from "./Markdown.ts"
+import { fmt } from "./Statistics.ts"
 
 interface ProfileNode {
   readonly id: number
@@ -82,4 +86,38 @@ export const summarizeProfile = (file: string, top = 15): ProfileSummary => {
     byPackage: [...packages].map(([name, us]) => ({ name, ms: us / 1000 })).sort((a, b) => b.ms - a.ms),
     topFunctions: [...functions.values()].sort((a, b) => b.ms - a.ms).slice(0, top)
   }
+}
+
+/** Share of a profile's busy time spent in packages matching `match`, as "N %". */
+export const share = (p: ProfileSummary | undefined, match: (name: string) => boolean) =>
+  p === undefined ? "–" : `${fmt((100 * p.byPackage.filter((x) => match(x.name)).reduce((a, x) => a + x.ms, 0)) / p.busyMs, 0)} %`
+export const isHttp = (name: string) =>
+  name === "undici" || name.startsWith("node:") || name === "@kubernetes/client-node" || name === "undici (Node's fetch)"
+export const isEffect = (name: string) => name === "effect"
+export const isLeasekit = (name: string) => name.startsWith("@leasekit/")
+/** The most expensive Effect functions of a profile, "runLoop 215 ms, …". */
+export const topEffect = (p: ProfileSummary | undefined) =>
+  p === undefined
+    ? "no profile in this run"
+    : p.topFunctions.filter((f) => f.where.startsWith("effect ")).slice(0, 5).map((f) => `\`${f.name}\` ${fmt(f.ms, 0)} ms`).join(", ") +
+      ` of ${fmt(p.busyMs, 0)} ms busy`
+
+/** RESULTS.md's section of profiles: per profile, self time by package and the top functions. */
+export const section = (profiles: Record<string, ProfileSummary>, title: (name: string) => string) => {
+  const entries = Object.entries(profiles)
+  if (entries.length === 0) return ""
+  const parts = ["## Where the CPU time goes (profiles)", ""]
+  for (const [name, p] of entries) {
+    parts.push(
+      `### ${title(name)}`,
+      "",
+      `${fmt(p.busyMs, 0)} ms busy in ${fmt(p.wallMs, 0)} ms of wall time (${pct(p.busyMs / p.wallMs)} of one core while profiled).`,
+      "",
+      table(["package", "self time ms", "share of busy"], p.byPackage.slice(0, 10).map((x) => [x.name, fmt(x.ms, 0), pct(x.ms / p.busyMs)])),
+      "",
+      table(["function (self time)", "where", "ms"], p.topFunctions.slice(0, 10).map((f) => [`\`${f.name}\``, f.where, fmt(f.ms, 0)])),
+      ""
+    )
+  }
+  return parts.join("\n")
 }

@@ -13,15 +13,14 @@
  *
  * Every process started here is stopped at the end, on failure, and on SIGINT / SIGTERM.
  */
-import { ControlPlane } from "@leasekit/testing"
-import { Effect } from "effect"
-import * as ChildProcess from "node:child_process"
+import { ControlPlane, Process } from "@leasekit/testing"
+import { Effect, Stream } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { AuditLog } from "./AuditLog.ts"
+import * as AuditLog from "@leasekit/testing/AuditLog"
 import type { Bench } from "./Bench.ts"
-import { sleep } from "./Bench.ts"
+import { benchAudit, sleep } from "./Bench.ts"
 import { killAll, Pool, running } from "./Contenders.ts"
 import * as Contention from "./figures/Contention.ts"
 import * as Failover from "./figures/Failover.ts"
@@ -36,6 +35,8 @@ import * as Machine from "./Machine.ts"
 import type { ProfileSummary } from "./Profile.ts"
 import { summarizeProfile } from "./Profile.ts"
 import * as Report from "./Report.ts"
+import type { Results } from "./Results.ts"
+import { rerun } from "./Results.ts"
 
 const benchDir = Path.resolve(import.meta.dirname, "..")
 const args = process.argv.slice(2)
@@ -52,45 +53,19 @@ const waitQuietMinutes = Number(option("--wait-quiet") ?? (quick ? 0 : 30))
 const only = option("--only")?.split(",").map(Number)
 const wanted = (figure: number) => only === undefined || only.includes(figure)
 
-const settings = quick
-  ? {
-    fig1: { cycles: 1, windowSeconds: 12 },
-    fig2: { waiters: [1, 4, 16], leasekit: 15, clientgo: 4 },
-    fig3: [{ seconds: 5, trials: 2 }, { seconds: 15, trials: 1 }],
-    fig4: { contenders: [2, 8, 32], seconds: 4 },
-    fig5: {
-      leasekit: [1000],
-      clientgo: [] as Array<number>,
-      tuned: [] as Array<{ leases: number; nodeFlags: Array<string> }>,
-      settleSeconds: 1,
-      windowSeconds: 40 / 3,
-      profileSeconds: 5
-    },
-    fig6: { memory: 2_000, kubernetes: 200 },
-    fig7: { runs: 3, holdSeconds: 8 },
-    fig8: { waiters: 3, rounds: 15 },
-    fig9: { permits: [1, 3, 10], seconds: 6, holdMs: 0, floorSeconds: 4 }
-  }
-  : {
-    fig1: { cycles: 5, windowSeconds: 120 },
-    fig2: { waiters: [1, 4, 16], leasekit: 200, clientgo: 200 },
-    fig3: [{ seconds: 5, trials: 20 }, { seconds: 15, trials: 10 }],
-    fig4: { contenders: [2, 8, 32], seconds: 30 },
-    fig5: {
-      leasekit: [100, 1000, 10000],
-      clientgo: [100, 1000],
-      // A tuning variant: the young generation capped (see Findings: memory at 1,000 leases).
-      tuned: [{ leases: 1000, nodeFlags: ["--max-semi-space-size=8"] }],
-      settleSeconds: 8,
-      windowSeconds: 60,
-      profileSeconds: 20
-    },
-    fig6: { memory: 20_000, kubernetes: 2_000 },
-    fig7: { runs: 10, holdSeconds: 30 },
-    fig8: { waiters: 3, rounds: 200 },
-    fig9: { permits: [1, 3, 10], seconds: 30, holdMs: 0, floorSeconds: 30 }
-  }
-export type Settings = typeof settings
+/** Each figure's settings for this run (each figure keeps its quick and its full ones). */
+const mode = quick ? "quick" : "full"
+const settings = {
+  fig1: RequestsPerOperation.settings[mode],
+  fig2: Handover.settings[mode],
+  fig3: Failover.settings[mode],
+  fig4: Contention.settings[mode],
+  fig5: Scale.settings[mode],
+  fig6: RuntimeCost.settings[mode],
+  fig7: Footprint.settings[mode],
+  fig8: Handoff.settings[mode],
+  fig9: Semaphore.settings[mode]
+}
 
 const started = Date.now()
 const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}\n`)
@@ -111,79 +86,18 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 // ---------------------------------------------------------------------------------------------
 
-const waitQuiet = async () => {
-  const threshold = 1.0
-  const first = Os.loadavg()
-  const start = Date.now()
-  if (waitQuietMinutes <= 0) return { waitedSeconds: 0, loadAtStart: first, reached: first[0]! < threshold, threshold, asked: false }
-  let load = first
-  while (load[0]! >= threshold && Date.now() - start < waitQuietMinutes * 60_000) {
-    log(`load average ${load.map((l) => l.toFixed(2)).join(" ")} ≥ ${threshold}: waiting for a quiet machine (up to ${waitQuietMinutes} min)`)
-    await sleep(60_000)
-    load = Os.loadavg()
-  }
-  return { waitedSeconds: (Date.now() - start) / 1000, loadAtStart: load, reached: load[0]! < threshold, threshold, asked: true }
-}
-
-/** The commit measured, and whether the packages measured differ from it. */
-const provenance = () => {
-  const git = (args: ReadonlyArray<string>) => {
-    try {
-      return ChildProcess.execFileSync("git", [...args], { cwd: benchDir, encoding: "utf8" }).trim()
-    } catch {
-      return "unknown"
-    }
-  }
-  const paths = ["../packages/core", "../packages/kubernetes", "."]
-  return {
-    commit: git(["rev-parse", "--short", "HEAD"]),
-    dirty: git(["status", "--porcelain", "--", ...paths]) !== ""
-  }
-}
-
-const buildClientgo = (): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const child = ChildProcess.spawn("bash", [Path.join(benchDir, "clientgo", "build.sh")], { stdio: ["ignore", "pipe", "inherit"] })
-    let out = ""
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
-    child.on("exit", (code) =>
-      code === 0 ? resolve(out.trim().split("\n").pop()!) : reject(new Error(`clientgo/build.sh failed (exit ${code})`))
-    )
-  })
-
-/** An earlier run's results with the figures to re-run emptied, noted as re-run. */
-const merged = (earlier: Report.Results, fresh: Report.Results): Report.Results => {
-  const figures = only ?? []
-  const keep = <K extends keyof Report.Results>(key: K, figure: number) => (figures.includes(figure) ? fresh[key] : earlier[key])
-  return {
-    ...earlier,
-    requests: keep("requests", 1),
-    handover: keep("handover", 2),
-    failover: keep("failover", 3),
-    contention: keep("contention", 4),
-    scale: keep("scale", 5),
-    runtimeCost: keep("runtimeCost", 6),
-    footprint: keep("footprint", 7),
-    handoff: keep("handoff", 8),
-    semaphore: keep("semaphore", 9),
-    profiles: Object.fromEntries(Object.entries(earlier.profiles).filter(([name]) =>
-      !(figures.includes(2) && name.startsWith("handover")) &&
-      !(figures.includes(5) && name.startsWith("scale")) &&
-      !(figures.includes(6) && name.startsWith("renewal"))
-    )),
-    errors: earlier.errors.filter((e) => !figures.some((f) => e.figure.startsWith(`figure ${f}:`))),
-    loads: [...earlier.loads, ...fresh.loads],
-    reruns: [
-      ...(earlier.reruns ?? []),
-      { figures, at: fresh.startedAt, quiet: fresh.quiet, provenance: fresh.provenance }
-    ]
-  }
-}
+/** Builds the client-go baseline (build.sh caches it): its progress on stderr, the binary's path last on stdout. */
+const buildClientgo = Effect.scoped(Effect.gen(function*() {
+  const build = yield* Process.spawn("bash", [Path.join(benchDir, "clientgo", "build.sh")], { output: "pipe" })
+  const [out, status] = yield* Effect.all([Stream.runCollect(build.lines), build.exit], { concurrency: 2 })
+  if (status.code !== 0) return yield* Effect.fail(new Error(`clientgo/build.sh failed (exit ${status.code ?? status.signal})`))
+  return out.join("\n").trim().split("\n").pop()!
+}))
 
 const run = (
   controlPlane: ControlPlane.ControlPlaneService,
   clientgoBinary: string,
-  quiet: Report.Quiet,
+  measuredOn: { readonly quiet: Machine.Quiet; readonly versions: Machine.Versions; readonly provenance: Machine.Provenance },
   controlPlanePids: Bench["controlPlanePids"]
 ) =>
   Effect.tryPromise({
@@ -202,7 +116,7 @@ const run = (
         quick,
         controlPlane,
         namespace: controlPlane.namespace,
-        audit: new AuditLog(auditFile.value),
+        audit: benchAudit(AuditLog.make(auditFile.value)),
         pool,
         spawnContext,
         outDir: runDir,
@@ -210,19 +124,12 @@ const run = (
         controlPlanePids
       }
       log(`contender logs and profiles in ${runDir}`)
-      const fresh: Report.Results = {
+      const fresh: Results = {
         mode: quick ? "quick" : "full",
         startedAt: new Date(started).toISOString(),
         durationSeconds: 0,
         machine: Machine.machine(),
-        versions: Machine.versions({
-          benchDir,
-          kubeApiserver: controlPlane.assets.kubeApiserver,
-          etcd: controlPlane.assets.etcd,
-          clientgoBinary
-        }),
-        quiet,
-        provenance: provenance(),
+        ...measuredOn,
         loads: [],
         settings,
         requests: [],
@@ -238,7 +145,7 @@ const run = (
         errors: [],
         reruns: []
       }
-      const results: Report.Results = update === undefined ? fresh : merged(JSON.parse(Fs.readFileSync(update, "utf8")), fresh)
+      const results: Results = update === undefined ? fresh : rerun(JSON.parse(Fs.readFileSync(update, "utf8")), fresh, only ?? [])
       const attempt = async (figure: string, body: () => Promise<void>) => {
         results.loads.push({ figure, load: Os.loadavg() })
         log(`${figure} ...`)
@@ -280,111 +187,26 @@ const run = (
       // Figures 1 and 3 together: figure 1 counts requests (per lease), figure 3 waits on timers.
       await Promise.all([
         wanted(1)
-          ? attempt("figure 1: requests per operation", async () => {
-            results.requests.push(
-              ...(await Promise.all((["leasekit", "client-go"] as const).map((kind) =>
-                RequestsPerOperation.run(bench, kind, settings.fig1.cycles, settings.fig1.windowSeconds)
-              )))
-            )
-          })
+          ? attempt("figure 1: requests per operation", () => RequestsPerOperation.measure(bench, settings.fig1, results))
           : Promise.resolve(),
         wanted(3)
-          ? attempt("figure 3: failover after SIGKILL", async () => {
-            for (const { seconds, trials } of settings.fig3) {
-              results.failover.push(
-                ...(await Promise.all((["leasekit", "client-go"] as const).map((kind) => Failover.run(bench, kind, seconds, trials))))
-              )
-            }
-          })
+          ? attempt("figure 3: failover after SIGKILL", () => Failover.measure(bench, settings.fig3, results))
           : Promise.resolve()
       ])
 
       await warming
 
-      // Figure 2: leasekit series one after another; client-go's (which spend their time polling)
-      // all at once beside them.
-      if (wanted(2)) {
-        await attempt("figure 2: handover after graceful release", async () => {
-          const clientgo = Promise.all(
-            settings.fig2.waiters.map((w) => Handover.run(bench, "client-go", w, settings.fig2.clientgo))
-          )
-          const most = Math.max(...settings.fig2.waiters)
-          for (const w of settings.fig2.waiters) {
-            const profileFile = w === most ? Path.join(runDir, "profile-handover-waiter.cpuprofile") : undefined
-            results.handover.push(await Handover.run(bench, "leasekit", w, settings.fig2.leasekit, profileFile ? { profileFile } : {}))
-            if (profileFile !== undefined) profile("handover-waiter", profileFile)
-          }
-          results.handover.push(...(await clientgo))
-        })
-      }
-
-      if (wanted(4)) {
-        await attempt("figure 4: contended throughput", async () => {
-          for (const n of settings.fig4.contenders) {
-            for (const kind of ["leasekit", "client-go"] as const) {
-              const r = await Contention.run(bench, kind, n, settings.fig4.seconds)
-              log(`  fig 4 ${kind} N=${n}: ${r.perSecond.toFixed(1)} critical sections/s, ${r.violations.length} violations`)
-              results.contention.push(r)
-            }
-          }
-        })
-      }
-      if (wanted(8)) {
-        await attempt("figure 8: handoff to a named successor", async () => {
-          const r = await Handoff.run(bench, settings.fig8.waiters, settings.fig8.rounds)
-          log(`  fig 8: ${r.handoffMs.length} handoffs, ${r.releaseMs.length} releases, ${r.wrongSuccessor} to another contender`)
-          results.handoff = [...(results.handoff ?? []).filter((x) => x.waiters !== r.waiters), r]
-        })
-      }
-      if (wanted(9)) {
-        await attempt("figure 9: a counting semaphore", async () => {
-          // The floor first, in the same run: figure 4's loop on one plain lease, 2 contenders.
-          const floor = await Contention.run(bench, "leasekit", 2, settings.fig9.floorSeconds)
-          log(`  fig 9 floor: one lease, 2 contenders: ${floor.perSecond.toFixed(1)}/s`)
-          const runs: Array<Semaphore.SemaphoreResult> = []
-          for (const permits of settings.fig9.permits) {
-            const r = await Semaphore.run(bench, permits, settings.fig9.seconds, settings.fig9.holdMs)
-            log(`  fig 9 N=${permits}: ${r.perSecond.toFixed(1)}/s, max jump ${r.maxJump} (${r.jumped}/${r.queued}), max overtakes ${r.maxOvertakes} (${r.overtaken}/${r.queued}), requeued ${r.requeued}, unqueued ${r.unqueued} (${r.barged} ahead of a waiter), untied ${r.untied}, ${r.violations.length} violations`)
-            runs.push(r)
-          }
-          results.semaphore = { floor: { contenders: 2, perSecond: floor.perSecond, gapMs: floor.gapMs }, runs }
-        })
-      }
+      // The figures that take their contenders from the warm pool, then the pool is emptied: the
+      // figures after it measure one process's CPU and memory on a machine otherwise idle.
+      if (wanted(2)) await attempt("figure 2: handover after graceful release", () => Handover.measure(bench, settings.fig2, results, profile))
+      if (wanted(4)) await attempt("figure 4: contended throughput", () => Contention.measure(bench, settings.fig4, results))
+      if (wanted(8)) await attempt("figure 8: handoff to a named successor", () => Handoff.measure(bench, settings.fig8, results))
+      if (wanted(9)) await attempt("figure 9: a counting semaphore", () => Semaphore.measure(bench, settings.fig9, results))
       await pool.shrink(0)
 
-      if (wanted(5)) {
-        await attempt("figure 5: scale in one process", async () => {
-          const { clientgo, leasekit, profileSeconds, settleSeconds, tuned, windowSeconds } = settings.fig5
-          // Whatever may overload the API server (more than 1,000 leases) runs last.
-          const leasekitRun = async (n: number) => {
-            const r = await Scale.run(bench, "leasekit", n, { settleSeconds, windowSeconds, profileSeconds: n === 1000 ? profileSeconds : 0 })
-            results.scale.push(r)
-            profile(`scale-${n}`, r.profileFile)
-          }
-          for (const n of leasekit.filter((n) => n <= 1000)) await leasekitRun(n)
-          for (const { leases, nodeFlags } of tuned) {
-            results.scale.push(await Scale.run(bench, "leasekit", leases, { settleSeconds, windowSeconds, profileSeconds: 0 }, nodeFlags))
-          }
-          for (const n of clientgo) {
-            results.scale.push(await Scale.run(bench, "client-go", n, { settleSeconds, windowSeconds, profileSeconds: 0 }))
-          }
-          for (const n of leasekit.filter((n) => n > 1000)) await leasekitRun(n)
-        })
-      }
-
-      if (wanted(6)) {
-        await attempt("figure 6: cost of the Effect runtime", async () => {
-          results.runtimeCost = await RuntimeCost.run(bench, settings.fig6)
-          profile("renewal-kubernetes", results.runtimeCost.profiles.kubernetes)
-          profile("renewal-memory", results.runtimeCost.profiles.memory)
-        })
-      }
-
-      if (wanted(7)) {
-        await attempt("figure 7: footprint", async () => {
-          results.footprint = await Footprint.run(bench, settings.fig7)
-        })
-      }
+      if (wanted(5)) await attempt("figure 5: scale in one process", () => Scale.measure(bench, settings.fig5, results, profile))
+      if (wanted(6)) await attempt("figure 6: cost of the Effect runtime", () => RuntimeCost.measure(bench, settings.fig6, results, profile))
+      if (wanted(7)) await attempt("figure 7: footprint", () => Footprint.measure(bench, settings.fig7, results))
 
       if (update === undefined) results.durationSeconds = (Date.now() - started) / 1000
       results.loads.push({ figure: "end", load: Os.loadavg() })
@@ -397,10 +219,10 @@ const run = (
   })
 
 const program = Effect.scoped(Effect.gen(function*() {
-  const quiet = yield* Effect.promise(waitQuiet)
+  const quiet = yield* Effect.promise(() => Machine.waitQuiet(waitQuietMinutes, log))
   log("building the client-go baseline and starting the control plane")
   const [clientgoBinary, controlPlane] = yield* Effect.all([
-    Effect.tryPromise({ try: buildClientgo, catch: (error) => error }),
+    buildClientgo,
     // The audit log must not rotate (kube-apiserver rotates it at 100 MB by default): phases are
     // delimited by offsets in one file. It is deleted with the control plane's folder.
     ControlPlane.make({ namespace: "leasekit-bench", startTimeout: "120 seconds", apiserverArgs: ["--audit-log-maxsize=100000"] })
@@ -408,13 +230,20 @@ const program = Effect.scoped(Effect.gen(function*() {
   log(`control plane up at ${controlPlane.server}`)
   const pid = (component: ControlPlane.Component) => Effect.map(controlPlane.pid(component), (p) => p._tag === "Some" ? p.value : -1)
   const pids = { apiserver: yield* pid("apiserver"), etcd: yield* pid("etcd") }
-  return yield* run(controlPlane, clientgoBinary, quiet, pids).pipe(Effect.ensuring(Effect.sync(killAll)))
-}))
+  const versions = yield* Machine.versions({
+    benchDir,
+    kubeApiserver: controlPlane.assets.kubeApiserver,
+    etcd: controlPlane.assets.etcd,
+    clientgoBinary
+  })
+  const provenance = yield* Machine.provenance(benchDir)
+  return yield* run(controlPlane, clientgoBinary, { versions, quiet, provenance }, pids).pipe(Effect.ensuring(Effect.sync(killAll)))
+})).pipe(Effect.provide(Process.layer))
 
-// Re-render RESULTS.md and the plots from a run's results.json (e.g. after Findings.ts changed).
+// Re-render RESULTS.md and the plots from a run's results.json (e.g. after a figure's rendering changed).
 const reportFrom = option("--report-from")
 if (reportFrom !== undefined) {
-  Report.write(outDir, JSON.parse(Fs.readFileSync(reportFrom, "utf8")) as Report.Results)
+  Report.write(outDir, JSON.parse(Fs.readFileSync(reportFrom, "utf8")) as Results)
   log(`wrote ${Path.join(outDir, "RESULTS.md")} from ${reportFrom}`)
   process.exit(0)
 }

@@ -11,6 +11,9 @@
  * (an O_EXCL marker, the last token written: the Go program keeps that check). For client-go the
  * token is spec.leaseTransitions, read with one extra GET in the critical section (client-go hands
  * out no token).
+ *
+ * Judges issue 6's exclusion goal (no violation in any leasekit series) and renders section 4 of
+ * RESULTS.md with what its numbers say in words (what bounds each side's throughput).
  */
 import { LeaseOptions } from "@leasekit/core"
 import * as Exclusion from "@leasekit/testing/Exclusion"
@@ -23,8 +26,12 @@ import { cpuGroups, releaseAll, sleep } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Contender, Kind } from "../Contenders.ts"
 import { onEvents } from "../Contenders.ts"
+import type { Goal } from "../Goal.ts"
+import { kindLabel, pct, table } from "../Markdown.ts"
 import type { CriticalSectionEvent, LoopEvent } from "@leasekit/testing/ContenderProtocol"
 import { isLoopEvent, nowMicros } from "@leasekit/testing/ContenderProtocol"
+import type { Results } from "../Results.ts"
+import { fmt, medianP99, summarize } from "../Statistics.ts"
 
 /** The timing the figure runs at — the library's defaults (the checker's thresholds only). */
 const defaultSeconds = Duration.toSeconds(LeaseOptions.defaults.duration)
@@ -145,4 +152,120 @@ export const run = async (bench: Bench, kind: Kind, n: number, seconds: number):
     cpuMsPerSection: Object.fromEntries(Object.entries(usage?.byGroup ?? {}).map(([k, ms]) => [k, ms / Math.max(1, inWindow)])),
     machineBusy: usage?.machineBusy ?? Number.NaN
   }
+}
+
+/** The numbers of contenders and the seconds of each series, in the quick and the full run. */
+export const settings = {
+  quick: { contenders: [2, 8, 32], seconds: 4 },
+  full: { contenders: [2, 8, 32], seconds: 30 }
+}
+
+/** Figure 4 in a run: per number of contenders, leasekit then client-go. */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results): Promise<void> => {
+  for (const n of s.contenders) {
+    for (const kind of ["leasekit", "client-go"] as const) {
+      const r = await run(bench, kind, n, s.seconds)
+      bench.log(`  fig 4 ${kind} N=${n}: ${r.perSecond.toFixed(1)} critical sections/s, ${r.violations.length} violations`)
+      results.contention.push(r)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Goals and RESULTS.md
+
+/** Issue 6's exclusion goal, over every leasekit series. */
+export const goals = (r: Results): Array<Goal> => {
+  const out: Array<Goal> = []
+  const lkContention = r.contention.filter((x) => x.kind === "leasekit")
+  if (lkContention.length > 0) {
+    const violations = lkContention.reduce((a, c) => a + c.violations.length, 0)
+    const sections = lkContention.reduce((a, c) => a + c.criticalSections, 0)
+    out.push({
+      id: "exclusion",
+      goal: "contention: never two holders, tokens strictly increasing",
+      measured: `${violations} violations in ${sections} critical sections`,
+      met: violations === 0 && sections > 0
+    })
+  }
+  return out
+}
+
+/** Section 4 of RESULTS.md: the table, and what it says in words. */
+export const section = (r: Results) => {
+  if (r.contention.length === 0) return ""
+  const rows = r.contention.map((c) => [
+    String(c.contenders),
+    kindLabel(c.kind),
+    `${fmt(c.perSecond, 1)} (${c.criticalSections} in ${fmt(c.seconds, 0)} s)`,
+    fmt(c.handoversPerSecond, 1),
+    `${pct(c.maxShare)} (${c.winners}/${c.contenders} won)`,
+    medianP99(summarize(c.gapMs), 1),
+    fmt(c.requestsPerSecond, 0),
+    fmt(c.writesPerCriticalSection, 1),
+    String(c.sameTenure),
+    `${fmt(c.cpuMsPerSection["contenders"] ?? Number.NaN, 1)} / ${fmt(c.cpuMsPerSection["kube-apiserver"] ?? Number.NaN, 1)} / ${
+      fmt(c.cpuMsPerSection["etcd"] ?? Number.NaN, 1)
+    } (${pct(c.machineBusy)})`,
+    c.violations.length === 0 ? "0" : `**${c.violations.length}**: ${c.violations.slice(0, 3).join("; ")}`
+  ])
+  return [
+    "## 4. Contended throughput",
+    "",
+    table([
+      "N",
+      "",
+      "critical sections / s",
+      "holder changes / s",
+      "largest share",
+      "gap between sections ms, median / p99 (n)",
+      "requests / s",
+      "writes / section",
+      "re-took own lease unreleased",
+      "CPU ms / section: contenders / apiserver / etcd (machine busy)",
+      "exclusion violations"
+    ], rows),
+    "",
+    "Each contender loops acquire → critical section → release → acquire; leasekit's section checks `isHeld` twice (the",
+    "harness's loop mode), client-go's creates an O_EXCL marker file and checks its token against a shared file. The",
+    "chaos suite's checker (`Exclusion`) judges both: all critical sections of all processes must not overlap and must",
+    "carry strictly increasing tokens — except that one process may carry the same token in consecutive sections when it",
+    "re-took its own lease because its release did not go through (client-go keeps `leaseTransitions` for an unchanged",
+    "holder identity; counted apart as \"re-took own lease unreleased\").",
+    ...contentionNotes(r)
+  ].join("\n")
+}
+
+/** What the contention table says, in words, from its own numbers. */
+const contentionNotes = (r: Results): Array<string> => {
+  const lk = r.contention.filter((c) => c.kind === "leasekit").sort((a, b) => a.contenders - b.contenders)
+  const go = r.contention.filter((c) => c.kind === "client-go").sort((a, b) => a.contenders - b.contenders)
+  const out: Array<string> = []
+  const first = lk[0]
+  const last = lk[lk.length - 1]
+  if (first !== undefined && last !== undefined && last !== first) {
+    out.push(
+      "",
+      `leasekit hands the lease over through the watch, so throughput is bounded by CPU: ${fmt(first.perSecond, 0)} sections/s with ${first.contenders}`,
+      `contenders, ${fmt(last.perSecond, 1)} with ${last.contenders}, when the machine was ${pct(last.machineBusy)} busy and every section cost ${
+        fmt(last.cpuMsPerSection["contenders"] ?? Number.NaN, 0)
+      } ms of contender CPU and ${fmt(last.writesPerCriticalSection, 1)} writes — the thundering herd of figure 2 (same fix).`
+    )
+  }
+  const g2 = go[0]
+  const gN = go[go.length - 1]
+  if (g2 !== undefined && gN !== undefined) {
+    const retook = go.reduce((a, c) => a + c.sameTenure, 0)
+    out.push(
+      "",
+      `client-go's waiters poll (every 2 s plus up to 120 % jitter), so its throughput is bounded by polling: ${fmt(g2.perSecond, 1)} sections/s with`,
+      `${g2.contenders} contenders, ${fmt(gN.perSecond, 1)} with ${gN.contenders}. A contender that just released starts its next election at once and often`,
+      `wins again before anyone polls (largest share ${pct(g2.maxShare)} with ${g2.contenders}). ${retook} times a client-go contender re-took its own`,
+      "lease unreleased: cancelling the elector while its renewal request is in flight cancels that request, and the",
+      "`ReleaseOnCancel` write that follows is built from a stale or emptied lock object and fails (\"the object has been",
+      "modified\", \"resource name may not be empty\" in its log) — the lease stays held by a stopped elector until it",
+      "expires, or until the same process joins again and takes it back."
+    )
+  }
+  return out
 }

@@ -11,13 +11,20 @@
  * each successful write (an acquisition ends with its first successful create/update, each later
  * successful update ends one renewal). Release is sent right after a renewal was seen, so no
  * renewal falls into it.
+ *
+ * Judges issue 6's request goals (renewal and release = 1 request, acquire ≤ 2, ≤ 9 requests a
+ * minute while holding) and renders section 1 of RESULTS.md; no missed goal of it has an analysis.
  */
-import type { AuditRecord } from "../AuditLog.ts"
-import { isSuccessfulWrite } from "../AuditLog.ts"
+import type { AuditEvent as AuditRecord } from "@leasekit/testing/AuditLog"
+import { isSuccessfulWrite } from "@leasekit/testing/AuditLog"
 import type { Bench } from "../Bench.ts"
 import { joinAndLead, releaseAll, sleep, usageOf } from "../Bench.ts"
 import type { Kind } from "../Contenders.ts"
+import type { Goal } from "../Goal.ts"
+import { table } from "../Markdown.ts"
 import { nowMicros } from "@leasekit/testing/ContenderProtocol"
+import type { Results } from "../Results.ts"
+import { fmt, medianP99, summarize } from "../Statistics.ts"
 
 export interface RequestsResult {
   readonly kind: Kind
@@ -172,4 +179,85 @@ export const run = async (bench: Bench, kind: Kind, cycles: number, windowSecond
     cpuMicrosPerRenewal: window.cpu,
     bytesPerRenewal: window.alloc
   }
+}
+
+/** How many cycles, and the holding window, of the quick and the full run. */
+export const settings = {
+  quick: { cycles: 1, windowSeconds: 12 },
+  full: { cycles: 5, windowSeconds: 120 }
+}
+
+/** Figure 1 in a run: leasekit and client-go side by side. */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results): Promise<void> => {
+  results.requests.push(
+    ...(await Promise.all((["leasekit", "client-go"] as const).map((kind) => run(bench, kind, s.cycles, s.windowSeconds))))
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Goals and RESULTS.md
+
+/** Issue 6's goals for requests per operation, judged on leasekit's row. */
+export const goals = (r: Results): Array<Goal> => {
+  const out: Array<Goal> = []
+  const lk = r.requests.find((x) => x.kind === "leasekit")
+  if (lk !== undefined) {
+    const max = (xs: ReadonlyArray<number>) => (xs.length === 0 ? Number.NaN : Math.max(...xs))
+    out.push(
+      { id: "renewal", goal: "renewal = 1 request", measured: `max ${max(lk.renewal)} (n=${lk.renewal.length})`, met: max(lk.renewal) === 1 },
+      { id: "release", goal: "release = 1 request", measured: `max ${max(lk.release)} (n=${lk.release.length})`, met: max(lk.release) === 1 },
+      {
+        id: "acquire",
+        goal: "acquire ≤ 2 requests",
+        measured: `absent max ${max(lk.acquireAbsent)}, released max ${max(lk.acquireReleased)}`,
+        met: max(lk.acquireAbsent) <= 2 && max(lk.acquireReleased) <= 2
+      },
+      {
+        id: "perMinute",
+        goal: "holding: ≤ 60 / renewInterval requests per minute (9 at the 20 s default)",
+        measured: `${fmt(lk.requestsPerMinute)} per minute over ${fmt(lk.windowSeconds, 0)} s`,
+        met: lk.requestsPerMinute <= 60 / (20 / 3) + 0.5
+      }
+    )
+  }
+  return out
+}
+
+/** Section 1 of RESULTS.md: requests per operation, leasekit beside client-go. */
+export const section = (r: Results) => {
+  if (r.requests.length === 0) return ""
+  const by = (k: Kind) => r.requests.find((x) => x.kind === k)
+  const lk = by("leasekit")
+  const go = by("client-go")
+  const cell = (x: RequestsResult | undefined, f: (x: RequestsResult) => ReadonlyArray<number>) =>
+    x === undefined ? "–" : medianP99(summarize(f(x)), 0)
+  const comp = (x: RequestsResult | undefined, op: string) => (x === undefined ? "" : x.composition[op] ?? "")
+  return [
+    "## 1. API requests per operation (counted at the server)",
+    "",
+    table(["operation", "leasekit median / p99 (n)", "leasekit requests", "client-go median / p99 (n)", "client-go requests"], [
+      ["acquire, lease absent", cell(lk, (x) => x.acquireAbsent), comp(lk, "acquireAbsent"), cell(go, (x) => x.acquireAbsent), comp(go, "acquireAbsent")],
+      [
+        "acquire, lease released",
+        cell(lk, (x) => x.acquireReleased),
+        comp(lk, "acquireReleased"),
+        cell(go, (x) => x.acquireReleased),
+        comp(go, "acquireReleased")
+      ],
+      ["one renewal", cell(lk, (x) => x.renewal), comp(lk, "renewal"), cell(go, (x) => x.renewal), comp(go, "renewal")],
+      ["release", cell(lk, (x) => x.release), comp(lk, "release"), cell(go, (x) => x.release), comp(go, "release")],
+      [
+        "requests per minute while holding",
+        lk ? `${fmt(lk.requestsPerMinute)} (${fmt(lk.windowSeconds, 0)} s window)` : "–",
+        lk ? `${fmt(lk.writesPerMinute)} writes/min` : "",
+        go ? `${fmt(go.requestsPerMinute)} (${fmt(go.windowSeconds, 0)} s window)` : "–",
+        go ? `${fmt(go.writesPerMinute)} writes/min` : ""
+      ]
+    ]),
+    "",
+    "An operation's requests run from the previous successful write (or the command) to its own successful write, as the",
+    "audit log shows them. client-go renews once right after acquiring (its renew loop starts with an immediate",
+    "`tryAcquireOrRenew`, a GET and an UPDATE), which counts as its first renewal here; every one of its renewals reads",
+    "before it writes. leasekit renews with one compare-and-swap PUT from the record it last wrote."
+  ].join("\n")
 }

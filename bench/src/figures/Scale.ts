@@ -11,18 +11,25 @@
  * sees it. Afterwards, for leasekit, a CPU profile of the same steady state is taken (in a separate
  * window, so that profiling does not inflate the CPU share). The process is then killed without
  * releasing (N release requests would only slow the run down).
+ *
+ * Judges issue 6's and issue 14's goals at 1,000 leases (CPU, memory, lateness); its section,
+ * plot (`lateness.svg`) and the explanations of its missed goals are in `scale/`.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import type { Bench } from "../Bench.ts"
+import type { Bench, RecordProfile } from "../Bench.ts"
 import { cpuGroups, sleep, usageOf } from "../Bench.ts"
 import * as CpuAccounting from "../CpuAccounting.ts"
 import type { Kind } from "../Contenders.ts"
 import { nextEvent, spawn } from "../Contenders.ts"
+import type { Goal } from "../Goal.ts"
+import { pct } from "../Markdown.ts"
 import type { Event, UsageEvent } from "@leasekit/testing/ContenderProtocol"
 import { nowMicros } from "@leasekit/testing/ContenderProtocol"
+import type { Results } from "../Results.ts"
 import type { Summary } from "../Statistics.ts"
 import { fmt, summarize } from "../Statistics.ts"
+import { lateness, scaleCpu, scaleMemory } from "./scale/Findings.ts"
 
 export interface ScaleResult {
   readonly kind: Kind
@@ -220,3 +227,114 @@ export const run = async (
     await c.exited
   }
 }
+
+export interface ScaleSettings {
+  readonly leasekit: ReadonlyArray<number>
+  readonly clientgo: ReadonlyArray<number>
+  /** Tuning variants: leasekit at `leases` with Node flags. */
+  readonly tuned: ReadonlyArray<{ readonly leases: number; readonly nodeFlags: ReadonlyArray<string> }>
+  readonly settleSeconds: number
+  readonly windowSeconds: number
+  /** The CPU profile taken at 1,000 leases. */
+  readonly profileSeconds: number
+}
+
+/** The runs of the quick and the full run. */
+export const settings: Record<"quick" | "full", ScaleSettings> = {
+  quick: { leasekit: [1000], clientgo: [], tuned: [], settleSeconds: 1, windowSeconds: 40 / 3, profileSeconds: 5 },
+  full: {
+    leasekit: [100, 1000, 10000],
+    clientgo: [100, 1000],
+    // A tuning variant: the young generation capped (see the findings: memory at 1,000 leases).
+    tuned: [{ leases: 1000, nodeFlags: ["--max-semi-space-size=8"] }],
+    settleSeconds: 8,
+    windowSeconds: 60,
+    profileSeconds: 20
+  }
+}
+
+/** Figure 5 in a run: leasekit up to 1,000 leases (profiled at 1,000), the variants, client-go, then — as it may overload the API server — leasekit above 1,000. */
+export const measure = async (bench: Bench, s: ScaleSettings, results: Results, profile: RecordProfile): Promise<void> => {
+  const { clientgo, leasekit, profileSeconds, settleSeconds, tuned, windowSeconds } = s
+  const leasekitRun = async (n: number) => {
+    const r = await run(bench, "leasekit", n, { settleSeconds, windowSeconds, profileSeconds: n === 1000 ? profileSeconds : 0 })
+    results.scale.push(r)
+    profile(`scale-${n}`, r.profileFile)
+  }
+  for (const n of leasekit.filter((n) => n <= 1000)) await leasekitRun(n)
+  for (const { leases, nodeFlags } of tuned) {
+    results.scale.push(await run(bench, "leasekit", leases, { settleSeconds, windowSeconds, profileSeconds: 0 }, nodeFlags))
+  }
+  for (const n of clientgo) {
+    results.scale.push(await run(bench, "client-go", n, { settleSeconds, windowSeconds, profileSeconds: 0 }))
+  }
+  for (const n of leasekit.filter((n) => n > 1000)) await leasekitRun(n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Goals and RESULTS.md
+
+/** leasekit's run at 1,000 leases without tuning flags: the one the goals are judged on. */
+const thousand = (r: Results) => r.scale.find((x) => x.kind === "leasekit" && x.leases === 1000 && x.nodeFlags.length === 0)
+
+/** Issue 6's goals at 1,000 leases (the run without tuning flags). */
+export const goals = (r: Results): Array<Goal> => {
+  const out: Array<Goal> = []
+  const scale1000 = thousand(r)
+  if (scale1000 !== undefined) {
+    out.push(
+      {
+        id: "scale-cpu",
+        goal: "1,000 leases: < 5 % of one core",
+        measured: scale1000.ok ? pct(scale1000.cpuShare) : "failed",
+        met: scale1000.ok ? scale1000.cpuShare < 0.05 : false,
+        explain: scaleCpu
+      },
+      {
+        id: "scale-memory",
+        goal: "1,000 leases: < 50 MB above an idle process",
+        measured: scale1000.ok ? `${fmt(scale1000.heldRssMB - scale1000.idleRssMB)} MB` : "failed",
+        met: scale1000.ok ? scale1000.heldRssMB - scale1000.idleRssMB < 50 : false,
+        explain: scaleMemory
+      },
+      {
+        id: "scale-lateness",
+        goal: "1,000 leases: renewal lateness p99 < 100 ms",
+        measured: scale1000.ok ? `${fmt(scale1000.latenessMs.p99)} ms (n=${scale1000.latenessMs.n})` : "failed",
+        met: scale1000.ok ? scale1000.latenessMs.p99 < 100 : false,
+        explain: lateness
+      }
+    )
+  }
+  return out
+}
+
+/** Issue 14's goals at 1,000 leases, listed among issue 14's goals. */
+export const goals14 = (r: Results): Array<Goal> => {
+  const out: Array<Goal> = []
+  const scale1000 = thousand(r)
+  if (scale1000 !== undefined) {
+    out.push(
+      {
+        id: "scale-cpu-14",
+        goal: "1,000 leases: ≤ 6 % of one core (issue 14)",
+        measured: scale1000.ok ? pct(scale1000.cpuShare) : "failed",
+        met: scale1000.ok ? scale1000.cpuShare <= 0.06 : false,
+        explain: scaleCpu
+      },
+      {
+        id: "scale-memory-14",
+        goal: "1,000 leases: ≤ +60 MB RSS without V8 flags (issue 14)",
+        measured: scale1000.ok ? `${fmt(scale1000.heldRssMB - scale1000.idleRssMB)} MB` : "failed",
+        met: scale1000.ok ? scale1000.heldRssMB - scale1000.idleRssMB <= 60 : false,
+        explain: scaleMemory
+      }
+    )
+  }
+  return out
+}
+
+/** The title of this figure's profiles in RESULTS.md's section of profiles. */
+export const profileTitle = (name: string): string => `${name.replace("scale-", "")} leases held, steady state (figure 5)`
+
+export { plots, section } from "./scale/Section.ts"

@@ -42,6 +42,11 @@
  * Exclusion is checked too: per permit, critical sections (from `acquire` returning to just before the
  * release call) ordered by time must not overlap and must carry
  * strictly increasing tokens; at no instant more than N permits held.
+ *
+ * Judges issue 17's goals (throughput against the floor and against N = 1, the design's bound on the
+ * order of service, no live waiter requeued, per-permit exclusion) and renders section 9 and
+ * `semaphore.svg`; the order of service is computed in `semaphore/ServiceOrder.ts`, the missed goals
+ * are explained in `semaphore/Findings.ts`.
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -49,8 +54,17 @@ import type { Bench } from "../Bench.ts"
 import { releaseAll, sleep } from "../Bench.ts"
 import type { Contender } from "../Contenders.ts"
 import { onEvents } from "../Contenders.ts"
+import type { Goal } from "../Goal.ts"
+import { table } from "../Markdown.ts"
+import * as Plot from "../Plot.ts"
 import type { Event } from "@leasekit/testing/ContenderProtocol"
 import { nowMicros } from "@leasekit/testing/ContenderProtocol"
+import type { Results } from "../Results.ts"
+import { fmt, medianP99, summarize } from "../Statistics.ts"
+import * as Contention from "./Contention.ts"
+import { order, throughput } from "./semaphore/Findings.ts"
+import type { Waiter } from "./semaphore/ServiceOrder.ts"
+import { revision, serviceOrder } from "./semaphore/ServiceOrder.ts"
 
 export interface SemaphoreResult {
   readonly permits: number
@@ -87,59 +101,6 @@ export interface SemaphoreResult {
   readonly violations: Array<string>
   /** Processes that got at least one permit. */
   readonly winners: number
-}
-
-/** One waiter (server revisions): the head writes that enqueued its ticket (more than one: it was
- * removed and queued again), those of other processes that removed its entry, and the permit
- * write that served it (undefined: never served, it waited to the end). */
-export interface Waiter {
-  readonly enqueues: ReadonlyArray<bigint>
-  readonly removals: ReadonlyArray<bigint>
-  readonly granted: bigint | undefined
-  /** Its acquisition returned before the window ended (its jump and overtakes are counted). */
-  readonly counted: boolean
-}
-
-/** The enqueue of the waiter's entry in the head at revision `at` (not removed since), if any. */
-export const entryAt = (w: Waiter, at: bigint): bigint | undefined => {
-  const enqueued = w.enqueues.filter((e) => e <= at).at(-1)
-  if (enqueued === undefined || w.removals.some((r) => r > enqueued && r <= at)) return undefined
-  return enqueued
-}
-
-/** Acquisitions as the server ordered them: the JUMP of each queued acquisition (waiters whose
- * entry was ahead of its own in the head, unserved when its permit was written), the waiters in
- * the queue that each acquisition WITHOUT a ticket went ahead of, and the OVERTAKES of each served
- * waiter (waiters first enqueued after its first enqueue, served before it). See the module header. */
-export const serviceOrder = (
-  waiters: ReadonlyArray<Waiter>,
-  unqueued: ReadonlyArray<bigint>
-): {
-  readonly jumps: Array<number>
-  readonly barged: Array<number>
-  readonly overtakes: Array<number>
-  /** Per served waiter (as `overtakes`): it queued more than once. */
-  readonly requeued: Array<boolean>
-} => {
-  const waitingAhead = (granted: bigint, own: bigint) =>
-    waiters.filter((w) => {
-      const entry = entryAt(w, granted)
-      return entry !== undefined && entry < own && (w.granted === undefined || w.granted > granted)
-    }).length
-  const served = waiters.filter((w): w is Waiter & { readonly granted: bigint } => w.granted !== undefined)
-  const counted = served.filter((w) => w.counted)
-  return {
-    jumps: counted.map((x) => waitingAhead(x.granted, entryAt(x, x.granted) ?? x.enqueues.at(-1)!)),
-    barged: unqueued.map((g) => waitingAhead(g, g)),
-    overtakes: counted.map((w) => served.filter((x) => x.enqueues[0]! > w.enqueues[0]! && x.granted < w.granted).length),
-    requeued: counted.map((w) => w.enqueues.length > 1)
-  }
-}
-
-/** The etcd revision of a write: the Kubernetes store's record version is `resourceVersion/uid`. */
-const revision = (version: string | undefined): bigint | undefined => {
-  const resourceVersion = version === undefined ? undefined : /^(\d+)(\/|$)/.exec(version)?.[1]
-  return resourceVersion === undefined ? undefined : BigInt(resourceVersion)
 }
 
 type Grant = Extract<Event, { readonly ev: "permit" }> & { readonly by: Contender }
@@ -250,4 +211,152 @@ export const run = async (bench: Bench, permits: number, seconds: number, holdMs
     violations,
     winners: new Set(grants.map((g) => g.by)).size
   }
+}
+
+/** The permits measured, the seconds of each run, the hold, and the floor's seconds, in the quick and the full run. */
+export const settings = {
+  quick: { permits: [1, 3, 10], seconds: 6, holdMs: 0, floorSeconds: 4 },
+  full: { permits: [1, 3, 10], seconds: 30, holdMs: 0, floorSeconds: 30 }
+}
+
+/** Figure 9 in a run: the floor first (figure 4's loop on one plain lease, 2 contenders), then each N. */
+export const measure = async (bench: Bench, s: typeof settings.quick, results: Results): Promise<void> => {
+  const floor = await Contention.run(bench, "leasekit", 2, s.floorSeconds)
+  bench.log(`  fig 9 floor: one lease, 2 contenders: ${floor.perSecond.toFixed(1)}/s`)
+  const runs: Array<SemaphoreResult> = []
+  for (const permits of s.permits) {
+    const r = await run(bench, permits, s.seconds, s.holdMs)
+    bench.log(`  fig 9 N=${permits}: ${r.perSecond.toFixed(1)}/s, max jump ${r.maxJump} (${r.jumped}/${r.queued}), max overtakes ${r.maxOvertakes} (${r.overtaken}/${r.queued}), requeued ${r.requeued}, unqueued ${r.unqueued} (${r.barged} ahead of a waiter), untied ${r.untied}, ${r.violations.length} violations`)
+    runs.push(r)
+  }
+  results.semaphore = { floor: { contenders: 2, perSecond: floor.perSecond, gapMs: floor.gapMs }, runs }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Goals and RESULTS.md
+
+/** Figure 9's results: the semaphore runs and the floor measured beside them (figure 4's loop on
+ * one plain lease, 2 contenders). */
+export interface SemaphoreFigure {
+  readonly floor: { readonly contenders: number; readonly perSecond: number; readonly gapMs: ReadonlyArray<number> }
+  readonly runs: ReadonlyArray<SemaphoreResult>
+}
+
+/** The goals issue 17 (semaphores) set, judged on figure 9 against the floor measured beside it. */
+export const goals = (r: Results): Array<Goal> => {
+  const f = r.semaphore
+  if (f === undefined || f.runs.length === 0) return []
+  const one = f.runs.find((x) => x.permits === 1)
+  const out: Array<Goal> = []
+  if (one !== undefined && f.floor.perSecond > 0) {
+    const ratio = one.perSecond / f.floor.perSecond
+    out.push({
+      id: "semaphore-throughput-1",
+      goal: "semaphore N = 1, 2 contenders: ≥ 1/3 of the acquisitions/s of one plain lease with 2 contenders, measured beside it (figure 9, issue 17)",
+      measured: `${fmt(one.perSecond)}/s = ${fmt(ratio, 2)} × the floor (${fmt(f.floor.perSecond)}/s)`,
+      met: ratio >= 1 / 3,
+      explain: throughput
+    })
+  }
+  for (const x of f.runs.filter((x) => x.permits > 1)) {
+    if (one === undefined) continue
+    out.push({
+      id: `semaphore-throughput-${x.permits}`,
+      goal: `semaphore N = ${x.permits}, ${x.contenders} contenders: at least the acquisitions/s of N = 1 (figure 9, issue 17)`,
+      measured: `${fmt(x.perSecond)}/s = ${fmt(x.perSecond / Math.max(1e-9, one.perSecond), 2)} × N = 1`,
+      met: x.perSecond >= one.perSecond,
+      explain: throughput
+    })
+  }
+  for (const x of f.runs) {
+    if (x.maxJump === undefined) {
+      // Results written before figure 9 read the server's order: the goal as it was then.
+      out.push({
+        id: `semaphore-fcfs-${x.permits}`,
+        goal: `semaphore N = ${x.permits}: no waiter overtaken by more than N − 1 = ${x.permits - 1} later waiters (figure 9, issue 17)`,
+        measured: `max ${x.maxOvertakes} (${x.overtaken} of ${x.queued} waiters overtaken; matched by time)`,
+        met: x.queued > 0 && x.maxOvertakes <= x.permits - 1,
+        explain: order
+      })
+    } else {
+      out.push({
+        id: `semaphore-fcfs-${x.permits}`,
+        goal: `semaphore N = ${x.permits}: no acquisition served ahead of more than N − 1 = ${x.permits - 1} waiters still queued ahead of it, none without queueing ahead of any (the design's bound, in the server's order; figure 9, issue 17)`,
+        measured: `max ${x.maxJump} (${x.jumped} of ${x.queued} went ahead of any); ${x.barged} of ${x.unqueued} unqueued ahead of a waiter` +
+          (x.untied === 0 ? "" : `; ${x.untied} not tied to their writes`),
+        met: x.queued > 0 && x.maxJump <= x.permits - 1 && x.barged === 0,
+        explain: order
+      })
+      out.push({
+        id: `semaphore-requeue-${x.permits}`,
+        goal: `semaphore N = ${x.permits}: no waiting waiter's entry removed from the queue (only dead waiters' are; nobody dies in figure 9, issue 17)`,
+        measured: `${x.requeued} of ${x.queued} served waiters queued again at the end; max overtakes ${x.maxOvertakes} (${x.overtaken} of ${x.queued} overtaken)`,
+        met: x.queued > 0 && x.requeued === 0,
+        explain: order
+      })
+    }
+    out.push({
+      id: `semaphore-exclusion-${x.permits}`,
+      goal: `semaphore N = ${x.permits}: per permit no overlap, tokens increasing, no permit ≥ N (figure 9, issue 17)`,
+      measured: x.violations.length === 0 ? `0 violations in ${x.acquisitions} acquisitions` : x.violations.slice(0, 3).join("; "),
+      met: x.acquisitions > 0 && x.violations.length === 0
+    })
+  }
+  return out
+}
+
+/** Section 9 of RESULTS.md. */
+export const section = (r: Results) => {
+  const f = r.semaphore
+  if (f === undefined || f.runs.length === 0) return ""
+  return [
+    "## 9. A counting semaphore (leasekit only)",
+    "",
+    "`LeaseSemaphore` with N permits and 2N contender processes, each looping: acquire a permit (waiting in the",
+    "queue) → hold it (a guarded sleep of `holdMs`) → release, at default timings. Wait: from `acquire` called to",
+    "returned. The order of service is the API server's: each contender process reports the resourceVersions (etcd",
+    "revisions, one etcd) of its own writes — the head writes that enqueued its ticket, the permit write that served it,",
+    "the head writes that removed another waiter's entry. Jump: the waiters whose entry was ahead in the head, unserved,",
+    "when an acquisition's permit was written — the design bounds it by N − 1 (`rank < free`). Requeued: waiters whose",
+    "entry was removed while they waited (queued again at the end; the design removes only dead waiters' entries, nobody",
+    "dies here). Overtakes: waiters first enqueued later and served earlier — not bounded by N − 1 (no order among the",
+    "waiters eligible together, and a waiter can lose several rounds), plus everything a requeued waiter lost. Unqueued:",
+    "acquisitions that took a free permit with nobody live queued (no ticket). Floor, measured in the same",
+    `run: figure 4's loop on one plain lease with ${f.floor.contenders} contenders: ${fmt(f.floor.perSecond)} acquisitions/s.`,
+    "",
+    table(
+      ["N", "contenders", "hold, ms", "acquisitions/s", "× floor", "wait, ms", "max jump", "requeued", "max overtakes", "waiters overtaken", "unqueued", "violations"],
+      f.runs.map((x) => [
+        String(x.permits),
+        String(x.contenders),
+        String(x.holdMs),
+        fmt(x.perSecond),
+        f.floor.perSecond > 0 ? fmt(x.perSecond / f.floor.perSecond, 2) : "-",
+        medianP99(summarize(x.waitMs)),
+        x.maxJump === undefined ? "–" : `${x.maxJump} (bound ${x.permits - 1})`,
+        x.requeued === undefined ? "–" : `${x.requeued} of ${x.queued}`,
+        String(x.maxOvertakes),
+        `${x.overtaken} of ${x.queued}`,
+        x.unqueued === undefined ? "–" : String(x.unqueued),
+        String(x.violations.length)
+      ])
+    ),
+    "",
+    "![Semaphore wait distribution](semaphore.svg)"
+  ].join("\n")
+}
+
+/** `semaphore.svg`: the distribution of the wait per N (absent without runs). */
+export const plots = (r: Results): Array<{ readonly file: string; readonly svg: string }> => {
+  const f = r.semaphore
+  if (f === undefined || f.runs.length === 0) return []
+  const colors = ["#9ecae1", "#4292c6", "#08519c"]
+  const runs = [...f.runs].sort((a, b) => a.permits - b.permits)
+  const svg = Plot.distributions({
+    title: "Semaphore: wait for a permit, cumulative distribution",
+    xLabel: "acquire called → permit held (ms, log scale)",
+    yLabel: "fraction of acquisitions",
+    series: runs.map((x, i) => ({ label: `N = ${x.permits}, ${x.contenders} contenders (n=${x.waitMs.length})`, color: colors[i % 3]!, samples: x.waitMs }))
+  })
+  return [{ file: "semaphore.svg", svg }]
 }

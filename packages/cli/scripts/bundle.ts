@@ -4,8 +4,9 @@
  * that the command line is parsed before the rest is loaded.
  *
  * Left out of the bundle, and loaded only when asked for: `@leasekit/testing` (the local control
- * plane of `demo` and `control-plane start`, an optional peer) and `@kubernetes/client-node` (only
- * for a kubeconfig with an `oidc` auth-provider). `dist/meta.json` lists what went in, by size;
+ * plane of `demo` and `control-plane start`, an optional peer; only its `Process` module, which
+ * `run` stops its command with, is bundled) and `@kubernetes/client-node` (only for a kubeconfig
+ * with an `oidc` auth-provider). `dist/meta.json` lists what went in, by size;
  * `dist/THIRD-PARTY-LICENSES.md` carries the licence of every package bundled (the bundle
  * redistributes their code).
  *
@@ -16,6 +17,19 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 
 const root = Path.join(import.meta.dirname, "..")
+
+/**
+ * `@leasekit/testing` stays outside the bundle (an optional peer, loaded by `demo` and
+ * `control-plane start` only), except its `Process` module: `run` stops its command with
+ * `Process.terminate`, and `run` must work where the testing package is not installed.
+ */
+const testingExternal: esbuild.Plugin = {
+  name: "leasekit-testing-external",
+  setup(build) {
+    build.onResolve({ filter: /^@leasekit\/testing(\/.*)?$/ }, (args) =>
+      args.path === "@leasekit/testing/Process" ? undefined : { path: args.path, external: true })
+  }
+}
 const dist = Path.join(root, "dist")
 Fs.rmSync(dist, { recursive: true, force: true })
 
@@ -31,7 +45,8 @@ const result = await esbuild.build({
   target: "node22.19",
   // the CLI is an executable: its dependencies' `import` builds, as Node would load them
   conditions: ["import"],
-  external: ["@leasekit/testing", "@kubernetes/client-node"],
+  external: ["@kubernetes/client-node"],
+  plugins: [testingExternal],
   // chunks beside the entry point
   chunkNames: "[name]-[hash]",
   sourcemap: "linked",

@@ -13,7 +13,7 @@
  * - the namespace (default `leasekit-test`) with the Role and RoleBinding for `restricted`,
  *   already effective (checked, not assumed);
  * - an audit log (Metadata level, every resource request by the three users) with accessors to
- *   count requests per verb;
+ *   count requests per verb (read by `AuditLog`, which also reads it on its own);
  * - controls per component — `stop`, `start`, `restart` (same ports, same data), `pause`
  *   (SIGSTOP) and `resume` (SIGCONT) — for fault-injection tests.
  *
@@ -25,7 +25,7 @@
  *   (SIGCONT, SIGTERM, SIGKILL after a grace period, as process groups) and the folder is
  *   deleted before the finalizer completes;
  * - when the Node process itself dies without running finalizers (SIGKILL, crash), a lifeline
- *   watchdog (see `internal/watchdog.ts`) stops the processes and deletes the folder.
+ *   watchdog (`Process.lifeline`) stops the processes and deletes the folder.
  *
  * Does not guarantee:
  * - production-like behaviour: there is no controller-manager or scheduler (nothing garbage-
@@ -40,64 +40,78 @@
  *
  * Requests — the readiness probe, the namespace and RBAC set-up, `request` — go through
  * `KubeClient.http` of `@leasekit/kubernetes`, the client leasekit itself uses, built from the
- * user's kubeconfig. Each request gets a client (and so a connection) of its own, closed with it:
- * a paused, restarted or proxied server is observed as it is now, never through a socket pooled
- * before the fault, and a `FaultProxy` sees one connection per request. This costs a TLS
- * handshake per request, as the hand-written client it replaces did.
+ * user's kubeconfig, on a fresh connection each: a paused, restarted or proxied server is
+ * observed as it is now, and a `FaultProxy` sees one connection per request.
+ *
+ * This module composes parts in `internal/`: `pki.ts`, and in `controlPlane/` the servers' files
+ * and flags (`configuration`), process slots (`components`), requests and probes (`request`),
+ * kubeconfigs (`kubeconfig`), namespace, RBAC and users (`bootstrap`).
  *
  * @since 0.1.0
  */
-import * as KubeClient from "@leasekit/kubernetes/KubeClient"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
-import * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
-import type * as HttpClientError from "effect/http/HttpClientError"
-import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type * as Scope from "effect/Scope"
 import type { HttpMethod } from "effect/http/HttpMethod"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as AuditLog from "./AuditLog.ts"
 import type { ControlPlaneAssets } from "./ControlPlaneAssets.ts"
 import type { ControlPlaneAssetsError } from "./ControlPlaneAssets.ts"
 import { resolve as resolveAssets } from "./ControlPlaneAssets.ts"
+import * as Bootstrap from "./internal/controlPlane/bootstrap.ts"
+import * as Components from "./internal/controlPlane/components.ts"
+import * as Configuration from "./internal/controlPlane/configuration.ts"
+import * as Kubeconfig from "./internal/controlPlane/kubeconfig.ts"
+import type { Component, ComponentState, UserName } from "./internal/controlPlane/model.ts"
+import { ControlPlaneError, setupError } from "./internal/controlPlane/model.ts"
+import * as Request from "./internal/controlPlane/request.ts"
 import { freePort } from "./internal/ports.ts"
 import * as Pki from "./internal/pki.ts"
-import * as Process from "./internal/process.ts"
-import * as Watchdog from "./internal/watchdog.ts"
+import * as Process from "./Process.ts"
 
-/**
- * A process of the control plane.
- *
- * @since 0.1.0
- * @category models
- */
-export type Component = "apiserver" | "etcd"
-
-/**
- * The users the API server knows (static bearer tokens).
- *
- * - `admin`: group `system:masters`, may do anything.
- * - `restricted`: may only `get`, `create` and `update` leases in the test namespace.
- * - `nobody`: authenticated, without any permission.
- *
- * @since 0.1.0
- * @category models
- */
-export type UserName = "admin" | "restricted" | "nobody"
-
-/**
- * What a component is doing, as this control plane knows it.
- *
- * @since 0.1.0
- * @category models
- */
-export type ComponentState = "running" | "paused" | "stopped" | "exited"
+export {
+  /**
+   * A process of the control plane.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  type Component,
+  /**
+   * What a component is doing, as this control plane knows it.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  type ComponentState,
+  /**
+   * A control-plane operation failed; `logTail` holds the end of the component's log on a failed start.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  ControlPlaneError,
+  /**
+   * Why a control-plane operation failed: `Setup`, `Spawn`, `Exited`, `NotReady`, `Timeout`,
+   * `Transport` or `InvalidState`.
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  type ControlPlaneErrorReason,
+  /**
+   * The users the API server knows (static bearer tokens): `admin`, `restricted`, `nobody`.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  type UserName
+} from "./internal/controlPlane/model.ts"
 
 /**
  * A user's credentials and kubeconfig file (JSON, which is valid YAML).
@@ -151,39 +165,20 @@ export interface ApiResponse {
 }
 
 /**
- * One request as recorded in the audit log.
+ * One request as recorded in the audit log (see `AuditLog`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface AuditEvent {
-  readonly auditID: string
-  readonly verb: string
-  readonly user: string
-  readonly resource: string | undefined
-  readonly namespace: string | undefined
-  /** Absent for list, watch and create by collection. */
-  readonly name: string | undefined
-  readonly code: number | undefined
-  readonly requestURI: string
-  readonly receivedAt: string
-}
+export type AuditEvent = AuditLog.AuditEvent
 
 /**
- * Selects audit events; every given field must match.
+ * Selects audit events; every given field must match (see `AuditLog`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface AuditFilter {
-  readonly resource?: string | undefined
-  readonly namespace?: string | undefined
-  readonly name?: string | undefined
-  readonly verb?: string | undefined
-  readonly user?: string | undefined
-  /** Only events logged after this mark (from `auditMark`), e.g. to count one benchmark phase. */
-  readonly after?: AuditMark | undefined
-}
+export type AuditFilter = AuditLog.AuditFilter
 
 /**
  * A position in the audit log, from `auditMark`.
@@ -191,45 +186,7 @@ export interface AuditFilter {
  * @since 0.1.0
  * @category models
  */
-export interface AuditMark {
-  readonly offset: number
-}
-
-/**
- * Why a control-plane operation failed.
- *
- * - `Setup`: preparing files, keys, ports, the namespace or RBAC failed.
- * - `Spawn`: the binary could not be started.
- * - `Exited`: the process exited while it was expected to become ready.
- * - `NotReady`: it did not become ready within `startTimeout`.
- * - `Timeout`: an API request got no complete answer within its timeout (e.g. paused server).
- * - `Transport`: an API request failed on the connection (refused, reset, TLS).
- * - `InvalidState`: a control was used in a state where it means nothing (pause a stopped process).
- *
- * @since 0.1.0
- * @category errors
- */
-export type ControlPlaneErrorReason = "Setup" | "Spawn" | "Exited" | "NotReady" | "Timeout" | "Transport" | "InvalidState"
-
-/**
- * A control-plane operation failed. `logTail` holds the last lines the component logged, when
- * that helps (failed start).
- *
- * @since 0.1.0
- * @category errors
- */
-export class ControlPlaneError extends Data.TaggedError("ControlPlaneError")<{
-  readonly reason: ControlPlaneErrorReason
-  readonly component?: Component | undefined
-  readonly detail: string
-  readonly logTail?: string | undefined
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    const head = `${this.component ?? "control plane"}: ${this.reason}: ${this.detail}`
-    return this.logTail ? `${head}\n--- last lines of the ${this.component} log ---\n${this.logTail}` : head
-  }
-}
+export type AuditMark = AuditLog.AuditMark
 
 /**
  * Options of `make` / `layer`.
@@ -331,121 +288,6 @@ export class ControlPlane extends Context.Service<ControlPlane, ControlPlaneServ
   "@leasekit/testing/ControlPlane"
 ) {}
 
-interface Slot {
-  readonly component: Component
-  readonly command: string
-  readonly args: ReadonlyArray<string>
-  readonly logFile: string
-  readonly pidFile: string
-  readonly graceMillis: number
-  readonly lock: Semaphore.Semaphore
-  proc: Process.Proc | undefined
-  paused: boolean
-  logOffset: number
-}
-
-const auditPolicy = `apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: ["RequestReceived"]
-rules:
-  - level: None
-    nonResourceURLs: ["/readyz*", "/healthz*", "/livez*", "/version", "/openapi*", "/api", "/api/*", "/apis", "/apis/*"]
-  - level: Metadata
-    users: ["admin", "restricted", "nobody"]
-  - level: None
-`
-
-const renderKubeconfig = (options: {
-  readonly server: string
-  readonly caPem: string
-  readonly user: UserName
-  readonly token: string
-  readonly namespace: string
-}): string =>
-  JSON.stringify(
-    {
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{
-        name: "leasekit",
-        cluster: {
-          server: options.server,
-          "certificate-authority-data": Buffer.from(options.caPem).toString("base64")
-        }
-      }],
-      users: [{ name: options.user, user: { token: options.token } }],
-      contexts: [{
-        name: `${options.user}@leasekit`,
-        context: { cluster: "leasekit", user: options.user, namespace: options.namespace }
-      }],
-      "current-context": `${options.user}@leasekit`,
-      preferences: {}
-    },
-    null,
-    2
-  ) + "\n"
-
-const parseJson = (body: string): unknown => {
-  try {
-    return JSON.parse(body)
-  } catch {
-    return undefined
-  }
-}
-
-const asRecord = (u: unknown): Record<string, unknown> =>
-  typeof u === "object" && u !== null ? u as Record<string, unknown> : {}
-const asString = (u: unknown): string | undefined => typeof u === "string" ? u : undefined
-
-const toAuditEvent = (line: string): AuditEvent | undefined => {
-  const raw = asRecord(parseJson(line))
-  const auditID = asString(raw["auditID"])
-  if (auditID === undefined) return undefined
-  const ref = asRecord(raw["objectRef"])
-  const status = asRecord(raw["responseStatus"])
-  return {
-    auditID,
-    verb: asString(raw["verb"]) ?? "",
-    user: asString(asRecord(raw["user"])["username"]) ?? "",
-    resource: asString(ref["resource"]),
-    namespace: asString(ref["namespace"]),
-    name: asString(ref["name"]),
-    code: typeof status["code"] === "number" ? status["code"] : undefined,
-    requestURI: asString(raw["requestURI"]) ?? "",
-    receivedAt: asString(raw["requestReceivedTimestamp"]) ?? ""
-  }
-}
-
-/** The file's content from byte `offset` on ("" when it does not exist). */
-const readFrom = (file: string, offset: number): string => {
-  if (!Fs.existsSync(file)) return ""
-  if (offset === 0) return Fs.readFileSync(file, "utf8")
-  const fd = Fs.openSync(file, "r")
-  try {
-    const size = Fs.fstatSync(fd).size
-    const buffer = Buffer.alloc(Math.max(0, size - offset))
-    Fs.readSync(fd, buffer, 0, buffer.length, offset)
-    return buffer.toString("utf8")
-  } finally {
-    Fs.closeSync(fd)
-  }
-}
-
-/** What went wrong on the connection, from the Node error under `error` ("connect ECONNREFUSED …"). */
-const transportDetail = (error: HttpClientError.HttpClientError): string => {
-  const cause = error.cause
-  if (!(cause instanceof Error)) return error.message
-  const code = "code" in cause && typeof cause.code === "string" ? cause.code : undefined
-  return code === undefined || cause.message.includes(code) ? cause.message : `${cause.message} (${code})`
-}
-
-const setupError = (detail: string) => (cause: unknown) =>
-  new ControlPlaneError({
-    reason: "Setup",
-    detail: `${detail}: ${cause instanceof Error ? cause.message : String(cause)}`,
-    cause
-  })
-
 /**
  * Starts etcd and kube-apiserver and prepares users, namespace and RBAC. Everything is stopped
  * and deleted when the scope closes.
@@ -462,7 +304,7 @@ export const make = (
     const startTimeout = options.startTimeout ?? Duration.seconds(60)
     const audit = options.audit ?? true
 
-    // The folder is deleted last; the watchdog guards it while Node lives.
+    // The folder is deleted last; the lifeline guards it, and the servers, while Node lives.
     const dir = yield* Effect.acquireRelease(
       Effect.try({
         try: () => Fs.mkdtempSync(Path.join(options.tmpDir ?? Os.tmpdir(), "leasekit-cp-")),
@@ -470,10 +312,13 @@ export const make = (
       }),
       (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
     )
-    yield* Effect.acquireRelease(Watchdog.start(dir), (w) => w.close)
+    const spawner = yield* Layer.build(Process.layer)
+    yield* Process.lifeline(dir, { remove: true }).pipe(
+      Effect.provide(spawner),
+      Effect.mapError(setupError("cannot start the lifeline watchdog"))
+    )
 
-    const file = (name: string) => Path.join(dir, name)
-    const pki = yield* Pki.make(file("pki"), options.openssl).pipe(
+    const pki = yield* Pki.make(Path.join(dir, "pki"), options.openssl).pipe(
       Effect.mapError(setupError("cannot create the certificates (is `openssl` installed?)"))
     )
     const tokens: { readonly [U in UserName]: string } = {
@@ -484,376 +329,46 @@ export const make = (
     const [port, etcdPort, etcdPeerPort] = yield* Effect.all([freePort(), freePort(), freePort()]).pipe(
       Effect.mapError(setupError("cannot find free loopback ports"))
     )
+    const layout: Configuration.Layout = { dir, port, etcdPort, etcdPeerPort, auditLog: Path.join(dir, "audit.log") }
     const server = `https://127.0.0.1:${port}`
     const etcdUrl = `http://127.0.0.1:${etcdPort}`
-    const auditLog = file("audit.log")
+    yield* Configuration.writeFiles(layout, tokens)
 
-    yield* Effect.try({
-      try: () => {
-        Fs.writeFileSync(
-          file("tokens.csv"),
-          [
-            `${tokens.admin},admin,leasekit-admin,"system:masters"`,
-            `${tokens.restricted},restricted,leasekit-restricted`,
-            `${tokens.nobody},nobody,leasekit-nobody`
-          ].join("\n") + "\n",
-          { mode: 0o600 }
-        )
-        Fs.writeFileSync(file("audit-policy.yaml"), auditPolicy)
-        Fs.mkdirSync(file("etcd-data"), { mode: 0o700 })
-        Fs.mkdirSync(file("apiserver-certs"), { mode: 0o700 })
-      },
-      catch: setupError("cannot write the configuration files")
-    })
-
-    // Servers read no configuration from our environment (etcd would honour ETCD_* variables).
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD_")))
-
-    const slot = (component: Component, command: string, args: ReadonlyArray<string>): Slot => ({
-      component,
-      command,
-      args,
-      logFile: file(`${component}.log`),
-      pidFile: file(`${component}.pid`),
-      graceMillis: 10_000,
-      lock: Semaphore.makeUnsafe(1),
-      proc: undefined,
-      paused: false,
-      logOffset: 0
-    })
-    const slots: { readonly [C in Component]: Slot } = {
-      etcd: slot("etcd", assets.etcd, [
-        "--name=leasekit",
-        `--data-dir=${file("etcd-data")}`,
-        `--listen-client-urls=${etcdUrl}`,
-        `--advertise-client-urls=${etcdUrl}`,
-        `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-        `--initial-cluster=leasekit=http://127.0.0.1:${etcdPeerPort}`,
-        "--initial-cluster-state=new",
-        `--initial-cluster-token=leasekit-${Path.basename(dir)}`,
-        ...(options.etcdArgs ?? [])
-      ]),
-      apiserver: slot("apiserver", assets.kubeApiserver, [
-        `--etcd-servers=${etcdUrl}`,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
-        `--secure-port=${port}`,
-        "--insecure-port=0",
-        `--cert-dir=${file("apiserver-certs")}`,
-        `--tls-cert-file=${pki.certFile}`,
-        `--tls-private-key-file=${pki.keyFile}`,
-        `--client-ca-file=${pki.caFile}`,
-        `--token-auth-file=${file("tokens.csv")}`,
-        "--authorization-mode=RBAC",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        `--service-account-key-file=${pki.serviceAccountPublicKeyFile}`,
-        `--service-account-signing-key-file=${pki.serviceAccountPrivateKeyFile}`,
-        "--service-cluster-ip-range=10.0.0.0/24",
-        "--endpoint-reconciler-type=none",
-        "--profiling=false",
-        ...(audit
-          ? [
-            `--audit-policy-file=${file("audit-policy.yaml")}`,
-            `--audit-log-path=${auditLog}`,
-            "--audit-log-format=json",
-            "--audit-log-mode=blocking"
-          ]
-          : []),
-        ...(options.apiserverArgs ?? [])
-      ])
-    }
-
-    const logTail = (s: Slot) => Process.tail(s.logFile, 40, s.logOffset)
-
-    // One client per request, closed with it (see the module comment): a fresh connection each.
-    const request = (req: ApiRequest): Effect.Effect<ApiResponse, ControlPlaneError> => {
-      const target = req.server ?? server
-      const user = req.user ?? "admin"
-      const method = req.method ?? "GET"
-      const what = `${method} ${target}${req.path}`
-      const timeout = req.timeout ?? Duration.seconds(10)
-      const bare = HttpClientRequest.make(method)(req.path, { acceptJson: true })
-      const outgoing = req.body === undefined ? bare : HttpClientRequest.bodyText(
-        bare,
-        typeof req.body === "string" ? req.body : JSON.stringify(req.body),
-        req.contentType ?? "application/json"
-      )
-      const kubeconfig = renderKubeconfig({ server: target, caPem: pki.caPem, user, token: tokens[user], namespace })
-      return KubeClient.makeFromString(kubeconfig).pipe(
-        Effect.flatMap((client) => client.http.execute(outgoing)),
-        Effect.flatMap((response) =>
-          Effect.map(response.text, (body): ApiResponse => ({ status: response.status, body, json: parseJson(body) }))
-        ),
-        Effect.mapError((error) =>
-          error._tag === "KubeConfigError"
-            ? new ControlPlaneError({ reason: "Setup", detail: `${what}: ${error.message}`, cause: error })
-            : new ControlPlaneError({
-              reason: "Transport",
-              component: "apiserver",
-              detail: `${what}: ${transportDetail(error)}`,
-              cause: error
-            })
-        ),
-        Effect.scoped,
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () =>
-            Effect.fail(
-              new ControlPlaneError({
-                reason: "Timeout",
-                component: "apiserver",
-                detail: `${what}: no complete response within ${Duration.format(Duration.fromInputUnsafe(timeout))}`
-              })
-            )
-        })
+    const credentials: Kubeconfig.Credentials = { server, caPem: pki.caPem, tokens, namespace, dir }
+    const request = Request.make(credentials)
+    const env = Configuration.serverEnv()
+    const component = (c: Component, command: string, args: ReadonlyArray<string>, probe: Effect.Effect<Components.Probe>) =>
+      Components.make({ component: c, command, args, dir, env, spawner, probe, startTimeout, grace: Duration.seconds(10) })
+    const components: { readonly [C in Component]: Components.ComponentProcess } = {
+      etcd: component("etcd", assets.etcd, Configuration.etcdArgs(layout, options.etcdArgs ?? []), Request.probeEtcd(etcdUrl)),
+      apiserver: component(
+        "apiserver",
+        assets.kubeApiserver,
+        Configuration.apiserverArgs(layout, pki, audit, options.apiserverArgs ?? []),
+        Request.probeApiserver(request)
       )
     }
-
-    const probeEtcd = Effect.tryPromise({
-      try: (signal) =>
-        fetch(`${etcdUrl}/health`, { signal: AbortSignal.any([signal, AbortSignal.timeout(2_000)]) }).then(
-          async (res) => ({ ok: res.status === 200 && (await res.text()).includes("true"), seen: `HTTP ${res.status}` })
-        ),
-      catch: (cause) => cause
-    }).pipe(Effect.catch((cause) => Effect.succeed({ ok: false, seen: String(cause) })))
-
-    const probeApiserver = request({ path: "/readyz", timeout: Duration.seconds(2) }).pipe(
-      Effect.map((res) => ({
-        ok: res.status === 200,
-        seen: `HTTP ${res.status} ${res.body.split("\n").filter((l) => l.includes("failed")).join("; ")}`
-      })),
-      Effect.catch((e) => Effect.succeed({ ok: false, seen: e.detail }))
-    )
-
-    /** Polls the component's probe until ready; fails early when the process exits. */
-    const awaitReady = (s: Slot, timeout: Duration.Input): Effect.Effect<void, ControlPlaneError> => {
-      let last = "no answer yet"
-      const attempt = Effect.gen(function*() {
-        const exit = s.proc?.exitInfo() ?? Option.none()
-        if (s.proc === undefined || Option.isSome(exit)) {
-          const how = Option.match(exit, {
-            onNone: () => "is not running",
-            onSome: (e) => `exited (${e.signal ?? `code ${e.code}`})`
-          })
-          return yield* new ControlPlaneError({
-            reason: "Exited",
-            component: s.component,
-            detail: `${s.command} ${how} before it became ready (log: ${s.logFile})`,
-            logTail: logTail(s)
-          })
-        }
-        const probe = yield* (s.component === "etcd" ? probeEtcd : probeApiserver)
-        if (!probe.ok) {
-          last = probe.seen
-          return yield* new ControlPlaneError({ reason: "NotReady", component: s.component, detail: last })
-        }
-      })
-      return attempt.pipe(
-        Effect.retry({ schedule: Schedule.spaced("100 millis"), while: (e) => e.reason === "NotReady" }),
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () =>
-            Effect.fail(
-              new ControlPlaneError({
-                reason: "NotReady",
-                component: s.component,
-                detail: `not ready after ${Duration.format(Duration.fromInputUnsafe(timeout))} (last probe: ${last}; log: ${s.logFile})`,
-                logTail: logTail(s)
-              })
-            )
-        })
-      )
-    }
-
-    const startSlot = (s: Slot): Effect.Effect<void, ControlPlaneError> =>
-      Effect.gen(function*() {
-        if (s.proc !== undefined && Option.isNone(s.proc.exitInfo())) return
-        yield* Effect.sync(() => {
-          s.logOffset = Fs.existsSync(s.logFile) ? Fs.statSync(s.logFile).size : 0
-          Fs.appendFileSync(s.logFile, `\n=== leasekit: starting ${s.command} at ${new Date().toISOString()} ===\n`)
-        })
-        // Spawning and recording the pid is one uninterruptible step: the finalizer must know
-        // every process that was started.
-        yield* Process.spawn({ command: s.command, args: s.args, logFile: s.logFile, cwd: dir, env }).pipe(
-          Effect.tap((proc) =>
-            Effect.sync(() => {
-              s.proc = proc
-              s.paused = false
-              Fs.writeFileSync(s.pidFile, `${proc.pid}\n`)
-            })
-          ),
-          Effect.mapError((e) =>
-            new ControlPlaneError({ reason: "Spawn", component: s.component, detail: e.message, cause: e.cause })
-          ),
-          Effect.uninterruptible
-        )
-        yield* awaitReady(s, startTimeout)
-      })
-
-    const stopSlot = (s: Slot): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const proc = s.proc
-        if (proc === undefined) return
-        yield* Process.terminate(proc, s.graceMillis)
-        s.proc = undefined
-        s.paused = false
-        yield* Effect.sync(() => Fs.rmSync(s.pidFile, { force: true }))
-      }).pipe(Effect.uninterruptible)
 
     // Stop both servers when the scope closes (registered before the first spawn).
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        yield* stopSlot(slots.apiserver)
-        yield* stopSlot(slots.etcd)
-      })
-    )
+    yield* Effect.addFinalizer(() => Effect.andThen(components.apiserver.shutdown, components.etcd.shutdown))
 
-    const running = (s: Slot, verb: string): Effect.Effect<Process.Proc, ControlPlaneError> =>
-      s.proc !== undefined && Option.isNone(s.proc.exitInfo())
-        ? Effect.succeed(s.proc)
-        : Effect.fail(
-          new ControlPlaneError({ reason: "InvalidState", component: s.component, detail: `cannot ${verb}: not running` })
-        )
+    // Start: etcd, then the API server; then the namespace, RBAC and the users' kubeconfigs.
+    yield* components.etcd.start
+    yield* components.apiserver.start
+    yield* Bootstrap.namespaceAndRbac(request, namespace)
+    const users = yield* Bootstrap.users(credentials)
 
-    const controls = {
-      start: Effect.fn("ControlPlane.start")(function*(c: Component) {
-        yield* Effect.annotateCurrentSpan("component", c)
-        yield* slots[c].lock.withPermit(startSlot(slots[c]))
-      }),
-      stop: Effect.fn("ControlPlane.stop")(function*(c: Component) {
-        yield* Effect.annotateCurrentSpan("component", c)
-        yield* slots[c].lock.withPermit(stopSlot(slots[c]))
-      }),
-      restart: Effect.fn("ControlPlane.restart")(function*(c: Component) {
-        yield* Effect.annotateCurrentSpan("component", c)
-        yield* slots[c].lock.withPermit(Effect.andThen(stopSlot(slots[c]), startSlot(slots[c])))
-      }),
-      pause: Effect.fn("ControlPlane.pause")(function*(c: Component) {
-        const s = slots[c]
-        yield* s.lock.withPermit(Effect.gen(function*() {
-          const proc = yield* running(s, "pause")
-          Process.signalGroup(proc.pid, "SIGSTOP")
-          s.paused = true
-        }))
-      }),
-      resume: Effect.fn("ControlPlane.resume")(function*(c: Component) {
-        const s = slots[c]
-        yield* s.lock.withPermit(Effect.gen(function*() {
-          const proc = yield* running(s, "resume")
-          Process.signalGroup(proc.pid, "SIGCONT")
-          s.paused = false
-        }))
-      })
-    }
-
-    // Start: etcd, then the API server.
-    yield* startSlot(slots.etcd)
-    yield* startSlot(slots.apiserver)
-
-    // Namespace and RBAC for `restricted`, created as admin.
-    const ensure = (path: string, body: unknown) =>
-      request({ method: "POST", path, body }).pipe(
-        Effect.flatMap((res) =>
-          res.status === 201 || res.status === 409
-            ? Effect.void
-            : Effect.fail(
-              new ControlPlaneError({ reason: "Setup", detail: `POST ${path} answered ${res.status}: ${res.body}` })
-            )
-        )
-      )
-    const rbac = "/apis/rbac.authorization.k8s.io/v1"
-    yield* ensure("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } })
-    yield* ensure(`${rbac}/namespaces/${namespace}/roles`, {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: "leasekit-restricted" },
-      rules: [{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] }]
-    })
-    yield* ensure(`${rbac}/namespaces/${namespace}/rolebindings`, {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: "leasekit-restricted" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "leasekit-restricted" },
-      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "restricted" }]
-    })
-    // The authorizer sees new bindings through an informer: wait until it does. Asked with a
-    // SelfSubjectAccessReview, so that no lease request appears in the audit log.
-    yield* request({
-      user: "restricted",
-      method: "POST",
-      path: "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-      body: {
-        apiVersion: "authorization.k8s.io/v1",
-        kind: "SelfSubjectAccessReview",
-        spec: { resourceAttributes: { namespace, verb: "update", group: "coordination.k8s.io", resource: "leases" } }
-      },
-      timeout: Duration.seconds(2)
-    }).pipe(
-      Effect.flatMap((res) =>
-        asRecord(asRecord(res.json)["status"])["allowed"] === true
-          ? Effect.void
-          : Effect.fail(
-            new ControlPlaneError({ reason: "Setup", detail: `RBAC for restricted not effective: ${res.status} ${res.body}` })
-          )
-      ),
-      Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 200 })
-    )
-
-    const writeKubeconfig = (o: {
-      readonly user: UserName
-      readonly server?: string | undefined
-      readonly path?: string | undefined
-    }): Effect.Effect<string, ControlPlaneError> =>
-      Effect.try({
-        try: () => {
-          const target = o.server ?? server
-          const path = o.path ??
-            file(`kubeconfig-${o.user}${target === server ? "" : `-${new URL(target).port}`}.json`)
-          Fs.writeFileSync(
-            path,
-            renderKubeconfig({ server: target, caPem: pki.caPem, user: o.user, token: tokens[o.user], namespace }),
-            { mode: 0o600 }
-          )
-          return path
-        },
-        catch: setupError("cannot write the kubeconfig")
-      })
-
-    const users = {
-      admin: { name: "admin", token: tokens.admin, kubeconfig: yield* writeKubeconfig({ user: "admin" }) },
-      restricted: {
-        name: "restricted",
-        token: tokens.restricted,
-        kubeconfig: yield* writeKubeconfig({ user: "restricted" })
-      },
-      nobody: { name: "nobody", token: tokens.nobody, kubeconfig: yield* writeKubeconfig({ user: "nobody" }) }
-    } as const
-
-    const auditEvents = (filter: AuditFilter = {}): Effect.Effect<ReadonlyArray<AuditEvent>, ControlPlaneError> =>
+    const auditLog = AuditLog.make(layout.auditLog)
+    const auditing = <A>(read: Effect.Effect<A, AuditLog.AuditLogError>): Effect.Effect<A, ControlPlaneError> =>
       audit
-        ? Effect.try({
-          try: () => {
-            const seen = new Set<string>()
-            const events: Array<AuditEvent> = []
-            const text = readFrom(auditLog, filter.after?.offset ?? 0)
-            for (const line of text.split("\n")) {
-              const event = line === "" ? undefined : toAuditEvent(line)
-              if (event === undefined || seen.has(event.auditID)) continue
-              seen.add(event.auditID)
-              if (
-                (filter.resource === undefined || filter.resource === event.resource) &&
-                (filter.namespace === undefined || filter.namespace === event.namespace) &&
-                (filter.name === undefined || filter.name === event.name) &&
-                (filter.verb === undefined || filter.verb === event.verb) &&
-                (filter.user === undefined || filter.user === event.user)
-              ) events.push(event)
-            }
-            return events
-          },
-          catch: setupError("cannot read the audit log")
-        })
+        ? Effect.mapError(read, setupError("cannot read the audit log"))
         : Effect.fail(new ControlPlaneError({ reason: "InvalidState", detail: "auditing is off (options.audit)" }))
+
+    const control = <E>(name: string, run: (c: Components.ComponentProcess) => Effect.Effect<void, E>) =>
+      Effect.fn(name)(function*(c: Component) {
+        yield* Effect.annotateCurrentSpan("component", c)
+        yield* run(components[c])
+      })
 
     const service: ControlPlaneService = {
       server,
@@ -867,37 +382,21 @@ export const make = (
       clientCertificate: { user: "cert-admin", certFile: pki.clientCertFile, keyFile: pki.clientKeyFile },
       kubectl: assets.kubectl,
       assets,
-      auditLog: audit ? Option.some(auditLog) : Option.none(),
-      logFile: (c) => slots[c].logFile,
-      pid: (c) =>
-        Effect.sync(() => {
-          const proc = slots[c].proc
-          return proc !== undefined && Option.isNone(proc.exitInfo()) ? Option.some(proc.pid) : Option.none()
-        }),
-      state: (c) =>
-        Effect.sync(() => {
-          const s = slots[c]
-          if (s.proc === undefined) return "stopped"
-          if (Option.isSome(s.proc.exitInfo())) return "exited"
-          return s.paused ? "paused" : "running"
-        }),
-      ...controls,
-      waitReady: (timeout) => awaitReady(slots.apiserver, timeout ?? startTimeout),
+      auditLog: audit ? Option.some(layout.auditLog) : Option.none(),
+      logFile: (c) => components[c].logFile,
+      pid: (c) => components[c].pid,
+      state: (c) => components[c].state,
+      start: control("ControlPlane.start", (c) => c.start),
+      stop: control("ControlPlane.stop", (c) => c.stop),
+      restart: control("ControlPlane.restart", (c) => c.restart),
+      pause: control("ControlPlane.pause", (c) => c.pause),
+      resume: control("ControlPlane.resume", (c) => c.resume),
+      waitReady: (timeout) => components.apiserver.awaitReady(timeout ?? startTimeout),
       request,
-      writeKubeconfig,
-      auditMark: audit
-        ? Effect.try({
-          try: () => ({ offset: Fs.existsSync(auditLog) ? Fs.statSync(auditLog).size : 0 }),
-          catch: setupError("cannot read the audit log")
-        })
-        : Effect.fail(new ControlPlaneError({ reason: "InvalidState", detail: "auditing is off (options.audit)" })),
-      auditEvents,
-      countRequests: (filter) =>
-        auditEvents(filter).pipe(Effect.map((events) => {
-          const counts: Record<string, number> = {}
-          for (const e of events) counts[e.verb] = (counts[e.verb] ?? 0) + 1
-          return counts
-        }))
+      writeKubeconfig: (o) => Kubeconfig.write(credentials, o),
+      auditMark: auditing(auditLog.mark),
+      auditEvents: (filter) => auditing(auditLog.events(filter)),
+      countRequests: (filter) => auditing(auditLog.countRequests(filter))
     }
     return service
   })

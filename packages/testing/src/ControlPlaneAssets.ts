@@ -26,6 +26,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { isExecutable } from "./internal/files.ts"
 
 /**
  * The script that builds and caches the binaries on Debian 12 (`scripts/install-control-plane.sh`
@@ -78,15 +79,6 @@ export class ControlPlaneAssetsError extends Data.TaggedError("ControlPlaneAsset
       "or point KUBEBUILDER_ASSETS at a folder containing kube-apiserver and etcd",
       "(or set TEST_ASSET_KUBE_APISERVER and TEST_ASSET_ETCD)."
     ].join("\n")
-  }
-}
-
-const isExecutable = (file: string): boolean => {
-  try {
-    Fs.accessSync(file, Fs.constants.X_OK)
-    return Fs.statSync(file).isFile()
-  } catch {
-    return false
   }
 }
 

@@ -164,11 +164,13 @@ export const terminate = (target: Target, grace: Duration.Input): Effect.Effect<
     yield* gone(target, 2_000)
   }).pipe(Effect.uninterruptible)
 
+/** Waits up to `millis` for the target to be gone, measured on the monotonic clock: a step of the
+ * wall clock (NTP, a resumed VM) must not stretch the grace before the SIGKILL. */
 const gone = (target: Target, millis: number): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    const deadline = Date.now() + millis
+    const deadline = performance.now() + millis
     while (yield* target.alive) {
-      if (Date.now() >= deadline) return false
+      if (performance.now() >= deadline) return false
       yield* Effect.sleep(pollMillis)
     }
     return true
@@ -280,6 +282,61 @@ export const spawn = (
   })
 
 /**
+ * What `exec` answers: how the command ended and everything it wrote.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Output extends ExitStatus {
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * Runs `command` to completion and answers its exit status, stdout and stderr, whatever the exit
+ * code; fails when it cannot start or runs longer than `timeout` (default 60 seconds; then it is
+ * stopped). `stdin` is written to it, then closed (default: closed at once); `env` is added to this
+ * process's environment.
+ *
+ * @since 0.2.0
+ * @category spawning
+ */
+export const exec = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: {
+    readonly cwd?: string | undefined
+    readonly env?: Record<string, string | undefined> | undefined
+    readonly stdin?: string | undefined
+    readonly timeout?: Duration.Input | undefined
+  } = {}
+): Effect.Effect<Output, ProcessError, ChildProcessSpawner> =>
+  Effect.scoped(Effect.gen(function*() {
+    const handle = yield* ChildProcess.make(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      extendEnv: true,
+      stdin: Stream.make(new TextEncoder().encode(options.stdin ?? "")),
+      stdout: "pipe",
+      stderr: "pipe"
+    }).pipe(
+      Effect.mapError((error) => new ProcessError({ command: describe(command, args), reason: "Spawn", detail: error.message }))
+    )
+    const [stdout, stderr, status] = yield* Effect.all([
+      Stream.mkString(Stream.decodeText(handle.stdout)).pipe(Effect.orElseSucceed(() => "")),
+      Stream.mkString(Stream.decodeText(handle.stderr)).pipe(Effect.orElseSucceed(() => "")),
+      exitStatusOf(handle)
+    ], { concurrency: "unbounded" })
+    return { ...status, stdout, stderr }
+  })).pipe(
+    Effect.timeoutOrElse({
+      duration: options.timeout ?? Duration.seconds(60),
+      orElse: () =>
+        Effect.fail(new ProcessError({ command: describe(command, args), reason: "Timeout", detail: `after ${Duration.format(Duration.fromInputUnsafe(options.timeout ?? Duration.seconds(60)))}` }))
+    })
+  )
+
+/**
  * Runs `command` to completion and answers its stdout; fails when it cannot start, exits with a
  * code other than 0 (the error carries the end of its stderr), or runs longer than `timeout`
  * (default 60 seconds; then it is stopped).
@@ -292,27 +349,17 @@ export const run = (
   args: ReadonlyArray<string>,
   options: { readonly cwd?: string | undefined; readonly timeout?: Duration.Input | undefined } = {}
 ): Effect.Effect<string, ProcessError, ChildProcessSpawner> =>
-  Effect.scoped(Effect.gen(function*() {
-    const handle = yield* ChildProcess.make(command, args, { cwd: options.cwd, stdout: "pipe", stderr: "pipe" }).pipe(
-      Effect.mapError((error) => new ProcessError({ command: describe(command, args), reason: "Spawn", detail: error.message }))
+  Effect.flatMap(exec(command, args, options), (output) => {
+    if (output.code === 0) return Effect.succeed(output.stdout)
+    const how = output.code === null ? `killed by ${output.signal}` : `exit code ${output.code}`
+    return Effect.fail(
+      new ProcessError({
+        command: describe(command, args),
+        reason: "Exit",
+        detail: `${how}: ${output.stderr.trim().slice(-2000)}`
+      })
     )
-    const [stdout, stderr, status] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)).pipe(Effect.orElseSucceed(() => "")),
-      Stream.mkString(Stream.decodeText(handle.stderr)).pipe(Effect.orElseSucceed(() => "")),
-      exitStatusOf(handle)
-    ], { concurrency: "unbounded" })
-    if (status.code !== 0) {
-      const how = status.code === null ? `killed by ${status.signal}` : `exit code ${status.code}`
-      return yield* new ProcessError({ command: describe(command, args), reason: "Exit", detail: `${how}: ${stderr.trim().slice(-2000)}` })
-    }
-    return stdout
-  })).pipe(
-    Effect.timeoutOrElse({
-      duration: options.timeout ?? Duration.seconds(60),
-      orElse: () =>
-        Effect.fail(new ProcessError({ command: describe(command, args), reason: "Timeout", detail: `after ${Duration.format(Duration.fromInputUnsafe(options.timeout ?? Duration.seconds(60)))}` }))
-    })
-  )
+  })
 
 const lifelineScript = `
 trap '' INT TERM HUP QUIT PIPE
@@ -343,6 +390,7 @@ done
 for pid in $pids; do
   kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
 done
+[ "$3" = remove ] && rm -rf -- "$dir"
 `
 
 /**
@@ -359,22 +407,23 @@ export const register = (dir: string, pid: number): Effect.Effect<void> =>
  * Starts a lifeline for `dir`: if this Node process dies without closing the scope, every process
  * group registered there (`register`) whose command line still mentions `dir` gets SIGCONT and
  * SIGTERM, and SIGKILL after `grace` (default 5 s). On a normal close the scope's other finalizers
- * have stopped those processes already; the lifeline then finds nothing to do and exits. How: a
- * `/bin/sh` in its own session, ignoring the terminal's signals, blocked reading a pipe whose only
- * writer is this process (Node opens pipes close-on-exec): the kernel closes it when this process
- * dies, whatever the cause.
+ * have stopped those processes already; the lifeline then finds nothing to do and exits. With
+ * `remove`, it then deletes `dir` (a temporary folder that must not outlive this process either).
+ * How: a `/bin/sh` in its own session, ignoring the terminal's signals, blocked reading a pipe whose
+ * only writer is this process (Node opens pipes close-on-exec): the kernel closes it when this
+ * process dies, whatever the cause.
  *
  * @since 0.2.0
  * @category lifeline
  */
 export const lifeline = (
   dir: string,
-  options: { readonly grace?: Duration.Input | undefined } = {}
+  options: { readonly grace?: Duration.Input | undefined; readonly remove?: boolean | undefined } = {}
 ): Effect.Effect<void, ProcessError, Scope.Scope | ChildProcessSpawner> =>
   Effect.gen(function*() {
     yield* Effect.sync(() => Fs.mkdirSync(dir, { recursive: true }))
     const tenths = Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(options.grace ?? Duration.seconds(5))) / 100))
-    const handle = yield* ChildProcess.make("/bin/sh", ["-c", lifelineScript, "leasekit-lifeline", dir, String(tenths)], {
+    const handle = yield* ChildProcess.make("/bin/sh", ["-c", lifelineScript, "leasekit-lifeline", dir, String(tenths), options.remove === true ? "remove" : "keep"], {
       stdin: "pipe",
       stdout: "ignore",
       stderr: "ignore"

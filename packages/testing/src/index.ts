@@ -23,6 +23,21 @@ export * as ControlPlaneAssets from "./ControlPlaneAssets.ts"
 export * as ControlPlane from "./ControlPlane.ts"
 
 /**
+ * "A cluster" to test against: an existing one named by the environment, else a local control
+ * plane; namespaces, a restricted identity, kubectl and plain API requests.
+ *
+ * @since 0.2.0
+ */
+export * as Cluster from "./Cluster.ts"
+
+/**
+ * Reading kube-apiserver's JSON audit log: requests between two marks, filtered and counted.
+ *
+ * @since 0.2.0
+ */
+export * as AuditLog from "./AuditLog.ts"
+
+/**
  * Child processes in their own process group: spawning, signalling, the one SIGTERM → grace →
  * SIGKILL stop, line protocols over stdin/stdout, and a lifeline for when this process dies.
  *

@@ -22,8 +22,8 @@
 import type { ControlPlane, ControlPlaneAssets } from "@leasekit/testing"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Scope from "effect/Scope"
-import * as ChildProcess from "node:child_process"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Durations from "../internal/Durations.ts"
 import * as ExitCode from "../internal/ExitCode.ts"
 
@@ -76,31 +76,32 @@ const fromTestingError = (t: Testing) => (error: unknown): ExitCode.CliExit => {
 const configured = () =>
   ["KUBEBUILDER_ASSETS", "TEST_ASSET_KUBE_APISERVER", "TEST_ASSET_ETCD"].some((name) => (process.env[name] ?? "") !== "")
 
-/** Runs the install script, its output (stdout too) streamed to stderr. */
-const install = (installScript: string): Effect.Effect<void, ExitCode.CliExit> => Effect.callback<void, ExitCode.CliExit>((resume) => {
-  process.stderr.write(
-    `leasekit: the control-plane binaries are not built yet; building them once with ${installScript}\n` +
-      "leasekit: (Debian 12: apt packages + kube-apiserver from source, about 5 minutes on 2 cores; cached afterwards)\n"
-  )
-  const child = ChildProcess.spawn("bash", [installScript], { stdio: ["ignore", "pipe", "pipe"] })
-  child.stdout.on("data", (chunk: Buffer) => process.stderr.write(chunk))
-  child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk))
-  child.once("error", (error) =>
-    resume(Effect.fail(ExitCode.fail(ExitCode.codes.unavailable, `cannot run the install script: ${error.message}`, "install bash"))))
-  child.once("exit", (code, signal) =>
-    resume(
-      code === 0
-        ? Effect.void
-        : Effect.fail(
-          ExitCode.fail(
-            ExitCode.codes.unavailable,
-            `building the control plane failed (${signal ?? `exit ${code}`}); its output is above`,
-            "fix what it reports, or point KUBEBUILDER_ASSETS at a folder with kube-apiserver and etcd, or give the demo an existing cluster with --kubeconfig"
-          )
-        )
-    ))
-  return Effect.sync(() => child.kill("SIGTERM"))
-})
+/**
+ * Runs the install script (through the testing package's `Process`: its whole process group is
+ * stopped if the CLI is interrupted meanwhile), its output — stdout too — on stderr.
+ */
+const install = (t: Testing): Effect.Effect<void, ExitCode.CliExit> =>
+  Effect.gen(function*() {
+    const installScript = t.ControlPlaneAssets.installScript
+    process.stderr.write(
+      `leasekit: the control-plane binaries are not built yet; building them once with ${installScript}\n` +
+        "leasekit: (Debian 12: apt packages + kube-apiserver from source, about 5 minutes on 2 cores; cached afterwards)\n"
+    )
+    // Its stderr is leasekit's (`output: "pipe"` pipes stdout only); its stdout is copied there.
+    const proc = yield* t.Process.spawn("bash", [installScript], { output: "pipe" }).pipe(
+      Effect.mapError((error) => ExitCode.fail(ExitCode.codes.unavailable, `cannot run the install script: ${error.detail}`, "install bash"))
+    )
+    const [, status] = yield* Effect.all([
+      Stream.runForEach(proc.handle.stdout, (chunk) => Effect.sync(() => process.stderr.write(chunk))).pipe(Effect.ignore),
+      proc.exit
+    ], { concurrency: "unbounded" })
+    if (status.code === 0) return
+    return yield* ExitCode.fail(
+      ExitCode.codes.unavailable,
+      `building the control plane failed (${status.signal ?? `exit ${status.code}`}); its output is above`,
+      "fix what it reports, or point KUBEBUILDER_ASSETS at a folder with kube-apiserver and etcd, or give the demo an existing cluster with --kubeconfig"
+    )
+  }).pipe(Effect.scoped, Effect.provide(t.Process.layer))
 
 /**
  * The binaries, building them first when they are missing and not configured.
@@ -113,7 +114,7 @@ export const assets: Effect.Effect<ControlPlaneAssets.ControlPlaneAssets, ExitCo
     Effect.catch((error) =>
       configured()
         ? Effect.fail(ExitCode.fail(ExitCode.codes.unavailable, error.message.split("\n")[0]!, "fix KUBEBUILDER_ASSETS / TEST_ASSET_* or unset them"))
-        : install(t.ControlPlaneAssets.installScript).pipe(
+        : install(t).pipe(
           Effect.andThen(t.ControlPlaneAssets.resolve),
           Effect.mapError(fromTestingError(t))
         )

@@ -26,10 +26,19 @@
  * the session is empty: if leasekit dies in between — SIGKILL, OOM killer, crash — the switch
  * SIGKILLs the session within milliseconds, so the command cannot outlive the lease.
  *
- * Why `node:child_process` and not `effect/process`: `run` needs the command's terminating signal
- * (for the 128+N status), inherited stdio, a group of its own only when stdin is not a terminal,
- * and supervision of the session after its leader exited; `ChildProcess` reports an exit code only
- * and its group handling ends with the leader.
+ * Stopping. The session is stopped by the one stop sequence of leasekit's tools,
+ * `Process.terminate` of `@leasekit/testing/Process` (bundled into the CLI), with the session as
+ * its target: SIGCONT (a paused process does not act on SIGTERM), SIGTERM, SIGKILL after the grace
+ * to whatever is left — sent again at each look until the session is empty — and a warning for
+ * what a SIGKILL could not end 2 s later.
+ *
+ * Why the command is started with `node:child_process` and not `Process.spawn` (Effect's
+ * `ChildProcess`): Effect's Node spawner SIGTERMs the command's process group as soon as the
+ * command exits with a status other than 0, which would kill what `--survivors wait` keeps
+ * running (`sh -c 'job & exit 3'`: the job gets SIGTERM at once); `Process.spawn` always gives the
+ * command a session of its own, where a command run from a terminal must stay in leasekit's
+ * foreground group; and the dead man's switch is armed in the same tick as the fork, where
+ * `Process.spawn` hands the pid over only after Node's `spawn` event.
  *
  * Guarantees: when the scope closes, no live process is left in the command's session — if one
  * is, the session is stopped (SIGTERM, SIGKILL after the grace) and awaited — so a lease released
@@ -44,11 +53,11 @@
  *
  * @since 0.1.0
  */
+import * as Process from "@leasekit/testing/Process"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -157,7 +166,8 @@ export interface SpawnOptions {
 /** How often an emptying session is looked at: soon at first, then every 100 ms. */
 const pollGroup = Schedule.min([Schedule.exponential("10 millis"), Schedule.spaced("100 millis")])
 
-/** How long the session may take to empty after SIGKILL before what is left is reported. */
+/** How long the session may take to empty after SIGKILL before what is left is reported
+ * (`Process.terminate` waits that long). */
 const afterKill = Duration.seconds(2)
 
 /**
@@ -247,40 +257,48 @@ export const spawn = (
       })
 
     const what = group === undefined ? `the command (pid ${pid})` : `the command's session ${pid}`
+    /** SIGKILL to the session and to the command's own process, should nothing else be left to signal. */
+    const kill = send("SIGKILL").pipe(Effect.andThen(Effect.sync(() => {
+      try {
+        proc.kill("SIGKILL")
+      } catch {
+        // Already gone.
+      }
+    })))
+    /**
+     * Stops the session with the one stop sequence (`Process.terminate`: SIGCONT, SIGTERM, SIGKILL
+     * after the grace, at most 2 s more), the session as its target: signals go to every process
+     * group of it, and it is alive until settled. Once the SIGKILL went out it is sent again at each
+     * look until the session is empty: a process forked while the session was being listed (a group
+     * of its own not yet signalled) gets it the next time.
+     */
     const stop = (grace: Duration.Duration) =>
       Effect.gen(function*() {
-        if (yield* settledNow) return yield* ended
-        yield* send("SIGTERM")
-        // A process stopped (SIGTSTP passed on, SIGSTOP) acts on the SIGTERM only once continued.
-        yield* send("SIGCONT")
-        const done = yield* Effect.timeoutOption(settled, grace)
-        if (Option.isSome(done)) return done.value
-        const left = yield* members
-        yield* Effect.logWarning(
-          `${what} ${group === undefined ? "still running" : `still has ${ProcessGroup.describe(left)} running`} ` +
-            `${Durations.format(grace)} after SIGTERM; sending SIGKILL`
-        )
-        // The command's own process too, should nothing else be left to signal. Sent again at each
-        // look until the session is empty: a process forked while the session was being listed
-        // (a group of its own not yet signalled) gets it the next time.
-        const kill = send("SIGKILL").pipe(Effect.andThen(Effect.sync(() => {
-          try {
-            proc.kill("SIGKILL")
-          } catch {
-            // Already gone.
-          }
-        })))
-        const killed = yield* kill.pipe(
-          Effect.andThen(settledNow),
-          Effect.repeat({ schedule: pollGroup, until: (done) => done }),
-          Effect.andThen(ended),
-          Effect.timeoutOption(afterKill)
-        )
-        if (Option.isSome(killed)) return killed.value
-        yield* Effect.logWarning(
-          `${what} still has ${ProcessGroup.describe(yield* members)} running ${Durations.format(afterKill)} after ` +
-            "SIGKILL (not ours to signal?); leaving them"
-        )
+        let killing = false
+        const session: Process.Target = {
+          alive: Effect.gen(function*() {
+            if (yield* settledNow) return false
+            if (killing) yield* kill
+            return true
+          }),
+          signal: (sig) =>
+            Effect.gen(function*() {
+              if (sig !== "SIGKILL") return yield* Effect.as(send(sig), true)
+              yield* Effect.logWarning(
+                `${what} ${group === undefined ? "still running" : `still has ${ProcessGroup.describe(yield* members)} running`} ` +
+                  `${Durations.format(grace)} after SIGTERM; sending SIGKILL`
+              )
+              killing = true
+              return yield* Effect.as(kill, true)
+            })
+        }
+        yield* Process.terminate(session, grace)
+        if (!(yield* settledNow)) {
+          yield* Effect.logWarning(
+            `${what} still has ${ProcessGroup.describe(yield* members)} running ${Durations.format(afterKill)} after ` +
+              "SIGKILL (not ours to signal?); leaving them"
+          )
+        }
         return yield* ended
       })
 

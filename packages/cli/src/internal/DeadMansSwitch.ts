@@ -18,6 +18,13 @@
  * reaches it) and ignores every catchable signal; leasekit's pipe end is close-on-exec, so the
  * command does not inherit it and cannot keep the switch from noticing.
  *
+ * Why not `Process.lifeline` of `@leasekit/testing/Process` (the same pipe trick): the lifeline
+ * stops process groups whose command line names its folder, registered in files — CMD's does not
+ * name one, and what has to die is CMD's whole session; and why not started with `Process.spawn`:
+ * `arm` must write to the switch in the same tick as CMD's fork (synchronously: `Process.send`
+ * goes through a queue and a fiber), and the switch runs unreferenced, stopped by its pipe rather
+ * than by a scope.
+ *
  * Guarantees: once armed, if leasekit's process ends before `disarm`, the targets get SIGKILL
  * within milliseconds. Does not protect: the command when `/bin/sh` cannot be started (the switch
  * is then absent; logged at debug level) or when the switch itself is SIGKILLed; processes that

@@ -15,7 +15,10 @@ import * as Effect from "effect/Effect"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { run } from "./process.ts"
+import * as Process from "../Process.ts"
+
+const run = (command: string, args: ReadonlyArray<string>, cwd: string) =>
+  Process.run(command, args, { cwd }).pipe(Effect.provide(Process.layer))
 
 /** @internal */
 export interface Pki {
