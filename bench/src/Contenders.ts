@@ -1,8 +1,10 @@
 /**
  * Contender processes as the benchmark orchestrator sees them: the harness driver of
  * `@leasekit/testing` (`Contender`) behind the promise-based surface the figures use — spawning
- * (leasekit's contender, or client-go's from the baseline binary), commands, waiting for events,
- * killing — and a pool that reuses idle contenders across figures.
+ * (leasekit's contender, or client-go's from the baseline binary, each through the process layer
+ * `Process`: its own process group, its stderr in `<logDir>/<label>.log`), commands, waiting for
+ * events, killing — and a pool that reuses idle contenders across figures. Events reach a
+ * contender's listeners in order, from one dispatch fiber per contender.
  *
  * Every contender spawned here is registered, and so is every other process a figure starts
  * (`track`); `killAll` (called on exit, on SIGINT/SIGTERM and at the end of a run) SIGKILLs

@@ -102,7 +102,7 @@ export interface Contender extends Pick<Process.Process, "pid" | "signal" | "exi
   /**
    * Starts listening now for the first event that satisfies `match`, and returns the wait for it:
    * call it before sending the command that causes the event, so that nothing is missed. The
-   * wait fails with `Exited` if the output ends first, with `Timeout` after `timeout`.
+   * wait fails with `Exited` if the output ends first, with `Timeout` after `timeout` (default 60 s).
    */
   readonly waitFor: <E extends Event = Event>(
     match: ((event: Event) => event is E) | ((event: Event) => boolean),

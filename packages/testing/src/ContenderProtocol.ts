@@ -11,8 +11,9 @@
  * adjustments — and meaningless across machines. A contender exits when its stdin ends, so none
  * outlives its driver.
  *
- * This module holds the types and the encoding only; it does not validate events (a line that is
- * not JSON is dropped by {@link decodeEvent}; a JSON line is trusted to be an `Event`).
+ * This module holds the types and the encoding only; it does not validate events beyond their
+ * shape (a line that is not a JSON object with an `ev` is dropped by {@link decodeEvent}; one that
+ * is, is trusted to be an `Event`).
  *
  * @since 0.2.0
  */
@@ -365,28 +366,36 @@ export const encodeCommand = (command: Command): string => JSON.stringify(comman
 export const encodeEvent = (event: Event): string => JSON.stringify(event)
 
 /**
- * The event of one line, or `undefined` when the line is not JSON (a stray log line).
+ * The event of one line, or `undefined` when the line is not JSON or not an object with an `ev`
+ * (a stray log line).
  *
  * @since 0.2.0
  * @category encoding
  */
 export const decodeEvent = (line: string): Event | undefined => {
   try {
-    return JSON.parse(line) as Event
+    const value: unknown = JSON.parse(line)
+    return typeof value === "object" && value !== null && typeof (value as { readonly ev?: unknown }).ev === "string"
+      ? value as Event
+      : undefined
   } catch {
     return undefined
   }
 }
 
 /**
- * The command of one line, or an error message when the line is not JSON.
+ * The command of one line, or an error message when the line is not JSON or not an object with
+ * a `cmd` (an unknown `cmd` is left to the contender).
  *
  * @since 0.2.0
  * @category encoding
  */
 export const decodeCommand = (line: string): Command | { readonly error: string } => {
   try {
-    return JSON.parse(line) as Command
+    const value: unknown = JSON.parse(line)
+    return typeof value === "object" && value !== null && typeof (value as { readonly cmd?: unknown }).cmd === "string"
+      ? value as Command
+      : { error: `not a command: ${line}` }
   } catch (error) {
     return { error: String(error) }
   }
