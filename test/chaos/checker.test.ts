@@ -1,30 +1,30 @@
 /**
- * The semaphore checker (`checkSemaphore`) on hand-made journals: it must find nothing in a clean
+ * The semaphore checker (`Exclusion.checkSemaphore`) on hand-made journals: it must find nothing in a clean
  * run and must catch what the semaphore scenario is there to catch — more than N inside critical
  * sections at once, two holders of one permit, a stale write accepted by a permit's fenced
  * resource — while tenures of different permits (and one holder's successive permits) are not
  * overlaps. No control plane needed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { checkSemaphore, maxConcurrent, violations } from "./checker.ts"
-import type { FenceState } from "./fence.ts"
-import type { ContenderEvent } from "./protocol.ts"
+import type { LoopEvent } from "@leasekit/testing/ContenderProtocol"
+import { checkSemaphore, maxConcurrent, violations } from "@leasekit/testing/Exclusion"
+import type { FenceState } from "@leasekit/testing/Fence"
 import { normalTiming } from "./scenarios.ts"
 
 /** One tenure of `holder` on `permit` with `token`, believed from `from` to `to`, writing once. */
-const tenure = (holder: string, permit: number, token: number, from: number, to: number, write = true): Array<ContenderEvent> => [
-  { e: "acquired", t: from - 1, holder, token, round: 0, permit },
-  { e: "valid", t: from, holder, token },
+const tenure = (holder: string, permit: number, token: number, from: number, to: number, write = true): Array<LoopEvent> => [
+  { ev: "acquired", t: from - 1, holder, token, round: 0, permit },
+  { ev: "valid", t: from, holder, token },
   ...(write
     ? [
-      { e: "write-begin", t: from + 1, holder, token, id: `${holder}#${token}` } as const,
-      { e: "write", t: from + 2, holder, token, id: `${holder}#${token}`, outcome: "accepted", attempts: 1 } as const
+      { ev: "write-begin", t: from + 1, holder, token, id: `${holder}#${token}` } as const,
+      { ev: "write", t: from + 2, holder, token, id: `${holder}#${token}`, outcome: "accepted", attempts: 1 } as const
     ]
     : []),
-  { e: "valid", t: to, holder, token },
-  { e: "section", t: to, holder, token, start: from, end: to, accepted: write ? 1 : 0, rejected: 0, outcome: "completed" },
-  { e: "releasing", t: to + 1, holder, token, afterLoss: false },
-  { e: "released", t: to + 2, holder, token }
+  { ev: "valid", t: to, holder, token },
+  { ev: "section", t: to, holder, token, start: from, end: to, accepted: write ? 1 : 0, rejected: 0, outcome: "completed" },
+  { ev: "releasing", t: to + 1, holder, token, afterLoss: false },
+  { ev: "release-ok", t: to + 2, holder, token }
 ]
 
 const fence = (entries: ReadonlyArray<readonly [string, number]>): FenceState => ({
@@ -36,8 +36,8 @@ const fence = (entries: ReadonlyArray<readonly [string, number]>): FenceState =>
   dropped: 0
 })
 
-const judge = (journals: Array<Array<ContenderEvent>>, fences: ReadonlyArray<FenceState>) =>
-  checkSemaphore({ timing: normalTiming, permits: 2, journals, runner: [], fences })
+const judge = (journals: Array<Array<LoopEvent>>, fences: ReadonlyArray<FenceState>) =>
+  checkSemaphore({ timing: normalTiming, permits: 2, journals, circumstances: [], fences })
 
 describe("checkSemaphore", () => {
   it("maxConcurrent counts intervals open at one instant", () => {

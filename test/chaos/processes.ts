@@ -1,73 +1,41 @@
 /**
- * Contender processes for a chaos scenario: spawned, signalled, stopped, and never left behind.
+ * The contender processes of a chaos scenario: spawned through the contender harness
+ * (`@leasekit/testing/Contender`, loop mode), journaled, signalled, and never left behind.
  *
- * Each contender runs `node contender.ts <config>` with an IPC channel to the runner (it exits
- * when the channel closes) and its stdout/stderr in a log file. `spawn` is an `acquireRelease`:
- * the finalizer sends SIGCONT (a stopped process cannot die of SIGTERM) and SIGKILL and waits for
- * the exit. For the case where the runner itself dies without finalizers (SIGKILL of the test
- * worker), a lifeline reaper — a `/bin/sh` blocked reading a pipe only this process writes to —
- * kills every pid listed under `<dir>/pids/` once the pipe closes, but only while that pid's
- * command line still mentions `<dir>` (so a recycled pid is never hit).
+ * Each contender's events are appended to its journal (`<holder>.jsonl`, milliseconds of
+ * `CLOCK_MONOTONIC`, see `journal.ts`) as they arrive: a contender writes each event to its stdout
+ * pipe before it acts on it, and a pipe write is synchronous on Linux, so the last line of a
+ * SIGKILLed contender is in its journal. A contender exits when its stdin closes (the runner
+ * gone); closing the scenario's scope stops every contender (`quit`, then SIGKILL after the
+ * grace). For a runner that dies without finalizers while a contender is SIGSTOPped, every
+ * contender is registered with the scenario's `Process.lifeline` (its command line mentions the
+ * scenario folder: its kubeconfig lives there, so a recycled pid is never hit).
  */
-import { Effect, Option, Schedule, Scope } from "effect"
-import * as ChildProcess from "node:child_process"
+import * as Contender from "@leasekit/testing/Contender"
+import * as ContenderProtocol from "@leasekit/testing/ContenderProtocol"
+import * as Exclusion from "@leasekit/testing/Exclusion"
+import * as Process from "@leasekit/testing/Process"
+import { Effect, Fiber, Option, PubSub, Schedule, Scope } from "effect"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import type { ContenderConfig } from "./protocol.ts"
+import { append } from "./journal.ts"
 
-export const contenderScript = Path.join(import.meta.dirname, "contender.ts")
-
-export interface Contender {
-  readonly config: ContenderConfig
+/** One contender of a scenario, with what it reported so far (milliseconds). */
+export interface ChaosContender {
+  readonly holder: string
   readonly pid: number
-  readonly child: ChildProcess.ChildProcess
-  readonly exited: Promise<void>
+  readonly journal: string
+  readonly driver: Contender.Contender
+  /** Its loop events so far, in milliseconds (`Exclusion.inMillis`), in the order they came. */
+  readonly events: Array<ContenderProtocol.LoopEvent>
+  /** Completes once the contender's output ended and every event of it is journaled (bounded). */
+  readonly drained: Effect.Effect<void>
   /** True once the process has exited. */
-  readonly hasExited: () => boolean
+  exited: boolean
+  /** True between a SIGSTOP (or a self-pause) and the SIGCONT the runner sent. */
   stopped: boolean
 }
-
-const reaperScript = `
-trap '' INT TERM HUP QUIT PIPE
-dir=$1
-cat >/dev/null 2>&1
-for f in "$dir"/pids/*; do
-  [ -f "$f" ] || continue
-  pid=$(basename "$f")
-  case "$pid" in ''|*[!0-9]*) continue ;; esac
-  if [ -r "/proc/$pid/cmdline" ] && tr '\\000' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir"; then
-    kill -CONT "$pid" 2>/dev/null
-    kill -KILL "$pid" 2>/dev/null
-  fi
-done
-`
-
-/** Starts the lifeline reaper for `dir`; closing the scope ends it (after the finalizers ran). */
-export const reaper = (dir: string): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      Fs.mkdirSync(Path.join(dir, "pids"), { recursive: true })
-      const child = ChildProcess.spawn("/bin/sh", ["-c", reaperScript, "leasekit-chaos-reaper", dir], {
-        detached: true,
-        stdio: ["pipe", "ignore", "ignore"]
-      })
-      child.on("error", () => {})
-      child.stdin?.on("error", () => {})
-      child.unref()
-      ;(child.stdin as unknown as { unref?: () => void } | null)?.unref?.()
-      const exited = new Promise<void>((resolve) => {
-        if (child.pid === undefined) resolve()
-        child.once("exit", () => resolve())
-        child.once("error", () => resolve())
-      })
-      return { child, exited }
-    }),
-    ({ child, exited }) =>
-      Effect.suspend(() => {
-        child.stdin?.end()
-        return Effect.promise(() => exited).pipe(Effect.timeoutOption("10 seconds"), Effect.asVoid)
-      })
-  ).pipe(Effect.asVoid)
 
 /** Whether a process with this pid exists and is not a zombie. */
 export const isAlive = (pid: number): boolean => {
@@ -79,66 +47,78 @@ export const isAlive = (pid: number): boolean => {
   }
 }
 
-export const signal = (contender: Contender, sig: NodeJS.Signals): boolean => {
-  if (contender.hasExited()) return false
-  try {
-    process.kill(contender.pid, sig)
-    if (sig === "SIGSTOP") contender.stopped = true
-    if (sig === "SIGCONT") contender.stopped = false
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Waits (bounded) for the exit; `false` when it did not exit in time. */
-export const awaitExit = (contender: Contender, timeout: number): Effect.Effect<boolean> =>
-  Effect.promise(() => contender.exited).pipe(Effect.timeoutOption(timeout), Effect.map(Option.isSome))
-
-const kill = (contender: Contender): Effect.Effect<void> =>
+/** Sends `sig` to the contender (no waiting); `false` when it had exited. Tracks SIGSTOP/SIGCONT. */
+export const signal = (contender: ChaosContender, sig: NodeJS.Signals): Effect.Effect<boolean> =>
   Effect.gen(function*() {
-    if (contender.hasExited()) return
-    signal(contender, "SIGCONT")
-    signal(contender, "SIGKILL")
-    yield* awaitExit(contender, 10_000)
+    if (contender.exited) return false
+    const sent = yield* contender.driver.signal(sig)
+    if (sent && sig === "SIGSTOP") contender.stopped = true
+    if (sent && sig === "SIGCONT") contender.stopped = false
+    return sent
   })
 
 /**
- * Spawns a contender in `scope`; it is killed (if still running) when the scope closes. `dir` is
- * the scenario folder the reaper watches.
+ * Spawns a contender (`holder`: its identity) in `scope` and makes it join the loop of `join`; its
+ * events go to `<dir>/<holder>.jsonl` and to `events` as they arrive. `dir` is the scenario folder
+ * the lifeline watches; the contender's kubeconfig is copied into it.
  */
-export const spawn = (
-  config: ContenderConfig,
-  dir: string,
-  logFile: string
-): Effect.Effect<Contender, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const fd = Fs.openSync(logFile, "a")
-      const child = ChildProcess.spawn(process.execPath, [contenderScript, JSON.stringify(config)], {
-        stdio: ["ignore", fd, fd, "ipc"],
-        env: { ...process.env, NODE_OPTIONS: "" }
-      })
-      Fs.closeSync(fd)
-      let done = false
-      const exited = new Promise<void>((resolve) => {
-        child.once("exit", () => {
-          done = true
-          resolve()
+export const spawn = (options: {
+  readonly holder: string
+  readonly kubeconfig: string
+  readonly dir: string
+  readonly join: ContenderProtocol.JoinCommand
+}): Effect.Effect<ChaosContender, Contender.ContenderError, Scope.Scope | ChildProcessSpawner> =>
+  Effect.gen(function*() {
+    const { dir, holder } = options
+    // In the scenario folder, so that the reaper recognises the process by its command line.
+    const kubeconfig = Path.join(dir, `kubeconfig-${holder}.json`)
+    if (options.kubeconfig !== kubeconfig) Fs.copyFileSync(options.kubeconfig, kubeconfig)
+    const driver = yield* Contender.spawn({
+      kubeconfig,
+      identity: holder,
+      label: holder,
+      log: Path.join(dir, `${holder}.log`),
+      // A round in progress finishes before the contender leaves (its writes, then its release).
+      grace: "15 seconds"
+    })
+    yield* Process.register(dir, driver.pid)
+    const events: Array<ContenderProtocol.LoopEvent> = []
+    const journal = Path.join(dir, `${holder}.jsonl`)
+    // Subscribed before the join is sent: nothing it reports is missed.
+    const subscription = yield* driver.subscribe
+    const journaling = yield* PubSub.take(subscription).pipe(
+      Effect.flatMap((item) =>
+        Effect.sync(() => {
+          if (item.ev === "end") return true
+          if (!ContenderProtocol.isLoopEvent(item)) return false
+          const event = Exclusion.inMillis(item)
+          events.push(event)
+          append(journal, event)
+          return false
         })
-        child.once("error", () => {
-          done = true
-          resolve()
-        })
-      })
-      child.on("error", () => {})
-      const pid = child.pid ?? -1
-      if (pid > 0) Fs.writeFileSync(Path.join(dir, "pids", String(pid)), "")
-      const contender: Contender = { config, pid, child, exited, hasExited: () => done, stopped: false }
-      return contender
-    }),
-    kill
-  )
+      ),
+      Effect.repeat({ until: (ended) => ended }),
+      Effect.forkScoped
+    )
+    const contender: ChaosContender = {
+      holder,
+      pid: driver.pid,
+      journal,
+      driver,
+      events,
+      drained: Fiber.join(journaling).pipe(Effect.timeoutOption("10 seconds"), Effect.asVoid),
+      exited: false,
+      stopped: false
+    }
+    yield* driver.exit.pipe(
+      Effect.andThen(Effect.sync(() => {
+        contender.exited = true
+      })),
+      Effect.forkScoped
+    )
+    yield* driver.send(options.join)
+    return contender
+  })
 
 /** Polls `probe` every `every` until it yields `Some`, for at most `timeout` ms; `None` after. */
 export const poll = <A, E, R>(

@@ -6,10 +6,10 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { check, checkSemaphore, violations } from "./checker.ts"
-import type { FenceState } from "./fence.ts"
-import type { ContenderEvent, RunnerEvent, Timing } from "./protocol.ts"
-import { readLines } from "./protocol.ts"
+import type * as ContenderProtocol from "@leasekit/testing/ContenderProtocol"
+import * as Exclusion from "@leasekit/testing/Exclusion"
+import type { FenceState } from "@leasekit/testing/Fence"
+import { readLines } from "./journal.ts"
 import type { ScenarioResult } from "./scenarios.ts"
 import { scenarios, table } from "./scenarios.ts"
 
@@ -23,18 +23,18 @@ for (const scenario of scenarios) {
   const folder = Path.join(dir, scenario.name)
   if (!Fs.existsSync(Path.join(folder, "fence.json"))) continue
   const files = Fs.readdirSync(folder).filter((f) => f.endsWith(".jsonl") && f !== "runner.jsonl")
-  const journals = files.map((f) => readLines<ContenderEvent>(Path.join(folder, f)))
-  const runner = readLines<RunnerEvent>(Path.join(folder, "runner.jsonl"))
-  const timing = JSON.parse(Fs.readFileSync(Path.join(folder, "timing.json"), "utf8")) as Timing
+  const journals = files.map((f) => readLines<ContenderProtocol.LoopEvent>(Path.join(folder, f)))
+  const circumstances = readLines<Exclusion.Circumstance>(Path.join(folder, "runner.jsonl"))
+  const timing = JSON.parse(Fs.readFileSync(Path.join(folder, "timing.json"), "utf8")) as Exclusion.Timing
   const fence = JSON.parse(Fs.readFileSync(Path.join(folder, "fence.json"), "utf8")) as FenceState | Array<FenceState>
   const report = scenario.permits === undefined
-    ? check({ timing, journals, runner, fence: fence as FenceState })
-    : checkSemaphore({ timing, permits: scenario.permits, journals, runner, fences: fence as Array<FenceState> })
+    ? Exclusion.check({ timing, journals, circumstances, fence: fence as FenceState })
+    : Exclusion.checkSemaphore({ timing, permits: scenario.permits, journals, circumstances, fences: fence as Array<FenceState> })
   const times = journals.flat().map((e) => e.t)
   results.push({
     scenario,
     report,
-    violations: violations(report),
+    violations: Exclusion.violations(report),
     orphans: [],
     seconds: times.length === 0 ? 0 : (Math.max(...times) - Math.min(...times)) / 1000,
     dir: folder

@@ -1,12 +1,14 @@
 /**
  * The chaos scenarios and their runner.
  *
- * Each scenario starts N ≥ 4 contender processes (`contender.ts`) against one real control plane
- * (`@leasekit/testing`), injects one kind of fault for a bounded time, stops the contenders
- * (SIGTERM: they release and exit; SIGKILL after a bound), and hands the journals, its own journal
- * of faults and the fenced resource to the independent checker (`checker.ts`). Every wait polls a
+ * Each scenario starts N ≥ 4 contender processes (`processes.ts`: the harness's contender of
+ * `@leasekit/testing` in its `loop` mode) against one real control plane (`@leasekit/testing`),
+ * injects one kind of fault for a bounded time, stops the contenders (`quit`: they finish their
+ * step, release and exit; SIGKILL after a bound), and hands the journals, its own journal of
+ * faults and the fenced resource to the independent checker (`Exclusion`). Every wait polls a
  * condition with a bound; every fault is undone in a finalizer; no contender survives its scenario
- * (checked through `/proc`, and a lifeline reaper covers a runner killed without finalizers).
+ * (checked through `/proc`, and the process layer's lifeline covers a runner killed without
+ * finalizers).
  *
  * Scenarios run one after another on one control plane (they restart its components). Each has
  * its own lease, fenced resource and folder. `quick` mode is bounded to a few minutes in total (for
@@ -14,17 +16,20 @@
  */
 import type { ControlPlane } from "@leasekit/testing"
 import { FaultProxy } from "@leasekit/testing"
+import type * as ContenderProtocol from "@leasekit/testing/ContenderProtocol"
+import * as Exclusion from "@leasekit/testing/Exclusion"
+import * as Fence from "@leasekit/testing/Fence"
+import * as Process from "@leasekit/testing/Process"
 import { Effect, Option, Schedule, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import type { Report } from "./checker.ts"
-import { check, checkSemaphore, violations } from "./checker.ts"
-import * as Fence from "./fence.ts"
 import * as Hostile from "./hostile.ts"
-import type { Contender } from "./processes.ts"
-import { awaitExit, isAlive, poll, reaper, signal, spawn } from "./processes.ts"
-import type { ContenderConfig, ContenderEvent, RunnerEvent, Timing } from "./protocol.ts"
-import { append, now, readLines } from "./protocol.ts"
+import { append, now } from "./journal.ts"
+import type { ChaosContender as Contender } from "./processes.ts"
+import { isAlive, poll, signal, spawn } from "./processes.ts"
+
+type Timing = Exclusion.Timing
+type RunnerEvent = Exclusion.Circumstance
 
 type ControlPlaneService = ControlPlane.ControlPlaneService
 type FaultProxyService = FaultProxy.FaultProxyService
@@ -66,7 +71,7 @@ export interface ScenarioContext {
   readonly spawnContender: Effect.Effect<Contender>
   readonly proxyOf: (contender: Contender) => FaultProxyService | undefined
   readonly log: (event: RunnerEvent) => void
-  readonly events: (contender: Contender) => ReadonlyArray<ContenderEvent>
+  readonly events: (contender: Contender) => ReadonlyArray<ContenderProtocol.LoopEvent>
 }
 
 export interface Scenario {
@@ -88,7 +93,7 @@ export interface Scenario {
 
 export interface ScenarioResult {
   readonly scenario: Scenario
-  readonly report: Report
+  readonly report: Exclusion.Report
   readonly violations: ReadonlyArray<string>
   readonly orphans: ReadonlyArray<number>
   readonly seconds: number
@@ -104,20 +109,20 @@ export const holderInSection = (
   { readonly contender: Contender; readonly token: number; readonly acquiredAt: number; readonly permit: number | undefined }
 > => {
   for (const contender of ctx.contenders) {
-    if (contender.hasExited() || contender.stopped) continue
+    if (contender.exited || contender.stopped) continue
     const events = ctx.events(contender)
     let token: number | undefined
     let acquiredAt = 0
     let valid = false
     let permit: number | undefined
     for (const e of events) {
-      if (e.e === "acquired") {
+      if (e.ev === "acquired") {
         token = e.token
         acquiredAt = e.t
         permit = e.permit
         valid = false
-      } else if (e.e === "valid" && e.token === token) valid = true
-      else if (e.e === "section" || e.e === "lost" || e.e === "found-out" || e.e === "exit" || e.e === "self-pause") {
+      } else if (e.ev === "valid" && e.token === token) valid = true
+      else if (e.ev === "section" || e.ev === "lost" || e.ev === "found-out" || e.ev === "self-pause") {
         token = undefined
       }
     }
@@ -142,7 +147,7 @@ export const awaitProgress = (ctx: ScenarioContext, after: number, timeout: numb
     Effect.sync(() => {
       for (const c of ctx.contenders) {
         if (c === except) continue
-        if (ctx.events(c).some((e) => e.e === "valid" && e.t > after)) return Option.some(c)
+        if (ctx.events(c).some((e) => e.ev === "valid" && e.t > after)) return Option.some(c)
       }
       return Option.none()
     }),
@@ -174,18 +179,18 @@ const killAndRestart = (
     if (Option.isNone(pid)) return
     const from = now()
     killGroup(pid.value)
-    ctx.log({ e: "fault", t: from, kind: `kill ${component}`, detail: what })
+    ctx.log({ ev: "fault", t: from, kind: `kill ${component}`, detail: what })
     yield* poll(Effect.map(ctx.cp.state(component), (s) => (s === "exited" ? Option.some(s) : Option.none())), 15_000, 100)
     yield* keepDown(from)
     yield* ctx.cp.start(component).pipe(Effect.orDie)
     if (component === "etcd") yield* ctx.cp.waitReady("60 seconds").pipe(Effect.orDie)
     const to = now()
     ctx.log({
-      e: "outage",
+      ev: "outage",
       from,
       to,
       what,
-      ...(Option.isSome(holder) ? { holder: holder.value.contender.config.holder, token: holder.value.token } : {})
+      ...(Option.isSome(holder) ? { holder: holder.value.contender.holder, token: holder.value.token } : {})
     })
     return { from, to }
   }).pipe(
@@ -193,11 +198,8 @@ const killAndRestart = (
     Effect.ensuring(ctx.cp.start(component).pipe(Effect.ignore))
   )
 
-/** The fenced resource of permit `permit` of a semaphore scenario (`fence.ts`: one per permit). */
-const permitFence = (fence: Fence.Fence, permit: number): Fence.Fence => ({ ...fence, name: `${fence.name}-${permit}` })
-
 const fenceToken = (ctx: ScenarioContext, permit?: number) =>
-  Fence.read(permit === undefined ? ctx.fence : permitFence(ctx.fence, permit)).pipe(
+  Fence.read(permit === undefined ? ctx.fence : Fence.ofPermit(ctx.fence, permit)).pipe(
     Effect.map((s) => s.token),
     Effect.orElseSucceed(() => -Infinity)
   )
@@ -220,8 +222,8 @@ const sigkill: Scenario = {
         if (Option.isNone(held)) continue
         yield* jitter(0, 1_200)
         const t = now()
-        if (!signal(held.value.contender, "SIGKILL")) continue
-        ctx.log({ e: "fault", t, kind: "SIGKILL holder", target: held.value.contender.config.holder })
+        if (!(yield* signal(held.value.contender, "SIGKILL"))) continue
+        ctx.log({ ev: "fault", t, kind: "SIGKILL holder", target: held.value.contender.holder })
         yield* ctx.spawnContender
         yield* awaitProgress(ctx, t, ctx.timing.durationSeconds * 3_000 + 20_000, held.value.contender)
         // Some healthy handovers between faults.
@@ -249,38 +251,38 @@ const sigstop: Scenario = {
         const self = round++ % 2 === 1
         let from: number
         if (self) {
-          const trigger = Path.join(ctx.dir, "control", `pause-${contender.config.holder}`)
-          Fs.writeFileSync(trigger, "")
+          // Armed: it SIGSTOPs itself between its next check and its write.
+          yield* contender.driver.send({ cmd: "pause" })
           const paused = yield* poll(
             Effect.sync(() => {
-              const e = ctx.events(contender).find((x) => x.e === "self-pause" && x.token === token)
+              const e = ctx.events(contender).find((x) => x.ev === "self-pause" && x.token === token)
               return e === undefined ? Option.none() : Option.some(e.t)
             }),
             ctx.timing.durationSeconds * 1000 + 5_000,
             50
           )
-          Fs.rmSync(trigger, { force: true })
-          // It may have consumed the trigger just as we gave up: look once more.
+          yield* contender.driver.send({ cmd: "pause", armed: false })
+          // It may have paused just as we gave up: look once more.
           const pausedAt = Option.isSome(paused)
             ? paused
-            : Option.fromUndefinedOr(ctx.events(contender).find((x) => x.e === "self-pause" && x.token === token)?.t)
+            : Option.fromUndefinedOr(ctx.events(contender).find((x) => x.ev === "self-pause" && x.token === token)?.t)
           if (Option.isNone(pausedAt)) continue
           contender.stopped = true
           from = pausedAt.value
         } else {
           yield* jitter(0, 500)
           from = now()
-          if (!signal(contender, "SIGSTOP")) continue
+          if (!(yield* signal(contender, "SIGSTOP"))) continue
           // It may have left its section just before the signal: then this was no holder's pause.
           const left = ctx.events(contender).some((e) =>
-            (e.e === "section" || e.e === "found-out") && e.token === token && e.t < from
+            (e.ev === "section" || e.ev === "found-out") && e.token === token && e.t < from
           )
           if (left) {
-            signal(contender, "SIGCONT")
+            yield* signal(contender, "SIGCONT")
             continue
           }
         }
-        ctx.log({ e: "fault", t: from, kind: self ? "self-SIGSTOP before write" : "SIGSTOP holder", target: contender.config.holder })
+        ctx.log({ ev: "fault", t: from, kind: self ? "self-SIGSTOP before write" : "SIGSTOP holder", target: contender.holder })
         // Stay stopped past the lease duration and until a newer token has written to the resource.
         let to = 0
         yield* poll(
@@ -290,15 +292,15 @@ const sigstop: Scenario = {
           }),
           ctx.timing.durationSeconds * 3000 + 20_000,
           200
-        ).pipe(Effect.ensuring(Effect.sync(() => {
+        ).pipe(Effect.ensuring(Effect.suspend(() => {
           to = now()
-          signal(contender, "SIGCONT")
+          return signal(contender, "SIGCONT")
         })))
-        ctx.log({ e: "pause", holder: contender.config.holder, token, kind: self ? "self" : "external", from, to })
+        ctx.log({ ev: "pause", holder: contender.holder, token, kind: self ? "self" : "external", from, to })
         yield* poll(
           Effect.sync(() =>
             ctx.events(contender).some((e) =>
-                e.t >= to && (e.e === "write" || e.e === "found-out" || e.e === "lost" || e.e === "section")
+                e.t >= to && (e.ev === "write" || e.ev === "found-out" || e.ev === "lost" || e.ev === "section")
               )
               ? Option.some(true)
               : Option.none()
@@ -352,7 +354,7 @@ const apiserverLong: Scenario = {
             // The holder must find out by itself, at its deadline.
             yield* poll(
               Effect.sync(() =>
-                ctx.events(contender).some((e) => e.e === "lost" && e.token === token) ? Option.some(true) : Option.none()
+                ctx.events(contender).some((e) => e.ev === "lost" && e.token === token) ? Option.some(true) : Option.none()
               ),
               ctx.timing.renewDeadlineMillis + 15_000
             )
@@ -410,7 +412,7 @@ const holderConnectionFault = (
       const t = now()
       yield* Effect.gen(function*() {
         yield* apply(proxy)
-        ctx.log({ e: "fault", t, kind, target: held.value.contender.config.holder, lingerMillis })
+        ctx.log({ ev: "fault", t, kind, target: held.value.contender.holder, lingerMillis })
         yield* awaitProgress(ctx, t, ctx.timing.durationSeconds * 3_000 + 20_000, held.value.contender)
         yield* jitter(1_000, 3_000)
       }).pipe(Effect.ensuring(proxy.pass))
@@ -468,9 +470,9 @@ const resets: Scenario = {
         let total = 0
         for (const c of ctx.contenders) {
           const proxy = ctx.proxyOf(c)
-          if (proxy !== undefined && !c.hasExited()) total += yield* proxy.resetAll
+          if (proxy !== undefined && !c.exited) total += yield* proxy.resetAll
         }
-        if (total > 0) ctx.log({ e: "fault", t: now(), kind: "reset connections", detail: String(total) })
+        if (total > 0) ctx.log({ ev: "fault", t: now(), kind: "reset connections", detail: String(total) })
       }
     })
 }
@@ -502,7 +504,7 @@ const hostileRecords: Scenario = {
         const t = now()
         yield* Hostile.write(ctx.cp, ctx.namespace, ctx.lease, variant, high)
         ctx.log({
-          e: "admin",
+          ev: "admin",
           t,
           answered: now(),
           variant: variant.name,
@@ -518,7 +520,7 @@ const hostileRecords: Scenario = {
           )
           yield* Effect.sleep(`${own} millis`)
           yield* Hostile.repair(ctx.cp, ctx.namespace, ctx.lease, Math.max(high, yield* fenceToken(ctx)) + 1)
-          ctx.log({ e: "outage", from: t, to: now(), what: "lease undecodable until repaired" })
+          ctx.log({ ev: "outage", from: t, to: now(), what: "lease undecodable until repaired" })
         }
         yield* awaitProgress(ctx, t, variant.blocks(own, cap) + own * 3 + 20_000)
         if (variant.resetsTokens) {
@@ -527,7 +529,7 @@ const hostileRecords: Scenario = {
           const fenceHigh = yield* fenceToken(ctx)
           const r = now()
           yield* Hostile.repair(ctx.cp, ctx.namespace, ctx.lease, Math.max(fenceHigh, 0) + 1)
-          ctx.log({ e: "admin", t: r, variant: "repair: leaseTransitions above the fence's token", via: "etcd", blocksMillis: 0, resetsTokens: false })
+          ctx.log({ ev: "admin", t: r, variant: "repair: leaseTransitions above the fence's token", via: "etcd", blocksMillis: 0, resetsTokens: false })
           yield* awaitProgress(ctx, r, own * 3 + 20_000)
         }
         yield* jitter(500, 2_000)
@@ -556,18 +558,18 @@ const semaphore: Scenario = {
         yield* jitter(0, 800)
         const t = now()
         if (round++ % 2 === 0) {
-          if (!signal(contender, "SIGKILL")) continue
-          ctx.log({ e: "fault", t, kind: "SIGKILL permit holder", target: contender.config.holder, detail: `permit ${permit}` })
+          if (!(yield* signal(contender, "SIGKILL"))) continue
+          ctx.log({ ev: "fault", t, kind: "SIGKILL permit holder", target: contender.holder, detail: `permit ${permit}` })
           yield* ctx.spawnContender
           yield* awaitProgress(ctx, t, ctx.timing.durationSeconds * 3_000 + 20_000, contender)
         } else {
-          if (!signal(contender, "SIGSTOP")) continue
+          if (!(yield* signal(contender, "SIGSTOP"))) continue
           // It may have left its section just before the signal: then this was no holder's pause.
-          if (ctx.events(contender).some((e) => (e.e === "section" || e.e === "found-out") && e.token === token && e.t < t)) {
-            signal(contender, "SIGCONT")
+          if (ctx.events(contender).some((e) => (e.ev === "section" || e.ev === "found-out") && e.token === token && e.t < t)) {
+            yield* signal(contender, "SIGCONT")
             continue
           }
-          ctx.log({ e: "fault", t, kind: "SIGSTOP permit holder", target: contender.config.holder, detail: `permit ${permit}` })
+          ctx.log({ ev: "fault", t, kind: "SIGSTOP permit holder", target: contender.holder, detail: `permit ${permit}` })
           // Stopped past the lease duration and until a newer token of its permit wrote.
           let to = 0
           yield* poll(
@@ -577,15 +579,15 @@ const semaphore: Scenario = {
             }),
             ctx.timing.durationSeconds * 3000 + 20_000,
             200
-          ).pipe(Effect.ensuring(Effect.sync(() => {
+          ).pipe(Effect.ensuring(Effect.suspend(() => {
             to = now()
-            signal(contender, "SIGCONT")
+            return signal(contender, "SIGCONT")
           })))
-          ctx.log({ e: "pause", holder: contender.config.holder, token, kind: "external", from: t, to, permit })
+          ctx.log({ ev: "pause", holder: contender.holder, token, kind: "external", from: t, to, permit })
           yield* poll(
             Effect.sync(() =>
               ctx.events(contender).some((e) =>
-                  e.t >= to && (e.e === "write" || e.e === "found-out" || e.e === "lost" || e.e === "section")
+                  e.t >= to && (e.ev === "write" || e.ev === "found-out" || e.ev === "lost" || e.ev === "section")
                 )
                 ? Option.some(true)
                 : Option.none()
@@ -613,42 +615,6 @@ export const scenarios: ReadonlyArray<Scenario> = [
 
 // --- the runner -----------------------------------------------------------------------------
 
-/** Incremental JSON-lines reader (journals only grow). */
-const journalReader = () => {
-  const cache = new Map<string, { offset: number; rest: string; events: Array<ContenderEvent> }>()
-  return (file: string): ReadonlyArray<ContenderEvent> => {
-    let entry = cache.get(file)
-    if (entry === undefined) {
-      entry = { offset: 0, rest: "", events: [] }
-      cache.set(file, entry)
-    }
-    if (!Fs.existsSync(file)) return entry.events
-    const size = Fs.statSync(file).size
-    if (size > entry.offset) {
-      const fd = Fs.openSync(file, "r")
-      try {
-        const buffer = Buffer.alloc(size - entry.offset)
-        Fs.readSync(fd, buffer, 0, buffer.length, entry.offset)
-        entry.offset = size
-        const text = entry.rest + buffer.toString("utf8")
-        const lines = text.split("\n")
-        entry.rest = lines.pop() ?? ""
-        for (const line of lines) {
-          if (line.trim() === "") continue
-          try {
-            entry.events.push(JSON.parse(line) as ContenderEvent)
-          } catch {
-            // torn line
-          }
-        }
-      } finally {
-        Fs.closeSync(fd)
-      }
-    }
-    return entry.events
-  }
-}
-
 export interface RunOptions {
   readonly mode: Mode
   /** Parent folder for scenario folders (journals, logs). */
@@ -662,61 +628,69 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
     const started = now()
     const say = options.onProgress ?? (() => {})
     const dir = Path.join(options.dir, scenario.name)
-    Fs.mkdirSync(Path.join(dir, "control"), { recursive: true })
+    Fs.mkdirSync(dir, { recursive: true })
     const runnerJournal = Path.join(dir, "runner.jsonl")
-    const log = (event: RunnerEvent) => append(runnerJournal, event)
+    const runnerEvents: Array<RunnerEvent> = []
+    const log = (event: RunnerEvent) => {
+      runnerEvents.push(event)
+      append(runnerJournal, event)
+    }
     const namespace = cp.namespace
     const lease = `chaos-${scenario.name}-${Math.random().toString(36).slice(2, 7)}`
-    const fenceTarget = { kubeconfig: cp.users.admin.kubeconfig, namespace, name: `fence-${lease}` }
+    const fenceTarget: Fence.FenceTarget = { kubeconfig: cp.users.admin.kubeconfig, namespace, name: `fence-${lease}` }
     const fence = yield* Fence.open(fenceTarget)
     // A semaphore: one fenced resource per permit (each permit has its own token sequence).
     const fences = scenario.permits === undefined
       ? [fence]
-      : Array.from({ length: scenario.permits }, (_, i) => permitFence(fence, i))
+      : Array.from({ length: scenario.permits }, (_, i) => Fence.ofPermit(fence, i))
     for (const f of fences) yield* Fence.create(f)
     const budget = scenario.budget[options.mode] * 1000
     const contenders: Array<Contender> = []
     const proxies = new Map<Contender, FaultProxyService>()
-    const read = journalReader()
     const spawnedPids: Array<number> = []
 
     const report = yield* Effect.scoped(Effect.gen(function*() {
-      yield* reaper(dir)
+      yield* Process.lifeline(dir).pipe(Effect.orDie)
       const scope = yield* Scope.Scope
       const timing = scenario.timing
-      // Contenders exit by themselves well after the scenario should have ended.
-      const exitAt = now() + budget + 10 * 60_000
+      const join: ContenderProtocol.JoinCommand = {
+        cmd: "join",
+        mode: "loop",
+        name: lease,
+        namespace,
+        leaseDurationMs: timing.durationSeconds * 1000,
+        renewIntervalMs: timing.renewIntervalMillis,
+        renewDeadlineMs: timing.renewDeadlineMillis,
+        retryPeriodMs: timing.retryPeriodMillis,
+        requestTimeoutMs: timing.requestTimeoutMillis,
+        ...(timing.maxHonouredSeconds === undefined ? {} : { maxHonouredMs: timing.maxHonouredSeconds * 1000 }),
+        acquireTimeoutMs: Math.max(60_000, timing.durationSeconds * 3000),
+        writes: scenario.writes,
+        workMs: scenario.workMillis,
+        fence: fenceTarget,
+        // Let someone else win now and then.
+        pauseMs: 300,
+        ...(scenario.permits === undefined ? {} : { permits: scenario.permits })
+      }
       const spawnContender = Effect.gen(function*() {
         const n = contenders.length
         // A semaphore reads its leases with `list` and deletes tickets, which the restricted user
         // (get/create/update) may not: every semaphore contender is admin.
         const user: ControlPlane.UserName = n % 2 === 0 || scenario.permits !== undefined ? "admin" : "restricted"
+        const holder = `${scenario.name}-c${n}`
         let kubeconfig = cp.users[user].kubeconfig
         let proxy: FaultProxyService | undefined
         if (scenario.proxies) {
           proxy = yield* FaultProxy.make({ target: { port: cp.port } }).pipe(Effect.orDie, Scope.provide(scope))
-          kubeconfig = yield* cp.writeKubeconfig({ user, server: proxy.url, path: Path.join(dir, `kubeconfig-c${n}.json`) }).pipe(
+          kubeconfig = yield* cp.writeKubeconfig({ user, server: proxy.url, path: Path.join(dir, `kubeconfig-${holder}.json`) }).pipe(
             Effect.orDie
           )
         }
-        const holder = `${scenario.name}-c${n}`
-        const config: ContenderConfig = {
-          holder,
-          kubeconfig,
-          namespace,
-          lease,
-          timing,
-          fence: fenceTarget,
-          rounds: 100_000,
-          writes: scenario.writes,
-          workMillis: scenario.workMillis,
-          acquireTimeoutMillis: Math.max(60_000, timing.durationSeconds * 3000),
-          exitAt,
-          journal: Path.join(dir, `${holder}.jsonl`),
-          control: Path.join(dir, "control"),
-          ...(scenario.permits === undefined ? {} : { permits: scenario.permits })
-        }
-        const contender = yield* spawn(config, dir, Path.join(dir, `${holder}.log`)).pipe(Scope.provide(scope))
+        const contender = yield* spawn({ holder, kubeconfig, dir, join }).pipe(
+          Effect.orDie,
+          Scope.provide(scope),
+          Effect.provide(Process.layer)
+        )
         contenders.push(contender)
         spawnedPids.push(contender.pid)
         if (proxy !== undefined) proxies.set(contender, proxy)
@@ -738,25 +712,27 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
         spawnContender,
         proxyOf: (c) => proxies.get(c),
         log,
-        events: (c) => read(c.config.journal)
+        events: (c) => c.events
       }
       // The system works before any fault: someone enters a critical section.
       const first = yield* awaitProgress(ctx, 0, 60_000)
-      if (Option.isNone(first)) log({ e: "note", t: now(), text: "no critical section within 60 s of the start" })
+      if (Option.isNone(first)) log({ ev: "note", t: now(), text: "no critical section within 60 s of the start" })
       say(`${scenario.name}: contenders up, injecting faults for ${budget / 1000} s`)
       const until = now() + budget
       yield* scenario.inject({ ...ctx, until }).pipe(
         Effect.timeoutOption(budget + 120_000),
-        Effect.catchCause((cause) => Effect.sync(() => log({ e: "note", t: now(), text: `injector failed: ${String(cause)}` })))
+        Effect.catchCause((cause) => Effect.sync(() => log({ ev: "note", t: now(), text: `injector failed: ${String(cause)}` })))
       )
       // Undo faults, let the last holder show progress, then stop everyone gracefully.
       for (const proxy of proxies.values()) yield* proxy.pass
       yield* cp.start("apiserver").pipe(Effect.ignore)
       yield* cp.start("etcd").pipe(Effect.ignore)
-      for (const c of contenders) signal(c, "SIGCONT")
+      for (const c of contenders) yield* signal(c, "SIGCONT")
       yield* awaitProgress(ctx, now(), scenario.timing.durationSeconds * 3000 + 20_000)
-      for (const c of contenders) signal(c, "SIGTERM")
-      for (const c of contenders) yield* awaitExit(c, 15_000)
+      // `quit`: each finishes its round and releases; SIGKILL after the grace.
+      yield* Effect.forEach(contenders, (c) => c.driver.stop, { concurrency: "unbounded", discard: true })
+      // Every line they wrote before they exited is in the journals.
+      yield* Effect.forEach(contenders, (c) => c.drained, { concurrency: "unbounded", discard: true })
       const states: Array<Fence.FenceState> = []
       for (const f of fences) {
         states.push(
@@ -768,25 +744,24 @@ export const runScenario = (cp: ControlPlaneService, scenario: Scenario, options
       }
       Fs.writeFileSync(Path.join(dir, "fence.json"), JSON.stringify(scenario.permits === undefined ? states[0] : states))
       Fs.writeFileSync(Path.join(dir, "timing.json"), JSON.stringify(timing))
-      const journals = contenders.map((c) => readLines<ContenderEvent>(c.config.journal))
-      const runner = readLines<RunnerEvent>(runnerJournal)
+      const journals = contenders.map((c) => c.events)
       return scenario.permits === undefined
-        ? check({ timing, journals, runner, fence: states[0]! })
-        : checkSemaphore({ timing, permits: scenario.permits, journals, runner, fences: states })
+        ? Exclusion.check({ timing, journals, circumstances: runnerEvents, fence: states[0]! })
+        : Exclusion.checkSemaphore({ timing, permits: scenario.permits, journals, circumstances: runnerEvents, fences: states })
     }))
-    // The scope closed: every contender was killed if it had not exited. Verify.
+    // The scope closed: every contender was stopped (killed if it had not exited). Verify.
     const orphans = spawnedPids.filter(isAlive)
     const result: ScenarioResult = {
       scenario,
       report,
-      violations: violations(report),
+      violations: Exclusion.violations(report),
       orphans,
       seconds: (now() - started) / 1000,
       dir
     }
     say(`${scenario.name}: ${report.sections} critical sections, ${report.overlaps.length} overlaps, ${report.staleAccepted.length} stale writes accepted (${result.seconds.toFixed(0)} s)`)
     return result
-  }).pipe(Effect.scoped) // closes the fenced resource's client
+  }).pipe(Effect.scoped, Effect.provide(Process.layer)) // the scope closes the fenced resource's client
 
 // --- the table ------------------------------------------------------------------------------
 

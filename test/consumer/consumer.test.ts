@@ -87,7 +87,7 @@ layer(Layer.mergeAll(ControlPlane.layer({ namespace }), appLayer), { excludeTest
         for (const pkg of published) {
           const listing = ChildProcess.execFileSync("tar", ["tzf", tarballs[pkg]], { encoding: "utf8" }).split("\n")
           const built = pkg === "cli"
-            ? ["dist/bin.js", "dist/DemoWorker.js", "dist/THIRD-PARTY-LICENSES.md", "src/main.ts"]
+            ? ["dist/bin.js", "dist/THIRD-PARTY-LICENSES.md", "src/main.ts"]
             : ["dist/index.js", "dist/index.d.ts", "dist/index.d.ts.map", "src/index.ts"]
           for (const file of ["package.json", "LICENSE", "README.md", "CHANGELOG.md", ...built]) {
             assert.include(listing, `package/${file}`, `the ${pkg} tarball lacks ${file}`)

@@ -35,9 +35,8 @@ Fs.rmSync(dist, { recursive: true, force: true })
 
 const result = await esbuild.build({
   absWorkingDir: root,
-  // the demo's worker processes run `dist/DemoWorker.js` (found beside the demo's code, which the
-  // bundle puts in a chunk of `dist/`, as `src/demo/Demo.ts` finds `src/demo/DemoWorker.ts`)
-  entryPoints: [{ in: "src/bin.ts", out: "bin" }, { in: "src/demo/DemoWorker.ts", out: "DemoWorker" }],
+  // (the demo's worker processes are @leasekit/testing's contender, run from that package)
+  entryPoints: [{ in: "src/bin.ts", out: "bin" }],
   outdir: "dist",
   bundle: true,
   splitting: true,
@@ -48,7 +47,7 @@ const result = await esbuild.build({
   conditions: ["import"],
   external: ["@kubernetes/client-node"],
   plugins: [testingExternal],
-  // chunks beside the entry points: `new URL("./DemoWorker.js", import.meta.url)` works from any
+  // chunks beside the entry point
   chunkNames: "[name]-[hash]",
   sourcemap: "linked",
   sourcesContent: false,

@@ -142,6 +142,10 @@ export interface ProgramOptions {
 export interface SpawnOptions extends ProgramOptions {
   /** The kubeconfig the contender's Kubernetes store uses. */
   readonly kubeconfig: string
+  /** The kubeconfig's context to use (default: its current context). */
+  readonly context?: string | undefined
+  /** The contender's holder identity (default: one made by `LeaseHolder.make`). */
+  readonly identity?: string | undefined
   /** Node flags before the script (the contender always runs with `--expose-gc`). */
   readonly nodeFlags?: ReadonlyArray<string> | undefined
 }
@@ -157,8 +161,8 @@ export const script: string = fileURLToPath(
 )
 
 /**
- * Starts a leasekit contender (`node --expose-gc [nodeFlags] <script> --kubeconfig <file>`, on
- * this process's Node) and waits until it is ready.
+ * Starts a leasekit contender (`node --expose-gc [nodeFlags] <script> --kubeconfig <file>
+ * [--context NAME] [--identity HOLDER]`, on this process's Node) and waits until it is ready.
  *
  * @since 0.2.0
  * @category constructors
@@ -166,7 +170,15 @@ export const script: string = fileURLToPath(
 export const spawn = (options: SpawnOptions): Effect.Effect<Contender, ContenderError, Scope.Scope | ChildProcessSpawner> =>
   spawnProgram(
     process.execPath,
-    ["--expose-gc", ...(options.nodeFlags ?? []), script, "--kubeconfig", options.kubeconfig],
+    [
+      "--expose-gc",
+      ...(options.nodeFlags ?? []),
+      script,
+      "--kubeconfig",
+      options.kubeconfig,
+      ...(options.context === undefined ? [] : ["--context", options.context]),
+      ...(options.identity === undefined ? [] : ["--identity", options.identity])
+    ],
     options
   )
 

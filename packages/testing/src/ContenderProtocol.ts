@@ -17,6 +17,7 @@
  *
  * @since 0.2.0
  */
+import type { FenceTarget, WriteOutcome } from "./Fence.ts"
 
 /**
  * Enter the election for `name` (or `count` leases `name-0` … when `count > 1`).
@@ -33,7 +34,9 @@ export interface JoinCommand {
   readonly retryPeriodMs?: number | undefined
   /** leasekit only: renewal interval (client-go renews every retryPeriod). */
   readonly renewIntervalMs?: number | undefined
-  /** `hold`: lead until released. `loop`: acquire → critical section → release, until released.
+  /** `hold`: lead until released. `loop`: acquire → critical section → release, until released
+   * (leasekit: the rounds of `internal/contender/loop.ts`, reported as `LoopEvent`s; client-go: one
+   * `cs` event per critical section, checked against `fenceDir`).
    * `semaphore` (leasekit only): `name` is a semaphore of `permits` permits; acquire a permit
    * (waiting in its queue) → hold it `holdMs` → release, until released; each permit is a `permit`
    * event. */
@@ -42,8 +45,24 @@ export interface JoinCommand {
   readonly permits?: number | undefined
   /** `semaphore` mode: how long each permit is held (a guarded sleep), ms. Default 0. */
   readonly holdMs?: number | undefined
-  /** Folder shared by all contenders of a loop run, for the mutual-exclusion checks. */
+  /** client-go's `loop` mode: a folder shared by all contenders of a run, for its file checks. */
   readonly fenceDir?: string | undefined
+  /** leasekit `loop` mode: the lease's request timeout, ms. */
+  readonly requestTimeoutMs?: number | undefined
+  /** leasekit `loop` mode: cap on a foreign record's duration (`maxHonouredDuration`), ms. */
+  readonly maxHonouredMs?: number | undefined
+  /** leasekit `loop` mode: bound on one acquisition, ms (then `acquire-failed`, and the next round). */
+  readonly acquireTimeoutMs?: number | undefined
+  /** leasekit `loop` mode: steps of each critical section (default 0: two checks and nothing else);
+   * each step is `workMs` of work, a check, and a fenced write when `fence` is given. */
+  readonly writes?: number | undefined
+  /** leasekit `loop` mode: simulated work before each step's check, ms. */
+  readonly workMs?: number | undefined
+  /** leasekit `loop` mode: the fenced resource each step writes to with the lease's token (a
+   * semaphore's permit `i` writes to `<name>-i`, see `Fence.ofPermit`). */
+  readonly fence?: FenceTarget | undefined
+  /** leasekit `loop` mode: a random pause of up to this long between rounds, ms (default none). */
+  readonly pauseMs?: number | undefined
   readonly count?: number | undefined
   /** leasekit only: how many acquisitions run at once when `count > 1`. */
   readonly concurrency?: number | undefined
@@ -85,6 +104,9 @@ export type Command =
   /** leasekit only: a CPU profile of the next `seconds`, written to `file` (.cpuprofile). */
   | { readonly cmd: "profile"; readonly seconds: number; readonly file: string }
   | { readonly cmd: "quit" }
+  /** leasekit `loop` mode: arm (default) or disarm a self-pause — at its next point between a check
+   * and a fenced write, the contender SIGSTOPs itself (`self-pause`), until someone sends SIGCONT. */
+  | { readonly cmd: "pause"; readonly armed?: boolean | undefined }
 
 /**
  * Resource usage of a contender process (answer to `usage`).
@@ -126,7 +148,7 @@ export interface UsageEvent {
 }
 
 /**
- * One critical section in loop mode, with the result of its mutual-exclusion checks.
+ * One critical section in client-go's loop mode, with the result of its file checks (`fenceDir`).
  *
  * @since 0.2.0
  * @category events
@@ -200,6 +222,112 @@ export type Event =
   | UsageEvent
   | CriticalSectionEvent
   | MicrobenchEvent
+  | LoopEvent
+
+// The loop mode's events (`join` with `mode: "loop"`): one round is acquire → critical section →
+// release. Every event is written to stdout *before* the contender acts on it (a SIGKILLed
+// contender's last line is its last action). `holder` is the contender's identity.
+
+/**
+ * One event of the loop mode (`t`, a section's `start`/`end`, a loss's `lastRenewal`: µs of
+ * `CLOCK_MONOTONIC`). What they mean:
+ * - `joined`: the loop started (before its first acquisition).
+ * - `acquired`: round `round` took the lease with `token` (`permit`: the permit's index, when the
+ *   loop takes a permit of a semaphore; every later event with a token, up to the next `acquired`,
+ *   is about that permit). `acquire-failed`: the bounded acquisition failed (the next round follows).
+ * - `valid`: `isHeld` answered true; `t` was taken *before* asking, so the holder believed it held
+ *   the lease at `t`. `found-out`: `isHeld` answered false where the holder was about to act.
+ *   `where` (both): `enter` (the section's first check), `before-write` (each step), `write-retry`,
+ *   `exit` (its last check).
+ * - `write-begin` / `write`: one fenced write (`Fence.write`) and how it ended.
+ * - `lost`: the lease's loss notification (`reason`: the `LeaseLostError` reason; `lastRenewal`: the
+ *   last successful renewal of a `DeadlineExceeded` loss, converted from the wall clock).
+ * - `section`: the critical section ended (`start`/`end`: its first and last `valid`).
+ * - `releasing` (`afterLoss`: the section did not complete), then `release-ok` or `release-failed`.
+ * - `self-pause` / `resumed`: the contender SIGSTOPped itself between its check and its write (armed
+ *   by the `pause` command), and went on after SIGCONT.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type LoopEvent =
+  | { readonly ev: "joined"; readonly t: number; readonly holder: string }
+  | {
+    readonly ev: "acquired"
+    readonly t: number
+    readonly holder: string
+    readonly token: number
+    readonly round: number
+    readonly permit?: number | undefined
+  }
+  | { readonly ev: "acquire-failed"; readonly t: number; readonly holder: string; readonly message: string }
+  | { readonly ev: "valid"; readonly t: number; readonly holder: string; readonly token: number; readonly where?: string | undefined }
+  | { readonly ev: "found-out"; readonly t: number; readonly holder: string; readonly token: number; readonly where: string }
+  | { readonly ev: "write-begin"; readonly t: number; readonly holder: string; readonly token: number; readonly id: string }
+  | {
+    readonly ev: "write"
+    readonly t: number
+    readonly holder: string
+    readonly token: number
+    readonly id: string
+    readonly outcome: WriteOutcome
+    /** The token the resource held when it rejected the write. */
+    readonly stored?: number | undefined
+    readonly attempts: number
+    readonly detail?: string | undefined
+  }
+  | {
+    readonly ev: "lost"
+    readonly t: number
+    readonly holder: string
+    readonly token: number
+    readonly reason: string
+    readonly lastRenewal?: number | undefined
+    readonly message: string
+  }
+  | {
+    readonly ev: "section"
+    readonly t: number
+    readonly holder: string
+    readonly token: number
+    readonly start: number
+    readonly end: number
+    readonly accepted: number
+    readonly rejected: number
+    readonly outcome: "completed" | "found-out" | "lost"
+  }
+  | { readonly ev: "releasing"; readonly t: number; readonly holder: string; readonly token: number; readonly afterLoss: boolean }
+  | { readonly ev: "release-ok"; readonly t: number; readonly holder: string; readonly token: number }
+  | { readonly ev: "release-failed"; readonly t: number; readonly holder: string; readonly token: number; readonly message: string }
+  | { readonly ev: "self-pause"; readonly t: number; readonly holder: string; readonly token: number }
+  | { readonly ev: "resumed"; readonly t: number; readonly holder: string; readonly token: number }
+
+const loopEvents: ReadonlySet<string> = new Set<LoopEvent["ev"]>([
+  "joined",
+  "acquired",
+  "acquire-failed",
+  "valid",
+  "found-out",
+  "write-begin",
+  "write",
+  "lost",
+  "section",
+  "releasing",
+  "release-ok",
+  "release-failed",
+  "self-pause",
+  "resumed"
+])
+
+/**
+ * Whether a decoded line is an event of the loop mode (a `releasing` without a holder is the
+ * `hold` mode's).
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isLoopEvent = (event: { readonly ev: string }): event is LoopEvent =>
+  loopEvents.has(event.ev) && "holder" in event
 
 /**
  * The timestamp of an event that has one (`ready`, `leading`, `guarded`, `releasing`, `released`,

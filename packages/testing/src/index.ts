@@ -1,8 +1,8 @@
 /**
  * `@leasekit/testing`: a real local Kubernetes control plane (etcd + kube-apiserver) for tests,
- * a TCP fault proxy to put between a client and it, the process layer leasekit's tools share, and
- * a contender harness: a contender process that takes leases on it, driven through one line
- * protocol.
+ * a TCP fault proxy to put between a client and it, the process layer leasekit's tools share, and a
+ * contender harness: a contender process that takes leases on it, driven through one line
+ * protocol, the fenced resource its critical sections write to, and the exclusion checker.
  *
  * @module @leasekit/testing
  * @since 0.1.0
@@ -65,3 +65,17 @@ export * as ContenderProtocol from "./ContenderProtocol.ts"
  * @since 0.2.0
  */
 export * as Contender from "./Contender.ts"
+
+/**
+ * The fenced resource a contender's critical section writes to with its fencing token.
+ *
+ * @since 0.2.0
+ */
+export * as Fence from "./Fence.ts"
+
+/**
+ * The exclusion checker: overlaps, stale writes accepted, token order, stuck periods, pauses.
+ *
+ * @since 0.2.0
+ */
+export * as Exclusion from "./Exclusion.ts"

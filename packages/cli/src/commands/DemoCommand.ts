@@ -39,8 +39,9 @@ export const command = Command.make("demo", config, Lazy.handler(() => import(".
   Command.withDescription(
     "Three worker processes contend for one lease on a real API server (a local control plane, built on first use, " +
       "or --kubeconfig): a live view of who holds it, graceful handovers (milliseconds), SIGKILLed holders (failover " +
-      "after the lease duration), and a summary of measured times and fencing tokens. About 30 seconds plus the " +
-      "control plane's start."
+      "after the lease duration), and a summary of measured times and fencing tokens, judged by the chaos suite's " +
+      "checker. About 30 seconds plus the control plane's start. Needs @leasekit/testing (an optional peer of the " +
+      "CLI), also with --kubeconfig: the workers are its contender processes."
   ),
   Command.withShortDescription("watch processes share a lease: handover, failover, fencing tokens"),
   Command.withExamples([

@@ -2,22 +2,25 @@
  * `leasekit demo`: three worker processes contend for one lease on a real API server, and the
  * demo measures what a lock user cares about.
  *
- * Scenario (about 30 seconds once the control plane is up): the workers start (`DemoWorker.ts`, run by `DemoWorkers.ts`)
- * and one takes the lease; each holder runs short critical sections stamped with its fencing
- * token. Then, in turn: the holder is asked to release gracefully (handover — the waiters watch
- * the lease, so the next one takes it within milliseconds); the holder is SIGKILLed like a
- * crashed pod (failover — the others take over once the record stayed unchanged for the lease
- * duration), and a fresh worker replaces it; again; and once more. It ends with a table of the
- * measured handover and failover times, the tokens seen (which must strictly increase), and a
- * check that no two workers' critical sections overlapped.
+ * Scenario (about 30 seconds once the control plane is up): the workers start (the contender
+ * processes of `@leasekit/testing`'s harness — the ones the chaos suite and the bench drive — run
+ * by `DemoWorkers.ts`) and one takes the lease; each holder runs a critical section of short steps,
+ * each checked with `isHeld` and stamped with its fencing token. Then, in turn: the holder is asked
+ * to release gracefully (handover — the waiters watch the lease, so the next one takes it within
+ * milliseconds); the holder is SIGKILLed like a crashed pod (failover — the others take over once
+ * the record stayed unchanged for the lease duration), and a fresh worker replaces it; again; and
+ * once more. It ends with a table of the measured handover and failover times, the tokens seen,
+ * and the verdict of `Exclusion` (the chaos suite's checker) on what the workers reported: no two
+ * workers' critical sections overlapped, tokens strictly increased.
  *
  * Where: on the embedded control plane (built on first use, see `EmbeddedControlPlane.ts`)
  * unless `--kubeconfig` is given — `$KUBECONFIG` alone never sends the demo to a real cluster.
  * On a real cluster it uses a fresh lease name and deletes the lease afterwards.
  *
  * Guarantees: every process it started (workers, control plane) is gone when it exits, also on
- * Ctrl-C; it exits 0 only when the tokens strictly increased and no critical sections overlapped
- * (else 70). Does not: prove the algorithm correct — it shows it working, with real timings, on
+ * Ctrl-C; it exits 0 only when `Exclusion` found no violation (else 70). Needs `@leasekit/testing`
+ * (an optional peer of the CLI), also with `--kubeconfig`: its contender processes are the demo's
+ * workers. Does not: prove the algorithm correct — it shows it working, with real timings, on
  * one machine.
  *
  * @since 0.1.0
@@ -31,9 +34,9 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Command from "effect/cli/Command"
+import type * as Exclusion from "@leasekit/testing/Exclusion"
 import type * as DemoCommand from "../commands/DemoCommand.ts"
 import * as DemoView from "./DemoView.ts"
-import type { WorkerEvent } from "./DemoWorker.ts"
 import * as DemoWorkers from "./DemoWorkers.ts"
 import * as Durations from "../internal/Durations.ts"
 import * as EmbeddedControlPlane from "./EmbeddedControlPlane.ts"
@@ -44,15 +47,8 @@ import * as LeaseView from "../internal/LeaseView.ts"
 type Config = Command.Command.Config.Infer<typeof DemoCommand.config>
 
 
-/** Wall-clock milliseconds, sub-millisecond precision (the workers use the same clock). */
-const now = () => performance.timeOrigin + performance.now()
-
-interface Section {
-  readonly worker: string
-  readonly token: number
-  readonly start: number
-  readonly end: number
-}
+/** Milliseconds of `CLOCK_MONOTONIC` (the workers' events are on it: `Exclusion.inMillis`). */
+const now = () => Number(process.hrtime.bigint() / 1000n) / 1000
 
 interface Settings {
   readonly kubeconfig: string
@@ -60,6 +56,8 @@ interface Settings {
   readonly namespace: string
   readonly lease: string
   readonly durationSeconds: number
+  /** The workers' lease timing, for the checker's thresholds. */
+  readonly timing: Omit<Exclusion.Timing, "durationSeconds">
   readonly workers: number
   readonly sectionMillis: number
   readonly verbose: boolean
@@ -70,6 +68,7 @@ const randomSuffix = () => Math.random().toString(36).slice(2, 7)
 /** The demo itself, once it knows where to run. */
 const demo = (settings: Settings) =>
   Effect.gen(function*() {
+    const testing = yield* EmbeddedControlPlane.loadTesting("the demo")
     const live = DemoView.make()
     const { bold, cyan, dim, green, red, yellow } = live.paint
     const started = now()
@@ -80,23 +79,23 @@ const demo = (settings: Settings) =>
     const store = KubernetesLeaseStore.make(client)
     const key = { namespace: settings.namespace, name: settings.lease }
 
-    const events: Array<WorkerEvent> = []
-    const sections: Array<Section> = []
+    const events: Array<{ readonly worker: DemoWorkers.Worker; readonly event: DemoWorkers.WorkerEvent }> = []
     let phase = "starting the workers"
     let api: LeaseView.LeaseView | undefined
     let lastApiHolder: string | null | undefined
 
     const nameOf = (holder: string) => workers.find((w) => w.holder === holder)?.name ?? holder
 
-    const onEvent = (worker: DemoWorkers.Worker, event: WorkerEvent) => {
-      events.push(event)
-      const line = (text: string) => live.log(`${stamp(event.t)}  ${bold(worker.name.padEnd(9))} ${text}`)
-      switch (event.type) {
+    const onEvent = (worker: DemoWorkers.Worker, event: DemoWorkers.WorkerEvent) => {
+      events.push({ worker, event })
+      const line = (text: string) => live.log(`${stamp("t" in event ? event.t : now())}  ${bold(worker.name.padEnd(9))} ${text}`)
+      switch (event.ev) {
         case "ready":
-          worker.pid = event.pid
-          worker.holder = event.holder
           worker.status = "waiting"
-          line(dim(`started (pid ${event.pid}), contending as ${event.holder}`))
+          line(dim(`started (pid ${event.pid}), contending as ${event.identity}`))
+          break
+        case "joined":
+          if (worker.status === "cooling") worker.status = "waiting"
           break
         case "acquired":
           worker.status = "holding"
@@ -104,33 +103,43 @@ const demo = (settings: Settings) =>
           worker.sections = 0
           line(green(`acquired the lease — fencing token ${event.token}`))
           break
-        case "section":
-          worker.sections = event.n
-          sections.push({ worker: worker.name, token: event.token, start: event.start, end: event.end })
-          line(`critical section ${String(event.n).padStart(2)} with token ${event.token}`)
+        case "valid":
+          // A step of the critical section (not its entry or exit check).
+          if (event.where !== "before-write") break
+          worker.sections++
+          line(`critical section ${String(worker.sections).padStart(2)} with token ${event.token}`)
+          break
+        case "found-out":
+          line(red(`found out it no longer holds the lease (token ${event.token})`))
           break
         case "releasing":
           line(yellow(`releasing the lease (token ${event.token})`))
           break
-        case "released":
+        case "release-ok":
           worker.status = "cooling"
           line(yellow("released it"))
           break
+        case "release-failed":
+          line(red(`could not release it: ${event.message}`))
+          break
         case "lost":
           worker.status = "waiting"
-          line(red(`lost the lease: ${event.reason}`))
+          line(red(`lost the lease: ${event.message}`))
           break
-        case "fatal":
+        case "acquire-failed":
           worker.status = "failed"
-          line(red(`failed: ${event.message}`))
+          line(red(`failed to acquire: ${event.message}`))
+          break
+        case "error":
+          worker.status = "failed"
+          line(red(`failed: ${event.msg}`))
           break
       }
-      if (event.type === "released") setTimeout(() => worker.status === "cooling" && (worker.status = "waiting"), 1000)
     }
 
-    const pool = DemoWorkers.make(settings, {
+    const pool = yield* DemoWorkers.make(testing, settings, {
       onEvent,
-      onText: (worker, text) => live.log(`${stamp(now())}  ${bold(worker.name.padEnd(9))} ${dim(text)}`)
+      onText: (worker, text) => live.log(`${stamp(now())}  ${bold(worker.name.padEnd(9))} ${red(text)}`)
     })
     const { stop: stopWorkers, workers } = pool
     const spawnWorker = pool.spawn
@@ -166,7 +175,7 @@ const demo = (settings: Settings) =>
           duration: timeout,
           orElse: () => {
             const failed = workers.find((w) => w.status === "failed")
-            const detail = failed === undefined ? "" : ` (${failed.name}: ${failed.stderr.slice(-3).join(" | ") || "see above"})`
+            const detail = failed === undefined ? "" : ` (${failed.name}: ${failed.stderr().slice(-3).join(" | ") || "see above"})`
             return Effect.fail(
               ExitCode.fail(ExitCode.codes.software, `demo: ${what} did not happen within ${Duration.format(Duration.fromInputUnsafe(timeout))}${detail}`, "run with --verbose to see the workers' logs")
             )
@@ -174,8 +183,9 @@ const demo = (settings: Settings) =>
         }),
         Effect.map((a) => a as A)
       )
-    const acquiredAfter = (index: number, predicate: (e: Extract<WorkerEvent, { type: "acquired" }>) => boolean) => () =>
-      events.slice(index).find((e): e is Extract<WorkerEvent, { type: "acquired" }> => e.type === "acquired" && predicate(e))
+    type Acquired = { readonly worker: DemoWorkers.Worker; readonly event: Extract<DemoWorkers.WorkerEvent, { ev: "acquired" }> }
+    const acquiredAfter = (index: number, predicate: (e: Acquired) => boolean) => () =>
+      events.slice(index).find((e): e is Acquired => e.event.ev === "acquired" && predicate(e as Acquired))
     const holderNow = () => workers.find((w) => w.status === "holding" && !w.exited)
     const pause = (millis: number, next: string) =>
       Effect.gen(function*() {
@@ -191,19 +201,19 @@ const demo = (settings: Settings) =>
       const index = events.length
       phase = `handover: asking ${from.name} to release the lease gracefully`
       say(bold(`→ handover: asking ${from.name} to release the lease gracefully`))
-      DemoWorkers.askToRelease(from)
-      const acquired = yield* waitFor("a handover", "20 seconds", acquiredAfter(index, (e) => e.worker !== from.name))
-      const releasing = events.slice(index).find((e) => e.type === "releasing" && e.worker === from.name)!
+      yield* pool.askToRelease(from)
+      const acquired = yield* waitFor("a handover", "20 seconds", acquiredAfter(index, (e) => e.worker !== from))
+      const releasing = events.slice(index).find((e) => e.event.ev === "releasing" && e.worker === from)!
       const change: DemoView.Change = {
         kind: "handover",
         from: from.name,
-        to: acquired.worker,
-        millis: acquired.t - releasing.t,
+        to: acquired.worker.name,
+        millis: acquired.event.t - (releasing.event as { readonly t: number }).t,
         fromToken: from.token ?? -1,
-        toToken: acquired.token
+        toToken: acquired.event.token
       }
       changes.push(change)
-      say(green(`handover ${from.name} → ${acquired.worker} in ${bold(Durations.formatMillis(change.millis))} (token ${change.fromToken} → ${change.toToken})`))
+      say(green(`handover ${from.name} → ${acquired.worker.name} in ${bold(Durations.formatMillis(change.millis))} (token ${change.fromToken} → ${change.toToken})`))
     })
 
     const failover = Effect.gen(function*() {
@@ -213,29 +223,28 @@ const demo = (settings: Settings) =>
       phase = `failover: ${from.name} was SIGKILLed; the others wait until the lease expires (${settings.durationSeconds}s unchanged)`
       say(red(bold(`→ failover: SIGKILL ${from.name} (pid ${from.pid}) while it holds the lease, like a crashed pod`)))
       const killedAt = now()
-      from.status = "killed"
-      DemoWorkers.kill(from)
-      const replacement = spawnWorker(nextIndex++)
+      yield* pool.kill(from)
+      const replacement = yield* spawnWorker(nextIndex++)
       say(dim(`${replacement.name} starts to replace it`))
       const acquired = yield* waitFor(
         "a failover",
         Duration.seconds(settings.durationSeconds * 3 + 20),
-        acquiredAfter(index, (e) => e.token > token)
+        acquiredAfter(index, (e) => e.event.token > token)
       )
       const change: DemoView.Change = {
         kind: "failover",
         from: from.name,
-        to: acquired.worker,
-        millis: acquired.t - killedAt,
+        to: acquired.worker.name,
+        millis: acquired.event.t - killedAt,
         fromToken: token,
-        toToken: acquired.token
+        toToken: acquired.event.token
       }
       changes.push(change)
-      say(green(`failover ${from.name} → ${acquired.worker} in ${bold(Durations.formatMillis(change.millis))} (token ${change.fromToken} → ${change.toToken})`))
+      say(green(`failover ${from.name} → ${acquired.worker.name} in ${bold(Durations.formatMillis(change.millis))} (token ${change.fromToken} → ${change.toToken})`))
     })
 
     say(`lease ${bold(`${key.namespace}/${key.name}`)}, duration ${settings.durationSeconds}s; starting ${settings.workers} worker processes`)
-    for (let i = 0; i < settings.workers; i++) spawnWorker(nextIndex++)
+    for (let i = 0; i < settings.workers; i++) yield* spawnWorker(nextIndex++)
     phase = "waiting for the first holder"
     yield* waitFor("a first acquisition", "60 seconds", acquiredAfter(0, () => true))
     yield* pause(2000, "handover")
@@ -253,24 +262,32 @@ const demo = (settings: Settings) =>
     say("stopping the workers")
     yield* stopWorkers
 
-    // Summary: tokens in the order their first section started; overlaps between workers.
-    const ordered = [...sections].sort((a, b) => a.start - b.start)
-    const tokens: Array<number> = []
-    for (const s of ordered) if (tokens[tokens.length - 1] !== s.token) tokens.push(s.token)
-    let overlaps = 0
-    for (let i = 0; i < ordered.length; i++) {
-      for (let j = i + 1; j < ordered.length && ordered[j]!.start < ordered[i]!.end; j++) {
-        if (ordered[j]!.worker !== ordered[i]!.worker) overlaps++
+    // The verdict: the chaos suite's checker on what the workers reported. Tokens in the order
+    // their first step started.
+    const report = testing.Exclusion.check({
+      timing: { durationSeconds: settings.durationSeconds, ...settings.timing },
+      journals: workers.map((w) => w.journal),
+      circumstances: [],
+      fence: testing.Exclusion.emptyFence
+    })
+    const firstValid = new Map<string, { readonly token: number; readonly t: number }>()
+    for (const w of workers) {
+      for (const e of w.journal) {
+        if (e.ev === "valid" && !firstValid.has(`${w.name}#${e.token}`)) firstValid.set(`${w.name}#${e.token}`, { token: e.token, t: e.t })
       }
     }
+    const tokens: Array<number> = []
+    for (const s of [...firstValid.values()].sort((a, b) => a.t - b.t)) if (tokens[tokens.length - 1] !== s.token) tokens.push(s.token)
     const summary: DemoView.Summary = {
       lease: `${key.namespace}/${key.name}`,
       durationSeconds: settings.durationSeconds,
       workers: settings.workers,
       changes,
       tokens,
-      sections: sections.length,
-      overlaps,
+      sections: report.sections,
+      steps: workers.reduce((n, w) => n + w.journal.filter((e) => e.ev === "valid" && e.where === "before-write").length, 0),
+      overlaps: report.overlaps.length,
+      violations: testing.Exclusion.violations(report),
       elapsedMillis: now() - started
     }
     live.close()
@@ -294,7 +311,7 @@ export const handler = (c: Config) =>
     }
     // The workers' lease options must pass the core's rules (e.g. at most 1 hour): checked here,
     // before the control plane starts, rather than by each worker.
-    yield* LeaseOptions.resolve({ namespace: "default", name: "leasekit-demo", holder: "demo", duration }).pipe(
+    const resolved = yield* LeaseOptions.resolve({ namespace: "default", name: "leasekit-demo", holder: "demo", duration }).pipe(
       Effect.mapError((error) => ExitCode.usage(`--duration ${c.duration}: ${error.message}`, "give whole seconds from 2s to 1h (e.g. 4s)"))
     )
     if (!Number.isInteger(c.workers) || c.workers < 2 || c.workers > 10) {
@@ -336,11 +353,17 @@ export const handler = (c: Config) =>
       namespace: where.namespace,
       lease,
       durationSeconds: millis / 1000,
+      timing: {
+        renewIntervalMillis: Duration.toMillis(resolved.renewInterval),
+        renewDeadlineMillis: Duration.toMillis(resolved.renewDeadline),
+        retryPeriodMillis: Duration.toMillis(resolved.retryPeriod),
+        requestTimeoutMillis: Duration.toMillis(resolved.requestTimeout)
+      },
       workers: c.workers,
       sectionMillis: 400,
       verbose: c.verbose
     })
-    if (!DemoView.strictlyIncreasing(summary.tokens) || summary.overlaps > 0) {
+    if (summary.violations.length > 0) {
       return yield* ExitCode.fail(
         ExitCode.codes.software,
         "the demo saw a safety violation (see the summary above)",

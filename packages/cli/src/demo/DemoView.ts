@@ -57,8 +57,13 @@ export interface Summary {
   readonly changes: ReadonlyArray<Change>
   /** Tokens in the order their first critical section started. */
   readonly tokens: ReadonlyArray<number>
+  /** Critical sections (tenures in which the holder checked it held the lease). */
   readonly sections: number
+  /** Checked steps of all critical sections. */
+  readonly steps: number
   readonly overlaps: number
+  /** What the exclusion checker found wrong (none expected). */
+  readonly violations: ReadonlyArray<string>
   readonly elapsedMillis: number
 }
 
@@ -258,7 +263,10 @@ export const renderSummary = (live: Live, summary: Summary): string => {
     `  fencing tokens seen in critical sections:   ${summary.tokens.join(" → ")}   ${
       increasing ? "strictly increasing" : "NOT strictly increasing"
     } ${ok(increasing)}`,
-    `  critical sections: ${summary.sections}, overlapping between holders: ${summary.overlaps} ${ok(summary.overlaps === 0)}`,
+    `  critical sections: ${summary.sections} (${summary.steps} checked steps), overlapping between holders: ${summary.overlaps} ${
+      ok(summary.overlaps === 0)
+    }`,
+    ...summary.violations.map((v) => `  ${red(`violation: ${v}`)}`),
     `  demo time: ${Durations.formatMillis(summary.elapsedMillis)}`,
     ""
   ].join("\n")

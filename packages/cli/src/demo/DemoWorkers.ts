@@ -1,28 +1,42 @@
 /**
- * The demo's worker processes (`DemoWorker.ts`): started with their configuration, their events
- * read from stdout (one JSON object per line), their stderr kept (the last 20 lines) and shown with
- * `--verbose`, asked to release, SIGKILLed, and stopped at the end.
+ * The demo's worker processes: contenders of `@leasekit/testing`'s harness (the contender the
+ * chaos suite and the bench drive, `Contender.spawn`), each running the loop mode on the demo's
+ * lease — acquire, a critical section of `sectionMillis` steps each checked with `isHeld`, until
+ * asked to release — with their events (milliseconds of `CLOCK_MONOTONIC`) handed to the demo as
+ * they arrive, and kept per worker (`journal`) for `Exclusion` to judge.
  *
- * Guarantees: `stop` leaves no worker running — the waiting ones get SIGTERM first, then the
- * holder (a worker releases its lease as it exits), so that the lease does not pass around on the
- * way out; SIGKILL for any worker still there after 10 seconds. Does not: judge what the workers
- * did (`Demo.ts` does), or stop the workers by itself — whoever makes the pool runs `stop` when it
- * ends.
+ * A worker asked to release (`askToRelease`) ends its section after the current step, releases
+ * the lease, and joins again after a pause of `cooldownMillis`, so that a waiting worker takes over.
+ *
+ * Guarantees: `stop` leaves no worker running — the waiting ones are stopped first, then the
+ * holder (a contender releases its lease as it exits), so that the lease does not pass around on
+ * the way out; SIGKILL for any worker still there after 10 seconds; and the pool's scope stops
+ * them all whatever ends the demo. Does not: judge what the workers did (`Demo.ts` does).
  *
  * @since 0.1.0
  */
+import type * as Contender from "@leasekit/testing/Contender"
+import type * as ContenderProtocol from "@leasekit/testing/ContenderProtocol"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ChildProcess from "node:child_process"
+import * as PubSub from "effect/PubSub"
+import * as Scope from "effect/Scope"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
-import * as Readline from "node:readline"
-import { fileURLToPath } from "node:url"
 import type * as DemoView from "./DemoView.ts"
-import type { WorkerConfig, WorkerEvent } from "./DemoWorker.ts"
-import { configVariable } from "./DemoWorker.ts"
+import type { Testing } from "./EmbeddedControlPlane.ts"
 
-/** The worker's script beside this module: `DemoWorker.ts` in the sources, `DemoWorker.js` when built. */
-const workerScript = fileURLToPath(new URL(`./DemoWorker${Path.extname(fileURLToPath(import.meta.url))}`, import.meta.url))
+/**
+ * What a worker reports, in milliseconds: its loop's events, `ready`, `released` (it left the
+ * contention) and `error`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WorkerEvent =
+  | ContenderProtocol.LoopEvent
+  | Extract<ContenderProtocol.Event, { readonly ev: "ready" | "released" | "error" }>
 
 /**
  * A worker process and what the demo knows of it.
@@ -32,14 +46,20 @@ const workerScript = fileURLToPath(new URL(`./DemoWorker${Path.extname(fileURLTo
  */
 export interface Worker {
   readonly name: string
-  readonly proc: ChildProcess.ChildProcess
+  /** Its holder identity. */
+  readonly holder: string
   pid: number | undefined
-  holder: string | undefined
   status: DemoView.WorkerLine["status"]
   token: number | undefined
   sections: number
   exited: boolean
-  readonly stderr: Array<string>
+  /** Its loop events so far (milliseconds), for `Exclusion`. */
+  readonly journal: Array<ContenderProtocol.LoopEvent>
+  /** The last lines of its log (stderr). */
+  readonly stderr: () => ReadonlyArray<string>
+  contender: Contender.Contender | undefined
+  /** Set by `askToRelease`: join again after the release. */
+  rejoin: boolean
 }
 
 /**
@@ -51,20 +71,25 @@ export interface Worker {
 export interface Pool {
   /** Every worker started so far, in the order started. */
   readonly workers: ReadonlyArray<Worker>
-  /** Starts worker `worker-<index>`. */
-  readonly spawn: (index: number) => Worker
+  /** Starts worker `worker-<index>` (in the background: it joins once its process is ready). */
+  readonly spawn: (index: number) => Effect.Effect<Worker>
+  /** Asks a worker to release the lease gracefully (it goes on contending afterwards). */
+  readonly askToRelease: (worker: Worker) => Effect.Effect<void>
+  /** SIGKILLs a worker, like a crashed pod. */
+  readonly kill: (worker: Worker) => Effect.Effect<void>
   /** Stops every worker still running (see the module header). */
   readonly stop: Effect.Effect<void>
 }
 
 /**
  * A pool of workers contending for `settings.lease`; `onEvent` gets each event a worker reports,
- * `onText` each line of its stdout that is not an event.
+ * `onText` what the demo should say about a worker that is not an event (a failure to start).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
+  testing: Testing,
   settings: {
     readonly kubeconfig: string
     readonly context: string | undefined
@@ -78,90 +103,126 @@ export const make = (
     readonly onEvent: (worker: Worker, event: WorkerEvent) => void
     readonly onText: (worker: Worker, text: string) => void
   }
-): Pool => {
-  const workers: Array<Worker> = []
-  const spawn = (index: number): Worker => {
-    const config: WorkerConfig = {
-      worker: `worker-${index}`,
-      kubeconfig: settings.kubeconfig,
-      context: settings.context,
+): Effect.Effect<Pool, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.Scope
+    const logs = Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-demo-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(logs, { recursive: true, force: true })))
+    const workers: Array<Worker> = []
+    const protocol = testing.ContenderProtocol
+    const join: ContenderProtocol.JoinCommand = {
+      cmd: "join",
+      mode: "loop",
+      name: settings.lease,
       namespace: settings.namespace,
-      lease: settings.lease,
-      durationSeconds: settings.durationSeconds,
-      sectionMillis: settings.sectionMillis,
-      cooldownMillis: 1000
+      leaseDurationMs: settings.durationSeconds * 1000,
+      // Steps of the critical section: until asked to release.
+      writes: Number.MAX_SAFE_INTEGER,
+      workMs: settings.sectionMillis
     }
-    const proc = ChildProcess.spawn(process.execPath, [workerScript], {
-      stdio: ["pipe", "pipe", "pipe"],
-      env: { ...process.env, [configVariable]: JSON.stringify(config) }
-    })
-    const worker: Worker = {
-      name: config.worker,
-      proc,
-      pid: proc.pid,
-      holder: undefined,
-      status: "starting",
-      token: undefined,
-      sections: 0,
-      exited: false,
-      stderr: []
-    }
-    workers.push(worker)
-    Readline.createInterface({ input: proc.stdout! }).on("line", (text) => {
-      try {
-        handlers.onEvent(worker, JSON.parse(text) as WorkerEvent)
-      } catch {
-        handlers.onText(worker, text)
-      }
-    })
-    Readline.createInterface({ input: proc.stderr! }).on("line", (text) => {
-      worker.stderr.push(text)
-      if (worker.stderr.length > 20) worker.stderr.shift()
-      if (settings.verbose) process.stderr.write(`[${worker.name}] ${text}\n`)
-    })
-    proc.stdin!.on("error", () => {}) // a SIGKILLed worker's pipe breaks; that is expected
-    proc.once("exit", () => {
-      worker.exited = true
-      if (worker.status !== "killed" && worker.status !== "failed") worker.status = "stopped"
-    })
-    return worker
-  }
+    const inMillis = (event: ContenderProtocol.Event): WorkerEvent | undefined =>
+      protocol.isLoopEvent(event)
+        ? testing.Exclusion.inMillis(event)
+        : event.ev === "ready" || event.ev === "released"
+        ? { ...event, t: event.t / 1000 }
+        : event.ev === "error"
+        ? event
+        : undefined
 
-  /**
-   * Stops the workers: the waiting ones first, then the holder (SIGTERM: a worker releases its
-   * lease as it exits), so that the lease does not pass around on the way out; SIGKILL for any
-   * worker still there after 10 seconds.
-   */
-  const stop = Effect.gen(function*() {
-    const alive = () => workers.filter((w) => !w.exited)
-    const stopAll = (which: ReadonlyArray<Worker>) =>
+    /** Hands each event to the demo; joins again after a requested release. */
+    const follow = (worker: Worker, contender: Contender.Contender) =>
       Effect.gen(function*() {
-        for (const w of which) w.proc.kill("SIGTERM")
-        yield* Effect.sleep(Duration.millis(20)).pipe(
-          Effect.repeat({ until: () => which.every((w) => w.exited) }),
-          Effect.timeout(Duration.seconds(10)),
-          Effect.ignore
+        const subscription = yield* contender.subscribe
+        while (true) {
+          const item = yield* PubSub.take(subscription)
+          if (item.ev === "end") return
+          const event = inMillis(item)
+          if (event === undefined) continue
+          if (protocol.isLoopEvent(event)) worker.journal.push(event)
+          handlers.onEvent(worker, event)
+          if (event.ev === "released" && worker.rejoin) {
+            worker.rejoin = false
+            yield* Effect.sleep(Duration.millis(1000))
+            yield* contender.send(join)
+          }
+        }
+      }).pipe(Effect.scoped)
+
+    const start = (worker: Worker) =>
+      Effect.gen(function*() {
+        const contender = yield* testing.Contender.spawn({
+          kubeconfig: settings.kubeconfig,
+          context: settings.context,
+          identity: worker.holder,
+          label: worker.name,
+          ...(settings.verbose ? {} : { log: Path.join(logs, `${worker.name}.log`) }),
+          grace: Duration.seconds(10)
+        }).pipe(Effect.provide(testing.Process.layer))
+        worker.contender = contender
+        worker.pid = contender.pid
+        yield* Effect.forkIn(follow(worker, contender), scope)
+        yield* Effect.forkIn(
+          Effect.andThen(contender.exit, Effect.sync(() => {
+            worker.exited = true
+            if (worker.status !== "killed" && worker.status !== "failed") worker.status = "stopped"
+          })),
+          scope
         )
+        handlers.onEvent(worker, { ...contender.ready, t: contender.ready.t / 1000 })
+        yield* contender.send(join)
+      }).pipe(
+        Effect.catch((error) =>
+          Effect.sync(() => {
+            worker.status = "failed"
+            worker.exited = true
+            handlers.onText(worker, `failed to start: ${error.message}`)
+          })
+        ),
+        Scope.provide(scope)
+      )
+
+    const spawn = (index: number) =>
+      Effect.gen(function*() {
+        const name = `worker-${index}`
+        const logFile = Path.join(logs, `${name}.log`)
+        const worker: Worker = {
+          name,
+          holder: `demo-${name}`,
+          pid: undefined,
+          status: "starting",
+          token: undefined,
+          sections: 0,
+          exited: false,
+          journal: [],
+          stderr: () => (Fs.existsSync(logFile) ? Fs.readFileSync(logFile, "utf8").trim().split("\n").slice(-20) : []),
+          contender: undefined,
+          rejoin: false
+        }
+        workers.push(worker)
+        yield* Effect.forkIn(start(worker), scope)
+        return worker
       })
-    yield* stopAll(alive().filter((w) => w.status !== "holding"))
-    yield* stopAll(alive())
-    for (const w of alive()) w.proc.kill("SIGKILL")
+
+    const askToRelease = (worker: Worker) =>
+      Effect.suspend(() => {
+        if (worker.contender === undefined) return Effect.void
+        worker.rejoin = true
+        return worker.contender.send({ cmd: "release" })
+      })
+
+    const kill = (worker: Worker) =>
+      Effect.suspend(() => {
+        worker.status = "killed"
+        return worker.contender === undefined ? Effect.void : Effect.asVoid(worker.contender.signal("SIGKILL"))
+      })
+
+    const stop = Effect.gen(function*() {
+      const alive = () => workers.filter((w) => !w.exited && w.contender !== undefined)
+      const stopAll = (which: ReadonlyArray<Worker>) =>
+        Effect.forEach(which, (w) => Effect.ignore(w.contender!.stop), { concurrency: "unbounded", discard: true })
+      yield* stopAll(alive().filter((w) => w.status !== "holding"))
+      yield* stopAll(alive())
+    })
+    yield* Effect.addFinalizer(() => stop)
+    return { workers, spawn, askToRelease, kill, stop }
   })
-  return { workers, spawn, stop }
-}
-
-/**
- * Asks a worker to release the lease gracefully (it goes on contending afterwards).
- *
- * @since 0.1.0
- * @category commands
- */
-export const askToRelease = (worker: Worker): void => void worker.proc.stdin!.write("release\n")
-
-/**
- * SIGKILLs a worker, like a crashed pod.
- *
- * @since 0.1.0
- * @category commands
- */
-export const kill = (worker: Worker): void => void worker.proc.kill("SIGKILL")

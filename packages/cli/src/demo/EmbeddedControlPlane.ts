@@ -7,10 +7,10 @@
  * once (Debian 12: builds kube-apiserver from Debian's source package, about 5 minutes on two
  * cores, then cached) with its progress streamed to stderr.
  *
- * `@leasekit/testing` is not a dependency of the CLI (an optional peer): it is loaded here, only when
- * `control-plane start` or `demo` without `--kubeconfig` runs, so `run`, `status`, `list` and
- * `release` never load the test rig. When it is not installed, those two commands fail with exit 69
- * and say how to install it.
+ * `@leasekit/testing` is not a dependency of the CLI (an optional peer): it is loaded here
+ * (`loadTesting`), only when `control-plane start` or `demo` runs (the demo's contender processes
+ * are the testing package's too), so `run`, `status`, `list` and `release` never load the test
+ * rig. When it is not installed, those two commands fail with exit 69 and say how to install it.
  *
  * Guarantees: everything started is stopped and its temporary folder deleted when the scope
  * closes, also when interrupted (Ctrl-C), and — through the testing package's watchdog — when
@@ -27,20 +27,35 @@ import * as Stream from "effect/Stream"
 import * as Durations from "../internal/Durations.ts"
 import * as ExitCode from "../internal/ExitCode.ts"
 
-type Testing = typeof import("@leasekit/testing")
+/**
+ * The `@leasekit/testing` module.
+ *
+ * @since 0.1.0
+ * @category loading
+ */
+export type Testing = typeof import("@leasekit/testing")
 
-/** `@leasekit/testing`, loaded on first use (Node caches the module). */
-const testing: Effect.Effect<Testing, ExitCode.CliExit> = Effect.tryPromise({
-  try: () => import("@leasekit/testing"),
-  catch: (error) =>
-    ExitCode.fail(
-      ExitCode.codes.unavailable,
-      `the local control plane needs @leasekit/testing, which could not be loaded (${
-        error instanceof Error ? error.message.split("\n")[0] : String(error)
-      })`,
-      "install it beside the CLI (`npm install -g @leasekit/testing` for a global CLI, `npm install -D @leasekit/testing` in a project), or give the demo a cluster with --kubeconfig"
-    )
-})
+/**
+ * `@leasekit/testing`, loaded on first use (Node caches the module); `who` needs it (for the
+ * message when it is not installed).
+ *
+ * @since 0.1.0
+ * @category loading
+ */
+export const loadTesting = (who: string): Effect.Effect<Testing, ExitCode.CliExit> =>
+  Effect.tryPromise({
+    try: () => import("@leasekit/testing"),
+    catch: (error) =>
+      ExitCode.fail(
+        ExitCode.codes.unavailable,
+        `${who} needs @leasekit/testing, which could not be loaded (${
+          error instanceof Error ? error.message.split("\n")[0] : String(error)
+        })`,
+        "install it beside the CLI (`npm install -g @leasekit/testing` for a global CLI, `npm install -D @leasekit/testing` in a project)"
+      )
+  })
+
+const testing = loadTesting("the local control plane")
 
 /** The exit for a failure of the testing package. */
 const fromTestingError = (t: Testing) => (error: unknown): ExitCode.CliExit => {

@@ -99,9 +99,13 @@ export const instrumented = (
 
 const logToStderr = Logger.layer([Logger.withConsoleError(Logger.formatSimple)])
 
-/** `Lease` over the instrumented Kubernetes store, the store, and the `KubeClient` of `kubeconfig`;
+/** `Lease` over the instrumented Kubernetes store, the store, and the `KubeClient` of `kubeconfig` (and `context`);
  * logs go to stderr (stdout is the protocol's). */
-export const kubernetesLayer = (kubeconfig: string, state: Pick<State, "store" | "semaphoreTrace" | "holder" | "emit">) => {
+export const kubernetesLayer = (
+  kubeconfig: string,
+  state: Pick<State, "store" | "semaphoreTrace" | "holder" | "emit">,
+  context?: string | undefined
+) => {
   const store = Layer.effect(
     LeaseStore.LeaseStore,
     Effect.gen(function*() {
@@ -114,7 +118,7 @@ export const kubernetesLayer = (kubeconfig: string, state: Pick<State, "store" |
     // algorithm would bypass the instrumented store (no counts, no lateness, no semaphore trace).
     (store) => Layer.provideMerge(Layer.fresh(Lease.layer), store)
   )
-  return Layer.mergeAll(store, logToStderr).pipe(Layer.provideMerge(KubeClient.layerFromFile(kubeconfig)))
+  return Layer.mergeAll(store, logToStderr).pipe(Layer.provideMerge(KubeClient.layerFromFile(kubeconfig, { context })))
 }
 
 /** `Lease` over the in-memory store (not instrumented: the microbenchmark's baseline). */

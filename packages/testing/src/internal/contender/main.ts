@@ -3,7 +3,10 @@
  * the Kubernetes store, driven by the line protocol of `ContenderProtocol` — the same one the
  * client-go baseline of the benchmarks speaks — so that one driver (`Contender`) times both.
  *
- *   node <this folder>/main.(ts|js) --kubeconfig <file>     (or KUBECONFIG)
+ *   node <this folder>/main.(ts|js) --kubeconfig <file> [--context NAME] [--identity HOLDER]
+ *
+ * (`KUBECONFIG` when `--kubeconfig` is absent; the holder identity is made by `LeaseHolder.make`
+ * when `--identity` is absent.)
  *
  * This module is the entry and the command loop: it reads commands from stdin, runs one join at a
  * time in the mode it names (`hold`, `many`, `semaphore`, `loop`: one module each), answers
@@ -43,14 +46,15 @@ if (kubeconfig === undefined) {
 const emit = emitToStdout
 const store = InstrumentedStore.makeStats()
 const state: State = {
-  holder: Effect.runSync(LeaseHolder.make),
+  holder: argument("--identity") ?? Effect.runSync(LeaseHolder.make),
   emit,
   store,
   semaphoreTrace: SemaphoreTrace.make(),
   usage: Usage.make(store, emit),
-  handoffTo: undefined
+  handoffTo: undefined,
+  selfPause: false
 }
-const runtime = ManagedRuntime.make(InstrumentedStore.kubernetesLayer(kubeconfig, state))
+const runtime = ManagedRuntime.make(InstrumentedStore.kubernetesLayer(kubeconfig, state, argument("--context")))
 const memoryRuntime = ManagedRuntime.make(InstrumentedStore.memoryLayer)
 
 /** The mode of a join: `count > 1` holds many leases, whatever `mode` says. */
@@ -137,6 +141,8 @@ const handle = (line: string) => {
       )
     case "quit":
       return void quit()
+    case "pause":
+      return void (state.selfPause = command.armed ?? true)
   }
 }
 

@@ -27,6 +27,8 @@ export interface State {
   readonly usage: Usage.Usage
   /** The contender a `handoff` command hands the lease to: set just before the mode is stopped. */
   handoffTo: string | undefined
+  /** `loop` mode: a self-pause armed by the `pause` command (consumed by the loop). */
+  selfPause: boolean
 }
 
 /** Writes `event` as one line to stdout. */
