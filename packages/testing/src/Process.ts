@@ -31,11 +31,9 @@ import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcess
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as Cause from "effect/Cause"
-import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ChildProcess from "effect/process/ChildProcess"
@@ -44,36 +42,41 @@ import type { ChildProcessHandle } from "effect/process/ChildProcessSpawner"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { describe, type ExitStatus, exitStatusOf, ProcessError } from "./internal/process/status.ts"
 import * as Fs from "node:fs"
-import * as Path from "node:path"
 
-/**
- * How a process ended: its exit code, or the signal that terminated it.
- *
- * @since 0.2.0
- * @category models
- */
-export interface ExitStatus {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-}
-
-/**
- * A process could not be started, or (`run`) ended unsuccessfully.
- *
- * @since 0.2.0
- * @category errors
- */
-export class ProcessError extends Data.TaggedError("ProcessError")<{
-  readonly command: string
-  readonly reason: "Spawn" | "Exit" | "Timeout"
-  readonly detail: string
-}> {
-  override get message(): string {
-    const what = this.reason === "Spawn" ? "could not start" : this.reason === "Timeout" ? "timed out" : "failed"
-    return `${this.command}: ${what}: ${this.detail}`
-  }
-}
+export {
+  /**
+   * How a process ended: its exit code, or the signal that terminated it.
+   *
+   * @since 0.2.0
+   * @category models
+   */
+  type ExitStatus,
+  /**
+   * A process could not be started, or (`run`) ended unsuccessfully.
+   *
+   * @since 0.2.0
+   * @category errors
+   */
+  ProcessError
+} from "./internal/process/status.ts"
+export {
+  /**
+   * Starts a lifeline for a folder: registered process groups are stopped when this process dies.
+   *
+   * @since 0.2.0
+   * @category lifeline
+   */
+  lifeline,
+  /**
+   * Registers a process group leader with the lifeline watching a folder.
+   *
+   * @since 0.2.0
+   * @category lifeline
+   */
+  register
+} from "./internal/process/lifeline.ts"
 
 /**
  * A running child process, the leader of its own process group.
@@ -191,18 +194,6 @@ const signalGroup = (pid: number, signal: NodeJS.Signals | 0): boolean => {
     }
   }
 }
-
-/** The handle's `exitCode` fails for a signalled process, naming the signal only in its message. */
-const exitStatusOf = (handle: ChildProcessHandle): Effect.Effect<ExitStatus> =>
-  handle.exitCode.pipe(
-    Effect.map((code): ExitStatus => ({ code, signal: null })),
-    Effect.catch((error) => {
-      const named = /signal: '?(SIG[A-Z0-9]+)'?/.exec(`${error.message} ${String(error.cause)}`)
-      return Effect.succeed<ExitStatus>({ code: null, signal: (named?.[1] as NodeJS.Signals | undefined) ?? "SIGKILL" })
-    })
-  )
-
-const describe = (command: string, args: ReadonlyArray<string>) => [command, ...args].join(" ")
 
 /**
  * Starts `command` with `args` in a new process group. Closing the scope stops the group
@@ -362,82 +353,3 @@ export const run = (
     )
   })
 
-const lifelineScript = `
-trap '' INT TERM HUP QUIT PIPE
-dir=$1
-grace=$2
-cat >/dev/null 2>&1
-pids=""
-for f in "$dir"/*.pid; do
-  [ -f "$f" ] || continue
-  pid=$(cat "$f" 2>/dev/null)
-  case "$pid" in ''|*[!0-9]*) continue ;; esac
-  if [ -r "/proc/$pid/cmdline" ] && tr '\\000' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$dir"; then
-    kill -CONT -- "-$pid" 2>/dev/null || kill -CONT "$pid" 2>/dev/null
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-    pids="$pids $pid"
-  fi
-done
-i=0
-while [ -n "$pids" ] && [ $i -lt "$grace" ]; do
-  alive=""
-  for pid in $pids; do
-    kill -0 -- "-$pid" 2>/dev/null && alive="$alive $pid"
-  done
-  pids=$alive
-  [ -n "$pids" ] && sleep 0.1
-  i=$((i + 1))
-done
-for pid in $pids; do
-  kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
-done
-[ "$3" = remove ] && rm -rf -- "$dir"
-`
-
-/**
- * Registers `pid` (a process group leader whose command line mentions `dir`) with the lifeline
- * watching `dir`.
- *
- * @since 0.2.0
- * @category lifeline
- */
-export const register = (dir: string, pid: number): Effect.Effect<void> =>
-  Effect.sync(() => Fs.writeFileSync(Path.join(dir, `${pid}.pid`), String(pid)))
-
-/**
- * Starts a lifeline for `dir`: if this Node process dies without closing the scope, every process
- * group registered there (`register`) whose command line still mentions `dir` gets SIGCONT and
- * SIGTERM, and SIGKILL after `grace` (default 5 s). On a normal close the scope's other finalizers
- * have stopped those processes already; the lifeline then finds nothing to do and exits. With
- * `remove`, it then deletes `dir` (a temporary folder that must not outlive this process either).
- * How: a `/bin/sh` in its own session, ignoring the terminal's signals, blocked reading a pipe whose
- * only writer is this process (Node opens pipes close-on-exec): the kernel closes it when this
- * process dies, whatever the cause.
- *
- * @since 0.2.0
- * @category lifeline
- */
-export const lifeline = (
-  dir: string,
-  options: { readonly grace?: Duration.Input | undefined; readonly remove?: boolean | undefined } = {}
-): Effect.Effect<void, ProcessError, Scope.Scope | ChildProcessSpawner> =>
-  Effect.gen(function*() {
-    yield* Effect.sync(() => Fs.mkdirSync(dir, { recursive: true }))
-    const tenths = Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(options.grace ?? Duration.seconds(5))) / 100))
-    const handle = yield* ChildProcess.make("/bin/sh", ["-c", lifelineScript, "leasekit-lifeline", dir, String(tenths), options.remove === true ? "remove" : "keep"], {
-      stdin: "pipe",
-      stdout: "ignore",
-      stderr: "ignore"
-    }).pipe(Effect.mapError((error) => new ProcessError({ command: "lifeline", reason: "Spawn", detail: error.message })))
-    // Not referenced: the lifeline never keeps this process alive, and Effect's own release leaves it be.
-    yield* handle.unref.pipe(Effect.ignore)
-    const input = yield* Queue.unbounded<Uint8Array, Cause.Done>()
-    const feeding = yield* Effect.forkDetach(Stream.run(Stream.fromQueue(input), handle.stdin).pipe(Effect.ignore))
-    yield* Effect.addFinalizer(() =>
-      Queue.end(input).pipe(
-        Effect.andThen(Fiber.join(feeding).pipe(Effect.timeoutOption("2 seconds"))),
-        Effect.andThen(exitStatusOf(handle).pipe(Effect.timeoutOption("10 seconds"))),
-        Effect.ignore
-      )
-    )
-  })
