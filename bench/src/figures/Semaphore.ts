@@ -8,7 +8,7 @@
  * Measured: acquisitions per second (permits whose acquisition returned inside the window), the
  * wait (from `acquire` called to returned: median and p99), and the order in which waiters were
  * served — from the API server's own answers, with no observer and no matching by time. Each
- * contender process records its successful writes to the semaphore (`LeasekitContender.ts`) and
+ * contender process records its successful writes to the semaphore (the harness's `semaphoreTrace`) and
  * reports, with each acquisition (`permit` event), its ticket, the head writes that enqueued it
  * (`enqueues`) and the permit write that served it (`granted`); released while waiting, the
  * ticket it got nothing for (`unserved`); and every other waiter's entry one of its head writes
