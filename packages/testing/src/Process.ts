@@ -16,6 +16,8 @@
  *   with SIGTERM already pending it ends as it resumes, without running its own code in between;
  * - `send` / `lines`: a line protocol over stdin / stdout, and `output: { file }` (stdout and stderr
  *   appended to a log file);
+ * - `exec`: a command run to completion with its outputs and how long it ran (timed at the exit, for
+ *   start-up times); on a timeout, what it printed so far in the error;
  * - `lifeline`: processes that must not outlive this Node process even when it dies without running
  *   finalizers (SIGKILL, OOM): a watchdog shell blocked on a pipe only this process writes to.
  *
@@ -274,7 +276,7 @@ export const spawn = (
   })
 
 /**
- * What `exec` answers: how the command ended and everything it wrote.
+ * What `exec` answers: how the command ended, everything it wrote, and how long it ran.
  *
  * @since 0.2.0
  * @category models
@@ -282,13 +284,41 @@ export const spawn = (
 export interface Output extends ExitStatus {
   readonly stdout: string
   readonly stderr: string
+  /**
+   * From just before the spawn to the moment its exit was observed (not to the end of its output),
+   * on the monotonic clock: a start-up time as the caller sees it.
+   */
+  readonly elapsed: Duration.Duration
 }
 
 /**
- * Runs `command` to completion and answers its exit status, stdout and stderr, whatever the exit
- * code; fails when it cannot start or runs longer than `timeout` (default 60 seconds; then it is
- * stopped). `stdin` is written to it, then closed (default: closed at once); `env` is added to this
- * process's environment.
+ * Options of `exec`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ExecOptions {
+  readonly cwd?: string | undefined
+  /** Added to this process's environment, unless `extendEnv` is false (then the whole environment). */
+  readonly env?: Record<string, string | undefined> | undefined
+  readonly extendEnv?: boolean | undefined
+  /** Written to stdin, which is then closed. Default: none (stdin is `/dev/null`). */
+  readonly stdin?: string | undefined
+  /** Default 60 seconds. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/** The last characters of what a command printed, for an error's detail. */
+const tail = (stdout: string, stderr: string) => {
+  const printed = (stderr.trim() === "" ? stdout : stderr).trim()
+  return printed === "" ? "" : `: ${printed.slice(-2000)}`
+}
+
+/**
+ * Runs `command` to completion and answers its exit status, stdout, stderr and how long it ran,
+ * whatever the exit code; fails when it cannot start or runs longer than `timeout` (the error then
+ * carries the end of what it printed so far — stderr, or stdout when stderr is empty — and the
+ * process group is stopped: SIGTERM, SIGKILL 5 s later).
  *
  * @since 0.2.0
  * @category spawning
@@ -296,37 +326,43 @@ export interface Output extends ExitStatus {
 export const exec = (
   command: string,
   args: ReadonlyArray<string>,
-  options: {
-    readonly cwd?: string | undefined
-    readonly env?: Record<string, string | undefined> | undefined
-    readonly stdin?: string | undefined
-    readonly timeout?: Duration.Input | undefined
-  } = {}
+  options: ExecOptions = {}
 ): Effect.Effect<Output, ProcessError, ChildProcessSpawner> =>
   Effect.scoped(Effect.gen(function*() {
+    const timeout = Duration.fromInputUnsafe(options.timeout ?? Duration.seconds(60))
+    const started = performance.now()
     const handle = yield* ChildProcess.make(command, args, {
       cwd: options.cwd,
       env: options.env,
-      extendEnv: true,
-      stdin: Stream.make(new TextEncoder().encode(options.stdin ?? "")),
+      extendEnv: options.extendEnv ?? true,
+      stdin: options.stdin === undefined ? "ignore" : Stream.make(new TextEncoder().encode(options.stdin)),
       stdout: "pipe",
-      stderr: "pipe"
+      stderr: "pipe",
+      killSignal: "SIGTERM",
+      forceKillAfter: Duration.seconds(5)
     }).pipe(
       Effect.mapError((error) => new ProcessError({ command: describe(command, args), reason: "Spawn", detail: error.message }))
     )
-    const [stdout, stderr, status] = yield* Effect.all([
-      Stream.mkString(Stream.decodeText(handle.stdout)).pipe(Effect.orElseSucceed(() => "")),
-      Stream.mkString(Stream.decodeText(handle.stderr)).pipe(Effect.orElseSucceed(() => "")),
-      exitStatusOf(handle)
-    ], { concurrency: "unbounded" })
-    return { ...status, stdout, stderr }
-  })).pipe(
-    Effect.timeoutOrElse({
-      duration: options.timeout ?? Duration.seconds(60),
-      orElse: () =>
-        Effect.fail(new ProcessError({ command: describe(command, args), reason: "Timeout", detail: `after ${Duration.format(Duration.fromInputUnsafe(options.timeout ?? Duration.seconds(60)))}` }))
-    })
-  )
+    // Collected as it arrives, so that a timeout can still say what was printed.
+    const printed = { stdout: "", stderr: "" }
+    const collect = (stream: Stream.Stream<Uint8Array, unknown>, into: "stdout" | "stderr") =>
+      Stream.runForEach(Stream.decodeText(stream), (chunk) => Effect.sync(() => (printed[into] += chunk))).pipe(Effect.ignore)
+    const ended = yield* Effect.all([
+      exitStatusOf(handle).pipe(Effect.map((status) => ({ ...status, elapsed: Duration.millis(performance.now() - started) }))),
+      collect(handle.stdout, "stdout"),
+      collect(handle.stderr, "stderr")
+    ], { concurrency: "unbounded" }).pipe(Effect.timeoutOption(timeout))
+    if (Option.isNone(ended)) {
+      return yield* Effect.fail(
+        new ProcessError({
+          command: describe(command, args),
+          reason: "Timeout",
+          detail: `after ${Duration.format(timeout)}${tail(printed.stdout, printed.stderr)}`
+        })
+      )
+    }
+    return { ...ended.value[0], stdout: printed.stdout, stderr: printed.stderr }
+  }))
 
 /**
  * Runs `command` to completion and answers its stdout; fails when it cannot start, exits with a

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { Duration, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -113,6 +113,30 @@ describe("Process", () => {
       assert.include(failed.message, "broken")
       const missing = yield* Effect.flip(Process.run("/nonexistent/leasekit-command", []))
       assert.strictEqual(missing.reason, "Spawn")
+    }).pipe(Effect.provide(Process.layer)))
+
+  it.live("exec answers both outputs and the time to the exit; without extendEnv the environment is only what was given", () =>
+    Effect.gen(function*() {
+      process.env["LEASEKIT_PROCESS_TEST"] = "inherited"
+      const script = "echo \"[$LEASEKIT_PROCESS_TEST][$GIVEN]\"; echo err >&2; sleep 0.2"
+      const extended = yield* Process.exec("/bin/sh", ["-c", script], { env: { GIVEN: "given" } })
+      assert.deepStrictEqual([extended.code, extended.stdout, extended.stderr], [0, "[inherited][given]\n", "err\n"])
+      assert.isTrue(Duration.toMillis(extended.elapsed) >= 200, Duration.format(extended.elapsed))
+      const replaced = yield* Process.exec("/bin/sh", ["-c", script], { env: { GIVEN: "given" }, extendEnv: false })
+      assert.strictEqual(replaced.stdout, "[][given]\n")
+      delete process.env["LEASEKIT_PROCESS_TEST"]
+    }).pipe(Effect.provide(Process.layer)))
+
+  it.live("exec fails on a timeout with what the command printed so far, and stops it", () =>
+    Effect.gen(function*() {
+      const dir = tmp()
+      const failed = yield* Effect.flip(
+        Process.exec("/bin/sh", ["-c", `echo $$ > ${dir}/pid; echo halfway; echo stuck >&2; sleep 30`], { timeout: "500 millis" })
+      )
+      assert.strictEqual(failed.reason, "Timeout")
+      assert.include(failed.message, "stuck")
+      const pid = Number(Fs.readFileSync(Path.join(dir, "pid"), "utf8"))
+      assert.isTrue(yield* eventually(() => !isAlive(pid), 2_000), "the timed-out process is still running")
     }).pipe(Effect.provide(Process.layer)))
 
   it.live("the lifeline stops registered processes when their Node parent is SIGKILLed", () =>
