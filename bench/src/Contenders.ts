@@ -6,17 +6,17 @@
  * events, killing — and a pool that reuses idle contenders across figures. Events reach a
  * contender's listeners in order, from one dispatch fiber per contender.
  *
- * Every contender spawned here is registered, and so is every other process a figure starts
- * (`track`); `killAll` (called on exit, on SIGINT/SIGTERM and at the end of a run) SIGKILLs
- * whatever is left. Contenders also exit by themselves when their stdin closes, i.e. when the
- * orchestrator dies, so none is left behind even after a SIGKILL of the orchestrator.
+ * Every contender lives in a scope of its own inside the run's (`RunScope`): closed when it exits,
+ * or with the run's (at the end of a run, on failure, on SIGINT/SIGTERM), which stops it. Contenders
+ * also exit by themselves when their stdin closes, i.e. when the orchestrator dies, so none is left
+ * behind even after a SIGKILL of the orchestrator.
  */
-import { Contender as Driver, Process } from "@leasekit/testing"
+import { Contender as Driver } from "@leasekit/testing"
 import type { Command, Event } from "@leasekit/testing/ContenderProtocol"
-import { Effect, Exit, ManagedRuntime, PubSub, Scope } from "effect"
-import type * as ChildProcess from "node:child_process"
+import { Effect, Exit, PubSub, Scope } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import type { RunScope } from "./RunScope.ts"
 
 export type Kind = "leasekit" | "client-go"
 
@@ -28,9 +28,6 @@ export interface Tagged {
 type Listener = (tagged: Tagged) => void
 
 const live = new Set<Contender>()
-
-/** The process layer every contender is spawned through. */
-const runtime = ManagedRuntime.make(Process.layer)
 
 /** A contender driven by the harness (`driven`), with synchronous listeners for the figures. */
 export class Contender {
@@ -129,6 +126,8 @@ export interface SpawnContext {
   /** Folder for the contenders' stderr logs. */
   readonly logDir: string
   readonly benchDir: string
+  /** The run's scope: every process is started in it. */
+  readonly processes: RunScope
 }
 
 let counter = 0
@@ -144,7 +143,7 @@ export const spawn = async (
 ): Promise<Contender> => {
   const label = `${kind === "leasekit" ? "lk" : "go"}-${++counter}`
   const log = Path.join(context.logDir, `${label}.log`)
-  const scope = Effect.runSync(Scope.make())
+  const scope = context.processes.fork()
   const program = Effect.gen(function*() {
     const driven = kind === "leasekit"
       ? yield* Driver.spawn({
@@ -167,7 +166,7 @@ export const spawn = async (
     }))
     return contender
   }).pipe(Scope.provide(scope))
-  const contender = await runtime.runPromise(program).catch(async (error: unknown) => {
+  const contender = await context.processes.run(program).catch(async (error: unknown) => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     throw error
   })
@@ -224,22 +223,5 @@ export const stop = async (c: Contender): Promise<void> => {
   await c.exited
 }
 
-/** Processes a figure started outside the contender protocol (figure 7's installed CLI). */
-const tracked = new Set<ChildProcess.ChildProcess>()
-
-/** Registers a process for `killAll`; it is forgotten when it exits. */
-export const track = (child: ChildProcess.ChildProcess): ChildProcess.ChildProcess => {
-  tracked.add(child)
-  child.once("exit", () => tracked.delete(child))
-  child.once("error", () => child.pid === undefined && tracked.delete(child)) // it never started
-  return child
-}
-
-/** SIGKILLs every contender, and every tracked process, still running. */
-export const killAll = (): void => {
-  for (const c of live) c.kill("SIGKILL")
-  for (const child of tracked) child.kill("SIGKILL")
-}
-
-/** Contenders and tracked processes still running (for the final check that none is left). */
-export const running = (): number => live.size + tracked.size
+/** Contenders still running (for the final check that none is left). */
+export const running = (): number => live.size

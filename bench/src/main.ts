@@ -11,7 +11,8 @@
  * a minute for at most that many minutes, until the 1-minute load average is below 1 (default:
  * 30 in the full run, 0 with --quick); RESULTS.md says whether the machine was quiet.
  *
- * Every process started here is stopped at the end, on failure, and on SIGINT / SIGTERM.
+ * Every process started here lives in the run's scope (`RunScope`) and is stopped at the end, on
+ * failure, and on SIGINT / SIGTERM (which interrupt the run).
  */
 import { ControlPlane, Process } from "@leasekit/testing"
 import { Effect, Stream } from "effect"
@@ -21,7 +22,7 @@ import * as Path from "node:path"
 import * as AuditLog from "@leasekit/testing/AuditLog"
 import type { Bench } from "./Bench.ts"
 import { benchAudit, sleep } from "./Bench.ts"
-import { killAll, Pool, running } from "./Contenders.ts"
+import { Pool, running } from "./Contenders.ts"
 import * as Contention from "./figures/Contention.ts"
 import * as Failover from "./figures/Failover.ts"
 import * as Footprint from "./figures/Footprint.ts"
@@ -37,6 +38,7 @@ import { summarizeProfile } from "./Profile.ts"
 import * as Report from "./Report.ts"
 import type { Results } from "./Results.ts"
 import { rerun } from "./Results.ts"
+import * as RunScope from "./RunScope.ts"
 
 const benchDir = Path.resolve(import.meta.dirname, "..")
 const args = process.argv.slice(2)
@@ -71,14 +73,12 @@ const started = Date.now()
 const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}\n`)
 
 // ---------------------------------------------------------------------------------------------
-// No process outlives the run.
+// No process outlives the run: SIGINT / SIGTERM interrupt it, which closes the run's scope.
 
-process.on("exit", killAll)
 const abort = new AbortController()
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     log(`${signal}: stopping contenders and the control plane`)
-    killAll()
     abort.abort()
     setTimeout(() => process.exit(130), 30_000).unref()
   })
@@ -98,7 +98,8 @@ const run = (
   controlPlane: ControlPlane.ControlPlaneService,
   clientgoBinary: string,
   measuredOn: { readonly quiet: Machine.Quiet; readonly versions: Machine.Versions; readonly provenance: Machine.Provenance },
-  controlPlanePids: Bench["controlPlanePids"]
+  controlPlanePids: Bench["controlPlanePids"],
+  processes: RunScope.RunScope
 ) =>
   Effect.tryPromise({
     try: async () => {
@@ -107,7 +108,8 @@ const run = (
         kubeconfig: controlPlane.users.admin.kubeconfig,
         clientgoBinary,
         logDir: runDir,
-        benchDir
+        benchDir,
+        processes
       }
       const auditFile = controlPlane.auditLog
       if (auditFile._tag === "None") throw new Error("the control plane has no audit log")
@@ -237,7 +239,9 @@ const program = Effect.scoped(Effect.gen(function*() {
     clientgoBinary
   })
   const provenance = yield* Machine.provenance(benchDir)
-  return yield* run(controlPlane, clientgoBinary, { versions, quiet, provenance }, pids).pipe(Effect.ensuring(Effect.sync(killAll)))
+  // Made after the control plane, so closed before it: contenders release their leases first.
+  const processes = yield* RunScope.make
+  return yield* run(controlPlane, clientgoBinary, { versions, quiet, provenance }, pids, processes)
 })).pipe(Effect.provide(Process.layer))
 
 // Re-render RESULTS.md and the plots from a run's results.json (e.g. after a figure's rendering changed).
@@ -249,7 +253,7 @@ if (reportFrom !== undefined) {
 }
 
 const exit = await Effect.runPromiseExit(program, { signal: abort.signal })
-// Contenders were killed; give them a moment to be reaped before checking.
+// The run's scope stopped every contender and waited for its exit; their bookkeeping settles in a moment.
 await sleep(200)
 if (running() > 0) log(`warning: ${running()} contender processes still running`)
 if (exit._tag === "Failure") {

@@ -49,6 +49,8 @@
  * limit (`MemoryLimit.ts`), its section of RESULTS.md (`Section.ts`) and the explanations of its
  * missed goals (`Findings.ts`).
  */
+import { Process } from "@leasekit/testing"
+import { Effect, Exit, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -70,12 +72,16 @@ export const run = async (bench: Bench, settings: { readonly runs: number; reado
   const { holdSeconds, runs } = settings
   if (!Fs.existsSync("/usr/bin/time")) throw new Error("/usr/bin/time (GNU time, Debian package `time`) is needed for peak RSS")
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-footprint-"))
+  // If the bench dies without closing its scope, the lifeline stops the processes registered
+  // there and deletes the folder.
+  const lifeline = bench.spawnContext.processes.fork()
   try {
+    await bench.spawnContext.processes.run(Scope.provide(Process.lifeline(dir, { remove: true }), lifeline))
     bench.log("  fig 7: pnpm build, pnpm pack of core, kubernetes and cli, npm install into a temporary app")
     const installed = await install(bench, dir)
-    const cliVersion = checked("leasekit --version", await exec(installed.leasekit, ["--version"], installed.app)).stdout.trim()
+    const cliVersion = checked("leasekit --version", await exec(bench, installed.leasekit, ["--version"], installed.app)).stdout.trim()
     bench.log(`  fig 7: installed ${cliVersion}; start-up, ${runs} runs of each`)
-    const startupResults = await startup(installed, dir, runs)
+    const startupResults = await startup(bench, installed, dir, runs)
     bench.log(
       `  fig 7: holding one lease for ${holdSeconds} s: leasekit run (with and without its process flags), ${
         libraryVariants.map((v) => v.holder).join(", ")
@@ -101,6 +107,7 @@ export const run = async (bench: Bench, settings: { readonly runs: number; reado
       modules
     }
   } finally {
+    await Effect.runPromise(Scope.close(lifeline, Exit.void))
     Fs.rmSync(dir, { recursive: true, force: true })
   }
 }

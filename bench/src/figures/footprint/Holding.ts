@@ -4,12 +4,14 @@
  * variants, and the client-go contender. Each is followed from spawn: when it holds the lease
  * (`token=N`) and lets go (`done`), its VmRSS and RssAnon every 250 ms and its VmHWM, Node's flags
  * on its command line, and what it reports about itself (`profile=`, `modules=`). A process still
- * running 90 s after it should have ended is SIGKILLed; a failure is recorded, not thrown.
+ * running 90 s after it should have ended is SIGKILLed; a failure is recorded, not thrown. Each
+ * runs through `Process` in the run's scope, registered with the figure's lifeline (`Installed.dir`).
  */
-import type * as ChildProcess from "node:child_process"
+import type { Process } from "@leasekit/testing"
+import { Duration, Effect, Fiber, Option, type Scope, Stream } from "effect"
+import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import * as Readline from "node:readline"
 import type { Bench } from "../../Bench.ts"
 import { joinAndLead, sleep } from "../../Bench.ts"
 import { spawn, stop } from "../../Contenders.ts"
@@ -79,59 +81,61 @@ const reported = (line: string, key: "profile" | "modules"): unknown => {
  * then exits by itself (SIGKILLed if it is still running `holdSeconds + 90` s after the start);
  * samples its memory meanwhile and keeps what it reports about itself (`profile=`, `modules=`).
  */
-export const followHolder = async (
+export const followHolder = (
   holder: Holder,
-  child: ChildProcess.ChildProcess,
+  spawned: Effect.Effect<Process.Process, Process.ProcessError, Scope.Scope | ChildProcessSpawner>,
   holdSeconds: number,
   log: string
-): Promise<HoldingResult & { readonly modules?: ModuleCount | undefined }> => {
-  const started = performance.now()
-  if (child.pid === undefined) throw new Error(`${holder}: the process did not start (see ${log})`)
-  const memory = sampleMemory(child.pid)
-  let heldAt: number | undefined
-  let doneAt: number | undefined
-  let token: number | undefined
-  let profile: ProcessProfile | undefined
-  let modules: ModuleCount | undefined
-  let nodeFlags: Array<string> | undefined
-  const output = Readline.createInterface({ input: child.stdout! })
-  output.on("line", (line) => {
-    const held = /^token=(\d+)$/.exec(line.trim())
-    if (held !== null && heldAt === undefined) {
-      heldAt = performance.now()
-      token = Number(held[1])
-      nodeFlags = nodeFlagsOf(child.pid!)
+): Effect.Effect<HoldingResult & { readonly modules?: ModuleCount | undefined }, Error, Scope.Scope | ChildProcessSpawner> =>
+  Effect.gen(function*() {
+    const child = yield* spawned.pipe(
+      Effect.mapError((error) => new Error(`${holder}: the process did not start (see ${log}): ${error.message}`))
+    )
+    const started = performance.now()
+    const memory = yield* Effect.acquireRelease(Effect.sync(() => sampleMemory(child.pid)), (m) => Effect.sync(m.stop))
+    let heldAt: number | undefined
+    let doneAt: number | undefined
+    let token: number | undefined
+    let profile: ProcessProfile | undefined
+    let modules: ModuleCount | undefined
+    let nodeFlags: Array<string> | undefined
+    const reading = yield* Effect.forkScoped(Stream.runForEach(child.lines, (line) =>
+      Effect.sync(() => {
+        const held = /^token=(\d+)$/.exec(line.trim())
+        if (held !== null && heldAt === undefined) {
+          heldAt = performance.now()
+          token = Number(held[1])
+          nodeFlags = nodeFlagsOf(child.pid)
+        }
+        if (line.trim() === "done" && doneAt === undefined) doneAt = performance.now()
+        profile ??= reported(line, "profile") as ProcessProfile | undefined
+        modules ??= reported(line, "modules") as ModuleCount | undefined
+      })))
+    const exited = yield* child.exit.pipe(Effect.timeoutOption(Duration.seconds(holdSeconds + 90)))
+    const status = Option.isSome(exited) ? exited.value : yield* Effect.andThen(child.signal("SIGKILL"), child.exit)
+    const exit = describeExit(status.code, status.signal)
+    memory.stop()
+    // what it printed last (`modules=`, as it exits) may still be in the pipe
+    yield* Fiber.join(reading).pipe(Effect.timeoutOption(Duration.seconds(2)))
+    const failure = heldAt === undefined
+      ? `did not hold the lease (${exit}): ${lastLines(Fs.readFileSync(log, "utf8"), 3)}`
+      : exit !== "exit 0"
+      ? `ended with ${exit}: ${lastLines(Fs.readFileSync(log, "utf8"), 3)}`
+      : undefined
+    return {
+      holder,
+      held: heldAt !== undefined,
+      token,
+      heldAfterSeconds: heldAt === undefined ? Number.NaN : (heldAt - started) / 1000,
+      ...(heldAt === undefined ? { rssMiB: [], anonMiB: [] } : memory.between(heldAt, doneAt ?? Number.POSITIVE_INFINITY)),
+      peakRssMiB: memory.peak(),
+      exit,
+      failure,
+      nodeFlags,
+      profile,
+      modules
     }
-    if (line.trim() === "done" && doneAt === undefined) doneAt = performance.now()
-    profile ??= reported(line, "profile") as ProcessProfile | undefined
-    modules ??= reported(line, "modules") as ModuleCount | undefined
   })
-  const ended = new Promise<void>((resolve) => output.once("close", resolve))
-  const timer = setTimeout(() => child.kill("SIGKILL"), (holdSeconds + 90) * 1000)
-  const exit = await new Promise<string>((resolve) => child.once("exit", (code, signal) => resolve(describeExit(code, signal))))
-  clearTimeout(timer)
-  memory.stop()
-  // what it printed last (`modules=`, as it exits) may still be in the pipe
-  await Promise.race([ended, sleep(2_000)])
-  const failure = heldAt === undefined
-    ? `did not hold the lease (${exit}): ${lastLines(Fs.readFileSync(log, "utf8"), 3)}`
-    : exit !== "exit 0"
-    ? `ended with ${exit}: ${lastLines(Fs.readFileSync(log, "utf8"), 3)}`
-    : undefined
-  return {
-    holder,
-    held: heldAt !== undefined,
-    token,
-    heldAfterSeconds: heldAt === undefined ? Number.NaN : (heldAt - started) / 1000,
-    ...(heldAt === undefined ? { rssMiB: [], anonMiB: [] } : memory.between(heldAt, doneAt ?? Number.POSITIVE_INFINITY)),
-    peakRssMiB: memory.peak(),
-    exit,
-    failure,
-    nodeFlags,
-    profile,
-    modules
-  }
-}
 
 /** `leasekit run` arguments holding `name` while CMD prints the token and sleeps. */
 export const runArgs = (bench: Bench, name: string, holdSeconds: number) => [
@@ -156,8 +160,8 @@ export const cliRun = (bench: Bench, installed: Installed, holdSeconds: number, 
   const name = processFlags ? "run" : "run-no-flags"
   const log = logFile(bench, name)
   const env = processFlags ? {} : { LEASEKIT_NODE_FLAGS: "" }
-  const child = start([installed.leasekit, ...runArgs(bench, leaseName(name), holdSeconds)], installed.app, log, env)
-  return followHolder(processFlags ? "leasekit run" : "leasekit run, no process flags", child, holdSeconds, log)
+  const child = start(installed.dir, [installed.leasekit, ...runArgs(bench, leaseName(name), holdSeconds)], installed.app, log, env)
+  return bench.spawnContext.processes.run(followHolder(processFlags ? "leasekit run" : "leasekit run, no process flags", child, holdSeconds, log))
 }
 
 /** The library process reports its profile this long after it holds the lease. */
@@ -178,7 +182,8 @@ const holdArgv = (bench: Bench, variant: LibraryVariant, holdSeconds: number, pr
 
 export const library = async (bench: Bench, installed: Installed, variant: LibraryVariant, holdSeconds: number): Promise<HoldingResult> => {
   const log = logFile(bench, variant.slug)
-  const { modules: _, ...result } = await followHolder(variant.holder, start(holdArgv(bench, variant, holdSeconds), installed.app, log), holdSeconds, log)
+  const child = start(installed.dir, holdArgv(bench, variant, holdSeconds), installed.app, log)
+  const { modules: _, ...result } = await bench.spawnContext.processes.run(followHolder(variant.holder, child, holdSeconds, log))
   return result
 }
 
@@ -191,7 +196,7 @@ export const countModules = async (bench: Bench, installed: Installed): Promise<
   for (const variant of libraryVariants.filter((v) => v.flags.length === 0)) {
     const log = logFile(bench, `${variant.slug}-count`)
     const argv = holdArgv(bench, variant, 2, ["--import", installed.countModules])
-    const ended = await followHolder(variant.holder, start(argv, installed.app, log), 2, log)
+    const ended = await bench.spawnContext.processes.run(followHolder(variant.holder, start(installed.dir, argv, installed.app, log), 2, log))
     counted[variant.script] = ended.modules ?? `no count (${ended.failure ?? ended.exit})`
   }
   return counted as Record<LibraryVariant["script"], ModuleCount | string>

@@ -17,6 +17,8 @@ const pnpm = "pnpm@12.21.0"
 const packed = ["@leasekit/core", "@leasekit/kubernetes", "@leasekit/cli"] as const
 
 export interface Installed {
+  /** The figure's folder (the app is in it), watched by the figure's lifeline. */
+  readonly dir: string
   readonly app: string
   /** The installed executable, `node_modules/.bin/leasekit`. */
   readonly leasekit: string
@@ -61,14 +63,14 @@ const bundleHold = async (app: string): Promise<number> => {
  */
 export const install = async (bench: Bench, dir: string): Promise<Installed> => {
   const root = Path.resolve(bench.spawnContext.benchDir, "..")
-  checked("pnpm build", await exec("npx", ["--yes", pnpm, "build"], root, 600_000))
+  checked("pnpm build", await exec(bench, "npx", ["--yes", pnpm, "build"], root, 600_000))
   const packs = Path.join(dir, "packs")
   Fs.mkdirSync(packs)
   const fromTarballs: Record<string, string> = {}
   for (const name of packed) {
     const ended = checked(
       `pnpm pack ${name}`,
-      await exec("npx", ["--yes", pnpm, "--filter", name, "pack", "--pack-destination", packs], root)
+      await exec(bench, "npx", ["--yes", pnpm, "--filter", name, "pack", "--pack-destination", packs], root)
     )
     const tarball = ended.stdout.trim().split("\n").pop()!.trim()
     if (!Fs.existsSync(tarball)) throw new Error(`pnpm pack ${name} did not say where the tarball is: ${lastLines(ended.stdout)}`)
@@ -84,10 +86,11 @@ export const install = async (bench: Bench, dir: string): Promise<Installed> => 
   Fs.writeFileSync(Path.join(app, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`)
   Fs.writeFileSync(Path.join(app, "hold.mjs"), holdScript)
   Fs.writeFileSync(Path.join(app, "count-modules.mjs"), countScript)
-  checked("npm install", await exec("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], app, 600_000))
+  checked("npm install", await exec(bench, "npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], app, 600_000))
   const dist = Path.join(app, "node_modules", "@leasekit", "cli", "dist")
   const cliBundle = Fs.readdirSync(dist).filter((f) => f.endsWith(".js")).reduce((sum, f) => sum + Fs.statSync(Path.join(dist, f)).size, 0)
   return {
+    dir,
     app,
     leasekit: Path.join(app, "node_modules", ".bin", "leasekit"),
     installedMiB: bytesOnDisk(Path.join(app, "node_modules")) / 2 ** 20,

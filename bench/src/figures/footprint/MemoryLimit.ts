@@ -152,7 +152,7 @@ export const inMemoryLimit = async (bench: Bench, installed: Installed, holdSeco
       installed.leasekit,
       ...runArgs(bench, leaseName("limited"), holdSeconds)
     ]
-    const run = await followHolder("leasekit run", start(argv, installed.app, log), holdSeconds, log)
+    const run = await bench.spawnContext.processes.run(followHolder("leasekit run", start(installed.dir, argv, installed.app, log), holdSeconds, log))
     const v2 = cgroup.mechanism === "cgroup v2"
     return {
       mechanism: cgroup.mechanism,

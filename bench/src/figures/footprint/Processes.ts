@@ -1,26 +1,19 @@
 /**
- * The processes figure 7 starts, in a clean environment (without what pnpm and npm set for the
- * bench's own script, the bench's Node first on `PATH`): a command run to completion with its
- * output and wall time (SIGKILLed after a timeout), or started with stdout piped and stderr into a
- * log file; how they ended; and reading a file under /proc or a cgroup. Every process is tracked by
- * the bench's contender registry, so that none outlives the run.
- *
- * Still on `node:child_process`, not yet on `@leasekit/testing`'s `Process`, which lacks what this
- * figure needs: stdout piped while stderr goes to a log file (a holder's `token=` / `profile=` /
- * `modules=` lines are timed as they arrive; its stderr is quoted from its log when it fails); on a
- * timeout, what was printed so far rather than a failure; an environment with variables removed
- * (`cleanEnv`), not only added to; and the wall time at the exit event (start-up wall times are a
- * few tens of ms: timed through an Effect fiber they would change what figure 7 measures, which
- * wants a before/after run to show). `Process.exec` would serve the install commands, but the
- * figures run as Promises outside the orchestrator's Effect scope: a process started through a
- * separate `Effect.runPromise` is not stopped when the bench is interrupted, which `track` /
- * `killAll` do today. Moving them belongs with running the figures inside that scope.
+ * The processes figure 7 starts, through `@leasekit/testing`'s `Process` in the run's scope
+ * (`RunScope`: the end of the run or its interruption stops them), in a clean environment (without
+ * what pnpm and npm set for the bench's own script, the bench's Node first on `PATH`): a command
+ * run to completion with its output and wall time (`Process.exec`: timed from just before the
+ * spawn to the exit, not to the end of its output; stopped after a timeout, its error then carries
+ * what it printed so far), or started with stdout piped (`lines`) and stderr appended to a log
+ * file, registered with the figure's lifeline (`Process.lifeline` of the figure's folder: it stops
+ * the ones whose command line names that folder if the bench dies without closing its scope);
+ * how they ended; and reading a file under /proc or a cgroup.
  */
-import * as ChildProcess from "node:child_process"
+import { Process } from "@leasekit/testing"
+import { Duration, Effect } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import type { Bench } from "../../Bench.ts"
-import { track } from "../../Contenders.ts"
 
 /** The environment of everything started here: without what pnpm and npm set for the bench's own
  * script, and with the bench's Node first on `PATH`. */
@@ -43,49 +36,52 @@ export interface Ended {
   readonly wallMs: number
 }
 
-/** Runs a command to completion; it is SIGKILLed after `timeoutMs`. */
-export const exec = (command: string, args: ReadonlyArray<string>, cwd: string, timeoutMs = 120_000): Promise<Ended> =>
-  new Promise((resolve) => {
-    const started = performance.now()
-    let wallMs = Number.NaN
-    let stdout = ""
-    let stderr = ""
-    const child = track(ChildProcess.spawn(command, [...args], { cwd, env: cleanEnv(), stdio: ["ignore", "pipe", "pipe"] }))
-    child.once("exit", () => (wallMs = performance.now() - started))
-    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-    const timer = setTimeout(() => {
-      stderr += `\n[killed: did not end within ${timeoutMs} ms]`
-      child.kill("SIGKILL")
-    }, timeoutMs)
-    const end = (code: number | null, signal: NodeJS.Signals | null, error = "") => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr: stderr + error, wallMs })
-    }
-    child.once("error", (error) => end(null, null, error.message))
-    child.once("close", (code, signal) => end(code, signal))
-  })
+/**
+ * Runs a command to completion; it is stopped after `timeoutMs`. Never rejects: a command that
+ * could not start or timed out ends with neither code nor signal, the reason in `stderr`.
+ */
+export const exec = (bench: Bench, command: string, args: ReadonlyArray<string>, cwd: string, timeoutMs = 120_000): Promise<Ended> =>
+  bench.spawnContext.processes.run(
+    Process.exec(command, args, { cwd, env: cleanEnv(), extendEnv: false, timeout: Duration.millis(timeoutMs) }).pipe(
+      Effect.map((output): Ended => ({
+        code: output.code,
+        signal: output.signal,
+        stdout: output.stdout,
+        stderr: output.stderr,
+        wallMs: Duration.toMillis(output.elapsed)
+      })),
+      Effect.catch((error) => Effect.succeed<Ended>({ code: null, signal: null, stdout: "", stderr: error.message, wallMs: Number.NaN }))
+    )
+  )
 
 export const lastLines = (text: string, n = 5) => text.trim().split("\n").slice(-n).join(" / ")
 
 /** The process's result when it exited 0; otherwise an error with the end of its output. */
 export const checked = (what: string, ended: Ended): Ended => {
   if (ended.code === 0) return ended
-  throw new Error(`${what} exited ${ended.code ?? ended.signal}: ${lastLines(ended.stderr || ended.stdout)}`)
+  const how = ended.code === null && ended.signal === null ? "failed" : `exited ${ended.code ?? ended.signal}`
+  throw new Error(`${what} ${how}: ${lastLines(ended.stderr || ended.stdout)}`)
 }
 
-export const describeExit = (code: number | null, signal: NodeJS.Signals | null) => (signal !== null ? signal : `exit ${code}`)
+/** How a process ended: its signal, `exit N`, or `failed` (it did not start, or timed out). */
+export const describeExit = (code: number | null, signal: NodeJS.Signals | null) =>
+  signal !== null ? signal : code !== null ? `exit ${code}` : "failed"
 
 /** A log file for a process's stderr, in the run's folder. */
 export const logFile = (bench: Bench, name: string) => Path.join(bench.outDir, `footprint-${name}.log`)
 
-/** Starts `argv` with stdout piped and stderr into `log`, `env` added to the clean environment. */
-export const start = (argv: ReadonlyArray<string>, cwd: string, log: string, env: NodeJS.ProcessEnv = {}) => {
-  const stderr = Fs.openSync(log, "a")
-  const child = track(ChildProcess.spawn(argv[0]!, argv.slice(1), { cwd, env: { ...cleanEnv(), ...env }, stdio: ["ignore", "pipe", stderr] }))
-  Fs.closeSync(stderr)
-  return child
-}
+/**
+ * Starts `argv` with stdout piped and stderr appended to `log`, `env` added to the clean
+ * environment, and registers it with the lifeline of `lifeline` (the figure's folder).
+ */
+export const start = (lifeline: string, argv: ReadonlyArray<string>, cwd: string, log: string, env: NodeJS.ProcessEnv = {}) =>
+  Process.spawn(argv[0]!, argv.slice(1), {
+    cwd,
+    env: { ...cleanEnv(), ...env },
+    extendEnv: false,
+    output: "pipe",
+    stderr: { file: log }
+  }).pipe(Effect.tap((child) => Process.register(lifeline, child.pid)))
 
 export const read = (dir: string, file: string): string | undefined => {
   try {

@@ -7,12 +7,13 @@
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import type { Bench } from "../../Bench.ts"
 import type { Installed } from "./Install.ts"
 import type { StartupCommand, StartupResult } from "./Model.ts"
 import { imported } from "./Model.ts"
 import { describeExit, exec, lastLines } from "./Processes.ts"
 
-export const startup = async (installed: Installed, dir: string, runs: number): Promise<Array<StartupResult>> => {
+export const startup = async (bench: Bench, installed: Installed, dir: string, runs: number): Promise<Array<StartupResult>> => {
   const commands: ReadonlyArray<readonly [StartupCommand, ReadonlyArray<string>]> = [
     ["node -e 0", [process.execPath, "-e", "0"]],
     ["leasekit --version", [installed.leasekit, "--version"]],
@@ -31,7 +32,7 @@ export const startup = async (installed: Installed, dir: string, runs: number): 
   // Round -1 warms the page cache and is not counted; then one of each per round.
   for (let round = -1; round < runs; round++) {
     for (const result of results) {
-      const ended = await exec("/usr/bin/time", ["-o", timeFile, "-f", "%M", ...result.argv], installed.app)
+      const ended = await exec(bench, "/usr/bin/time", ["-o", timeFile, "-f", "%M", ...result.argv], installed.app)
       if (round < 0) continue
       if (ended.code !== 0) {
         result.failures.push(`${describeExit(ended.code, ended.signal)}: ${lastLines(ended.stderr || ended.stdout, 3)}`)
