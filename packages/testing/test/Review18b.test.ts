@@ -4,7 +4,7 @@
  * SIGKILLed contender is its last action" (loop.ts, processes.ts) and "what a contender wrote before
  * it was killed still arrives: the pipe keeps it" (Contender.ts). A stand-in contender (no cluster)
  * emits `valid` and then *acts* (appends the step to a file, standing in for the fenced write),
- * exactly as the loop does with `process.stdout.write`.
+ * emitting through the contender's own `emitToStdout` (internal/contender/state.ts), as the loop does.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, PubSub } from "effect"
@@ -19,12 +19,13 @@ import * as Process from "../src/Process.ts"
 /** `join {name: <file>, writes: N}`: N steps of (emit `valid` for step i, then append i to <file>),
  * one every 2 ms, then SIGKILL itself. `arm {n}`: `quit` will emit n events, then exit 0. */
 const standIn = `
-const Fs = require("node:fs")
-const emit = (e) => process.stdout.write(JSON.stringify(e) + "\\n")
+import * as Fs from "node:fs"
+import * as Readline from "node:readline"
+import { emitToStdout as emit } from ${JSON.stringify(new URL("../src/internal/contender/state.ts", import.meta.url).href)}
 const t = () => Number(process.hrtime.bigint() / 1000n)
 const pad = "x".repeat(150)
 let steps = 0
-require("readline").createInterface({ input: process.stdin })
+Readline.createInterface({ input: process.stdin })
   .on("line", (line) => {
     const c = JSON.parse(line)
     if (c.cmd === "join") {
@@ -49,7 +50,7 @@ require("readline").createInterface({ input: process.stdin })
 emit({ ev: "ready", t: t(), pid: process.pid, identity: "stand-in" })
 `
 
-const spawnStandIn = Contender.spawnProgram(process.execPath, ["-e", standIn], { label: "stand-in" })
+const spawnStandIn = Contender.spawnProgram(process.execPath, ["--input-type=module", "-e", standIn], { label: "stand-in" })
 
 describe("review 18b: the journal of a contender", () => {
   it.live("every action a SIGKILLed contender took is preceded by its event in what the driver heard", () =>
