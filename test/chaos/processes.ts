@@ -29,8 +29,9 @@ export interface ChaosContender {
   readonly driver: Contender.Contender
   /** Its loop events so far, in milliseconds (`Exclusion.inMillis`), in the order they came. */
   readonly events: Array<ContenderProtocol.LoopEvent>
-  /** Completes once the contender's output ended and every event of it is journaled (bounded). */
-  readonly drained: Effect.Effect<void>
+  /** Once the contender's output ended and every event of it is journaled: true; false when that
+   * did not happen within 10 s (the journal may lack its last lines — the run must say so). */
+  readonly drained: Effect.Effect<boolean>
   /** True once the process has exited. */
   exited: boolean
   /** True between a SIGSTOP (or a self-pause) and the SIGCONT the runner sent. */
@@ -106,7 +107,7 @@ export const spawn = (options: {
       journal,
       driver,
       events,
-      drained: Fiber.join(journaling).pipe(Effect.timeoutOption("10 seconds"), Effect.asVoid),
+      drained: Fiber.join(journaling).pipe(Effect.timeoutOption("10 seconds"), Effect.map(Option.isSome)),
       exited: false,
       stopped: false
     }

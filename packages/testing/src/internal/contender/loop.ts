@@ -53,6 +53,11 @@ const millis = (ms: number | undefined) => (ms === undefined ? undefined : Durat
 
 /** The loop for `cmd`, until `stop` completes. */
 export const loop: Mode = (cmd, stop, state) => {
+  // Wall clock minus the protocol's monotonic clock, read once as the loop starts: a loss's
+  // wall-clock `lastRenewal` is placed on the monotonic timeline with it, so a wall-clock step after
+  // the last renewal (NTP, a resumed VM) does not move it — as the old journal's timeline
+  // (`timeOrigin + performance.now()`, fixed at process start) did not.
+  const wallMinusMonotonicMicros = Date.now() * 1000 - nowMicros()
   const { emit, holder } = state
   let writeSeq = 0
   const writes = cmd.writes ?? 0
@@ -161,7 +166,7 @@ export const loop: Mode = (cmd, stop, state) => {
               reason: error.reason._tag,
               // The wall-clock instant of the last renewal, on the protocol's monotonic clock.
               lastRenewal: error.reason._tag === "DeadlineExceeded"
-                ? t - (Date.now() - error.reason.lastRenewal.getTime()) * 1000
+                ? error.reason.lastRenewal.getTime() * 1000 - wallMinusMonotonicMicros
                 : undefined,
               message: error.message
             })
