@@ -3,16 +3,14 @@
  * started by the driver (`Contender.spawn`), driven through `ContenderProtocol` — the process the
  * benchmarks time, here checked for what it does rather than how fast. A `hold` contender leads
  * with a fencing token and hands over to a waiting one on `release`; `usage` counts its store
- * calls; `loop` contenders sharing a fence folder report only clean critical sections, in order
- * of their fencing tokens.
+ * calls; `loop` contenders writing to one fenced resource (`Fence`) are judged clean by the one
+ * checker (`Exclusion`), and the resource's tokens never go back.
  */
 import { assert, layer } from "@effect/vitest"
-import { Contender, ControlPlane, Process } from "@leasekit/testing"
-import type { CriticalSectionEvent } from "@leasekit/testing/ContenderProtocol"
+import { Contender, ControlPlane, Exclusion, Fence, Process } from "@leasekit/testing"
+import type { LoopEvent } from "@leasekit/testing/ContenderProtocol"
+import { isLoopEvent } from "@leasekit/testing/ContenderProtocol"
 import { Effect, PubSub } from "effect"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
-import * as Path from "node:path"
 
 const namespace = "leasekit-contender"
 const suffix = () => globalThis.crypto.randomUUID().slice(0, 8)
@@ -53,33 +51,48 @@ layer(ControlPlane.layer({ namespace }), { excludeTestServices: true, timeout: "
         assert.deepStrictEqual(yield* first.stop, { code: 0, signal: null })
       })).pipe(Effect.provide(Process.layer)))
 
-    it.effect("loop: contenders sharing a fence folder report clean critical sections, tokens never going back", () =>
+    it.effect("loop: contenders writing to one fenced resource are judged clean by Exclusion, tokens never going back", () =>
       Effect.scoped(Effect.gen(function*() {
+        const cp = yield* ControlPlane.ControlPlane
         const name = `loop-${suffix()}`
-        const fenceDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-fence-"))
+        const fenceTarget: Fence.FenceTarget = { kubeconfig: cp.users.admin.kubeconfig, namespace, name: `fence-${name}` }
+        const fence = yield* Fence.open(fenceTarget)
+        yield* Fence.create(fence)
         const contenders = [yield* spawn, yield* spawn]
         const subscriptions = yield* Effect.forEach(contenders, (c) => c.subscribe)
-        for (const c of contenders) yield* c.send({ cmd: "join", name, namespace, mode: "loop", fenceDir, ...timing })
+        for (const c of contenders) {
+          yield* c.send({ cmd: "join", name, namespace, mode: "loop", writes: 2, workMs: 20, acquireTimeoutMs: 10_000, fence: fenceTarget, ...timing })
+        }
         yield* Effect.sleep("3 seconds")
         for (const c of contenders) yield* c.send({ cmd: "release" })
-        const sections: Array<CriticalSectionEvent & { readonly by: number }> = []
-        for (const [by, subscription] of subscriptions.entries()) {
+        const journals: Array<Array<LoopEvent>> = []
+        for (const subscription of subscriptions) {
+          const journal: Array<LoopEvent> = []
           while (true) {
             const event = yield* PubSub.take(subscription).pipe(Effect.timeout("60 seconds"))
-            if (event.ev === "cs") sections.push({ ...event, by })
-            if (event.ev === "released" || event.ev === "end") break
+            if (event.ev === "end" || event.ev === "released") break
+            if (isLoopEvent(event)) journal.push(Exclusion.inMillis(event))
           }
+          journals.push(journal)
         }
-        Fs.rmSync(fenceDir, { recursive: true, force: true })
-        assert.isAbove(sections.length, 2)
-        assert.deepStrictEqual(sections.filter((s) => !s.ok), [])
-        const ordered = [...sections].sort((a, b) => a.t0 - b.t0)
-        for (let i = 1; i < ordered.length; i++) {
-          const [prev, cur] = [ordered[i - 1]!, ordered[i]!]
-          assert.isAtLeast(cur.t0, prev.t1, "critical sections do not overlap")
-          // The same contender may re-take its own lease without a release in between (same token).
-          if (cur.by !== prev.by || cur.token !== prev.token) assert.isAbove(cur.token, prev.token, "tokens increase")
-        }
+        const state = yield* Fence.read(fence)
+        const report = Exclusion.check({
+          timing: {
+            durationSeconds: timing.leaseDurationMs / 1000,
+            renewIntervalMillis: timing.renewIntervalMs,
+            renewDeadlineMillis: (timing.leaseDurationMs * 2) / 3,
+            retryPeriodMillis: timing.retryPeriodMs,
+            requestTimeoutMillis: 10_000
+          },
+          journals,
+          circumstances: [],
+          fence: state
+        })
+        assert.isAbove(report.sections, 2, "both contenders ran sections")
+        assert.deepStrictEqual(Exclusion.violations(report), [])
+        assert.isAbove(state.writes, 4, "the fenced resource accepted the sections' writes")
+        const tokens = state.log.map((entry) => entry.token)
+        for (let i = 1; i < tokens.length; i++) assert.isAtLeast(tokens[i]!, tokens[i - 1]!, "the fence's tokens never go back")
       })).pipe(Effect.provide(Process.layer)))
   }
 )
