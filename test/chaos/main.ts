@@ -9,7 +9,9 @@
  *
  * `LEASEKIT_CHAOS_KEEP=1` keeps the journals (they are kept anyway when a scenario fails).
  */
-import * as ChildProcess from "node:child_process"
+import * as Process from "@leasekit/testing/Process"
+import { Effect } from "effect"
+import * as Os from "node:os"
 import * as Path from "node:path"
 
 const args = process.argv.slice(2)
@@ -19,14 +21,26 @@ const option = (name: string) => {
 }
 const root = Path.resolve(import.meta.dirname, "..", "..")
 const config = option("--config")
-const env: NodeJS.ProcessEnv = {
-  ...process.env,
+const env: Record<string, string | undefined> = {
   LEASEKIT_CHAOS_MODE: args.includes("--long") ? "long" : "quick",
   ...(option("--only") === undefined ? {} : { LEASEKIT_CHAOS_ONLY: option("--only") }),
   ...(option("--out") === undefined ? {} : { LEASEKIT_CHAOS_OUT: Path.resolve(option("--out")!) })
 }
 const vitest = Path.join(root, "node_modules", ".bin", "vitest")
 const vitestArgs = ["run", "--root", root, ...(config === undefined ? ["--project", "chaos"] : ["--config", config])]
-const child = ChildProcess.spawn(vitest, vitestArgs, { cwd: root, env, stdio: "inherit" })
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal))
-child.on("exit", (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)))
+
+// vitest in a process group of its own (the process layer's), with this terminal's stdio; Ctrl-C
+// and SIGTERM reach this process and are passed on to vitest, which stops its scenarios itself.
+const program = Effect.scoped(Effect.gen(function*() {
+  const child = yield* Process.spawn(vitest, vitestArgs, { cwd: root, env, stdin: "inherit", output: "inherit", grace: "60 seconds" })
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => void Effect.runFork(child.signal(signal)))
+  return yield* child.exit
+})).pipe(Effect.provide(Process.layer))
+
+Effect.runPromise(program).then(
+  (status) => process.exit(status.code ?? 128 + (status.signal === null ? 0 : Os.constants.signals[status.signal] ?? 0)),
+  (error: unknown) => {
+    process.stderr.write(`test:chaos: ${String(error)}\n`)
+    process.exit(1)
+  }
+)
