@@ -13,7 +13,7 @@
  */
 import { Contender as Driver } from "@leasekit/testing"
 import type { Command, Event } from "@leasekit/testing/ContenderProtocol"
-import { Effect, Exit, PubSub, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type { RunScope } from "./RunScope.ts"
@@ -154,16 +154,9 @@ export const spawn = async (
         log
       })
       : yield* Driver.spawnProgram(context.clientgoBinary, ["--serve", "--kubeconfig", context.kubeconfig], { label, log })
-    const subscription = yield* driven.subscribe
     const contender = new Contender(kind, label, driven, scope)
     // Events reach the figures' listeners in order, synchronously with each other.
-    yield* Effect.forkScoped(Effect.gen(function*() {
-      while (true) {
-        const item = yield* PubSub.take(subscription)
-        if (item.ev === "end") return
-        contender.dispatch(item)
-      }
-    }))
+    yield* driven.follow((event) => Effect.sync(() => contender.dispatch(event)))
     return contender
   }).pipe(Scope.provide(scope))
   const contender = await context.processes.run(program).catch(async (error: unknown) => {

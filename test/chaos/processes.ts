@@ -15,7 +15,7 @@ import * as Contender from "@leasekit/testing/Contender"
 import * as ContenderProtocol from "@leasekit/testing/ContenderProtocol"
 import * as Exclusion from "@leasekit/testing/Exclusion"
 import * as Process from "@leasekit/testing/Process"
-import { Effect, Fiber, Option, PubSub, Schedule, Scope } from "effect"
+import { Effect, Fiber, Option, Schedule, Scope } from "effect"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -85,21 +85,14 @@ export const spawn = (options: {
     yield* Process.register(dir, driver.pid)
     const events: Array<ContenderProtocol.LoopEvent> = []
     const journal = Path.join(dir, `${holder}.jsonl`)
-    // Subscribed before the join is sent: nothing it reports is missed.
-    const subscription = yield* driver.subscribe
-    const journaling = yield* PubSub.take(subscription).pipe(
-      Effect.flatMap((item) =>
-        Effect.sync(() => {
-          if (item.ev === "end") return true
-          if (!ContenderProtocol.isLoopEvent(item)) return false
-          const event = Exclusion.inMillis(item)
-          events.push(event)
-          append(journal, event)
-          return false
-        })
-      ),
-      Effect.repeat({ until: (ended) => ended }),
-      Effect.forkScoped
+    // Followed before the join is sent: nothing it reports is missed.
+    const journaling = yield* driver.follow((item) =>
+      Effect.sync(() => {
+        if (!ContenderProtocol.isLoopEvent(item)) return
+        const event = Exclusion.inMillis(item)
+        events.push(event)
+        append(journal, event)
+      })
     )
     const contender: ChaosContender = {
       holder,

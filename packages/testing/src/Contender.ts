@@ -28,7 +28,7 @@
  *
  * @since 0.2.0
  */
-import { Data, Duration, Effect, PubSub, type Scope, Stream } from "effect"
+import { Data, Duration, Effect, type Fiber, PubSub, type Scope, Stream } from "effect"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -99,6 +99,14 @@ export interface Contender extends Pick<Process.Process, "pid" | "signal" | "exi
   readonly events: Stream.Stream<Event>
   /** Subscribes to every event from now on, and to the end of the output (`{ ev: "end" }`). */
   readonly subscribe: Effect.Effect<PubSub.Subscription<Output>, never, Scope.Scope>
+  /**
+   * Subscribes now (nothing reported after the call is missed) and hands every event, in order,
+   * to `onEvent` in a fiber of the scope; the fiber completes once the output ended and every
+   * event was handled — join it to know the journal is complete.
+   */
+  readonly follow: <R>(
+    onEvent: (event: Event) => Effect.Effect<void, never, R>
+  ) => Effect.Effect<Fiber.Fiber<void>, never, Scope.Scope | R>
   /**
    * Starts listening now for the first event that satisfies `match`, and returns the wait for it:
    * call it before sending the command that causes the event, so that nothing is missed. The
@@ -218,6 +226,14 @@ export const spawnProgram = (
     )
 
     const subscribe = PubSub.subscribe(output)
+    const follow = <R>(onEvent: (event: Event) => Effect.Effect<void, never, R>) =>
+      Effect.flatMap(subscribe, (subscription) => {
+        const next: Effect.Effect<void, never, R> = Effect.flatMap(
+          PubSub.take(subscription),
+          (item) => item.ev === "end" ? Effect.void : Effect.andThen(onEvent(item), next)
+        )
+        return Effect.forkScoped(next)
+      })
     const waitFor = <E extends Event = Event>(
       match: ((event: Event) => event is E) | ((event: Event) => boolean),
       waitOptions: { readonly timeout?: Duration.Input | undefined; readonly what?: string | undefined } = {}
@@ -278,6 +294,7 @@ export const spawnProgram = (
         Stream.takeWhile((item): item is Event => item.ev !== "end")
       ),
       subscribe,
+      follow,
       waitFor,
       signal: child.signal,
       stop,

@@ -7,12 +7,12 @@
  * emitting through the contender's own `emitToStdout` (internal/contender/state.ts), as the loop does.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, PubSub } from "effect"
+import { Effect, Fiber } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Contender from "../src/Contender.ts"
-import type { LoopEvent } from "../src/ContenderProtocol.ts"
+import type { Event, LoopEvent } from "../src/ContenderProtocol.ts"
 import { isLoopEvent } from "../src/ContenderProtocol.ts"
 import * as Process from "../src/Process.ts"
 
@@ -50,6 +50,12 @@ Readline.createInterface({ input: process.stdin })
 emit({ ev: "ready", t: t(), pid: process.pid, identity: "stand-in" })
 `
 
+/** Keeps every loop event, as the chaos runner's journal and the demo do. */
+const hear = (heard: Array<LoopEvent>) => (event: Event) =>
+  Effect.sync(() => {
+    if (isLoopEvent(event)) heard.push(event)
+  })
+
 const spawnStandIn = Contender.spawnProgram(process.execPath, ["--input-type=module", "-e", standIn], { label: "stand-in" })
 
 describe("review 18b: the journal of a contender", () => {
@@ -58,18 +64,9 @@ describe("review 18b: the journal of a contender", () => {
       const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "leasekit-review18b-"))
       const actions = Path.join(dir, "actions")
       const contender = yield* spawnStandIn
-      const subscription = yield* contender.subscribe
       const heard: Array<LoopEvent> = []
       // As test/chaos/processes.ts journals: every loop event until the end of the output.
-      const journaling = yield* PubSub.take(subscription).pipe(
-        Effect.map((item) => {
-          if (item.ev === "end") return true
-          if (isLoopEvent(item)) heard.push(item)
-          return false
-        }),
-        Effect.repeat({ until: (ended) => ended }),
-        Effect.forkScoped
-      )
+      const journaling = yield* contender.follow(hear(heard))
       // 300 steps while the runner's event loop is busy for two seconds (the stdout socketpair holds
       // only ~100 such lines: AF_UNIX counts each write's skb, not its bytes; beyond that, Node
       // queues `process.stdout.write` in the contender's memory, and a SIGKILL discards it).
@@ -99,18 +96,9 @@ describe("review 18b: the journal of a contender", () => {
   it.live("once stop returned, every event the contender wrote before its exit has been heard", () =>
     Effect.scoped(Effect.gen(function*() {
       const contender = yield* spawnStandIn
-      const subscription = yield* contender.subscribe
       const heard: Array<LoopEvent> = []
       // As packages/cli/src/demo/DemoWorkers.ts follows a worker: push each event as it comes.
-      yield* PubSub.take(subscription).pipe(
-        Effect.map((item) => {
-          if (item.ev === "end") return true
-          if (isLoopEvent(item)) heard.push(item)
-          return false
-        }),
-        Effect.repeat({ until: (ended) => ended }),
-        Effect.forkScoped
-      )
+      yield* contender.follow(hear(heard))
       // It writes 20 events as it quits (a worker's last step, section, releasing, release-ok…),
       // well within what the socket holds, then exits.
       yield* contender.send({ cmd: "arm", n: 20 } as never)

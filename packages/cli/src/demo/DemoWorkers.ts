@@ -19,7 +19,7 @@ import type * as Contender from "@leasekit/testing/Contender"
 import type * as ContenderProtocol from "@leasekit/testing/ContenderProtocol"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as PubSub from "effect/PubSub"
+import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -131,13 +131,10 @@ export const make = (
 
     /** Hands each event to the demo; joins again after a requested release. */
     const follow = (worker: Worker, contender: Contender.Contender) =>
-      Effect.gen(function*() {
-        const subscription = yield* contender.subscribe
-        while (true) {
-          const item = yield* PubSub.take(subscription)
-          if (item.ev === "end") return
+      contender.follow((item) =>
+        Effect.gen(function*() {
           const event = inMillis(item)
-          if (event === undefined) continue
+          if (event === undefined) return
           if (protocol.isLoopEvent(event)) worker.journal.push(event)
           handlers.onEvent(worker, event)
           if (event.ev === "released" && worker.rejoin) {
@@ -145,8 +142,8 @@ export const make = (
             yield* Effect.sleep(Duration.millis(1000))
             yield* contender.send(join)
           }
-        }
-      }).pipe(Effect.scoped)
+        })
+      ).pipe(Effect.flatMap(Fiber.join), Effect.scoped)
 
     const start = (worker: Worker) =>
       Effect.gen(function*() {
